@@ -1,0 +1,103 @@
+"""The actor of a request and the one place permissions are checked.
+
+Service functions take ``by: Actor`` and call ``require``; views and API
+operations never decide on their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.core.exceptions import PermissionDenied
+
+from openkap.accounts.models import Membership, Organization, User
+from openkap.core.authz import STAFF_ROLES, Perm, Role, allows, permissions_for
+
+
+class Denied(PermissionDenied):
+    """A refused action; recorded in the audit log by the request's error handler."""
+
+    def __init__(self, message: str, *, perm: Perm | None = None, patient_id: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.perm = perm
+        self.patient_id = patient_id
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts, in which organisation, with which roles, and from where."""
+
+    user: User
+    organization: Organization
+    roles: frozenset[Role]
+    ip: str = ""
+    user_agent: str = ""
+    via: str = "web"
+    api_token_id: int | None = None
+    permissions: frozenset[Perm] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "permissions", permissions_for(self.roles))
+
+    def can(self, perm: Perm) -> bool:
+        return perm in self.permissions
+
+    @property
+    def is_staff(self) -> bool:
+        return bool(self.roles & STAFF_ROLES)
+
+    @property
+    def is_patient_only(self) -> bool:
+        return self.roles == frozenset({Role.PATIENT})
+
+
+def roles_in(user: User, organization: Organization) -> frozenset[Role]:
+    return frozenset(
+        Role(r)
+        for r in Membership.objects.filter(
+            user=user, organization=organization, is_active=True
+        ).values_list("role", flat=True)
+    )
+
+
+def organizations_of(user: User) -> list[Organization]:
+    return list(
+        Organization.objects.filter(memberships__user=user, memberships__is_active=True)
+        .distinct()
+        .order_by("name")
+    )
+
+
+def build_actor(
+    user: User,
+    organization: Organization,
+    *,
+    ip: str = "",
+    user_agent: str = "",
+    via: str = "web",
+    api_token_id: int | None = None,
+) -> Actor:
+    return Actor(
+        user=user,
+        organization=organization,
+        roles=roles_in(user, organization),
+        ip=ip,
+        user_agent=user_agent[:400],
+        via=via,
+        api_token_id=api_token_id,
+    )
+
+
+def require(
+    by: Actor,
+    perm: Perm,
+    *,
+    on_care_team: bool | None = None,
+    break_glass_active: bool = False,
+    patient_id: int | None = None,
+) -> None:
+    if not allows(by.roles, perm, on_care_team=on_care_team, break_glass_active=break_glass_active):
+        raise Denied(
+            f"Your role does not allow this ({perm.value}).", perm=perm, patient_id=patient_id
+        )

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+
+from openkap.accounts.authz import Actor
+from openkap.audit.forms import AuditFilterForm
+from openkap.audit.selectors import audit_csv_rows, audit_search
+from openkap.core.authz import Perm
+from openkap.web.decorators import staff_view
+
+
+def _filtered(request: HttpRequest, actor: Actor):  # type: ignore[no-untyped-def]
+    form = AuditFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    return form, audit_search(by=actor, **{k: v for k, v in filters.items() if v not in (None, "")})
+
+
+@staff_view(Perm.AUDIT_VIEW)
+def audit_log(request: HttpRequest, actor: Actor) -> HttpResponse:
+    form, events = _filtered(request, actor)
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return TemplateResponse(
+        request, "audit/audit_log.html", {"form": form, "page": page, "query": query.urlencode()}
+    )
+
+
+@staff_view(Perm.AUDIT_VIEW)
+def audit_export(request: HttpRequest, actor: Actor) -> HttpResponse:
+    _, events = _filtered(request, actor)
+    rows = audit_csv_rows(by=actor, events=events, filters=dict(request.GET.items()))
+    response = StreamingHttpResponse(rows, content_type="text/csv")
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'
+    return response

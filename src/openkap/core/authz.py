@@ -1,0 +1,212 @@
+"""Who may do what: roles as sets of permissions, and the object rules.
+
+The Django layer fills in the facts (memberships, care team) and asks here; this
+module decides. Adding a capability means adding a permission and granting it to
+roles in ROLE_PERMISSIONS, nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    PATIENT = "patient"
+    THERAPIST = "therapist"
+    NURSE = "nurse"
+    PRESCRIBER = "prescriber"
+    ADMIN = "admin"
+    RESEARCHER = "researcher"
+
+    @property
+    def label(self) -> str:
+        return ROLE_LABELS[self]
+
+
+ROLE_LABELS = {
+    Role.PATIENT: "Patient",
+    Role.THERAPIST: "Therapist",
+    Role.NURSE: "Nurse / monitor",
+    Role.PRESCRIBER: "Prescriber",
+    Role.ADMIN: "Clinic admin",
+    Role.RESEARCHER: "Researcher",
+}
+
+STAFF_ROLES = frozenset({Role.THERAPIST, Role.NURSE, Role.PRESCRIBER, Role.ADMIN, Role.RESEARCHER})
+CLINICAL_ROLES = frozenset({Role.THERAPIST, Role.NURSE, Role.PRESCRIBER})
+
+
+class Perm(StrEnum):
+    # Registry (demographics, contacts, weights) and the clinical chart.
+    PATIENT_VIEW = "patient.view"
+    PATIENT_CREATE = "patient.create"
+    PATIENT_UPDATE = "patient.update"
+    WEIGHT_RECORD = "patient.weight.record"
+    CLINICAL_VIEW = "clinical.view"
+    CARE_TEAM_MANAGE = "patient.care_team.manage"
+    BREAK_GLASS = "patient.break_glass"
+    # Organisation administration.
+    STAFF_VIEW = "staff.view"
+    STAFF_MANAGE = "staff.manage"
+    SITE_MANAGE = "site.manage"
+    AUDIT_VIEW = "audit.view"
+    # Every staff member manages their own API tokens.
+    API_TOKEN_OWN = "api_token.own"  # noqa: S105 - a permission name
+    # Controlled-substance ledger (Schedule III records per site): read the books and
+    # reports; record receipts, administrations, waste, counts...; adjust counts,
+    # correct entries and manage products and suppliers.
+    LEDGER_VIEW = "ledger.view"
+    LEDGER_RECORD = "ledger.record"
+    LEDGER_ADMIN = "ledger.admin"
+    # Scheduling: the calendar, booking for a patient, appointment types.
+    SCHEDULE_VIEW = "schedule.view"
+    APPOINTMENT_BOOK = "appointment.book"
+    SCHEDULE_MANAGE = "schedule.manage"
+    # Measurement-based care (questionnaires, scores, trends) and the task list.
+    MEASURE_VIEW = "measure.view"
+    MEASURE_ENTER = "measure.enter"
+    MEASURE_ASSIGN = "measure.assign"
+    MEASURE_WORDING_MANAGE = "measure.wording.manage"
+    TASK_VIEW = "task.view"
+    TASK_RESOLVE = "task.resolve"
+    # Care pathway: screening (intake, checklist), preparation, consent in clinic,
+    # episode transitions, integration notes, psychotherapy notes (own and granted),
+    # prescriber signatures (eligibility, plan, reassessment), consent documents.
+    SCREENING_RECORD = "pathway.screening.record"
+    PREPARATION_RECORD = "pathway.preparation.record"
+    CONSENT_RECORD = "pathway.consent.record"
+    PATHWAY_TRANSITION = "pathway.transition"
+    NOTE_WRITE = "pathway.note.write"
+    PSYCHOTHERAPY_NOTES = "pathway.psychotherapy_notes"
+    PATHWAY_SIGN = "pathway.sign"
+    CONSENT_MANAGE = "pathway.consent.manage"
+    # Medicine sessions: the protocol library (read; draft and revise; approve, a
+    # prescriber's signature), session records (read; record check-in, checklist,
+    # preparation, verification, administration, vitals, events, discharge, REMS form)
+    # and dose orders (a prescriber's signature).
+    PROTOCOL_VIEW = "dosing.protocol.view"
+    PROTOCOL_MANAGE = "dosing.protocol.manage"
+    PROTOCOL_APPROVE = "dosing.protocol.approve"
+    DOSING_VIEW = "dosing.session.view"
+    DOSING_RECORD = "dosing.session.record"
+    DOSE_ORDER = "dosing.dose.order"
+    # Pharmacokinetic predictions (route comparison, predicted curves): clinical staff.
+    PK_VIEW = "pk.view"
+
+
+_CLINICAL_COMMON = {
+    Perm.PATIENT_VIEW,
+    Perm.CLINICAL_VIEW,
+    Perm.PATIENT_UPDATE,
+    Perm.WEIGHT_RECORD,
+    Perm.BREAK_GLASS,
+    Perm.STAFF_VIEW,
+    Perm.API_TOKEN_OWN,
+    Perm.SCHEDULE_VIEW,
+    Perm.APPOINTMENT_BOOK,
+    Perm.MEASURE_VIEW,
+    Perm.MEASURE_ENTER,
+    Perm.MEASURE_ASSIGN,
+    Perm.TASK_VIEW,
+    Perm.TASK_RESOLVE,
+    Perm.PK_VIEW,
+}
+
+# Only nurses, prescribers and admins touch the controlled-substance ledger.
+_LEDGER_CLINICAL = {Perm.LEDGER_VIEW, Perm.LEDGER_RECORD}
+
+# Nurses record screening, preparation and consent; therapy is for therapists and prescribers.
+_PATHWAY_CLINICAL = {Perm.SCREENING_RECORD, Perm.PREPARATION_RECORD, Perm.CONSENT_RECORD}
+_PATHWAY_THERAPY = {Perm.PATHWAY_TRANSITION, Perm.NOTE_WRITE, Perm.PSYCHOTHERAPY_NOTES}
+
+# Therapists sit with the patient and read the session; nurses record it; prescribers
+# also order doses and approve protocols; admins keep the protocol library.
+_DOSING_THERAPIST = {Perm.PROTOCOL_VIEW, Perm.DOSING_VIEW}
+_DOSING_NURSE = _DOSING_THERAPIST | {Perm.DOSING_RECORD}
+_DOSING_PRESCRIBER = _DOSING_NURSE | {Perm.DOSE_ORDER, Perm.PROTOCOL_MANAGE, Perm.PROTOCOL_APPROVE}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
+    Role.PATIENT: frozenset(),
+    Role.THERAPIST: frozenset(
+        _CLINICAL_COMMON | {Perm.PATIENT_CREATE} | _PATHWAY_CLINICAL | _PATHWAY_THERAPY
+        | _DOSING_THERAPIST
+    ),
+    Role.NURSE: frozenset(_CLINICAL_COMMON | _LEDGER_CLINICAL | _PATHWAY_CLINICAL | _DOSING_NURSE),
+    Role.PRESCRIBER: frozenset(
+        _CLINICAL_COMMON | _LEDGER_CLINICAL | {Perm.PATIENT_CREATE, Perm.CARE_TEAM_MANAGE}
+        | _PATHWAY_CLINICAL | _PATHWAY_THERAPY | {Perm.PATHWAY_SIGN} | _DOSING_PRESCRIBER
+    ),
+    Role.ADMIN: frozenset(
+        {
+            Perm.PATIENT_VIEW,
+            Perm.PATIENT_CREATE,
+            Perm.PATIENT_UPDATE,
+            Perm.WEIGHT_RECORD,
+            Perm.CARE_TEAM_MANAGE,
+            Perm.STAFF_VIEW,
+            Perm.STAFF_MANAGE,
+            Perm.SITE_MANAGE,
+            Perm.AUDIT_VIEW,
+            Perm.LEDGER_VIEW,
+            Perm.LEDGER_RECORD,
+            Perm.LEDGER_ADMIN,
+            Perm.API_TOKEN_OWN,
+            Perm.SCHEDULE_VIEW,
+            Perm.APPOINTMENT_BOOK,
+            Perm.SCHEDULE_MANAGE,
+            # Admins load licensed questionnaire wording and take safety tasks when a
+            # patient has no care team; they do not read scores.
+            Perm.MEASURE_WORDING_MANAGE,
+            Perm.TASK_VIEW,
+            Perm.TASK_RESOLVE,
+            Perm.CONSENT_MANAGE,
+            Perm.PROTOCOL_VIEW,
+            Perm.PROTOCOL_MANAGE,
+        }
+    ),
+    Role.RESEARCHER: frozenset({Perm.API_TOKEN_OWN}),
+}
+
+# Permissions whose object is a patient and that clinicians hold only for the
+# patients whose care team they are on (or for whom they broke the glass).
+# Admins and nurses hold them clinic-wide: admins run the registry, nurses
+# monitor whoever is in the chair today.
+PATIENT_SCOPED = frozenset(
+    {Perm.PATIENT_VIEW, Perm.CLINICAL_VIEW, Perm.PATIENT_UPDATE, Perm.WEIGHT_RECORD}
+    | {Perm.APPOINTMENT_BOOK}
+    | {Perm.MEASURE_VIEW, Perm.MEASURE_ENTER, Perm.MEASURE_ASSIGN}
+    | _PATHWAY_CLINICAL | _PATHWAY_THERAPY | {Perm.PATHWAY_SIGN}
+    | {Perm.DOSING_VIEW, Perm.DOSING_RECORD, Perm.DOSE_ORDER}
+)
+ORGANIZATION_WIDE_ROLES = frozenset({Role.ADMIN, Role.NURSE})
+
+
+def permissions_for(roles: Iterable[Role]) -> frozenset[Perm]:
+    granted: set[Perm] = set()
+    for role in roles:
+        granted |= ROLE_PERMISSIONS[role]
+    return frozenset(granted)
+
+
+def allows(
+    roles: Iterable[Role],
+    perm: Perm,
+    *,
+    on_care_team: bool | None = None,
+    break_glass_active: bool = False,
+) -> bool:
+    """Whether holders of ``roles`` in the patient's organisation may do ``perm``.
+
+    ``on_care_team`` is None when the action has no patient object; the caller has
+    already established that the patient belongs to the actor's organisation.
+    """
+    roles = frozenset(roles)
+    holders = {r for r in roles if perm in ROLE_PERMISSIONS[r]}
+    if not holders:
+        return False
+    if on_care_team is None or perm not in PATIENT_SCOPED:
+        return True
+    if holders & ORGANIZATION_WIDE_ROLES:
+        return True
+    return on_care_team or break_glass_active

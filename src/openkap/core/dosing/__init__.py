@@ -1,0 +1,51 @@
+"""Dose arithmetic for medicine sessions: pure, Decimal, with hard stops and soft limits."""
+
+from openkap.core.dosing.calc import (
+    PRESCRIBER_ROLE,
+    WEIGHT_CHANGE_WARN_FRACTION,
+    WEIGHT_MAX_KG,
+    WEIGHT_MIN_KG,
+    calculate_dose,
+    lot_stops,
+    order_dose,
+    prepare_dose,
+)
+from openkap.core.dosing.results import (
+    DoseCalculation,
+    DoseOrder,
+    DoseRefusal,
+    Infusion,
+    Lot,
+    Notice,
+    NoticeCode,
+    Override,
+    SoftLimit,
+    SoftLimitCode,
+    Stop,
+    StopCode,
+    Weight,
+)
+
+__all__ = [
+    "PRESCRIBER_ROLE",
+    "WEIGHT_CHANGE_WARN_FRACTION",
+    "WEIGHT_MAX_KG",
+    "WEIGHT_MIN_KG",
+    "DoseCalculation",
+    "DoseOrder",
+    "DoseRefusal",
+    "Infusion",
+    "Lot",
+    "Notice",
+    "NoticeCode",
+    "Override",
+    "SoftLimit",
+    "SoftLimitCode",
+    "Stop",
+    "StopCode",
+    "Weight",
+    "calculate_dose",
+    "lot_stops",
+    "order_dose",
+    "prepare_dose",
+]

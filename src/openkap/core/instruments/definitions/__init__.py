@@ -1,0 +1,1 @@
+"""One module per instrument; each defines INSTRUMENT (C-SSRS: both versions)."""

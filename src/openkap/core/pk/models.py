@@ -1,0 +1,205 @@
+"""Route models: which compartments, which parameters, where each dose goes.
+
+Racemic ketamine routes (iv, im, in-racemic, sublingual, oral) share one
+per-kg disposition (Clements or Domino) and add absorption depots. Esketamine
+nasal (in-esketamine) follows Perez-Ruixo 2021, including the hepatic first
+pass of the swallowed part and the noresketamine metabolite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+import numpy as np
+
+from openkap.core.pk.engine import FloatArray, Input, LinearModel
+from openkap.core.pk.params import (
+    DISPOSITIONS,
+    ESKETAMINE_DEVICE_INTERVAL_MIN,
+    ESKETAMINE_DEVICE_MG,
+    IM_ABSORPTION,
+    IN_RACEMIC_ABSORPTION,
+    ORAL_ABSORPTION,
+    PEREZ_RUIXO_2021,
+    RACEMIC_VARIABILITY,
+    SUBLINGUAL_ABSORPTION,
+    ParameterSet,
+)
+
+Route = Literal["iv", "im", "in-racemic", "in-esketamine", "sublingual", "oral"]
+ROUTES: tuple[Route, ...] = get_args(Route)
+Saliva = Literal["swallow", "spit"]
+
+ROUTE_LABELS: dict[Route, str] = {
+    "iv": "IV infusion (racemic ketamine)",
+    "im": "IM injection (racemic ketamine)",
+    "in-racemic": "intranasal racemic ketamine",
+    "in-esketamine": "intranasal esketamine",
+    "sublingual": "sublingual / buccal racemic ketamine",
+    "oral": "oral racemic ketamine",
+}
+
+Values = dict[str, dict[str, FloatArray]]
+
+
+@dataclass(frozen=True)
+class Regimen:
+    """What is given. doses are (start time in min, mg) of the same route."""
+
+    route: Route
+    doses: tuple[tuple[float, float], ...]
+    weight_kg: float | None = None
+    infusion_min: float = 40.0  # iv only; 0 gives a bolus
+    disposition: str = "clements"  # racemic routes
+    saliva: Saliva = "swallow"  # sublingual only
+
+
+@dataclass(frozen=True, eq=False)
+class Built:
+    model: LinearModel
+    inputs: list[Input]
+    analytes: tuple[str, ...]
+
+
+def parameter_sets(regimen: Regimen) -> list[ParameterSet]:
+    if regimen.route == "in-esketamine":
+        return [PEREZ_RUIXO_2021]
+    sets = [DISPOSITIONS[regimen.disposition], RACEMIC_VARIABILITY]
+    if regimen.route == "im":
+        sets.append(IM_ABSORPTION)
+    elif regimen.route == "in-racemic":
+        sets.append(IN_RACEMIC_ABSORPTION)
+    elif regimen.route == "oral":
+        sets.append(ORAL_ABSORPTION)
+    elif regimen.route == "sublingual":
+        sets += [SUBLINGUAL_ABSORPTION, ORAL_ABSORPTION]
+    return sets
+
+
+def sample(
+    sets: Sequence[ParameterSet], n_patients: int, rng: np.random.Generator | None
+) -> Values:
+    """Individual values; rng None gives the typical individual (all etas 0)."""
+    values: Values = {}
+    for pset in sets:
+        values[pset.key] = {}
+        for name, param in pset.params.items():
+            if rng is not None and param.iiv_sd > 0:
+                eta = rng.standard_normal(n_patients) * param.iiv_sd
+            else:
+                eta = np.zeros(n_patients)
+            values[pset.key][name] = param.individual(eta)
+    return values
+
+
+def build(regimen: Regimen, values: Values) -> Built:
+    if regimen.route == "in-esketamine":
+        return _esketamine(regimen, values)
+    return _racemic(regimen, values)
+
+
+def _transfer(rates: FloatArray, source: int, target: int | None, k: FloatArray) -> None:
+    """First-order flow source -> target (None: out of the system) with rate k."""
+    rates[:, source, source] -= k
+    if target is not None:
+        rates[:, target, source] += k
+
+
+def _racemic(regimen: Regimen, values: Values) -> Built:
+    if regimen.weight_kg is None:
+        raise ValueError("racemic ketamine models scale per kg: weight_kg is required")
+    disposition = values[regimen.disposition]
+    cl_factor = values["racemic-iiv"]["cl_factor"]
+    v_factor = values["racemic-iiv"]["v_factor"]
+    n_pat = cl_factor.shape[0]
+    pairs = [("k12", "k21")] + ([("k13", "k31")] if "k13" in disposition else [])
+    depot = 1 + len(pairs)  # first depot index
+    n_depots = {"iv": 0, "im": 1, "in-racemic": 1, "oral": 1, "sublingual": 2}[regimen.route]
+    n = depot + n_depots
+    rates = np.zeros((n_pat, n, n))
+    # Scaling every volume by v_factor with intercompartmental clearances fixed
+    # divides all rate constants by it; CL scales k10 as well.
+    _transfer(rates, 0, None, disposition["k10"] * cl_factor / v_factor)
+    for j, (k_out, k_in) in enumerate(pairs, start=1):
+        _transfer(rates, 0, j, disposition[k_out] / v_factor)
+        _transfer(rates, j, 0, disposition[k_in] / v_factor)
+    outputs = np.zeros((n_pat, 1, n))
+    outputs[:, 0, 0] = 1000.0 / (disposition["v1"] * regimen.weight_kg * v_factor)
+
+    inputs: list[Input] = []
+    route = regimen.route
+    if route == "iv":
+        for t, mg in regimen.doses:
+            inputs.append(Input(0, t, np.full(n_pat, mg), regimen.infusion_min))
+    elif route in ("im", "in-racemic"):
+        a = values[route]
+        ka = a[f"ka_{regimen.disposition}"] if route == "im" else a["ka"] / 60.0
+        _transfer(rates, depot, 0, ka)
+        for t, mg in regimen.doses:
+            inputs.append(Input(depot, t, a["f"] * mg))
+    else:
+        oral = values["oral"]
+        gut = depot if route == "oral" else depot + 1
+        _transfer(rates, gut, 0, oral["ka_po"] / 60.0)
+        release_min = float(oral["d_po"][0]) * 60.0
+        if route == "oral":
+            for t, mg in regimen.doses:
+                inputs.append(Input(gut, t, oral["f"] * mg, release_min))
+        else:
+            sl = values["sublingual"]
+            mucosal = sl["mucosal_fraction"]
+            hold = float(sl["hold_min"][0])
+            _transfer(rates, depot, 0, sl[f"ka_mucosal_{regimen.disposition}"])
+            for t, mg in regimen.doses:
+                inputs.append(Input(depot, t, mucosal * mg))
+                if regimen.saliva == "swallow":
+                    swallowed = (1.0 - mucosal) * oral["f"] * mg
+                    inputs.append(Input(gut, t + hold, swallowed, release_min))
+    return Built(LinearModel(rates, outputs), inputs, ("ketamine",))
+
+
+def esketamine_devices(dose_mg: float) -> int:
+    devices = round(dose_mg / ESKETAMINE_DEVICE_MG)
+    if devices < 1 or abs(devices * ESKETAMINE_DEVICE_MG - dose_mg) > 1e-9:
+        raise ValueError("esketamine nasal doses are whole 28-mg devices (28, 56, 84 mg ...)")
+    return devices
+
+
+# Perez-Ruixo parameters given per hour; the engine works in minutes.
+_PER_HOUR = frozenset({"ka_n", "ka_sw", "ka_po", "q1", "q2", "q3", "qh", "kel", "kmet", "cln"})
+
+
+def _esketamine(regimen: Regimen, values: Values) -> Built:
+    v = {name: x / 60.0 if name in _PER_HOUR else x for name, x in values["perez-ruixo"].items()}
+    central, p1, p2, liver, nasal, gut, nk, nk_p = range(8)
+    n_pat = v["vc"].shape[0]
+    rates = np.zeros((n_pat, 8, 8))
+    _transfer(rates, central, p1, v["q1"] / v["vc"])
+    _transfer(rates, p1, central, v["q1"] / v["vp1"])
+    _transfer(rates, central, p2, v["q2"] / v["vc"])
+    _transfer(rates, p2, central, v["q2"] / v["vp2"])
+    _transfer(rates, central, liver, v["qh"] / v["vc"])
+    _transfer(rates, liver, central, v["qh"] / v["vh"])
+    _transfer(rates, liver, None, v["kel"])
+    _transfer(rates, liver, nk, v["kmet"])
+    _transfer(rates, nasal, central, v["ka_n"])
+    _transfer(rates, gut, liver, v["ka_sw"])
+    _transfer(rates, nk, None, v["cln"] / v["vcn"])
+    _transfer(rates, nk, nk_p, v["q3"] / v["vcn"])
+    _transfer(rates, nk_p, nk, v["q3"] / v["vpn"])
+    outputs = np.zeros((n_pat, 2, 8))
+    outputs[:, 0, central] = 1000.0 / v["vc"]
+    outputs[:, 1, nk] = 1000.0 / v["vcn"]
+
+    swallow_min = float(v["d_sw"][0]) * 60.0
+    inputs: list[Input] = []
+    for t, mg in regimen.doses:
+        for device in range(esketamine_devices(mg)):
+            frn = v["frn"] * (v["frn_later_devices"] if device else 1.0)
+            when = t + device * ESKETAMINE_DEVICE_INTERVAL_MIN
+            inputs.append(Input(nasal, when, frn * ESKETAMINE_DEVICE_MG))
+            swallowed = (1.0 - frn) * v["f_gut"] * ESKETAMINE_DEVICE_MG
+            inputs.append(Input(gut, when, swallowed, swallow_min))
+    return Built(LinearModel(rates, outputs), inputs, ("esketamine", "noresketamine"))

@@ -1,0 +1,43 @@
+"""Medicine-session protocols: schema, JSON loader and shipped examples."""
+
+from openkap.core.protocols.loader import (
+    example_ids,
+    load_example,
+    load_protocol,
+    loads_protocol,
+    parse_protocol,
+)
+from openkap.core.protocols.schema import (
+    ROUTE_FORMS,
+    AbsoluteMax,
+    ChecklistItem,
+    Dilution,
+    DoseBasis,
+    DoseRule,
+    Product,
+    ProductForm,
+    Protocol,
+    ProtocolError,
+    Route,
+    Source,
+)
+
+__all__ = [
+    "ROUTE_FORMS",
+    "AbsoluteMax",
+    "ChecklistItem",
+    "Dilution",
+    "DoseBasis",
+    "DoseRule",
+    "Product",
+    "ProductForm",
+    "Protocol",
+    "ProtocolError",
+    "Route",
+    "Source",
+    "example_ids",
+    "load_example",
+    "load_protocol",
+    "loads_protocol",
+    "parse_protocol",
+]

@@ -1,0 +1,269 @@
+"""Forms of the medicine-session pages: parsing only. The rules are the services'
+(and the core's), so the web and the API refuse the same things with the same words."""
+
+from __future__ import annotations
+
+from django import forms
+
+from openkap.core.protocols import Protocol, example_ids
+from openkap.dosing.models import AdverseEvent, Alarm, PregnancyStatus, RemsForm
+from openkap.dosing.services import AFTERCARE, CNS_ACTIVE, REMS_EDITABLE, STANDARD_ITEMS
+
+NUMERIC = {"inputmode": "numeric", "pattern": "[0-9]*", "autocomplete": "off"}
+DECIMAL = {"inputmode": "decimal", "autocomplete": "off"}
+
+
+def _time(label: str = "Time (leave empty for now)") -> forms.TimeField:
+    return forms.TimeField(
+        label=label, required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        help_text="Only for a late entry: the time it happened today.",
+    )
+
+
+def _reading(label: str, required: bool = False) -> forms.IntegerField:
+    return forms.IntegerField(label=label, required=required, widget=forms.NumberInput(attrs=NUMERIC))
+
+
+def _yes_no(label: str) -> forms.TypedChoiceField:
+    return forms.TypedChoiceField(
+        label=label, choices=[("", "—"), ("yes", "Yes"), ("no", "No")], required=False,
+        coerce=lambda v: {"yes": True, "no": False}.get(v), empty_value=None,
+    )
+
+
+class ProtocolContentForm(forms.Form):
+    content = forms.CharField(
+        label="Protocol (JSON)", widget=forms.Textarea(attrs={"rows": 28, "spellcheck": "false", "class": "code"}),
+        help_text="The protocol's content as JSON, in the format of the shipped examples. Every limit is checked "
+                  "when you save; the version number is set by the library.",
+    )
+    change_reason = forms.CharField(
+        label="What changes, and why", required=False, widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+class ExampleImportForm(forms.Form):
+    example_id = forms.ChoiceField(label="Shipped example", choices=[])
+
+    def __init__(self, *args, choices=None, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.fields["example_id"].choices = choices if choices is not None else [(e, e) for e in example_ids()]
+
+
+class PasswordForm(forms.Form):
+    password = forms.CharField(
+        label="Your password (signature)", widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
+class CheckInForm(forms.Form):
+    time = _time()
+
+
+class ChecklistForm(forms.Form):
+    fasting_confirmed = forms.BooleanField(label="Fasting confirmed", required=False)
+    fasting_note = forms.CharField(label="Fasting note (last food and drink)", required=False, max_length=300)
+    escort_name = forms.CharField(label="Escort's name", required=False, max_length=200)
+    escort_phone = forms.CharField(label="Escort's phone", required=False, max_length=30)
+    escort_relationship = forms.CharField(label="Relationship", required=False, max_length=60)
+    systolic = _reading("Systolic BP (mmHg)")
+    diastolic = _reading("Diastolic BP (mmHg)")
+    heart_rate = _reading("Heart rate (/min)")
+    spo2 = _reading("SpO2 (%)")
+    respiratory_rate = _reading("Respiratory rate (/min)")
+    baseline_bp_note = forms.CharField(
+        label="If BP is above 140/90: the prescriber's weighing of the risk", required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    pregnancy_status = forms.ChoiceField(label="Pregnancy status", choices=[("", "—"), *PregnancyStatus.choices],
+                                         required=False)
+    new_medications = forms.CharField(label="New medications since the last visit (or 'none')", required=False,
+                                      widget=forms.Textarea(attrs={"rows": 2}))
+    cns_active_medications = forms.MultipleChoiceField(
+        label="CNS-active medicines taken recently", choices=list(CNS_ACTIVE.items()), required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    suicide_risk_reviewed = forms.BooleanField(label="Current suicide-risk screen reviewed", required=False)
+    suicide_risk_note = forms.CharField(label="Clinician's assessment (required when the screen is flagged)",
+                                        required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    intention = forms.CharField(label="The patient's intention for this session", required=False,
+                                widget=forms.Textarea(attrs={"rows": 2}))
+    time = _time()
+
+    def __init__(self, *args, protocol: Protocol | None = None, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.item_fields = []
+        for item in protocol.pre_dose_checklist if protocol else ():
+            if item.code in STANDARD_ITEMS:
+                continue
+            name = f"item_{item.code}"
+            self.fields[name] = forms.BooleanField(label=item.text, required=False)
+            self.item_fields.append(name)
+
+    def data_for_service(self) -> dict[str, object]:
+        data = {k: v for k, v in self.cleaned_data.items() if k != "time" and not k.startswith("item_")}
+        data["items"] = {name.removeprefix("item_"): bool(self.cleaned_data.get(name)) for name in self.item_fields}
+        return data
+
+
+class OrderForm(forms.Form):
+    dose = forms.DecimalField(label="Dose", required=False, max_digits=10, decimal_places=4,
+                              widget=forms.NumberInput(attrs={**DECIMAL, "step": "any"}))
+    override_reason = forms.CharField(label="Override reason (soft limits only)", required=False,
+                                      widget=forms.Textarea(attrs={"rows": 2}))
+    password = forms.CharField(label="Your password (signature)", required=False,
+                               widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+    time = _time("Ordered at (leave empty for now)")
+
+    def __init__(self, *args, unit: str = "mg/kg", **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.unit = unit
+        self.fields["dose"].label = f"Dose ({unit}; leave empty for the protocol's default)"
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(label="Reason", max_length=1000, required=False)
+
+
+class WeightForm(forms.Form):
+    value = forms.DecimalField(label="Weight", max_digits=6, decimal_places=2,
+                               widget=forms.NumberInput(attrs={**DECIMAL, "step": "0.1"}))
+    unit = forms.ChoiceField(choices=[("kg", "kg"), ("lb", "lb (converted to kg)")])
+
+
+class PrepareForm(forms.Form):
+    lot = forms.TypedChoiceField(label="Lot drawn from", coerce=int, choices=[], widget=forms.RadioSelect)
+    time = _time()
+
+    def __init__(self, *args, lots=(), **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.fields["lot"].choices = [(c.lot.id, c.lot.lot_number) for c in lots if c.usable]
+
+
+class WitnessMixin(forms.Form):
+    witness = forms.TypedChoiceField(label="Witness", coerce=int, choices=[], required=False, empty_value=None)
+    witness_password = forms.CharField(label="Witness's password", required=False,
+                                       widget=forms.PasswordInput(attrs={"autocomplete": "off"}))
+
+    def __init__(self, *args, witnesses=(), **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.fields["witness"].choices = [("", "—"), *[(u.id, u.full_name) for u in witnesses]]
+
+
+class VoidForm(WitnessMixin):
+    reason = forms.CharField(label="Why is the preparation set aside?", max_length=500, required=False)
+    drawn = forms.BooleanField(label="Drug was drawn (waste it, witnessed)", required=False)
+
+
+class VerifyForm(forms.Form):
+    drug_confirmed = forms.BooleanField(label="The drug is as labelled on the order", required=False)
+    concentration_seen = forms.DecimalField(label="Concentration on the label", required=False, max_digits=9,
+                                            decimal_places=2, widget=forms.NumberInput(attrs={**DECIMAL, "step": "any"}))
+    amount_seen = forms.DecimalField(label="Volume drawn (mL) or units counted", required=False, max_digits=12,
+                                     decimal_places=3, widget=forms.NumberInput(attrs={**DECIMAL, "step": "any"}))
+    dose_mg_seen = forms.DecimalField(label="Dose (mg)", required=False, max_digits=12, decimal_places=4,
+                                      widget=forms.NumberInput(attrs={**DECIMAL, "step": "any"}))
+    date_of_birth_seen = forms.DateField(label="Patient's date of birth (wristband)", required=False,
+                                         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    time = _time()
+
+
+class AdministrationForm(WitnessMixin):
+    kind = forms.CharField(widget=forms.HiddenInput)
+    rate_ml_per_h = forms.DecimalField(label="Pump rate (mL/h)", required=False, max_digits=9, decimal_places=2,
+                                       widget=forms.NumberInput(attrs={**DECIMAL, "step": "any"}))
+    infused_volume_ml = forms.DecimalField(label="Volume infused (mL, pump reading)", required=False, max_digits=9,
+                                           decimal_places=2, widget=forms.NumberInput(attrs={**DECIMAL, "step": "any"}))
+    reason = forms.CharField(label="Reason", required=False, max_length=1000)
+    time = _time()
+
+
+class VitalsForm(forms.Form):
+    systolic = _reading("Systolic")
+    diastolic = _reading("Diastolic")
+    heart_rate = _reading("HR")
+    spo2 = _reading("SpO2 %")
+    respiratory_rate = _reading("RR")
+    note = forms.CharField(label="Note", required=False, max_length=300)
+    time = _time()
+
+
+class AlarmForm(forms.Form):
+    action = forms.ChoiceField(label="Action taken", choices=[("", "—"), *Alarm.Action.choices], required=False)
+    note = forms.CharField(label="Note", required=False, max_length=1000)
+
+
+MOAAS_CHOICES = [
+    ("", "—"),
+    ("5", "5 · Responds readily to name in normal tone"),
+    ("4", "4 · Lethargic response to name in normal tone"),
+    ("3", "3 · Responds only after name is called loudly or repeatedly"),
+    ("2", "2 · Responds only after mild prodding or shaking"),
+    ("1", "1 · Does not respond to mild prodding or shaking"),
+    ("0", "0 · Does not respond to deep stimulus"),
+]
+CADSS_CHOICES = [("", "—"), ("0", "0 Not at all"), ("1", "1 Slightly"), ("2", "2 Moderately"), ("3", "3 Considerably"),
+                 ("4", "4 Extremely")]
+
+
+class ObservationForm(forms.Form):
+    moaas = forms.TypedChoiceField(label="Sedation (MOAA/S)", choices=MOAAS_CHOICES, coerce=int, required=False,
+                                   empty_value=None)
+    respiration_normal = _yes_no("Breathing normal (rate, depth, no obstruction)")
+    note = forms.CharField(label="Note", required=False, max_length=300)
+    time = _time()
+
+    def __init__(self, *args, cadss_items=(), **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.cadss_fields = []
+        for item in cadss_items:
+            name = f"cadss_{item.id}"
+            self.fields[name] = forms.TypedChoiceField(label=item.label, choices=CADSS_CHOICES, coerce=int,
+                                                       required=False, empty_value=None)
+            self.cadss_fields.append(name)
+
+    def cadss_answers(self) -> dict[str, int] | None:
+        answers = {n.removeprefix("cadss_"): self.cleaned_data.get(n) for n in self.cadss_fields}
+        if all(v is None for v in answers.values()):
+            return None
+        return answers  # type: ignore[return-value]
+
+
+class AdverseEventForm(forms.Form):
+    code = forms.ChoiceField(label="Event", choices=[("", "—"), *AdverseEvent.Code.choices], required=False)
+    description = forms.CharField(label="Description (required for 'other')", required=False, max_length=300)
+    severity = forms.ChoiceField(choices=[("", "—"), *AdverseEvent.Severity.choices], required=False)
+    onset = _time("Onset (leave empty for now)")
+    action_taken = forms.CharField(label="Action taken", required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    antiemetic_drug = forms.CharField(label="Antiemetic given", required=False, max_length=100)
+    antiemetic_dose = forms.CharField(label="Antiemetic dose", required=False, max_length=40)
+    antiemetic_time = _time("Antiemetic time")
+    outcome = forms.ChoiceField(choices=[("", "—"), *AdverseEvent.Outcome.choices], required=False)
+    serious = _yes_no("Serious adverse event")
+
+
+class DischargeForm(forms.Form):
+    alert_and_oriented = forms.BooleanField(label="Alert and oriented", required=False)
+    ambulating = forms.BooleanField(label="Walks without help", required=False)
+    nausea_controlled = forms.BooleanField(label="Nausea controlled", required=False)
+    escort_present = forms.BooleanField(label="Escort present to take the patient home", required=False)
+    escort_name = forms.CharField(label="Escort's name", required=False, max_length=200)
+    escort_phone = forms.CharField(label="Escort's phone", required=False, max_length=30)
+    aftercare_instructions = forms.CharField(label="Aftercare instructions given", initial=AFTERCARE, required=False,
+                                             widget=forms.Textarea(attrs={"rows": 4}))
+    password = forms.CharField(label="Your password (signature)", required=False,
+                               widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+    time = _time()
+
+
+class EndForm(WitnessMixin):
+    reason = forms.CharField(label="Why does the session end without a dose?", required=False, max_length=1000)
+
+
+RemsEditForm = forms.modelform_factory(RemsForm, fields=REMS_EDITABLE, widgets={
+    "serious_adverse_event_description": forms.Textarea(attrs={"rows": 2}),
+})
+
+
+class RemsSubmitForm(forms.Form):
+    submission_reference = forms.CharField(label="REMS confirmation number", required=False, max_length=80)

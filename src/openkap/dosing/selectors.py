@@ -1,0 +1,455 @@
+"""Reads of medicine sessions: checked and audited like every read of patient data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db.models import Prefetch, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from openkap.accounts.authz import Actor, require
+from openkap.accounts.models import Site
+from openkap.audit.models import AuditAction
+from openkap.audit.services import audit_record
+from openkap.core import dosing as dose_core
+from openkap.core import vitals as vitals_core
+from openkap.core.authz import ORGANIZATION_WIDE_ROLES, Perm
+from openkap.core.protocols import Protocol, example_ids, load_example
+from openkap.core.routes import ROUTE_LABELS, Route
+from openkap.dosing import services
+from openkap.dosing.inventory import LotChoice, lot_choices
+from openkap.dosing.models import (
+    ACTIVE_STATUSES,
+    AdministrationEvent,
+    Alarm,
+    DoseOrder,
+    DosePreparation,
+    DosingSession,
+    ProtocolVersion,
+    RemsForm,
+    VitalSigns,
+)
+from openkap.pathway import selectors as pathway
+from openkap.patients.models import Patient
+from openkap.patients.selectors import Chart, patient_for, visible_patients
+
+# --- the protocol library -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LibraryEntry:
+    protocol_id: str
+    versions: list[ProtocolVersion]
+
+    @property
+    def in_use(self) -> ProtocolVersion | None:
+        return next((v for v in self.versions if v.is_approved), None)
+
+    @property
+    def latest(self) -> ProtocolVersion:
+        return self.versions[0]
+
+
+def protocol_library(*, by: Actor) -> list[LibraryEntry]:
+    require(by, Perm.PROTOCOL_VIEW)
+    entries: dict[str, list[ProtocolVersion]] = {}
+    for v in ProtocolVersion.objects.filter(organization=by.organization).select_related("approved_by").order_by(
+        "protocol_id", "-version"
+    ):
+        entries.setdefault(v.protocol_id, []).append(v)
+    return [LibraryEntry(pid, versions) for pid, versions in entries.items()]
+
+
+def examples_missing(by: Actor) -> list[str]:
+    """Shipped example protocols the library does not have yet."""
+    have = set(ProtocolVersion.objects.filter(organization=by.organization).values_list("protocol_id", flat=True))
+    return [e for e in example_ids() if e not in have]
+
+
+def example_title(example_id: str) -> str:
+    return load_example(example_id).title
+
+
+def protocol_version_get(*, by: Actor, version_id: int) -> ProtocolVersion:
+    require(by, Perm.PROTOCOL_VIEW)
+    version = (
+        ProtocolVersion.objects.filter(id=version_id, organization=by.organization)
+        .select_related("created_by", "approved_by", "based_on").first()
+    )
+    if version is None:
+        raise Http404("No such protocol version in your organisation.")
+    return version
+
+
+# --- one session ---------------------------------------------------------------------------
+
+STAGE_LABELS = {
+    "check_in": "Waiting for check-in",
+    "checklist": "Pre-dose checklist",
+    "order": "Waiting for the dose order",
+    "prepare": "Preparation",
+    "verify": "Second-clinician check",
+    "administer": "Ready to administer",
+    "administering": "Administering",
+    "monitor": "Monitoring",
+    "discharged": "Discharged",
+    "not_dosed": "Ended without a dose",
+    "cancelled": "Cancelled",
+}
+
+
+@dataclass
+class SessionView:
+    session: DosingSession
+    patient: Patient
+    chart: Chart
+    protocol_version: ProtocolVersion | None
+    stage: str
+    order: DoseOrder | None
+    cancelled_orders: list[DoseOrder]
+    preparation: DosePreparation | None
+    events: list[AdministrationEvent]
+    vitals: list[VitalSigns]
+    alarms: list[Alarm]
+    mode: str
+    due: vitals_core.VitalsDue | None
+    elapsed_since_dose_min: float | None
+    via_break_glass: bool
+    # Sedation and dissociation are observed at the protocol's times too (its vitals schedule).
+    observation_due: vitals_core.VitalsDue | None = None
+    infusion: services.InfusionState | None = None
+    next_device: int | None = None
+    next_device_at: datetime | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def protocol(self) -> Protocol | None:
+        return self.protocol_version.protocol if self.protocol_version else None
+
+    @property
+    def stage_label(self) -> str:
+        return STAGE_LABELS[self.stage]
+
+    @property
+    def open_alarms(self) -> list[Alarm]:
+        return [a for a in self.alarms if a.is_open]
+
+    @property
+    def verification(self):  # type: ignore[no-untyped-def]
+        return getattr(self.preparation, "verification", None) if self.preparation else None
+
+    @property
+    def monitoring_vitals(self) -> list[VitalSigns]:
+        return [v for v in self.vitals if v.minutes_after_dose is not None]
+
+
+def stage_of(session: DosingSession, order: DoseOrder | None, prep: DosePreparation | None) -> str:
+    s = DosingSession.Status
+    closed = {s.DISCHARGED: "discharged", s.NOT_DOSED: "not_dosed", s.CANCELLED: "cancelled"}
+    if session.status in closed:
+        return closed[session.status]
+    if session.status == s.SCHEDULED:
+        return "check_in"
+    if session.status == s.MONITORING:
+        return "monitor"
+    if session.status == s.DOSING:
+        return "administering"
+    if not hasattr(session, "checklist"):
+        return "checklist"
+    if order is None:
+        return "order"
+    if prep is None:
+        return "prepare"
+    if not hasattr(prep, "verification"):
+        return "verify"
+    return "administer"
+
+
+def chart_of(patient: Patient, glass: bool) -> Chart:
+    weights = list(patient.weights.select_related("recorded_by")[:5])
+    care_team = list(patient.care_team.filter(ended_at__isnull=True).select_related("user").order_by("role"))
+    return Chart(
+        patient=patient, latest_weight=weights[0] if weights else None, weights=weights, care_team=care_team,
+        age=patient.age_on(timezone.localdate()), via_break_glass=glass,
+    )
+
+
+def _minutes(later: datetime, earlier: datetime) -> float:
+    return (later - earlier).total_seconds() / 60
+
+
+def vitals_due_of(session: DosingSession, vitals: list[VitalSigns], protocol: Protocol | None,
+                  now: datetime) -> vitals_core.VitalsDue | None:
+    """Where the session stands against the protocol's vitals schedule (from the dose)."""
+    start = session.administration_started_at
+    if protocol is None or start is None or not session.is_active:
+        return None
+    recorded = [v.minutes_after_dose for v in vitals if v.minutes_after_dose is not None]
+    return vitals_core.vitals_due(protocol.vitals_schedule_min, recorded, _minutes(now, start))
+
+
+def _build(session: DosingSession, glass: bool) -> SessionView:
+    now = timezone.now()
+    order = services.active_order(session)
+    prep = services.active_preparation(session)
+    version = session.protocol_version
+    protocol = version.protocol if version else None
+    vitals = list(session.vitals.select_related("recorded_by").order_by("taken_at", "id"))
+    events = list(session.administration_events.select_related("recorded_by", "witness").order_by("at", "id"))
+    view = SessionView(
+        session=session, patient=session.patient, chart=chart_of(session.patient, glass), protocol_version=version,
+        stage=stage_of(session, order, prep), order=order,
+        cancelled_orders=list(session.orders.filter(cancelled_at__isnull=False).order_by("ordered_at")),
+        preparation=prep, events=events, vitals=vitals,
+        alarms=list(session.alarms.select_related("acknowledged_by", "vitals").order_by("raised_at", "id")),
+        mode=services.administration_mode(protocol) if protocol else "single",
+        due=vitals_due_of(session, vitals, protocol, now),
+        elapsed_since_dose_min=_minutes(now, session.administration_started_at)
+        if session.administration_started_at and session.is_active else None,
+        via_break_glass=glass,
+    )
+    if view.due is not None and protocol is not None and session.administration_started_at is not None:
+        observed = [o.minutes_after_dose for o in session.observations.all() if o.minutes_after_dose is not None]
+        view.observation_due = vitals_core.vitals_due(
+            protocol.vitals_schedule_min, observed, _minutes(now, session.administration_started_at))
+    if view.mode == "infusion" and prep is not None:
+        view.infusion = services.infusion_state([e for e in events if e.preparation_id == prep.id])
+    if view.mode == "devices" and prep is not None and prep.units:
+        given = services.devices_given([e for e in events if e.preparation_id == prep.id])
+        stopped = any(e.kind == AdministrationEvent.Kind.STOP for e in events)
+        if len(given) < prep.units and not stopped:
+            view.next_device = len(given) + 1
+            product = protocol.product(prep.product_code) if protocol else None
+            rest = (product.interval_between_units_min if product else None) or 0
+            view.next_device_at = given[-1].at + timedelta(minutes=rest) if given else None
+    return view
+
+
+def _session_query() -> QuerySet[DosingSession]:
+    return DosingSession.objects.select_related(
+        "patient", "episode", "site", "room", "protocol_version", "checked_in_by",
+    )
+
+
+def session_view(*, by: Actor, session_id: int) -> SessionView:
+    """The session page: checked (404 across organisations, 403 outside the care team) and audited."""
+    require(by, Perm.DOSING_VIEW)
+    session = _session_query().filter(id=session_id, organization=by.organization).first()
+    if session is None:
+        raise Http404("No such dosing session in your organisation.")
+    _patient, glass = patient_for(by, session.patient_id, Perm.DOSING_VIEW)
+    audit_record(by=by, action=AuditAction.VIEW, object_type="dosing_session", object_id=session.id,
+                 patient_id=session.patient_id, break_glass=glass)
+    return _build(session, glass)
+
+
+def alarm_session_id(*, by: Actor, alarm_id: int) -> int:
+    """The session an alarm belongs to (404 outside the organisation)."""
+    session_id = Alarm.objects.filter(id=alarm_id, organization=by.organization).values_list(
+        "session_id", flat=True).first()
+    if session_id is None:
+        raise Http404("No such alarm in your organisation.")
+    return session_id
+
+
+def session_lots(*, by: Actor, session_id: int) -> list[LotChoice]:
+    """The site's lots for the session's order, usable first, with why others are not."""
+    session, _ = services.session_for(by, session_id, Perm.DOSING_VIEW)
+    order = services.active_order(session)
+    version = order.protocol_version if order else session.protocol_version
+    if version is None:
+        return []
+    return lot_choices(version.protocol, session.site)
+
+
+# --- the monitoring board and the day's list -------------------------------------------------
+
+
+@dataclass
+class BoardRow:
+    session: DosingSession
+    stage: str
+    elapsed_min: float | None
+    since_dose_min: float | None
+    last_vitals: VitalSigns | None
+    due: vitals_core.VitalsDue | None
+    open_alarms: list[Alarm]
+
+    @property
+    def stage_label(self) -> str:
+        return STAGE_LABELS[self.stage]
+
+    @property
+    def next_due_at(self) -> datetime | None:
+        start = self.session.administration_started_at
+        if self.due is None or self.due.next_due_min is None or start is None:
+            return None
+        return start + timedelta(minutes=self.due.next_due_min)
+
+    @property
+    def overdue(self) -> bool:
+        return bool(self.due and self.due.overdue)
+
+    @property
+    def critical(self) -> bool:
+        return any(a.severity == vitals_core.Severity.CRITICAL for a in self.open_alarms)
+
+
+@dataclass
+class Arrival:
+    session: DosingSession
+    # The treatment plan's route: what the nurse prepares the room for.
+    route_label: str
+
+
+@dataclass
+class Board:
+    site: Site
+    sites: list[Site]
+    rows: list[BoardRow]
+    arriving: list[Arrival]
+    generated_at: datetime
+
+
+def _day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = timezone.make_aware(datetime.combine(day, time(0, 0)))
+    return start, start + timedelta(days=1)
+
+
+def _visible(by: Actor, qs: QuerySet[DosingSession]) -> QuerySet[DosingSession]:
+    """Nurses and admins see every patient of the clinic; others their care team's."""
+    if by.roles & ORGANIZATION_WIDE_ROLES:
+        return qs
+    return qs.filter(patient__in=visible_patients(by))
+
+
+def _planned_route(episode) -> str:  # type: ignore[no-untyped-def]
+    plan = pathway.plan_in_force(episode)
+    return ROUTE_LABELS[Route(plan.route)] if plan else "no signed plan"
+
+
+def board(*, by: Actor, site_id: int) -> Board:
+    """Every active session of a site, with elapsed time, the last vitals, when the next
+    are due (overdue flagged, from the protocol's schedule) and open alarms; and today's
+    sessions still to arrive. Audited as a search naming the patients shown."""
+    require(by, Perm.DOSING_VIEW)
+    site = Site.objects.filter(id=site_id, organization=by.organization).first()
+    if site is None:
+        raise Http404("No such site in your organisation.")
+    now = timezone.now()
+    vitals_q = VitalSigns.objects.order_by("taken_at", "id")
+    alarms_q = Alarm.objects.filter(acknowledged_at__isnull=True).order_by("raised_at", "id")
+    active = list(
+        _visible(by, _session_query().filter(site=site, status__in=ACTIVE_STATUSES))
+        .prefetch_related(Prefetch("vitals", queryset=vitals_q), Prefetch("alarms", queryset=alarms_q),
+                          "orders", "preparations__verification", "checklist")
+        .order_by("started_at", "id")
+    )
+    rows = []
+    for s in active:
+        vitals = list(s.vitals.all())
+        protocol = s.protocol_version.protocol if s.protocol_version else None
+        order = next((o for o in s.orders.all() if o.cancelled_at is None), None)
+        prep = next((p for p in s.preparations.all() if p.voided_at is None), None)
+        rows.append(BoardRow(
+            session=s, stage=stage_of(s, order, prep),
+            elapsed_min=_minutes(now, s.started_at) if s.started_at else None,
+            since_dose_min=_minutes(now, s.administration_started_at) if s.administration_started_at else None,
+            last_vitals=vitals[-1] if vitals else None,
+            due=vitals_due_of(s, vitals, protocol, now),
+            open_alarms=list(s.alarms.all()),
+        ))
+    # Alarms first, then overdue vitals, then the rest by arrival.
+    rows.sort(key=lambda r: (not r.open_alarms, not r.overdue, r.session.started_at or now))
+    start, end = _day_bounds(timezone.localdate())
+    arriving = [
+        Arrival(s, _planned_route(s.episode))
+        for s in _visible(by, _session_query().filter(site=site, status=DosingSession.Status.SCHEDULED,
+                                                       scheduled_start__gte=start, scheduled_start__lt=end))
+        .order_by("scheduled_start", "id")
+    ]
+    audit_record(
+        by=by, action=AuditAction.SEARCH, object_type="dosing_board", object_id=site.id,
+        detail={"patient_ids": sorted({r.session.patient_id for r in rows} | {a.session.patient_id for a in arriving})},
+    )
+    sites = list(Site.objects.filter(organization=by.organization, is_active=True).order_by("name"))
+    return Board(site=site, sites=sites, rows=rows, arriving=arriving, generated_at=now)
+
+
+def sessions_of_patient(*, by: Actor, patient_id: int) -> tuple[Patient, list[DosingSession], bool]:
+    """A patient's dosing sessions, newest first (the chart's Medicine sessions tab)."""
+    patient, glass = patient_for(by, patient_id, Perm.DOSING_VIEW)
+    sessions = list(
+        DosingSession.objects.filter(patient=patient).select_related("protocol_version", "site", "room")
+        .prefetch_related("orders", "adverse_events").order_by("-scheduled_start", "-id")
+    )
+    audit_record(by=by, action=AuditAction.VIEW, object_type="dosing_sessions", object_id=patient.id,
+                 patient_id=patient.id, break_glass=glass)
+    return patient, sessions, glass
+
+
+# --- the printable record ----------------------------------------------------------------
+
+
+def session_record(*, by: Actor, session_id: int) -> SessionView:
+    """Everything the session record PDF prints; its export is audited."""
+    require(by, Perm.DOSING_VIEW)
+    session = _session_query().filter(id=session_id, organization=by.organization).first()
+    if session is None:
+        raise Http404("No such dosing session in your organisation.")
+    _patient, glass = patient_for(by, session.patient_id, Perm.DOSING_VIEW)
+    audit_record(by=by, action=AuditAction.EXPORT, object_type="dosing_session_record", object_id=session.id,
+                 patient_id=session.patient_id, break_glass=glass)
+    return _build(session, glass)
+
+
+# --- reads the API offers beside the steps ------------------------------------------------
+
+
+def dose_order_preview(*, by: Actor, session_id: int, dose_mg_per_kg: object = None, dose_mg: object = None,
+                       override_reason: str = "") -> dose_core.DoseOrder | dose_core.DoseRefusal:
+    """What ``core.dosing.order_dose`` says of an order on the session's facts; nothing is saved."""
+    session, glass = services.session_for(by, session_id, Perm.DOSING_VIEW)
+    if session.protocol_version is None:
+        raise ValidationError({"__all__": "Check the patient in first: the session has no protocol yet."})
+    version = services.protocol_in_use(by.organization.id, session.protocol_version.protocol_id) or session.protocol_version
+    inputs = services.order_inputs(session, version)
+    per_kg, mg = services.order_input_values(dose_mg_per_kg, dose_mg)
+    reason = services.clean_text(override_reason, "override_reason", max_length=1000, what="the reason")
+    audit_record(by=by, action=AuditAction.VIEW, object_type="dose_preview", object_id=session.id,
+                 patient_id=session.patient_id, break_glass=glass)
+    return services.compute_order(inputs, dose_mg_per_kg=per_kg, dose_mg=mg, override_reason=reason)
+
+
+def discharge_check(*, by: Actor, session_id: int, assessment: services.DischargeAssessment,
+                    at: datetime | None = None) -> list[str]:
+    """The discharge criteria still unmet; nothing is saved."""
+    session, glass = services.session_for(by, session_id, Perm.DOSING_VIEW)
+    if session.status != DosingSession.Status.MONITORING:
+        raise ValidationError({"__all__": f"The session is {session.get_status_display().lower()}: not awaiting discharge."})
+    audit_record(by=by, action=AuditAction.VIEW, object_type="discharge_check", object_id=session.id,
+                 patient_id=session.patient_id, break_glass=glass)
+    return services.discharge_unmet(session, assessment, services.event_time(at))
+
+
+def rems_form_get(*, by: Actor, session_id: int) -> RemsForm:
+    session, glass = services.session_for(by, session_id, Perm.DOSING_VIEW)
+    form = RemsForm.objects.filter(session=session).first()
+    if form is None:
+        raise Http404("This session has no REMS monitoring form.")
+    audit_record(by=by, action=AuditAction.VIEW, object_type="rems_form", object_id=form.id,
+                 patient_id=session.patient_id, break_glass=glass)
+    return form
+
+
+def pk_observations(view: SessionView) -> dict[str, object]:
+    """What the PK overlay draws over the predicted curve: vitals and CADSS from the dose."""
+    vitals = [{"minute": v.minutes_after_dose, "systolic": v.systolic, "diastolic": v.diastolic,
+               "heart_rate": v.heart_rate} for v in view.monitoring_vitals]
+    cadss = [{"minute": o.minutes_after_dose, "score": o.cadss_total}
+             for o in view.session.observations.all()
+             if o.cadss_total is not None and o.minutes_after_dose is not None]
+    return {"vitals": vitals, "dissociation": cadss}

@@ -1,0 +1,647 @@
+"""Pages of medicine sessions: the protocol library, the monitoring board, the session
+page (one card per step) and the printable record. Thin: parse, call a service, render."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.forms import Form
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_POST
+
+from openkap.accounts.authz import Actor
+from openkap.accounts.models import Membership, Site
+from openkap.core.authz import Perm
+from openkap.core.instruments import get_instrument
+from openkap.dosing import documents, forms, selectors, services
+from openkap.dosing.charts import session_vitals_svg
+from openkap.dosing.models import AdministrationEvent, DosingSession, ProtocolVersion, RemsForm
+from openkap.ledger.services import witness_candidates
+from openkap.pathway import selectors as pathway
+from openkap.web.decorators import apply_errors, staff_view
+
+# --- the protocol library -------------------------------------------------------------------
+
+
+@staff_view(Perm.PROTOCOL_VIEW)
+def protocol_list(request: HttpRequest, actor: Actor) -> HttpResponse:
+    missing = selectors.examples_missing(actor) if actor.can(Perm.PROTOCOL_MANAGE) else []
+    return TemplateResponse(request, "dosing/protocols.html", {
+        "entries": selectors.protocol_library(by=actor),
+        "import_form": forms.ExampleImportForm(choices=[(e, selectors.example_title(e)) for e in missing])
+        if missing else None,
+        "can_manage": actor.can(Perm.PROTOCOL_MANAGE),
+    })
+
+
+@require_POST
+@staff_view(Perm.PROTOCOL_MANAGE)
+def protocol_import(request: HttpRequest, actor: Actor) -> HttpResponse:
+    form = forms.ExampleImportForm(request.POST)
+    if form.is_valid():
+        try:
+            version = services.protocol_example_import(by=actor, example_id=form.cleaned_data["example_id"])
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, f"{version.protocol_id} v{version.version} added as a draft: review and approve it.")
+            return redirect("dosing:protocol", version_id=version.id)
+    else:
+        messages.error(request, "Choose one of the shipped example protocols.")
+    return redirect("dosing:protocols")
+
+
+@staff_view(Perm.PROTOCOL_MANAGE)
+def protocol_new(request: HttpRequest, actor: Actor) -> HttpResponse:
+    form = forms.ProtocolContentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            version = services.protocol_draft_create(by=actor, **form.cleaned_data)
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, f"Draft {version.protocol_id} v{version.version} saved.")
+            return redirect("dosing:protocol", version_id=version.id)
+    return TemplateResponse(request, "dosing/protocol_form.html", {"form": form, "version": None},
+                            status=422 if form.errors else 200)
+
+
+@staff_view(Perm.PROTOCOL_VIEW)
+def protocol_detail(request: HttpRequest, actor: Actor, version_id: int) -> HttpResponse:
+    version = selectors.protocol_version_get(by=actor, version_id=version_id)
+    return _protocol_page(request, actor, version, forms.PasswordForm())
+
+
+def _protocol_page(request: HttpRequest, actor: Actor, version: ProtocolVersion, approve_form: Form,
+                   status: int = 200) -> HttpResponse:
+    others = ProtocolVersion.objects.filter(organization=actor.organization, protocol_id=version.protocol_id)
+    return TemplateResponse(request, "dosing/protocol_detail.html", {
+        "version": version, "protocol": version.protocol, "approve_form": approve_form,
+        "versions": others.order_by("-version"),
+        "can_manage": actor.can(Perm.PROTOCOL_MANAGE), "can_approve": actor.can(Perm.PROTOCOL_APPROVE),
+    }, status=status)
+
+
+@staff_view(Perm.PROTOCOL_MANAGE)
+def protocol_edit(request: HttpRequest, actor: Actor, version_id: int) -> HttpResponse:
+    """A draft is edited in place; an approved version is changed by a new version."""
+    version = selectors.protocol_version_get(by=actor, version_id=version_id)
+    form = forms.ProtocolContentForm(request.POST or None, initial={"content": version.content})
+    if request.method == "POST" and form.is_valid():
+        try:
+            if version.is_approved:
+                saved = services.protocol_revise(by=actor, version_id=version.id, **form.cleaned_data)
+            else:
+                saved = services.protocol_draft_update(by=actor, version_id=version.id, **form.cleaned_data)
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, f"Draft {saved.protocol_id} v{saved.version} saved: a prescriber must approve it.")
+            return redirect("dosing:protocol", version_id=saved.id)
+    return TemplateResponse(request, "dosing/protocol_form.html", {"form": form, "version": version},
+                            status=422 if form.errors else 200)
+
+
+@require_POST
+@staff_view(Perm.PROTOCOL_APPROVE)
+def protocol_approve(request: HttpRequest, actor: Actor, version_id: int) -> HttpResponse:
+    version = selectors.protocol_version_get(by=actor, version_id=version_id)
+    form = forms.PasswordForm(request.POST)
+    if form.is_valid():
+        try:
+            services.protocol_approve(by=actor, version_id=version.id, password=form.cleaned_data["password"])
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, f"{version.protocol_id} v{version.version} approved: sessions can now dose from it.")
+            return redirect("dosing:protocol", version_id=version.id)
+    version.refresh_from_db()
+    return _protocol_page(request, actor, version, form, status=422)
+
+
+# --- the monitoring board ---------------------------------------------------------------
+
+
+@staff_view(Perm.DOSING_VIEW)
+def board_home(request: HttpRequest, actor: Actor) -> HttpResponse:
+    """The board of the actor's own site (their membership's), else the first site."""
+    membership = Membership.objects.filter(
+        organization=actor.organization, user=actor.user, is_active=True, site__isnull=False, site__is_active=True
+    ).first()
+    site = membership.site if membership else Site.objects.filter(
+        organization=actor.organization, is_active=True).order_by("name").first()
+    if site is None:
+        messages.error(request, "Your organisation has no active site yet.")
+        return redirect("web:home")
+    return redirect("dosing:board", site_id=site.id)
+
+
+@staff_view(Perm.DOSING_VIEW)
+def board(request: HttpRequest, actor: Actor, site_id: int) -> HttpResponse:
+    data = selectors.board(by=actor, site_id=site_id)
+    template = "dosing/_board.html" if request.headers.get("HX-Request") else "dosing/board.html"
+    return TemplateResponse(request, template, {"board": data, "can_record": actor.can(Perm.DOSING_RECORD)})
+
+
+# --- the session page -------------------------------------------------------------------
+
+
+def _at(session: DosingSession, value: time | None) -> datetime | None:
+    """A time of day on the session's day (the check-in's, or the booking's before it):
+    a late entry. None means now."""
+    if value is None:
+        return None
+    day = timezone.localdate(session.started_at or session.scheduled_start)
+    return timezone.make_aware(datetime.combine(day, value))
+
+
+def _cadss_items() -> tuple:
+    return get_instrument("cadss6").items
+
+
+def _session_context(request: HttpRequest, actor: Actor, view: selectors.SessionView,
+                     bound: dict[str, Form]) -> dict[str, Any]:
+    session, protocol = view.session, view.protocol
+    checklist_initial: dict[str, Any] = {}
+    if session.status == DosingSession.Status.CHECKED_IN and not hasattr(session, "checklist"):
+        arrangements = pathway.arrangements_of(session.episode)
+        if arrangements is not None:
+            checklist_initial.update(escort_name=arrangements.escort_name, escort_phone=arrangements.escort_phone,
+                                     escort_relationship=arrangements.escort_relationship,
+                                     fasting_note=arrangements.fasting)
+        if not services.pregnancy_relevant(session.patient):
+            checklist_initial["pregnancy_status"] = "not_applicable"
+    ctx: dict[str, Any] = {
+        "view": view, "session": session, "patient": view.patient, "chart": view.chart, "protocol": protocol,
+        "can_record": actor.can(Perm.DOSING_RECORD), "can_order": actor.can(Perm.DOSE_ORDER),
+        "now": timezone.now(),
+    }
+    stage = view.stage
+    if stage == "check_in":
+        ctx["check_in_form"] = bound.get("check_in") or forms.CheckInForm()
+    if stage == "checklist":
+        ctx["checklist_form"] = bound.get("checklist") or forms.ChecklistForm(protocol=protocol, initial=checklist_initial)
+        ctx["screen"] = services.current_suicide_screen(session.patient, timezone.now())
+        ctx["consent"] = pathway.consent_status(session.episode, view.protocol_version.route if view.protocol_version else None)
+    if stage == "order":
+        version = view.protocol_version
+        assert version is not None
+        inputs = services.order_inputs(session, services.protocol_in_use(actor.organization.id, version.protocol_id) or version)
+        unit = inputs.protocol.dose_rule.basis.unit
+        ctx["order_form"] = bound.get("order") or forms.OrderForm(unit=unit)
+        ctx["weight_form"] = bound.get("weight") or forms.WeightForm(initial={"unit": "kg"})
+        ctx["order_inputs"] = inputs
+        ctx["preview"] = bound.get("preview_result") or services.compute_order(
+            inputs, dose_mg_per_kg=None, dose_mg=None, override_reason="")
+    if stage in ("prepare", "verify", "administer", "administering") or view.cancelled_orders:
+        ctx["cancel_form"] = bound.get("cancel") or forms.CancelForm()
+    if stage == "prepare":
+        lots = selectors.session_lots(by=actor, session_id=session.id)
+        ctx["lots"] = lots
+        ctx["prepare_form"] = bound.get("prepare") or forms.PrepareForm(lots=lots)
+    witnesses = None
+    if stage in ("verify", "administer", "administering", "prepare", "order", "checklist") and actor.can(Perm.DOSING_RECORD):
+        witnesses = witness_candidates(actor)
+    if stage == "verify":
+        ctx["verify_form"] = bound.get("verify") or forms.VerifyForm()
+        ctx["void_form"] = bound.get("void") or forms.VoidForm(witnesses=witnesses or ())
+        ctx["is_preparer"] = view.preparation is not None and view.preparation.prepared_by_id == actor.user.id
+    if stage in ("administer", "administering"):
+        ctx["admin_form"] = bound.get("administer") or forms.AdministrationForm(witnesses=witnesses or ())
+    if session.is_active and session.status != DosingSession.Status.SCHEDULED:
+        ctx["vitals_form"] = bound.get("vitals") or forms.VitalsForm()
+        ctx["alarm_rows"] = [(a, bound.get(f"alarm_{a.id}") or forms.AlarmForm()) for a in view.open_alarms]
+        ctx["observation_form"] = bound.get("observation") or forms.ObservationForm(cadss_items=_cadss_items())
+        ctx["ae_form"] = bound.get("adverse_event") or forms.AdverseEventForm()
+    if stage in ("checklist", "order", "prepare", "verify", "administer"):
+        ctx["end_form"] = bound.get("end") or forms.EndForm(witnesses=witnesses or ())
+    if stage == "monitor":
+        checklist = getattr(session, "checklist", None)
+        ctx["discharge_form"] = bound.get("discharge") or forms.DischargeForm(initial={
+            "escort_name": checklist.escort_name if checklist else "",
+            "escort_phone": checklist.escort_phone if checklist else "",
+        })
+        ctx["discharge_unmet"] = bound.get("discharge_unmet") or services.discharge_unmet(
+            session, services.DischargeAssessment(True, True, True, True), timezone.now())
+    if view.vitals:
+        ctx["vitals_svg"] = mark_safe(session_vitals_svg(view))  # noqa: S308 - numbers, labels escaped
+    ctx["rems"] = getattr(session, "rems_form", None)
+    ctx["sections"] = {k: bool(v) for k, v in bound.items()}
+    return ctx
+
+
+def _render(request: HttpRequest, actor: Actor, session_id: int, status: int = 200, **bound: Any) -> HttpResponse:
+    view = selectors.session_view(by=actor, session_id=session_id)
+    return TemplateResponse(request, "dosing/session.html", _session_context(request, actor, view, bound),
+                            status=status)
+
+
+def _done(request: HttpRequest, session_id: int, message: str, anchor: str = "") -> HttpResponse:
+    messages.success(request, message)
+    return redirect(reverse("dosing:session", args=[session_id]) + (f"#{anchor}" if anchor else ""))
+
+
+@staff_view(Perm.DOSING_VIEW)
+def session_detail(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
+    return _render(request, actor, session_id)
+
+
+def _session(actor: Actor, session_id: int) -> DosingSession:
+    session, _ = services.session_for(actor, session_id, Perm.DOSING_VIEW)
+    return session
+
+
+@require_POST
+@staff_view(Perm.DOSING_RECORD)
+def check_in(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
+    form = forms.CheckInForm(request.POST)
+    session = _session(actor, session_id)
+    if form.is_valid():
+        try:
+            services.session_check_in(by=actor, session_id=session_id, at=_with_time(session, form))
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            return _done(request, session_id, "Checked in.", "checklist")
+    return _render(request, actor, session_id, 422, check_in=form)
+
+
+def _with_time(session: DosingSession, form: Form) -> datetime | None:
+    return _at(session, form.cleaned_data.get("time"))
+
+
+@require_POST
+@staff_view(Perm.DOSING_RECORD)
+def checklist(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
+    session = _session(actor, session_id)
+    protocol = session.protocol_version.protocol if session.protocol_version else None
+    form = forms.ChecklistForm(request.POST, protocol=protocol)
+    if form.is_valid():
+        try:
+            services.checklist_complete(by=actor, session_id=session_id, data=form.data_for_service(),
+                                        at=_with_time(session, form))
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            return _done(request, session_id, "Pre-dose checklist complete: the prescriber can order the dose.", "order")
+    return _render(request, actor, session_id, 422, checklist=form)
+
+
+@require_POST
+@staff_view(Perm.DOSE_ORDER)
+def order(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
+    session = _session(actor, session_id)
+    version = session.protocol_version
+    unit = version.protocol.dose_rule.basis.unit if version else "mg/kg"
+    form = forms.OrderForm(request.POST, unit=unit)
+    bound: dict[str, Any] = {"order": form}
+    if form.is_valid():
+        dose = form.cleaned_data["dose"]
+        try:
+            services.dose_order_sign(
+                by=actor, session_id=session_id, password=form.cleaned_data["password"],
+                dose_mg_per_kg=dose if unit == "mg/kg" else None, dose_mg=dose if unit == "mg" else None,
+                override_reason=form.cleaned_data["override_reason"], at=_with_time(session, form),
+            )
+        except services.DoseRefused as exc:
+            apply_errors(form, exc)
+            bound["preview_result"] = exc.refusal
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            return _done(request, session_id, "Dose ordered and signed.", "prepare")
+    return _render(request, actor, session_id, 422, **bound)
+
+
+@require_POST
+@staff_view(Perm.DOSE_ORDER)
+def order_cancel(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
+    form = forms.CancelForm(request.POST)
+    if form.is_valid():
+        try:
+            services.dose_order_cancel(by=actor, session_id=session_id, reason=form.cleaned_data["reason"])
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            return _done(request, session_id, "Order cancelled.", "order")
+    return _render(request, actor, session_id, 422, cancel=form)
+
+
+@require_POST
+@staff_view(Perm.DOSING_RECORD)
+def weight(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
+    form = forms.WeightForm(request.POST)
+    if form.is_valid():
+        try:
+            w = services.weight_for_session(by=actor, session_id=session_id, **form.cleaned_data)
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            return _done(request, session_id, f"Weight recorded: {w.weight_kg} kg.", "order")
+    return _render(request, actor, session_id, 422, weight=form)
+
+
+@require_POST
+@staff_view(Perm.DOSING_RECORD)
+def prepare(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
+    session = _session(actor, session_id)
+    lots = selectors.session_lots(by=actor, session_id=session_id)
+    form = forms.PrepareForm(request.POST, lots=lots)
+    if form.is_valid():
+        try:
+            services.dose_prepare(by=actor, session_id=session_id, lot_id=form.cleaned_data["lot"],
+                                  at=_with_time(session, form))
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            return _done(request, session_id, "Dose prepared: a second clinician must now verify it.", "verify")
+    return _render(request, actor, session_id, 422, prepare=form)
+
+
+@require_POST
+@staff_view(Perm.DOSING_RECORD)
+def preparation_void(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
+    form = forms.VoidForm(request.POST, witnesses=witness_candidates(actor))
+    if form.is_valid():
+        d = form.cleaned_data
+        try:
+            services.preparation_void(by=actor, session_id=session_id, reason=d["reason"], drawn=d["drawn"],
+                                      witness_id=d["witness"], witness_password=d["witness_password"])
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            return _done(request, session_id, "Preparation set aside: prepare the dose again.", "prepare")
+    return _render(request, actor, session_id, 422, void=form)
+
+
+@require_POST
+@staff_view(Perm.DOSING_RECORD)
+def verify(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
+    session = _session(actor, session_id)
+    form = forms.VerifyForm(request.POST)
+    if form.is_valid():
+        d = form.cleaned_data
+        try:
+            services.dose_verify(
+                by=actor, session_id=session_id, drug_confirmed=d["drug_confirmed"],
+                concentration_seen=d["concentration_seen"], amount_seen=d["amount_seen"],
+                dose_mg_seen=d["dose_mg_seen"], date_of_birth_seen=d["date_of_birth_seen"],
+                at=_with_time(session, form),
+            )
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            return _done(request, session_id, "Verified by a second clinician: ready to administer.", "administer")
+    return _render(request, actor, session_id, 422, verify=form)
+
+
+@require_POST
+@staff_view(Perm.DOSING_RECORD)
+def administer(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
+    session = _session(actor, session_id)
+    form = forms.AdministrationForm(request.POST, witnesses=witness_candidates(actor))
+    if form.is_valid():
+        d = form.cleaned_data
+        try:
+            event = services.administration_record(
+                by=actor, session_id=session_id, kind=d["kind"], at=_with_time(session, form),
+                rate_ml_per_h=d["rate_ml_per_h"], infused_volume_ml=d["infused_volume_ml"], reason=d["reason"],
+                witness_id=d["witness"], witness_password=d["witness_password"],
+            )
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            label = event.get_kind_display()
+            if event.kind == AdministrationEvent.Kind.DEVICE:
+                label = f"Device {event.device_number} given"
+            return _done(request, session_id, f"{label} at {timezone.localtime(event.at):%H:%M}.", "administer")
+    return _render(request, actor, session_id, 422, administer=form)
+
+
+@require_POST
+@staff_view(Perm.DOSING_RECORD)
+def vitals(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
+    session = _session(actor, session_id)
+    form = forms.VitalsForm(request.POST)
+    if form.is_valid():
+        d = form.cleaned_data
+        try:
+            _v, alarms = services.vitals_record(
+                by=actor, session_id=session_id, systolic=d["systolic"], diastolic=d["diastolic"],
+                heart_rate=d["heart_rate"], spo2=d["spo2"], respiratory_rate=d["respiratory_rate"],
+                note=d["note"], at=_with_time(session, form),
+            )
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            if alarms:
+                messages.warning(request, "Alarm: " + "; ".join(a.message for a in alarms) + ". Acknowledge it with the action taken.")
+                return redirect(reverse("dosing:session", args=[session_id]) + "#alarms")
+            return _done(request, session_id, "Vitals recorded.", "vitals")
+    return _render(request, actor, session_id, 422, vitals=form)
+
+
+@require_POST
+@staff_view(Perm.DOSING_RECORD)
+def alarm_acknowledge(request: HttpRequest, actor: Actor, alarm_id: int) -> HttpResponse:
+    form = forms.AlarmForm(request.POST)
+    session_id = selectors.alarm_session_id(by=actor, alarm_id=alarm_id)
+    if form.is_valid():
+        try:
+            services.alarm_acknowledge(by=actor, alarm_id=alarm_id, **form.cleaned_data)
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            return _done(request, session_id, "Alarm acknowledged.", "alarms")
+    return _render(request, actor, session_id, 422, **{f"alarm_{alarm_id}": form})
+
+
+@require_POST
+@staff_view(Perm.DOSING_RECORD)
+def observation(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
+    session = _session(actor, session_id)
+    form = forms.ObservationForm(request.POST, cadss_items=_cadss_items())
+    if form.is_valid():
+        d = form.cleaned_data
+        try:
+            services.observation_record(
+                by=actor, session_id=session_id, moaas=d["moaas"], respiration_normal=d["respiration_normal"],
+                cadss_answers=form.cadss_answers(), note=d["note"], at=_with_time(session, form),
+            )
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            return _done(request, session_id, "Observation recorded.", "observations")
+    return _render(request, actor, session_id, 422, observation=form)
+
+
+@require_POST
+@staff_view(Perm.DOSING_RECORD)
+def adverse_event(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
+    session = _session(actor, session_id)
+    form = forms.AdverseEventForm(request.POST)
+    if form.is_valid():
+        d = form.cleaned_data
+        try:
+            services.adverse_event_record(
+                by=actor, session_id=session_id, code=d["code"], severity=d["severity"], outcome=d["outcome"],
+                serious=d["serious"], onset_at=_at(session, d["onset"]), description=d["description"],
+                action_taken=d["action_taken"], antiemetic_drug=d["antiemetic_drug"],
+                antiemetic_dose=d["antiemetic_dose"], antiemetic_at=_at(session, d["antiemetic_time"]),
+            )
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            return _done(request, session_id, "Adverse event recorded.", "adverse-events")
+    return _render(request, actor, session_id, 422, adverse_event=form)
+
+
+@require_POST
+@staff_view(Perm.DOSING_RECORD)
+def discharge(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
+    session = _session(actor, session_id)
+    form = forms.DischargeForm(request.POST)
+    bound: dict[str, Any] = {"discharge": form}
+    if form.is_valid():
+        d = form.cleaned_data
+        try:
+            services.session_discharge(
+                by=actor, session_id=session_id, password=d["password"],
+                alert_and_oriented=d["alert_and_oriented"], ambulating=d["ambulating"],
+                nausea_controlled=d["nausea_controlled"], escort_present=d["escort_present"],
+                escort_name=d["escort_name"], escort_phone=d["escort_phone"],
+                aftercare_instructions=d["aftercare_instructions"], at=_with_time(session, form),
+            )
+        except services.DischargeBlocked as exc:
+            bound["discharge_unmet"] = exc.reasons
+            form.add_error(None, "Discharge is blocked until every criterion is met.")
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            return _done(request, session_id, "Discharged. MEQ-30 and EBI are offered to the patient in the portal.")
+    return _render(request, actor, session_id, 422, **bound)
+
+
+@require_POST
+@staff_view(Perm.DOSING_RECORD)
+def end_without_dose(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
+    form = forms.EndForm(request.POST, witnesses=witness_candidates(actor))
+    if form.is_valid():
+        d = form.cleaned_data
+        try:
+            services.session_end_without_dose(by=actor, session_id=session_id, reason=d["reason"],
+                                              witness_id=d["witness"], witness_password=d["witness_password"])
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            return _done(request, session_id, "The session ended without a dose.")
+    return _render(request, actor, session_id, 422, end=form)
+
+
+@staff_view(Perm.DOSING_VIEW)
+def pk_overlay(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
+    """The predicted curve under the observed vitals, drawn when the clinician opens it."""
+    view = selectors.session_view(by=actor, session_id=session_id)
+    return TemplateResponse(request, "dosing/_pk_overlay.html", {
+        "view": view, "protocol": view.protocol, "pk": selectors.pk_observations(view),
+    })
+
+
+# --- records: the session PDF and the REMS form -----------------------------------------------
+
+
+@staff_view(Perm.DOSING_VIEW)
+def record_pdf(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
+    view = selectors.session_record(by=actor, session_id=session_id)
+    pdf = documents.session_record_pdf(view, request=request)
+    return _pdf_response(pdf, f"session-{view.session.id}-record.pdf")
+
+
+def _pdf_response(pdf: bytes, filename: str) -> HttpResponse:
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _rems_page(request: HttpRequest, actor: Actor, session_id: int, edit: Form | None = None,
+               status: int = 200) -> HttpResponse:
+    view = selectors.session_view(by=actor, session_id=session_id)
+    form_row = RemsForm.objects.filter(session=view.session).first()
+    if form_row is None:
+        messages.error(request, "This session has no REMS monitoring form (esketamine sessions get one at discharge).")
+        return redirect("dosing:session", session_id=session_id)
+    return TemplateResponse(request, "dosing/rems.html", {
+        "view": view, "session": view.session, "patient": view.patient, "chart": view.chart, "form_row": form_row,
+        "edit_form": edit or forms.RemsEditForm(instance=form_row, prefix="rems"),
+        "submit_form": forms.RemsSubmitForm(prefix="submit"), "missing": services.rems_missing(form_row),
+        "can_record": actor.can(Perm.DOSING_RECORD),
+    }, status=status)
+
+
+@staff_view(Perm.DOSING_VIEW)
+def rems(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
+    return _rems_page(request, actor, session_id)
+
+
+@require_POST
+@staff_view(Perm.DOSING_RECORD)
+def rems_save(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
+    instance = RemsForm.objects.filter(session__id=session_id, session__organization=actor.organization).first()
+    edit = forms.RemsEditForm(request.POST, instance=instance, prefix="rems")
+    if instance is not None and edit.is_valid():
+        try:
+            services.rems_form_update(by=actor, session_id=session_id,
+                                      data={k: edit.cleaned_data[k] for k in services.REMS_EDITABLE})
+        except ValidationError as exc:
+            apply_errors(edit, exc)
+        else:
+            messages.success(request, "REMS form saved.")
+            return redirect("dosing:rems", session_id=session_id)
+    return _rems_page(request, actor, session_id, edit, status=422)
+
+
+@require_POST
+@staff_view(Perm.DOSING_RECORD)
+def rems_submit(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
+    _session(actor, session_id)
+    form = forms.RemsSubmitForm(request.POST, prefix="submit")
+    if form.is_valid():
+        try:
+            services.rems_form_submit(by=actor, session_id=session_id,
+                                      submission_reference=form.cleaned_data["submission_reference"])
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, "REMS form marked submitted; its task is closed.")
+    return redirect("dosing:rems", session_id=session_id)
+
+
+@staff_view(Perm.DOSING_VIEW)
+def rems_pdf(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
+    view = selectors.session_record(by=actor, session_id=session_id)
+    form_row = RemsForm.objects.filter(session=view.session).first()
+    if form_row is None:
+        messages.error(request, "This session has no REMS monitoring form.")
+        return redirect("dosing:session", session_id=session_id)
+    return _pdf_response(documents.rems_form_pdf(view, form_row, request=request),
+                         f"session-{session_id}-rems-monitoring-form.pdf")
+
+
+# --- the chart tab ---------------------------------------------------------------------------
+
+
+@staff_view(Perm.DOSING_VIEW)
+def patient_sessions(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse:
+    patient, sessions, glass = selectors.sessions_of_patient(by=actor, patient_id=patient_id)
+    return TemplateResponse(request, "dosing/patient_sessions.html", {
+        "patient": patient, "sessions": sessions, "chart": selectors.chart_of(patient, glass),
+    })

@@ -1,0 +1,440 @@
+"""Reads of measures. Functions with `by=` check access and audit; the episode-level
+contract functions (`completed_instruments`, `planned_instruments`) are for other apps'
+services, which have already checked access to the episode."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.core.paginator import Page, Paginator
+from django.db.models import Case, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
+from django.http import Http404
+from django.utils import timezone
+
+from openkap.accounts.authz import Actor, require
+from openkap.audit.models import AuditAction
+from openkap.audit.services import audit_record
+from openkap.core.authz import ORGANIZATION_WIDE_ROLES, Perm
+from openkap.core.instruments import Instrument, all_instruments, score_range
+from openkap.core.instruments.change import (
+    RESPONSE_REDUCTION_PERCENT,
+    ChangeResult,
+    RemissionDefinition,
+    assess_change,
+    change_rules,
+)
+from openkap.dosing.models import DosingSession
+from openkap.measures import services
+from openkap.measures.charts import TrendChart, trend_chart
+from openkap.measures.models import (
+    AssignmentStatus,
+    MeasureAssignment,
+    MeasurePlanEntry,
+    MeasureResponse,
+    Occasion,
+    Task,
+)
+from openkap.measures.schedule import DEFAULT_PLAN
+from openkap.pathway.models import Episode
+from openkap.pathway.selectors import current_episode
+from openkap.patients.models import CareTeamMember, Patient
+from openkap.patients.selectors import patient_for
+
+LOOKAHEAD = timedelta(days=14)  # the Measures tab lists open measures due within two weeks
+
+# Emergency, urgent, routine.
+_PRIORITY_ORDER = Case(
+    When(priority=Task.Priority.EMERGENCY, then=Value(0)),
+    When(priority=Task.Priority.URGENT, then=Value(1)),
+    default=Value(2),
+    output_field=IntegerField(),
+)
+
+
+def completed_instruments(episode: Episode, phase: str = "baseline") -> frozenset[str]:
+    """Core instrument ids ("phq9", "gad7", "cssrs-recent", ...) with a submitted, scored
+    response for this episode and phase (an `Occasion` value). A response that was
+    corrected counts through its correction only."""
+    return frozenset(
+        MeasureResponse.objects.filter(
+            episode=episode, occasion=phase, is_scored=True, correction__isnull=True
+        ).values_list("instrument_id", flat=True)
+    )
+
+
+def planned_instruments(episode: Episode, occasion: str = Occasion.BASELINE) -> frozenset[str]:
+    """Instrument ids on the episode's measure schedule for `occasion`: the episode's own
+    schedule once it has one, the clinic default before that."""
+    if not MeasurePlanEntry.objects.filter(episode=episode).exists():
+        return frozenset(DEFAULT_PLAN.get(occasion, ()))
+    return frozenset(
+        MeasurePlanEntry.objects.filter(episode=episode, occasion=occasion).values_list(
+            "instrument_id", flat=True
+        )
+    )
+
+
+def current_responses(patient: Patient) -> QuerySet[MeasureResponse]:
+    """Responses not replaced by a correction, oldest first."""
+    return (
+        MeasureResponse.objects.filter(patient=patient, correction__isnull=True)
+        .select_related("entered_by")
+        .order_by("completed_at", "id")
+    )
+
+
+def open_safety_tasks(patient: Patient) -> list[Task]:
+    return list(
+        Task.objects.filter(
+            patient=patient, kind=services.SAFETY_TASK_KIND, resolved_at__isnull=True
+        ).order_by(_PRIORITY_ORDER, "created_at")
+    )
+
+
+# --- the Measures tab ---------------------------------------------------------------------
+
+
+@dataclass
+class Trend:
+    instrument: Instrument
+    responses: list[MeasureResponse]
+    baseline: MeasureResponse | None
+    latest: MeasureResponse | None
+    change: ChangeResult | None
+    remission: RemissionDefinition | None
+    chart: TrendChart | None
+    sessions: list[DosingSession]
+
+
+@dataclass
+class TriageHistory:
+    instrument: Instrument
+    responses: list[MeasureResponse]
+
+
+@dataclass
+class MeasuresOverview:
+    patient: Patient
+    episode: Episode | None
+    open_assignments: list[MeasureAssignment]
+    recent_assignments: list[MeasureAssignment]
+    trends: list[Trend]
+    triage: list[TriageHistory]
+    unscored: list[MeasureResponse]
+    safety_tasks: list[Task]
+    sessions: list[DosingSession]
+    via_break_glass: bool
+    plan: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _session_time(session: DosingSession) -> datetime:
+    return session.started_at or session.scheduled_start
+
+
+def _baseline(responses: Sequence[MeasureResponse]) -> MeasureResponse | None:
+    scored = [r for r in responses if r.total is not None]
+    for r in scored:
+        if r.occasion == Occasion.BASELINE:
+            return r
+    return scored[0] if scored else None
+
+
+def build_trend(
+    instrument: Instrument, responses: list[MeasureResponse], sessions: Sequence[DosingSession],
+    *, sex: str | None = None,
+) -> Trend:
+    scored = [r for r in responses if r.total is not None]
+    baseline = _baseline(scored)
+    latest = scored[-1] if scored else None
+    change = None
+    remission = None
+    rules = change_rules(instrument.id)
+    if rules is not None:
+        remission = rules.remission[0]
+    if baseline is not None and latest is not None and latest.id != baseline.id and latest.completed_at > baseline.completed_at:
+        change = assess_change(instrument.id, baseline.total, latest.total)  # type: ignore[arg-type]
+    chart = None
+    bounds = score_range(instrument.id)
+    if len(scored) > 1 and bounds is not None:
+        response_line = None
+        if rules is not None and baseline is not None and baseline.total:
+            response_line = baseline.total * (100 - RESPONSE_REDUCTION_PERCENT) / 100
+        chart = trend_chart(
+            instrument,
+            [(r.completed_at, r.total, r.has_safety_flag, r.id) for r in scored],  # type: ignore[misc]
+            [_session_time(s) for s in sessions],
+            bounds=bounds,
+            baseline=baseline.total if baseline is not None else None,
+            response_threshold=response_line,
+            remission=remission,
+            sex=sex,
+        )
+    return Trend(instrument, responses, baseline, latest, change, remission, chart, list(sessions))
+
+
+def measures_overview(*, by: Actor, patient_id: int) -> MeasuresOverview:
+    """Everything of the Measures tab: schedule, trends with change from baseline,
+    triage screens, open safety tasks. Brings the schedule up to date first."""
+    patient, glass = patient_for(by, patient_id, Perm.MEASURE_VIEW)
+    episode = current_episode(patient)
+    plan: dict[str, list[str]] = {}
+    if episode is not None:
+        services.sync_schedule(episode, by=by)
+        for occasion, instrument_id in MeasurePlanEntry.objects.filter(episode=episode).values_list(
+            "occasion", "instrument_id"
+        ):
+            plan.setdefault(occasion, []).append(instrument_id)
+    now = timezone.now()
+    assignments = list(
+        MeasureAssignment.objects.filter(patient=patient)
+        .select_related("assigned_by")
+        .order_by("due_at", "id")
+    )
+    open_assignments = [a for a in assignments if a.is_open and a.due_at <= now + LOOKAHEAD]
+    recent = sorted(
+        (a for a in assignments if not a.is_open), key=lambda a: a.completed_at or a.cancelled_at, reverse=True
+    )[:12]
+    sessions = list(
+        DosingSession.objects.filter(patient=patient)
+        .exclude(status=DosingSession.Status.CANCELLED)
+        .order_by("scheduled_start")
+    )
+    by_instrument: dict[str, list[MeasureResponse]] = {}
+    for r in current_responses(patient):
+        by_instrument.setdefault(r.instrument_id, []).append(r)
+    sex = patient.sex_at_birth if patient.sex_at_birth in ("female", "male") else None
+    trends, triage, unscored = [], [], []
+    for instrument in all_instruments():
+        responses = by_instrument.get(instrument.id)
+        if not responses:
+            continue
+        unscored.extend(r for r in responses if not r.is_scored)
+        if score_range(instrument.id) is None:
+            triage.append(TriageHistory(instrument, list(reversed(responses))))
+        else:
+            trends.append(build_trend(instrument, responses, sessions, sex=sex))
+    audit_record(
+        by=by, action=AuditAction.VIEW, object_type="measures", object_id=patient.id,
+        patient_id=patient.id, break_glass=glass,
+    )
+    return MeasuresOverview(
+        patient=patient, episode=episode, open_assignments=open_assignments,
+        recent_assignments=recent, trends=trends, triage=triage, unscored=unscored,
+        safety_tasks=open_safety_tasks(patient), sessions=sessions, via_break_glass=glass, plan=plan,
+    )
+
+
+def response_get(*, by: Actor, response_id: int) -> MeasureResponse:
+    response = (
+        MeasureResponse.objects.filter(id=response_id, organization=by.organization)
+        .select_related("entered_by", "corrects", "assignment", "patient")
+        .first()
+    )
+    if response is None:
+        raise Http404("No such response in your organisation.")
+    _patient, glass = patient_for(by, response.patient_id, Perm.MEASURE_VIEW)
+    audit_record(
+        by=by, action=AuditAction.VIEW, object_type="measure_response", object_id=response.id,
+        patient_id=response.patient_id, break_glass=glass,
+    )
+    return response
+
+
+def responses_of(*, by: Actor, patient_id: int, instrument_id: str | None = None) -> list[MeasureResponse]:
+    """Every response of the patient, oldest first, corrected ones included (API)."""
+    patient, glass = patient_for(by, patient_id, Perm.MEASURE_VIEW)
+    qs = MeasureResponse.objects.filter(patient=patient).order_by("completed_at", "id")
+    if instrument_id:
+        qs = qs.filter(instrument_id=instrument_id)
+    audit_record(
+        by=by, action=AuditAction.VIEW, object_type="measure_response", patient_id=patient.id,
+        break_glass=glass, detail={"instrument": instrument_id or "all"},
+    )
+    return list(qs)
+
+
+def trend_of(*, by: Actor, patient_id: int, instrument_id: str) -> Trend:
+    patient, glass = patient_for(by, patient_id, Perm.MEASURE_VIEW)
+    instrument = services.instrument_for(by.organization.id, instrument_id)
+    responses = list(current_responses(patient).filter(instrument_id=instrument.id))
+    sessions = list(
+        DosingSession.objects.filter(patient=patient)
+        .exclude(status=DosingSession.Status.CANCELLED)
+        .order_by("scheduled_start")
+    )
+    audit_record(
+        by=by, action=AuditAction.VIEW, object_type="measure_trend", object_id=instrument.id,
+        patient_id=patient.id, break_glass=glass,
+    )
+    sex = patient.sex_at_birth if patient.sex_at_birth in ("female", "male") else None
+    return build_trend(instrument, responses, sessions, sex=sex)
+
+
+def due_assignments(*, by: Actor, patient_id: int) -> list[MeasureAssignment]:
+    """Open measures of the patient that are due, overdue or due within two weeks."""
+    patient, glass = patient_for(by, patient_id, Perm.MEASURE_VIEW)
+    episode = current_episode(patient)
+    if episode is not None:
+        services.sync_schedule(episode, by=by)
+    now = timezone.now()
+    rows = list(
+        MeasureAssignment.objects.filter(
+            patient=patient, completed_at__isnull=True, cancelled_at__isnull=True,
+            due_at__lte=now + LOOKAHEAD,
+        ).order_by("due_at", "id")
+    )
+    audit_record(
+        by=by, action=AuditAction.VIEW, object_type="measure_assignment", patient_id=patient.id,
+        break_glass=glass, detail={"due": len(rows)},
+    )
+    return rows
+
+
+# --- the patient's own view ---------------------------------------------------------------
+
+
+@dataclass
+class PortalItem:
+    assignment: MeasureAssignment
+    instrument: Instrument
+    status: AssignmentStatus
+    answered: int
+    total_items: int
+
+
+def portal_questionnaires(*, by: Actor) -> list[PortalItem]:
+    """The patient's questionnaires to complete now (self-report ones they may answer)."""
+    patient = services.portal_patient(by)
+    episode = current_episode(patient)
+    if episode is not None:
+        services.sync_schedule(episode, by=by)
+    now = timezone.now()
+    items = []
+    for a in (
+        MeasureAssignment.objects.filter(
+            patient=patient, completed_at__isnull=True, cancelled_at__isnull=True, due_at__lte=now
+        )
+        .select_related("draft")
+        .order_by("overdue_at", "id")
+    ):
+        instrument = services.instrument_for(patient.organization_id, a.instrument_id)
+        if not services.patient_can_complete(instrument):
+            continue
+        draft = getattr(a, "draft", None)
+        items.append(
+            PortalItem(a, instrument, a.status_at(now), len(draft.answers) if draft else 0, len(instrument.items))
+        )
+    audit_record(
+        by=by, action=AuditAction.VIEW, object_type="measure_assignment", patient_id=patient.id,
+        detail={"portal": True, "due": len(items)},
+    )
+    return items
+
+
+# --- tasks --------------------------------------------------------------------------------
+
+
+def _visible_tasks(by: Actor) -> QuerySet[Task]:
+    require(by, Perm.TASK_VIEW)
+    qs = Task.objects.filter(organization=by.organization)
+    if by.roles & ORGANIZATION_WIDE_ROLES:
+        return qs
+    mine = Q(assignees__user=by.user) | Q(assigned_role__in=[r.value for r in by.roles])
+    cared_for = Exists(
+        CareTeamMember.objects.filter(patient=OuterRef("patient"), user=by.user, ended_at__isnull=True)
+    )
+    return qs.filter(mine | Q(cared_for)).distinct()
+
+
+def tasks_list(
+    *, by: Actor, scope: str = "mine", state: str = "open", page: int = 1, per_page: int = 25
+) -> Page[Task]:
+    """Open (or resolved) tasks: `mine` are assigned to the actor or their role, `all`
+    adds every task the actor may see (their patients' tasks; clinic-wide for admins
+    and nurses). Emergencies first, then urgent, oldest first."""
+    qs = _visible_tasks(by)
+    if scope == "mine":
+        qs = qs.filter(Q(assignees__user=by.user) | Q(assigned_role__in=[r.value for r in by.roles])).distinct()
+    if state == "resolved":
+        qs = qs.filter(resolved_at__isnull=False).order_by("-resolved_at", "-id")
+    else:
+        qs = qs.filter(resolved_at__isnull=True).order_by(_PRIORITY_ORDER, "created_at", "id")
+    qs = qs.select_related("patient", "resolved_by")
+    result = Paginator(qs, per_page).get_page(page)
+    audit_record(
+        by=by, action=AuditAction.VIEW, object_type="task",
+        detail={"scope": scope, "state": state, "task_ids": [t.id for t in result]},
+    )
+    return result
+
+
+def open_task_counts(by: Actor) -> dict[str, int]:
+    """Counts for the Today page (no patient data, not audited)."""
+    if not by.can(Perm.TASK_VIEW):
+        return {}
+    qs = _visible_tasks(by).filter(resolved_at__isnull=True)
+    mine = qs.filter(Q(assignees__user=by.user) | Q(assigned_role__in=[r.value for r in by.roles])).distinct()
+    return {
+        "mine": mine.count(),
+        "urgent": mine.exclude(priority=Task.Priority.ROUTINE).count(),
+        "visible": qs.count(),
+    }
+
+
+def task_get(*, by: Actor, task_id: int) -> Task:
+    task = services.task_for(by, task_id)
+    audit_record(
+        by=by, action=AuditAction.VIEW, object_type="task", object_id=task.id, patient_id=task.patient_id
+    )
+    return task
+
+
+
+def tasks_for_response(response: MeasureResponse) -> list[Task]:
+    """Safety tasks raised by this response or by the answers given before it was
+    submitted (the caller has already checked access to the response)."""
+    condition = Q(subject_type="measure_response", subject_id=str(response.id))
+    if response.assignment_id is not None:
+        condition |= Q(subject_type="measure_assignment", subject_id=str(response.assignment_id))
+    return list(
+        Task.objects.filter(condition, organization_id=response.organization_id).order_by("created_at")
+    )
+
+
+def portal_assignment(*, by: Actor, assignment_id: int) -> tuple[MeasureAssignment, Instrument]:
+    """One of the patient's own questionnaires; 404 for anyone else's, 403 for a scale
+    that only staff complete."""
+    patient = services.portal_patient(by)
+    assignment, instrument = services.patient_assignment(patient, assignment_id)
+    audit_record(
+        by=by, action=AuditAction.VIEW, object_type="measure_assignment", object_id=assignment.id,
+        patient_id=patient.id,
+    )
+    return assignment, instrument
+
+
+def portal_response(*, by: Actor, response_id: int) -> MeasureResponse:
+    patient = services.portal_patient(by)
+    response = MeasureResponse.objects.filter(id=response_id, patient=patient).first()
+    if response is None:
+        raise Http404("No such questionnaire.")
+    audit_record(
+        by=by, action=AuditAction.VIEW, object_type="measure_response", object_id=response.id,
+        patient_id=patient.id,
+    )
+    return response
+
+
+def top_open_tasks(by: Actor, limit: int = 5) -> list[Task]:
+    """The actor's most pressing open tasks for the Today page: titles only (no patient
+    identifiers, so not a read of patient data)."""
+    if not by.can(Perm.TASK_VIEW):
+        return []
+    mine = Q(assignees__user=by.user) | Q(assigned_role__in=[r.value for r in by.roles])
+    return list(
+        _visible_tasks(by).filter(mine, resolved_at__isnull=True).distinct()
+        .order_by(_PRIORITY_ORDER, "created_at", "id")
+        .only("id", "title", "priority", "created_at")[:limit]
+    )

@@ -1,0 +1,523 @@
+"""Reads of the care pathway.
+
+``episode_snapshot`` and ``dosing_booking_unmet`` are the contract the
+scheduling and dosing apps call (their callers have already checked access);
+the ``*_for`` readers below check access and audit, like every read of patient
+data.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from openkap.accounts.authz import Actor, require
+from openkap.audit.models import AuditAction
+from openkap.audit.services import audit_record
+from openkap.core.authz import Perm
+from openkap.core.pathway import (
+    CHECKLIST,
+    STATE_LABELS,
+    TERMINAL_STATES,
+    TRANSITION_LABELS,
+    ChecklistResult,
+    EligibilityOutcome,
+    EpisodeSnapshot,
+    IntegrationDue,
+    State,
+    dosing_booking_requirements,
+    evaluate_checklist,
+    open_integrations,
+    transitions_from,
+)
+from openkap.core.pathway.episode import measure_name
+from openkap.core.pathway.guards import BOOKABLE_STATES
+from openkap.core.pathway.integration import DEFAULT_INTEGRATION_WINDOW_DAYS, DosingRecord
+from openkap.core.pathway.plan import (
+    SAFETY_PLAN_SECTIONS,
+    MeasureSchedule,
+    parse_measure_schedule,
+    safety_plan_missing,
+)
+from openkap.core.routes import Route
+from openkap.dosing.models import DosingSession
+from openkap.pathway import crypto
+from openkap.pathway.models import (
+    Commitment,
+    ConsentDocument,
+    ConsentSignature,
+    EligibilityDecision,
+    Episode,
+    EpisodeTransition,
+    Intake,
+    IntegrationNote,
+    JournalEntry,
+    PsychotherapyNote,
+    ReassessmentReview,
+    SafetyPlan,
+    SessionArrangements,
+    TreatmentPlan,
+)
+from openkap.patients.models import Patient
+from openkap.patients.selectors import Chart, patient_for, visible_patients
+
+OPEN_STATES = [s.value for s in State if s not in TERMINAL_STATES]
+# A dosing session counts as held once the medicine has been given.
+HELD_STATUSES = [
+    DosingSession.Status.DOSING,
+    DosingSession.Status.MONITORING,
+    DosingSession.Status.DISCHARGED,
+]
+
+
+def current_episode(patient: Patient) -> Episode | None:
+    """The patient's open episode, if any (callers have already checked access)."""
+    return (
+        Episode.objects.filter(patient=patient, state__in=OPEN_STATES).order_by("-opened_at").first()
+    )
+
+
+# --- facts of one episode (no access check: the caller has done it) -----------------
+
+
+def _last_transition_at(episode: Episode, **filters: str) -> datetime | None:
+    last = episode.transitions.filter(**filters).order_by("-at", "-id").first()
+    return last.at if last else None
+
+
+def eligibility_in_force(episode: Episode) -> EligibilityDecision | None:
+    """The latest signed decision since the episode last went back to screening."""
+    decisions = episode.eligibility_decisions.all()
+    since = _last_transition_at(episode, name="rescreen")
+    if since is not None:
+        decisions = decisions.filter(signed_at__gt=since)
+    return decisions.order_by("-signed_at", "-id").first()
+
+
+def plan_in_force(episode: Episode) -> TreatmentPlan | None:
+    """The latest signed version of the treatment plan."""
+    return episode.plans.order_by("-version").first()
+
+
+def plan_measure_schedule(episode: Episode) -> MeasureSchedule:
+    """Which measures are due when: the plan's schedule, or the core baseline before a plan."""
+    plan = plan_in_force(episode)
+    return parse_measure_schedule(plan.measure_schedule) if plan else MeasureSchedule()
+
+
+def reassessment_in_force(episode: Episode) -> ReassessmentReview | None:
+    since = _last_transition_at(episode, to_state=State.REASSESSMENT)
+    reviews = episode.reassessments.all()
+    if since is not None:
+        reviews = reviews.filter(signed_at__gt=since)
+    return reviews.order_by("-signed_at", "-id").first()
+
+
+def episode_route(episode: Episode, plan: TreatmentPlan | None = None) -> Route | None:
+    """The plan's route, or before a plan the route named at intake."""
+    plan = plan if plan is not None else plan_in_force(episode)
+    if plan is not None:
+        return Route(plan.route)
+    intake = Intake.objects.filter(episode=episode).first()
+    return Route(intake.intended_route) if intake and intake.intended_route else None
+
+
+@dataclass(frozen=True)
+class ConsentStatus:
+    route: Route | None
+    document: ConsentDocument | None  # the version in force for the route
+    signature: ConsentSignature | None  # the patient's latest signature for the route
+
+    @property
+    def withdrawn(self) -> bool:
+        return self.signature is not None and self.signature.withdrawn_at is not None
+
+    @property
+    def current(self) -> bool:
+        return (
+            self.document is not None
+            and self.signature is not None
+            and not self.withdrawn
+            and self.signature.document_id == self.document.id
+        )
+
+
+def consent_document_in_force(organization_id: int, route: Route | None) -> ConsentDocument | None:
+    if route is None:
+        return None
+    return (
+        ConsentDocument.objects.filter(organization_id=organization_id, route=route)
+        .order_by("-version")
+        .first()
+    )
+
+
+def consent_status(episode: Episode, route: Route | None = None) -> ConsentStatus:
+    route = route if route is not None else episode_route(episode)
+    document = consent_document_in_force(episode.organization_id, route)
+    signature = (
+        ConsentSignature.objects.filter(episode=episode, document__route=route)
+        .select_related("document")
+        .order_by("-signed_at", "-id")
+        .first()
+        if route is not None
+        else None
+    )
+    return ConsentStatus(route, document, signature)
+
+
+def latest_safety_plan(episode: Episode) -> SafetyPlan | None:
+    return episode.safety_plans.order_by("-recorded_at", "-id").first()
+
+
+def safety_plan_sections(plan: SafetyPlan | None) -> dict[str, str]:
+    return {key: getattr(plan, key) if plan else "" for key in SAFETY_PLAN_SECTIONS}
+
+
+def arrangements_of(episode: Episode) -> SessionArrangements | None:
+    return SessionArrangements.objects.filter(episode=episode).first()
+
+
+@dataclass(frozen=True)
+class PreSessionInstructions:
+    """What the patient is told before each dosing session (reminders use it too)."""
+
+    fasting: str
+    medications_to_hold: str
+    what_to_bring: str
+    escort_name: str
+    escort_phone: str
+
+    def as_text(self) -> str:
+        parts = [
+            ("Fasting", self.fasting),
+            ("Medications to hold", self.medications_to_hold),
+            ("What to bring", self.what_to_bring),
+        ]
+        lines = [f"{label}: {text.strip()}" for label, text in parts if text.strip()]
+        if self.escort_name:
+            lines.append(f"Your escort home: {self.escort_name}, {self.escort_phone}.")
+        return "\n".join(lines)
+
+
+def pre_session_instructions(episode: Episode) -> PreSessionInstructions:
+    a = arrangements_of(episode)
+    if a is None:
+        return PreSessionInstructions("", "", "", "", "")
+    return PreSessionInstructions(
+        a.fasting, a.medications_to_hold, a.what_to_bring, a.escort_name, a.escort_phone
+    )
+
+
+def held_dosing_sessions(episode: Episode) -> QuerySet[DosingSession]:
+    # The dosing app's record decides: administration given (sessions ended without a
+    # dose or cancelled are not held).
+    return DosingSession.objects.filter(episode=episode).held()
+
+
+def integration_window_days(episode: Episode, plan: TreatmentPlan | None = None) -> int:
+    plan = plan if plan is not None else plan_in_force(episode)
+    return plan.integration_cadence_days if plan else DEFAULT_INTEGRATION_WINDOW_DAYS
+
+
+def dosing_records(episode: Episode) -> list[DosingRecord]:
+    """One record per held dosing session with the date of its first integration note."""
+    records = []
+    for s in held_dosing_sessions(episode).prefetch_related("integration_notes"):
+        dosed = timezone.localdate(s.started_at or s.scheduled_start)
+        notes = [n.session_date for n in s.integration_notes.all()]
+        records.append(DosingRecord(str(s.id), dosed, min(notes) if notes else None))
+    return records
+
+
+def integration_due(episode: Episode, today: date | None = None) -> list[IntegrationDue]:
+    """Dosing sessions still waiting for integration, soonest due first (overdue ones flagged)."""
+    return open_integrations(
+        dosing_records(episode),
+        today=today or timezone.localdate(),
+        window_days=integration_window_days(episode),
+    )
+
+
+def _completed_instruments(episode: Episode, phase: str) -> frozenset[str]:
+    # Provided by the measures app; until it exists no measure counts as completed.
+    if importlib.util.find_spec("openkap.measures.selectors") is None:
+        return frozenset()
+    module = importlib.import_module("openkap.measures.selectors")
+    completed = getattr(module, "completed_instruments", None)
+    if completed is None:
+        return frozenset()
+    return frozenset(completed(episode, phase=phase))
+
+
+def checklist_answers(episode: Episode) -> dict[str, bool]:
+    known = {item.id for item in CHECKLIST.items}
+    return {
+        a.item_id: a.present
+        for a in episode.contraindication_answers.all()
+        if a.item_id in known
+    }
+
+
+def episode_snapshot(episode: Episode) -> EpisodeSnapshot:
+    """The plain-data picture of the episode that the pathway guards judge.
+
+    Every fact defaults to "not done" in the core, so a record that does not
+    exist refuses rather than allows.
+    """
+    intake = Intake.objects.filter(episode=episode).first()
+    plan = plan_in_force(episode)
+    decision = eligibility_in_force(episode)
+    route = episode_route(episode, plan)
+    consent = consent_status(episode, route)
+    safety = latest_safety_plan(episode)
+    arrangements = arrangements_of(episode)
+    reassessment = reassessment_in_force(episode)
+    held = held_dosing_sessions(episode)
+    unintegrated = held.exclude(
+        Exists(IntegrationNote.objects.filter(dosing_session=OuterRef("pk")))
+    )
+    known = {item.id for item in CHECKLIST.items}
+    schedule = parse_measure_schedule(plan.measure_schedule) if plan else MeasureSchedule()
+    return EpisodeSnapshot(
+        state=State(episode.state),
+        intake_completed=bool(intake and intake.completed_at),
+        intended_route=Route(intake.intended_route) if intake and intake.intended_route else None,
+        baseline_measures_completed=_completed_instruments(episode, "baseline"),
+        plan_baseline_measures=frozenset(schedule.baseline),
+        contraindication_answers=checklist_answers(episode),
+        justified_relative_contraindications=frozenset(
+            k for k, v in (decision.justifications if decision else {}).items()
+            if k in known and str(v).strip()
+        ),
+        eligibility_outcome=EligibilityOutcome(decision.outcome) if decision else None,
+        eligibility_reasons_written=bool(decision and decision.reasons.strip()),
+        eligibility_conditions_written=bool(decision and decision.conditions.strip()),
+        eligibility_signed_by_prescriber=decision is not None,
+        plan_signed_by_prescriber=plan is not None,
+        plan_route=Route(plan.route) if plan else None,
+        plan_protocol_id=plan.protocol_id if plan else "",
+        consent_current_version=consent.document.version_label if consent.document else "",
+        consent_signed_version=(
+            consent.signature.document.version_label if consent.signature else ""
+        ),
+        consent_withdrawn=consent.withdrawn,
+        preparation_sessions_held=episode.preparation_sessions.filter(
+            held_on__lte=timezone.localdate()
+        ).count(),
+        intentions_recorded=episode.intentions.exists(),
+        safety_plan_recorded=safety is not None
+        and not safety_plan_missing(safety_plan_sections(safety)),
+        escort_arranged=bool(arrangements and arrangements.escort_arranged),
+        dosing_sessions_held=held.count(),
+        dosing_sessions_without_integration=unintegrated.count(),
+        reassessment_measures_completed=_completed_instruments(episode, "reassessment"),
+        reassessment_signed_by_prescriber=reassessment is not None,
+    )
+
+
+def dosing_booking_unmet(episode: Episode) -> list[str]:
+    """What is missing before a dosing session may be booked (empty: allowed)."""
+    return dosing_booking_requirements(episode_snapshot(episode))
+
+
+# --- checked and audited reads --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EpisodeView:
+    """A patient's chart header and open episode, read for one pathway page."""
+
+    chart: Chart
+    episode: Episode | None
+
+    @property
+    def patient(self) -> Patient:
+        return self.chart.patient
+
+
+def episode_view(*, by: Actor, patient_id: int, part: str = "episode") -> EpisodeView:
+    """Open a pathway page (``part`` names it in the audit log): checked and audited."""
+    patient, glass = patient_for(by, patient_id, Perm.CLINICAL_VIEW)
+    weights = list(patient.weights.select_related("recorded_by")[:5])
+    care_team = list(
+        patient.care_team.filter(ended_at__isnull=True).select_related("user").order_by("role")
+    )
+    episode = current_episode(patient)
+    audit_record(
+        by=by, action=AuditAction.VIEW, object_type=part,
+        object_id=episode.id if episode else "", patient_id=patient.id, break_glass=glass,
+    )
+    chart = Chart(
+        patient=patient,
+        latest_weight=weights[0] if weights else None,
+        weights=weights,
+        care_team=care_team,
+        age=patient.age_on(timezone.localdate()),
+        via_break_glass=glass,
+    )
+    return EpisodeView(chart, episode)
+
+
+@dataclass(frozen=True)
+class TransitionOption:
+    name: str
+    label: str
+    target: State
+    target_label: str
+    unmet: list[str]
+    needs_reason: bool
+
+    @property
+    def going_back(self) -> bool:
+        return self.needs_reason
+
+
+@dataclass(frozen=True)
+class Overview:
+    snapshot: EpisodeSnapshot
+    state_label: str
+    options: list[TransitionOption]
+    history: list[EpisodeTransition]
+    booking_unmet: list[str]
+    checklist: ChecklistResult
+    integration_due: list[IntegrationDue]
+    plan: TreatmentPlan | None
+    decision: EligibilityDecision | None
+    consent: ConsentStatus
+
+    @property
+    def forward(self) -> list[TransitionOption]:
+        return [o for o in self.options if not o.needs_reason]
+
+    @property
+    def back(self) -> list[TransitionOption]:
+        return [o for o in self.options if o.needs_reason]
+
+    @property
+    def back_names(self) -> list[str]:
+        return [o.name for o in self.back]
+
+    @property
+    def baseline(self) -> list[tuple[str, bool]]:
+        """Each required baseline measure by name, and whether it is completed."""
+        done = self.snapshot.baseline_measures_completed
+        return [(measure_name(m), m in done) for m in self.snapshot.required_measures]
+
+
+def episode_overview(episode: Episode) -> Overview:
+    """Everything the Pathway tab shows about an episode already read through ``episode_view``."""
+    snapshot = episode_snapshot(episode)
+    options = [
+        TransitionOption(
+            t.name,
+            TRANSITION_LABELS[t.name],
+            t.target,
+            STATE_LABELS[t.target],
+            t.unmet(snapshot, reason="given" if t.needs_reason else ""),
+            t.needs_reason,
+        )
+        for t in transitions_from(snapshot.state)
+    ]
+    plan = plan_in_force(episode)
+    return Overview(
+        snapshot=snapshot,
+        state_label=STATE_LABELS[snapshot.state],
+        options=options,
+        history=list(episode.transitions.select_related("by").order_by("at", "id")),
+        booking_unmet=dosing_booking_requirements(snapshot),
+        checklist=evaluate_checklist(snapshot.contraindication_answers, snapshot.checklist_route),
+        integration_due=integration_due(episode),
+        plan=plan,
+        decision=eligibility_in_force(episode),
+        consent=consent_status(episode, episode_route(episode, plan)),
+    )
+
+
+@dataclass(frozen=True)
+class WorklistRow:
+    episode: Episode
+    state_label: str
+    bookable: bool  # preparation, active series or maintenance: dosing may be booked
+    to_do: list[str]  # before booking (when bookable) or before the next step
+    next_step: str
+
+
+WORKLIST_ROWS = 100  # each row judges the guards: a page, not the whole clinic
+
+
+def _worklist_row(episode: Episode) -> WorklistRow:
+    snapshot = episode_snapshot(episode)
+    state = snapshot.state
+    bookable = state in BOOKABLE_STATES
+    forward = [t for t in transitions_from(state) if not t.needs_reason]
+    if bookable:
+        to_do, next_step = dosing_booking_requirements(snapshot), "Book a dosing session"
+    elif forward:
+        to_do, next_step = forward[0].unmet(snapshot), TRANSITION_LABELS[forward[0].name]
+    else:
+        to_do, next_step = [], ""
+    return WorklistRow(episode, STATE_LABELS[state], bookable, to_do, next_step)
+
+
+def episode_worklist(*, by: Actor, state: str = "") -> list[WorklistRow]:
+    """Open episodes of the patients the actor may see, optionally in one state; audited."""
+    require(by, Perm.CLINICAL_VIEW)
+    patients = visible_patients(by)
+    episodes = (
+        Episode.objects.filter(organization=by.organization, state__in=OPEN_STATES)
+        .filter(patient__in=patients)
+        .select_related("patient")
+        .order_by("patient__legal_family_name", "patient__legal_given_name", "id")
+    )
+    if state:
+        episodes = episodes.filter(state=state)
+    rows = [_worklist_row(e) for e in episodes[:WORKLIST_ROWS]]
+    audit_record(
+        by=by, action=AuditAction.SEARCH, object_type="episode",
+        detail={"state": state, "result_ids": [r.episode.id for r in rows]},
+    )
+    return rows
+
+
+def psychotherapy_notes_visible(by: Actor, patient: Patient) -> QuerySet[PsychotherapyNote]:
+    """The notes the actor wrote or was granted; nobody else learns that others exist."""
+    granted = Q(grants__user=by.user, grants__revoked_at__isnull=True)
+    return (
+        PsychotherapyNote.objects.filter(organization=by.organization, patient=patient)
+        .filter(Q(author=by.user) | granted)
+        .select_related("author")
+        .distinct()
+    )
+
+
+def journal_of(patient: Patient) -> tuple[list[JournalEntry], list[Commitment]]:
+    entries = list(JournalEntry.objects.filter(patient=patient).order_by("-written_at", "-id")[:100])
+    commitments = list(
+        Commitment.objects.filter(patient=patient).prefetch_related("checks").order_by("created_at", "id")
+    )
+    return entries, commitments
+
+
+def recent_days(days: int = 14) -> list[date]:
+    today = timezone.localdate()
+    return [today - timedelta(days=n) for n in range(days - 1, -1, -1)]
+
+
+def psychotherapy_note_read(*, by: Actor, patient_id: int, note_id: int) -> tuple[PsychotherapyNote, str]:
+    """Decrypt one note for its author or a grantee; every read is audited."""
+    patient, glass = patient_for(by, patient_id, Perm.PSYCHOTHERAPY_NOTES)
+    note = psychotherapy_notes_visible(by, patient).filter(id=note_id).first()
+    if note is None:
+        raise Http404("No such note, or it is not shared with you.")
+    text = crypto.decrypt_text(note.body_encrypted)
+    audit_record(by=by, action=AuditAction.VIEW, object_type="psychotherapy_note", object_id=note.id,
+                 patient_id=patient.id, break_glass=glass,
+                 detail={"author_id": note.author_id, "as": "author" if note.author_id == by.user.id else "grantee"})
+    return note, text

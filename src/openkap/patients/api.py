@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Literal
+
+from django.http import HttpRequest
+from ninja import Router, Schema, Status
+from pydantic import Field
+
+from openkap.api.schemas import ErrorOut, ObjectId, PageNumber
+from openkap.patients import selectors, services
+from openkap.patients.models import Patient, WeightMeasurement
+
+router = Router(tags=["patients"])
+
+SexAtBirth = Literal["female", "male", "intersex", "unknown"]
+ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+
+
+class PatientIn(Schema):
+    legal_given_name: str = Field(min_length=1, max_length=100)
+    legal_family_name: str = Field(min_length=1, max_length=100)
+    date_of_birth: dt.date
+    sex_at_birth: SexAtBirth
+    mrn: str = Field("", max_length=20, description="Leave empty to generate one")
+    preferred_name: str = Field("", max_length=100)
+    pronouns: str = Field("", max_length=40)
+    gender_identity: str = Field("", max_length=60)
+    email: str = Field("", max_length=254)
+    phone: str = Field("", max_length=30)
+    address: str = Field("", max_length=1000)
+    emergency_contact_name: str = Field("", max_length=200)
+    emergency_contact_phone: str = Field("", max_length=30)
+    emergency_contact_relationship: str = Field("", max_length=60)
+    allergies: str = Field("", max_length=4000)
+    current_medications: str = Field("", max_length=4000)
+
+
+class PatientPatchIn(Schema):
+    legal_given_name: str | None = Field(None, min_length=1, max_length=100)
+    legal_family_name: str | None = Field(None, min_length=1, max_length=100)
+    date_of_birth: dt.date | None = None
+    sex_at_birth: SexAtBirth | None = None
+    preferred_name: str | None = Field(None, max_length=100)
+    pronouns: str | None = Field(None, max_length=40)
+    gender_identity: str | None = Field(None, max_length=60)
+    email: str | None = Field(None, max_length=254)
+    phone: str | None = Field(None, max_length=30)
+    address: str | None = Field(None, max_length=1000)
+    emergency_contact_name: str | None = Field(None, max_length=200)
+    emergency_contact_phone: str | None = Field(None, max_length=30)
+    emergency_contact_relationship: str | None = Field(None, max_length=60)
+    allergies: str | None = Field(None, max_length=4000)
+    current_medications: str | None = Field(None, max_length=4000)
+
+
+class PatientOut(Schema):
+    id: int
+    mrn: str
+    legal_given_name: str
+    legal_family_name: str
+    preferred_name: str
+    pronouns: str
+    date_of_birth: dt.date
+    sex_at_birth: str
+    gender_identity: str
+    email: str
+    phone: str
+    address: str
+    emergency_contact_name: str
+    emergency_contact_phone: str
+    emergency_contact_relationship: str
+    allergies: str
+    current_medications: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class PatientSummaryOut(Schema):
+    id: int
+    mrn: str
+    display_name: str
+    date_of_birth: dt.date
+
+
+class PatientPageOut(Schema):
+    items: list[PatientSummaryOut]
+    count: int
+    page: int
+    pages: int
+
+
+class WeightIn(Schema):
+    value: Decimal = Field(gt=0, max_digits=6, decimal_places=2)
+    unit: Literal["kg", "lb"]
+    measured_on: dt.date | None = None
+
+
+class WeightOut(Schema):
+    id: int
+    weight_kg: Decimal
+    entered_value: Decimal
+    entered_unit: str
+    measured_on: dt.date
+
+
+@router.get("", response={200: PatientPageOut, **ERRORS}, summary="Search patients")
+def list_patients(request: HttpRequest, q: str = "", page: PageNumber = 1) -> PatientPageOut:
+    result = selectors.patient_search(by=request.auth, query=q[:100], page=page)  # type: ignore[attr-defined]
+    return PatientPageOut(
+        items=[
+            PatientSummaryOut(id=p.id, mrn=p.mrn, display_name=p.display_name, date_of_birth=p.date_of_birth)
+            for p in result
+        ],
+        count=result.paginator.count,
+        page=result.number,
+        pages=result.paginator.num_pages,
+    )
+
+
+@router.post("", response={201: PatientOut, **ERRORS}, summary="Register a patient")
+def create_patient(request: HttpRequest, payload: PatientIn) -> Status:
+    data = payload.dict()
+    mrn = data.pop("mrn")
+    return Status(201, services.patient_create(by=request.auth, data=data, mrn=mrn))  # type: ignore[attr-defined]
+
+
+@router.get("/{patient_id}", response={200: PatientOut, **ERRORS}, summary="Read a patient")
+def get_patient(request: HttpRequest, patient_id: ObjectId) -> Patient:
+    return selectors.patient_get(by=request.auth, patient_id=patient_id)  # type: ignore[attr-defined]
+
+
+@router.patch("/{patient_id}", response={200: PatientOut, **ERRORS}, summary="Update a patient")
+def update_patient(request: HttpRequest, patient_id: ObjectId, payload: PatientPatchIn) -> Patient:
+    data = payload.dict(exclude_unset=True)
+    return services.patient_update(by=request.auth, patient_id=patient_id, data=data)  # type: ignore[attr-defined]
+
+
+@router.get("/{patient_id}/weights", response={200: list[WeightOut], **ERRORS}, summary="Weight history")
+def list_weights(request: HttpRequest, patient_id: ObjectId) -> list[WeightMeasurement]:
+    chart = selectors.patient_chart(by=request.auth, patient_id=patient_id)  # type: ignore[attr-defined]
+    return chart.weights
+
+
+@router.post("/{patient_id}/weights", response={201: WeightOut, **ERRORS}, summary="Record a weight")
+def add_weight(request: HttpRequest, patient_id: ObjectId, payload: WeightIn) -> Status:
+    return Status(201, services.weight_record(  # type: ignore[attr-defined]
+        by=request.auth, patient_id=patient_id, value=payload.value, unit=payload.unit,  # type: ignore[attr-defined]
+        measured_on=payload.measured_on,
+    ))

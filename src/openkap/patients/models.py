@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+from datetime import date
+
+from django.db import models
+from django.utils import timezone
+
+from openkap.accounts.models import Organization, User
+from openkap.core.authz import Role
+
+
+class Patient(models.Model):
+    class SexAtBirth(models.TextChoices):
+        FEMALE = "female", "Female"
+        MALE = "male", "Male"
+        INTERSEX = "intersex", "Intersex"
+        UNKNOWN = "unknown", "Not recorded"
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="patients")
+    mrn = models.CharField("MRN", max_length=20)
+    legal_given_name = models.CharField("Legal first name", max_length=100)
+    legal_family_name = models.CharField("Legal last name", max_length=100)
+    preferred_name = models.CharField(max_length=100, blank=True)
+    pronouns = models.CharField(max_length=40, blank=True)
+    date_of_birth = models.DateField()
+    sex_at_birth = models.CharField(max_length=10, choices=SexAtBirth.choices)
+    gender_identity = models.CharField(max_length=60, blank=True)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=30, blank=True)
+    address = models.TextField(blank=True)
+    emergency_contact_name = models.CharField(max_length=200, blank=True)
+    emergency_contact_phone = models.CharField(max_length=30, blank=True)
+    emergency_contact_relationship = models.CharField(max_length=60, blank=True)
+    allergies = models.TextField(blank=True, help_text="One per line; write NKDA when none are known")
+    current_medications = models.TextField(blank=True)
+    # Lower-cased "given family preferred" so a name search uses one indexed column.
+    search_name = models.CharField(max_length=320, editable=False)
+    user = models.OneToOneField(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="patient_record"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "mrn"], name="patient_unique_mrn_per_org")
+        ]
+        indexes = [
+            models.Index(fields=["organization", "legal_family_name"], name="patient_org_family"),
+            models.Index(fields=["organization", "date_of_birth"], name="patient_org_dob"),
+            models.Index(fields=["organization", "search_name"], name="patient_org_search"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} ({self.mrn})"
+
+    @property
+    def display_name(self) -> str:
+        given = self.preferred_name or self.legal_given_name
+        return f"{given} {self.legal_family_name}"
+
+    @property
+    def legal_name(self) -> str:
+        return f"{self.legal_given_name} {self.legal_family_name}"
+
+    def age_on(self, day: date) -> int:
+        dob = self.date_of_birth
+        return day.year - dob.year - ((day.month, day.day) < (dob.month, dob.day))
+
+
+class WeightMeasurement(models.Model):
+    """A weight as entered (value + unit) and as used (kg), converted once on entry."""
+
+    class Unit(models.TextChoices):
+        KG = "kg", "kg"
+        LB = "lb", "lb"
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="weights")
+    weight_kg = models.DecimalField(max_digits=6, decimal_places=2)
+    entered_value = models.DecimalField(max_digits=6, decimal_places=2)
+    entered_unit = models.CharField(max_length=2, choices=Unit.choices)
+    measured_on = models.DateField()
+    recorded_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-measured_on", "-recorded_at"]
+
+    def __str__(self) -> str:
+        return f"{self.weight_kg} kg on {self.measured_on}"
+
+
+class CareTeamMember(models.Model):
+    CARE_TEAM_ROLES = [(r.value, r.label) for r in (Role.THERAPIST, Role.PRESCRIBER, Role.NURSE)]
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="care_team")
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="care_team_memberships")
+    role = models.CharField(max_length=20, choices=CARE_TEAM_ROLES)
+    added_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "user", "role"],
+                condition=models.Q(ended_at__isnull=True),
+                name="care_team_unique_active",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} as {self.role} for patient {self.patient_id}"
+
+
+class BreakGlassGrant(models.Model):
+    """Emergency access to a chart outside one's care team: stated reason, time-limited, flagged."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"break-glass by {self.user_id} on patient {self.patient_id}"

@@ -1,0 +1,142 @@
+"""Reads of patient data. Every read is checked and audited here."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from django.core.paginator import Page, Paginator
+from django.db.models import Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from openkap.accounts.authz import Actor, require
+from openkap.audit.models import AuditAction
+from openkap.audit.services import audit_record
+from openkap.core.authz import ORGANIZATION_WIDE_ROLES, Perm
+from openkap.patients.models import BreakGlassGrant, CareTeamMember, Patient, WeightMeasurement
+
+
+def is_on_care_team(*, user_id: int, patient_id: int) -> bool:
+    return CareTeamMember.objects.filter(
+        user_id=user_id, patient_id=patient_id, ended_at__isnull=True
+    ).exists()
+
+
+def active_break_glass(*, user_id: int, patient_id: int) -> BreakGlassGrant | None:
+    return BreakGlassGrant.objects.filter(
+        user_id=user_id, patient_id=patient_id, expires_at__gt=timezone.now()
+    ).first()
+
+
+def patient_in_organization(by: Actor, patient_id: int) -> Patient:
+    """The patient, or 404 when it is not in the actor's organisation. Reveals
+    nothing but existence, so it is not a read of patient data."""
+    patient = Patient.objects.filter(id=patient_id, organization=by.organization).first()
+    if patient is None:
+        raise Http404("No such patient in your organisation.")
+    return patient
+
+
+def patient_for(by: Actor, patient_id: int, perm: Perm = Perm.PATIENT_VIEW) -> tuple[Patient, bool]:
+    """Fetch a patient for ``perm``: 404 outside the actor's organisation, 403 outside
+    the care team (unless broken glass). Returns the patient and whether access is
+    by break-glass, so the caller's audit row can be flagged."""
+    patient = patient_in_organization(by, patient_id)
+    on_team = is_on_care_team(user_id=by.user.id, patient_id=patient.id)
+    glass = (
+        not on_team
+        and not (by.roles & ORGANIZATION_WIDE_ROLES)
+        and active_break_glass(user_id=by.user.id, patient_id=patient.id) is not None
+    )
+    require(by, perm, on_care_team=on_team, break_glass_active=glass, patient_id=patient.id)
+    return patient, glass
+
+
+@dataclass(frozen=True)
+class Chart:
+    patient: Patient
+    latest_weight: WeightMeasurement | None
+    weights: list[WeightMeasurement]
+    care_team: list[CareTeamMember]
+    age: int
+    via_break_glass: bool
+
+
+def patient_chart(*, by: Actor, patient_id: int) -> Chart:
+    """Opening a chart is a read of patient data: audited."""
+    patient, glass = patient_for(by, patient_id)
+    weights = list(patient.weights.select_related("recorded_by")[:20])
+    care_team = list(
+        patient.care_team.filter(ended_at__isnull=True).select_related("user").order_by("role")
+    )
+    audit_record(
+        by=by, action=AuditAction.VIEW, object_type="patient", object_id=patient.id,
+        patient_id=patient.id, break_glass=glass,
+    )
+    return Chart(
+        patient=patient,
+        latest_weight=weights[0] if weights else None,
+        weights=weights,
+        care_team=care_team,
+        age=patient.age_on(timezone.localdate()),
+        via_break_glass=glass,
+    )
+
+
+def patient_get(*, by: Actor, patient_id: int) -> Patient:
+    patient, glass = patient_for(by, patient_id)
+    audit_record(
+        by=by, action=AuditAction.VIEW, object_type="patient", object_id=patient.id,
+        patient_id=patient.id, break_glass=glass,
+    )
+    return patient
+
+
+_DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y")
+
+
+def _parse_date(text: str) -> date | None:
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, fmt).date()  # noqa: DTZ007 - a calendar date, no time
+        except ValueError:
+            continue
+    return None
+
+
+def visible_patients(by: Actor) -> QuerySet[Patient]:
+    """The patients the actor may see in lists: the whole registry for admins and
+    nurses, the care team's patients for other clinicians, none otherwise."""
+    require(by, Perm.PATIENT_VIEW)
+    qs = Patient.objects.filter(organization=by.organization)
+    if by.roles & ORGANIZATION_WIDE_ROLES:
+        return qs
+    return qs.filter(care_team__user=by.user, care_team__ended_at__isnull=True).distinct()
+
+
+def patient_search(*, by: Actor, query: str = "", page: int = 1, per_page: int = 25) -> Page[Patient]:
+    """Search by name, MRN (exact or prefix) or date of birth; paginated and audited."""
+    qs = visible_patients(by)
+    query = query.strip()
+    if query:
+        as_date = _parse_date(query)
+        if as_date is not None:
+            qs = qs.filter(date_of_birth=as_date)
+        elif re.fullmatch(r"[A-Za-z]{0,8}\d{3,}", query):
+            qs = qs.filter(mrn__istartswith=query.upper())
+        else:
+            terms = query.lower().split()
+            condition = Q()
+            for term in terms[:4]:
+                condition &= Q(search_name__contains=term)
+            qs = qs.filter(condition)
+    qs = qs.order_by("legal_family_name", "legal_given_name", "id")
+    paginator = Paginator(qs, per_page)
+    result = paginator.get_page(page)
+    audit_record(
+        by=by, action=AuditAction.SEARCH, object_type="patient",
+        detail={"query": query, "page": result.number, "result_ids": [p.id for p in result]},
+    )
+    return result

@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.forms.models import model_to_dict
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from openkap.accounts.authz import Actor
+from openkap.accounts.models import Membership
+from openkap.core.authz import Perm
+from openkap.patients import selectors, services
+from openkap.patients.forms import (
+    CARE_TEAM_ROLE_LABELS,
+    PATIENT_FORM_FIELDS,
+    BreakGlassForm,
+    CareTeamForm,
+    NewPatientForm,
+    PatientForm,
+    WeightForm,
+)
+from openkap.web.decorators import apply_errors, staff_view
+
+
+@staff_view(Perm.PATIENT_VIEW)
+def patient_list(request: HttpRequest, actor: Actor) -> HttpResponse:
+    query = request.GET.get("q", "")[:100]
+    try:
+        page_number = max(1, int(request.GET.get("page", "1")))
+    except ValueError:
+        page_number = 1
+    page = selectors.patient_search(by=actor, query=query, page=page_number)
+    template = "patients/_results.html" if request.headers.get("HX-Request") else "patients/patient_list.html"
+    return TemplateResponse(
+        request, template, {"page": page, "q": query, "can_create": actor.can(Perm.PATIENT_CREATE)}
+    )
+
+
+@staff_view(Perm.PATIENT_CREATE)
+def patient_create(request: HttpRequest, actor: Actor) -> HttpResponse:
+    form = NewPatientForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = {k: v for k, v in form.cleaned_data.items() if k != "mrn"}
+        try:
+            patient = services.patient_create(by=actor, data=data, mrn=form.cleaned_data["mrn"])
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, f"{patient.display_name} registered with MRN {patient.mrn}.")
+            return redirect("patients:chart", patient_id=patient.id)
+    return TemplateResponse(request, "patients/patient_form.html", {"form": form, "creating": True})
+
+
+@staff_view(Perm.PATIENT_VIEW)
+def patient_chart(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse:
+    chart = selectors.patient_chart(by=actor, patient_id=patient_id)
+    return TemplateResponse(
+        request,
+        "patients/chart.html",
+        {
+            "chart": chart,
+            "patient": chart.patient,
+            "weight_form": WeightForm(initial={"unit": "kg", "measured_on": timezone.localdate()}),
+            "can_update": actor.can(Perm.PATIENT_UPDATE),
+            "can_weigh": actor.can(Perm.WEIGHT_RECORD),
+            "can_manage_team": actor.can(Perm.CARE_TEAM_MANAGE),
+            "care_team_form": _care_team_form(actor) if actor.can(Perm.CARE_TEAM_MANAGE) else None,
+        },
+    )
+
+
+def _care_team_form(actor: Actor, data: object = None) -> CareTeamForm:
+    memberships = (
+        Membership.objects.filter(
+            organization=actor.organization, is_active=True, role__in=CARE_TEAM_ROLE_LABELS
+        )
+        .select_related("user")
+        .order_by("user__full_name")
+    )
+    choices = [(f"{m.user_id}:{m.role}", f"{m.user.full_name} · {m.get_role_display()}") for m in memberships]
+    return CareTeamForm(data, choices=choices)
+
+
+@staff_view(Perm.PATIENT_UPDATE)
+def patient_edit(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse:
+    patient = selectors.patient_get(by=actor, patient_id=patient_id)
+    form = PatientForm(request.POST or None, initial=model_to_dict(patient, fields=PATIENT_FORM_FIELDS))
+    if request.method == "POST" and form.is_valid():
+        data = {k: form.cleaned_data[k] for k in PATIENT_FORM_FIELDS}
+        try:
+            services.patient_update(by=actor, patient_id=patient.id, data=data)
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, "Saved.")
+            return redirect("patients:chart", patient_id=patient.id)
+    return TemplateResponse(request, "patients/patient_form.html", {"form": form, "patient": patient})
+
+
+@require_POST
+@staff_view(Perm.WEIGHT_RECORD)
+def weight_add(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse:
+    form = WeightForm(request.POST)
+    if form.is_valid():
+        try:
+            weight = services.weight_record(by=actor, patient_id=patient_id, **form.cleaned_data)
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, f"Weight recorded: {weight.weight_kg} kg.")
+            return redirect("patients:chart", patient_id=patient_id)
+    chart = selectors.patient_chart(by=actor, patient_id=patient_id)
+    return TemplateResponse(
+        request, "patients/chart.html",
+        {"chart": chart, "patient": chart.patient, "weight_form": form, "can_weigh": True,
+         "can_update": actor.can(Perm.PATIENT_UPDATE)},
+        status=422,
+    )
+
+
+@require_POST
+@staff_view(Perm.CARE_TEAM_MANAGE)
+def care_team_add(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse:
+    form = _care_team_form(actor, request.POST)
+    user_id, role = form.cleaned_data["member"].split(":") if form.is_valid() else ("0", "")
+    try:
+        services.care_team_add(by=actor, patient_id=patient_id, user_id=int(user_id), role=role)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect("patients:chart", patient_id=patient_id)
+
+
+@require_POST
+@staff_view(Perm.CARE_TEAM_MANAGE)
+def care_team_remove(request: HttpRequest, actor: Actor, patient_id: int, member_id: int) -> HttpResponse:
+    services.care_team_remove(by=actor, patient_id=patient_id, member_id=member_id)
+    return redirect("patients:chart", patient_id=patient_id)
+
+
+@staff_view(Perm.BREAK_GLASS)
+def break_glass(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse:
+    selectors.patient_in_organization(actor, patient_id)
+    form = BreakGlassForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.break_glass(by=actor, patient_id=patient_id, reason=form.cleaned_data["reason"])
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.warning(request, f"Emergency access granted for {services.BREAK_GLASS_HOURS} hours. It is logged for review.")
+            return redirect("patients:chart", patient_id=patient_id)
+    return TemplateResponse(request, "patients/break_glass.html", {"form": form, "patient_id": patient_id})

@@ -1,0 +1,219 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from ninja import Query, Router, Schema, Status
+from pydantic import Field
+
+from openkap.api.schemas import MAX_ID, ErrorOut, ObjectId
+from openkap.scheduling import selectors, services
+from openkap.scheduling.models import Appointment
+
+router = Router(tags=["scheduling"])
+
+ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+Kind = Literal["screening", "preparation", "dosing", "integration", "follow_up", "medical_review"]
+ParticipantRole = Literal["lead", "monitor", "support"]
+OptionalId = Annotated[int | None, Field(None, ge=1, le=MAX_ID)]
+
+
+class AppointmentTypeOut(Schema):
+    kind: str
+    label: str
+    default_minutes: int
+    customised: bool
+
+
+class ParticipantIn(Schema):
+    user_id: int = Field(ge=1, le=MAX_ID)
+    role: ParticipantRole
+
+
+class BookingIn(Schema):
+    patient_id: int = Field(ge=1, le=MAX_ID)
+    kind: Kind
+    start: dt.datetime = Field(description="ISO 8601; without an offset, the clinic's time zone")
+    end: dt.datetime | None = Field(None, description="Leave out for the type's usual length (dosing: the protocol's)")
+    site_id: OptionalId = None
+    room_id: OptionalId = Field(None, description="Leave out for video or phone (never for dosing)")
+    participants: list[ParticipantIn] = Field(min_length=1, max_length=services.MAX_PARTICIPANTS)
+    patient_instructions: str = Field("", max_length=services.MAX_INSTRUCTIONS)
+
+
+class ParticipantOut(Schema):
+    user_id: int
+    name: str
+    role: str
+
+
+class AppointmentOut(Schema):
+    id: int
+    kind: str
+    status: str
+    start: dt.datetime
+    end: dt.datetime
+    site_id: int
+    room_id: int | None
+    patient_id: int
+    patient_name: str | None = Field(description="Only when you may see the patient; otherwise null")
+    participants: list[ParticipantOut]
+    dosing_session_id: int | None
+    patient_instructions: str | None = Field(description="Only when you may see the patient")
+
+
+class CheckOut(Schema):
+    bookable: bool
+    end: dt.datetime | None
+    minimum_minutes: int | None = Field(description="For a dosing session: check-in + administration + monitoring")
+    protocol_id: str | None
+    problems: dict[str, list[str]]
+
+
+class CancelIn(Schema):
+    reason: str = Field(min_length=3, max_length=1000)
+    by_patient: bool = False
+
+
+class FeedIn(Schema):
+    patient_id: OptionalId = Field(None, description="Leave out for your own clinician feed")
+
+
+class FeedOut(Schema):
+    id: int
+    patient_id: int | None
+    created_at: dt.datetime
+    url: str = Field(description="The secret address; returned only once, at creation")
+
+
+class FeedStatusOut(Schema):
+    id: int
+    patient_id: int | None
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
+def _out(a: Appointment, visible: bool) -> AppointmentOut:
+    return AppointmentOut(
+        id=a.id, kind=a.kind, status=a.status, start=a.start, end=a.end, site_id=a.site_id,
+        room_id=a.room_id, patient_id=a.patient_id,
+        patient_name=a.patient.display_name if visible else None,
+        participants=[
+            ParticipantOut(user_id=p.user_id, name=p.user.full_name, role=p.role) for p in a.participants.all()
+        ],
+        dosing_session_id=a.dosing_session_id,
+        patient_instructions=a.patient_instructions if visible else None,
+    )
+
+
+def _booking_args(payload: BookingIn) -> dict[str, object]:
+    return {
+        "patient_id": payload.patient_id, "kind": payload.kind, "start": payload.start, "end": payload.end,
+        "site_id": payload.site_id, "room_id": payload.room_id,
+        "participants": [(p.user_id, p.role) for p in payload.participants],
+        "patient_instructions": payload.patient_instructions,
+    }
+
+
+@router.get("/appointment-types", response={200: list[AppointmentTypeOut], **ERRORS}, summary="Appointment types and their usual lengths")
+def list_types(request: HttpRequest) -> list[selectors.TypeRow]:
+    return selectors.appointment_types(by=request.auth)  # type: ignore[attr-defined]
+
+
+@router.get("/appointments", response={200: list[AppointmentOut], **ERRORS}, summary="Appointments of a day or a week")
+def list_appointments(
+    request: HttpRequest,
+    date: Annotated[dt.date, Query(description="The day, or any day of the week")],
+    span: Literal["day", "week"] = "day",
+    site_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    room_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    user_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="A member of staff")] = None,
+) -> list[AppointmentOut]:
+    if not 2000 <= date.year <= 2099:
+        date = timezone.localdate()
+    first = date - dt.timedelta(days=date.weekday()) if span == "week" else date
+    start = timezone.make_aware(dt.datetime.combine(first, dt.time(0, 0)))
+    end = timezone.make_aware(dt.datetime.combine(first + dt.timedelta(days=7 if span == "week" else 1), dt.time(0, 0)))
+    items, seen = selectors.appointments_between(
+        by=request.auth, start=start, end=end, site_id=site_id, room_id=room_id, user_id=user_id,  # type: ignore[attr-defined]
+    )
+    return [_out(a, a.patient_id in seen) for a in items]
+
+
+@router.post("/availability", response={200: CheckOut, **ERRORS}, summary="Check a booking without making it (conflicts, dosing guards)")
+def check(request: HttpRequest, payload: BookingIn) -> CheckOut:
+    result = services.appointment_check(by=request.auth, **_booking_args(payload))  # type: ignore[attr-defined, arg-type]
+    window = result.dosing_window
+    return CheckOut(
+        bookable=result.bookable, end=result.end, problems=result.problems,
+        minimum_minutes=window.total_minutes if window else None,
+        protocol_id=window.protocol_id if window else None,
+    )
+
+
+@router.post("/appointments", response={201: AppointmentOut, **ERRORS}, summary="Book an appointment")
+def book(request: HttpRequest, payload: BookingIn) -> Status:
+    appointment = services.appointment_book(by=request.auth, **_booking_args(payload))  # type: ignore[attr-defined, arg-type]
+    return Status(201, _out(appointment, True))
+
+
+@router.post("/appointments/{appointment_id}/cancel", response={200: AppointmentOut, **ERRORS}, summary="Cancel an appointment")
+def cancel(request: HttpRequest, appointment_id: ObjectId, payload: CancelIn) -> AppointmentOut:
+    a = services.appointment_cancel(
+        by=request.auth, appointment_id=appointment_id, reason=payload.reason, by_patient=payload.by_patient,  # type: ignore[attr-defined]
+    )
+    return _out(a, True)
+
+
+@router.post("/appointments/{appointment_id}/no-show", response={200: AppointmentOut, **ERRORS}, summary="Record a no-show")
+def no_show(request: HttpRequest, appointment_id: ObjectId) -> AppointmentOut:
+    return _out(services.appointment_mark_no_show(by=request.auth, appointment_id=appointment_id), True)  # type: ignore[attr-defined]
+
+
+@router.post("/appointments/{appointment_id}/complete", response={200: AppointmentOut, **ERRORS}, summary="Record an appointment as completed")
+def complete(request: HttpRequest, appointment_id: ObjectId) -> AppointmentOut:
+    return _out(services.appointment_complete(by=request.auth, appointment_id=appointment_id), True)  # type: ignore[attr-defined]
+
+
+@router.post("/calendar-feeds", response={201: FeedOut, **ERRORS}, summary="Make a secret ICS calendar address (yours, or a patient's)")
+def create_feed(request: HttpRequest, payload: FeedIn) -> Status:
+    feed, raw = services.calendar_feed_create(by=request.auth, patient_id=payload.patient_id)  # type: ignore[attr-defined]
+    url = settings.SITE_URL.rstrip("/") + reverse("scheduling:ics_feed", args=[raw])
+    return Status(201, FeedOut(id=feed.id, patient_id=feed.patient_id, created_at=feed.created_at, url=url))
+
+
+@router.post("/calendar-feeds/{feed_id}/revoke", response={200: FeedStatusOut, **ERRORS}, summary="Turn a calendar address off")
+def revoke_feed(request: HttpRequest, feed_id: ObjectId) -> FeedStatusOut:
+    feed = services.calendar_feed_revoke(by=request.auth, feed_id=feed_id)  # type: ignore[attr-defined]
+    return FeedStatusOut(id=feed.id, patient_id=feed.patient_id, created_at=feed.created_at, revoked_at=feed.revoked_at)
+
+
+class AttendanceOut(Schema):
+    completed: int
+    no_shows: int
+    cancellations: int
+    late_cancellations: int
+
+
+class PatientAppointmentsOut(Schema):
+    upcoming: list[AppointmentOut]
+    past: list[AppointmentOut]
+    attendance: AttendanceOut
+
+
+@router.get("/patients/{patient_id}/appointments", response={200: PatientAppointmentsOut, **ERRORS}, summary="A patient's appointments, no-shows and cancellations")
+def patient_appointments(request: HttpRequest, patient_id: ObjectId) -> PatientAppointmentsOut:
+    data = selectors.patient_appointments(by=request.auth, patient_id=patient_id)  # type: ignore[attr-defined]
+    att = data.attendance
+    return PatientAppointmentsOut(
+        upcoming=[_out(a, True) for a in data.upcoming],
+        past=[_out(a, True) for a in data.past],
+        attendance=AttendanceOut(
+            completed=att.completed, no_shows=att.no_shows, cancellations=att.cancellations,
+            late_cancellations=att.late_cancellations,
+        ),
+    )

@@ -1,0 +1,473 @@
+"""Reads of scheduling. Patient data (who, instructions) is checked and audited here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from urllib.parse import urlencode
+
+from django.db.models import Count, F, Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from openkap.accounts.authz import Actor, require
+from openkap.accounts.models import Membership, Room, Site, User
+from openkap.audit.models import AuditAction
+from openkap.audit.services import audit_record
+from openkap.core.authz import CLINICAL_ROLES, ORGANIZATION_WIDE_ROLES, Perm
+from openkap.patients.models import CareTeamMember, Patient
+from openkap.patients.selectors import patient_for
+from openkap.scheduling.models import (
+    DEFAULT_MINUTES,
+    Appointment,
+    AppointmentKind,
+    AppointmentType,
+    CalendarFeed,
+)
+from openkap.scheduling.services import LATE_CANCELLATION
+
+SLOT_MINUTES = 15
+DAY_FROM = time(7, 0)
+DAY_TO = time(20, 0)
+
+
+# --- appointment types ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TypeRow:
+    kind: str
+    label: str
+    default_minutes: int
+    customised: bool
+
+
+def appointment_types(*, by: Actor) -> list[TypeRow]:
+    require(by, Perm.SCHEDULE_VIEW)
+    rows = {r.kind: r.default_minutes for r in AppointmentType.objects.filter(organization=by.organization)}
+    return [
+        TypeRow(kind, label, rows.get(kind, DEFAULT_MINUTES[kind]), kind in rows)
+        for kind, label in AppointmentKind.choices
+    ]
+
+
+# --- who may see whom -------------------------------------------------------------------
+
+
+def visible_patient_ids(by: Actor, patient_ids: set[int]) -> set[int]:
+    """Of these patients, the ones whose names the actor may see: all of them for
+    admins and nurses, the care team's for other clinicians."""
+    if not patient_ids:
+        return set()
+    if by.roles & ORGANIZATION_WIDE_ROLES and by.can(Perm.PATIENT_VIEW):
+        return set(patient_ids)
+    if not by.can(Perm.PATIENT_VIEW):
+        return set()
+    return set(
+        CareTeamMember.objects.filter(
+            user=by.user, patient_id__in=patient_ids, ended_at__isnull=True
+        ).values_list("patient_id", flat=True)
+    )
+
+
+def _audit_seen(by: Actor, what: str, seen: set[int], detail: dict[str, object]) -> None:
+    audit_record(
+        by=by, action=AuditAction.VIEW, object_type=what,
+        detail=detail | {"patient_ids": sorted(seen)},
+    )
+
+
+def clinical_staff(organization_id: int) -> list[tuple[User, list[str]]]:
+    """Therapists, nurses and prescribers of the organisation, with their roles."""
+    staff: dict[int, tuple[User, list[str]]] = {}
+    for m in (
+        Membership.objects.filter(
+            organization_id=organization_id, is_active=True, user__is_active=True,
+            role__in=[r.value for r in CLINICAL_ROLES],
+        )
+        .select_related("user")
+        .order_by("user__full_name", "role")
+    ):
+        staff.setdefault(m.user_id, (m.user, []))[1].append(m.role)
+    return list(staff.values())
+
+
+# --- the calendar ---------------------------------------------------------------------
+
+
+@dataclass
+class Column:
+    key: str
+    label: str
+    sub: str = ""
+    book_query: str = ""
+
+
+@dataclass
+class Block:
+    appointment: Appointment
+    column: int
+    row_start: int
+    row_end: int
+    title: str
+    visible: bool
+    staff: str
+    room: str
+
+    @property
+    def style(self) -> str:
+        return f"grid-column: {self.column}; grid-row: {self.row_start} / {self.row_end}"
+
+    @property
+    def short(self) -> bool:
+        return self.row_end - self.row_start <= 2  # half an hour or less: one line
+
+
+@dataclass
+class Calendar:
+    view: str  # "day" or "week"
+    mode: str  # "rooms" or "people" (day view)
+    anchor: date
+    days: list[date]
+    site: Site | None
+    sites: list[Site]
+    columns: list[Column]
+    blocks: list[Block]
+    hours: list[tuple[str, str]]  # (grid style, label)
+    slots: list[tuple[str, str, str]]  # (grid style, booking query, label) per half hour
+    rows: int
+    resource: str
+    resources: list[tuple[str, str]] = field(default_factory=list)
+
+    def _link(self, day: date) -> str:
+        params = {"date": day.isoformat(), "view": self.view, "mode": self.mode, "resource": self.resource}
+        if self.site is not None:
+            params["site"] = str(self.site.id)
+        return "?" + urlencode({k: v for k, v in params.items() if v})
+
+    @property
+    def previous_link(self) -> str:
+        return self._link(self.anchor - timedelta(days=7 if self.view == "week" else 1))
+
+    @property
+    def next_link(self) -> str:
+        return self._link(self.anchor + timedelta(days=7 if self.view == "week" else 1))
+
+    @property
+    def today_link(self) -> str:
+        return self._link(timezone.localdate())
+
+    @property
+    def title(self) -> str:
+        if self.view == "week":
+            whose = dict(self.resources).get(self.resource, "")
+            if self.resource.startswith("room:") and self.site is not None:
+                whose = f"{self.site.name} · {whose}"
+            return f"Week of {self.days[0]:%a %d %b %Y}" + (f" · {whose}" if whose else "")
+        return f"{self.anchor:%A %d %B %Y}" + (f" · {self.site.name}" if self.site else "")
+
+
+def _slot_start(days: list[date], column: int, view: str, minute: int) -> str:
+    day = days[column] if view == "week" else days[0]
+    return f"{day.isoformat()}T{minute // 60:02d}:{minute % 60:02d}"
+
+
+def _local_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time(0, 0)))
+
+
+def _minute_of_day(moment: datetime, day: date) -> int:
+    local = timezone.localtime(moment)
+    if local.date() < day:
+        return 0
+    if local.date() > day:
+        return 24 * 60
+    return local.hour * 60 + local.minute
+
+
+def _where_the_actor_works(by: Actor, day: date) -> Site | None:
+    """The site of the actor's first appointment that day: where a clinician wants to look."""
+    start = _local_start(day)
+    first = (
+        Appointment.objects.filter(
+            organization=by.organization, participants__user=by.user, start__gte=start,
+            start__lt=start + timedelta(days=1), site__is_active=True,
+        )
+        .exclude(status=Appointment.Status.CANCELLED)
+        .select_related("site")
+        .order_by("start")
+        .first()
+    )
+    return first.site if first else None
+
+
+def calendar(
+    *,
+    by: Actor,
+    anchor: date,
+    view: str = "day",
+    site_id: int | None = None,
+    mode: str = "rooms",
+    resource: str = "",
+) -> Calendar:
+    """Day view: one column per room of a site, or per clinician. Week view: one
+    column per day, for one room or one clinician. Names only where the actor may
+    see the patient; the read is audited with the patients whose names it showed."""
+    require(by, Perm.SCHEDULE_VIEW)
+    view = view if view in {"day", "week"} else "day"
+    mode = mode if mode in {"rooms", "people"} else "rooms"
+    sites = list(Site.objects.filter(organization=by.organization, is_active=True).order_by("name"))
+    site = next((s for s in sites if s.id == site_id), None)
+    if site is None and site_id is None and (mode == "rooms" or view == "week") and sites:
+        site = _where_the_actor_works(by, anchor) or sites[0]
+    elif site is None and (mode == "rooms" or view == "week") and sites:
+        site = sites[0]
+    if view == "week":
+        days = [anchor - timedelta(days=anchor.weekday()) + timedelta(days=i) for i in range(7)]
+    else:
+        days = [anchor]
+    start, end = _local_start(days[0]), _local_start(days[-1] + timedelta(days=1))
+    qs = (
+        Appointment.objects.filter(organization=by.organization, start__lt=end, end__gt=start)
+        .exclude(status=Appointment.Status.CANCELLED)
+        .select_related("patient", "room", "site")
+        .prefetch_related("participants__user")
+        .order_by("start")
+    )
+    rooms = list(
+        Room.objects.filter(organization=by.organization, site=site, is_active=True).order_by("kind", "name")
+    ) if site else []
+    staff = clinical_staff(by.organization.id)
+    resources = [(f"room:{r.id}", f"{r.name}") for r in rooms] + [
+        (f"user:{u.id}", u.full_name) for u, _ in staff
+    ]
+
+    columns: list[Column] = []
+    placements: list[tuple[Appointment, int]] = []
+    if view == "day":
+        if site is not None:
+            qs = qs.filter(site=site)
+        appointments = list(qs)
+        if mode == "rooms":
+            index = {r.id: i for i, r in enumerate(rooms)}
+            columns = [
+                Column(f"room:{r.id}", r.name, r.get_kind_display(), f"room={r.id}") for r in rooms
+            ]
+            if any(a.room_id is None for a in appointments) and site is not None:
+                columns.append(Column("none", "No room", "video or phone", f"site={site.id}"))
+            for a in appointments:
+                col = index.get(a.room_id) if a.room_id else len(columns) - 1
+                if col is not None:
+                    placements.append((a, col))
+        else:
+            index = {u.id: i for i, (u, _) in enumerate(staff)}
+            columns = [
+                Column(f"user:{u.id}", u.full_name, ", ".join(roles), f"lead={u.id}") for u, roles in staff
+            ]
+            for a in appointments:
+                for p in a.participants.all():
+                    if p.user_id in index:
+                        placements.append((a, index[p.user_id]))
+    else:
+        kind, _, raw_id = resource.partition(":")
+        if kind not in {"room", "user"} or not raw_id.isdigit():
+            is_clinician = bool(by.roles & CLINICAL_ROLES)
+            resource = f"user:{by.user.id}" if is_clinician else (f"room:{rooms[0].id}" if rooms else "")
+            kind, _, raw_id = resource.partition(":")
+        object_id = int(raw_id) if raw_id.isdigit() and len(raw_id) < 19 else 0
+        if kind == "room":
+            qs = qs.filter(room_id=object_id)
+        else:
+            qs = qs.filter(participants__user_id=object_id)
+        book = f"room={object_id}" if kind == "room" else f"lead={object_id}"
+        columns = [Column(d.isoformat(), f"{d:%a %d %b}", "", book) for d in days]
+        for a in qs:
+            for i, d in enumerate(days):
+                if _minute_of_day(a.start, d) < 24 * 60 and _minute_of_day(a.end, d) > 0:
+                    placements.append((a, i))
+
+    first = DAY_FROM.hour * 60
+    last = DAY_TO.hour * 60
+    for a, col in placements:
+        d = days[col] if view == "week" else days[0]
+        first = min(first, _minute_of_day(a.start, d) // 60 * 60)
+        last = max(last, -(-_minute_of_day(a.end, d) // 60) * 60)
+    rows = (last - first) // SLOT_MINUTES
+    # Grid positions as ready-made style strings: a template would localise every number.
+    hours = [
+        (f"grid-row: {2 + (m - first) // SLOT_MINUTES} / span 4", f"{m // 60:02d}:00")
+        for m in range(first, last, 60)
+    ]
+    slots = [
+        (f"grid-column: {i + 2}; grid-row: {2 + (m - first) // SLOT_MINUTES} / span 2",
+         f"{column.book_query}&start={_slot_start(days, i, view, m)}",
+         f"{column.label} {m // 60:02d}:{m % 60:02d}")
+        for i, column in enumerate(columns)
+        for m in range(first, last, 30)
+    ]
+
+    seen = visible_patient_ids(by, {a.patient_id for a, _ in placements})
+    blocks = []
+    for a, col in placements:
+        d = days[col] if view == "week" else days[0]
+        top = max(_minute_of_day(a.start, d), first)
+        bottom = min(_minute_of_day(a.end, d), last)
+        visible = a.patient_id in seen
+        blocks.append(Block(
+            appointment=a,
+            column=col + 2,  # grid column 1 holds the hour labels
+            row_start=2 + (top - first) // SLOT_MINUTES,  # grid row 1 holds the headers
+            row_end=2 + max(-(-(bottom - first) // SLOT_MINUTES), (top - first) // SLOT_MINUTES + 1),
+            title=a.patient.display_name if visible else "Booked",
+            visible=visible,
+            staff=", ".join(p.user.full_name for p in a.participants.all()),
+            room=a.room.name if a.room else "No room",
+        ))
+    _audit_seen(by, "calendar", seen, {"view": view, "from": days[0].isoformat(), "site_id": site.id if site else None})
+    return Calendar(
+        view=view, mode=mode, anchor=anchor, days=days, site=site, sites=sites, columns=columns,
+        blocks=blocks, hours=hours, slots=slots, rows=rows, resource=resource, resources=resources,
+    )
+
+
+# --- lists -------------------------------------------------------------------------------
+
+
+def appointments_between(
+    *,
+    by: Actor,
+    start: datetime,
+    end: datetime,
+    site_id: int | None = None,
+    room_id: int | None = None,
+    user_id: int | None = None,
+) -> tuple[list[Appointment], set[int]]:
+    """The organisation's appointments in a window (cancelled ones too, for the
+    record), and the patients whose names the actor may see; audited."""
+    require(by, Perm.SCHEDULE_VIEW)
+    qs = Appointment.objects.filter(organization=by.organization, start__lt=end, end__gt=start)
+    if site_id is not None:
+        qs = qs.filter(site_id=site_id)
+    if room_id is not None:
+        qs = qs.filter(room_id=room_id)
+    if user_id is not None:
+        qs = qs.filter(participants__user_id=user_id)
+    items = list(
+        qs.select_related("patient", "room", "site").prefetch_related("participants__user").order_by("start", "id")[:1000]
+    )
+    seen = visible_patient_ids(by, {a.patient_id for a in items})
+    _audit_seen(by, "appointment_list", seen, {"from": start.isoformat(), "to": end.isoformat()})
+    return items, seen
+
+
+@dataclass(frozen=True)
+class Attendance:
+    no_shows: int
+    cancellations: int
+    late_cancellations: int
+    completed: int
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.no_shows or self.late_cancellations)
+
+
+def attendance(patient_id: int) -> Attendance:
+    """No-show and cancellation counts of a patient (callers have checked access)."""
+    counts = Appointment.objects.filter(patient_id=patient_id).aggregate(
+        no_shows=Count("id", filter=Q(status=Appointment.Status.NO_SHOW)),
+        cancellations=Count("id", filter=Q(status=Appointment.Status.CANCELLED)),
+        late=Count(
+            "id",
+            filter=Q(
+                status=Appointment.Status.CANCELLED, cancelled_by_patient=True,
+                status_changed_at__gt=F("start") - LATE_CANCELLATION,
+            ),
+        ),
+        completed=Count("id", filter=Q(status=Appointment.Status.COMPLETED)),
+    )
+    return Attendance(counts["no_shows"], counts["cancellations"], counts["late"], counts["completed"])
+
+
+@dataclass(frozen=True)
+class PatientAppointments:
+    patient: Patient
+    upcoming: list[Appointment]
+    past: list[Appointment]
+    attendance: Attendance
+    via_break_glass: bool
+
+
+def _with_people(qs: QuerySet[Appointment]) -> QuerySet[Appointment]:
+    return qs.select_related("site", "room", "dosing_session").prefetch_related("participants__user")
+
+
+def patient_appointments(*, by: Actor, patient_id: int) -> PatientAppointments:
+    patient, glass = patient_for(by, patient_id, Perm.PATIENT_VIEW)
+    now = timezone.now()
+    qs = _with_people(Appointment.objects.filter(organization=by.organization, patient=patient))
+    upcoming = list(qs.filter(end__gte=now).order_by("start"))
+    past = list(qs.filter(end__lt=now).order_by("-start")[:50])
+    audit_record(
+        by=by, action=AuditAction.VIEW, object_type="appointments", object_id=patient.id,
+        patient_id=patient.id, break_glass=glass,
+    )
+    return PatientAppointments(patient, upcoming, past, attendance(patient.id), glass)
+
+
+def appointment_get(*, by: Actor, appointment_id: int) -> Appointment:
+    """One appointment with who it is for: 404 outside the organisation, 403 when the
+    actor may not see the patient."""
+    require(by, Perm.SCHEDULE_VIEW)
+    appointment = (
+        _with_people(Appointment.objects.filter(id=appointment_id, organization=by.organization))
+        .select_related("patient", "status_changed_by", "created_by")
+        .first()
+    )
+    if appointment is None:
+        raise Http404("No such appointment in your organisation.")
+    _, glass = patient_for(by, appointment.patient_id, Perm.PATIENT_VIEW)
+    audit_record(
+        by=by, action=AuditAction.VIEW, object_type="appointment", object_id=appointment.id,
+        patient_id=appointment.patient_id, break_glass=glass,
+    )
+    return appointment
+
+
+def portal_upcoming(*, by: Actor, patient: Patient, limit: int = 20) -> list[Appointment]:
+    """The patient's own upcoming appointments with their instructions (audited)."""
+    if patient.user_id != by.user.id or patient.organization_id != by.organization.id:
+        raise Http404("No such patient.")
+    items = list(
+        Appointment.objects.filter(
+            organization=by.organization, patient=patient, status=Appointment.Status.BOOKED,
+            end__gte=timezone.now(),
+        )
+        .select_related("site", "room")
+        .prefetch_related("participants__user")
+        .order_by("start")[:limit]
+    )
+    audit_record(
+        by=by, action=AuditAction.VIEW, object_type="appointments", object_id=patient.id,
+        patient_id=patient.id, detail={"portal": True},
+    )
+    return items
+
+
+# --- calendar feeds ----------------------------------------------------------------------
+
+FEED_PAST = timedelta(days=30)
+FEED_FUTURE = timedelta(days=365)
+
+
+def feed_appointments(feed: CalendarFeed) -> list[Appointment]:
+    """What a feed shows: its owner's appointments from a month back to a year ahead."""
+    now = timezone.now()
+    qs = Appointment.objects.filter(
+        organization=feed.organization, start__gte=now - FEED_PAST, start__lte=now + FEED_FUTURE
+    )
+    if feed.patient_id is not None:
+        qs = qs.filter(patient_id=feed.patient_id)
+    else:
+        qs = qs.filter(participants__user_id=feed.user_id)
+    return list(qs.select_related("site", "room").order_by("start")[:2000])

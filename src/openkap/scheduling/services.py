@@ -1,0 +1,706 @@
+"""Writes of scheduling: booking (conflicts and the dosing guard), status changes,
+appointment types and calendar feeds.
+
+Keyword-only, one transaction each, permission checked and audited in the same
+transaction; reminders are enqueued only after the booking commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.http import Http404
+from django.utils import timezone
+
+from openkap.accounts.authz import Actor, Denied, require
+from openkap.accounts.models import Membership, Room, Site, User
+from openkap.audit.models import AuditAction
+from openkap.audit.services import audit_record
+from openkap.core.authz import CLINICAL_ROLES, ORGANIZATION_WIDE_ROLES, Perm, Role
+from openkap.dosing.models import DosingSession
+from openkap.pathway import selectors as pathway
+from openkap.pathway.models import Episode
+from openkap.patients.models import Patient
+from openkap.patients.selectors import is_on_care_team, patient_for
+from openkap.scheduling import rules
+from openkap.scheduling.models import (
+    DEFAULT_MINUTES,
+    Appointment,
+    AppointmentKind,
+    AppointmentType,
+    CalendarFeed,
+    Participant,
+)
+
+MIN_MINUTES = 10
+MAX_MINUTES = 12 * 60
+MAX_PARTICIPANTS = 6
+MAX_INSTRUCTIONS = 4000
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+# A cancellation this close to the start counts as late in the patient's tracking.
+LATE_CANCELLATION = timedelta(hours=24)
+MONITOR_ROLES = frozenset({Role.NURSE, Role.PRESCRIBER})
+FEED_PREFIX = "okcal_"
+
+ParticipantSpec = tuple[int, str]  # (user id, Participant.Role value)
+
+
+# --- appointment types ---------------------------------------------------------------
+
+
+def default_minutes(organization_id: int, kind: str) -> int:
+    row = AppointmentType.objects.filter(organization_id=organization_id, kind=kind).first()
+    return row.default_minutes if row else DEFAULT_MINUTES[kind]
+
+
+def appointment_type_set_minutes(*, by: Actor, kind: str, minutes: int) -> AppointmentType:
+    require(by, Perm.SCHEDULE_MANAGE)
+    errors: dict[str, str] = {}
+    if kind not in AppointmentKind.values:
+        errors["kind"] = "Choose one of the appointment types."
+    if not isinstance(minutes, int) or not MIN_MINUTES <= minutes <= MAX_MINUTES:
+        errors["minutes"] = f"Give a duration between {MIN_MINUTES} and {MAX_MINUTES} minutes."
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        row, _ = AppointmentType.objects.update_or_create(
+            organization=by.organization, kind=kind,
+            defaults={"default_minutes": minutes, "updated_by": by.user, "updated_at": timezone.now()},
+        )
+        audit_record(
+            by=by, action=AuditAction.UPDATE, object_type="appointment_type", object_id=row.id,
+            detail={"kind": kind, "minutes": minutes},
+        )
+    return row
+
+
+# --- booking ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BookingRequest:
+    """A booking whose every field has been checked; conflicts come next."""
+
+    patient: Patient
+    episode: Episode | None
+    kind: str
+    start: datetime
+    end: datetime
+    site: Site
+    room: Room | None
+    participants: tuple[tuple[User, str], ...]
+    instructions: str
+    dosing_window: rules.DosingWindow | None
+
+
+def _aware(value: datetime | None, field: str, errors: dict[str, list[str]]) -> datetime | None:
+    """An instant in UTC. A time without an offset is read in the clinic's zone; one
+    that the clock skips (the spring change) is refused. UTC from here on, because
+    Python's arithmetic on local times is wall-clock and goes wrong across a change."""
+    if value is None:
+        return None
+    try:
+        if timezone.is_naive(value):
+            local = timezone.make_aware(value)
+            if timezone.localtime(local.astimezone(UTC)).replace(tzinfo=None) != value:
+                errors.setdefault(field, []).append("This time does not exist in the clinic's time zone.")
+                return None
+            value = local
+        value = value.astimezone(UTC)
+    except (ValueError, OverflowError):
+        errors.setdefault(field, []).append("Give a date between 2000 and 2100.")
+        return None
+    if not EARLIEST <= value <= LATEST:
+        errors.setdefault(field, []).append("Give a date between 2000 and 2100.")
+        return None
+    return value
+
+
+def _staff_roles(organization_id: int, user_ids: Iterable[int]) -> dict[int, set[Role]]:
+    roles: dict[int, set[Role]] = {}
+    for user_id, role in Membership.objects.filter(
+        organization_id=organization_id, user_id__in=list(user_ids), is_active=True,
+        user__is_active=True, role__in=[r.value for r in CLINICAL_ROLES],
+    ).values_list("user_id", "role"):
+        roles.setdefault(user_id, set()).add(Role(role))
+    return roles
+
+
+def _dosing_window(episode: Episode | None) -> rules.DosingWindow:
+    """The plan's protocol (or its route's example protocol) decides how long the room
+    and the monitoring clinician are held; without a plan, the most demanding example."""
+    if episode is not None:
+        snapshot = pathway.episode_snapshot(episode)
+        protocol = rules.protocol_for_plan(snapshot.plan_protocol_id, snapshot.plan_route)
+        if protocol is not None:
+            return rules.dosing_window(protocol)
+    return rules.longest_example_window()
+
+
+def _round_up(minutes: int, step: int = 15) -> int:
+    return -(-minutes // step) * step
+
+
+def _parse_booking(
+    by: Actor,
+    patient: Patient,
+    *,
+    kind: str,
+    start: datetime | None,
+    end: datetime | None,
+    site_id: int | None,
+    room_id: int | None,
+    participants: Sequence[ParticipantSpec],
+    patient_instructions: str,
+    allow_past: bool,
+) -> BookingRequest:
+    """Check every field and collect every problem, so one refusal lists them all."""
+    errors: dict[str, list[str]] = {}
+
+    def err(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    if kind not in AppointmentKind.values:
+        err("kind", "Choose one of the appointment types.")
+    is_dosing = kind == AppointmentKind.DOSING
+
+    start = _aware(start, "start", errors)
+    end = _aware(end, "end", errors)
+    if start is None and "start" not in errors:
+        err("start", "Give the start date and time.")
+    if start is not None and not allow_past and start < timezone.now():
+        err("start", "This time has passed: choose a start in the future.")
+
+    room = None
+    site = None
+    if room_id is not None:
+        room = (
+            Room.objects.select_related("site")
+            .filter(id=room_id, organization=by.organization, is_active=True, site__is_active=True)
+            .first()
+        )
+        if room is None:
+            err("room", "Choose a room of your clinic.")
+        else:
+            site = room.site
+            if site_id is not None and site_id != site.id:
+                err("room", f"{room.name} is at {site.name}, not at the site chosen.")
+    if room is None and room_id is None:
+        if site_id is None:
+            err("site", "Choose a site or a room.")
+        else:
+            site = Site.objects.filter(id=site_id, organization=by.organization, is_active=True).first()
+            if site is None:
+                err("site", "Choose a site of your clinic.")
+    if is_dosing and room_id is None:
+        err("room", "A dosing session needs a medicine session room.")
+    elif is_dosing and room is not None and room.kind != Room.Kind.DOSING:
+        err("room", f"{room.name} is a {room.get_kind_display().lower()}: a dosing session needs a medicine session room.")
+
+    episode = pathway.current_episode(patient)
+    window = None
+    if is_dosing:
+        if episode is None:
+            err("episode", "The patient has no open episode of care, so no dosing session can be booked.")
+        else:
+            for message in pathway.dosing_booking_unmet(episode):
+                err("episode", message)
+        window = _dosing_window(episode)
+
+    if start is not None and kind in AppointmentKind.values:
+        if end is None and "end" not in errors:
+            minutes = default_minutes(by.organization.id, kind)
+            if window is not None:
+                minutes = max(minutes, _round_up(window.total_minutes))
+            end = start + timedelta(minutes=minutes)
+        if end is not None:
+            minutes = (end - start).total_seconds() / 60
+            if minutes < MIN_MINUTES:
+                err("end", f"The appointment must end at least {MIN_MINUTES} minutes after it starts.")
+            elif minutes > MAX_MINUTES:
+                err("end", f"An appointment lasts at most {MAX_MINUTES // 60} hours.")
+            elif window is not None and minutes < window.total_minutes:
+                err("end", f"A dosing session needs at least {window.total_minutes} minutes: {window.explain()}.")
+
+    staff: list[tuple[User, str]] = []
+    specs = list(participants)
+    if not specs:
+        err("lead", "Book at least one member of staff.")
+    elif len(specs) > MAX_PARTICIPANTS:
+        err("participants", f"Book at most {MAX_PARTICIPANTS} members of staff.")
+    else:
+        user_ids = [user_id for user_id, _ in specs]
+        if len(set(user_ids)) != len(user_ids):
+            err("participants", "Each member of staff can take only one role in an appointment.")
+        roles = _staff_roles(by.organization.id, user_ids)
+        users = {u.id: u for u in User.objects.filter(id__in=list(roles))}
+        for user_id, role in specs:
+            if role not in Participant.Role.values:
+                err("participants", "Choose lead, monitor or support for each member of staff.")
+            elif user_id not in users:
+                err(role, "Choose a clinician (therapist, nurse or prescriber) of your clinic.")
+            elif role == Participant.Role.MONITOR and not roles[user_id] & MONITOR_ROLES:
+                err(role, f"{users[user_id].full_name} is not a nurse or prescriber: the monitoring clinician must be one.")
+            else:
+                staff.append((users[user_id], role))
+    if is_dosing and not any(role == Participant.Role.MONITOR for _, role in specs):
+        err("monitor", "A dosing session needs a monitoring clinician (nurse or prescriber) for the whole session.")
+
+    instructions = (patient_instructions or "").strip()
+    if is_dosing and not instructions and episode is not None:
+        # The fasting, medicines-to-hold and escort instructions of the preparation.
+        instructions = pathway.pre_session_instructions(episode).as_text()
+    if len(instructions) > MAX_INSTRUCTIONS:
+        err("patient_instructions", f"Keep the instructions under {MAX_INSTRUCTIONS} characters.")
+
+    if errors:
+        raise ValidationError(errors)
+    # Each was checked above: a missing one is an error already raised.
+    assert start is not None
+    assert end is not None
+    assert site is not None
+    return BookingRequest(
+        patient=patient, episode=episode, kind=kind, start=start, end=end, site=site, room=room,
+        participants=tuple(staff), instructions=instructions, dosing_window=window,
+    )
+
+
+def _lock_key(kind: str, object_id: int) -> int:
+    digest = hashlib.blake2b(f"openkap.scheduling:{kind}:{object_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _lock_resources(req: BookingRequest) -> None:
+    """Serialise bookings that share a room, a member of staff or the patient.
+
+    PostgreSQL: a transaction-scoped advisory lock per resource, taken in a fixed
+    order so two bookings cannot deadlock. SQLite: every write transaction here is
+    BEGIN IMMEDIATE (settings), so the database lock already serialises them.
+    """
+    if connection.vendor != "postgresql":
+        return
+    keys = {("patient", req.patient.id)} | {("user", user.id) for user, _ in req.participants}
+    if req.room is not None:
+        keys.add(("room", req.room.id))
+    with connection.cursor() as cursor:
+        for key in sorted(_lock_key(kind, object_id) for kind, object_id in keys):
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+def patient_name_visible(by: Actor, patient_id: int) -> bool:
+    """Whether the actor may see who an appointment is for (names are patient data)."""
+    return bool(by.roles & ORGANIZATION_WIDE_ROLES) or is_on_care_team(user_id=by.user.id, patient_id=patient_id)
+
+
+def describe(by: Actor, appointment: Appointment) -> str:
+    start = timezone.localtime(appointment.start)
+    end = timezone.localtime(appointment.end)
+    who = (
+        appointment.patient.display_name
+        if patient_name_visible(by, appointment.patient_id)
+        else "another patient"
+    )
+    return (
+        f"{appointment.get_kind_display()} for {who}, {start:%a %d %b} {start:%H:%M}–{end:%H:%M} "
+        f"(appointment #{appointment.id})"
+    )
+
+
+def _conflicts(by: Actor, req: BookingRequest) -> dict[str, list[str]]:
+    busy = Appointment.objects.filter(start__lt=req.end, end__gt=req.start).exclude(
+        status=Appointment.Status.CANCELLED
+    )
+    errors: dict[str, list[str]] = {}
+    if req.room is not None:
+        for other in busy.filter(room=req.room).select_related("patient").order_by("start"):
+            errors.setdefault("room", []).append(f"{req.room.name} is already booked: {describe(by, other)}.")
+    roles = {user.id: role for user, role in req.participants}
+    taken = (
+        Participant.objects.filter(appointment__in=busy, user_id__in=list(roles))
+        .select_related("appointment__patient", "user")
+        .order_by("appointment__start")
+    )
+    for p in taken:
+        if p.appointment.organization_id == by.organization.id:
+            what = describe(by, p.appointment)
+        else:
+            what = "an appointment with another organisation"
+        errors.setdefault(roles[p.user_id], []).append(f"{p.user.full_name} is already booked: {what}.")
+    for other in busy.filter(patient=req.patient).select_related("patient").order_by("start"):
+        errors.setdefault("patient", []).append(
+            f"{req.patient.display_name} already has an appointment then: {describe(by, other)}."
+        )
+    return errors
+
+
+def _book(
+    *,
+    by: Actor,
+    patient_id: int,
+    kind: str,
+    start: datetime | None,
+    end: datetime | None = None,
+    site_id: int | None = None,
+    room_id: int | None = None,
+    participants: Sequence[ParticipantSpec] = (),
+    patient_instructions: str = "",
+    allow_past: bool = False,
+    scheduled_session: DosingSession | None = None,
+) -> Appointment:
+    """``scheduled_session``: a dosing session already scheduled without an appointment
+    (the demo's earlier series), booked into the calendar instead of a new one."""
+    require(by, Perm.APPOINTMENT_BOOK)
+    with transaction.atomic():
+        patient, glass = patient_for(by, patient_id, Perm.APPOINTMENT_BOOK)
+        req = _parse_booking(
+            by, patient, kind=kind, start=start, end=end, site_id=site_id, room_id=room_id,
+            participants=participants, patient_instructions=patient_instructions, allow_past=allow_past,
+        )
+        if scheduled_session is not None and not (
+            req.kind == AppointmentKind.DOSING
+            and scheduled_session.patient_id == patient.id
+            and scheduled_session.status == DosingSession.Status.SCHEDULED
+            and not Appointment.objects.filter(dosing_session=scheduled_session).exists()
+        ):
+            raise ValidationError({"episode": "That dosing session cannot be booked again."})
+        _lock_resources(req)
+        conflicts = _conflicts(by, req)
+        if conflicts:
+            raise ValidationError(conflicts)
+        appointment = Appointment.objects.create(
+            organization=by.organization, patient=patient, episode=req.episode, kind=req.kind,
+            site=req.site, room=req.room, start=req.start, end=req.end,
+            patient_instructions=req.instructions, created_by=by.user,
+        )
+        Participant.objects.bulk_create(
+            Participant(organization=by.organization, appointment=appointment, user=user, role=role)
+            for user, role in req.participants
+        )
+        detail = {
+            "kind": req.kind, "start": req.start.isoformat(), "end": req.end.isoformat(),
+            "room_id": req.room.id if req.room else None,
+            "participants": [[user.id, role] for user, role in req.participants],
+        }
+        if req.kind == AppointmentKind.DOSING:
+            # The guard passed, so the episode (and its protocol's window) exist.
+            assert req.episode is not None
+            assert req.dosing_window is not None
+            session = scheduled_session
+            if session is None:
+                session = DosingSession.objects.create(
+                    organization=by.organization, patient=patient, episode=req.episode, site=req.site,
+                    room=req.room, status=DosingSession.Status.SCHEDULED, scheduled_start=req.start,
+                    created_by=by.user,
+                )
+                audit_record(
+                    by=by, action=AuditAction.CREATE, object_type="dosing_session", object_id=session.id,
+                    patient_id=patient.id, break_glass=glass, detail={"appointment_id": appointment.id},
+                )
+            appointment.dosing_session = session
+            appointment.save(update_fields=["dosing_session"])
+            detail |= {"dosing_session_id": session.id, "protocol": req.dosing_window.protocol_id}
+        audit_record(
+            by=by, action=AuditAction.CREATE, object_type="appointment", object_id=appointment.id,
+            patient_id=patient.id, break_glass=glass, detail=detail,
+        )
+        if req.start > timezone.now():
+            from openkap.scheduling.tasks import enqueue_reminder
+
+            appointment_id, appointment_start = appointment.id, appointment.start
+            transaction.on_commit(lambda: enqueue_reminder(appointment_id, appointment_start), robust=True)
+    return appointment
+
+
+def appointment_book(
+    *,
+    by: Actor,
+    patient_id: int,
+    kind: str,
+    start: datetime | None,
+    end: datetime | None = None,
+    site_id: int | None = None,
+    room_id: int | None = None,
+    participants: Sequence[ParticipantSpec] = (),
+    patient_instructions: str = "",
+) -> Appointment:
+    """Book an appointment: the room, every member of staff and the patient must be
+    free for the whole time; a dosing session also needs every pathway guard met, a
+    medicine room and a monitoring clinician for the protocol's whole monitoring
+    time, and creates its DosingSession in the same transaction."""
+    return _book(
+        by=by, patient_id=patient_id, kind=kind, start=start, end=end, site_id=site_id,
+        room_id=room_id, participants=participants, patient_instructions=patient_instructions,
+    )
+
+
+@dataclass(frozen=True)
+class BookingCheck:
+    bookable: bool
+    end: datetime | None
+    problems: dict[str, list[str]]
+    dosing_window: rules.DosingWindow | None
+
+
+def appointment_check(
+    *,
+    by: Actor,
+    patient_id: int,
+    kind: str,
+    start: datetime | None,
+    end: datetime | None = None,
+    site_id: int | None = None,
+    room_id: int | None = None,
+    participants: Sequence[ParticipantSpec] = (),
+    patient_instructions: str = "",
+) -> BookingCheck:
+    """Would this booking go through now? The same checks as booking; writes nothing."""
+    require(by, Perm.APPOINTMENT_BOOK)
+    patient, glass = patient_for(by, patient_id, Perm.APPOINTMENT_BOOK)
+    # The answer tells where the patient's pathway stands: a read of patient data.
+    audit_record(
+        by=by, action=AuditAction.VIEW, object_type="booking_check", object_id=patient.id,
+        patient_id=patient.id, break_glass=glass, detail={"kind": kind},
+    )
+    try:
+        req = _parse_booking(
+            by, patient, kind=kind, start=start, end=end, site_id=site_id, room_id=room_id,
+            participants=participants, patient_instructions=patient_instructions, allow_past=False,
+        )
+    except ValidationError as exc:
+        return BookingCheck(False, None, exc.message_dict, None)
+    problems = _conflicts(by, req)
+    return BookingCheck(not problems, req.end, problems, req.dosing_window)
+
+
+# --- status changes --------------------------------------------------------------------
+
+
+def _appointment_for_update(by: Actor, appointment_id: int) -> tuple[Appointment, bool]:
+    require(by, Perm.APPOINTMENT_BOOK)
+    found = Appointment.objects.filter(id=appointment_id, organization=by.organization).first()
+    if found is None:
+        raise Http404("No such appointment in your organisation.")
+    _, glass = patient_for(by, found.patient_id, Perm.APPOINTMENT_BOOK)
+    appointment = (
+        Appointment.objects.select_for_update(of=("self",)).select_related("patient", "dosing_session").get(pk=found.pk)
+    )
+    if appointment.status != Appointment.Status.BOOKED:
+        raise ValidationError(
+            {"status": f"This appointment is already {appointment.get_status_display().lower()}."}
+        )
+    return appointment, glass
+
+
+def _release_dosing_session(appointment: Appointment) -> DosingSession | None:
+    """A dosing session that has not begun is cancelled with its appointment; one under
+    way belongs to the session record and stops the change."""
+    session = appointment.dosing_session
+    if session is None:
+        return None
+    session = DosingSession.objects.select_for_update().get(pk=session.pk)
+    if session.status == DosingSession.Status.CANCELLED:
+        return None
+    if session.status != DosingSession.Status.SCHEDULED:
+        raise ValidationError(
+            {"status": f"The dosing session is already under way ({session.get_status_display().lower()}): "
+                       "close it in the session record."}
+        )
+    session.status = DosingSession.Status.CANCELLED
+    session.save(update_fields=["status"])
+    return session
+
+
+def _set_status(by: Actor, appointment: Appointment, status: str, glass: bool, **extra: object) -> None:
+    appointment.status = status
+    appointment.status_changed_at = timezone.now()
+    appointment.status_changed_by = by.user
+    for name, value in extra.items():
+        setattr(appointment, name, value)
+    appointment.save()
+    audit_record(
+        by=by, action=AuditAction.UPDATE, object_type="appointment", object_id=appointment.id,
+        patient_id=appointment.patient_id, break_glass=glass,
+        reason=str(extra.get("cancellation_reason", "")), detail={"status": status},
+    )
+
+
+def appointment_cancel(
+    *, by: Actor, appointment_id: int, reason: str, by_patient: bool = False
+) -> Appointment:
+    reason = (reason or "").strip()
+    with transaction.atomic():
+        appointment, glass = _appointment_for_update(by, appointment_id)
+        if len(reason) < 3 or len(reason) > 1000:
+            raise ValidationError({"reason": "Say why the appointment is cancelled (3 to 1000 characters)."})
+        session = _release_dosing_session(appointment)
+        _set_status(
+            by, appointment, Appointment.Status.CANCELLED, glass,
+            cancellation_reason=reason, cancelled_by_patient=bool(by_patient),
+        )
+        if session is not None:
+            audit_record(
+                by=by, action=AuditAction.UPDATE, object_type="dosing_session", object_id=session.id,
+                patient_id=appointment.patient_id, break_glass=glass, detail={"status": session.status},
+            )
+    return appointment
+
+
+def _after_start(appointment: Appointment, what: str) -> None:
+    if appointment.start > timezone.now():
+        raise ValidationError({"status": f"An appointment can be marked {what} only once it has started."})
+
+
+def appointment_mark_no_show(*, by: Actor, appointment_id: int) -> Appointment:
+    with transaction.atomic():
+        appointment, glass = _appointment_for_update(by, appointment_id)
+        _after_start(appointment, "a no-show")
+        session = _release_dosing_session(appointment)
+        _set_status(by, appointment, Appointment.Status.NO_SHOW, glass)
+        if session is not None:
+            audit_record(
+                by=by, action=AuditAction.UPDATE, object_type="dosing_session", object_id=session.id,
+                patient_id=appointment.patient_id, break_glass=glass, detail={"status": session.status},
+            )
+    return appointment
+
+
+def appointment_complete(*, by: Actor, appointment_id: int) -> Appointment:
+    with transaction.atomic():
+        appointment, glass = _appointment_for_update(by, appointment_id)
+        _after_start(appointment, "completed")
+        _set_status(by, appointment, Appointment.Status.COMPLETED, glass)
+    return appointment
+
+
+# --- calendar feeds (ICS) --------------------------------------------------------------
+
+
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _new_feed(by: Actor, *, user: User | None, patient: Patient | None) -> tuple[CalendarFeed, str]:
+    """One address per owner: a new one revokes the previous, so a leaked link is
+    closed by making a new one."""
+    owner = {"user": user} if user is not None else {"patient": patient}
+    now = timezone.now()
+    for old in CalendarFeed.objects.select_for_update().filter(
+        organization=by.organization, revoked_at__isnull=True, **owner
+    ):
+        old.revoked_at = now
+        old.save(update_fields=["revoked_at"])
+        audit_record(
+            by=by, action=AuditAction.TOKEN_REVOKED, object_type="calendar_feed", object_id=old.id,
+            patient_id=patient.id if patient else None,
+        )
+    raw = FEED_PREFIX + secrets.token_urlsafe(32)
+    feed = CalendarFeed.objects.create(
+        organization=by.organization, token_hash=_sha256(raw), prefix=raw[:12], created_by=by.user, **owner
+    )
+    audit_record(
+        by=by, action=AuditAction.TOKEN_CREATED, object_type="calendar_feed", object_id=feed.id,
+        patient_id=patient.id if patient else None,
+    )
+    return feed, raw
+
+
+def calendar_feed_create(*, by: Actor, patient_id: int | None = None) -> tuple[CalendarFeed, str]:
+    """A clinician's own feed, or (with booking rights for the patient) a patient's.
+    Returns the feed and the raw token, which is shown once and never stored."""
+    with transaction.atomic():
+        if patient_id is None:
+            require(by, Perm.SCHEDULE_VIEW)
+            return _new_feed(by, user=by.user, patient=None)
+        require(by, Perm.APPOINTMENT_BOOK)
+        patient, _ = patient_for(by, patient_id, Perm.APPOINTMENT_BOOK)
+        return _new_feed(by, user=None, patient=patient)
+
+
+def _own_patient(by: Actor, patient: Patient) -> None:
+    if patient.user_id != by.user.id or patient.organization_id != by.organization.id:
+        raise Denied("This is not your record.")
+
+
+def portal_calendar_feed_create(*, by: Actor, patient: Patient) -> tuple[CalendarFeed, str]:
+    """The patient makes (or replaces) their own calendar address in the portal."""
+    _own_patient(by, patient)
+    with transaction.atomic():
+        return _new_feed(by, user=None, patient=patient)
+
+
+def _revoke(by: Actor, feed: CalendarFeed) -> CalendarFeed:
+    if feed.revoked_at is None:
+        feed.revoked_at = timezone.now()
+        feed.save(update_fields=["revoked_at"])
+        audit_record(
+            by=by, action=AuditAction.TOKEN_REVOKED, object_type="calendar_feed", object_id=feed.id,
+            patient_id=feed.patient_id,
+        )
+    return feed
+
+
+def calendar_feed_revoke(*, by: Actor, feed_id: int) -> CalendarFeed:
+    with transaction.atomic():
+        feed = (
+            CalendarFeed.objects.select_for_update()
+            .filter(id=feed_id, organization=by.organization)
+            .first()
+        )
+        if feed is None or (feed.user_id is not None and feed.user_id != by.user.id):
+            raise Http404("No such calendar feed of yours.")
+        if feed.patient_id is not None:
+            require(by, Perm.APPOINTMENT_BOOK)
+            patient_for(by, feed.patient_id, Perm.APPOINTMENT_BOOK)
+        else:
+            require(by, Perm.SCHEDULE_VIEW)
+        return _revoke(by, feed)
+
+
+def active_feed(*, by: Actor, patient_id: int | None = None) -> CalendarFeed | None:
+    """The actor's own active feed, or the patient's (callers have checked access)."""
+    owner = {"patient_id": patient_id} if patient_id is not None else {"user": by.user}
+    return CalendarFeed.objects.filter(
+        organization=by.organization, revoked_at__isnull=True, **owner
+    ).order_by("-created_at").first()
+
+
+def portal_calendar_feed_revoke(*, by: Actor, patient: Patient) -> None:
+    _own_patient(by, patient)
+    with transaction.atomic():
+        for feed in CalendarFeed.objects.select_for_update().filter(
+            organization=by.organization, patient=patient, revoked_at__isnull=True
+        ):
+            _revoke(by, feed)
+
+
+def calendar_feed_authenticate(raw: str) -> CalendarFeed | None:
+    """The active feed for a secret address, or None (answered as 404)."""
+    if not raw.startswith(FEED_PREFIX) or len(raw) > 100:
+        return None
+    feed = (
+        CalendarFeed.objects.select_related("organization", "user", "patient")
+        .filter(token_hash=_sha256(raw), revoked_at__isnull=True)
+        .first()
+    )
+    if feed is None:
+        return None
+    if feed.user is not None and not (
+        feed.user.is_active
+        and Membership.objects.filter(
+            organization=feed.organization, user=feed.user, is_active=True,
+            role__in=[r.value for r in CLINICAL_ROLES | {Role.ADMIN}],
+        ).exists()
+    ):
+        return None
+    now = timezone.now()
+    # Calendar apps poll often: touch at most once a minute.
+    if feed.last_used_at is None or now - feed.last_used_at > timedelta(minutes=1):
+        CalendarFeed.objects.filter(pk=feed.pk).update(last_used_at=now)
+    return feed

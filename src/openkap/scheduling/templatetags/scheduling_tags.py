@@ -1,0 +1,35 @@
+"""Scheduling pieces shown on other apps' pages: the chart tab and the portal card."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from openkap.patients.models import Patient
+from openkap.scheduling import selectors
+
+register = template.Library()
+
+
+@register.inclusion_tag("scheduling/_chart_tab.html", takes_context=True)
+def appointments_tab(context: dict[str, Any], patient: Patient) -> dict[str, Any]:
+    """The chart's Appointments tab with the patient's no-show and cancellation counts
+    (the chart view has already checked and audited access to the patient)."""
+    request = context.get("request")
+    return {
+        "patient": patient,
+        "attendance": selectors.attendance(patient.id),
+        "current": bool(request and request.resolver_match and request.resolver_match.view_name == "scheduling:patient_appointments"),
+    }
+
+
+@register.inclusion_tag("scheduling/_portal_card.html", takes_context=True)
+def portal_appointments_card(context: dict[str, Any]) -> dict[str, Any]:
+    """The next appointments on the patient's home page."""
+    request = context.get("request")
+    actor = getattr(request, "actor", None)
+    patient = getattr(getattr(request, "user", None), "patient_record", None)
+    if actor is None or patient is None or patient.organization_id != actor.organization.id:
+        return {"upcoming": None}
+    return {"upcoming": selectors.portal_upcoming(by=actor, patient=patient, limit=3)}

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.template.response import TemplateResponse
+
+from openkap.audit.services import record_refusal
+
+# Everything is served from this origin; htmx and the stylesheet are vendored.
+# The API docs page (Swagger UI) is the one exception and is served by django-ninja
+# from its own static files.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self'; connect-src 'self'; frame-ancestors 'none'; "
+    "form-action 'self'; base-uri 'self'; object-src 'none'"
+)
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        response.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if request.user.is_authenticated:
+            # Patient data must not linger in shared browser caches.
+            response.setdefault("Cache-Control", "no-store")
+        return response
+
+
+class ServiceErrorMiddleware:
+    """A safety net: a service's ValidationError that a view did not place next to a
+    field becomes a clear 422 page (nothing was saved), never a 500."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, ValidationError) and not request.path.startswith("/api/"):
+            record_refusal(exception)
+            return TemplateResponse(
+                request, "422.html", {"errors": exception.messages}, status=422
+            ).render()
+        return None
+
+
+NUL_MESSAGE = "Text may not contain NUL characters; nothing was changed."
+
+
+class RejectNulMiddleware:
+    """PostgreSQL cannot store NUL in text: refuse it at the door, for every form and
+    API body, with a 400 instead of a database error."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        query = request.META.get("QUERY_STRING", "").lower()
+        body = request.body if request.method in {"POST", "PUT", "PATCH"} else b""
+        if "%00" in query or "\x00" in request.path or b"\x00" in body or b"\\u0000" in body or b"%00" in body:
+            if request.path.startswith("/api/"):
+                return JsonResponse({"detail": NUL_MESSAGE, "errors": {}}, status=400)
+            return HttpResponseBadRequest(NUL_MESSAGE)
+        return self.get_response(request)

@@ -1,0 +1,51 @@
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import screenshot, sign_in
+
+pytestmark = pytest.mark.browser
+
+
+def test_prescriber_compares_im_and_sublingual_at_100_mg(page):
+    sign_in(page, "prescriber@demo.openkap.org")
+    page.get_by_role("link", name="Compare routes").click()
+    expect(page.get_by_role("heading", name="Compare routes at equal milligrams")).to_be_visible()
+    page.get_by_label("Dose (mg)").fill("100")
+    page.get_by_label("Weight (kg)").fill("70")
+    page.get_by_label("IM injection").check()
+    page.get_by_label("Sublingual / buccal").check()
+    page.get_by_label("Oral (swallowed)").uncheck()
+    page.get_by_role("button", name="Compare").click()
+    expect(page).to_have_url(re.compile(r"/pk/compare/\?"))
+    chart = page.get_by_role("img", name=re.compile("IM injection, Sublingual"))
+    expect(chart).to_be_visible()
+    expect(chart).to_contain_text("Population prediction, not a dosing instruction.")
+    table = page.locator("table.pk-table").first
+    expect(table).to_contain_text("IM injection")
+    expect(table).to_contain_text("Sublingual / buccal")
+    why = page.get_by_role("region", name="Why they differ")
+    expect(why).to_contain_text("F 0.93")
+    expect(why).to_contain_text("first pass")
+    screenshot(page, "pk_compare")
+
+
+def test_esketamine_at_100_mg_is_refused_with_a_reason(page):
+    # Another user: a TOTP code is accepted once, and the prescriber's was just used.
+    sign_in(page, "nurse@demo.openkap.org")
+    expect(page.get_by_role("link", name="Compare routes")).to_be_visible()
+    page.goto("/pk/compare/?dose_mg=100&weight_kg=70&routes=in-esketamine&hours=6")
+    expect(page.get_by_role("alert")).to_contain_text("28-mg nasal devices")
+
+
+def test_treatment_plan_shows_the_predicted_curve(page):
+    sign_in(page, "therapist@demo.openkap.org")
+    page.goto("/pathway/?state=active")
+    page.locator("table tbody tr td a").first.click()
+    page.get_by_role("navigation", name="Pathway sections").get_by_role("link", name="Treatment plan").click()
+    section = page.get_by_role("region", name="Predicted plasma concentration")
+    expect(section).to_contain_text("first-session dose at the latest weight")
+    expect(section.get_by_role("img")).to_contain_text("Population prediction, not a dosing instruction.")
+    expect(section).to_contain_text("Source:")
+    screenshot(page, "pk_plan")

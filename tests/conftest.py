@@ -1,0 +1,170 @@
+"""The cast: one user per role in the Demo-like clinic, and an outsider from another
+organisation. Tests name them by role so a reader sees who acts."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING
+
+import pytest
+from hypothesis import settings as hypothesis_settings
+
+from openkap.core.authz import Role
+
+# No timed assertions: a loaded CI machine must not fail a property test on speed.
+hypothesis_settings.register_profile("openkap", deadline=None, print_blob=True)
+hypothesis_settings.load_profile("openkap")
+
+if TYPE_CHECKING:
+    from django.test import Client
+
+    from openkap.accounts.authz import Actor
+    from openkap.accounts.models import Organization, Room, Site, User
+    from openkap.patients.models import Patient
+
+# Django is imported inside the fixtures so that tests/core runs without Django
+# (pytest -p no:django tests/core).
+
+PASSWORD = "correct horse battery staple"
+
+
+def make_user(email: str, name: str, org: Organization, *roles: Role, **membership: str) -> User:
+    from openkap.accounts.models import Membership, User
+
+    user = User(email=email, full_name=name)
+    user.set_password(PASSWORD)
+    user.totp_secret = "JBSWY3DPEHPK3PXP"
+    user.save()
+    for role in roles:
+        Membership.objects.create(organization=org, user=user, role=role, **membership)
+    return user
+
+
+@pytest.fixture
+def org(db) -> Organization:
+    from openkap.accounts.models import Organization
+
+    return Organization.objects.create(name="Test KAP Clinic", slug="test", mrn_prefix="T")
+
+
+@pytest.fixture
+def other_org(db) -> Organization:
+    from openkap.accounts.models import Organization
+
+    return Organization.objects.create(name="Other Clinic", slug="other", mrn_prefix="O")
+
+
+@pytest.fixture
+def site(org) -> Site:
+    from openkap.accounts.models import Site
+
+    return Site.objects.create(
+        organization=org, name="Main", address_line1="1 Main St", city="Albany", state="NY",
+        postal_code="12207", dea_registration="AB1234563",
+    )
+
+
+@pytest.fixture
+def room(org, site) -> Room:
+    from openkap.accounts.models import Room
+
+    return Room.objects.create(organization=org, site=site, name="Medicine room 1")
+
+
+@pytest.fixture
+def therapist(org) -> User:
+    return make_user("therapist@test.org", "Theo Therapist", org, Role.THERAPIST)
+
+
+@pytest.fixture
+def nurse(org) -> User:
+    return make_user("nurse@test.org", "Nell Nurse", org, Role.NURSE)
+
+
+@pytest.fixture
+def prescriber(org) -> User:
+    return make_user(
+        "prescriber@test.org", "Dr. Pat Prescriber", org, Role.PRESCRIBER,
+        licence_number="MD-1", licence_state="NY", npi="1234567893",
+    )
+
+
+@pytest.fixture
+def admin(org) -> User:
+    return make_user("admin@test.org", "Ada Admin", org, Role.ADMIN)
+
+
+@pytest.fixture
+def researcher(org) -> User:
+    return make_user("researcher@test.org", "Rae Researcher", org, Role.RESEARCHER)
+
+
+@pytest.fixture
+def outsider(other_org) -> User:
+    """An admin and prescriber of another organisation: broad powers, wrong tenant."""
+    return make_user("outsider@other.org", "Otto Outsider", other_org, Role.ADMIN, Role.PRESCRIBER)
+
+
+@pytest.fixture
+def patient(org, therapist, prescriber) -> Patient:
+    from openkap.patients.models import CareTeamMember, Patient
+
+    p = Patient.objects.create(
+        organization=org, mrn="T00000018", legal_given_name="Maya", legal_family_name="Lindqvist",
+        date_of_birth=date(1988, 4, 12), sex_at_birth="female", search_name="maya lindqvist",
+        allergies="NKDA",
+    )
+    CareTeamMember.objects.create(organization=org, patient=p, user=therapist, role=Role.THERAPIST)
+    CareTeamMember.objects.create(organization=org, patient=p, user=prescriber, role=Role.PRESCRIBER)
+    return p
+
+
+@pytest.fixture
+def unassigned_patient(org) -> Patient:
+    """A patient of the same clinic with nobody from the cast on the care team."""
+    from openkap.patients.models import Patient
+
+    return Patient.objects.create(
+        organization=org, mrn="T00000026", legal_given_name="Noah", legal_family_name="Quist",
+        date_of_birth=date(1975, 9, 3), sex_at_birth="male", search_name="noah quist",
+    )
+
+
+@pytest.fixture
+def other_patient(other_org) -> Patient:
+    from openkap.patients.models import Patient
+
+    return Patient.objects.create(
+        organization=other_org, mrn="O00000018", legal_given_name="Olive", legal_family_name="Other",
+        date_of_birth=date(1990, 1, 1), sex_at_birth="female", search_name="olive other",
+    )
+
+
+def actor(user: User, org: Organization) -> Actor:
+    from openkap.accounts.authz import build_actor
+
+    return build_actor(user, org, ip="127.0.0.1", user_agent="pytest")
+
+
+@pytest.fixture
+def as_actor():
+    return actor
+
+
+def signed_in(user: User) -> Client:
+    """A client past password and TOTP (the MFA flow itself is tested on its own)."""
+    from django.test import Client
+
+    from openkap.accounts.middleware import SESSION_MFA_KEY
+
+    client = Client()
+    client.force_login(user, backend="openkap.accounts.backends.EmailBackend")
+    session = client.session
+    session[SESSION_MFA_KEY] = True
+    session.save()
+    return client
+
+
+@pytest.fixture
+def client_for():
+    return signed_in

@@ -1,0 +1,179 @@
+"""simulate(): the API Django and the CLI call."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+
+from openkap.core.pk import DISCLAIMER, ROUTES, quantile_bands, simulate
+
+
+def test_same_seed_same_population_and_other_seed_differs() -> None:
+    a = simulate(route="oral", dose_mg=50, weight_kg=80, population=50, seed=4)
+    b = simulate(route="oral", dose_mg=50, weight_kg=80, population=50, seed=4)
+    c = simulate(route="oral", dose_mg=50, weight_kg=80, population=50, seed=5)
+    np.testing.assert_array_equal(a.parent.cmax_ng_ml, b.parent.cmax_ng_ml)
+    np.testing.assert_array_equal(a.median, b.median)
+    assert not np.array_equal(a.parent.cmax_ng_ml, c.parent.cmax_ng_ml)
+
+
+def test_bands_match_numpy_percentile() -> None:
+    result = simulate(route="in-esketamine", dose_mg=84, population=301, seed=9, keep_curves=True)
+    for analyte in result.analytes:
+        assert analyte.curves is not None
+        assert analyte.p5 is not None
+        assert analyte.p95 is not None
+        expected = np.percentile(analyte.curves, [50, 5, 95], axis=0)
+        for band, want in zip((analyte.median, analyte.p5, analyte.p95), expected, strict=True):
+            np.testing.assert_allclose(band, want, rtol=2e-7, atol=1e-9)
+
+
+def test_bands_of_large_populations_use_the_threaded_path() -> None:
+    rng = np.random.default_rng(1)
+    conc = rng.lognormal(size=(5000, 400))
+    median, p5, p95 = quantile_bands(conc)
+    np.testing.assert_allclose(
+        np.stack([median, p5, p95]), np.percentile(conc, [50, 5, 95], axis=1), rtol=2e-7
+    )
+
+
+def test_typical_individual_has_no_band_and_is_reported_as_such() -> None:
+    result = simulate(route="iv", dose_mg=35, weight_kg=70)
+    assert result.p5 is None
+    assert result.p95 is None
+    assert result.n_patients is None
+    assert result.seed is None
+    assert "typical individual" in result.prediction
+    assert result.tmax_min == 40.0  # end of the default 40-min infusion
+
+
+def test_to_dict_is_json_with_the_documented_keys() -> None:
+    result = simulate(
+        route="in-esketamine", dose_mg=56, population=20, seed=1, threshold_ng_ml=40, step_s=60
+    )
+    data: dict[str, Any] = json.loads(json.dumps(result.to_dict()))
+    assert {
+        "times_min",
+        "conc_ng_ml",
+        "cmax_ng_ml",
+        "tmax_min",
+        "auc_ng_h_ml",
+        "model",
+        "source",
+        "disclaimer",
+        "parameters",
+        "metabolites",
+    } <= set(data)
+    assert set(data["conc_ng_ml"]) == {"median", "p5", "p95"}
+    assert len(data["times_min"]) == len(data["conc_ng_ml"]["p95"]) == 361
+    assert data["disclaimer"] == DISCLAIMER
+    assert data["metabolites"][0]["name"] == "noresketamine"
+    assert data["time_above_min"] > 0
+    assert any(
+        p["calibrated"] is False and "Perez-Ruixo" in p["source"] for p in data["parameters"]
+    )
+
+
+def test_per_patient_metrics_are_consistent_with_the_curves() -> None:
+    result = simulate(
+        route="im",
+        dose_mg=50,
+        weight_kg=70,
+        population=30,
+        seed=2,
+        keep_curves=True,
+        threshold_ng_ml=100.0,
+        step_s=5,
+    )
+    curves = result.parent.curves
+    assert curves is not None
+    assert result.parent.time_above_min is not None
+    np.testing.assert_array_equal(result.parent.cmax_ng_ml, curves.max(axis=1))
+    np.testing.assert_array_equal(result.parent.tmax_min, result.times_min[curves.argmax(axis=1)])
+    np.testing.assert_allclose(result.parent.time_above_min, (curves > 100).sum(axis=1) * 5 / 60)
+    trapezoid = np.trapezoid(curves, result.times_min, axis=1) / 60.0
+    np.testing.assert_allclose(result.parent.auc_ng_h_ml, trapezoid, rtol=1e-4)
+
+
+def test_im_and_sublingual_at_equal_milligrams_differ_as_the_sources_say() -> None:
+    im = simulate(route="im", dose_mg=100, weight_kg=70)
+    sl = simulate(route="sublingual", dose_mg=100, weight_kg=70)
+    assert im.auc_ng_h_ml / sl.auc_ng_h_ml == pytest.approx(0.93 / 0.32, rel=0.15)
+    assert im.cmax_ng_ml > 5 * sl.cmax_ng_ml
+    assert im.tmax_min < sl.tmax_min
+
+
+def test_spitting_the_saliva_lowers_sublingual_exposure() -> None:
+    swallow = simulate(route="sublingual", dose_mg=100, weight_kg=70, saliva="swallow")
+    spit = simulate(route="sublingual", dose_mg=100, weight_kg=70, saliva="spit")
+    ratio = float(np.median(spit.parent.auc_inf_ng_h_ml / swallow.parent.auc_inf_ng_h_ml))
+    assert ratio == pytest.approx((0.32 - 0.23) / 0.77 / 0.32, rel=1e-6)
+
+
+def test_esketamine_devices_are_five_minutes_apart_and_later_ones_absorb_less() -> None:
+    one = simulate(route="in-esketamine", dose_mg=28, hours=12, step_s=60)
+    two = simulate(route="in-esketamine", dose_mg=56, hours=12, step_s=60)
+    assert two.analytes[0].auc_inf_ng_h_ml[0] < 2 * one.analytes[0].auc_inf_ng_h_ml[0]
+    assert two.administration == "2 x 28-mg device(s), 5 min apart"
+    assert [a.name for a in two.analytes] == ["esketamine", "noresketamine"]
+
+
+def test_booster_adds_a_second_dose() -> None:
+    single = simulate(route="im", dose_mg=50, weight_kg=70)
+    boosted = simulate(route="im", dose_mg=50, weight_kg=70, boosters=[(60.0, 25.0)])
+    assert boosted.dose_mg == 75
+    assert boosted.doses == ((0.0, 50.0), (60.0, 25.0))
+    before = single.times_min < 60
+    np.testing.assert_allclose(boosted.median[before], single.median[before])
+    assert boosted.auc_ng_h_ml > single.auc_ng_h_ml
+
+
+def test_weight_scales_racemic_but_not_esketamine() -> None:
+    light = simulate(route="iv", dose_mg=35, weight_kg=50)
+    heavy = simulate(route="iv", dose_mg=35, weight_kg=100)
+    assert light.cmax_ng_ml == pytest.approx(2 * heavy.cmax_ng_ml)
+    a = simulate(route="in-esketamine", dose_mg=56, weight_kg=50)
+    b = simulate(route="in-esketamine", dose_mg=56, weight_kg=100)
+    np.testing.assert_array_equal(a.median, b.median)
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_every_route_has_a_model_a_source_and_a_positive_curve(route: str) -> None:
+    result = simulate(route=route, dose_mg=56, weight_kg=70, population=10, seed=0, step_s=60)
+    assert result.model
+    assert result.source
+    assert result.cmax_ng_ml > 0
+    assert 0 < result.tmax_min < 360
+    assert np.all(result.median >= 0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"route": "rectal"}, "unknown route"),
+        ({"dose_mg": -1}, "dose_mg"),
+        ({"dose_mg": float("nan")}, "finite"),
+        ({"weight_kg": None}, "weight_kg is required"),
+        ({"weight_kg": 700}, "weight_kg"),
+        ({"population": 0}, "population"),
+        ({"population": 2.5}, "whole number"),
+        ({"seed": -3}, "seed"),
+        ({"hours": 0}, "hours"),
+        ({"step_s": 0}, "step_s"),
+        ({"route": "im", "infusion_min": 10}, "iv route only"),
+        ({"infusion_min": -1}, "infusion_min"),
+        ({"disposition": "hijazi"}, "unknown disposition"),
+        ({"saliva": "spit"}, "sublingual route only"),
+        ({"route": "in-esketamine", "dose_mg": 30}, "28-mg devices"),
+        ({"boosters": [(-5, 10)]}, "booster time_min"),
+        ({"threshold_ng_ml": 0}, "threshold_ng_ml"),
+        ({"population": 100_000, "step_s": 1}, "too large"),
+    ],
+)
+def test_bad_input_raises_a_readable_error(kwargs: dict[str, Any], message: str) -> None:
+    arguments: dict[str, Any] = {"route": "iv", "dose_mg": 35, "weight_kg": 70} | kwargs
+    with pytest.raises(ValueError, match=message):
+        simulate(**arguments)

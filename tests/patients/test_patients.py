@@ -1,0 +1,180 @@
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.urls import reverse
+from django.utils import timezone
+
+from openkap.accounts.authz import Denied
+from openkap.audit.models import AuditAction, AuditEvent
+from openkap.patients import selectors, services
+from openkap.patients.models import Patient, WeightMeasurement
+
+VALID = {
+    "legal_given_name": "Ines",
+    "legal_family_name": "Okoye",
+    "date_of_birth": "1991-02-03",
+    "sex_at_birth": "female",
+}
+
+
+def test_create_generates_a_checked_mrn_and_audits(therapist, org, as_actor, patient):
+    created = services.patient_create(by=as_actor(therapist, org), data=VALID)
+    # The fixture patient holds T00000018 (counter 1), so the generator skips to 2.
+    assert created.mrn == "T00000026"
+    assert AuditEvent.objects.filter(action=AuditAction.CREATE, patient_id=created.id).exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"date_of_birth": (timezone.localdate() + timedelta(days=1)).isoformat()}, "date_of_birth"),
+        ({"date_of_birth": "1800-01-01"}, "date_of_birth"),
+        ({"date_of_birth": "03/02/1991"}, "date_of_birth"),
+        ({"legal_family_name": "  "}, "legal_family_name"),
+        ({"sex_at_birth": "x"}, "sex_at_birth"),
+        ({"email": "nope"}, "email"),
+        ({"pronouns": "x" * 41}, "pronouns"),
+    ],
+)
+def test_create_bad_input_is_refused_with_field_message(therapist, org, as_actor, change, field):
+    with pytest.raises(ValidationError) as exc:
+        services.patient_create(by=as_actor(therapist, org), data=VALID | change)
+    assert field in exc.value.message_dict
+    assert not Patient.objects.exists()
+
+
+def test_duplicate_mrn_is_refused(therapist, org, as_actor, patient):
+    with pytest.raises(ValidationError) as exc:
+        services.patient_create(by=as_actor(therapist, org), data=VALID, mrn=patient.mrn)
+    assert "already used" in exc.value.message_dict["mrn"][0]
+
+
+def test_same_mrn_in_another_organisation_is_fine(outsider, other_org, as_actor, patient):
+    other = services.patient_create(by=as_actor(outsider, other_org), data=VALID, mrn=patient.mrn)
+    assert other.mrn == patient.mrn
+
+
+def test_web_form_shows_errors_next_to_fields_and_saves_nothing(therapist, client_for):
+    future = (timezone.localdate() + timedelta(days=3)).isoformat()
+    response = client_for(therapist).post(
+        reverse("patients:create"), VALID | {"date_of_birth": future, "email": "bad"}
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "cannot be in the future" in html
+    assert "valid email" in html
+    assert not Patient.objects.exists()
+
+
+def test_tampered_choice_field_is_refused(therapist, client_for):
+    response = client_for(therapist).post(reverse("patients:create"), VALID | {"sex_at_birth": "robot"})
+    assert response.status_code == 200
+    assert not Patient.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "kg"),
+    [("70", "kg", Decimal("70.00")), ("154.32", "lb", Decimal("70.00")), ("220", "lb", Decimal("99.79"))],
+)
+def test_weight_is_converted_once_and_stored_in_kg(therapist, org, as_actor, patient, value, unit, kg):
+    # 154.32 lb x 0.45359237 = 69.998 kg; 220 lb = 99.790 kg (hand-computed).
+    w = services.weight_record(by=as_actor(therapist, org), patient_id=patient.id, value=value, unit=unit)
+    assert w.weight_kg == kg
+    assert (w.entered_value, w.entered_unit) == (Decimal(value).quantize(Decimal("0.01")), unit)
+
+
+@pytest.mark.parametrize(("value", "unit"), [("0", "kg"), ("900", "kg"), ("-5", "kg"), ("abc", "kg"), ("70", "st"), ("NaN", "kg")])
+def test_implausible_weight_is_refused(therapist, org, as_actor, patient, value, unit):
+    with pytest.raises(ValidationError):
+        services.weight_record(by=as_actor(therapist, org), patient_id=patient.id, value=value, unit=unit)
+    assert not WeightMeasurement.objects.exists()
+
+
+def test_weight_in_the_future_is_refused(therapist, org, as_actor, patient):
+    with pytest.raises(ValidationError):
+        services.weight_record(
+            by=as_actor(therapist, org), patient_id=patient.id, value="70", unit="kg",
+            measured_on=timezone.localdate() + timedelta(days=2),
+        )
+
+
+def test_therapist_sees_only_care_team_patients(therapist, org, as_actor, patient, unassigned_patient):
+    page = selectors.patient_search(by=as_actor(therapist, org))
+    assert [p.id for p in page] == [patient.id]
+    with pytest.raises(Denied):
+        selectors.patient_chart(by=as_actor(therapist, org), patient_id=unassigned_patient.id)
+
+
+def test_nurse_and_admin_see_the_whole_registry(nurse, admin, org, as_actor, patient, unassigned_patient):
+    for user in (nurse, admin):
+        assert {p.id for p in selectors.patient_search(by=as_actor(user, org))} == {patient.id, unassigned_patient.id}
+
+
+def test_other_organisation_gets_404(outsider, other_org, as_actor, patient):
+    with pytest.raises(Http404):
+        selectors.patient_chart(by=as_actor(outsider, other_org), patient_id=patient.id)
+    with pytest.raises(Http404):
+        services.patient_update(by=as_actor(outsider, other_org), patient_id=patient.id, data={"pronouns": "x"})
+    assert Patient.objects.get(pk=patient.pk).pronouns == ""
+
+
+def test_break_glass_opens_the_chart_for_a_while_and_flags_the_audit(
+    therapist, org, as_actor, unassigned_patient
+):
+    by = as_actor(therapist, org)
+    with pytest.raises(ValidationError):
+        services.break_glass(by=by, patient_id=unassigned_patient.id, reason="need")
+    services.break_glass(by=by, patient_id=unassigned_patient.id, reason="Patient in crisis at front desk")
+    chart = selectors.patient_chart(by=by, patient_id=unassigned_patient.id)
+    assert chart.via_break_glass
+    assert AuditEvent.objects.filter(action=AuditAction.VIEW, break_glass=True, patient_id=unassigned_patient.id).exists()
+    assert AuditEvent.objects.filter(action=AuditAction.BREAK_GLASS, reason__contains="crisis").exists()
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [("lindq", True), ("MAYA lind", True), ("T0000001", True), ("1988-04-12", True), ("04/12/1988", True),
+     ("zzz", False), ("1999-01-01", False)],
+)
+def test_search_by_name_mrn_and_date_of_birth(therapist, org, as_actor, patient, query, expected):
+    page = selectors.patient_search(by=as_actor(therapist, org), query=query)
+    assert (patient.id in [p.id for p in page]) is expected
+
+
+def test_search_is_audited_with_the_ids_shown(therapist, org, as_actor, patient):
+    selectors.patient_search(by=as_actor(therapist, org), query="maya")
+    event = AuditEvent.objects.get(action=AuditAction.SEARCH)
+    assert event.detail["result_ids"] == [patient.id]
+
+
+def test_update_records_changed_fields(therapist, org, as_actor, patient):
+    services.patient_update(by=as_actor(therapist, org), patient_id=patient.id, data={"pronouns": "she/her", "legal_given_name": "Maya"})
+    event = AuditEvent.objects.get(action=AuditAction.UPDATE)
+    assert event.detail["fields"] == ["pronouns"]
+
+
+def test_care_team_needs_a_member_with_that_role(admin, nurse, therapist, org, as_actor, unassigned_patient):
+    by = as_actor(admin, org)
+    with pytest.raises(ValidationError):
+        services.care_team_add(by=by, patient_id=unassigned_patient.id, user_id=nurse.id, role="therapist")
+    services.care_team_add(by=by, patient_id=unassigned_patient.id, user_id=therapist.id, role="therapist")
+    assert selectors.patient_chart(by=as_actor(therapist, org), patient_id=unassigned_patient.id)
+
+
+def test_chart_page_shows_the_header(therapist, patient, client_for, org, as_actor):
+    services.weight_record(by=as_actor(therapist, org), patient_id=patient.id, value="71.5", unit="kg")
+    html = client_for(therapist).get(reverse("patients:chart", args=[patient.id])).content.decode()
+    for text in ("Maya Lindqvist", patient.mrn, "NKDA", "71.50 kg", "Theo Therapist", "Dr. Pat Prescriber"):
+        assert text in html
+
+
+def test_prescriber_manages_the_team_of_their_own_patients_only(
+    prescriber, nurse, org, as_actor, patient, unassigned_patient
+):
+    by = as_actor(prescriber, org)
+    services.care_team_add(by=by, patient_id=patient.id, user_id=nurse.id, role="nurse")
+    with pytest.raises(Denied):
+        services.care_team_add(by=by, patient_id=unassigned_patient.id, user_id=nurse.id, role="nurse")

@@ -1,0 +1,135 @@
+"""The route comparison page and the treatment plan's predicted curve."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from openkap.core.pk import DISCLAIMER
+from openkap.pharmacokinetics import predictions
+
+URL = reverse("pharmacokinetics:compare")
+IM_SL = {"dose_mg": "100", "weight_kg": "70", "routes": ["im", "sublingual"], "hours": "6", "infusion_min": "40"}
+
+
+def test_compare_page_shows_chart_numbers_disclaimer_and_sources(prescriber, client_for):
+    response = client_for(prescriber).get(URL, IM_SL)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert page.count("<svg") == 1
+    assert DISCLAIMER in page
+    assert "population of 300 virtual patients" in page.lower()
+    # Models and sources, in the chart and in the table.
+    assert "Clements 2-compartment racemic disposition (per kg) + IM first-order depot" in page
+    assert "Clements JA, Nimmo WS. Br J Anaesth 1981;53:27" in page
+    assert "Chong C et al. Pain Med 2006;7:469" in page
+    assert "Rolan P et al. Br J Clin Pharmacol 2014;77:1011" in page
+    comparison = response.context["comparison"]
+    im = comparison.results[0]
+    assert f"{im.cmax_ng_ml:.1f}" in page
+    assert "0.93 (muscle depot)" in page
+    assert "Why they differ" in page
+    assert "first pass" in page
+
+
+def test_explanation_on_the_page_is_built_from_the_parameters_used(prescriber, client_for):
+    response = client_for(prescriber).get(URL, IM_SL)
+    comparison = response.context["comparison"]
+    sl = comparison.results[1]
+    mucosal = next(p.value for p in sl.parameters if p.name == "mucosal_fraction")
+    oral_f = next(p.value for p in sl.parameters if p.set_name.startswith("gut") and p.name == "f")
+    page = response.content.decode()
+    assert f"{mucosal * 100:.3g} % of the dose crosses the lining of the mouth" in page
+    assert f"only {oral_f * 100:.3g} % of it survives the first pass" in page
+    assert comparison.explanation.comparisons[0] in page.replace("&#x27;", "'")
+
+
+def test_compare_page_without_a_query_shows_the_form_only(nurse, client_for):
+    response = client_for(nurse).get(URL)
+    assert response.status_code == 200
+    assert response.context["comparison"] is None
+    assert b'value="100"' in response.content
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "message"),
+    [
+        ({"dose_mg": "0"}, "dose_mg", "greater than or equal to 0.1"),
+        ({"dose_mg": "abc"}, "dose_mg", "Enter a number"),
+        ({"dose_mg": "1e400"}, "dose_mg", ""),
+        ({"weight_kg": "7"}, "weight_kg", "greater than or equal to 30"),
+        ({"weight_kg": ""}, "weight_kg", "required"),
+        ({"routes": []}, "routes", "Choose at least one route"),
+        ({"routes": ["rectal"]}, "routes", "not one of the available choices"),
+        ({"hours": "NaN"}, "hours", ""),
+        ({"hours": "100"}, "hours", "less than or equal to 24"),
+        ({"infusion_min": "-5"}, "infusion_min", "greater than or equal to 0"),
+        ({"routes": ["in-esketamine"]}, "dose_mg", "28-mg nasal devices"),
+    ],
+)
+def test_bad_input_shows_field_errors_and_no_chart(prescriber, client_for, query, field, message):
+    response = client_for(prescriber).get(URL, IM_SL | query)
+    assert response.status_code == 422
+    form = response.context["form"]
+    assert field in form.errors
+    assert message in " ".join(form.errors[field])
+    assert response.context["comparison"] is None
+    assert b"<svg" not in response.content
+
+
+def test_roles_outside_the_clinic_get_403(admin, researcher, client_for):
+    assert client_for(admin).get(URL, IM_SL).status_code == 403
+    assert client_for(researcher).get(URL).status_code == 403
+
+
+def test_anonymous_is_sent_to_login(db):
+    response = Client().get(URL, IM_SL)
+    assert response.status_code == 302
+    assert response.url.startswith("/accounts/login/")
+
+
+def test_clinicians_see_the_navigation_link_and_admins_do_not(therapist, admin, client_for):
+    home = reverse("web:home")
+    assert URL.encode() in client_for(therapist).get(home).content
+    assert URL.encode() not in client_for(admin).get(home).content
+
+
+@pytest.fixture
+def planned_im(patient, therapist, prescriber, admin, org, as_actor):
+    """The pathway's walk to a signed plan, then a new plan version for IM ketamine."""
+    from openkap.pathway import services
+    from tests.conftest import PASSWORD
+    from tests.pathway.helpers import PLAN, walk
+
+    walk(patient, therapist=therapist, prescriber=prescriber, admin=admin, org=org, as_actor=as_actor, to="planned")
+    services.plan_sign(
+        by=as_actor(prescriber, org), patient_id=patient.id, password=PASSWORD,
+        **(PLAN | {"route": "intramuscular", "protocol_id": "im-ketamine", "change_reason": "IM instead."}),
+    )
+    return patient
+
+
+def test_treatment_plan_page_shows_the_predicted_curve_for_the_plan(planned_im, prescriber, client_for):
+    weight = planned_im.weights.first()
+    response = client_for(prescriber).get(reverse("pathway:plan", args=[planned_im.id]))
+    assert response.status_code == 200
+    page = response.content.decode()
+    expected_mg = int(Decimal("0.5") * weight.weight_kg)  # protocol default, whole mg, rounded down
+    assert f"0.5 mg/kg × {weight.weight_kg.normalize():f} kg" in page
+    assert f"IM injection (racemic ketamine): {expected_mg} mg" in page
+    assert DISCLAIMER in page
+    assert "Clements JA, Nimmo WS" in page
+    curve = predictions.predicted_curve(route="im", dose_mg=expected_mg, weight_kg=weight.weight_kg)
+    assert f"{curve.result.cmax_ng_ml:.1f} ng/mL" in page
+
+
+def test_plan_curve_tag_without_a_weight_says_so(planned_im):
+    from django.template import Context, Template
+
+    plan = planned_im.episodes.first().plans.first()
+    html = Template("{% load pk_tags %}{% pk_plan_curve plan None %}").render(Context({"plan": plan}))
+    assert "No weight recorded" in html
+    assert "<svg" not in html

@@ -1,0 +1,185 @@
+"""Cached predictions, the plan's curve, the session overlay and the template tags."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.template import Context, Template
+
+from openkap.core.pk import DISCLAIMER
+from openkap.pharmacokinetics import predictions
+
+
+def test_same_rounded_inputs_return_the_same_cached_object():
+    first = predictions.predicted_curve(route="im", dose_mg=50, weight_kg=70)
+    again = predictions.predicted_curve(route="intramuscular", dose_mg=Decimal("50.00"), weight_kg=Decimal("70.04"))
+    assert again is first
+    assert predictions.simulation(predictions.curve_key(route="im", dose_mg=50.04, weight_kg=70)) is first.result
+    other = predictions.predicted_curve(route="im", dose_mg=50, weight_kg=71)
+    assert other is not first
+    assert other.result.weight_kg == 71.0
+
+
+def test_cached_curve_is_fast_and_the_first_one_is_measured():
+    predictions._prediction.cache_clear()
+    predictions.simulation.cache_clear()
+    start = time.perf_counter()
+    first = predictions.predicted_curve(route="sublingual", dose_mg=100, weight_kg=70)
+    cold = time.perf_counter() - start
+    start = time.perf_counter()
+    for _ in range(100):
+        predictions.predicted_curve(route="sublingual", dose_mg=100, weight_kg=70)
+    warm = (time.perf_counter() - start) / 100
+    print(f"\nsublingual 100 mg, 300 patients, 6 h: first {cold * 1000:.0f} ms, cached {warm * 1e6:.1f} us")
+    assert first.result.n_patients == predictions.POPULATION
+    assert warm < 0.001
+
+
+def test_weight_and_infusion_time_are_dropped_where_the_model_does_not_use_them():
+    eske = predictions.curve_key(route="in-esketamine", dose_mg=56, weight_kg=80)
+    assert eske.weight_kg is None
+    assert predictions.curve_key(route="im", dose_mg=50, weight_kg=70, infusion_min=40).infusion_min is None
+    assert predictions.curve_key(route="iv", dose_mg=35, weight_kg=70, infusion_min=40.4).infusion_min == 40.0
+
+
+def test_curves_are_at_most_721_points_whatever_the_horizon():
+    for hours in (0.5, 6, 24):
+        key = predictions.curve_key(route="iv", dose_mg=35, weight_kg=70, hours=hours)
+        assert len(predictions.simulation(key).times_min) <= 721
+    assert predictions.step_seconds(6) == 30.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"route": "im", "dose_mg": 0, "weight_kg": 70}, "dose_mg"),
+        ({"route": "im", "dose_mg": 5000, "weight_kg": 70}, "dose_mg"),
+        ({"route": "im", "dose_mg": float("nan"), "weight_kg": 70}, "dose_mg"),
+        ({"route": "im", "dose_mg": None, "weight_kg": 70}, "dose_mg"),
+        ({"route": "im", "dose_mg": 50, "weight_kg": 10}, "weight_kg"),
+        ({"route": "im", "dose_mg": 50}, "weight_kg"),
+        ({"route": "im", "dose_mg": 50, "weight_kg": 70, "hours": 100}, "hours"),
+        ({"route": "iv", "dose_mg": 50, "weight_kg": 70, "infusion_min": -1}, "infusion_min"),
+        ({"route": "rectal", "dose_mg": 50, "weight_kg": 70}, "route"),
+        ({"route": "im", "dose_mg": "50", "weight_kg": 70}, "dose_mg"),
+        ({"route": "im", "dose_mg": 1e-300, "weight_kg": 70}, "dose_mg"),
+    ],
+)
+def test_bad_input_names_the_field(kwargs, field):
+    with pytest.raises(ValidationError) as caught:
+        predictions.predicted_curve(**kwargs)
+    assert field in caught.value.message_dict
+
+
+def test_esketamine_dose_must_be_whole_devices():
+    with pytest.raises(ValidationError) as caught:
+        predictions.predicted_curve(route="in-esketamine", dose_mg=50)
+    assert "28-mg" in caught.value.message_dict["dose_mg"][0]
+
+
+def test_comparison_reports_each_refusing_route_by_name():
+    with pytest.raises(ValidationError) as caught:
+        predictions.compare_routes(routes=["im", "in-esketamine"], dose_mg=100, weight_kg=70)
+    assert caught.value.message_dict["dose_mg"] == [
+        "Intranasal esketamine: Esketamine is given in whole 28-mg nasal devices: 28, 56 or 84 mg."
+    ]
+
+
+def test_comparison_is_cached_and_keeps_the_route_order():
+    a = predictions.compare_routes(routes=["sublingual", "im", "im"], dose_mg=100, weight_kg=70)
+    b = predictions.compare_routes(routes=["sublingual", "im"], dose_mg=Decimal(100), weight_kg=Decimal(70))
+    assert a is b
+    assert [r.route for r in a.results] == ["sublingual", "im"]
+    assert a.results[1] is predictions.predicted_curve(route="im", dose_mg=100, weight_kg=70).result
+    assert DISCLAIMER in a.svg
+    assert a.svg.startswith("<svg")
+    assert 'aria-label="Predicted plasma concentration by route: Sublingual / buccal, IM injection"' in a.svg
+
+
+def test_plan_curve_uses_the_protocol_dose_arithmetic():
+    planned = predictions.plan_prediction(
+        protocol_id="im-ketamine", weight_kg=Decimal("68.5"), weighed_on=date(2025, 1, 2)
+    )
+    assert planned.problem == ""
+    # 0.5 mg/kg x 68.5 kg = 34.25 mg, rounded down to whole mg by the protocol.
+    assert planned.order.dose_mg == Decimal(34)
+    assert planned.prediction.result.dose_mg == 34.0
+    assert planned.prediction.result.route == "im"
+
+
+def test_plan_curve_for_iv_uses_the_protocol_infusion_time():
+    planned = predictions.plan_prediction(
+        protocol_id="iv-ketamine-infusion", weight_kg=Decimal(70), weighed_on=date(2025, 1, 2)
+    )
+    assert planned.prediction.result.administration == "infused over 40 min"
+
+
+@pytest.mark.parametrize(
+    ("protocol_id", "weight", "problem"),
+    [
+        ("im-ketamine", None, "No weight recorded"),
+        ("no-such-protocol", Decimal(70), "Unknown protocol"),
+        ("im-ketamine", Decimal(20), "Weight 20.0 kg is outside"),
+    ],
+)
+def test_plan_curve_says_why_there_is_none(protocol_id, weight, problem):
+    planned = predictions.plan_prediction(
+        protocol_id=protocol_id, weight_kg=weight, weighed_on=date(2025, 1, 2) if weight else None
+    )
+    assert planned.prediction is None
+    assert problem in planned.problem
+
+
+def test_curve_tag_renders_chart_disclaimer_and_source():
+    html = Template('{% load pk_tags %}{% pk_curve "intramuscular" dose weight caption="Ordered dose." %}').render(
+        Context({"dose": Decimal(35), "weight": Decimal("70.0")})
+    )
+    assert "<svg" in html
+    assert "Ordered dose." in html
+    assert DISCLAIMER in html
+    assert "Clements JA, Nimmo WS" in html
+    assert "population of 300 virtual patients" in html
+
+
+def test_curve_tag_shows_a_notice_instead_of_failing():
+    html = Template('{% load pk_tags %}{% pk_curve "oral" None None %}').render(Context({}))
+    assert "No predicted curve" in html
+    assert "<svg" not in html
+
+
+def test_overlay_tag_takes_lists_of_dicts_and_objects():
+    class Reading:
+        minute, systolic, diastolic, heart_rate = 15, 150, 92, None
+
+    html = Template(
+        "{% load pk_tags %}{% pk_overlay 'im' 50 70 vitals=vitals dissociation=cadss %}"
+    ).render(Context({
+        "vitals": [{"minute": -5, "systolic": 128, "diastolic": 80, "heart_rate": 70}, Reading()],
+        "cadss": [{"minute": 40, "score": 22}],
+    }))
+    assert "<svg" in html
+    assert "CADSS 22" in html
+    assert DISCLAIMER in html
+
+
+def test_overlay_horizon_covers_the_last_observation():
+    from openkap.core.pk.overlay import VitalsReading
+
+    svg = predictions.overlay_svg(
+        route="iv", dose_mg=35, weight_kg=70, vitals=[VitalsReading(200, 120, 80, 70)], dissociation=[]
+    )
+    assert "infused over 40 min" in svg
+    key = predictions.curve_key(route="iv", dose_mg=35, weight_kg=70, hours=4.0)
+    assert predictions.simulation.cache_info().currsize >= 1
+    assert predictions.simulation(key).times_min[-1] == 240.0
+
+
+def test_overlay_tag_with_an_unusable_observation_shows_a_notice():
+    html = Template("{% load pk_tags %}{% pk_overlay 'im' 50 70 vitals=vitals %}").render(
+        Context({"vitals": [{"minute": None, "systolic": 120}]})
+    )
+    assert "no usable time" in html

@@ -1,0 +1,138 @@
+import json
+
+import pytest
+from django.test import Client
+
+from openkap.accounts import services as account_services
+from openkap.audit.models import AuditEvent
+from openkap.scheduling.models import Appointment
+from tests.scheduling.conftest import at
+
+
+def token_for(user, org, as_actor):
+    return account_services.api_token_create(by=as_actor(user, org), name="test")[1]
+
+
+def call(method, path, token, body=None):
+    return Client().generic(
+        method, f"/api/v1/scheduling{path}", data=json.dumps(body) if body is not None else "",
+        content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+
+
+@pytest.fixture
+def therapist_token(therapist, org, as_actor):
+    return token_for(therapist, org, as_actor)
+
+
+def booking(patient, room, user, start, kind="preparation", role="lead"):
+    return {"patient_id": patient.id, "kind": kind, "start": start.isoformat(), "room_id": room.id,
+            "participants": [{"user_id": user.id, "role": role}], "patient_instructions": "Bring water."}
+
+
+def test_api_lists_appointment_types(therapist_token):
+    data = call("GET", "/appointment-types", therapist_token).json()
+    assert {t["kind"]: t["default_minutes"] for t in data}["dosing"] == 180
+
+
+def test_api_books_checks_lists_and_cancels(therapist_token, therapist, patient, therapy_room):
+    check = call("POST", "/availability", therapist_token, booking(patient, therapy_room, therapist, at(1, 10))).json()
+    assert check["bookable"] is True
+    assert check["problems"] == {}
+    assert AuditEvent.objects.filter(object_type="booking_check", patient_id=patient.id, via="api").exists()
+    response = call("POST", "/appointments", therapist_token, booking(patient, therapy_room, therapist, at(1, 10)))
+    assert response.status_code == 201, response.content
+    created = response.json()
+    assert created["patient_name"] == patient.display_name
+    assert AuditEvent.objects.filter(object_type="appointment", via="api").exists()
+    again = call("POST", "/availability", therapist_token, booking(patient, therapy_room, therapist, at(1, 10, 30))).json()
+    assert again["bookable"] is False
+    assert f"appointment #{created['id']}" in again["problems"]["room"][0]
+    day = call("GET", f"/appointments?date={at(1, 0).date().isoformat()}", therapist_token).json()
+    assert [a["id"] for a in day] == [created["id"]]
+    week = call("GET", f"/appointments?date={at(1, 0).date().isoformat()}&span=week&room_id={therapy_room.id}", therapist_token).json()
+    assert [a["id"] for a in week] == [created["id"]]
+    cancelled = call("POST", f"/appointments/{created['id']}/cancel", therapist_token, {"reason": "Rescheduling"})
+    assert cancelled.json()["status"] == "cancelled"
+
+
+def test_api_conflict_is_422_with_the_field(therapist_token, therapist, patient, unassigned_patient, therapy_room, nurse, org, as_actor):
+    call("POST", "/appointments", therapist_token, booking(patient, therapy_room, therapist, at(1, 10)))
+    response = call("POST", "/appointments", token_for(nurse, org, as_actor), booking(unassigned_patient, therapy_room, nurse, at(1, 10)))
+    assert response.status_code == 422
+    assert "room" in response.json()["errors"]
+    assert Appointment.objects.count() == 1
+
+
+def test_api_dosing_refusal_lists_what_is_missing(therapist_token, nurse, patient, dosing_room, episode):
+    body = booking(patient, dosing_room, nurse, at(2, 9), kind="dosing", role="monitor")
+    check = call("POST", "/availability", therapist_token, body).json()
+    assert check["bookable"] is False
+    assert "Escort (driver) not arranged." in check["problems"]["episode"]
+    assert check["minimum_minutes"] is None
+    response = call("POST", "/appointments", therapist_token, body)
+    assert response.status_code == 422
+    assert "Escort (driver) not arranged." in response.json()["errors"]["episode"]
+    assert not Appointment.objects.exists()
+
+
+def test_api_dosing_check_gives_the_protocols_minimum(therapist_token, nurse, patient, dosing_room, guards_met):
+    body = booking(patient, dosing_room, nurse, at(2, 9), kind="dosing", role="monitor")
+    check = call("POST", "/availability", therapist_token, body).json()
+    assert (check["bookable"], check["minimum_minutes"], check["protocol_id"]) == (True, 150, "intranasal-esketamine-spravato")
+    created = call("POST", "/appointments", therapist_token, body).json()
+    assert created["dosing_session_id"] is not None
+
+
+def test_api_no_show_before_the_start_is_422(therapist_token, therapist, patient, therapy_room):
+    created = call("POST", "/appointments", therapist_token, booking(patient, therapy_room, therapist, at(1, 10))).json()
+    response = call("POST", f"/appointments/{created['id']}/no-show", therapist_token)
+    assert response.status_code == 422
+    assert "status" in response.json()["errors"]
+
+
+def test_api_calendar_feeds(therapist_token, patient):
+    mine = call("POST", "/calendar-feeds", therapist_token, {})
+    assert mine.status_code == 201
+    url = mine.json()["url"]
+    assert "/calendar/okcal_" in url
+    path = url.split("://", 1)[1].split("/", 1)[1]
+    assert Client().get("/" + path).status_code == 200
+    revoked = call("POST", f"/calendar-feeds/{mine.json()['id']}/revoke", therapist_token)
+    assert revoked.json()["revoked_at"] is not None
+    assert Client().get("/" + path).status_code == 404
+    theirs = call("POST", "/calendar-feeds", therapist_token, {"patient_id": patient.id})
+    assert theirs.json()["patient_id"] == patient.id
+
+
+def test_api_names_only_visible_patients(therapist_token, nurse, unassigned_patient, therapy_room, book):
+    book(nurse, patient_id=unassigned_patient.id, kind="preparation", start=at(1, 10), room_id=therapy_room.id,
+         participants=[(nurse.id, "lead")], patient_instructions="Private")
+    day = call("GET", f"/appointments?date={at(1, 0).date().isoformat()}", therapist_token).json()
+    assert day[0]["patient_name"] is None
+    assert day[0]["patient_instructions"] is None
+
+
+def test_api_another_organisation_and_roles(outsider, other_org, researcher, org, as_actor, therapist_token, therapist, patient, therapy_room):
+    created = call("POST", "/appointments", therapist_token, booking(patient, therapy_room, therapist, at(1, 10))).json()
+    outsider_token = token_for(outsider, other_org, as_actor)
+    assert call("POST", f"/appointments/{created['id']}/cancel", outsider_token, {"reason": "Not mine"}).status_code == 404
+    assert call("POST", "/appointments", outsider_token, booking(patient, therapy_room, outsider, at(2, 10))).status_code == 404
+    assert call("GET", f"/patients/{patient.id}/appointments", outsider_token).status_code == 404
+    researcher_token = token_for(researcher, org, as_actor)
+    assert call("GET", "/appointment-types", researcher_token).status_code == 403
+    assert call("POST", "/appointments", researcher_token, booking(patient, therapy_room, therapist, at(2, 10))).status_code == 403
+    assert call("GET", f"/appointments?date={at(1, 0).date().isoformat()}", outsider_token).json() == []
+
+
+def test_api_patient_appointments_with_attendance(therapist_token, therapist, patient, therapy_room):
+    call("POST", "/appointments", therapist_token, booking(patient, therapy_room, therapist, at(1, 10)))
+    data = call("GET", f"/patients/{patient.id}/appointments", therapist_token).json()
+    assert len(data["upcoming"]) == 1
+    assert data["attendance"] == {"completed": 0, "no_shows": 0, "cancellations": 0, "late_cancellations": 0}
+
+
+@pytest.mark.parametrize("start", ["1900-01-01T10:00:00", "9999-12-31T23:59:59+14:00", "2030-03-10T02:30:00"])
+def test_api_odd_times_are_422(therapist_token, therapist, patient, therapy_room, start):
+    body = booking(patient, therapy_room, therapist, at(1, 10)) | {"start": start}
+    assert call("POST", "/appointments", therapist_token, body).status_code == 422

@@ -1,0 +1,251 @@
+"""Every URL, every cast member: anonymous -> login (401 for the API), another
+organisation -> 404, a role without the permission -> 403.
+
+A view is either listed as public here or decorated with ``staff_view``; a new
+view that is neither fails ``test_every_view_is_public_or_protected``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from openkap.accounts import services as account_services
+from openkap.api.api import api
+from openkap.core.authz import ROLE_PERMISSIONS, Role
+from openkap.patients.models import CareTeamMember
+
+PUBLIC = {
+    "web:home",  # redirects anonymous users to the login page itself
+    "web:healthz",
+    "accounts:login",
+    "accounts:logout",
+    "accounts:mfa_setup",
+    "accounts:mfa_verify",
+    "accounts:switch_organization",
+    "accounts:invitation_accept",
+    "accounts:password_reset",
+    "accounts:password_reset_done",
+    "accounts:password_reset_confirm",
+    "scheduling:ics_feed",  # the secret token is the key (tests/scheduling/test_ics.py)
+    "measures:link",  # a single-use questionnaire link: the token is the key (tests/measures/test_portal_and_links.py)
+}
+
+
+@dataclass
+class Route:
+    name: str
+    pattern: str
+    callback: object
+
+
+def _walk(patterns, prefix="", namespace=""):
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            ns = f"{namespace}{p.namespace}:" if p.namespace else namespace
+            yield from _walk(p.url_patterns, prefix + str(p.pattern), ns)
+        elif isinstance(p, URLPattern):
+            yield Route(f"{namespace}{p.name}", prefix + str(p.pattern), p.callback)
+
+
+def web_routes() -> list[Route]:
+    return [r for r in _walk(get_resolver().url_patterns) if not r.name.startswith("api:")]
+
+
+def _fill(pattern: str, objects: dict[str, object]) -> str:
+    def sub(match: re.Match[str]) -> str:
+        return str(objects[match.group(1)])
+
+    return "/" + re.sub(r"<(?:\w+:)?(\w+)>", sub, pattern).lstrip("^").rstrip("$")
+
+
+def _request(client: Client, path: str):
+    response = client.get(path)
+    if response.status_code == 405:
+        response = client.post(path)
+    return response
+
+
+@pytest.fixture
+def objects(patient, therapist, org, as_actor):
+    token, _ = account_services.api_token_create(by=as_actor(therapist, org), name="t")
+    member = CareTeamMember.objects.filter(patient=patient).first()
+    objs = {
+        "patient_id": patient.id, "member_id": member.id, "user_id": therapist.id,
+        "token_id": token.id, "token": "not-a-token", "uidb64": "MQ", "token_": "x",
+    }
+    from tests.scheduling.factories import url_objects as scheduling_objects
+
+    objs |= scheduling_objects(patient=patient, therapist=therapist, org=org)
+    from tests.measures.factories import url_objects as measures_objects
+
+    objs |= measures_objects(patient=patient, therapist=therapist, org=org)
+    from tests.ledger.factories import url_objects as ledger_objects
+
+    objs |= ledger_objects(patient=patient, therapist=therapist, org=org)
+    from tests.pathway.factories import url_objects as pathway_objects
+
+    objs |= pathway_objects(patient=patient, therapist=therapist, org=org)
+    from tests.dosing.factories import url_objects as dosing_objects
+
+    objs |= dosing_objects(patient=patient, therapist=therapist, org=org)
+    return objs
+
+
+def test_every_view_is_public_or_protected():
+    unprotected = [
+        r.name for r in web_routes()
+        if r.name not in PUBLIC and not getattr(r.callback, "staff_only", False)
+        and not getattr(r.callback, "patient_only", False)
+        and not r.pattern.startswith("static")
+    ]
+    assert unprotected == []
+
+
+@pytest.mark.parametrize("route", [r for r in web_routes() if r.name not in PUBLIC], ids=lambda r: r.name)
+def test_anonymous_is_sent_to_login(route, objects):
+    response = _request(Client(), _fill(route.pattern, objects))
+    assert response.status_code == 302
+    assert response.url.startswith("/accounts/login/")
+
+
+OBJECT_PARAMS = {"patient_id", "member_id", "user_id", "token_id"}
+OBJECT_PARAMS |= {"appointment_id"}
+OBJECT_PARAMS |= {"task_id"}
+OBJECT_PARAMS |= {"site_id", "lot_id", "entry_id", "inventory_id"}
+OBJECT_PARAMS |= {"note_id", "document_id"}
+OBJECT_PARAMS |= {"session_id", "version_id", "alarm_id"}
+
+
+@pytest.mark.parametrize(
+    "route",
+    [r for r in web_routes() if r.name not in PUBLIC and OBJECT_PARAMS & set(re.findall(r"<\w+:(\w+)>", r.pattern))],
+    ids=lambda r: r.name,
+)
+def test_another_organisation_gets_404(route, objects, outsider, client_for):
+    response = _request(client_for(outsider), _fill(route.pattern, objects))
+    assert response.status_code == 404
+
+
+def _cast(therapist, nurse, prescriber, admin, researcher):
+    return {Role.THERAPIST: therapist, Role.NURSE: nurse, Role.PRESCRIBER: prescriber,
+            Role.ADMIN: admin, Role.RESEARCHER: researcher}
+
+
+@pytest.mark.parametrize(
+    "route",
+    [r for r in web_routes() if getattr(r.callback, "required_permission", None)],
+    ids=lambda r: r.name,
+)
+def test_roles_without_the_permission_get_403(
+    route, objects, therapist, nurse, prescriber, admin, researcher, client_for
+):
+    perm = route.callback.required_permission
+    cast = _cast(therapist, nurse, prescriber, admin, researcher)
+    lacking = [role for role in cast if perm not in ROLE_PERMISSIONS[role]]
+    for role in lacking:
+        response = _request(client_for(cast[role]), _fill(route.pattern, objects))
+        assert response.status_code == 403, (role, response.status_code)
+    for role in set(cast) - set(lacking):
+        response = _request(client_for(cast[role]), _fill(route.pattern, objects))
+        assert response.status_code != 403, (role, response.status_code)
+
+
+@pytest.mark.parametrize(
+    "route",
+    [r for r in web_routes() if r.name.startswith("patients:") and "<id:patient_id>" in r.pattern
+     and r.name not in {"patients:break_glass"}],
+    ids=lambda r: r.name,
+)
+def test_therapist_outside_the_care_team_gets_403(route, unassigned_patient, therapist, objects, client_for):
+    response = _request(client_for(therapist), _fill(route.pattern, objects | {"patient_id": unassigned_patient.id}))
+    assert response.status_code == 403
+
+
+def test_patient_role_cannot_open_staff_pages(org, patient, client_for):
+    from tests.conftest import make_user
+
+    user = make_user("p@test.org", "P", org, Role.PATIENT)
+    assert client_for(user).get(f"/patients/{patient.id}/").status_code == 403
+
+
+# --- the API ---------------------------------------------------------------------------
+
+
+def api_operations() -> list[tuple[str, str]]:
+    schema = api.get_openapi_schema()
+    return [(method.upper(), path) for path, ops in schema["paths"].items() for method in ops]
+
+
+# A valid body per operation, so that the answer is about access, not about the payload.
+BODIES = {
+    ("POST", "/api/v1/patients"): {"legal_given_name": "A", "legal_family_name": "B",
+                                   "date_of_birth": "1990-01-01", "sex_at_birth": "female"},
+    ("POST", "/api/v1/patients/{patient_id}/weights"): {"value": "70", "unit": "kg"},
+    ("PATCH", "/api/v1/patients/{patient_id}"): {"pronouns": "they/them"},
+}
+BODIES |= {
+    ("POST", "/api/v1/patients/{patient_id}/measures/assignments"): {"instrument_id": "gad7"},
+    ("POST", "/api/v1/patients/{patient_id}/measures/responses"): {
+        "instrument_id": "gad7", "answers": {f"q{n}": 1 for n in range(1, 8)}},
+}
+
+
+# pathway API bodies
+_PW = "/api/v1/patients/{patient_id}/pathway"
+BODIES |= {
+    ("POST", f"{_PW}/transitions"): {"name": "start_screening"},
+    ("PUT", f"{_PW}/intake"): {"presenting_problems": "Low mood"},
+    ("PUT", f"{_PW}/checklist"): {"answers": {"mania": False}},
+    ("POST", f"{_PW}/eligibility"): {"outcome": "not_eligible", "reasons": "r", "password": "x"},
+    ("POST", f"{_PW}/plans"): {"indication": "TRD", "route": "intramuscular", "protocol_id": "im-ketamine",
+                               "dose_level": "psycholytic", "dosing_sessions_planned": 6, "goals": "g",
+                               "password": "x"},
+    ("POST", f"{_PW}/reassessment"): {"summary": "s", "recommendation": "complete", "password": "x"},
+    ("POST", f"{_PW}/preparation/sessions"): {"held_on": "2026-01-05"},
+    ("POST", f"{_PW}/preparation/intentions"): {"text": "Be kind to myself"},
+    ("PUT", f"{_PW}/preparation/safety-plan"): {"warning_signs": "Not sleeping"},
+    ("PUT", f"{_PW}/preparation/escort"): {"name": "Ana", "phone": "555 010 7788"},
+    ("PUT", f"{_PW}/preparation/instructions"): {"fasting": "2 hours"},
+    ("POST", f"{_PW}/consent/signatures"): {"typed_name": "Maya Lindqvist", "document_sha256": "0" * 64},
+    ("POST", f"{_PW}/consent/withdrawal"): {"reason": "Changed my mind"},
+    ("POST", f"{_PW}/integration-notes"): {"session_date": "2026-01-05", "template": "dap",
+                                          "sections": {"data": "d"}},
+    ("POST", "/api/v1/pathway/consent-documents"): {"route": "oral", "title": "t", "text": "x" * 300},
+}
+# end pathway API bodies
+
+# pharmacokinetics API bodies
+BODIES |= {
+    ("POST", "/api/v1/pk/simulate"): {"route": "im", "dose_mg": 50, "weight_kg": 70, "population": 10},
+    ("POST", "/api/v1/pk/compare"): {"routes": ["im"], "dose_mg": 50, "weight_kg": 70, "population": 10},
+}
+
+
+def _api_call(client: Client, method: str, path: str, token: str | None, patient_id: int):
+    url = path.replace("{patient_id}", str(patient_id))
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+    body = json.dumps(BODIES.get((method, path), {}))
+    return client.generic(method, url, data=body, content_type="application/json", **headers)
+
+
+@pytest.mark.parametrize(("method", "path"), api_operations())
+def test_api_anonymous_gets_401(method, path, patient):
+    assert _api_call(Client(), method, path, None, patient.id).status_code == 401
+
+
+@pytest.mark.parametrize(("method", "path"), [op for op in api_operations() if "{patient_id}" in op[1]])
+def test_api_another_organisation_gets_404(method, path, patient, outsider, other_org, as_actor):
+    _, raw = account_services.api_token_create(by=as_actor(outsider, other_org), name="x")
+    assert _api_call(Client(), method, path, raw, patient.id).status_code == 404
+
+
+@pytest.mark.parametrize(("method", "path"), [op for op in api_operations() if op[1].startswith("/api/v1/patients")])
+def test_api_role_without_patient_access_gets_403(method, path, patient, researcher, org, as_actor):
+    _, raw = account_services.api_token_create(by=as_actor(researcher, org), name="x")
+    assert _api_call(Client(), method, path, raw, patient.id).status_code == 403
