@@ -60,8 +60,11 @@ def demo_server(tmp_path_factory) -> Iterator[str]:
     subprocess.run([*openkap, "migrate", "--noinput", "-v", "0"], env=env, check=True)
     subprocess.run([*openkap, "seed-demo", "--patients", "60"], env=env, check=True, stdout=subprocess.DEVNULL)
     port = _free_port()
+    # The server logs every request; a pipe nobody reads would fill up and block it.
+    log_path = var / "server.log"
+    log = log_path.open("wb")
     server = subprocess.Popen([*openkap, "serve", f"127.0.0.1:{port}"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                              stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -71,11 +74,13 @@ def demo_server(tmp_path_factory) -> Iterator[str]:
         except OSError:
             if time.monotonic() > deadline or server.poll() is not None:
                 server.kill()
-                raise RuntimeError("demo server did not start: " + server.stderr.read().decode()[-2000:]) from None
+                log.close()
+                raise RuntimeError("demo server did not start: " + log_path.read_text()[-2000:]) from None
             time.sleep(0.2)
     yield base
     server.terminate()
     server.wait(timeout=10)
+    log.close()
     if pg_name:
         _postgres_admin(test_db_url, f"DROP DATABASE IF EXISTS {pg_name} WITH (FORCE)")
 
