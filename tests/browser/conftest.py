@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -23,6 +24,18 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "browser"
+
+
+def _zone_in_early_afternoon() -> str:
+    """A fixed-offset zone where it is 13:xx now: the demo's morning sessions and the
+    walks that chart them never straddle midnight, whenever CI runs."""
+    offset = (13 - datetime.now(UTC).hour + 12) % 24 - 12
+    # POSIX sign convention: Etc/GMT-5 is UTC+5.
+    return f"Etc/GMT{-offset:+d}" if offset else "Etc/UTC"
+
+
+# The demo server's TIME_ZONE; tests compute clinic-local times with it.
+CLINIC_TIME_ZONE = _zone_in_early_afternoon()
 
 
 def _free_port() -> int:
@@ -45,7 +58,7 @@ def _postgres_admin(url: str, sql: str) -> None:
 def demo_server(tmp_path_factory) -> Iterator[str]:
     var = tmp_path_factory.mktemp("browser-var")
     env = {**os.environ, "DEBUG": "true", "OPENKAP_DEMO": "true", "OPENKAP_VAR_DIR": str(var),
-           "DJANGO_SETTINGS_MODULE": "openkap.settings"}
+           "DJANGO_SETTINGS_MODULE": "openkap.settings", "TIME_ZONE": CLINIC_TIME_ZONE}
     env.pop("SECRET_KEY", None)
     test_db_url = os.environ.get("DATABASE_URL", "")
     pg_name = None

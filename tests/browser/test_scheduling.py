@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import screenshot, sign_in
+from tests.browser.conftest import CLINIC_TIME_ZONE, screenshot, sign_in
 
 pytestmark = pytest.mark.browser
-CLINIC_ZONE = ZoneInfo("America/New_York")  # the demo server's TIME_ZONE
+CLINIC_ZONE = ZoneInfo(CLINIC_TIME_ZONE)
 
 
 # The prescriber books here, so that the therapist's one-time codes stay free for the
