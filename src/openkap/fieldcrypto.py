@@ -1,5 +1,6 @@
-"""Encryption at rest for psychotherapy notes: Fernet tokens under the keys in
-``settings.OPENKAP_FIELD_KEYS`` (the first encrypts, all decrypt)."""
+"""Encryption at rest for sensitive columns (psychotherapy notes, TOTP secrets): Fernet
+tokens under the keys in ``settings.OPENKAP_FIELD_KEYS`` (the first encrypts, all
+decrypt; docs/adr/0005-field-encryption.md)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,13 @@ from functools import cache
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+# Every column holding tokens under these keys, as (model label, field, audit object type):
+# `openkap rotate-field-keys` re-encrypts each of them.
+ENCRYPTED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("pathway.PsychotherapyNote", "body_encrypted", "psychotherapy_note"),
+    ("accounts.User", "totp_secret_encrypted", "user"),
+)
 
 
 @cache
@@ -28,10 +36,10 @@ def decrypt_text(token: str) -> str:
     try:
         return cipher().decrypt(token.encode("ascii")).decode()
     except InvalidToken:
-        # Only a missing old key explains this: stop rather than show an empty note.
+        # Only a missing old key explains this: stop rather than act on an empty value.
         raise ImproperlyConfigured(
-            "A psychotherapy note cannot be decrypted with OPENKAP_FIELD_KEYS: "
-            "a retired key is still needed (see docs/adr/0005-field-encryption.md)."
+            "An encrypted field (a psychotherapy note or an MFA secret) cannot be decrypted with "
+            "OPENKAP_FIELD_KEYS: a retired key is still needed (see docs/adr/0005-field-encryption.md)."
         ) from None
 
 

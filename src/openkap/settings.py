@@ -225,7 +225,7 @@ NINJA_PAGINATION_PER_PAGE = 50
 # Run the worker with `openkap db_worker` (docs/adr/0003-task-queue.md).
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
-# Field encryption at rest (psychotherapy notes): comma-separated Fernet keys; the
+# Field encryption at rest (psychotherapy notes, TOTP secrets): comma-separated Fernet keys; the
 # first encrypts, every one decrypts, so a new key goes first and the old ones stay
 # until `openkap rotate-field-keys` has re-encrypted (docs/adr/0005-field-encryption.md).
 # Development derives a key from SECRET_KEY; production refuses to start without keys.
@@ -233,8 +233,8 @@ OPENKAP_FIELD_KEYS = env_list("OPENKAP_FIELD_KEYS", "")
 if not OPENKAP_FIELD_KEYS:
     if not DEBUG:
         raise ImproperlyConfigured(
-            "OPENKAP_FIELD_KEYS must be set when DEBUG is off (psychotherapy notes are encrypted "
-            "with it). Generate a key with: python -c 'from cryptography.fernet import Fernet; "
+            "OPENKAP_FIELD_KEYS must be set when DEBUG is off (psychotherapy notes and MFA secrets "
+            "are encrypted with it). Generate a key with: python -c 'from cryptography.fernet import Fernet; "
             "print(Fernet.generate_key().decode())'"
         )
     OPENKAP_FIELD_KEYS = [

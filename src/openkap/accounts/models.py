@@ -4,6 +4,7 @@ from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import models
 from django.utils import timezone
 
+from openkap import fieldcrypto
 from openkap.core.authz import Role
 
 
@@ -83,7 +84,9 @@ class User(AbstractBaseUser):
     date_joined = models.DateTimeField(default=timezone.now)
     locked_until = models.DateTimeField(null=True, blank=True)
     failures_reset_at = models.DateTimeField(null=True, blank=True)
-    totp_secret = models.CharField(max_length=64, blank=True)
+    # A Fernet token (openkap.fieldcrypto) or "" before enrolment: a database dump or backup
+    # must not be enough to generate codes. Read and set it as ``totp_secret``.
+    totp_secret_encrypted = models.TextField(blank=True)
     totp_confirmed_at = models.DateTimeField(null=True, blank=True)
     totp_last_step = models.BigIntegerField(default=0)
 
@@ -99,6 +102,15 @@ class User(AbstractBaseUser):
     @property
     def mfa_enrolled(self) -> bool:
         return self.totp_confirmed_at is not None
+
+    @property
+    def totp_secret(self) -> str:
+        """The base32 TOTP secret, decrypted when read ("" when there is none)."""
+        return fieldcrypto.decrypt_text(self.totp_secret_encrypted) if self.totp_secret_encrypted else ""
+
+    @totp_secret.setter
+    def totp_secret(self, value: str) -> None:
+        self.totp_secret_encrypted = fieldcrypto.encrypt_text(value) if value else ""
 
 
 class Membership(models.Model):

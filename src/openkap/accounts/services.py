@@ -193,9 +193,10 @@ def mfa_begin_enrolment(*, user: User) -> str:
     """A new secret, kept unconfirmed until the user proves their app has it."""
     if user.mfa_enrolled:
         raise ValidationError("Multi-factor authentication is already set up for this account.")
-    user.totp_secret = pyotp.random_base32()
-    user.save(update_fields=["totp_secret"])
-    return user.totp_secret
+    secret = pyotp.random_base32()
+    user.totp_secret = secret  # stored encrypted (User.totp_secret_encrypted)
+    user.save(update_fields=["totp_secret_encrypted"])
+    return secret
 
 
 def mfa_provisioning_uri(user: User) -> str:
@@ -205,9 +206,10 @@ def mfa_provisioning_uri(user: User) -> str:
 def _verify_totp(user: User, code: str) -> bool:
     """Accept the current or adjacent 30-second step, each step only once (no replay)."""
     code = code.strip().replace(" ", "")
-    if not (code.isdigit() and len(code) == 6) or not user.totp_secret:
+    secret = user.totp_secret
+    if not (code.isdigit() and len(code) == 6) or not secret:
         return False
-    totp = pyotp.TOTP(user.totp_secret)
+    totp = pyotp.TOTP(secret)
     now = timezone.now()
     for drift in (-1, 0, 1):
         at = now + timedelta(seconds=30 * drift)
@@ -270,9 +272,10 @@ def mfa_verify(*, user: User, code: str, ip: str = "", user_agent: str = "") -> 
 
 def demo_current_code(user: User) -> str | None:
     """The current TOTP code of a demo user; the login page shows it only in demo mode."""
-    if not settings.DEMO_MODE or not user.totp_secret:
+    if not settings.DEMO_MODE:
         return None
-    return str(pyotp.TOTP(user.totp_secret).now())
+    secret = user.totp_secret
+    return str(pyotp.TOTP(secret).now()) if secret else None
 
 
 # --- staff, invitations ---------------------------------------------------------

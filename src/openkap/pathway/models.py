@@ -376,7 +376,7 @@ class PsychotherapyNote(models.Model):
     episode = models.ForeignKey(Episode, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     author = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     session_date = models.DateField()
-    body_encrypted = models.TextField()  # a Fernet token (pathway.crypto)
+    body_encrypted = models.TextField()  # a Fernet token (openkap.fieldcrypto)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

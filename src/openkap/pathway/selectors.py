@@ -17,6 +17,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
+from openkap import fieldcrypto
 from openkap.accounts.authz import Actor, require
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
@@ -47,7 +48,6 @@ from openkap.core.pathway.plan import (
 )
 from openkap.core.routes import Route
 from openkap.dosing.models import DosingSession
-from openkap.pathway import crypto
 from openkap.pathway.models import (
     Commitment,
     ConsentDocument,
@@ -516,7 +516,7 @@ def psychotherapy_note_read(*, by: Actor, patient_id: int, note_id: int) -> tupl
     note = psychotherapy_notes_visible(by, patient).filter(id=note_id).first()
     if note is None:
         raise Http404("No such note, or it is not shared with you.")
-    text = crypto.decrypt_text(note.body_encrypted)
+    text = fieldcrypto.decrypt_text(note.body_encrypted)
     audit_record(by=by, action=AuditAction.VIEW, object_type="psychotherapy_note", object_id=note.id,
                  patient_id=patient.id, break_glass=glass,
                  detail={"author_id": note.author_id, "as": "author" if note.author_id == by.user.id else "grantee"})

@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.utils import timezone
 
+from openkap import fieldcrypto
 from openkap.accounts.authz import Actor, Denied, require
 from openkap.accounts.models import Membership
 from openkap.accounts.services import confirm_password
@@ -41,7 +42,6 @@ from openkap.core.routes import ROUTE_LABELS, Route
 from openkap.dosing.models import DosingSession
 from openkap.measures import services as measures
 from openkap.measures.models import Task
-from openkap.pathway import crypto
 from openkap.pathway.models import (
     Commitment,
     CommitmentCheck,
@@ -928,7 +928,7 @@ def psychotherapy_note_write(*, by: Actor, patient_id: int, session_date: date |
         episode = Episode.objects.filter(patient=patient, state__in=OPEN_STATES).order_by("-opened_at").first()
         note = PsychotherapyNote.objects.create(
             organization=by.organization, patient=patient, episode=episode, author=by.user,
-            session_date=day, body_encrypted=crypto.encrypt_text(text),
+            session_date=day, body_encrypted=fieldcrypto.encrypt_text(text),
         )
         _audit(by, AuditAction.CREATE, note, "psychotherapy_note", patient.id, glass)
     return note
