@@ -35,7 +35,8 @@ def test_each_section_shows_every_tab_and_marks_itself(client_for, therapist, pa
     assert response.status_code == 200
     labels, current = _tabs(response.content.decode())
     assert [lbl.split(" ")[0] for lbl in labels] == [s.split(" ")[0] for s in SECTIONS]
-    assert len(current) == 1 and current[0].startswith(label)
+    assert len(current) == 1
+    assert current[0].startswith(label)
 
 
 def test_tabs_follow_the_roles_permissions(client_for, nurse, patient):
