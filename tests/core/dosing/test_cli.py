@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -299,3 +300,45 @@ def test_openkap_command_dispatches_dose():
     )
     assert refused.returncode == 2
     assert json.loads(refused.stdout)["stops"][0]["code"] == "weight_implausible"
+
+
+def test_a_number_is_not_looked_up_without_the_library(capsys):
+    code, out, err = run(capsys, "--protocol", "12", "--weight-kg", "70")
+    assert code == 2
+    assert out == ""
+    assert "no example protocol '12'" in err
+
+
+def test_the_pure_path_of_the_openkap_command_does_not_import_django():
+    script = (
+        "import sys\n"
+        "from openkap.cli import dose_main\n"
+        "code = dose_main(['--protocol', 'im-ketamine', '--weight-kg', '70'])\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] == 'django'], 'django imported'\n"
+        "sys.exit(code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["dose_mg"] == "35"
+
+
+def test_a_library_that_cannot_be_read_is_a_clear_error():
+    # Production settings without a SECRET_KEY refuse to load: reported, not a traceback.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE", "OPENKAP_DEMO"}
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "openkap.cli", "dose", "--protocol", "12", "--weight-kg", "70"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert "cannot read the clinic's protocol library: SECRET_KEY must be set" in done.stderr
+    assert "Traceback" not in done.stderr

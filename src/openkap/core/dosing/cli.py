@@ -1,9 +1,14 @@
 """``openkap dose``: the dose arithmetic from the command line.
 
-The given protocol is treated as approved (this is the clinician's arithmetic
-tool; approval lives in the clinic's database), and ``--override-reason`` is
-taken as the prescriber's. Without a concentration only the order (mg, mg/kg)
-is computed; no volume is ever shown from a guessed concentration.
+``--protocol`` is a protocol file, a shipped example id, or the number of a
+protocol version in the clinic's library (the id in its page's address and in
+the API). A file or an example is treated as approved (this is the clinician's
+arithmetic tool); a library version is approved only if a prescriber approved
+it, exactly as in a session. The library is read through ``stored``, which the
+``openkap`` command supplies, so this module never imports Django.
+``--override-reason`` is taken as the prescriber's. Without a concentration
+only the order (mg, mg/kg) is computed; no volume is ever shown from a guessed
+concentration.
 
 Exit status: 0 with the JSON result on stdout; 2 when the dose is refused
 (JSON with the stops on stdout, a summary on stderr) or the arguments are bad.
@@ -13,8 +18,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -44,19 +51,39 @@ EXIT_REFUSED = 2
 
 T = TypeVar("T")
 
+# A library version's database id, as the web's URLs accept it.
+_VERSION_ID = re.compile(r"[1-9][0-9]{0,17}")
+
+
+@dataclass(frozen=True)
+class StoredProtocol:
+    """A protocol version from the clinic's library, as the database holds it."""
+
+    protocol: Protocol
+    approved: bool
+    # Which version the number named, for the person at the terminal (stderr).
+    description: str
+
+
+# Looks a version up by id; None when there is none. Raises ProtocolError when the
+# library cannot be read.
+StoredProtocols = Callable[[int], StoredProtocol | None]
+
 
 class _UsageError(Exception):
     """Bad arguments: reported with the usage line, exit 2."""
 
 
-def main(argv: Sequence[str]) -> int:
+def main(argv: Sequence[str], *, stored: StoredProtocols | None = None) -> int:
+    """``stored`` reads the clinic's protocol library; without it only files and
+    examples are accepted."""
     parser = _parser()
     try:
         args = parser.parse_args(list(argv))
     except SystemExit as exc:  # argparse reports the problem itself
         return exc.code if isinstance(exc.code, int) else EXIT_REFUSED
     try:
-        result = _run(args)
+        result = _run(args, stored)
     except _UsageError as exc:
         parser.print_usage(sys.stderr)
         print(f"openkap dose: error: {exc}", file=sys.stderr)
@@ -74,12 +101,21 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Compute a ketamine / esketamine dose from a protocol and a weight in kg: mg, "
             "mg/kg and, given the lot's concentration, mL (or devices, tablets, sprays) and "
-            "the IV pump rate. The protocol is treated as approved."
+            "the IV pump rate. A protocol file or example is treated as approved; a "
+            "version from the clinic's library only if a prescriber approved it."
         ),
         epilog=f"Example protocols: {', '.join(example_ids())}",
     )
     parser.add_argument(
-        "--protocol", required=True, metavar="FILE_OR_ID", help="protocol JSON file or example id"
+        "--protocol",
+        required=True,
+        metavar="FILE_OR_ID",
+        help=(
+            "a protocol JSON file, an example id, or the number of a version in the "
+            "clinic's protocol library: the id in its page's address "
+            "(/dosing/protocols/12/ is 12) and the API's id (reads the database "
+            "named by DJANGO_SETTINGS_MODULE, default openkap.settings)"
+        ),
     )
     parser.add_argument("--weight-kg", required=True, help="weight in kg (never lb)")
     parser.add_argument(
@@ -108,13 +144,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run(args: argparse.Namespace) -> DoseCalculation | DoseOrder | DoseRefusal:
-    protocol = _protocol(args.protocol)
+def _run(
+    args: argparse.Namespace, stored: StoredProtocols | None
+) -> DoseCalculation | DoseOrder | DoseRefusal:
+    protocol, approved = _protocol(args.protocol, stored)
     session_date = _parse(args.session_date, "--session-date", date.fromisoformat) or _today()
     weight_date = _parse(args.weight_date, "--weight-date", date.fromisoformat) or session_date
     order = order_dose(
         protocol=protocol,
-        protocol_approved=True,
+        protocol_approved=approved,
         weight=Weight(kg=_decimal(args.weight_kg, "--weight-kg"), measured_on=weight_date),
         previous_weight_kg=_parse(args.previous_weight_kg, "--previous-weight-kg", _positive),
         session_date=session_date,
@@ -132,14 +170,24 @@ def _run(args: argparse.Namespace) -> DoseCalculation | DoseOrder | DoseRefusal:
     return prepare_dose(order, lot=lot)
 
 
-def _protocol(file_or_id: str) -> Protocol:
+def _protocol(file_or_id: str, stored: StoredProtocols | None) -> tuple[Protocol, bool]:
+    """The protocol and whether it is approved."""
     path = Path(file_or_id)
     try:
         if path.suffix == ".json" or path.exists():
-            return load_protocol(path)
-        return load_example(file_or_id)
+            return load_protocol(path), True
+        if file_or_id in example_ids() or stored is None or not _VERSION_ID.fullmatch(file_or_id):
+            return load_example(file_or_id), True
+        found = stored(int(file_or_id))
     except ProtocolError as exc:
         raise _UsageError("\n  ".join(["protocol cannot be used:", *exc.errors])) from None
+    if found is None:
+        raise _UsageError(
+            f"no protocol version {file_or_id} in the clinic's protocol library "
+            "(the number is the id in the protocol page's address)"
+        )
+    print(f"openkap dose: protocol version {file_or_id}: {found.description}", file=sys.stderr)
+    return found.protocol, found.approved
 
 
 def _lot(args: argparse.Namespace, protocol: Protocol) -> Lot | None:
