@@ -3,6 +3,7 @@ page (one card per step) and the printable record. Thin: parse, call a service, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, time
 from typing import Any
 
@@ -249,6 +250,24 @@ def _done(request: HttpRequest, session_id: int, message: str, anchor: str = "")
     return redirect(reverse("dosing:session", args=[session_id]) + (f"#{anchor}" if anchor else ""))
 
 
+def _step(request: HttpRequest, actor: Actor, session_id: int, name: str, form: Form,
+          record: Callable[[dict[str, Any]], Any], message: str | Callable[[Any], str | HttpResponse],
+          anchor: str = "", bound: dict[str, Any] | None = None) -> HttpResponse:
+    """One step posted from its card on the session page. Recorded: the message (a text, or
+    one made from what ``record`` returned, or a response of its own) and back to the card
+    at ``anchor``. Refused: the page again (422), the service's errors beside the form's
+    fields, with ``bound`` (which ``record`` may fill in when it refuses)."""
+    if form.is_valid():
+        try:
+            result = record(form.cleaned_data)
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            outcome = message if isinstance(message, str) else message(result)
+            return outcome if isinstance(outcome, HttpResponse) else _done(request, session_id, outcome, anchor)
+    return _render(request, actor, session_id, 422, **{name: form}, **(bound or {}))
+
+
 @staff_view(Perm.DOSING_VIEW)
 def session_detail(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
     return _render(request, actor, session_id)
@@ -264,14 +283,8 @@ def _session(actor: Actor, session_id: int) -> DosingSession:
 def check_in(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
     form = forms.CheckInForm(request.POST)
     session = _session(actor, session_id)
-    if form.is_valid():
-        try:
-            services.session_check_in(by=actor, session_id=session_id, at=_with_time(session, form))
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            return _done(request, session_id, "Checked in.", "checklist")
-    return _render(request, actor, session_id, 422, check_in=form)
+    return _step(request, actor, session_id, "check_in", form, lambda d: services.session_check_in(
+        by=actor, session_id=session_id, at=_with_time(session, form)), "Checked in.", "checklist")
 
 
 def _with_time(session: DosingSession, form: Form) -> datetime | None:
@@ -284,15 +297,9 @@ def checklist(request: HttpRequest, actor: Actor, session_id: int) -> HttpRespon
     session = _session(actor, session_id)
     protocol = session.protocol_version.protocol if session.protocol_version else None
     form = forms.ChecklistForm(request.POST, protocol=protocol)
-    if form.is_valid():
-        try:
-            services.checklist_complete(by=actor, session_id=session_id, data=form.data_for_service(),
-                                        at=_with_time(session, form))
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            return _done(request, session_id, "Pre-dose checklist complete: the prescriber can order the dose.", "order")
-    return _render(request, actor, session_id, 422, checklist=form)
+    return _step(request, actor, session_id, "checklist", form, lambda d: services.checklist_complete(
+        by=actor, session_id=session_id, data=form.data_for_service(), at=_with_time(session, form),
+    ), "Pre-dose checklist complete: the prescriber can order the dose.", "order")
 
 
 @require_POST
@@ -302,51 +309,37 @@ def order(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
     version = session.protocol_version
     unit = version.protocol.dose_rule.basis.unit if version else "mg/kg"
     form = forms.OrderForm(request.POST, unit=unit)
-    bound: dict[str, Any] = {"order": form}
-    if form.is_valid():
-        dose = form.cleaned_data["dose"]
+    bound: dict[str, Any] = {}
+
+    def sign(d: dict[str, Any]) -> Any:
         try:
-            services.dose_order_sign(
-                by=actor, session_id=session_id, password=form.cleaned_data["password"],
-                dose_mg_per_kg=dose if unit == "mg/kg" else None, dose_mg=dose if unit == "mg" else None,
-                override_reason=form.cleaned_data["override_reason"], at=_with_time(session, form),
+            return services.dose_order_sign(
+                by=actor, session_id=session_id, password=d["password"],
+                dose_mg_per_kg=d["dose"] if unit == "mg/kg" else None, dose_mg=d["dose"] if unit == "mg" else None,
+                override_reason=d["override_reason"], at=_with_time(session, form),
             )
         except services.DoseRefused as exc:
-            apply_errors(form, exc)
             bound["preview_result"] = exc.refusal
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            return _done(request, session_id, "Dose ordered and signed.", "prepare")
-    return _render(request, actor, session_id, 422, **bound)
+            raise
+
+    return _step(request, actor, session_id, "order", form, sign, "Dose ordered and signed.", "prepare", bound)
 
 
 @require_POST
 @staff_view(Perm.DOSE_ORDER)
 def order_cancel(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
     form = forms.CancelForm(request.POST)
-    if form.is_valid():
-        try:
-            services.dose_order_cancel(by=actor, session_id=session_id, reason=form.cleaned_data["reason"])
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            return _done(request, session_id, "Order cancelled.", "order")
-    return _render(request, actor, session_id, 422, cancel=form)
+    return _step(request, actor, session_id, "cancel", form, lambda d: services.dose_order_cancel(
+        by=actor, session_id=session_id, reason=d["reason"]), "Order cancelled.", "order")
 
 
 @require_POST
 @staff_view(Perm.DOSING_RECORD)
 def weight(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
     form = forms.WeightForm(request.POST)
-    if form.is_valid():
-        try:
-            w = services.weight_for_session(by=actor, session_id=session_id, **form.cleaned_data)
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            return _done(request, session_id, f"Weight recorded: {w.weight_kg} kg.", "order")
-    return _render(request, actor, session_id, 422, weight=form)
+    return _step(request, actor, session_id, "weight", form,
+                 lambda d: services.weight_for_session(by=actor, session_id=session_id, **d),
+                 lambda w: f"Weight recorded: {w.weight_kg} kg.", "order")
 
 
 @require_POST
@@ -355,31 +348,19 @@ def prepare(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse
     session = _session(actor, session_id)
     lots = selectors.session_lots(by=actor, session_id=session_id)
     form = forms.PrepareForm(request.POST, lots=lots)
-    if form.is_valid():
-        try:
-            services.dose_prepare(by=actor, session_id=session_id, lot_id=form.cleaned_data["lot"],
-                                  at=_with_time(session, form))
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            return _done(request, session_id, "Dose prepared: a second clinician must now verify it.", "verify")
-    return _render(request, actor, session_id, 422, prepare=form)
+    return _step(request, actor, session_id, "prepare", form, lambda d: services.dose_prepare(
+        by=actor, session_id=session_id, lot_id=d["lot"], at=_with_time(session, form),
+    ), "Dose prepared: a second clinician must now verify it.", "verify")
 
 
 @require_POST
 @staff_view(Perm.DOSING_RECORD)
 def preparation_void(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
     form = forms.VoidForm(request.POST, witnesses=witness_candidates(actor))
-    if form.is_valid():
-        d = form.cleaned_data
-        try:
-            services.preparation_void(by=actor, session_id=session_id, reason=d["reason"], drawn=d["drawn"],
-                                      witness_id=d["witness"], witness_password=d["witness_password"])
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            return _done(request, session_id, "Preparation set aside: prepare the dose again.", "prepare")
-    return _render(request, actor, session_id, 422, void=form)
+    return _step(request, actor, session_id, "void", form, lambda d: services.preparation_void(
+        by=actor, session_id=session_id, reason=d["reason"], drawn=d["drawn"],
+        witness_id=d["witness"], witness_password=d["witness_password"],
+    ), "Preparation set aside: prepare the dose again.", "prepare")
 
 
 @require_POST
@@ -387,20 +368,19 @@ def preparation_void(request: HttpRequest, actor: Actor, session_id: int) -> Htt
 def verify(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
     session = _session(actor, session_id)
     form = forms.VerifyForm(request.POST)
-    if form.is_valid():
-        d = form.cleaned_data
-        try:
-            services.dose_verify(
-                by=actor, session_id=session_id, drug_confirmed=d["drug_confirmed"],
-                concentration_seen=d["concentration_seen"], amount_seen=d["amount_seen"],
-                dose_mg_seen=d["dose_mg_seen"], date_of_birth_seen=d["date_of_birth_seen"],
-                at=_with_time(session, form),
-            )
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            return _done(request, session_id, "Verified by a second clinician: ready to administer.", "administer")
-    return _render(request, actor, session_id, 422, verify=form)
+    return _step(request, actor, session_id, "verify", form, lambda d: services.dose_verify(
+        by=actor, session_id=session_id, drug_confirmed=d["drug_confirmed"],
+        concentration_seen=d["concentration_seen"], amount_seen=d["amount_seen"],
+        dose_mg_seen=d["dose_mg_seen"], date_of_birth_seen=d["date_of_birth_seen"],
+        at=_with_time(session, form),
+    ), "Verified by a second clinician: ready to administer.", "administer")
+
+
+def _given(event: AdministrationEvent) -> str:
+    label = event.get_kind_display()
+    if event.kind == AdministrationEvent.Kind.DEVICE:
+        label = f"Device {event.device_number} given"
+    return f"{label} at {timezone.localtime(event.at):%H:%M}."
 
 
 @require_POST
@@ -408,22 +388,11 @@ def verify(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
 def administer(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
     session = _session(actor, session_id)
     form = forms.AdministrationForm(request.POST, witnesses=witness_candidates(actor))
-    if form.is_valid():
-        d = form.cleaned_data
-        try:
-            event = services.administration_record(
-                by=actor, session_id=session_id, kind=d["kind"], at=_with_time(session, form),
-                rate_ml_per_h=d["rate_ml_per_h"], infused_volume_ml=d["infused_volume_ml"], reason=d["reason"],
-                witness_id=d["witness"], witness_password=d["witness_password"],
-            )
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            label = event.get_kind_display()
-            if event.kind == AdministrationEvent.Kind.DEVICE:
-                label = f"Device {event.device_number} given"
-            return _done(request, session_id, f"{label} at {timezone.localtime(event.at):%H:%M}.", "administer")
-    return _render(request, actor, session_id, 422, administer=form)
+    return _step(request, actor, session_id, "administer", form, lambda d: services.administration_record(
+        by=actor, session_id=session_id, kind=d["kind"], at=_with_time(session, form),
+        rate_ml_per_h=d["rate_ml_per_h"], infused_volume_ml=d["infused_volume_ml"], reason=d["reason"],
+        witness_id=d["witness"], witness_password=d["witness_password"],
+    ), _given, "administer")
 
 
 @require_POST
@@ -431,22 +400,19 @@ def administer(request: HttpRequest, actor: Actor, session_id: int) -> HttpRespo
 def vitals(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
     session = _session(actor, session_id)
     form = forms.VitalsForm(request.POST)
-    if form.is_valid():
-        d = form.cleaned_data
-        try:
-            _v, alarms = services.vitals_record(
-                by=actor, session_id=session_id, systolic=d["systolic"], diastolic=d["diastolic"],
-                heart_rate=d["heart_rate"], spo2=d["spo2"], respiratory_rate=d["respiratory_rate"],
-                note=d["note"], at=_with_time(session, form),
-            )
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            if alarms:
-                messages.warning(request, "Alarm: " + "; ".join(a.message for a in alarms) + ". Acknowledge it with the action taken.")
-                return redirect(reverse("dosing:session", args=[session_id]) + "#alarms")
-            return _done(request, session_id, "Vitals recorded.", "vitals")
-    return _render(request, actor, session_id, 422, vitals=form)
+
+    def recorded(result: Any) -> str | HttpResponse:
+        _v, alarms = result
+        if not alarms:
+            return "Vitals recorded."
+        messages.warning(request, "Alarm: " + "; ".join(a.message for a in alarms) + ". Acknowledge it with the action taken.")
+        return redirect(reverse("dosing:session", args=[session_id]) + "#alarms")
+
+    return _step(request, actor, session_id, "vitals", form, lambda d: services.vitals_record(
+        by=actor, session_id=session_id, systolic=d["systolic"], diastolic=d["diastolic"],
+        heart_rate=d["heart_rate"], spo2=d["spo2"], respiratory_rate=d["respiratory_rate"],
+        note=d["note"], at=_with_time(session, form),
+    ), recorded, "vitals")
 
 
 @require_POST
@@ -454,14 +420,9 @@ def vitals(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
 def alarm_acknowledge(request: HttpRequest, actor: Actor, alarm_id: int) -> HttpResponse:
     form = forms.AlarmForm(request.POST)
     session_id = selectors.alarm_session_id(by=actor, alarm_id=alarm_id)
-    if form.is_valid():
-        try:
-            services.alarm_acknowledge(by=actor, alarm_id=alarm_id, **form.cleaned_data)
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            return _done(request, session_id, "Alarm acknowledged.", "alarms")
-    return _render(request, actor, session_id, 422, **{f"alarm_{alarm_id}": form})
+    return _step(request, actor, session_id, f"alarm_{alarm_id}", form,
+                 lambda d: services.alarm_acknowledge(by=actor, alarm_id=alarm_id, **d),
+                 "Alarm acknowledged.", "alarms")
 
 
 @require_POST
@@ -469,18 +430,10 @@ def alarm_acknowledge(request: HttpRequest, actor: Actor, alarm_id: int) -> Http
 def observation(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
     session = _session(actor, session_id)
     form = forms.ObservationForm(request.POST, cadss_items=_cadss_items())
-    if form.is_valid():
-        d = form.cleaned_data
-        try:
-            services.observation_record(
-                by=actor, session_id=session_id, moaas=d["moaas"], respiration_normal=d["respiration_normal"],
-                cadss_answers=form.cadss_answers(), note=d["note"], at=_with_time(session, form),
-            )
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            return _done(request, session_id, "Observation recorded.", "observations")
-    return _render(request, actor, session_id, 422, observation=form)
+    return _step(request, actor, session_id, "observation", form, lambda d: services.observation_record(
+        by=actor, session_id=session_id, moaas=d["moaas"], respiration_normal=d["respiration_normal"],
+        cadss_answers=form.cadss_answers(), note=d["note"], at=_with_time(session, form),
+    ), "Observation recorded.", "observations")
 
 
 @require_POST
@@ -488,20 +441,12 @@ def observation(request: HttpRequest, actor: Actor, session_id: int) -> HttpResp
 def adverse_event(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
     session = _session(actor, session_id)
     form = forms.AdverseEventForm(request.POST)
-    if form.is_valid():
-        d = form.cleaned_data
-        try:
-            services.adverse_event_record(
-                by=actor, session_id=session_id, code=d["code"], severity=d["severity"], outcome=d["outcome"],
-                serious=d["serious"], onset_at=_at(session, d["onset"]), description=d["description"],
-                action_taken=d["action_taken"], antiemetic_drug=d["antiemetic_drug"],
-                antiemetic_dose=d["antiemetic_dose"], antiemetic_at=_at(session, d["antiemetic_time"]),
-            )
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            return _done(request, session_id, "Adverse event recorded.", "adverse-events")
-    return _render(request, actor, session_id, 422, adverse_event=form)
+    return _step(request, actor, session_id, "adverse_event", form, lambda d: services.adverse_event_record(
+        by=actor, session_id=session_id, code=d["code"], severity=d["severity"], outcome=d["outcome"],
+        serious=d["serious"], onset_at=_at(session, d["onset"]), description=d["description"],
+        action_taken=d["action_taken"], antiemetic_drug=d["antiemetic_drug"],
+        antiemetic_dose=d["antiemetic_dose"], antiemetic_at=_at(session, d["antiemetic_time"]),
+    ), "Adverse event recorded.", "adverse-events")
 
 
 @require_POST
@@ -509,11 +454,11 @@ def adverse_event(request: HttpRequest, actor: Actor, session_id: int) -> HttpRe
 def discharge(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
     session = _session(actor, session_id)
     form = forms.DischargeForm(request.POST)
-    bound: dict[str, Any] = {"discharge": form}
-    if form.is_valid():
-        d = form.cleaned_data
+    bound: dict[str, Any] = {}
+
+    def discharge_now(d: dict[str, Any]) -> Any:
         try:
-            services.session_discharge(
+            return services.session_discharge(
                 by=actor, session_id=session_id, password=d["password"],
                 alert_and_oriented=d["alert_and_oriented"], ambulating=d["ambulating"],
                 nausea_controlled=d["nausea_controlled"], escort_present=d["escort_present"],
@@ -521,29 +466,22 @@ def discharge(request: HttpRequest, actor: Actor, session_id: int) -> HttpRespon
                 aftercare_instructions=d["aftercare_instructions"], at=_with_time(session, form),
             )
         except services.DischargeBlocked as exc:
+            # The unmet criteria are listed on the card; the form says only that it is blocked.
             bound["discharge_unmet"] = exc.reasons
-            form.add_error(None, "Discharge is blocked until every criterion is met.")
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            return _done(request, session_id, "Discharged. MEQ-30 and EBI are offered to the patient in the portal.")
-    return _render(request, actor, session_id, 422, **bound)
+            raise ValidationError("Discharge is blocked until every criterion is met.") from None
+
+    return _step(request, actor, session_id, "discharge", form, discharge_now,
+                 "Discharged. MEQ-30 and EBI are offered to the patient in the portal.", bound=bound)
 
 
 @require_POST
 @staff_view(Perm.DOSING_RECORD)
 def end_without_dose(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
     form = forms.EndForm(request.POST, witnesses=witness_candidates(actor))
-    if form.is_valid():
-        d = form.cleaned_data
-        try:
-            services.session_end_without_dose(by=actor, session_id=session_id, reason=d["reason"],
-                                              witness_id=d["witness"], witness_password=d["witness_password"])
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            return _done(request, session_id, "The session ended without a dose.")
-    return _render(request, actor, session_id, 422, end=form)
+    return _step(request, actor, session_id, "end", form, lambda d: services.session_end_without_dose(
+        by=actor, session_id=session_id, reason=d["reason"],
+        witness_id=d["witness"], witness_password=d["witness_password"],
+    ), "The session ended without a dose.")
 
 
 @staff_view(Perm.DOSING_VIEW)
