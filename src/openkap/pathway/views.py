@@ -6,10 +6,12 @@ Views parse and render; the services decide and write, the selectors read and au
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -81,6 +83,19 @@ def _back(section: str, patient_id: int) -> HttpResponse:
 
 def _error_message(request: HttpRequest, exc: ValidationError) -> None:
     messages.error(request, " ".join(exc.messages))
+
+
+def _saved(request: HttpRequest, form: Form, save: Callable[[], object], message: str,
+           level: int = messages.SUCCESS) -> bool:
+    """Call the service for a valid form: True, with ``message``, once it has saved; False
+    with its errors beside the form's fields."""
+    try:
+        save()
+    except ValidationError as exc:
+        apply_errors(form, exc)
+        return False
+    messages.add_message(request, level, message)
+    return True
 
 
 # --- the Pathway tab ---------------------------------------------------------------------
@@ -166,17 +181,12 @@ def intake(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse:
     elif view.episode is not None:
         initial["current_medications"] = view.patient.current_medications
     form = forms.IntakeForm(request.POST or None, initial=initial)
-    if request.method == "POST" and view.episode is not None and form.is_valid():
-        try:
-            services.intake_save(
-                by=actor, patient_id=patient_id, data=form.service_data(),
-                complete="complete" in request.POST,
-            )
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            messages.success(request, "Intake saved.")
-            return _back("intake", patient_id)
+    if request.method == "POST" and view.episode is not None and form.is_valid() and _saved(
+        request, form, lambda: services.intake_save(
+            by=actor, patient_id=patient_id, data=form.service_data(), complete="complete" in request.POST,
+        ), "Intake saved.",
+    ):
+        return _back("intake", patient_id)
     return _render(request, view, "pathway/intake.html", "intake", {
         "form": form, "intake": record, "can_edit": actor.can(Perm.SCREENING_RECORD),
     }, status=_posted(request))
@@ -226,18 +236,14 @@ def eligibility(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResp
         evaluate_checklist(snapshot.contraindication_answers, snapshot.checklist_route) if snapshot else None
     )
     form = forms.EligibilityForm(request.POST or None, relative=result.relative if result else ())
-    if request.method == "POST" and view.episode is not None and form.is_valid():
-        try:
-            services.eligibility_sign(
-                by=actor, patient_id=patient_id, outcome=form.cleaned_data["outcome"],
-                reasons=form.cleaned_data["reasons"], conditions=form.cleaned_data["conditions"],
-                justifications=form.justifications(), password=form.cleaned_data["password"],
-            )
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            messages.success(request, "Eligibility decision signed.")
-            return _back("eligibility", patient_id)
+    if request.method == "POST" and view.episode is not None and form.is_valid() and _saved(
+        request, form, lambda: services.eligibility_sign(
+            by=actor, patient_id=patient_id, outcome=form.cleaned_data["outcome"],
+            reasons=form.cleaned_data["reasons"], conditions=form.cleaned_data["conditions"],
+            justifications=form.justifications(), password=form.cleaned_data["password"],
+        ), "Eligibility decision signed.",
+    ):
+        return _back("eligibility", patient_id)
     decisions = list(view.episode.eligibility_decisions.order_by("-signed_at", "-id")) if view.episode else []
     return _render(request, view, "pathway/eligibility.html", "eligibility", {
         "form": form, "result": result, "decisions": decisions,
@@ -272,14 +278,11 @@ def plan(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse:
         if intake_record and intake_record.intended_route:
             initial["route"] = intake_record.intended_route
     form = forms.PlanForm(request.POST or None, initial=initial)
-    if request.method == "POST" and view.episode is not None and form.is_valid():
-        try:
-            services.plan_sign(by=actor, patient_id=patient_id, **form.service_kwargs())
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            messages.success(request, "Treatment plan signed.")
-            return _back("plan", patient_id)
+    if request.method == "POST" and view.episode is not None and form.is_valid() and _saved(
+        request, form, lambda: services.plan_sign(by=actor, patient_id=patient_id, **form.service_kwargs()),
+        "Treatment plan signed.",
+    ):
+        return _back("plan", patient_id)
     versions = list(view.episode.plans.order_by("-version")) if view.episode else []
     return _render(request, view, "pathway/plan.html", "plan", {
         "form": form, "current": _plan_display(current) if current else None, "versions": versions,
@@ -366,27 +369,25 @@ def _preparation_post(request: HttpRequest, actor: Actor, patient_id: int, which
     view = selectors.episode_view(by=actor, patient_id=patient_id, part="preparation")
     bound = _preparation_forms(actor, view, request.POST, which)
     form = bound[f"{which}_form" if which != "safety" else "safety_form"]
-    if form.is_valid():
+
+    def save() -> None:
         d = form.cleaned_data
-        try:
-            if which == "session":
-                services.preparation_session_record(
-                    by=actor, patient_id=patient_id, held_on=d["held_on"], notes=d["notes"],
-                    therapist_id=int(d["therapist"]),
-                )
-            elif which == "intention":
-                services.intention_add(by=actor, patient_id=patient_id, text=d["text"])
-            elif which == "safety":
-                services.safety_plan_save(by=actor, patient_id=patient_id, sections=d)
-            elif which == "escort":
-                services.escort_arrange(by=actor, patient_id=patient_id, **d)
-            else:
-                services.pre_session_instructions_set(by=actor, patient_id=patient_id, **d)
-        except ValidationError as exc:
-            apply_errors(form, exc)
+        if which == "session":
+            services.preparation_session_record(
+                by=actor, patient_id=patient_id, held_on=d["held_on"], notes=d["notes"],
+                therapist_id=int(d["therapist"]),
+            )
+        elif which == "intention":
+            services.intention_add(by=actor, patient_id=patient_id, text=d["text"])
+        elif which == "safety":
+            services.safety_plan_save(by=actor, patient_id=patient_id, sections=d)
+        elif which == "escort":
+            services.escort_arrange(by=actor, patient_id=patient_id, **d)
         else:
-            messages.success(request, "Saved.")
-            return _back("preparation", patient_id)
+            services.pre_session_instructions_set(by=actor, patient_id=patient_id, **d)
+
+    if form.is_valid() and _saved(request, form, save, "Saved."):
+        return _back("preparation", patient_id)
     return _preparation_page(request, actor, view, bound, status=422)
 
 
@@ -423,36 +424,43 @@ def instructions(request: HttpRequest, actor: Actor, patient_id: int) -> HttpRes
 # --- consent ---------------------------------------------------------------------------------
 
 
+def _consent_forms(request: HttpRequest, document: ConsentDocument | None, episode: Episode | None, *,
+                   sign: Callable[[str, str], object], withdraw: Callable[[str], object], signed: str,
+                   withdrawn: str) -> tuple[Form, Form, bool]:
+    """A consent page's two forms, the posted one bound and passed to ``sign`` (typed name,
+    document hash) or ``withdraw`` (reason): (sign form, withdraw form, saved)."""
+    initial = {"document_sha256": document.sha256 if document else ""}
+    form = forms.ConsentSignForm(request.POST or None, initial=initial)
+    withdraw_form = forms.WithdrawForm()
+    if request.method != "POST" or episode is None:
+        return form, withdraw_form, False
+    if "withdraw" in request.POST:
+        withdraw_form = forms.WithdrawForm(request.POST)
+        form = forms.ConsentSignForm(initial=initial)
+        saved = withdraw_form.is_valid() and _saved(
+            request, withdraw_form, lambda: withdraw(withdraw_form.cleaned_data["reason"]), withdrawn, messages.WARNING,
+        )
+    else:
+        saved = form.is_valid() and _saved(
+            request, form, lambda: sign(form.cleaned_data["typed_name"], form.cleaned_data["document_sha256"]), signed,
+        )
+    return form, withdraw_form, saved
+
+
 @staff_view(Perm.CLINICAL_VIEW)
 def consent(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse:
     view = selectors.episode_view(by=actor, patient_id=patient_id, part="consent")
     status = selectors.consent_status(view.episode) if view.episode else None
     document = status.document if status else None
-    form = forms.ConsentSignForm(request.POST or None, initial={"document_sha256": document.sha256 if document else ""})
-    withdraw_form = forms.WithdrawForm()
-    if request.method == "POST" and view.episode is not None:
-        if "withdraw" in request.POST:
-            withdraw_form = forms.WithdrawForm(request.POST)
-            form = forms.ConsentSignForm(initial={"document_sha256": document.sha256 if document else ""})
-            if withdraw_form.is_valid():
-                try:
-                    services.consent_withdraw(by=actor, patient_id=patient_id, reason=withdraw_form.cleaned_data["reason"])
-                except ValidationError as exc:
-                    apply_errors(withdraw_form, exc)
-                else:
-                    messages.warning(request, "Consent withdrawal recorded: no dosing until the patient signs again.")
-                    return _back("consent", patient_id)
-        elif form.is_valid():
-            try:
-                services.consent_sign_in_clinic(
-                    by=actor, patient_id=patient_id, typed_name=form.cleaned_data["typed_name"],
-                    document_sha256=form.cleaned_data["document_sha256"],
-                )
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
-                messages.success(request, "Consent signed.")
-                return _back("consent", patient_id)
+    form, withdraw_form, saved = _consent_forms(
+        request, document, view.episode,
+        sign=lambda typed_name, sha256: services.consent_sign_in_clinic(
+            by=actor, patient_id=patient_id, typed_name=typed_name, document_sha256=sha256),
+        withdraw=lambda reason: services.consent_withdraw(by=actor, patient_id=patient_id, reason=reason),
+        signed="Consent signed.", withdrawn="Consent withdrawal recorded: no dosing until the patient signs again.",
+    )
+    if saved:
+        return _back("consent", patient_id)
     signatures = list(view.episode.consent_signatures.select_related("document", "recorded_by")) if view.episode else []
     return _render(request, view, "pathway/consent.html", "consent", {
         "status": status, "document": document, "form": form, "withdraw_form": withdraw_form,
@@ -528,19 +536,14 @@ def integration(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResp
         request.POST or None, template=template, sessions=choices,
         initial={"session_date": timezone.localdate(), "dosing_session": str(default_session or "")},
     )
-    if request.method == "POST" and view.episode is not None and form.is_valid():
-        session_id = form.cleaned_data["dosing_session"]
-        try:
-            services.integration_note_write(
-                by=actor, patient_id=patient_id, session_date=form.cleaned_data["session_date"],
-                template=template.key, sections=form.sections(),
-                dosing_session_id=int(session_id) if session_id else None,
-            )
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            messages.success(request, "Integration note saved.")
-            return _back("integration", patient_id)
+    if request.method == "POST" and view.episode is not None and form.is_valid() and _saved(
+        request, form, lambda: services.integration_note_write(
+            by=actor, patient_id=patient_id, session_date=form.cleaned_data["session_date"],
+            template=template.key, sections=form.sections(),
+            dosing_session_id=int(form.cleaned_data["dosing_session"]) if form.cleaned_data["dosing_session"] else None,
+        ), "Integration note saved.",
+    ):
+        return _back("integration", patient_id)
     notes = list(
         IntegrationNote.objects.filter(episode=view.episode).select_related("author", "dosing_session")
     ) if view.episode else []
@@ -561,14 +564,11 @@ def integration(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResp
 def reassessment(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse:
     view = selectors.episode_view(by=actor, patient_id=patient_id, part="reassessment")
     form = forms.ReassessmentForm(request.POST or None)
-    if request.method == "POST" and view.episode is not None and form.is_valid():
-        try:
-            services.reassessment_sign(by=actor, patient_id=patient_id, **form.cleaned_data)
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            messages.success(request, "Reassessment signed.")
-            return _back("reassessment", patient_id)
+    if request.method == "POST" and view.episode is not None and form.is_valid() and _saved(
+        request, form, lambda: services.reassessment_sign(by=actor, patient_id=patient_id, **form.cleaned_data),
+        "Reassessment signed.",
+    ):
+        return _back("reassessment", patient_id)
     reviews = list(view.episode.reassessments.all()) if view.episode else []
     return _render(request, view, "pathway/reassessment.html", "reassessment", {
         "form": form, "reviews": reviews, "can_sign": actor.can(Perm.PATHWAY_SIGN),
@@ -686,20 +686,29 @@ def portal_care(request: HttpRequest, actor: Actor, patient: Patient) -> HttpRes
     })
 
 
-@require_POST
-@patient_view
-def portal_intention(request: HttpRequest, actor: Actor, patient: Patient) -> HttpResponse:
-    form = forms.IntentionForm(request.POST)
+def _portal_line(request: HttpRequest, form: Form, add: Callable[[str], object], *, saved: str, invalid: str,
+                 page: str) -> HttpResponse:
+    """A line of text the patient adds from a portal page (an intention, a practice); the
+    outcome is a message on that page."""
     if form.is_valid():
         try:
-            services.portal_intention_add(by=actor, text=form.cleaned_data["text"])
+            add(form.cleaned_data["text"])
         except ValidationError as exc:
             _error_message(request, exc)
         else:
-            messages.success(request, "Your intention is saved. Your therapist will see it.")
+            messages.success(request, saved)
     else:
-        messages.error(request, "Write your intention first.")
-    return redirect("pathway:portal_care")
+        messages.error(request, invalid)
+    return redirect(page)
+
+
+@require_POST
+@patient_view
+def portal_intention(request: HttpRequest, actor: Actor, patient: Patient) -> HttpResponse:
+    return _portal_line(request, forms.IntentionForm(request.POST),
+                        lambda text: services.portal_intention_add(by=actor, text=text),
+                        saved="Your intention is saved. Your therapist will see it.",
+                        invalid="Write your intention first.", page="pathway:portal_care")
 
 
 @patient_view
@@ -708,31 +717,16 @@ def portal_consent(request: HttpRequest, actor: Actor, patient: Patient) -> Http
     _portal_audit(actor, patient, "portal_consent")
     status = selectors.consent_status(episode) if episode else None
     document = status.document if status else None
-    form = forms.ConsentSignForm(request.POST or None, initial={"document_sha256": document.sha256 if document else ""})
-    withdraw_form = forms.WithdrawForm()
-    if request.method == "POST" and episode is not None:
-        if "withdraw" in request.POST:
-            withdraw_form = forms.WithdrawForm(request.POST)
-            form = forms.ConsentSignForm(initial={"document_sha256": document.sha256 if document else ""})
-            if withdraw_form.is_valid():
-                try:
-                    services.portal_consent_withdraw(by=actor, reason=withdraw_form.cleaned_data["reason"])
-                except ValidationError as exc:
-                    apply_errors(withdraw_form, exc)
-                else:
-                    messages.warning(request, "Your withdrawal of consent is recorded. Your care team will be in touch.")
-                    return redirect("pathway:portal_consent")
-        elif form.is_valid():
-            try:
-                services.portal_consent_sign(
-                    by=actor, typed_name=form.cleaned_data["typed_name"],
-                    document_sha256=form.cleaned_data["document_sha256"],
-                )
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
-                messages.success(request, "Thank you: your consent is signed.")
-                return redirect("pathway:portal_consent")
+    form, withdraw_form, saved = _consent_forms(
+        request, document, episode,
+        sign=lambda typed_name, sha256: services.portal_consent_sign(
+            by=actor, typed_name=typed_name, document_sha256=sha256),
+        withdraw=lambda reason: services.portal_consent_withdraw(by=actor, reason=reason),
+        signed="Thank you: your consent is signed.",
+        withdrawn="Your withdrawal of consent is recorded. Your care team will be in touch.",
+    )
+    if saved:
+        return redirect("pathway:portal_consent")
     return TemplateResponse(request, "pathway/portal_consent.html", {
         "patient": patient, "episode": episode, "status": status, "document": document,
         "form": form, "withdraw_form": withdraw_form,
@@ -742,14 +736,11 @@ def portal_consent(request: HttpRequest, actor: Actor, patient: Patient) -> Http
 @patient_view
 def portal_journal(request: HttpRequest, actor: Actor, patient: Patient) -> HttpResponse:
     form = forms.JournalForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.journal_write(by=actor, text=form.cleaned_data["text"])
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
-            messages.success(request, "Saved to your journal.")
-            return redirect("pathway:portal_journal")
+    if request.method == "POST" and form.is_valid() and _saved(
+        request, form, lambda: services.journal_write(by=actor, text=form.cleaned_data["text"]),
+        "Saved to your journal.",
+    ):
+        return redirect("pathway:portal_journal")
     _portal_audit(actor, patient, "portal_journal")
     entries, commitments = selectors.journal_of(patient)
     days = selectors.recent_days(7)
@@ -763,17 +754,10 @@ def portal_journal(request: HttpRequest, actor: Actor, patient: Patient) -> Http
 @require_POST
 @patient_view
 def portal_commitment(request: HttpRequest, actor: Actor, patient: Patient) -> HttpResponse:
-    form = forms.CommitmentForm(request.POST)
-    if form.is_valid():
-        try:
-            services.commitment_add(by=actor, text=form.cleaned_data["text"])
-        except ValidationError as exc:
-            _error_message(request, exc)
-        else:
-            messages.success(request, "Practice added. Tick it off on the days you do it.")
-    else:
-        messages.error(request, "Describe the practice (up to 200 characters).")
-    return redirect("pathway:portal_journal")
+    return _portal_line(request, forms.CommitmentForm(request.POST),
+                        lambda text: services.commitment_add(by=actor, text=text),
+                        saved="Practice added. Tick it off on the days you do it.",
+                        invalid="Describe the practice (up to 200 characters).", page="pathway:portal_journal")
 
 
 @require_POST
