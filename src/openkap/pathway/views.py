@@ -63,12 +63,10 @@ def _render(
     request: HttpRequest, view: selectors.EpisodeView, template: str, section: str,
     context: dict[str, Any] | None = None, status: int = 200,
 ) -> TemplateResponse:
-    actor = request.actor  # type: ignore[attr-defined]
     base = {
         "chart": view.chart, "patient": view.patient, "episode": view.episode, "section": section,
         "sections": SECTIONS,
         "state_label": STATE_LABELS[State(view.episode.state)] if view.episode else "",
-        "can_psychotherapy_notes": actor.can(Perm.PSYCHOTHERAPY_NOTES),
     }
     return TemplateResponse(request, template, base | (context or {}), status=status)
 
