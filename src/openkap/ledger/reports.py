@@ -31,7 +31,7 @@ from openkap.ledger.services import DESTRUCTION_METHODS, LOSS_TYPES, site_of
 K = core.EntryKind
 # WeasyPrint narrates every layout step at INFO; the clinic's logs need none of it.
 logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
-KETAMINE_DEA_CODE = "7285"  # DEA Administration Controlled Substances Code Number (ketamine, its salts and isomers)
+KETAMINE_DEA_CODE = "7285"  # 21 CFR 1308.13(c)(7): ketamine, its salts, isomers and salts of isomers
 
 
 def num(value: Decimal | None) -> str:
