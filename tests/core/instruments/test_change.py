@@ -1,8 +1,11 @@
 """Change from baseline, response, remission, reliable change.
 
-Sources: reference/instruments.md §1 (PHQ-9 vectors), §6 (MADRS vectors), §4 (PCL-5 5/10
-points), §5 (QIDS remission <= 5); outcomes_literature.md (response >= 50%, PHQ-9 < 5,
-GAD-7 < 5, MADRS <= 12); Jacobson & Truax 1991 (RCI).
+Sources: reference/instruments.md §1 (PHQ-9 vectors), §6 (MADRS vectors); outcomes_literature.md
+(response >= 50%, PHQ-9 < 5, GAD-7 < 5, MADRS <= 12); Jacobson & Truax 1991 (RCI).
+Reliable change: IAPT PHQ-9 >= 6, GAD-7 >= 4 (BMC Psychiatry 2018, doi:10.1186/s12888-018-1987-1,
+Table 1); PCL-5 >= 15 (Marx et al. Psychol Assess 2022;34:197-203, replacing the DSM-IV PCL's
+5 points); PCL-5 10 points clinically meaningful (Blanchard et al. J Trauma Stress 2023, MID
+9-12). QIDS-SR16 remission <= 5: Trivedi et al. Am J Psychiatry 2006;163:28-40 (STAR*D).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from openkap.core.instruments.change import (
     UNCHANGED,
     assess_change,
     change_from_baseline,
+    change_rules,
     is_remission,
     is_response,
     percent_change,
@@ -88,14 +92,18 @@ def test_remission_threshold_both_sides(
 @pytest.mark.parametrize(
     ("instrument_id", "baseline", "current", "expected"),
     [
-        ("pcl5", 50, 45, IMPROVED),
-        ("pcl5", 50, 46, UNCHANGED),
-        ("pcl5", 40, 45, DETERIORATED),
+        ("pcl5", 50, 35, IMPROVED),
+        ("pcl5", 50, 36, UNCHANGED),
+        ("pcl5", 30, 45, DETERIORATED),
+        ("pcl5", 30, 44, UNCHANGED),
+        ("pcl5", 50, 45, UNCHANGED),
         ("phq9", 15, 9, IMPROVED),
         ("phq9", 15, 10, UNCHANGED),
         ("phq9", 10, 16, DETERIORATED),
         ("gad7", 12, 8, IMPROVED),
         ("gad7", 12, 9, UNCHANGED),
+        ("gad7", 5, 9, DETERIORATED),
+        ("gad7", 5, 8, UNCHANGED),
     ],
 )
 def test_reliable_change_points(
@@ -107,6 +115,42 @@ def test_reliable_change_points(
 def test_pcl5_clinically_meaningful_is_10_points() -> None:
     assert assess_change("pcl5", 50, 40).clinically_meaningful is True
     assert assess_change("pcl5", 50, 41).clinically_meaningful is False
+
+
+def test_pcl5_meaningful_but_not_yet_reliable_between_10_and_14_points() -> None:
+    # The anchor-based MID (about 10) is smaller than the distribution-based RCI (15).
+    result = assess_change("pcl5", 50, 38)
+    assert (result.clinically_meaningful, result.reliable_change) == (True, UNCHANGED)
+    assert result.reliable_change_points == 15
+
+
+@pytest.mark.parametrize(
+    ("instrument_id", "points", "citation"),
+    [
+        ("phq9", 6, "s12888-018-1987-1"),
+        ("gad7", 4, "s12888-018-1987-1"),
+        ("pcl5", 15, "Psychol Assess 2022"),
+    ],
+)
+def test_reliable_change_rules_are_verified_and_cited(
+    instrument_id: str, points: int, citation: str
+) -> None:
+    rule = change_rules(instrument_id)
+    assert rule is not None
+    assert rule.reliable_change is not None
+    assert (rule.reliable_change.points, rule.reliable_change.verified) == (points, True)
+    assert citation in rule.reliable_change.source
+
+
+@pytest.mark.parametrize(
+    ("instrument_id", "verified"),
+    [("phq9", True), ("qidssr16", True), ("madrs", True), ("gad7", False), ("pcl5", False)],
+)
+def test_default_remission_definition_verification(instrument_id: str, verified: bool) -> None:
+    # GAD-7 < 5 (by analogy with the PHQ-9) and PCL-5 < 33 have no developer source.
+    rule = change_rules(instrument_id)
+    assert rule is not None
+    assert rule.remission[0].verified is verified
 
 
 def test_madrs_has_no_reliable_change_rule() -> None:

@@ -18,6 +18,13 @@ from .registry import get_instrument
 RESPONSE_REDUCTION_PERCENT = 50
 RCI_CRITICAL = 1.96  # two-tailed p < 0.05 (Jacobson & Truax 1991)
 
+# Read in a peer-reviewed restatement and a trial registration, not in the manual itself.
+IAPT_RELIABLE_CHANGE = (
+    "IAPT / NHS Talking Therapies reliable improvement: PHQ-9 down 6 or more, GAD-7 down 4 "
+    "or more, beyond measurement error. MindStep outcomes, BMC Psychiatry 2018, Table 1, "
+    "doi:10.1186/s12888-018-1987-1; also ClinicalTrials.gov NCT05134103 outcome definitions."
+)
+
 IMPROVED = "reliable_improvement"
 DETERIORATED = "reliable_deterioration"
 UNCHANGED = "no_reliable_change"
@@ -51,6 +58,7 @@ class ChangeRules:
     remission: tuple[RemissionDefinition, ...]  # the first is the default
     reliable_change: ReliableChange | None = None
     clinically_meaningful_points: int | None = None
+    clinically_meaningful_source: str | None = None
     response_source: str = "Response: at least 50% reduction from baseline."
 
 
@@ -69,12 +77,7 @@ CHANGE_RULES: dict[str, ChangeRules] = {
                     "2022.",
                 ),
             ),
-            ReliableChange(
-                6,
-                "NHS Talking Therapies (IAPT) reliable change, PHQ-9 6 points; not in "
-                "reference/instruments.md",
-                verified=False,
-            ),
+            ReliableChange(6, IAPT_RELIABLE_CHANGE),
         ),
         ChangeRules(
             "gad7",
@@ -88,12 +91,7 @@ CHANGE_RULES: dict[str, ChangeRules] = {
                     verified=False,
                 ),
             ),
-            ReliableChange(
-                4,
-                "NHS Talking Therapies (IAPT) reliable change, GAD-7 4 points (Bischoff et "
-                "al. 2020 propose 6); not in reference/instruments.md",
-                verified=False,
-            ),
+            ReliableChange(4, IAPT_RELIABLE_CHANGE),
         ),
         ChangeRules(
             "qidssr16",
@@ -103,8 +101,9 @@ CHANGE_RULES: dict[str, ChangeRules] = {
                     "QIDS-SR16 5 or less",
                     5,
                     True,
-                    "STAR*D convention (corresponds to HAM-D17 <= 7); source not re-verified.",
-                    verified=False,
+                    "STAR*D: remission = QIDS-SR16 exit score <= 5 (secondary outcome; "
+                    "HAM-D17 <= 7 primary). Trivedi MH et al. Am J Psychiatry 2006;163:28-40, "
+                    "doi:10.1176/appi.ajp.163.1.28.",
                 ),
             ),
         ),
@@ -140,12 +139,23 @@ CHANGE_RULES: dict[str, ChangeRules] = {
                     verified=False,
                 ),
             ),
+            # Corrected from 5: NCPTSD's 5-10 points were evidence for the DSM-IV PCL, which
+            # it says is not compatible with PCL-5 scores.
             ReliableChange(
-                5,
-                "National Center for PTSD: 5 points minimum reliable change (wording unverified)",
-                verified=False,
+                15,
+                "Marx BP, Lee DJ, Norman SB, Bovin MJ, Sloan DM, Weathers FW, Keane TM, "
+                "Schnurr PP. Reliable and clinically significant change in the Clinician-"
+                "Administered PTSD Scale for DSM-5 and PTSD Checklist for DSM-5 among male "
+                "veterans. Psychol Assess 2022;34(2):197-203 (abstract: VA HSR&D citation "
+                "157955): PCL-5 reliable change >= 15 (sample 1, N = 198; sample 2, N = 102, "
+                "gave >= 18).",
             ),
             clinically_meaningful_points=10,
+            clinically_meaningful_source=(
+                "Blanchard BE et al. J Trauma Stress 2023;36(6):1102-14, doi:10.1002/jts.22975: "
+                "PCL-5 minimal important difference 9-12 points in primary care; NCPTSD gave "
+                "10-20 points for the DSM-IV PCL."
+            ),
         ),
     )
 }
