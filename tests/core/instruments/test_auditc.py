@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from openkap.core.instruments import IncompleteResponseError, InvalidAnswerError, score
+from openkap.core.instruments import (
+    IncompleteResponseError,
+    InvalidAnswerError,
+    get_instrument,
+    score,
+)
 
 
 @pytest.mark.parametrize("sex", ["female", "male", None])
@@ -57,3 +62,12 @@ def test_auditc_unknown_sex_rejected() -> None:
 def test_auditc_missing_item_not_scored() -> None:
     with pytest.raises(IncompleteResponseError):
         score("auditc", [1, None, 0])
+
+
+def test_auditc_item_loinc_codes() -> None:
+    # loinc.org panel 72110-0 (AUDIT) items 1-3; 68520-6 also in HL7 US Core's AUDIT-C.
+    assert [item.loinc for item in get_instrument("auditc").items] == [
+        "68518-0",
+        "68519-8",
+        "68520-6",
+    ]

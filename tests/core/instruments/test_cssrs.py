@@ -55,6 +55,14 @@ def test_cssrs_recent_plan_with_intent_is_high_emergency() -> None:
     assert result.flags[0].severity is Severity.EMERGENCY
 
 
+def test_cssrs_high_risk_message_carries_columbia_actions() -> None:
+    # Columbia triage guideline: high-risk answers require patient safety precautions until a
+    # mental-health professional evaluates for possible hospitalisation.
+    message = score("cssrs-recent", [1, 1, 1, 1, 0, 0, X]).flags[0].message
+    assert "Safety precautions" in message
+    assert "possible hospitalisation" in message
+
+
 def test_cssrs_recent_severity_per_level() -> None:
     assert score("cssrs", [1, 0, X, X, X, 0]).flags[0].severity is Severity.REVIEW
     assert score("cssrs", [1, 1, 1, 0, 0, 0]).flags[0].severity is Severity.URGENT

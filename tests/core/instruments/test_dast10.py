@@ -1,5 +1,7 @@
 """DAST-10. Source: reference/instruments.md §11 (test vectors; yes = 1 except item 3,
-reverse-scored; bands 0 none, 1-2 low, 3-5 moderate, 6-8 substantial, 9-10 severe)."""
+reverse-scored). Bands 0 none, 1-2 low, 3-5 moderate, 6-8 substantial, 9-10 severe: NIDA
+Common Data Elements 'DAST Score' valid values (cde.drugabuse.gov) and the Australian
+comorbidity guidelines, Appendix W, Table 69."""
 
 from __future__ import annotations
 
@@ -65,6 +67,18 @@ def dast_with_total(total: int) -> list[int]:
 def test_dast10_band_boundary_both_sides(total: int, band: str) -> None:
     result = score("dast10", dast_with_total(total))
     assert (result.total, result.band) == (total, band)
+
+
+def test_dast10_band_labels_match_nida_cde() -> None:
+    # NIDA CDE value meanings, one total per band.
+    labels = [score("dast10", dast_with_total(t)).band_label for t in (0, 1, 3, 6, 9)]
+    assert labels == [
+        "No problems reported",
+        "Low level",
+        "Moderate level",
+        "Substantial level",
+        "Severe level",
+    ]
 
 
 def test_dast10_missing_item_not_scored() -> None:

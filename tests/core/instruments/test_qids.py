@@ -109,6 +109,8 @@ def test_qids_blank_sleep_item_not_scored_but_item12_flagged() -> None:
     [(0, None), (1, Severity.REVIEW), (2, Severity.URGENT), (3, Severity.URGENT)],
 )
 def test_qids_item12_flag_levels(value: int, severity: Severity | None) -> None:
+    # Platform policy (reference §5, §13) over the anchors verified in IOM 2010, Box 4-1
+    # (Rush 2009): 1 life empty, 2 several times a week, 3 daily in detail / plans / attempt.
     answers = [0] * 16
     answers[11] = value
     flags = score("qidssr16", answers).flags

@@ -73,6 +73,8 @@ def test_item_ids_unique_and_labels_present() -> None:
         ("gad7", "69737-5", "70274-6"),
         ("auditc", "72109-2", "75626-2"),
         ("cssrs-recent", "93373-9", None),
+        # loinc.org/82667-7: "Total score [DAST-10]", member of panel 82666-9.
+        ("dast10", "82666-9", "82667-7"),
     ],
 )
 def test_loinc_codes_from_reference(instrument_id: str, panel: str, total: str | None) -> None:
@@ -90,7 +92,6 @@ def test_loinc_codes_from_reference(instrument_id: str, panel: str, total: str |
         "cadss6",
         "meq30",
         "ebi",
-        "dast10",
         "asq",
         "gad2",
         "cssrs-slv",
@@ -101,6 +102,18 @@ def test_no_unverified_loinc_codes(instrument_id: str) -> None:
     assert instrument.loinc_panel is None
     assert instrument.loinc_total is None
     assert all(item.loinc is None for item in instrument.items if instrument_id != "gad2")
+
+
+def test_gad2_never_carries_the_phq15_total_code() -> None:
+    # 70273-8 is "PHQ-15 total score" in LOINC's PHQ-SADS panel 69729-2, not a GAD-2 code.
+    gad2 = get_instrument("gad2")
+    codes = {gad2.loinc_panel, gad2.loinc_total, *(item.loinc for item in gad2.items)}
+    assert "70273-8" not in codes
+    assert [item.loinc for item in gad2.items] == ["69725-0", "68509-9"]
+
+
+def test_dast10_items_have_no_loinc_codes() -> None:
+    assert all(item.loinc is None for item in get_instrument("dast10").items)
 
 
 def test_phq9_difficulty_item_is_supplementary_not_scored() -> None:

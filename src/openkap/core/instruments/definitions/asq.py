@@ -119,13 +119,18 @@ INSTRUMENT = Instrument(
         TriageLevel("negative", "Negative screen", ()),
     ),
     licence=Licence.PUBLIC_DOMAIN,
-    licence_note="NIMH ASQ toolkit, a free public resource (work of the US Government).",
+    licence_note=(
+        "NIMH ASQ toolkit: 'a free resource' developed by NIMH intramural researchers "
+        "(nimh.nih.gov ASQ toolkit page; NIMH science update 2018)."
+    ),
     sources=(
         "NIMH ASQ Suicide Risk Screening Toolkit: ASQ tool and information sheet.",
         "Horowitz LM et al. Psychosomatics 2020;61:713-22 (adult validation).",
     ),
     caveats=(
         "No per-item LOINC codes exist for the ASQ.",
-        "Public-domain status is marked unverified in reference/instruments.md.",
+        "NIMH states the toolkit is free and was developed by its own (federal) "
+        "researchers; no page read says 'public domain' of the ASQ itself, so that label "
+        "rests on federal authorship.",
     ),
 )

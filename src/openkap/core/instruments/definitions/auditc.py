@@ -61,6 +61,7 @@ INSTRUMENT = Instrument(
                 ),
             ),
             text="How often do you have six or more drinks on one occasion?",
+            loinc="68520-6",
         ),
     ),
     total_rule=TotalRule.SUM,
@@ -90,11 +91,12 @@ INSTRUMENT = Instrument(
     loinc_total="75626-2",
     sources=(
         "Bush K et al. Arch Intern Med 1998;158:1789-95; Bradley KA et al. 2003/2007 (women).",
-        "US/VA cut-offs: men >= 4, women >= 3.",
+        "US/VA cut-offs: men >= 4, women >= 3 (also LOINC 75626-2 term description).",
+        "Item LOINC codes 68518-0, 68519-8, 68520-6: loinc.org panel 72110-0 (AUDIT), items "
+        "1-3; 68520-6 also in the HL7 US Core AUDIT-C Questionnaire.",
     ),
     caveats=(
         "Some programmes use >= 5 for men; the common US/VA cut-offs are used here.",
         "Without a sex the band is given only when both cut-offs agree (total 3 needs it).",
-        "LOINC code for item 3 (68520-6) is unverified and not given.",
     ),
 )

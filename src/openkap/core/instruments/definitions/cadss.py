@@ -10,7 +10,8 @@ from ._common import numbered
 
 CADSS_SCALE = numbered(0, 4)
 
-# Items 1-19 as listed from Bremner 1998 Table 1; items 20-23 are not verified.
+# Items 1-19 match Bremner 1998 Table 1 (subjective items; its items 20+ are observer items,
+# so the wording of the ketamine form's subjective items 20-23 is not verified).
 CADSS_LABELS = (
     "Things seem to move in slow motion",
     "Things seem unreal, as in a dream",
@@ -61,8 +62,10 @@ INSTRUMENT = Instrument(
     caveats=(
         "Wording of items 20-23 and the answer labels (0 not at all ... 4 extremely) are "
         "unverified; only numbers ship.",
-        "Subscales (depersonalisation, derealisation, amnesia) are unverified and not "
-        "computed; observer items are not included.",
+        "Subscales (depersonalisation, derealisation, amnesia) are not computed: no source "
+        "read gives their item key, and factor analyses disagree (one factor in a 23-item "
+        "CADSS study of trauma-exposed adults; one 16-item factor after IV ketamine, J Affect "
+        "Disord 2018;227:11-16). Observer items are not included.",
         "No official bands and no LOINC codes.",
     ),
 )

@@ -137,11 +137,16 @@ RECENT = Instrument(
     sources=(
         "Posner K et al. Am J Psychiatry 2011;168:1266-77.",
         "Columbia 'Clinical triage and workflow guidelines for the C-SSRS' (imminent-risk "
-        "rule); screener triage colour coding (low/moderate/high).",
+        "rule; high-risk answers 'require patient safety precautions until a mental health "
+        "professional can evaluate the individual for possible hospitalization'); screener "
+        "triage colour coding (low/moderate/high).",
+        "cssrs.columbia.edu/the-columbia-scale-c-ssrs/triage-c-ssrs: next steps are setting "
+        "specific and 'should be changed to reflect your individual resources and policies'.",
         "LHC-Forms-derived FHIR Questionnaire for LOINC panel 93373-9.",
     ),
     caveats=(
-        "Exact action wording per level is unverified; the imminent-risk rule is verified.",
+        "Columbia gives no fixed action wording: the high-risk message follows its triage "
+        "guideline, the low and moderate messages are this platform's policy.",
         "A yes to items 3-5 is honoured even when item 2 was no (skip logic says they are "
         "not asked); a positive answer is never dropped.",
     ),
@@ -200,13 +205,14 @@ SINCE_LAST_VISIT = Instrument(
         "cssrs-screener-slv",
         "cssrs-slc",
     ),
-    sources=RECENT.sources[:2],
+    sources=RECENT.sources[:3],  # all but the LOINC source
     caveats=(
         "Behaviour since the last visit is treated as behaviour in the past 3 months "
         "(high risk); this assumes visits less than 3 months apart, as in KAP care.",
         "Intent or plan since the last visit is high risk even if that visit was more than "
         "a month ago (the conservative reading of the past-month rule).",
         "LOINC codes for this version are not verified, so none are given.",
-        "Exact action wording per level is unverified; the imminent-risk rule is verified.",
+        "Columbia gives no fixed action wording: the high-risk message follows its triage "
+        "guideline, the low and moderate messages are this platform's policy.",
     ),
 )

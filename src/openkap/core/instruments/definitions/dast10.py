@@ -43,10 +43,16 @@ INSTRUMENT = Instrument(
         "(clinical, research, training) with credit to the author. Short labels ship here."
     ),
     aliases=("dast",),
-    sources=("Skinner HA. Addict Behav 1982;7:363-71; Skinner/CAMH DAST-10 guidelines.",),
-    caveats=(
-        "The source of the band cut-offs is marked unverified in reference/instruments.md.",
-        "A DAST-10 LOINC code (82667-7) is seen only in a Synthea mapping (unverified) and "
-        "is not given.",
+    loinc_panel="82666-9",
+    loinc_total="82667-7",
+    sources=(
+        "Skinner HA. Addict Behav 1982;7:363-71.",
+        "Bands: NIDA Common Data Elements, 'DAST Score' valid values (0 no problems reported, "
+        "1-2 low, 3-5 moderate, 6-8 substantial, 9-10 severe level), cde.drugabuse.gov; "
+        "same bands in the Australian comorbidity guidelines, Appendix W, Table 69 "
+        "(comorbidityguidelines.org.au).",
+        "LOINC 82667-7 'Total score [DAST-10]', member of panel 82666-9 'Drug Abuse "
+        "Screening Test-10 [DAST-10]' (loinc.org/82667-7).",
     ),
+    caveats=("No LOINC codes are verified for the individual items.",),
 )

@@ -35,9 +35,10 @@ INSTRUMENT = Instrument(
     licence_note="Published research instrument; terms unverified. Only short labels ship.",
     sources=("Roseman L et al. J Psychopharmacol 2019;33:1076-87.",),
     caveats=(
-        "The total is the mean of the six items (0-100), as most reports use; whether the "
-        "canonical score is the mean or the sum (0-600, in raw_total) is unverified.",
-        "Item order is from a secondary copy (unverified).",
+        "The total is the mean of the six items (0-100); the Roseman 2019 abstract does not "
+        "say mean or sum, and secondary copies do both (the sum, 0-600, is in raw_total).",
+        "Item order matches two secondary copies (a clinician form copy and a published "
+        "validation's analysis script); the Roseman 2019 paper itself was not read.",
         "No bands, cut-offs or LOINC codes.",
     ),
 )

@@ -23,7 +23,8 @@ INSTRUMENT = Instrument(
     licence_note=GAD_LICENCE,
     sources=("instruments.md §2a: positive screen >= 3.",),
     caveats=(
-        "No dedicated LOINC panel or total code is verified for the GAD-2 (69724-3 / "
-        "70273-8 are sometimes quoted, unverified), so none is given.",
+        "No GAD-2 panel or total code was found in LOINC, so none is given. 70273-8, "
+        "sometimes quoted, is the PHQ-15 total (loinc.org/69729-2, PHQ-SADS panel); "
+        "69724-3 was not found. Items keep the GAD-7 item codes 69725-0 and 68509-9.",
     ),
 )

@@ -124,9 +124,10 @@ INSTRUMENT = Instrument(
         "MacLean KA et al. J Sci Study Relig 2012 (four-factor structure).",
     ),
     caveats=(
-        "Answer order assumes the stand-alone form lists items by ascending MEQ43 number; "
-        "this matches the positions in reference/instruments.md, which are themselves marked "
-        "unverified.",
+        "Answer order assumes the stand-alone form lists items by ascending MEQ43 number. "
+        "Public research questionnaire code found by code search lists the same 30 items in "
+        "this order with the same subscale per position, but the Barrett 2015 appendix itself "
+        "was not read.",
         "The total is reported as % of maximum (150); the raw sum is in raw_total.",
         "No official bands and no LOINC codes.",
     ),

@@ -133,10 +133,15 @@ INSTRUMENT = Instrument(
     sources=(
         "Rush AJ et al. Biol Psychiatry 2003;54:573-83.",
         "Millisecond Inquisit QIDS-SR16 manual (scoring formula); ids-qids.org.",
+        "Item 12 anchors (0 none; 1 life empty or not worth living; 2 suicide or death "
+        "several times a week for several minutes; 3 several times a day in detail, or "
+        "specific plans, or an attempt): Institute of Medicine, CNS Clinical Trials: "
+        "Suicidality and Data Collection, Workshop Summary, National Academies Press 2010, "
+        "Box 4-1 (source Rush 2009), ncbi.nlm.nih.gov/books/NBK52954.",
     ),
     caveats=(
-        "Item 12 flag levels follow the reference's recommendation; its anchor wording there "
-        "is paraphrased from memory and unverified.",
+        "Item 12 flag levels are this platform's policy (reference/instruments.md §5 and "
+        "§13), not a published rule; they are set against the verified anchors.",
         "No official missing-data rule: apart from the either/or items 6-7 and 8-9, a "
         "response with any item missing is not scored.",
         "No LOINC codes are verified for the QIDS-SR16.",
