@@ -243,6 +243,7 @@ def test_care_team_is_emailed_without_patient_details(therapist, prescriber, pat
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert set(message.to) == {therapist.email, prescriber.email}
+    assert message.body.startswith("An urgent task was raised")
     assert patient.legal_family_name not in message.body
     assert patient.mrn not in message.body
 

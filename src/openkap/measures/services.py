@@ -270,10 +270,11 @@ def _notify_assignees_on_commit(task: Task, user_ids: list[int], role: str) -> N
         return
     link = settings.SITE_URL.rstrip("/") + reverse("measures:task_detail", args=[task.id])
     label = task.get_priority_display()
+    article = "An" if label[0] in "AEIOU" else "A"
     transaction.on_commit(
         lambda: send_mail(
             subject=f"[OpenKAP] {label} task for a patient in your care",
-            message=f"A {label.lower()} task was raised for a patient in your care.\n\n"
+            message=f"{article} {label.lower()} task was raised for a patient in your care.\n\n"
             f"Sign in to review it: {link}\n",
             from_email=None,
             recipient_list=emails,
