@@ -226,6 +226,12 @@ BODIES |= {
     ("POST", "/api/v1/pk/compare"): {"routes": ["im"], "dose_mg": 50, "weight_kg": 70, "population": 10},
 }
 
+# scheduling API bodies
+BODIES |= {
+    ("POST", "/api/v1/scheduling/appointments/{appointment_id}/reschedule"): {
+        "start": "2030-01-07T10:00:00", "reason": "The patient asked for another day."},
+}
+
 
 def _api_call(client: Client, method: str, path: str, token: str | None, patient_id: int):
     url = path.replace("{patient_id}", str(patient_id))

@@ -18,6 +18,22 @@ def at(days: int, hour: int, minute: int = 0) -> datetime:
     return timezone.make_aware(datetime.combine(day, time(hour, minute)))
 
 
+def prep(patient, room, lead, start, **extra):
+    """The fields of a preparation session booking."""
+    return {
+        "patient_id": patient.id, "kind": "preparation", "start": start,
+        "room_id": room.id, "participants": [(lead.id, "lead")], **extra,
+    }
+
+
+def dosing(patient, room, monitor, start, **extra):
+    """The fields of a dosing session booking, with its monitoring clinician."""
+    return {
+        "patient_id": patient.id, "kind": "dosing", "start": start, "room_id": room.id,
+        "participants": [(monitor.id, "monitor")], **extra,
+    }
+
+
 @pytest.fixture
 def therapy_room(org, site):
     from openkap.accounts.models import Room

@@ -1,3 +1,4 @@
+import datetime as dt
 import json
 
 import pytest
@@ -136,3 +137,46 @@ def test_api_patient_appointments_with_attendance(therapist_token, therapist, pa
 def test_api_odd_times_are_422(therapist_token, therapist, patient, therapy_room, start):
     body = booking(patient, therapy_room, therapist, at(1, 10)) | {"start": start}
     assert call("POST", "/appointments", therapist_token, body).status_code == 422
+
+
+def test_api_moves_an_appointment_and_shows_its_history(therapist_token, therapist, patient, therapy_room):
+    created = call("POST", "/appointments", therapist_token, booking(patient, therapy_room, therapist, at(1, 10))).json()
+    moved = call("POST", f"/appointments/{created['id']}/reschedule", therapist_token,
+                 {"start": at(2, 15).isoformat(), "reason": "Patient asked."})
+    assert moved.status_code == 200, moved.content
+    data = moved.json()
+    assert data["id"] == created["id"]
+    assert dt.datetime.fromisoformat(data["start"]) == at(2, 15)
+    assert dt.datetime.fromisoformat(data["end"]) == at(2, 16)
+    assert [p["user_id"] for p in data["participants"]] == [therapist.id]
+    detail = call("GET", f"/appointments/{created['id']}", therapist_token).json()
+    [move] = detail["moves"]
+    assert (move["reason"], move["moved_by"]) == ("Patient asked.", "Theo Therapist")
+    assert dt.datetime.fromisoformat(move["from_start"]) == at(1, 10)
+    assert dt.datetime.fromisoformat(move["to_start"]) == at(2, 15)
+    assert AuditEvent.objects.filter(object_type="appointment", object_id=str(created["id"]), via="api", reason="Patient asked.").exists()
+
+
+def test_api_move_refusals_are_422_and_change_nothing(therapist_token, therapist, nurse, patient, unassigned_patient, therapy_room, org, as_actor):
+    other = call("POST", "/appointments", token_for(nurse, org, as_actor), booking(unassigned_patient, therapy_room, nurse, at(1, 10))).json()
+    created = call("POST", "/appointments", therapist_token, booking(patient, therapy_room, therapist, at(1, 14))).json()
+    response = call("POST", f"/appointments/{created['id']}/reschedule", therapist_token,
+                    {"start": at(1, 10, 30).isoformat(), "reason": "Earlier."})
+    assert response.status_code == 422
+    assert f"appointment #{other['id']}" in response.json()["errors"]["room"][0]
+    call("POST", f"/appointments/{created['id']}/cancel", therapist_token, {"reason": "Not coming"})
+    response = call("POST", f"/appointments/{created['id']}/reschedule", therapist_token,
+                    {"start": at(2, 10).isoformat(), "reason": "Try again."})
+    assert response.status_code == 422
+    assert "only a booked appointment can be moved" in response.json()["errors"]["status"][0]
+    assert dt.datetime.fromisoformat(call("GET", f"/appointments/{created['id']}", therapist_token).json()["start"]) == at(1, 14)
+    assert call("POST", f"/appointments/{created['id']}/reschedule", therapist_token,
+                {"start": at(2, 10).isoformat(), "reason": "x", "participants": []}).status_code == 422
+
+
+def test_api_move_of_another_organisations_appointment_is_404(therapist_token, therapist, patient, therapy_room, outsider, other_org, as_actor):
+    created = call("POST", "/appointments", therapist_token, booking(patient, therapy_room, therapist, at(1, 10))).json()
+    outsider_token = token_for(outsider, other_org, as_actor)
+    assert call("POST", f"/appointments/{created['id']}/reschedule", outsider_token,
+                {"start": at(2, 10).isoformat(), "reason": "Not mine"}).status_code == 404
+    assert call("GET", f"/appointments/{created['id']}", outsider_token).status_code == 404

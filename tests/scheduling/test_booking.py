@@ -16,23 +16,8 @@ from openkap.audit.models import AuditAction, AuditEvent
 from openkap.dosing.models import DosingSession
 from openkap.pathway import selectors as pathway_selectors
 from openkap.scheduling import services
-from openkap.scheduling.models import Appointment, AppointmentKind, Participant
-from tests.scheduling.conftest import at
-
-
-def prep(patient, room, lead, start, **extra):
-    return {
-        "patient_id": patient.id, "kind": AppointmentKind.PREPARATION, "start": start,
-        "room_id": room.id, "participants": [(lead.id, "lead")], **extra,
-    }
-
-
-def dosing(patient, room, monitor, start, **extra):
-    return {
-        "patient_id": patient.id, "kind": AppointmentKind.DOSING, "start": start, "room_id": room.id,
-        "participants": [(monitor.id, "monitor")], **extra,
-    }
-
+from openkap.scheduling.models import Appointment, Participant
+from tests.scheduling.conftest import at, dosing, prep
 
 # --- ordinary bookings ---------------------------------------------------------------------
 
@@ -403,7 +388,7 @@ def test_reminder_of_a_cancelled_appointment_is_not_sent(book, therapist, patien
     patient.save()
     a = book(therapist, **prep(patient, therapy_room, therapist, at(1, 10)))
     services.appointment_cancel(by=as_actor(therapist, org), appointment_id=a.id, reason="Rescheduling")
-    assert send_appointment_reminder.call(a.id) == "skipped: not booked"
+    assert send_appointment_reminder.call(a.id, a.start.isoformat()) == "skipped: not booked"
     assert mail.outbox == []
 
 
@@ -415,7 +400,7 @@ def test_the_database_queue_holds_the_reminder_until_a_day_before(book, therapis
             a = book(therapist, **prep(patient, therapy_room, therapist, at(3, 10)))
         queued = DBTaskResult.objects.get()
     assert queued.task_path == "openkap.scheduling.tasks.send_appointment_reminder"
-    assert queued.args_kwargs == {"args": [a.id], "kwargs": {}}
+    assert queued.args_kwargs == {"args": [a.id, a.start.isoformat()], "kwargs": {}}
     assert queued.run_after == a.start - timedelta(hours=24)
 
 
@@ -435,8 +420,8 @@ def test_two_concurrent_bookings_of_one_room_cannot_both_succeed(therapist, nurs
     # the per-room lock both bookings would pass the check.
     original = services._conflicts
 
-    def slow_conflicts(by, req):
-        found = original(by, req)
+    def slow_conflicts(*args):
+        found = original(*args)
         clock.sleep(0.5)
         return found
 

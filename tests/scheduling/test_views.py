@@ -228,3 +228,76 @@ def test_calendar_opens_at_the_site_where_the_clinician_works_that_day(book, the
     assert "· Albany North</h2>" in html
     html = client_for(therapist).get(calendar_url(date=at(2, 0).date().isoformat())).content.decode()
     assert "· Albany North</h2>" in html  # no appointment that day: the first site by name
+
+
+# --- moving an appointment ------------------------------------------------------------------------
+
+
+def test_the_appointment_page_offers_the_move_form_through_htmx(book, therapist, client_for, patient, therapy_room):
+    a = book(therapist, patient_id=patient.id, kind="preparation", start=at(1, 10), room_id=therapy_room.id,
+             participants=[(therapist.id, "lead")])
+    client = client_for(therapist)
+    url = reverse("scheduling:reschedule", args=[a.id])
+    page = client.get(reverse("scheduling:appointment", args=[a.id])).content.decode()
+    assert f'hx-get="{url}"' in page
+    fragment = client.get(url, HTTP_HX_REQUEST="true")
+    html = fragment.content.decode()
+    assert fragment.status_code == 200
+    assert "<html" not in html
+    assert f'value="{at(1, 10):%Y-%m-%dT%H:%M}"' in html
+    assert 'name="minutes" value="60"' in html
+    assert f'<option value="room:{therapy_room.id}" selected>' in html
+    assert f'<option value="{therapist.id}" selected>' in html
+    assert 'name="reason"' in html
+    assert "<html" in client.get(url).content.decode()  # without htmx: a page of its own
+
+
+def test_the_move_form_moves_and_the_page_shows_the_history(book, therapist, client_for, patient, therapy_room):
+    a = book(therapist, patient_id=patient.id, kind="preparation", start=at(1, 10), room_id=therapy_room.id,
+             participants=[(therapist.id, "lead")])
+    client = client_for(therapist)
+    response = client.post(reverse("scheduling:reschedule", args=[a.id]), {
+        "start": at(3, 15).strftime("%Y-%m-%dT%H:%M"), "minutes": 60, "location": f"room:{therapy_room.id}",
+        "lead": therapist.id, "reason": "Her train was cancelled.",
+    })
+    assert response.status_code == 302
+    assert response.url == reverse("scheduling:appointment", args=[a.id])
+    a.refresh_from_db()
+    assert (a.start, a.end) == (at(3, 15), at(3, 16))
+    html = client.get(response.url).content.decode()
+    assert "Her train was cancelled." in html
+    assert "by Theo Therapist" in html
+    assert f"{at(1, 10):%a} {at(1, 10).day} {at(1, 10):%b} 10:00" in html
+
+
+def test_the_move_form_shows_the_dosing_guard_apart(book, therapist, nurse, client_for, patient, dosing_room, guards_met, monkeypatch):
+    from openkap.pathway import selectors as pathway_selectors
+
+    a = book(therapist, patient_id=patient.id, kind="dosing", start=at(2, 9), room_id=dosing_room.id,
+             participants=[(nurse.id, "monitor")])
+    monkeypatch.setattr(pathway_selectors, "dosing_booking_unmet", lambda ep: ["Escort (driver) not arranged."])
+    response = client_for(therapist).post(reverse("scheduling:reschedule", args=[a.id]), {
+        "start": at(4, 9).strftime("%Y-%m-%dT%H:%M"), "minutes": a.minutes, "location": f"room:{dosing_room.id}",
+        "monitor": nurse.id, "reason": "Clinic closed.",
+    })
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert "Not moved: the care pathway is not ready" in html
+    assert "Escort (driver) not arranged." in html
+
+
+def test_no_move_is_offered_once_the_dosing_session_has_begun(book, therapist, nurse, client_for, patient, dosing_room, guards_met):
+    from openkap.dosing.models import DosingSession
+
+    a = book(therapist, patient_id=patient.id, kind="dosing", start=at(2, 9), room_id=dosing_room.id,
+             participants=[(nurse.id, "monitor")])
+    DosingSession.objects.filter(pk=a.dosing_session_id).update(status=DosingSession.Status.CHECKED_IN)
+    html = client_for(therapist).get(reverse("scheduling:appointment", args=[a.id])).content.decode()
+    assert "Reschedule…" not in html
+
+
+def test_moving_a_patient_outside_the_care_team_is_403(book, nurse, therapist, client_for, unassigned_patient, therapy_room):
+    a = book(nurse, patient_id=unassigned_patient.id, kind="preparation", start=at(1, 10), room_id=therapy_room.id,
+             participants=[(nurse.id, "lead")])
+    assert client_for(therapist).get(reverse("scheduling:reschedule", args=[a.id])).status_code == 403
+    assert client_for(therapist).post(reverse("scheduling:reschedule", args=[a.id]), {"reason": "x" * 10}).status_code == 403

@@ -1445,6 +1445,10 @@ def session_discharge(
         session.save(update_fields=["status", "discharged_at"])
         _audit(by, AuditAction.CREATE, "dosing_discharge", discharge, session, glass, signed=True,
                minutes_monitored=discharge.minutes_monitored)
+        # Imported here: scheduling builds on dosing, not the other way round.
+        from openkap.scheduling.services import appointment_complete_for_discharge
+
+        appointment_complete_for_discharge(by=by, session=session, break_glass=glass)
         _assign_experience_measures(by, session)
         if _protocol(session).rems_required:
             _rems_form_create(by, session, discharge)

@@ -74,6 +74,35 @@ class CheckOut(Schema):
     problems: dict[str, list[str]]
 
 
+class RescheduleIn(Schema):
+    start: dt.datetime = Field(description="ISO 8601; without an offset, the clinic's time zone")
+    end: dt.datetime | None = Field(None, description="Leave out to keep the appointment's length")
+    site_id: OptionalId = Field(None, description="With no room_id: by video or phone at this site")
+    room_id: OptionalId = Field(None, description="Leave out, with site_id, to keep the place")
+    participants: Annotated[
+        list[ParticipantIn], Field(min_length=1, max_length=services.MAX_PARTICIPANTS)
+    ] | None = Field(None, description="Leave out to keep the staff; given, it replaces them all")
+    reason: str = Field(min_length=3, max_length=1000)
+
+
+class MoveOut(Schema):
+    moved_at: dt.datetime
+    moved_by: str
+    reason: str
+    from_start: dt.datetime
+    from_end: dt.datetime
+    from_site_id: int
+    from_room_id: int | None
+    to_start: dt.datetime
+    to_end: dt.datetime
+    to_site_id: int
+    to_room_id: int | None
+
+
+class AppointmentDetailOut(AppointmentOut):
+    moves: list[MoveOut] = Field(description="Every reschedule, oldest first")
+
+
 class CancelIn(Schema):
     reason: str = Field(min_length=3, max_length=1000)
     by_patient: bool = False
@@ -159,6 +188,30 @@ def check(request: HttpRequest, payload: BookingIn) -> CheckOut:
 def book(request: HttpRequest, payload: BookingIn) -> Status:
     appointment = services.appointment_book(by=request.auth, **_booking_args(payload))  # type: ignore[attr-defined, arg-type]
     return Status(201, _out(appointment, True))
+
+
+@router.get("/appointments/{appointment_id}", response={200: AppointmentDetailOut, **ERRORS}, summary="One appointment with its history of moves")
+def appointment(request: HttpRequest, appointment_id: ObjectId) -> AppointmentDetailOut:
+    a = selectors.appointment_get(by=request.auth, appointment_id=appointment_id)  # type: ignore[attr-defined]
+    moves = [
+        MoveOut(
+            moved_at=m.moved_at, moved_by=m.moved_by.full_name, reason=m.reason, from_start=m.from_start,
+            from_end=m.from_end, from_site_id=m.from_site_id, from_room_id=m.from_room_id, to_start=m.to_start,
+            to_end=m.to_end, to_site_id=m.to_site_id, to_room_id=m.to_room_id,
+        )
+        for m in a.moves.all()
+    ]
+    return AppointmentDetailOut(**_out(a, True).model_dump(), moves=moves)
+
+
+@router.post("/appointments/{appointment_id}/reschedule", response={200: AppointmentOut, **ERRORS}, summary="Move an appointment (the same checks as booking)")
+def reschedule(request: HttpRequest, appointment_id: ObjectId, payload: RescheduleIn) -> AppointmentOut:
+    a = services.appointment_reschedule(
+        by=request.auth, appointment_id=appointment_id, start=payload.start, end=payload.end,  # type: ignore[attr-defined]
+        site_id=payload.site_id, room_id=payload.room_id, reason=payload.reason,
+        participants=None if payload.participants is None else [(p.user_id, p.role) for p in payload.participants],
+    )
+    return _out(a, True)
 
 
 @router.post("/appointments/{appointment_id}/cancel", response={200: AppointmentOut, **ERRORS}, summary="Cancel an appointment")

@@ -3,24 +3,26 @@ get the same answers."""
 
 from __future__ import annotations
 
+from datetime import UTC, timedelta
 from typing import Any
 
 from django import forms
+from django.utils import timezone
 
 from openkap.accounts.authz import Actor
 from openkap.accounts.models import Room, Site
 from openkap.api.schemas import MAX_ID
 from openkap.core.authz import Role
-from openkap.scheduling.models import AppointmentKind
+from openkap.scheduling.models import Appointment, AppointmentKind
 from openkap.scheduling.selectors import clinical_staff
 from openkap.scheduling.services import MAX_INSTRUCTIONS, MAX_MINUTES, MIN_MINUTES
 
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 
 
-class BookingForm(forms.Form):
-    patient = forms.IntegerField(min_value=1, max_value=MAX_ID, widget=forms.HiddenInput)
-    kind = forms.ChoiceField(label="Type", choices=AppointmentKind.choices)
+class _TimePlaceStaffForm(forms.Form):
+    """The time, room and staff of an appointment: shared by booking and moving."""
+
     location = forms.ChoiceField(label="Room")
     start = forms.DateTimeField(
         label="Starts",
@@ -37,12 +39,6 @@ class BookingForm(forms.Form):
         help_text="A nurse or prescriber; required for a dosing session.",
     )
     support = forms.TypedChoiceField(label="Support / sitter", required=False, coerce=int, empty_value=None)
-    patient_instructions = forms.CharField(
-        label="Instructions for the patient", required=False, max_length=MAX_INSTRUCTIONS,
-        widget=forms.Textarea(attrs={"rows": 4}),
-        help_text="Shown in the portal and in the reminder email. Left blank for a dosing session: "
-        "the fasting, medicines-to-hold and escort instructions recorded in the patient's preparation.",
-    )
 
     def __init__(self, *args: Any, actor: Actor, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -74,6 +70,44 @@ class BookingForm(forms.Form):
             for role in ("lead", "monitor", "support")
             if self.cleaned_data.get(role)
         ]
+
+    def slot(self) -> dict[str, Any]:
+        """The service's start, end, site_id, room_id and participants. Times in UTC:
+        a length is not wall-clock time across a clock change."""
+        site_id, room_id = self.location_ids()
+        start = self.cleaned_data["start"].astimezone(UTC)
+        minutes = self.cleaned_data["minutes"]
+        return {
+            "start": start, "end": start + timedelta(minutes=minutes) if minutes else None,
+            "site_id": site_id, "room_id": room_id, "participants": self.participants(),
+        }
+
+
+class BookingForm(_TimePlaceStaffForm):
+    patient = forms.IntegerField(min_value=1, max_value=MAX_ID, widget=forms.HiddenInput)
+    kind = forms.ChoiceField(label="Type", choices=AppointmentKind.choices)
+    patient_instructions = forms.CharField(
+        label="Instructions for the patient", required=False, max_length=MAX_INSTRUCTIONS,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Shown in the portal and in the reminder email. Left blank for a dosing session: "
+        "the fasting, medicines-to-hold and escort instructions recorded in the patient's preparation.",
+    )
+
+
+class RescheduleForm(_TimePlaceStaffForm):
+    reason = forms.CharField(
+        label="Reason for moving", max_length=1000, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Recorded with the appointment's history.",
+    )
+
+    def __init__(self, *args: Any, actor: Actor, appointment: Appointment, **kwargs: Any) -> None:
+        super().__init__(*args, actor=actor, **kwargs)
+        self.fields["minutes"].help_text = "Leave as it is to keep the appointment's length."
+        start = timezone.localtime(appointment.start)
+        location = f"room:{appointment.room_id}" if appointment.room_id else f"site:{appointment.site_id}"
+        self.initial |= {"start": start.strftime(DATETIME_LOCAL), "minutes": appointment.minutes, "location": location}
+        for p in appointment.participants.all():
+            self.initial[p.role] = p.user_id
 
 
 # Service error keys -> the form's fields.

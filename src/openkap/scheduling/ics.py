@@ -41,6 +41,8 @@ def feed_calendar(feed: CalendarFeed, appointments: Iterable[Appointment]) -> by
         event = Event()
         event.add("uid", f"appointment-{a.id}@{host}")
         event.add("dtstamp", now)
+        # Raised by every move or status change, so calendar apps replace their copy.
+        event.add("sequence", a.sequence)
         event.add("dtstart", a.start.astimezone(UTC))
         event.add("dtend", a.end.astimezone(UTC))
         if feed.patient_id is not None:

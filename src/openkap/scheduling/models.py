@@ -80,6 +80,9 @@ class Appointment(models.Model):
         User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     reminder_sent_at = models.DateTimeField(null=True, blank=True)
+    # Raised on every move and status change: the ICS SEQUENCE, so calendar apps take
+    # the new version of the event.
+    sequence = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -103,6 +106,34 @@ class Appointment(models.Model):
     @property
     def minutes(self) -> int:
         return int((self.end - self.start).total_seconds() // 60)
+
+
+class AppointmentMove(models.Model):
+    """One reschedule of an appointment: who moved it, when, from where and when to
+    where and when, and why. The appointment keeps its identity."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    appointment = models.ForeignKey(Appointment, on_delete=models.PROTECT, related_name="moves")
+    moved_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    moved_at = models.DateTimeField(default=timezone.now)
+    reason = models.TextField()
+    from_start = models.DateTimeField()
+    from_end = models.DateTimeField()
+    from_site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+")
+    from_room = models.ForeignKey(Room, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    to_start = models.DateTimeField()
+    to_end = models.DateTimeField()
+    to_site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+")
+    to_room = models.ForeignKey(Room, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # [[user id, role], ...] before and after: the staff may change with the time.
+    from_participants = models.JSONField(default=list)
+    to_participants = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["moved_at", "id"]
+
+    def __str__(self) -> str:
+        return f"appointment {self.appointment_id} moved {self.from_start:%Y-%m-%d %H:%M} -> {self.to_start:%Y-%m-%d %H:%M}"
 
 
 class Participant(models.Model):

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
 
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -21,6 +21,7 @@ from openkap.scheduling.models import (
     DEFAULT_MINUTES,
     Appointment,
     AppointmentKind,
+    AppointmentMove,
     AppointmentType,
     CalendarFeed,
 )
@@ -422,6 +423,9 @@ def appointment_get(*, by: Actor, appointment_id: int) -> Appointment:
     appointment = (
         _with_people(Appointment.objects.filter(id=appointment_id, organization=by.organization))
         .select_related("patient", "status_changed_by", "created_by")
+        .prefetch_related(
+            Prefetch("moves", AppointmentMove.objects.select_related("moved_by", "from_room", "to_room", "from_site", "to_site"))
+        )
         .first()
     )
     if appointment is None:

@@ -1,8 +1,11 @@
-"""Writes of scheduling: booking (conflicts and the dosing guard), status changes,
-appointment types and calendar feeds.
+"""Writes of scheduling: booking and rescheduling (conflicts, the dosing guard, the
+protocol's monitoring window and minimum interval), status changes, appointment
+types and calendar feeds.
 
 Keyword-only, one transaction each, permission checked and audited in the same
-transaction; reminders are enqueued only after the booking commits.
+transaction; reminders are enqueued only after the booking commits. A booking or
+move refused once the patient is known raises ``AuditedRefusal``, so the refusal
+and its reasons stay on the record although the transaction rolls back.
 """
 
 from __future__ import annotations
@@ -11,19 +14,27 @@ import hashlib
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
 
 from openkap.accounts.authz import Actor, Denied, require
 from openkap.accounts.models import Membership, Room, Site, User
 from openkap.audit.models import AuditAction
-from openkap.audit.services import audit_record
+from openkap.audit.services import AuditedRefusal, audit_record
 from openkap.core.authz import CLINICAL_ROLES, ORGANIZATION_WIDE_ROLES, Perm, Role
+from openkap.core.dosing import Stop
+
+# The dose order's own interval rule, reused so that booking and ordering cannot disagree.
+from openkap.core.dosing.calc import _check_interval as check_interval
+from openkap.core.protocols import Protocol
 from openkap.dosing.models import DosingSession
+from openkap.dosing.services import protocol_in_use
 from openkap.pathway import selectors as pathway
 from openkap.pathway.models import Episode
 from openkap.patients.models import Patient
@@ -33,6 +44,7 @@ from openkap.scheduling.models import (
     DEFAULT_MINUTES,
     Appointment,
     AppointmentKind,
+    AppointmentMove,
     AppointmentType,
     CalendarFeed,
     Participant,
@@ -98,6 +110,8 @@ class BookingRequest:
     participants: tuple[tuple[User, str], ...]
     instructions: str
     dosing_window: rules.DosingWindow | None
+    # The plan's protocol whose minimum interval between sessions applies (dosing only).
+    interval_protocol: Protocol | None = None
 
 
 def _aware(value: datetime | None, field: str, errors: dict[str, list[str]]) -> datetime | None:
@@ -133,15 +147,19 @@ def _staff_roles(organization_id: int, user_ids: Iterable[int]) -> dict[int, set
     return roles
 
 
-def _dosing_window(episode: Episode | None) -> rules.DosingWindow:
+def _plan_protocols(organization_id: int, episode: Episode | None) -> tuple[rules.DosingWindow, Protocol | None]:
     """The plan's protocol (or its route's example protocol) decides how long the room
-    and the monitoring clinician are held; without a plan, the most demanding example."""
-    if episode is not None:
-        snapshot = pathway.episode_snapshot(episode)
-        protocol = rules.protocol_for_plan(snapshot.plan_protocol_id, snapshot.plan_route)
-        if protocol is not None:
-            return rules.dosing_window(protocol)
-    return rules.longest_example_window()
+    and the monitoring clinician are held; without a plan, the most demanding example.
+
+    The minimum interval comes from the protocol the dose order will check: the
+    clinic's version of the plan's protocol (``protocol_in_use``), else the example."""
+    if episode is None:
+        return rules.longest_example_window(), None
+    snapshot = pathway.episode_snapshot(episode)
+    example = rules.protocol_for_plan(snapshot.plan_protocol_id, snapshot.plan_route)
+    window = rules.dosing_window(example) if example is not None else rules.longest_example_window()
+    version = protocol_in_use(organization_id, snapshot.plan_protocol_id) if snapshot.plan_protocol_id else None
+    return window, version.protocol if version is not None else example
 
 
 def _round_up(minutes: int, step: int = 15) -> int:
@@ -160,8 +178,11 @@ def _parse_booking(
     participants: Sequence[ParticipantSpec],
     patient_instructions: str,
     allow_past: bool,
+    usual_minutes: int | None = None,
 ) -> BookingRequest:
-    """Check every field and collect every problem, so one refusal lists them all."""
+    """Check every field and collect every problem, so one refusal lists them all.
+    Without an end, the appointment lasts ``usual_minutes`` (a move keeps its length),
+    else the type's usual length."""
     errors: dict[str, list[str]] = {}
 
     def err(field: str, message: str) -> None:
@@ -206,17 +227,18 @@ def _parse_booking(
 
     episode = pathway.current_episode(patient)
     window = None
+    interval_protocol = None
     if is_dosing:
         if episode is None:
             err("episode", "The patient has no open episode of care, so no dosing session can be booked.")
         else:
             for message in pathway.dosing_booking_unmet(episode):
                 err("episode", message)
-        window = _dosing_window(episode)
+        window, interval_protocol = _plan_protocols(by.organization.id, episode)
 
     if start is not None and kind in AppointmentKind.values:
         if end is None and "end" not in errors:
-            minutes = default_minutes(by.organization.id, kind)
+            minutes = usual_minutes or default_minutes(by.organization.id, kind)
             if window is not None:
                 minutes = max(minutes, _round_up(window.total_minutes))
             end = start + timedelta(minutes=minutes)
@@ -269,6 +291,7 @@ def _parse_booking(
     return BookingRequest(
         patient=patient, episode=episode, kind=kind, start=start, end=end, site=site, room=room,
         participants=tuple(staff), instructions=instructions, dosing_window=window,
+        interval_protocol=interval_protocol,
     )
 
 
@@ -313,10 +336,12 @@ def describe(by: Actor, appointment: Appointment) -> str:
     )
 
 
-def _conflicts(by: Actor, req: BookingRequest) -> dict[str, list[str]]:
+def _conflicts(by: Actor, req: BookingRequest, moving: Appointment | None = None) -> dict[str, list[str]]:
     busy = Appointment.objects.filter(start__lt=req.end, end__gt=req.start).exclude(
         status=Appointment.Status.CANCELLED
     )
+    if moving is not None:
+        busy = busy.exclude(pk=moving.pk)
     errors: dict[str, list[str]] = {}
     if req.room is not None:
         for other in busy.filter(room=req.room).select_related("patient").order_by("start"):
@@ -340,6 +365,73 @@ def _conflicts(by: Actor, req: BookingRequest) -> dict[str, list[str]]:
     return errors
 
 
+def _session_day(session: DosingSession) -> date:
+    """The day a session counts for, as the dose order dates it (dosing.services.last_session_date)."""
+    return timezone.localdate(session.administration_started_at or session.started_at or session.scheduled_start)
+
+
+def _interval_problems(req: BookingRequest, exclude_session_id: int | None) -> list[str]:
+    """The protocol's minimum days from the patient's previous dosing session on the
+    route to this one, and from this one to the next. Booked sessions count as well as
+    held ones; so does a session without a protocol yet, as at the dose order."""
+    protocol = req.interval_protocol
+    if protocol is None:
+        return []
+    day = timezone.localdate(req.start)
+    others = (
+        DosingSession.objects.filter(patient=req.patient)
+        .exclude(status__in=[DosingSession.Status.CANCELLED, DosingSession.Status.NOT_DOSED])
+        .filter(Q(protocol_version__route=protocol.route.value) | Q(protocol_version__isnull=True))
+        .exclude(pk=exclude_session_id)
+    )
+    days = [_session_day(s) for s in others]
+    previous = max((d for d in days if d <= day), default=None)
+    following = min((d for d in days if d > day), default=None)
+    problems: list[str] = []
+    if previous is not None:
+        stops: list[Stop] = []
+        check_interval(protocol, previous, day, stops)
+        problems += [stop.message for stop in stops]
+    if following is not None:
+        stops = []
+        check_interval(protocol, day, following, stops)
+        if stops:
+            problems.append(
+                f"Only {(following - day).days} days before the next dosing session ({following.isoformat()}); "
+                f"this protocol needs at least {protocol.min_interval_days} days."
+            )
+    return problems
+
+
+def _problems(
+    by: Actor, req: BookingRequest, *, moving: Appointment | None = None, session: DosingSession | None = None
+) -> dict[str, list[str]]:
+    """What stops the booking once its fields are sound: conflicts, and for a dosing
+    session the protocol's interval (``session``: the booking's own, left out)."""
+    errors = _conflicts(by, req, moving)
+    if interval := _interval_problems(req, session.pk if session is not None else None):
+        errors.setdefault("start", []).extend(interval)
+    return errors
+
+
+def _refused(
+    by: Actor, exc: ValidationError, *, what: str, patient_id: int, glass: bool,
+    appointment_id: int | None = None, **detail: Any,
+) -> AuditedRefusal:
+    """The refusal, to be audited after the rollback with every reason given."""
+    errors = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+    return AuditedRefusal(errors, audit={
+        "by": by, "action": AuditAction.PERMISSION_DENIED, "object_type": "appointment",
+        "object_id": appointment_id if appointment_id is not None else "", "patient_id": patient_id,
+        "break_glass": glass, "reason": " ".join(m for messages in errors.values() for m in messages),
+        "detail": {"refused": what, "errors": errors, **detail},
+    })
+
+
+def _iso(value: object) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else None
+
+
 def _book(
     *,
     by: Actor,
@@ -359,21 +451,27 @@ def _book(
     require(by, Perm.APPOINTMENT_BOOK)
     with transaction.atomic():
         patient, glass = patient_for(by, patient_id, Perm.APPOINTMENT_BOOK)
-        req = _parse_booking(
-            by, patient, kind=kind, start=start, end=end, site_id=site_id, room_id=room_id,
-            participants=participants, patient_instructions=patient_instructions, allow_past=allow_past,
-        )
-        if scheduled_session is not None and not (
-            req.kind == AppointmentKind.DOSING
-            and scheduled_session.patient_id == patient.id
-            and scheduled_session.status == DosingSession.Status.SCHEDULED
-            and not Appointment.objects.filter(dosing_session=scheduled_session).exists()
-        ):
-            raise ValidationError({"episode": "That dosing session cannot be booked again."})
-        _lock_resources(req)
-        conflicts = _conflicts(by, req)
-        if conflicts:
-            raise ValidationError(conflicts)
+        try:
+            req = _parse_booking(
+                by, patient, kind=kind, start=start, end=end, site_id=site_id, room_id=room_id,
+                participants=participants, patient_instructions=patient_instructions, allow_past=allow_past,
+            )
+            if scheduled_session is not None and not (
+                req.kind == AppointmentKind.DOSING
+                and scheduled_session.patient_id == patient.id
+                and scheduled_session.status == DosingSession.Status.SCHEDULED
+                and not Appointment.objects.filter(dosing_session=scheduled_session).exists()
+            ):
+                raise ValidationError({"episode": "That dosing session cannot be booked again."})
+            _lock_resources(req)
+            problems = _problems(by, req, session=scheduled_session)
+            if problems:
+                raise ValidationError(problems)
+        except ValidationError as exc:
+            raise _refused(
+                by, exc, what="booking", patient_id=patient.id, glass=glass, kind=kind, start=_iso(start),
+                room_id=room_id, site_id=site_id,
+            ) from exc
         appointment = Appointment.objects.create(
             organization=by.organization, patient=patient, episode=req.episode, kind=req.kind,
             site=req.site, room=req.room, start=req.start, end=req.end,
@@ -410,12 +508,17 @@ def _book(
             by=by, action=AuditAction.CREATE, object_type="appointment", object_id=appointment.id,
             patient_id=patient.id, break_glass=glass, detail=detail,
         )
-        if req.start > timezone.now():
-            from openkap.scheduling.tasks import enqueue_reminder
-
-            appointment_id, appointment_start = appointment.id, appointment.start
-            transaction.on_commit(lambda: enqueue_reminder(appointment_id, appointment_start), robust=True)
+        _remind_after_commit(appointment)
     return appointment
+
+
+def _remind_after_commit(appointment: Appointment) -> None:
+    """Queue the reminder for the appointment's time once the transaction commits."""
+    if appointment.start > timezone.now():
+        from openkap.scheduling.tasks import enqueue_reminder
+
+        appointment_id, appointment_start = appointment.id, appointment.start
+        transaction.on_commit(lambda: enqueue_reminder(appointment_id, appointment_start), robust=True)
 
 
 def appointment_book(
@@ -475,22 +578,31 @@ def appointment_check(
         )
     except ValidationError as exc:
         return BookingCheck(False, None, exc.message_dict, None)
-    problems = _conflicts(by, req)
+    problems = _problems(by, req)
     return BookingCheck(not problems, req.end, problems, req.dosing_window)
 
 
 # --- status changes --------------------------------------------------------------------
 
 
-def _appointment_for_update(by: Actor, appointment_id: int) -> tuple[Appointment, bool]:
+def _locked_appointment(by: Actor, appointment_id: int) -> tuple[Appointment, bool]:
     require(by, Perm.APPOINTMENT_BOOK)
     found = Appointment.objects.filter(id=appointment_id, organization=by.organization).first()
     if found is None:
         raise Http404("No such appointment in your organisation.")
     _, glass = patient_for(by, found.patient_id, Perm.APPOINTMENT_BOOK)
+    if found.dosing_session_id is not None:
+        # The session's row first, then the appointment's: the order the dosing
+        # discharge takes them in, so the two cannot deadlock.
+        DosingSession.objects.select_for_update().filter(pk=found.dosing_session_id).first()
     appointment = (
         Appointment.objects.select_for_update(of=("self",)).select_related("patient", "dosing_session").get(pk=found.pk)
     )
+    return appointment, glass
+
+
+def _appointment_for_update(by: Actor, appointment_id: int) -> tuple[Appointment, bool]:
+    appointment, glass = _locked_appointment(by, appointment_id)
     if appointment.status != Appointment.Status.BOOKED:
         raise ValidationError(
             {"status": f"This appointment is already {appointment.get_status_display().lower()}."}
@@ -517,17 +629,21 @@ def _release_dosing_session(appointment: Appointment) -> DosingSession | None:
     return session
 
 
-def _set_status(by: Actor, appointment: Appointment, status: str, glass: bool, **extra: object) -> None:
+def _set_status(
+    by: Actor, appointment: Appointment, status: str, glass: bool, detail: dict[str, Any] | None = None,
+    **extra: object,
+) -> None:
     appointment.status = status
     appointment.status_changed_at = timezone.now()
     appointment.status_changed_by = by.user
+    appointment.sequence += 1
     for name, value in extra.items():
         setattr(appointment, name, value)
     appointment.save()
     audit_record(
         by=by, action=AuditAction.UPDATE, object_type="appointment", object_id=appointment.id,
         patient_id=appointment.patient_id, break_glass=glass,
-        reason=str(extra.get("cancellation_reason", "")), detail={"status": status},
+        reason=str(extra.get("cancellation_reason", "")), detail={"status": status} | (detail or {}),
     )
 
 
@@ -576,6 +692,170 @@ def appointment_complete(*, by: Actor, appointment_id: int) -> Appointment:
         appointment, glass = _appointment_for_update(by, appointment_id)
         _after_start(appointment, "completed")
         _set_status(by, appointment, Appointment.Status.COMPLETED, glass)
+    return appointment
+
+
+def appointment_complete_for_discharge(
+    *, by: Actor, session: DosingSession, break_glass: bool = False
+) -> Appointment | None:
+    """The signed discharge of a dosing session completes the appointment booked with
+    it, in the discharge's own transaction and audited there. The caller
+    (``dosing.services.session_discharge``) has checked its permission and holds the
+    session's row lock; one already completed, or a session booked without an
+    appointment, is left as it is."""
+    appointment = (
+        Appointment.objects.select_for_update(of=("self",)).filter(dosing_session=session).first()
+    )
+    if appointment is None or appointment.status != Appointment.Status.BOOKED:
+        return appointment
+    _set_status(
+        by, appointment, Appointment.Status.COMPLETED, break_glass,
+        detail={"dosing_session_id": session.id, "on": "discharge"},
+    )
+    return appointment
+
+
+# --- rescheduling ----------------------------------------------------------------------
+
+
+def _staff_of(appointment: Appointment) -> list[list[Any]]:
+    return sorted([p.user_id, p.role] for p in appointment.participants.all())
+
+
+def _check_move(
+    by: Actor,
+    appointment: Appointment,
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    site_id: int | None,
+    room_id: int | None,
+    participants: Sequence[ParticipantSpec] | None,
+    reason: str,
+) -> BookingRequest:
+    """The move as a booking of the same kind and patient: every check of a booking,
+    with the appointment itself and its own dosing session left out."""
+    if appointment.status != Appointment.Status.BOOKED:
+        raise ValidationError({"status": (
+            f"This appointment is {appointment.get_status_display().lower()}: only a booked "
+            "appointment can be moved. Book a new one instead."
+        )})
+    session = appointment.dosing_session
+    if session is not None and session.status != DosingSession.Status.SCHEDULED:
+        raise ValidationError({"status": (
+            f"The dosing session is already {session.get_status_display().lower()}: "
+            "it can no longer be moved."
+        )})
+    if site_id is None and room_id is None:
+        site_id = appointment.site_id if appointment.room_id is None else None
+        room_id = appointment.room_id
+    if participants is None:
+        participants = [(user_id, role) for user_id, role in _staff_of(appointment)]
+    errors: dict[str, list[str]] = {}
+    if not 3 <= len(reason) <= 1000:
+        errors["reason"] = ["Say why the appointment is moved (3 to 1000 characters)."]
+    try:
+        req = _parse_booking(
+            by, appointment.patient, kind=appointment.kind, start=start, end=end, site_id=site_id,
+            room_id=room_id, participants=participants, patient_instructions=appointment.patient_instructions,
+            allow_past=False, usual_minutes=appointment.minutes,
+        )
+    except ValidationError as exc:
+        raise ValidationError(exc.message_dict | errors) from exc
+    if errors:
+        raise ValidationError(errors)
+    if session is not None and (req.episode is None or req.episode.id != session.episode_id):
+        raise ValidationError({"episode": (
+            "The dosing session belongs to an episode of care that is no longer open: "
+            "cancel it and book a new one."
+        )})
+    unchanged = (
+        (req.start, req.end, req.site.id, req.room.id if req.room else None)
+        == (appointment.start, appointment.end, appointment.site_id, appointment.room_id)
+        and sorted([u.id, role] for u, role in req.participants) == _staff_of(appointment)
+    )
+    if unchanged:
+        raise ValidationError({"start": "This is already the appointment's time, place and staff: nothing to move."})
+    _lock_resources(req)
+    problems = _problems(by, req, moving=appointment, session=session)
+    if problems:
+        raise ValidationError(problems)
+    return req
+
+
+def appointment_reschedule(
+    *,
+    by: Actor,
+    appointment_id: int,
+    start: datetime | None,
+    reason: str,
+    end: datetime | None = None,
+    site_id: int | None = None,
+    room_id: int | None = None,
+    participants: Sequence[ParticipantSpec] | None = None,
+) -> Appointment:
+    """Move a booked appointment to another time, and if given another room (or site,
+    for video) and other staff, with every check of a booking: conflicts naming the
+    other appointment, the dosing guard, the monitoring window and the protocol's
+    interval. Without ``end`` it keeps its length; without a place or staff, its own.
+
+    The appointment keeps its id and its dosing session (whose booked start moves
+    with it); the move is recorded with its reason and audited, and the reminder is
+    queued again for the new time (one queued for the old time skips itself)."""
+    reason = (reason or "").strip()
+    with transaction.atomic():
+        appointment, glass = _locked_appointment(by, appointment_id)
+        before_staff = _staff_of(appointment)
+        try:
+            req = _check_move(
+                by, appointment, start=start, end=end, site_id=site_id, room_id=room_id,
+                participants=participants, reason=reason,
+            )
+        except ValidationError as exc:
+            raise _refused(
+                by, exc, what="reschedule", patient_id=appointment.patient_id, glass=glass,
+                appointment_id=appointment.id, start=_iso(start), room_id=room_id, site_id=site_id,
+            ) from exc
+        after_staff = sorted([user.id, role] for user, role in req.participants)
+        move = AppointmentMove.objects.create(
+            organization=by.organization, appointment=appointment, moved_by=by.user, reason=reason,
+            from_start=appointment.start, from_end=appointment.end, from_site_id=appointment.site_id,
+            from_room_id=appointment.room_id, from_participants=before_staff,
+            to_start=req.start, to_end=req.end, to_site=req.site, to_room=req.room, to_participants=after_staff,
+        )
+        appointment.start, appointment.end, appointment.site, appointment.room = req.start, req.end, req.site, req.room
+        # The patient is reminded again, for the new time.
+        appointment.reminder_sent_at = None
+        appointment.sequence += 1
+        appointment.save(update_fields=["start", "end", "site", "room", "reminder_sent_at", "sequence"])
+        if after_staff != before_staff:
+            appointment.participants.all().delete()
+            Participant.objects.bulk_create(
+                Participant(organization=by.organization, appointment=appointment, user=user, role=role)
+                for user, role in req.participants
+            )
+        session = appointment.dosing_session
+        if session is not None:
+            session.scheduled_start, session.site, session.room = req.start, req.site, req.room
+            session.save(update_fields=["scheduled_start", "site", "room"])
+            audit_record(
+                by=by, action=AuditAction.UPDATE, object_type="dosing_session", object_id=session.id,
+                patient_id=appointment.patient_id, break_glass=glass,
+                detail={"scheduled_start": req.start.isoformat(), "room_id": session.room_id,
+                        "appointment_move_id": move.id},
+            )
+        audit_record(
+            by=by, action=AuditAction.UPDATE, object_type="appointment", object_id=appointment.id,
+            patient_id=appointment.patient_id, break_glass=glass, reason=reason,
+            detail={
+                "moved": move.id,
+                "from": {"start": move.from_start.isoformat(), "end": move.from_end.isoformat(),
+                         "site_id": move.from_site_id, "room_id": move.from_room_id, "participants": before_staff},
+                "to": {"start": move.to_start.isoformat(), "end": move.to_end.isoformat(),
+                       "site_id": move.to_site_id, "room_id": move.to_room_id, "participants": after_staff},
+            },
+        )
+        _remind_after_commit(appointment)
     return appointment
 
 

@@ -2,7 +2,8 @@
 
 Enqueued by the booking service after its commit; the worker (`openkap db_worker`)
 runs it at the due time. The task reads the appointment again when it runs, so a
-cancelled or already reminded appointment sends nothing.
+cancelled or already reminded appointment sends nothing, and neither does one moved
+since: each reminder is for the start it was queued for, and a move queues its own.
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ def enqueue_reminder(appointment_id: int, start: datetime) -> None:
     run_after = start - REMINDER_LEAD
     if reminder.get_backend().supports_defer and run_after > timezone.now():
         reminder = reminder.using(run_after=run_after)
-    reminder.enqueue(appointment_id)
+    reminder.enqueue(appointment_id, start.isoformat())
 
 
 @task()
-def send_appointment_reminder(appointment_id: int) -> str:
+def send_appointment_reminder(appointment_id: int, start: str) -> str:
+    """``start``: the time the reminder was queued for (ISO 8601)."""
     with transaction.atomic():
         appointment = (
             Appointment.objects.select_for_update(of=("self",))
@@ -45,6 +47,8 @@ def send_appointment_reminder(appointment_id: int) -> str:
         )
         if appointment is None or appointment.status != Appointment.Status.BOOKED:
             return "skipped: not booked"
+        if appointment.start != datetime.fromisoformat(start):
+            return "skipped: moved"
         if appointment.reminder_sent_at is not None:
             return "skipped: already reminded"
         if appointment.start <= timezone.now():

@@ -11,6 +11,7 @@ urlpatterns = [
     path("schedule/types/", views.appointment_types, name="types"),
     path("schedule/my-calendar-feed/", views.my_feed, name="my_feed"),
     path("schedule/appointments/<id:appointment_id>/", views.appointment, name="appointment"),
+    path("schedule/appointments/<id:appointment_id>/reschedule/", views.reschedule, name="reschedule"),
     path("schedule/appointments/<id:appointment_id>/cancel/", views.cancel, name="cancel"),
     path("schedule/appointments/<id:appointment_id>/no-show/", views.no_show, name="no_show"),
     path("schedule/appointments/<id:appointment_id>/complete/", views.complete, name="complete"),

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from datetime import UTC, date, timedelta
+from datetime import date
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -13,11 +14,19 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from openkap.accounts.authz import Actor
+from openkap.audit.services import record_refusal
 from openkap.core.authz import CLINICAL_ROLES, Perm
+from openkap.dosing.models import DosingSession
 from openkap.patients.models import Patient
 from openkap.patients.selectors import patient_chart, patient_for, patient_search
 from openkap.scheduling import ics, selectors, services
-from openkap.scheduling.forms import FIELD_OF_ERROR, AppointmentTypeForm, BookingForm, CancelForm
+from openkap.scheduling.forms import (
+    FIELD_OF_ERROR,
+    AppointmentTypeForm,
+    BookingForm,
+    CancelForm,
+    RescheduleForm,
+)
 from openkap.scheduling.models import AppointmentKind
 from openkap.web.decorators import apply_errors, patient_view, staff_view
 
@@ -81,6 +90,20 @@ def _booking_initial(request: HttpRequest) -> dict[str, object]:
     return initial
 
 
+def _refusal_on_form(form: Form, exc: ValidationError) -> list[str]:
+    """A refused booking or move: its reasons next to the form's fields, except the
+    pathway's (returned, listed apart as what is missing). The refusal is audited."""
+    record_refusal(exc)
+    errors = exc.message_dict
+    guard_unmet = errors.pop("episode", [])
+    renamed: dict[str, list[str]] = {}
+    for key, messages_ in errors.items():
+        renamed.setdefault(FIELD_OF_ERROR.get(key, key), []).extend(messages_)
+    if renamed:
+        apply_errors(form, ValidationError(renamed))
+    return guard_unmet
+
+
 @staff_view(Perm.APPOINTMENT_BOOK)
 def book(request: HttpRequest, actor: Actor) -> HttpResponse:
     form = BookingForm(request.POST or None, actor=actor, initial=_booking_initial(request))
@@ -93,24 +116,13 @@ def book(request: HttpRequest, actor: Actor) -> HttpResponse:
     status = 200
     if request.method == "POST":
         if form.is_valid():
-            site_id, room_id = form.location_ids()
-            start = form.cleaned_data["start"].astimezone(UTC)  # durations in UTC, not wall-clock
-            minutes = form.cleaned_data["minutes"]
             try:
                 appointment = services.appointment_book(
                     by=actor, patient_id=form.cleaned_data["patient"], kind=form.cleaned_data["kind"],
-                    start=start, end=start + timedelta(minutes=minutes) if minutes else None,
-                    site_id=site_id, room_id=room_id, participants=form.participants(),
-                    patient_instructions=form.cleaned_data["patient_instructions"],
+                    patient_instructions=form.cleaned_data["patient_instructions"], **form.slot(),
                 )
             except ValidationError as exc:
-                errors = exc.message_dict
-                guard_unmet = errors.pop("episode", [])
-                renamed: dict[str, list[str]] = {}
-                for key, messages_ in errors.items():
-                    renamed.setdefault(FIELD_OF_ERROR.get(key, key), []).extend(messages_)
-                if renamed:
-                    apply_errors(form, ValidationError(renamed))
+                guard_unmet = _refusal_on_form(form, exc)
             else:
                 start_local = timezone.localtime(appointment.start)
                 messages.success(
@@ -148,7 +160,36 @@ def appointment(request: HttpRequest, actor: Actor, appointment_id: int) -> Http
     return TemplateResponse(
         request, "scheduling/appointment.html",
         {"a": appt, "cancel_form": CancelForm(), "can_book": actor.can(Perm.APPOINTMENT_BOOK),
-         "started": appt.start <= timezone.now()},
+         "started": appt.start <= timezone.now(),
+         # A dosing session under way stays where it is.
+         "can_move": appt.dosing_session is None or appt.dosing_session.status == DosingSession.Status.SCHEDULED},
+    )
+
+
+@staff_view(Perm.APPOINTMENT_BOOK)
+def reschedule(request: HttpRequest, actor: Actor, appointment_id: int) -> HttpResponse:
+    """Move the appointment. htmx asks for the form alone, into the appointment page;
+    without it the form is a page of its own."""
+    appt = selectors.appointment_get(by=actor, appointment_id=appointment_id)
+    form = RescheduleForm(request.POST or None, actor=actor, appointment=appt)
+    guard_unmet: list[str] = []
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                moved = services.appointment_reschedule(
+                    by=actor, appointment_id=appt.id, reason=form.cleaned_data["reason"], **form.slot()
+                )
+            except ValidationError as exc:
+                guard_unmet = _refusal_on_form(form, exc)
+            else:
+                start_local = timezone.localtime(moved.start)
+                messages.success(request, f"Moved to {start_local:%a %d %b} at {start_local:%H:%M}.")
+                return redirect("scheduling:appointment", appointment_id=appt.id)
+        status = 422
+    template = "scheduling/_reschedule.html" if request.headers.get("HX-Request") else "scheduling/reschedule.html"
+    return TemplateResponse(
+        request, template, {"a": appt, "form": form, "guard_unmet": guard_unmet}, status=status
     )
 
 

@@ -1,0 +1,80 @@
+"""The signed discharge of a dosing session completes the appointment it was booked
+with, in the discharge's transaction. The session is run through the dosing services
+on a clinic set up by the dosing tests' own fixtures."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from openkap.audit.models import AuditAction, AuditEvent
+from openkap.dosing import services as dosing_services
+from openkap.dosing.models import DosingSession
+from openkap.scheduling import services
+from openkap.scheduling.models import Appointment
+from tests.conftest import PASSWORD
+from tests.dosing import conftest as dosing_fixtures
+from tests.dosing.conftest import DISCHARGE, NORMAL, ago, run_to_monitoring, screen
+
+# The dosing tests' fixtures, used here as they are.
+ready = dosing_fixtures.ready
+library = dosing_fixtures.library
+stock = dosing_fixtures.stock
+nurse_actor = dosing_fixtures.nurse_actor
+second_nurse = dosing_fixtures.second_nurse
+second_nurse_actor = dosing_fixtures.second_nurse_actor
+prescriber_actor = dosing_fixtures.prescriber_actor
+
+
+@pytest.fixture
+def monitoring(ready, library, stock, patient, room, therapist, nurse, org, as_actor, nurse_actor,
+               second_nurse_actor, prescriber_actor):
+    """An esketamine session booked in the calendar this morning, now in monitoring and
+    ready for discharge."""
+    screen(patient, nurse_actor)
+    appointment = services._book(
+        by=as_actor(therapist, org), patient_id=patient.id, kind="dosing", start=timezone.now() - timedelta(minutes=190),
+        room_id=room.id, participants=[(nurse.id, "monitor"), (therapist.id, "support")], allow_past=True,
+    )
+    session = run_to_monitoring(appointment.dosing_session, nurse_actor=nurse_actor, verifier_actor=second_nurse_actor,
+                                prescriber_actor=prescriber_actor, lot=stock["device"])
+    dosing_services.vitals_record(by=nurse_actor, session_id=session.id, systolic=150, diastolic=92, heart_rate=80,
+                                  spo2=95, respiratory_rate=15, at=ago(130))
+    dosing_services.observation_record(by=nurse_actor, session_id=session.id, moaas=4, at=ago(129))
+    dosing_services.vitals_record(by=nurse_actor, session_id=session.id, **NORMAL)
+    return appointment, session
+
+
+def test_the_discharge_completes_the_appointment_and_audits_it(monitoring, nurse, nurse_actor, patient):
+    appointment, session = monitoring
+    dosing_services.session_discharge(by=nurse_actor, session_id=session.id, password=PASSWORD, **DISCHARGE)
+    appointment.refresh_from_db()
+    assert appointment.status == Appointment.Status.COMPLETED
+    assert appointment.status_changed_by_id == nurse.id
+    event = AuditEvent.objects.get(action=AuditAction.UPDATE, object_type="appointment", object_id=str(appointment.id))
+    assert event.detail == {"status": "completed", "dosing_session_id": session.id, "on": "discharge"}
+    assert (event.actor_id, event.patient_id) == (nurse.id, patient.id)
+
+
+def test_a_discharge_that_rolls_back_leaves_the_appointment_booked(monitoring, nurse_actor, monkeypatch):
+    appointment, session = monitoring
+
+    def broken(by, session):
+        raise RuntimeError("the measures could not be assigned")
+
+    # A step of the discharge after the appointment is completed fails: all of it rolls back.
+    monkeypatch.setattr(dosing_services, "_assign_experience_measures", broken)
+    with pytest.raises(RuntimeError):
+        dosing_services.session_discharge(by=nurse_actor, session_id=session.id, password=PASSWORD, **DISCHARGE)
+    appointment.refresh_from_db()
+    assert (appointment.status, appointment.status_changed_at, appointment.sequence) == (Appointment.Status.BOOKED, None, 0)
+    assert DosingSession.objects.get(pk=session.pk).status == DosingSession.Status.MONITORING
+    assert not AuditEvent.objects.filter(action=AuditAction.UPDATE, object_type="appointment").exists()
+
+
+def test_an_appointment_already_completed_by_hand_stays_as_it_was(monitoring, therapist, org, as_actor, nurse_actor):
+    appointment, session = monitoring
+    services.appointment_complete(by=as_actor(therapist, org), appointment_id=appointment.id)
+    dosing_services.session_discharge(by=nurse_actor, session_id=session.id, password=PASSWORD, **DISCHARGE)
+    appointment.refresh_from_db()
+    assert (appointment.status, appointment.status_changed_by_id) == (Appointment.Status.COMPLETED, therapist.id)
