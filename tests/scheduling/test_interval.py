@@ -27,7 +27,7 @@ def test_one_day_after_the_previous_session_is_refused_naming_its_date(book, the
     with pytest.raises(AuditedRefusal) as exc:
         book(therapist, **dosing(patient, dosing_room, nurse, at(3, 9)))
     assert exc.value.message_dict == {
-        "start": [f"Only 1 days since the last session ({day(2)}); this protocol needs at least 2 days."]
+        "start": [f"Only 1 day since the last session ({day(2)}); this protocol needs at least 2 days."]
     }
     assert list(Appointment.objects.all()) == [first]
     assert DosingSession.objects.count() == 1
@@ -63,7 +63,7 @@ def test_a_booking_between_two_sessions_too_close_to_both_gives_both_reasons(boo
         book(therapist, **dosing(patient, dosing_room, nurse, at(3, 9)))
     reasons = exc.value.message_dict["start"]
     assert reasons == [
-        f"Only 1 days since the last session ({day(2)}); this protocol needs at least 2 days.",
+        f"Only 1 day since the last session ({day(2)}); this protocol needs at least 2 days.",
         f"Only 1 days before the next dosing session ({day(4)}); this protocol needs at least 2 days.",
     ]
 
@@ -91,7 +91,7 @@ def test_a_held_session_counts_from_its_administration_and_only_on_its_route(boo
     with pytest.raises(ValidationError) as exc:
         book(therapist, **dosing(patient, dosing_room, nurse, at(1, 9)))
     assert exc.value.message_dict["start"] == [
-        f"Only 1 days since the last session ({day(0)}); this protocol needs at least 2 days."
+        f"Only 1 day since the last session ({day(0)}); this protocol needs at least 2 days."
     ]
 
 
@@ -121,7 +121,7 @@ def test_the_availability_check_reports_the_interval(book, therapist, nurse, pat
     book(therapist, **dosing(patient, dosing_room, nurse, at(2, 9)))
     check = services.appointment_check(by=as_actor(therapist, org), **dosing(patient, dosing_room, nurse, at(3, 9)))
     assert check.bookable is False
-    assert check.problems["start"][0].startswith("Only 1 days since the last session")
+    assert check.problems["start"][0].startswith("Only 1 day since the last session")
 
 
 def test_a_move_keeps_the_interval_but_not_from_itself(book, therapist, nurse, patient, dosing_room, guards_met, org, as_actor):
@@ -133,7 +133,7 @@ def test_a_move_keeps_the_interval_but_not_from_itself(book, therapist, nurse, p
     with pytest.raises(ValidationError) as exc:
         services.appointment_reschedule(by=by, appointment_id=second.id, start=at(4, 9), reason="Sooner")
     assert exc.value.message_dict["start"] == [
-        f"Only 1 days since the last session ({day(3)}); this protocol needs at least 2 days."
+        f"Only 1 day since the last session ({day(3)}); this protocol needs at least 2 days."
     ]
     services.appointment_reschedule(by=by, appointment_id=second.id, start=at(5, 9), reason="Sooner")
     second.refresh_from_db()

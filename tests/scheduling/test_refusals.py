@@ -22,7 +22,7 @@ def rows():
 
 
 def refusals():
-    return AuditEvent.objects.filter(action=AuditAction.PERMISSION_DENIED, object_type="appointment")
+    return AuditEvent.objects.filter(action=AuditAction.REFUSED, object_type="appointment")
 
 
 def test_a_conflict_refusal_is_audited_once_with_its_reasons_and_nothing_else(book, therapist, nurse, patient, unassigned_patient, therapy_room):
@@ -33,7 +33,7 @@ def test_a_conflict_refusal_is_audited_once_with_its_reasons_and_nothing_else(bo
     assert not AuditEvent.objects.filter(id__gt=last).exists()  # rolled back with the booking
     record_refusal(exc.value)
     event = AuditEvent.objects.get(id__gt=last)
-    assert (event.action, event.object_type, event.object_id) == (AuditAction.PERMISSION_DENIED, "appointment", "")
+    assert (event.action, event.object_type, event.object_id) == (AuditAction.REFUSED, "appointment", "")
     assert (event.actor_id, event.patient_id, event.break_glass) == (nurse.id, unassigned_patient.id, False)
     assert event.detail["refused"] == "booking"
     assert event.detail["kind"] == "preparation"
@@ -50,7 +50,7 @@ def test_a_dosing_guard_refusal_in_the_booking_form_is_audited(therapist, nurse,
     })
     assert response.status_code == 422
     [event] = AuditEvent.objects.filter(id__gt=last)
-    assert (event.action, event.actor_id, event.patient_id, event.via) == (AuditAction.PERMISSION_DENIED, therapist.id, patient.id, "web")
+    assert (event.action, event.actor_id, event.patient_id, event.via) == (AuditAction.REFUSED, therapist.id, patient.id, "web")
     assert event.detail["errors"]["episode"] == pathway_selectors.dosing_booking_unmet(episode)
     assert "Escort (driver) not arranged." in event.reason
     assert rows() == before
@@ -65,10 +65,10 @@ def test_an_interval_refusal_through_the_api_is_audited(book, therapist, nurse, 
     response = Client().post("/api/v1/scheduling/appointments", data=json.dumps(body), content_type="application/json",
                              HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code == 422
-    assert "Only 1 days since the last session" in response.json()["errors"]["start"][0]
+    assert "Only 1 day since the last session" in response.json()["errors"]["start"][0]
     event = AuditEvent.objects.get(id__gt=last)
-    assert (event.action, event.via, event.patient_id) == (AuditAction.PERMISSION_DENIED, "api", patient.id)
-    assert "Only 1 days since the last session" in event.reason
+    assert (event.action, event.via, event.patient_id) == (AuditAction.REFUSED, "api", patient.id)
+    assert "Only 1 day since the last session" in event.reason
     assert rows() == before
 
 
@@ -86,7 +86,7 @@ def test_a_refused_move_in_the_form_is_audited_and_changes_nothing(book, therapi
     assert (refusal.object_id, refusal.detail["refused"]) == (str(a.id), "reschedule")
     # Besides the refusal only the read of the appointment the form is built from.
     assert set(AuditEvent.objects.filter(id__gt=last).values_list("action", "object_type")) == {
-        (AuditAction.PERMISSION_DENIED, "appointment"), (AuditAction.VIEW, "appointment")
+        (AuditAction.REFUSED, "appointment"), (AuditAction.VIEW, "appointment")
     }
     a.refresh_from_db()
     assert (a.start, a.sequence) == (at(1, 14), 0)

@@ -125,7 +125,7 @@ def test_the_refused_move_is_audited_with_its_reasons_and_nothing_else(book, mov
     # What the web and API error handlers do once the transaction has rolled back.
     record_refusal(exc.value)
     event = AuditEvent.objects.get(id__gt=last)
-    assert (event.action, event.object_type, event.object_id) == (AuditAction.PERMISSION_DENIED, "appointment", str(a.id))
+    assert (event.action, event.object_type, event.object_id) == (AuditAction.REFUSED, "appointment", str(a.id))
     assert (event.actor_id, event.patient_id) == (therapist.id, patient.id)
     assert event.detail["refused"] == "reschedule"
     assert f"appointment #{other.id}" in event.detail["errors"]["room"][0]

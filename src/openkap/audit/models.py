@@ -20,6 +20,7 @@ class AuditAction(models.TextChoices):
     MFA_RECOVERY_USED = "mfa_recovery_used", "Recovery code used"
     PASSWORD_RESET = "password_reset", "Password reset"
     PERMISSION_DENIED = "permission_denied", "Permission denied"
+    REFUSED = "refused", "Refused by a rule"
     BREAK_GLASS = "break_glass", "Break-glass access"
     INVITE = "invite", "Invited"
     TOKEN_CREATED = "token_created", "API token created"

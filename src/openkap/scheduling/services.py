@@ -31,7 +31,7 @@ from openkap.core.authz import CLINICAL_ROLES, ORGANIZATION_WIDE_ROLES, Perm, Ro
 from openkap.core.dosing import Stop
 
 # The dose order's own interval rule, reused so that booking and ordering cannot disagree.
-from openkap.core.dosing.calc import _check_interval as check_interval
+from openkap.core.dosing.calc import check_interval
 from openkap.core.protocols import Protocol
 from openkap.dosing.models import DosingSession
 from openkap.dosing.services import protocol_in_use
@@ -421,7 +421,7 @@ def _refused(
     """The refusal, to be audited after the rollback with every reason given."""
     errors = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
     return AuditedRefusal(errors, audit={
-        "by": by, "action": AuditAction.PERMISSION_DENIED, "object_type": "appointment",
+        "by": by, "action": AuditAction.REFUSED, "object_type": "appointment",
         "object_id": appointment_id if appointment_id is not None else "", "patient_id": patient_id,
         "break_glass": glass, "reason": " ".join(m for messages in errors.values() for m in messages),
         "detail": {"refused": what, "errors": errors, **detail},

@@ -125,7 +125,7 @@ def _order(
         )
     kg = _check_weight(protocol, weight, previous_kg, session_date, stops, notices)
     if last_session_date is not None:
-        _check_interval(protocol, last_session_date, session_date, stops)
+        check_interval(protocol, last_session_date, session_date, stops)
 
     # The ordered amount, in the protocol's unit (mg/kg or mg).
     ordered: Decimal | None
@@ -267,9 +267,10 @@ def _check_weight(
     return kg
 
 
-def _check_interval(
+def check_interval(
     protocol: Protocol, last_session_date: date, session_date: date, stops: list[Stop]
 ) -> None:
+    """The protocol's minimum interval between sessions; used at dose order and at booking."""
     days = (session_date - last_session_date).days
     if days < 0:
         stops.append(
@@ -283,7 +284,7 @@ def _check_interval(
         stops.append(
             Stop(
                 StopCode.INTERVAL_TOO_SHORT,
-                f"Only {days} days since the last session ({last_session_date.isoformat()}); "
+                f"Only {days} day{'' if days == 1 else 's'} since the last session ({last_session_date.isoformat()}); "
                 f"this protocol needs at least {protocol.min_interval_days} days.",
             )
         )
