@@ -1,13 +1,18 @@
-"""Scheduling pieces shown on other apps' pages: the chart tab and the portal card."""
+"""Scheduling pieces shown on other apps' pages: the chart tab, the clinician's day
+on the Today page and the portal card."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django import template
+from django.utils import timezone
 
+from openkap.core.authz import Perm
 from openkap.patients.models import Patient
 from openkap.scheduling import selectors
+from openkap.scheduling.models import Appointment
 
 register = template.Library()
 
@@ -21,6 +26,23 @@ def appointments_tab(context: dict[str, Any], patient: Patient) -> dict[str, Any
         "patient": patient,
         "attendance": selectors.attendance(patient.id),
         "current": bool(request and request.resolver_match and request.resolver_match.view_name == "scheduling:patient_appointments"),
+    }
+
+
+@register.inclusion_tag("scheduling/_my_day.html", takes_context=True)
+def my_day(context: dict[str, Any]) -> dict[str, Any]:
+    """The signed-in clinician's appointments today (the list read is audited)."""
+    actor = context.get("actor")
+    if not actor or not actor.can(Perm.SCHEDULE_VIEW) or not actor.can(Perm.CLINICAL_VIEW):
+        return {"show": False}
+    start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    items, seen = selectors.appointments_between(
+        by=actor, start=start, end=start + timedelta(days=1), user_id=actor.user.id
+    )
+    return {
+        "show": True,
+        "items": [a for a in items if a.status != Appointment.Status.CANCELLED],
+        "seen": seen,
     }
 
 
