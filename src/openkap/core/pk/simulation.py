@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from openkap.core.pk.bands import RANGE_BLOCK, block_ranges, select
 from openkap.core.pk.engine import CurveArray, FloatArray, solve
 from openkap.core.pk.models import (
     ROUTE_LABELS,
@@ -32,11 +33,12 @@ from openkap.core.pk.params import (
 
 DISCLAIMER = "Population prediction, not a dosing instruction."
 MAX_PATIENTS = 100_000
-# Curves are kept in memory: cap patients x time points (2 GB of float64).
+# Caps patients x time points: the work of one call, and 2 GB of float64 with keep_curves.
 MAX_POINTS = 250_000_000
 WEIGHT_RANGE_KG = (30.0, 250.0)  # plausibility range, dosing_pk.md 5.2
-# Time points per sorting task; a float32 copy of 256 x 10k patients fits in cache.
-_BAND_ROWS = 256
+_PERCENTILES = (50.0, 5.0, 95.0)  # median, p5, p95
+# Blocks of RANGE_BLOCK time points per quantile_bands task.
+_BAND_TASK = 32
 
 
 @dataclass(frozen=True)
@@ -194,23 +196,22 @@ def simulate(
     rng = None if population is None else np.random.default_rng(seed)
     values = sample(sets, population or 1, rng)
     built = build(regimen, values)
-    # Curves only feed the bands unless kept: store them in float32 and sort in place.
-    compact = population is not None and not keep_curves
     solution = solve(
         built.model,
         built.inputs,
         step_min=step_s / 60.0,
         n_steps=n_steps,
         threshold_ng_ml=math.inf if threshold_ng_ml is None else threshold_ng_ml,
-        curve_dtype=np.float32 if compact else np.float64,
+        keep_curves=keep_curves or population is None,
+        percentiles=() if population is None else _PERCENTILES,
     )
     analytes = []
     for o, name in enumerate(built.analytes):
-        conc = solution.conc[o]
-        if population is None:
+        conc = None if solution.conc is None else solution.conc[o]
+        if solution.bands is not None:
+            median, p5, p95 = solution.bands[o]
+        elif conc is not None:
             median, p5, p95 = np.ascontiguousarray(conc[:, 0]), None, None
-        else:
-            median, p5, p95 = quantile_bands(conc, in_place=compact)
         analytes.append(
             Analyte(
                 name=name,
@@ -222,7 +223,7 @@ def simulate(
                 auc_ng_h_ml=solution.auc[o] / 60.0,
                 auc_inf_ng_h_ml=solution.auc_inf[o] / 60.0,
                 time_above_min=None if threshold_ng_ml is None else solution.time_above_min[o],
-                curves=conc.T if keep_curves else None,
+                curves=conc.T if keep_curves and conc is not None else None,
             )
         )
     model_name = " + ".join(s.name for s in sets if s.key != "racemic-iiv")
@@ -248,33 +249,33 @@ def simulate(
     )
 
 
-def quantile_bands(
-    conc: CurveArray, *, in_place: bool = False
-) -> tuple[FloatArray, FloatArray, FloatArray]:
+def quantile_bands(conc: CurveArray) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Median, 5th and 95th percentile per time point of conc (n_times, n_patients).
 
-    Same definition as numpy.percentile (linear interpolation). Rows are sorted
-    in float32, which numpy sorts with SIMD ~3x faster than float64; the
-    relative error of a band value is below 1e-7. in_place sorts a float32
-    conc itself instead of a copy.
+    Same definition as numpy.percentile (linear interpolation), on the values
+    rounded to float32 (relative error of a band value below 1e-7); see
+    openkap.core.pk.bands. conc may be laid out either way in memory and is
+    not modified.
     """
     n_times, n_pat = conc.shape
-    bands = np.empty((3, n_times))
-    positions = [(n_pat - 1) * q / 100.0 for q in (50.0, 5.0, 95.0)]
+    bands = np.empty((len(_PERCENTILES), n_times))
+    by_patient = conc.strides[0] < conc.strides[1]
+    span = _BAND_TASK * RANGE_BLOCK
 
     def run(start: int) -> None:
-        rows = slice(start, min(start + _BAND_ROWS, n_times))
-        ordered = (
-            conc[rows] if in_place and conc.dtype == np.float32 else conc[rows].astype(np.float32)
+        times = slice(start, min(start + span, n_times))
+        values = conc.T[:, times] if by_patient else conc[times]
+        lows, highs = block_ranges(values, by_patient=by_patient)
+        select(
+            values,
+            by_patient=by_patient,
+            lows=lows,
+            highs=highs,
+            percentiles=_PERCENTILES,
+            out=bands[:, times],
         )
-        ordered.sort(axis=1)
-        for b, pos in enumerate(positions):
-            lo = math.floor(pos)
-            hi = min(lo + 1, n_pat - 1)
-            low = ordered[:, lo].astype(np.float64)
-            bands[b, rows] = low + (pos - lo) * (ordered[:, hi] - low)
 
-    starts = range(0, n_times, _BAND_ROWS)
+    starts = range(0, n_times, span)
     if n_pat * n_times < 1_000_000:
         for start in starts:
             run(start)
