@@ -387,7 +387,7 @@ def test_a_discharge_and_a_cancel_of_one_dosing_appointment_do_not_deadlock(ther
             session = DosingSession.objects.select_for_update().get(pk=a.dosing_session_id)
             session_locked.set()
             clock.sleep(0.5)  # the cancel reaches its locks meanwhile
-            services.appointment_complete_for_discharge(by=build_actor(nurse, org), session=session)
+            services.appointment_complete_for_session(by=build_actor(nurse, org), session=session, step="discharge")
         return "completed"
 
     def cancelling():

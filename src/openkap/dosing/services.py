@@ -1183,7 +1183,9 @@ def _rate(value: Decimal) -> Decimal:
 def session_end_without_dose(*, by: Actor, session_id: int, reason: str, witness_id: object = None,
                              witness_password: str = "") -> DosingSession:
     """End a checked-in session before any drug is given (BP too high, patient declines).
-    A dose already drawn is wasted with a witness in the same transaction."""
+    A dose already drawn is wasted with a witness in the same transaction, and the
+    appointment is completed in it: the patient came (see
+    ``scheduling.services.appointment_complete_for_session``)."""
     reason = clean_text(reason, "reason", required=True, max_length=1000, what="why the session ends")
     with transaction.atomic():
         session, glass = session_for(by, session_id, Perm.DOSING_RECORD, lock=True)
@@ -1203,6 +1205,10 @@ def session_end_without_dose(*, by: Actor, session_id: int, reason: str, witness
         session.save(update_fields=["status", "ended_at", "ended_by", "ended_reason"])
         _audit(by, AuditAction.UPDATE, "dosing_session", session, session, glass, step="ended_without_dose",
                reason=reason, waste_entry=waste_id)
+        # Imported here: scheduling builds on dosing, not the other way round.
+        from openkap.scheduling.services import appointment_complete_for_session
+
+        appointment_complete_for_session(by=by, session=session, step="ended_without_dose", break_glass=glass)
     return session
 
 
@@ -1446,9 +1452,9 @@ def session_discharge(
         _audit(by, AuditAction.CREATE, "dosing_discharge", discharge, session, glass, signed=True,
                minutes_monitored=discharge.minutes_monitored)
         # Imported here: scheduling builds on dosing, not the other way round.
-        from openkap.scheduling.services import appointment_complete_for_discharge
+        from openkap.scheduling.services import appointment_complete_for_session
 
-        appointment_complete_for_discharge(by=by, session=session, break_glass=glass)
+        appointment_complete_for_session(by=by, session=session, step="discharge", break_glass=glass)
         _assign_experience_measures(by, session)
         if _protocol(session).rems_required:
             _rems_form_create(by, session, discharge)

@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -695,14 +695,17 @@ def appointment_complete(*, by: Actor, appointment_id: int) -> Appointment:
     return appointment
 
 
-def appointment_complete_for_discharge(
-    *, by: Actor, session: DosingSession, break_glass: bool = False
+def appointment_complete_for_session(
+    *, by: Actor, session: DosingSession, step: Literal["discharge", "ended_without_dose"],
+    break_glass: bool = False,
 ) -> Appointment | None:
-    """The signed discharge of a dosing session completes the appointment booked with
-    it, in the discharge's own transaction and audited there. The caller
-    (``dosing.services.session_discharge``) has checked its permission and holds the
-    session's row lock; one already completed, or a session booked without an
-    appointment, is left as it is."""
+    """The step that closes a dosing session the patient came to (the signed discharge,
+    or ``ended_without_dose`` when it ended before any dose) completes the appointment
+    booked with it, in that step's own transaction and audited there: the patient
+    attended, so neither a cancellation nor a no-show. The caller
+    (``dosing.services``) has checked its permission and holds the session's row
+    lock; one no longer booked, or a session booked without an appointment, is left
+    as it is."""
     appointment = (
         Appointment.objects.select_for_update(of=("self",)).filter(dosing_session=session).first()
     )
@@ -710,7 +713,7 @@ def appointment_complete_for_discharge(
         return appointment
     _set_status(
         by, appointment, Appointment.Status.COMPLETED, break_glass,
-        detail={"dosing_session_id": session.id, "on": "discharge"},
+        detail={"dosing_session_id": session.id, "on": step},
     )
     return appointment
 
