@@ -51,7 +51,7 @@ def test_one_day_before_the_next_session_is_refused_and_two_allowed(book, therap
     with pytest.raises(ValidationError) as exc:
         book(therapist, **dosing(patient, dosing_room, nurse, at(5, 9)))
     assert exc.value.message_dict["start"] == [
-        f"Only 1 days before the next dosing session ({day(6)}); this protocol needs at least 2 days."
+        f"Only 1 day before the next dosing session ({day(6)}); this protocol needs at least 2 days."
     ]
     book(therapist, **dosing(patient, dosing_room, nurse, at(4, 9)))
 
@@ -64,7 +64,7 @@ def test_a_booking_between_two_sessions_too_close_to_both_gives_both_reasons(boo
     reasons = exc.value.message_dict["start"]
     assert reasons == [
         f"Only 1 day since the last session ({day(2)}); this protocol needs at least 2 days.",
-        f"Only 1 days before the next dosing session ({day(4)}); this protocol needs at least 2 days.",
+        f"Only 1 day before the next dosing session ({day(4)}); this protocol needs at least 2 days.",
     ]
 
 

@@ -110,8 +110,10 @@ class BookingRequest:
     participants: tuple[tuple[User, str], ...]
     instructions: str
     dosing_window: rules.DosingWindow | None
-    # The plan's protocol whose minimum interval between sessions applies (dosing only).
+    # The protocol the session will run on (dosing only): its minimum interval applies.
     interval_protocol: Protocol | None = None
+    # Its version in the clinic's library; None when the shipped example stands in.
+    protocol_version: int | None = None
 
 
 def _aware(value: datetime | None, field: str, errors: dict[str, list[str]]) -> datetime | None:
@@ -147,19 +149,24 @@ def _staff_roles(organization_id: int, user_ids: Iterable[int]) -> dict[int, set
     return roles
 
 
-def _plan_protocols(organization_id: int, episode: Episode | None) -> tuple[rules.DosingWindow, Protocol | None]:
-    """The plan's protocol (or its route's example protocol) decides how long the room
-    and the monitoring clinician are held; without a plan, the most demanding example.
-
-    The minimum interval comes from the protocol the dose order will check: the
-    clinic's version of the plan's protocol (``protocol_in_use``), else the example."""
+def _plan_protocols(
+    organization_id: int, episode: Episode | None
+) -> tuple[rules.DosingWindow, Protocol | None, int | None]:
+    """The protocol the session will run on decides how long the room and the
+    monitoring clinician are held and the minimum interval between sessions: the
+    clinic's version of the plan's protocol (``protocol_in_use``, the one check-in
+    attaches), else the shipped example the plan names or its route's example.
+    Without a plan, the most demanding example. Returns the window, the protocol
+    and the library version's number (None for an example)."""
     if episode is None:
-        return rules.longest_example_window(), None
+        return rules.longest_example_window(), None, None
     snapshot = pathway.episode_snapshot(episode)
+    version = protocol_in_use(organization_id, snapshot.plan_protocol_id) if snapshot.plan_protocol_id else None
+    if version is not None:
+        return rules.dosing_window(version.protocol), version.protocol, version.version
     example = rules.protocol_for_plan(snapshot.plan_protocol_id, snapshot.plan_route)
     window = rules.dosing_window(example) if example is not None else rules.longest_example_window()
-    version = protocol_in_use(organization_id, snapshot.plan_protocol_id) if snapshot.plan_protocol_id else None
-    return window, version.protocol if version is not None else example
+    return window, example, None
 
 
 def _round_up(minutes: int, step: int = 15) -> int:
@@ -228,13 +235,14 @@ def _parse_booking(
     episode = pathway.current_episode(patient)
     window = None
     interval_protocol = None
+    protocol_version = None
     if is_dosing:
         if episode is None:
             err("episode", "The patient has no open episode of care, so no dosing session can be booked.")
         else:
             for message in pathway.dosing_booking_unmet(episode):
                 err("episode", message)
-        window, interval_protocol = _plan_protocols(by.organization.id, episode)
+        window, interval_protocol, protocol_version = _plan_protocols(by.organization.id, episode)
 
     if start is not None and kind in AppointmentKind.values:
         if end is None and "end" not in errors:
@@ -291,7 +299,7 @@ def _parse_booking(
     return BookingRequest(
         patient=patient, episode=episode, kind=kind, start=start, end=end, site=site, room=room,
         participants=tuple(staff), instructions=instructions, dosing_window=window,
-        interval_protocol=interval_protocol,
+        interval_protocol=interval_protocol, protocol_version=protocol_version,
     )
 
 
@@ -396,8 +404,9 @@ def _interval_problems(req: BookingRequest, exclude_session_id: int | None) -> l
         stops = []
         check_interval(protocol, day, following, stops)
         if stops:
+            days = (following - day).days
             problems.append(
-                f"Only {(following - day).days} days before the next dosing session ({following.isoformat()}); "
+                f"Only {days} day{'' if days == 1 else 's'} before the next dosing session ({following.isoformat()}); "
                 f"this protocol needs at least {protocol.min_interval_days} days."
             )
     return problems
@@ -481,7 +490,7 @@ def _book(
             Participant(organization=by.organization, appointment=appointment, user=user, role=role)
             for user, role in req.participants
         )
-        detail = {
+        detail: dict[str, Any] = {
             "kind": req.kind, "start": req.start.isoformat(), "end": req.end.isoformat(),
             "room_id": req.room.id if req.room else None,
             "participants": [[user.id, role] for user, role in req.participants],
@@ -503,7 +512,10 @@ def _book(
                 )
             appointment.dosing_session = session
             appointment.save(update_fields=["dosing_session"])
-            detail |= {"dosing_session_id": session.id, "protocol": req.dosing_window.protocol_id}
+            detail |= {
+                "dosing_session_id": session.id, "protocol": req.dosing_window.protocol_id,
+                "protocol_version": req.protocol_version,
+            }
         audit_record(
             by=by, action=AuditAction.CREATE, object_type="appointment", object_id=appointment.id,
             patient_id=patient.id, break_glass=glass, detail=detail,
