@@ -91,8 +91,9 @@ def test_seed_demo_is_idempotent(db):
     second = seed_demo(patients=30)
     assert (first.created_patients, second.created_patients) == (30, 0)
     assert Patient.objects.count() == 30
-    assert User.objects.filter(email__endswith="@demo.openkap.org").count() == 6
-    assert Membership.objects.filter(organization=first.organization).count() == 6
+    # Six staff (two of them nurses) and the portal patient.
+    assert User.objects.filter(email__endswith="@demo.openkap.org").count() == 7
+    assert Membership.objects.filter(organization=first.organization).count() == 7
     assert Patient.objects.exclude(user=None).count() == 1
 
 

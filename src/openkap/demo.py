@@ -42,19 +42,23 @@ DEMO_STAFF = [
      {"licence_number": "MD-209311", "licence_state": "NY", "npi": "1234567893"}),
     (Role.THERAPIST, "therapist", "Jordan Ellis, LCSW", "JBSWY3DPEHPK3PXPTHERAPISTAAAAAAA", {}),
     (Role.NURSE, "nurse", "Sam Okafor, RN", "JBSWY3DPEHPK3PXPNURSEAAAAAAAAAAA", {}),
+    # A second nurse: sessions in two medicine rooms at once each need their own monitor.
+    (Role.NURSE, "nurse2", "Grace Mensah, RN", "JBSWY3DPEHPK3PXPNURSETWOAAAAAAAA", {}),
     (Role.RESEARCHER, "researcher", "Robin Chen, PhD", "JBSWY3DPEHPK3PXPRESEARCHERAAAAAA", {}),
 ]
 
 
 @dataclass
 class DemoContext:
-    """What app seeders get: the demo organisation, its sites, one user per staff role,
-    and a seeded random generator (seeders must be idempotent)."""
+    """What app seeders get: the demo organisation, its sites, one user per staff role
+    (the first nurse for the nurse role), every nurse (the monitoring clinicians of
+    dosing sessions) and a seeded random generator (seeders must be idempotent)."""
 
     organization: Organization
     sites: list[Site]
     staff: dict[Role, User]
     rng: random.Random
+    nurses: list[User]
 
 
 @dataclass
@@ -95,12 +99,15 @@ def seed_demo(*, patients: int = 200, seed: int = 2026) -> SeedReport:
             Room.objects.get_or_create(organization=org, site=site, name=room_name, defaults={"kind": kind})
 
     staff: dict[Role, User] = {}
+    nurses: list[User] = []
     for role, local, name, secret, extra in DEMO_STAFF:
         user = _staff_user(f"{local}@{DEMO_DOMAIN}", name, secret)
         Membership.objects.get_or_create(
             organization=org, user=user, role=role, defaults={"site": sites[0], **extra}
         )
-        staff[role] = user
+        staff.setdefault(role, user)
+        if role == Role.NURSE:
+            nurses.append(user)
 
     existing = Patient.objects.filter(organization=org).count()
     to_create = max(0, patients - existing)
@@ -121,7 +128,7 @@ def seed_demo(*, patients: int = 200, seed: int = 2026) -> SeedReport:
 
     # Each app may add its part of the demo clinic in ``openkap.<app>.demo.seed(context)``,
     # called in INSTALLED_APPS order (pathway before measures before dosing...).
-    context = DemoContext(organization=org, sites=sites, staff=staff, rng=random.Random(seed))
+    context = DemoContext(organization=org, sites=sites, staff=staff, rng=random.Random(seed), nurses=nurses)
     for app in apps.get_app_configs():
         if app.name.startswith("openkap.") and app.name != "openkap.web":
             try:

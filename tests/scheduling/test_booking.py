@@ -463,17 +463,3 @@ def test_dosing_instructions_default_to_the_preparations(book, therapist, nurse,
     assert "Ana Lindqvist" in a.patient_instructions
     written = book(therapist, **dosing(patient, dosing_room, nurse, at(4, 9), patient_instructions="Come at 8:45."))
     assert written.patient_instructions == "Come at 8:45."
-
-
-def test_a_session_scheduled_without_an_appointment_is_booked_into_the_calendar(therapist, nurse, patient, dosing_room, guards_met, org, as_actor, site):
-    session = DosingSession.objects.create(
-        organization=org, patient=patient, episode=guards_met, site=site, room=dosing_room,
-        scheduled_start=at(3, 9), created_by=therapist,
-    )
-    fields = dosing(patient, dosing_room, nurse, at(3, 9))
-    a = services._book(by=as_actor(therapist, org), scheduled_session=session, **fields)
-    assert a.dosing_session_id == session.id
-    assert DosingSession.objects.count() == 1
-    with pytest.raises(ValidationError) as exc:
-        services._book(by=as_actor(therapist, org), scheduled_session=session, **(fields | {"start": at(4, 9)}))
-    assert exc.value.message_dict["episode"] == ["That dosing session cannot be booked again."]

@@ -5,14 +5,20 @@
 - Three patients new to the clinic's series, walked through the pathway, had their
   first sessions this week at Brooklyn (IM with nausea and an acknowledged blood
   pressure alarm; esketamine twice, one REMS form submitted and one still due; IV
-  with a slowed infusion), each dose written to the ledger as it was given.
+  with a slowed infusion), each dose written to the ledger as it was given and each
+  discharge completing its appointment.
 - Today at Brooklyn: an IM session in monitoring with an open alarm and the next
   vitals overdue, an esketamine session waiting for the prescriber's order, and one
-  IM and one esketamine patient booked earlier this morning and not yet checked in
-  (the browser test runs their sessions end to end).
+  IM and one esketamine patient booked this morning (08:30 and 09:00) and not yet
+  checked in (the browser test runs their sessions end to end).
 
-Every recorded time is a late entry of up to a week, as the services allow.
-Idempotent: nothing is added once the organisation has a protocol library.
+Every session is booked first, through the scheduling service (which creates its
+record): on the hour or the half hour, in a free medicine room, with a free nurse
+monitoring. Today's stories take the latest round time that leaves them room to have
+happened; before the clinic's morning has gone that far (early in the day) the
+patient is simply booked for later today. Every recorded time is a late entry of up
+to a week, as the services allow. Idempotent: nothing is added once the organisation
+has a protocol library.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from typing import Any
 from django.utils import timezone
 
 from openkap.accounts.authz import Actor, build_actor
-from openkap.accounts.models import Room, Site
+from openkap.accounts.models import Site, User
 from openkap.accounts.selectors import DEMO_PASSWORD
 from openkap.core.authz import Role
 from openkap.core.protocols import example_ids
@@ -41,6 +47,7 @@ from openkap.pathway.models import ConsentDocument, Episode
 from openkap.pathway.selectors import consent_status
 from openkap.patients.models import CareTeamMember, Patient
 from openkap.patients.services import weight_record
+from openkap.scheduling import demo as scheduling_demo
 
 PROTOCOL_FOR = {
     Route.INTRAMUSCULAR: "im-ketamine",
@@ -73,10 +80,10 @@ def seed(context: DemoContext) -> None:
         prescriber=build_actor(staff[Role.PRESCRIBER], org, user_agent="seed-demo"),
         therapist=build_actor(staff[Role.THERAPIST], org, user_agent="seed-demo"),
         admin=build_actor(staff[Role.ADMIN], org, user_agent="seed-demo"),
+        monitors=context.nurses,
     )
     _library(cast)
     site = context.sites[0]
-    room = Room.objects.filter(site=site, name="Medicine room 1").first() or Room.objects.filter(site=site).first()
     rng = random.Random(context.rng.random())
     fresh = list(
         Patient.objects.filter(organization=org, user__isnull=True, episodes__isnull=True)
@@ -84,24 +91,23 @@ def seed(context: DemoContext) -> None:
     )
     if len(fresh) < 7:
         return
+    # Today's stories that must have begun by now are booked before this morning's arrivals.
     plan = [
         (Route.INTRAMUSCULAR, _past_im), (Route.INTRANASAL_ESKETAMINE, _past_esketamine),
         (Route.IV_INFUSION, _past_iv), (Route.INTRAMUSCULAR, _today_in_monitoring),
         (Route.INTRANASAL_ESKETAMINE, _today_waiting_for_order), (Route.INTRAMUSCULAR, _arriving),
         (Route.INTRANASAL_ESKETAMINE, _arriving),
     ]
-    # Before 2 a.m. there is no morning yet to have sessions in.
-    early = timezone.localtime() < _today(2, 0)
     for n, (patient, (route, story)) in enumerate(zip(fresh, plan, strict=True)):
-        if early and n >= 3:
-            break
         episode = _ready_episode(patient, route, n, cast, rng)
-        story(patient, episode, route, n, site, room, cast, rng)
+        story(patient, episode, route, n, site, cast, rng)
 
 
 class _Cast:
-    def __init__(self, *, nurse: Actor, prescriber: Actor, therapist: Actor, admin: Actor) -> None:
+    def __init__(self, *, nurse: Actor, prescriber: Actor, therapist: Actor, admin: Actor,
+                 monitors: list[User]) -> None:
         self.nurse, self.prescriber, self.therapist, self.admin = nurse, prescriber, therapist, admin
+        self.monitors = monitors  # any of them may monitor a session
 
 
 def _library(cast: _Cast) -> None:
@@ -117,10 +123,6 @@ def _library(cast: _Cast) -> None:
 
 
 # --- getting a patient ready, through the pathway's services --------------------------------
-
-
-def _at(days_ago: int, hour: int, minute: int = 0) -> datetime:
-    return timezone.make_aware(datetime.combine(timezone.localdate() - timedelta(days=days_ago), time(hour, minute)))
 
 
 def _ready_episode(patient: Patient, route: Route, n: int, cast: _Cast, rng: random.Random) -> Episode:
@@ -195,13 +197,13 @@ def _ready_episode(patient: Patient, route: Route, n: int, cast: _Cast, rng: ran
     return Episode.objects.get(pk=episode.pk)
 
 
-def _session(patient: Patient, episode: Episode, site: Site, room: Room | None, start: datetime,
-             cast: _Cast) -> DosingSession:
-    """A booked session and, a day before it, the before-dosing questionnaires."""
-    session = DosingSession.objects.create(
-        organization=patient.organization, patient=patient, episode=episode, site=site, room=room,
-        scheduled_start=start, created_by=cast.admin.user, created_at=start - timedelta(days=5),
-    )
+def _session(patient: Patient, episode: Episode, site: Site, starts: list[datetime], cast: _Cast) -> DosingSession:
+    """Booked at the first of ``starts`` with a medicine room and a nurse free and, a
+    day before it, the before-dosing questionnaires."""
+    appointment = scheduling_demo.book_dosing(cast.admin, patient, starts, site=site, monitors=cast.monitors)
+    session = appointment.dosing_session
+    assert session is not None
+    start = session.scheduled_start
     measures.sync_schedule(episode, by=None)
     for a in MeasureAssignment.objects.filter(episode=episode, occasion=Occasion.BEFORE_DOSING,
                                               occasion_key=f"dosing:{session.id}", completed_at__isnull=True):
@@ -215,6 +217,23 @@ def _session(patient: Patient, episode: Episode, site: Site, room: Room | None, 
                                     answers=answers, assignment_id=a.id,
                                     completed_at=min(start - timedelta(hours=20), timezone.now()))
     return session
+
+
+def _on(days_ago: int, preferred: time) -> list[datetime]:
+    """A past day's round times, from ``preferred`` on, then the earlier ones."""
+    times = scheduling_demo.half_hours(timezone.localdate() - timedelta(days=days_ago), time(8, 30), time(15, 0))
+    later = [t for t in times if timezone.localtime(t).time() >= preferred]
+    return later + [t for t in times if t not in later]
+
+
+def _begun_by(minutes: int) -> list[datetime]:
+    """Today's round times at least ``minutes`` ago, latest first (none early in the day)."""
+    latest = timezone.now() - timedelta(minutes=minutes)
+    return [t for t in reversed(scheduling_demo.half_hours(timezone.localdate())) if t <= latest]
+
+
+def _this_morning(first: time) -> list[datetime]:
+    return scheduling_demo.half_hours(timezone.localdate(), first)
 
 
 def _checklist(session: DosingSession, cast: _Cast, n: int, at: datetime, **vitals: int) -> None:
@@ -299,10 +318,10 @@ def _observe(session: DosingSession, cast: _Cast, at: datetime, moaas: int, cads
 # --- the stories ------------------------------------------------------------------------------
 
 
-def _past_im(patient: Patient, episode: Episode, route: Route, n: int, site: Site, room: Room | None,
-             cast: _Cast, rng: random.Random) -> None:
-    start = _at(6, 9, 30)
-    session = _session(patient, episode, site, room, start, cast)
+def _past_im(patient: Patient, episode: Episode, route: Route, n: int, site: Site, cast: _Cast,
+             rng: random.Random) -> None:
+    session = _session(patient, episode, site, _on(6, time(9, 30)), cast)
+    start = session.scheduled_start
     dose_at = _to_administration(session, route, n, start, cast, dose_mg_per_kg="0.6")
     services.administration_record(by=cast.nurse, session_id=session.id, kind="given", at=dose_at)
     _vitals(session, cast, dose_at, [5, 15], bump={15: (182, 104, 96, 97, 16)})
@@ -321,11 +340,11 @@ def _past_im(patient: Patient, episode: Episode, route: Route, n: int, site: Sit
     _discharge(session, cast, dose_at + timedelta(minutes=135))
 
 
-def _past_esketamine(patient: Patient, episode: Episode, route: Route, n: int, site: Site, room: Room | None,
-                     cast: _Cast, rng: random.Random) -> None:
+def _past_esketamine(patient: Patient, episode: Episode, route: Route, n: int, site: Site, cast: _Cast,
+                     rng: random.Random) -> None:
     for days_ago, submitted in ((5, True), (2, False)):
-        start = _at(days_ago, 10, 0)
-        session = _session(patient, episode, site, room, start, cast)
+        session = _session(patient, episode, site, _on(days_ago, time(10, 0)), cast)
+        start = session.scheduled_start
         dose_at = _to_administration(session, route, n, start, cast)
         for k in range(2):
             services.administration_record(by=cast.nurse, session_id=session.id, kind="device",
@@ -341,10 +360,10 @@ def _past_esketamine(patient: Patient, episode: Episode, route: Route, n: int, s
                                       submission_reference=f"REMS-{timezone.localdate(start):%y%m%d}-0{n}")
 
 
-def _past_iv(patient: Patient, episode: Episode, route: Route, n: int, site: Site, room: Room | None,
-             cast: _Cast, rng: random.Random) -> None:
-    start = _at(4, 13, 0)
-    session = _session(patient, episode, site, room, start, cast)
+def _past_iv(patient: Patient, episode: Episode, route: Route, n: int, site: Site, cast: _Cast,
+             rng: random.Random) -> None:
+    session = _session(patient, episode, site, _on(4, time(13, 0)), cast)
+    start = session.scheduled_start
     dose_at = _to_administration(session, route, n, start, cast)
     record = services.administration_record
     record(by=cast.nurse, session_id=session.id, kind="infusion_start", at=dose_at)
@@ -361,33 +380,43 @@ def _past_iv(patient: Patient, episode: Episode, route: Route, n: int, site: Sit
     _discharge(session, cast, dose_at + timedelta(minutes=46 + 65))
 
 
-def _today_in_monitoring(patient: Patient, episode: Episode, route: Route, n: int, site: Site, room: Room | None,
-                         cast: _Cast, rng: random.Random) -> None:
+def _begun(patient: Patient, episode: Episode, route: Route, n: int, site: Site, cast: _Cast,
+           minutes: int) -> DosingSession | None:
+    """Today's session that began at least ``minutes`` ago; early in the day, before
+    there was time, the patient is booked to arrive later instead (None)."""
+    starts = _begun_by(minutes)
+    if not starts:
+        _arriving(patient, episode, route, n, site, cast)
+        return None
+    return _session(patient, episode, site, starts, cast)
+
+
+def _today_in_monitoring(patient: Patient, episode: Episode, route: Route, n: int, site: Site, cast: _Cast,
+                         rng: random.Random) -> None:
+    # Dosed an hour ago or more: the +30 check was taken and the +45 is late.
+    session = _begun(patient, episode, route, n, site, cast, 70)
+    if session is None:
+        return
     now = timezone.now()
-    start = max(now - timedelta(minutes=75), _today(0, 5))
-    session = _session(patient, episode, site, room, start, cast)
-    dose_at = _to_administration(session, route, n, start, cast)
+    dose_at = _to_administration(session, route, n, session.scheduled_start, cast)
     services.administration_record(by=cast.nurse, session_id=session.id, kind="given", at=min(dose_at, now))
     # The +30 minute blood pressure is high and its alarm is still open; the +45 check is late.
     _vitals(session, cast, dose_at, [5, 15, 30], until=now, bump={30: (184, 106, 98, 97, 16)})
 
 
 def _today_waiting_for_order(patient: Patient, episode: Episode, route: Route, n: int, site: Site,
-                             room: Room | None, cast: _Cast, rng: random.Random) -> None:
-    now = timezone.now()
-    start = max(now - timedelta(minutes=20), _today(0, 5))
-    session = _session(patient, episode, site, room, start, cast)
+                             cast: _Cast, rng: random.Random) -> None:
+    session = _begun(patient, episode, route, n, site, cast, 10)
+    if session is None:
+        return
+    start = session.scheduled_start
     services.session_check_in(by=cast.nurse, session_id=session.id, at=start)
     session.refresh_from_db()
-    _checklist(session, cast, n, min(start + timedelta(minutes=8), now), systolic=132, diastolic=84)
+    _checklist(session, cast, n, min(start + timedelta(minutes=8), timezone.now()), systolic=132, diastolic=84)
 
 
-def _arriving(patient: Patient, episode: Episode, route: Route, n: int, site: Site, room: Room | None,
-              cast: _Cast, rng: random.Random) -> None:
-    """Booked earlier this morning, not yet checked in: room for a whole session with late entries."""
-    start = max(timezone.now() - timedelta(minutes=170), _today(0, 5))
-    _session(patient, episode, site, room, start, cast)
-
-
-def _today(hour: int, minute: int) -> datetime:
-    return timezone.make_aware(datetime.combine(timezone.localdate(), time(hour, minute)))
+def _arriving(patient: Patient, episode: Episode, route: Route, n: int, site: Site, cast: _Cast,
+              rng: random.Random | None = None) -> None:
+    """Booked for this morning, IM first, and not yet checked in (or, early in the day,
+    due later)."""
+    _session(patient, episode, site, _this_morning(time(8, 30) if route == Route.INTRAMUSCULAR else time(9, 0)), cast)

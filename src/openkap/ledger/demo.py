@@ -3,16 +3,14 @@ four weeks of receipts, administrations, witnessed waste, a transfer, a loss, a
 destruction, counts (one adjusted, one still open) and signed initial inventories.
 
 Everything is written through the ledger's services, so the demo's chains verify.
-Administrations need completed dosing sessions: the seeder uses discharged
-sessions it finds and, where there are none, books past sessions on patients'
-active episodes (opening an active episode for a few patients without one). One
-recent session per site is left without its administration, as reconciliation
-would show it the morning after.
+Administrations need completed dosing sessions: the seeder takes the discharged
+sessions of the last four weeks at each site, which the measures demo's series
+booked through the scheduling service. One recent session per site is left without
+its administration, as reconciliation would show it the morning after.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -22,15 +20,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from openkap.accounts.authz import Actor, build_actor
-from openkap.accounts.models import Room, Site
+from openkap.accounts.models import Site
 from openkap.core.authz import Role
-from openkap.core.pathway.episode import State
 from openkap.demo import DemoContext
 from openkap.dosing.models import DosingSession
 from openkap.ledger import services
 from openkap.ledger.models import LedgerEntry, Lot, Product, Supplier
-from openkap.pathway.models import Episode
-from openkap.patients.models import Patient
 
 # name, form, mg per unit, units per container, NDC (empty: compounded)
 FORMULARY = [
@@ -71,7 +66,6 @@ def seed(context: DemoContext) -> None:
         return
     staff = context.staff
     cast = _Cast(*(build_actor(staff[r], org, via="seed") for r in (Role.ADMIN, Role.NURSE, Role.PRESCRIBER)))
-    rng = random.Random(7285)
     with transaction.atomic():
         suppliers = {}
         for name, address, prefix, six, reverse in SUPPLIERS:
@@ -84,7 +78,7 @@ def seed(context: DemoContext) -> None:
         lots = {}
         for site, scale in ((main, 2), (second, 1)):
             lots[site.id] = _stock_site(site, scale, cast, suppliers)
-            events += _site_events(site, lots[site.id], cast, suppliers, rng, context, scale)
+            events += _site_events(site, lots[site.id], cast, suppliers)
         events += _cross_site_events(main, second, lots, cast)
         for _, _, run in sorted(events, key=lambda e: (e[0], e[1])):
             run()
@@ -96,43 +90,12 @@ def _product(site: Site, cast: _Cast, name: str, form: str, strength: str, size:
         package_size=Decimal(size), ndc=ndc, is_compounded=not ndc)
 
 
-def _sessions(site: Site, context: DemoContext, count: int, rng: random.Random) -> list[DosingSession]:
-    """Discharged sessions of the last four weeks at the site, oldest first: all those
-    other seeders booked, topped up to ``count`` with sessions booked here."""
-    existing = list(DosingSession.objects.filter(
+def _sessions(site: Site) -> list[DosingSession]:
+    """Discharged sessions of the last four weeks at the site, oldest first."""
+    return list(DosingSession.objects.filter(
         site=site, status=DosingSession.Status.DISCHARGED, ledger_entries__isnull=True,
         started_at__gte=_at(26, 0), started_at__lt=_at(0, 0),
     ).order_by("started_at"))
-    if len(existing) >= count:
-        return existing
-    count -= len(existing)
-    org = context.organization
-    patients = list(Patient.objects.filter(organization=org, user__isnull=True).order_by("id")[:200])
-    rng.shuffle(patients)
-    episodes = []
-    for patient in patients:
-        episode = Episode.objects.filter(patient=patient).order_by("-opened_at").first()
-        if episode is None:
-            episode = Episode.objects.create(organization=org, patient=patient, opened_by=context.staff[Role.PRESCRIBER],
-                                             opened_at=timezone.now() - timedelta(days=60), state=State.ACTIVE)
-        if episode.state in (State.ACTIVE, State.MAINTENANCE):
-            episodes.append(episode)
-        if len(episodes) == max(3, count // 3):
-            break
-    rooms = list(Room.objects.filter(site=site, kind=Room.Kind.DOSING).order_by("name"))
-    sessions = []
-    days = sorted(rng.sample(range(1, 27), count), reverse=True)
-    for i, days_ago in enumerate(days):
-        episode = episodes[i % len(episodes)]
-        start = _at(days_ago, rng.choice([9, 10, 11, 13, 14]))
-        sessions.append(DosingSession.objects.create(
-            organization=org, patient=episode.patient, episode=episode, site=site,
-            room=rooms[i % len(rooms)] if rooms else None, status=DosingSession.Status.DISCHARGED,
-            scheduled_start=start, started_at=start + timedelta(minutes=10),
-            discharged_at=start + timedelta(hours=2, minutes=rng.randint(0, 30)),
-            created_by=context.staff[Role.NURSE],
-        ))
-    return sorted(existing + sessions, key=lambda s: s.started_at)
 
 
 # What a session draws: product index in FORMULARY, mg given, mg wasted (drawn but not given).
@@ -162,8 +125,8 @@ def _stock_site(site: Site, scale: int, cast: _Cast, suppliers: dict[str, Suppli
     return lots
 
 
-def _site_events(site: Site, lots: list[Lot], cast: _Cast, suppliers: dict[str, Supplier], rng: random.Random,
-                 context: DemoContext, scale: int) -> list[tuple[datetime, int, Callable[[], object]]]:
+def _site_events(site: Site, lots: list[Lot], cast: _Cast,
+                 suppliers: dict[str, Supplier]) -> list[tuple[datetime, int, Callable[[], object]]]:
     wholesaler, returns = suppliers[SUPPLIERS[0][0]], suppliers[SUPPLIERS[2][0]]
     events: list[tuple[datetime, int, Callable[[], object]]] = []
 
@@ -181,7 +144,7 @@ def _site_events(site: Site, lots: list[Lot], cast: _Cast, suppliers: dict[str, 
         )
 
     events.append((_at(27, 15), 0, expired_lot_returned))
-    sessions = _sessions(site, context, 6 * scale, rng)
+    sessions = _sessions(site)
     # The most recent session is left for the morning-after reconciliation to catch.
     for n, session in enumerate(sessions[:-1]):
         events += _dose(session, n, lots, cast)

@@ -144,15 +144,17 @@ def seed(context: DemoContext) -> None:
     for patient in series:
         if current_episode(patient) is None:
             services.episode_open(by=t, patient_id=patient.id)
-    # The measures demo writes the questionnaires the screening guard needs (baseline,
-    # after integration): run it now so the episodes below pass the same guards as in
-    # the clinic. It is idempotent, so the runner's own call later adds nothing.
+    # The measures demo writes the baseline questionnaires the screening guard needs;
+    # once the patients are prepared and consented it books their held dosing sessions
+    # through the scheduling service (whose guard needs all that) and writes the
+    # questionnaires around them. So the episodes pass the same guards as in the clinic.
     from openkap.measures import demo as measures_demo
 
-    measures_demo.seed(context)
-
-    for n, patient in enumerate(series):
-        _active_series(patient, n, t, p, rng)
+    measures_demo.baselines(context)
+    ready = [n for n, patient in enumerate(series) if _ready_for_series(patient, n, t, p, rng)]
+    measures_demo.series(context)
+    for n in ready:
+        _active_series(series[n], n, t, p, rng)
     for step, patient in zip(EARLIER_STAGES, others, strict=False):
         step(patient, t, p, rng, len(series) + EARLIER_STAGES.index(step))
 
@@ -366,10 +368,14 @@ def _date_back(episode: Episode, opened: datetime, when: dict[str, datetime]) ->
 # --- the active series (the measures demo's patients) -----------------------------------------------
 
 
-def _active_series(patient: Patient, n: int, t: Actor, p: Actor, rng: random.Random) -> None:
+def _ready_for_series(patient: Patient, n: int, t: Actor, p: Actor, rng: random.Random) -> bool:
+    """Screened, found eligible, planned, prepared and consented: a dosing session may
+    be booked. False when the episode is past intake already."""
+    from openkap.measures.demo import series_days
+
     episode = current_episode(patient)
     if episode is None or episode.state != "intake":
-        return
+        return False
     route = SERIES_ROUTES[n]
     services.intake_save(by=t, patient_id=patient.id, data=_intake(patient, n, route, rng), complete=True)
     _move(t, episode, "start_screening")
@@ -387,13 +393,20 @@ def _active_series(patient: Patient, n: int, t: Actor, p: Actor, rng: random.Ran
         _eligible(p, patient)
     _move(t, episode, "confirm_eligibility")
     _plan(p, patient, route, n)
-    sessions = list(DosingSession.objects.filter(episode=episode).order_by("scheduled_start"))
-    held = [s for s in sessions if s.status == DosingSession.Status.DISCHARGED]
+    _move(t, episode, "start_preparation")
+    _prepare(t, patient, n, held_on=series_days(n)[0] - timedelta(days=4))
+    _consent(t, patient)
+    return True
+
+
+def _active_series(patient: Patient, n: int, t: Actor, p: Actor, rng: random.Random) -> None:
+    """The series under way with its held sessions; integration notes follow them, the
+    maintenance patient has been reassessed; dated back to tell the story."""
+    episode = current_episode(patient)
+    held = list(DosingSession.objects.filter(episode=episode, status=DosingSession.Status.DISCHARGED)
+                .order_by("scheduled_start"))
     first = held[0].started_at if held else timezone.now() - timedelta(days=14)
     opened = first - timedelta(days=16)
-    _move(t, episode, "start_preparation")
-    _prepare(t, patient, n, held_on=timezone.localtime(first - timedelta(days=4)).date())
-    _consent(t, patient)
     _move(t, episode, "start_series")
     for k, s in enumerate(held):
         integrated = timezone.localtime(s.started_at + timedelta(days=3)).date()

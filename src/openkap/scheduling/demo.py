@@ -4,22 +4,28 @@ The therapist and the nurse work in Brooklyn on Monday, Wednesday and Friday
 and in the Hudson Valley on Tuesday and Thursday; the prescriber holds
 screenings and medical reviews at the same site. Patients get appointments
 that fit where their episode is (screening, medical review, preparation,
-integration, follow-up); dosing sessions are booked only for episodes whose
-booking guard passes, exactly as a clinician would have to. Past
+integration, follow-up); upcoming dosing sessions are booked only for episodes
+whose booking guard passes, exactly as a clinician would have to. Past
 appointments are completed, with one no-show and one late cancellation so
 the attendance tracking has something to show. Idempotent: nothing is added
-once the current week has appointments.
+once the current week has appointments other than dosing sessions.
+
+Every dosing session of the demo, past, today's or upcoming, is booked through
+the booking service, which creates its session record: ``book_dosing`` is what
+the measures and dosing demos use for theirs (the held series and this week's
+sessions, and today's at Brooklyn, which are theirs alone).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from openkap.accounts.authz import build_actor
+from openkap.accounts.authz import Actor, build_actor
 from openkap.accounts.models import Room, Site, User
 from openkap.core.authz import Role
 from openkap.core.pathway.episode import State
@@ -29,7 +35,7 @@ from openkap.pathway import selectors as pathway
 from openkap.pathway.models import Episode
 from openkap.patients.models import Patient
 from openkap.scheduling import services
-from openkap.scheduling.models import Appointment, AppointmentKind
+from openkap.scheduling.models import Appointment, AppointmentKind, Participant
 
 INSTRUCTIONS = {
     AppointmentKind.SCREENING: (
@@ -85,13 +91,58 @@ DAY = (
     Slot(time(15, 30), 30, AppointmentKind.FOLLOW_UP, Role.PRESCRIBER, "Therapy room B"),
 )
 WEEKDAY_SITE = {0: 0, 1: 1, 2: 0, 3: 1, 4: 0}  # Monday..Friday -> index in context.sites
+# Dosing sessions start on the hour or the half hour between these.
+FIRST_DOSING, LAST_DOSING = time(7, 0), time(18, 0)
+
+
+def half_hours(day: date, first: time = FIRST_DOSING, last: time = LAST_DOSING) -> list[datetime]:
+    """The round times from ``first`` to ``last`` on ``day``, in the clinic's zone, earliest first."""
+    times = []
+    moment = datetime.combine(day, first)
+    while moment.time() <= last and moment.date() == day:
+        times.append(timezone.make_aware(moment))
+        moment += timedelta(minutes=30)
+    return times
+
+
+def book_dosing(front_desk: Actor, patient: Patient, starts: Iterable[datetime], *, site: Site,
+                monitors: Sequence[User]) -> Appointment:
+    """Book a dosing session through the booking service at the first of ``starts``
+    when a medicine room of ``site``, one of ``monitors`` and the patient are free;
+    one that has begun is booked as a late entry. The service creates the session
+    record and checks the pathway's guard and the protocol's interval. Raises the
+    last refusal when no start fits."""
+    rooms = list(Room.objects.filter(site=site, kind=Room.Kind.DOSING, is_active=True).order_by("name"))
+    usual = timedelta(minutes=services.default_minutes(front_desk.organization.id, AppointmentKind.DOSING))
+    refusal = ValidationError("No medicine room and monitoring clinician are free at the times offered.")
+    for start in starts:
+        busy = Appointment.objects.filter(start__lt=start + usual, end__gt=start).exclude(
+            status=Appointment.Status.CANCELLED
+        )
+        if busy.filter(patient=patient).exists():
+            continue
+        rooms_taken = set(busy.values_list("room_id", flat=True))
+        staff_taken = set(Participant.objects.filter(appointment__in=busy).values_list("user_id", flat=True))
+        room = next((r for r in rooms if r.id not in rooms_taken), None)
+        monitor = next((u for u in monitors if u.id not in staff_taken), None)
+        if room is None or monitor is None:
+            continue
+        try:
+            return services._book(
+                by=front_desk, patient_id=patient.id, kind=AppointmentKind.DOSING, start=start,
+                room_id=room.id, participants=[(monitor.id, "monitor")], allow_past=True,
+            )
+        except ValidationError as exc:
+            refusal = exc  # refused at this start (a window longer than usual, say): try the next
+    raise refusal
 
 
 def seed(context: DemoContext) -> None:
     org = context.organization
-    monday = timezone.localdate() - timedelta(days=timezone.localdate().weekday())
+    today = timezone.localdate()
+    monday = today - timedelta(days=today.weekday())
     week_start = timezone.make_aware(datetime.combine(monday, time(0, 0)))
-    if Appointment.objects.filter(organization=org, start__gte=week_start).exists():
+    if Appointment.objects.filter(organization=org, start__gte=week_start).exclude(kind=AppointmentKind.DOSING).exists():
         return
     front_desk = build_actor(context.staff[Role.ADMIN], org, user_agent="seed-demo")
     staff = context.staff
@@ -101,7 +152,7 @@ def seed(context: DemoContext) -> None:
     rotation = Rotation(pools)
     rooms = {(r.site_id, r.name): r for r in Room.objects.filter(organization=org, is_active=True)}
     now = timezone.now()
-    booked = _book_scheduled_sessions(front_desk, staff, now)
+    booked: list[Appointment] = []
     for day in (monday + timedelta(days=i) for i in range(14)):
         if day.weekday() not in WEEKDAY_SITE or len(context.sites) <= WEEKDAY_SITE[day.weekday()]:
             continue
@@ -109,8 +160,8 @@ def seed(context: DemoContext) -> None:
         seen_today: set[int] = set()
         for slot in DAY:
             start = timezone.make_aware(datetime.combine(day, slot.at))
-            if slot.kind == AppointmentKind.DOSING and start < now:
-                continue  # a dosing session in the past would have a session record of its own
+            if slot.kind == AppointmentKind.DOSING and (start < now or day == today):
+                continue  # past sessions were held (their records are the other demos'); today's are the dosing demo's
             found = rotation.next(slot.kind, day, seen_today)
             if found is None:
                 continue
@@ -120,30 +171,6 @@ def seed(context: DemoContext) -> None:
                 seen_today.add(patient.id)
                 booked.append(appointment)
     _settle_the_past(front_desk, booked, now)
-
-
-def _book_scheduled_sessions(front_desk, staff: dict[Role, User], now: datetime) -> list[Appointment]:  # type: ignore[no-untyped-def]
-    """Dosing sessions the earlier demo series scheduled without an appointment go into
-    the calendar, with the nurse monitoring and the therapist sitting in, when their
-    episode passes the booking guard."""
-    booked = []
-    sessions = DosingSession.objects.filter(
-        organization=front_desk.organization, status=DosingSession.Status.SCHEDULED,
-        scheduled_start__gt=now, appointment__isnull=True, room__isnull=False,
-    ).select_related("episode").order_by("scheduled_start")
-    for session in sessions:
-        if pathway.dosing_booking_unmet(session.episode):
-            continue
-        try:
-            booked.append(services._book(
-                by=front_desk, patient_id=session.patient_id, kind=AppointmentKind.DOSING,
-                start=session.scheduled_start, room_id=session.room_id,
-                participants=[(staff[Role.NURSE].id, "monitor"), (staff[Role.THERAPIST].id, "support")],
-                scheduled_session=session,
-            ))
-        except ValidationError:
-            continue
-    return booked
 
 
 def _patient_pools(context: DemoContext) -> dict[str, list[Patient]]:

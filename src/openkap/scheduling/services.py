@@ -453,10 +453,11 @@ def _book(
     participants: Sequence[ParticipantSpec] = (),
     patient_instructions: str = "",
     allow_past: bool = False,
-    scheduled_session: DosingSession | None = None,
 ) -> Appointment:
-    """``scheduled_session``: a dosing session already scheduled without an appointment
-    (the demo's earlier series), booked into the calendar instead of a new one."""
+    """``appointment_book`` with one more switch, ``allow_past``: a late entry of an
+    appointment that has already begun (the demo clinic's history is recorded so).
+    Every other check still applies, and the audit row says it was a late entry. The
+    web forms and the API never set it: they book through ``appointment_book``."""
     require(by, Perm.APPOINTMENT_BOOK)
     with transaction.atomic():
         patient, glass = patient_for(by, patient_id, Perm.APPOINTMENT_BOOK)
@@ -465,15 +466,8 @@ def _book(
                 by, patient, kind=kind, start=start, end=end, site_id=site_id, room_id=room_id,
                 participants=participants, patient_instructions=patient_instructions, allow_past=allow_past,
             )
-            if scheduled_session is not None and not (
-                req.kind == AppointmentKind.DOSING
-                and scheduled_session.patient_id == patient.id
-                and scheduled_session.status == DosingSession.Status.SCHEDULED
-                and not Appointment.objects.filter(dosing_session=scheduled_session).exists()
-            ):
-                raise ValidationError({"episode": "That dosing session cannot be booked again."})
             _lock_resources(req)
-            problems = _problems(by, req, session=scheduled_session)
+            problems = _problems(by, req)
             if problems:
                 raise ValidationError(problems)
         except ValidationError as exc:
@@ -495,21 +489,21 @@ def _book(
             "room_id": req.room.id if req.room else None,
             "participants": [[user.id, role] for user, role in req.participants],
         }
+        if req.start < appointment.created_at:
+            detail["late_entry"] = True
         if req.kind == AppointmentKind.DOSING:
             # The guard passed, so the episode (and its protocol's window) exist.
             assert req.episode is not None
             assert req.dosing_window is not None
-            session = scheduled_session
-            if session is None:
-                session = DosingSession.objects.create(
-                    organization=by.organization, patient=patient, episode=req.episode, site=req.site,
-                    room=req.room, status=DosingSession.Status.SCHEDULED, scheduled_start=req.start,
-                    created_by=by.user,
-                )
-                audit_record(
-                    by=by, action=AuditAction.CREATE, object_type="dosing_session", object_id=session.id,
-                    patient_id=patient.id, break_glass=glass, detail={"appointment_id": appointment.id},
-                )
+            session = DosingSession.objects.create(
+                organization=by.organization, patient=patient, episode=req.episode, site=req.site,
+                room=req.room, status=DosingSession.Status.SCHEDULED, scheduled_start=req.start,
+                created_by=by.user,
+            )
+            audit_record(
+                by=by, action=AuditAction.CREATE, object_type="dosing_session", object_id=session.id,
+                patient_id=patient.id, break_glass=glass, detail={"appointment_id": appointment.id},
+            )
             appointment.dosing_session = session
             appointment.save(update_fields=["dosing_session"])
             detail |= {
