@@ -206,7 +206,7 @@ def test_patient_reads_instructions_and_keeps_a_journal_in_the_portal(page):
     page.get_by_label("Email").fill("patient@demo.openkap.org")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("link", name="My care").click()
+    page.get_by_role("link", name="My care").first.click()
     expect(page.get_by_role("heading", name="Before each medicine session")).to_be_visible()
     page.get_by_role("textbox", name="Intention").fill("Stay curious when it gets strange.")
     page.get_by_role("button", name="Add an intention").click()

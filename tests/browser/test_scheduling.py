@@ -50,7 +50,7 @@ def next_clinic_day(today: date) -> date:
 
 def test_staff_book_a_preparation_session_on_the_calendar(page):
     staff_sign_in(page, STAFF)
-    page.get_by_role("link", name="Schedule").click()
+    page.get_by_role("link", name="Schedule", exact=True).click()
     expect(page.get_by_role("heading", name="Schedule")).to_be_visible()
     title = page.locator("#cal-title")
     today = date.fromisoformat(page.locator("#calendar input[name=date]").input_value())
