@@ -142,6 +142,35 @@ def confirm_password(*, by: Actor, user: User, password: str, purpose: str, fiel
         )
 
 
+def reauthenticate_signer(by: Actor, password: str) -> None:
+    """A signature needs the signer's password again (the shared re-authentication: a
+    wrong one is refused and counts toward the account's lock-out like a failed sign-in).
+
+    The refusal is audited at once, as the signer: callers (pathway signatures, dose
+    orders, discharges, protocol approvals) check the password before their own
+    transaction opens, so nothing rolls the row back."""
+    try:
+        confirm_password(by=by, user=by.user, password=password, purpose="signature_reauthentication")
+    except AuditedRefusal as exc:
+        audit_record(by=by, action=AuditAction.LOGIN_FAILED, object_type="user", object_id=by.user.id,
+                     detail={"why": "signature_reauthentication"})
+        exc.recorded = True
+        raise
+
+
+def signer_credentials(by: Actor) -> str:
+    """What a prescriber's signature shows after the name: licence, state and NPI."""
+    m = Membership.objects.filter(
+        organization=by.organization, user=by.user, role=Role.PRESCRIBER, is_active=True
+    ).first()
+    if m is None:
+        return ""
+    parts = [p for p in (m.licence_number, f"({m.licence_state})" if m.licence_state else "") if p]
+    if m.npi:
+        parts.append(f"NPI {m.npi}")
+    return " ".join(parts)
+
+
 def _login_failed(*, email: str, ip: str, user_agent: str, why: str, user: User | None = None) -> None:
     audit_record(
         by=None,

@@ -27,6 +27,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from openkap.accounts.authz import Actor, require
+from openkap.accounts.services import reauthenticate_signer, signer_credentials
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.core import dosing as dose_core
@@ -58,7 +59,6 @@ from openkap.ledger.models import Lot
 from openkap.measures import services as measures
 from openkap.measures.models import MeasureResponse, Task
 from openkap.pathway import selectors as pathway
-from openkap.pathway.services import reauthenticate_signer, signer_credentials
 from openkap.patients.models import Patient, WeightMeasurement
 from openkap.patients.selectors import patient_for
 from openkap.patients.services import weight_record

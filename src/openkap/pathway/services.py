@@ -19,9 +19,9 @@ from django.utils import timezone
 from openkap import fieldcrypto
 from openkap.accounts.authz import Actor, Denied, require
 from openkap.accounts.models import Membership
-from openkap.accounts.services import confirm_password
+from openkap.accounts.services import reauthenticate_signer, signer_credentials
 from openkap.audit.models import AuditAction
-from openkap.audit.services import AuditedRefusal, audit_record
+from openkap.audit.services import audit_record
 from openkap.core.authz import Perm, Role
 from openkap.core.pathway import (
     CHECKLIST,
@@ -118,33 +118,6 @@ def _audit(by: Actor, action: AuditAction, obj: Any, object_type: str, patient_i
 
 
 # --- signatures ----------------------------------------------------------------------
-
-
-def reauthenticate_signer(by: Actor, password: str) -> None:
-    """A signature needs the signer's password again (the shared re-authentication: a
-    wrong one is refused and counts toward the account's lock-out like a failed sign-in).
-
-    The refusal is audited at once, as the signer: the pathway checks the password
-    before its own transaction opens, so nothing rolls the row back."""
-    try:
-        confirm_password(by=by, user=by.user, password=password, purpose="signature_reauthentication")
-    except AuditedRefusal as exc:
-        audit_record(by=by, action=AuditAction.LOGIN_FAILED, object_type="user", object_id=by.user.id,
-                     detail={"why": "signature_reauthentication"})
-        exc.recorded = True
-        raise
-
-
-def signer_credentials(by: Actor) -> str:
-    m = Membership.objects.filter(
-        organization=by.organization, user=by.user, role=Role.PRESCRIBER, is_active=True
-    ).first()
-    if m is None:
-        return ""
-    parts = [p for p in (m.licence_number, f"({m.licence_state})" if m.licence_state else "") if p]
-    if m.npi:
-        parts.append(f"NPI {m.npi}")
-    return " ".join(parts)
 
 
 def _signature(by: Actor) -> dict[str, Any]:
