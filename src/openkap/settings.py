@@ -15,6 +15,8 @@ import dj_database_url
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
+from openkap.core.netaddr import parse_networks
+
 BASE_DIR = Path(__file__).resolve().parent
 VAR_DIR = Path(os.environ.get("OPENKAP_VAR_DIR", Path.cwd() / "var"))
 
@@ -178,11 +180,26 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
 # Login throttling: failures within the window lock the account (until an admin
-# unlocks it or the lock expires) and the client address (until the window passes).
+# unlocks it or the lock expires); past a free allowance per client address, each
+# failure doubles the wait before that address's next try (accounts.services).
 LOGIN_FAILURE_WINDOW_SECONDS = env_int("OPENKAP_LOGIN_WINDOW_SECONDS", 15 * 60)
 LOGIN_MAX_FAILURES_PER_ACCOUNT = env_int("OPENKAP_LOGIN_MAX_FAILURES_PER_ACCOUNT", 5)
 LOGIN_MAX_FAILURES_PER_IP = env_int("OPENKAP_LOGIN_MAX_FAILURES_PER_IP", 20)
+LOGIN_BACKOFF_BASE_SECONDS = env_int("OPENKAP_LOGIN_BACKOFF_BASE_SECONDS", 1)
+LOGIN_BACKOFF_MAX_SECONDS = env_int("OPENKAP_LOGIN_BACKOFF_MAX_SECONDS", 15 * 60)
+
+# The reverse proxies in front of the application (addresses or networks). Only when a
+# request comes from one of them is X-Forwarded-For read, right to left, for the
+# client's address (openkap.core.netaddr); without this every client behind nginx
+# has nginx's address and one attacker's failures would slow down the whole clinic.
+try:
+    TRUSTED_PROXIES = parse_networks(env_list("OPENKAP_TRUSTED_PROXIES", ""))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"OPENKAP_TRUSTED_PROXIES: {exc}.") from None
 ACCOUNT_LOCK_SECONDS = env_int("OPENKAP_ACCOUNT_LOCK_SECONDS", 60 * 60)
+# Wrong MFA codes count toward the account's limit above; a few in one session also
+# end the session, so the password is needed again.
+MFA_MAX_FAILURES_PER_SESSION = env_int("OPENKAP_MFA_MAX_FAILURES_PER_SESSION", 3)
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_FILE_PATH = str(VAR_DIR / "mail")

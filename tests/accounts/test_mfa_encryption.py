@@ -75,10 +75,10 @@ def test_enrolment_and_verification_work_and_a_used_step_is_refused(therapist):
     therapist.refresh_from_db()
     assert therapist.mfa_enrolled
     # The step used at enrolment cannot be replayed; the next step is accepted once.
-    assert not services.mfa_verify(user=therapist, code=first)
+    assert not services.mfa_verify(user=therapist, code=first).ok
     following = _code(secret, 30)
-    assert services.mfa_verify(user=therapist, code=following)
-    assert not services.mfa_verify(user=therapist, code=following)
+    assert services.mfa_verify(user=therapist, code=following).ok
+    assert not services.mfa_verify(user=therapist, code=following).ok
     assert AuditEvent.objects.filter(action=AuditAction.MFA_FAILED, object_id=therapist.id).count() == 2
 
 
@@ -87,7 +87,7 @@ def test_recovery_codes_are_stored_only_as_hashes(therapist):
     stored = list(RecoveryCode.objects.filter(user=therapist).values_list("code_hash", flat=True))
     assert len(stored) == 10
     assert not set(codes) & set(stored)
-    assert services.sha256(codes[0]) in stored
+    assert services.recovery_code_digest(therapist.id, codes[0]) in stored
 
 
 def test_rotation_re_encrypts_secrets_and_verification_keeps_working(therapist, nurse, org, settings):
@@ -109,7 +109,7 @@ def test_rotation_re_encrypts_secrets_and_verification_keeps_working(therapist, 
     assert event.detail == {"field": "totp_secret_encrypted", "re_encrypted": 2}
     with override_settings(OPENKAP_FIELD_KEYS=[new_key]):
         therapist.refresh_from_db()
-        assert services.mfa_verify(user=therapist, code=_code(secret, 30))
+        assert services.mfa_verify(user=therapist, code=_code(secret, 30)).ok
 
 
 def test_a_secret_whose_key_was_removed_stops_with_a_configuration_error(therapist):

@@ -13,6 +13,7 @@ from django.utils.functional import SimpleLazyObject
 from openkap.accounts.authz import Actor, Denied, build_actor, organizations_of
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
+from openkap.core.netaddr import client_address
 
 SESSION_ORG_KEY = "organization_id"
 SESSION_MFA_KEY = "mfa_verified"
@@ -21,8 +22,10 @@ ACTIVITY_RESOLUTION_SECONDS = 30
 
 
 def client_ip(request: HttpRequest) -> str:
-    # REMOTE_ADDR only: a forwarded header is set by the proxy, configured there.
-    return request.META.get("REMOTE_ADDR", "")[:45]
+    """The client's address; X-Forwarded-For counts only from OPENKAP_TRUSTED_PROXIES."""
+    return client_address(
+        request.META.get("REMOTE_ADDR", ""), request.META.get("HTTP_X_FORWARDED_FOR", ""), settings.TRUSTED_PROXIES
+    )[:45]
 
 
 def actor_for_request(request: HttpRequest) -> Actor | None:

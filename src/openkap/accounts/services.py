@@ -7,6 +7,7 @@ actor's permission and writes its audit row in the same transaction.
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,6 +21,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from openkap.accounts.authz import Actor, require
 from openkap.accounts.models import (
@@ -36,6 +38,7 @@ from openkap.audit.models import AuditAction, AuditEvent
 from openkap.audit.services import AuditedRefusal, audit_record
 from openkap.core.authz import STAFF_ROLES, Perm, Role
 from openkap.core.identifiers import validate_dea_number, validate_npi
+from openkap.core.netaddr import backoff_seconds
 
 TOTP_ISSUER = "OpenKAP"
 RECOVERY_CODE_COUNT = 10
@@ -55,10 +58,14 @@ class LoginResult:
     error: str = ""
 
 
+# A wrong code at the second step is a failed sign-in as much as a wrong password.
+FAILURE_ACTIONS = (AuditAction.LOGIN_FAILED, AuditAction.MFA_FAILED)
+
+
 def _recent_failures(**filters: object) -> int:
     since = timezone.now() - timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS)
     return AuditEvent.objects.filter(
-        action=AuditAction.LOGIN_FAILED, occurred_at__gte=since, **filters
+        action__in=FAILURE_ACTIONS, occurred_at__gte=since, **filters
     ).count()
 
 
@@ -66,25 +73,24 @@ LOCKED_MESSAGE = (
     "This account is locked after too many failed sign-in attempts. "
     "Ask your clinic admin to unlock it, or try again later."
 )
-IP_BLOCKED_MESSAGE = (
-    "Too many failed sign-in attempts from this network. Please wait 15 minutes and try again."
-)
+BACKOFF_MESSAGE = "Too many failed sign-in attempts from this network. Wait {seconds} seconds and try again."
 BAD_CREDENTIALS_MESSAGE = "That email and password do not match an active account."
+KNOWN_ADDRESS_DAYS = 90
 
 
 def login_attempt(*, email: str, password: str, ip: str, user_agent: str) -> LoginResult:
-    """Check a password with lock-out per account and per client address.
+    """Check a password with lock-out per account and back-off per client address.
 
     Failures are counted from the audit log, so the log is the single record of
     what happened and an admin sees the same facts that locked the account.
     """
     email = email.strip().lower()
-    now = timezone.now()
-    if _recent_failures(ip=ip) >= settings.LOGIN_MAX_FAILURES_PER_IP:
-        _login_failed(email=email, ip=ip, user_agent=user_agent, why="ip_blocked")
-        return LoginResult(None, IP_BLOCKED_MESSAGE)
+    wait = _address_backoff(ip=ip, email=email)
+    if wait:
+        _login_failed(email=email, ip=ip, user_agent=user_agent, why="ip_backoff")
+        return LoginResult(None, BACKOFF_MESSAGE.format(seconds=wait))
     user = User.objects.filter(email=email).first()
-    if user is not None and user.locked_until and user.locked_until > now:
+    if user is not None and is_locked(user):
         _login_failed(email=email, ip=ip, user_agent=user_agent, why="locked", user=user)
         return LoginResult(None, LOCKED_MESSAGE)
     if user is None or not user.is_active or not user.check_password(password):
@@ -92,22 +98,61 @@ def login_attempt(*, email: str, password: str, ip: str, user_agent: str) -> Log
             # Same work as a real check, so timing does not reveal which emails exist.
             User(email=email).set_password(password)
         _login_failed(email=email, ip=ip, user_agent=user_agent, why="bad_credentials", user=user)
-        if user is not None and _account_failures(user) >= settings.LOGIN_MAX_FAILURES_PER_ACCOUNT:
-            with transaction.atomic():
-                user.locked_until = now + timedelta(seconds=settings.ACCOUNT_LOCK_SECONDS)
-                user.save(update_fields=["locked_until"])
-                audit_record(
-                    by=None,
-                    action=AuditAction.LOCKED_OUT,
-                    object_type="user",
-                    object_id=user.id,
-                    actor_email=email,
-                    ip=ip,
-                    user_agent=user_agent,
-                )
+        if user is not None and _lock_if_too_many_failures(user, ip=ip, user_agent=user_agent):
+            return LoginResult(None, LOCKED_MESSAGE)
+        if user is None and _recent_failures(actor_email=email) >= settings.LOGIN_MAX_FAILURES_PER_ACCOUNT:
+            # An address with no account "locks" like one, so the message reveals nothing.
             return LoginResult(None, LOCKED_MESSAGE)
         return LoginResult(None, BAD_CREDENTIALS_MESSAGE)
     return LoginResult(user)
+
+
+def _address_backoff(*, ip: str, email: str) -> int:
+    """Seconds this client address must still wait before a password is checked.
+
+    Failures from the address beyond a free allowance double the wait after each one
+    (openkap.core.netaddr.backoff_seconds). Attempts refused while waiting are audited
+    but do not lengthen it, and an account that signed in from this address before
+    is not held up at all: one machine guessing behind a clinic's shared address slows
+    itself down without keeping the clinic's staff out."""
+    since = timezone.now() - timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS)
+    failures = AuditEvent.objects.filter(
+        action__in=FAILURE_ACTIONS, occurred_at__gte=since, ip=ip
+    ).exclude(detail__why="ip_backoff")
+    wait = backoff_seconds(
+        failures.count(), free=settings.LOGIN_MAX_FAILURES_PER_IP,
+        base=settings.LOGIN_BACKOFF_BASE_SECONDS, cap=settings.LOGIN_BACKOFF_MAX_SECONDS,
+    )
+    if not wait or _known_address(email=email, ip=ip):
+        return 0
+    last = failures.order_by("-occurred_at").values_list("occurred_at", flat=True).first()
+    remaining = wait - (timezone.now() - last).total_seconds() if last else 0
+    return max(0, math.ceil(remaining))
+
+
+def _known_address(*, email: str, ip: str) -> bool:
+    since = timezone.now() - timedelta(days=KNOWN_ADDRESS_DAYS)
+    return AuditEvent.objects.filter(
+        action=AuditAction.LOGIN, actor_email=email, ip=ip, occurred_at__gte=since
+    ).exists()
+
+
+def _lock_if_too_many_failures(user: User, *, ip: str, user_agent: str) -> bool:
+    """Lock the account once its recent failures (passwords and codes) reach the limit."""
+    if _account_failures(user) < settings.LOGIN_MAX_FAILURES_PER_ACCOUNT:
+        return False
+    with transaction.atomic():
+        user.locked_until = timezone.now() + timedelta(seconds=settings.ACCOUNT_LOCK_SECONDS)
+        user.save(update_fields=["locked_until"])
+        audit_record(
+            by=None, action=AuditAction.LOCKED_OUT, object_type="user", object_id=user.id,
+            actor_email=user.email, ip=ip, user_agent=user_agent,
+        )
+    return True
+
+
+def is_locked(user: User) -> bool:
+    return bool(user.locked_until and user.locked_until > timezone.now())
 
 
 def _account_failures(user: User) -> int:
@@ -268,21 +313,57 @@ def mfa_confirm_enrolment(*, user: User, code: str, ip: str = "", user_agent: st
     return codes
 
 
+RECOVERY_CODE_SALT = "openkap.accounts.recovery-code"
+
+
+def recovery_code_digest(user_id: int, code: str, *, secret: str | None = None) -> str:
+    """What is stored for a recovery code: an HMAC under the server's SECRET_KEY (a copy
+    of the database alone cannot test guesses offline), of the user's id and the code's
+    SHA-256 (the form the first codes were stored in, so migration 0003 could convert
+    them without knowing the codes)."""
+    inner = f"{user_id}:{sha256(code.strip().lower())}"
+    return salted_hmac(RECOVERY_CODE_SALT, inner, secret=secret, algorithm="sha256").hexdigest()
+
+
+def _recovery_code_candidates(user_id: int, code: str) -> list[str]:
+    # SECRET_KEY_FALLBACKS keep codes working while a rotated key is phased out.
+    keys = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    return [recovery_code_digest(user_id, code, secret=key) for key in keys]
+
+
 def _new_recovery_codes(user: User) -> list[str]:
     RecoveryCode.objects.filter(user=user).delete()
     codes = [f"{secrets.token_hex(3)}-{secrets.token_hex(3)}" for _ in range(RECOVERY_CODE_COUNT)]
-    RecoveryCode.objects.bulk_create(RecoveryCode(user=user, code_hash=sha256(c)) for c in codes)
+    RecoveryCode.objects.bulk_create(
+        RecoveryCode(user=user, code_hash=recovery_code_digest(user.id, c)) for c in codes
+    )
     return codes
 
 
-def mfa_verify(*, user: User, code: str, ip: str = "", user_agent: str = "") -> bool:
-    """A TOTP code, or a one-time recovery code (which is then spent)."""
+@dataclass(frozen=True)
+class MfaResult:
+    ok: bool
+    # The password must be asked again: the account is (now) locked.
+    locked: bool = False
+
+
+def mfa_verify(*, user: User, code: str, ip: str = "", user_agent: str = "") -> MfaResult:
+    """A TOTP code, or a one-time recovery code (which is then spent).
+
+    A wrong code is a failed sign-in: it counts toward the account's lock-out with
+    wrong passwords, and a locked account accepts no code at all."""
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
+        if is_locked(user):
+            audit_record(
+                by=None, action=AuditAction.MFA_FAILED, object_type="user", object_id=user.id,
+                actor_email=user.email, ip=ip, user_agent=user_agent, detail={"why": "locked"},
+            )
+            return MfaResult(ok=False, locked=True)
         if _verify_totp(user, code):
-            return True
+            return MfaResult(ok=True)
         recovery = RecoveryCode.objects.filter(
-            user=user, code_hash=sha256(code.strip().lower()), used_at__isnull=True
+            user=user, used_at__isnull=True, code_hash__in=_recovery_code_candidates(user.id, code)
         ).first()
         if recovery is not None:
             recovery.used_at = timezone.now()
@@ -291,12 +372,12 @@ def mfa_verify(*, user: User, code: str, ip: str = "", user_agent: str = "") -> 
                 by=None, action=AuditAction.MFA_RECOVERY_USED, object_type="user",
                 object_id=user.id, actor_email=user.email, ip=ip, user_agent=user_agent,
             )
-            return True
+            return MfaResult(ok=True)
     audit_record(
         by=None, action=AuditAction.MFA_FAILED, object_type="user", object_id=user.id,
         actor_email=user.email, ip=ip, user_agent=user_agent,
     )
-    return False
+    return MfaResult(ok=False, locked=_lock_if_too_many_failures(user, ip=ip, user_agent=user_agent))
 
 
 def demo_current_code(user: User) -> str | None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import segno
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
@@ -29,6 +30,9 @@ from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.core.authz import Perm
 from openkap.web.decorators import apply_errors, staff_view
+
+SESSION_MFA_FAILURES_KEY = "mfa_failures"
+MFA_RESTART_MESSAGE = "Too many wrong codes. Sign in with your password again."
 
 
 def _safe_next(request: HttpRequest, default: str = "/") -> str:
@@ -117,10 +121,19 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
         return redirect("accounts:mfa_setup")
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if services.mfa_verify(user=user, code=form.cleaned_data["code"], ip=client_ip(request), user_agent=_ua(request)):
+        result = services.mfa_verify(user=user, code=form.cleaned_data["code"], ip=client_ip(request), user_agent=_ua(request))
+        if result.ok:
+            request.session.pop(SESSION_MFA_FAILURES_KEY, None)
             request.session.cycle_key()
             request.session[SESSION_MFA_KEY] = True
             return redirect(_safe_next(request))
+        failures = request.session.get(SESSION_MFA_FAILURES_KEY, 0) + 1
+        request.session[SESSION_MFA_FAILURES_KEY] = failures
+        if result.locked or failures >= settings.MFA_MAX_FAILURES_PER_SESSION:
+            # Guessing codes must cost a password each few tries: start again from the password.
+            logout(request)
+            messages.error(request, services.LOCKED_MESSAGE if result.locked else MFA_RESTART_MESSAGE)
+            return redirect("accounts:login")
         form.add_error("code", "That code is not right. Use the current code from your app, or a recovery code.")
     return TemplateResponse(
         request,
