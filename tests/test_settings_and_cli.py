@@ -104,7 +104,8 @@ def test_seed_demo_tops_up_to_the_requested_total(db):
     assert len(set(Patient.objects.values_list("mrn", flat=True))) == 25
 
 
-def test_seed_command_prints_the_logins(db, capsys):
+def test_seed_command_prints_the_logins(db, capsys, settings):
+    settings.DEBUG = settings.DEMO_MODE = True
     call_command("seed_demo", "--patients", "3")
     out = capsys.readouterr().out
     assert "therapist@demo.openkap.org" in out

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from openkap.accounts.selectors import DEMO_PASSWORD
@@ -16,6 +17,13 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=2026, help="Random seed for reproducible data.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Demo staff share a published password and published TOTP secrets: on a real
+        # server they would be open doors.
+        if not (settings.DEBUG and settings.DEMO_MODE):
+            raise CommandError(
+                "seed-demo creates staff with a public password and published MFA secrets, so it runs "
+                "only in demo mode: set DEBUG=true and OPENKAP_DEMO=true (never on a server with real patients)."
+            )
         if not 0 <= options["patients"] <= 2_000_000:
             raise CommandError("--patients must be between 0 and 2,000,000.")
         report = seed_demo(patients=options["patients"], seed=options["seed"])
