@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from datetime import date, datetime, time
 
@@ -11,6 +10,7 @@ from openkap.accounts.authz import Actor, require
 from openkap.audit.models import AuditAction, AuditEvent
 from openkap.audit.services import audit_record
 from openkap.core.authz import Perm
+from openkap.core.csvsafe import SafeWriter
 
 
 def audit_search(
@@ -54,7 +54,7 @@ def audit_csv_rows(*, by: Actor, events: QuerySet[AuditEvent], filters: dict[str
     """CSV lines for a streamed export; the export is recorded before the first row."""
     require(by, Perm.AUDIT_VIEW)
     audit_record(by=by, action=AuditAction.EXPORT, object_type="audit_log", detail={"filters": filters})
-    writer = csv.writer(_Echo())
+    writer = SafeWriter(_Echo())
     yield writer.writerow(CSV_COLUMNS)
     for event in events.iterator(chunk_size=2000):
         yield writer.writerow([

@@ -7,7 +7,6 @@ for a file) with the ids of the patients it shows.
 
 from __future__ import annotations
 
-import csv
 import io
 import logging
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.core import ledger as core
 from openkap.core.authz import Perm
+from openkap.core.csvsafe import SafeWriter
 from openkap.ledger import selectors
 from openkap.ledger.models import LedgerEntry, Product
 from openkap.ledger.services import DESTRUCTION_METHODS, LOSS_TYPES, site_of
@@ -321,7 +321,7 @@ SITE_REPORTS: dict[str, tuple[str, Callable[..., Report]]] = {
 
 def as_csv(report: Report) -> str:
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = SafeWriter(out)
     writer.writerow([f"{report.title}"])
     for label, value in report.facts:
         writer.writerow([label, value])
