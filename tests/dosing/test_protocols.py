@@ -133,3 +133,21 @@ def test_protocol_web_pages(admin, prescriber, client_for, admin_actor):
     assert draft.is_approved
     listing = client_for(prescriber).get("/dosing/protocols/").content.decode()
     assert "v1</a> <span class=\"badge ok\">approved</span>" in listing
+
+
+def test_protocol_javascript_source_url_is_refused(admin_actor):
+    # Issue 12: a javascript: address would be stored and rendered as a link.
+    data = json.loads(_content())
+    data["sources"][0]["url"] = "javascript:alert(1)"
+    with pytest.raises(ValidationError) as exc:
+        services.protocol_draft_create(by=admin_actor, content=json.dumps(data))
+    assert "sources[0].url" in " ".join(exc.value.message_dict["content"])
+    assert not ProtocolVersion.objects.exists()
+
+
+def test_protocol_page_links_a_doi_at_doi_org(admin, client_for, admin_actor):
+    data = json.loads(_content())
+    data["sources"][0]["url"] = "10.1080/02791072.2019.1587556"
+    draft = services.protocol_draft_create(by=admin_actor, content=json.dumps(data))
+    page = client_for(admin).get(f"/dosing/protocols/{draft.id}/").content.decode()
+    assert 'href="https://doi.org/10.1080/02791072.2019.1587556"' in page

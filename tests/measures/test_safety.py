@@ -160,17 +160,19 @@ def test_emergency_flag_gives_emergency_priority(therapist, patient, org, as_act
 
 def test_incomplete_response_keeps_its_flags(therapist, patient, org, as_actor):
     answers = {**PHQ9_ITEM9_POSITIVE, "q3": None, "q9": 2}
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match="phq9_item9"):
         _enter(as_actor(therapist, org), patient, answers)
     assert not MeasureResponse.objects.exists()
-    assert not Task.objects.exists()
+    # Issue 12: the refusal keeps the flag: the urgent task is raised all the same.
+    assert Task.objects.get().data["response_id"] is None
     response = _enter(as_actor(therapist, org), patient, answers, allow_incomplete=True)
     assert not response.is_scored
     assert response.total is None
     assert response.result["missing"] == ["q3"]
     assert response.has_safety_flag
     assert response.highest_severity == "urgent"
-    assert Task.objects.get().data["partial"] is True
+    # Storing the same answers next does not raise the flag twice; the task names them.
+    assert Task.objects.get().data["response_id"] == response.id
 
 
 def test_a_flag_in_a_draft_raises_the_task_at_once_and_only_once(patient, portal_user, org, episode, as_actor):

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Query, Router, Schema, Status
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from openkap.api.schemas import ErrorOut, ObjectId, PageNumber
 from openkap.measures import selectors, services
@@ -44,10 +44,13 @@ class AssignmentOut(Schema):
 
 class ResponseIn(Schema):
     instrument_id: str = InstrumentId
-    answers: dict[str, int | None] = Field(
-        description="Item id to the numeric value of the chosen option (null = not answered)"
+    # Strict: 1.0, true and "1" are refused, not read as 1 (issue 12).
+    answers: dict[str, StrictInt | None] = Field(
+        description="Item id to the numeric value of the chosen option, a JSON integer (null = not answered)"
     )
-    supplementary: dict[str, int | None] = Field(default_factory=dict, description="Unscored extra items, e.g. PHQ-9 q10")
+    supplementary: dict[str, StrictInt | None] = Field(
+        default_factory=dict, description="Unscored extra items, e.g. PHQ-9 q10"
+    )
     assignment_id: int | None = Field(None, ge=1, le=2**62)
     occasion: OccasionName | None = None
     completed_at: dt.datetime | None = Field(None, description="When the patient answered (default now)")

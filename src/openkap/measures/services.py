@@ -37,6 +37,7 @@ from openkap.core.instruments import (
     ScoringError,
     Severity,
     get_instrument,
+    parse_answer_text,
     safety_flags,
     score,
     with_licensed_text,
@@ -131,12 +132,15 @@ def _coerce_answers(instrument: Instrument, raw: Mapping[str, Any], *, field: st
         if value is None or value == "":
             answers[item.id] = None
             continue
-        if isinstance(value, bool):
-            raise ValidationError({field: f"{item.id}: answer with the option's number."})
-        try:
-            number = int(str(value).strip())
-        except ValueError:
-            raise ValidationError({field: f"{item.id}: {value!r} is not an answer."}) from None
+        # The same strict reading as the core and the CLI: a plain int, or plain digits
+        # from a form (not True, 1.0, "+1", "1_0" or another script's digits).
+        if type(value) is int:
+            number = value
+        else:
+            try:
+                number = parse_answer_text(value, what=item.id)
+            except ScoringError as exc:
+                raise ValidationError({field: str(exc)}) from None
         if number not in item.scale.values:
             raise ValidationError(
                 {field: f"{item.id} ({item.label}): {number} is not an answer; expected "
@@ -156,10 +160,13 @@ def _coerce_supplementary(instrument: Instrument, raw: Mapping[str, Any]) -> Ans
         if value is None or value == "":
             out[key] = None  # seen and left blank (these items are optional)
             continue
-        try:
-            number = int(str(value))
-        except ValueError:
-            raise ValidationError({"supplementary": f"{key}: {value!r} is not an answer."}) from None
+        if type(value) is int:
+            number = value
+        else:
+            try:
+                number = parse_answer_text(value, what=key)
+            except ScoringError as exc:
+                raise ValidationError({"supplementary": str(exc)}) from None
         if number not in item.scale.values:
             raise ValidationError({"supplementary": f"{key}: {number} is not an answer."})
         out[key] = number
@@ -314,6 +321,7 @@ def _safety_task(
     if not flags:
         return None
     keys = sorted({_flag_key(f) for f in flags})
+    earlier_tasks: list[Task] | None = None
     if assignment is not None:
         earlier_tasks = list(
             Task.objects.select_for_update().filter(
@@ -321,6 +329,17 @@ def _safety_task(
                 subject_type="measure_assignment", subject_id=str(assignment.id),
             )
         )
+    elif response is not None:
+        # An entry refused as incomplete raised its task unattached; the same answers
+        # stored next (as incomplete, or completed) do not raise it twice.
+        earlier_tasks = list(
+            Task.objects.select_for_update().filter(
+                organization=organization, patient=patient, kind=SAFETY_TASK_KIND,
+                subject_type="measure_response", subject_id="", resolved_at__isnull=True,
+                data__instrument_id=instrument.id, created_at__gte=timezone.now() - timedelta(days=1),
+            )
+        )
+    if earlier_tasks is not None:
         earlier = {key for t in earlier_tasks for key in t.data.get("flag_keys", [])}
         if response is not None:
             _point_draft_tasks_to(response, [t for t in earlier_tasks if t.data.get("partial")], by=by)
@@ -719,6 +738,20 @@ def _staff_assignment(by: Actor, assignment_id: int, perm: Perm, *, lock: bool =
 # --- recording a response -------------------------------------------------------------------
 
 
+class FlaggedIncompleteError(ValidationError):
+    """A response refused as incomplete whose answered items raise safety flags: the
+    refusal rolls back, and the caller raises the safety task after it (issue 12)."""
+
+    def __init__(
+        self, message: str, *, flags: Sequence[Flag], patient: Patient,
+        assignment: MeasureAssignment | None,
+    ) -> None:
+        super().__init__({"answers": message})
+        self.flags = tuple(flags)
+        self.patient = patient
+        self.assignment = assignment
+
+
 @dataclass(frozen=True)
 class _Source:
     """Who gave the answers and how, for the response row and the audit log."""
@@ -757,11 +790,18 @@ def _record(
     except IncompleteResponseError as exc:
         if not allow_incomplete:
             if source.via in (Via.PORTAL, Via.LINK):
+                # The draft's save already raised the task for any flag these answers raise.
                 wanted = ", ".join(m.replace("q", "question ") for m in exc.missing)
                 raise ValidationError({"answers": f"Please answer {wanted} before submitting."}) from None
-            raise ValidationError(
-                {"answers": f"{exc} Answer the missing items, or record it as incomplete."}
-            ) from None
+            message = f"{exc} Answer the missing items, or record it as incomplete."
+            if exc.flags:
+                raised = ", ".join(f"{f.id} ({f.severity})" for f in exc.flags)
+                raise FlaggedIncompleteError(
+                    f"{exc} Safety flags raised by the answered items: {raised}; a task was "
+                    "raised for the care team. Answer the missing items, or record it as incomplete.",
+                    flags=exc.flags, patient=patient, assignment=assignment,
+                ) from None
+            raise ValidationError({"answers": message}) from None
         flags: Sequence[Flag] = exc.flags
         stored: dict[str, Any] = {
             "instrument": instrument.id, "version": instrument.version, "total": None,
@@ -845,6 +885,26 @@ def response_enter(
     if occasion is not None and occasion not in Occasion.values:
         raise ValidationError({"occasion": "Unknown occasion."})
     correction_reason = (correction_reason or "").strip()
+    try:
+        return _response_enter(
+            by=by, patient_id=patient_id, instrument=instrument, clean=clean, extra=extra, when=when,
+            occasion=occasion, assignment_id=assignment_id, allow_incomplete=allow_incomplete,
+            corrects_id=corrects_id, correction_reason=correction_reason,
+        )
+    except FlaggedIncompleteError as exc:
+        with transaction.atomic():
+            _safety_task(
+                by=by, organization=by.organization, patient=exc.patient, instrument=instrument,
+                flags=exc.flags, answers=clean, assignment=exc.assignment, response=None, partial=True,
+            )
+        raise
+
+
+def _response_enter(
+    *, by: Actor, patient_id: int, instrument: Instrument, clean: Answers, extra: Answers,
+    when: datetime, occasion: str | None, assignment_id: int | None, allow_incomplete: bool,
+    corrects_id: int | None, correction_reason: str,
+) -> MeasureResponse:
     with transaction.atomic():
         patient, glass = patient_for(by, patient_id, Perm.MEASURE_ENTER)
         corrects = None

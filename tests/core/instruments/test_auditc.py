@@ -30,9 +30,20 @@ def test_auditc_total_3_depends_on_sex() -> None:
     # Hand: 1+1+1 = 3: positive for women (>= 3), negative for men (< 4).
     assert score("auditc", [1, 1, 1], sex="female").band == "positive"
     assert score("auditc", [1, 1, 1], sex="male").band == "negative"
+    # Issue 12: without a sex, total 3 is the cautious reading (women's cut-off >= 3,
+    # Bradley KA et al. Alcohol Clin Exp Res 2007;31:1208), a possible positive with a note.
     unknown = score("auditc", [1, 1, 1])
-    assert unknown.band is None
-    assert unknown.notes
+    assert unknown.band == "positive"
+    assert unknown.band_label == "Possible: Positive screen for alcohol misuse (sex not given)"
+    assert any("sex was not given" in note for note in unknown.notes)
+
+
+@pytest.mark.parametrize(("answers", "band"), [([1, 1, 0], "negative"), ([2, 1, 1], "positive")])
+def test_auditc_without_sex_where_cutoffs_agree_has_no_note(answers: list[int], band: str) -> None:
+    # Totals 2 and 4: both sexes' cut-offs agree, so the band is definite.
+    result = score("auditc", answers)
+    assert (result.band, result.notes) == (band, ())
+    assert not result.band_label.startswith("Possible")
 
 
 @pytest.mark.parametrize(

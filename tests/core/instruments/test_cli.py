@@ -80,7 +80,7 @@ def test_cli_score_sex_before_answers(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_cli_score_blank_allowed_where_rule_exists(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _err = run_score(capsys, "asq", "0", "NA", "0", "0", "0")
+    code, out, _err = run_score(capsys, "asq", "0", "-", "0", "0", "0")
     data = json.loads(out)
     assert code == 0
     assert (data["band"], data["flags"]) == ("non_acute_positive", ["asq_positive"])
@@ -99,13 +99,11 @@ def test_cli_score_cssrs_skip_tokens(capsys: pytest.CaptureFixture[str]) -> None
         (["phq9", "1", "2", "1"], "expects 9 answers"),
         (["phq9", *["0"] * 10], "expects 9 answers"),
         (["phq9", "1", "2", "1", "2", "1", "1", "0", "1", "4"], "not an answer"),
-        (["phq9", "1", "2", "x", "2", "1", "1", "0", "1", "0"], "not a whole number"),
-        (["phq9", "1", "2", "1.5", "2", "1", "1", "0", "1", "0"], "not a whole number"),
-        (["phq9", "-1", "2", "1", "2", "1", "1", "0", "1", "0"], "not an answer"),
-        (["phq9", "1", "-", "1", "2", "1", "1", "0", "1", "0"], "no rule for missing"),
+        (["phq9", "1", "2", "x", "2", "1", "1", "0", "1", "0"], "answer 3 ('x') is not an answer"),
+        (["phq9", "1", "2", "1.5", "2", "1", "1", "0", "1", "0"], "answer 3 ('1.5') is not an answer"),
+        (["phq9", "-1", "2", "1", "2", "1", "1", "0", "1", "0"], "answer 1 ('-1') is not an answer"),
         (["bdi", "1"], "unknown instrument"),
         (["auditc", "1", "1", "1", "--sex", "other"], "invalid choice"),
-        (["qidssr16", *["-"] * 16], "unanswered"),
         ([], "required"),
     ],
 )
@@ -119,8 +117,88 @@ def test_cli_score_invalid_input_exits_2_with_stderr_only(
 
 def test_cli_score_incomplete_reports_safety_flag(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_score(capsys, "cssrs", "1", "1", "1", "-", "0", "0", "-")
-    assert (code, out) == (2, "")
+    assert code == 2
     assert "cssrs_positive" in err
+    assert json.loads(out)["flags"] == ["cssrs_positive"]
+
+
+def test_cli_score_phq9_blank_item_still_names_item9_flag(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Issue 12, the reviewer's command: item 1 blank, item 9 = 3. PHQ-9 has no rule for a
+    # missing item (Kroenke 2001), so no total; item 9 > 0 is a positive suicide-risk
+    # answer (DESIGN §2) and must be named on both streams.
+    code, out, err = run_score(capsys, "phq9", "-", "0", "0", "0", "0", "0", "0", "0", "3")
+    data = json.loads(out)
+    assert code == 2
+    assert "no rule for missing" in err
+    assert "phq9_item9 (urgent)" in err
+    assert (data["scored"], data["total"], data["missing"]) == (False, None, ["q1"])
+    assert data["flags"] == ["phq9_item9"]
+    assert data["flag_details"][0]["items"] == ["q9"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "flags"),
+    [
+        (["phq9", "1", "-", "1", "2", "1", "1", "0", "1", "0"], []),
+        (["qidssr16", *["-"] * 16], []),
+        # QIDS-SR16 item 12 (thoughts of death or suicide) >= 1 flags even with q1 blank.
+        (["qidssr16", "-", *["0"] * 10, "2", *["0"] * 4], ["qids_item12"]),
+    ],
+)
+def test_cli_score_unscorable_prints_flags_json_and_exits_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], flags: list[str]
+) -> None:
+    code, out, err = run_score(capsys, *argv)
+    assert code == 2
+    assert "unanswered" in err
+    assert json.loads(out)["flags"] == flags
+
+
+@pytest.mark.parametrize(
+    ("token", "position"),
+    [
+        ("+1", 1),  # int() reads a sign
+        ("-0", 1),
+        ("1_0", 1),  # int() reads digit-group underscores: "1_0" would be 10
+        ("\u0661", 1),  # ARABIC-INDIC DIGIT ONE: int() reads it as 1
+        ("\uff11", 1),  # FULLWIDTH DIGIT ONE
+        (" 1", 1),
+        ("1.0", 1),
+        ("NA", 1),  # only "-" marks a blank
+        ("true", 1),
+    ],
+)
+def test_cli_score_refuses_anything_but_plain_digits(
+    capsys: pytest.CaptureFixture[str], token: str, position: int
+) -> None:
+    code, out, err = run_score(capsys, "phq9", token, *["0"] * 8)
+    assert (code, out) == (2, "")
+    assert f"answer {position} ({token!r}) is not an answer" in err
+
+
+@pytest.mark.parametrize("answers", ["0,,0,0,0,0,0,0,0,0", ",0,0,0,0,0,0,0,0,0", "0,0,0,0,0,0,0,0,0,"])
+def test_cli_score_refuses_empty_comma_fields(
+    capsys: pytest.CaptureFixture[str], answers: str
+) -> None:
+    # Dropping the empty field would shift every later answer onto the wrong item.
+    code, out, err = run_score(capsys, "phq9", answers)
+    assert (code, out) == (2, "")
+    assert "is empty" in err
+
+
+def test_cli_score_auditc_without_sex_is_a_possible_positive(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Bradley 2007 / US VA: women >= 3 positive, men >= 4; total 3 without sex is the
+    # cautious possible positive, with a note, exit 0.
+    code, out, _err = run_score(capsys, "auditc", "1", "1", "1")
+    data = json.loads(out)
+    assert code == 0
+    assert data["band"] == "positive"
+    assert data["band_label"].startswith("Possible")
+    assert any("sex was not given" in note for note in data["notes"])
 
 
 def test_cli_list_table(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,9 +8,11 @@ result.total, result.band, result.flag_ids, result.to_dict()
 from .engine import (
     COMPLETE,
     MANUAL_RULE,
+    SEX_NOT_GIVEN_NOTE,
     SKIPPED_BY_DESIGN,
     Flag,
     ScoreResult,
+    parse_answer_text,
     safety_flags,
     score,
     score_range,
@@ -29,6 +31,7 @@ from .registry import all_instruments, get_instrument, normalize_id
 __all__ = [
     "COMPLETE",
     "MANUAL_RULE",
+    "SEX_NOT_GIVEN_NOTE",
     "SKIPPED_BY_DESIGN",
     "DefinitionError",
     "Flag",
@@ -47,6 +50,7 @@ __all__ = [
     "all_instruments",
     "get_instrument",
     "normalize_id",
+    "parse_answer_text",
     "safety_flags",
     "score",
     "score_range",

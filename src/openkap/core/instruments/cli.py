@@ -1,6 +1,7 @@
 """`openkap score` and `openkap instruments`: scoring for clinicians, researchers, scripts.
 
-Exit codes: 0 scored (JSON on stdout), 2 bad input (message on stderr, nothing on stdout).
+Exit codes: 0 scored (JSON on stdout), 2 bad input (message on stderr). Only an unscorable
+response with answers prints on stdout too: the safety flags its answered items raise.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ import json
 import sys
 from typing import Any
 
-from .engine import Answer, score, score_range
+from .engine import Answer, parse_answer_text, score, score_range
 from .errors import IncompleteResponseError, ScoringError
 from .model import Instrument, Sex, TotalRule
 from .registry import all_instruments, get_instrument
 
-BLANK_TOKENS = frozenset({"-", "na", "n/a"})
+BLANK = "-"
 
 _RANGE_SUFFIX = {
     TotalRule.SUM: "",
@@ -40,24 +41,25 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _parse_answers(instrument: Instrument, tokens: list[str]) -> list[Answer]:
+def _parse_answers(tokens: list[str]) -> list[Answer]:
+    """Plain ASCII whole numbers and "-" (blank), one per item, or comma-separated.
+
+    Anything else is refused rather than read generously: "+1", "-0", "1_0", "١" and
+    "1.0" are not answers, and an empty field between commas would shift every later
+    answer onto the wrong item."""
     answers: list[Answer] = []
-    for token in (part for t in tokens for part in t.split(",") if part != ""):
-        if token.casefold() in BLANK_TOKENS:
-            if not instrument.allows_blanks:
+    for token in tokens:
+        for part in token.split(","):
+            position = len(answers) + 1
+            if part == BLANK:
+                answers.append(None)
+            elif part == "":
                 raise ScoringError(
-                    f"answer {len(answers) + 1} is blank ({token!r}), but "
-                    f"{instrument.short_name} has no rule for missing items: every item must "
-                    "be answered"
+                    f"answer {position} is empty (two commas together, or a comma at either "
+                    f"end?); mark a blank item with {BLANK}"
                 )
-            answers.append(None)
-            continue
-        try:
-            answers.append(int(token))
-        except ValueError:
-            raise ScoringError(
-                f"answer {len(answers) + 1} ({token!r}) is not a whole number"
-            ) from None
+            else:
+                answers.append(parse_answer_text(part, what=f"answer {position}"))
     return answers
 
 
@@ -65,8 +67,9 @@ def score_main(argv: list[str]) -> int:
     parser = _Parser(
         prog="openkap score",
         description="Score one response and print it as JSON. Answers are the numeric "
-        f"option values in item order; {', '.join(sorted(BLANK_TOKENS))} mark an item left "
-        "blank where the instrument allows it.",
+        f"option values in item order (plain digits); {BLANK} marks an item left blank. A "
+        "response that cannot be scored still prints the safety flags its answered items "
+        "raise (JSON on stdout) and exits 2.",
         epilog="instruments: "
         + ", ".join(i.id for i in all_instruments())
         + " (details: openkap instruments)",
@@ -87,17 +90,34 @@ def score_main(argv: list[str]) -> int:
         return int(exc.code or 0)
     try:
         instrument = get_instrument(args.instrument)
-        result = score(instrument.id, _parse_answers(instrument, args.answers), sex=args.sex)
+        result = score(instrument.id, _parse_answers(args.answers), sex=args.sex)
     except IncompleteResponseError as exc:
+        # Not scored, but the flags the answered items raise are a lower bound on the
+        # patient's risk: print them where a script reads (issue 12).
         message = str(exc)
         if exc.flags:
             raised = ", ".join(f"{f.id} ({f.severity})" for f in exc.flags)
             message += f"\nsafety flags raised by the answered items: {raised}"
+        print(json.dumps(_unscored(instrument, exc), indent=2))
         return _fail(message)
     except ScoringError as exc:
         return _fail(str(exc))
     print(json.dumps(result.to_dict(), indent=2))
     return 0
+
+
+def _unscored(instrument: Instrument, exc: IncompleteResponseError) -> dict[str, Any]:
+    return {
+        "instrument": instrument.id,
+        "version": instrument.version,
+        "scored": False,
+        "total": None,
+        "band": None,
+        "flags": [flag.id for flag in exc.flags],
+        "flag_details": [flag.to_dict() for flag in exc.flags],
+        "missing": list(exc.missing),
+        "error": str(exc),
+    }
 
 
 def _range_text(instrument: Instrument) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -44,6 +45,11 @@ Number = int | float
 COMPLETE = "complete"  # every item answered
 SKIPPED_BY_DESIGN = "skipped_by_design"  # blanks the form allows (skip logic, either/or)
 MANUAL_RULE = "manual_rule_applied"  # blanks scored by the instrument's own rule
+
+SEX_NOT_GIVEN_NOTE = (
+    "sex was not given and the band at this total depends on it: the more cautious "
+    "cut-off was applied (a possible positive); record the patient's sex to confirm"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,12 +197,16 @@ class _Plan:
             str(sb.sex): _band_table(sb.bands, self.min_raw, self.max_raw)
             for sb in instrument.sex_bands
         }
-        self.sexless_bands: tuple[Band | None, ...] = ()
+        # Without a sex: the band where every sex's table agrees; where they differ
+        # (AUDIT-C total 3), the higher band, as a possible one (issue 12: a screen that
+        # could be positive must not read as nothing).
+        self.sexless_bands: tuple[tuple[Band | None, bool], ...] = ()
         if self.sex_bands:
             tables = list(self.sex_bands.values())
-            # Without a sex, a band is known only where every sex's table agrees.
             self.sexless_bands = tuple(
-                row[0] if all(_same_band(b, row[0]) for b in row) else None
+                (row[0], False)
+                if all(_same_band(b, row[0]) for b in row)
+                else (_higher_band(instrument.sex_bands, row), True)
                 for row in zip(*tables, strict=True)
             )
         self.item_flags = tuple(
@@ -255,6 +265,9 @@ class _Plan:
             except (KeyError, TypeError):
                 pass  # a blank or a bad answer: the general path handles and names it
             else:
+                if not all(type(a) is int for a in answers):
+                    # 1.0 and True hash like 1 and find a score: refuse them by name.
+                    return self._score_general(answers, sex)
                 notes = self._skip_notes(answers) if self.conditional else ()
                 return self._result(answers, answers, scores, (), COMPLETE, notes, sex)
         return self._score_general(answers, sex)
@@ -337,7 +350,8 @@ class _Plan:
                 scores.append(None if value is None else self.maps[i][value])
                 continue
             try:
-                score = self.maps[i].get(value)
+                # Only a plain int: 1.0 or True would find the score of 1 (equal hashes).
+                score = self.maps[i].get(value) if type(value) is int else None
             except TypeError:  # unhashable
                 score = None
             if score is None:
@@ -404,9 +418,11 @@ class _Plan:
                     band = self.bands[raw - self.min_raw]
                 elif self.sex_bands:
                     if sex is None:
-                        band = self.sexless_bands[raw - self.min_raw]
-                        if band is None:
-                            notes = (*notes, "the band at this total depends on sex: give sex")
+                        band, possible = self.sexless_bands[raw - self.min_raw]
+                        if possible and band is not None:
+                            notes = (*notes, SEX_NOT_GIVEN_NOTE)
+                            band_id, band_label = band.id, f"Possible: {band.label} (sex not given)"
+                            band = None
                     else:
                         band = self.sex_bands[sex][raw - self.min_raw]
                 if band is not None:
@@ -509,6 +525,17 @@ def _flag_table(levels: tuple[tuple[int, FlagSpec], ...], item: Item) -> dict[An
         if reached:
             table[value] = _flag(reached[-1], (item.id,))
     return table
+
+
+def _higher_band(tables: Sequence[Any], row: Sequence[Band | None]) -> Band | None:
+    """Of the sexes' bands at one total, the one furthest up its own table (bands run
+    from the lowest totals up, so further up is the more cautious reading)."""
+    ranked = [
+        (table.bands.index(band), band)
+        for table, band in zip(tables, row, strict=True)
+        if band is not None
+    ]
+    return max(ranked, key=operator.itemgetter(0))[1] if ranked else None
 
 
 def _same_band(a: Band | None, b: Band | None) -> bool:
@@ -656,6 +683,23 @@ def score(
     return plan.score(answers, None if sex is None else _sex(plan.instrument, sex))
 
 
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def parse_answer_text(text: str, *, what: str = "answer") -> int:
+    """An answer typed as text: plain ASCII digits only.
+
+    int() also reads "+1", " 1", "1_0" and other scripts' digits ("١"); "-0" has a sign
+    no option value has. Each of those is a typing slip or a tool's artefact, and a
+    guessed reading could score the wrong option, so they are refused by name."""
+    if not isinstance(text, str) or _DIGITS.fullmatch(text) is None:
+        raise InvalidAnswerError(
+            f"{what} ({text!r}) is not an answer: use the option's number in plain digits "
+            "0-9 (no sign, spaces, decimal point or separators)"
+        )
+    return int(text)
+
+
 def safety_flags(instrument: str | Instrument, answers: Sequence[Answer]) -> tuple[Flag, ...]:
     """Flags raised by the answered items of a possibly unfinished response.
 
@@ -682,9 +726,11 @@ def score_range(instrument: str | Instrument) -> tuple[Number, Number] | None:
 __all__ = [
     "COMPLETE",
     "MANUAL_RULE",
+    "SEX_NOT_GIVEN_NOTE",
     "SKIPPED_BY_DESIGN",
     "Flag",
     "ScoreResult",
+    "parse_answer_text",
     "safety_flags",
     "score",
     "score_range",

@@ -134,10 +134,38 @@ class ChecklistItem:
     text: str
 
 
+# A DOI as the DOI Handbook (doi.org/the-identifier) writes it: "10." + registrant + "/" +
+# suffix, optionally written "doi:10..." ; the suffix excludes spaces and angle brackets.
+_DOI: Final = re.compile(r"(?i:doi:)?(10\.\d{4,9}/[^\s<>\"]+)")
+_HTTP_URL: Final = re.compile(r"https?://[^\s/?#<>\"@]+(?:[/?#][^\s<>\"]*)?", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class Source:
     citation: str
+    # An http(s) address or a DOI; anything else (javascript:, data:, a bare word) is
+    # refused, because the protocol page renders it as a link.
     url: str | None = None
+
+    @property
+    def href(self) -> str | None:
+        """The link to render: the URL itself, or https://doi.org/ + the DOI."""
+        if self.url is None:
+            return None
+        doi = _DOI.fullmatch(self.url)
+        if doi is not None:
+            return f"https://doi.org/{doi.group(1)}"
+        return self.url if _HTTP_URL.fullmatch(self.url) else None
+
+
+def source_url_error(url: str) -> str | None:
+    """Why a source address is refused, or None."""
+    if _DOI.fullmatch(url) or _HTTP_URL.fullmatch(url):
+        return None
+    return (
+        f"{url[:80]!r} is neither an http(s) address (https://...) nor a DOI "
+        "(10.xxxx/... or doi:10.xxxx/...)"
+    )
 
 
 @dataclass(frozen=True)
@@ -412,4 +440,8 @@ def _monitoring_errors(p: Protocol) -> list[str]:
             errors.append(f"pre_dose_checklist ({item.code}): needs a slug code and a text")
     if not p.sources or not all(s.citation.strip() for s in p.sources):
         errors.append("sources: at least one citation is required")
+    for i, source in enumerate(p.sources):
+        problem = None if source.url is None else source_url_error(source.url)
+        if problem:
+            errors.append(f"sources[{i}].url: {problem}")
     return errors

@@ -97,6 +97,7 @@ INSTRUMENT = Instrument(
     ),
     caveats=(
         "Some programmes use >= 5 for men; the common US/VA cut-offs are used here.",
-        "Without a sex the band is given only when both cut-offs agree (total 3 needs it).",
+        "Without a sex, total 3 (positive for women, negative for men) is reported as a "
+        "possible positive with a note: the cautious reading until sex is recorded.",
     ),
 )
