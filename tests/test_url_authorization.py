@@ -33,6 +33,7 @@ PUBLIC = {
     "accounts:password_reset_done",
     "accounts:password_reset_confirm",
     "scheduling:ics_feed",  # the secret token is the key (tests/scheduling/test_ics.py)
+    "patients:portal_accept",  # the emailed portal invitation: the token is the key (tests/patients/test_portal_access.py)
     "measures:link",  # a single-use questionnaire link: the token is the key (tests/measures/test_portal_and_links.py)
 }
 

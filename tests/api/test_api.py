@@ -40,9 +40,10 @@ def test_api_create_and_update(therapist_token):
     assert response.status_code == 201, response.content
     created = response.json()
     assert created["mrn"].startswith("T")
-    # The creator is not on the new patient's care team yet, so the update is refused.
+    # The registering therapist joined the care team in the same transaction.
     response = call("PATCH", f"/api/v1/patients/{created['id']}", therapist_token, {"pronouns": "he/him"})
-    assert response.status_code == 403
+    assert response.status_code == 200
+    assert response.json()["pronouns"] == "he/him"
 
 
 def test_api_bad_input_has_one_error_shape_and_changes_nothing(therapist_token, patient):

@@ -178,3 +178,63 @@ def test_prescriber_manages_the_team_of_their_own_patients_only(
     services.care_team_add(by=by, patient_id=patient.id, user_id=nurse.id, role="nurse")
     with pytest.raises(Denied):
         services.care_team_add(by=by, patient_id=unassigned_patient.id, user_id=nurse.id, role="nurse")
+
+
+def test_registering_therapist_joins_the_care_team_in_the_same_transaction(therapist, org, as_actor):
+    by = as_actor(therapist, org)
+    created = services.patient_create(by=by, data=VALID)
+    # Without the membership, the chart the form redirects to would answer 403.
+    assert selectors.patient_chart(by=by, patient_id=created.id).care_team[0].user == therapist
+    assert AuditEvent.objects.filter(
+        action=AuditAction.CREATE, object_type="care_team", patient_id=created.id
+    ).exists()
+
+
+def test_registering_admin_does_not_join_the_care_team(admin, org, as_actor):
+    created = services.patient_create(by=as_actor(admin, org), data=VALID)
+    assert not created.care_team.exists()
+
+
+def test_registration_refused_leaves_no_care_team_row(therapist, org, as_actor):
+    with pytest.raises(ValidationError):
+        services.patient_create(by=as_actor(therapist, org), data=VALID | {"sex_at_birth": "x"})
+    from openkap.patients.models import CareTeamMember
+
+    assert not CareTeamMember.objects.exists()
+
+
+def test_web_registration_opens_the_chart(therapist, client_for):
+    client = client_for(therapist)
+    response = client.post(reverse("patients:create"), VALID | {"mrn": ""}, follow=True)
+    # The chart opens (it answered 403 before the registering therapist joined the team).
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0].startswith("/patients/")
+    assert "Ines Okoye registered with MRN" in response.content.decode()
+
+
+def test_weight_before_birth_is_refused(therapist, org, as_actor, patient):
+    with pytest.raises(ValidationError) as exc:
+        services.weight_record(
+            by=as_actor(therapist, org), patient_id=patient.id, value="70", unit="kg",
+            measured_on=timezone.localdate().replace(year=1900, month=1, day=1),
+        )
+    assert "before the patient was born" in exc.value.message_dict["measured_on"][0]
+    assert not WeightMeasurement.objects.exists()
+
+
+def test_refusal_page_says_whom_to_ask_for_the_care_team(therapist, admin, unassigned_patient, client_for):
+    response = client_for(therapist).get(reverse("patients:chart", args=[unassigned_patient.id]))
+    assert response.status_code == 403
+    text = response.content.decode()
+    assert "not on this patient&#x27;s care team" in text
+    assert "Ada Admin" in text
+    assert "break-glass" in text
+    assert "patient.view" not in text
+
+
+def test_refusal_page_for_a_role_names_the_action_in_words(therapist, admin, client_for):
+    response = client_for(therapist).get(reverse("accounts:staff_invite"))
+    assert response.status_code == 403
+    text = response.content.decode()
+    assert "does not allow you to invite and manage staff" in text
+    assert "Ada Admin" in text

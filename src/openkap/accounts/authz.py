@@ -11,17 +11,22 @@ from dataclasses import dataclass, field
 from django.core.exceptions import PermissionDenied
 
 from openkap.accounts.models import Membership, Organization, User
-from openkap.core.authz import STAFF_ROLES, Perm, Role, allows, permissions_for
+from openkap.core.authz import PERM_LABELS, STAFF_ROLES, Perm, Role, allows, permissions_for
 
 
 class Denied(PermissionDenied):
     """A refused action; recorded in the audit log by the request's error handler."""
 
-    def __init__(self, message: str, *, perm: Perm | None = None, patient_id: int | None = None):
+    def __init__(
+        self, message: str, *, perm: Perm | None = None, patient_id: int | None = None,
+        care_team: bool = False,
+    ):
         super().__init__(message)
         self.message = message
         self.perm = perm
         self.patient_id = patient_id
+        # True when the role allows the action but not for this patient (care-team rule).
+        self.care_team = care_team
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,10 @@ def require(
     patient_id: int | None = None,
 ) -> None:
     if not allows(by.roles, perm, on_care_team=on_care_team, break_glass_active=break_glass_active):
-        raise Denied(
-            f"Your role does not allow this ({perm.value}).", perm=perm, patient_id=patient_id
-        )
+        what = PERM_LABELS.get(perm, "do this")
+        if by.can(perm) and on_care_team is not None:
+            raise Denied(
+                f"You are not on this patient's care team, and only the care team may {what}.",
+                perm=perm, patient_id=patient_id, care_team=True,
+            )
+        raise Denied(f"Your role does not allow you to {what}.", perm=perm, patient_id=patient_id)

@@ -106,7 +106,8 @@ MFA_EXEMPT_PREFIXES = ("/accounts/", "/static/", "/api/", "/healthz")
 
 
 class MfaRequiredMiddleware:
-    """Staff must complete TOTP (and enrol first) before any other page."""
+    """Staff must complete TOTP (and enrol first) before any other page; so must a
+    patient who chose to enrol."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
@@ -117,9 +118,14 @@ class MfaRequiredMiddleware:
             and not request.session.get(SESSION_MFA_KEY)
             and not request.path.startswith(MFA_EXEMPT_PREFIXES)
         ):
+            # A lazy object: "is not None" would be true even when it wraps None (a user
+            # whose memberships were all disabled), so test its truth.
             actor = request.actor  # type: ignore[attr-defined]
-            if actor is not None and actor.is_staff:
+            if actor and actor.is_staff:
                 if request.user.mfa_enrolled:  # type: ignore[union-attr]
                     return redirect("accounts:mfa_verify")
                 return redirect("accounts:mfa_setup")
+            # MFA is optional for patients, but once a patient enrols it is asked for.
+            if actor and request.user.mfa_enrolled:  # type: ignore[union-attr]
+                return redirect("accounts:mfa_verify")
         return self.get_response(request)

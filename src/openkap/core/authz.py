@@ -45,6 +45,8 @@ class Perm(StrEnum):
     WEIGHT_RECORD = "patient.weight.record"
     CLINICAL_VIEW = "clinical.view"
     CARE_TEAM_MANAGE = "patient.care_team.manage"
+    # Invite a patient to the portal, re-send the link, disable the account.
+    PORTAL_ACCESS_MANAGE = "patient.portal_access.manage"
     BREAK_GLASS = "patient.break_glass"
     # Organisation administration.
     STAFF_VIEW = "staff.view"
@@ -99,6 +101,7 @@ _CLINICAL_COMMON = {
     Perm.PATIENT_VIEW,
     Perm.CLINICAL_VIEW,
     Perm.PATIENT_UPDATE,
+    Perm.PORTAL_ACCESS_MANAGE,
     Perm.WEIGHT_RECORD,
     Perm.BREAK_GLASS,
     Perm.STAFF_VIEW,
@@ -144,6 +147,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
             Perm.PATIENT_UPDATE,
             Perm.WEIGHT_RECORD,
             Perm.CARE_TEAM_MANAGE,
+            Perm.PORTAL_ACCESS_MANAGE,
             Perm.STAFF_VIEW,
             Perm.STAFF_MANAGE,
             Perm.SITE_MANAGE,
@@ -174,12 +178,57 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
 # monitor whoever is in the chair today.
 PATIENT_SCOPED = frozenset(
     {Perm.PATIENT_VIEW, Perm.CLINICAL_VIEW, Perm.PATIENT_UPDATE, Perm.WEIGHT_RECORD}
+    | {Perm.PORTAL_ACCESS_MANAGE}
     | {Perm.APPOINTMENT_BOOK}
     | {Perm.MEASURE_VIEW, Perm.MEASURE_ENTER, Perm.MEASURE_ASSIGN}
     | _PATHWAY_CLINICAL | _PATHWAY_THERAPY | {Perm.PATHWAY_SIGN}
     | {Perm.DOSING_VIEW, Perm.DOSING_RECORD, Perm.DOSE_ORDER}
 )
 ORGANIZATION_WIDE_ROLES = frozenset({Role.ADMIN, Role.NURSE})
+
+# What each permission lets its holder do, in the words a refusal page uses.
+PERM_LABELS: dict[Perm, str] = {
+    Perm.PATIENT_VIEW: "open patients' charts",
+    Perm.PATIENT_CREATE: "register patients",
+    Perm.PATIENT_UPDATE: "change patients' details",
+    Perm.WEIGHT_RECORD: "record weights",
+    Perm.CLINICAL_VIEW: "read the clinical record",
+    Perm.CARE_TEAM_MANAGE: "change a patient's care team",
+    Perm.PORTAL_ACCESS_MANAGE: "invite patients to the portal",
+    Perm.BREAK_GLASS: "request emergency access to a chart",
+    Perm.STAFF_VIEW: "see the staff list",
+    Perm.STAFF_MANAGE: "invite and manage staff",
+    Perm.SITE_MANAGE: "manage sites and rooms",
+    Perm.AUDIT_VIEW: "read the audit log",
+    Perm.API_TOKEN_OWN: "create API tokens",
+    Perm.LEDGER_VIEW: "read the controlled-substance ledger",
+    Perm.LEDGER_RECORD: "record in the controlled-substance ledger",
+    Perm.LEDGER_ADMIN: "adjust and correct the controlled-substance ledger",
+    Perm.SCHEDULE_VIEW: "see the calendar",
+    Perm.APPOINTMENT_BOOK: "book appointments",
+    Perm.SCHEDULE_MANAGE: "manage appointment types and schedules",
+    Perm.MEASURE_VIEW: "read questionnaire scores",
+    Perm.MEASURE_ENTER: "enter questionnaires",
+    Perm.MEASURE_ASSIGN: "assign questionnaires",
+    Perm.MEASURE_WORDING_MANAGE: "load licensed questionnaire wording",
+    Perm.TASK_VIEW: "see clinical tasks",
+    Perm.TASK_RESOLVE: "resolve clinical tasks",
+    Perm.SCREENING_RECORD: "record screening",
+    Perm.PREPARATION_RECORD: "record preparation",
+    Perm.CONSENT_RECORD: "record consent in clinic",
+    Perm.PATHWAY_TRANSITION: "move an episode of care along the pathway",
+    Perm.NOTE_WRITE: "write clinical notes",
+    Perm.PSYCHOTHERAPY_NOTES: "write psychotherapy notes",
+    Perm.PATHWAY_SIGN: "sign eligibility decisions and treatment plans",
+    Perm.CONSENT_MANAGE: "publish consent documents",
+    Perm.PROTOCOL_VIEW: "read dosing protocols",
+    Perm.PROTOCOL_MANAGE: "draft dosing protocols",
+    Perm.PROTOCOL_APPROVE: "approve dosing protocols",
+    Perm.DOSING_VIEW: "read medicine session records",
+    Perm.DOSING_RECORD: "record medicine sessions",
+    Perm.DOSE_ORDER: "order doses",
+    Perm.PK_VIEW: "see predicted concentration curves",
+}
 
 
 def permissions_for(roles: Iterable[Role]) -> frozenset[Perm]:

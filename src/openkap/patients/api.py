@@ -149,3 +149,46 @@ def add_weight(request: HttpRequest, patient_id: ObjectId, payload: WeightIn) ->
         by=request.auth, patient_id=patient_id, value=payload.value, unit=payload.unit,  # type: ignore[attr-defined]
         measured_on=payload.measured_on,
     ))
+
+
+class PortalAccessOut(Schema):
+    status: Literal["none", "invited", "expired", "active", "disabled"]
+    label: str
+    email: str
+    invited_at: dt.datetime | None
+    expires_at: dt.datetime | None
+    last_login: dt.datetime | None
+
+
+class PortalInviteIn(Schema):
+    email: str = Field("", max_length=254, description="Leave empty to use the address on the chart")
+
+
+def _portal_out(access: selectors.PortalAccess) -> PortalAccessOut:
+    return PortalAccessOut(
+        status=access.status, label=access.label, email=access.email, invited_at=access.invited_at,  # type: ignore[arg-type]
+        expires_at=access.expires_at, last_login=access.last_login,
+    )
+
+
+@router.get("/{patient_id}/portal-access", response={200: PortalAccessOut, **ERRORS}, summary="Portal access status")
+def get_portal_access(request: HttpRequest, patient_id: ObjectId) -> PortalAccessOut:
+    return _portal_out(selectors.portal_access(by=request.auth, patient_id=patient_id))  # type: ignore[attr-defined]
+
+
+@router.post(
+    "/{patient_id}/portal-access/invitations", response={201: PortalAccessOut, **ERRORS},
+    summary="Invite the patient to the portal (or send the link again)",
+)
+def invite_to_portal(request: HttpRequest, patient_id: ObjectId, payload: PortalInviteIn) -> Status:
+    services.portal_invite(by=request.auth, patient_id=patient_id, email=payload.email)  # type: ignore[attr-defined]
+    return Status(201, _portal_out(selectors.portal_access(by=request.auth, patient_id=patient_id)))  # type: ignore[attr-defined]
+
+
+@router.post(
+    "/{patient_id}/portal-access/revoke", response={200: PortalAccessOut, **ERRORS},
+    summary="Revoke portal access (open link and account)",
+)
+def revoke_portal_access(request: HttpRequest, patient_id: ObjectId) -> PortalAccessOut:
+    services.portal_revoke(by=request.auth, patient_id=patient_id)  # type: ignore[attr-defined]
+    return _portal_out(selectors.portal_access(by=request.auth, patient_id=patient_id))  # type: ignore[attr-defined]

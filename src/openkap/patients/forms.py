@@ -57,3 +57,10 @@ class BreakGlassForm(forms.Form):
 
 
 CARE_TEAM_ROLE_LABELS = dict(CareTeamMember.CARE_TEAM_ROLES)
+
+
+class PortalInviteForm(forms.Form):
+    email = forms.EmailField(
+        required=False, max_length=254,
+        help_text="Leave empty to use the address on the chart.",
+    )

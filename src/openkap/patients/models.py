@@ -126,3 +126,24 @@ class BreakGlassGrant(models.Model):
 
     def __str__(self) -> str:
         return f"break-glass by {self.user_id} on patient {self.patient_id}"
+
+
+class PortalInvitation(models.Model):
+    """A single-use link to the patient portal, emailed to the patient. Only the token's
+    hash is stored; sending a new one revokes the open ones, so one link works at a time."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="portal_invitations")
+    email = models.EmailField()
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["patient", "created_at"], name="portal_invite_patient")]
+
+    def __str__(self) -> str:
+        return f"portal invitation of patient {self.patient_id}"

@@ -12,10 +12,17 @@ from django.http import Http404
 from django.utils import timezone
 
 from openkap.accounts.authz import Actor, require
+from openkap.accounts.models import Membership
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
-from openkap.core.authz import ORGANIZATION_WIDE_ROLES, Perm
-from openkap.patients.models import BreakGlassGrant, CareTeamMember, Patient, WeightMeasurement
+from openkap.core.authz import ORGANIZATION_WIDE_ROLES, Perm, Role
+from openkap.patients.models import (
+    BreakGlassGrant,
+    CareTeamMember,
+    Patient,
+    PortalInvitation,
+    WeightMeasurement,
+)
 
 
 def is_on_care_team(*, user_id: int, patient_id: int) -> bool:
@@ -55,6 +62,75 @@ def patient_for(by: Actor, patient_id: int, perm: Perm = Perm.PATIENT_VIEW) -> t
 
 
 @dataclass(frozen=True)
+class PortalAccess:
+    """Whether the patient can use the portal: none, invited, expired (the link lapsed
+    unused), active or disabled; with the address and dates a clinician needs."""
+
+    status: str
+    email: str
+    invited_at: datetime | None
+    expires_at: datetime | None
+    last_login: datetime | None
+
+    LABELS = {
+        "none": "No portal access",
+        "invited": "Invited",
+        "expired": "Invitation expired",
+        "active": "Active",
+        "disabled": "Disabled",
+    }
+
+    @property
+    def label(self) -> str:
+        return self.LABELS[self.status]
+
+    @property
+    def can_invite(self) -> bool:
+        return self.status != "active"
+
+    @property
+    def can_revoke(self) -> bool:
+        return self.status in {"invited", "active"}
+
+
+def portal_access_of(patient: Patient) -> PortalAccess:
+    """Part of a chart read (the caller has checked and audits it)."""
+    latest = PortalInvitation.objects.filter(patient=patient).order_by("-created_at").first()
+    membership = (
+        Membership.objects.filter(organization_id=patient.organization_id, user_id=patient.user_id, role=Role.PATIENT)
+        .select_related("user")
+        .first()
+        if patient.user_id
+        else None
+    )
+    if membership is not None and (latest is None or latest.accepted_at or latest.revoked_at):
+        status = "active" if membership.is_active and membership.user.is_active else "disabled"
+        return PortalAccess(
+            status=status, email=membership.user.email, invited_at=latest.created_at if latest else None,
+            expires_at=None, last_login=membership.user.last_login,
+        )
+    if latest is None or latest.revoked_at is not None:
+        return PortalAccess(
+            status="disabled" if membership else "none", email=patient.email,
+            invited_at=None, expires_at=None, last_login=None,
+        )
+    status = "invited" if latest.expires_at > timezone.now() else "expired"
+    return PortalAccess(
+        status=status, email=latest.email, invited_at=latest.created_at, expires_at=latest.expires_at,
+        last_login=membership.user.last_login if membership else None,
+    )
+
+
+def portal_access(*, by: Actor, patient_id: int) -> PortalAccess:
+    patient, glass = patient_for(by, patient_id, Perm.PORTAL_ACCESS_MANAGE)
+    audit_record(
+        by=by, action=AuditAction.VIEW, object_type="portal_access", object_id=patient.id,
+        patient_id=patient.id, break_glass=glass,
+    )
+    return portal_access_of(patient)
+
+
+@dataclass(frozen=True)
 class Chart:
     patient: Patient
     latest_weight: WeightMeasurement | None
@@ -62,6 +138,8 @@ class Chart:
     care_team: list[CareTeamMember]
     age: int
     via_break_glass: bool
+    # Filled on the chart's own page only (other sections share the header).
+    portal: PortalAccess | None = None
 
 
 def patient_chart(*, by: Actor, patient_id: int) -> Chart:
@@ -82,6 +160,7 @@ def patient_chart(*, by: Actor, patient_id: int) -> Chart:
         care_team=care_team,
         age=patient.age_on(timezone.localdate()),
         via_break_glass=glass,
+        portal=portal_access_of(patient),
     )
 
 

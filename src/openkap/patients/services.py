@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.http import Http404
+from django.urls import reverse
 from django.utils import timezone
 
 from openkap.accounts.authz import Actor, require
-from openkap.accounts.models import Membership, Organization
+from openkap.accounts.models import Membership, Organization, User
+from openkap.accounts.services import sha256
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
-from openkap.core.authz import Perm
+from openkap.core.authz import Perm, Role
 from openkap.core.identifiers import format_mrn
 from openkap.core.units import lb_to_kg
-from openkap.patients.models import BreakGlassGrant, CareTeamMember, Patient, WeightMeasurement
+from openkap.patients.models import (
+    BreakGlassGrant,
+    CareTeamMember,
+    Patient,
+    PortalInvitation,
+    WeightMeasurement,
+)
 from openkap.patients.selectors import patient_for, patient_in_organization
 
 # Demographic fields a clinician may set on create and update.
@@ -136,7 +148,23 @@ def patient_create(*, by: Actor, data: dict[str, Any], mrn: str = "") -> Patient
             by=by, action=AuditAction.CREATE, object_type="patient", object_id=patient.id,
             patient_id=patient.id,
         )
+        _join_care_team_as_registrar(by, patient)
     return patient
+
+
+def _join_care_team_as_registrar(by: Actor, patient: Patient) -> None:
+    """A clinician who registers a patient is on the care team from the first moment,
+    or their next click (the chart) would answer 403. An admin registers without
+    joining: the registry is theirs, the clinical record is not."""
+    for role, _label in CareTeamMember.CARE_TEAM_ROLES:
+        if role in by.roles and role != Role.NURSE:  # nurses see every chart already
+            member = CareTeamMember.objects.create(
+                organization=by.organization, patient=patient, user=by.user, role=role
+            )
+            audit_record(
+                by=by, action=AuditAction.CREATE, object_type="care_team", object_id=member.id,
+                patient_id=patient.id, detail={"user_id": by.user.id, "role": role, "registered": True},
+            )
 
 
 def patient_update(*, by: Actor, patient_id: int, data: dict[str, Any]) -> Patient:
@@ -182,6 +210,10 @@ def weight_record(
         )
     with transaction.atomic():
         patient, glass = patient_for(by, patient_id, Perm.WEIGHT_RECORD)
+        if measured_on < patient.date_of_birth:
+            raise ValidationError(
+                {"measured_on": f"The date is before the patient was born ({patient.date_of_birth:%b %-d, %Y}): please check it."}
+            )
         weight = WeightMeasurement.objects.create(
             organization=by.organization, patient=patient, weight_kg=kg, entered_value=entered,
             entered_unit=unit, measured_on=measured_on, recorded_by=by.user,
@@ -254,3 +286,148 @@ def break_glass(*, by: Actor, patient_id: int, reason: str) -> BreakGlassGrant:
         )
     return grant
 
+
+
+# --- portal access ----------------------------------------------------------------
+
+PORTAL_INVITATION_DAYS = 7
+
+
+def _open_portal_invitations(patient: Patient) -> Any:
+    return PortalInvitation.objects.filter(
+        patient=patient, accepted_at__isnull=True, revoked_at__isnull=True
+    )
+
+
+def portal_invite(*, by: Actor, patient_id: int, email: str = "") -> tuple[PortalInvitation, str]:
+    """Email the patient a single-use link to set a portal password. Sending again
+    (a lost or expired email) revokes the earlier link. Returns the invitation and the
+    raw token, which is never stored."""
+    with transaction.atomic():
+        patient, glass = patient_for(by, patient_id, Perm.PORTAL_ACCESS_MANAGE)
+        patient = Patient.objects.select_for_update().get(pk=patient.pk)
+        email = (email or patient.email).strip().lower()
+        if patient.user_id is not None:
+            # The account exists: the link goes where the account is, and only to restore
+            # a disabled account (an active one needs no invitation).
+            if _portal_membership(patient, active=True) is not None:
+                raise ValidationError({"email": "This patient already has portal access."})
+            email = patient.user.email
+        if not email:
+            raise ValidationError({"email": "Enter the patient's email address (none is on the chart)."})
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise ValidationError({"email": "Enter a valid email address."}) from None
+        if User.objects.filter(email=email).exclude(pk=patient.user_id).exists():
+            raise ValidationError(
+                {"email": "This email address belongs to another account: use the patient's own address."}
+            )
+        now = timezone.now()
+        resent = _open_portal_invitations(patient).update(revoked_at=now)
+        token = secrets.token_urlsafe(32)
+        invitation = PortalInvitation.objects.create(
+            organization=by.organization, patient=patient, email=email, token_hash=sha256(token),
+            invited_by=by.user, expires_at=now + timedelta(days=PORTAL_INVITATION_DAYS),
+        )
+        audit_record(
+            by=by, action=AuditAction.INVITE, object_type="portal_invitation", object_id=invitation.id,
+            patient_id=patient.id, break_glass=glass, detail={"email": email, "resent": bool(resent)},
+        )
+        link = settings.SITE_URL.rstrip("/") + reverse("patients:portal_accept", args=[token])
+        clinic = by.organization.name
+        given = patient.preferred_name or patient.legal_given_name
+        transaction.on_commit(
+            lambda: send_mail(
+                subject=f"Your patient portal at {clinic}",
+                message=(
+                    f"Hello {given},\n\n{clinic} invites you to its patient portal, where you can "
+                    "sign consent, fill in questionnaires, see your appointments and keep a journal.\n\n"
+                    f"Choose your password here (the link works once, for {PORTAL_INVITATION_DAYS} days):\n"
+                    f"{link}\n\nIf you did not expect this email, you can ignore it.\n"
+                ),
+                from_email=None,
+                recipient_list=[email],
+            )
+        )
+    return invitation, token
+
+
+def _portal_membership(patient: Patient, *, active: bool | None = None) -> Membership | None:
+    if patient.user_id is None:
+        return None
+    qs = Membership.objects.filter(organization=patient.organization, user_id=patient.user_id, role=Role.PATIENT)
+    if active is not None:
+        qs = qs.filter(is_active=active)
+    return qs.first()
+
+
+def portal_revoke(*, by: Actor, patient_id: int) -> None:
+    """Withdraw portal access: the open link stops working and an account is disabled
+    (signed-in sessions lose the portal at their next click). The records stay."""
+    with transaction.atomic():
+        patient, glass = patient_for(by, patient_id, Perm.PORTAL_ACCESS_MANAGE)
+        patient = Patient.objects.select_for_update().get(pk=patient.pk)
+        revoked = _open_portal_invitations(patient).update(revoked_at=timezone.now())
+        disabled = Membership.objects.filter(
+            organization=patient.organization, user_id=patient.user_id, role=Role.PATIENT, is_active=True
+        ).update(is_active=False) if patient.user_id else 0
+        if not revoked and not disabled:
+            raise ValidationError("This patient has no portal access or open invitation to revoke.")
+        audit_record(
+            by=by, action=AuditAction.UPDATE, object_type="portal_access", object_id=patient.id,
+            patient_id=patient.id, break_glass=glass,
+            detail={"invitation_revoked": bool(revoked), "account_disabled": bool(disabled)},
+        )
+
+
+def portal_invitation_for_token(token: str) -> PortalInvitation | None:
+    return (
+        PortalInvitation.objects.select_related("organization", "patient")
+        .filter(
+            token_hash=sha256(token), accepted_at__isnull=True, revoked_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        )
+        .first()
+    )
+
+
+def portal_invitation_accept(*, token: str, password: str, ip: str = "", user_agent: str = "") -> User:
+    """The patient sets a password: the account is created (or restored) and linked to
+    the chart, and the link is spent."""
+    with transaction.atomic():
+        found = portal_invitation_for_token(token)
+        if found is None:
+            raise ValidationError(
+                "This link is invalid, already used or expired. Ask your clinic to send a new one."
+            )
+        invitation = PortalInvitation.objects.select_for_update().get(pk=found.pk)
+        patient = Patient.objects.select_for_update().get(pk=invitation.patient_id)
+        user = patient.user or User(email=invitation.email, full_name=patient.display_name)
+        try:
+            validate_password(password, user)
+        except ValidationError as exc:
+            raise ValidationError({"password": exc.messages}) from exc
+        if user.pk is None and User.objects.filter(email=invitation.email).exists():
+            raise ValidationError("This email address now belongs to another account. Ask your clinic for a new link.")
+        user.set_password(password)
+        user.is_active = True
+        user.save()
+        if patient.user_id is None:
+            patient.user = user
+            patient.save(update_fields=["user"])
+        membership, created = Membership.objects.get_or_create(
+            organization=patient.organization, user=user, role=Role.PATIENT
+        )
+        if not membership.is_active:
+            membership.is_active = True
+            membership.save(update_fields=["is_active"])
+        invitation.accepted_at = timezone.now()
+        invitation.save(update_fields=["accepted_at"])
+        audit_record(
+            by=None, action=AuditAction.CREATE if created else AuditAction.UPDATE,
+            object_type="portal_access", object_id=patient.id, patient_id=patient.id,
+            organization_id=patient.organization_id, actor_email=user.email, ip=ip, user_agent=user_agent,
+            detail={"invitation": invitation.id, "account": "created" if created else "restored"},
+        )
+    return user

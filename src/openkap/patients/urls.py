@@ -13,4 +13,7 @@ urlpatterns = [
     path("<id:patient_id>/care-team/", views.care_team_add, name="care_team_add"),
     path("<id:patient_id>/care-team/<id:member_id>/remove/", views.care_team_remove, name="care_team_remove"),
     path("<id:patient_id>/break-glass/", views.break_glass, name="break_glass"),
+    path("<id:patient_id>/portal-access/invite/", views.portal_invite, name="portal_invite"),
+    path("<id:patient_id>/portal-access/revoke/", views.portal_revoke, name="portal_revoke"),
+    path("portal-invitation/<str:token>/", views.portal_accept, name="portal_accept"),
 ]

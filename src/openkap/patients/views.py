@@ -10,6 +10,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from openkap.accounts.authz import Actor
+from openkap.accounts.forms import AcceptInvitationForm
+from openkap.accounts.middleware import client_ip
 from openkap.accounts.models import Membership
 from openkap.core.authz import Perm
 from openkap.patients import selectors, services
@@ -20,6 +22,7 @@ from openkap.patients.forms import (
     CareTeamForm,
     NewPatientForm,
     PatientForm,
+    PortalInviteForm,
     WeightForm,
 )
 from openkap.web.decorators import apply_errors, staff_view
@@ -68,6 +71,8 @@ def patient_chart(request: HttpRequest, actor: Actor, patient_id: int) -> HttpRe
             "can_weigh": actor.can(Perm.WEIGHT_RECORD),
             "can_manage_team": actor.can(Perm.CARE_TEAM_MANAGE),
             "care_team_form": _care_team_form(actor) if actor.can(Perm.CARE_TEAM_MANAGE) else None,
+            "can_manage_portal": actor.can(Perm.PORTAL_ACCESS_MANAGE),
+            "portal_form": PortalInviteForm(),
         },
     )
 
@@ -153,3 +158,57 @@ def break_glass(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResp
             messages.warning(request, f"Emergency access granted for {services.BREAK_GLASS_HOURS} hours. It is logged for review.")
             return redirect("patients:chart", patient_id=patient_id)
     return TemplateResponse(request, "patients/break_glass.html", {"form": form, "patient_id": patient_id})
+
+
+@require_POST
+@staff_view(Perm.PORTAL_ACCESS_MANAGE)
+def portal_invite(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse:
+    form = PortalInviteForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Enter a valid email address.")
+        return redirect("patients:chart", patient_id=patient_id)
+    try:
+        invitation, _ = services.portal_invite(by=actor, patient_id=patient_id, email=form.cleaned_data["email"])
+    except ValidationError as exc:
+        apply_errors(form, exc)
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Portal invitation emailed to {invitation.email}.")
+    return redirect("patients:chart", patient_id=patient_id)
+
+
+@require_POST
+@staff_view(Perm.PORTAL_ACCESS_MANAGE)
+def portal_revoke(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse:
+    try:
+        services.portal_revoke(by=actor, patient_id=patient_id)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "Portal access revoked: the link no longer works and the account is disabled.")
+    return redirect("patients:chart", patient_id=patient_id)
+
+
+def portal_accept(request: HttpRequest, token: str) -> HttpResponse:
+    """The emailed link: anyone holding it may set the password, once."""
+    invitation = services.portal_invitation_for_token(token)
+    form = AcceptInvitationForm(request.POST or None)
+    if invitation is not None and request.method == "POST" and form.is_valid():
+        try:
+            services.portal_invitation_accept(
+                token=token, password=form.cleaned_data["password"], ip=client_ip(request),
+                user_agent=request.META.get("HTTP_USER_AGENT", ""),
+            )
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(
+                request,
+                "Your portal account is ready: sign in with your email and new password. "
+                "Once in, you can add an authenticator app for extra protection.",
+            )
+            return redirect("accounts:login")
+    return TemplateResponse(
+        request, "patients/portal_accept.html", {"form": form, "invitation": invitation},
+        status=200 if invitation is not None else 410,
+    )

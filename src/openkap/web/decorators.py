@@ -27,7 +27,7 @@ def staff_view(perm: Perm | None = None) -> Callable[[View], View]:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             actor = request.actor  # type: ignore[attr-defined]
-            if actor is None or not actor.is_staff:
+            if not actor or not actor.is_staff:
                 raise Denied("This page is for clinic staff.")
             if perm is not None:
                 require(actor, perm)
@@ -50,7 +50,7 @@ def patient_view(view: View) -> View:
             return redirect_to_login(request.get_full_path())
         actor = request.actor  # type: ignore[attr-defined]
         patient = getattr(request.user, "patient_record", None)
-        if actor is None or patient is None or patient.organization_id != actor.organization.id:
+        if not actor or patient is None or patient.organization_id != actor.organization.id:
             raise Denied("This page is for patients of the clinic.")
         return view(request, actor, patient, *args, **kwargs)
 

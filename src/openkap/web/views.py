@@ -7,6 +7,9 @@ from django.template import loader
 from django.template.response import TemplateResponse
 
 from openkap.accounts.authz import Actor, Denied
+from openkap.accounts.models import Membership
+from openkap.core.authz import Role
+from openkap.patients.models import CareTeamMember
 from openkap.web.decorators import staff_view
 
 
@@ -14,7 +17,7 @@ def home(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return redirect("accounts:login")
     actor = request.actor  # type: ignore[attr-defined]
-    if actor is not None and actor.is_patient_only:
+    if actor and actor.is_patient_only:
         return TemplateResponse(request, "web/patient_home.html", {"organization": actor.organization})
     return staff_home(request)
 
@@ -30,10 +33,44 @@ def healthz(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"status": "ok"})
 
 
+def _whom_to_ask(actor: Actor | None, patient_id: int | None) -> dict[str, list[str]]:
+    """The people who can lift a refusal: the clinic's admins, and for a chart the
+    prescribers on its care team (both may change a care team). Staff names only."""
+    if not actor or not actor.is_staff:
+        return {"admins": [], "team": []}
+    admins = (
+        Membership.objects.filter(organization=actor.organization, role=Role.ADMIN, is_active=True)
+        .exclude(user=actor.user)
+        .values_list("user__full_name", flat=True)
+        .order_by("user__full_name")
+    )
+    team: list[str] = []
+    if patient_id is not None:
+        team = list(
+            CareTeamMember.objects.filter(
+                organization=actor.organization, patient_id=patient_id, role=Role.PRESCRIBER,
+                ended_at__isnull=True,
+            )
+            .exclude(user=actor.user)
+            .values_list("user__full_name", flat=True)
+            .order_by("user__full_name")
+        )
+    return {"admins": list(admins[:5]), "team": team}
+
+
 def error_403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     patient_id = exception.patient_id if isinstance(exception, Denied) else None
     message = exception.message if isinstance(exception, Denied) else ""
-    return TemplateResponse(request, "403.html", {"patient_id": patient_id, "message": message}, status=403).render()
+    # A missing role permission is fixed by an admin; a care-team rule by whoever manages the team.
+    care_team_rule = isinstance(exception, Denied) and exception.care_team
+    actor = getattr(request, "actor", None)
+    return TemplateResponse(
+        request,
+        "403.html",
+        {"patient_id": patient_id, "message": message, "care_team_rule": care_team_rule,
+         "ask": _whom_to_ask(actor, patient_id), "is_staff": bool(actor and actor.is_staff)},
+        status=403,
+    ).render()
 
 
 def error_404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

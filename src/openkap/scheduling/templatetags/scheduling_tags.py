@@ -52,6 +52,6 @@ def portal_appointments_card(context: dict[str, Any]) -> dict[str, Any]:
     request = context.get("request")
     actor = getattr(request, "actor", None)
     patient = getattr(getattr(request, "user", None), "patient_record", None)
-    if actor is None or patient is None or patient.organization_id != actor.organization.id:
+    if not actor or patient is None or patient.organization_id != actor.organization.id:
         return {"upcoming": None}
     return {"upcoming": selectors.portal_upcoming(by=actor, patient=patient, limit=3)}
