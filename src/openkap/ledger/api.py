@@ -68,7 +68,7 @@ class SiteOut(Schema):
     mg_on_hand: Decimal
 
 
-class LotOut(Schema):
+class SiteLotOut(Schema):
     id: int
     site_id: int
     product_id: int
@@ -95,7 +95,7 @@ class LedgerLineOut(Schema):
 
 
 class LotLedgerOut(Schema):
-    lot: LotOut
+    lot: SiteLotOut
     lines: list[LedgerLineOut]
 
 
@@ -192,7 +192,7 @@ class LossIn(AmountIn):
     police_report: str = Field("", max_length=60)
 
 
-class ReasonIn(Schema):
+class LedgerReasonIn(Schema):
     reason: Text
 
 
@@ -309,8 +309,8 @@ def _q(q: Any) -> QuantityOut:
     return QuantityOut(mg=q.mg, units=q.units)
 
 
-def _lot_out(lot: Any, on_hand: Any) -> LotOut:
-    return LotOut(
+def _lot_out(lot: Any, on_hand: Any) -> SiteLotOut:
+    return SiteLotOut(
         id=lot.id, site_id=lot.site_id, product_id=lot.product_id, product_name=lot.product.name,
         ndc=lot.product.ndc, strength_mg_per_unit=lot.product.strength_mg_per_unit, unit=lot.product.unit,
         lot_number=lot.lot_number, expires_on=lot.expires_on,
@@ -337,8 +337,8 @@ def list_sites(request: HttpRequest) -> list[SiteOut]:
             for s, n, mg in selectors.ledger_sites(by=request.auth)]  # type: ignore[attr-defined]
 
 
-@router.get("/sites/{site_id}/lots", response={200: list[LotOut], **ERRORS}, summary="Lots of a site with their balance")
-def list_lots(request: HttpRequest, site_id: ObjectId, include_empty: bool = False) -> list[LotOut]:
+@router.get("/sites/{site_id}/lots", response={200: list[SiteLotOut], **ERRORS}, summary="Lots of a site with their balance")
+def list_lots(request: HttpRequest, site_id: ObjectId, include_empty: bool = False) -> list[SiteLotOut]:
     overview = selectors.site_overview(by=request.auth, site_id=site_id, include_empty=include_empty)  # type: ignore[attr-defined]
     return [_lot_out(row.lot, row.on_hand) for row in overview.lots]
 
@@ -423,12 +423,12 @@ def loss(request: HttpRequest, lot_id: ObjectId, payload: LossIn) -> Status:
 
 
 @router.post("/entries/{entry_id}/correction", response={201: list[EntryOut], **ERRORS}, summary="Correct an entry by reversing it")
-def correct(request: HttpRequest, entry_id: ObjectId, payload: ReasonIn) -> Status:
+def correct(request: HttpRequest, entry_id: ObjectId, payload: LedgerReasonIn) -> Status:
     return Status(201, services.ledger_correct(by=request.auth, entry_id=entry_id, reason=payload.reason))  # type: ignore[attr-defined]
 
 
 @router.post("/entries/{entry_id}/adjustment", response={201: EntryOut, **ERRORS}, summary="Adjust the book to a count")
-def adjust(request: HttpRequest, entry_id: ObjectId, payload: ReasonIn) -> Status:
+def adjust(request: HttpRequest, entry_id: ObjectId, payload: LedgerReasonIn) -> Status:
     return Status(201, services.ledger_adjust(by=request.auth, count_id=entry_id, reason=payload.reason))  # type: ignore[attr-defined]
 
 

@@ -270,7 +270,7 @@ def _checklist_out(episode: Episode) -> ChecklistOut:
     )
 
 
-class ChecklistIn(Schema):
+class ContraindicationChecklistIn(Schema):
     answers: dict[str, bool | None] = Field(description="Item id: true present, false absent, null unanswered")
     notes: dict[str, Annotated[str, Field(max_length=2000)]] = Field(default_factory=dict)
 
@@ -282,7 +282,7 @@ def get_checklist(request: HttpRequest, patient_id: ObjectId) -> ChecklistOut:
 
 
 @router.put(f"{P}/checklist", response={200: ChecklistOut, **ERRORS}, summary="Answer checklist items")
-def put_checklist(request: HttpRequest, patient_id: ObjectId, payload: ChecklistIn) -> ChecklistOut:
+def put_checklist(request: HttpRequest, patient_id: ObjectId, payload: ContraindicationChecklistIn) -> ChecklistOut:
     services.checklist_record(by=_actor(request), patient_id=patient_id, answers=payload.answers, notes=payload.notes)
     _, episode = _episode(request, patient_id, "contraindication_checklist")
     return _checklist_out(episode)
@@ -479,7 +479,7 @@ class ArrangementsOut(Schema):
     what_to_bring: str
 
 
-class PreparationOut(Schema):
+class PathwayPreparationOut(Schema):
     sessions: list[PreparationSessionOut]
     intentions: list[IntentionOut]
     safety_plan: SafetyPlanOut | None
@@ -508,12 +508,12 @@ def _arrangements_out(a: SessionArrangements) -> ArrangementsOut:
     )
 
 
-@router.get(f"{P}/preparation", response={200: PreparationOut, **ERRORS}, summary="Read the preparation")
-def get_preparation(request: HttpRequest, patient_id: ObjectId) -> PreparationOut:
+@router.get(f"{P}/preparation", response={200: PathwayPreparationOut, **ERRORS}, summary="Read the preparation")
+def get_preparation(request: HttpRequest, patient_id: ObjectId) -> PathwayPreparationOut:
     _, episode = _episode(request, patient_id, "preparation")
     safety = selectors.latest_safety_plan(episode)
     arrangements = selectors.arrangements_of(episode)
-    return PreparationOut(
+    return PathwayPreparationOut(
         sessions=[_session_out(s) for s in episode.preparation_sessions.all()],
         intentions=[_intention_out(i) for i in episode.intentions.all()],
         safety_plan=_safety_out(safety) if safety else None,

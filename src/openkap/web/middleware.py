@@ -26,8 +26,9 @@ class SecurityHeadersMiddleware:
         response = self.get_response(request)
         response.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        if request.user.is_authenticated:
-            # Patient data must not linger in shared browser caches.
+        if request.user.is_authenticated or request.path.startswith("/api/"):
+            # Patient data must not linger in shared browser or proxy caches; API callers
+            # authenticate with bearer tokens, which leave request.user anonymous.
             response.setdefault("Cache-Control", "no-store")
         return response
 
