@@ -10,6 +10,7 @@ from django.test import Client
 from openkap.accounts import services as account_services
 from openkap.api.api import api
 from openkap.core.pk import DISCLAIMER
+from openkap.core.pk.params import ORAL_ABSORPTION, SUBLINGUAL_ABSORPTION
 from openkap.pharmacokinetics import predictions
 
 SIMULATE = "/api/v1/pk/simulate"
@@ -65,7 +66,9 @@ def test_compare_returns_each_route_and_the_explanation(prescriber_token):
     assert response.status_code == 200, response.content
     data = response.json()
     assert [c["route"] for c in data["curves"]] == ["im", "sublingual"]
-    assert data["curves"][1]["bioavailability"] == pytest.approx(0.32)
+    sl = SUBLINGUAL_ABSORPTION.params["mucosal_fraction"].value
+    oral = ORAL_ABSORPTION.params["f"].value
+    assert data["curves"][1]["bioavailability"] == pytest.approx(sl + (1 - sl) * oral)
     assert any("Sublingual / buccal delivers" in line for line in data["explanation"])
     assert data["disclaimer"] == DISCLAIMER
 
@@ -122,3 +125,14 @@ def test_schema_bounds_population_and_hours_so_fuzzing_stays_fast(db):
     paths = api.get_openapi_schema()["paths"]
     for path in ("/api/v1/pk/simulate", "/api/v1/pk/compare"):
         assert set(paths[path]["post"]["responses"]) == {200, 400, 401, 403, 422}
+
+
+def test_simulate_with_an_interaction_names_it_and_raises_oral_exposure(prescriber_token):
+    body = {"route": "oral", "dose_mg": 25, "weight_kg": 70, "population": None}
+    plain = post(SIMULATE, body, prescriber_token).json()
+    data = post(SIMULATE, body | {"interaction": "clarithromycin"}, prescriber_token).json()
+    assert data["interaction"] == "clarithromycin"
+    assert "clarithromycin (CYP3A inhibitor)" in data["model"]
+    assert "Hagelberg NM et al. Eur J Pain 2010;14:625" in data["source"]
+    assert data["cmax_ng_ml"] > 2 * plain["cmax_ng_ml"]
+    assert post(SIMULATE, body | {"interaction": "grapefruit"}, prescriber_token).status_code == 422

@@ -23,10 +23,10 @@ def test_compare_page_shows_chart_numbers_disclaimer_and_sources(prescriber, cli
     assert DISCLAIMER in page
     assert "population of 300 virtual patients" in page.lower()
     # Models and sources, in the chart and in the table.
-    assert "Clements 2-compartment racemic disposition (per kg) + IM first-order depot" in page
-    assert "Clements JA, Nimmo WS. Br J Anaesth 1981;53:27" in page
-    assert "Chong C et al. Pain Med 2006;7:469" in page
-    assert "Rolan P et al. Br J Clin Pharmacol 2014;77:1011" in page
+    assert "Joint-fit 3-compartment racemic disposition (allometric, per 70 kg) + IM first-order depot" in page
+    assert "Joint fit (openkap.core.pk.fit) to published racemic data" in page
+    assert "Chong C, Schug S, Page-Sharp M, Ilett K. Pain Med 2006;7(5):469" in page
+    assert "Rolan P et al. Br J Clin Pharmacol 2014;77:1011 (PMC4093926)" in page
     comparison = response.context["comparison"]
     im = comparison.results[0]
     assert f"{im.cmax_ng_ml:.1f}" in page
@@ -121,7 +121,7 @@ def test_treatment_plan_page_shows_the_predicted_curve_for_the_plan(planned_im, 
     assert f"0.5 mg/kg × {weight.weight_kg.normalize():f} kg" in page
     assert f"IM injection (racemic ketamine): {expected_mg} mg" in page
     assert DISCLAIMER in page
-    assert "Clements JA, Nimmo WS" in page
+    assert "Joint fit (openkap.core.pk.fit)" in page
     curve = predictions.predicted_curve(route="im", dose_mg=expected_mg, weight_kg=weight.weight_kg)
     assert f"{curve.result.cmax_ng_ml:.1f} ng/mL" in page
 

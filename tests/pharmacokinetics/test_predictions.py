@@ -141,7 +141,7 @@ def test_curve_tag_renders_chart_disclaimer_and_source():
     assert "<svg" in html
     assert "Ordered dose." in html
     assert DISCLAIMER in html
-    assert "Clements JA, Nimmo WS" in html
+    assert "Joint fit (openkap.core.pk.fit)" in html
     assert "population of 300 virtual patients" in html
 
 

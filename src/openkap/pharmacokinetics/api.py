@@ -30,6 +30,7 @@ ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut}
 MAX_POINTS = 400
 
 PkRouteName = Literal["iv", "im", "in-racemic", "in-esketamine", "sublingual", "oral"]
+InteractionName = Literal["clarithromycin", "rifampicin", "ticlopidine", "itraconazole"]
 
 
 class _DoseIn(Schema):
@@ -53,6 +54,11 @@ class _DoseIn(Schema):
         description="Virtual patients; null for the typical individual (no band)",
     )
     seed: int = Field(predictions.SEED, ge=0, le=2**32 - 1)
+    interaction: InteractionName | None = Field(
+        None,
+        description="Racemic routes: a documented CYP3A/2B6 interaction (AUC ratios from "
+        "published studies; see docs/pk.md); ignored for esketamine",
+    )
 
 
 class SimulateIn(_DoseIn):
@@ -80,6 +86,7 @@ class CurveOut(Schema):
     bioavailability_basis: str
     model: str
     source: str
+    interaction: str | None = Field(description="Interaction applied, if any")
     prediction: str
     disclaimer: str
     n_patients: int | None
@@ -99,7 +106,7 @@ class CompareOut(Schema):
     disclaimer: str
 
 
-def _inputs(payload: _DoseIn) -> dict[str, float | int | None]:
+def _inputs(payload: _DoseIn) -> dict[str, float | int | str | None]:
     return {
         "dose_mg": payload.dose_mg,
         "weight_kg": payload.weight_kg,
@@ -107,6 +114,7 @@ def _inputs(payload: _DoseIn) -> dict[str, float | int | None]:
         "hours": payload.hours,
         "population": payload.population,
         "seed": payload.seed,
+        "interaction": payload.interaction,
     }
 
 
@@ -127,6 +135,7 @@ def _curve(result: SimulationResult) -> CurveOut:
         bioavailability_basis=facts.bioavailability_basis,
         model=result.model,
         source=result.source,
+        interaction=result.interaction,
         prediction=result.prediction,
         disclaimer=DISCLAIMER,
         n_patients=result.n_patients,

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from openkap.core.pk import SimulationResult
 from openkap.core.pk.models import esketamine_devices
 from openkap.core.pk.params import (
-    DOMINO_3,
     ESKETAMINE_DEVICE_MG,
     IM_ABSORPTION,
     IN_RACEMIC_ABSORPTION,
@@ -112,7 +111,7 @@ def route_facts(result: SimulationResult) -> RouteFacts:
         )
     if route == "im":
         f = _param(result, IM_ABSORPTION, "f")
-        ka = _param(result, IM_ABSORPTION, f"ka_{_disposition(result)}")
+        ka = _param(result, IM_ABSORPTION, "ka")
         return RouteFacts(
             route,
             label,
@@ -126,29 +125,30 @@ def route_facts(result: SimulationResult) -> RouteFacts:
     if route == "in-racemic":
         f = _param(result, IN_RACEMIC_ABSORPTION, "f")
         ka = _param(result, IN_RACEMIC_ABSORPTION, "ka")
+        lag = _param(result, IN_RACEMIC_ABSORPTION, "lag_min")
         return RouteFacts(
             route,
             label,
             f.value,
-            f"{f.value:g} (nasal lining)",
+            f"{f.value:.3g} (nasal lining)",
             f"{_pct(f.value)} of the dose is absorbed through the lining of the nose "
-            f"(F {f.value:g}), with a half-time of about {_half_time_min(ka):.2g} min, "
-            f"straight into the blood. {peak}",
+            f"(F {f.value:.3g}), starting after about {lag.value:.2g} min and with a "
+            f"half-time of about {_half_time_min(ka):.2g} min, straight into the blood. {peak}",
             first_pass=False,
         )
     if route == "oral":
         f = _param(result, ORAL_ABSORPTION, "f")
-        release = _param(result, ORAL_ABSORPTION, "d_po")
-        ka = _param(result, ORAL_ABSORPTION, "ka_po")
+        lag = _param(result, ORAL_ABSORPTION, "lag_min")
+        ka = _param(result, ORAL_ABSORPTION, "ka")
         return RouteFacts(
             route,
             label,
             f.value,
-            f"{f.value:g} (after first pass)",
+            f"{f.value:.3g} (after first pass)",
             f"Everything is swallowed and passes the gut wall and liver before reaching the "
-            f"circulation; only {_pct(f.value)} survives this first pass (F {f.value:g}). "
-            f"It is released over about {_minutes(release):.2g} min and absorbed with a "
-            f"half-time of about {_half_time_min(ka):.2g} min, so the peak is low and late. "
+            f"circulation; only {_pct(f.value)} survives this first pass (F {f.value:.3g}). "
+            f"Absorption starts after about {lag.value:.2g} min, with a half-time of about "
+            f"{_half_time_min(ka):.2g} min, so the peak is low and late. "
             f"{peak}",
             first_pass=True,
         )
@@ -160,7 +160,7 @@ def route_facts(result: SimulationResult) -> RouteFacts:
 def _sublingual(result: SimulationResult, label: str, peak: str) -> RouteFacts:
     mucosal = _param(result, SUBLINGUAL_ABSORPTION, "mucosal_fraction").value
     hold = _param(result, SUBLINGUAL_ABSORPTION, "hold_min").value
-    ka = _param(result, SUBLINGUAL_ABSORPTION, f"ka_mucosal_{_disposition(result)}")
+    ka = _param(result, SUBLINGUAL_ABSORPTION, "ka_mucosal")
     f_oral = _param(result, ORAL_ABSORPTION, "f").value
     across = (
         f"{_pct(mucosal)} of the dose crosses the lining of the mouth into the blood "
@@ -181,10 +181,10 @@ def _sublingual(result: SimulationResult, label: str, peak: str) -> RouteFacts:
         result.route,
         label,
         f,
-        f"{f:.3g} = {mucosal:.3g} + {1 - mucosal:.3g} × {f_oral:g}",
+        f"{f:.3g} = {mucosal:.3g} + {1 - mucosal:.3g} × {f_oral:.3g}",
         f"{across}; the other {_pct(1 - mucosal)} is swallowed after the {hold:g}-min hold "
         f"and, like an oral dose, only {_pct(f_oral)} of it survives the first pass. "
-        f"Overall F = {mucosal:.3g} + {1 - mucosal:.3g} × {f_oral:g} = {f:.3g}. {peak}",
+        f"Overall F = {mucosal:.3g} + {1 - mucosal:.3g} × {f_oral:.3g} = {f:.3g}. {peak}",
         first_pass=True,
     )
 
@@ -245,17 +245,9 @@ def _param(result: SimulationResult, pset: ParameterSet, name: str) -> Parameter
     raise LookupError(f"{pset.name} {name} was not used in this simulation")
 
 
-def _disposition(result: SimulationResult) -> str:
-    return "domino" if any(p.set_name == DOMINO_3.name for p in result.parameters) else "clements"
-
-
 def _half_time_min(ka: ParameterUse) -> float:
     per_min = ka.value / 60.0 if ka.unit == "1/h" else ka.value
     return math.log(2) / per_min
-
-
-def _minutes(duration: ParameterUse) -> float:
-    return duration.value * 60.0 if duration.unit == "h" else duration.value
 
 
 def _pct(fraction: float) -> str:

@@ -6,6 +6,7 @@ from typing import Any
 from django import forms
 
 from openkap.core.pk import ROUTES
+from openkap.core.pk.params import INTERACTIONS
 from openkap.pharmacokinetics.explain import SHORT_LABELS
 from openkap.pharmacokinetics.predictions import (
     DOSE_MG_MAX,
@@ -51,6 +52,12 @@ class CompareForm(forms.Form):
         initial=40,
         help_text="IV only; 0 is a bolus. Empty: 40 min.",
     )
+    interaction = forms.ChoiceField(
+        label="Interacting medicine",
+        choices=[("", "None")] + [(k, i.label) for k, i in INTERACTIONS.items()],
+        required=False,
+        help_text="Racemic routes: documented CYP3A/2B6 effect on ketamine exposure.",
+    )
     hours = forms.DecimalField(
         label="Hours to show",
         min_value=Decimal(str(HOURS_RANGE[0])),
@@ -68,4 +75,5 @@ class CompareForm(forms.Form):
             "weight_kg": data["weight_kg"],
             "infusion_min": data["infusion_min"],
             "hours": data["hours"],
+            "interaction": data["interaction"] or None,
         }

@@ -26,6 +26,7 @@ from openkap.core.dosing.results import DoseOrder, Weight
 from openkap.core.pk import ROUTES, SimulationResult, pk_route, simulate
 from openkap.core.pk.chart import render_chart
 from openkap.core.pk.overlay import DissociationScore, VitalsReading, render_overlay
+from openkap.core.pk.params import INTERACTIONS
 from openkap.core.protocols import ProtocolError, example_ids, load_example
 from openkap.pharmacokinetics.charts import inline_svg, render_comparison
 from openkap.pharmacokinetics.explain import (
@@ -58,6 +59,7 @@ class CurveKey:
     hours: float
     population: int | None
     seed: int
+    interaction: str | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -113,6 +115,7 @@ def curve_key(
     hours: float | Decimal = DEFAULT_HOURS,
     population: int | None = POPULATION,
     seed: int = SEED,
+    interaction: str | None = None,
 ) -> CurveKey:
     """Check and round the inputs. Weight and infusion time are dropped where the
     route's model does not use them, so equal curves share one cache entry."""
@@ -124,6 +127,8 @@ def curve_key(
     span = _number(hours, "hours", *HOURS_RANGE, "h", errors)
     if dose_mg is None or (dose is not None and round(dose, 1) == 0):
         errors["dose_mg"] = "Enter a dose of at least 0.1 mg."
+    if interaction is not None and interaction not in INTERACTIONS:
+        errors["interaction"] = "Choose one of the documented interactions, or none."
     if population is not None and not 1 <= population <= MAX_POPULATION:
         errors["population"] = f"Choose between 1 and {MAX_POPULATION} virtual patients."
     if errors:
@@ -140,6 +145,7 @@ def curve_key(
         hours=round(span, 1) if span is not None else DEFAULT_HOURS,
         population=population,
         seed=seed,
+        interaction=None if route == "in-esketamine" else interaction,
     )
 
 
@@ -156,6 +162,7 @@ def simulation(key: CurveKey) -> SimulationResult:
             population=key.population,
             seed=key.seed,
             step_s=step_seconds(key.hours),
+            interaction=key.interaction,
         )
     except ValueError as exc:
         raise _as_validation_error(key.route, exc) from None
@@ -194,6 +201,7 @@ def compare_routes(
     hours: float | Decimal = DEFAULT_HOURS,
     population: int | None = POPULATION,
     seed: int = SEED,
+    interaction: str | None = None,
 ) -> Comparison:
     """Several routes at the same dose: one chart, the numbers and the explanation (cached).
 
@@ -209,13 +217,14 @@ def compare_routes(
         try:
             key = curve_key(
                 route=route, dose_mg=dose_mg, weight_kg=weight_kg, infusion_min=infusion_min,
-                hours=hours, population=population, seed=seed,
+                hours=hours, population=population, seed=seed, interaction=interaction,
             )
             simulation(key)
         except ValidationError as exc:
             for field, messages in exc.message_dict.items():
                 for message in messages:
-                    prefix = "" if field in ("weight_kg", "hours") else f"{SHORT_LABELS[route]}: "
+                    shared = ("weight_kg", "hours", "interaction")
+                    prefix = "" if field in shared else f"{SHORT_LABELS[route]}: "
                     if prefix + message not in errors.get(field, []):
                         errors.setdefault(field, []).append(prefix + message)
             continue

@@ -19,8 +19,8 @@ def test_overlay_states_model_source_and_that_it_is_a_prediction(im_result) -> N
     vitals = [VitalsReading(-5, 132, 84, 72), VitalsReading(15, 156, 95, None)]
     svg = render_overlay(im_result, vitals, [DissociationScore(40, 28)]).decode()
     for text in (
-        "Clements 2-compartment racemic disposition",
-        "Br J Anaesth 1981;53:27",
+        "Joint-fit 3-compartment racemic disposition",
+        "Joint fit (openkap.core.pk.fit)",
         DISCLAIMER,
         "population of 40 virtual patients",
         "Minutes from the start of dosing",

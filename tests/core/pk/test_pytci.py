@@ -54,7 +54,7 @@ def _pytci_curve(tci: _Ketamine, dose_mg: float, infusion_s: int) -> np.ndarray:
     return curve * 1000.0  # mg/L -> ng/mL
 
 
-@pytest.mark.parametrize("disposition", ["clements", "domino"])
+@pytest.mark.parametrize("disposition", ["clements", "domino", "joint"])
 @pytest.mark.parametrize("infusion_min", [40.0, 0.0])
 def test_iv_curve_matches_pytci(disposition: str, infusion_min: float) -> None:
     regimen = Regimen(

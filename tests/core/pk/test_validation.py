@@ -1,302 +1,192 @@
-"""Published observations (reference/dosing_pk.md section 4) against the models.
+"""The racemic model against the published data it was fitted to, and leave-one-study-out.
 
-Acceptance (issue 8): simulated population median Cmax within +/-30 % of the
-observed mean, Tmax within +/-15 min. Rows the models cannot meet with their
-sourced parameters are marked as known deviations (strict xfail), not tuned
-away. Run with -s to see the table.
+Data: src/openkap/core/pk/data/observations.json (each value with its paper and
+table or figure). Target (issue 19): Cmax and AUC within 0.75-1.33 of the
+observed mean, Tmax within +/-15 min, typical 70-kg individual.
+
+- In sample: every arm re-simulated here through simulate(), the same call the
+  clinic's pages use, with the parameters in data/fitted.json.
+- Leave one study out: each study predicted by the model fitted without it.
+  The table is computed by `python -m openkap.core.pk.fit --write` (a minute of
+  fitting) and stored in data/fitted.json; test_fit.py re-computes one study's
+  rows and checks the stored parameters reproduce, so the table cannot go stale.
+
+Rows that miss are strict xfails with the reason, which in every case is two
+published sources that disagree; the reasons name both. Run with -s for the table.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+import json
+from typing import Any
 
 import numpy as np
 import pytest
 
+from openkap.core.pk.fit import FITTED, OBSERVATIONS, WEIGHT_KG, Row, arm_dose, format_rows
 from openkap.core.pk.simulation import SimulationResult, simulate
 
-POPULATION = 400
-SEED = 20240808
-WEIGHT_KG = 70.0  # the sources' mean weights are not in the reference; adult 70 kg assumed
-CMAX_TOLERANCE = 0.30
-TMAX_TOLERANCE_MIN = 15.0
+DATA = json.loads(OBSERVATIONS.read_text())
+STORED = json.loads(FITTED.read_text())
 
-ZANOS = "Zanos 2018 Pharmacol Rev Table 1"
-PHARMACOTHERAPY = "Pharmacotherapy 2022 Table 6"
+_IN_DISAGREE = (
+    "the only intranasal racemic concentrations (PT2022, F 11-17 %) disagree with the only "
+    "other intranasal F (Yanagihara 2003, ~45 %, n=3): fitted without PT2022 the model "
+    "falls back on Yanagihara and over-predicts AUC 3-5x"
+)
+_ORAL_TMAX = (
+    "one gut absorption serves the oral and the swallowed sublingual dose: Chong 2006's oral "
+    "Tmax (0.96 +/- 0.8 h, n=6) cannot be met together with the sublingual Tmax of Chong "
+    "and Rolan 2014 (0.75 h) and Grant 1981's oral Cmax"
+)
+# (study, arm, metric) -> why it misses; "in" for in-sample rows, "loso" for held-out ones.
+KNOWN_MISSES: dict[tuple[str, str, str], str] = {
+    ("in", "Chong2006-sl-25mg", "AUC0-8h"): (
+        "Chong 2006's sublingual AUC(0-8h)/dose 4.0 (F 32 %) against Rolan 2014's F 29 % "
+        "and the IV exposure of PT2022 and Hasan 2021: 0.74, at the edge of the target"
+    ),
+    ("in", "Chong2006-oral-25mg", "Tmax"): _ORAL_TMAX,
+    ("loso", "PT2022-in-10mg", "Tmax"): _IN_DISAGREE,
+    ("loso", "PT2022-in-10mg", "AUC0-inf"): _IN_DISAGREE,
+    ("loso", "PT2022-in-30mg", "AUC0-inf"): _IN_DISAGREE,
+    ("loso", "PT2022-in-50mg", "Cmax"): _IN_DISAGREE,
+    ("loso", "PT2022-in-50mg", "AUC0-inf"): _IN_DISAGREE,
+    ("loso", "Chong2006-sl-25mg", "AUC0-8h"): (
+        "without Chong 2006 the sublingual F comes from Rolan 2014 (29 %) and the IV "
+        "exposure of PT2022/Hasan 2021; Chong's own AUC is 1.5x that"
+    ),
+    ("loso", "Chong2006-oral-25mg", "Tmax"): _ORAL_TMAX,
+    ("loso", "Chong2006-oral-25mg", "AUC0-8h"): (
+        "without Chong 2006 oral F comes from Yanagihara's ~20 % and Grant 1981's Cmax; "
+        "Chong's oral AUC/dose (3.1) implies more"
+    ),
+    ("loso", "Grant1981-oral-0.5mgkg", "Cmax"): (
+        "Grant 1981's oral Cmax (45 ng/mL at 0.5 mg/kg) is 1.5x what Chong 2006's oral "
+        "arm (22.8 ng/mL at 25 mg) implies per mg; fitted to Chong alone the model gives 0.65"
+    ),
+    ("loso", "Hasan2021-iv-5mg", "Cmax"): (
+        "Hasan 2021's peak (S+R 32 ng/mL after 5 mg) is lower per mg than PT2022's 10-mg "
+        "bolus and Zarate 2006's infusion imply; its infusion time is not in the sources "
+        "we could read (30 min assumed)"
+    ),
+}
 
 
-@dataclass(frozen=True)
-class Observation:
-    key: str
-    label: str
-    source: str
-    route: str
-    dose_mg: float
-    cmax: float | None  # observed mean ng/mL
-    tmax: tuple[float, float] | None  # observed Tmax window in min (a point: lo == hi)
-    disposition: str | None = None
-    infusion_min: float | None = None
-    at_min: float | None = None  # compare the median curve at this sampling time, not Cmax
-    known_deviation: str = ""  # why the model misses, when it does
-    model_output: bool = False  # the "observation" is another implementation's output
-    note: str = ""  # printed with the status, e.g. when a modelling choice used this row
-
-    @property
-    def id(self) -> str:
-        return f"{self.key}-{self.route}-{self.dose_mg:g}mg" + (
-            f"-{self.disposition}" if self.disposition else ""
-        )
-
-
-OBSERVATIONS = [
-    Observation(
-        "V1",
-        "0.5 mg/kg IV over 40 min, end of infusion",
-        "Zarate 2006 via " + ZANOS,
-        "iv",
-        0.5 * WEIGHT_KG,
-        185.0,
-        (40.0, 40.0),
-        infusion_min=40.0,
-        note="Clements was made the default disposition on this row",
-    ),
-    Observation(
-        "V1",
-        "0.5 mg/kg IV over 40 min, end of infusion",
-        "Zarate 2006 via " + ZANOS,
-        "iv",
-        0.5 * WEIGHT_KG,
-        185.0,
-        (40.0, 40.0),
-        disposition="domino",
-        infusion_min=40.0,
-        known_deviation="Domino over-predicts the end-of-infusion peak by ~30 % "
-        "(also in the reference's own check, dosing_pk.md 3.4)",
-    ),
-    Observation(
-        "V8",
-        "10 mg IV (push, 1 min assumed), sample at ~2 min",
-        PHARMACOTHERAPY,
-        "iv",
-        10.0,
-        296.0,
-        None,
-        infusion_min=1.0,
-        at_min=2.0,
-        known_deviation="Clements' V1 (1.75 L/kg, fitted to later samples) cannot "
-        "give early post-bolus peaks; Domino can (next row)",
-    ),
-    Observation(
-        "V8",
-        "10 mg IV (push, 1 min assumed), sample at ~2 min",
-        PHARMACOTHERAPY,
-        "iv",
-        10.0,
-        296.0,
-        None,
-        disposition="domino",
-        infusion_min=1.0,
-        at_min=2.0,
-    ),
-    Observation(
-        "V4",
-        "0.5 mg/kg oral, Cmax",
-        "Grant 1981 via " + ZANOS,
-        "oral",
-        0.5 * WEIGHT_KG,
-        45.0,
-        None,
-        known_deviation="sourced F 0.23 with the Clements disposition gives less "
-        "than half the observed oral Cmax",
-    ),
-    Observation(
-        "V7",
-        "25 mg oral, Cmax",
-        "Chong 2006",
-        "oral",
-        25.0,
-        22.8,
-        (57.6, 57.6),
-        known_deviation="Cmax ~40 % low: Chong's subjects had higher exposure than "
-        "Clements' (their 10 mg IV arm, 156 ng/mL, is twice the most Clements can give, "
-        "82 ng/mL)",
-    ),
-    Observation(
-        "V6",
-        "25 mg sublingual, Cmax",
-        "Chong 2006",
-        "sublingual",
-        25.0,
-        28.6,
-        (45.6, 45.6),
-        known_deviation="Cmax ~30 % low and Tmax ~20 min late: the swallowed part "
-        "(oral absorption borrowed from esketamine) peaks late",
-    ),
-    *(
-        Observation(
-            "V9",
-            f"{mg:g} mg intranasal",
-            PHARMACOTHERAPY,
-            "in-racemic",
-            mg,
-            cmax,
-            (tmax, tmax),
-            note="F 0.45 (Yanagihara) chosen over this study's own F, see sensitivity lines",
-        )
-        for mg, cmax, tmax in ((10.0, 22.9, 23.0), (30.0, 60.8, 14.0), (50.0, 77.6, 16.0))
-    ),
-    Observation(
-        "V13",
-        "Spravato 56 mg, Tmax 20-40 min after last spray (5 min)",
-        "Spravato label",
-        "in-esketamine",
-        56.0,
-        None,
-        (25.0, 45.0),
-    ),
-    Observation(
-        "V13",
-        "Spravato 84 mg, Tmax 20-40 min after last spray (10 min)",
-        "Spravato label",
-        "in-esketamine",
-        84.0,
-        None,
-        (30.0, 50.0),
-    ),
-    Observation(
-        "3.4",
-        "Perez-Ruixo re-implementation, 56 mg: Cmax 73-79 (model output)",
-        "dosing_pk.md 3.4",
-        "in-esketamine",
-        56.0,
-        76.0,
-        (36.0, 45.0),
-        model_output=True,
-    ),
-    Observation(
-        "3.4",
-        "Perez-Ruixo re-implementation, 84 mg: Cmax 101-114 (model output)",
-        "dosing_pk.md 3.4",
-        "in-esketamine",
-        84.0,
-        107.5,
-        (36.0, 45.0),
-        model_output=True,
-    ),
-]
+def _dose(arm: dict[str, Any]) -> str:
+    if "dose_mg" in arm:
+        return f"{arm['dose_mg']:g} mg"
+    return f"{arm['dose_mg_kg']:g} mg/kg (70 kg)"
 
 
 @functools.cache
-def _simulated(obs: Observation) -> SimulationResult:
+def _simulated(arm_id: str) -> SimulationResult:
+    arm = next(a for a in DATA["arms"] if a["id"] == arm_id)
     return simulate(
-        route=obs.route,
-        dose_mg=obs.dose_mg,
-        weight_kg=None if obs.route == "in-esketamine" else WEIGHT_KG,
-        infusion_min=obs.infusion_min,
-        disposition=obs.disposition,
-        hours=6.0,
+        route=arm["route"],
+        dose_mg=arm_dose(arm),
+        weight_kg=WEIGHT_KG,
+        infusion_min=arm.get("infusion_min"),
+        hours=24.0,
         step_s=15.0,
-        population=POPULATION,
-        seed=SEED,
     )
 
 
-def _concentration(obs: Observation) -> float:
-    """What the observation is compared with: median Cmax, or the median curve at at_min."""
-    result = _simulated(obs)
-    if obs.at_min is None:
-        return result.cmax_ng_ml
-    return float(np.interp(obs.at_min, result.times_min, result.median))
+def _metric(result: SimulationResult, obs: dict[str, Any]) -> tuple[float, str]:
+    times, conc = result.times_min, result.median
+    kind = obs["kind"]
+    if kind == "cmax":
+        return result.cmax_ng_ml, "Cmax"
+    if kind == "tmax":
+        return result.tmax_min, "Tmax"
+    if kind == "auc":
+        return float(result.parent.auc_inf_ng_h_ml[0]), "AUC0-inf"
+    if kind == "auc8":
+        early = times <= 480
+        return float(np.trapezoid(conc[early], times[early])) / 60, "AUC0-8h"
+    return float(np.interp(obs["t_min"], times, conc)), f"C({obs['t_min']:g} min)"
 
 
-def _checks(obs: Observation) -> tuple[bool | None, bool | None]:
-    result = _simulated(obs)
-    cmax_ok = tmax_ok = None
-    if obs.cmax is not None:
-        cmax_ok = abs(_concentration(obs) / obs.cmax - 1.0) <= CMAX_TOLERANCE
-    if obs.tmax is not None:
-        lo, hi = obs.tmax
-        tmax_ok = lo - TMAX_TOLERANCE_MIN <= result.tmax_min <= hi + TMAX_TOLERANCE_MIN
-    return cmax_ok, tmax_ok
-
-
-def _table() -> str:
-    header = (
-        f"{'row':<5}{'route':<14}{'dose':>7}  {'model':<9}{'Cmax sim (p5-p95)':>24}"
-        f"{'obs':>7}{'ratio':>7}{'Tmax sim':>9}{'obs':>11}  status"
-    )
-    lines = [header, "-" * len(header)]
-    for obs in OBSERVATIONS:
-        result = _simulated(obs)
-        cmax_ok, tmax_ok = _checks(obs)
-        p5, p95 = np.percentile(result.parent.cmax_ng_ml, [5, 95])
-        value = _concentration(obs)
-        ratio = f"{value / obs.cmax:.2f}" if obs.cmax else "-"
-        if obs.at_min is not None:
-            p5, p95 = (
-                float(np.interp(obs.at_min, result.times_min, band))
-                for band in (result.p5, result.p95)
+def _in_sample_rows() -> list[Row]:
+    rows = []
+    for arm in DATA["arms"]:
+        for obs in arm["observations"]:
+            kind = obs["kind"]
+            if obs.get("analyte", "ketamine") != "ketamine" or kind in ("f", "cl"):
+                continue
+            if kind == "conc" and obs["t_min"] > 10:
+                continue  # decay-phase points: fitted, and drawn on the overlay PNG
+            predicted, metric = _metric(_simulated(arm["id"]), obs)
+            rows.append(
+                Row(
+                    arm["study"],
+                    arm["id"],
+                    arm["route"],
+                    _dose(arm),
+                    metric,
+                    obs["value"],
+                    predicted,
+                    obs["where"],
+                )
             )
-        tmax_obs = (
-            "-"
-            if obs.tmax is None
-            else (
-                f"{obs.tmax[0]:g}"
-                if obs.tmax[0] == obs.tmax[1]
-                else f"{obs.tmax[0]:g}-{obs.tmax[1]:g}"
+    return rows
+
+
+def _loso_rows() -> list[Row]:
+    keys = ("study", "arm", "route", "dose", "metric", "observed", "predicted", "where")
+    return [Row(*(r[k] for k in keys)) for r in STORED["leave_one_study_out"]]
+
+
+def _params(kind: str, rows: list[Row]) -> list[Any]:
+    marks = []
+    for row in rows:
+        reason = KNOWN_MISSES.get((kind, row.arm, row.metric))
+        marks.append(
+            pytest.param(
+                row,
+                id=f"{row.arm}-{row.metric}",
+                marks=[pytest.mark.xfail(strict=True, reason=reason)] if reason else [],
             )
         )
-        failed = [name for name, ok in (("Cmax", cmax_ok), ("Tmax", tmax_ok)) if ok is False]
-        at = f"C at {obs.at_min:g} min; " if obs.at_min is not None else ""
-        if not failed:
-            status = at + "ok" + (" (vs model output, not observed)" if obs.model_output else "")
-            status += f"; {obs.note}" if obs.note else ""
-        elif obs.known_deviation:
-            status = f"{at}KNOWN DEVIATION ({'/'.join(failed)}): {obs.known_deviation}"
-        else:
-            status = "FAIL " + "/".join(failed)
-        lines.append(
-            f"{obs.key:<5}{obs.route:<14}{obs.dose_mg:>5g}mg  {obs.disposition or 'default':<9}"
-            f"{value:>9.1f} ({p5:6.1f}-{p95:6.1f})"
-            f"{obs.cmax if obs.cmax else '-':>7}{ratio:>7}{result.tmax_min:>9.1f}{tmax_obs:>11}  {status}"
-        )
-    nominal = {o.id: o for o in OBSERVATIONS}
-    for key in ("V9-in-racemic-10mg", "V9-in-racemic-30mg", "V9-in-racemic-50mg"):
-        obs = nominal[key]
-        scaled = _simulated(obs).cmax_ng_ml * 0.13 / 0.45  # IN Cmax is linear in F
-        lines.append(
-            f"      sensitivity {key}: with that study's own F 0.13 instead of 0.45 "
-            f"(Yanagihara) Cmax would be {scaled:.1f} ng/mL (ratio {scaled / obs.cmax:.2f})"
-        )
-    lines.append(
-        f"population {POPULATION} virtual patients, seed {SEED}, {WEIGHT_KG:g} kg; Cmax is the "
-        f"median of individual Cmax; tolerance +/-{CMAX_TOLERANCE:.0%} Cmax, "
-        f"+/-{TMAX_TOLERANCE_MIN:g} min Tmax"
-    )
-    return "\n".join(lines)
+    return marks
 
 
 def test_validation_table_prints() -> None:
-    table = _table()
-    print("\n" + table)
-    assert "FAIL" not in table, "a row misses without a stated known deviation"
+    """Both tables, every row with its source; every miss has a stated reason."""
+    for kind, rows in (("in", _in_sample_rows()), ("loso", _loso_rows())):
+        dicts = [r.as_dict() for r in rows]
+        title = "In sample" if kind == "in" else "Leave one study out"
+        print(f"\n{title} (typical {WEIGHT_KG:g}-kg individual):\n" + format_rows(dicts))
+        for r in rows:
+            print(f"  {r.arm} {r.metric}: {r.where}")
+        unexplained = [
+            (r.arm, r.metric)
+            for r in rows
+            if not r.ok and (kind, r.arm, r.metric) not in KNOWN_MISSES
+        ]
+        assert not unexplained, f"{title}: rows miss without a stated reason: {unexplained}"
 
 
-@pytest.mark.parametrize(
-    "obs",
-    [
-        pytest.param(
-            o,
-            id=o.id,
-            marks=[pytest.mark.xfail(strict=True, reason=o.known_deviation)]
-            if o.known_deviation
-            else [],
-        )
-        for o in OBSERVATIONS
-    ],
-)
-def test_observation_reproduced(obs: Observation) -> None:
-    cmax_ok, tmax_ok = _checks(obs)
-    assert cmax_ok is not False, f"concentration {_concentration(obs):.1f} vs {obs.cmax}"
-    assert tmax_ok is not False, f"Tmax {_simulated(obs).tmax_min:.1f} vs {obs.tmax}"
+def test_every_route_with_data_has_held_out_rows() -> None:
+    routes = {r.route for r in _loso_rows()}
+    assert routes == {"iv", "in-racemic", "sublingual", "oral"}
+
+
+@pytest.mark.parametrize("row", _params("in", _in_sample_rows()))
+def test_in_sample(row: Row) -> None:
+    assert row.ok, f"{row.metric}: model {row.predicted:.4g} vs observed {row.observed:.4g}"
+
+
+@pytest.mark.parametrize("row", _params("loso", _loso_rows()))
+def test_leave_one_study_out(row: Row) -> None:
+    assert row.ok, f"{row.metric}: model {row.predicted:.4g} vs observed {row.observed:.4g}"
+
+
+# Esketamine (published Perez-Ruixo model, not fitted here): no observed Cmax
+# could be read (reference/dosing_pk.md V13), so only the label's Tmax is checked.
+@pytest.mark.parametrize(("dose", "window"), [(56.0, (25.0, 45.0)), (84.0, (30.0, 50.0))])
+def test_esketamine_tmax_within_the_label_window(dose: float, window: tuple[float, float]) -> None:
+    """Spravato label: Tmax 20-40 min after the last spray (devices 5 min apart)."""
+    result = simulate(route="in-esketamine", dose_mg=dose, population=400, seed=20240808, step_s=15)
+    lo, hi = window
+    assert lo - 15 <= result.tmax_min <= hi + 15

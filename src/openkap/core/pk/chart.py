@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.layout_engine import ConstrainedLayoutEngine
 
 from openkap.core.pk.models import ROUTE_LABELS
+from openkap.core.pk.params import INTERACTIONS
 from openkap.core.pk.simulation import DISCLAIMER, SimulationResult
 
 Format = Literal["png", "svg"]
@@ -118,4 +119,7 @@ def _title(result: SimulationResult) -> str:
         title += f" ({result.administration})"
     if result.weight_kg is not None:
         title += f", {result.weight_kg:g} kg"
+    if result.interaction is not None:
+        # A covariate that changes the curve is named where it is read first.
+        title += f", with {INTERACTIONS[result.interaction].label}"
     return title + "\npredicted plasma concentration"

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from openkap.core.pk.models import ROUTE_LABELS, ROUTES
-from openkap.core.pk.params import DISPOSITIONS
+from openkap.core.pk.params import DISPOSITIONS, INTERACTIONS
 from openkap.core.pk.simulation import DISCLAIMER, SimulationResult, simulate
 
 _PROG = "openkap pk"
@@ -43,6 +43,7 @@ def main(argv: list[str]) -> int:
             saliva=args.saliva,
             boosters=args.booster,
             threshold_ng_ml=args.threshold_ng_ml,
+            interaction=args.interaction,
         )
     except ValueError as error:
         print(f"{_PROG} simulate: error: {error}", file=sys.stderr)
@@ -102,7 +103,13 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--disposition",
         choices=tuple(DISPOSITIONS),
-        help="racemic disposition model (default clements)",
+        help="racemic disposition: joint (default; fitted to published data, all routes) or "
+        "the published IV-only sets clements, domino",
+    )
+    sim.add_argument(
+        "--interaction",
+        choices=tuple(INTERACTIONS),
+        help="racemic routes: apply a documented CYP3A/2B6 interaction (see docs/pk.md)",
     )
     sim.add_argument(
         "--saliva",

@@ -21,6 +21,7 @@ from openkap.core.pk.params import (
     ESKETAMINE_DEVICE_MG,
     IM_ABSORPTION,
     IN_RACEMIC_ABSORPTION,
+    INTERACTIONS,
     ORAL_ABSORPTION,
     PEREZ_RUIXO_2021,
     RACEMIC_VARIABILITY,
@@ -52,8 +53,9 @@ class Regimen:
     doses: tuple[tuple[float, float], ...]
     weight_kg: float | None = None
     infusion_min: float = 40.0  # iv only; 0 gives a bolus
-    disposition: str = "clements"  # racemic routes
+    disposition: str = "joint"  # racemic routes
     saliva: Saliva = "swallow"  # sublingual only
+    interaction: str | None = None  # key of params.INTERACTIONS; racemic routes only
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,6 +77,8 @@ def parameter_sets(regimen: Regimen) -> list[ParameterSet]:
         sets.append(ORAL_ABSORPTION)
     elif regimen.route == "sublingual":
         sets += [SUBLINGUAL_ABSORPTION, ORAL_ABSORPTION]
+    if regimen.interaction is not None:
+        sets.append(INTERACTIONS[regimen.interaction].parameter_set())
     return sets
 
 
@@ -114,19 +118,23 @@ def _racemic(regimen: Regimen, values: Values) -> Built:
     cl_factor = values["racemic-iiv"]["cl_factor"]
     v_factor = values["racemic-iiv"]["v_factor"]
     n_pat = cl_factor.shape[0]
-    pairs = [("k12", "k21")] + ([("k13", "k31")] if "k13" in disposition else [])
+    swallowed_f: FloatArray | float = 1.0
+    if "interaction" in values:
+        cl_factor = cl_factor * values["interaction"]["cl_multiplier"]
+        swallowed_f = values["interaction"]["oral_f_multiplier"]
+    k10, pairs, v1 = _micro_constants(disposition, regimen.weight_kg)
     depot = 1 + len(pairs)  # first depot index
     n_depots = {"iv": 0, "im": 1, "in-racemic": 1, "oral": 1, "sublingual": 2}[regimen.route]
     n = depot + n_depots
     rates = np.zeros((n_pat, n, n))
     # Scaling every volume by v_factor with intercompartmental clearances fixed
     # divides all rate constants by it; CL scales k10 as well.
-    _transfer(rates, 0, None, disposition["k10"] * cl_factor / v_factor)
+    _transfer(rates, 0, None, k10 * cl_factor / v_factor)
     for j, (k_out, k_in) in enumerate(pairs, start=1):
-        _transfer(rates, 0, j, disposition[k_out] / v_factor)
-        _transfer(rates, j, 0, disposition[k_in] / v_factor)
+        _transfer(rates, 0, j, k_out / v_factor)
+        _transfer(rates, j, 0, k_in / v_factor)
     outputs = np.zeros((n_pat, 1, n))
-    outputs[:, 0, 0] = 1000.0 / (disposition["v1"] * regimen.weight_kg * v_factor)
+    outputs[:, 0, 0] = 1000.0 / (v1 * v_factor)
 
     inputs: list[Input] = []
     route = regimen.route
@@ -135,29 +143,51 @@ def _racemic(regimen: Regimen, values: Values) -> Built:
             inputs.append(Input(0, t, np.full(n_pat, mg), regimen.infusion_min))
     elif route in ("im", "in-racemic"):
         a = values[route]
-        ka = a[f"ka_{regimen.disposition}"] if route == "im" else a["ka"] / 60.0
-        _transfer(rates, depot, 0, ka)
+        _transfer(rates, depot, 0, a["ka"])
+        lag = float(a["lag_min"][0]) if "lag_min" in a else 0.0
         for t, mg in regimen.doses:
-            inputs.append(Input(depot, t, a["f"] * mg))
+            inputs.append(Input(depot, t + lag, a["f"] * mg))
     else:
-        oral = values["oral"]
+        oral = dict(values["oral"])
+        oral["f"] = np.minimum(oral["f"] * swallowed_f, 1.0)
         gut = depot if route == "oral" else depot + 1
-        _transfer(rates, gut, 0, oral["ka_po"] / 60.0)
-        release_min = float(oral["d_po"][0]) * 60.0
+        _transfer(rates, gut, 0, oral["ka"])
+        lag = float(oral["lag_min"][0])
         if route == "oral":
             for t, mg in regimen.doses:
-                inputs.append(Input(gut, t, oral["f"] * mg, release_min))
+                inputs.append(Input(gut, t + lag, oral["f"] * mg))
         else:
             sl = values["sublingual"]
             mucosal = sl["mucosal_fraction"]
             hold = float(sl["hold_min"][0])
-            _transfer(rates, depot, 0, sl[f"ka_mucosal_{regimen.disposition}"])
+            _transfer(rates, depot, 0, sl["ka_mucosal"])
             for t, mg in regimen.doses:
                 inputs.append(Input(depot, t, mucosal * mg))
                 if regimen.saliva == "swallow":
                     swallowed = (1.0 - mucosal) * oral["f"] * mg
-                    inputs.append(Input(gut, t + hold, swallowed, release_min))
+                    inputs.append(Input(gut, t + hold + lag, swallowed))
     return Built(LinearModel(rates, outputs), inputs, ("ketamine",))
+
+
+def _micro_constants(
+    d: dict[str, FloatArray], weight_kg: float
+) -> tuple[FloatArray, list[tuple[FloatArray, FloatArray]], FloatArray]:
+    """k10, (k1j, kj1) pairs and V1 (L) of a disposition set for one weight.
+
+    Published sets are per kg (volumes proportional to weight, rate constants
+    fixed). The joint fit is per 70 kg with allometric scaling: volumes
+    proportional to weight, clearances to weight^0.75.
+    """
+    if "cl" not in d:
+        pairs = [(d["k12"], d["k21"])] + ([(d["k13"], d["k31"])] if "k13" in d else [])
+        return d["k10"], pairs, d["v1"] * weight_kg
+    size = weight_kg / 70.0
+    v1 = d["v1"] * size
+    flow = size**0.75
+    pairs = [
+        (d[q] * flow / v1, d[q] * flow / (d[v] * size)) for q, v in (("q2", "v2"), ("q3", "v3"))
+    ]
+    return d["cl"] * flow / v1, pairs, v1
 
 
 def esketamine_devices(dose_mg: float) -> int:

@@ -7,9 +7,11 @@ Every number that drives a simulation is here, next to where it comes from.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -101,7 +103,6 @@ DOMINO_3 = ParameterSet(
 )
 
 DISPOSITIONS: dict[str, ParameterSet] = {p.key: p for p in (CLEMENTS_250, DOMINO_3)}
-DEFAULT_DISPOSITION = "clements"
 
 # Neither Domino nor Clements report between-subject variability. Hasan 2021
 # does (mean +/- SD over 15 subjects); we apply its CVs to clearance and to all
@@ -233,14 +234,51 @@ PEREZ_RUIXO_2021 = ParameterSet(
 ESKETAMINE_DEVICE_MG = 28.0
 ESKETAMINE_DEVICE_INTERVAL_MIN = 5.0
 
-# Racemic extravascular absorption. Rates of absorption from the gut and the
-# nose are not published for racemic ketamine; we borrow Perez-Ruixo's
-# esketamine values (same molecule, same physicochemistry). Rates with no
-# published value at all are calibrated against a published Tmax from a
-# different study than the one the validation table compares with, where one
-# exists.
-_SL_F = 0.32  # Chong 2006, 32 +/- 17 %
-_ORAL_F = 0.23  # Chong 2006, 23 +/- 9 %
+# The joint fit (openkap.core.pk.fit, offline) writes data/fitted.json: typical
+# values at 70 kg with the studies each was fitted to. Between-subject
+# variability is not fitted (summary data cannot identify it); it is borrowed
+# as before and says so.
+_FITTED = json.loads((Path(__file__).with_name("data") / "fitted.json").read_text())
+_STUDIES = json.loads((Path(__file__).with_name("data") / "observations.json").read_text())[
+    "studies"
+]
+
+
+def study_citation(key: str) -> str:
+    return f"{key}: {_STUDIES[key]['citation']}"
+
+
+def _fitted(set_key: str, name: str, **extra: object) -> Param:
+    entry = _FITTED["parameters"][f"{set_key}.{name}"]
+    studies = entry["fitted_to"]
+    return Param(
+        entry["value"],
+        entry["unit"],
+        "fitted to " + ", ".join(studies),
+        calibrated=True,
+        note="joint weighted least-squares fit (openkap.core.pk.fit) to "
+        + "; ".join(study_citation(s) for s in studies)
+        + f"; weak prior {entry['prior']:.4g} ({entry['prior_source']})",
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+JOINT_FIT = (
+    "Joint fit (openkap.core.pk.fit) to published racemic data: "
+    + ", ".join(_STUDIES)
+    + " (sources in core/pk/data/observations.json)"
+)
+
+JOINT_DISPOSITION = ParameterSet(
+    key="joint",
+    name="Joint-fit 3-compartment racemic disposition (allometric, per 70 kg)",
+    citation=JOINT_FIT,
+    params={name: _fitted("joint", name) for name in ("cl", "v1", "q2", "v2", "q3", "v3")},
+)
+DISPOSITIONS["joint"] = JOINT_DISPOSITION
+DEFAULT_DISPOSITION = "joint"
+# The published sets were fitted to IV data only; absorption is fitted with the joint set.
+IV_ONLY_DISPOSITIONS = ("clements", "domino")
 
 IM_ABSORPTION = ParameterSet(
     key="im",
@@ -248,106 +286,144 @@ IM_ABSORPTION = ParameterSet(
     citation=CLEMENTS_1982,
     params={
         "f": Param(0.93, "-", CLEMENTS_1982),
-        "ka_clements": Param(
-            0.24714,
+        # No IM concentration-time data could be read (reference/dosing_pk.md V14).
+        "ka": Param(
+            0.025674,
             "1/min",
             "calibrated",
             calibrated=True,
-            note="typical Tmax 10 min with Clements disposition (midpoint of IM Tmax 5-15 min, "
+            note="typical Tmax 10 min with the joint disposition (midpoint of IM Tmax 5-15 min, "
             + CLEMENTS_1982
-            + ")",
-        ),
-        "ka_domino": Param(
-            0.027587,
-            "1/min",
-            "calibrated",
-            calibrated=True,
-            note="typical Tmax 10 min with Domino disposition (midpoint of IM Tmax 5-15 min, "
-            + CLEMENTS_1982
-            + ")",
+            + "); no IM concentration data available to fit",
         ),
     },
 )
 
 IN_RACEMIC_ABSORPTION = ParameterSet(
     key="in-racemic",
-    name="nasal first-order depot",
-    citation=YANAGIHARA + "; " + PEREZ_RUIXO,
+    name="nasal first-order depot with lag",
+    citation=JOINT_FIT,
     params={
-        "f": Param(
-            0.45,
-            "-",
-            YANAGIHARA,
-            note="chosen over 11-17 % (10-50 mg, " + PHARMACOTHERAPY_2022 + "), which cannot "
-            "reproduce that study's own Cmax with either disposition model; see docs/pk.md",
+        "f": _fitted(
+            "in-racemic",
+            "f",
+            iiv_sd=0.5,
+            iiv_scale="logit",
+            iiv_source="assumption: logit SD 0.5 (no individual F reported)",
         ),
-        "ka": Param(
-            2.93,
-            "1/h",
-            PEREZ_RUIXO + ": esketamine ka_n, borrowed",
+        "ka": _fitted(
+            "in-racemic",
+            "ka",
             iiv_sd=omega_from_cv(0.615),
-            iiv_source=PEREZ_RUIXO + ": 61.5% CV",
+            iiv_source=PEREZ_RUIXO + ": esketamine nasal ka_n 61.5% CV, borrowed",
         ),
+        "lag_min": _fitted("in-racemic", "lag_min"),
     },
 )
 
 ORAL_ABSORPTION = ParameterSet(
     key="oral",
-    name="gut: zero-order release, first-order absorption",
-    citation=CHONG + "; " + PEREZ_RUIXO,
+    name="gut: lag, first-order absorption",
+    citation=JOINT_FIT,
     params={
-        "f": Param(
-            _ORAL_F,
-            "-",
-            CHONG,
-            iiv_sd=0.09 / (_ORAL_F * (1 - _ORAL_F)),
+        "f": _fitted(
+            "oral",
+            "f",
+            iiv_sd=0.09 / (0.23 * (1 - 0.23)),
             iiv_scale="logit",
             iiv_source=CHONG + ": 23 +/- 9 %; logit SD = SD/(F(1-F))",
         ),
-        "d_po": Param(0.32, "h", PEREZ_RUIXO + ": esketamine oral solution Dpo, borrowed"),
-        "ka_po": Param(
-            0.97,
-            "1/h",
-            PEREZ_RUIXO + ": esketamine ka_po, borrowed",
+        "ka": _fitted(
+            "oral",
+            "ka",
             iiv_sd=omega_from_cv(1.32),
-            iiv_source=PEREZ_RUIXO + ": 132% CV",
+            iiv_source=PEREZ_RUIXO + ": esketamine ka_po 132% CV, borrowed",
         ),
+        "lag_min": _fitted("oral", "lag_min"),
     },
 )
 
 SUBLINGUAL_ABSORPTION = ParameterSet(
     key="sublingual",
     name="transmucosal depot + swallowed saliva",
-    citation=CHONG + "; " + ROLAN,
+    citation=JOINT_FIT,
     params={
-        # F_SL = f_m + (1 - f_m) * F_oral, both F from the same subjects.
-        "mucosal_fraction": Param(
-            (_SL_F - _ORAL_F) / (1 - _ORAL_F),
-            "-",
-            "derived from " + CHONG + ": F_SL 0.32, F_oral 0.23",
-            calibrated=True,
-            note="solves F_SL = f_m + (1 - f_m) * F_oral",
-        ),
+        "mucosal_fraction": _fitted("sublingual", "mucosal_fraction"),
         "hold_min": Param(
             10.0, "min", "assumption: dose held 10 min before saliva is swallowed or spat"
         ),
-        # The 3.4 recipe gives the transmucosal part alone Tmax ~45 min: fitted
-        # with saliva spat, so the swallow-mode Tmax stays a prediction.
-        "ka_mucosal_clements": Param(
-            0.023967,
-            "1/min",
-            "calibrated",
-            calibrated=True,
-            note="typical Tmax 0.75 h of the transmucosal part alone (saliva spat) with"
-            " Clements disposition; median SL Tmax of " + ROLAN,
-        ),
-        "ka_mucosal_domino": Param(
-            0.0064682,
-            "1/min",
-            "calibrated",
-            calibrated=True,
-            note="typical Tmax 0.75 h of the transmucosal part alone (saliva spat) with"
-            " Domino disposition; median SL Tmax of " + ROLAN,
-        ),
+        "ka_mucosal": _fitted("sublingual", "ka_mucosal"),
     },
 )
+
+# Documented drug interactions (CYP3A / CYP2B6). The studies gave oral (and, for
+# rifampicin, IV) S-ketamine in healthy volunteers and report AUC ratios; we
+# apply them to racemic ketamine, which is our assumption. An AUC ratio after
+# IV dosing changes clearance; what is left of the oral ratio is put on the
+# bioavailability of swallowed drug (AUC_oral = F * dose / CL). Where no IV
+# arm was studied, clearance is left unchanged, so the effect on IV, IM and
+# nasal routes is understated rather than invented.
+HAGELBERG_2010 = (
+    "Hagelberg NM et al. Eur J Pain 2010;14:625 (abstract): clarithromycin, oral S-ketamine "
+    "0.2 mg/kg, n=10: Cmax x3.6, AUC x2.6"
+)
+PELTONIEMI_2012 = (
+    "Peltoniemi MA et al. Basic Clin Pharmacol Toxicol 2012;111:325 (abstract): rifampicin, "
+    "n=11: AUC of IV S-ketamine -14 %, of oral S-ketamine -86 %"
+)
+PELTONIEMI_2011 = (
+    "Peltoniemi MA et al. Clin Pharmacol Ther 2011;90:296 (abstract): oral S-ketamine "
+    "0.2 mg/kg, n=11: ticlopidine AUC x2.4; itraconazole no increase"
+)
+
+
+@dataclass(frozen=True)
+class Interaction:
+    key: str
+    label: str  # as shown on the chart
+    iv_auc_ratio: float | None  # None: not studied
+    oral_auc_ratio: float
+    source: str
+
+    @property
+    def cl_multiplier(self) -> float:
+        return 1.0 if self.iv_auc_ratio is None else 1.0 / self.iv_auc_ratio
+
+    @property
+    def oral_f_multiplier(self) -> float:
+        return self.oral_auc_ratio * self.cl_multiplier
+
+    def parameter_set(self) -> ParameterSet:
+        iv = (
+            "no IV data: clearance unchanged"
+            if self.iv_auc_ratio is None
+            else f"1 / IV AUC ratio {self.iv_auc_ratio:g}"
+        )
+        return ParameterSet(
+            key="interaction",
+            name=f"interaction: {self.label}",
+            citation=self.source,
+            params={
+                "cl_multiplier": Param(self.cl_multiplier, "-", self.source, note=iv),
+                "oral_f_multiplier": Param(
+                    self.oral_f_multiplier,
+                    "-",
+                    self.source,
+                    note=f"oral AUC ratio {self.oral_auc_ratio:g} x CL multiplier; "
+                    "applied to swallowed drug, capped so that F <= 1",
+                ),
+            },
+        )
+
+
+INTERACTIONS: dict[str, Interaction] = {
+    i.key: i
+    for i in (
+        Interaction(
+            "clarithromycin", "clarithromycin (CYP3A inhibitor)", None, 2.6, HAGELBERG_2010
+        ),
+        Interaction("rifampicin", "rifampicin (CYP3A/2B6 inducer)", 0.86, 0.14, PELTONIEMI_2012),
+        Interaction("ticlopidine", "ticlopidine (CYP2B6 inhibitor)", None, 2.4, PELTONIEMI_2011),
+        Interaction("itraconazole", "itraconazole (CYP3A inhibitor)", None, 1.0, PELTONIEMI_2011),
+    )
+}

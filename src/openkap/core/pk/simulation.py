@@ -29,6 +29,8 @@ from openkap.core.pk.params import (
     DEFAULT_DISPOSITION,
     DISPOSITIONS,
     ESKETAMINE_DEVICE_INTERVAL_MIN,
+    INTERACTIONS,
+    IV_ONLY_DISPOSITIONS,
 )
 
 DISCLAIMER = "Population prediction, not a dosing instruction."
@@ -86,6 +88,7 @@ class SimulationResult:
     times_min: FloatArray
     analytes: tuple[Analyte, ...]  # first: the administered drug
     parameters: tuple[ParameterUse, ...]
+    interaction: str | None = None  # key of params.INTERACTIONS, when one was applied
 
     @property
     def dose_mg(self) -> float:
@@ -146,6 +149,7 @@ class SimulationResult:
             "metabolites": [
                 _analyte_dict(a, self.threshold_ng_ml) | {"name": a.name} for a in self.analytes[1:]
             ],
+            "interaction": self.interaction,
             "parameters": [vars(p) for p in self.parameters],
         }
 
@@ -165,6 +169,7 @@ def simulate(
     boosters: Sequence[tuple[float, float]] = (),
     threshold_ng_ml: float | None = None,
     keep_curves: bool = False,
+    interaction: str | None = None,
 ) -> SimulationResult:
     """Predict plasma concentrations for a planned dose.
 
@@ -174,7 +179,9 @@ def simulate(
     from numpy's default_rng(seed). Concentrations are sampled every step_s
     seconds for hours. Raises ValueError with a readable message on bad input.
     """
-    regimen = _regimen(route, dose_mg, weight_kg, infusion_min, disposition, saliva, boosters)
+    regimen = _regimen(
+        route, dose_mg, weight_kg, infusion_min, disposition, saliva, boosters, interaction
+    )
     _check_range("hours", hours, 0.0, 72.0, low_open=True)
     _check_range("step_s", step_s, 0.0, 3600.0, low_open=True)
     n_steps = round(hours * 3600.0 / step_s)
@@ -246,6 +253,7 @@ def simulate(
             for s in sets
             for name, p in s.params.items()
         ),
+        interaction=regimen.interaction,
     )
 
 
@@ -293,6 +301,7 @@ def _regimen(
     disposition: str | None,
     saliva: str | None,
     boosters: Sequence[tuple[float, float]],
+    interaction: str | None = None,
 ) -> Regimen:
     if route not in ROUTES:
         raise ValueError(f"unknown route {route!r}; choose one of: {', '.join(ROUTES)}")
@@ -320,11 +329,26 @@ def _regimen(
             raise ValueError(
                 f"unknown disposition {disposition!r}; choose one of: " + ", ".join(DISPOSITIONS)
             )
+        if disposition in IV_ONLY_DISPOSITIONS and route != "iv":
+            raise ValueError(
+                f"the published {disposition} disposition is for the iv route only; "
+                "absorption was fitted with the joint disposition"
+            )
     if saliva is not None:
         if route != "sublingual":
             raise ValueError("saliva applies to the sublingual route only")
         if saliva not in ("swallow", "spit"):
             raise ValueError("saliva must be 'swallow' or 'spit'")
+    if interaction is not None:
+        if interaction not in INTERACTIONS:
+            raise ValueError(
+                f"unknown interaction {interaction!r}; choose one of: " + ", ".join(INTERACTIONS)
+            )
+        if route == "in-esketamine":
+            raise ValueError(
+                "interactions apply to racemic ketamine routes only "
+                "(the esketamine model's own study data were not available)"
+            )
     saliva_mode: Saliva = "spit" if saliva == "spit" else "swallow"
     return Regimen(
         route=route,
@@ -333,6 +357,7 @@ def _regimen(
         infusion_min=40.0 if infusion_min is None else float(infusion_min),
         disposition=disposition or DEFAULT_DISPOSITION,
         saliva=saliva_mode,
+        interaction=interaction,
     )
 
 
