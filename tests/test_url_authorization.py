@@ -17,7 +17,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from openkap.accounts import services as account_services
 from openkap.api.api import api
-from openkap.core.authz import ROLE_PERMISSIONS, Role
+from openkap.core.authz import ROLE_PERMISSIONS, Perm, Role
 from openkap.patients.models import CareTeamMember
 
 PUBLIC = {
@@ -138,6 +138,12 @@ def _cast(therapist, nurse, prescriber, admin, researcher):
             Role.ADMIN: admin, Role.RESEARCHER: researcher}
 
 
+# Routes whose object in this matrix is clinical content (the task is a PHQ-9 item-9
+# safety task): a role holding the route's permission but not the clinical record's
+# (the admin's TASK_VIEW) is refused too (issue 21.4).
+CLINICAL_OBJECT_ROUTES = {"measures:task_detail"}
+
+
 @pytest.mark.parametrize(
     "route",
     [r for r in web_routes() if getattr(r.callback, "required_permission", None)],
@@ -148,7 +154,11 @@ def test_roles_without_the_permission_get_403(
 ):
     perm = route.callback.required_permission
     cast = _cast(therapist, nurse, prescriber, admin, researcher)
-    lacking = [role for role in cast if perm not in ROLE_PERMISSIONS[role]]
+    lacking = [
+        role for role in cast
+        if perm not in ROLE_PERMISSIONS[role]
+        or (route.name in CLINICAL_OBJECT_ROUTES and Perm.CLINICAL_VIEW not in ROLE_PERMISSIONS[role])
+    ]
     for role in lacking:
         response = _request(client_for(cast[role]), _fill(route.pattern, objects))
         assert response.status_code == 403, (role, response.status_code)
@@ -166,6 +176,25 @@ def test_roles_without_the_permission_get_403(
 def test_therapist_outside_the_care_team_gets_403(route, unassigned_patient, therapist, objects, client_for):
     response = _request(client_for(therapist), _fill(route.pattern, objects | {"patient_id": unassigned_patient.id}))
     assert response.status_code == 403
+
+
+def test_safety_task_is_for_the_care_team_or_break_glass(
+    objects, patient, therapist, nurse, prescriber, admin, org, as_actor, client_for
+):
+    from tests.conftest import make_user
+
+    url = f"/tasks/{objects['task_id']}/"
+    for user in (therapist, prescriber, nurse):  # the care team, and nurses who see every chart
+        assert client_for(user).get(url).status_code == 200
+        assert client_for(user).post(url, {"note": "Called her; safe, plan reviewed."}).status_code != 403
+    off_team = make_user("t2@test.org", "Tia Other", org, Role.THERAPIST)
+    for user in (admin, off_team):
+        assert client_for(user).get(url).status_code == 403
+        assert client_for(user).post(url, {"note": "Called her; safe, plan reviewed."}).status_code == 403
+    from openkap.patients import services as patient_services
+
+    patient_services.break_glass(by=as_actor(off_team, org), patient_id=patient.id, reason="On call, patient rang in crisis")
+    assert client_for(off_team).get(url).status_code == 200
 
 
 def test_patient_role_cannot_open_staff_pages(org, patient, client_for):

@@ -11,8 +11,9 @@ from django.core import mail
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
+from openkap.accounts.authz import Denied
 from openkap.audit.models import AuditEvent
-from openkap.measures import services
+from openkap.measures import selectors, services
 from openkap.measures.models import MeasureAssignment, MeasureDraft, MeasureResponse, Task
 from tests.measures.factories import PHQ9_ITEM9_POSITIVE, PHQ9_NO_FLAG
 
@@ -47,19 +48,40 @@ def test_no_flag_no_task(therapist, patient, org, as_actor):
     assert not Task.objects.exists()
 
 
-def test_flag_task_goes_to_admins_when_there_is_no_care_team(nurse, unassigned_patient, org, as_actor):
+def test_flag_task_goes_to_the_nurses_when_there_is_no_care_team(nurse, unassigned_patient, org, as_actor):
     _enter(as_actor(nurse, org), unassigned_patient)
     task = Task.objects.get(patient=unassigned_patient)
-    assert task.assigned_role == "admin"
+    assert task.assigned_role == "nurse"
     assert not task.assignees.exists()
 
 
-def test_admin_sees_and_resolves_the_fallback_task(nurse, admin, unassigned_patient, org, as_actor):
+def test_nurse_resolves_the_fallback_task_and_the_admin_cannot_open_it(nurse, admin, unassigned_patient, org, as_actor):
+    """Issue 21.4: a safety task is clinical content; the admin's registry role does not reach it."""
     _enter(as_actor(nurse, org), unassigned_patient)
     task = Task.objects.get()
-    services.task_resolve(by=as_actor(admin, org), task_id=task.id, note="Called the patient; safety plan reviewed.")
+    with pytest.raises(Denied):
+        services.task_resolve(by=as_actor(admin, org), task_id=task.id, note="Called the patient; safety plan reviewed.")
+    assert task.id not in [t.id for t in selectors.tasks_list(by=as_actor(admin, org), scope="all")]
+    services.task_resolve(by=as_actor(nurse, org), task_id=task.id, note="Called the patient; safety plan reviewed.")
     task.refresh_from_db()
-    assert task.resolved_by == admin
+    assert task.resolved_by == nurse
+
+
+def test_a_therapist_off_the_team_needs_break_glass_for_a_safety_task(
+    nurse, therapist, unassigned_patient, org, as_actor
+):
+    from openkap.patients import services as patient_services
+
+    _enter(as_actor(nurse, org), unassigned_patient)
+    task = Task.objects.get()
+    by = as_actor(therapist, org)
+    with pytest.raises(Denied) as refused:
+        services.task_for(by, task.id)
+    assert refused.value.care_team  # the 403 page offers break-glass
+    assert task.id not in [t.id for t in selectors.tasks_list(by=by, scope="all")]
+    patient_services.break_glass(by=by, patient_id=unassigned_patient.id, reason="Patient on the phone, distressed")
+    assert services.task_for(by, task.id) == task
+    assert task.id in [t.id for t in selectors.tasks_list(by=by, scope="all")]
 
 
 def test_rollback_leaves_neither_response_nor_task(therapist, patient, org, episode, as_actor, monkeypatch):

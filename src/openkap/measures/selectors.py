@@ -39,7 +39,7 @@ from openkap.measures.models import (
 from openkap.measures.schedule import DEFAULT_PLAN
 from openkap.pathway.models import Episode
 from openkap.pathway.selectors import current_episode
-from openkap.patients.models import CareTeamMember, Patient
+from openkap.patients.models import BreakGlassGrant, CareTeamMember, Patient
 from openkap.patients.selectors import patient_for
 
 LOOKAHEAD = timedelta(days=14)  # the Measures tab lists open measures due within two weeks
@@ -339,13 +339,22 @@ def portal_questionnaires(*, by: Actor) -> list[PortalItem]:
 def _visible_tasks(by: Actor) -> QuerySet[Task]:
     require(by, Perm.TASK_VIEW)
     qs = Task.objects.filter(organization=by.organization)
-    if by.roles & ORGANIZATION_WIDE_ROLES:
-        return qs
-    mine = Q(assignees__user=by.user) | Q(assigned_role__in=[r.value for r in by.roles])
     cared_for = Exists(
         CareTeamMember.objects.filter(patient=OuterRef("patient"), user=by.user, ended_at__isnull=True)
     )
-    return qs.filter(mine | Q(cared_for)).distinct()
+    # Safety tasks are clinical content (services._safety_task_visible says the same for one task).
+    safety = Q(kind=services.SAFETY_TASK_KIND, patient__isnull=False)
+    if not by.can(Perm.CLINICAL_VIEW):
+        qs = qs.exclude(safety)
+    if by.roles & ORGANIZATION_WIDE_ROLES:
+        return qs
+    glass = Exists(
+        BreakGlassGrant.objects.filter(patient=OuterRef("patient"), user=by.user, expires_at__gt=timezone.now())
+    )
+    mine = Q(assignees__user=by.user) | Q(assigned_role__in=[r.value for r in by.roles])
+    return qs.filter(
+        (~safety & (mine | Q(cared_for))) | (safety & (Q(cared_for) | Q(glass)))
+    ).distinct()
 
 
 def tasks_list(

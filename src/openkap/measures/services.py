@@ -27,7 +27,7 @@ from openkap.accounts.authz import Actor, Denied, require
 from openkap.accounts.models import Membership, Organization, User
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
-from openkap.core.authz import Perm, Role
+from openkap.core.authz import Perm, Role, allows
 from openkap.core.instruments import (
     Flag,
     IncompleteResponseError,
@@ -59,7 +59,7 @@ from openkap.measures.models import (
 from openkap.pathway.models import Episode
 from openkap.pathway.selectors import current_episode
 from openkap.patients.models import CareTeamMember, Patient
-from openkap.patients.selectors import patient_for
+from openkap.patients.selectors import active_break_glass, patient_for
 
 Answers = dict[str, int | None]
 
@@ -315,7 +315,7 @@ def _safety_task(
     response: MeasureResponse | None,
     partial: bool,
 ) -> Task | None:
-    """An urgent task for the care team (the clinic admins when there is none) for flags
+    """An urgent task for the care team (the nurses when there is none) for flags
     not already raised for the same assignment: a draft's flag is not raised twice when
     the response is submitted, but a new or more severe flag is."""
     if not flags:
@@ -370,7 +370,8 @@ def _safety_task(
         subject_type="measure_assignment" if assignment else "measure_response",
         subject_id=assignment.id if assignment else (response.id if response else ""),
         assignee_ids=team,
-        assigned_role="" if team else Role.ADMIN.value,
+        # Nobody cares for the patient yet: the nurses, who may open every chart, take it.
+        assigned_role="" if team else Role.NURSE.value,
         due_at=timezone.now(),
         notify=True,
     )
@@ -390,7 +391,20 @@ def _point_draft_tasks_to(response: MeasureResponse, tasks: list[Task], *, by: A
         )
 
 
+def _safety_task_visible(by: Actor, task: Task) -> bool:
+    """A safety task shows a patient's answers about suicide: clinical content, for
+    those who may read the clinical record (care team, nurses, break-glass), never
+    for an admin's registry role."""
+    on_team = CareTeamMember.objects.filter(
+        patient_id=task.patient_id, user=by.user, ended_at__isnull=True
+    ).exists()
+    glass = not on_team and active_break_glass(user_id=by.user.id, patient_id=task.patient_id) is not None
+    return allows(by.roles, Perm.CLINICAL_VIEW, on_care_team=on_team, break_glass_active=glass)
+
+
 def _task_visible(by: Actor, task: Task) -> bool:
+    if task.kind == SAFETY_TASK_KIND and task.patient_id is not None:
+        return _safety_task_visible(by, task)
     if by.roles & {Role.ADMIN, Role.NURSE}:
         return True
     if task.assigned_role and task.assigned_role in by.roles:
@@ -409,6 +423,11 @@ def task_for(by: Actor, task_id: int, perm: Perm = Perm.TASK_VIEW) -> Task:
         raise Http404("No such task in your organisation.")
     require(by, perm)
     if not _task_visible(by, task):
+        if task.kind == SAFETY_TASK_KIND and by.can(Perm.CLINICAL_VIEW):
+            raise Denied(
+                "This safety task is for the patient's care team.", perm=perm, patient_id=task.patient_id,
+                care_team=True,
+            )
         raise Denied("This task is for another team.", perm=perm, patient_id=task.patient_id)
     return task
 
