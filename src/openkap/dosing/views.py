@@ -149,7 +149,8 @@ def board_home(request: HttpRequest, actor: Actor) -> HttpResponse:
 def board(request: HttpRequest, actor: Actor, site_id: int) -> HttpResponse:
     data = selectors.board(by=actor, site_id=site_id)
     template = "dosing/_board.html" if request.headers.get("HX-Request") else "dosing/board.html"
-    return TemplateResponse(request, template, {"board": data, "can_record": actor.can(Perm.DOSING_RECORD)})
+    return TemplateResponse(request, template, {"board": data, "can_record": actor.can(Perm.DOSING_RECORD),
+                                                "can_order": actor.can(Perm.DOSE_ORDER)})
 
 
 # --- the session page -------------------------------------------------------------------

@@ -41,6 +41,7 @@ from openkap.measures.models import (
     MeasureDraft,
     MeasureResponse,
     Occasion,
+    Task,
 )
 from openkap.pathway.selectors import current_episode
 from openkap.patients import selectors as patient_selectors
@@ -315,6 +316,21 @@ def task_list(request: HttpRequest, actor: Actor) -> HttpResponse:
     return TemplateResponse(request, "measures/task_list.html", {"page": page, "scope": scope, "state": state})
 
 
+# Tasks other apps raise, and the page where the work is done (by name: no import of those apps).
+_TASK_STEPS = {
+    "rems_monitoring_form": ("Open the REMS form", "dosing:rems", "subject"),
+    "integration_due": ("Record the integration session", "pathway:integration", "patient"),
+}
+
+
+def _task_step(task: Task) -> tuple[str, str] | None:
+    step = _TASK_STEPS.get(task.kind)
+    if step is None or task.patient_id is None:
+        return None
+    label, name, arg = step
+    return label, reverse(name, args=[task.subject_id if arg == "subject" else task.patient_id])
+
+
 @staff_view(Perm.TASK_VIEW)
 def task_detail(request: HttpRequest, actor: Actor, task_id: int) -> HttpResponse:
     task = selectors.task_get(by=actor, task_id=task_id)
@@ -330,7 +346,7 @@ def task_detail(request: HttpRequest, actor: Actor, task_id: int) -> HttpRespons
     response_id = task.data.get("response_id") if isinstance(task.data, dict) else None
     return TemplateResponse(
         request, "measures/task_detail.html",
-        {"task": task, "form": form, "can_resolve": actor.can(Perm.TASK_RESOLVE) and task.is_open,
+        {"task": task, "form": form, "step": _task_step(task), "can_resolve": actor.can(Perm.TASK_RESOLVE) and task.is_open,
          "response_id": response_id, "can_view_measures": actor.can(Perm.MEASURE_VIEW),
          "flags": task.data.get("flags", []) if isinstance(task.data, dict) else []},
         status=422 if request.method == "POST" else 200,

@@ -6,13 +6,21 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
 
-from openkap.accounts.authz import organizations_of
+from openkap.accounts.authz import Actor, organizations_of
 from openkap.accounts.middleware import SESSION_MFA_KEY
 from openkap.core.authz import Perm
 
 
 def _is_current(path: str, href: str) -> bool:
     return path == href if href == "/" else path.startswith(href)
+
+
+def _waiting_count(actor: Actor) -> int:
+    """Hand-offs waiting for the actor plus their open tasks: the number beside Today."""
+    from openkap.measures.selectors import open_task_counts
+    from openkap.web.workqueue import work_count
+
+    return work_count(actor) + open_task_counts(actor).get("mine", 0)
 
 
 def shell(request: HttpRequest) -> dict[str, Any]:
@@ -66,9 +74,11 @@ def shell(request: HttpRequest) -> dict[str, Any]:
             nav.append(("audit:log", "Audit log"))
         if actor.can(Perm.API_TOKEN_OWN):
             nav.append(("accounts:api_tokens", "API tokens"))
+        counts = {"web:home": _waiting_count(actor)} if actor.is_staff else {}
         context["nav"] = [
-            {"href": href, "label": label, "current": _is_current(request.path, href)}
-            for href, label in ((reverse(name), label) for name, label in nav)
+            {"href": reverse(name), "label": label, "current": _is_current(request.path, reverse(name)),
+             "count": counts.get(name, 0)}
+            for name, label in nav
         ]
         context["organizations"] = organizations_of(actor.user)
     return context

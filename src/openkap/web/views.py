@@ -10,6 +10,7 @@ from openkap.accounts.authz import Actor, Denied
 from openkap.accounts.models import Membership
 from openkap.core.authz import Role
 from openkap.patients.models import CareTeamMember
+from openkap.web import workqueue
 from openkap.web.decorators import staff_view
 
 
@@ -24,7 +25,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @staff_view()
 def staff_home(request: HttpRequest, actor: Actor) -> HttpResponse:
-    return TemplateResponse(request, "web/home.html", {})
+    return TemplateResponse(request, "web/home.html", {"work": workqueue.work_items(actor)})
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
