@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "openkap.ledger",
     "openkap.dosing",
     "openkap.pharmacokinetics",
+    "openkap.outcomes",
     "openkap.web",
     "openkap.api",
 ]

@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("openkap.ledger.urls")),
     path("", include("openkap.dosing.urls")),
     path("", include("openkap.pharmacokinetics.urls")),
+    path("", include("openkap.outcomes.urls")),
     path("api/v1/", api.urls),
 ]
 

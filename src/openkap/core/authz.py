@@ -95,6 +95,9 @@ class Perm(StrEnum):
     DOSE_ORDER = "dosing.dose.order"
     # Pharmacokinetic predictions (route comparison, predicted curves): clinical staff.
     PK_VIEW = "pk.view"
+    # Outcomes of the clinic's patients as cohorts (aggregate reports, with an
+    # unsuppressed view for the clinic's own staff): prescribers and admins.
+    OUTCOMES_VIEW = "outcomes.view"
 
 
 _CLINICAL_COMMON = {
@@ -139,6 +142,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.PRESCRIBER: frozenset(
         _CLINICAL_COMMON | _LEDGER_CLINICAL | {Perm.PATIENT_CREATE, Perm.CARE_TEAM_MANAGE}
         | _PATHWAY_CLINICAL | _PATHWAY_THERAPY | {Perm.PATHWAY_SIGN} | _DOSING_PRESCRIBER
+        | {Perm.OUTCOMES_VIEW}
     ),
     Role.ADMIN: frozenset(
         {
@@ -167,6 +171,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
             Perm.CONSENT_MANAGE,
             Perm.PROTOCOL_VIEW,
             Perm.PROTOCOL_MANAGE,
+            Perm.OUTCOMES_VIEW,
         }
     ),
     Role.RESEARCHER: frozenset({Perm.API_TOKEN_OWN}),

@@ -59,6 +59,8 @@ def shell(request: HttpRequest) -> dict[str, Any]:
             nav.append(("pathway:worklist", "Pathway"))
         if actor.can(Perm.PK_VIEW):
             nav.append(("pharmacokinetics:compare", "Compare routes"))
+        if actor.can(Perm.OUTCOMES_VIEW):
+            nav.append(("outcomes:report", "Outcomes"))
         if actor.is_patient_only:
             nav.append(("pathway:portal_care", "My care"))
             nav.append(("pathway:portal_journal", "Journal"))

@@ -1,0 +1,100 @@
+"""The cohort outcome report in the JSON API: the same selector as the page."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from django.http import HttpRequest
+from ninja import Query, Router, Schema
+from pydantic import Field
+
+from openkap.api.schemas import ErrorOut
+from openkap.core.routes import Route
+from openkap.outcomes import selectors
+from openkap.outcomes.cohort import CohortFilters
+
+router = Router(tags=["outcomes"])
+
+ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+Count = int | str  # "≤7" where a count is suppressed
+
+
+class ReportQuery(Schema):
+    instrument: Literal["phq9", "gad7", "pcl5", "madrs", "qidssr16"] = "phq9"
+    date_from: dt.date | None = Field(None, description="First dosing session on or after")
+    date_to: dt.date | None = Field(None, description="First dosing session on or before")
+    site_id: int | None = Field(None, ge=1, le=2**62)
+    clinician_id: int | None = Field(None, ge=1, le=2**62, description="A clinician on the patient's care team")
+    route: Route | None = Field(None, description="Route of the first dosing session")
+    diagnosis: str = Field("", max_length=8, pattern=r"^[A-Za-z0-9.]*$", description="ICD-10 code or its start")
+    baseline_band: str = Field("", max_length=40, pattern=r"^[a-z_]*$")
+    endpoint_from_days: int = Field(14, ge=0, le=365)
+    endpoint_to_days: int = Field(31, ge=0, le=365)
+    unsuppressed: bool = Field(
+        False, description="Exact counts for the clinic's own staff; by default counts of 1-7 show as ≤7 and "
+        "others are rounded to 5 (for figures that leave the clinic)"
+    )
+
+
+class ReportOut(Schema):
+    instrument: str
+    instrument_name: str
+    organization: str
+    as_of: dt.date
+    generated_at: dt.datetime
+    suppressed: bool
+    suppression_rule: str | None
+    filters: dict[str, Any]
+    n_enrolled: Count
+    n_with_baseline: Count
+    n_with_endpoint: Count
+    n_analysed: Count
+    exclusions: list[dict[str, Any]]
+    why_empty: str | None
+    baseline_mean: float | None
+    baseline_sd: float | None
+    endpoint_mean: float | None
+    endpoint_sd: float | None
+    mean_change: float | None
+    mean_change_ci: list[float] | None
+    cohens_d: float | None
+    cohens_d_ci: list[float] | None
+    cohens_dz: float | None
+    cohens_dz_ci: list[float] | None
+    t_test_p: float | None
+    wilcoxon_p: float | None
+    n_response: Count
+    response_pct: float | None
+    response_ci: list[float] | None
+    n_remission: Count | None
+    remission_pct: float | None
+    remission_ci: list[float] | None
+    n_deteriorated: Count | None
+    deteriorated_pct: float | None
+    deteriorated_ci: list[float] | None
+    by_baseline_band: list[dict[str, Any]]
+    suicidal_ideation: dict[str, Any] | None
+    trajectory: list[dict[str, Any]]
+    durability: dict[str, Any] | None
+    demographics: dict[str, Any]
+    definitions: dict[str, Any]
+
+
+@router.get(
+    "/report",
+    response={200: ReportOut, **ERRORS},
+    summary="The organisation's cohort outcome report for one instrument",
+    description="Flow with exclusions by reason, one outcome row (Hull 2022), response and remission by "
+    "baseline band (McInnes 2022), PHQ-9 item 9 change, trajectory, Kaplan-Meier durability, demographics "
+    "and the definitions applied. Audited as an export.",
+)
+def report(request: HttpRequest, q: Query[ReportQuery]) -> dict[str, Any]:
+    filters = CohortFilters(
+        instrument=q.instrument, date_from=q.date_from, date_to=q.date_to, site_id=q.site_id,
+        clinician_id=q.clinician_id, route=q.route, diagnosis=q.diagnosis, baseline_band=q.baseline_band,
+        endpoint_from_days=q.endpoint_from_days, endpoint_to_days=q.endpoint_to_days,
+    )
+    suppress = not q.unsuppressed
+    result = selectors.outcome_report(by=request.auth, filters=filters, suppress=suppress, purpose="api")  # type: ignore[attr-defined]
+    return result.to_dict(suppress=suppress)

@@ -1,0 +1,177 @@
+"""Reading a cohort out of the database for `openkap.core.outcomes`.
+
+Rows are read with `values_list` and streamed in patient order: the sessions first
+(one row per held dosing session, a few columns), then the scores of one instrument,
+merged patient by patient, so that memory holds one patient's scores at a time plus
+one small record per enrolled patient. Filters that are columns (organisation,
+instrument) are applied in SQL; those that depend on the first session (date, site,
+route) are applied while reading the sessions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from django.db.models import F
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from openkap.core.outcomes import (
+    DEFAULT_DEFINITIONS,
+    OutcomeDefinitions,
+    PatientInput,
+    PatientOutcome,
+    Score,
+    patient_outcome,
+)
+from openkap.core.routes import Route
+
+CHUNK = 5000
+
+
+@dataclass(frozen=True)
+class CohortFilters:
+    instrument: str = "phq9"
+    date_from: date | None = None  # first dosing session on or after
+    date_to: date | None = None  # ... and on or before
+    site_id: int | None = None
+    clinician_id: int | None = None  # on the patient's care team
+    route: Route | None = None  # of the first session
+    diagnosis: str = ""  # ICD-10 code or its start, from the episode's intake
+    baseline_band: str = ""  # a band id of the instrument
+    endpoint_from_days: int = DEFAULT_DEFINITIONS.endpoint_from_days
+    endpoint_to_days: int = DEFAULT_DEFINITIONS.endpoint_to_days
+
+    @property
+    def definitions(self) -> OutcomeDefinitions:
+        return DEFAULT_DEFINITIONS.with_endpoint(self.endpoint_from_days, self.endpoint_to_days)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            k: (v.isoformat() if isinstance(v, date) else str(v) if isinstance(v, Route) else v)
+            for k, v in dataclasses.asdict(self).items()
+        }
+
+
+@dataclass
+class Enrolled:
+    """What the report needs of one enrolled patient besides scores."""
+
+    patient_id: int
+    site_id: int
+    episode_id: int
+    route: str
+    session_days: list[date] = field(default_factory=list)
+
+
+def _day(value: datetime) -> date:
+    return timezone.localtime(value).date()
+
+
+def normalise_icd10(code: str) -> str:
+    return code.replace(".", "").strip().upper()
+
+
+def enrolled_patients(organization_id: int, filters: CohortFilters) -> dict[int, Enrolled]:
+    """Patients with a held dosing session whose first session matches the filters."""
+    from openkap.dosing.models import DosingSession
+    from openkap.pathway.models import Intake, TreatmentPlan
+    from openkap.patients.models import CareTeamMember
+
+    plan_route = dict(
+        TreatmentPlan.objects.filter(organization_id=organization_id)
+        .order_by("episode_id", "version")
+        .values_list("episode_id", "route")
+    )
+    rows = (
+        DosingSession.objects.held()
+        .filter(organization_id=organization_id)
+        .annotate(at=Coalesce("administration_started_at", "scheduled_start"))
+        .order_by("patient_id", "at", "id")
+        .values_list("patient_id", "site_id", "episode_id", "at", F("protocol_version__route"))
+    )
+    enrolled: dict[int, Enrolled] = {}
+    for patient_id, site_id, episode_id, at, route in rows.iterator(chunk_size=CHUNK):
+        record = enrolled.get(patient_id)
+        if record is None:
+            record = enrolled[patient_id] = Enrolled(
+                patient_id, site_id, episode_id, route or plan_route.get(episode_id, "")
+            )
+        record.session_days.append(_day(at))
+    keep = {
+        pid: e
+        for pid, e in enrolled.items()
+        if (filters.date_from is None or e.session_days[0] >= filters.date_from)
+        and (filters.date_to is None or e.session_days[0] <= filters.date_to)
+        and (filters.site_id is None or e.site_id == filters.site_id)
+        and (filters.route is None or e.route == filters.route)
+    }
+    if filters.clinician_id is not None:
+        team = set(
+            CareTeamMember.objects.filter(organization_id=organization_id, user_id=filters.clinician_id)
+            .values_list("patient_id", flat=True)
+        )
+        keep = {pid: e for pid, e in keep.items() if pid in team}
+    if filters.diagnosis:
+        wanted = normalise_icd10(filters.diagnosis)
+        episodes = {e.episode_id for e in keep.values()}
+        matching = {
+            episode_id
+            for episode_id, diagnoses in Intake.objects.filter(organization_id=organization_id)
+            .values_list("episode_id", "diagnoses")
+            .iterator(chunk_size=CHUNK)
+            if episode_id in episodes
+            and any(normalise_icd10(str(d.get("code", ""))).startswith(wanted) for d in diagnoses or [])
+        }
+        keep = {pid: e for pid, e in keep.items() if e.episode_id in matching}
+    return keep
+
+
+def _scores(organization_id: int, instrument_id: str) -> Iterator[tuple[int, Score]]:
+    from openkap.measures.models import MeasureResponse
+
+    rows = (
+        MeasureResponse.objects.filter(
+            organization_id=organization_id, instrument_id=instrument_id, is_scored=True,
+            correction__isnull=True,  # a corrected response counts through its correction
+        )
+        .order_by("patient_id", "completed_at", "id")
+    )
+    if instrument_id == "phq9":
+        for pid, at, total, q9 in rows.values_list("patient_id", "completed_at", "total", "answers__q9").iterator(
+            chunk_size=CHUNK
+        ):
+            yield pid, Score(_day(at), total, q9 if isinstance(q9, int) else None)
+    else:
+        for pid, at, total in rows.values_list("patient_id", "completed_at", "total").iterator(chunk_size=CHUNK):
+            yield pid, Score(_day(at), total)
+
+
+def patient_outcomes(
+    organization_id: int,
+    enrolled: dict[int, Enrolled],
+    filters: CohortFilters,
+    *,
+    as_of: date,
+) -> Iterator[tuple[Enrolled, PatientOutcome]]:
+    """Each enrolled patient's outcome, in patient order, merging the score stream."""
+    definitions = filters.definitions
+    stream = _scores(organization_id, filters.instrument)
+    pending = next(stream, None)
+    for pid in sorted(enrolled):
+        while pending is not None and pending[0] < pid:
+            pending = next(stream, None)
+        mine: list[Score] = []
+        while pending is not None and pending[0] == pid:
+            mine.append(pending[1])
+            pending = next(stream, None)
+        record = enrolled[pid]
+        outcome = patient_outcome(
+            PatientInput(pid, tuple(record.session_days), tuple(mine)),
+            filters.instrument, as_of=as_of, definitions=definitions,
+        )
+        if outcome is not None:
+            yield record, outcome
