@@ -1,11 +1,8 @@
 """The report as CSV (long format: section, group, measure, value) and as a PDF.
-
-Every CSV in this app goes through `csv_text`, the one place that writes cells, so that
-formula neutralisation applies to every export (and can move to a shared writer)."""
+CSV cells go through the project's one safe writer (`core.csvsafe`)."""
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -15,27 +12,16 @@ from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
+from openkap.core.csvsafe import SafeWriter
 from openkap.core.instruments.engine import score_range
 from openkap.outcomes import charts
-
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: Any) -> Any:
-    """Text that a spreadsheet would run as a formula gets a leading apostrophe
-    (OWASP CSV injection); numbers stay numbers."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
 
 
 def csv_text(rows: Iterable[Iterable[Any]]) -> Iterator[str]:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = SafeWriter(buffer)
     for row in rows:
-        writer.writerow([_cell(v) for v in row])
+        writer.writerow(row)
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
