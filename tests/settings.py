@@ -23,3 +23,4 @@ CSRF_COOKIE_SECURE = False
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 # Background tasks run at once, inside the test (still only after the commit that enqueues them).
 TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+OPENKAP_CHECKPOINT_KEY = "test-only-checkpoint-key-kept-outside-the-database"

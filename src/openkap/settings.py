@@ -267,6 +267,18 @@ if not OPENKAP_FIELD_KEYS:
     OPENKAP_FIELD_KEYS = [
         base64.urlsafe_b64encode(hashlib.sha256(b"openkap-field-key:" + SECRET_KEY.encode()).digest()).decode()
     ]
+# Signed checkpoints of the ledger's and the audit log's hash chains (openkap.checkpoints):
+# the key must live outside the database (and its backups), so whoever can rewrite the
+# database cannot forge a checkpoint. Development derives one from SECRET_KEY; production
+# commands that sign refuse to run without it (docs/deployment.md).
+OPENKAP_CHECKPOINT_KEY = env_str("OPENKAP_CHECKPOINT_KEY", "") or (
+    hashlib.sha256(b"openkap-checkpoint-key:" + SECRET_KEY.encode()).hexdigest() if DEBUG else ""
+)
+OPENKAP_CHECKPOINT_DIR = Path(env_str("OPENKAP_CHECKPOINT_DIR", str(VAR_DIR / "checkpoints")))
+# Audit events are sealed into the hash chain in batches once they are this old, so a
+# transaction still open cannot commit an event into a range already sealed.
+AUDIT_SEAL_DELAY_SECONDS = env_int("OPENKAP_AUDIT_SEAL_DELAY_SECONDS", 120)
+
 for _number, _key in enumerate(OPENKAP_FIELD_KEYS, start=1):
     try:
         Fernet(_key)

@@ -24,7 +24,7 @@ def entry_id(site_id: int, sequence: int) -> str:
     return f"{site_id}:{sequence}"
 
 
-def _num(value: Decimal) -> str:
+def num_text(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
@@ -39,8 +39,8 @@ def reference_of(row: LedgerEntry) -> str:
     }
     parts.update({name: str(value) for name, value in links.items() if value is not None})
     if row.discrepancy_mg is not None and row.discrepancy_units is not None:
-        parts["discrepancy_mg"] = _num(row.discrepancy_mg)
-        parts["discrepancy_units"] = _num(row.discrepancy_units)
+        parts["discrepancy_mg"] = num_text(row.discrepancy_mg)
+        parts["discrepancy_units"] = num_text(row.discrepancy_units)
     parts.update({f"detail.{key}": str(value) for key, value in row.detail.items()})
     return json.dumps(parts, sort_keys=True, separators=(",", ":"), ensure_ascii=True) if parts else ""
 
@@ -154,7 +154,7 @@ def check_chain(rows: Iterable[LedgerEntry], *, heads: Iterable[SiteLedgerHead],
         if (on_hand.mg, on_hand.units) != (balance.mg, balance.units):
             problems.append(Problem(
                 balance.lot.site_id, None, None, balance.lot_id,
-                f"lot {balance.lot_id} shows {_num(balance.mg)} mg ({_num(balance.units)} units) "
-                f"on hand; its entries add up to {_num(on_hand.mg)} mg ({_num(on_hand.units)} units)",
+                f"lot {balance.lot_id} shows {num_text(balance.mg)} mg ({num_text(balance.units)} units) "
+                f"on hand; its entries add up to {num_text(on_hand.mg)} mg ({num_text(on_hand.units)} units)",
             ))
     return ChainCheck(report.entries_checked, len(sites), len(report.balances), problems)

@@ -13,10 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from openkap import checkpoints
 from openkap.accounts.authz import Actor, require
 from openkap.accounts.models import Site
 from openkap.audit.models import AuditAction
@@ -25,7 +27,7 @@ from openkap.core import ledger as core
 from openkap.core.authz import Perm
 from openkap.core.csvsafe import SafeWriter
 from openkap.ledger import selectors
-from openkap.ledger.models import LedgerEntry, Product
+from openkap.ledger.models import InventoryRecord, LedgerEntry, Product
 from openkap.ledger.services import DESTRUCTION_METHODS, LOSS_TYPES, site_of
 
 K = core.EntryKind
@@ -62,6 +64,8 @@ class Report:
     facts: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     signatures: list[str] = field(default_factory=list)
+    # A signed checkpoint printed with the report (the biennial inventory): label, value.
+    checkpoint: list[tuple[str, str]] = field(default_factory=list)
     period: tuple[date, date] | None = None
     generated_at: datetime = field(default_factory=timezone.now)
     generated_by: str = ""
@@ -274,8 +278,33 @@ def inventory_report(*, by: Actor, inventory_id: int, action: AuditAction) -> Re
     report.notes.append("Opened containers of Schedule III substances may be estimated unless a container holds "
                         "more than 1,000 units.")
     report.signatures = [f"Taken by: {record.taken_by.full_name}", f"Witness: {record.witness.full_name}"]
+    report.checkpoint = _printed_checkpoint(inventory_checkpoint_payload(record))
     _audit(by, report, action, set(), object_id=record.id)
     return report
+
+
+def inventory_checkpoint_payload(record: InventoryRecord) -> dict[str, Any]:
+    """The site's chain at the inventory's last count, as a ledger checkpoint: printed
+    and signed with the inventory, paper kept for two years becomes a checkpoint that
+    no one who can write the database can rewind (docs/adr/0012-tamper-evidence.md)."""
+    last = record.counts.order_by("-sequence").first()
+    site = record.site
+    return {
+        "kind": "ledger",
+        "created_at": checkpoints.utc_iso(record.taken_at),
+        "inventory_id": record.id,
+        "sites": [{"site_id": site.id, "site": site.name, "dea_registration": site.dea_registration,
+                   "sequence": last.sequence if last else 0, "head_hash": last.entry_hash if last else ""}],
+    }
+
+
+def _printed_checkpoint(payload: dict[str, Any]) -> list[tuple[str, str]]:
+    entry = payload["sites"][0]
+    return [("Site", f"{entry['site']} (id {entry['site_id']}, DEA {entry['dea_registration']})"),
+            ("Entry", f"#{entry['sequence']}"), ("Head hash", entry["head_hash"]),
+            ("Time (UTC)", payload["created_at"]), ("Inventory", str(payload["inventory_id"])),
+            ("Signature", f"hmac-sha256:{checkpoints.signature(payload)}" if checkpoints.configured()
+             else "not signed: the server has no OPENKAP_CHECKPOINT_KEY")]
 
 
 def reconciliation_report(*, by: Actor, site_id: int, start: date, end: date, action: AuditAction) -> Report:
@@ -335,6 +364,10 @@ def as_csv(report: Report) -> str:
         writer.writerow([])
         for note in report.notes:
             writer.writerow([note])
+    if report.checkpoint:
+        writer.writerow([])
+        writer.writerow(["Ledger checkpoint (signed)"])
+        writer.writerows(report.checkpoint)
     return out.getvalue()
 
 

@@ -5,15 +5,18 @@ in the audit row."""
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
+from openkap import checkpoints
 from openkap.accounts.authz import Actor, require
 from openkap.accounts.models import Site
 from openkap.audit.models import AuditAction
@@ -21,7 +24,7 @@ from openkap.audit.services import audit_record
 from openkap.core import ledger as core
 from openkap.core.authz import Perm
 from openkap.dosing.models import DosingSession
-from openkap.ledger.chain import ChainCheck, check_chain, core_entries, to_core
+from openkap.ledger.chain import ChainCheck, Problem, check_chain, core_entries, num_text, to_core
 from openkap.ledger.models import (
     InventoryRecord,
     LedgerEntry,
@@ -346,9 +349,12 @@ def _net_given(rows: list[LedgerEntry]) -> core.Quantity:
 # --- integrity -------------------------------------------------------------------------------------------
 
 
-def chain_check(*, site: Site | None = None, organization_id: int | None = None) -> ChainCheck:
-    """The database's chain and balances checked by the core (for ``openkap ledger verify``
-    and the admin's integrity page; no actor, no audit: callers decide)."""
+def chain_check(*, site: Site | None = None, organization_id: int | None = None,
+                checkpoint: dict[str, Any] | None = None) -> ChainCheck:
+    """The database's chain and balances checked by the core, transfers paired between
+    sites, and each site's chain compared with a signed checkpoint when one is given
+    (for ``openkap ledger verify`` and the admin's integrity page; no actor, no audit:
+    callers decide)."""
     rows = LedgerEntry.objects.order_by("site_id", "sequence")
     heads = SiteLedgerHead.objects.all()
     balances = LotBalance.objects.select_related("lot")
@@ -358,7 +364,85 @@ def chain_check(*, site: Site | None = None, organization_id: int | None = None)
         rows = rows.filter(organization_id=organization_id)
         heads = heads.filter(organization_id=organization_id)
         balances = balances.filter(organization_id=organization_id)
-    return check_chain(rows.iterator(chunk_size=5000), heads=heads, balances=balances)
+    result = check_chain(rows.iterator(chunk_size=5000), heads=heads, balances=balances)
+    in_scope = set(heads.values_list("site_id", flat=True)) | set(rows.values_list("site_id", flat=True).distinct())
+    extra = transfer_problems(in_scope)
+    if checkpoint is not None:
+        extra += checkpoint_problems(checkpoint, in_scope)
+    if not extra:
+        return result
+    return replace(result, problems=[*result.problems, *extra])
+
+
+def transfer_problems(site_ids: set[int]) -> list[Problem]:
+    """Every transfer out has its transfer in at the other site, for the same quantity
+    of the counterpart lot, and the other way round: a transfer recorded on one side
+    only is stock that left one register and reached no other."""
+    transfers = list(
+        LedgerEntry.objects.filter(kind__in=[K.TRANSFER_OUT, K.TRANSFER_IN])
+        .filter(Q(site_id__in=site_ids) | Q(counterpart_lot__site_id__in=site_ids))
+        .select_related("site", "lot", "counterpart_lot__site")
+    )
+    ins = {str(e.detail.get("transfer_out_entry", "")): e for e in transfers if e.kind == K.TRANSFER_IN}
+    outs = {str(e.id): e for e in transfers if e.kind == K.TRANSFER_OUT}
+    problems: list[Problem] = []
+    for key, out in outs.items():
+        into = ins.get(key)
+        other = out.counterpart_lot.site if out.counterpart_lot else None
+        where = f"{other.name} (id {other.id})" if other else "the other site"
+        if into is None:
+            problems.append(Problem(out.site_id, out.id, out.sequence, out.lot_id,
+                                    f"transfer out #{out.sequence} of {num_text(out.mg)} mg to {where} has no "
+                                    "transfer in there"))
+        elif (into.lot_id, into.counterpart_lot_id, into.mg, into.units) != (
+            out.counterpart_lot_id, out.lot_id, out.mg, out.units
+        ):
+            problems.append(Problem(into.site_id, into.id, into.sequence, into.lot_id,
+                                    f"transfer in #{into.sequence} does not match transfer out #{out.sequence} "
+                                    f"of site id {out.site_id} (lot or quantity differs)"))
+    for key, into in ins.items():
+        if key not in outs:
+            problems.append(Problem(into.site_id, into.id, into.sequence, into.lot_id,
+                                    f"transfer in #{into.sequence} of {num_text(into.mg)} mg names no transfer out "
+                                    "at the sending site"))
+    return [p for p in problems if p.site_id in site_ids]
+
+
+def ledger_checkpoint_payload(site_ids: Iterable[int] | None = None) -> dict[str, Any]:
+    """Each site's chain head now: site, DEA registration, entry number, head hash."""
+    heads = SiteLedgerHead.objects.select_related("site").order_by("site_id")
+    if site_ids is not None:
+        heads = heads.filter(site_id__in=list(site_ids))
+    return {
+        "created_at": checkpoints.utc_iso(timezone.now()),
+        "sites": [
+            {"site_id": h.site_id, "site": h.site.name, "dea_registration": h.site.dea_registration,
+             "sequence": h.last_sequence, "head_hash": h.last_hash}
+            for h in heads
+        ],
+    }
+
+
+def checkpoint_problems(payload: dict[str, Any], site_ids: set[int]) -> list[Problem]:
+    """The checkpoint's entry of each site must still be in the chain with the same hash."""
+    problems: list[Problem] = []
+    when = payload.get("created_at", "?")
+    for item in payload.get("sites", []):
+        site_id, sequence, expected = int(item["site_id"]), int(item["sequence"]), str(item["head_hash"])
+        if site_id not in site_ids or sequence == 0:
+            continue
+        row = LedgerEntry.objects.filter(site_id=site_id, sequence=sequence).first()
+        if row is None:
+            last = LedgerEntry.objects.filter(site_id=site_id).order_by("-sequence").first()
+            problems.append(Problem(site_id, None, sequence, None,
+                                    f"the checkpoint of {when} has entry #{sequence} (hash {expected[:16]}…) but "
+                                    f"the chain ends at entry #{last.sequence if last else 0}: entries "
+                                    f"#{(last.sequence if last else 0) + 1}–#{sequence} were removed"))
+        elif row.entry_hash != expected:
+            problems.append(Problem(site_id, row.id, sequence, row.lot_id,
+                                    f"entry #{sequence} differs from the checkpoint of {when}: the chain up to it "
+                                    "was rewritten"))
+    return problems
 
 
 def site_integrity(*, by: Actor, site_id: int) -> ChainCheck:

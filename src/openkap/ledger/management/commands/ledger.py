@@ -1,28 +1,43 @@
 """``openkap ledger verify``: recompute every site's hash chain and every lot's balance
-from the stored entries and name the first broken link."""
+from the stored entries, pair transfers between sites, compare each site with the newest
+signed checkpoint, and name what is broken. ``openkap ledger checkpoint``: write a signed
+checkpoint of every site's head (docs/adr/0012-tamper-evidence.md)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from openkap import checkpoints
 from openkap.accounts.models import Organization, Site
 from openkap.ledger.chain import Problem
 from openkap.ledger.models import LedgerEntry
-from openkap.ledger.selectors import chain_check
+from openkap.ledger.selectors import chain_check, ledger_checkpoint_payload
 
 
 class Command(BaseCommand):
-    help = "Controlled-substance ledger maintenance. Subcommands: verify."
+    help = "Controlled-substance ledger maintenance. Subcommands: verify, checkpoint."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        sub = parser.add_subparsers(dest="action", required=True, metavar="verify")
+        sub = parser.add_subparsers(dest="action", required=True, metavar="verify|checkpoint")
         verify = sub.add_parser("verify", help="Recompute hash chains and balances; exit 1 on the first broken link.")
         verify.add_argument("--site", type=int, help="Only this site id.")
         verify.add_argument("--organization", help="Only this organisation (slug).")
+        verify.add_argument("--checkpoint-dir", type=Path,
+                            help="Compare with the newest checkpoint here (default OPENKAP_CHECKPOINT_DIR).")
+        verify.add_argument("--no-checkpoint", action="store_true", help="Check the chains only.")
+        checkpoint = sub.add_parser("checkpoint", help="Write a signed checkpoint of every site's chain head.")
+        checkpoint.add_argument("--out", type=Path, help="Folder (default OPENKAP_CHECKPOINT_DIR).")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["action"] == "checkpoint":
+            if not checkpoints.configured():
+                raise CommandError(checkpoints.MISSING_KEY)
+            path = checkpoints.write("ledger", ledger_checkpoint_payload(), out=options.get("out"))
+            self.stdout.write(f"Checkpoint written: {path}")
+            return
         site = organization = None
         if options.get("site") is not None:
             site = Site.objects.filter(id=options["site"]).first()
@@ -32,12 +47,30 @@ class Command(BaseCommand):
             organization = Organization.objects.filter(slug=options["organization"]).first()
             if organization is None:
                 raise CommandError(f"There is no organisation {options['organization']!r}.")
-        result = chain_check(site=site, organization_id=organization.id if organization else None)
+        latest = None
+        if not options.get("no_checkpoint") and not checkpoints.configured():
+            raise CommandError(f"{checkpoints.MISSING_KEY} (Or check the chains only: --no-checkpoint.)")
+        if not options.get("no_checkpoint"):
+            try:
+                latest = checkpoints.latest("ledger", options.get("checkpoint_dir"))
+            except checkpoints.CheckpointError as exc:
+                self.stderr.write(self.style.ERROR(f"CHECKPOINT REFUSED: {exc}"))
+                raise CommandError("Ledger verification failed: the checkpoint cannot be trusted.",
+                                   returncode=1) from None
+        result = chain_check(site=site, organization_id=organization.id if organization else None,
+                             checkpoint=latest[1] if latest else None)
         if result.ok:
             self.stdout.write(self.style.SUCCESS(
                 f"Ledger intact: {result.entries_checked} entries in {result.sites} site(s), "
-                f"{result.lots} lot(s); every hash and balance recomputes."
+                f"{result.lots} lot(s); every hash and balance recomputes; transfers pair up."
             ))
+            if latest:
+                self.stdout.write(f"Every site matches the checkpoint {latest[0]} of {latest[1]['created_at']}.")
+            elif not options.get("no_checkpoint"):
+                self.stdout.write(self.style.WARNING(
+                    "No checkpoint found: entries removed from the end together with the head would not be "
+                    "noticed. Run `openkap ledger checkpoint` regularly."
+                ))
             return
         for problem in result.problems:
             self.stderr.write(self.style.ERROR(_describe(problem)))
@@ -54,4 +87,6 @@ def _describe(problem: Problem) -> str:
         lot = f", lot {row.lot.lot_number}" if row else ""
         return (f"BROKEN LINK at {where}: entry #{problem.sequence} (row id {problem.row_id}{lot}): "
                 f"{problem.what}")
+    if problem.sequence is not None:
+        return f"MISSING at {where}: {problem.what}"
     return f"MISMATCH at {where}: {problem.what}"
