@@ -56,3 +56,24 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.occurred_at:%Y-%m-%d %H:%M} {self.actor_email} {self.action} {self.object_type}:{self.object_id}"
+
+
+class AuditSeal(models.Model):
+    """A batch of audit events sealed into the log's hash chain (openkap.core.auditchain).
+
+    Written only by ``openkap audit seal`` (run every few minutes), never on a user's
+    request; append-only like the events (migration 0005)."""
+
+    number = models.PositiveBigIntegerField(unique=True)
+    first_event_id = models.BigIntegerField()
+    last_event_id = models.BigIntegerField()
+    # Every sealed id, as ranges ("1-500,502-900"): verify names exactly which are missing.
+    event_ids = models.TextField()
+    event_count = models.PositiveIntegerField()
+    events_digest = models.CharField(max_length=64)
+    prev_hash = models.CharField(max_length=64)
+    seal_hash = models.CharField(max_length=64, unique=True)
+    sealed_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"seal #{self.number} (events {self.first_event_id}–{self.last_event_id})"
