@@ -270,7 +270,7 @@ class ReconciliationOut(Schema):
     open_discrepancy_entry_ids: list[int]
 
 
-class ReportOut(Schema):
+class LedgerReportOut(Schema):
     title: str
     site_id: int
     start: dt.date | None
@@ -319,8 +319,8 @@ def _lot_out(lot: Any, on_hand: Any) -> SiteLotOut:
     )
 
 
-def _report_out(report: reports.Report) -> ReportOut:
-    return ReportOut(
+def _report_out(report: reports.Report) -> LedgerReportOut:
+    return LedgerReportOut(
         title=report.title, site_id=report.site.id,
         start=report.period[0] if report.period else None, end=report.period[1] if report.period else None,
         facts=[[label, value] for label, value in report.facts], columns=report.columns, rows=report.rows,
@@ -447,8 +447,8 @@ def take_inventory(request: HttpRequest, site_id: ObjectId, payload: InventoryIn
     return Status(201, record)
 
 
-@router.get("/inventories/{inventory_id}", response={200: ReportOut, **ERRORS}, summary="An inventory as a report")
-def get_inventory(request: HttpRequest, inventory_id: ObjectId) -> ReportOut:
+@router.get("/inventories/{inventory_id}", response={200: LedgerReportOut, **ERRORS}, summary="An inventory as a report")
+def get_inventory(request: HttpRequest, inventory_id: ObjectId) -> LedgerReportOut:
     return _report_out(reports.inventory_report(by=request.auth, inventory_id=inventory_id, action=AuditAction.VIEW))  # type: ignore[attr-defined]
 
 
@@ -479,10 +479,10 @@ def reconciliation(request: HttpRequest, site_id: ObjectId, period: Query[Period
     )
 
 
-@router.get("/sites/{site_id}/reports/{report}", response={200: ReportOut, **ERRORS},
+@router.get("/sites/{site_id}/reports/{report}", response={200: LedgerReportOut, **ERRORS},
             summary="A DEA report: administrations by patient, waste, Form 41 or Form 106 data")
 def site_report(request: HttpRequest, site_id: ObjectId, report: Literal["administrations", "waste", "form-41", "form-106"],
-                period: Query[PeriodQuery]) -> ReportOut:
+                period: Query[PeriodQuery]) -> LedgerReportOut:
     start, end = _period(period)
     _, build = reports.SITE_REPORTS[report]
     return _report_out(build(by=request.auth, site_id=site_id, start=start, end=end, action=AuditAction.VIEW))  # type: ignore[attr-defined]
