@@ -3,17 +3,15 @@ organisation. Tests name them by role so a reader sees who acts."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from datetime import date
 from typing import TYPE_CHECKING
 
 import pytest
-from hypothesis import settings as hypothesis_settings
 
 from openkap.core.authz import Role
-
-# No timed assertions: a loaded CI machine must not fail a property test on speed.
-hypothesis_settings.register_profile("openkap", deadline=None, print_blob=True)
-hypothesis_settings.load_profile("openkap")
+from tests import profiles  # noqa: F401 - loads the Hypothesis profile before any test module
 
 if TYPE_CHECKING:
     from django.test import Client
@@ -21,6 +19,31 @@ if TYPE_CHECKING:
     from openkap.accounts.authz import Actor
     from openkap.accounts.models import Organization, Room, Site, User
     from openkap.patients.models import Patient
+
+ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgres")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """The one place where ``@pytest.mark.postgres`` tests are skipped on SQLite."""
+    if ON_POSTGRES:
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (DATABASE_URL=postgres://...)")
+    for item in items:
+        if item.get_closest_marker("postgres"):
+            item.add_marker(skip)
+
+
+def require_tool(path: str, apt_package: str) -> str:
+    """The path of an external program a test needs: skipped locally when it is missing,
+    a failure under CI=true (CI installs it; a skip there would hide a lost check)."""
+    found = shutil.which(path)
+    if found:
+        return found
+    message = f"{path} is missing (apt-get install {apt_package})"
+    if os.environ.get("CI"):
+        pytest.fail(message + ": CI must install it")
+    pytest.skip(message)
+
 
 # Django is imported inside the fixtures so that tests/core runs without Django
 # (pytest -p no:django tests/core).

@@ -10,6 +10,9 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from openkap.accounts import services as account_services
+from tests.profiles import examples
+
+pytestmark = pytest.mark.fuzz
 
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", get_wsgi_application())
 
@@ -25,7 +28,7 @@ def fuzz_token(therapist, org, as_actor, patient):
 
 
 @schema.parametrize()
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_fuzz(case, fuzz_token):
     token, patient_id = fuzz_token
     value = (case.path_parameters or {}).get("patient_id")

@@ -5,7 +5,6 @@ kind of database as the rest of the run (SQLite, or a new PostgreSQL database)."
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -17,6 +16,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+
+from tests.conftest import require_tool
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -58,7 +59,9 @@ def _postgres_admin(url: str, sql: str) -> None:
 def demo_server(tmp_path_factory) -> Iterator[str]:
     var = tmp_path_factory.mktemp("browser-var")
     env = {**os.environ, "DEBUG": "true", "OPENKAP_DEMO": "true", "OPENKAP_VAR_DIR": str(var),
-           "DJANGO_SETTINGS_MODULE": "openkap.settings", "TIME_ZONE": CLINIC_TIME_ZONE}
+           "DJANGO_SETTINGS_MODULE": "openkap.settings", "TIME_ZONE": CLINIC_TIME_ZONE,
+           # Each role signs in once for the whole run (signed_in): no automatic logoff mid-run.
+           "OPENKAP_IDLE_TIMEOUT_SECONDS": str(6 * 60 * 60)}
     env.pop("SECRET_KEY", None)
     test_db_url = os.environ.get("DATABASE_URL", "")
     pg_name = None
@@ -70,40 +73,52 @@ def demo_server(tmp_path_factory) -> Iterator[str]:
     else:
         env["DATABASE_URL"] = f"sqlite:///{var / 'browser.sqlite3'}"
     openkap = [sys.executable, "-m", "openkap.cli"]
-    subprocess.run([*openkap, "migrate", "--noinput", "-v", "0"], env=env, check=True)
-    subprocess.run([*openkap, "seed-demo", "--patients", "60"], env=env, check=True, stdout=subprocess.DEVNULL)
-    port = _free_port()
     # The server logs every request; a pipe nobody reads would fill up and block it.
     log_path = var / "server.log"
-    log = log_path.open("wb")
-    server = subprocess.Popen([*openkap, "serve", f"127.0.0.1:{port}"], env=env,
-                              stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    server = None
+    try:
+        subprocess.run([*openkap, "migrate", "--noinput", "-v", "0"], env=env, check=True)
+        subprocess.run([*openkap, "seed-demo", "--patients", "60"], env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        port = _free_port()
+        with log_path.open("wb") as log:
+            server = subprocess.Popen([*openkap, "serve", f"127.0.0.1:{port}"], env=env,
+                                      stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        _wait_until_up(base, server, log_path)
+        yield base
+    finally:
+        if server is not None:
+            _stop(server)
+        if pg_name:
+            _postgres_admin(test_db_url, f"DROP DATABASE IF EXISTS {pg_name} WITH (FORCE)")
+
+
+def _wait_until_up(base: str, server: subprocess.Popen, log_path: Path) -> None:
+    deadline = time.monotonic() + 60
     while True:
         try:
             urllib.request.urlopen(base + "/healthz", timeout=1)  # noqa: S310 - our own loopback server
-            break
+            return
         except OSError:
             if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                log.close()
                 raise RuntimeError("demo server did not start: " + log_path.read_text()[-2000:]) from None
             time.sleep(0.2)
-    yield base
+
+
+def _stop(server: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ten seconds: never left running."""
     server.terminate()
-    server.wait(timeout=10)
-    log.close()
-    if pg_name:
-        _postgres_admin(test_db_url, f"DROP DATABASE IF EXISTS {pg_name} WITH (FORCE)")
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 @pytest.fixture(scope="session")
 def browser():
-    if not shutil.which(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium")
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
+    require_tool(CHROMIUM, "chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -112,13 +127,62 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def page(browser, demo_server):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=demo_server)
+def _new_page(browser, base_url: str, width: int, height: int, storage_state=None):
+    context = browser.new_context(viewport={"width": width, "height": height}, base_url=base_url,
+                                  storage_state=storage_state)
     page = context.new_page()
     page.set_default_timeout(15_000)
+    return context, page
+
+
+@pytest.fixture
+def page(browser, demo_server):
+    context, page = _new_page(browser, demo_server, 1280, 900)
     yield page
     context.close()
+
+
+class Devices:
+    """Browser contexts (devices) with a user signed in. Every user signs in through the
+    real password and TOTP pages once per test run; later devices start from the cookies
+    saved then (Playwright storage state). A TOTP step is accepted once per account, so
+    signing the same user in again within 30 seconds would fail: nobody waits for codes."""
+
+    def __init__(self, browser, base_url: str) -> None:
+        self.browser, self.base_url = browser, base_url
+        self.states: dict[str, dict] = {}
+
+    def open(self, email: str, width: int = 1280, height: int = 900):
+        """A new context with ``email`` signed in, and its page at the home page."""
+        if email not in self.states:
+            context, page = _new_page(self.browser, self.base_url, width, height)
+            sign_in(page, email)
+            self.states[email] = context.storage_state()
+            context.close()
+        context, page = _new_page(self.browser, self.base_url, width, height, storage_state=self.states[email])
+        page.goto("/")
+        return context, page
+
+
+@pytest.fixture(scope="session")
+def devices(browser, demo_server) -> Devices:
+    return Devices(browser, demo_server)
+
+
+@pytest.fixture
+def signed_in(devices):
+    """``signed_in(email, width=1280, height=900)`` -> a page on its own device where
+    ``email`` is signed in; closed after the test."""
+    contexts = []
+
+    def open_as(email: str, width: int = 1280, height: int = 900):
+        context, page = devices.open(email, width, height)
+        contexts.append(context)
+        return page
+
+    yield open_as
+    for context in contexts:
+        context.close()
 
 
 def screenshot(page, name: str) -> Path:
@@ -128,21 +192,20 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
-def sign_in(page, email: str, password: str = "demo-password-2026") -> None:
-    """Password, then the TOTP code the demo shows on screen."""
+DEMO_PASSWORD = "demo-password-2026"
+
+
+def sign_in(page, email: str, password: str = DEMO_PASSWORD) -> None:
+    """Through the sign-in pages: the password, then (staff) the TOTP code the demo shows."""
     page.goto("/accounts/login/")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
-    # A TOTP step is accepted once per account (no replay), and tests sign the same demo
-    # users in many times: when this step's code is spent, wait for the next one.
-    for _attempt in range(3):
-        code = page.get_by_test_id("demo-code").inner_text().strip()
-        page.get_by_label("6-digit code").fill(code)
+    page.wait_for_load_state()
+    if "/accounts/mfa/verify/" in page.url:
+        page.get_by_label("6-digit code").fill(page.get_by_test_id("demo-code").inner_text().strip())
         page.get_by_role("button", name="Verify").click()
         page.wait_for_load_state()
-        if "/accounts/mfa/verify/" not in page.url:
-            return
-        time.sleep(30.5 - time.time() % 30)
-        page.reload()
-    raise AssertionError(f"could not complete two-step verification for {email}")
+    if "/accounts/" in page.url:
+        raise AssertionError(f"{email} was not signed in (a TOTP step is accepted once per account: "
+                             "sign each user in once per run, through the signed_in fixture)")

@@ -8,7 +8,6 @@ monitoring board and the session record PDF are captured for review."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -17,7 +16,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ARTIFACTS, CLINIC_TIME_ZONE, screenshot, sign_in
+from tests.browser.conftest import ARTIFACTS, CLINIC_TIME_ZONE, screenshot
+from tests.conftest import require_tool
 
 pytestmark = pytest.mark.browser
 
@@ -43,27 +43,24 @@ def _hm(moment: datetime) -> str:
     return moment.strftime("%H:%M")
 
 
-def _signed_in(browser, demo_server, email: str, width: int):
-    context = browser.new_context(viewport={"width": width, "height": 900}, base_url=demo_server)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    sign_in(page, email)
+def _signed_in(devices, email: str, width: int):
+    context, page = devices.open(email, width)
     expect(page.get_by_role("link", name="Medicine sessions")).to_be_visible()
     return context, page
 
 
-# Each signs in once on their own device for the module: a TOTP code is accepted only once.
+# Each on their own device for the module.
 @pytest.fixture(scope="module")
-def nurse(browser, demo_server):
+def nurse(devices):
     """The nurse, on a tablet-sized screen."""
-    context, page = _signed_in(browser, demo_server, "nurse@demo.openkap.org", 1024)
+    context, page = _signed_in(devices, "nurse@demo.openkap.org", 1024)
     yield page
     context.close()
 
 
 @pytest.fixture(scope="module")
-def prescriber(browser, demo_server):
-    context, page = _signed_in(browser, demo_server, "prescriber@demo.openkap.org", 1280)
+def prescriber(devices):
+    context, page = _signed_in(devices, "prescriber@demo.openkap.org", 1280)
     yield page
     context.close()
 
@@ -195,9 +192,9 @@ def _pdf_png(page, url: str, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     pdf = ARTIFACTS / f"{name}.pdf"
     pdf.write_bytes(response.body())
-    if shutil.which("pdftoppm"):
-        subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", "-singlefile", str(pdf),
-                        str(ARTIFACTS / name)], check=True)
+    pdftoppm = require_tool("pdftoppm", "poppler-utils")
+    subprocess.run([pdftoppm, "-png", "-r", "60", "-f", "1", "-l", "1", "-singlefile", str(pdf),
+                    str(ARTIFACTS / name)], check=True)
 
 
 def test_im_session_end_to_end(nurse, prescriber, start):

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from tests.browser.conftest import screenshot, sign_in
+from tests.browser.conftest import screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -27,8 +27,8 @@ def _witness_signs(page) -> None:
     page.get_by_label("Witness's password").fill(PASSWORD)
 
 
-def test_nurse_receives_administers_wastes_and_counts(page):
-    sign_in(page, "nurse@demo.openkap.org")
+def test_nurse_receives_administers_wastes_and_counts(signed_in):
+    page = signed_in("nurse@demo.openkap.org")
     page.get_by_role("link", name="Controlled substances").click()
     page.get_by_role("link", name="Brooklyn").click()
     expect(page.get_by_role("heading", name="Brooklyn · Controlled substances")).to_be_visible()

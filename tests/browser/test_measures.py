@@ -3,7 +3,6 @@ item 9 above 0 and sees the clinic's crisis resources; the therapist then sees t
 urgent task and the chart's banner. Also the trend chart screenshot."""
 
 import re
-import time
 
 import pytest
 from playwright.sync_api import expect
@@ -19,36 +18,8 @@ PHQ9_ANSWERS = [
 ]
 
 
-def staff_sign_in(page, email, password="demo-password-2026"):
-    """Like conftest.sign_in, but waits for the next 30-second code when this user's
-    current one was already used (a TOTP code is accepted once)."""
-    page.goto("/accounts/login/")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    for _attempt in range(3):
-        page.get_by_label("6-digit code").fill(page.get_by_test_id("demo-code").inner_text().strip())
-        page.get_by_role("button", name="Verify").click()
-        if "/accounts/mfa/" not in page.url:
-            return
-        time.sleep(31 - time.time() % 30)
-        page.reload()
-    raise AssertionError(f"could not sign in {email}")
-
-
-def patient_sign_in(page):
-    page.goto("/accounts/login/")
-    page.get_by_label("Email").fill("patient@demo.openkap.org")
-    page.get_by_label("Password").fill("demo-password-2026")
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name=re.compile("Welcome"))).to_be_visible()
-
-
-def test_patient_completes_phq9_sees_crisis_resources_then_therapist_sees_task_and_banner(browser, demo_server):
-    phone = browser.new_context(viewport={"width": 390, "height": 844}, base_url=demo_server)
-    page = phone.new_page()
-    page.set_default_timeout(15_000)
-    patient_sign_in(page)
+def test_patient_completes_phq9_sees_crisis_resources_then_therapist_sees_task_and_banner(signed_in):
+    page = signed_in("patient@demo.openkap.org", 390, 844)  # on a phone
     name = page.get_by_role("heading", name=re.compile("Welcome")).inner_text().removeprefix("Welcome, ").strip()
     # Two PHQ-9 occasions can be open at once (after an integration, before the next dose).
     page.get_by_test_id("portal-questionnaires").get_by_role("link", name="PHQ-9").first.click()
@@ -67,12 +38,8 @@ def test_patient_completes_phq9_sees_crisis_resources_then_therapist_sees_task_a
     expect(crisis).to_contain_text("988")
     expect(crisis).to_contain_text("Please reach out now")
     screenshot(page, "measures_portal_crisis")
-    phone.close()
 
-    desk = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=demo_server)
-    page = desk.new_page()
-    page.set_default_timeout(15_000)
-    staff_sign_in(page, "therapist@demo.openkap.org")
+    page = signed_in("therapist@demo.openkap.org")
     today = page.get_by_test_id("today-tasks")
     expect(today).to_contain_text("urgent")
     page.get_by_role("link", name="Tasks", exact=True).click()
@@ -84,11 +51,10 @@ def test_patient_completes_phq9_sees_crisis_resources_then_therapist_sees_task_a
     expect(banner).to_be_visible()
     expect(banner).to_contain_text("item 9 = 1 (Several days)")
     screenshot(page, "measures_chart_banner")
-    desk.close()
 
 
-def test_trend_chart_of_a_patient_with_several_dosing_sessions(page):
-    staff_sign_in(page, "prescriber@demo.openkap.org")
+def test_trend_chart_of_a_patient_with_several_dosing_sessions(signed_in):
+    page = signed_in("prescriber@demo.openkap.org")
     page.goto("/tasks/?scope=all")
     # The demo's seeded safety task (the oldest): a patient four sessions into a series.
     page.locator("tbody tr td a").first.click()

@@ -7,7 +7,6 @@ booking and says why (screenshot); after it, booking is allowed."""
 from __future__ import annotations
 
 import re
-import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -20,23 +19,6 @@ pytestmark = pytest.mark.browser
 
 PASSWORD = "demo-password-2026"
 CHECKLIST_ITEMS = 15
-
-
-def staff_sign_in(page, email: str) -> float:
-    """Password, then the demo's TOTP code; a code is accepted once, so when this user's
-    current one was already used, wait for the next 30-second window. Returns when."""
-    page.goto("/accounts/login/")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    for _attempt in range(3):
-        page.get_by_label("6-digit code").fill(page.get_by_test_id("demo-code").inner_text().strip())
-        page.get_by_role("button", name="Verify").click()
-        if "/accounts/mfa/" not in page.url:
-            return time.time()
-        time.sleep(31 - time.time() % 30)
-        page.reload()
-    raise AssertionError(f"could not sign in {email}")
 
 
 def transition(page, label: str) -> None:
@@ -54,10 +36,9 @@ def enter_baseline(page, patient_id: int, instrument: str, items: list[str]) -> 
     expect(page).to_have_url(re.compile(rf"/patients/{patient_id}/measures/responses/\d+/"))
 
 
-def test_patient_walked_from_intake_to_ready_to_book(page, browser, demo_server):
-    # Therapist and prescriber each sign in once, in their own browser (a TOTP code
-    # is accepted once, and later tests sign the same demo users in again).
-    staff_sign_in(page, "therapist@demo.openkap.org")
+def test_patient_walked_from_intake_to_ready_to_book(signed_in):
+    # Therapist and prescriber each on their own device.
+    page = signed_in("therapist@demo.openkap.org")
     page.goto("/pathway/?state=intake")
     rows = page.locator("table tbody tr")
     expect(rows).to_have_count(1)
@@ -105,10 +86,7 @@ def test_patient_walked_from_intake_to_ready_to_book(page, browser, demo_server)
     therapist = page
 
     # The prescriber decides and plans (signing asks for the password again).
-    desk = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=demo_server)
-    page = desk.new_page()
-    page.set_default_timeout(15_000)
-    last_sign_in = staff_sign_in(page, "prescriber@demo.openkap.org")
+    page = signed_in("prescriber@demo.openkap.org")
     page.goto(f"/patients/{patient_id}/pathway/eligibility/")
     page.get_by_label("Eligible", exact=True).check()
     page.get_by_label("Reasons").fill("Recurrent depression, two adequate trials failed; no contraindication.")
@@ -134,7 +112,6 @@ def test_patient_walked_from_intake_to_ready_to_book(page, browser, demo_server)
     screenshot(page, "pathway_plan_signed")
     page.goto(f"/patients/{patient_id}/pathway/")
     transition(page, "Start preparation")
-    desk.close()
 
     # Preparation with the therapist: session, intention, safety plan, escort, instructions.
     page = therapist
@@ -196,16 +173,10 @@ def test_patient_walked_from_intake_to_ready_to_book(page, browser, demo_server)
     page.get_by_role("button", name="Book").click()
     expect(page.get_by_role("status")).to_contain_text("Dosing session booked")
     screenshot(page, "pathway_first_dosing_booked")
-    # Leave the codes used here behind so that the next test can sign these users in.
-    if time.time() // 30 == last_sign_in // 30:
-        time.sleep(31 - time.time() % 30)
 
 
-def test_patient_reads_instructions_and_keeps_a_journal_in_the_portal(page):
-    page.goto("/accounts/login/")
-    page.get_by_label("Email").fill("patient@demo.openkap.org")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+def test_patient_reads_instructions_and_keeps_a_journal_in_the_portal(signed_in):
+    page = signed_in("patient@demo.openkap.org")
     page.get_by_role("link", name="My care").first.click()
     expect(page.get_by_role("heading", name="Before each medicine session")).to_be_visible()
     page.get_by_role("textbox", name="Intention").fill("Stay curious when it gets strange.")

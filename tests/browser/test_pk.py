@@ -3,13 +3,13 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import screenshot, sign_in
+from tests.browser.conftest import screenshot
 
 pytestmark = pytest.mark.browser
 
 
-def test_prescriber_compares_im_and_sublingual_at_100_mg(page):
-    sign_in(page, "prescriber@demo.openkap.org")
+def test_prescriber_compares_im_and_sublingual_at_100_mg(signed_in):
+    page = signed_in("prescriber@demo.openkap.org")
     page.get_by_role("link", name="Compare routes").click()
     expect(page.get_by_role("heading", name="Compare routes at equal milligrams")).to_be_visible()
     page.get_by_label("Dose (mg)").fill("100")
@@ -31,16 +31,15 @@ def test_prescriber_compares_im_and_sublingual_at_100_mg(page):
     screenshot(page, "pk_compare")
 
 
-def test_esketamine_at_100_mg_is_refused_with_a_reason(page):
-    # Another user: a TOTP code is accepted once, and the prescriber's was just used.
-    sign_in(page, "nurse@demo.openkap.org")
+def test_esketamine_at_100_mg_is_refused_with_a_reason(signed_in):
+    page = signed_in("nurse@demo.openkap.org")
     expect(page.get_by_role("link", name="Compare routes")).to_be_visible()
     page.goto("/pk/compare/?dose_mg=100&weight_kg=70&routes=in-esketamine&hours=6")
     expect(page.get_by_role("alert")).to_contain_text("28-mg nasal devices")
 
 
-def test_treatment_plan_shows_the_predicted_curve(page):
-    sign_in(page, "therapist@demo.openkap.org")
+def test_treatment_plan_shows_the_predicted_curve(signed_in):
+    page = signed_in("therapist@demo.openkap.org")
     page.goto("/pathway/?state=active")
     page.locator("table tbody tr td a").first.click()
     page.get_by_role("navigation", name="Pathway sections").get_by_role("link", name="Treatment plan").click()

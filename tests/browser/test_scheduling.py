@@ -3,42 +3,19 @@ booking for a demo patient who has not signed consent is refused with the list
 of what is missing."""
 
 import re
-import time
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import CLINIC_TIME_ZONE, screenshot, sign_in
+from tests.browser.conftest import CLINIC_TIME_ZONE, screenshot
 
 pytestmark = pytest.mark.browser
 CLINIC_ZONE = ZoneInfo(CLINIC_TIME_ZONE)
 
 
-# The prescriber books here, so that the therapist's one-time codes stay free for the
-# other browser tests (a TOTP code is accepted once per 30-second step).
 STAFF = "prescriber@demo.openkap.org"
-
-
-def staff_sign_in(page, email: str) -> None:
-    """When another test has just used this user's code, wait for the next step."""
-    sign_in(page, email)
-    for _ in range(2):
-        if "/mfa/" not in page.url:
-            break
-        time.sleep(31 - time.time() % 30)
-        code = page.get_by_test_id("demo-code").inner_text().strip()
-        page.get_by_label("6-digit code").fill(code)
-        page.get_by_role("button", name="Verify").click()
-    expect(page).not_to_have_url(re.compile("/mfa/"))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def fresh_codes_afterwards():
-    """Leave the next module a fresh 30-second step for the user signed in here."""
-    yield
-    time.sleep(31 - time.time() % 30)
 
 
 def next_clinic_day(today: date) -> date:
@@ -48,8 +25,8 @@ def next_clinic_day(today: date) -> date:
     return day
 
 
-def test_staff_book_a_preparation_session_on_the_calendar(page):
-    staff_sign_in(page, STAFF)
+def test_staff_book_a_preparation_session_on_the_calendar(signed_in):
+    page = signed_in(STAFF)
     page.get_by_role("link", name="Schedule", exact=True).click()
     expect(page.get_by_role("heading", name="Schedule")).to_be_visible()
     title = page.locator("#cal-title")
@@ -86,8 +63,8 @@ def test_staff_book_a_preparation_session_on_the_calendar(page):
     screenshot(page, "calendar_preparation_booked")
 
 
-def test_dosing_booking_for_a_patient_missing_consent_is_refused_with_the_list(page):
-    staff_sign_in(page, STAFF)
+def test_dosing_booking_for_a_patient_missing_consent_is_refused_with_the_list(signed_in):
+    page = signed_in(STAFF)
     # The demo patient whose only missing step is consent (pathway demo).
     page.goto("/pathway/?state=preparation")
     row = page.locator("table tbody tr", has_text="Consent not signed.")

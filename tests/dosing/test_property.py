@@ -18,6 +18,7 @@ from openkap.ledger.models import Lot
 from openkap.patients.models import WeightMeasurement
 from tests.conftest import PASSWORD
 from tests.dosing.conftest import book, switch_to_route, to_order
+from tests.profiles import examples
 
 
 class Rollback(Exception):
@@ -50,7 +51,7 @@ lots = st.sampled_from(["10", "50", "100", "device"])
 max_factor = st.one_of(st.none(), st.decimals(min_value=Decimal("1"), max_value=Decimal("2"), places=2))
 
 
-@settings(max_examples=45, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(45), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(weight=weights, per_kg_dose=per_kg, mg_dose=fixed_mg, reason=overrides, lot_key=lots, factor=max_factor)
 def test_no_stored_dose_above_max_and_volume_only_from_the_lot(ordering, prescriber_actor, nurse_actor, stock,
                                                                patient, weight, per_kg_dose, mg_dose, reason,

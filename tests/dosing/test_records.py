@@ -1,7 +1,6 @@
 """The pathway counts sessions from these records; the session record and the REMS
 form print as PDFs with what they must show."""
 
-import shutil
 import subprocess
 
 import pytest
@@ -10,7 +9,7 @@ from openkap.dosing import documents, selectors, services
 from openkap.dosing.models import RemsForm
 from openkap.pathway.models import IntegrationNote
 from openkap.pathway.selectors import episode_snapshot
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, require_tool
 from tests.dosing.conftest import DISCHARGE, NORMAL, ago, run_to_monitoring, to_order
 
 
@@ -33,11 +32,10 @@ def test_snapshot_does_not_count_a_session_ended_without_a_dose(esk_session, nur
 
 
 def _text(pdf: bytes, tmp_path) -> str:
-    if not shutil.which("pdftotext"):
-        pytest.skip("pdftotext (poppler-utils) is not installed")
+    pdftotext = require_tool("pdftotext", "poppler-utils")
     path = tmp_path / "doc.pdf"
     path.write_bytes(pdf)
-    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, check=True, text=True).stdout
+    return subprocess.run([pdftotext, "-layout", str(path), "-"], capture_output=True, check=True, text=True).stdout
 
 
 @pytest.fixture

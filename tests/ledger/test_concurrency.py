@@ -15,7 +15,6 @@ from collections import Counter
 from decimal import Decimal
 
 import pytest
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection
 
@@ -25,7 +24,6 @@ from openkap.ledger.selectors import chain_check
 
 pytestmark = [
     pytest.mark.postgres,
-    pytest.mark.skipif("postgresql" not in settings.DATABASES["default"]["ENGINE"], reason="needs PostgreSQL"),
     pytest.mark.django_db(transaction=True),
 ]
 

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from openkap.ledger import services
 from openkap.ledger.models import LedgerEntry, LotBalance
 from openkap.ledger.selectors import chain_check
+from tests.profiles import examples
 
 from .conftest import EXPIRY
 
@@ -169,7 +170,7 @@ def _world(nurse_actor, admin_actor, site, other_site, supplier, session, prescr
 
 
 @given(ops=st.lists(OPS, min_size=3, max_size=30))
-@settings(max_examples=100, deadline=None,
+@settings(max_examples=examples(100), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 def test_random_histories_through_the_services(
     ops, nurse_actor, admin_actor, site, other_site, supplier, session, prescriber, admin

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.conf import settings
 from django.core import mail
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -19,8 +18,6 @@ from tests.measures.factories import PHQ9_ITEM9_POSITIVE, PHQ9_NO_FLAG
 
 pytestmark = pytest.mark.django_db
 
-ON_POSTGRES = "postgresql" in settings.DATABASES["default"]["ENGINE"]
-postgres_only = pytest.mark.skipif(not ON_POSTGRES, reason="needs PostgreSQL (DATABASE_URL=postgres://...)")
 
 
 def _enter(by, patient, answers=PHQ9_ITEM9_POSITIVE, instrument="phq9", **kw):
@@ -117,7 +114,6 @@ def test_task_failure_rolls_back_the_response(therapist, patient, org, as_actor,
 
 
 @pytest.mark.postgres
-@postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_flag_and_task_commit_in_one_postgresql_transaction(org, therapist, prescriber, patient, as_actor, monkeypatch):
     """Seen from another database session, the response and its task appear together at
@@ -157,7 +153,6 @@ def test_flag_and_task_commit_in_one_postgresql_transaction(org, therapist, pres
 
 
 @pytest.mark.postgres
-@postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_postgresql_rollback_leaves_neither(org, therapist, prescriber, patient, as_actor, monkeypatch):
     def fail(*args, **kwargs):

@@ -5,7 +5,6 @@ import time as clock
 from datetime import datetime, timedelta
 
 import pytest
-from django.conf import settings
 from django.core import mail
 from django.core.exceptions import ValidationError
 from django.http import Http404
@@ -331,14 +330,11 @@ def _race(*attempts):
 
 
 # These commit, and the teardown's flush is a TRUNCATE only on PostgreSQL (SQLite's DELETE
-# is refused by the audit log's triggers); SQLite serialises writers anyway.
-postgres_only = pytest.mark.skipif(
-    "postgresql" not in settings.DATABASES["default"]["ENGINE"], reason="needs PostgreSQL row and advisory locks"
-)
+# is refused by the audit log's triggers); SQLite serialises writers anyway. The postgres
+# marker skips them on SQLite (tests/conftest.py).
 
 
 @pytest.mark.postgres
-@postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_a_move_and_a_booking_into_one_room_cannot_both_succeed(therapist, nurse, patient, unassigned_patient, therapy_room, org, monkeypatch):
     from openkap.accounts.authz import build_actor
@@ -369,7 +365,6 @@ def test_a_move_and_a_booking_into_one_room_cannot_both_succeed(therapist, nurse
 
 
 @pytest.mark.postgres
-@postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_a_discharge_and_a_cancel_of_one_dosing_appointment_do_not_deadlock(therapist, nurse, patient, dosing_room, guards_met, org):
     """The discharge holds the session's row and then takes the appointment's; the

@@ -31,6 +31,7 @@ from openkap.core.protocols import (
     parse_protocol,
 )
 from openkap.core.units import DECIMAL_CONTEXT
+from tests.profiles import examples
 
 from .helpers import SESSION, example_dict
 
@@ -207,7 +208,7 @@ def _max_for(protocol: Protocol, kg: Decimal) -> Decimal:
     return min(caps)
 
 
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@settings(max_examples=examples(1000), deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(case=cases)
 def test_no_input_yields_a_dose_above_the_maximum_or_a_volume_from_elsewhere(case):
     result = calculate_dose(**case)
@@ -276,7 +277,7 @@ def test_no_input_yields_a_dose_above_the_maximum_or_a_volume_from_elsewhere(cas
         assert result.order.override == override
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(case=cases)
 def test_an_override_never_changes_the_hard_stops(case):
     without = calculate_dose(**{**case, "override": None})
@@ -293,7 +294,7 @@ def test_an_override_never_changes_the_hard_stops(case):
         assert isinstance(with_override, DoseCalculation)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     protocol=st.sampled_from(example_ids()).map(load_example),
     kg=dec("30", "250", 1),

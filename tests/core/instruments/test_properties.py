@@ -17,6 +17,7 @@ from openkap.core.instruments import (
     score,
     score_range,
 )
+from tests.profiles import examples
 
 SEVERITY_ORDER = [Severity.REVIEW, Severity.URGENT, Severity.EMERGENCY]
 TRIAGE_ORDER = {
@@ -52,7 +53,7 @@ def max_severity(flags: tuple[object, ...]) -> int:
 
 
 @pytest.mark.parametrize("instrument", WITH_TOTAL, ids=lambda i: i.id)
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(data=st.data())
 def test_total_within_range_property(instrument: Instrument, data: st.DataObject) -> None:
     result = score(instrument, data.draw(full_answers(instrument)))
@@ -64,7 +65,7 @@ def test_total_within_range_property(instrument: Instrument, data: st.DataObject
 
 
 @pytest.mark.parametrize("instrument", WITH_TOTAL, ids=lambda i: i.id)
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(data=st.data())
 def test_total_monotone_in_each_item_property(instrument: Instrument, data: st.DataObject) -> None:
     answers, index = data.draw(answers_and_bump(instrument))
@@ -86,7 +87,7 @@ def test_total_monotone_in_each_item_property(instrument: Instrument, data: st.D
 
 
 @pytest.mark.parametrize("instrument", INSTRUMENTS, ids=lambda i: i.id)
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(data=st.data())
 def test_flags_never_weaken_when_an_item_rises_property(
     instrument: Instrument, data: st.DataObject
@@ -106,7 +107,7 @@ def test_flags_never_weaken_when_an_item_rises_property(
 
 
 @pytest.mark.parametrize("instrument", TRIAGE, ids=lambda i: i.id)
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(data=st.data())
 def test_triage_result_has_level_and_no_total_property(
     instrument: Instrument, data: st.DataObject
@@ -118,7 +119,7 @@ def test_triage_result_has_level_and_no_total_property(
 
 
 @pytest.mark.parametrize("instrument", INSTRUMENTS, ids=lambda i: i.id)
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(data=st.data())
 def test_safety_flags_agree_with_score_property(
     instrument: Instrument, data: st.DataObject
@@ -128,7 +129,7 @@ def test_safety_flags_agree_with_score_property(
 
 
 @pytest.mark.parametrize("instrument", INSTRUMENTS, ids=lambda i: i.id)
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(data=st.data())
 def test_any_input_scores_or_raises_scoring_error_property(
     instrument: Instrument, data: st.DataObject

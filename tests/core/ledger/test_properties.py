@@ -29,6 +29,7 @@ from openkap.core.ledger import (
     replay,
     verify_chain,
 )
+from tests.profiles import examples
 
 from .helpers import SPRAVATO, T0, VIAL_10, VIAL_100, Lot, entry
 
@@ -197,7 +198,7 @@ def _run(data: st.DataObject, *, corrupt: bool) -> tuple[LedgerBook, Model]:
     return book, model
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_balance_is_the_sum_of_effects_and_never_negative(data: st.DataObject) -> None:
     book, model = _run(data, corrupt=False)
@@ -212,13 +213,13 @@ def test_balance_is_the_sum_of_effects_and_never_negative(data: st.DataObject) -
         assert on_hand.mg == on_hand.units * lot.strength
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_refused_entries_change_nothing(data: st.DataObject) -> None:
     _run(data, corrupt=True)
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_a_correction_cancels_its_entry_exactly(data: st.DataObject) -> None:
     book, model = _run(data, corrupt=False)
@@ -240,7 +241,7 @@ def test_a_correction_cancels_its_entry_exactly(data: st.DataObject) -> None:
         )
 
 
-@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(100), suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_reconciliation_over_all_time_matches_the_balance(data: st.DataObject) -> None:
     book, model = _run(data, corrupt=False)
@@ -281,7 +282,7 @@ def _tampered(value: Any, data: st.DataObject) -> Any:
     raise AssertionError(f"no tamper for {type(value).__name__}: add one for the new field")
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_any_single_field_tamper_is_named_at_its_entry(data: st.DataObject) -> None:
     _, model = _run(data, corrupt=False)

@@ -15,6 +15,7 @@ from openkap.core.pathway import (
     next_state,
     unmet_requirements,
 )
+from tests.profiles import examples
 
 from .cases import BREAKERS, EXPECTED, NAMES, READINESS_KEYS, READY, Breaker
 
@@ -77,13 +78,13 @@ def _walk(data: st.DataObject) -> list[State]:
     return visited
 
 
-@settings(max_examples=500)
+@settings(max_examples=examples(500))
 @given(st.data())
 def test_active_is_never_reached_without_the_booking_requirements(data: st.DataObject) -> None:
     _walk(data)
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(st.sampled_from(list(S)), breaker_sets)
 def test_booking_allowed_exactly_when_nothing_is_missing(
     state: State, broken: list[Breaker]

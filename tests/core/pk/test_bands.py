@@ -11,6 +11,7 @@ from openkap.core.pk import engine, quantile_bands
 from openkap.core.pk.bands import RANGE_BLOCK
 from openkap.core.pk.engine import solve
 from openkap.core.pk.models import Regimen, build, parameter_sets, sample
+from tests.profiles import examples
 
 PERCENTILES = (50.0, 5.0, 95.0)
 
@@ -20,7 +21,7 @@ def _numpy_bands(conc: np.ndarray) -> np.ndarray:
     return np.percentile(conc.astype(np.float32).astype(np.float64), PERCENTILES, axis=1)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(
     n_times=st.integers(min_value=1, max_value=3 * RANGE_BLOCK + 5),
     n_pat=st.integers(min_value=1, max_value=60),

@@ -9,12 +9,13 @@ from hypothesis import strategies as st
 from openkap.core.pk.engine import Input, LinearModel, solve
 from openkap.core.pk.models import ROUTES, Regimen, build, parameter_sets, sample
 from openkap.core.pk.simulation import simulate
+from tests.profiles import examples
 
 RACEMIC = [r for r in ROUTES if r != "in-esketamine"]
 doses = st.floats(min_value=1.0, max_value=300.0)
 weights = st.floats(min_value=30.0, max_value=250.0)
 seeds = st.integers(min_value=0, max_value=2**32 - 1)
-FAST = settings(max_examples=60, deadline=None)
+FAST = settings(max_examples=examples(60), deadline=None)
 
 
 def _regimen(

@@ -1,0 +1,28 @@
+"""Guards that keep the suite itself honest (they read the test sources, nothing runs)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent
+
+
+def _sources(folder: Path = TESTS):
+    return [(p, p.read_text()) for p in sorted(folder.rglob("*.py"))]
+
+
+def test_every_property_takes_its_example_count_from_the_profile():
+    # A bare max_examples=N ignores HYPOTHESIS_PROFILE: CI would run it in full and
+    # `make test-thorough` would not run it more. Write max_examples=examples(N).
+    bare = [f"{p.relative_to(TESTS)}:{s[:m.start()].count(chr(10)) + 1}"
+            for p, s in _sources() for m in re.finditer(r"max_examples\s*=\s*\d", s)]
+    assert bare == []
+
+
+def test_browser_tests_never_wait_for_the_clock():
+    # Each user signs in once per run (tests/browser/conftest.py, signed_in): no test
+    # sleeps for the next TOTP step; Playwright's expect() waits for the page instead.
+    sleeping = [str(p.relative_to(TESTS)) for p, s in _sources(TESTS / "browser")
+                if p.name.startswith("test_") and re.search(r"\bsleep\(", s)]
+    assert sleeping == []
