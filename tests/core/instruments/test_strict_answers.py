@@ -17,6 +17,7 @@ from openkap.core.instruments import (
     safety_flags,
     score,
 )
+from tests.profiles import examples
 
 
 @pytest.mark.parametrize("bad", [1.0, True, False, Decimal(1), "1", 0.0])
@@ -57,7 +58,7 @@ def test_phq9_item9_flag_survives_a_blank_item() -> None:
 _FLAGGED = [i for i in all_instruments() if i.item_flags]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(data=st.data())
 def test_item_flags_survive_any_blank_elsewhere(data: st.DataObject) -> None:
     """Property: for every instrument with item-level flags, blanking items that carry no
