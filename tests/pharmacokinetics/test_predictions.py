@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import date
 from decimal import Decimal
 
@@ -24,19 +23,18 @@ def test_same_rounded_inputs_return_the_same_cached_object():
     assert other.result.weight_kg == 71.0
 
 
-def test_cached_curve_is_fast_and_the_first_one_is_measured():
+def test_a_repeated_curve_is_served_from_the_cache_without_simulating_again():
+    # No timed assertion (the machine may be loaded): what makes a repeated chart fast is
+    # that it is not simulated again, and that is what is checked.
     predictions._prediction.cache_clear()
     predictions.simulation.cache_clear()
-    start = time.perf_counter()
     first = predictions.predicted_curve(route="sublingual", dose_mg=100, weight_kg=70)
-    cold = time.perf_counter() - start
-    start = time.perf_counter()
-    for _ in range(100):
-        predictions.predicted_curve(route="sublingual", dose_mg=100, weight_kg=70)
-    warm = (time.perf_counter() - start) / 100
-    print(f"\nsublingual 100 mg, 300 patients, 6 h: first {cold * 1000:.0f} ms, cached {warm * 1e6:.1f} us")
     assert first.result.n_patients == predictions.POPULATION
-    assert warm < 0.001
+    assert (predictions.simulation.cache_info().misses, predictions._prediction.cache_info().misses) == (1, 1)
+    for _ in range(100):
+        assert predictions.predicted_curve(route="sublingual", dose_mg=100, weight_kg=70) is first
+    assert (predictions.simulation.cache_info().misses, predictions._prediction.cache_info().misses) == (1, 1)
+    assert predictions._prediction.cache_info().hits == 100
 
 
 def test_weight_and_infusion_time_are_dropped_where_the_model_does_not_use_them():

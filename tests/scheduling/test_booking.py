@@ -100,8 +100,13 @@ def test_back_to_back_bookings_are_fine(book, therapist, patient, unassigned_pat
 
 def test_a_cancelled_appointment_frees_the_room(book, therapist, nurse, patient, unassigned_patient, therapy_room, org, as_actor):
     first = book(therapist, **prep(patient, therapy_room, therapist, at(1, 10)))
+    with pytest.raises(ValidationError) as exc:  # while it stands, the room is taken
+        book(nurse, **prep(unassigned_patient, therapy_room, nurse, at(1, 10)))
+    assert "room" in exc.value.message_dict
     services.appointment_cancel(by=as_actor(therapist, org), appointment_id=first.id, reason="Patient unwell")
-    book(nurse, **prep(unassigned_patient, therapy_room, nurse, at(1, 10)))
+    second = book(nurse, **prep(unassigned_patient, therapy_room, nurse, at(1, 10)))
+    assert (second.room_id, second.start, second.status) == (therapy_room.id, at(1, 10), Appointment.Status.BOOKED)
+    assert Appointment.objects.get(id=first.id).status == Appointment.Status.CANCELLED
 
 
 def test_booking_by_video_needs_a_site(book, therapist, patient, site):

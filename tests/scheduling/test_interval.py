@@ -70,8 +70,13 @@ def test_a_booking_between_two_sessions_too_close_to_both_gives_both_reasons(boo
 
 def test_a_cancelled_session_does_not_count(book, therapist, nurse, patient, dosing_room, guards_met, org, as_actor):
     first = book(therapist, **dosing(patient, dosing_room, nurse, at(2, 9)))
+    with pytest.raises(ValidationError):  # while it stands, the next day is too close
+        book(therapist, **dosing(patient, dosing_room, nurse, at(3, 9)))
     services.appointment_cancel(by=as_actor(therapist, org), appointment_id=first.id, reason="Escort unavailable")
-    book(therapist, **dosing(patient, dosing_room, nurse, at(3, 9)))
+    second = book(therapist, **dosing(patient, dosing_room, nurse, at(3, 9)))
+    assert (second.status, second.start) == (Appointment.Status.BOOKED, at(3, 9))
+    sessions = dict(DosingSession.objects.values_list("appointment__id", "status"))
+    assert sessions == {first.id: DosingSession.Status.CANCELLED, second.id: DosingSession.Status.SCHEDULED}
 
 
 def test_a_held_session_counts_from_its_administration_and_only_on_its_route(book, therapist, nurse, prescriber, patient, dosing_room, site, guards_met, org, as_actor):
@@ -111,10 +116,15 @@ def test_the_clinics_own_version_of_the_protocol_sets_the_interval(book, therapi
     book(therapist, **dosing(patient, dosing_room, nurse, at(9, 9)))
 
 
-def test_other_kinds_of_appointment_ignore_the_interval(book, therapist, nurse, patient, dosing_room, therapy_room, guards_met):
+def test_other_kinds_of_appointment_ignore_the_interval(book, therapist, nurse, patient, dosing_room, therapy_room, guards_met, org, as_actor):
     book(therapist, **dosing(patient, dosing_room, nurse, at(2, 9)))
-    book(therapist, patient_id=patient.id, kind="integration", start=at(3, 10), room_id=therapy_room.id,
-         participants=[(therapist.id, "lead")])
+    # A dosing session the next day would be refused; an integration session is booked.
+    check = services.appointment_check(by=as_actor(therapist, org), **dosing(patient, dosing_room, nurse, at(3, 9)))
+    assert check.problems["start"][0].startswith("Only 1 day since the last session")
+    integration = book(therapist, patient_id=patient.id, kind="integration", start=at(3, 10), room_id=therapy_room.id,
+                       participants=[(therapist.id, "lead")])
+    assert (integration.kind, integration.status, integration.start) == ("integration", Appointment.Status.BOOKED, at(3, 10))
+    assert DosingSession.objects.count() == 1
 
 
 def test_the_availability_check_reports_the_interval(book, therapist, nurse, patient, dosing_room, guards_met, org, as_actor):
