@@ -74,3 +74,22 @@ def add_patient(org, site, user, patient_input: PatientInput | None = None, *, s
             via="staff", entered_by=user,
         )
     return patient
+
+
+def add_response(org, patient, instrument: str, day: date, answers: list[int]):
+    """A scored response of any instrument, scored by the core as the app would."""
+    from openkap.measures.models import MeasureResponse
+
+    result = score(instrument, answers)
+    return MeasureResponse.objects.create(
+        organization=org, patient=patient, episode=patient.episodes.first(), instrument_id=instrument,
+        instrument_version="test", occasion="ad_hoc",
+        answers={item.id: v for item, v in zip(_items(instrument), answers, strict=True)},
+        result=result.to_dict(), is_scored=True, total=result.total, completed_at=at(day, 14), via="staff",
+    )
+
+
+def _items(instrument: str):
+    from openkap.core.instruments import get_instrument
+
+    return get_instrument(instrument).items

@@ -204,3 +204,27 @@ def test_a_corrected_response_counts_through_its_correction(org, site, prescribe
     out = build_report(org, CohortFilters()).to_dict(suppress=False)
     assert out["endpoint_mean"] == 15
     assert out["response_pct"] == 0.0
+
+
+def test_experience_versus_outcome_finds_the_association_built_in(org, site, prescriber, client_for):
+    from tests.outcomes.factories import add_response
+
+    # 40 patients from PHQ-9 20: the more they improved, the higher their MEQ-30 answers
+    # in the induction (all 30 items = k); outside the induction an opposite MEQ-30 is ignored.
+    for i in range(40):
+        endpoint = 2 + (i % 17)
+        k = 5 - endpoint // 4
+        p = add_patient(org, site, prescriber, session_days=days(0, 7),
+                        scores=[(D0, 20, 0), (D0 + timedelta(days=25), endpoint, 0)])
+        add_response(org, p, "meq30", D0 + timedelta(days=i % 2 * 7), [k] * 30)
+        add_response(org, p, "meq30", D0 + timedelta(days=60), [5 - k] * 30)
+    out = build_report(org, CohortFilters()).to_dict(suppress=True)
+    meq = next(e for e in out["experience"] if e["measure"] == "MEQ-30")
+    assert meq["n"] == 40 and "points" not in meq  # no patient's point leaves the clinic
+    assert meq["spearman_vs_percent_change"]["rho"] < -0.9
+    cme = meq["complete_mystical_experience"]  # all items 3 or more = every subscale at least 60 %
+    assert cme["response_pct_complete"] > 90 > 0 == cme["response_pct_not"]
+    cadss = next(e for e in out["experience"] if e["measure"] == "CADSS")
+    assert cadss["n"] == 0 and "Fewer than 10" in cadss["why"]
+    body = client_for(prescriber).get("/outcomes/").content.decode()
+    assert "Experience during the induction and outcome" in body and "not show that the experience caused" in body

@@ -78,6 +78,7 @@ class ReportOut(Schema):
     trajectory: list[dict[str, Any]]
     durability: dict[str, Any] | None
     demographics: dict[str, Any]
+    experience: list[dict[str, Any]]
     definitions: dict[str, Any]
 
 

@@ -126,3 +126,30 @@ def bands_svg(rows: list[dict[str, Any]]) -> str:
                 f'<rect x="{LEFT + PW - 90}" y="{TOP - 4}" width="10" height="10" fill="{SECOND}"/>'
                 f'<text x="{LEFT + PW - 76}" y="{TOP + 5}" fill="{INK}">remission</text>')
     return _frame(title, body, y_ticks=ticks)
+
+
+def scatter_svg(measure: str, points: list[list[float]] | None) -> str:
+    title = f"{measure} during the induction against % change at endpoint"
+    if not points:
+        return _empty(title, "No points (hidden in the shared view)")
+    xs = [p[0] for p in points]
+    x_low, x_high = min(xs), max(xs)
+    span = (x_high - x_low) or 1.0
+
+    def x(v: float) -> float:
+        return LEFT + (v - x_low) / span * PW
+
+    def y(pct: float) -> float:  # -100 % at the bottom, +50 % at the top
+        return TOP + PH - (max(-100.0, min(50.0, pct)) + 100) / 150 * PH
+
+    ticks = [(y(v), f"{v:+d}%" if v else "0%") for v in (-100, -50, 0, 50)]
+    body = [f'<line x1="{LEFT}" y1="{y(-50):.1f}" x2="{LEFT + PW}" y2="{y(-50):.1f}" stroke="{SECOND}" '
+            f'stroke-dasharray="4 3"/><text x="{LEFT + PW - 4}" y="{y(-50) - 4:.1f}" text-anchor="end" '
+            f'fill="{SECOND}">response (50% lower)</text>']
+    for ex, pct in points:
+        body.append(f'<circle cx="{x(ex):.1f}" cy="{y(pct):.1f}" r="3" fill="{ACCENT}" opacity="0.6"/>')
+    for v in (x_low, (x_low + x_high) / 2, x_high):
+        body.append(f'<text x="{x(v):.1f}" y="{TOP + PH + 16}" text-anchor="middle" fill="{MUTED}">{v:.0f}</text>')
+    body.append(f'<text x="{LEFT + PW / 2}" y="{TOP + PH + 32}" text-anchor="middle" fill="{MUTED}">'
+                f"{escape(measure)} (mean over the induction) · one dot per patient</text>")
+    return _frame(title, body, y_ticks=ticks)

@@ -57,6 +57,20 @@ def report_rows(data: dict[str, Any]) -> Iterator[list[Any]]:
     if data["durability"]:
         for key, value in data["durability"]["still_responding"].items():
             yield ["durability", "still responding", key, value]
+    for e in data["experience"]:
+        yield ["experience", e["measure"], "n", e["n"]]
+        rho = e.get("spearman_vs_percent_change")
+        if rho:
+            yield ["experience", e["measure"], "spearman_rho", rho["rho"]]
+            yield ["experience", e["measure"], "spearman_ci", f"{rho['ci'][0]} to {rho['ci'][1]}"]
+            yield ["experience", e["measure"], "spearman_p", rho["p"]]
+        for group in ("responders", "non_responders"):
+            if group in e:
+                yield ["experience", e["measure"], f"{group}_mean", e[group]["mean"]]
+        model = e.get("logistic_regression") or {}
+        for term in model.get("terms", []):
+            yield ["experience", e["measure"], f"odds_ratio {term['term']}",
+                   f"{term['odds_ratio']} ({term['ci'][0]} to {term['ci'][1]}), p {term['p']}"]
     demographics = data["demographics"]
     for group, demo in [("overall", demographics["overall"]), *demographics["by_site"].items()]:
         yield ["demographics", group, "n", demo["n"]]
@@ -87,6 +101,10 @@ def render_context(data: dict[str, Any]) -> dict[str, Any]:
             data["trajectory"], maximum=float(bounds[1]), instrument=data["instrument_name"])),
         "survival_svg": mark_safe(charts.survival_svg(data["durability"])),  # noqa: S308
         "bands_svg": mark_safe(charts.bands_svg(data["by_baseline_band"])),  # noqa: S308
+        "experience": [
+            {**e, "scatter_svg": mark_safe(charts.scatter_svg(e["measure"], e.get("points")))}  # noqa: S308
+            for e in data["experience"]
+        ],
     }
 
 

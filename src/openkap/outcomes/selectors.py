@@ -26,7 +26,9 @@ from openkap.core.instruments import UnknownInstrumentError, get_instrument
 from openkap.core.outcomes import CohortSummary, PatientOutcome, summarise, suppress_count
 from openkap.core.outcomes.suppression import SMALL
 from openkap.core.routes import ROUTE_LABELS, Route
+from openkap.core.outcomes.experience import ExperienceCase
 from openkap.outcomes.cohort import CohortFilters, Enrolled, enrolled_patients, patient_outcomes
+from openkap.outcomes.experience import experience_cases, experience_dict
 
 # Instruments a cohort report can be run on: totals where higher is worse.
 REPORT_INSTRUMENTS = ("phq9", "gad7", "pcl5", "madrs", "qidssr16")
@@ -73,11 +75,13 @@ class OutcomeReport:
     summary: CohortSummary
     overall: Demographics
     by_site: dict[str, Demographics]
+    experience: dict[str, list[ExperienceCase]]
 
     def to_dict(self, *, suppress: bool) -> dict[str, Any]:
         body = self.summary.to_dict(suppress=suppress)
         return {
             **body,
+            "experience": [experience_dict(name, cases, suppress=suppress) for name, cases in self.experience.items()],
             "organization": self.organization,
             "filters": self.filters.as_dict(),
             "generated_at": self.generated_at.isoformat(timespec="seconds"),
@@ -134,14 +138,19 @@ def build_report(organization: Organization, filters: CohortFilters, *, as_of: d
     enrolled = enrolled_patients(organization.id, filters)
     kept: dict[int, Enrolled] = {}
 
+    analysed: dict[int, PatientOutcome] = {}
+
     def outcomes() -> Iterable[PatientOutcome]:
         for record, outcome in patient_outcomes(organization.id, enrolled, filters, as_of=as_of):
             if filters.baseline_band and not _in_band(outcome, filters.baseline_band, filters.instrument):
                 continue
             kept[record.patient_id] = record
+            if outcome.analysed:
+                analysed[record.patient_id] = outcome
             yield outcome
 
     summary = summarise(filters.instrument, outcomes(), definitions=filters.definitions)
+    experience = experience_cases(organization.id, analysed, kept, filters.definitions)
     sites = dict(Site.objects.filter(organization=organization).values_list("id", "name"))
     overall, by_site = Demographics(), {}
     diagnoses_of: dict[int, list[str]] = {}
@@ -170,7 +179,7 @@ def build_report(organization: Organization, filters: CohortFilters, *, as_of: d
                 demo.diagnoses[code] += 1
     return OutcomeReport(
         organization=organization.name, filters=filters, generated_at=timezone.now(), as_of=as_of,
-        summary=summary, overall=overall, by_site=by_site,
+        summary=summary, overall=overall, by_site=by_site, experience=experience,
     )
 
 

@@ -131,7 +131,7 @@ def paired_t_p(baseline: Sequence[float], endpoint: Sequence[float]) -> float | 
 
 def wilcoxon_p(baseline: Sequence[float], endpoint: Sequence[float]) -> float | None:
     diff = np.asarray(endpoint, dtype=float) - np.asarray(baseline, dtype=float)
-    if np.count_nonzero(diff) == 0:
+    if len(diff) < 2 or np.count_nonzero(diff) == 0:
         return None
     return float(sps.wilcoxon(diff).pvalue)
 
