@@ -54,7 +54,9 @@ def experience_cases(
     cases: dict[str, list[ExperienceCase]] = {get_instrument(i).short_name: [] for i in EXPERIENCE_INSTRUMENTS}
     for (instrument, pid), values in sorted(totals.items()):
         outcome = analysed[pid]
-        assert outcome.baseline is not None and outcome.endpoint is not None and outcome.percent_change is not None
+        assert outcome.baseline is not None
+        assert outcome.endpoint is not None
+        assert outcome.percent_change is not None
         cases[get_instrument(instrument).short_name].append(ExperienceCase(
             experience=sum(values) / len(values),
             percent_change=outcome.percent_change,

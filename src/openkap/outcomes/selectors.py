@@ -24,9 +24,9 @@ from openkap.audit.services import audit_record
 from openkap.core.authz import Perm
 from openkap.core.instruments import UnknownInstrumentError, get_instrument
 from openkap.core.outcomes import CohortSummary, PatientOutcome, summarise, suppress_count
+from openkap.core.outcomes.experience import ExperienceCase
 from openkap.core.outcomes.suppression import SMALL
 from openkap.core.routes import ROUTE_LABELS, Route
-from openkap.core.outcomes.experience import ExperienceCase
 from openkap.outcomes.cohort import CohortFilters, Enrolled, enrolled_patients, patient_outcomes
 from openkap.outcomes.experience import experience_cases, experience_dict
 

@@ -26,13 +26,16 @@ def cohort(seed: int, *, associated: bool, n: int = 150):
 def test_built_in_association_is_found():
     out = analyse("MEQ-30", cohort(1, associated=True))
     rho = out["spearman_vs_percent_change"]
-    assert rho["rho"] < -0.6 and rho["ci"][1] < 0 and rho["p"] < 1e-6
+    assert rho["rho"] < -0.6
+    assert rho["ci"][1] < 0
+    assert rho["p"] < 1e-6
     assert out["responders"]["mean"] > out["non_responders"]["mean"]
     assert out["mann_whitney_p"] < 1e-6
     model = out["logistic_regression"]
     assert model["fitted"]
     experience = next(t for t in model["terms"] if t["term"] == "experience_per_sd")
-    assert experience["odds_ratio"] > 2 and experience["ci"][0] > 1
+    assert experience["odds_ratio"] > 2
+    assert experience["ci"][0] > 1
     assert {t["term"] for t in model["terms"]} == {"experience_per_sd", "baseline", "route=iv_infusion"}
     cme = out["complete_mystical_experience"]
     assert cme["response_pct_complete"] > cme["response_pct_not"]
@@ -71,6 +74,8 @@ def test_spearman_interval_matches_fisher_z_by_hand():
 
 def test_too_few_patients_or_nothing_to_explain():
     few = analyse("EBI", cohort(3, associated=True, n=5))
-    assert few["n"] == 5 and "Fewer than 10" in few["why"] and "spearman_vs_percent_change" not in few
+    assert few["n"] == 5
+    assert "Fewer than 10" in few["why"]
+    assert "spearman_vs_percent_change" not in few
     everyone = [ExperienceCase(float(i), -80.0, True, 20, "intramuscular") for i in range(20)]
     assert analyse("EBI", everyone)["logistic_regression"]["fitted"] is False
