@@ -136,3 +136,15 @@ def test_simulate_with_an_interaction_names_it_and_raises_oral_exposure(prescrib
     assert "Hagelberg NM et al. Eur J Pain 2010;14:625" in data["source"]
     assert data["cmax_ng_ml"] > 2 * plain["cmax_ng_ml"]
     assert post(SIMULATE, body | {"interaction": "grapefruit"}, prescriber_token).status_code == 422
+
+
+def test_simulate_can_add_racemic_norketamine(prescriber_token):
+    body = {"route": "oral", "dose_mg": 25, "weight_kg": 70, "population": None}
+    assert post(SIMULATE, body, prescriber_token).json()["metabolites"] == []
+    data = post(SIMULATE, body | {"norketamine": True}, prescriber_token).json()
+    (nk,) = data["metabolites"]
+    assert nk["name"] == "norketamine"
+    assert nk["cmax_ng_ml"] > data["cmax_ng_ml"]  # Chong 2006: oral NK exceeds ketamine
+    assert len(nk["median"]) == len(data["times_min"])
+    refused = post(SIMULATE, {"route": "in-esketamine", "dose_mg": 56, "norketamine": True}, prescriber_token)
+    assert refused.status_code == 422

@@ -121,3 +121,10 @@ def test_esketamine_beside_racemic_adds_the_enantiomer_note():
 def test_nothing_to_explain_is_an_error():
     with pytest.raises(ValueError, match="nothing to explain"):
         explain([])
+
+
+def test_an_interaction_changes_the_f_the_explanation_states():
+    plain = route_facts(sim("oral"))
+    with_drug = route_facts(sim("oral", interaction="clarithromycin"))
+    assert with_drug.bioavailability == pytest.approx(plain.bioavailability * 2.6)
+    assert "with clarithromycin" in with_drug.bioavailability_basis

@@ -133,3 +133,16 @@ def test_plan_curve_tag_without_a_weight_says_so(planned_im):
     html = Template("{% load pk_tags %}{% pk_plan_curve plan None %}").render(Context({"plan": plan}))
     assert "No weight recorded" in html
     assert "<svg" not in html
+
+
+def test_compare_page_with_an_interaction_names_it_on_the_chart(prescriber, client_for):
+    client = client_for(prescriber)
+    response = client.get(
+        reverse("pharmacokinetics:compare"),
+        {"dose_mg": "25", "weight_kg": "70", "routes": ["oral"], "hours": "6",
+         "interaction": "clarithromycin"},
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "with clarithromycin (CYP3A inhibitor)" in page
+    assert "Hagelberg NM et al. Eur J Pain 2010;14:625" in page

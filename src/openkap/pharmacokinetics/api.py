@@ -63,6 +63,19 @@ class _DoseIn(Schema):
 
 class SimulateIn(_DoseIn):
     route: PkRouteName
+    norketamine: bool = Field(
+        False,
+        description="Racemic routes: also predict norketamine (formation fitted to "
+        "published means; see docs/pk.md for where it misses)",
+    )
+
+
+class MetaboliteOut(Schema):
+    name: str
+    median: list[float] = Field(description="ng/mL, at times_min")
+    cmax_ng_ml: float
+    tmax_min: float
+    auc_ng_h_ml: float
 
 
 class CompareIn(_DoseIn):
@@ -98,6 +111,9 @@ class CurveOut(Schema):
     cmax_ng_ml: float = Field(description="Median of individual Cmax, full time grid")
     tmax_min: float
     auc_ng_h_ml: float = Field(description="Median of individual AUC from 0 to the horizon")
+    metabolites: list[MetaboliteOut] = Field(
+        description="Noresketamine for esketamine; norketamine for racemic routes on request"
+    )
 
 
 class CompareOut(Schema):
@@ -147,6 +163,16 @@ def _curve(result: SimulationResult) -> CurveOut:
         cmax_ng_ml=round(result.cmax_ng_ml, 4),
         tmax_min=round(result.tmax_min, 4),
         auc_ng_h_ml=round(result.auc_ng_h_ml, 4),
+        metabolites=[
+            MetaboliteOut(
+                name=m.name,
+                median=values(m.median) or [],
+                cmax_ng_ml=round(float(np.median(m.cmax_ng_ml)), 4),
+                tmax_min=round(float(np.median(m.tmax_min)), 4),
+                auc_ng_h_ml=round(float(np.median(m.auc_ng_h_ml)), 4),
+            )
+            for m in result.analytes[1:]
+        ],
     )
 
 
@@ -171,7 +197,11 @@ def simulate_route(request: HttpRequest, payload: SimulateIn) -> CurveOut:
     require(request.auth, Perm.PK_VIEW)  # type: ignore[attr-defined]
     if payload.infusion_min is not None and payload.route != "iv":
         raise ValidationError({"infusion_min": "Infusion time applies to the IV route only."})
-    key = predictions.curve_key(route=payload.route, **_inputs(payload))
+    if payload.norketamine and payload.route == "in-esketamine":
+        raise ValidationError({"norketamine": "Norketamine applies to racemic ketamine routes."})
+    key = predictions.curve_key(
+        route=payload.route, norketamine=payload.norketamine, **_inputs(payload)
+    )
     return _curve(predictions.simulation(key))
 
 

@@ -23,6 +23,7 @@ from matplotlib.ticker import MultipleLocator
 
 from openkap.core.pk import DISCLAIMER, SimulationResult
 from openkap.core.pk.overlay import OKABE_ITO
+from openkap.core.pk.params import INTERACTIONS
 from openkap.pharmacokinetics.explain import SHORT_LABELS
 
 # One colour and line style per route, the same on every chart.
@@ -132,4 +133,7 @@ def _title(results: Sequence[SimulationResult]) -> str:
     title = "Same dose, different routes: " + " / ".join(f"{d:g} mg" for d in doses)
     if weights:
         title += ", " + " / ".join(f"{w:g} kg" for w in weights)
+    interactions = sorted({r.interaction for r in results if r.interaction is not None})
+    if interactions:
+        title += ", with " + " / ".join(INTERACTIONS[i].label for i in interactions)
     return title + "\npredicted plasma concentration"

@@ -137,16 +137,17 @@ def route_facts(result: SimulationResult) -> RouteFacts:
             first_pass=False,
         )
     if route == "oral":
-        f = _param(result, ORAL_ABSORPTION, "f")
+        f = _swallowed_f(result)
         lag = _param(result, ORAL_ABSORPTION, "lag_min")
         ka = _param(result, ORAL_ABSORPTION, "ka")
         return RouteFacts(
             route,
             label,
-            f.value,
-            f"{f.value:.3g} (after first pass)",
+            f,
+            f"{f:.3g} (after first pass{_with(result)})",
             f"Everything is swallowed and passes the gut wall and liver before reaching the "
-            f"circulation; only {_pct(f.value)} survives this first pass (F {f.value:.3g}). "
+            f"circulation; only {_pct(f)} survives this first pass (F {f:.3g}"
+            f"{_with(result)}). "
             f"Absorption starts after about {lag.value:.2g} min, with a half-time of about "
             f"{_half_time_min(ka):.2g} min, so the peak is low and late. "
             f"{peak}",
@@ -161,7 +162,7 @@ def _sublingual(result: SimulationResult, label: str, peak: str) -> RouteFacts:
     mucosal = _param(result, SUBLINGUAL_ABSORPTION, "mucosal_fraction").value
     hold = _param(result, SUBLINGUAL_ABSORPTION, "hold_min").value
     ka = _param(result, SUBLINGUAL_ABSORPTION, "ka_mucosal")
-    f_oral = _param(result, ORAL_ABSORPTION, "f").value
+    f_oral = _swallowed_f(result)
     across = (
         f"{_pct(mucosal)} of the dose crosses the lining of the mouth into the blood "
         f"(half-time about {_half_time_min(ka):.2g} min)"
@@ -243,6 +244,19 @@ def _param(result: SimulationResult, pset: ParameterSet, name: str) -> Parameter
         if used.set_name == pset.name and used.name == name:
             return used
     raise LookupError(f"{pset.name} {name} was not used in this simulation")
+
+
+def _swallowed_f(result: SimulationResult) -> float:
+    """F of swallowed drug, with the interaction's documented multiplier if one was used."""
+    f = _param(result, ORAL_ABSORPTION, "f").value
+    for used in result.parameters:
+        if used.name == "oral_f_multiplier":
+            f = min(f * used.value, 1.0)
+    return f
+
+
+def _with(result: SimulationResult) -> str:
+    return f" with {result.interaction}" if result.interaction else ""
 
 
 def _half_time_min(ka: ParameterUse) -> float:

@@ -60,6 +60,7 @@ class CurveKey:
     population: int | None
     seed: int
     interaction: str | None = None
+    norketamine: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,6 +117,7 @@ def curve_key(
     population: int | None = POPULATION,
     seed: int = SEED,
     interaction: str | None = None,
+    norketamine: bool = False,
 ) -> CurveKey:
     """Check and round the inputs. Weight and infusion time are dropped where the
     route's model does not use them, so equal curves share one cache entry."""
@@ -146,6 +148,7 @@ def curve_key(
         population=population,
         seed=seed,
         interaction=None if route == "in-esketamine" else interaction,
+        norketamine=norketamine and route != "in-esketamine",
     )
 
 
@@ -163,6 +166,7 @@ def simulation(key: CurveKey) -> SimulationResult:
             seed=key.seed,
             step_s=step_seconds(key.hours),
             interaction=key.interaction,
+            norketamine=key.norketamine,
         )
     except ValueError as exc:
         raise _as_validation_error(key.route, exc) from None

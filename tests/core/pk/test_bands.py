@@ -54,7 +54,7 @@ def test_identical_patients_and_constant_stretches() -> None:
     np.testing.assert_allclose(np.stack(quantile_bands(conc)), _numpy_bands(conc), rtol=1e-12)
 
 
-@pytest.mark.parametrize("route", ["iv", "im", "in-esketamine", "sublingual"])
+@pytest.mark.parametrize("route", ["iv", "im", "in-esketamine", "sublingual", "oral", "in-racemic"])
 def test_bands_computed_window_by_window_match_the_stored_curves(route: str) -> None:
     """Several windows and patient chunks, an off-grid second dose, a threshold."""
     regimen = Regimen(route=route, doses=((0.0, 56.0), (37.3, 28.0)), weight_kg=70.0)  # type: ignore[arg-type]

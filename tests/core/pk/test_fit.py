@@ -11,6 +11,7 @@ from openkap.core.pk import fit
 from openkap.core.pk.params import (
     IN_RACEMIC_ABSORPTION,
     JOINT_DISPOSITION,
+    NORKETAMINE,
     ORAL_ABSORPTION,
     SUBLINGUAL_ABSORPTION,
 )
@@ -41,7 +42,7 @@ def test_refitting_reproduces_the_stored_parameters() -> None:
 
 def test_refitting_without_one_study_reproduces_its_stored_validation_rows() -> None:
     """PT2022 is the study behind the intranasal disagreement; its rows are recomputed here."""
-    theta = fit.fit(DATA, exclude="PT2022", start=_stored())
+    theta = fit.fit(DATA, exclude="PT2022")
     rows = [
         r.as_dict()
         for arm in DATA["arms"]
@@ -51,7 +52,7 @@ def test_refitting_without_one_study_reproduces_its_stored_validation_rows() -> 
     stored = [r for r in STORED["leave_one_study_out"] if r["study"] == "PT2022"]
     assert [r["metric"] for r in rows] == [r["metric"] for r in stored]
     for new, old in zip(rows, stored, strict=True):
-        assert new["predicted"] == pytest.approx(old["predicted"], rel=5e-3)
+        assert new["predicted"] == pytest.approx(old["predicted"], rel=1e-2)
 
 
 def test_simulations_use_the_stored_values_with_their_provenance() -> None:
@@ -87,3 +88,11 @@ def test_the_objective_weights_the_mean_by_its_spread_and_n() -> None:
     assert fit.residual(obs, 22.8 * 2.0) == pytest.approx(math.log(2) / sigma)
     tmax = {"kind": "tmax", "value": 57.6, "sd": 48.0, "n": 6}
     assert fit.residual(tmax, 67.6) == pytest.approx(10 / (48**2 / 6 + 25) ** 0.5)
+
+
+def test_refitting_norketamine_reproduces_its_stored_fractions() -> None:
+    names = [f"{p.set_key}.{p.name}" for p in fit.NK_PARAMS]
+    stored = [STORED["parameters"][n]["value"] for n in names]
+    assert fit.fit_norketamine(DATA, _stored(), start=stored) == pytest.approx(stored, rel=2e-3)
+    assert NORKETAMINE.params["fm_systemic"].value == stored[0]
+    assert NORKETAMINE.params["fm_first_pass"].value == stored[1]

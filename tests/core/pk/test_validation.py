@@ -11,8 +11,9 @@ observed mean, Tmax within +/-15 min, typical 70-kg individual.
   fitting) and stored in data/fitted.json; test_fit.py re-computes one study's
   rows and checks the stored parameters reproduce, so the table cannot go stale.
 
-Rows that miss are strict xfails with the reason, which in every case is two
-published sources that disagree; the reasons name both. Run with -s for the table.
+Rows that miss are strict xfails with the reason: two published sources that
+disagree (named), or, for the held-out 10-mg push, no other study that sampled
+the first minutes. Run with -s for the table.
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ KNOWN_MISSES: dict[tuple[str, str, str], str] = {
         "and the IV exposure of PT2022 and Hasan 2021: 0.74, at the edge of the target"
     ),
     ("in", "Chong2006-oral-25mg", "Tmax"): _ORAL_TMAX,
+    ("loso", "PT2022-iv-10mg", "C(2 min)"): (
+        "not a disagreement but missing data: PT2022 is the only study sampled in the first "
+        "minutes after a push; without it the central volume rests on the Domino prior and "
+        "the infusions of Zarate 2006 and Hasan 2021, and the 2-min value comes out 0.71"
+    ),
     ("loso", "PT2022-in-10mg", "Tmax"): _IN_DISAGREE,
     ("loso", "PT2022-in-10mg", "AUC0-inf"): _IN_DISAGREE,
     ("loso", "PT2022-in-30mg", "AUC0-inf"): _IN_DISAGREE,
@@ -190,3 +196,114 @@ def test_esketamine_tmax_within_the_label_window(dose: float, window: tuple[floa
     result = simulate(route="in-esketamine", dose_mg=dose, population=400, seed=20240808, step_s=15)
     lo, hi = window
     assert lo - 15 <= result.tmax_min <= hi + 15
+
+
+# Norketamine (simulate(norketamine=True)): in sample only; the fractions
+# formed are fitted to these rows with the parent fixed.
+_NK_DISAGREE = (
+    "norketamine per mg lost to first pass: PT2022 (intranasal, swallowed part) and Chong "
+    "2006 (oral, sublingual) are about 3x apart; one fraction formed cannot meet both"
+)
+_NK_DISPOSITION = (
+    "the norketamine disposition is Perez-Ruixo's noresketamine, borrowed; its peak times "
+    "differ from the racemic studies' (a model limit, not a data conflict)"
+)
+NK_MISSES = {
+    ("PT2022-iv-10mg", "NK Tmax"): _NK_DISPOSITION,
+    ("PT2022-in-10mg", "NK Cmax"): _NK_DISAGREE,
+    ("PT2022-in-30mg", "NK Tmax"): _NK_DISPOSITION,
+    ("PT2022-in-30mg", "NK AUC0-inf"): _NK_DISAGREE,
+    ("PT2022-in-50mg", "NK Tmax"): _NK_DISPOSITION,
+    ("PT2022-in-50mg", "NK AUC0-inf"): _NK_DISAGREE,
+    ("Chong2006-sl-25mg", "NK Cmax"): _NK_DISAGREE,
+    ("Chong2006-sl-25mg", "NK Tmax"): _NK_DISPOSITION,
+    ("Chong2006-sl-25mg", "NK AUC0-8h"): _NK_DISAGREE,
+    ("Chong2006-oral-25mg", "NK Cmax"): _NK_DISAGREE,
+    ("Chong2006-oral-25mg", "NK Tmax"): _NK_DISPOSITION,
+    ("Chong2006-oral-25mg", "NK AUC0-8h"): _NK_DISAGREE,
+}
+
+
+@functools.cache
+def _nk_simulated(arm_id: str) -> SimulationResult:
+    arm = next(a for a in DATA["arms"] if a["id"] == arm_id)
+    return simulate(
+        route=arm["route"],
+        dose_mg=arm_dose(arm),
+        weight_kg=WEIGHT_KG,
+        infusion_min=arm.get("infusion_min"),
+        hours=24.0,
+        step_s=15.0,
+        norketamine=True,
+    )
+
+
+def _nk_rows() -> list[Row]:
+    rows = []
+    for arm in DATA["arms"]:
+        for obs in arm["observations"]:
+            if obs.get("analyte") != "norketamine":
+                continue
+            result = _nk_simulated(arm["id"])
+            nk = result.analytes[1]
+            times, conc = result.times_min, nk.median
+            value = {
+                "cmax": float(nk.cmax_ng_ml[0]),
+                "tmax": float(nk.tmax_min[0]),
+                "auc": float(nk.auc_inf_ng_h_ml[0]),
+                "auc8": float(np.trapezoid(conc[times <= 480], times[times <= 480])) / 60,
+            }[obs["kind"]]
+            metric = (
+                "NK "
+                + {"cmax": "Cmax", "tmax": "Tmax", "auc": "AUC0-inf", "auc8": "AUC0-8h"}[
+                    obs["kind"]
+                ]
+            )
+            rows.append(
+                Row(
+                    arm["study"],
+                    arm["id"],
+                    arm["route"],
+                    _dose(arm),
+                    metric,
+                    obs["value"],
+                    value,
+                    obs["where"],
+                )
+            )
+    return rows
+
+
+def test_norketamine_table_prints_and_every_miss_is_explained() -> None:
+    rows = _nk_rows()
+    print("\nNorketamine, in sample:\n" + format_rows([r.as_dict() for r in rows]))
+    assert not [(r.arm, r.metric) for r in rows if not r.ok and (r.arm, r.metric) not in NK_MISSES]
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        pytest.param(
+            r,
+            id=f"{r.arm}-{r.metric}",
+            marks=[pytest.mark.xfail(strict=True, reason=NK_MISSES[(r.arm, r.metric)])]
+            if (r.arm, r.metric) in NK_MISSES
+            else [],
+        )
+        for r in _nk_rows()
+    ],
+)
+def test_norketamine_in_sample(row: Row) -> None:
+    assert row.ok, f"{row.metric}: model {row.predicted:.4g} vs observed {row.observed:.4g}"
+
+
+@pytest.mark.parametrize(
+    ("route", "exceeds"), [("oral", True), ("sublingual", True), ("iv", False)]
+)
+def test_norketamine_exceeds_ketamine_after_oral_and_sublingual_only(
+    route: str, exceeds: bool
+) -> None:
+    """Chong 2006: NK Cmax 82 / 66 vs ketamine 22.8 / 28.6 (oral / SL); PT2022 IV 10 mg: 2.8 vs 296."""
+    result = simulate(route=route, dose_mg=25, weight_kg=70, step_s=30, norketamine=True)
+    ketamine, nk = result.analytes
+    assert bool(nk.cmax_ng_ml[0] > ketamine.cmax_ng_ml[0]) is exceeds

@@ -66,6 +66,11 @@ def select(
         keep = (highs >= floor) & (lows <= ceiling)
         for b, rank in enumerate(ranks):
             times = slice(b * RANGE_BLOCK, min((b + 1) * RANGE_BLOCK, n_times))
+            if floor[b, 0] == ceiling[b, 0]:
+                # Both wanted order statistics are pinned to this value at every
+                # time of the block (e.g. no drug yet before an absorption lag).
+                out[row, times] = floor[b, 0]
+                continue
             who = np.flatnonzero(keep[b])
             candidates = values[who, times].T if by_patient else values[times, who]
             ordered = np.ascontiguousarray(candidates, dtype=np.float32)

@@ -44,6 +44,7 @@ def main(argv: list[str]) -> int:
             boosters=args.booster,
             threshold_ng_ml=args.threshold_ng_ml,
             interaction=args.interaction,
+            norketamine=args.norketamine,
         )
     except ValueError as error:
         print(f"{_PROG} simulate: error: {error}", file=sys.stderr)
@@ -105,6 +106,11 @@ def _parser() -> argparse.ArgumentParser:
         choices=tuple(DISPOSITIONS),
         help="racemic disposition: joint (default; fitted to published data, all routes) or "
         "the published IV-only sets clements, domino",
+    )
+    sim.add_argument(
+        "--norketamine",
+        action="store_true",
+        help="racemic routes: also predict norketamine (see docs/pk.md for its fit)",
     )
     sim.add_argument(
         "--interaction",

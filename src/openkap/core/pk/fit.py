@@ -30,6 +30,7 @@ from scipy.optimize import least_squares
 
 from openkap.core.pk.engine import FloatArray, solve
 from openkap.core.pk.models import Regimen, Values, build
+from openkap.core.pk.params import PEREZ_RUIXO_2021
 
 DATA_DIR = Path(__file__).with_name("data")
 OBSERVATIONS = DATA_DIR / "observations.json"
@@ -114,11 +115,30 @@ def _from_internal(p: FitParam, x: float) -> float:
     return 1 / (1 + math.exp(-x)) if p.fraction else math.exp(x)
 
 
-def values_of(theta: Sequence[float]) -> Values:
+# Norketamine: Perez-Ruixo's noresketamine disposition (published, apparent
+# values) with the fractions formed fitted here, after the parent (sequential:
+# the parent fit does not see norketamine data).
+NK_PARAMS: tuple[FitParam, ...] = (
+    FitParam(
+        "norketamine", "fm_systemic", "-", 0.5, "none published: uninformative", fraction=True
+    ),
+    FitParam(
+        "norketamine", "fm_first_pass", "-", 0.5, "none published: uninformative", fraction=True
+    ),
+)
+NK_DISPOSITION = ("vcn", "cln", "q3", "vpn")
+
+
+def values_of(theta: Sequence[float], nk_theta: Sequence[float] | None = None) -> Values:
     """Model values (typical individual) for parameter values in FIT_PARAMS order."""
     values: Values = {k: {n: np.array([v]) for n, v in d.items()} for k, d in FIXED.items()}
     for p, v in zip(FIT_PARAMS, theta, strict=True):
         values.setdefault(p.set_key, {})[p.name] = np.array([v])
+    if nk_theta is not None:
+        published = PEREZ_RUIXO_2021.params
+        values["norketamine"] = {n: np.array([published[n].value]) for n in NK_DISPOSITION}
+        for p, v in zip(NK_PARAMS, nk_theta, strict=True):
+            values["norketamine"][p.name] = np.array([v])
     return values
 
 
@@ -160,18 +180,23 @@ class Curve:
         return float(np.trapezoid(self.conc[mask], self.times[mask])) / 60.0
 
 
-def simulate_arm(arm: dict[str, Any], theta: Sequence[float]) -> Curve:
+def simulate_arm(
+    arm: dict[str, Any], theta: Sequence[float], nk_theta: Sequence[float] | None = None
+) -> Curve:
+    """The ketamine curve, or with nk_theta the norketamine curve."""
     regimen = Regimen(
         route=arm["route"],
         doses=((0.0, arm_dose(arm)),),
         weight_kg=WEIGHT_KG,
         infusion_min=float(arm.get("infusion_min", 0.0)),
         disposition="joint",
+        norketamine=nk_theta is not None,
     )
-    built = build(regimen, values_of(theta))
+    built = build(regimen, values_of(theta, nk_theta))
     sol = solve(built.model, built.inputs, step_min=STEP_MIN, n_steps=round(HORIZON_MIN / STEP_MIN))
     assert sol.conc is not None
-    return Curve(sol.times_min, sol.conc[0].reshape(-1), float(sol.auc_inf[0, 0]) / 60.0)
+    o = 0 if nk_theta is None else 1
+    return Curve(sol.times_min, sol.conc[o].reshape(-1), float(sol.auc_inf[o, 0]) / 60.0)
 
 
 def predict(
@@ -240,6 +265,9 @@ def residuals(x: FloatArray, arms: list[dict[str, Any]], with_prior: bool = True
     return np.array(out)
 
 
+_TOL: dict[str, Any] = {"xtol": 1e-12, "ftol": 1e-12, "gtol": 1e-12, "max_nfev": 2000}
+
+
 def fit(
     data: dict[str, Any], exclude: str | None = None, start: Sequence[float] | None = None
 ) -> list[float]:
@@ -249,9 +277,9 @@ def fit(
         _to_internal(p, v)
         for p, v in zip(FIT_PARAMS, start or [p.prior for p in FIT_PARAMS], strict=True)
     ]
-    result = least_squares(
-        residuals, x0, args=(arms,), method="trf", x_scale=1.0, diff_step=1e-4, xtol=1e-10
-    )
+    # Tight tolerances: held-out fits have flat directions (what only the left-out
+    # study determined); stopping early would leave the result path-dependent.
+    result = least_squares(residuals, x0, args=(arms,), method="trf", diff_step=1e-4, **_TOL)
     return [_from_internal(p, xi) for p, xi in zip(FIT_PARAMS, result.x, strict=True)]
 
 
@@ -290,7 +318,7 @@ class Row:
 
     @property
     def ok(self) -> bool:
-        if self.metric == "Tmax":
+        if self.metric.endswith("Tmax"):
             return abs(self.predicted - self.observed) <= 15.0
         return 0.75 <= self.ratio <= 1.33
 
@@ -311,9 +339,62 @@ class Row:
 _METRIC = {"cmax": "Cmax", "tmax": "Tmax", "auc": "AUC0-inf", "auc8": "AUC0-8h"}
 
 
+def _metabolite(arm: dict[str, Any]) -> list[dict[str, Any]]:
+    return [o for o in arm["observations"] if o.get("analyte") == "norketamine"]
+
+
+def nk_residuals(x: FloatArray, arms: list[dict[str, Any]], theta: Sequence[float]) -> FloatArray:
+    nk_theta = [_from_internal(p, xi) for p, xi in zip(NK_PARAMS, x, strict=True)]
+    out = []
+    for arm in arms:
+        if _metabolite(arm):
+            curve = simulate_arm(arm, theta, nk_theta)
+            out += [residual(o, predict(o, arm, curve, theta)) for o in _metabolite(arm)]
+    out += [(xi - _to_internal(p, p.prior)) / PRIOR_SD for p, xi in zip(NK_PARAMS, x, strict=True)]
+    return np.array(out)
+
+
+def fit_norketamine(
+    data: dict[str, Any], theta: Sequence[float], start: Sequence[float] | None = None
+) -> list[float]:
+    """Fractions of ketamine forming norketamine (systemic, first pass), parent fixed."""
+    x0 = [
+        _to_internal(p, v)
+        for p, v in zip(NK_PARAMS, start or [p.prior for p in NK_PARAMS], strict=True)
+    ]
+    arms = _fitted_arms(data, None)
+    result = least_squares(nk_residuals, x0, args=(arms, theta), diff_step=1e-4, **_TOL)
+    return [_from_internal(p, xi) for p, xi in zip(NK_PARAMS, result.x, strict=True)]
+
+
+def nk_rows_for(
+    arm: dict[str, Any], theta: Sequence[float], nk_theta: Sequence[float]
+) -> list[Row]:
+    if not _metabolite(arm):
+        return []
+    curve = simulate_arm(arm, theta, nk_theta)
+    return [
+        Row(
+            arm["study"],
+            arm["id"],
+            arm["route"],
+            _dose(arm),
+            "NK " + _METRIC[o["kind"]],
+            float(o["value"]),
+            predict(o, arm, curve, theta),
+            o["where"],
+        )
+        for o in _metabolite(arm)
+    ]
+
+
+def _dose(arm: dict[str, Any]) -> str:
+    return f"{arm['dose_mg']:g} mg" if "dose_mg" in arm else f"{arm['dose_mg_kg']:g} mg/kg (70 kg)"
+
+
 def rows_for(arm: dict[str, Any], theta: Sequence[float]) -> list[Row]:
     curve = simulate_arm(arm, theta)
-    dose = f"{arm['dose_mg']:g} mg" if "dose_mg" in arm else f"{arm['dose_mg_kg']:g} mg/kg (70 kg)"
+    dose = _dose(arm)
     rows = []
     for o in _parent(arm):
         if o["kind"] == "conc" and o["t_min"] > 10:
@@ -336,13 +417,11 @@ def rows_for(arm: dict[str, Any], theta: Sequence[float]) -> list[Row]:
     return rows
 
 
-def leave_one_study_out(
-    data: dict[str, Any], full: Sequence[float]
-) -> tuple[list[Row], dict[str, list[float]]]:
+def leave_one_study_out(data: dict[str, Any]) -> tuple[list[Row], dict[str, list[float]]]:
     rows: list[Row] = []
     thetas: dict[str, list[float]] = {}
     for study in data["studies"]:
-        theta = fit(data, exclude=study, start=full)
+        theta = fit(data, exclude=study)  # from the priors, as a fit without it would
         thetas[study] = [float(f"{v:.6g}") for v in theta]
         for arm in data["arms"]:
             if arm["study"] == study and arm["route"] in ROUTE_SETS:
@@ -357,7 +436,9 @@ def run(write: bool) -> dict[str, Any]:
     x = [_to_internal(p, v) for p, v in zip(FIT_PARAMS, theta, strict=True)]
     cost = 0.5 * float(np.sum(residuals(np.array(x), _fitted_arms(data, None)) ** 2))
     prov = provenance(data, theta)
-    loso, loso_thetas = leave_one_study_out(data, theta)
+    loso, loso_thetas = leave_one_study_out(data)
+    nk_theta = fit_norketamine(data, theta)
+    nk_studies = sorted({a["study"] for a in _fitted_arms(data, None) if _metabolite(a)})
     result = {
         "about": "Written by `python -m openkap.core.pk.fit --write`; do not edit by hand.",
         "data_sha256": data_digest(),
@@ -372,9 +453,24 @@ def run(write: bool) -> dict[str, Any]:
                 "fitted_to": prov[f"{p.set_key}.{p.name}"],
             }
             for p, v in zip(FIT_PARAMS, theta, strict=True)
+        }
+        | {
+            f"{p.set_key}.{p.name}": {
+                "value": float(f"{v:.6g}"),
+                "unit": p.unit,
+                "prior": p.prior,
+                "prior_source": p.prior_source,
+                "fitted_to": nk_studies,
+            }
+            for p, v in zip(NK_PARAMS, nk_theta, strict=True)
         },
         "in_sample": [
             r.as_dict() for arm in _fitted_arms(data, None) for r in rows_for(arm, theta)
+        ],
+        "norketamine_in_sample": [
+            r.as_dict()
+            for arm in _fitted_arms(data, None)
+            for r in nk_rows_for(arm, theta, nk_theta)
         ],
         "leave_one_study_out": [r.as_dict() for r in loso],
         "leave_one_study_out_parameters": loso_thetas,
@@ -392,7 +488,7 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         diff = (
             f"{r['predicted'] - r['observed']:+.1f} min"
-            if r["metric"] == "Tmax"
+            if r["metric"].endswith("Tmax")
             else f"{r['predicted'] / r['observed']:.2f}"
         )
         lines.append(
@@ -536,6 +632,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for key, p in result["parameters"].items():
         print(f"{key:<30}{p['value']:>12.5g} {p['unit']:<6} fitted to {', '.join(p['fitted_to'])}")
     print("\nIn sample:\n" + format_rows(result["in_sample"]))
+    print("\nNorketamine, in sample:\n" + format_rows(result["norketamine_in_sample"]))
     print("\nLeave one study out:\n" + format_rows(result["leave_one_study_out"]))
 
 

@@ -22,6 +22,7 @@ from openkap.core.pk.params import (
     IM_ABSORPTION,
     IN_RACEMIC_ABSORPTION,
     INTERACTIONS,
+    NORKETAMINE,
     ORAL_ABSORPTION,
     PEREZ_RUIXO_2021,
     RACEMIC_VARIABILITY,
@@ -56,6 +57,7 @@ class Regimen:
     disposition: str = "joint"  # racemic routes
     saliva: Saliva = "swallow"  # sublingual only
     interaction: str | None = None  # key of params.INTERACTIONS; racemic routes only
+    norketamine: bool = False  # racemic routes: add the metabolite (two more states)
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,6 +79,10 @@ def parameter_sets(regimen: Regimen) -> list[ParameterSet]:
         sets.append(ORAL_ABSORPTION)
     elif regimen.route == "sublingual":
         sets += [SUBLINGUAL_ABSORPTION, ORAL_ABSORPTION]
+    if regimen.norketamine:
+        if regimen.route == "in-racemic":
+            sets.append(ORAL_ABSORPTION)
+        sets.append(NORKETAMINE)
     if regimen.interaction is not None:
         sets.append(INTERACTIONS[regimen.interaction].parameter_set())
     return sets
@@ -125,37 +131,70 @@ def _racemic(regimen: Regimen, values: Values) -> Built:
     k10, pairs, v1 = _micro_constants(disposition, regimen.weight_kg)
     depot = 1 + len(pairs)  # first depot index
     n_depots = {"iv": 0, "im": 1, "in-racemic": 1, "oral": 1, "sublingual": 2}[regimen.route]
-    n = depot + n_depots
+    if regimen.norketamine and regimen.route == "in-racemic":
+        n_depots += 1  # the swallowed, not absorbed part of the spray
+    # Norketamine (on request): central and peripheral, after the depots.
+    nk = depot + n_depots if regimen.norketamine else None
+    n = depot + n_depots + (2 if regimen.norketamine else 0)
     rates = np.zeros((n_pat, n, n))
     # Scaling every volume by v_factor with intercompartmental clearances fixed
     # divides all rate constants by it; CL scales k10 as well.
-    _transfer(rates, 0, None, k10 * cl_factor / v_factor)
+    k_el = k10 * cl_factor / v_factor
+    outputs = np.zeros((n_pat, 2 if nk is not None else 1, n))
+    outputs[:, 0, 0] = 1000.0 / (v1 * v_factor)
+    fm_fp: FloatArray | None = None
+    if nk is None:
+        _transfer(rates, 0, None, k_el)
+    else:
+        m = values["norketamine"]
+        fm_fp = m["fm_first_pass"]
+        # A fraction of ketamine's elimination forms norketamine, the rest leaves.
+        _transfer(rates, 0, nk, k_el * m["fm_systemic"])
+        rates[:, 0, 0] -= k_el * (1.0 - m["fm_systemic"])
+        _transfer(rates, nk, None, m["cln"] / 60.0 / m["vcn"])
+        _transfer(rates, nk, nk + 1, m["q3"] / 60.0 / m["vcn"])
+        _transfer(rates, nk + 1, nk, m["q3"] / 60.0 / m["vpn"])
+        outputs[:, 1, nk] = 1000.0 / m["vcn"]
     for j, (k_out, k_in) in enumerate(pairs, start=1):
         _transfer(rates, 0, j, k_out / v_factor)
         _transfer(rates, j, 0, k_in / v_factor)
-    outputs = np.zeros((n_pat, 1, n))
-    outputs[:, 0, 0] = 1000.0 / (v1 * v_factor)
 
     inputs: list[Input] = []
     route = regimen.route
     if route == "iv":
         for t, mg in regimen.doses:
             inputs.append(Input(0, t, np.full(n_pat, mg), regimen.infusion_min))
-    elif route in ("im", "in-racemic"):
+    elif route == "im":
         a = values[route]
         _transfer(rates, depot, 0, a["ka"])
-        lag = float(a["lag_min"][0]) if "lag_min" in a else 0.0
+        for t, mg in regimen.doses:
+            inputs.append(Input(depot, t, a["f"] * mg))
+    elif route == "in-racemic":
+        a = values[route]
+        _transfer(rates, depot, 0, a["ka"])
+        lag = float(a["lag_min"][0])
         for t, mg in regimen.doses:
             inputs.append(Input(depot, t + lag, a["f"] * mg))
+        if nk is not None and fm_fp is not None:
+            # The part not absorbed in the nose is taken as swallowed, absorbed
+            # like an oral dose and lost at first pass (PT2022's F of 11-17 %
+            # leaves no room for ketamine from it); a fraction forms norketamine.
+            oral = values["oral"]
+            gut = depot + 1
+            rates[:, gut, gut] -= oral["ka"]
+            rates[:, nk, gut] += fm_fp * oral["ka"]
+            swallow_lag = float(oral["lag_min"][0])
+            for t, mg in regimen.doses:
+                inputs.append(Input(gut, t + swallow_lag, (1.0 - a["f"]) * mg))
     else:
-        oral = dict(values["oral"])
-        oral["f"] = np.minimum(oral["f"] * swallowed_f, 1.0)
+        oral = values["oral"]
+        f_oral = np.minimum(oral["f"] * swallowed_f, 1.0)
         gut = depot if route == "oral" else depot + 1
-        _transfer(rates, gut, 0, oral["ka"])
+        _absorb(rates, gut, f_oral, oral["ka"], nk, fm_fp)
         lag = float(oral["lag_min"][0])
         if route == "oral":
             for t, mg in regimen.doses:
-                inputs.append(Input(gut, t + lag, oral["f"] * mg))
+                inputs.append(Input(gut, t + lag, np.full(n_pat, mg)))
         else:
             sl = values["sublingual"]
             mucosal = sl["mucosal_fraction"]
@@ -164,9 +203,25 @@ def _racemic(regimen: Regimen, values: Values) -> Built:
             for t, mg in regimen.doses:
                 inputs.append(Input(depot, t, mucosal * mg))
                 if regimen.saliva == "swallow":
-                    swallowed = (1.0 - mucosal) * oral["f"] * mg
-                    inputs.append(Input(gut, t + hold + lag, swallowed))
-    return Built(LinearModel(rates, outputs), inputs, ("ketamine",))
+                    inputs.append(Input(gut, t + hold + lag, (1.0 - mucosal) * mg))
+    analytes = ("ketamine",) if nk is None else ("ketamine", "norketamine")
+    return Built(LinearModel(rates, outputs), inputs, analytes)
+
+
+def _absorb(
+    rates: FloatArray,
+    source: int,
+    f: FloatArray,
+    ka: FloatArray,
+    nk: int | None,
+    fm_first_pass: FloatArray | None,
+) -> None:
+    """First-order absorption of the whole dose: the fraction f reaches the
+    circulation; of the rest (first pass), fm_first_pass forms norketamine."""
+    rates[:, source, source] -= ka
+    rates[:, 0, source] += f * ka
+    if nk is not None and fm_first_pass is not None:
+        rates[:, nk, source] += (1.0 - f) * fm_first_pass * ka
 
 
 def _micro_constants(

@@ -356,6 +356,28 @@ SUBLINGUAL_ABSORPTION = ParameterSet(
     },
 )
 
+# Racemic norketamine, on request (simulate(norketamine=True)). Structure and
+# metabolite disposition are Perez-Ruixo's for noresketamine (published, apparent
+# values: scaled by the unknown fraction formed); the fractions of ketamine's
+# elimination (systemic) and of its first-pass loss that appear as norketamine
+# are fitted to the norketamine means of PT2022 and Chong 2006, with the parent
+# fixed. No racemic norketamine model with parameters could be read.
+_NK = PEREZ_RUIXO + ", noresketamine (apparent), borrowed for racemic norketamine"
+NORKETAMINE = ParameterSet(
+    key="norketamine",
+    name="norketamine: fitted formation, Perez-Ruixo metabolite disposition",
+    citation=JOINT_FIT + "; " + PEREZ_RUIXO,
+    params={
+        "fm_systemic": _fitted("norketamine", "fm_systemic"),
+        "fm_first_pass": _fitted("norketamine", "fm_first_pass"),
+        "vcn": Param(70.0, "L", _NK + ": Vcn/F"),
+        "cln": Param(38.0, "L/h", _NK + ": CLn/F"),
+        "q3": Param(26.1, "L/h", _NK + ": Q3/F"),
+        "vpn": Param(115.0, "L", _NK + ": Vpn/F"),
+    },
+)
+
+
 # Documented drug interactions (CYP3A / CYP2B6). The studies gave oral (and, for
 # rifampicin, IV) S-ketamine in healthy volunteers and report AUC ratios; we
 # apply them to racemic ketamine, which is our assumption. An AUC ratio after

@@ -6,7 +6,7 @@ import math
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -170,6 +170,7 @@ def simulate(
     threshold_ng_ml: float | None = None,
     keep_curves: bool = False,
     interaction: str | None = None,
+    norketamine: bool = False,
 ) -> SimulationResult:
     """Predict plasma concentrations for a planned dose.
 
@@ -182,6 +183,14 @@ def simulate(
     regimen = _regimen(
         route, dose_mg, weight_kg, infusion_min, disposition, saliva, boosters, interaction
     )
+    if norketamine:
+        if regimen.route == "in-esketamine":
+            raise ValueError(
+                "norketamine applies to racemic routes (esketamine gives noresketamine)"
+            )
+        if regimen.disposition != "joint":
+            raise ValueError("norketamine was fitted with the joint disposition only")
+        regimen = replace(regimen, norketamine=True)
     _check_range("hours", hours, 0.0, 72.0, low_open=True)
     _check_range("step_s", step_s, 0.0, 3600.0, low_open=True)
     n_steps = round(hours * 3600.0 / step_s)
