@@ -217,6 +217,7 @@ BODIES = {
     ("POST", "/api/v1/patients"): {"legal_given_name": "A", "legal_family_name": "B",
                                    "date_of_birth": "1990-01-01", "sex_at_birth": "female"},
     ("POST", "/api/v1/patients/{patient_id}/weights"): {"value": "70", "unit": "kg"},
+    ("POST", "/api/v1/patients/{patient_id}/heights"): {"value": "170", "unit": "cm"},
     ("PATCH", "/api/v1/patients/{patient_id}"): {"pronouns": "they/them"},
 }
 BODIES |= {

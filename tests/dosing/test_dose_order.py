@@ -24,8 +24,13 @@ COVERED_STOPS = {
     StopCode.DOSE_NOT_ALLOWED, StopCode.ABOVE_ABSOLUTE_MAX, StopCode.DOSE_ROUNDS_TO_ZERO,
     StopCode.PRODUCT_NOT_ALLOWED, StopCode.CONCENTRATION_UNKNOWN, StopCode.CONCENTRATION_NOT_ALLOWED,
     StopCode.UNDILUTED_IV, StopCode.DILUTION_IMPOSSIBLE, StopCode.NOT_WHOLE_UNITS, StopCode.VOLUME_OUT_OF_RANGE,
+    # Issue 12: tests/dosing/test_ceilings.py reaches these through the services.
+    StopCode.PROTOCOL_LACKS_LIMITS, StopCode.WEIGHT_BELOW_MINIMUM, StopCode.DOSING_WEIGHT_UNAVAILABLE,
 }
-COVERED_SOFT = {SoftLimitCode.BELOW_USUAL_RANGE, SoftLimitCode.ABOVE_USUAL_RANGE, SoftLimitCode.FIRST_SESSION_DOSE}
+COVERED_SOFT = {
+    SoftLimitCode.BELOW_USUAL_RANGE, SoftLimitCode.ABOVE_USUAL_RANGE, SoftLimitCode.FIRST_SESSION_DOSE,
+    SoftLimitCode.BELOW_USUAL_RANGE_PER_KG, SoftLimitCode.ABOVE_USUAL_RANGE_PER_KG,
+}
 
 
 def test_every_stop_and_soft_limit_of_the_core_is_covered_here():

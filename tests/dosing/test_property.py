@@ -29,6 +29,8 @@ ROUTES = {
     "im": ("intramuscular", "im-ketamine"),
     "iv": ("iv_infusion", "iv-ketamine-infusion"),
     "esketamine": ("intranasal_esketamine", "intranasal-esketamine-spravato"),
+    # Issue 12: a fixed-mg route with a per-kg ceiling (the 10 mg/kg lozenge order).
+    "sublingual": ("sublingual", "sublingual-ketamine-lozenge"),
 }
 
 
@@ -44,7 +46,9 @@ def ordering(request, ready, library, stock, patient, site, room, nurse, prescri
 
 weights = st.decimals(min_value=Decimal("20"), max_value=Decimal("260"), places=2)
 per_kg = st.one_of(st.none(), st.decimals(min_value=Decimal("0.01"), max_value=Decimal("3"), places=3))
-fixed_mg = st.one_of(st.none(), st.sampled_from([Decimal(d) for d in (14, 28, 56, 70, 84, 112, 168)]))
+fixed_mg = st.one_of(
+    st.none(), st.sampled_from([Decimal(d) for d in (14, 28, 56, 70, 84, 100, 112, 150, 168, 200, 300, 400)])
+)
 overrides = st.sampled_from(["", "Prescriber's reason for going outside the usual range."])
 lots = st.sampled_from(["10", "50", "100", "device"])
 # A clinic may lower (never raise past the schema) the hard maximum: a fraction of the usual high.
@@ -62,7 +66,10 @@ def test_no_stored_dose_above_max_and_volume_only_from_the_lot(ordering, prescri
             version = services.protocol_in_use(session.organization_id, protocol_id)
             if factor is not None and version.protocol.dose_rule.basis.value == "mg_per_kg":
                 data = json.loads(version.content, parse_float=Decimal)
-                data["absolute_max"] = {"mg_per_kg": version.protocol.dose_rule.usual_high * factor}
+                data["absolute_max"] = {
+                    "mg_per_kg": version.protocol.dose_rule.usual_high * factor,
+                    "mg": version.protocol.absolute_max.mg,
+                }
                 draft = services.protocol_revise(by=prescriber_actor, version_id=version.id,
                                                  content=services.dump_protocol(data), change_reason="Clinic maximum")
                 version = services.protocol_approve(by=prescriber_actor, version_id=draft.id, password=PASSWORD)
@@ -82,6 +89,16 @@ def test_no_stored_dose_above_max_and_volume_only_from_the_lot(ordering, prescri
             assert Decimal(0) < order.dose_mg <= ceiling
             stored = DoseOrder.objects.get(pk=order.pk)
             assert stored.dose_mg <= stored.max_mg
+            # Issue 12: neither the absolute mg maximum nor the mg/kg maximum (on the dosing
+            # weight, and so on the total) is ever exceeded, whatever the route's basis; and
+            # only weights in the allowed range get a dose.
+            cap = protocol.absolute_max
+            assert cap.mg is not None
+            assert cap.mg_per_kg is not None
+            assert stored.dose_mg <= cap.mg
+            dosing_kg = Decimal(stored.result["dosing_weight"]["kg"])
+            assert stored.dose_mg <= cap.mg_per_kg * dosing_kg <= cap.mg_per_kg * stored.weight_kg
+            assert protocol.min_weight_kg <= stored.weight_kg <= 250
             lot = Lot.objects.select_related("product").get(pk=stock[lot_key].pk)
             try:
                 prep = services.dose_prepare(by=nurse_actor, session_id=session.id, lot_id=lot.id)

@@ -161,6 +161,7 @@ class OrderOut(Schema):
     max_mg: str
     weight_kg: str
     weight_measured_on: dt.date
+    dosing_weight: str = Field(description="The weight mg/kg refers to, e.g. '91.8 kg adjusted body weight'")
     override_reason: str
     overridden: list[str]
     lines: list[str]
@@ -237,6 +238,15 @@ class DischargeOut(Schema):
     signer_name: str
 
 
+class RefusedOrderOut(Schema):
+    id: int
+    ordered: str
+    attempted_at: dt.datetime
+    attempted_by_id: int
+    stops: list[dict[str, str]]
+    lines: list[str]
+
+
 class SessionOut(Schema):
     id: int
     patient_id: int
@@ -254,6 +264,7 @@ class SessionOut(Schema):
     next_vitals_due_min: int | None = Field(description="Minutes after the dose of the next scheduled check")
     vitals_overdue: bool
     order: OrderOut | None
+    refused_orders: list[RefusedOrderOut] = Field(description="Signed orders refused by a hard stop")
     preparation: PreparationOut | None
     events: list[EventOut]
     vitals: list[VitalsOut]
@@ -278,7 +289,8 @@ def _order_out(o: DoseOrder) -> OrderOut:
     return OrderOut(
         id=o.id, protocol_version_id=o.protocol_version_id, dose_mg=_num(o.dose_mg) or "",
         dose_mg_per_kg=_num(o.dose_mg_per_kg) or "", max_mg=_num(o.max_mg) or "", weight_kg=_num(o.weight_kg) or "",
-        weight_measured_on=o.weight_measured_on, override_reason=o.override_reason, overridden=list(o.overridden),
+        weight_measured_on=o.weight_measured_on, dosing_weight=o.dosing_weight_text,
+        override_reason=o.override_reason, overridden=list(o.overridden),
         lines=o.lines, ordered_at=o.ordered_at, signed_at=o.signed_at, signer_name=o.signer_name,
         cancelled_at=o.cancelled_at,
     )
@@ -329,6 +341,11 @@ def _session_out(view: selectors.SessionView) -> SessionOut:
         next_vitals_due_min=view.due.next_due_min if view.due else None,
         vitals_overdue=bool(view.due and view.due.overdue),
         order=_order_out(view.order) if view.order else None,
+        refused_orders=[
+            RefusedOrderOut(id=r.id, ordered=r.ordered, attempted_at=r.attempted_at, attempted_by_id=r.attempted_by_id,
+                            stops=r.stops, lines=r.lines)
+            for r in view.refused_orders
+        ],
         preparation=_prep_out(view.preparation) if view.preparation else None,
         events=[_event_out(e) for e in view.events], vitals=[_vitals_out(v) for v in view.vitals],
         alarms=[_alarm_out(a) for a in view.alarms],

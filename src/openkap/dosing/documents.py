@@ -29,6 +29,7 @@ def record_context(view: SessionView) -> dict[str, Any]:
         "view": view, "session": session, "patient": view.patient, "protocol": view.protocol,
         "checklist": getattr(session, "checklist", None),
         "orders": list(session.orders.select_related("protocol_version").order_by("ordered_at", "id")),
+        "refused_orders": list(session.refused_orders.select_related("attempted_by")),
         "preparations": list(session.preparations.select_related("lot", "verification__verified_by", "prepared_by")
                              .order_by("prepared_at", "id")),
         "observations": list(session.observations.select_related("recorded_by").order_by("at", "id")),

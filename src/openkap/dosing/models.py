@@ -291,6 +291,45 @@ class DoseOrder(models.Model):
     def lines(self) -> list[str]:
         return list(self.result.get("lines", []))
 
+    @property
+    def dosing_weight_text(self) -> str:
+        """'72.0 kg total body weight': the weight mg/kg refers to (issue 12). Orders signed
+        before the protocol could choose were all on total body weight."""
+        used = self.result.get("dosing_weight") or {}
+        basis = used.get("basis", "total")
+        kg = used.get("kg") or format(self.weight_kg.normalize(), "f")
+        return f"{kg} kg {basis} body weight"
+
+
+class RefusedDoseOrder(models.Model):
+    """A signed order the core refused with a hard stop (issue 12): not a dose, but a
+    safety event the session record keeps (a 10 mg/kg order attempted and stopped)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    session = models.ForeignKey(DosingSession, on_delete=models.PROTECT, related_name="refused_orders")
+    attempted_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    attempted_at = models.DateTimeField(default=timezone.now)
+    # As ordered ("300 mg", "1.5 mg/kg"; blank for the protocol's default), kept as text:
+    # a refused value may be anything the prescriber typed.
+    ordered = models.CharField(max_length=60, blank=True)
+    override_reason = models.TextField(blank=True)
+    # The core's refusal: stops, soft limits, notices and the arithmetic as far as it went.
+    result = models.JSONField()
+
+    class Meta:
+        ordering = ["attempted_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Refused order for session {self.session_id}"
+
+    @property
+    def stops(self) -> list[dict[str, str]]:
+        return list(self.result.get("stops", []))
+
+    @property
+    def lines(self) -> list[str]:
+        return list(self.result.get("lines", []))
+
 
 class DosePreparation(models.Model):
     """The lot drawn from and what ``core.dosing.prepare_dose`` made of it. The

@@ -29,6 +29,7 @@ from openkap.dosing.models import (
     DosePreparation,
     DosingSession,
     ProtocolVersion,
+    RefusedDoseOrder,
     RemsForm,
     VitalSigns,
 )
@@ -110,6 +111,7 @@ class SessionView:
     stage: str
     order: DoseOrder | None
     cancelled_orders: list[DoseOrder]
+    refused_orders: list[RefusedDoseOrder]
     preparation: DosePreparation | None
     events: list[AdministrationEvent]
     vitals: list[VitalSigns]
@@ -203,6 +205,7 @@ def _build(session: DosingSession, glass: bool) -> SessionView:
         session=session, patient=session.patient, chart=chart_of(session.patient, glass), protocol_version=version,
         stage=stage_of(session, order, prep), order=order,
         cancelled_orders=list(session.orders.filter(cancelled_at__isnull=False).order_by("ordered_at")),
+        refused_orders=list(session.refused_orders.select_related("attempted_by")),
         preparation=prep, events=events, vitals=vitals,
         alarms=list(session.alarms.select_related("acknowledged_by", "vitals").order_by("raised_at", "id")),
         mode=services.administration_mode(protocol) if protocol else "single",

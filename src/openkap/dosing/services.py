@@ -33,7 +33,7 @@ from openkap.audit.services import audit_record
 from openkap.core import dosing as dose_core
 from openkap.core import vitals as vitals_core
 from openkap.core.authz import Perm, Role
-from openkap.core.protocols import Protocol, ProtocolError, example_ids
+from openkap.core.protocols import Protocol, ProtocolError, example_ids, safety_limit_gaps
 from openkap.core.protocols.loader import loads_protocol
 from openkap.core.routes import Route
 from openkap.dosing.inventory import core_lot
@@ -50,6 +50,7 @@ from openkap.dosing.models import (
     PreDoseChecklist,
     PregnancyStatus,
     ProtocolVersion,
+    RefusedDoseOrder,
     RemsForm,
     Verification,
     VitalSigns,
@@ -390,9 +391,12 @@ def protocol_approve(*, by: Actor, version_id: int, password: str) -> ProtocolVe
         if version.is_approved:
             raise ValidationError({"__all__": f"{version.protocol_id} v{version.version} is already approved."})
         try:
-            loads_protocol(version.content)
+            gaps = safety_limit_gaps(loads_protocol(version.content))
         except ProtocolError as exc:
             raise ValidationError({"content": list(exc.errors)}) from None
+        if gaps:
+            # Issue 12: no approval without the ceilings a dose is checked against.
+            raise ValidationError({"content": [f"Before approval: {gap}." for gap in gaps]})
         sig = _signature(by)
         version.status = ProtocolVersion.Status.APPROVED
         version.approved_by, version.approved_at = by.user, timezone.now()
@@ -646,14 +650,24 @@ class OrderInputs:
     previous: WeightMeasurement | None
     session_date: date
     last_session_date: date | None
+    # For ideal or adjusted body weight (issue 12): the latest height and the sex at birth.
+    height: dose_core.Height | None = None
+    sex: str | None = None
+
+
+def _sex_for_dosing(patient: Patient) -> str | None:
+    return patient.sex_at_birth if patient.sex_at_birth in ("female", "male") else None
 
 
 def order_inputs(session: DosingSession, version: ProtocolVersion) -> OrderInputs:
     weight, previous = latest_weights(session.patient)
+    height = session.patient.heights.first()
     return OrderInputs(
         protocol=version.protocol, approved=version.is_approved, weight=weight, previous=previous,
         session_date=timezone.localdate(session.started_at or timezone.now()),
         last_session_date=last_session_date(session, version.route),
+        height=dose_core.Height(cm=height.height_cm, measured_on=height.measured_on) if height else None,
+        sex=_sex_for_dosing(session.patient),
     )
 
 
@@ -672,6 +686,8 @@ def compute_order(inputs: OrderInputs, *, dose_mg_per_kg: Decimal | None, dose_m
         dose_mg_per_kg=dose_mg_per_kg,
         dose_mg=dose_mg,
         override=dose_core.Override(dose_core.PRESCRIBER_ROLE, override_reason) if override_reason else None,
+        height=inputs.height,
+        sex=inputs.sex,
     )
 
 
@@ -704,6 +720,33 @@ def dose_order_sign(*, by: Actor, session_id: int, password: str, dose_mg_per_kg
     session_for(by, session_id, Perm.DOSE_ORDER)
     override_reason = clean_text(override_reason, "override_reason", max_length=1000, what="the reason")
     reauthenticate_signer(by, password)
+    per_kg, mg = order_input_values(dose_mg_per_kg, dose_mg)
+    try:
+        return _dose_order_sign(by=by, session_id=session_id, per_kg=per_kg, mg=mg,
+                                override_reason=override_reason, at=at)
+    except DoseRefused as exc:
+        if exc.refusal.stops:
+            _refused_order_record(by=by, session_id=session_id, refusal=exc.refusal, per_kg=per_kg, mg=mg,
+                                  override_reason=override_reason)
+        raise
+
+
+def _refused_order_record(*, by: Actor, session_id: int, refusal: dose_core.DoseRefusal,
+                          per_kg: Decimal | None, mg: Decimal | None, override_reason: str) -> None:
+    """After the refusal rolled back: the hard-stopped order stays on the session's record."""
+    with transaction.atomic():
+        session, glass = session_for(by, session_id, Perm.DOSE_ORDER, lock=True)
+        refused = RefusedDoseOrder.objects.create(
+            organization=by.organization, session=session, attempted_by=by.user,
+            ordered=(f"{per_kg:f} mg/kg" if per_kg is not None else f"{mg:f} mg" if mg is not None else "")[:60],
+            override_reason=override_reason, result=refusal.to_dict(),
+        )
+        _audit(by, AuditAction.CREATE, "refused_dose_order", refused, session, glass,
+               stops=[s.code.value for s in refusal.stops])
+
+
+def _dose_order_sign(*, by: Actor, session_id: int, per_kg: Decimal | None, mg: Decimal | None,
+                     override_reason: str, at: datetime | None) -> DoseOrder:
     with transaction.atomic():
         session, glass = session_for(by, session_id, Perm.DOSE_ORDER, lock=True)
         _require_status(session, [DosingSession.Status.CHECKED_IN], "take a dose order")
@@ -716,7 +759,6 @@ def dose_order_sign(*, by: Actor, session_id: int, password: str, dose_mg_per_kg
         assert session.protocol_version is not None
         version = protocol_in_use(by.organization.id, session.protocol_version.protocol_id) or session.protocol_version
         inputs = order_inputs(session, version)
-        per_kg, mg = order_input_values(dose_mg_per_kg, dose_mg)
         result = compute_order(inputs, dose_mg_per_kg=per_kg, dose_mg=mg, override_reason=override_reason)
         if isinstance(result, dose_core.DoseRefusal):
             raise DoseRefused(result, refusal_errors(result, reason_given=bool(override_reason)))
@@ -783,10 +825,15 @@ def core_order(order: DoseOrder) -> dose_core.DoseOrder:
     Refuses if the recomputation disagrees (the protocol or the arithmetic changed)."""
     result = order.result
     last = result.get("last_session_date")
+    used = result.get("dosing_weight") or {}
+    session_date = date.fromisoformat(result["session_date"])
     inputs = OrderInputs(
         protocol=order.protocol_version.protocol, approved=order.protocol_version.is_approved,
-        weight=order.weight, previous=None, session_date=date.fromisoformat(result["session_date"]),
+        weight=order.weight, previous=None, session_date=session_date,
         last_session_date=date.fromisoformat(last) if last else None,
+        # The height and sex the order was signed on, not whatever was recorded since.
+        height=dose_core.Height(Decimal(used["height_cm"]), session_date) if used.get("height_cm") else None,
+        sex=used.get("sex"),
     )
     recomputed = compute_order(
         inputs, dose_mg_per_kg=order.ordered_mg_per_kg,

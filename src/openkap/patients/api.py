@@ -10,7 +10,7 @@ from pydantic import Field
 
 from openkap.api.schemas import ErrorOut, ObjectId, PageNumber
 from openkap.patients import selectors, services
-from openkap.patients.models import Patient, WeightMeasurement
+from openkap.patients.models import HeightMeasurement, Patient, WeightMeasurement
 
 router = Router(tags=["patients"])
 
@@ -105,6 +105,20 @@ class WeightOut(Schema):
     measured_on: dt.date
 
 
+class HeightIn(Schema):
+    value: Decimal = Field(gt=0, max_digits=5, decimal_places=1)
+    unit: Literal["cm", "in"]
+    measured_on: dt.date | None = None
+
+
+class HeightOut(Schema):
+    id: int
+    height_cm: Decimal
+    entered_value: Decimal
+    entered_unit: str
+    measured_on: dt.date
+
+
 @router.get("", response={200: PatientPageOut, **ERRORS}, summary="Search patients")
 def list_patients(request: HttpRequest, q: str = "", page: PageNumber = 1) -> PatientPageOut:
     result = selectors.patient_search(by=request.auth, query=q[:100], page=page)  # type: ignore[attr-defined]
@@ -192,3 +206,17 @@ def invite_to_portal(request: HttpRequest, patient_id: ObjectId, payload: Portal
 def revoke_portal_access(request: HttpRequest, patient_id: ObjectId) -> PortalAccessOut:
     services.portal_revoke(by=request.auth, patient_id=patient_id)  # type: ignore[attr-defined]
     return _portal_out(selectors.portal_access(by=request.auth, patient_id=patient_id))  # type: ignore[attr-defined]
+
+
+@router.get("/{patient_id}/heights", response={200: list[HeightOut], **ERRORS}, summary="Height history")
+def list_heights(request: HttpRequest, patient_id: ObjectId) -> list[HeightMeasurement]:
+    chart = selectors.patient_chart(by=request.auth, patient_id=patient_id)  # type: ignore[attr-defined]
+    return chart.heights
+
+
+@router.post("/{patient_id}/heights", response={201: HeightOut, **ERRORS}, summary="Record a height")
+def add_height(request: HttpRequest, patient_id: ObjectId, payload: HeightIn) -> Status:
+    return Status(201, services.height_record(  # type: ignore[attr-defined]
+        by=request.auth, patient_id=patient_id, value=payload.value, unit=payload.unit,  # type: ignore[attr-defined]
+        measured_on=payload.measured_on,
+    ))

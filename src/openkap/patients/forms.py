@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.forms.models import fields_for_model
 
-from openkap.patients.models import CareTeamMember, Patient, WeightMeasurement
+from openkap.patients.models import CareTeamMember, HeightMeasurement, Patient, WeightMeasurement
 
 PATIENT_FORM_FIELDS = [
     "legal_given_name", "legal_family_name", "preferred_name", "pronouns", "date_of_birth",
@@ -38,6 +38,12 @@ class NewPatientForm(PatientForm):
 class WeightForm(forms.Form):
     value = forms.DecimalField(label="Weight", max_digits=6, decimal_places=2, min_value=0)
     unit = forms.ChoiceField(choices=WeightMeasurement.Unit.choices)
+    measured_on = forms.DateField(label="Measured on", widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class HeightForm(forms.Form):
+    value = forms.DecimalField(label="Height", max_digits=5, decimal_places=1, min_value=0)
+    unit = forms.ChoiceField(choices=HeightMeasurement.Unit.choices)
     measured_on = forms.DateField(label="Measured on", widget=forms.DateInput(attrs={"type": "date"}))
 
 

@@ -91,6 +91,30 @@ class WeightMeasurement(models.Model):
         return f"{self.weight_kg} kg on {self.measured_on}"
 
 
+class HeightMeasurement(models.Model):
+    """A height as entered (value + unit) and as used (cm), converted once on entry. Used
+    for ideal and adjusted body weight where a protocol doses on them (issue 12)."""
+
+    class Unit(models.TextChoices):
+        CM = "cm", "cm"
+        IN = "in", "in"
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="heights")
+    height_cm = models.DecimalField(max_digits=6, decimal_places=3)
+    entered_value = models.DecimalField(max_digits=5, decimal_places=1)
+    entered_unit = models.CharField(max_length=2, choices=Unit.choices)
+    measured_on = models.DateField()
+    recorded_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-measured_on", "-recorded_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.height_cm} cm on {self.measured_on}"
+
+
 class CareTeamMember(models.Model):
     CARE_TEAM_ROLES = [(r.value, r.label) for r in (Role.THERAPIST, Role.PRESCRIBER, Role.NURSE)]
 

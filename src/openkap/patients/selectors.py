@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from django.core.paginator import Page, Paginator
@@ -19,6 +19,7 @@ from openkap.core.authz import ORGANIZATION_WIDE_ROLES, Perm, Role
 from openkap.patients.models import (
     BreakGlassGrant,
     CareTeamMember,
+    HeightMeasurement,
     Patient,
     PortalInvitation,
     WeightMeasurement,
@@ -140,12 +141,15 @@ class Chart:
     via_break_glass: bool
     # Filled on the chart's own page only (other sections share the header).
     portal: PortalAccess | None = None
+    # Latest first; only the chart page loads them (other callers build a Chart without).
+    heights: list[HeightMeasurement] = field(default_factory=list)
 
 
 def patient_chart(*, by: Actor, patient_id: int) -> Chart:
     """Opening a chart is a read of patient data: audited."""
     patient, glass = patient_for(by, patient_id)
     weights = list(patient.weights.select_related("recorded_by")[:20])
+    heights = list(patient.heights.select_related("recorded_by")[:5])
     care_team = list(
         patient.care_team.filter(ended_at__isnull=True).select_related("user").order_by("role")
     )
@@ -157,6 +161,7 @@ def patient_chart(*, by: Actor, patient_id: int) -> Chart:
         patient=patient,
         latest_weight=weights[0] if weights else None,
         weights=weights,
+        heights=heights,
         care_team=care_team,
         age=patient.age_on(timezone.localdate()),
         via_break_glass=glass,

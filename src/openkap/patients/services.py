@@ -28,6 +28,7 @@ from openkap.core.units import lb_to_kg
 from openkap.patients.models import (
     BreakGlassGrant,
     CareTeamMember,
+    HeightMeasurement,
     Patient,
     PortalInvitation,
     WeightMeasurement,
@@ -224,6 +225,48 @@ def weight_record(
             detail={"entered": f"{entered} {unit}", "kg": str(kg)},
         )
     return weight
+
+
+MIN_HEIGHT_CM = Decimal(50)
+MAX_HEIGHT_CM = Decimal(250)
+CM_PER_INCH = Decimal("2.54")  # exact (1959)
+
+
+def height_record(
+    *, by: Actor, patient_id: int, value: Decimal | str | float, unit: str, measured_on: date | None = None
+) -> HeightMeasurement:
+    """Record a height as entered; inches are converted to cm once, here, exactly."""
+    errors: dict[str, str] = {}
+    try:
+        entered = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise ValidationError({"value": "Enter the height as a number."}) from None
+    if not entered.is_finite() or entered != entered.quantize(Decimal("0.1")):
+        raise ValidationError({"value": "Enter the height as a number with at most one decimal."})
+    if unit not in HeightMeasurement.Unit.values:
+        errors["unit"] = "Choose cm or in."
+    measured_on = measured_on or timezone.localdate()
+    if measured_on > timezone.localdate():
+        errors["measured_on"] = "The date cannot be in the future."
+    if errors:
+        raise ValidationError(errors)
+    cm = entered * CM_PER_INCH if unit == "in" else entered
+    if not MIN_HEIGHT_CM <= cm <= MAX_HEIGHT_CM:
+        raise ValidationError(
+            {"value": f"{entered} {unit} is not a plausible height ({MIN_HEIGHT_CM}–{MAX_HEIGHT_CM} cm): please re-check."}
+        )
+    with transaction.atomic():
+        patient, glass = patient_for(by, patient_id, Perm.WEIGHT_RECORD)
+        height = HeightMeasurement.objects.create(
+            organization=by.organization, patient=patient, height_cm=cm, entered_value=entered,
+            entered_unit=unit, measured_on=measured_on, recorded_by=by.user,
+        )
+        audit_record(
+            by=by, action=AuditAction.CREATE, object_type="height", object_id=height.id,
+            patient_id=patient.id, break_glass=glass,
+            detail={"entered": f"{entered} {unit}", "cm": str(cm)},
+        )
+    return height
 
 
 def care_team_add(*, by: Actor, patient_id: int, user_id: int, role: str) -> CareTeamMember:

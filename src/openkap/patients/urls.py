@@ -10,6 +10,7 @@ urlpatterns = [
     path("<id:patient_id>/", views.patient_chart, name="chart"),
     path("<id:patient_id>/edit/", views.patient_edit, name="edit"),
     path("<id:patient_id>/weights/", views.weight_add, name="weight_add"),
+    path("<id:patient_id>/heights/", views.height_add, name="height_add"),
     path("<id:patient_id>/care-team/", views.care_team_add, name="care_team_add"),
     path("<id:patient_id>/care-team/<id:member_id>/remove/", views.care_team_remove, name="care_team_remove"),
     path("<id:patient_id>/break-glass/", views.break_glass, name="break_glass"),

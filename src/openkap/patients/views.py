@@ -20,6 +20,7 @@ from openkap.patients.forms import (
     PATIENT_FORM_FIELDS,
     BreakGlassForm,
     CareTeamForm,
+    HeightForm,
     NewPatientForm,
     PatientForm,
     PortalInviteForm,
@@ -67,6 +68,7 @@ def patient_chart(request: HttpRequest, actor: Actor, patient_id: int) -> HttpRe
             "chart": chart,
             "patient": chart.patient,
             "weight_form": WeightForm(initial={"unit": "kg", "measured_on": timezone.localdate()}),
+            "height_form": HeightForm(initial={"unit": "cm", "measured_on": timezone.localdate()}),
             "can_update": actor.can(Perm.PATIENT_UPDATE),
             "can_weigh": actor.can(Perm.WEIGHT_RECORD),
             "can_manage_team": actor.can(Perm.CARE_TEAM_MANAGE),
@@ -117,10 +119,35 @@ def weight_add(request: HttpRequest, actor: Actor, patient_id: int) -> HttpRespo
         else:
             messages.success(request, f"Weight recorded: {weight.weight_kg} kg.")
             return redirect("patients:chart", patient_id=patient_id)
+    return _chart_with_errors(request, actor, patient_id, weight_form=form)
+
+
+@require_POST
+@staff_view(Perm.WEIGHT_RECORD)
+def height_add(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse:
+    form = HeightForm(request.POST)
+    if form.is_valid():
+        try:
+            height = services.height_record(by=actor, patient_id=patient_id, **form.cleaned_data)
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, f"Height recorded: {height.height_cm.normalize():f} cm.")
+            return redirect("patients:chart", patient_id=patient_id)
+    return _chart_with_errors(request, actor, patient_id, height_form=form)
+
+
+def _chart_with_errors(
+    request: HttpRequest, actor: Actor, patient_id: int, *, weight_form: WeightForm | None = None,
+    height_form: HeightForm | None = None,
+) -> HttpResponse:
     chart = selectors.patient_chart(by=actor, patient_id=patient_id)
+    today = timezone.localdate()
     return TemplateResponse(
         request, "patients/chart.html",
-        {"chart": chart, "patient": chart.patient, "weight_form": form, "can_weigh": True,
+        {"chart": chart, "patient": chart.patient, "can_weigh": True,
+         "weight_form": weight_form or WeightForm(initial={"unit": "kg", "measured_on": today}),
+         "height_form": height_form or HeightForm(initial={"unit": "cm", "measured_on": today}),
          "can_update": actor.can(Perm.PATIENT_UPDATE)},
         status=422,
     )

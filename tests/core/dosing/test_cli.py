@@ -342,3 +342,44 @@ def test_a_library_that_cannot_be_read_is_a_clear_error():
     assert done.stdout == ""
     assert "cannot read the clinic's protocol library: SECRET_KEY must be set" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_reviewers_lozenge_command_is_refused_with_exit_2(capsys):
+    # Issue 12: 300 mg for 30 kg from 100 mg tablets (10 mg/kg) was approved silently.
+    code, result, err = run_json(
+        capsys, "--protocol", "sublingual-ketamine-lozenge", "--weight-kg", "30", "--dose-mg", "300",
+        "--product", "ketamine-rdt-compounded", "--mg-per-unit", "100",
+    )
+    assert code == 2
+    assert [s["code"] for s in result["stops"]] == ["weight_below_minimum", "above_absolute_max"]
+    assert "10.0 mg/kg at 30.0 kg" in err
+
+
+def test_im_at_250_kg_is_capped_whatever_the_override(capsys):
+    code, result, _err = run_json(
+        capsys, "--protocol", "im-ketamine", "--weight-kg", "250", "--dose-mg-per-kg", "1.5",
+        "--override-reason", "Prescriber's judgement",
+    )
+    assert code == 2
+    assert "above_absolute_max" in [s["code"] for s in result["stops"]]
+
+
+def test_adjusted_body_weight_from_height_and_sex(capsys, tmp_path):
+    # Devine IBW for a 177.8 cm (70 in) man 73.0 kg; adjusted for 120 kg: 91.8 kg (Bauer 2008).
+    from importlib import resources
+
+    text = resources.files("openkap.core.protocols.examples").joinpath("im-ketamine.json").read_text()
+    data = json.loads(text)
+    data["dosing_weight"] = "adjusted"
+    path = tmp_path / "im-adjusted.json"
+    path.write_text(json.dumps(data))
+    code, result, _err = run_json(
+        capsys, "--protocol", str(path), "--weight-kg", "120", "--dose-mg-per-kg", "1.0",
+        "--height-cm", "177.8", "--sex", "male",
+    )
+    assert code == 0, result
+    assert result["dosing_weight"] == {"basis": "adjusted", "kg": "91.8", "height_cm": "177.8", "sex": "male"}
+    assert result["dose_mg"] == "92"
+    code, result, _err = run_json(capsys, "--protocol", str(path), "--weight-kg", "120")
+    assert code == 2
+    assert result["stops"][0]["code"] == "dosing_weight_unavailable"

@@ -74,7 +74,10 @@ def test_iv_reference_dose_worked_example():
     assert o.dose_mg_per_kg == Decimal("0.5")
     assert o.max_mg == Decimal(72)
     assert o.lines[0] == "0.5 mg/kg \u00d7 72.0 kg = 36.0 mg"
-    assert "Absolute maximum per session: 1.0 mg/kg \u00d7 72.0 kg = 72.0 mg" in o.lines
+    assert (
+        "Absolute maximum per session: 1.0 mg/kg \u00d7 72.0 kg = 72.0 mg and 125.0 mg, "
+        "the lower applies: 72.0 mg"
+    ) in o.lines
     assert "36.0 mg \u00f7 72.0 kg = 0.5 mg/kg" in o.lines
 
 
@@ -156,7 +159,8 @@ def test_implausible_weight_is_a_hard_stop(kg):
 
 @pytest.mark.parametrize("kg", ["30", "250"])
 def test_weight_limits_are_inclusive(kg):
-    approved(order("intranasal-esketamine-spravato", kg))
+    # The plausibility limits; the protocol's own minimum (40 kg in the examples) set to 30.
+    approved(order(protocol_from("iv-ketamine-infusion", min_weight_kg=Decimal(30)), kg))
 
 
 def test_a_weight_typed_in_lb_as_kg_is_caught_by_plausibility():
@@ -231,7 +235,8 @@ def test_above_the_mg_per_kg_maximum_is_a_hard_stop_that_override_cannot_clear()
     # IV: 1.1 mg/kg x 72 kg = 79.2 mg > 1.0 x 72 = 72 mg.
     r = order("iv-ketamine-infusion", per_kg="1.1", override=PRESCRIBER)
     assert stop_codes(r) == {StopCode.ABOVE_ABSOLUTE_MAX}
-    assert "79.2 mg is above the absolute maximum of 72.0 mg" in r.stops[0].message
+    assert "is above the absolute maximum of 72.0 mg" in r.stops[0].message
+    assert r.stops[0].message.startswith("79.2 mg (1.1 mg/kg at 72.0 kg)")
     assert not r.overridable
 
 
@@ -301,7 +306,8 @@ def test_usual_range_bounds_are_inside(per_kg):
 
 
 def test_fixed_dose_outside_the_usual_range_needs_an_override():
-    assert soft_codes(order("sublingual-ketamine-lozenge", mg="350")) == {
+    # 350 mg at 100 kg is 3.5 mg/kg, inside the per-kg range: only the mg range speaks.
+    assert soft_codes(order("sublingual-ketamine-lozenge", "100", mg="350")) == {
         SoftLimitCode.ABOVE_USUAL_RANGE
     }
     assert soft_codes(order("sublingual-ketamine-lozenge", mg="50")) == {

@@ -15,6 +15,7 @@ from openkap.core.dosing import (
     WEIGHT_MIN_KG,
     DoseCalculation,
     DoseRefusal,
+    Height,
     Lot,
     Override,
     StopCode,
@@ -58,10 +59,13 @@ def mg_per_kg_protocols(draw: st.DrawFn) -> Protocol:
         "usual_low": low,
         "usual_high": high,
     }
-    data["absolute_max"] = {"mg_per_kg": cap}
-    if draw(st.booleans()):
-        data["absolute_max"]["mg"] = draw(dec("5", "600", 1))
+    # Issue 12: a weight-based protocol always states an absolute mg maximum, and
+    # chooses the weight it doses on.
+    data["absolute_max"] = {"mg_per_kg": cap, "mg": draw(dec("5", "600", 1))}
     data["rounding_mg"] = draw(st.sampled_from(ROUNDINGS))
+    data["min_weight_kg"] = draw(dec("30", "60", 1))
+    data["dosing_weight"] = draw(st.sampled_from(["total", "ideal", "adjusted"]))
+    data["ideal_weight_formula"] = draw(st.sampled_from(["devine", "robinson"]))
     return _parse(data)
 
 
@@ -81,11 +85,18 @@ def fixed_protocols(draw: st.DrawFn) -> Protocol:
         "usual_low": step * low_steps,
         "usual_high": step * high_steps,
     }
-    # The maximum need not be a multiple of the step.
-    data["absolute_max"] = {"mg": step * cap_steps + draw(dec("0", str(step), 1))}
-    if draw(st.booleans()):
-        data["absolute_max"]["mg_per_kg"] = draw(dec("0.1", "10", 2))
+    # The maximum need not be a multiple of the step. Issue 12: a fixed-mg protocol
+    # always states a per-kg ceiling and a usual range per kg.
+    per_kg_cap = draw(dec("0.1", "10", 2))
+    per_kg_high = draw(dec("0.05", str(per_kg_cap), 2))
+    data["dose_rule"]["usual_low_mg_per_kg"] = draw(dec("0.01", str(per_kg_high), 2))
+    data["dose_rule"]["usual_high_mg_per_kg"] = per_kg_high
+    data["absolute_max"] = {
+        "mg": step * cap_steps + draw(dec("0", str(step), 1)),
+        "mg_per_kg": per_kg_cap,
+    }
     data["rounding_mg"] = step
+    data["min_weight_kg"] = draw(dec("30", "60", 1))
     return _parse(data)
 
 
@@ -147,6 +158,8 @@ def hostile_cases(draw: st.DrawFn) -> dict[str, Any]:
         "dose_mg_per_kg": draw(dec("0", "6", 3)) if order == "per_kg" else None,
         "dose_mg": draw(dec("0", "600", 1)) if order == "mg" else None,
         "override": draw(overrides),
+        "height": draw(st.one_of(st.none(), dec("0", "300", 1).map(lambda cm: Height(cm, SESSION)))),
+        "sex": draw(st.sampled_from([None, "female", "male", "other", ""])),
     }
 
 
@@ -193,6 +206,8 @@ def plausible_cases(draw: st.DrawFn) -> dict[str, Any]:
         "dose_mg_per_kg": per_kg,
         "dose_mg": mg,
         "override": draw(overrides),
+        "height": Height(draw(dec("140", "210", 1)), SESSION),
+        "sex": draw(st.sampled_from(["female", "male"])),
     }
 
 
@@ -222,12 +237,20 @@ def test_no_input_yields_a_dose_above_the_maximum_or_a_volume_from_elsewhere(cas
     lot: Lot = case["lot"]
     dose = result.dose_mg
 
-    # Never above any maximum, never zero, on the protocol's step.
-    assert Decimal(0) < dose <= _max_for(protocol, weight.kg)
+    # Issue 12 property: never above the absolute mg maximum nor the mg/kg maximum, on
+    # the dosing weight the protocol chose, which is never above the total weight, for
+    # any weight in the allowed range (the plausibility limits and the protocol's minimum).
+    dosing_kg = result.order.per_kg_weight
+    assert dosing_kg <= weight.kg
+    assert Decimal(0) < dose <= _max_for(protocol, dosing_kg) <= _max_for(protocol, weight.kg)
+    assert protocol.absolute_max.mg is not None or protocol.dose_rule.basis is DoseBasis.FIXED_MG
     if protocol.absolute_max.mg is not None:
         assert dose <= protocol.absolute_max.mg
     if protocol.absolute_max.mg_per_kg is not None:
+        assert dose / dosing_kg <= protocol.absolute_max.mg_per_kg
         assert dose / weight.kg <= protocol.absolute_max.mg_per_kg
+    assert protocol.min_weight_kg is not None
+    assert weight.kg >= protocol.min_weight_kg
     assert dose % protocol.rounding_mg == 0
 
     # The amount comes from the lot's concentration and nothing else.
@@ -269,7 +292,13 @@ def test_no_input_yields_a_dose_above_the_maximum_or_a_volume_from_elsewhere(cas
         else result.order.ordered_mg
     )
     assert ordered is not None
-    if not rule.usual_low <= ordered <= rule.usual_high:
+    per_kg_usual = (
+        rule.basis is DoseBasis.MG_PER_KG
+        or rule.usual_low_mg_per_kg is None
+        or rule.usual_high_mg_per_kg is None
+        or rule.usual_low_mg_per_kg <= dose / dosing_kg <= rule.usual_high_mg_per_kg
+    )
+    if not rule.usual_low <= ordered <= rule.usual_high or not per_kg_usual:
         override = case["override"]
         assert override is not None
         assert override.by_role == "prescriber"
@@ -300,6 +329,7 @@ def test_an_override_never_changes_the_hard_stops(case):
     kg=dec("30", "250", 1),
 )
 def test_the_default_dose_of_every_example_is_within_its_maximum(protocol, kg):
+    assume(kg >= protocol.min_weight_kg)  # below it: the protocol's hard stop
     result = calculate_dose(
         protocol=protocol,
         protocol_approved=True,

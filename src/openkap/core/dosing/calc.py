@@ -20,10 +20,12 @@ from decimal import Decimal, localcontext
 from functools import partial
 from typing import Final, TypeVar
 
+from openkap.core.body_weight import BodyWeightError, DosingWeightBasis, dosing_weight
 from openkap.core.dosing.results import (
     DoseCalculation,
     DoseOrder,
     DoseRefusal,
+    Height,
     Infusion,
     Lot,
     Notice,
@@ -43,6 +45,7 @@ from openkap.core.protocols.schema import (
     ProductForm,
     Protocol,
     Route,
+    safety_limit_gaps,
 )
 from openkap.core.units import DECIMAL_CONTEXT, round_to_step, round_to_step_not_above
 
@@ -73,6 +76,8 @@ def order_dose(
     dose_mg_per_kg: Decimal | None = None,
     dose_mg: Decimal | None = None,
     override: Override | None = None,
+    height: Height | None = None,
+    sex: str | None = None,
 ) -> DoseOrder | DoseRefusal:
     """Check and compute a dose order.
 
@@ -92,6 +97,8 @@ def order_dose(
             mg_input=dose_mg,
             override=override,
             soft_limits_block=True,
+            height=height,
+            sex=sex,
         )
 
 
@@ -107,6 +114,8 @@ def _order(
     mg_input: Decimal | None,
     override: Override | None,
     soft_limits_block: bool,
+    height: Height | None = None,
+    sex: str | None = None,
 ) -> DoseOrder | DoseRefusal:
     stops: list[Stop] = []
     soft: list[SoftLimit] = []
@@ -123,7 +132,17 @@ def _order(
                 "prescriber of this organisation.",
             )
         )
-    kg = _check_weight(protocol, weight, previous_kg, session_date, stops, notices)
+    gaps = safety_limit_gaps(protocol)
+    if gaps:
+        stops.append(
+            Stop(
+                StopCode.PROTOCOL_LACKS_LIMITS,
+                f"Protocol {protocol.id} version {protocol.version} does not state every "
+                f"safety limit; make a new version that does: {'; '.join(gaps)}.",
+            )
+        )
+    total_kg = _check_weight(protocol, weight, previous_kg, session_date, stops, notices)
+    kg = _dosing_kg(protocol, total_kg, height, sex, stops, lines)
     if last_session_date is not None:
         check_interval(protocol, last_session_date, session_date, stops)
 
@@ -135,7 +154,7 @@ def _order(
         ordered = _ordered_value(mg_input, per_kg_input, rule.default, "mg", "mg/kg", stops)
     if ordered is not None:
         _check_ordered(protocol, ordered, first_session, stops, soft)
-    if ordered is None or kg is None:
+    if ordered is None or kg is None or total_kg is None:
         return _refuse(stops, soft, override, lines, notices)
 
     max_mg = protocol.absolute_max.for_weight(kg)
@@ -154,11 +173,14 @@ def _order(
         stops.append(
             Stop(
                 StopCode.ABOVE_ABSOLUTE_MAX,
-                f"{_fmt(ordered_mg)} mg is above the absolute maximum of {_fmt(max_mg)} mg "
-                f"for this session; this cannot be overridden.",
+                f"{_fmt(ordered_mg)} mg ({_approx(ordered_mg / kg)} mg/kg at {_fmt(kg)} kg) is "
+                f"above the absolute maximum of {_fmt(max_mg)} mg for this session "
+                f"({_max_terms(protocol)}); this cannot be overridden.",
             )
         )
         return _refuse(stops, soft, override, lines, notices)
+    if rule.basis is DoseBasis.FIXED_MG:
+        _check_per_kg(protocol, ordered_mg, kg, soft)
 
     final_mg = round_to_step_not_above(ordered_mg, protocol.rounding_mg, max_mg)
     if final_mg != ordered_mg:
@@ -178,6 +200,8 @@ def _order(
         return _refuse(stops, soft, override, lines, notices)
     per_kg = final_mg / kg
     lines.append(f"{_fmt(final_mg)} mg {DIVIDE} {_fmt(kg)} kg = {_approx(per_kg)} mg/kg")
+    if protocol.dosing_weight is DosingWeightBasis.TOTAL:
+        lines.append(f"Dosing weight: {_fmt(kg)} kg, total body weight (the protocol's choice)")
     accepted = override if soft and _override_accepted(override) else None
     if stops or (soft and accepted is None and soft_limits_block):
         return _refuse(stops, soft, override, lines, notices)
@@ -189,7 +213,11 @@ def _order(
         )
     return DoseOrder(
         protocol=protocol,
-        weight_kg=kg,
+        weight_kg=total_kg,
+        dosing_weight_kg=kg,
+        dosing_weight_basis=protocol.dosing_weight.value,
+        height_cm=height.cm if height is not None else None,
+        sex=sex,
         weight_measured_on=_required(weight).measured_on,
         session_date=session_date,
         ordered_mg_per_kg=ordered if rule.basis is DoseBasis.MG_PER_KG else None,
@@ -265,6 +293,76 @@ def _check_weight(
                 )
             )
     return kg
+
+
+def _dosing_kg(
+    protocol: Protocol,
+    total_kg: Decimal | None,
+    height: Height | None,
+    sex: str | None,
+    stops: list[Stop],
+    lines: list[str],
+) -> Decimal | None:
+    """The protocol's minimum weight on the total, then the weight the dose is computed on."""
+    if total_kg is None:
+        return None
+    minimum = protocol.min_weight_kg
+    if minimum is not None and total_kg < minimum:
+        stops.append(
+            Stop(
+                StopCode.WEIGHT_BELOW_MINIMUM,
+                f"Weight {_fmt(total_kg)} kg is below this protocol's minimum of "
+                f"{_fmt(minimum)} kg for {protocol.route.value}.",
+            )
+        )
+    basis = protocol.dosing_weight
+    try:
+        used = dosing_weight(
+            basis=basis,
+            total_kg=total_kg,
+            height_cm=None if height is None else height.cm,
+            sex=sex,
+            formula=protocol.ideal_weight_formula,
+        )
+    except BodyWeightError as exc:
+        stops.append(Stop(StopCode.DOSING_WEIGHT_UNAVAILABLE, f"Cannot dose: {exc}."))
+        return None
+    lines.extend(used.lines)
+    return used.kg
+
+
+def _check_per_kg(protocol: Protocol, mg: Decimal, kg: Decimal, soft: list[SoftLimit]) -> None:
+    """A fixed dose's usual range per kg of dosing weight (soft limit, issue 12)."""
+    rule = protocol.dose_rule
+    low, high = rule.usual_low_mg_per_kg, rule.usual_high_mg_per_kg
+    if low is None or high is None:
+        return
+    per_kg = mg / kg
+    usual = f"{_fmt(low)}-{_fmt(high)} mg/kg"
+    if per_kg < low:
+        soft.append(
+            SoftLimit(
+                SoftLimitCode.BELOW_USUAL_RANGE_PER_KG,
+                f"{_fmt(mg)} mg is {_approx(per_kg)} mg/kg at {_fmt(kg)} kg, below the usual "
+                f"{usual}.",
+            )
+        )
+    elif per_kg > high:
+        soft.append(
+            SoftLimit(
+                SoftLimitCode.ABOVE_USUAL_RANGE_PER_KG,
+                f"{_fmt(mg)} mg is {_approx(per_kg)} mg/kg at {_fmt(kg)} kg, above the usual "
+                f"{usual}.",
+            )
+        )
+
+
+def _max_terms(protocol: Protocol) -> str:
+    cap = protocol.absolute_max
+    terms = [] if cap.mg_per_kg is None else [f"{_fmt(cap.mg_per_kg)} mg/kg"]
+    if cap.mg is not None:
+        terms.append(f"{_fmt(cap.mg)} mg")
+    return " and ".join(terms)
 
 
 def check_interval(
@@ -637,6 +735,8 @@ def calculate_dose(
     dose_mg_per_kg: Decimal | None = None,
     dose_mg: Decimal | None = None,
     override: Override | None = None,
+    height: Height | None = None,
+    sex: str | None = None,
 ) -> DoseCalculation | DoseRefusal:
     """Order and prepare in one go; a refusal lists the problems of both stages.
 
@@ -656,6 +756,8 @@ def calculate_dose(
             per_kg_input=dose_mg_per_kg,
             mg_input=dose_mg,
             override=override,
+            height=height,
+            sex=sex,
         )
         order = draft(soft_limits_block=True)
         if isinstance(order, DoseOrder):

@@ -32,6 +32,7 @@ from openkap.core.dosing.results import (
     DoseCalculation,
     DoseOrder,
     DoseRefusal,
+    Height,
     Lot,
     Override,
     Weight,
@@ -124,6 +125,15 @@ def _parser() -> argparse.ArgumentParser:
         help="date the weight was measured (default: session date)",
     )
     parser.add_argument("--previous-weight-kg", help="previous weight, to warn on a change > 10%%")
+    parser.add_argument(
+        "--height-cm",
+        help="height in cm (never inches), for protocols that dose on ideal or adjusted body weight",
+    )
+    parser.add_argument(
+        "--sex",
+        choices=["female", "male"],
+        help="sex at birth, for the ideal body weight formulas",
+    )
     parser.add_argument("--session-date", metavar="YYYY-MM-DD", help="default: today")
     parser.add_argument(
         "--last-session-date",
@@ -162,6 +172,10 @@ def _run(
         override=None
         if args.override_reason is None
         else Override(by_role=PRESCRIBER_ROLE, reason=args.override_reason),
+        height=None
+        if args.height_cm is None
+        else Height(cm=_decimal(args.height_cm, "--height-cm"), measured_on=session_date),
+        sex=args.sex,
     )
     lot = _lot(args, protocol)
     if lot is None or isinstance(order, DoseRefusal):

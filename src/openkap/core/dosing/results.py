@@ -29,6 +29,11 @@ class StopCode(StrEnum):
     DOSE_NOT_ALLOWED = "dose_not_allowed"
     ABOVE_ABSOLUTE_MAX = "above_absolute_max"
     DOSE_ROUNDS_TO_ZERO = "dose_rounds_to_zero"
+    # Issue 12: a protocol without its ceilings, a patient below the route's minimum
+    # weight, a dosing weight that cannot be computed.
+    PROTOCOL_LACKS_LIMITS = "protocol_lacks_limits"
+    WEIGHT_BELOW_MINIMUM = "weight_below_minimum"
+    DOSING_WEIGHT_UNAVAILABLE = "dosing_weight_unavailable"
     PRODUCT_NOT_ALLOWED = "product_not_allowed"
     CONCENTRATION_UNKNOWN = "concentration_unknown"
     CONCENTRATION_NOT_ALLOWED = "concentration_not_allowed"
@@ -41,6 +46,8 @@ class StopCode(StrEnum):
 class SoftLimitCode(StrEnum):
     BELOW_USUAL_RANGE = "below_usual_range"
     ABOVE_USUAL_RANGE = "above_usual_range"
+    BELOW_USUAL_RANGE_PER_KG = "below_usual_range_per_kg"
+    ABOVE_USUAL_RANGE_PER_KG = "above_usual_range_per_kg"
     FIRST_SESSION_DOSE = "first_session_dose"
 
 
@@ -75,6 +82,12 @@ class Notice:
 @dataclass(frozen=True)
 class Weight:
     kg: Decimal
+    measured_on: date
+
+
+@dataclass(frozen=True)
+class Height:
+    cm: Decimal
     measured_on: date
 
 
@@ -141,11 +154,20 @@ class DoseOrder:
     overridden: tuple[SoftLimit, ...]
     override: Override | None
     lines: tuple[str, ...]
+    # The weight mg/kg and the ceilings use (the protocol's choice; None = weight_kg).
+    dosing_weight_kg: Decimal | None = None
+    dosing_weight_basis: str = "total"
+    height_cm: Decimal | None = None
+    sex: str | None = None
+
+    @property
+    def per_kg_weight(self) -> Decimal:
+        return self.weight_kg if self.dosing_weight_kg is None else self.dosing_weight_kg
 
     def __post_init__(self) -> None:
         # Holds however the object was built, so no path yields more than the maximum.
         with localcontext(DECIMAL_CONTEXT):
-            max_mg = self.protocol.absolute_max.for_weight(self.weight_kg)
+            max_mg = self.protocol.absolute_max.for_weight(self.per_kg_weight)
         if self.max_mg != max_mg:
             raise ValueError("max_mg does not match the protocol's absolute maximum")
         if not Decimal(0) < self.dose_mg <= self.max_mg:
@@ -159,6 +181,12 @@ class DoseOrder:
             "protocol": {"id": p.id, "version": p.version, "route": p.route.value},
             "weight_kg": _num(self.weight_kg),
             "weight_measured_on": self.weight_measured_on.isoformat(),
+            "dosing_weight": {
+                "basis": self.dosing_weight_basis,
+                "kg": _num(self.per_kg_weight),
+                "height_cm": _opt_num(self.height_cm),
+                "sex": self.sex,
+            },
             "session_date": self.session_date.isoformat(),
             "basis": p.dose_rule.basis.value,
             "ordered_mg_per_kg": _opt_num(self.ordered_mg_per_kg),

@@ -20,6 +20,7 @@ from openkap.core.protocols.schema import (
     ProtocolError,
     Route,
     Source,
+    safety_limit_gaps,
 )
 
 __all__ = [
@@ -40,4 +41,5 @@ __all__ = [
     "load_protocol",
     "loads_protocol",
     "parse_protocol",
+    "safety_limit_gaps",
 ]

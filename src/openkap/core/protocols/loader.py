@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TypeVar
 
+from openkap.core.body_weight import DosingWeightBasis, IdealWeightFormula
 from openkap.core.protocols.schema import (
     AbsoluteMax,
     ChecklistItem,
@@ -65,7 +66,15 @@ def parse_protocol(data: object) -> Protocol:
             "discharge_criteria",
             "sources",
         },
-        optional={"infusion_minutes", "dilution", "rems_required", "notes"},
+        optional={
+            "infusion_minutes",
+            "dilution",
+            "rems_required",
+            "notes",
+            "min_weight_kg",
+            "dosing_weight",
+            "ideal_weight_formula",
+        },
     )
     return Protocol(
         id=_text(d["id"], "id"),
@@ -96,6 +105,15 @@ def parse_protocol(data: object) -> Protocol:
         alarm_rules=tuple(_list(d["alarm_rules"], "alarm_rules", _alarm_rule)),
         rems_required=bool(_optional(d, "rems_required", _boolean)),
         notes=_optional(d, "notes", _text) or "",
+        min_weight_kg=_optional(d, "min_weight_kg", _number),
+        dosing_weight=_optional(
+            d, "dosing_weight", lambda v, p: _enum(DosingWeightBasis, v, p)
+        )
+        or DosingWeightBasis.TOTAL,
+        ideal_weight_formula=_optional(
+            d, "ideal_weight_formula", lambda v, p: _enum(IdealWeightFormula, v, p)
+        )
+        or IdealWeightFormula.DEVINE,
     )
 
 
@@ -158,7 +176,7 @@ def _dose_rule(value: object, path: str) -> DoseRule:
         value,
         path,
         required={"basis", "default", "usual_low", "usual_high"},
-        optional={"allowed", "first_session"},
+        optional={"allowed", "first_session", "usual_low_mg_per_kg", "usual_high_mg_per_kg"},
     )
     return DoseRule(
         basis=_enum(DoseBasis, d["basis"], f"{path}.basis"),
@@ -167,6 +185,8 @@ def _dose_rule(value: object, path: str) -> DoseRule:
         usual_high=_number(d["usual_high"], f"{path}.usual_high"),
         allowed=tuple(_optional(d, "allowed", lambda v, p: _list(v, p, _number), path) or ()),
         first_session=_optional(d, "first_session", _number, path),
+        usual_low_mg_per_kg=_optional(d, "usual_low_mg_per_kg", _number, path),
+        usual_high_mg_per_kg=_optional(d, "usual_high_mg_per_kg", _number, path),
     )
 
 

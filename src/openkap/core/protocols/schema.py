@@ -16,6 +16,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Final
 
+from openkap.core.body_weight import DosingWeightBasis, IdealWeightFormula
 from openkap.core.routes import Route as Route  # re-exported for loader and dosing
 from openkap.core.vitals import AlarmRule, DischargeCriterion
 
@@ -79,6 +80,10 @@ class DoseRule:
     allowed: tuple[Decimal, ...] = ()
     # Fixed-mg only: the dose expected at a patient's first session (esketamine 56 mg).
     first_session: Decimal | None = None
+    # Fixed-mg only: the usual range per kg of dosing weight (soft limit, issue 12): a
+    # fixed 300 mg is usual for 75 kg and 10 mg/kg for 30 kg.
+    usual_low_mg_per_kg: Decimal | None = None
+    usual_high_mg_per_kg: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -195,6 +200,11 @@ class Protocol:
     dilution: Dilution | None = None
     rems_required: bool = False
     notes: str = ""
+    # Below this total body weight the route's doses are outside experience: hard stop.
+    min_weight_kg: Decimal | None = None
+    # The weight mg/kg doses and ceilings are computed on (issue 12).
+    dosing_weight: DosingWeightBasis = DosingWeightBasis.TOTAL
+    ideal_weight_formula: IdealWeightFormula = IdealWeightFormula.DEVINE
 
     def __post_init__(self) -> None:
         errors = _protocol_errors(self)
@@ -203,6 +213,34 @@ class Protocol:
 
     def product(self, code: str) -> Product | None:
         return next((p for p in self.products if p.code == code), None)
+
+
+def safety_limit_gaps(p: Protocol) -> list[str]:
+    """What a protocol must state before it is approved or dosed from (issue 12).
+
+    Kept apart from validation so that a version stored before these rules still loads
+    (its record stays readable); the dose calculation refuses it with a hard stop and
+    approval refuses it, so a dose is never computed without the ceilings."""
+    gaps: list[str] = []
+    if p.min_weight_kg is None:
+        gaps.append("min_weight_kg: state the minimum body weight for this route")
+    if p.dose_rule.basis is DoseBasis.FIXED_MG:
+        if p.absolute_max.mg_per_kg is None:
+            gaps.append(
+                "absolute_max.mg_per_kg: a fixed-mg protocol needs a per-kg ceiling (a fixed "
+                "dose is a much larger dose for a small patient)"
+            )
+        if p.dose_rule.usual_low_mg_per_kg is None:
+            gaps.append(
+                "dose_rule.usual_low_mg_per_kg and usual_high_mg_per_kg: a fixed-mg protocol "
+                "needs a usual range per kg"
+            )
+    elif p.absolute_max.mg is None:
+        gaps.append(
+            "absolute_max.mg: a weight-based protocol needs an absolute mg maximum per session "
+            "(mg/kg times a very heavy patient's weight is otherwise unbounded)"
+        )
+    return gaps
 
 
 def _is_int(value: object) -> bool:
@@ -231,6 +269,8 @@ def _protocol_errors(p: Protocol) -> list[str]:
         value = getattr(p, name)
         if not _is_int(value) or value < 0:
             errors.append(f"{name}: must be a whole number of 0 or more, got {value!r}")
+    if p.min_weight_kg is not None and not _is_positive(p.min_weight_kg):
+        errors.append(f"min_weight_kg: must be a positive number, got {p.min_weight_kg}")
     errors += _dose_errors(p)
     errors += _product_errors(p)
     errors += _route_errors(p)
@@ -265,9 +305,29 @@ def _dose_errors(p: Protocol) -> list[str]:
             f"dose_rule.usual_high {rule.usual_high} {unit} is above the absolute maximum "
             f"{ceiling} {unit}"
         )
+    per_kg_range = (rule.usual_low_mg_per_kg, rule.usual_high_mg_per_kg)
+    for name, value in zip(("usual_low_mg_per_kg", "usual_high_mg_per_kg"), per_kg_range, strict=True):
+        if value is not None and not _is_positive(value):
+            errors.append(f"dose_rule.{name}: must be a positive number")
+    low_kg, high_kg = per_kg_range
+    if (low_kg is None) != (high_kg is None):
+        errors.append("dose_rule: give both usual_low_mg_per_kg and usual_high_mg_per_kg, or neither")
+    elif _is_positive(low_kg) and _is_positive(high_kg):
+        assert low_kg is not None
+        assert high_kg is not None
+        if low_kg > high_kg:
+            errors.append("dose_rule: usual_low_mg_per_kg must not be above usual_high_mg_per_kg")
+        if cap.mg_per_kg is not None and high_kg > cap.mg_per_kg:
+            errors.append(
+                f"dose_rule.usual_high_mg_per_kg {high_kg} mg/kg is above the absolute maximum "
+                f"{cap.mg_per_kg} mg/kg"
+            )
     if rule.basis is DoseBasis.MG_PER_KG:
         if rule.allowed or rule.first_session is not None:
             errors.append("dose_rule: allowed and first_session are for fixed-mg protocols only")
+        if low_kg is not None or high_kg is not None:
+            errors.append("dose_rule: the per-kg usual range is for fixed-mg protocols (mg/kg "
+                          "protocols state it as usual_low and usual_high)")
         return errors
     fixed = [("default", rule.default)]
     fixed += [(f"allowed[{i}]", d) for i, d in enumerate(rule.allowed)]
