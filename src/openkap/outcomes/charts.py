@@ -35,7 +35,7 @@ def _empty(title: str, why: str) -> str:
 
 
 def trajectory_svg(points: list[dict[str, Any]], *, maximum: float, instrument: str) -> str:
-    title = f"Mean {instrument} by session (95% CI)"
+    title = f"Mean {instrument} by session (95% CI)" if any(p["n"] != 1 for p in points) else f"{instrument} totals"
     shown = [p for p in points if p["mean"] is not None]
     if not shown:
         return _empty(title, "No scores to show")

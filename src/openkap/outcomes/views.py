@@ -3,18 +3,23 @@ bookmarkable and changes nothing but the audit log)."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 
 from openkap.accounts.authz import Actor
 from openkap.core.authz import Perm
-from openkap.outcomes import exports, selectors
+from openkap.outcomes import charts, exports, selectors
 from openkap.outcomes.forms import ReportFilterForm
+from openkap.outcomes.patient import PatientOutcomeReport, patient_outcome_report
 from openkap.outcomes.selectors import OutcomeReport
+from openkap.patients.selectors import patient_chart
 from openkap.web.decorators import apply_errors, staff_view
 
 CONTROL_PARAMS = {"view", "unsuppressed"}
@@ -86,4 +91,37 @@ def report_csv(request: HttpRequest, actor: Actor) -> HttpResponse:
     response = StreamingHttpResponse(exports.csv_text(exports.report_rows(report.to_dict(suppress=suppress))),
                                      content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{_filename(report, suppress, "csv")}"'
+    return response
+
+
+def _patient_context(report: PatientOutcomeReport) -> dict[str, Any]:
+    return {
+        "report": report, "patient": report.patient,
+        "instruments": [
+            {**i, "svg": mark_safe(charts.trajectory_svg(  # noqa: S308 - numbers, labels escaped
+                i["points"], maximum=i["maximum"], instrument=i["name"]))}
+            for i in report.instruments
+        ],
+        "definitions": {k: v for k, v in report.definitions.items() if k in ("series", "baseline", "endpoint", "response")},
+    }
+
+
+@staff_view(Perm.CLINICAL_VIEW)
+def patient_outcomes(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse:
+    report = patient_outcome_report(by=actor, patient_id=patient_id)
+    chart = patient_chart(by=actor, patient_id=patient_id)
+    return TemplateResponse(request, "outcomes/patient.html", {"chart": chart, **_patient_context(report)})
+
+
+@staff_view(Perm.CLINICAL_VIEW)
+def patient_outcomes_pdf(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse:
+    from weasyprint import HTML  # imported on use: it loads Pango
+
+    report = patient_outcome_report(by=actor, patient_id=patient_id)
+    html = render_to_string("outcomes/pdf/patient.html", {
+        **_patient_context(report), "printed_at": timezone.now(),
+        "footer": f"OpenKAP outcome report · MRN {report.patient.mrn}",
+    }, request=request)
+    response = HttpResponse(HTML(string=html).write_pdf(), content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="outcomes-{report.patient.mrn}.pdf"'
     return response
