@@ -15,6 +15,7 @@ SECTIONS = {
     "Measures": "measures:patient",
     "Pathway": "pathway:overview",
     "Medicine sessions": "dosing:patient_sessions",
+    "Outcomes": "outcomes:patient",
     "Psychotherapy notes": "pathway:psychotherapy_notes",
 }
 
