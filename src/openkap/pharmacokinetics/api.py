@@ -40,7 +40,7 @@ class _DoseIn(Schema):
     )
     weight_kg: float | None = Field(
         None, ge=predictions.WEIGHT_KG_RANGE[0], le=predictions.WEIGHT_KG_RANGE[1],
-        description="Required for racemic ketamine routes (per-kg models); ignored for esketamine",
+        description="Required for racemic ketamine routes (models scale with weight); ignored for esketamine",
     )
     infusion_min: float | None = Field(
         None, ge=0, le=predictions.INFUSION_MIN_MAX,

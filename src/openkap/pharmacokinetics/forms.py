@@ -35,7 +35,7 @@ class CompareForm(forms.Form):
         max_digits=5,
         decimal_places=1,
         initial=Decimal(70),
-        help_text="Racemic ketamine models scale per kg; the esketamine model has no weight effect.",
+        help_text="Racemic ketamine models scale with weight; the esketamine model has no weight effect.",
     )
     routes = forms.MultipleChoiceField(
         label="Routes",

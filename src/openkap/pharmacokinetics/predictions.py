@@ -138,7 +138,7 @@ def curve_key(
     if route == "in-esketamine":
         weight = None  # the esketamine model has no weight covariate
     elif weight is None:
-        raise ValidationError({"weight_kg": "Enter the weight: racemic ketamine models scale per kg."})
+        raise ValidationError({"weight_kg": "Enter the weight: racemic ketamine models scale with weight."})
     return CurveKey(
         route=route,
         dose_mg=round(dose, 1) if dose is not None else 0.0,

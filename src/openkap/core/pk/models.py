@@ -1,7 +1,9 @@
 """Route models: which compartments, which parameters, where each dose goes.
 
 Racemic ketamine routes (iv, im, in-racemic, sublingual, oral) share one
-per-kg disposition (Clements or Domino) and add absorption depots. Esketamine
+disposition (the joint fit, allometric; or, for IV, the published per-kg
+Clements or Domino sets), add absorption depots and, on request, norketamine.
+Esketamine
 nasal (in-esketamine) follows Perez-Ruixo 2021, including the hepatic first
 pass of the swallowed part and the noresketamine metabolite.
 """
@@ -119,7 +121,7 @@ def _transfer(rates: FloatArray, source: int, target: int | None, k: FloatArray)
 
 def _racemic(regimen: Regimen, values: Values) -> Built:
     if regimen.weight_kg is None:
-        raise ValueError("racemic ketamine models scale per kg: weight_kg is required")
+        raise ValueError("racemic ketamine models scale with weight: weight_kg is required")
     disposition = values[regimen.disposition]
     cl_factor = values["racemic-iiv"]["cl_factor"]
     v_factor = values["racemic-iiv"]["v_factor"]

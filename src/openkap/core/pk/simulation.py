@@ -326,7 +326,7 @@ def _regimen(
         for _, mg in doses:
             esketamine_devices(mg)
     elif weight_kg is None:
-        raise ValueError("weight_kg is required: racemic ketamine models scale per kg")
+        raise ValueError("weight_kg is required: racemic ketamine models scale with weight")
     if infusion_min is not None:
         if route != "iv":
             raise ValueError("infusion_min applies to the iv route only")
