@@ -194,8 +194,11 @@ def run_to_monitoring(session, *, nurse_actor, verifier_actor, prescriber_actor,
 
 
 NORMAL = {"systolic": 126, "diastolic": 80, "heart_rate": 74, "spo2": 98, "respiratory_rate": 14}
+# Most tests record a few vitals, not the protocol's whole schedule; the reason the
+# missed-checks rule asks for is given here (tests/dosing/test_missed_vitals.py tests the rule).
+MISSED_REASON = "Test session: only the readings this test needs were taken."
 DISCHARGE = {"alert_and_oriented": True, "ambulating": True, "nausea_controlled": True, "escort_present": True,
-             "escort_name": "Ana Lindqvist", "escort_phone": "(555) 010-7788"}
+             "escort_name": "Ana Lindqvist", "escort_phone": "(555) 010-7788", "missed_vitals_reason": MISSED_REASON}
 
 
 @pytest.fixture

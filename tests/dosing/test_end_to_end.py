@@ -9,7 +9,7 @@ from openkap.dosing import services
 from openkap.dosing.models import DosingSession
 from openkap.ledger.models import LedgerEntry
 from tests.conftest import PASSWORD
-from tests.dosing.conftest import CHECKLIST
+from tests.dosing.conftest import CHECKLIST, MISSED_REASON
 
 
 def test_esketamine_session_end_to_end(esk_session, nurse_actor, second_nurse_actor, prescriber_actor, stock, patient):
@@ -48,7 +48,8 @@ def test_esketamine_session_end_to_end(esk_session, nurse_actor, second_nurse_ac
                            spo2=98, respiratory_rate=14)
     d = services.session_discharge(by=nurse_actor, session_id=s.id, password=PASSWORD, alert_and_oriented=True,
                                    ambulating=True, nausea_controlled=True, escort_present=True,
-                                   escort_name="Ana Lindqvist", escort_phone="555 010 7788")
+                                   escort_name="Ana Lindqvist", escort_phone="555 010 7788",
+                                   missed_vitals_reason=MISSED_REASON)
     s.refresh_from_db()
     assert s.status == DosingSession.Status.DISCHARGED
     assert d.minutes_monitored >= 120
@@ -76,4 +77,5 @@ def test_im_session_end_to_end(im_session, nurse_actor, second_nurse_actor, pres
                            spo2=98, respiratory_rate=14)
     services.session_discharge(by=nurse_actor, session_id=s.id, password=PASSWORD, alert_and_oriented=True,
                                ambulating=True, nausea_controlled=True, escort_present=True,
-                               escort_name="Ana Lindqvist", escort_phone="555 010 7788")
+                               escort_name="Ana Lindqvist", escort_phone="555 010 7788",
+                               missed_vitals_reason=MISSED_REASON)

@@ -10,7 +10,7 @@ from openkap.dosing.models import RemsForm
 from openkap.pathway.models import IntegrationNote
 from openkap.pathway.selectors import episode_snapshot
 from tests.conftest import PASSWORD, require_tool
-from tests.dosing.conftest import DISCHARGE, NORMAL, ago, run_to_monitoring, to_order
+from tests.dosing.conftest import DISCHARGE, MISSED_REASON, NORMAL, ago, run_to_monitoring, to_order
 
 
 def test_snapshot_counts_sessions_given_and_awaiting_integration(im_session, nurse_actor, second_nurse_actor,
@@ -63,7 +63,7 @@ def test_session_record_pdf_shows_the_whole_session(discharged_esk, nurse_actor,
     for expected in (patient.mrn, "intranasal-esketamine-spravato v1", "Fixed dose 56.0 mg",
                      "56.0 mg ÷ 28.0 mg/device = 2 devices", "L-device", "Independently verified by Nia Second",
                      "184/104", "systolic_high", "Nausea", "Ondansetron ODT 4 mg", "Ana Lindqvist",
-                     "Discharge electronically signed"):
+                     "Discharge electronically signed", "Vitals checks missed", MISSED_REASON[:30]):
         assert expected in text, expected
 
 

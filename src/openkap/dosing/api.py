@@ -236,6 +236,8 @@ class DischargeOut(Schema):
     minutes_monitored: int
     aftercare_instructions: str
     signer_name: str
+    missed_vitals_min: list[int]
+    missed_vitals_reason: str
 
 
 class RefusedOrderOut(Schema):
@@ -355,6 +357,7 @@ def _session_out(view: selectors.SessionView) -> SessionOut:
             discharged_at=discharge.discharged_at, escort_name=discharge.escort_name,
             escort_phone=discharge.escort_phone, minutes_monitored=discharge.minutes_monitored,
             aftercare_instructions=discharge.aftercare_instructions, signer_name=discharge.signer_name,
+            missed_vitals_min=discharge.missed_vitals_min, missed_vitals_reason=discharge.missed_vitals_reason,
         ) if discharge else None,
     )
 
@@ -615,6 +618,9 @@ class DischargeIn(AtIn):
     escort_name: Annotated[str, Field(max_length=200)]
     escort_phone: Annotated[str, Field(max_length=30)]
     aftercare_instructions: Text = Field("", description="Leave empty for the standard instructions")
+    missed_vitals_reason: Text = Field(
+        "", description="Why scheduled vitals checks have no reading (needed when any were missed)"
+    )
 
 
 @router.post("/sessions/{session_id}/discharge", response={200: SessionOut, **ERRORS}, summary="Discharge to a named escort (signed; refused while criteria are unmet)")

@@ -251,6 +251,11 @@ class DischargeForm(forms.Form):
     escort_phone = forms.CharField(label="Escort's phone", required=False, max_length=30)
     aftercare_instructions = forms.CharField(label="Aftercare instructions given", initial=AFTERCARE, required=False,
                                              widget=forms.Textarea(attrs={"rows": 4}))
+    missed_vitals_reason = forms.CharField(
+        label="Why scheduled vitals checks were missed", required=False, max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Needed when a scheduled check has no reading (the card above lists them).",
+    )
     password = forms.CharField(label="Your password (signature)", required=False,
                                widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
     time = _time()

@@ -17,6 +17,7 @@ from django.db import models
 from django.utils import timezone
 
 from openkap.accounts.models import Organization, Room, Site, User
+from openkap.core.missed_vitals import describe as describe_missed
 from openkap.core.protocols import Protocol, loads_protocol
 from openkap.core.routes import ROUTE_LABELS, Route
 from openkap.pathway.models import Episode
@@ -583,12 +584,19 @@ class Discharge(models.Model):
     aftercare_instructions = models.TextField()
     final_vitals = models.ForeignKey(VitalSigns, on_delete=models.PROTECT, related_name="+")
     minutes_monitored = models.PositiveIntegerField()
+    # Scheduled vitals checks (minutes after the dose) with no reading, and why.
+    missed_vitals_min = models.JSONField(default=list, blank=True)
+    missed_vitals_reason = models.TextField(blank=True)
     signed_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     signer_name = models.CharField(max_length=200)
     signed_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
         return f"Discharge of session {self.session_id}"
+
+    @property
+    def missed_vitals_text(self) -> str:
+        return describe_missed(self.missed_vitals_min) if self.missed_vitals_min else ""
 
 
 class RemsForm(models.Model):

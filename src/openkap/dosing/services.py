@@ -31,6 +31,7 @@ from openkap.accounts.services import reauthenticate_signer, signer_credentials
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.core import dosing as dose_core
+from openkap.core import missed_vitals
 from openkap.core import vitals as vitals_core
 from openkap.core.authz import Perm, Role
 from openkap.core.protocols import Protocol, ProtocolError, example_ids, safety_limit_gaps
@@ -1454,10 +1455,21 @@ def discharge_unmet(session: DosingSession, assessment: DischargeAssessment, at:
     return unmet
 
 
+def missed_vitals_of(session: DosingSession, at: datetime) -> tuple[int, ...]:
+    """The protocol's scheduled vitals checks with no reading up to ``at``."""
+    start = session.administration_started_at
+    if start is None:
+        return ()
+    recorded = [
+        _minutes(v.taken_at, start) for v in session.vitals.filter(taken_at__lte=at + CLOCK_SKEW)
+    ]
+    return missed_vitals.missed_checks(_protocol(session).vitals_schedule_min, recorded, _minutes(at, start))
+
+
 def session_discharge(
     *, by: Actor, session_id: int, password: str, alert_and_oriented: object, ambulating: object,
     nausea_controlled: object, escort_present: object, escort_name: str, escort_phone: str,
-    aftercare_instructions: str = "", at: datetime | None = None,
+    aftercare_instructions: str = "", missed_vitals_reason: str = "", at: datetime | None = None,
 ) -> Discharge:
     """Discharge to a named escort, signed. Refused with every reason while any of the
     protocol's criteria is unmet."""
@@ -1468,6 +1480,7 @@ def session_discharge(
         ("escort_name", escort_name, 200, "the escort's name", True),
         ("escort_phone", escort_phone, 30, "the escort's phone number", True),
         ("aftercare_instructions", aftercare_instructions or AFTERCARE, MAX_TEXT, "the aftercare instructions", True),
+        ("missed_vitals_reason", missed_vitals_reason, MAX_TEXT, "why vitals checks were missed", False),
     ):
         try:
             texts[name] = clean_text(value, name, required=required, max_length=limit, what=what)
@@ -1485,19 +1498,27 @@ def session_discharge(
         assert session.administration_ended_at is not None
         when = event_time(at, not_before=session.administration_ended_at, after_what="the end of administration")
         unmet = discharge_unmet(session, DischargeAssessment(**answers), when)
+        missed = missed_vitals_of(session, when)
+        # A rule of its own beside the protocol's discharge criteria: the record must say
+        # why scheduled checks are missing (or, if the protocol says so, not close without them).
+        gap = missed_vitals.missed_vitals_refusal(missed, _protocol(session).missed_vitals, texts["missed_vitals_reason"])
+        if gap:
+            unmet.append(gap)
         if unmet:
             raise DischargeBlocked(unmet)
+        if not missed:
+            texts["missed_vitals_reason"] = ""
         final = session.vitals.filter(taken_at__lte=when + CLOCK_SKEW).order_by("-taken_at", "-id").first()
         assert final is not None
         discharge = Discharge.objects.create(
             organization=by.organization, session=session, discharged_at=when, final_vitals=final,
             minutes_monitored=int(_minutes(when, session.administration_ended_at)),
-            signed_by=by.user, signer_name=by.user.full_name, **{k: bool(v) for k, v in answers.items()}, **texts,
+            missed_vitals_min=list(missed), signed_by=by.user, signer_name=by.user.full_name, **{k: bool(v) for k, v in answers.items()}, **texts,
         )
         session.status, session.discharged_at = DosingSession.Status.DISCHARGED, when
         session.save(update_fields=["status", "discharged_at"])
         _audit(by, AuditAction.CREATE, "dosing_discharge", discharge, session, glass, signed=True,
-               minutes_monitored=discharge.minutes_monitored)
+               minutes_monitored=discharge.minutes_monitored, missed_vitals_min=list(missed))
         # Imported here: scheduling builds on dosing, not the other way round.
         from openkap.scheduling.services import appointment_complete_for_session
 

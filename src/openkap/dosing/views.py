@@ -22,6 +22,7 @@ from openkap.accounts.authz import Actor
 from openkap.accounts.models import Membership, Site
 from openkap.core.authz import Perm
 from openkap.core.instruments import get_instrument
+from openkap.core.missed_vitals import describe as describe_missed
 from openkap.dosing import documents, forms, selectors, services
 from openkap.dosing.charts import session_vitals_svg
 from openkap.dosing.models import AdministrationEvent, DosingSession, ProtocolVersion, RemsForm
@@ -233,6 +234,8 @@ def _session_context(request: HttpRequest, actor: Actor, view: selectors.Session
         })
         ctx["discharge_unmet"] = bound.get("discharge_unmet") or services.discharge_unmet(
             session, services.DischargeAssessment(True, True, True, True), timezone.now())
+        missed = services.missed_vitals_of(session, timezone.now())
+        ctx["missed_vitals"] = describe_missed(missed) if missed else ""
     if view.vitals:
         ctx["vitals_svg"] = mark_safe(session_vitals_svg(view))  # noqa: S308 - numbers, labels escaped
     ctx["rems"] = getattr(session, "rems_form", None)
@@ -464,7 +467,8 @@ def discharge(request: HttpRequest, actor: Actor, session_id: int) -> HttpRespon
                 alert_and_oriented=d["alert_and_oriented"], ambulating=d["ambulating"],
                 nausea_controlled=d["nausea_controlled"], escort_present=d["escort_present"],
                 escort_name=d["escort_name"], escort_phone=d["escort_phone"],
-                aftercare_instructions=d["aftercare_instructions"], at=_with_time(session, form),
+                aftercare_instructions=d["aftercare_instructions"], missed_vitals_reason=d["missed_vitals_reason"],
+                at=_with_time(session, form),
             )
         except services.DischargeBlocked as exc:
             # The unmet criteria are listed on the card; the form says only that it is blocked.

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from openkap.core.body_weight import DosingWeightBasis, IdealWeightFormula
+from openkap.core.missed_vitals import MissedVitalsPolicy
 from openkap.core.protocols.schema import (
     AbsoluteMax,
     ChecklistItem,
@@ -74,6 +75,7 @@ def parse_protocol(data: object) -> Protocol:
             "min_weight_kg",
             "dosing_weight",
             "ideal_weight_formula",
+            "missed_vitals",
         },
     )
     return Protocol(
@@ -114,6 +116,8 @@ def parse_protocol(data: object) -> Protocol:
             d, "ideal_weight_formula", lambda v, p: _enum(IdealWeightFormula, v, p)
         )
         or IdealWeightFormula.DEVINE,
+        missed_vitals=_optional(d, "missed_vitals", lambda v, p: _enum(MissedVitalsPolicy, v, p))
+        or MissedVitalsPolicy.REASON,
     )
 
 

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Final
 
 from openkap.core.body_weight import DosingWeightBasis, IdealWeightFormula
+from openkap.core.missed_vitals import MissedVitalsPolicy
 from openkap.core.routes import Route as Route  # re-exported for loader and dosing
 from openkap.core.vitals import AlarmRule, DischargeCriterion
 
@@ -205,6 +206,8 @@ class Protocol:
     # The weight mg/kg doses and ceilings are computed on (issue 12).
     dosing_weight: DosingWeightBasis = DosingWeightBasis.TOTAL
     ideal_weight_formula: IdealWeightFormula = IdealWeightFormula.DEVINE
+    # A scheduled vitals check with no reading: discharge with a written reason, or not at all.
+    missed_vitals: MissedVitalsPolicy = MissedVitalsPolicy.REASON
 
     def __post_init__(self) -> None:
         errors = _protocol_errors(self)
