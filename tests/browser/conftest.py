@@ -55,14 +55,26 @@ def _postgres_admin(url: str, sql: str) -> None:
         conn.execute(sql)
 
 
+_MAILBOX: dict[str, Path] = {}
+
+
+@pytest.fixture(scope="session")
+def demo_mailbox(demo_server) -> Path:
+    """The folder where the demo server writes the emails it sends (one file per message)."""
+    return _MAILBOX["dir"]
+
+
 @pytest.fixture(scope="session")
 def demo_server(tmp_path_factory) -> Iterator[str]:
     var = tmp_path_factory.mktemp("browser-var")
     env = {**os.environ, "DEBUG": "true", "OPENKAP_DEMO": "true", "OPENKAP_VAR_DIR": str(var),
            "DJANGO_SETTINGS_MODULE": "openkap.settings", "TIME_ZONE": CLINIC_TIME_ZONE,
            # Each role signs in once for the whole run (signed_in): no automatic logoff mid-run.
-           "OPENKAP_IDLE_TIMEOUT_SECONDS": str(6 * 60 * 60)}
+           "OPENKAP_IDLE_TIMEOUT_SECONDS": str(6 * 60 * 60),
+           # Emailed links (portal invitations) land as files the tests can open (demo_mailbox).
+           "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend"}
     env.pop("SECRET_KEY", None)
+    _MAILBOX["dir"] = var / "mail"
     test_db_url = os.environ.get("DATABASE_URL", "")
     pg_name = None
     if test_db_url.startswith("postgres"):
