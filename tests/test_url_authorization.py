@@ -28,6 +28,7 @@ PUBLIC = {
     "accounts:mfa_setup",
     "accounts:mfa_verify",
     "accounts:switch_organization",
+    "accounts:session_status",  # the idle time-out's own clock; answers anonymous users "signed out"
     "accounts:invitation_accept",
     "accounts:password_reset",
     "accounts:password_reset_done",

@@ -10,6 +10,7 @@ urlpatterns = [
     path("accounts/logout/", views.logout_view, name="logout"),
     path("accounts/mfa/setup/", views.mfa_setup, name="mfa_setup"),
     path("accounts/mfa/verify/", views.mfa_verify, name="mfa_verify"),
+    path("accounts/session/", views.session_status, name="session_status"),
     path("accounts/organization/", views.switch_organization, name="switch_organization"),
     path("accounts/invitation/<str:token>/", views.invitation_accept, name="invitation_accept"),
     path("accounts/password-reset/", views.PasswordResetView.as_view(), name="password_reset"),

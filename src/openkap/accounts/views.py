@@ -1,17 +1,19 @@
 from __future__ import annotations
 
+import time
+
 import segno
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from openkap.accounts import selectors, services
 from openkap.accounts.authz import Actor, organizations_of
@@ -24,7 +26,7 @@ from openkap.accounts.forms import (
     RoomForm,
     SiteForm,
 )
-from openkap.accounts.middleware import SESSION_MFA_KEY, SESSION_ORG_KEY, client_ip
+from openkap.accounts.middleware import SESSION_ACTIVITY_KEY, SESSION_MFA_KEY, SESSION_ORG_KEY, client_ip
 from openkap.accounts.models import User
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
@@ -79,6 +81,21 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     logout(request)
     messages.info(request, "You are signed out.")
     return redirect("accounts:login")
+
+
+@require_http_methods(["GET", "POST"])
+def session_status(request: HttpRequest) -> HttpResponse:
+    """The idle time-out's clock for the page's warning (WCAG 2.2.1). GET reads it
+    without counting as activity (the page sends X-Background-Refresh); POST is the
+    person choosing to stay, which restarts it. Reveals nothing but the session's own age."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"signed_in": False, "remaining": 0})
+    now = int(time.time())
+    if request.method == "POST":
+        request.session[SESSION_ACTIVITY_KEY] = now
+    last = request.session.get(SESSION_ACTIVITY_KEY, now)
+    remaining = max(0, settings.IDLE_TIMEOUT_SECONDS - (now - last))
+    return JsonResponse({"signed_in": True, "remaining": remaining})
 
 
 def _require_login(request: HttpRequest) -> User | None:
