@@ -1,0 +1,173 @@
+"""Accessibility and small screens (issue 20).
+
+axe-core (the script bundled with axe-playwright-python, nothing fetched) runs over every
+page each demo role reaches by following links from its home page. Pages are grouped by
+the shape of their address (ids replaced, query keys kept): each shape is checked once,
+by the first role that reaches it, and each role's home page always. Serious or critical
+violations fail; the table of every page checked is written to artifacts/browser/axe.json
+and artifacts/browser/axe.md."""
+
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import parse_qsl, urlparse
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import ARTIFACTS, screenshot
+
+pytestmark = pytest.mark.browser
+
+# Patient first: portal pages; then the clinical roles, the admin and the researcher.
+ROLES = ["patient", "nurse", "prescriber", "therapist", "admin", "researcher"]
+# Downloads, sign-out and the sign-in pages are not pages a role browses.
+NOT_A_PAGE = re.compile(r"(\.pdf$|\.csv$|\.ics$|/pdf/|/csv/|/export|/download|^/api/|^/static/|^/accounts/)")
+PAGES_PER_ROLE = 80
+FAILING_IMPACTS = {"serious", "critical"}
+PHONE = {"width": 390, "height": 844}
+
+
+def _shape(path: str) -> str:
+    url = urlparse(path)
+    keys = ",".join(sorted(k for k, _ in parse_qsl(url.query, keep_blank_values=True)))
+    return re.sub(r"/\d+(?=/|$)", "/N", url.path) + (f"?{keys}" if keys else "")
+
+
+def _links(page, origin: str, selector: str = "a[href]") -> list[str]:
+    found = []
+    for href in page.eval_on_selector_all(selector, "els => els.map(e => e.href)"):
+        url = urlparse(href)
+        if f"{url.scheme}://{url.netloc}" != origin or NOT_A_PAGE.search(url.path) or "format=" in url.query:
+            continue
+        found.append(url.path + (f"?{url.query}" if url.query else ""))
+    return found
+
+
+def _crawl(page, origin: str, role: str, checked: set[str], axe) -> list[dict]:
+    """axe on every page shape not yet checked; every navigation link (main menu, chart
+    tabs) the role is shown must open for it (issue 20.5)."""
+    rows, queue, visited, nav_checked = [], ["/"], set(), set()
+    while queue and len(visited) < PAGES_PER_ROLE:
+        path = queue.pop(0)
+        shape = _shape(path)
+        if shape in visited or (shape in checked and shape != "/"):
+            continue
+        visited.add(shape)
+        response = page.goto(path)
+        assert response is not None
+        if response.status != 200:
+            rows.append({"role": role, "page": path, "status": response.status, "violations": []})
+            continue
+        checked.add(shape)
+        result = axe.run(page).response
+        rows.append({"role": role, "page": path, "status": 200, "violations": [
+            {"id": v["id"], "impact": v["impact"], "nodes": len(v["nodes"]),
+             "target": v["nodes"][0]["target"], "help": v["help"]}
+            for v in result["violations"]
+        ]})
+        for link in _links(page, origin, "nav a[href]"):
+            if _shape(link) not in nav_checked:
+                nav_checked.add(_shape(link))
+                status = page.request.get(link, max_redirects=0).status
+                if status not in (200, 302):
+                    rows.append({"role": role, "page": link, "status": status, "violations": []})
+        queue.extend(p for p in _links(page, origin) if _shape(p) not in visited)
+    return rows
+
+
+def _write_table(rows: list[dict]) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "axe.json").write_text(json.dumps(rows, indent=1))
+    lines = ["| role | page | status | serious/critical | other |", "|---|---|---|---|---|"]
+    for r in rows:
+        bad = [v["id"] for v in r["violations"] if v["impact"] in FAILING_IMPACTS]
+        other = [f'{v["id"]} ({v["impact"]})' for v in r["violations"] if v["impact"] not in FAILING_IMPACTS]
+        lines.append(f'| {r["role"]} | `{r["page"]}` | {r["status"]} | {len(bad)} {", ".join(bad)} | {", ".join(other)} |')
+    (ARTIFACTS / "axe.md").write_text("\n".join(lines) + "\n")
+
+
+def test_every_page_a_role_reaches_has_no_serious_accessibility_violation(signed_in, demo_server):
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe, checked, rows = Axe(), set(), []
+    for role in ROLES:
+        page = signed_in(f"{role}@demo.openkap.org")
+        rows += _crawl(page, demo_server, role, checked, axe)
+    _write_table(rows)
+    assert len([r for r in rows if r["status"] == 200]) >= 60, "the crawl reached too few pages"
+    refused = [(r["role"], r["page"], r["status"]) for r in rows if r["status"] != 200]
+    assert refused == [], "links that do not open for the role that sees them"
+    failing = [(r["role"], r["page"], v["id"], v["target"]) for r in rows for v in r["violations"]
+               if v["impact"] in FAILING_IMPACTS]
+    assert failing == []
+
+
+def test_phone_navigation_collapses_behind_a_menu_button(signed_in):
+    page = signed_in("nurse@demo.openkap.org", **PHONE)
+    nav = page.get_by_role("navigation", name="Main")
+    menu = page.get_by_role("button", name=re.compile("^Menu"))
+    expect(nav).to_be_hidden()
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    screenshot(page, "phone_nurse_home_menu_closed")
+    menu.click()
+    expect(nav).to_be_visible()
+    expect(menu).to_have_attribute("aria-expanded", "true")
+    screenshot(page, "phone_nurse_home_menu_open")
+    nav.get_by_role("link", name="Medicine sessions").click()
+    expect(page.get_by_role("navigation", name="Main")).to_be_hidden()
+
+
+@pytest.mark.parametrize(("role", "paths"), [
+    ("patient", ["/", "/portal/appointments/", "/portal/questionnaires/", "/portal/care/",
+                 "/portal/journal/", "/portal/consent/"]),
+    ("nurse", ["/", "/dosing/"]),
+])
+def test_pages_fit_a_phone_screen(signed_in, role, paths):
+    page = signed_in(f"{role}@demo.openkap.org", **PHONE)
+    for path in paths:
+        page.goto(path)
+        name = "phone_" + role + (path.strip("/").replace("/", "_") or "_home")
+        screenshot(page, name)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"{path} is {width}px wide on a {PHONE['width']}px phone"
+
+
+def test_session_page_fits_a_phone_screen(signed_in):
+    page = signed_in("nurse@demo.openkap.org", **PHONE)
+    page.goto("/dosing/")
+    session_links = page.locator("a[href*='/dosing/sessions/']")
+    expect(session_links.first).to_be_attached()
+    page.goto(session_links.first.get_attribute("href"))
+    screenshot(page, "phone_nurse_session")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+
+def test_idle_warning_lets_the_person_stay_and_clears_the_page_when_the_session_ends(signed_in):
+    page = signed_in("therapist@demo.openkap.org")
+    clock = {"signed_in": True, "remaining": 60}
+
+    def session_clock(route):
+        if route.request.method == "GET":
+            route.fulfill(json=clock)
+        else:
+            route.continue_()
+
+    page.clock.install()
+    page.route("**/accounts/session/", session_clock)
+    page.goto("/")
+    dialog = page.get_by_role("dialog", name="Are you still there?")
+    expect(dialog).to_be_hidden()
+    page.clock.run_for(15 * 60 * 1000)
+    expect(dialog).to_be_visible()
+    expect(page.get_by_role("button", name="Stay signed in")).to_be_focused()
+    screenshot(page, "idle_warning")
+    page.get_by_role("button", name="Stay signed in").click()
+    expect(dialog).to_be_hidden()
+    # The server has ended the session meanwhile: the page is replaced by the sign-in page.
+    clock.update(signed_in=False, remaining=0)
+    page.route("**/accounts/login/**", lambda route: route.fulfill(body="<title>Sign in</title>",
+                                                                     content_type="text/html"))
+    page.clock.run_for(15 * 60 * 1000)
+    expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/$"))
