@@ -26,7 +26,12 @@ from openkap.accounts.forms import (
     RoomForm,
     SiteForm,
 )
-from openkap.accounts.middleware import SESSION_ACTIVITY_KEY, SESSION_MFA_KEY, SESSION_ORG_KEY, client_ip
+from openkap.accounts.middleware import (
+    SESSION_ACTIVITY_KEY,
+    SESSION_MFA_KEY,
+    SESSION_ORG_KEY,
+    client_ip,
+)
 from openkap.accounts.models import User
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
