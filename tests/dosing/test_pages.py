@@ -1,5 +1,7 @@
 """Every step of the session page renders, for the roles that use it; the board and its htmx partial; the PDF."""
 
+import re
+from collections import Counter
 from datetime import timedelta
 
 from django.utils import timezone
@@ -21,7 +23,11 @@ def test_pages_render_at_every_step(esk_session, nurse, nurse_actor, second_nurs
     def page():
         r = c.get(url)
         assert r.status_code == 200, r.content[:2000]
-        return r.content.decode()
+        html = r.content.decode()
+        # Each step's form has its own ids, so every label points at its own field (issue 21.10).
+        repeated = [i for i, n in Counter(re.findall(r'\sid="([^"]+)"', html)).items() if n > 1]
+        assert repeated == []
+        return html
 
     assert "Check in" in page()
     services.session_check_in(by=nurse_actor, session_id=s.id, at=t0)

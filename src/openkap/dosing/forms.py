@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from openkap.core.protocols import Protocol, example_ids
@@ -31,6 +33,15 @@ def _yes_no(label: str) -> forms.TypedChoiceField:
     )
 
 
+class SessionPageForm(forms.Form):
+    """A form on the session page, where many step forms share field names (time, note):
+    ids carry the form's name so each label points at its own field."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", f"id_{type(self).__name__.removesuffix('Form').lower()}_%s")
+        super().__init__(*args, **kwargs)
+
+
 class ProtocolContentForm(forms.Form):
     content = forms.CharField(
         label="Protocol (JSON)", widget=forms.Textarea(attrs={"rows": 28, "spellcheck": "false", "class": "code"}),
@@ -50,17 +61,17 @@ class ExampleImportForm(forms.Form):
         self.fields["example_id"].choices = choices if choices is not None else [(e, e) for e in example_ids()]
 
 
-class PasswordForm(forms.Form):
+class PasswordForm(SessionPageForm):
     password = forms.CharField(
         label="Your password (signature)", widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
 
 
-class CheckInForm(forms.Form):
+class CheckInForm(SessionPageForm):
     time = _time()
 
 
-class ChecklistForm(forms.Form):
+class ChecklistForm(SessionPageForm):
     fasting_confirmed = forms.BooleanField(label="Fasting confirmed", required=False)
     fasting_note = forms.CharField(label="Fasting note (last food and drink)", required=False, max_length=300)
     escort_name = forms.CharField(label="Escort's name", required=False, max_length=200)
@@ -106,7 +117,7 @@ class ChecklistForm(forms.Form):
         return data
 
 
-class OrderForm(forms.Form):
+class OrderForm(SessionPageForm):
     dose = forms.DecimalField(label="Dose", required=False, max_digits=10, decimal_places=4,
                               widget=forms.NumberInput(attrs={**DECIMAL, "step": "any"}))
     override_reason = forms.CharField(label="Override reason (soft limits only)", required=False,
@@ -121,17 +132,17 @@ class OrderForm(forms.Form):
         self.fields["dose"].label = f"Dose ({unit}; leave empty for the protocol's default)"
 
 
-class CancelForm(forms.Form):
+class CancelForm(SessionPageForm):
     reason = forms.CharField(label="Reason", max_length=1000, required=False)
 
 
-class WeightForm(forms.Form):
+class WeightForm(SessionPageForm):
     value = forms.DecimalField(label="Weight", max_digits=6, decimal_places=2,
                                widget=forms.NumberInput(attrs={**DECIMAL, "step": "0.1"}))
     unit = forms.ChoiceField(choices=[("kg", "kg"), ("lb", "lb (converted to kg)")])
 
 
-class PrepareForm(forms.Form):
+class PrepareForm(SessionPageForm):
     lot = forms.TypedChoiceField(label="Lot drawn from", coerce=int, choices=[], widget=forms.RadioSelect)
     time = _time()
 
@@ -140,7 +151,7 @@ class PrepareForm(forms.Form):
         self.fields["lot"].choices = [(c.lot.id, c.lot.lot_number) for c in lots if c.usable]
 
 
-class WitnessMixin(forms.Form):
+class WitnessMixin(SessionPageForm):
     witness = forms.TypedChoiceField(label="Witness", coerce=int, choices=[], required=False, empty_value=None)
     witness_password = forms.CharField(label="Witness's password", required=False,
                                        widget=forms.PasswordInput(attrs={"autocomplete": "off"}))
@@ -155,7 +166,7 @@ class VoidForm(WitnessMixin):
     drawn = forms.BooleanField(label="Drug was drawn (waste it, witnessed)", required=False)
 
 
-class VerifyForm(forms.Form):
+class VerifyForm(SessionPageForm):
     drug_confirmed = forms.BooleanField(label="The drug is as labelled on the order", required=False)
     concentration_seen = forms.DecimalField(label="Concentration on the label", required=False, max_digits=9,
                                             decimal_places=2, widget=forms.NumberInput(attrs={**DECIMAL, "step": "any"}))
@@ -178,7 +189,7 @@ class AdministrationForm(WitnessMixin):
     time = _time()
 
 
-class VitalsForm(forms.Form):
+class VitalsForm(SessionPageForm):
     systolic = _reading("Systolic")
     diastolic = _reading("Diastolic")
     heart_rate = _reading("HR")
@@ -188,7 +199,7 @@ class VitalsForm(forms.Form):
     time = _time()
 
 
-class AlarmForm(forms.Form):
+class AlarmForm(SessionPageForm):
     action = forms.ChoiceField(label="Action taken", choices=[("", "—"), *Alarm.Action.choices], required=False)
     note = forms.CharField(label="Note", required=False, max_length=1000)
 
@@ -206,7 +217,7 @@ CADSS_CHOICES = [("", "—"), ("0", "0 Not at all"), ("1", "1 Slightly"), ("2", 
                  ("4", "4 Extremely")]
 
 
-class ObservationForm(forms.Form):
+class ObservationForm(SessionPageForm):
     moaas = forms.TypedChoiceField(label="Sedation (MOAA/S)", choices=MOAAS_CHOICES, coerce=int, required=False,
                                    empty_value=None)
     respiration_normal = _yes_no("Breathing normal (rate, depth, no obstruction)")
@@ -229,7 +240,7 @@ class ObservationForm(forms.Form):
         return answers  # type: ignore[return-value]
 
 
-class AdverseEventForm(forms.Form):
+class AdverseEventForm(SessionPageForm):
     code = forms.ChoiceField(label="Event", choices=[("", "—"), *AdverseEvent.Code.choices], required=False)
     description = forms.CharField(label="Description (required for 'other')", required=False, max_length=300)
     severity = forms.ChoiceField(choices=[("", "—"), *AdverseEvent.Severity.choices], required=False)
@@ -242,7 +253,7 @@ class AdverseEventForm(forms.Form):
     serious = _yes_no("Serious adverse event")
 
 
-class DischargeForm(forms.Form):
+class DischargeForm(SessionPageForm):
     alert_and_oriented = forms.BooleanField(label="Alert and oriented", required=False)
     ambulating = forms.BooleanField(label="Walks without help", required=False)
     nausea_controlled = forms.BooleanField(label="Nausea controlled", required=False)
@@ -270,5 +281,5 @@ RemsEditForm = forms.modelform_factory(RemsForm, fields=REMS_EDITABLE, widgets={
 })
 
 
-class RemsSubmitForm(forms.Form):
+class RemsSubmitForm(SessionPageForm):
     submission_reference = forms.CharField(label="REMS confirmation number", required=False, max_length=80)
