@@ -128,6 +128,8 @@ def test_booking_by_video_needs_a_site(book, therapist, patient, site):
         ({"end": at(1, 10, 5)}, "end"),
         ({"end": at(1, 23)}, "end"),
         ({"start": timezone.now().replace(year=1990)}, "start"),
+        # Issue 21.10: a booking in 2099 was accepted without a word.
+        ({"start": at(1, 10).replace(year=2099)}, "start"),
         ({"participants": []}, "lead"),
         ({"participants": [(10**12, "lead")]}, "lead"),
         ({"participants": [("therapist", "boss")]}, "participants"),

@@ -58,6 +58,7 @@ EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 # A cancellation this close to the start counts as late in the patient's tracking.
 LATE_CANCELLATION = timedelta(hours=24)
+MAX_BOOKING_AHEAD = timedelta(days=548)  # 18 months
 MONITOR_ROLES = frozenset({Role.NURSE, Role.PRESCRIBER})
 FEED_PREFIX = "okcal_"
 
@@ -205,6 +206,9 @@ def _parse_booking(
         err("start", "Give the start date and time.")
     if start is not None and not allow_past and start < timezone.now():
         err("start", "This time has passed: choose a start in the future.")
+    if start is not None and start > timezone.now() + MAX_BOOKING_AHEAD:
+        # 2099 typed for 2026, or a day and month swapped: no clinic books that far out.
+        err("start", f"{timezone.localtime(start):%a %b %-d, %Y} is more than 18 months ahead: check the year.")
 
     room = None
     site = None

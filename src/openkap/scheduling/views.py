@@ -128,7 +128,7 @@ def book(request: HttpRequest, actor: Actor) -> HttpResponse:
                 messages.success(
                     request,
                     f"{appointment.get_kind_display()} booked for {appointment.patient.display_name} "
-                    f"on {start_local:%a %d %b} at {start_local:%H:%M}.",
+                    f"on {start_local:%a %d %b %Y} at {start_local:%H:%M}.",
                 )
                 return redirect(
                     f"{reverse('scheduling:calendar')}?date={start_local.date().isoformat()}&site={appointment.site_id}"
@@ -184,7 +184,7 @@ def reschedule(request: HttpRequest, actor: Actor, appointment_id: int) -> HttpR
                 guard_unmet = _refusal_on_form(form, exc)
             else:
                 start_local = timezone.localtime(moved.start)
-                messages.success(request, f"Moved to {start_local:%a %d %b} at {start_local:%H:%M}.")
+                messages.success(request, f"Moved to {start_local:%a %d %b %Y} at {start_local:%H:%M}.")
                 return redirect("scheduling:appointment", appointment_id=appt.id)
         status = 422
     template = "scheduling/_reschedule.html" if request.headers.get("HX-Request") else "scheduling/reschedule.html"
