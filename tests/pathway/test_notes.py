@@ -95,6 +95,15 @@ def test_overdue_integration_raises_one_task_for_the_therapist(walk_to, by_thera
     assert Task.objects.filter(kind="integration_due").count() == 1
 
 
+def test_the_pathway_tab_shows_an_overdue_integration_without_writing_a_task(walk_to, by_therapist, held_dosing, therapist, patient, client_for):
+    # A GET changes nothing: the daily integration_tasks command raises the task.
+    episode = _active(walk_to, by_therapist)
+    held_dosing(episode, days_ago=10)
+    response = client_for(therapist).get(f"/patients/{patient.id}/pathway/")
+    assert "3 days overdue" in response.content.decode()
+    assert not Task.objects.filter(kind="integration_due").exists()
+
+
 def test_nurse_cannot_write_integration_notes(walk_to, patient, nurse, org, as_actor):
     walk_to("ready")
     with pytest.raises(Denied):

@@ -1,5 +1,5 @@
 """Reads of measures. Functions with `by=` check access and audit; the episode-level
-contract functions (`completed_instruments`, `planned_instruments`) are for other apps'
+contract functions (`completed_instruments[_of]`, `planned_instruments`) are for other apps'
 services, which have already checked access to the episode."""
 
 from __future__ import annotations
@@ -57,11 +57,17 @@ def completed_instruments(episode: Episode, phase: str = "baseline") -> frozense
     """Core instrument ids ("phq9", "gad7", "cssrs-recent", ...) with a submitted, scored
     response for this episode and phase (an `Occasion` value). A response that was
     corrected counts through its correction only."""
-    return frozenset(
-        MeasureResponse.objects.filter(
-            episode=episode, occasion=phase, is_scored=True, correction__isnull=True
-        ).values_list("instrument_id", flat=True)
-    )
+    return completed_instruments_of([episode.id], phase=phase).get(episode.id, frozenset())
+
+
+def completed_instruments_of(episode_ids: list[int], phase: str = "baseline") -> dict[int, frozenset[str]]:
+    """``completed_instruments`` of many episodes in one query, by episode id."""
+    completed: dict[int, set[str]] = {}
+    for episode_id, instrument_id in MeasureResponse.objects.filter(
+        episode_id__in=episode_ids, occasion=phase, is_scored=True, correction__isnull=True
+    ).values_list("episode_id", "instrument_id"):
+        completed.setdefault(episode_id, set()).add(instrument_id)
+    return {e: frozenset(ids) for e, ids in completed.items()}
 
 
 def planned_instruments(episode: Episode, occasion: str = Occasion.BASELINE) -> frozenset[str]:

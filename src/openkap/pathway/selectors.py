@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TypeVar
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -52,12 +54,15 @@ from openkap.pathway.models import (
     Commitment,
     ConsentDocument,
     ConsentSignature,
+    ContraindicationAnswer,
     EligibilityDecision,
     Episode,
     EpisodeTransition,
     Intake,
     IntegrationNote,
+    Intention,
     JournalEntry,
+    PreparationSession,
     PsychotherapyNote,
     ReassessmentReview,
     SafetyPlan,
@@ -66,6 +71,8 @@ from openkap.pathway.models import (
 )
 from openkap.patients.models import Patient
 from openkap.patients.selectors import Chart, patient_for, visible_patients
+
+_T = TypeVar("_T")
 
 OPEN_STATES = [s.value for s in State if s not in TERMINAL_STATES]
 # A dosing session counts as held once the medicine has been given.
@@ -245,24 +252,15 @@ def integration_due(episode: Episode, today: date | None = None) -> list[Integra
     )
 
 
-def _completed_instruments(episode: Episode, phase: str) -> frozenset[str]:
+def _completed_instruments_of(episode_ids: list[int], phase: str) -> dict[int, frozenset[str]]:
     # Provided by the measures app; until it exists no measure counts as completed.
     if importlib.util.find_spec("openkap.measures.selectors") is None:
-        return frozenset()
+        return {}
     module = importlib.import_module("openkap.measures.selectors")
-    completed = getattr(module, "completed_instruments", None)
+    completed = getattr(module, "completed_instruments_of", None)
     if completed is None:
-        return frozenset()
-    return frozenset(completed(episode, phase=phase))
-
-
-def checklist_answers(episode: Episode) -> dict[str, bool]:
-    known = {item.id for item in CHECKLIST.items}
-    return {
-        a.item_id: a.present
-        for a in episode.contraindication_answers.all()
-        if a.item_id in known
-    }
+        return {}
+    return dict(completed(episode_ids, phase=phase))
 
 
 def episode_snapshot(episode: Episode) -> EpisodeSnapshot:
@@ -271,55 +269,127 @@ def episode_snapshot(episode: Episode) -> EpisodeSnapshot:
     Every fact defaults to "not done" in the core, so a record that does not
     exist refuses rather than allows.
     """
-    intake = Intake.objects.filter(episode=episode).first()
-    plan = plan_in_force(episode)
-    decision = eligibility_in_force(episode)
-    route = episode_route(episode, plan)
-    consent = consent_status(episode, route)
-    safety = latest_safety_plan(episode)
-    arrangements = arrangements_of(episode)
-    reassessment = reassessment_in_force(episode)
-    held = held_dosing_sessions(episode)
-    unintegrated = held.exclude(
-        Exists(IntegrationNote.objects.filter(dosing_session=OuterRef("pk")))
+    return episode_snapshots([episode])[episode.id]
+
+
+def _first_per(rows: Iterable[_T], key: Callable[[_T], object]) -> dict[object, _T]:
+    """The first row of each key, rows already in the order that decides."""
+    first: dict[object, _T] = {}
+    for row in rows:
+        first.setdefault(key(row), row)
+    return first
+
+
+def _latest_since(rows: Iterable[_T], since: dict[int, datetime]) -> dict[int, _T]:
+    """Per episode, the first signed row (newest first) signed after ``since``, if given."""
+    latest: dict[int, _T] = {}
+    for row in rows:
+        episode_id = row.episode_id  # type: ignore[attr-defined]
+        cutoff = since.get(episode_id)
+        if episode_id not in latest and (cutoff is None or row.signed_at > cutoff):  # type: ignore[attr-defined]
+            latest[episode_id] = row
+    return latest
+
+
+def episode_snapshots(episodes: Iterable[Episode]) -> dict[int, EpisodeSnapshot]:
+    """``episode_snapshot`` of each episode, by id, in a fixed number of queries however
+    many episodes there are (the worklist judges every row's guards)."""
+    episodes = list(episodes)
+    ids = [e.id for e in episodes]
+    today = timezone.localdate()
+    intakes = {i.episode_id: i for i in Intake.objects.filter(episode_id__in=ids)}
+    plans = _first_per(TreatmentPlan.objects.filter(episode_id__in=ids).order_by("-version"), lambda p: p.episode_id)
+    transitions = EpisodeTransition.objects.filter(episode_id__in=ids).order_by("-at", "-id")
+    rescreened = {e: t.at for e, t in _first_per(
+        (t for t in transitions if t.name == "rescreen"), lambda t: t.episode_id).items()}
+    reassessing = {e: t.at for e, t in _first_per(
+        (t for t in transitions if t.to_state == State.REASSESSMENT), lambda t: t.episode_id).items()}
+    decisions = _latest_since(
+        EligibilityDecision.objects.filter(episode_id__in=ids).order_by("-signed_at", "-id"), rescreened)
+    reassessments = _latest_since(
+        ReassessmentReview.objects.filter(episode_id__in=ids).order_by("-signed_at", "-id"), reassessing)
+    routes: dict[int, Route | None] = {}
+    for e in episodes:
+        plan, intake = plans.get(e.id), intakes.get(e.id)
+        routes[e.id] = (Route(plan.route) if plan is not None
+                        else Route(intake.intended_route) if intake and intake.intended_route else None)
+    documents = _first_per(
+        ConsentDocument.objects.filter(
+            organization_id__in={e.organization_id for e in episodes}, route__in={r for r in routes.values() if r}
+        ).order_by("-version"),
+        lambda d: (d.organization_id, d.route),
     )
+    signatures = _first_per(
+        ConsentSignature.objects.filter(episode_id__in=ids).select_related("document").order_by("-signed_at", "-id"),
+        lambda s: (s.episode_id, s.document.route),
+    )
+    safety_plans = _first_per(
+        SafetyPlan.objects.filter(episode_id__in=ids).order_by("-recorded_at", "-id"), lambda p: p.episode_id)
+    arrangements = {a.episode_id: a for a in SessionArrangements.objects.filter(episode_id__in=ids)}
     known = {item.id for item in CHECKLIST.items}
-    schedule = parse_measure_schedule(plan.measure_schedule) if plan else MeasureSchedule()
-    return EpisodeSnapshot(
-        state=State(episode.state),
-        intake_completed=bool(intake and intake.completed_at),
-        intended_route=Route(intake.intended_route) if intake and intake.intended_route else None,
-        baseline_measures_completed=_completed_instruments(episode, "baseline"),
-        plan_baseline_measures=frozenset(schedule.baseline),
-        contraindication_answers=checklist_answers(episode),
-        justified_relative_contraindications=frozenset(
-            k for k, v in (decision.justifications if decision else {}).items()
-            if k in known and str(v).strip()
-        ),
-        eligibility_outcome=EligibilityOutcome(decision.outcome) if decision else None,
-        eligibility_reasons_written=bool(decision and decision.reasons.strip()),
-        eligibility_conditions_written=bool(decision and decision.conditions.strip()),
-        eligibility_signed_by_prescriber=decision is not None,
-        plan_signed_by_prescriber=plan is not None,
-        plan_route=Route(plan.route) if plan else None,
-        plan_protocol_id=plan.protocol_id if plan else "",
-        consent_current_version=consent.document.version_label if consent.document else "",
-        consent_signed_version=(
-            consent.signature.document.version_label if consent.signature else ""
-        ),
-        consent_withdrawn=consent.withdrawn,
-        preparation_sessions_held=episode.preparation_sessions.filter(
-            held_on__lte=timezone.localdate()
-        ).count(),
-        intentions_recorded=episode.intentions.exists(),
-        safety_plan_recorded=safety is not None
-        and not safety_plan_missing(safety_plan_sections(safety)),
-        escort_arranged=bool(arrangements and arrangements.escort_arranged),
-        dosing_sessions_held=held.count(),
-        dosing_sessions_without_integration=unintegrated.count(),
-        reassessment_measures_completed=_completed_instruments(episode, "reassessment"),
-        reassessment_signed_by_prescriber=reassessment is not None,
+    answers: dict[int, dict[str, bool]] = {}
+    for a in ContraindicationAnswer.objects.filter(episode_id__in=ids, item_id__in=known):
+        answers.setdefault(a.episode_id, {})[a.item_id] = a.present
+    held: dict[int, list[bool]] = {}
+    for episode_id, integrated in (
+        DosingSession.objects.filter(episode_id__in=ids).held()
+        .annotate(integrated=Exists(IntegrationNote.objects.filter(dosing_session=OuterRef("pk"))))
+        .values_list("episode_id", "integrated")
+    ):
+        held.setdefault(episode_id, []).append(integrated)
+    prepared = dict(
+        PreparationSession.objects.filter(episode_id__in=ids, held_on__lte=today)
+        .values("episode_id").annotate(n=Count("id")).values_list("episode_id", "n")
     )
+    with_intentions = set(Intention.objects.filter(episode_id__in=ids).values_list("episode_id", flat=True))
+    baseline = _completed_instruments_of(ids, "baseline")
+    reassessed = _completed_instruments_of(ids, "reassessment")
+
+    snapshots = {}
+    for episode in episodes:
+        e = episode.id
+        intake, plan, decision = intakes.get(e), plans.get(e), decisions.get(e)
+        route = routes[e]
+        document = documents.get((episode.organization_id, route)) if route else None
+        signature = signatures.get((e, route)) if route else None
+        consent = ConsentStatus(route, document, signature)
+        safety = safety_plans.get(e)
+        schedule = parse_measure_schedule(plan.measure_schedule) if plan else MeasureSchedule()
+        sessions = held.get(e, [])
+        snapshots[e] = EpisodeSnapshot(
+            state=State(episode.state),
+            intake_completed=bool(intake and intake.completed_at),
+            intended_route=Route(intake.intended_route) if intake and intake.intended_route else None,
+            baseline_measures_completed=baseline.get(e, frozenset()),
+            plan_baseline_measures=frozenset(schedule.baseline),
+            contraindication_answers=answers.get(e, {}),
+            justified_relative_contraindications=frozenset(
+                k for k, v in (decision.justifications if decision else {}).items()
+                if k in known and str(v).strip()
+            ),
+            eligibility_outcome=EligibilityOutcome(decision.outcome) if decision else None,
+            eligibility_reasons_written=bool(decision and decision.reasons.strip()),
+            eligibility_conditions_written=bool(decision and decision.conditions.strip()),
+            eligibility_signed_by_prescriber=decision is not None,
+            plan_signed_by_prescriber=plan is not None,
+            plan_route=Route(plan.route) if plan else None,
+            plan_protocol_id=plan.protocol_id if plan else "",
+            consent_current_version=consent.document.version_label if consent.document else "",
+            consent_signed_version=(
+                consent.signature.document.version_label if consent.signature else ""
+            ),
+            consent_withdrawn=consent.withdrawn,
+            preparation_sessions_held=prepared.get(e, 0),
+            intentions_recorded=e in with_intentions,
+            safety_plan_recorded=safety is not None
+            and not safety_plan_missing(safety_plan_sections(safety)),
+            escort_arranged=bool(arrangements.get(e) and arrangements[e].escort_arranged),
+            dosing_sessions_held=len(sessions),
+            dosing_sessions_without_integration=sessions.count(False),
+            reassessment_measures_completed=reassessed.get(e, frozenset()),
+            reassessment_signed_by_prescriber=e in reassessments,
+        )
+    return snapshots
 
 
 def dosing_booking_unmet(episode: Episode) -> list[str]:
@@ -452,8 +522,7 @@ class WorklistRow:
 WORKLIST_ROWS = 100  # each row judges the guards: a page, not the whole clinic
 
 
-def _worklist_row(episode: Episode) -> WorklistRow:
-    snapshot = episode_snapshot(episode)
+def _worklist_row(episode: Episode, snapshot: EpisodeSnapshot) -> WorklistRow:
     state = snapshot.state
     bookable = state in BOOKABLE_STATES
     forward = [t for t in transitions_from(state) if not t.needs_reason]
@@ -478,7 +547,9 @@ def episode_worklist(*, by: Actor, state: str = "") -> list[WorklistRow]:
     )
     if state:
         episodes = episodes.filter(state=state)
-    rows = [_worklist_row(e) for e in episodes[:WORKLIST_ROWS]]
+    page = list(episodes[:WORKLIST_ROWS])
+    snapshots = episode_snapshots(page)
+    rows = [_worklist_row(e, snapshots[e.id]) for e in page]
     audit_record(
         by=by, action=AuditAction.SEARCH, object_type="episode",
         detail={"state": state, "result_ids": [r.episode.id for r in rows]},

@@ -850,7 +850,8 @@ def integration_overdue_tasks(*, episodes: Iterable[Episode] | None = None, toda
     """Raise a task for the therapists of the care team for each dosing session whose
     integration window passed without an integration session; once per session.
 
-    Run by ``openkap integration-tasks`` (daily) and when the Pathway tab is opened."""
+    Run by ``openkap integration_tasks`` (daily, from cron); a page that shows the
+    episode never writes (the Pathway tab lists overdue integrations itself)."""
     today = today or timezone.localdate()
     if episodes is None:
         episodes = Episode.objects.filter(

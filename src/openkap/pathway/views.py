@@ -112,7 +112,6 @@ def worklist(request: HttpRequest, actor: Actor) -> HttpResponse:
 def _overview_context(actor: Actor, episode: Episode | None) -> dict[str, Any]:
     if episode is None:
         return {"can_open": actor.can(Perm.PATIENT_UPDATE)}
-    services.integration_overdue_tasks(episodes=[episode])
     return {
         "overview": selectors.episode_overview(episode),
         "can_transition": actor.can(Perm.PATHWAY_TRANSITION),
