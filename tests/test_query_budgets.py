@@ -85,7 +85,7 @@ def writes(client, url: str) -> list[str]:
 CHART_TABS = [
     "", "pathway/", "measures/", "appointments/", "medicine-sessions/", "psychotherapy-notes/",
     "pathway/intake/", "pathway/checklist/", "pathway/eligibility/", "pathway/plan/", "pathway/preparation/",
-    "pathway/consent/", "pathway/integration/", "pathway/reassessment/", "pathway/journal/",
+    "pathway/consent/", "pathway/integration/", "pathway/reassessment/", "pathway/journal/", "outcomes/",
 ]
 # Budgets (queries per request, middleware and audit rows included): what each page of the
 # portal patient's chart needed when written down (2026-12), plus about a fifth.
@@ -93,7 +93,7 @@ CHART_BUDGET = {
     "": 25, "pathway/": 55, "measures/": 80, "appointments/": 40, "medicine-sessions/": 26,
     "psychotherapy-notes/": 25, "pathway/intake/": 28, "pathway/checklist/": 44, "pathway/eligibility/": 46,
     "pathway/plan/": 26, "pathway/preparation/": 32, "pathway/consent/": 28, "pathway/integration/": 30,
-    "pathway/reassessment/": 25, "pathway/journal/": 27,
+    "pathway/reassessment/": 25, "pathway/journal/": 27, "outcomes/": 35,
 }
 
 
