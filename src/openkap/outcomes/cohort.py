@@ -13,11 +13,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 
 from django.db.models import F
-from django.db.models.functions import Coalesce
-from django.utils import timezone
+from django.db.models.functions import Coalesce, TruncDate
 
 from openkap.core.outcomes import (
     DEFAULT_DEFINITIONS,
@@ -67,10 +66,6 @@ class Enrolled:
     session_days: list[date] = field(default_factory=list)
 
 
-def _day(value: datetime) -> date:
-    return timezone.localtime(value).date()
-
-
 def normalise_icd10(code: str) -> str:
     return code.replace(".", "").strip().upper()
 
@@ -89,18 +84,18 @@ def enrolled_patients(organization_id: int, filters: CohortFilters) -> dict[int,
     rows = (
         DosingSession.objects.held()
         .filter(organization_id=organization_id)
-        .annotate(at=Coalesce("administration_started_at", "scheduled_start"))
+        .annotate(at=Coalesce("administration_started_at", "scheduled_start"), day=TruncDate("at"))
         .order_by("patient_id", "at", "id")
-        .values_list("patient_id", "site_id", "episode_id", "at", F("protocol_version__route"))
+        .values_list("patient_id", "site_id", "episode_id", "day", F("protocol_version__route"))
     )
     enrolled: dict[int, Enrolled] = {}
-    for patient_id, site_id, episode_id, at, route in rows.iterator(chunk_size=CHUNK):
+    for patient_id, site_id, episode_id, day, route in rows.iterator(chunk_size=CHUNK):
         record = enrolled.get(patient_id)
         if record is None:
             record = enrolled[patient_id] = Enrolled(
                 patient_id, site_id, episode_id, route or plan_route.get(episode_id, "")
             )
-        record.session_days.append(_day(at))
+        record.session_days.append(day)
     keep = {
         pid: e
         for pid, e in enrolled.items()
@@ -133,21 +128,24 @@ def enrolled_patients(organization_id: int, filters: CohortFilters) -> dict[int,
 def _scores(organization_id: int, instrument_id: str) -> Iterator[tuple[int, Score]]:
     from openkap.measures.models import MeasureResponse
 
+    # The clinic-local day is computed by the database (TruncDate in the current time
+    # zone): converting each timestamp in Python cost more than the query.
     rows = (
         MeasureResponse.objects.filter(
             organization_id=organization_id, instrument_id=instrument_id, is_scored=True,
             correction__isnull=True,  # a corrected response counts through its correction
         )
+        .annotate(day=TruncDate("completed_at"))
         .order_by("patient_id", "completed_at", "id")
     )
     if instrument_id == "phq9":
-        for pid, at, total, q9 in rows.values_list("patient_id", "completed_at", "total", "answers__q9").iterator(
+        for pid, day, total, q9 in rows.values_list("patient_id", "day", "total", "answers__q9").iterator(
             chunk_size=CHUNK
         ):
-            yield pid, Score(_day(at), total, q9 if isinstance(q9, int) else None)
+            yield pid, Score(day, total, q9 if isinstance(q9, int) else None)
     else:
-        for pid, at, total in rows.values_list("patient_id", "completed_at", "total").iterator(chunk_size=CHUNK):
-            yield pid, Score(_day(at), total)
+        for pid, day, total in rows.values_list("patient_id", "day", "total").iterator(chunk_size=CHUNK):
+            yield pid, Score(day, total)
 
 
 def patient_outcomes(

@@ -70,7 +70,7 @@ def bootstrap_d_ci(
     if n < 3:
         return None, None
     rng = np.random.default_rng(seed)
-    chunk = max(1, min(resamples, 4_000_000 // n))
+    chunk = max(1, min(resamples, 1_000_000 // n))  # about 30 MiB of temporaries
     ds: list[np.ndarray] = []
     dzs: list[np.ndarray] = []
     done = 0
