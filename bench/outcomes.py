@@ -31,8 +31,7 @@ import resource
 import statistics
 import tempfile
 import time
-from datetime import date, datetime, timedelta
-from datetime import UTC
+from datetime import UTC, date, datetime, timedelta
 
 DB_NAME = "helper_outcomes_bench"
 SESSIONS = 6
