@@ -4,7 +4,7 @@ core on a cohort whose truth is known, and every copy is checked and audited."""
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from io import StringIO
 
 import pytest
@@ -231,3 +231,35 @@ def test_experience_versus_outcome_finds_the_association_built_in(org, site, pre
     body = client_for(prescriber).get("/outcomes/").content.decode()
     assert "Experience during the induction and outcome" in body
     assert "not show that the experience caused" in body
+
+
+def test_days_are_the_clinics_local_days():
+    from datetime import UTC, datetime
+
+    from django.utils import timezone
+
+    from openkap.outcomes.cohort import local_day
+
+    # 02:30 UTC on 5 March is still 4 March in New York (the test settings' zone).
+    assert timezone.get_current_timezone_name() == "America/New_York"
+    assert local_day("2025-03-05 02:30:00") == date(2025, 3, 4)
+    assert local_day(datetime(2025, 3, 5, 2, 30, tzinfo=UTC)) == date(2025, 3, 4)
+    assert local_day("2025-03-05 12:00:00.250000") == date(2025, 3, 5)
+    assert local_day(datetime(2025, 3, 5, 2, 30)) == date(2025, 3, 4)  # noqa: DTZ001 - naive = UTC, as SQLite stores it
+
+
+def test_a_late_evening_score_counts_on_its_local_day(org, site, prescriber):
+    from django.utils import timezone
+
+    from openkap.measures.models import MeasureResponse
+
+    # Endpoint window 14-31 days after D0 + 7: a score at 22:30 local on the last day
+    # (day 38) is stored on day 39 in UTC and must still count.
+    p = add_patient(org, site, prescriber, session_days=days(0, 7), scores=[(D0, 20, 0), (D0 + timedelta(days=38), 4, 0)])
+    late = MeasureResponse.objects.get(patient=p, total=4)
+    local = timezone.make_aware(datetime.combine(D0 + timedelta(days=38), time(22, 30)))
+    fields = {f.name: getattr(late, f.name) for f in MeasureResponse._meta.concrete_fields if f.name != "id"}
+    MeasureResponse.objects.create(**(fields | {"completed_at": local, "total": 3, "corrects": late, "correction_reason": "time"}))
+    out = build_report(org, CohortFilters()).to_dict(suppress=False)
+    assert out["n_analysed"] == 1
+    assert out["endpoint_mean"] == 3

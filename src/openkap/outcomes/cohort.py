@@ -13,10 +13,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, tzinfo
+from typing import Any
 
-from django.db.models import F
-from django.db.models.functions import Coalesce, TruncDate
+from django.db import connection
+from django.db.models import F, QuerySet
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from openkap.core.outcomes import (
     DEFAULT_DEFINITIONS,
@@ -66,6 +69,42 @@ class Enrolled:
     session_days: list[date] = field(default_factory=list)
 
 
+def _raw(queryset: QuerySet[Any]) -> Iterator[tuple[Any, ...]]:
+    """The queryset's rows without Django's per-value converters, in chunks from a
+    server-side cursor: the converters (timestamp parsing, time-zone objects) cost
+    more than the query itself on a large cohort. Callers convert what they read."""
+    sql, params = queryset.query.sql_with_params()
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(CHUNK):
+            yield from rows
+
+
+def local_day(value: datetime | str) -> date:
+    """The clinic-local day of a stored timestamp: an aware datetime (PostgreSQL), or
+    SQLite's UTC as text or as a naive datetime (its declared-type converter)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)  # stored in UTC; never the process's zone
+    return value.astimezone(_zone()).date()
+
+
+def _zone() -> tzinfo:
+    return timezone.get_current_timezone()
+
+
+def _item(value: object) -> int | None:
+    """An item answer read raw from JSON: a number, or its text on PostgreSQL."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
 def normalise_icd10(code: str) -> str:
     return code.replace(".", "").strip().upper()
 
@@ -84,12 +123,13 @@ def enrolled_patients(organization_id: int, filters: CohortFilters) -> dict[int,
     rows = (
         DosingSession.objects.held()
         .filter(organization_id=organization_id)
-        .annotate(at=Coalesce("administration_started_at", "scheduled_start"), day=TruncDate("at"))
+        .annotate(at=Coalesce("administration_started_at", "scheduled_start"))
         .order_by("patient_id", "at", "id")
-        .values_list("patient_id", "site_id", "episode_id", "day", F("protocol_version__route"))
+        .values_list("patient_id", "site_id", "episode_id", "at", F("protocol_version__route"))
     )
     enrolled: dict[int, Enrolled] = {}
-    for patient_id, site_id, episode_id, day, route in rows.iterator(chunk_size=CHUNK):
+    for patient_id, site_id, episode_id, at, route in _raw(rows):
+        day = local_day(at)
         record = enrolled.get(patient_id)
         if record is None:
             record = enrolled[patient_id] = Enrolled(
@@ -128,24 +168,19 @@ def enrolled_patients(organization_id: int, filters: CohortFilters) -> dict[int,
 def _scores(organization_id: int, instrument_id: str) -> Iterator[tuple[int, Score]]:
     from openkap.measures.models import MeasureResponse
 
-    # The clinic-local day is computed by the database (TruncDate in the current time
-    # zone): converting each timestamp in Python cost more than the query.
     rows = (
         MeasureResponse.objects.filter(
             organization_id=organization_id, instrument_id=instrument_id, is_scored=True,
             correction__isnull=True,  # a corrected response counts through its correction
         )
-        .annotate(day=TruncDate("completed_at"))
         .order_by("patient_id", "completed_at", "id")
     )
     if instrument_id == "phq9":
-        for pid, day, total, q9 in rows.values_list("patient_id", "day", "total", "answers__q9").iterator(
-            chunk_size=CHUNK
-        ):
-            yield pid, Score(day, total, q9 if isinstance(q9, int) else None)
+        for pid, at, total, q9 in _raw(rows.values_list("patient_id", "completed_at", "total", "answers__q9")):
+            yield pid, Score(local_day(at), total, _item(q9))
     else:
-        for pid, day, total in rows.values_list("patient_id", "day", "total").iterator(chunk_size=CHUNK):
-            yield pid, Score(day, total)
+        for pid, at, total in _raw(rows.values_list("patient_id", "completed_at", "total")):
+            yield pid, Score(local_day(at), total)
 
 
 def patient_outcomes(
