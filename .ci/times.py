@@ -1,4 +1,4 @@
-"""Print the phase table of a CI run: seconds and tests per phase, from the phases.tsv
+"""Print the phase table of a CI run: wall and CPU seconds and tests per phase, from the phases.tsv
 that .ci/run writes and each pytest phase's JUnit XML; then the slowest tests.
 
     python .ci/times.py [artifacts/ci] [total seconds]
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-import xml.etree.ElementTree as ET  # noqa: S405 - our own pytest's report
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 DATABASE = {"core": "none", "sqlite": "SQLite", "postgres": "PostgreSQL", "fuzz": "PostgreSQL",
@@ -30,8 +30,10 @@ def main() -> None:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "artifacts/ci")
     rows = [line.split("\t") for line in (out / "phases.tsv").read_text().splitlines() if line]
     slowest: list[tuple[float, str]] = []
-    print(f"{'phase':<10}{'seconds':>8}  {'exit':>4}  {'database':<11}{'passed':>7}{'failed':>7}{'skipped':>8}")
-    for name, seconds, status in rows:
+    print(f"{'phase':<10}{'seconds':>8}{'cpu s':>7}  {'exit':>4}  {'database':<11}{'passed':>7}{'failed':>7}{'skipped':>8}")
+    cpu_total = 0
+    for name, seconds, status, *cpu in rows:
+        cpu_total += int(cpu[0]) if cpu else 0
         xml = out / f"{name}.xml"
         tests = ""
         if xml.exists():
@@ -39,9 +41,9 @@ def main() -> None:
             slowest += [(t, f"{name}: {test}") for t, test in slow]
             failed = c["failures"] + c["errors"]
             tests = f"{c['tests'] - failed - c['skipped']:>7}{failed:>7}{c['skipped']:>8}"
-        print(f"{name:<10}{seconds:>8}  {status:>4}  {DATABASE.get(name, ''):<11}{tests}")
+        print(f"{name:<10}{seconds:>8}{cpu[0] if cpu else '':>7}  {status:>4}  {DATABASE.get(name, ''):<11}{tests}")
     if len(sys.argv) > 2:
-        print(f"{'total':<10}{sys.argv[2]:>8}")
+        print(f"{'total':<10}{sys.argv[2]:>8}{cpu_total:>7}")
     print("load average (1, 5, 15 min) at the end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     print("slowest tests (seconds):")
     for t, test in sorted(slowest, reverse=True)[:10]:
