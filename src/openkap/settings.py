@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "openkap.outcomes",
     "openkap.web",
     "openkap.api",
+    "openkap.fhir",
 ]
 
 MIDDLEWARE = [

@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("openkap.pharmacokinetics.urls")),
     path("", include("openkap.outcomes.urls")),
     path("api/v1/", api.urls),
+    path("fhir/R4/", include("openkap.fhir.urls")),
 ]
 
 handler403 = "openkap.web.views.error_403"

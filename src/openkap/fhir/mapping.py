@@ -1,0 +1,325 @@
+"""Models → FHIR R4 resources (dicts). No access checks here: callers are the FHIR
+selectors and the bulk exporter, which decide what may be mapped."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Any
+
+from django.utils import timezone
+
+from openkap.accounts.models import Organization, Room, Site, User
+from openkap.core import fhir as core
+from openkap.core.instruments.errors import UnknownInstrumentError
+from openkap.core.instruments.model import Instrument
+from openkap.core.instruments.registry import get_instrument
+from openkap.dosing.models import DosingSession, VitalSigns
+from openkap.measures.models import MeasureResponse
+from openkap.patients.models import Patient, WeightMeasurement
+
+
+def _meta(updated: datetime, profile: str | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"lastUpdated": core.instant(updated)}
+    if profile:
+        meta["profile"] = [profile]
+    return meta
+
+
+def mrn_system(organization_id: int) -> str:
+    return f"urn:openkap:organization:{organization_id}:mrn"
+
+
+# --- Patient -------------------------------------------------------------------------------
+
+
+def patient(p: Patient) -> dict[str, Any]:
+    res: dict[str, Any] = {
+        "resourceType": "Patient",
+        "id": str(p.id),
+        "meta": _meta(p.updated_at, f"{core.US_CORE}/us-core-patient"),
+        "extension": [{
+            "url": f"{core.US_CORE}/us-core-birthsex",
+            "valueCode": core.BIRTH_SEX[p.sex_at_birth],
+        }],
+        "identifier": [{
+            "use": "usual",
+            "type": {"coding": [core.coding(core.IDENTIFIER_TYPE, "MR", "Medical record number")]},
+            "system": mrn_system(p.organization_id),
+            "value": p.mrn,
+        }],
+        "active": True,
+        "name": [{"use": "official", "family": p.legal_family_name, "given": [p.legal_given_name]}],
+        "gender": core.GENDER[p.sex_at_birth],
+        "birthDate": p.date_of_birth.isoformat(),
+        "managingOrganization": {"reference": f"Organization/{p.organization_id}"},
+    }
+    if p.preferred_name:
+        res["name"].append({"use": "usual", "family": p.legal_family_name, "given": [p.preferred_name]})
+    telecom = []
+    if p.phone:
+        telecom.append({"system": "phone", "value": p.phone, "use": "home"})
+    if p.email:
+        telecom.append({"system": "email", "value": p.email, "use": "home"})
+    if telecom:
+        res["telecom"] = telecom
+    if p.address.strip():
+        res["address"] = [{"use": "home", "text": p.address.strip()}]
+    if p.emergency_contact_name:
+        contact: dict[str, Any] = {"name": {"text": p.emergency_contact_name}}
+        contact["relationship"] = [{
+            "coding": [core.coding("http://terminology.hl7.org/CodeSystem/v2-0131", "C", "Emergency Contact")],
+            **({"text": p.emergency_contact_relationship} if p.emergency_contact_relationship else {}),
+        }]
+        if p.emergency_contact_phone:
+            contact["telecom"] = [{"system": "phone", "value": p.emergency_contact_phone}]
+        res["contact"] = [contact]
+    return res
+
+
+# --- Practitioner, Organization, Location --------------------------------------------------
+
+
+def practitioner(user: User, npi: str = "") -> dict[str, Any]:
+    res: dict[str, Any] = {
+        "resourceType": "Practitioner",
+        "id": str(user.id),
+        "meta": _meta(user.date_joined, f"{core.US_CORE}/us-core-practitioner"),
+        "active": user.is_active,
+        "name": [core.split_full_name(user.full_name or user.email)],
+    }
+    if npi:
+        res["identifier"] = [{"system": core.NPI, "value": npi}]
+    return res
+
+
+def organization(org: Organization) -> dict[str, Any]:
+    return {
+        "resourceType": "Organization",
+        "id": str(org.id),
+        "meta": _meta(org.created_at, f"{core.US_CORE}/us-core-organization"),
+        "identifier": [{"system": "urn:openkap:organization", "value": org.slug}],
+        "active": True,
+        "name": org.name,
+    }
+
+
+def site_location(site: Site, updated: datetime) -> dict[str, Any]:
+    address = {
+        "line": [line for line in (site.address_line1, site.address_line2) if line],
+        "city": site.city, "state": site.state, "postalCode": site.postal_code, "country": "US",
+    }
+    res: dict[str, Any] = {
+        "resourceType": "Location",
+        "id": f"site-{site.id}",
+        "meta": _meta(updated, f"{core.US_CORE}/us-core-location"),
+        "status": "active" if site.is_active else "inactive",
+        "name": site.name,
+        "mode": "instance",
+        "physicalType": {"coding": [core.coding(
+            "http://terminology.hl7.org/CodeSystem/location-physical-type", "si", "Site")]},
+        "address": address,
+        "managingOrganization": {"reference": f"Organization/{site.organization_id}"},
+    }
+    if site.phone:
+        res["telecom"] = [{"system": "phone", "value": site.phone}]
+    return res
+
+
+def room_location(room: Room, updated: datetime) -> dict[str, Any]:
+    return {
+        "resourceType": "Location",
+        "id": f"room-{room.id}",
+        "meta": _meta(updated, f"{core.US_CORE}/us-core-location"),
+        "status": "active" if room.is_active else "inactive",
+        "name": room.name,
+        "description": room.get_kind_display(),
+        "mode": "instance",
+        "physicalType": {"coding": [core.coding(
+            "http://terminology.hl7.org/CodeSystem/location-physical-type", "ro", "Room")]},
+        "managingOrganization": {"reference": f"Organization/{room.organization_id}"},
+        "partOf": {"reference": f"Location/site-{room.site_id}"},
+    }
+
+
+# --- Observation ---------------------------------------------------------------------------
+
+_SURVEY = [{"coding": [core.coding(core.OBSERVATION_CATEGORY, "survey", "Survey")]}]
+_VITAL_SIGNS = [{"coding": [core.coding(core.OBSERVATION_CATEGORY, "vital-signs", "Vital Signs")]}]
+_SCORE_UNIT = {"unit": "{score}", "system": core.UCUM, "code": "{score}"}
+
+
+def _instrument(instrument_id: str) -> Instrument | None:
+    try:
+        return get_instrument(instrument_id)
+    except UnknownInstrumentError:
+        return None
+
+
+def total_code(instrument: Instrument | None, instrument_id: str) -> dict[str, Any]:
+    name = instrument.short_name if instrument else instrument_id
+    codings = []
+    if instrument and instrument.loinc_total:
+        codings.append(core.coding(core.LOINC, instrument.loinc_total, f"{name} total score"))
+    codings.append(core.coding(core.LOCAL_MEASURES, instrument_id, f"{name} total score"))
+    return {"coding": codings, "text": f"{name} total score"}
+
+
+def item_code(instrument: Instrument | None, instrument_id: str, item_id: str) -> dict[str, Any]:
+    label = item_id
+    codings = []
+    if instrument:
+        item = next((i for i in instrument.items if i.id == item_id), None)
+        if item is not None:
+            label = f"{instrument.short_name} {item.label}"
+            if item.loinc:
+                codings.append(core.coding(core.LOINC, item.loinc, item.label))
+    codings.append(core.coding(core.LOCAL_MEASURES, f"{instrument_id}.{item_id}", label))
+    return {"coding": codings, "text": label}
+
+
+def measure_observations(r: MeasureResponse) -> list[dict[str, Any]]:
+    """A scored response is a total Observation with its items as members; an unscored
+    one (answers missing) has only the items it has."""
+    instrument = _instrument(r.instrument_id)
+    common = {
+        "status": "amended" if r.corrects_id else "final",
+        "category": _SURVEY,
+        "subject": {"reference": f"Patient/{r.patient_id}"},
+        "effectiveDateTime": core.instant(r.completed_at),
+        "issued": core.instant(r.submitted_at),
+    }
+    meta = _meta(r.submitted_at, f"{core.US_CORE}/us-core-observation-survey")
+    items = []
+    for item_id, value in r.answers.items():
+        if value is None:
+            continue
+        items.append({
+            "resourceType": "Observation", "id": f"mr-{r.id}-{_safe(item_id)}", "meta": meta, **common,
+            "code": item_code(instrument, r.instrument_id, item_id), "valueInteger": int(value),
+        })
+    out = []
+    if r.is_scored and r.total is not None:
+        total: dict[str, Any] = {
+            "resourceType": "Observation", "id": f"mr-{r.id}", "meta": meta, **common,
+            "code": total_code(instrument, r.instrument_id),
+            "valueQuantity": {"value": r.total, **_SCORE_UNIT},
+            "hasMember": [{"reference": f"Observation/{i['id']}"} for i in items],
+        }
+        if r.band_label:
+            total["interpretation"] = [{"text": r.band_label}]
+        if not items:
+            del total["hasMember"]
+        out.append(total)
+    return out + items
+
+
+def _safe(item_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "-." else "-" for c in item_id)
+
+
+def vital_observations(v: VitalSigns, patient_id: int) -> list[dict[str, Any]]:
+    common = {
+        "status": "final",
+        "category": _VITAL_SIGNS,
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "encounter": {"reference": f"Encounter/{v.session_id}"},
+        "effectiveDateTime": core.instant(v.taken_at),
+        "issued": core.instant(v.recorded_at),
+    }
+    out = []
+
+    def obs(vital: core.Vital, **value: Any) -> dict[str, Any]:
+        codings = [core.coding(core.LOINC, vital.loinc, vital.display)]
+        codings += [core.coding(*c) for c in vital.extra_codings]
+        return {
+            "resourceType": "Observation", "id": f"vs-{v.id}-{vital.key}",
+            "meta": _meta(v.recorded_at, vital.profile), **common,
+            "code": {"coding": codings, "text": vital.display}, **value,
+        }
+
+    if v.systolic is not None and v.diastolic is not None:
+        out.append(obs(core.BP_PANEL, component=[
+            {"code": {"coding": [core.coding(core.LOINC, c.loinc, c.display)], "text": c.display},
+             "valueQuantity": core.quantity(value, c)}
+            for c, value in ((core.SYSTOLIC, v.systolic), (core.DIASTOLIC, v.diastolic))
+        ]))
+    for vital, value in ((core.HEART_RATE, v.heart_rate), (core.SPO2, v.spo2),
+                         (core.RESPIRATORY_RATE, v.respiratory_rate)):
+        if value is not None:
+            out.append(obs(vital, valueQuantity=core.quantity(value, vital)))
+    return out
+
+
+def weight_observation(w: WeightMeasurement) -> dict[str, Any]:
+    vital = core.BODY_WEIGHT
+    return {
+        "resourceType": "Observation", "id": f"wt-{w.id}", "meta": _meta(w.recorded_at, vital.profile),
+        "status": "final", "category": _VITAL_SIGNS,
+        "code": {"coding": [core.coding(core.LOINC, vital.loinc, vital.display)], "text": vital.display},
+        "subject": {"reference": f"Patient/{w.patient_id}"},
+        "effectiveDateTime": w.measured_on.isoformat(),
+        "issued": core.instant(w.recorded_at),
+        "valueQuantity": core.quantity(float(w.weight_kg), vital),
+        **({"note": [{"text": f"Entered as {w.entered_value} {w.entered_unit}"}]}
+           if w.entered_unit != "kg" else {}),
+    }
+
+
+def observation_codings(res: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(c["system"], c["code"]) for c in res["code"]["coding"]]
+
+
+def observation_time(res: dict[str, Any]) -> datetime:
+    text = res["effectiveDateTime"]
+    if "T" in text:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    day = datetime.fromisoformat(text).date()
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+# --- Encounter -----------------------------------------------------------------------------
+
+ENCOUNTER_STATUS = {
+    DosingSession.Status.SCHEDULED: "planned",
+    DosingSession.Status.CHECKED_IN: "arrived",
+    DosingSession.Status.DOSING: "in-progress",
+    DosingSession.Status.MONITORING: "in-progress",
+    DosingSession.Status.DISCHARGED: "finished",
+    DosingSession.Status.CANCELLED: "cancelled",
+    DosingSession.Status.NOT_DOSED: "finished",
+}
+
+
+def session_updated(s: DosingSession) -> datetime:
+    stamps = [s.created_at, s.started_at, s.administration_started_at, s.administration_ended_at,
+              s.discharged_at, s.ended_at]
+    return max(t for t in stamps if t is not None)
+
+
+def encounter(s: DosingSession) -> dict[str, Any]:
+    start = s.started_at or s.scheduled_start
+    end = s.discharged_at or s.ended_at
+    res: dict[str, Any] = {
+        "resourceType": "Encounter",
+        "id": str(s.id),
+        "meta": _meta(session_updated(s), f"{core.US_CORE}/us-core-encounter"),
+        "identifier": [{"system": "urn:openkap:dosing-session", "value": str(s.id)}],
+        "status": ENCOUNTER_STATUS[s.status],
+        "class": core.coding(core.ACT_CODE, "AMB", "ambulatory"),
+        "type": [{
+            "coding": [core.coding(core.LOCAL_ENCOUNTER_TYPE, "dosing-session", "Medicine (dosing) session")],
+            "text": "Medicine (dosing) session",
+        }],
+        "subject": {"reference": f"Patient/{s.patient_id}"},
+        "period": {"start": core.instant(start), **({"end": core.instant(end)} if end else {})},
+        "location": [{"location": {"reference": f"Location/room-{s.room_id}" if s.room_id
+                                   else f"Location/site-{s.site_id}"}}],
+        "serviceProvider": {"reference": f"Organization/{s.organization_id}"},
+    }
+    if s.checked_in_by_id:
+        res["participant"] = [{
+            "type": [{"coding": [core.coding(
+                "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "PART", "Participation")]}],
+            "individual": {"reference": f"Practitioner/{s.checked_in_by_id}"},
+        }]
+    return res

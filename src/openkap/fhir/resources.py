@@ -1,0 +1,360 @@
+"""The resource types served at /fhir/R4, each registered with what it supports.
+
+Reads and searches go through the apps' own access rules (``patient_for``,
+``visible_patients``, ``require``): another organisation's resource is 404, a role
+without the permission 403. The views audit each read and search (via=fhir).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from openkap.accounts.authz import Actor, require
+from openkap.accounts.models import Membership, Room, Site
+from openkap.accounts.selectors import sites_of, staff_list
+from openkap.core import fhir as core
+from openkap.core.authz import ORGANIZATION_WIDE_ROLES, Perm
+from openkap.dosing.models import DosingSession, VitalSigns
+from openkap.fhir import mapping
+from openkap.fhir.framework import (
+    FhirError,
+    Found,
+    Page,
+    Param,
+    Query,
+    ResourceType,
+    bad_param,
+    date_q,
+    int_ids,
+    list_page,
+    queryset_page,
+    register,
+)
+from openkap.measures.models import MeasureResponse
+from openkap.measures.selectors import current_responses
+from openkap.patients.models import Patient, WeightMeasurement
+from openkap.patients.selectors import patient_for, visible_patients
+
+
+def _db_id(resource_id: str, prefix: str = "") -> int:
+    ids = int_ids([resource_id], prefix)
+    if not ids:
+        raise Http404
+    return ids[0]
+
+
+def _patient_param(query: Query) -> int | None:
+    value = query.one("patient") or query.one("subject")
+    if value is None:
+        return None
+    try:
+        return _db_id(core.parse_reference(value, "Patient"))
+    except core.SearchParamError as exc:
+        raise bad_param("patient", str(exc)) from None
+
+
+def _scoped_patients(by: Actor, query: Query, perm: Perm) -> tuple[QuerySet[Patient], bool, int | None]:
+    """The patients a search may cover: the one named (404 elsewhere, 403 outside the care
+    team) or every patient the actor may see for ``perm``."""
+    patient_id = _patient_param(query)
+    if patient_id is not None:
+        patient, glass = patient_for(by, patient_id, perm)
+        return Patient.objects.filter(pk=patient.pk), glass, patient.id
+    require(by, perm)
+    return visible_patients(by), False, None
+
+
+# --- Patient -------------------------------------------------------------------------------
+
+
+def patient_read(by: Actor, resource_id: str) -> Found:
+    patient, glass = patient_for(by, _db_id(resource_id))
+    return Found(mapping.patient(patient), patient.id, glass)
+
+
+def patient_search(by: Actor, query: Query) -> Page:
+    qs = visible_patients(by)
+    for value in query.params.get("identifier", []):
+        tokens = [t for t in core.parse_token(value) if t.system in (None, "", mapping.mrn_system(by.organization.id))]
+        qs = qs.filter(mrn__in=[t.code for t in tokens])
+    for name, column in (("family", "legal_family_name"), ("given", "legal_given_name")):
+        for value in query.params.get(name, []):
+            qs = qs.filter(**{f"{column}__istartswith": value})
+    for value in query.params.get("name", []):
+        qs = qs.filter(search_name__contains=value.lower())
+    for value in query.params.get("gender", []):
+        sexes = [core.SEX_FROM_GENDER.get(t.code, "-") for t in core.parse_token(value)]
+        qs = qs.filter(sex_at_birth__in=sexes)
+    for r in query.dates("birthdate"):
+        day_q = date_q("date_of_birth", [core.DateRange(r.prefix, r.start, r.end)])
+        qs = qs.filter(_as_date_q(day_q))
+    page = queryset_page(qs, query, to_fhir=mapping.patient, updated_field="updated_at")
+    page.patient_ids = {int(r["id"]) for r in page.resources}
+    return page
+
+
+def _as_date_q(condition: Any) -> Any:
+    """date_q compares instants; birthDate is a calendar date, so compare dates."""
+    children = []
+    for child in condition.children:
+        if isinstance(child, tuple):
+            children.append((child[0], child[1].date()))
+        else:
+            children.append(_as_date_q(child))
+    out = condition.copy()
+    out.children = children
+    return out
+
+
+# --- Practitioner, Organization, Location --------------------------------------------------
+
+
+def _npis(by: Actor) -> dict[int, str]:
+    return dict(
+        Membership.objects.filter(organization=by.organization, is_active=True)
+        .exclude(npi="").values_list("user_id", "npi")
+    )
+
+
+def _practitioners(by: Actor) -> list[dict[str, Any]]:
+    npis = _npis(by)
+    return [mapping.practitioner(row.user, npis.get(row.user.id, "")) for row in staff_list(by=by)]
+
+
+def practitioner_read(by: Actor, resource_id: str) -> Found:
+    wanted = str(_db_id(resource_id))
+    for res in _practitioners(by):
+        if res["id"] == wanted:
+            return Found(res)
+    raise Http404
+
+
+def practitioner_search(by: Actor, query: Query) -> Page:
+    resources = _practitioners(by)
+    for value in query.params.get("name", []):
+        resources = [r for r in resources if value.lower() in r["name"][0]["text"].lower()]
+    for value in query.params.get("identifier", []):
+        tokens = core.parse_token(value)
+        resources = [r for r in resources if core.token_matches(
+            tokens, [(i["system"], i["value"]) for i in r.get("identifier", [])])]
+    return list_page(resources, query)
+
+
+def organization_read(by: Actor, resource_id: str) -> Found:
+    if _db_id(resource_id) != by.organization.id:
+        raise Http404
+    return Found(mapping.organization(by.organization))
+
+
+def organization_search(by: Actor, query: Query) -> Page:
+    return list_page([mapping.organization(by.organization)], query)
+
+
+def _locations(by: Actor) -> list[dict[str, Any]]:
+    created = by.organization.created_at
+    out = []
+    for site in sites_of(by=by):
+        out.append(mapping.site_location(site, created))
+        out += [mapping.room_location(room, created) for room in site.rooms.all()]
+    return out
+
+
+def location_read(by: Actor, resource_id: str) -> Found:
+    if resource_id.startswith("site-"):
+        site = Site.objects.filter(organization=by.organization, pk=_db_id(resource_id, "site-")).first()
+        if site:
+            return Found(mapping.site_location(site, by.organization.created_at))
+    elif resource_id.startswith("room-"):
+        room = Room.objects.filter(organization=by.organization, pk=_db_id(resource_id, "room-")).first()
+        if room:
+            return Found(mapping.room_location(room, by.organization.created_at))
+    raise Http404
+
+
+def location_search(by: Actor, query: Query) -> Page:
+    resources = _locations(by)
+    for value in query.params.get("name", []):
+        resources = [r for r in resources if value.lower() in r["name"].lower()]
+    for value in query.params.get("partof", []):
+        ref = core.parse_reference(value, "Location")
+        resources = [r for r in resources if r.get("partOf", {}).get("reference") == f"Location/{ref}"]
+    for name, key in (("address-city", "city"), ("address-state", "state"), ("address-postalcode", "postalCode")):
+        for value in query.params.get(name, []):
+            resources = [r for r in resources if r.get("address", {}).get(key, "").lower().startswith(value.lower())]
+    return list_page(resources, query)
+
+
+# --- Observation ---------------------------------------------------------------------------
+
+def patient_observations(patient: Patient) -> list[dict[str, Any]]:
+    """Every Observation of one patient, oldest first within each source."""
+    out: list[dict[str, Any]] = []
+    for response in current_responses(patient):
+        out += mapping.measure_observations(response)
+    vitals = VitalSigns.objects.filter(session__patient=patient).order_by("taken_at", "id")
+    for v in vitals:
+        out += mapping.vital_observations(v, patient.id)
+    out += [mapping.weight_observation(w) for w in patient.weights.order_by("measured_on", "id")]
+    return out
+
+
+def observation_read(by: Actor, resource_id: str) -> Found:
+    source, _, rest = resource_id.partition("-")
+    model = {"mr": MeasureResponse, "vs": VitalSigns, "wt": WeightMeasurement}.get(source)
+    if model is None:
+        raise Http404
+    column = "session__patient_id" if model is VitalSigns else "patient_id"
+    patient_id = model.objects.filter(  # type: ignore[attr-defined]
+        pk=_db_id(rest.split("-", 1)[0]), organization=by.organization,
+    ).values_list(column, flat=True).first()
+    if patient_id is None:
+        raise Http404
+    patient, glass = patient_for(by, patient_id, Perm.CLINICAL_VIEW)
+    for res in patient_observations(patient):
+        if res["id"] == resource_id:
+            return Found(res, patient.id, glass)
+    raise Http404
+
+
+def observation_search(by: Actor, query: Query) -> Page:
+    # Parse everything before touching the patient: a malformed query is a 400 for anyone.
+    codes, categories, statuses = query.tokens("code"), query.tokens("category"), query.tokens("status")
+    dates = query.dates("date")
+    patient_id = _patient_param(query)
+    if patient_id is None:
+        raise FhirError(400, "required", "Observation search needs patient= (a population is "
+                        "exported with $export)", expression=["patient"])
+    patient, glass = patient_for(by, patient_id, Perm.CLINICAL_VIEW)
+    resources = patient_observations(patient)
+    for tokens in codes:
+        resources = [r for r in resources if core.token_matches(tokens, mapping.observation_codings(r))]
+    for tokens in categories:
+        resources = [r for r in resources if core.token_matches(
+            tokens, [(c["system"], c["code"]) for cat in r["category"] for c in cat["coding"]])]
+    for tokens in statuses:
+        resources = [r for r in resources if core.token_matches(tokens, [(core.OBSERVATION_STATUS, r["status"])])]
+    for r in dates:
+        resources = [res for res in resources if r.matches(mapping.observation_time(res))]
+    resources.sort(key=lambda res: (mapping.observation_time(res), res["id"]))
+    page = list_page(resources, query)
+    page.patient_ids, page.break_glass = {patient.id}, glass
+    return page
+
+
+# --- Encounter -----------------------------------------------------------------------------
+
+
+def encounter_read(by: Actor, resource_id: str) -> Found:
+    session = DosingSession.objects.filter(organization=by.organization, pk=_db_id(resource_id)).first()
+    if session is None:
+        raise Http404
+    _, glass = patient_for(by, session.patient_id, Perm.DOSING_VIEW)
+    return Found(mapping.encounter(session), session.patient_id, glass)
+
+
+_STATUS_FROM_FHIR: dict[str, list[str]] = {}
+for _ours, _theirs in mapping.ENCOUNTER_STATUS.items():
+    _STATUS_FROM_FHIR.setdefault(_theirs, []).append(_ours)
+
+
+def encounter_search(by: Actor, query: Query) -> Page:
+    statuses, classes, types, dates = (query.tokens("status"), query.tokens("class"), query.tokens("type"),
+                                       query.dates("date"))
+    patients, glass, patient_id = _scoped_patients(by, query, Perm.DOSING_VIEW)
+    qs = DosingSession.objects.filter(organization=by.organization)
+    if patient_id is not None or not (by.roles & ORGANIZATION_WIDE_ROLES):
+        qs = qs.filter(patient__in=patients)
+    for tokens in statuses:
+        qs = qs.filter(status__in=[s for t in tokens for s in _STATUS_FROM_FHIR.get(t.code, [])])
+    for tokens in classes:
+        if not core.token_matches(tokens, [(core.ACT_CODE, "AMB")]):
+            qs = qs.none()
+    for tokens in types:
+        if not core.token_matches(tokens, [(core.LOCAL_ENCOUNTER_TYPE, "dosing-session")]):
+            qs = qs.none()
+    if dates:
+        qs = qs.filter(date_q("scheduled_start", dates))
+    qs = qs.annotate(last_updated=_session_updated_expr())
+    page = queryset_page(qs, query, to_fhir=mapping.encounter, updated_field="last_updated")
+    page.patient_ids = {int(r["subject"]["reference"].split("/")[1]) for r in page.resources}
+    page.break_glass = glass
+    return page
+
+
+def _session_updated_expr() -> Any:
+    from django.db.models.functions import Coalesce, Greatest
+
+    fields = ["started_at", "administration_started_at", "administration_ended_at", "discharged_at", "ended_at"]
+    return Greatest("created_at", *(Coalesce(f, "created_at") for f in fields))
+
+
+# --- the registry --------------------------------------------------------------------------
+
+_PATIENT_REF = Param("patient", "reference", "The patient (Patient/123 or 123)")
+
+register(ResourceType(
+    "Patient", "Patients the token's user may see (the care team's, or the clinic's for nurses and admins).",
+    profile=f"{core.US_CORE}/us-core-patient",
+    params=(
+        Param("identifier", "token", "MRN (system urn:openkap:organization:<id>:mrn)"),
+        Param("name", "string", "Any part of the name"),
+        Param("family", "string", "Family name, starts with"),
+        Param("given", "string", "Given name, starts with"),
+        Param("gender", "token", "Administrative gender"),
+        Param("birthdate", "date", "Date of birth"),
+    ),
+    read=patient_read, search=patient_search,
+))
+register(ResourceType(
+    "Practitioner", "Staff of the clinic (needs the staff list permission).",
+    profile=f"{core.US_CORE}/us-core-practitioner",
+    params=(Param("name", "string", "Any part of the name"), Param("identifier", "token", "NPI")),
+    read=practitioner_read, search=practitioner_search,
+))
+register(ResourceType(
+    "Organization", "The token's organisation (the clinic).",
+    profile=f"{core.US_CORE}/us-core-organization",
+    read=organization_read, search=organization_search,
+))
+register(ResourceType(
+    "Location", "Sites (Location/site-N) and their rooms (Location/room-N, partOf the site).",
+    profile=f"{core.US_CORE}/us-core-location",
+    params=(
+        Param("name", "string", "Name contains"),
+        Param("partof", "reference", "The site of a room"),
+        Param("address-city", "string", "City"),
+        Param("address-state", "string", "State"),
+        Param("address-postalcode", "string", "ZIP code"),
+    ),
+    read=location_read, search=location_search,
+))
+register(ResourceType(
+    "Observation",
+    "Questionnaire totals and item answers (category survey; LOINC where it has a code, else "
+    f"{core.LOCAL_MEASURES}), vital signs of medicine sessions (blood pressure panel, heart "
+    "rate, SpO2, respiratory rate) and body weight, with LOINC codes and UCUM units. Search "
+    "needs patient; populations are exported with $export.",
+    profile=f"{core.US_CORE}/us-core-observation-survey",
+    params=(
+        _PATIENT_REF, Param("subject", "reference", "Same as patient"),
+        Param("code", "token", "LOINC or local code"),
+        Param("category", "token", "survey or vital-signs"),
+        Param("status", "token", "final or amended"),
+        Param("date", "date", "When observed"),
+    ),
+    read=observation_read, search=observation_search,
+))
+register(ResourceType(
+    "Encounter", "Medicine (dosing) sessions.",
+    profile=f"{core.US_CORE}/us-core-encounter",
+    params=(
+        _PATIENT_REF, Param("subject", "reference", "Same as patient"),
+        Param("date", "date", "Scheduled start"),
+        Param("status", "token", "planned, arrived, in-progress, finished, cancelled"),
+        Param("class", "token", "AMB"), Param("type", "token", "dosing-session"),
+    ),
+    read=encounter_read, search=encounter_search,
+))

@@ -1,0 +1,234 @@
+"""HTTP for /fhir/R4: authentication, content negotiation, errors as OperationOutcome,
+paging links and the audit of every read and search (via=fhir). What each resource
+type supports comes from the registry, which also writes the CapabilityStatement."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlencode
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from openkap.accounts.authz import Actor, Denied, build_actor
+from openkap.accounts.middleware import client_ip
+from openkap.accounts.services import api_token_authenticate
+from openkap.audit.models import AuditAction
+from openkap.audit.services import audit_record, record_refusal
+from openkap.core import fhir as core
+from openkap.fhir import resources  # noqa: F401 - registers the resource types
+from openkap.fhir.capability import capability_statement
+from openkap.fhir.framework import REGISTRY, FhirError, Query, ResourceType, parse_query
+
+FHIR_JSON = "application/fhir+json"
+_JSON_FORMATS = {"json", "application/json", FHIR_JSON, "application/json+fhir"}
+MAX_BODY = 1_000_000
+
+
+def base_url(request: HttpRequest) -> str:
+    return request.build_absolute_uri("/fhir/R4").rstrip("/")
+
+
+def respond(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> HttpResponse:
+    response = HttpResponse(
+        json.dumps(body, separators=(",", ":")), status=status, content_type=f"{FHIR_JSON}; charset=utf-8"
+    )
+    # Patient data must not stay in a shared cache or proxy.
+    response["Cache-Control"] = "no-store"
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def _check_format(request: HttpRequest) -> None:
+    fmt = request.GET.get("_format")
+    if fmt is not None and fmt.split(";")[0].strip() not in _JSON_FORMATS:
+        raise FhirError(406, "not-supported", f"_format '{fmt}' is not supported; this server speaks JSON only",
+                        expression=["_format"])
+    accept = request.headers.get("Accept", "")
+    if fmt is None and accept and "xml" in accept and "json" not in accept and "*/*" not in accept:
+        raise FhirError(406, "not-supported", "This server returns application/fhir+json only")
+
+
+def authenticate(request: HttpRequest) -> Actor:
+    """A personal API token of a staff member: the same Actor as the JSON API, via=fhir."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, raw = header.partition(" ")
+    token = api_token_authenticate(raw.strip()) if scheme.lower() == "bearer" and raw else None
+    if token is not None:
+        actor = build_actor(token.user, token.organization, ip=client_ip(request),
+                            user_agent=request.headers.get("User-Agent", ""), via="fhir",
+                            api_token_id=token.id)
+        if actor.is_staff:
+            return actor
+    raise FhirError(401, "login", "Authenticate with a bearer token: Authorization: Bearer okap_…")
+
+
+def fhir_endpoint(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Every FHIR endpoint answers errors as an OperationOutcome, never an HTML page."""
+
+    @csrf_exempt  # bearer tokens, no cookies: nothing for a cross-site form to ride on
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        request.actor = None  # type: ignore[attr-defined]
+        try:
+            _check_format(request)
+            return view(request, *args, **kwargs)
+        except FhirError as exc:
+            headers = {"WWW-Authenticate": 'Bearer realm="fhir"'} if exc.status == 401 else None
+            return respond(exc.outcome(), exc.status, headers)
+        except core.SearchParamError as exc:
+            return respond(core.operation_outcome("invalid", str(exc)), 400)
+        except Http404:
+            return respond(core.operation_outcome("not-found", "Not found."), 404)
+        except PermissionDenied as exc:
+            actor = getattr(request, "actor", None)
+            audit_record(
+                by=actor, action=AuditAction.PERMISSION_DENIED, object_type="url",
+                object_id=request.path[:64], patient_id=exc.patient_id if isinstance(exc, Denied) else None,
+            )
+            message = exc.message if isinstance(exc, Denied) else "Permission denied."
+            return respond(core.operation_outcome("forbidden", message), 403)
+        except ValidationError as exc:
+            record_refusal(exc)
+            return respond(validation_outcome(exc), 422)
+
+    wrapper.fhir_bearer = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def validation_outcome(exc: ValidationError) -> dict[str, Any]:
+    issues = []
+    errors = exc.message_dict if hasattr(exc, "error_dict") else {"": exc.messages}
+    for name, messages in errors.items():
+        for message in messages:
+            issue: dict[str, Any] = {"severity": "error", "code": "invalid", "diagnostics": message}
+            if name and name != "__all__":
+                issue["expression"] = [name]
+            issues.append(issue)
+    return {"resourceType": "OperationOutcome", "issue": issues}
+
+
+def _resource_type(name: str) -> ResourceType:
+    resource_type = REGISTRY.get(name)
+    if resource_type is None:
+        raise FhirError(404, "not-supported", f"Resource type '{name}' is not supported here (see /metadata)")
+    return resource_type
+
+
+def _not_allowed(resource_type: ResourceType, interaction: str) -> FhirError:
+    return FhirError(405, "not-supported", f"{resource_type.name} does not support {interaction} (see /metadata)")
+
+
+def _body(request: HttpRequest, resource_type: ResourceType) -> dict[str, Any]:
+    content_type = request.content_type or ""
+    if content_type not in {FHIR_JSON, "application/json", "application/json+fhir"}:
+        raise FhirError(415, "not-supported", "Send the resource as application/fhir+json")
+    if len(request.body) > MAX_BODY:
+        raise FhirError(413, "too-costly", "The resource is too large")
+    try:
+        body = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        raise FhirError(400, "structure", "The body is not JSON") from None
+    if not isinstance(body, dict) or body.get("resourceType") != resource_type.name:
+        raise FhirError(400, "structure", f"The body must be a {resource_type.name} resource",
+                        expression=["resourceType"])
+    return body
+
+
+@fhir_endpoint
+def metadata(request: HttpRequest) -> HttpResponse:
+    if request.method != "GET":
+        raise FhirError(405, "not-supported", "metadata is read with GET")
+    return respond(capability_statement(base_url(request)))
+
+
+@fhir_endpoint
+def type_endpoint(request: HttpRequest, resource_type: str) -> HttpResponse:
+    rt = _resource_type(resource_type)
+    by = authenticate(request)
+    request.actor = by  # type: ignore[attr-defined]
+    if request.method == "GET":
+        if rt.search is None:
+            raise _not_allowed(rt, "search")
+        return _search(request, by, rt)
+    if request.method == "POST":
+        if rt.create is None:
+            raise _not_allowed(rt, "create")
+        found = rt.create(by, _body(request, rt))
+        location = f"{base_url(request)}/{rt.name}/{found.resource['id']}"
+        return respond(found.resource, 201, {"Location": location, **_etag(found.resource)})
+    raise FhirError(405, "not-supported", f"{request.method} is not supported on {rt.name}")
+
+
+@fhir_endpoint
+def instance_endpoint(request: HttpRequest, resource_type: str, resource_id: str) -> HttpResponse:
+    rt = _resource_type(resource_type)
+    by = authenticate(request)
+    request.actor = by  # type: ignore[attr-defined]
+    if request.method == "GET":
+        if rt.read is None:
+            raise _not_allowed(rt, "read")
+        found = rt.read(by, resource_id)
+        audit_record(by=by, action=AuditAction.VIEW, object_type=f"fhir.{rt.name}", object_id=resource_id,
+                     patient_id=found.patient_id, break_glass=found.break_glass)
+        return respond(found.resource, headers=_etag(found.resource))
+    if request.method == "PUT":
+        if rt.update is None:
+            raise _not_allowed(rt, "update")
+        body = _body(request, rt)
+        if body.get("id") != resource_id:
+            raise FhirError(400, "invalid", "The resource's id must match the URL", expression=["id"])
+        found = rt.update(by, resource_id, body)
+        return respond(found.resource, headers=_etag(found.resource))
+    raise FhirError(405, "not-supported", f"{request.method} is not supported on {rt.name}/{{id}}")
+
+
+def _etag(resource: dict[str, Any]) -> dict[str, str]:
+    return {"Last-Modified": resource["meta"]["lastUpdated"]} if "meta" in resource else {}
+
+
+def _search(request: HttpRequest, by: Actor, rt: ResourceType) -> HttpResponse:
+    assert rt.search is not None
+    pairs = [(k, v) for k in request.GET for v in request.GET.getlist(k)]
+    query = parse_query(rt, pairs)
+    page = rt.search(by, query)
+    audit_record(
+        by=by, action=AuditAction.SEARCH, object_type=f"fhir.{rt.name}",
+        patient_id=next(iter(page.patient_ids)) if len(page.patient_ids) == 1 else None,
+        break_glass=page.break_glass,
+        detail={"query": request.GET.urlencode()[:1000], "total": page.total,
+                "result_ids": [r["id"] for r in page.resources],
+                "patient_ids": sorted(page.patient_ids)[:500]},
+    )
+    base = base_url(request)
+    return respond(core.searchset(
+        base=base, entries=None if query.summary_count else page.resources, total=page.total,
+        links=_links(f"{base}/{rt.name}", pairs, query, page.total),
+    ))
+
+
+def _links(url: str, pairs: list[tuple[str, str]], query: Query, total: int) -> dict[str, str]:
+    kept = [(k, v) for k, v in pairs if k not in ("_offset", "_count")]
+
+    def at(offset: int) -> str:
+        return f"{url}?{urlencode([*kept, ('_count', str(query.count)), ('_offset', str(offset))])}"
+
+    links = {"self": at(query.offset)}
+    if query.summary_count or query.count == 0:
+        return links
+    links["first"] = at(0)
+    if query.offset > 0:
+        links["previous"] = at(max(0, query.offset - query.count))
+    if query.offset + query.count < total:
+        links["next"] = at(query.offset + query.count)
+    return links
+
+
+@fhir_endpoint
+def unknown(request: HttpRequest) -> HttpResponse:
+    raise FhirError(404, "not-supported", "No such FHIR endpoint here (see /fhir/R4/metadata)")
