@@ -52,7 +52,7 @@ def test_every_search_parameter_listed_is_accepted(nurse, org, patient, fhir_as,
     """The statement claims nothing the server refuses: each listed parameter parses."""
     client = fhir_as(nurse, org)
     statement = Client().get("/fhir/R4/metadata").json()
-    samples = {"token": "x", "string": "x", "date": "ge2020-01-01", "reference": str(patient.id)}
+    samples = {"token": "x", "string": "x", "uri": "https://x.org/q", "date": "ge2020-01-01", "reference": str(patient.id)}
     for resource in statement["rest"][0]["resource"]:
         for param in resource.get("searchParam", []):
             extra = "" if param["type"] == "reference" else f"&patient={patient.id}"

@@ -25,6 +25,7 @@ NPI = "http://hl7.org/fhir/sid/us-npi"
 # (docs/adr/0022-fhir-api.md): code "<instrument id>" for a total, "<instrument id>.<item id>"
 # for an item.
 LOCAL_MEASURES = "https://openkap.org/fhir/CodeSystem/measures"
+QUESTIONNAIRE_BASE = "https://openkap.org/fhir/Questionnaire"
 LOCAL_ENCOUNTER_TYPE = "https://openkap.org/fhir/CodeSystem/encounter-type"
 
 US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition"

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models import Q, QuerySet
+from django.http import Http404
 from django.utils import timezone
 
 from openkap.accounts.authz import Actor
@@ -179,6 +180,14 @@ def int_ids(ids: Sequence[str] | None, prefix: str = "") -> list[int] | None:
         if digits.isdigit() and len(digits) < 18:
             out.append(int(digits))
     return out
+
+
+def db_id(resource_id: str, prefix: str = "") -> int:
+    """The row id of a resource id, or 404 (an id we never issued names nothing)."""
+    ids = int_ids([resource_id], prefix)
+    if not ids:
+        raise Http404
+    return ids[0]
 
 
 def queryset_page(qs: QuerySet[Any], query: Query, *, to_fhir: Callable[[Any], dict[str, Any]],

@@ -196,6 +196,7 @@ def measure_observations(r: MeasureResponse) -> list[dict[str, Any]]:
         items.append({
             "resourceType": "Observation", "id": f"mr-{r.id}-{_safe(item_id)}", "meta": meta, **common,
             "code": item_code(instrument, r.instrument_id, item_id), "valueInteger": int(value),
+            "derivedFrom": [{"reference": f"QuestionnaireResponse/{r.id}"}],
         })
     out = []
     if r.is_scored and r.total is not None:
@@ -203,6 +204,7 @@ def measure_observations(r: MeasureResponse) -> list[dict[str, Any]]:
             "resourceType": "Observation", "id": f"mr-{r.id}", "meta": meta, **common,
             "code": total_code(instrument, r.instrument_id),
             "valueQuantity": {"value": r.total, **_SCORE_UNIT},
+            "derivedFrom": [{"reference": f"QuestionnaireResponse/{r.id}"}],
             "hasMember": [{"reference": f"Observation/{i['id']}"} for i in items],
         }
         if r.band_label:
@@ -322,4 +324,81 @@ def encounter(s: DosingSession) -> dict[str, Any]:
                 "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "PART", "Participation")]}],
             "individual": {"reference": f"Practitioner/{s.checked_in_by_id}"},
         }]
+    return res
+
+
+# --- Questionnaire and QuestionnaireResponse -----------------------------------------------
+
+
+def questionnaire_url(instrument_id: str) -> str:
+    return f"{core.QUESTIONNAIRE_BASE}/{instrument_id}"
+
+
+def _answer_coding(instrument_id: str, item: Any, value: int) -> dict[str, str]:
+    labels = {o.value: o.label for o in item.scale.options}
+    return core.coding(f"{core.QUESTIONNAIRE_BASE}/{instrument_id}/answers", str(value), labels.get(value, ""))
+
+
+def questionnaire(instrument: Instrument, published: datetime) -> dict[str, Any]:
+    """The instrument as a Questionnaire. Item text is the published wording only where
+    its licence lets us reproduce it (``Item.text``); otherwise the short label. A
+    clinic's licensed wording is never sent out."""
+    items = []
+    for item in (*instrument.items, *instrument.supplementary_items):
+        entry: dict[str, Any] = {
+            "linkId": item.id,
+            "text": item.text or item.label,
+            "type": "choice",
+            "required": item in instrument.items and item.asked_if is None and item.missing.value == "required",
+            "answerOption": [{"valueCoding": _answer_coding(instrument.id, item, v)} for v in item.scale.values],
+        }
+        if item.loinc:
+            entry["code"] = [core.coding(core.LOINC, item.loinc, item.label)]
+        items.append(entry)
+    res: dict[str, Any] = {
+        "resourceType": "Questionnaire",
+        "id": instrument.id,
+        "meta": _meta(published),
+        "url": questionnaire_url(instrument.id),
+        "version": instrument.version,
+        "name": "".join(c for c in instrument.short_name if c.isalnum()) or instrument.id,
+        "title": instrument.name,
+        "status": "active",
+        "subjectType": ["Patient"],
+        "description": f"{instrument.recall_period}. {instrument.licence_note}".strip(),
+        "item": items,
+    }
+    if instrument.loinc_panel:
+        res["code"] = [core.coding(core.LOINC, instrument.loinc_panel, instrument.name)]
+    return res
+
+
+def questionnaire_response(r: MeasureResponse) -> dict[str, Any]:
+    instrument = _instrument(r.instrument_id)
+    by_id = {i.id: i for i in (*instrument.items, *instrument.supplementary_items)} if instrument else {}
+    items = []
+    for item_id, value in [*r.answers.items(), *r.supplementary.items()]:
+        entry: dict[str, Any] = {"linkId": item_id}
+        item = by_id.get(item_id)
+        if item is not None:
+            entry["text"] = item.text or item.label
+        if value is not None:
+            coding = _answer_coding(r.instrument_id, item, int(value)) if item else core.coding(
+                f"{core.QUESTIONNAIRE_BASE}/{r.instrument_id}/answers", str(value))
+            entry["answer"] = [{"valueCoding": coding}]
+        items.append(entry)
+    res: dict[str, Any] = {
+        "resourceType": "QuestionnaireResponse",
+        "id": str(r.id),
+        "meta": _meta(r.submitted_at),
+        "questionnaire": f"{questionnaire_url(r.instrument_id)}|{r.instrument_version}",
+        "status": "amended" if r.corrects_id else "completed",
+        "subject": {"reference": f"Patient/{r.patient_id}"},
+        "authored": core.instant(r.completed_at),
+        "item": items,
+    }
+    if r.entered_by_id and r.via not in ("portal", "link"):
+        res["author"] = {"reference": f"Practitioner/{r.entered_by_id}"}
+    if r.via in ("portal", "link") or r.on_behalf:
+        res["source"] = {"reference": f"Patient/{r.patient_id}"}
     return res

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -17,8 +18,9 @@ from openkap.accounts.models import Membership, Room, Site
 from openkap.accounts.selectors import sites_of, staff_list
 from openkap.core import fhir as core
 from openkap.core.authz import ORGANIZATION_WIDE_ROLES, Perm
+from openkap.core.instruments.registry import all_instruments
 from openkap.dosing.models import DosingSession, VitalSigns
-from openkap.fhir import mapping
+from openkap.fhir import mapping, writes
 from openkap.fhir.framework import (
     FhirError,
     Found,
@@ -28,7 +30,7 @@ from openkap.fhir.framework import (
     ResourceType,
     bad_param,
     date_q,
-    int_ids,
+    db_id,
     list_page,
     queryset_page,
     register,
@@ -39,19 +41,12 @@ from openkap.patients.models import Patient, WeightMeasurement
 from openkap.patients.selectors import patient_for, visible_patients
 
 
-def _db_id(resource_id: str, prefix: str = "") -> int:
-    ids = int_ids([resource_id], prefix)
-    if not ids:
-        raise Http404
-    return ids[0]
-
-
 def _patient_param(query: Query) -> int | None:
     value = query.one("patient") or query.one("subject")
     if value is None:
         return None
     try:
-        return _db_id(core.parse_reference(value, "Patient"))
+        return db_id(core.parse_reference(value, "Patient"))
     except core.SearchParamError as exc:
         raise bad_param("patient", str(exc)) from None
 
@@ -71,7 +66,7 @@ def _scoped_patients(by: Actor, query: Query, perm: Perm) -> tuple[QuerySet[Pati
 
 
 def patient_read(by: Actor, resource_id: str) -> Found:
-    patient, glass = patient_for(by, _db_id(resource_id))
+    patient, glass = patient_for(by, db_id(resource_id))
     return Found(mapping.patient(patient), patient.id, glass)
 
 
@@ -125,7 +120,7 @@ def _practitioners(by: Actor) -> list[dict[str, Any]]:
 
 
 def practitioner_read(by: Actor, resource_id: str) -> Found:
-    wanted = str(_db_id(resource_id))
+    wanted = str(db_id(resource_id))
     for res in _practitioners(by):
         if res["id"] == wanted:
             return Found(res)
@@ -144,7 +139,7 @@ def practitioner_search(by: Actor, query: Query) -> Page:
 
 
 def organization_read(by: Actor, resource_id: str) -> Found:
-    if _db_id(resource_id) != by.organization.id:
+    if db_id(resource_id) != by.organization.id:
         raise Http404
     return Found(mapping.organization(by.organization))
 
@@ -164,11 +159,11 @@ def _locations(by: Actor) -> list[dict[str, Any]]:
 
 def location_read(by: Actor, resource_id: str) -> Found:
     if resource_id.startswith("site-"):
-        site = Site.objects.filter(organization=by.organization, pk=_db_id(resource_id, "site-")).first()
+        site = Site.objects.filter(organization=by.organization, pk=db_id(resource_id, "site-")).first()
         if site:
             return Found(mapping.site_location(site, by.organization.created_at))
     elif resource_id.startswith("room-"):
-        room = Room.objects.filter(organization=by.organization, pk=_db_id(resource_id, "room-")).first()
+        room = Room.objects.filter(organization=by.organization, pk=db_id(resource_id, "room-")).first()
         if room:
             return Found(mapping.room_location(room, by.organization.created_at))
     raise Http404
@@ -208,7 +203,7 @@ def observation_read(by: Actor, resource_id: str) -> Found:
         raise Http404
     column = "session__patient_id" if model is VitalSigns else "patient_id"
     patient_id = model.objects.filter(  # type: ignore[attr-defined]
-        pk=_db_id(rest.split("-", 1)[0]), organization=by.organization,
+        pk=db_id(rest.split("-", 1)[0]), organization=by.organization,
     ).values_list(column, flat=True).first()
     if patient_id is None:
         raise Http404
@@ -248,7 +243,7 @@ def observation_search(by: Actor, query: Query) -> Page:
 
 
 def encounter_read(by: Actor, resource_id: str) -> Found:
-    session = DosingSession.objects.filter(organization=by.organization, pk=_db_id(resource_id)).first()
+    session = DosingSession.objects.filter(organization=by.organization, pk=db_id(resource_id)).first()
     if session is None:
         raise Http404
     _, glass = patient_for(by, session.patient_id, Perm.DOSING_VIEW)
@@ -291,6 +286,70 @@ def _session_updated_expr() -> Any:
     return Greatest("created_at", *(Coalesce(f, "created_at") for f in fields))
 
 
+# --- Questionnaire and QuestionnaireResponse -----------------------------------------------
+
+
+def _questionnaires(by: Actor) -> list[dict[str, Any]]:
+    return [mapping.questionnaire(i, by.organization.created_at) for i in all_instruments()]
+
+
+def questionnaire_read(by: Actor, resource_id: str) -> Found:
+    for res in _questionnaires(by):
+        if res["id"] == resource_id:
+            return Found(res)
+    raise Http404
+
+
+def questionnaire_search(by: Actor, query: Query) -> Page:
+    resources = _questionnaires(by)
+    for value in query.params.get("url", []):
+        resources = [r for r in resources if r["url"] == value.split("|", 1)[0]]
+    for value in query.params.get("name", []):
+        resources = [r for r in resources if value.lower() in (r["name"] + " " + r["title"]).lower()]
+    for tokens in query.tokens("code"):
+        resources = [r for r in resources if core.token_matches(
+            tokens, [(c["system"], c["code"]) for c in r.get("code", [])])]
+    return list_page(resources, query)
+
+
+def response_read(by: Actor, resource_id: str) -> Found:
+    response = MeasureResponse.objects.filter(organization=by.organization, pk=db_id(resource_id)).first()
+    if response is None:
+        raise Http404
+    _, glass = patient_for(by, response.patient_id, Perm.MEASURE_VIEW)
+    return Found(mapping.questionnaire_response(response), response.patient_id, glass)
+
+
+def response_search(by: Actor, query: Query) -> Page:
+    authored, statuses = query.dates("authored"), query.tokens("status")
+    instruments = []
+    for value in query.params.get("questionnaire", []):
+        try:
+            instruments.append(writes.instrument_of(value if "Questionnaire/" in value else f"Questionnaire/{value}").id)
+        except ValidationError:
+            instruments.append("-")
+    patients, glass, patient_id = _scoped_patients(by, query, Perm.MEASURE_VIEW)
+    qs = MeasureResponse.objects.filter(organization=by.organization)
+    if patient_id is not None or not (by.roles & ORGANIZATION_WIDE_ROLES):
+        qs = qs.filter(patient__in=patients)
+    if instruments:
+        qs = qs.filter(instrument_id__in=instruments)
+    if authored:
+        qs = qs.filter(date_q("completed_at", authored))
+    for tokens in statuses:
+        wanted = {t.code for t in tokens}
+        if wanted.isdisjoint({"completed", "amended"}):
+            qs = qs.none()
+        elif "completed" not in wanted:
+            qs = qs.filter(corrects__isnull=False)
+        elif "amended" not in wanted:
+            qs = qs.filter(corrects__isnull=True)
+    page = queryset_page(qs, query, to_fhir=mapping.questionnaire_response, updated_field="submitted_at")
+    page.patient_ids = {int(r["subject"]["reference"].split("/")[1]) for r in page.resources}
+    page.break_glass = glass
+    return page
+
+
 # --- the registry --------------------------------------------------------------------------
 
 _PATIENT_REF = Param("patient", "reference", "The patient (Patient/123 or 123)")
@@ -306,7 +365,7 @@ register(ResourceType(
         Param("gender", "token", "Administrative gender"),
         Param("birthdate", "date", "Date of birth"),
     ),
-    read=patient_read, search=patient_search,
+    read=patient_read, search=patient_search, create=writes.patient_create, update=writes.patient_update,
 ))
 register(ResourceType(
     "Practitioner", "Staff of the clinic (needs the staff list permission).",
@@ -357,4 +416,24 @@ register(ResourceType(
         Param("class", "token", "AMB"), Param("type", "token", "dosing-session"),
     ),
     read=encounter_read, search=encounter_search,
+))
+register(ResourceType(
+    "Questionnaire",
+    "The instrument library. Item text is the published wording only where the licence allows "
+    "reproducing it, otherwise a short label; a clinic's licensed wording is never sent.",
+    params=(Param("url", "uri", "Canonical URL"), Param("name", "string", "Name or title contains"),
+            Param("code", "token", "LOINC panel code")),
+    read=questionnaire_read, search=questionnaire_search,
+))
+register(ResourceType(
+    "QuestionnaireResponse",
+    "Questionnaire answers. Create scores the answers with OpenKAP's engine through the same "
+    "service as the web app: a positive suicide-risk answer raises the same urgent task.",
+    params=(
+        _PATIENT_REF, Param("subject", "reference", "Same as patient"),
+        Param("questionnaire", "reference", "Questionnaire/phq9 or its canonical URL"),
+        Param("authored", "date", "When answered"),
+        Param("status", "token", "completed or amended"),
+    ),
+    read=response_read, search=response_search, create=writes.response_create,
 ))

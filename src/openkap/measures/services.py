@@ -961,7 +961,7 @@ def _response_enter(
         response = _record(
             organization=by.organization, patient=patient, instrument=instrument, answers=clean,
             supplementary=extra,
-            source=_Source(Via.API if by.via == "api" else Via.STAFF, by.user,
+            source=_Source(Via.API if by.via in ("api", "fhir") else Via.STAFF, by.user,
                            instrument.rater is Rater.SELF_REPORT, by),
             episode=episode, assignment=assignment, occasion=occasion, completed_at=when,
             allow_incomplete=allow_incomplete, corrects=corrects, correction_reason=correction_reason,
