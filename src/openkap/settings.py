@@ -167,6 +167,9 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # Sessions: idle timeout (HIPAA automatic logoff) and secure cookies.
 IDLE_TIMEOUT_SECONDS = env_int("OPENKAP_IDLE_TIMEOUT_SECONDS", 15 * 60)
+# FHIR Bulk Data $export: where the NDJSON files are written, and how long they are kept.
+FHIR_EXPORT_DIR = Path(env_str("OPENKAP_FHIR_EXPORT_DIR", str(VAR_DIR / "fhir-exports")))
+FHIR_EXPORT_HOURS = env_int("OPENKAP_FHIR_EXPORT_HOURS", 24)
 SESSION_COOKIE_AGE = 12 * 60 * 60
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True

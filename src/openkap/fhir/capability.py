@@ -6,7 +6,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from openkap.fhir.framework import REGISTRY
+from openkap.fhir.framework import OPERATION_DEFINITIONS, REGISTRY, SYSTEM_OPERATIONS
 
 COMMON_SEARCH_PARAMS = (
     ("_id", "token", "Logical id"),
@@ -40,6 +40,8 @@ def capability_statement(base: str) -> dict[str, Any]:
             entry["searchParam"] = [
                 {"name": name, "type": kind, "documentation": doc} for name, kind, doc in COMMON_SEARCH_PARAMS
             ] + [{"name": p.name, "type": p.type, "documentation": p.documentation} for p in rt.params]
+        if rt.operations:
+            entry["operation"] = [{"name": op, "definition": OPERATION_DEFINITIONS[op]} for op in rt.operations]
         resources.append(entry)
     return {
         "resourceType": "CapabilityStatement",
@@ -60,5 +62,7 @@ def capability_statement(base: str) -> dict[str, Any]:
                                "checked like the same read in the web app and audited.",
             },
             "resource": resources,
+            "operation": [{"name": op, "definition": OPERATION_DEFINITIONS[op]} for op in SYSTEM_OPERATIONS],
         }],
+        "instantiates": ["http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"],
     }

@@ -103,6 +103,7 @@ class ResourceType:
     search: Callable[[Actor, Query], Page] | None = None
     create: Callable[[Actor, dict[str, Any]], Found] | None = None
     update: Callable[[Actor, str, dict[str, Any]], Found] | None = None
+    operations: tuple[str, ...] = ()  # e.g. "export" for Patient/$export (served by views)
 
     @property
     def interactions(self) -> list[str]:
@@ -112,6 +113,8 @@ class ResourceType:
 
 
 REGISTRY: dict[str, ResourceType] = {}
+SYSTEM_OPERATIONS: tuple[str, ...] = ("export",)  # /$export
+OPERATION_DEFINITIONS = {"export": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"}
 
 
 def register(resource_type: ResourceType) -> ResourceType:

@@ -402,3 +402,14 @@ def questionnaire_response(r: MeasureResponse) -> dict[str, Any]:
     if r.via in ("portal", "link") or r.on_behalf:
         res["source"] = {"reference": f"Patient/{r.patient_id}"}
     return res
+
+
+def group(group_id: str, name: str, quantity: int, updated: datetime,
+          practitioner_id: int | None = None) -> dict[str, Any]:
+    res: dict[str, Any] = {
+        "resourceType": "Group", "id": group_id, "meta": _meta(updated),
+        "type": "person", "actual": True, "name": name, "quantity": quantity,
+    }
+    if practitioner_id is not None:
+        res["managingEntity"] = {"reference": f"Practitioner/{practitioner_id}"}
+    return res

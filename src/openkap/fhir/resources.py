@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import Http404
 
 from openkap.accounts.authz import Actor, require
@@ -37,7 +37,7 @@ from openkap.fhir.framework import (
 )
 from openkap.measures.models import MeasureResponse
 from openkap.measures.selectors import current_responses
-from openkap.patients.models import Patient, WeightMeasurement
+from openkap.patients.models import CareTeamMember, Patient, WeightMeasurement
 from openkap.patients.selectors import patient_for, visible_patients
 
 
@@ -272,14 +272,14 @@ def encounter_search(by: Actor, query: Query) -> Page:
             qs = qs.none()
     if dates:
         qs = qs.filter(date_q("scheduled_start", dates))
-    qs = qs.annotate(last_updated=_session_updated_expr())
+    qs = qs.annotate(last_updated=session_updated_expr())
     page = queryset_page(qs, query, to_fhir=mapping.encounter, updated_field="last_updated")
     page.patient_ids = {int(r["subject"]["reference"].split("/")[1]) for r in page.resources}
     page.break_glass = glass
     return page
 
 
-def _session_updated_expr() -> Any:
+def session_updated_expr() -> Any:
     from django.db.models.functions import Coalesce, Greatest
 
     fields = ["started_at", "administration_started_at", "administration_ended_at", "discharged_at", "ended_at"]
@@ -350,6 +350,37 @@ def response_search(by: Actor, query: Query) -> Page:
     return page
 
 
+# --- Group (the cohorts a Group $export can name) ------------------------------------------
+
+
+def _groups(by: Actor) -> list[dict[str, Any]]:
+    from openkap.fhir.export import GROUP_ALL
+
+    patients = visible_patients(by)
+    updated = by.organization.created_at
+    out = [mapping.group(GROUP_ALL, "Every patient you may see", patients.count(), updated)]
+    teams = (CareTeamMember.objects.filter(organization=by.organization, ended_at__isnull=True,
+                                           patient__in=patients)
+             .values("user_id", "user__full_name").annotate(n=Count("patient", distinct=True)).order_by("user_id"))
+    out += [mapping.group(f"care-team-{t['user_id']}", f"Care team of {t['user__full_name']}", t["n"], updated,
+                          practitioner_id=t["user_id"]) for t in teams]
+    return out
+
+
+def group_read(by: Actor, resource_id: str) -> Found:
+    for res in _groups(by):
+        if res["id"] == resource_id:
+            return Found(res)
+    raise Http404
+
+
+def group_search(by: Actor, query: Query) -> Page:
+    resources = _groups(by)
+    for value in query.params.get("name", []):
+        resources = [r for r in resources if value.lower() in r["name"].lower()]
+    return list_page(resources, query)
+
+
 # --- the registry --------------------------------------------------------------------------
 
 _PATIENT_REF = Param("patient", "reference", "The patient (Patient/123 or 123)")
@@ -366,6 +397,7 @@ register(ResourceType(
         Param("birthdate", "date", "Date of birth"),
     ),
     read=patient_read, search=patient_search, create=writes.patient_create, update=writes.patient_update,
+    operations=("export",),
 ))
 register(ResourceType(
     "Practitioner", "Staff of the clinic (needs the staff list permission).",
@@ -436,4 +468,11 @@ register(ResourceType(
         Param("status", "token", "completed or amended"),
     ),
     read=response_read, search=response_search, create=writes.response_create,
+))
+register(ResourceType(
+    "Group",
+    "Cohorts for Group/{id}/$export: 'all-patients' (every patient you may see) and "
+    "'care-team-<practitioner id>' (one clinician's care team).",
+    params=(Param("name", "string", "Name contains"),),
+    read=group_read, search=group_search, operations=("export",),
 ))

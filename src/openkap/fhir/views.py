@@ -11,7 +11,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.utils.http import http_date
 from django.views.decorators.csrf import csrf_exempt
 
 from openkap.accounts.authz import Actor, Denied, build_actor
@@ -20,9 +21,10 @@ from openkap.accounts.services import api_token_authenticate
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record, record_refusal
 from openkap.core import fhir as core
-from openkap.fhir import resources  # noqa: F401 - registers the resource types
+from openkap.fhir import export, resources  # noqa: F401 - resources registers the types
 from openkap.fhir.capability import capability_statement
 from openkap.fhir.framework import REGISTRY, FhirError, Query, ResourceType, parse_query
+from openkap.fhir.models import ExportJob
 
 FHIR_JSON = "application/fhir+json"
 _JSON_FORMATS = {"json", "application/json", FHIR_JSON, "application/json+fhir"}
@@ -232,3 +234,81 @@ def _links(url: str, pairs: list[tuple[str, str]], query: Query, total: int) -> 
 @fhir_endpoint
 def unknown(request: HttpRequest) -> HttpResponse:
     raise FhirError(404, "not-supported", "No such FHIR endpoint here (see /fhir/R4/metadata)")
+
+
+# --- Bulk Data $export ----------------------------------------------------------------------
+
+
+def _kickoff(request: HttpRequest, level: str, group_id: str = "") -> HttpResponse:
+    by = authenticate(request)
+    request.actor = by  # type: ignore[attr-defined]
+    if request.method != "GET":
+        raise FhirError(405, "not-supported", "Start an export with GET")
+    if "respond-async" not in request.headers.get("Prefer", ""):
+        raise FhirError(400, "invalid", "$export needs the header Prefer: respond-async")
+    pairs = [(k, v) for k in request.GET for v in request.GET.getlist(k)]
+    types, since = export.parse_kickoff(by, level, pairs)
+    job = export.export_start(by=by, level=level, group_id=group_id, types=types, since=since,
+                              request_url=request.build_absolute_uri())
+    status_url = f"{base_url(request)}/$export-poll/{job.id}"
+    return respond(core.operation_outcome("informational", f"Export accepted; poll {status_url}",
+                                          severity="information"), 202, {"Content-Location": status_url})
+
+
+@fhir_endpoint
+def export_system(request: HttpRequest) -> HttpResponse:
+    return _kickoff(request, ExportJob.Level.SYSTEM)
+
+
+@fhir_endpoint
+def export_patients(request: HttpRequest) -> HttpResponse:
+    return _kickoff(request, ExportJob.Level.PATIENT)
+
+
+@fhir_endpoint
+def export_group(request: HttpRequest, group_id: str) -> HttpResponse:
+    return _kickoff(request, ExportJob.Level.GROUP, group_id)
+
+
+@fhir_endpoint
+def export_status(request: HttpRequest, job_id: str) -> HttpResponse:
+    by = authenticate(request)
+    request.actor = by  # type: ignore[attr-defined]
+    if request.method == "DELETE":
+        export.export_cancel(by=by, job_id=job_id)
+        return respond(core.operation_outcome("informational", "Export cancelled; its files are deleted",
+                                              severity="information"), 202)
+    if request.method != "GET":
+        raise FhirError(405, "not-supported", "Poll with GET, cancel with DELETE")
+    job = export.job_for(by, job_id)
+    if job.status in (ExportJob.Status.QUEUED, ExportJob.Status.RUNNING):
+        return HttpResponse(status=202, headers={"X-Progress": job.progress or job.status, "Retry-After": "5",
+                                                 "Cache-Control": "no-store"})
+    if job.status == ExportJob.Status.CANCELLED:
+        raise Http404
+    if job.status == ExportJob.Status.FAILED:
+        return respond(core.operation_outcome("exception", "The export failed; start it again"), 500)
+    base = base_url(request)
+    manifest = {
+        "transactionTime": core.instant(job.started_at or job.created_at),
+        "request": job.request_url,
+        "requiresAccessToken": True,
+        "output": [{"type": o["type"], "url": f"{base}/$export-file/{job.id}/{o['file']}", "count": o["count"]}
+                   for o in job.output],
+        "error": [],
+    }
+    assert job.expires_at is not None
+    return HttpResponse(json.dumps(manifest), status=200, content_type="application/json", headers={
+        "Expires": http_date(job.expires_at.timestamp()), "Cache-Control": "no-store"})
+
+
+@fhir_endpoint
+def export_file(request: HttpRequest, job_id: str, name: str) -> HttpResponse:
+    by = authenticate(request)
+    request.actor = by  # type: ignore[attr-defined]
+    if request.method != "GET":
+        raise FhirError(405, "not-supported", "Download with GET")
+    path = export.file_path(by, job_id, name)
+    response = FileResponse(open(path, "rb"), content_type=export.NDJSON)  # noqa: SIM115 - FileResponse closes it
+    response["Cache-Control"] = "no-store"
+    return response

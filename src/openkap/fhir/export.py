@@ -1,0 +1,367 @@
+"""FHIR Bulk Data $export (Bulk Data Access IG v2): kick-off, the export task, status,
+files, cancel and expiry.
+
+The export runs on the database task worker (docs/adr/0003-task-queue.md). It streams
+each table in chunks (``QuerySet.iterator``: a server-side cursor on PostgreSQL) and
+writes one NDJSON line per resource, so memory stays flat whatever the table's size.
+What it exports is what the requester may read: the same ``visible_patients`` and
+permissions as a search, checked again when the task runs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, QuerySet
+from django.http import Http404
+from django.utils import timezone
+from django_tasks import task
+
+from openkap.accounts.authz import Actor, build_actor, require
+from openkap.accounts.models import Membership, Room, Site
+from openkap.audit.models import AuditAction
+from openkap.audit.services import audit_record
+from openkap.core.authz import ORGANIZATION_WIDE_ROLES, Perm, Role
+from openkap.core.instruments.registry import all_instruments
+from openkap.dosing.models import DosingSession, VitalSigns
+from openkap.fhir import mapping
+from openkap.fhir.framework import FhirError, bad_param
+from openkap.fhir.models import ExportJob
+from openkap.measures.models import MeasureResponse
+from openkap.patients.models import Patient, WeightMeasurement
+from openkap.patients.selectors import visible_patients
+
+CHUNK = 2000
+CHECK_EVERY = 5000  # rows between progress updates and cancellation checks
+MAX_OPEN_JOBS = 3  # per user: an export is heavy; more waits for these to finish
+NDJSON = "application/fhir+ndjson"
+OUTPUT_FORMATS = {NDJSON, "application/ndjson", "ndjson"}
+
+Resource = dict[str, Any]
+Exporter = Callable[[QuerySet[Patient], datetime | None, Actor], Iterator[Resource]]
+
+
+# --- what each type exports ----------------------------------------------------------------
+
+
+def _since(qs: QuerySet[Any], field: str, since: datetime | None) -> QuerySet[Any]:
+    return qs.filter(**{f"{field}__gte": since}) if since else qs
+
+
+def _patients(patients: QuerySet[Patient], since: datetime | None, by: Actor) -> Iterator[Resource]:
+    for p in _since(patients, "updated_at", since).order_by("pk").iterator(chunk_size=CHUNK):
+        yield mapping.patient(p)
+
+
+def _observations(patients: QuerySet[Patient], since: datetime | None, by: Actor) -> Iterator[Resource]:
+    responses = MeasureResponse.objects.filter(
+        organization=by.organization, patient__in=patients, correction__isnull=True)
+    for r in _since(responses, "submitted_at", since).order_by("pk").iterator(chunk_size=CHUNK):
+        yield from mapping.measure_observations(r)
+    vitals = VitalSigns.objects.filter(organization=by.organization, session__patient__in=patients)
+    vitals = _since(vitals, "recorded_at", since).annotate(patient_id=F("session__patient_id"))
+    for v in vitals.order_by("pk").iterator(chunk_size=CHUNK):
+        yield from mapping.vital_observations(v, v.patient_id)
+    weights = WeightMeasurement.objects.filter(organization=by.organization, patient__in=patients)
+    for w in _since(weights, "recorded_at", since).order_by("pk").iterator(chunk_size=CHUNK):
+        yield mapping.weight_observation(w)
+
+
+def _encounters(patients: QuerySet[Patient], since: datetime | None, by: Actor) -> Iterator[Resource]:
+    from openkap.fhir.resources import session_updated_expr
+
+    sessions = DosingSession.objects.filter(organization=by.organization, patient__in=patients)
+    sessions = _since(sessions.annotate(last_updated=session_updated_expr()), "last_updated", since)
+    for s in sessions.order_by("pk").iterator(chunk_size=CHUNK):
+        yield mapping.encounter(s)
+
+
+def _responses(patients: QuerySet[Patient], since: datetime | None, by: Actor) -> Iterator[Resource]:
+    responses = MeasureResponse.objects.filter(organization=by.organization, patient__in=patients)
+    for r in _since(responses, "submitted_at", since).order_by("pk").iterator(chunk_size=CHUNK):
+        yield mapping.questionnaire_response(r)
+
+
+def _practitioners(patients: QuerySet[Patient], since: datetime | None, by: Actor) -> Iterator[Resource]:
+    staff = (Membership.objects.filter(organization=by.organization, is_active=True)
+             .exclude(role=Role.PATIENT).select_related("user").order_by("user_id"))
+    seen: dict[int, str] = {}
+    users = {}
+    for m in staff:
+        users[m.user_id] = m.user
+        seen[m.user_id] = seen.get(m.user_id) or m.npi
+    for user_id, user in users.items():
+        if since is None or user.date_joined >= since:
+            yield mapping.practitioner(user, seen[user_id])
+
+
+def _organization(patients: QuerySet[Patient], since: datetime | None, by: Actor) -> Iterator[Resource]:
+    if since is None or by.organization.created_at >= since:
+        yield mapping.organization(by.organization)
+
+
+def _locations(patients: QuerySet[Patient], since: datetime | None, by: Actor) -> Iterator[Resource]:
+    created = by.organization.created_at
+    if since is not None and created < since:
+        return
+    for site in Site.objects.filter(organization=by.organization).order_by("pk"):
+        yield mapping.site_location(site, created)
+    for room in Room.objects.filter(organization=by.organization).order_by("pk"):
+        yield mapping.room_location(room, created)
+
+
+def _questionnaires(patients: QuerySet[Patient], since: datetime | None, by: Actor) -> Iterator[Resource]:
+    if since is None or by.organization.created_at >= since:
+        for instrument in all_instruments():
+            yield mapping.questionnaire(instrument, by.organization.created_at)
+
+
+# (type, permission needed, exporter, in the patient compartment)
+EXPORTERS: dict[str, tuple[Perm | None, Exporter, bool]] = {
+    "Patient": (Perm.PATIENT_VIEW, _patients, True),
+    "Encounter": (Perm.DOSING_VIEW, _encounters, True),
+    "Observation": (Perm.CLINICAL_VIEW, _observations, True),
+    "QuestionnaireResponse": (Perm.MEASURE_VIEW, _responses, True),
+    "Practitioner": (Perm.STAFF_VIEW, _practitioners, False),
+    "Organization": (None, _organization, False),
+    "Location": (None, _locations, False),
+    "Questionnaire": (None, _questionnaires, False),
+}
+
+
+def exportable_types(level: str) -> list[str]:
+    return [name for name, (_, _, compartment) in EXPORTERS.items()
+            if compartment or level == ExportJob.Level.SYSTEM]
+
+
+def default_types(by: Actor, level: str) -> list[str]:
+    """Without _type: every type of the level that the requester may read."""
+    return [t for t in exportable_types(level) if EXPORTERS[t][0] is None or by.can(EXPORTERS[t][0])]
+
+
+# --- groups -------------------------------------------------------------------------------
+
+GROUP_ALL = "all-patients"
+
+
+def group_patients(by: Actor, group_id: str) -> QuerySet[Patient]:
+    """The groups a clinic has: every patient the requester may see, or the patients on
+    one clinician's care team (``care-team-<practitioner id>``)."""
+    patients = visible_patients(by)
+    if group_id == GROUP_ALL:
+        return patients
+    if group_id.startswith("care-team-") and group_id[10:].isdigit():
+        user_id = int(group_id[10:])
+        if Membership.objects.filter(organization=by.organization, user_id=user_id, is_active=True).exists():
+            return patients.filter(care_team__user_id=user_id, care_team__ended_at__isnull=True).distinct()
+    raise Http404
+
+
+# --- kick-off, status, cancel ---------------------------------------------------------------
+
+
+def parse_kickoff(by: Actor, level: str, params: list[tuple[str, str]]) -> tuple[list[str], datetime | None]:
+    types: list[str] | None = None
+    since = None
+    for name, value in params:
+        if name == "_type":
+            allowed = exportable_types(level)
+            types = (types or []) + [t.strip() for t in value.split(",") if t.strip()]
+            unknown = [t for t in types if t not in allowed]
+            if unknown:
+                raise bad_param("_type", f"cannot export {', '.join(unknown)} at this level "
+                                         f"(exportable: {', '.join(allowed)})")
+        elif name == "_since":
+            try:
+                since = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                raise bad_param("_since", "_since must be an instant, e.g. 2026-01-01T00:00:00Z") from None
+            if since.tzinfo is None:
+                raise bad_param("_since", "_since needs a time zone")
+        elif name == "_outputFormat":
+            if value not in OUTPUT_FORMATS:
+                raise bad_param("_outputFormat", "only application/fhir+ndjson is produced")
+        elif name != "_format":
+            raise bad_param(name, f"$export does not support '{name}' here")
+    if types is None:
+        types = default_types(by, level)
+    for t in types:
+        perm = EXPORTERS[t][0]
+        if perm is not None:
+            require(by, perm)
+    return list(dict.fromkeys(types)), since
+
+
+def export_start(*, by: Actor, level: str, group_id: str = "", types: list[str], since: datetime | None,
+                 request_url: str) -> ExportJob:
+    require(by, Perm.PATIENT_VIEW)
+    if level == ExportJob.Level.GROUP:
+        group_patients(by, group_id)  # 404 for a group that is not there
+    with transaction.atomic():
+        open_jobs = ExportJob.objects.filter(
+            requested_by=by.user, status__in=[ExportJob.Status.QUEUED, ExportJob.Status.RUNNING]).count()
+        if open_jobs >= MAX_OPEN_JOBS:
+            raise FhirError(429, "throttled", f"{open_jobs} exports are already running; wait for one to "
+                                              "finish or cancel it")
+        job = ExportJob.objects.create(
+            organization=by.organization, requested_by=by.user, api_token_id=by.api_token_id, level=level,
+            group_id=group_id, types=types, since=since, request_url=request_url[:2000],
+        )
+        audit_record(by=by, action=AuditAction.EXPORT, object_type="fhir.export", object_id=job.id,
+                     detail={"event": "requested", "level": level, "group": group_id, "types": types,
+                             "since": since.isoformat() if since else None})
+        transaction.on_commit(lambda: run_export.enqueue(str(job.id)), robust=True)
+    return job
+
+
+def job_for(by: Actor, job_id: str) -> ExportJob:
+    """The requester's own job; anyone else's (or an expired one) is 404."""
+    job = ExportJob.objects.filter(pk=_uuid(job_id), organization=by.organization, requested_by=by.user).first()
+    if job is None or job.status == ExportJob.Status.EXPIRED:
+        raise Http404
+    if job.expires_at is not None and job.expires_at <= timezone.now():
+        _expire(job)
+        raise Http404
+    return job
+
+
+def _uuid(text: str) -> Any:
+    import uuid
+
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise Http404 from None
+
+
+def export_cancel(*, by: Actor, job_id: str) -> None:
+    with transaction.atomic():
+        job = job_for(by, job_id)
+        job = ExportJob.objects.select_for_update().get(pk=job.pk)
+        if job.status == ExportJob.Status.CANCELLED:
+            raise Http404
+        job.status = ExportJob.Status.CANCELLED
+        job.finished_at = timezone.now()
+        job.save(update_fields=["status", "finished_at"])
+        audit_record(by=by, action=AuditAction.EXPORT, object_type="fhir.export", object_id=job.id,
+                     detail={"event": "cancelled"})
+    shutil.rmtree(job_dir(job), ignore_errors=True)
+
+
+def job_dir(job: ExportJob) -> Path:
+    return Path(settings.FHIR_EXPORT_DIR) / str(job.id)
+
+
+def file_path(by: Actor, job_id: str, name: str) -> Path:
+    job = job_for(by, job_id)
+    if job.status != ExportJob.Status.DONE or name not in {o["file"] for o in job.output}:
+        raise Http404
+    audit_record(by=by, action=AuditAction.EXPORT, object_type="fhir.export", object_id=job.id,
+                 detail={"event": "downloaded", "file": name})
+    return job_dir(job) / name
+
+
+def _expire(job: ExportJob) -> None:
+    shutil.rmtree(job_dir(job), ignore_errors=True)
+    ExportJob.objects.filter(pk=job.pk).update(status=ExportJob.Status.EXPIRED)
+
+
+def export_cleanup(now: datetime | None = None) -> int:
+    """Delete the files of expired exports (and of cancelled or failed ones)."""
+    now = now or timezone.now()
+    stale = ExportJob.objects.filter(expires_at__lte=now).exclude(status=ExportJob.Status.EXPIRED)
+    count = 0
+    for job in stale:
+        _expire(job)
+        count += 1
+    for job in ExportJob.objects.filter(status__in=[ExportJob.Status.CANCELLED, ExportJob.Status.FAILED]):
+        shutil.rmtree(job_dir(job), ignore_errors=True)
+    return count
+
+
+# --- the task -----------------------------------------------------------------------------
+
+
+class _Cancelled(Exception):
+    pass
+
+
+@task()
+def run_export(job_id: str) -> str:
+    """Write one NDJSON file per type. Re-reads the job and the requester's access when it
+    runs; a cancelled job stops at the next check and leaves no files."""
+    export_cleanup()
+    with transaction.atomic():
+        job = ExportJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.status != ExportJob.Status.QUEUED:
+            return "skipped: not queued"
+        job.status, job.started_at = ExportJob.Status.RUNNING, timezone.now()
+        job.save(update_fields=["status", "started_at"])
+    by = build_actor(job.requested_by, job.organization, via="fhir", api_token_id=job.api_token_id)
+    directory = job_dir(job)
+    try:
+        output = _write_files(job, by, directory)
+    except _Cancelled:
+        shutil.rmtree(directory, ignore_errors=True)
+        return "cancelled"
+    except Exception as exc:  # a failed export must say so to the poller, not stay "running"
+        shutil.rmtree(directory, ignore_errors=True)
+        ExportJob.objects.filter(pk=job.pk).update(
+            status=ExportJob.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=timezone.now())
+        raise
+    finished = timezone.now()
+    with transaction.atomic():
+        updated = ExportJob.objects.filter(pk=job.pk, status=ExportJob.Status.RUNNING).update(
+            status=ExportJob.Status.DONE, output=output, finished_at=finished, progress="done",
+            expires_at=finished + timedelta(hours=settings.FHIR_EXPORT_HOURS))
+        if not updated:  # cancelled in the last moments
+            shutil.rmtree(directory, ignore_errors=True)
+            return "cancelled"
+        audit_record(by=by, action=AuditAction.EXPORT, object_type="fhir.export", object_id=job.id,
+                     detail={"event": "completed", "counts": {o["type"]: o["count"] for o in output}})
+    return "done"
+
+
+def _write_files(job: ExportJob, by: Actor, directory: Path) -> list[dict[str, Any]]:
+    if job.level == ExportJob.Level.GROUP:
+        patients = group_patients(by, job.group_id)
+    elif by.roles & ORGANIZATION_WIDE_ROLES:
+        patients = Patient.objects.filter(organization=by.organization)
+    else:
+        patients = visible_patients(by)
+    directory.mkdir(parents=True, exist_ok=True)
+    output = []
+    written = 0
+    for n, type_name in enumerate(job.types):
+        perm, exporter, _ = EXPORTERS[type_name]
+        if perm is not None:
+            require(by, perm)  # access is decided again when the task runs
+        name = f"{type_name}.ndjson"
+        count = 0
+        with open(directory / name, "w", encoding="utf-8") as out:
+            for resource in exporter(patients, job.since, by):
+                out.write(json.dumps(resource, separators=(",", ":"), ensure_ascii=False))
+                out.write("\n")
+                count += 1
+                written += 1
+                if written % CHECK_EVERY == 0:
+                    _checkpoint(job, f"{n}/{len(job.types)} types done; {type_name}: {count} resources")
+        if count:
+            output.append({"type": type_name, "file": name, "count": count})
+        else:
+            (directory / name).unlink()
+        _checkpoint(job, f"{n + 1}/{len(job.types)} types done")
+    return output
+
+
+def _checkpoint(job: ExportJob, progress: str) -> None:
+    updated = ExportJob.objects.filter(pk=job.pk, status=ExportJob.Status.RUNNING).update(progress=progress[:200])
+    if not updated:
+        raise _Cancelled

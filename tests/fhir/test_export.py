@@ -1,0 +1,208 @@
+"""Bulk Data $export (FHIR Bulk Data Access IG v2): kick-off, polling with X-Progress,
+the manifest, NDJSON files validated line by line with fhir.resources, access (only the
+requester, only what they may read), cancel, expiry and cleanup."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from openkap.audit.models import AuditEvent
+from openkap.fhir import export
+from openkap.fhir.models import ExportJob
+from tests.fhir.conftest import validate
+
+pytestmark = pytest.mark.django_db
+ASYNC = {"HTTP_PREFER": "respond-async", "HTTP_ACCEPT": "application/fhir+json"}
+
+
+@pytest.fixture(autouse=True)
+def export_dir(settings, tmp_path):
+    settings.FHIR_EXPORT_DIR = tmp_path / "exports"
+    return settings.FHIR_EXPORT_DIR
+
+
+def kick_off(client, path, capture, **headers):
+    with capture(execute=True):
+        response = client.get(path, **{**ASYNC, **headers})
+    return response
+
+
+def manifest_of(client, response):
+    assert response.status_code == 202, response.content
+    poll = response["Content-Location"].replace("http://testserver", "")
+    status = client.get(poll)
+    assert status.status_code == 200, status.content
+    return poll, status.json()
+
+
+def download(client, manifest) -> dict[str, list[dict]]:
+    files = {}
+    for output in manifest["output"]:
+        response = client.get(output["url"].replace("http://testserver", ""))
+        assert response.status_code == 200
+        assert response["Content-Type"] == "application/fhir+ndjson"
+        lines = b"".join(response.streaming_content).decode().splitlines()
+        resources = [validate(json.loads(line)) for line in lines]
+        assert len(resources) == output["count"]
+        assert {r["resourceType"] for r in resources} == {output["type"]}
+        files[output["type"]] = resources
+    return files
+
+
+def test_system_export_of_the_clinic_validates_file_by_file(record, patient, unassigned_patient, nurse, org,
+                                                           fhir_as, django_capture_on_commit_callbacks):
+    client = fhir_as(nurse, org)
+    _poll, manifest = manifest_of(client, kick_off(client, "$export", django_capture_on_commit_callbacks))
+    assert manifest["requiresAccessToken"] is True
+    assert manifest["request"].endswith("/fhir/R4/$export")
+    files = download(client, manifest)
+    assert set(files) == {"Patient", "Encounter", "Observation", "QuestionnaireResponse", "Practitioner",
+                          "Organization", "Location", "Questionnaire"}
+    assert {p["id"] for p in files["Patient"]} == {str(patient.id), str(unassigned_patient.id)}
+    # The same Observations a search returns: 10 PHQ-9 (total + 9 items), 4 + 1 vitals, 1 weight.
+    assert len(files["Observation"]) == 16
+    events = AuditEvent.objects.filter(object_type="fhir.export").order_by("id")
+    assert [e.detail["event"] for e in events][:2] == ["requested", "completed"]
+    assert events[1].detail["counts"]["Observation"] == 16
+    assert all(e.via == "fhir" for e in events)
+
+
+def test_patient_and_group_exports_with_type_and_since(record, patient, therapist, nurse, org, fhir_as,
+                                                     django_capture_on_commit_callbacks):
+    client = fhir_as(nurse, org)
+    _, manifest = manifest_of(client, kick_off(client, "Patient/$export?_type=Observation,Encounter",
+                                               django_capture_on_commit_callbacks))
+    assert {o["type"] for o in manifest["output"]} == {"Observation", "Encounter"}
+    later = (timezone.now() + timedelta(minutes=1)).isoformat()
+    _, manifest = manifest_of(client, kick_off(client, f"Patient/$export?_since={later.replace('+', '%2B')}",
+                                               django_capture_on_commit_callbacks))
+    assert manifest["output"] == []
+    groups = validate(client.get("Group").json())
+    ids = {e["resource"]["id"] for e in groups["entry"]}
+    assert {"all-patients", f"care-team-{therapist.id}"} <= ids
+    _, manifest = manifest_of(client, kick_off(client, f"Group/care-team-{therapist.id}/$export?_type=Patient",
+                                               django_capture_on_commit_callbacks))
+    assert [p["id"] for p in download(client, manifest)["Patient"]] == [str(patient.id)]
+
+
+def test_a_therapist_exports_only_the_care_team(record, patient, unassigned_patient, therapist, org, fhir_as,
+                                                django_capture_on_commit_callbacks):
+    client = fhir_as(therapist, org)
+    _, manifest = manifest_of(client, kick_off(client, "Patient/$export?_type=Patient",
+                                               django_capture_on_commit_callbacks))
+    assert [p["id"] for p in download(client, manifest)["Patient"]] == [str(patient.id)]
+
+
+def test_only_the_requester_gets_status_and_files(record, nurse, therapist, outsider, other_org, org, fhir_as,
+                                                  django_capture_on_commit_callbacks):
+    client = fhir_as(nurse, org)
+    poll, manifest = manifest_of(client, kick_off(client, "$export?_type=Patient",
+                                                  django_capture_on_commit_callbacks))
+    file_url = manifest["output"][0]["url"].replace("http://testserver", "")
+    for stranger in (fhir_as(therapist, org), fhir_as(outsider, other_org)):
+        assert stranger.get(poll).status_code == 404
+        assert stranger.get(file_url).status_code == 404
+        assert stranger.delete(poll).status_code == 404
+    assert client.get(file_url.replace("Patient.ndjson", "Observation.ndjson")).status_code == 404
+
+
+def test_polling_a_queued_export_says_202_with_progress(nurse, org, fhir_as):
+    client = fhir_as(nurse, org)
+    response = client.get("$export", **ASYNC)  # on_commit does not run: the task stays queued
+    assert response.status_code == 202
+    status = client.get(response["Content-Location"].replace("http://testserver", ""))
+    assert status.status_code == 202
+    assert status["X-Progress"] == "queued"
+
+
+def test_cancel_deletes_the_files(record, nurse, org, fhir_as, django_capture_on_commit_callbacks, export_dir):
+    client = fhir_as(nurse, org)
+    poll, _ = manifest_of(client, kick_off(client, "$export?_type=Patient", django_capture_on_commit_callbacks))
+    assert any(export_dir.iterdir())
+    assert client.delete(poll).status_code == 202
+    assert client.get(poll).status_code == 404
+    assert client.delete(poll).status_code == 404
+    assert not any(p.is_file() for p in export_dir.rglob("*"))
+
+
+def test_a_cancel_during_the_run_stops_it_and_leaves_no_files(record, nurse, org, fhir_as, monkeypatch, export_dir):
+    client = fhir_as(nurse, org)
+    client.get("$export?_type=Patient", **ASYNC)
+    job = ExportJob.objects.get()
+    real = export.EXPORTERS["Patient"]
+
+    def cancelling(patients, since, by):
+        for n, resource in enumerate(real[1](patients, since, by)):
+            if n == 0:
+                ExportJob.objects.filter(pk=job.pk).update(status=ExportJob.Status.CANCELLED)
+            yield resource
+
+    monkeypatch.setitem(export.EXPORTERS, "Patient", (real[0], cancelling, True))
+    monkeypatch.setattr(export, "CHECK_EVERY", 1)
+    assert export.run_export.call(str(job.id)) == "cancelled"
+    assert not any(p.is_file() for p in export_dir.rglob("*"))
+    assert export.run_export.call(str(job.id)) == "skipped: not queued"
+
+
+def test_expired_exports_are_gone_and_cleaned_up(record, nurse, org, fhir_as, django_capture_on_commit_callbacks,
+                                                 export_dir):
+    client = fhir_as(nurse, org)
+    poll, manifest = manifest_of(client, kick_off(client, "$export?_type=Patient", django_capture_on_commit_callbacks))
+    ExportJob.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    call_command("fhir_export_cleanup")
+    assert ExportJob.objects.get().status == "expired"
+    assert not any(p.is_file() for p in export_dir.rglob("*"))
+    assert client.get(poll).status_code == 404
+    assert client.get(manifest["output"][0]["url"].replace("http://testserver", "")).status_code == 404
+
+
+@pytest.mark.parametrize(("path", "headers", "status"), [
+    ("$export?_type=Spaceship", ASYNC, 400),
+    ("Patient/$export?_type=Organization", ASYNC, 400),
+    ("$export?_since=yesterday", ASYNC, 400),
+    ("$export?_since=2026-01-01T00:00:00", ASYNC, 400),
+    ("$export?_outputFormat=text/csv", ASYNC, 400),
+    ("$export?_typeFilter=Patient%3Fgender%3Dmale", ASYNC, 400),
+    ("$export", {"HTTP_ACCEPT": "application/fhir+json"}, 400),
+    ("Group/nope/$export", ASYNC, 404),
+    ("Group/care-team-999999/$export", ASYNC, 404),
+    ("$export-poll/00000000-0000-0000-0000-000000000000", {}, 404),
+    ("$export-file/00000000-0000-0000-0000-000000000000/Patient.ndjson", {}, 404),
+])
+def test_bad_kick_offs_change_nothing(nurse, org, fhir_as, path, headers, status):
+    response = fhir_as(nurse, org).get(path, **headers)
+    assert response.status_code == status, response.content
+    validate(response.json())
+    assert not ExportJob.objects.exists()
+
+
+def test_export_scope_follows_permissions(researcher, admin, org, fhir_as, django_capture_on_commit_callbacks):
+    assert fhir_as(researcher, org).get("$export", **ASYNC).status_code == 403
+    assert fhir_as(admin, org).get("$export?_type=Observation", **ASYNC).status_code == 403
+    client = fhir_as(admin, org)
+    _, _manifest = manifest_of(client, kick_off(client, "$export", django_capture_on_commit_callbacks))
+    job = ExportJob.objects.get()
+    assert "Observation" not in job.types
+    assert "Patient" in job.types
+
+
+def test_too_many_open_exports_are_throttled(nurse, org, fhir_as):
+    client = fhir_as(nurse, org)
+    for _ in range(export.MAX_OPEN_JOBS):
+        assert client.get("$export?_type=Patient", **ASYNC).status_code == 202
+    assert client.get("$export?_type=Patient", **ASYNC).status_code == 429
+    assert not ExportJob.objects.exclude(status="queued").exists()
+
+
+def test_capability_statement_names_the_export_operations(nurse, org, fhir_as):
+    from django.test import Client
+
+    statement = Client().get("/fhir/R4/metadata").json()
+    assert [op["name"] for op in statement["rest"][0]["operation"]] == ["export"]
+    with_export = {r["type"] for r in statement["rest"][0]["resource"] if r.get("operation")}
+    assert with_export == {"Patient", "Group"}
