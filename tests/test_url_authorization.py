@@ -23,6 +23,7 @@ from openkap.patients.models import CareTeamMember
 PUBLIC = {
     "web:home",  # redirects anonymous users to the login page itself
     "web:healthz",
+    "smart_configuration",  # SMART discovery document: public by specification
     "accounts:login",
     "accounts:logout",
     "accounts:mfa_setup",

@@ -1,6 +1,7 @@
 from django.urls import include, path
 
 from openkap.api.api import api
+from openkap.fhir import views as fhir_views
 
 urlpatterns = [
     path("", include("openkap.web.urls")),
@@ -16,6 +17,8 @@ urlpatterns = [
     path("", include("openkap.outcomes.urls")),
     path("api/v1/", api.urls),
     path("fhir/R4/", include("openkap.fhir.urls")),
+    # SMART discovery at the server root too, where the issue and some clients look for it.
+    path(".well-known/smart-configuration", fhir_views.smart_configuration, name="smart_configuration"),
 ]
 
 handler403 = "openkap.web.views.error_403"

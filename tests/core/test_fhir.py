@@ -131,3 +131,29 @@ def test_code_tables_cover_every_route_and_sex():
     assert set(fhir.ROUTE_SNOMED) == {r.value for r in Route}
     assert set(fhir.GENDER) == set(fhir.BIRTH_SEX) == {"female", "male", "intersex", "unknown"}
     assert {fhir.SEX_FROM_GENDER[g] for g in fhir.GENDER.values()} == set(fhir.GENDER)
+
+
+def test_smart_scopes():
+    assert fhir.parse_scope("system/Patient.rs") == ("Patient", "rs")
+    assert fhir.parse_scope("system/*.read") == ("*", "rs")
+    assert fhir.parse_scope("system/Observation.write") == ("Observation", "cud")
+    assert fhir.parse_scope("system/Patient.cruds") == ("Patient", "cruds")
+    for bad in ("system/Patient.sr", "user/Patient.rs", "patient/*.read", "system/Patient", "launch",
+                "system/patient.rs", "system/Patient.rx"):
+        assert fhir.parse_scope(bad) is None, bad
+    assert fhir.scope_allows(["system/*.rs"], "Encounter", "s")
+    assert not fhir.scope_allows(["system/Patient.r"], "Patient", "s")
+    assert fhir.grant_scopes(["system/Patient.rs", "system/Encounter.rs", "system/*.rs"],
+                             ["system/Patient.read", "system/Encounter.r"]) == ["system/Patient.rs"]
+    assert fhir.grant_scopes(["system/Patient.rs", "system/*.rs"], ["system/*.rs"]) == [
+        "system/Patient.rs", "system/*.rs"]
+
+
+@given(st.sampled_from(["system/Patient.rs", "system/*.read", "system/Observation.cruds", "system/Encounter.r"]),
+       st.lists(st.sampled_from(["system/Patient.rs", "system/*.rs", "system/Observation.s", "bogus"]), max_size=3))
+def test_granted_scopes_never_exceed_the_registered(requested, registered):
+    for scope in fhir.grant_scopes([requested], registered):
+        resource_type, letters = fhir.parse_scope(scope)
+        for letter in letters:
+            types = ["Patient", "Observation", "Encounter"] if resource_type == "*" else [resource_type]
+            assert all(fhir.scope_allows(registered, t, letter) for t in types)

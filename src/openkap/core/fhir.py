@@ -8,6 +8,7 @@ here lets the grammar be tested exhaustively and the codes be reviewed in one pl
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -283,3 +284,53 @@ def split_full_name(full_name: str) -> dict[str, Any]:
         if len(words) > 1:
             name["given"] = words[:-1]
     return name
+
+
+# --- SMART scopes (hl7.org/fhir/smart-app-launch/scopes-and-launch-context.html) -----------
+
+SCOPE_LETTERS = "cruds"
+_V1_ACTIONS = {"read": "rs", "write": "cud", "*": "cruds"}
+_SCOPE = re.compile(r"^system/(?P<type>\*|[A-Z][A-Za-z]{1,63})\.(?P<action>read|write|\*|[cruds]{1,5})$")
+
+
+def parse_scope(scope: str) -> tuple[str, str] | None:
+    """``system/Patient.rs`` (SMART v2) or ``system/Patient.read`` (v1) → (type, letters);
+    None for anything else (user/, patient/, launch scopes are not granted here). v2
+    letters must be in the order c, r, u, d, s."""
+    match = _SCOPE.match(scope)
+    if not match:
+        return None
+    action = match["action"]
+    if action in _V1_ACTIONS:
+        return match["type"], _V1_ACTIONS[action]
+    if "".join(c for c in SCOPE_LETTERS if c in action) != action:
+        return None
+    return match["type"], action
+
+
+def scope_allows(scopes: Iterable[str], resource_type: str, letter: str) -> bool:
+    for scope in scopes:
+        parsed = parse_scope(scope)
+        if parsed and parsed[0] in ("*", resource_type) and letter in parsed[1]:
+            return True
+    return False
+
+
+def grant_scopes(requested: Iterable[str], registered: Iterable[str]) -> list[str]:
+    """The requested scopes that the registered ones cover, each interaction by interaction
+    (``system/Patient.rs`` asked of a client registered for ``system/*.read`` is granted)."""
+    allowed = list(registered)
+    granted = []
+    for scope in requested:
+        parsed = parse_scope(scope)
+        if parsed is None:
+            continue
+        resource_type, letters = parsed
+        if all(_star_allowed(allowed, c) if resource_type == "*" else scope_allows(allowed, resource_type, c)
+               for c in letters):
+            granted.append(scope)
+    return granted
+
+
+def _star_allowed(registered: list[str], letter: str) -> bool:
+    return any((p := parse_scope(s)) is not None and p[0] == "*" and letter in p[1] for s in registered)

@@ -56,10 +56,20 @@ def capability_statement(base: str) -> dict[str, Any]:
             "mode": "server",
             "documentation": RESULT_PARAMS_DOC,
             "security": {
+                "extension": [{
+                    "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                    "extension": [{"url": "token", "valueUri": f"{base}/auth/token"}],
+                }],
                 "cors": False,
+                "service": [{"coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                    "code": "SMART-on-FHIR"}]}],
                 "description": "A personal API token of a staff member (created under 'API tokens' in "
-                               "the web app): Authorization: Bearer okap_…. Every read and search is "
-                               "checked like the same read in the web app and audited.",
+                               "the web app): Authorization: Bearer okap_…; or SMART Backend Services "
+                               "(client credentials with a JWT assertion signed RS384 or ES384, "
+                               "system/<Type>.<cruds> scopes; see .well-known/smart-configuration). "
+                               "Every read and search is checked like the same read in the web app and "
+                               "audited.",
             },
             "resource": resources,
             "operation": [{"name": op, "definition": OPERATION_DEFINITIONS[op]} for op in SYSTEM_OPERATIONS],

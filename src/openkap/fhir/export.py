@@ -28,12 +28,14 @@ from openkap.accounts.authz import Actor, build_actor, require
 from openkap.accounts.models import Membership, Room, Site
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
+from openkap.core import fhir as core
 from openkap.core.authz import ORGANIZATION_WIDE_ROLES, Perm, Role
 from openkap.core.instruments.registry import all_instruments
 from openkap.dosing.models import DosingSession, VitalSigns
 from openkap.fhir import mapping
 from openkap.fhir.framework import FhirError, bad_param
-from openkap.fhir.models import ExportJob
+from openkap.fhir.models import BackendClient, ExportJob
+from openkap.fhir.smart import client_actor
 from openkap.measures.models import MeasureResponse
 from openkap.patients.models import Patient, WeightMeasurement
 from openkap.patients.selectors import visible_patients
@@ -141,9 +143,12 @@ def exportable_types(level: str) -> list[str]:
             if compartment or level == ExportJob.Level.SYSTEM]
 
 
-def default_types(by: Actor, level: str) -> list[str]:
-    """Without _type: every type of the level that the requester may read."""
-    return [t for t in exportable_types(level) if EXPORTERS[t][0] is None or by.can(EXPORTERS[t][0])]
+def default_types(by: Actor, level: str, scopes: tuple[str, ...] | None = None) -> list[str]:
+    """Without _type: every type of the level that the requester may read (and, for a
+    backend client, that its token's scopes allow reading)."""
+    return [t for t in exportable_types(level)
+            if (EXPORTERS[t][0] is None or by.can(EXPORTERS[t][0]))
+            and (scopes is None or core.scope_allows(scopes, t, "r"))]
 
 
 # --- groups -------------------------------------------------------------------------------
@@ -167,7 +172,8 @@ def group_patients(by: Actor, group_id: str) -> QuerySet[Patient]:
 # --- kick-off, status, cancel ---------------------------------------------------------------
 
 
-def parse_kickoff(by: Actor, level: str, params: list[tuple[str, str]]) -> tuple[list[str], datetime | None]:
+def parse_kickoff(by: Actor, level: str, params: list[tuple[str, str]], *,
+                  scopes: tuple[str, ...] | None = None) -> tuple[list[str], datetime | None]:
     types: list[str] | None = None
     since = None
     for name, value in params:
@@ -191,7 +197,7 @@ def parse_kickoff(by: Actor, level: str, params: list[tuple[str, str]]) -> tuple
         elif name != "_format":
             raise bad_param(name, f"$export does not support '{name}' here")
     if types is None:
-        types = default_types(by, level)
+        types = default_types(by, level, scopes)
     for t in types:
         perm = EXPORTERS[t][0]
         if perm is not None:
@@ -200,7 +206,7 @@ def parse_kickoff(by: Actor, level: str, params: list[tuple[str, str]]) -> tuple
 
 
 def export_start(*, by: Actor, level: str, group_id: str = "", types: list[str], since: datetime | None,
-                 request_url: str) -> ExportJob:
+                 request_url: str, backend_client: BackendClient | None = None) -> ExportJob:
     require(by, Perm.PATIENT_VIEW)
     if level == ExportJob.Level.GROUP:
         group_patients(by, group_id)  # 404 for a group that is not there
@@ -211,7 +217,8 @@ def export_start(*, by: Actor, level: str, group_id: str = "", types: list[str],
             raise FhirError(429, "throttled", f"{open_jobs} exports are already running; wait for one to "
                                               "finish or cancel it")
         job = ExportJob.objects.create(
-            organization=by.organization, requested_by=by.user, api_token_id=by.api_token_id, level=level,
+            organization=by.organization, requested_by=by.user, api_token_id=by.api_token_id,
+            backend_client=backend_client, level=level,
             group_id=group_id, types=types, since=since, request_url=request_url[:2000],
         )
         audit_record(by=by, action=AuditAction.EXPORT, object_type="fhir.export", object_id=job.id,
@@ -299,12 +306,15 @@ def run_export(job_id: str) -> str:
     runs; a cancelled job stops at the next check and leaves no files."""
     export_cleanup()
     with transaction.atomic():
-        job = ExportJob.objects.select_for_update().filter(pk=job_id).first()
+        job = ExportJob.objects.select_for_update().select_related("backend_client").filter(pk=job_id).first()
         if job is None or job.status != ExportJob.Status.QUEUED:
             return "skipped: not queued"
         job.status, job.started_at = ExportJob.Status.RUNNING, timezone.now()
         job.save(update_fields=["status", "started_at"])
-    by = build_actor(job.requested_by, job.organization, via="fhir", api_token_id=job.api_token_id)
+    if job.backend_client is not None:
+        by = client_actor(job.backend_client)
+    else:
+        by = build_actor(job.requested_by, job.organization, via="fhir", api_token_id=job.api_token_id)
     directory = job_dir(job)
     try:
         output = _write_files(job, by, directory)

@@ -6,6 +6,8 @@ app_name = "fhir"
 
 urlpatterns = [
     path("metadata", views.metadata, name="metadata"),
+    path(".well-known/smart-configuration", views.smart_configuration, name="smart_configuration"),
+    path("auth/token", views.token, name="token"),
     path("$export", views.export_system, name="export"),
     path("Patient/$export", views.export_patients, name="export_patients"),
     re_path(r"^Group/(?P<group_id>[A-Za-z0-9\-.]{1,64})/\$export$", views.export_group, name="export_group"),

@@ -21,7 +21,7 @@ from openkap.accounts.services import api_token_authenticate
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record, record_refusal
 from openkap.core import fhir as core
-from openkap.fhir import export, resources  # noqa: F401 - resources registers the types
+from openkap.fhir import export, resources, smart  # noqa: F401 - resources registers the types
 from openkap.fhir.capability import capability_statement
 from openkap.fhir.framework import REGISTRY, FhirError, Query, ResourceType, parse_query
 from openkap.fhir.models import ExportJob
@@ -57,17 +57,38 @@ def _check_format(request: HttpRequest) -> None:
 
 
 def authenticate(request: HttpRequest) -> Actor:
-    """A personal API token of a staff member: the same Actor as the JSON API, via=fhir."""
+    """A personal API token of a staff member (the same Actor as the JSON API, via=fhir),
+    or a SMART Backend Services access token (the client's actor, bounded by its scopes)."""
     header = request.headers.get("Authorization", "")
     scheme, _, raw = header.partition(" ")
-    token = api_token_authenticate(raw.strip()) if scheme.lower() == "bearer" and raw else None
+    raw = raw.strip() if scheme.lower() == "bearer" else ""
+    request.fhir_scopes = None  # type: ignore[attr-defined]
+    request.backend_client = None  # type: ignore[attr-defined]
+    ip, agent = client_ip(request), request.headers.get("User-Agent", "")
+    if raw.startswith(smart.TOKEN_PREFIX):
+        access = smart.token_authenticate(raw, ip=ip, user_agent=agent)
+        if access is not None:
+            request.fhir_scopes = access.scopes  # type: ignore[attr-defined]
+            request.backend_client = access.client  # type: ignore[attr-defined]
+            request.actor = access.actor  # type: ignore[attr-defined]
+            return access.actor
+    token = api_token_authenticate(raw) if raw else None
     if token is not None:
-        actor = build_actor(token.user, token.organization, ip=client_ip(request),
-                            user_agent=request.headers.get("User-Agent", ""), via="fhir",
+        actor = build_actor(token.user, token.organization, ip=ip, user_agent=agent, via="fhir",
                             api_token_id=token.id)
         if actor.is_staff:
+            request.actor = actor  # type: ignore[attr-defined]
             return actor
-    raise FhirError(401, "login", "Authenticate with a bearer token: Authorization: Bearer okap_…")
+    raise FhirError(401, "login", "Authenticate with a bearer token: Authorization: Bearer okap_… "
+                                  "(a personal API token) or a SMART Backend Services access token")
+
+
+def need_scope(request: HttpRequest, resource_type: str, letter: str) -> None:
+    """A backend client's token must carry a scope for this type and interaction."""
+    scopes = getattr(request, "fhir_scopes", None)
+    if scopes is not None and not core.scope_allows(scopes, resource_type, letter):
+        raise FhirError(403, "forbidden", f"The token's scopes do not allow '{letter}' on {resource_type} "
+                                          f"(e.g. system/{resource_type}.{'rs' if letter in 'rs' else letter})")
 
 
 def fhir_endpoint(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -153,14 +174,15 @@ def metadata(request: HttpRequest) -> HttpResponse:
 def type_endpoint(request: HttpRequest, resource_type: str) -> HttpResponse:
     rt = _resource_type(resource_type)
     by = authenticate(request)
-    request.actor = by  # type: ignore[attr-defined]
     if request.method == "GET":
         if rt.search is None:
             raise _not_allowed(rt, "search")
+        need_scope(request, rt.name, "s")
         return _search(request, by, rt)
     if request.method == "POST":
         if rt.create is None:
             raise _not_allowed(rt, "create")
+        need_scope(request, rt.name, "c")
         found = rt.create(by, _body(request, rt))
         location = f"{base_url(request)}/{rt.name}/{found.resource['id']}"
         return respond(found.resource, 201, {"Location": location, **_etag(found.resource)})
@@ -171,10 +193,10 @@ def type_endpoint(request: HttpRequest, resource_type: str) -> HttpResponse:
 def instance_endpoint(request: HttpRequest, resource_type: str, resource_id: str) -> HttpResponse:
     rt = _resource_type(resource_type)
     by = authenticate(request)
-    request.actor = by  # type: ignore[attr-defined]
     if request.method == "GET":
         if rt.read is None:
             raise _not_allowed(rt, "read")
+        need_scope(request, rt.name, "r")
         found = rt.read(by, resource_id)
         audit_record(by=by, action=AuditAction.VIEW, object_type=f"fhir.{rt.name}", object_id=resource_id,
                      patient_id=found.patient_id, break_glass=found.break_glass)
@@ -182,6 +204,7 @@ def instance_endpoint(request: HttpRequest, resource_type: str, resource_id: str
     if request.method == "PUT":
         if rt.update is None:
             raise _not_allowed(rt, "update")
+        need_scope(request, rt.name, "u")
         body = _body(request, rt)
         if body.get("id") != resource_id:
             raise FhirError(400, "invalid", "The resource's id must match the URL", expression=["id"])
@@ -241,15 +264,18 @@ def unknown(request: HttpRequest) -> HttpResponse:
 
 def _kickoff(request: HttpRequest, level: str, group_id: str = "") -> HttpResponse:
     by = authenticate(request)
-    request.actor = by  # type: ignore[attr-defined]
     if request.method != "GET":
         raise FhirError(405, "not-supported", "Start an export with GET")
     if "respond-async" not in request.headers.get("Prefer", ""):
         raise FhirError(400, "invalid", "$export needs the header Prefer: respond-async")
     pairs = [(k, v) for k in request.GET for v in request.GET.getlist(k)]
-    types, since = export.parse_kickoff(by, level, pairs)
+    scopes = request.fhir_scopes  # type: ignore[attr-defined]
+    types, since = export.parse_kickoff(by, level, pairs, scopes=scopes)
+    for name in types:
+        need_scope(request, name, "r")
     job = export.export_start(by=by, level=level, group_id=group_id, types=types, since=since,
-                              request_url=request.build_absolute_uri())
+                              request_url=request.build_absolute_uri(),
+                              backend_client=request.backend_client)  # type: ignore[attr-defined]
     status_url = f"{base_url(request)}/$export-poll/{job.id}"
     return respond(core.operation_outcome("informational", f"Export accepted; poll {status_url}",
                                           severity="information"), 202, {"Content-Location": status_url})
@@ -273,7 +299,6 @@ def export_group(request: HttpRequest, group_id: str) -> HttpResponse:
 @fhir_endpoint
 def export_status(request: HttpRequest, job_id: str) -> HttpResponse:
     by = authenticate(request)
-    request.actor = by  # type: ignore[attr-defined]
     if request.method == "DELETE":
         export.export_cancel(by=by, job_id=job_id)
         return respond(core.operation_outcome("informational", "Export cancelled; its files are deleted",
@@ -305,10 +330,45 @@ def export_status(request: HttpRequest, job_id: str) -> HttpResponse:
 @fhir_endpoint
 def export_file(request: HttpRequest, job_id: str, name: str) -> HttpResponse:
     by = authenticate(request)
-    request.actor = by  # type: ignore[attr-defined]
     if request.method != "GET":
         raise FhirError(405, "not-supported", "Download with GET")
     path = export.file_path(by, job_id, name)
     response = FileResponse(open(path, "rb"), content_type=export.NDJSON)  # noqa: SIM115 - FileResponse closes it
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# --- SMART Backend Services -----------------------------------------------------------------
+
+
+def token_url(request: HttpRequest) -> str:
+    return f"{base_url(request)}/auth/token"
+
+
+@csrf_exempt  # client credentials in the body, no cookies
+def token(request: HttpRequest) -> HttpResponse:
+    """OAuth 2.0 client credentials with a signed JWT assertion; errors as OAuth errors."""
+    if request.method != "POST":
+        body, status = {"error": "invalid_request", "error_description": "POST the token request"}, 405
+    elif request.content_type != "application/x-www-form-urlencoded":
+        body, status = {"error": "invalid_request", "error_description": "Send the form urlencoded"}, 400
+    else:
+        try:
+            body, status = smart.token_issue(form=request.POST.dict(), token_url=token_url(request)), 200
+        except smart.OAuthError as exc:
+            body, status = {"error": exc.error, "error_description": exc.description}, exc.status
+    response = HttpResponse(json.dumps(body), status=status, content_type="application/json")
+    response["Cache-Control"] = "no-store"
+    response["Pragma"] = "no-cache"
+    return response
+
+
+token.fhir_bearer = True  # type: ignore[attr-defined]
+
+
+@fhir_endpoint
+def smart_configuration(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse(json.dumps(smart.smart_configuration(token_url(request))),
+                            content_type="application/json")
     response["Cache-Control"] = "no-store"
     return response
