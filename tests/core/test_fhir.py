@@ -5,6 +5,7 @@ of the value implies a range'; prefixes eq/ne/gt/lt/ge/le/sa/eb; token system|co
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -157,3 +158,11 @@ def test_granted_scopes_never_exceed_the_registered(requested, registered):
         for letter in letters:
             types = ["Patient", "Observation", "Encounter"] if resource_type == "*" else [resource_type]
             assert all(fhir.scope_allows(registered, t, letter) for t in types)
+
+
+@given(st.text(), st.lists(st.text(), max_size=3))
+def test_an_outcome_is_valid_fhir_whatever_it_echoes(diagnostics, expression):
+    issue = fhir.operation_outcome("invalid", diagnostics or "x", expression=expression)["issue"][0]
+    pattern = re.compile(r"[ \r\n\t\S]+")
+    assert pattern.fullmatch(issue["diagnostics"])
+    assert all(pattern.fullmatch(e) and e.strip() for e in issue.get("expression", []))

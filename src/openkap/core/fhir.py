@@ -26,6 +26,13 @@ NPI = "http://hl7.org/fhir/sid/us-npi"
 # (docs/adr/0022-fhir-api.md): code "<instrument id>" for a total, "<instrument id>.<item id>"
 # for an item.
 LOCAL_MEASURES = "https://openkap.org/fhir/CodeSystem/measures"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+NDC = "http://hl7.org/fhir/sid/ndc"
+LOCAL_APPOINTMENT_KIND = "https://openkap.org/fhir/CodeSystem/appointment-kind"
+LOCAL_ADVERSE_EVENT = "https://openkap.org/fhir/CodeSystem/adverse-event"
+LOCAL_MEDICATION = "https://openkap.org/fhir/CodeSystem/medication"
+LOCAL_ROLE = "https://openkap.org/fhir/CodeSystem/role"
+DEA_SCHEDULE_EXTENSION = "https://openkap.org/fhir/StructureDefinition/dea-schedule"
 QUESTIONNAIRE_BASE = "https://openkap.org/fhir/Questionnaire"
 LOCAL_ENCOUNTER_TYPE = "https://openkap.org/fhir/CodeSystem/encounter-type"
 
@@ -100,11 +107,21 @@ def instant(moment: datetime) -> str:
 # --- OperationOutcome and Bundle ---------------------------------------------------------
 
 
+_NOT_FHIR_WHITESPACE = re.compile(r"[^\S \r\n\t]")
+
+
+def fhir_string(text: str) -> str:
+    """A FHIR string: no whitespace but space, tab and line breaks (an echoed parameter
+    name may hold anything)."""
+    return _NOT_FHIR_WHITESPACE.sub(" ", text)
+
+
 def operation_outcome(code: str, diagnostics: str, *, expression: list[str] | None = None,
                       severity: str = "error") -> dict[str, Any]:
-    issue: dict[str, Any] = {"severity": severity, "code": code, "diagnostics": diagnostics}
-    if expression:
-        issue["expression"] = expression
+    issue: dict[str, Any] = {"severity": severity, "code": code, "diagnostics": fhir_string(diagnostics)}
+    kept = [fhir_string(e) for e in expression or [] if e.strip()]
+    if kept:
+        issue["expression"] = kept
     return {"resourceType": "OperationOutcome", "issue": [issue]}
 
 

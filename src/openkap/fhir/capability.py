@@ -15,7 +15,7 @@ COMMON_SEARCH_PARAMS = (
 # Result parameters (hl7.org/fhir/R4/search.html#return): paging and counting.
 RESULT_PARAMS_DOC = (
     "Every search answers a Bundle (searchset) with total and first/previous/next links; "
-    "_count (default 50, at most 500), _summary=count and _format=json are supported. "
+    "_count (default 50, at most 500), _summary=count, _total and _format=json are supported. "
     "Unknown search parameters are refused with 400, not ignored."
 )
 

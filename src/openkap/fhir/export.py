@@ -36,6 +36,7 @@ from openkap.fhir import mapping
 from openkap.fhir.framework import FhirError, bad_param
 from openkap.fhir.models import BackendClient, ExportJob
 from openkap.fhir.smart import client_actor
+from openkap.ledger.models import Product
 from openkap.measures.models import MeasureResponse
 from openkap.patients.models import Patient, WeightMeasurement
 from openkap.patients.selectors import visible_patients
@@ -136,6 +137,31 @@ EXPORTERS: dict[str, tuple[Perm | None, Exporter, bool]] = {
     "Location": (None, _locations, False),
     "Questionnaire": (None, _questionnaires, False),
 }
+
+
+def _register_tables() -> None:
+    from openkap.fhir.resources import TABLES, conditions_export
+
+    EXPORTERS["Condition"] = (Perm.CLINICAL_VIEW, conditions_export, True)
+    for name, table in TABLES.items():
+        EXPORTERS[name] = (table.perm, table.export, True)
+    EXPORTERS["Medication"] = (None, _medications, False)
+    EXPORTERS["PractitionerRole"] = (Perm.STAFF_VIEW, _roles, False)
+
+
+def _medications(patients: QuerySet[Patient], since: datetime | None, by: Actor) -> Iterator[Resource]:
+    products = Product.objects.filter(organization=by.organization)
+    for product in _since(products, "created_at", since).order_by("pk"):
+        yield mapping.medication(product)
+
+
+def _roles(patients: QuerySet[Patient], since: datetime | None, by: Actor) -> Iterator[Resource]:
+    roles = Membership.objects.filter(organization=by.organization).exclude(role=Role.PATIENT)
+    for membership in _since(roles, "created_at", since).order_by("pk"):
+        yield mapping.practitioner_role(membership)
+
+
+_register_tables()
 
 
 def exportable_types(level: str) -> list[str]:

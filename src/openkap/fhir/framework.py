@@ -18,7 +18,7 @@ from openkap.core import fhir as core
 
 DEFAULT_COUNT = 50
 MAX_COUNT = 500
-COMMON_PARAMS = frozenset({"_count", "_offset", "_summary", "_format", "_id", "_lastUpdated"})
+COMMON_PARAMS = frozenset({"_count", "_offset", "_summary", "_total", "_format", "_id", "_lastUpdated"})
 
 
 class FhirError(Exception):
@@ -146,6 +146,9 @@ def parse_query(resource_type: ResourceType, raw: Iterable[tuple[str, str]]) -> 
             if value not in ("count", "false"):
                 raise bad_param(name, "_summary supports only 'count' and 'false'")
             query.summary_count = value == "count"
+        elif name == "_total":
+            if value not in ("none", "estimate", "accurate"):
+                raise bad_param(name, "_total is none, estimate or accurate (totals here are always accurate)")
         elif name == "_id":
             query.ids = (query.ids or []) + [v for v in value.split(",") if v]
         elif name == "_lastUpdated":

@@ -3,19 +3,30 @@ selectors and the bulk exporter, which decide what may be mapped."""
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime, time
+from html import escape
 from typing import Any
 
 from django.utils import timezone
 
-from openkap.accounts.models import Organization, Room, Site, User
+from openkap.accounts.models import Membership, Organization, Room, Site, User
 from openkap.core import fhir as core
 from openkap.core.instruments.errors import UnknownInstrumentError
 from openkap.core.instruments.model import Instrument
 from openkap.core.instruments.registry import get_instrument
-from openkap.dosing.models import DosingSession, VitalSigns
+from openkap.dosing.models import (
+    AdministrationEvent,
+    AdverseEvent,
+    DoseOrder,
+    DosingSession,
+    VitalSigns,
+)
+from openkap.ledger.models import Product
 from openkap.measures.models import MeasureResponse
+from openkap.pathway.models import ConsentSignature, Intake, TreatmentPlan
 from openkap.patients.models import Patient, WeightMeasurement
+from openkap.scheduling.models import Appointment
 
 
 def _meta(updated: datetime, profile: str | None = None) -> dict[str, Any]:
@@ -412,4 +423,225 @@ def group(group_id: str, name: str, quantity: int, updated: datetime,
     }
     if practitioner_id is not None:
         res["managingEntity"] = {"reference": f"Practitioner/{practitioner_id}"}
+    return res
+
+
+# --- the rest of the clinical record --------------------------------------------------------
+
+_HL7 = "http://terminology.hl7.org/CodeSystem"
+
+
+def _narrative(text: str) -> dict[str, str]:
+    return {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{escape(text)}</div>'}
+
+
+def conditions(intake: Intake, patient_id: int) -> list[dict[str, Any]]:
+    """The intake's diagnoses (ICD-10-CM, shape-checked on entry) as problem-list Conditions."""
+    out = []
+    for n, dx in enumerate(intake.diagnoses):
+        code = str(dx.get("code", ""))
+        description = str(dx.get("description", "")) or code
+        out.append({
+            "resourceType": "Condition", "id": f"dx-{intake.id}-{n}",
+            "meta": _meta(intake.updated_at, f"{core.US_CORE}/us-core-condition-problems-health-concerns"),
+            "clinicalStatus": {"coding": [core.coding(f"{_HL7}/condition-clinical", "active", "Active")]},
+            "verificationStatus": {"coding": [core.coding(f"{_HL7}/condition-ver-status", "confirmed", "Confirmed")]},
+            "category": [{"coding": [core.coding(f"{_HL7}/condition-category", "problem-list-item",
+                                                 "Problem List Item")]}],
+            "code": {"coding": [core.coding(core.ICD10CM, code, description)], "text": description},
+            "subject": {"reference": f"Patient/{patient_id}"},
+            "recordedDate": core.instant(intake.updated_at),
+        })
+    return out
+
+
+APPOINTMENT_STATUS = {"booked": "booked", "cancelled": "cancelled", "no_show": "noshow", "completed": "fulfilled"}
+
+
+def appointment(a: Appointment) -> dict[str, Any]:
+    participants = [{"actor": {"reference": f"Patient/{a.patient_id}"}, "status": "accepted"},
+                    {"actor": {"reference": f"Location/room-{a.room_id}" if a.room_id else f"Location/site-{a.site_id}"},
+                     "status": "accepted"}]
+    res: dict[str, Any] = {
+        "resourceType": "Appointment", "id": str(a.id),
+        "meta": _meta(a.status_changed_at or a.created_at),
+        "status": APPOINTMENT_STATUS[a.status],
+        "serviceType": [{"coding": [core.coding(core.LOCAL_APPOINTMENT_KIND, a.kind, a.get_kind_display())],
+                         "text": a.get_kind_display()}],
+        "start": core.instant(a.start), "end": core.instant(a.end),
+        "created": core.instant(a.created_at),
+        "participant": participants,
+    }
+    if a.patient_instructions:
+        res["patientInstruction"] = a.patient_instructions
+    if a.status == "cancelled" and a.cancellation_reason:
+        res["cancelationReason"] = {"text": a.cancellation_reason}
+    return res
+
+
+_AE_OUTCOME = {"resolved": "resolved", "resolving": "recovering", "ongoing": "ongoing", "transferred": "ongoing"}
+
+
+def adverse_event(e: AdverseEvent, patient_id: int) -> dict[str, Any]:
+    return {
+        "resourceType": "AdverseEvent", "id": str(e.id), "meta": _meta(e.recorded_at),
+        "actuality": "actual",
+        "event": {"coding": [core.coding(core.LOCAL_ADVERSE_EVENT, e.code, e.get_code_display())], "text": e.label},
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "encounter": {"reference": f"Encounter/{e.session_id}"},
+        "date": core.instant(e.onset_at), "recordedDate": core.instant(e.recorded_at),
+        "recorder": {"reference": f"Practitioner/{e.recorded_by_id}"},
+        "seriousness": {"coding": [core.coding(f"{_HL7}/adverse-event-seriousness",
+                                               "serious" if e.serious else "non-serious")]},
+        "severity": {"coding": [core.coding(f"{_HL7}/adverse-event-severity", e.severity)]},
+        "outcome": {"coding": [core.coding(f"{_HL7}/adverse-event-outcome", _AE_OUTCOME[e.outcome])],
+                    "text": e.get_outcome_display()},
+    }
+
+
+def _route(route: str) -> dict[str, Any]:
+    code, display = core.ROUTE_SNOMED[route]
+    return {"coding": [core.coding(core.SNOMED, code, display)], "text": display}
+
+
+def _medication_concept(route: str) -> dict[str, Any]:
+    name = "Esketamine" if route == "intranasal_esketamine" else "Ketamine"
+    return {"coding": [core.coding(core.LOCAL_MEDICATION, name.lower(), name)], "text": name}
+
+
+def medication_request(o: DoseOrder, patient_id: int, route: str) -> dict[str, Any]:
+    dose = float(o.dose_mg)
+    text = f"{o.dose_mg.normalize():f} mg"
+    if o.ordered_mg_per_kg is not None:
+        text += f" ({o.ordered_mg_per_kg.normalize():f} mg/kg x {o.weight_kg.normalize():f} kg)"
+    res: dict[str, Any] = {
+        "resourceType": "MedicationRequest", "id": str(o.id), "meta": _meta(o.cancelled_at or o.signed_at),
+        "status": "cancelled" if o.cancelled_at else "active",
+        "intent": "order",
+        "medicationCodeableConcept": _medication_concept(route),
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "encounter": {"reference": f"Encounter/{o.session_id}"},
+        "authoredOn": core.instant(o.ordered_at),
+        "requester": {"reference": f"Practitioner/{o.signed_by_id}", "display": o.signer_name},
+        "dosageInstruction": [{
+            "text": text, "route": _route(route),
+            "doseAndRate": [{"doseQuantity": {"value": dose, "unit": "mg", "system": core.UCUM, "code": "mg"}}],
+        }],
+    }
+    if o.override_reason:
+        res["note"] = [{"text": f"Override of {', '.join(map(str, o.overridden))}: {o.override_reason}"}]
+    if o.cancelled_at and o.cancel_reason:
+        res["statusReason"] = {"text": o.cancel_reason}
+    return res
+
+
+def medication(product: Product) -> dict[str, Any]:
+    res: dict[str, Any] = {
+        "resourceType": "Medication", "id": str(product.id), "meta": _meta(product.created_at),
+        "code": {"coding": [core.coding(core.NDC, product.ndc, product.name)] if product.ndc else [],
+                 "text": product.name},
+        "status": "active",
+        "form": {"text": product.get_form_display()},
+        "ingredient": [{
+            "itemCodeableConcept": {"text": product.substance},
+            "isActive": True,
+            "strength": {"numerator": {"value": float(product.strength_mg_per_unit), "unit": "mg",
+                                       "system": core.UCUM, "code": "mg"},
+                         "denominator": {"value": 1, "unit": product.unit}},
+        }],
+        # 21 CFR 1308.13: ketamine and esketamine are Schedule III controlled substances.
+        "extension": [{"url": core.DEA_SCHEDULE_EXTENSION, "valueCode": "CIII"}],
+    }
+    if not res["code"]["coding"]:
+        del res["code"]["coding"]
+    return res
+
+
+def medication_administration(e: AdministrationEvent, patient_id: int, route: str) -> dict[str, Any]:
+    prep = e.preparation
+    unit_code = "mL" if prep.volume_ml is not None else "{" + (prep.unit_name or "unit") + "}"
+    lot = prep.lot
+    return {
+        "resourceType": "MedicationAdministration", "id": str(e.id), "meta": _meta(e.recorded_at),
+        "contained": [{
+            "resourceType": "Medication", "id": "drawn",
+            "code": {"text": prep.product_name},
+            "batch": {"lotNumber": lot.lot_number, "expirationDate": lot.expires_on.isoformat()},
+        }],
+        "status": "completed" if e.kind not in ("stop",) else "stopped",
+        "medicationReference": {"reference": "#drawn", "display": prep.product_name},
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "context": {"reference": f"Encounter/{e.session_id}"},
+        "effectiveDateTime": core.instant(e.at),
+        "performer": [{"actor": {"reference": f"Practitioner/{e.recorded_by_id}"}}],
+        "request": {"reference": f"MedicationRequest/{prep.order_id}"},
+        "dosage": {
+            "text": f"{e.amount.normalize():f} {prep.amount_unit} of {prep.concentration.normalize():f} "
+                    f"{prep.concentration_unit} ({e.get_kind_display().lower()}), lot {lot.lot_number}",
+            "route": _route(route),
+            "dose": {"value": float(e.amount), "unit": prep.amount_unit, "system": core.UCUM, "code": unit_code},
+        },
+    }
+
+
+def care_plan(p: TreatmentPlan, patient_id: int, current: bool) -> dict[str, Any]:
+    summary = (f"Treatment plan v{p.version}: {p.indication}. {p.dosing_sessions_planned} "
+               f"{core.ROUTE_SNOMED[p.route][1].lower()} medicine sessions ({p.protocol_id}, "
+               f"{p.get_dose_level_display().lower()}); integration within {p.integration_cadence_days} days. "
+               f"Goals: {p.goals}")
+    res: dict[str, Any] = {
+        "resourceType": "CarePlan", "id": str(p.id),
+        "meta": _meta(p.signed_at, f"{core.US_CORE}/us-core-careplan"),
+        "text": _narrative(summary),
+        "status": "active" if current else "revoked",
+        "intent": "plan",
+        "category": [{"coding": [core.coding("http://hl7.org/fhir/us/core/CodeSystem/careplan-category",
+                                             "assess-plan", "Assessment and Plan of Treatment")]}],
+        "title": f"Treatment plan v{p.version}",
+        "description": p.indication,
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "created": core.instant(p.signed_at),
+        "author": {"reference": f"Practitioner/{p.signed_by_id}", "display": p.signer_name},
+        "activity": [{"detail": {
+            "kind": "MedicationRequest", "status": "scheduled",
+            "code": _medication_concept(p.route),
+            "description": f"{p.dosing_sessions_planned} medicine sessions, {p.protocol_id}",
+        }}],
+        "note": [{"text": f"Goals: {p.goals}"}],
+    }
+    return res
+
+
+def consent(s: ConsentSignature) -> dict[str, Any]:
+    document = s.document
+    return {
+        "resourceType": "Consent", "id": str(s.id), "meta": _meta(s.withdrawn_at or s.signed_at),
+        "status": "inactive" if s.withdrawn_at else "active",
+        "scope": {"coding": [core.coding(f"{_HL7}/consentscope", "treatment", "Treatment")]},
+        "category": [{"coding": [core.coding(core.LOINC, "59284-0", "Consent Document")]}],
+        "patient": {"reference": f"Patient/{s.patient_id}"},
+        "dateTime": core.instant(s.signed_at),
+        "performer": [{"reference": f"Patient/{s.patient_id}", "display": s.typed_name}],
+        "organization": [{"reference": f"Organization/{s.organization_id}"}],
+        "sourceAttachment": {"contentType": "text/plain", "title": f"{document.title} v{document.version}",
+                             "hash": base64.b64encode(bytes.fromhex(s.document_sha256)).decode()},
+        "policyRule": {"text": f"{document.title} v{document.version} ({document.get_route_display()})"},
+        "provision": {"type": "deny" if s.withdrawn_at else "permit"},
+    }
+
+
+def practitioner_role(m: Membership) -> dict[str, Any]:
+    res: dict[str, Any] = {
+        "resourceType": "PractitionerRole", "id": str(m.id),
+        "meta": _meta(m.created_at, f"{core.US_CORE}/us-core-practitionerrole"),
+        "active": m.is_active,
+        "practitioner": {"reference": f"Practitioner/{m.user_id}"},
+        "organization": {"reference": f"Organization/{m.organization_id}"},
+        "code": [{"coding": [core.coding(core.LOCAL_ROLE, m.role, m.get_role_display())],
+                  "text": m.get_role_display()}],
+    }
+    if m.npi:
+        res["identifier"] = [{"system": core.NPI, "value": m.npi}]
+    if m.site_id:
+        res["location"] = [{"reference": f"Location/site-{m.site_id}"}]
     return res

@@ -7,19 +7,28 @@ without the permission 403. The views audit each read and search (via=fhir).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, QuerySet
+from django.db.models import Count, F, Max, Q, QuerySet
 from django.http import Http404
 
 from openkap.accounts.authz import Actor, require
 from openkap.accounts.models import Membership, Room, Site
 from openkap.accounts.selectors import sites_of, staff_list
 from openkap.core import fhir as core
-from openkap.core.authz import ORGANIZATION_WIDE_ROLES, Perm
+from openkap.core.authz import ORGANIZATION_WIDE_ROLES, Perm, Role
 from openkap.core.instruments.registry import all_instruments
-from openkap.dosing.models import DosingSession, VitalSigns
+from openkap.dosing.models import (
+    AdministrationEvent,
+    AdverseEvent,
+    DoseOrder,
+    DosingSession,
+    VitalSigns,
+)
 from openkap.fhir import mapping, writes
 from openkap.fhir.framework import (
     FhirError,
@@ -35,10 +44,13 @@ from openkap.fhir.framework import (
     queryset_page,
     register,
 )
+from openkap.ledger.models import Product
 from openkap.measures.models import MeasureResponse
 from openkap.measures.selectors import current_responses
+from openkap.pathway.models import ConsentSignature, Intake, TreatmentPlan
 from openkap.patients.models import CareTeamMember, Patient, WeightMeasurement
 from openkap.patients.selectors import patient_for, visible_patients
+from openkap.scheduling.models import Appointment
 
 
 def _patient_param(query: Query) -> int | None:
@@ -475,4 +487,238 @@ register(ResourceType(
     "'care-team-<practitioner id>' (one clinician's care team).",
     params=(Param("name", "string", "Name contains"),),
     read=group_read, search=group_search, operations=("export",),
+))
+
+
+# --- the rest of the clinical record: one table per type, in the patient compartment --------
+
+
+@dataclass(frozen=True)
+class PatientTable:
+    """A resource type backed by one table whose rows belong to a patient: read (404 in
+    another organisation, the care-team rule through ``patient_for``), search by patient,
+    date and status in the database, paging, and the bulk exporter, from one description."""
+
+    name: str
+    perm: Perm
+    rows: Callable[[Actor], QuerySet[Any]]  # the organisation's rows, joins included
+    patient_path: str  # e.g. "patient_id" or "session__patient_id"
+    to_fhir: Callable[[Any], dict[str, Any]]
+    updated: str  # column of meta.lastUpdated (_lastUpdated, _since)
+    date: str | None = None  # column searched by `date`
+    status_field: str | None = None
+    status_map: dict[str, list[Any]] = field(default_factory=dict)  # FHIR status → our values
+    also_perm: Perm | None = None  # a second permission (e.g. the schedule for Appointment)
+
+    def _annotated(self, by: Actor) -> QuerySet[Any]:
+        return self.rows(by).annotate(fhir_patient_id=F(self.patient_path))
+
+    def read(self, by: Actor, resource_id: str) -> Found:
+        row = self._annotated(by).filter(pk=db_id(resource_id)).first()
+        if row is None:
+            raise Http404
+        _, glass = patient_for(by, row.fhir_patient_id, self.perm)
+        if self.also_perm:
+            require(by, self.also_perm)
+        return Found(self.to_fhir(row), row.fhir_patient_id, glass)
+
+    def search(self, by: Actor, query: Query) -> Page:
+        dates, statuses = query.dates("date") if self.date else [], query.tokens("status")
+        patients, glass, patient_id = _scoped_patients(by, query, self.perm)
+        if self.also_perm:
+            require(by, self.also_perm)
+        qs = self._annotated(by)
+        if patient_id is not None or not (by.roles & ORGANIZATION_WIDE_ROLES):
+            qs = qs.filter(fhir_patient_id__in=patients.values("pk"))
+        if dates and self.date:
+            qs = qs.filter(date_q(self.date, dates))
+        for tokens in statuses:
+            wanted = [v for t in tokens for v in self.status_map.get(t.code, [])]
+            condition = Q(pk__in=[])
+            for value in wanted:
+                condition |= Q(**{self.status_field: value})
+            qs = qs.filter(condition)
+        page = queryset_page(qs, query, to_fhir=self.to_fhir, updated_field=self.updated)
+        page.patient_ids = {int(r_id) for r_id in qs.filter(pk__in=[_pk(r) for r in page.resources])
+                            .values_list("fhir_patient_id", flat=True)} if page.resources else set()
+        page.break_glass = glass
+        return page
+
+    def export(self, patients: QuerySet[Patient], since: datetime | None, by: Actor) -> Iterator[dict[str, Any]]:
+        qs = self._annotated(by).filter(fhir_patient_id__in=patients.values("pk"))
+        if since is not None:
+            qs = qs.filter(**{f"{self.updated}__gte": since})
+        for row in qs.order_by("pk").iterator(chunk_size=2000):
+            yield self.to_fhir(row)
+
+    def register(self, documentation: str, *params: Param) -> None:
+        base = [_PATIENT_REF, Param("subject", "reference", "Same as patient")]
+        if self.date:
+            base.append(Param("date", "date", f"{self.date.replace('_', ' ')}"))
+        if self.status_field:
+            base.append(Param("status", "token", ", ".join(self.status_map)))
+        register(ResourceType(self.name, documentation, params=(*base, *params), read=self.read,
+                              search=self.search))
+        TABLES[self.name] = self
+
+
+def _pk(resource: dict[str, Any]) -> int:
+    return int(resource["id"])
+
+
+TABLES: dict[str, PatientTable] = {}
+
+
+def _inverse(mapping_: dict[Any, str]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for ours, theirs in mapping_.items():
+        out.setdefault(theirs, []).append(ours)
+    return out
+
+
+def _route_of_session() -> Any:
+    return F("session__protocol_version__route")
+
+
+PatientTable(
+    "Appointment", Perm.PATIENT_VIEW, also_perm=Perm.SCHEDULE_VIEW,
+    rows=lambda by: Appointment.objects.filter(organization=by.organization),
+    patient_path="patient_id", to_fhir=mapping.appointment, updated="created_at", date="start",
+    status_field="status", status_map=_inverse(mapping.APPOINTMENT_STATUS),
+).register("Appointments of every kind (screening, preparation, dosing, integration, follow-up).")
+
+PatientTable(
+    "AdverseEvent", Perm.DOSING_VIEW,
+    rows=lambda by: AdverseEvent.objects.filter(organization=by.organization),
+    patient_path="session__patient_id",
+    to_fhir=lambda e: mapping.adverse_event(e, e.fhir_patient_id), updated="recorded_at", date="onset_at",
+).register("Adverse events of medicine sessions, with severity, seriousness and outcome.")
+
+PatientTable(
+    "MedicationRequest", Perm.DOSING_VIEW,
+    rows=lambda by: DoseOrder.objects.filter(organization=by.organization).annotate(route=_route_of_session()),
+    patient_path="session__patient_id",
+    to_fhir=lambda o: mapping.medication_request(o, o.fhir_patient_id, o.route), updated="signed_at",
+    date="ordered_at", status_field="cancelled_at__isnull",
+    status_map={"active": [True], "cancelled": [False]},
+).register("The prescriber's signed dose orders (dose in mg, mg/kg and weight, route SNOMED CT).")
+
+PatientTable(
+    "MedicationAdministration", Perm.DOSING_VIEW,
+    rows=lambda by: AdministrationEvent.objects.filter(organization=by.organization, amount__isnull=False)
+    .select_related("preparation__lot").annotate(route=_route_of_session()),
+    patient_path="session__patient_id",
+    to_fhir=lambda e: mapping.medication_administration(e, e.fhir_patient_id, e.route), updated="recorded_at",
+    date="at",
+).register("Each administration that gave drug: amount, concentration, lot (contained Medication), "
+           "route SNOMED CT, the order it fulfils.")
+
+PatientTable(
+    "CarePlan", Perm.CLINICAL_VIEW,
+    rows=lambda by: TreatmentPlan.objects.filter(organization=by.organization).annotate(
+        latest=Max("episode__plans__version")),
+    patient_path="episode__patient_id",
+    to_fhir=lambda p: mapping.care_plan(p, p.fhir_patient_id, p.version == p.latest), updated="signed_at",
+    date="signed_at",
+).register("Signed treatment plans; a new version makes the previous one 'revoked'.")
+
+PatientTable(
+    "Consent", Perm.CLINICAL_VIEW,
+    rows=lambda by: ConsentSignature.objects.filter(organization=by.organization).select_related("document"),
+    patient_path="patient_id", to_fhir=mapping.consent, updated="signed_at", date="signed_at",
+    status_field="withdrawn_at__isnull", status_map={"active": [True], "inactive": [False]},
+).register("Signed informed consents (document version and the SHA-256 of the text signed).")
+
+
+# --- Condition (intake diagnoses), Medication (the formulary), PractitionerRole -------------
+
+
+def condition_read(by: Actor, resource_id: str) -> Found:
+    parts = resource_id.split("-")
+    if len(parts) != 3 or parts[0] != "dx":
+        raise Http404
+    intake = Intake.objects.filter(organization=by.organization, pk=db_id(parts[1])).select_related("episode").first()
+    if intake is None:
+        raise Http404
+    patient, glass = patient_for(by, intake.episode.patient_id, Perm.CLINICAL_VIEW)
+    for res in mapping.conditions(intake, patient.id):
+        if res["id"] == resource_id:
+            return Found(res, patient.id, glass)
+    raise Http404
+
+
+def condition_search(by: Actor, query: Query) -> Page:
+    codes = query.tokens("code")
+    patients, glass, _ = _scoped_patients(by, query, Perm.CLINICAL_VIEW)
+    resources: list[dict[str, Any]] = []
+    intakes = Intake.objects.filter(organization=by.organization, episode__patient__in=patients.values("pk"))
+    for intake in intakes.annotate(fhir_patient_id=F("episode__patient_id")).order_by("pk")[:5000]:
+        resources += mapping.conditions(intake, intake.fhir_patient_id)
+    for tokens in codes:
+        resources = [r for r in resources if core.token_matches(
+            tokens, [(c["system"], c["code"]) for c in r["code"]["coding"]])]
+    page = list_page(resources, query)
+    page.patient_ids = {int(r["subject"]["reference"].split("/")[1]) for r in page.resources}
+    page.break_glass = glass
+    return page
+
+
+def conditions_export(patients: QuerySet[Patient], since: datetime | None, by: Actor) -> Iterator[dict[str, Any]]:
+    intakes = Intake.objects.filter(organization=by.organization, episode__patient__in=patients.values("pk"))
+    if since is not None:
+        intakes = intakes.filter(updated_at__gte=since)
+    for intake in intakes.annotate(fhir_patient_id=F("episode__patient_id")).order_by("pk").iterator(chunk_size=2000):
+        yield from mapping.conditions(intake, intake.fhir_patient_id)
+
+
+def medication_read(by: Actor, resource_id: str) -> Found:
+    product = Product.objects.filter(organization=by.organization, pk=db_id(resource_id)).first()
+    if product is None:
+        raise Http404
+    return Found(mapping.medication(product))
+
+
+def medication_search(by: Actor, query: Query) -> Page:
+    qs = Product.objects.filter(organization=by.organization)
+    for tokens in query.tokens("code"):
+        qs = qs.filter(ndc__in=[t.code for t in tokens if t.system in (None, core.NDC)])
+    return queryset_page(qs, query, to_fhir=mapping.medication, updated_field="created_at")
+
+
+def _roles(by: Actor) -> QuerySet[Membership]:
+    require(by, Perm.STAFF_VIEW)
+    return Membership.objects.filter(organization=by.organization).exclude(role=Role.PATIENT)
+
+
+def role_read(by: Actor, resource_id: str) -> Found:
+    membership = _roles(by).filter(pk=db_id(resource_id)).first()
+    if membership is None:
+        raise Http404
+    return Found(mapping.practitioner_role(membership))
+
+
+def role_search(by: Actor, query: Query) -> Page:
+    qs = _roles(by)
+    for value in query.params.get("practitioner", []):
+        qs = qs.filter(user_id=db_id(core.parse_reference(value, "Practitioner")))
+    for tokens in query.tokens("role"):
+        qs = qs.filter(role__in=[t.code for t in tokens])
+    return queryset_page(qs, query, to_fhir=mapping.practitioner_role, updated_field="created_at")
+
+
+register(ResourceType(
+    "Condition", "Diagnoses recorded at intake (ICD-10-CM), as problem-list items.",
+    profile=f"{core.US_CORE}/us-core-condition-problems-health-concerns",
+    params=(_PATIENT_REF, Param("subject", "reference", "Same as patient"), Param("code", "token", "ICD-10-CM")),
+    read=condition_read, search=condition_search,
+))
+register(ResourceType(
+    "Medication", "The clinic's controlled-substance formulary: product, NDC, strength; Schedule III.",
+    params=(Param("code", "token", "NDC"),), read=medication_read, search=medication_search,
+))
+register(ResourceType(
+    "PractitionerRole", "Each role a staff member holds in the clinic (with NPI and site).",
+    profile=f"{core.US_CORE}/us-core-practitionerrole",
+    params=(Param("practitioner", "reference", "The staff member"), Param("role", "token", "Role code")),
+    read=role_read, search=role_search,
 ))

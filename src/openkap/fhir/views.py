@@ -129,9 +129,9 @@ def validation_outcome(exc: ValidationError) -> dict[str, Any]:
     errors = exc.message_dict if hasattr(exc, "error_dict") else {"": exc.messages}
     for name, messages in errors.items():
         for message in messages:
-            issue: dict[str, Any] = {"severity": "error", "code": "invalid", "diagnostics": message}
-            if name and name != "__all__":
-                issue["expression"] = [name]
+            issue: dict[str, Any] = {"severity": "error", "code": "invalid", "diagnostics": core.fhir_string(message)}
+            if name.strip() and name != "__all__":
+                issue["expression"] = [core.fhir_string(name)]
             issues.append(issue)
     return {"resourceType": "OperationOutcome", "issue": issues}
 
