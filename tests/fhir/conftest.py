@@ -14,6 +14,16 @@ from fhir.resources.R4B import get_fhir_model_class
 
 from openkap.accounts import services as account_services
 from openkap.accounts.authz import build_actor
+from tests.dosing.conftest import (  # noqa: F401 - the medicine-session fixtures, for test_clinical
+    im_session,
+    library,
+    nurse_actor,
+    prescriber_actor,
+    ready,
+    second_nurse,
+    second_nurse_actor,
+    stock,
+)
 
 FHIR = "application/fhir+json"
 

@@ -15,17 +15,7 @@ from django.utils import timezone
 from openkap.dosing import services as dosing
 from openkap.pathway import services as pathway
 from openkap.scheduling.models import Appointment
-from tests.dosing.conftest import (  # noqa: F401 - fixtures
-    im_session,
-    library,
-    nurse_actor,
-    prescriber_actor,
-    ready,
-    run_to_monitoring,
-    second_nurse,
-    second_nurse_actor,
-    stock,
-)
+from tests.dosing.conftest import run_to_monitoring
 from tests.fhir.conftest import validate
 
 pytestmark = pytest.mark.django_db
