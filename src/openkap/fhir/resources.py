@@ -53,6 +53,14 @@ from openkap.patients.selectors import patient_for, visible_patients
 from openkap.scheduling.models import Appointment
 
 
+def _one(resources: list[dict[str, Any]], resource_id: str) -> dict[str, Any]:
+    """The resource with this id among those built for a read, or 404."""
+    for res in resources:
+        if res["id"] == resource_id:
+            return res
+    raise Http404
+
+
 def _patient_param(query: Query) -> int | None:
     value = query.one("patient") or query.one("subject")
     if value is None:
@@ -132,11 +140,7 @@ def _practitioners(by: Actor) -> list[dict[str, Any]]:
 
 
 def practitioner_read(by: Actor, resource_id: str) -> Found:
-    wanted = str(db_id(resource_id))
-    for res in _practitioners(by):
-        if res["id"] == wanted:
-            return Found(res)
-    raise Http404
+    return Found(_one(_practitioners(by), str(db_id(resource_id))))
 
 
 def practitioner_search(by: Actor, query: Query) -> Page:
@@ -220,10 +224,7 @@ def observation_read(by: Actor, resource_id: str) -> Found:
     if patient_id is None:
         raise Http404
     patient, glass = patient_for(by, patient_id, Perm.CLINICAL_VIEW)
-    for res in patient_observations(patient):
-        if res["id"] == resource_id:
-            return Found(res, patient.id, glass)
-    raise Http404
+    return Found(_one(patient_observations(patient), resource_id), patient.id, glass)
 
 
 def observation_search(by: Actor, query: Query) -> Page:
@@ -306,10 +307,7 @@ def _questionnaires(by: Actor) -> list[dict[str, Any]]:
 
 
 def questionnaire_read(by: Actor, resource_id: str) -> Found:
-    for res in _questionnaires(by):
-        if res["id"] == resource_id:
-            return Found(res)
-    raise Http404
+    return Found(_one(_questionnaires(by), resource_id))
 
 
 def questionnaire_search(by: Actor, query: Query) -> Page:
@@ -380,10 +378,7 @@ def _groups(by: Actor) -> list[dict[str, Any]]:
 
 
 def group_read(by: Actor, resource_id: str) -> Found:
-    for res in _groups(by):
-        if res["id"] == resource_id:
-            return Found(res)
-    raise Http404
+    return Found(_one(_groups(by), resource_id))
 
 
 def group_search(by: Actor, query: Query) -> Page:
@@ -641,10 +636,7 @@ def condition_read(by: Actor, resource_id: str) -> Found:
     if intake is None:
         raise Http404
     patient, glass = patient_for(by, intake.episode.patient_id, Perm.CLINICAL_VIEW)
-    for res in mapping.conditions(intake, patient.id):
-        if res["id"] == resource_id:
-            return Found(res, patient.id, glass)
-    raise Http404
+    return Found(_one(mapping.conditions(intake, patient.id), resource_id), patient.id, glass)
 
 
 def condition_search(by: Actor, query: Query) -> Page:

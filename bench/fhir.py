@@ -1,0 +1,232 @@
+"""FHIR Bulk Data $export of a million Observations against a raw COPY, and concurrent searches.
+
+    .venv/bin/python bench/fhir.py [--vitals 250000] [--patients 2000] [--clients 100] \
+        [--server postgres://postgres@127.0.0.1:5432] [--database openkap_fhir_bench]
+
+Creates the database (dropped and created again: give one you own), migrates it, and
+bulk-seeds one clinic with PATIENTS patients, one medicine session each, and VITALS sets
+of vital signs with all four values, i.e. 4 x VITALS Observations (a blood-pressure panel,
+heart rate, SpO2, respiratory rate): 1,000,000 with the default.
+
+1. Export: an Observation $export job is started through the service and run in this
+   process exactly as ``openkap db_worker`` runs it (streaming with server-side cursors
+   into NDJSON). Timed against the floor, measured in the same run: ``COPY (SELECT ...)
+   TO STDOUT`` of the same vitals rows joined to their patient, written to a file. Peak
+   RSS is read before and after the export (ru_maxrss): the growth is what the export
+   held in memory.
+2. Searches: a threaded HTTP server in this process (Django's live-server thread), CLIENTS
+   threads each sending one ``Observation?patient=…&category=vital-signs&_count=50``
+   at once; p50/p99 latency, against the same concurrency on ``/fhir/R4/metadata`` (no
+   database) as the floor.
+The load average is printed with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _admin_sql(server: str, sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--vitals", type=int, default=250_000, help="vital-sign sets (4 Observations each)")
+    parser.add_argument("--patients", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--server", default=os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432"))
+    parser.add_argument("--database", default="openkap_fhir_bench")
+    args = parser.parse_args()
+
+    _admin_sql(args.server, f"DROP DATABASE IF EXISTS {args.database} WITH (FORCE)")
+    _admin_sql(args.server, f"CREATE DATABASE {args.database}")
+    os.environ["DATABASE_URL"] = f"{args.server}/{args.database}"
+    os.environ.setdefault("DEBUG", "true")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "openkap.settings")
+    os.environ["OPENKAP_FHIR_EXPORT_DIR"] = tempfile.mkdtemp(prefix="fhir-bench-")
+    sys.path.insert(0, str(ROOT))
+    try:
+        _run(args)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        _admin_sql(args.server, f"DROP DATABASE IF EXISTS {args.database} WITH (FORCE)")
+
+
+def _run(args: argparse.Namespace) -> None:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    nurse, org, patient_ids = _seed(args)
+    print(f"seeded {args.vitals:,} vital-sign sets = {4 * args.vitals:,} Observations, "
+          f"{args.patients:,} patients")
+    _export(args, nurse, org)
+    _searches(args, nurse, org, patient_ids)
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def _seed(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from datetime import date, timedelta
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from openkap.accounts.models import Membership, Organization, Room, Site, User
+    from openkap.dosing.models import DosingSession
+    from openkap.pathway.models import Episode
+    from openkap.patients.models import Patient
+
+    org = Organization.objects.create(name="Bench Clinic", slug="bench", mrn_prefix="B")
+    site = Site.objects.create(organization=org, name="Main", address_line1="1 Main St", city="Albany", state="NY",
+                               postal_code="12207", dea_registration="AB1234563")
+    room = Room.objects.create(organization=org, site=site, name="Room 1")
+    nurse = User.objects.create_user("nurse@bench.test", "bench-password", full_name="Bench Nurse")
+    Membership.objects.create(organization=org, user=nurse, role="nurse")
+    patients = Patient.objects.bulk_create([
+        Patient(organization=org, mrn=f"B{n:08d}", legal_given_name=f"Given{n}", legal_family_name="Bench",
+                date_of_birth=date(1960, 1, 1) + timedelta(days=n % 15000), sex_at_birth="female",
+                search_name=f"given{n} bench")
+        for n in range(args.patients)
+    ], batch_size=2000)
+    episodes = Episode.objects.bulk_create(
+        [Episode(organization=org, patient=p, opened_by=nurse) for p in patients], batch_size=2000)
+    start = timezone.now() - timedelta(days=30)
+    sessions = DosingSession.objects.bulk_create([
+        DosingSession(organization=org, patient=p, episode=e, site=site, room=room, status="discharged",
+                      scheduled_start=start, started_at=start, created_by=nurse)
+        for p, e in zip(patients, episodes, strict=True)
+    ], batch_size=2000)
+    first, count = sessions[0].id, len(sessions)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """INSERT INTO dosing_vitalsigns (organization_id, session_id, taken_at, minutes_after_dose,
+                   systolic, diastolic, heart_rate, spo2, respiratory_rate, note, recorded_by_id, recorded_at)
+               SELECT %s, %s + (g %% %s), %s + g * interval '1 second', NULL,
+                      110 + g %% 40, 70 + g %% 20, 60 + g %% 40, 94 + g %% 6, 12 + g %% 8, '', %s,
+                      %s + g * interval '1 second'
+               FROM generate_series(0, %s - 1) AS g""",
+            [org.id, first, count, start, nurse.id, start, args.vitals],
+        )
+        cursor.execute("ANALYZE")
+    return nurse, org, [p.id for p in patients]
+
+
+def _export(args: argparse.Namespace, nurse, org) -> None:  # type: ignore[no-untyped-def]
+    from django.conf import settings
+    from django.db import connection
+
+    from openkap.accounts.authz import build_actor
+    from openkap.fhir import export
+    from openkap.fhir.models import ExportJob
+
+    copy_path = Path(settings.FHIR_EXPORT_DIR) / "copy.tsv"
+    t0 = time.perf_counter()
+    with connection.cursor() as cursor, open(copy_path, "wb") as out:
+        raw = cursor.cursor  # the psycopg 3 cursor under Django's wrapper
+        with raw.copy(
+            "COPY (SELECT v.id, s.patient_id, v.taken_at, v.recorded_at, v.systolic, v.diastolic, v.heart_rate, "
+            "v.spo2, v.respiratory_rate FROM dosing_vitalsigns v JOIN dosing_dosingsession s "
+            "ON s.id = v.session_id WHERE v.organization_id = %s ORDER BY v.id) TO STDOUT", [org.id],
+        ) as copy:
+            for block in copy:
+                out.write(block)
+    copy_seconds = time.perf_counter() - t0
+    copy_mb = copy_path.stat().st_size / 1e6
+
+    by = build_actor(nurse, org, via="fhir")
+    job = export.export_start(by=by, level=ExportJob.Level.SYSTEM, types=["Observation"], since=None,
+                              request_url="bench")
+    rss_before = _rss_mb()
+    t0 = time.perf_counter()
+    outcome = export.run_export.call(str(job.id))
+    export_seconds = time.perf_counter() - t0
+    rss_after = _rss_mb()
+    job.refresh_from_db()
+    count = job.output[0]["count"] if job.output else 0
+    ndjson_mb = (export.job_dir(job) / "Observation.ndjson").stat().st_size / 1e6
+    print(f"COPY floor: {args.vitals:,} rows, {copy_mb:.0f} MB in {copy_seconds:.2f} s")
+    print(f"$export ({outcome}): {count:,} Observations, {ndjson_mb:.0f} MB NDJSON in {export_seconds:.1f} s "
+          f"({count / export_seconds:,.0f} resources/s); ratio to COPY {export_seconds / copy_seconds:.1f}x")
+    print(f"peak RSS: {rss_before:.0f} MB before the export, {rss_after:.0f} MB after "
+          f"(+{rss_after - rss_before:.0f} MB)")
+
+
+def _searches(args: argparse.Namespace, nurse, org, patient_ids) -> None:  # type: ignore[no-untyped-def]
+    import requests
+    from django.db import connections
+    from django.test.testcases import LiveServerThread, _StaticFilesHandler
+
+    from openkap.accounts import services as account_services
+    from openkap.accounts.authz import build_actor
+
+    _, token = account_services.api_token_create(by=build_actor(nurse, org), name="bench")
+    connections.close_all()
+    thread = LiveServerThread("127.0.0.1", _StaticFilesHandler)
+    thread.daemon = True
+    thread.start()
+    thread.is_ready.wait()
+    base = f"http://127.0.0.1:{thread.port}/fhir/R4"
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def burst(path_of) -> list[float]:  # type: ignore[no-untyped-def]
+        gate = threading.Barrier(args.clients)
+        times: list[float] = []
+        lock = threading.Lock()
+
+        def one(n: int) -> None:
+            session = requests.Session()
+            gate.wait()
+            t0 = time.perf_counter()
+            response = session.get(f"{base}/{path_of(n)}", headers=headers, timeout=600)
+            elapsed = time.perf_counter() - t0
+            assert response.status_code == 200, response.text[:200]
+            with lock:
+                times.append(elapsed)
+
+        workers = [threading.Thread(target=one, args=(n,)) for n in range(args.clients)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        return sorted(times)
+
+    def p99(times: list[float]) -> float:
+        return times[min(len(times) - 1, int(len(times) * 0.99))]
+
+    def summary(times: list[float]) -> str:
+        return f"p50 {statistics.median(times) * 1000:.0f} ms, p99 {p99(times) * 1000:.0f} ms"
+
+    floor = burst(lambda n: "metadata")
+    searches = burst(lambda n: f"Observation?patient={patient_ids[n % len(patient_ids)]}"
+                               "&category=vital-signs&_count=50")
+    thread.terminate()
+    print(f"{args.clients} concurrent metadata reads (floor): {summary(floor)}")
+    per_patient = 4 * args.vitals // args.patients
+    print(f"{args.clients} concurrent Observation searches (~{per_patient} vital-sign Observations a patient, "
+          f"50 a page): {summary(searches)}; p99 ratio to the floor {p99(searches) / p99(floor):.1f}x")
+
+
+if __name__ == "__main__":
+    main()
