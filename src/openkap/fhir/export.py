@@ -332,7 +332,8 @@ def run_export(job_id: str) -> str:
     runs; a cancelled job stops at the next check and leaves no files."""
     export_cleanup()
     with transaction.atomic():
-        job = ExportJob.objects.select_for_update().select_related("backend_client").filter(pk=job_id).first()
+        job = (ExportJob.objects.select_for_update(of=("self",)).select_related("backend_client")
+               .filter(pk=job_id).first())
         if job is None or job.status != ExportJob.Status.QUEUED:
             return "skipped: not queued"
         job.status, job.started_at = ExportJob.Status.RUNNING, timezone.now()

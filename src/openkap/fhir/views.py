@@ -307,8 +307,9 @@ def export_status(request: HttpRequest, job_id: str) -> HttpResponse:
         raise FhirError(405, "not-supported", "Poll with GET, cancel with DELETE")
     job = export.job_for(by, job_id)
     if job.status in (ExportJob.Status.QUEUED, ExportJob.Status.RUNNING):
-        return HttpResponse(status=202, headers={"X-Progress": job.progress or job.status, "Retry-After": "5",
-                                                 "Cache-Control": "no-store"})
+        progress = job.progress or job.status
+        return respond(core.operation_outcome("informational", f"Export {progress}", severity="information"), 202,
+                       {"X-Progress": progress, "Retry-After": "5"})
     if job.status == ExportJob.Status.CANCELLED:
         raise Http404
     if job.status == ExportJob.Status.FAILED:
