@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 def test_demo_clinic_exports_and_every_line_validates(settings, tmp_path, django_capture_on_commit_callbacks):
     settings.FHIR_EXPORT_DIR = tmp_path
-    seed_demo(patients=10)
+    seed_demo(patients=20)
     nurse = Membership.objects.filter(organization__slug="demo", role="nurse").select_related("user", "organization").first()
     client = FhirClient(token_for(nurse.user, nurse.organization))
     with django_capture_on_commit_callbacks(execute=True):
