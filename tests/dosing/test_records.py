@@ -62,7 +62,7 @@ def test_session_record_pdf_shows_the_whole_session(discharged_esk, nurse_actor,
     text = _text(documents.session_record_pdf(view), tmp_path)
     for expected in (patient.mrn, "intranasal-esketamine-spravato v1", "Fixed dose 56.0 mg",
                      "56.0 mg ÷ 28.0 mg/device = 2 devices", "L-device", "Independently verified by Nia Second",
-                     "184/104", "systolic_high", "Nausea", "Ondansetron ODT 4 mg", "Ana Lindqvist",
+                     "184/104", "Systolic blood pressure high", "Nausea", "Ondansetron ODT 4 mg", "Ana Lindqvist",
                      "Discharge electronically signed", "Vitals checks missed", MISSED_REASON[:30]):
         assert expected in text, expected
 

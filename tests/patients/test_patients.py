@@ -238,3 +238,9 @@ def test_refusal_page_for_a_role_names_the_action_in_words(therapist, admin, cli
     text = response.content.decode()
     assert "does not allow you to invite and manage staff" in text
     assert "Ada Admin" in text
+
+
+def test_researcher_home_says_what_a_researcher_can_do(researcher, client_for):
+    text = client_for(researcher).get("/").content.decode()
+    assert "What a researcher can do here" in text
+    assert reverse("accounts:api_tokens") in text

@@ -20,6 +20,7 @@ from openkap.accounts.models import Organization, Room, Site, User
 from openkap.core.missed_vitals import describe as describe_missed
 from openkap.core.protocols import Protocol, loads_protocol
 from openkap.core.routes import ROUTE_LABELS, Route
+from openkap.core.vitals import MEASURES, Measure
 from openkap.pathway.models import Episode
 from openkap.patients.models import Patient, WeightMeasurement
 
@@ -482,6 +483,14 @@ class Alarm(models.Model):
 
     def __str__(self) -> str:
         return f"{self.severity} alarm {self.code} (session {self.session_id})"
+
+    @property
+    def label(self) -> str:
+        """'Systolic blood pressure high' for the code 'systolic_high': screens and PDFs show words."""
+        measure, _, direction = self.code.rpartition("_")
+        if measure in Measure.__members__.values():
+            return f"{MEASURES[Measure(measure)].label} {direction}"
+        return self.code.replace("_", " ")
 
     @property
     def is_open(self) -> bool:
