@@ -80,18 +80,14 @@ def _raw(queryset: QuerySet[Any]) -> Iterator[tuple[Any, ...]]:
             yield from rows
 
 
-def local_day(value: datetime | str) -> date:
+def local_day(value: datetime | str, zone: tzinfo | None = None) -> date:
     """The clinic-local day of a stored timestamp: an aware datetime (PostgreSQL), or
     SQLite's UTC as text or as a naive datetime (its declared-type converter)."""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)  # stored in UTC; never the process's zone
-    return value.astimezone(_zone()).date()
-
-
-def _zone() -> tzinfo:
-    return timezone.get_current_timezone()
+    return value.astimezone(zone or timezone.get_current_timezone()).date()
 
 
 def _item(value: object) -> int | None:
@@ -128,8 +124,9 @@ def enrolled_patients(organization_id: int, filters: CohortFilters) -> dict[int,
         .values_list("patient_id", "site_id", "episode_id", "at", F("protocol_version__route"))
     )
     enrolled: dict[int, Enrolled] = {}
+    zone = timezone.get_current_timezone()  # once: looking it up per row cost more than the row
     for patient_id, site_id, episode_id, at, route in _raw(rows):
-        day = local_day(at)
+        day = local_day(at, zone)
         record = enrolled.get(patient_id)
         if record is None:
             record = enrolled[patient_id] = Enrolled(
@@ -175,12 +172,13 @@ def _scores(organization_id: int, instrument_id: str) -> Iterator[tuple[int, Sco
         )
         .order_by("patient_id", "completed_at", "id")
     )
+    zone = timezone.get_current_timezone()
     if instrument_id == "phq9":
         for pid, at, total, q9 in _raw(rows.values_list("patient_id", "completed_at", "total", "answers__q9")):
-            yield pid, Score(local_day(at), total, _item(q9))
+            yield pid, Score(local_day(at, zone), total, _item(q9))
     else:
         for pid, at, total in _raw(rows.values_list("patient_id", "completed_at", "total")):
-            yield pid, Score(local_day(at), total)
+            yield pid, Score(local_day(at, zone), total)
 
 
 def patient_outcomes(
