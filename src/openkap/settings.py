@@ -282,6 +282,13 @@ OPENKAP_CHECKPOINT_DIR = Path(env_str("OPENKAP_CHECKPOINT_DIR", str(VAR_DIR / "c
 # Audit events are sealed into the hash chain in batches once they are this old, so a
 # transaction still open cannot commit an event into a range already sealed.
 AUDIT_SEAL_DELAY_SECONDS = env_int("OPENKAP_AUDIT_SEAL_DELAY_SECONDS", 120)
+# `openkap backup --encrypt`: a Fernet key, kept apart from the backups it protects.
+OPENKAP_BACKUP_KEY = env_str("OPENKAP_BACKUP_KEY", "")
+if OPENKAP_BACKUP_KEY:
+    try:
+        Fernet(OPENKAP_BACKUP_KEY)
+    except ValueError:
+        raise ImproperlyConfigured("OPENKAP_BACKUP_KEY is not a Fernet key (32 url-safe base64-encoded bytes).") from None
 
 for _number, _key in enumerate(OPENKAP_FIELD_KEYS, start=1):
     try:
