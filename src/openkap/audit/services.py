@@ -26,6 +26,10 @@ def audit_record(
     ip: str = "",
     user_agent: str = "",
 ) -> AuditEvent:
+    if by is None and organization_id is None and object_type == "user" and str(object_id).isdigit():
+        # Sign-in events (logins, failures, lock-outs, MFA, resets) happen before there is
+        # an actor: they belong to the user's (first) organisation, so its admins see them.
+        organization_id = home_organization_id(int(str(object_id)))
     return AuditEvent.objects.create(
         organization_id=by.organization.id if by else organization_id,
         actor_id=by.user.id if by else None,
@@ -41,6 +45,13 @@ def audit_record(
         break_glass=break_glass,
         detail=detail or {},
     )
+
+
+def home_organization_id(user_id: int) -> int | None:
+    from openkap.accounts.models import Membership
+
+    return (Membership.objects.filter(user_id=user_id).order_by("-is_active", "id")
+            .values_list("organization_id", flat=True).first())
 
 
 class AuditedRefusal(ValidationError):

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from openkap.accounts.authz import Actor
 from openkap.audit.forms import AuditFilterForm
-from openkap.audit.selectors import audit_csv_rows, audit_search
+from openkap.audit.selectors import audit_csv_rows, audit_search, security_csv_rows, security_overview
 from openkap.core.authz import Perm
 from openkap.web.decorators import staff_view
 
@@ -36,4 +36,17 @@ def audit_export(request: HttpRequest, actor: Actor) -> HttpResponse:
     response = StreamingHttpResponse(rows, content_type="text/csv")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'
+    return response
+
+
+@staff_view(Perm.AUDIT_VIEW)
+def security(request: HttpRequest, actor: Actor) -> HttpResponse:
+    return TemplateResponse(request, "audit/security.html", {"overview": security_overview(by=actor)})
+
+
+@staff_view(Perm.AUDIT_VIEW)
+def security_export(request: HttpRequest, actor: Actor) -> HttpResponse:
+    response = StreamingHttpResponse(security_csv_rows(by=actor), content_type="text/csv")
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="sign-in-security-{stamp}.csv"'
     return response
