@@ -24,6 +24,7 @@ PUBLIC = {
     "web:home",  # redirects anonymous users to the login page itself
     "web:healthz",
     "smart_configuration",  # SMART discovery document: public by specification
+    "web:readyz",
     "accounts:login",
     "accounts:logout",
     "accounts:mfa_setup",

@@ -102,7 +102,7 @@ class IdleTimeoutMiddleware:
         return self.get_response(request)
 
 
-MFA_EXEMPT_PREFIXES = ("/accounts/", "/static/", "/api/", "/healthz")
+MFA_EXEMPT_PREFIXES = ("/accounts/", "/static/", "/api/", "/healthz", "/readyz")
 
 
 class MfaRequiredMiddleware:

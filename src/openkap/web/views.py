@@ -1,10 +1,14 @@
 from __future__ import annotations
 
-from django.db import connection
+from datetime import timedelta
+
+from django.db import DatabaseError, connection
+from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
 from django.shortcuts import redirect
 from django.template import loader
 from django.template.response import TemplateResponse
+from django.utils import timezone
 
 from openkap.accounts.authz import Actor, Denied
 from openkap.accounts.models import Membership
@@ -32,6 +36,51 @@ def healthz(request: HttpRequest) -> HttpResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+WORKER_STALE_AFTER = timedelta(minutes=3)
+_migrations_applied = False
+
+
+def _unapplied_migrations() -> int:
+    global _migrations_applied  # once applied they stay applied for this process's code
+    if _migrations_applied:
+        return 0
+    executor = MigrationExecutor(connection)
+    pending = len(executor.migration_plan(executor.loader.graph.leaf_nodes()))
+    _migrations_applied = pending == 0
+    return pending
+
+
+def _worker_state() -> str:
+    from openkap.web.tasks import TASK_PATH, worker_heartbeat
+
+    if not worker_heartbeat.get_backend().supports_defer:
+        return "not used"  # tasks run in the request (tests, development)
+    from django_tasks_db.models import DBTaskResult
+
+    last = (DBTaskResult.objects.filter(task_path=TASK_PATH, status="SUCCESSFUL")
+            .order_by("-finished_at").values_list("finished_at", flat=True).first())
+    if last is None:
+        return "never seen"
+    return "ok" if timezone.now() - last <= WORKER_STALE_AFTER else f"stale since {last.isoformat()}"
+
+
+def readyz(request: HttpRequest) -> HttpResponse:
+    """Ready for traffic: the database answers, every migration is applied, and the
+    task worker's heartbeat is recent. 503 with the failing check otherwise."""
+    checks: dict[str, str] = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+        pending = _unapplied_migrations()
+        checks["migrations"] = "ok" if not pending else f"{pending} not applied"
+        checks["worker"] = _worker_state()
+    except DatabaseError:
+        checks["database"] = "unreachable"
+    ready = all(value in {"ok", "not used"} for value in checks.values())
+    return JsonResponse({"status": "ready" if ready else "not ready", "checks": checks}, status=200 if ready else 503)
 
 
 def _whom_to_ask(actor: Actor | None, patient_id: int | None) -> dict[str, list[str]]:
