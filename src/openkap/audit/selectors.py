@@ -144,7 +144,7 @@ def security_csv_rows(*, by: Actor, days: int = SECURITY_DAYS) -> Iterator[str]:
     audit_record(by=by, action=AuditAction.EXPORT, object_type="security_events", detail={"days": days})
     since = timezone.now() - timedelta(days=days)
     writer = SafeWriter(_Echo())
-    yield writer.writerow(CSV_COLUMNS + ["why"])
+    yield writer.writerow([*CSV_COLUMNS, "why"])
     for event in _security_events(by).filter(occurred_at__gte=since).order_by("-occurred_at", "-id").iterator(
         chunk_size=2000
     ):

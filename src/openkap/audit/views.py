@@ -7,7 +7,12 @@ from django.utils import timezone
 
 from openkap.accounts.authz import Actor
 from openkap.audit.forms import AuditFilterForm
-from openkap.audit.selectors import audit_csv_rows, audit_search, security_csv_rows, security_overview
+from openkap.audit.selectors import (
+    audit_csv_rows,
+    audit_search,
+    security_csv_rows,
+    security_overview,
+)
 from openkap.core.authz import Perm
 from openkap.web.decorators import staff_view
 
