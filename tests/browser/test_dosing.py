@@ -179,10 +179,16 @@ def _discharge(page) -> None:
         d.get_by_label(label).check()
     assert d.get_by_label("Escort's name").input_value()
     expect(d.get_by_label("Aftercare instructions given")).to_have_value(re.compile("next day after a restful sleep"))
+    # The walk records a few sets, not the protocol's whole schedule: the missed checks
+    # are named, and the discharge needs the reason (issue 21.5).
+    expect(d.get_by_test_id("missed-vitals")).to_contain_text("No vitals were recorded for the scheduled")
+    d.get_by_label("Why scheduled vitals checks were missed").fill(
+        "Patient resting with eyeshades; continuous SpO2 and HR on the monitor, sets charted at the alarms.")
     d.get_by_label("Your password (signature)").fill(PASSWORD)
     d.get_by_role("button", name="Sign the discharge").click()
     expect(page.get_by_text(re.compile("Discharged. MEQ-30 and EBI"))).to_be_visible()
     expect(page.locator(".stage").first).to_have_text("Discharged")
+    expect(page.locator("#discharge")).to_contain_text("Vitals checks missed:")
 
 
 def _pdf_png(page, url: str, name: str) -> None:
