@@ -75,7 +75,8 @@ def fhir_as():
 
 @pytest.fixture
 def record(patient, therapist, nurse, prescriber, org, site, room):
-    """A PHQ-9 (item 9 positive), a medicine session with two sets of vitals, and a weight in lb."""
+    """A PHQ-9 (item 9 positive), a medicine session with two sets of vitals, a weight in lb
+    and a height in inches."""
     from openkap.dosing.models import DosingSession, VitalSigns
     from openkap.measures import services as measures
     from openkap.patients import services as patients
@@ -98,5 +99,6 @@ def record(patient, therapist, nurse, prescriber, org, site, room):
     partial = VitalSigns.objects.create(organization=org, session=session, taken_at=start + timedelta(minutes=40),
                                         heart_rate=88, recorded_by=nurse)
     weight = patients.weight_record(by=build_actor(nurse, org), patient_id=patient.id, value="154", unit="lb")
+    height = patients.height_record(by=build_actor(nurse, org), patient_id=patient.id, value="65", unit="in")
     return {"phq9": phq9, "session": session, "vitals": full, "partial_vitals": partial, "weight": weight,
-            "episode": episode}
+            "height": height, "episode": episode}

@@ -65,11 +65,11 @@ def test_system_export_of_the_clinic_validates_file_by_file(record, patient, una
     assert set(files) == {"Patient", "Encounter", "Observation", "QuestionnaireResponse", "Practitioner",
                           "PractitionerRole", "Organization", "Location", "Questionnaire"}
     assert {p["id"] for p in files["Patient"]} == {str(patient.id), str(unassigned_patient.id)}
-    # The same Observations a search returns: 10 PHQ-9 (total + 9 items), 4 + 1 vitals, 1 weight.
-    assert len(files["Observation"]) == 16
+    # The same Observations a search returns: 10 PHQ-9 (total + 9 items), 4 + 1 vitals, a weight, a height.
+    assert len(files["Observation"]) == 17
     events = AuditEvent.objects.filter(object_type="fhir.export").order_by("id")
     assert [e.detail["event"] for e in events][:2] == ["requested", "completed"]
-    assert events[1].detail["counts"]["Observation"] == 16
+    assert events[1].detail["counts"]["Observation"] == 17
     assert all(e.via == "fhir" for e in events)
 
 

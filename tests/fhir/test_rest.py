@@ -278,6 +278,10 @@ def test_vital_signs_with_loinc_and_ucum(record, patient, nurse, org, fhir_as):
     assert weight["code"]["coding"][0]["code"] == "29463-7"
     assert weight["valueQuantity"] == {"value": 69.85, "unit": "kg", "system": "http://unitsofmeasure.org",
                                        "code": "kg"}
+    height = obs[f"ht-{record['height'].id}"]
+    # 65 in x 2.54 = 165.1 cm exactly.
+    assert (height["code"]["coding"][0]["code"], height["valueQuantity"]["value"], height["valueQuantity"]["code"]) == \
+        ("8302-2", 165.1, "cm")
     for res in obs.values():
         for element in US_CORE_OBSERVATION_MUST_SUPPORT:
             assert res.get(element), (res["id"], element)

@@ -66,7 +66,9 @@ SPO2 = Vital(
 RESPIRATORY_RATE = Vital("rr", "9279-1", "Respiratory rate", "/min", "breaths/minute",
                          f"{US_CORE}/us-core-respiratory-rate")
 BODY_WEIGHT = Vital("weight", "29463-7", "Body weight", "kg", "kg", f"{US_CORE}/us-core-body-weight")
-VITALS: dict[str, Vital] = {v.key: v for v in (BP_PANEL, HEART_RATE, SPO2, RESPIRATORY_RATE, BODY_WEIGHT)}
+BODY_HEIGHT = Vital("height", "8302-2", "Body height", "cm", "cm", f"{US_CORE}/us-core-body-height")
+VITALS: dict[str, Vital] = {v.key: v for v in (BP_PANEL, HEART_RATE, SPO2, RESPIRATORY_RATE, BODY_WEIGHT,
+                                               BODY_HEIGHT)}
 
 # Route of administration (SNOMED CT, the FHIR R4 RouteCodes value set) for each route
 # OpenKAP knows; a sublingual lozenge is sublingual, a swallowed troche oral.

@@ -10,13 +10,13 @@ permissions as a search, checked again when the task runs.
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, QuerySet
@@ -38,7 +38,7 @@ from openkap.fhir.models import BackendClient, ExportJob
 from openkap.fhir.smart import client_actor
 from openkap.ledger.models import Product
 from openkap.measures.models import MeasureResponse
-from openkap.patients.models import Patient, WeightMeasurement
+from openkap.patients.models import HeightMeasurement, Patient, WeightMeasurement
 from openkap.patients.selectors import visible_patients
 
 CHUNK = 2000
@@ -75,6 +75,9 @@ def _observations(patients: QuerySet[Patient], since: datetime | None, by: Actor
     weights = WeightMeasurement.objects.filter(organization=by.organization, patient__in=patients)
     for w in _since(weights, "recorded_at", since).order_by("pk").iterator(chunk_size=CHUNK):
         yield mapping.weight_observation(w)
+    heights = HeightMeasurement.objects.filter(organization=by.organization, patient__in=patients)
+    for h in _since(heights, "recorded_at", since).order_by("pk").iterator(chunk_size=CHUNK):
+        yield mapping.height_observation(h)
 
 
 def _encounters(patients: QuerySet[Patient], since: datetime | None, by: Actor) -> Iterator[Resource]:
@@ -382,10 +385,9 @@ def _write_files(job: ExportJob, by: Actor, directory: Path) -> list[dict[str, A
             require(by, perm)  # access is decided again when the task runs
         name = f"{type_name}.ndjson"
         count = 0
-        with open(directory / name, "w", encoding="utf-8") as out:
+        with open(directory / name, "wb") as out:
             for resource in exporter(patients, job.since, by):
-                out.write(json.dumps(resource, separators=(",", ":"), ensure_ascii=False))
-                out.write("\n")
+                out.write(orjson.dumps(resource, option=orjson.OPT_APPEND_NEWLINE))
                 count += 1
                 written += 1
                 if written % CHECK_EVERY == 0:

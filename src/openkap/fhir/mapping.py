@@ -25,7 +25,7 @@ from openkap.dosing.models import (
 from openkap.ledger.models import Product
 from openkap.measures.models import MeasureResponse
 from openkap.pathway.models import ConsentSignature, Intake, TreatmentPlan
-from openkap.patients.models import Patient, WeightMeasurement
+from openkap.patients.models import HeightMeasurement, Patient, WeightMeasurement
 from openkap.scheduling.models import Appointment
 
 
@@ -230,30 +230,40 @@ def _safe(item_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-." else "-" for c in item_id)
 
 
+def _vital_code(vital: core.Vital) -> dict[str, Any]:
+    codings = [core.coding(core.LOINC, vital.loinc, vital.display)]
+    codings += [core.coding(*c) for c in vital.extra_codings]
+    return {"coding": codings, "text": vital.display}
+
+
+# Built once: a bulk export maps a million of these (the dicts are only ever serialised).
+_VITAL_CODES = {v.key: _vital_code(v) for v in (core.BP_PANEL, core.SYSTOLIC, core.DIASTOLIC, core.HEART_RATE,
+                                                 core.SPO2, core.RESPIRATORY_RATE, core.BODY_WEIGHT,
+                                                 core.BODY_HEIGHT)}
+
+
 def vital_observations(v: VitalSigns, patient_id: int) -> list[dict[str, Any]]:
+    updated = core.instant(v.recorded_at)
     common = {
         "status": "final",
         "category": _VITAL_SIGNS,
         "subject": {"reference": f"Patient/{patient_id}"},
         "encounter": {"reference": f"Encounter/{v.session_id}"},
         "effectiveDateTime": core.instant(v.taken_at),
-        "issued": core.instant(v.recorded_at),
+        "issued": updated,
     }
     out = []
 
     def obs(vital: core.Vital, **value: Any) -> dict[str, Any]:
-        codings = [core.coding(core.LOINC, vital.loinc, vital.display)]
-        codings += [core.coding(*c) for c in vital.extra_codings]
         return {
             "resourceType": "Observation", "id": f"vs-{v.id}-{vital.key}",
-            "meta": _meta(v.recorded_at, vital.profile), **common,
-            "code": {"coding": codings, "text": vital.display}, **value,
+            "meta": {"lastUpdated": updated, "profile": [vital.profile]}, **common,
+            "code": _VITAL_CODES[vital.key], **value,
         }
 
     if v.systolic is not None and v.diastolic is not None:
         out.append(obs(core.BP_PANEL, component=[
-            {"code": {"coding": [core.coding(core.LOINC, c.loinc, c.display)], "text": c.display},
-             "valueQuantity": core.quantity(value, c)}
+            {"code": _VITAL_CODES[c.key], "valueQuantity": core.quantity(value, c)}
             for c, value in ((core.SYSTOLIC, v.systolic), (core.DIASTOLIC, v.diastolic))
         ]))
     for vital, value in ((core.HEART_RATE, v.heart_rate), (core.SPO2, v.spo2),
@@ -268,13 +278,28 @@ def weight_observation(w: WeightMeasurement) -> dict[str, Any]:
     return {
         "resourceType": "Observation", "id": f"wt-{w.id}", "meta": _meta(w.recorded_at, vital.profile),
         "status": "final", "category": _VITAL_SIGNS,
-        "code": {"coding": [core.coding(core.LOINC, vital.loinc, vital.display)], "text": vital.display},
+        "code": _VITAL_CODES[vital.key],
         "subject": {"reference": f"Patient/{w.patient_id}"},
         "effectiveDateTime": w.measured_on.isoformat(),
         "issued": core.instant(w.recorded_at),
         "valueQuantity": core.quantity(float(w.weight_kg), vital),
         **({"note": [{"text": f"Entered as {w.entered_value} {w.entered_unit}"}]}
            if w.entered_unit != "kg" else {}),
+    }
+
+
+def height_observation(h: HeightMeasurement) -> dict[str, Any]:
+    vital = core.BODY_HEIGHT
+    return {
+        "resourceType": "Observation", "id": f"ht-{h.id}", "meta": _meta(h.recorded_at, vital.profile),
+        "status": "final", "category": _VITAL_SIGNS,
+        "code": _VITAL_CODES[vital.key],
+        "subject": {"reference": f"Patient/{h.patient_id}"},
+        "effectiveDateTime": h.measured_on.isoformat(),
+        "issued": core.instant(h.recorded_at),
+        "valueQuantity": core.quantity(float(h.height_cm), vital),
+        **({"note": [{"text": f"Entered as {h.entered_value} {h.entered_unit}"}]}
+           if h.entered_unit != "cm" else {}),
     }
 
 

@@ -48,7 +48,7 @@ from openkap.ledger.models import Product
 from openkap.measures.models import MeasureResponse
 from openkap.measures.selectors import current_responses
 from openkap.pathway.models import ConsentSignature, Intake, TreatmentPlan
-from openkap.patients.models import CareTeamMember, Patient, WeightMeasurement
+from openkap.patients.models import CareTeamMember, HeightMeasurement, Patient, WeightMeasurement
 from openkap.patients.selectors import patient_for, visible_patients
 from openkap.scheduling.models import Appointment
 
@@ -209,12 +209,13 @@ def patient_observations(patient: Patient) -> list[dict[str, Any]]:
     for v in vitals:
         out += mapping.vital_observations(v, patient.id)
     out += [mapping.weight_observation(w) for w in patient.weights.order_by("measured_on", "id")]
+    out += [mapping.height_observation(h) for h in patient.heights.order_by("measured_on", "id")]
     return out
 
 
 def observation_read(by: Actor, resource_id: str) -> Found:
     source, _, rest = resource_id.partition("-")
-    model = {"mr": MeasureResponse, "vs": VitalSigns, "wt": WeightMeasurement}.get(source)
+    model = {"mr": MeasureResponse, "vs": VitalSigns, "wt": WeightMeasurement, "ht": HeightMeasurement}.get(source)
     if model is None:
         raise Http404
     column = "session__patient_id" if model is VitalSigns else "patient_id"
@@ -433,7 +434,7 @@ register(ResourceType(
     "Observation",
     "Questionnaire totals and item answers (category survey; LOINC where it has a code, else "
     f"{core.LOCAL_MEASURES}), vital signs of medicine sessions (blood pressure panel, heart "
-    "rate, SpO2, respiratory rate) and body weight, with LOINC codes and UCUM units. Search "
+    "rate, SpO2, respiratory rate) body weight and height, with LOINC codes and UCUM units. Search "
     "needs patient; populations are exported with $export.",
     profile=f"{core.US_CORE}/us-core-observation-survey",
     params=(
