@@ -20,6 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 
@@ -107,3 +108,19 @@ def latest(kind: str, folder: Path | None = None) -> tuple[Path, dict[str, Any]]
 
 def utc_iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
+
+
+def for_verify(command: BaseCommand, kind: str, options: dict[str, Any]) -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint a ``verify`` command compares with (None with
+    ``--no-checkpoint`` or when there is none); a missing key or an altered file
+    stops the command, which exits 1 naming why."""
+    if options.get("no_checkpoint"):
+        return None
+    if not configured():
+        raise CommandError(f"{MISSING_KEY} (Or check the chains only: --no-checkpoint.)")
+    try:
+        return latest(kind, options.get("checkpoint_dir"))
+    except CheckpointError as exc:
+        command.stderr.write(command.style.ERROR(f"CHECKPOINT REFUSED: {exc}"))
+        raise CommandError(f"{kind.capitalize()} verification failed: the checkpoint cannot be trusted.",
+                           returncode=1) from None

@@ -38,16 +38,7 @@ class Command(BaseCommand):
             path = checkpoints.write("audit", integrity.checkpoint_payload(), out=options.get("out"))
             self.stdout.write(f"Checkpoint written: {path}")
             return
-        latest = None
-        if not options.get("no_checkpoint"):
-            if not checkpoints.configured():
-                raise CommandError(f"{checkpoints.MISSING_KEY} (Or check the seals only: --no-checkpoint.)")
-            try:
-                latest = checkpoints.latest("audit", options.get("checkpoint_dir"))
-            except checkpoints.CheckpointError as exc:
-                self.stderr.write(self.style.ERROR(f"CHECKPOINT REFUSED: {exc}"))
-                raise CommandError("Audit verification failed: the checkpoint cannot be trusted.",
-                                   returncode=1) from None
+        latest = checkpoints.for_verify(self, "audit", options)
         result = integrity.verify(checkpoint=latest[1] if latest else None)
         if not result.ok:
             for problem in result.problems:

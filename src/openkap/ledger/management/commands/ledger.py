@@ -47,16 +47,7 @@ class Command(BaseCommand):
             organization = Organization.objects.filter(slug=options["organization"]).first()
             if organization is None:
                 raise CommandError(f"There is no organisation {options['organization']!r}.")
-        latest = None
-        if not options.get("no_checkpoint") and not checkpoints.configured():
-            raise CommandError(f"{checkpoints.MISSING_KEY} (Or check the chains only: --no-checkpoint.)")
-        if not options.get("no_checkpoint"):
-            try:
-                latest = checkpoints.latest("ledger", options.get("checkpoint_dir"))
-            except checkpoints.CheckpointError as exc:
-                self.stderr.write(self.style.ERROR(f"CHECKPOINT REFUSED: {exc}"))
-                raise CommandError("Ledger verification failed: the checkpoint cannot be trusted.",
-                                   returncode=1) from None
+        latest = checkpoints.for_verify(self, "ledger", options)
         result = chain_check(site=site, organization_id=organization.id if organization else None,
                              checkpoint=latest[1] if latest else None)
         if result.ok:
