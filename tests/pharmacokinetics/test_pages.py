@@ -47,11 +47,31 @@ def test_explanation_on_the_page_is_built_from_the_parameters_used(prescriber, c
     assert comparison.explanation.comparisons[0] in page.replace("&#x27;", "'")
 
 
-def test_compare_page_without_a_query_shows_the_form_only(nurse, client_for):
+def test_compare_page_opens_with_each_route_at_its_usual_dose(nurse, client_for):
+    """Issue 20.4: the first visit shows a comparison every route's model accepts."""
     response = client_for(nurse).get(URL)
     assert response.status_code == 200
-    assert response.context["comparison"] is None
-    assert b'value="100"' in response.content
+    comparison = response.context["comparison"]
+    assert [r.route for r in comparison.results] == ["im", "sublingual", "in-esketamine"]
+    # Hand-computed for 70 kg from the example protocols: IM 0.5 mg/kg x 70 kg = 35 mg,
+    # a 100-mg lozenge, Spravato's 56-mg start (two 28-mg devices).
+    assert [r.dose_mg for r in comparison.results] == [35.0, 100.0, 56.0]
+    page = response.content.decode()
+    assert "0.5 mg/kg × 70.0 kg = 35.0 mg" in page
+    assert "Fixed dose 56.0 mg" in page
+    assert 'value="56"' in page  # the equal-milligram field starts at a dose esketamine allows
+
+
+def test_compare_page_usual_doses_follow_the_weight(prescriber, client_for):
+    query = {"basis": "usual", "weight_kg": "90", "routes": ["im", "iv"], "hours": "6"}
+    comparison = client_for(prescriber).get(URL, query).context["comparison"]
+    assert [r.dose_mg for r in comparison.results] == [45.0, 45.0]  # 0.5 mg/kg x 90 kg
+
+
+def test_compare_page_equal_milligrams_needs_a_dose(prescriber, client_for):
+    response = client_for(prescriber).get(URL, {"basis": "equal", "weight_kg": "70", "routes": ["im"]})
+    assert response.status_code == 422
+    assert "Enter the dose" in " ".join(response.context["form"].errors["dose_mg"])
 
 
 @pytest.mark.parametrize(

@@ -13,20 +13,33 @@ from openkap.pharmacokinetics.predictions import (
     HOURS_RANGE,
     INFUSION_MIN_MAX,
     WEIGHT_KG_RANGE,
+    usual_doses,
 )
+
+USUAL, EQUAL = "usual", "equal"
 
 
 class CompareForm(forms.Form):
-    """Routes at equal milligrams; ranges match the prediction's own checks."""
+    """Routes at their usual doses or at equal milligrams; ranges match the prediction's
+    own checks. A query without ``basis`` (older links) compares equal milligrams."""
 
+    basis = forms.ChoiceField(
+        label="Doses",
+        choices=[(USUAL, "Each route at its usual first dose (example protocols, for this weight)"),
+                 (EQUAL, "The same milligrams for every route")],
+        widget=forms.RadioSelect,
+        initial=USUAL,
+        required=False,
+    )
     dose_mg = forms.DecimalField(
         label="Dose (mg)",
         min_value=Decimal("0.1"),
         max_value=Decimal(str(DOSE_MG_MAX)),
         max_digits=6,
         decimal_places=1,
-        initial=Decimal(100),
-        help_text="The same milligrams for every route.",
+        initial=Decimal(56),
+        required=False,
+        help_text="With the same milligrams for every route (esketamine comes in 28-mg devices).",
     )
     weight_kg = forms.DecimalField(
         label="Weight (kg)",
@@ -41,7 +54,7 @@ class CompareForm(forms.Form):
         label="Routes",
         choices=[(r, SHORT_LABELS[r]) for r in ROUTES],
         widget=forms.CheckboxSelectMultiple,
-        initial=["im", "sublingual"],
+        initial=["im", "sublingual", "in-esketamine"],
         error_messages={"required": "Choose at least one route."},
     )
     infusion_min = forms.IntegerField(
@@ -67,11 +80,20 @@ class CompareForm(forms.Form):
         initial=Decimal(6),
     )
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        data["basis"] = data.get("basis") or EQUAL
+        if data["basis"] == EQUAL and data.get("dose_mg") is None and "dose_mg" not in self.errors:
+            self.add_error("dose_mg", "Enter the dose to compare at equal milligrams.")
+        return data
+
     def prediction_kwargs(self) -> dict[str, Any]:
         data = self.cleaned_data
+        usual = data["basis"] == USUAL
         return {
             "routes": data["routes"],
-            "dose_mg": data["dose_mg"],
+            "dose_mg": None if usual else data["dose_mg"],
+            "doses_mg": ({r: d.dose_mg for r, d in usual_doses(data["weight_kg"]).items()} if usual else None),
             "weight_kg": data["weight_kg"],
             "infusion_min": data["infusion_min"],
             "hours": data["hours"],

@@ -13,7 +13,7 @@ protocol id and weight they have already read through their own audited selector
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -196,18 +196,49 @@ def _prediction(key: CurveKey) -> Prediction:
     return Prediction(result, route_facts(result), inline_svg(render_chart(result, "svg"), label))
 
 
+@dataclass(frozen=True)
+class UsualDose:
+    """A route's usual first dose for a weight, from the shipped example protocol."""
+
+    route: str
+    dose_mg: Decimal
+    how: str
+    protocol: str
+
+
+@lru_cache(maxsize=32)
+def usual_doses(weight_kg: Decimal) -> dict[str, UsualDose]:
+    """Each route's first-session dose for this weight, computed by the dose arithmetic
+    of openkap.core.dosing from the example protocols (esketamine: 56 mg, two devices),
+    so the comparison opens with doses every route's model accepts."""
+    doses: dict[str, UsualDose] = {}
+    for protocol_id in example_ids():
+        protocol = load_example(protocol_id)
+        outcome = order_dose(
+            protocol=protocol, protocol_approved=True,
+            weight=Weight(kg=Decimal(weight_kg), measured_on=date(2000, 1, 1)),
+            previous_weight_kg=None, session_date=date(2000, 1, 1), last_session_date=None,
+        )
+        if isinstance(outcome, DoseOrder):
+            route = simulator_route(protocol.route)
+            doses.setdefault(route, UsualDose(route, outcome.dose_mg, outcome.lines[0], protocol.title))
+    return doses
+
+
 def compare_routes(
     *,
     routes: Iterable[str],
-    dose_mg: float | Decimal,
+    dose_mg: float | Decimal | None,
     weight_kg: float | Decimal | None,
     infusion_min: float | Decimal | None = None,
     hours: float | Decimal = DEFAULT_HOURS,
     population: int | None = POPULATION,
     seed: int = SEED,
     interaction: str | None = None,
+    doses_mg: Mapping[str, Decimal] | None = None,
 ) -> Comparison:
-    """Several routes at the same dose: one chart, the numbers and the explanation (cached).
+    """Several routes at the same dose, or each at its own (``doses_mg`` by route): one
+    chart, the numbers and the explanation (cached).
 
     A route whose model refuses the dose (esketamine comes in 28-mg devices) is
     reported against the field with the route's name; nothing is drawn then.
@@ -219,8 +250,11 @@ def compare_routes(
     errors: dict[str, list[str]] = {}
     for route in chosen:
         try:
+            dose = doses_mg.get(route) if doses_mg is not None else dose_mg
+            if dose is None:
+                raise ValidationError({"routes": "No usual dose is known for this route: compare at equal milligrams."})
             key = curve_key(
-                route=route, dose_mg=dose_mg, weight_kg=weight_kg, infusion_min=infusion_min,
+                route=route, dose_mg=dose, weight_kg=weight_kg, infusion_min=infusion_min,
                 hours=hours, population=population, seed=seed, interaction=interaction,
             )
             simulation(key)

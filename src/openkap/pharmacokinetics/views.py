@@ -1,6 +1,9 @@
-"""The route comparison page: the same milligrams by several routes, side by side."""
+"""The route comparison page: several routes side by side, each at its usual dose or all at
+the same milligrams."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -9,25 +12,36 @@ from django.template.response import TemplateResponse
 from openkap.accounts.authz import Actor
 from openkap.core.authz import Perm
 from openkap.pharmacokinetics import predictions
-from openkap.pharmacokinetics.forms import CompareForm
+from openkap.pharmacokinetics.forms import USUAL, CompareForm
 from openkap.web.decorators import apply_errors, staff_view
+
+
+def _initial(form: CompareForm) -> dict[str, Any]:
+    return {name: form.get_initial_for_field(field, name) for name, field in form.fields.items()}
 
 
 @staff_view(Perm.PK_VIEW)
 def compare(request: HttpRequest, actor: Actor) -> HttpResponse:
     # A calculation that changes nothing: a GET form, so a comparison can be bookmarked.
-    submitted = "dose_mg" in request.GET
+    submitted = bool({"dose_mg", "basis"} & set(request.GET))
     form = CompareForm(request.GET if submitted else None)
+    # The first visit shows a comparison at once: the form's usual doses for 70 kg.
+    checked = form if submitted else CompareForm({k: v for k, v in _initial(form).items() if v is not None})
     comparison = None
-    if submitted and form.is_valid():
+    doses = None
+    if checked.is_valid():
         try:
-            comparison = predictions.compare_routes(**form.prediction_kwargs())
+            comparison = predictions.compare_routes(**checked.prediction_kwargs())
         except ValidationError as exc:
-            apply_errors(form, exc)
+            apply_errors(checked, exc)
+        else:
+            if checked.cleaned_data["basis"] == USUAL:
+                doses = [d for r, d in predictions.usual_doses(checked.cleaned_data["weight_kg"]).items()
+                         if r in checked.cleaned_data["routes"]]
     status = 422 if submitted and comparison is None else 200
     return TemplateResponse(
         request,
         "pharmacokinetics/compare.html",
-        {"form": form, "comparison": comparison, "population": predictions.POPULATION},
+        {"form": form, "comparison": comparison, "population": predictions.POPULATION, "usual_doses": doses},
         status=status,
     )
