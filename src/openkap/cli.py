@@ -1,6 +1,6 @@
 """The ``openkap`` command.
 
-Pure domain commands (``score``, ``instruments``, ``dose``, ``pk``) run without
+Pure domain commands (``score``, ``instruments``, ``dose``, ``pk``, ``bp``) run without
 Django so that clinicians and scripts get an answer in milliseconds; every other
 word is a Django management command (``openkap migrate``, ``openkap seed-demo``,
 ``openkap serve``), with dashes allowed in place of underscores. ``dose`` sets
@@ -23,6 +23,7 @@ PURE_COMMANDS: dict[str, str] = {
     "instruments": "openkap.core.instruments.cli:list_main",
     "dose": "openkap.cli:dose_main",
     "pk": "openkap.core.pk.cli:main",
+    "bp": "openkap.core.bp_cli:main",
 }
 
 

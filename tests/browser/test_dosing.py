@@ -147,9 +147,10 @@ def _vitals(page, values: tuple[int, int, int, int, int], moment: datetime | Non
 
 
 def _alarm_and_adverse_event(page, at: datetime, code: str) -> None:
-    expect(page.get_by_text(re.compile("Alarm: Systolic blood pressure"))).to_be_visible()
+    # 186/104 and 182/100 are in the hypertensive-crisis range: critical on every route (issue 12).
+    expect(page.get_by_text(re.compile("Alarm: Blood pressure 18[26]/10[04] mmHg is in the hypertensive-crisis range"))).to_be_visible()
     alarms = page.locator("#alarms")
-    expect(alarms.get_by_role("alert")).to_contain_text("WARNING")
+    expect(alarms.get_by_role("alert")).to_contain_text("CRITICAL")
     alarms.get_by_label("Action taken").select_option("prescriber_notified")
     alarms.get_by_label("Note").fill("Asymptomatic; prescriber reviewed; recheck in 5 minutes.")
     alarms.get_by_role("button", name="Acknowledge").click()

@@ -98,12 +98,13 @@ def test_checklist_systolic_400_is_refused(checked_in, nurse_actor):
     assert "outside the possible range" in errors["systolic"][0]
 
 
-def test_checklist_high_baseline_bp_needs_the_prescribers_note(checked_in, nurse_actor):
-    errors = _checklist_errors(checked_in, nurse_actor, systolic=152, diastolic=96)
-    assert "above 140/90" in errors["baseline_bp_note"][0]
-    services.checklist_complete(by=nurse_actor, session_id=checked_in.id, data={
+def test_checklist_records_a_high_baseline_bp_as_measured(checked_in, nurse_actor):
+    # Issue 12: the nurse records the reading; the prescriber's decision goes with the
+    # signed order (tests/dosing/test_spravato_bp.py), not a note on the checklist.
+    checklist = services.checklist_complete(by=nurse_actor, session_id=checked_in.id, data={
         **CHECKLIST, "systolic": 152, "diastolic": 96,
-        "baseline_bp_note": "Dr P. reviewed: white-coat pattern, home readings 128/82; proceed."})
+        "baseline_bp_note": "Home readings 128/82 (white-coat pattern)."})
+    assert (checklist.baseline_vitals.systolic, checklist.baseline_vitals.diastolic) == (152, 96)
 
 
 @pytest.mark.parametrize("status", ["pregnant", "possibly_pregnant"])

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+from openkap.core.blood_pressure import CRISIS_DIASTOLIC, CRISIS_SYSTOLIC, crisis_message
+
 
 class Measure(StrEnum):
     SYSTOLIC = "systolic"
@@ -225,28 +227,43 @@ DEFAULT_ALARM_RULES: Final[tuple[AlarmRule, ...]] = (
 )
 
 
+# The hypertensive-crisis range alarms on every route, whatever a protocol states
+# (issue 12; core.blood_pressure has the sources). Critical, so it outranks a
+# protocol's warning tier at the same threshold.
+CRISIS_ALARM_RULES: Final[tuple[AlarmRule, ...]] = (
+    AlarmRule(Measure.SYSTOLIC, Comparison.AT_OR_ABOVE, CRISIS_SYSTOLIC, Severity.CRITICAL),
+    AlarmRule(Measure.DIASTOLIC, Comparison.AT_OR_ABOVE, CRISIS_DIASTOLIC, Severity.CRITICAL),
+)
+
+
 def evaluate_alarms(vitals: Vitals, rules: Sequence[AlarmRule]) -> tuple[Alarm, ...]:
-    """Alarms raised by one set of readings.
+    """Alarms raised by one set of readings: the protocol's rules and the crisis range.
 
     When several rules of the same code fire (e.g. a warning tier at 180 and a
     critical tier at 200 mmHg), only the most severe is reported.
     """
     by_code: dict[str, Alarm] = {}
-    for rule in rules:
+    for rule in (*rules, *CRISIS_ALARM_RULES):
         value = vitals.value(rule.measure)
         if value is None or not rule.comparison.holds(value, rule.threshold):
             continue
         info = MEASURES[rule.measure]
+        if rule in CRISIS_ALARM_RULES:
+            assert vitals.systolic is not None
+            assert vitals.diastolic is not None
+            message = crisis_message(vitals.systolic, vitals.diastolic)
+        else:
+            message = (
+                f"{info.label} {value} {info.unit} is {rule.comparison.phrase} the alarm "
+                f"threshold of {rule.threshold} {info.unit}"
+            )
         alarm = Alarm(
             code=rule.code,
             severity=rule.severity,
             measure=rule.measure,
             value=value,
             rule=rule,
-            message=(
-                f"{info.label} {value} {info.unit} is {rule.comparison.phrase} the alarm "
-                f"threshold of {rule.threshold} {info.unit}"
-            ),
+            message=message,
         )
         current = by_code.get(alarm.code)
         if current is None or _SEVERITY_RANK[alarm.severity] > _SEVERITY_RANK[current.severity]:

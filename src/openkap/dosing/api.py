@@ -162,6 +162,8 @@ class OrderOut(Schema):
     weight_kg: str
     weight_measured_on: dt.date
     dosing_weight: str = Field(description="The weight mg/kg refers to, e.g. '91.8 kg adjusted body weight'")
+    pre_dose_bp: str = Field(description="The measured blood pressure the order was signed on, e.g. 152/94")
+    bp_decision: str = Field(description="The prescriber's decision when that was above 140/90")
     override_reason: str
     overridden: list[str]
     lines: list[str]
@@ -292,6 +294,7 @@ def _order_out(o: DoseOrder) -> OrderOut:
         id=o.id, protocol_version_id=o.protocol_version_id, dose_mg=_num(o.dose_mg) or "",
         dose_mg_per_kg=_num(o.dose_mg_per_kg) or "", max_mg=_num(o.max_mg) or "", weight_kg=_num(o.weight_kg) or "",
         weight_measured_on=o.weight_measured_on, dosing_weight=o.dosing_weight_text,
+        pre_dose_bp=o.pre_dose_bp, bp_decision=o.bp_decision,
         override_reason=o.override_reason, overridden=list(o.overridden),
         lines=o.lines, ordered_at=o.ordered_at, signed_at=o.signed_at, signer_name=o.signer_name,
         cancelled_at=o.cancelled_at,
@@ -419,6 +422,10 @@ class OrderIn(AtIn):
 
 class SignedOrderIn(OrderIn):
     password: str = Field(max_length=200, description="The prescriber's password, re-entered")
+    bp_decision: str = Field(
+        "", max_length=4000, description="Required when the pre-dose blood pressure is above 140/90: the prescriber's "
+                        "documented weighing of risk and benefit (SPRAVATO label 2.1)",
+    )
 
 
 class DoseResultOut(Schema):
@@ -440,6 +447,7 @@ def order(request: HttpRequest, session_id: ObjectId, payload: SignedOrderIn) ->
     o = services.dose_order_sign(
         by=request.auth, session_id=session_id, password=payload.password, dose_mg_per_kg=payload.dose_mg_per_kg,  # type: ignore[attr-defined]
         dose_mg=payload.dose_mg, override_reason=payload.override_reason, at=payload.at,
+        bp_decision=payload.bp_decision,
     )
     return Status(201, _order_out(o))
 

@@ -83,7 +83,7 @@ class ChecklistForm(SessionPageForm):
     spo2 = _reading("SpO2 (%)")
     respiratory_rate = _reading("Respiratory rate (/min)")
     baseline_bp_note = forms.CharField(
-        label="If BP is above 140/90: the prescriber's weighing of the risk", required=False,
+        label="Blood pressure note (optional; above 140/90 the prescriber decides with the order)", required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
     )
     pregnancy_status = forms.ChoiceField(label="Pregnancy status", choices=[("", "—"), *PregnancyStatus.choices],
@@ -122,6 +122,11 @@ class OrderForm(SessionPageForm):
                               widget=forms.NumberInput(attrs={**DECIMAL, "step": "any"}))
     override_reason = forms.CharField(label="Override reason (soft limits only)", required=False,
                                       widget=forms.Textarea(attrs={"rows": 2}))
+    bp_decision = forms.CharField(
+        label="Your decision on the pre-dose blood pressure (above 140/90)", required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Weigh the risk of a short-term rise against the benefit (SPRAVATO label 2.1).",
+    )
     password = forms.CharField(label="Your password (signature)", required=False,
                                widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
     time = _time("Ordered at (leave empty for now)")

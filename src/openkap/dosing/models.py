@@ -261,6 +261,10 @@ class DoseOrder(models.Model):
     override_reason = models.TextField(blank=True)
     overridden = models.JSONField(default=list, blank=True)
     result = models.JSONField()
+    # The measured blood pressure the order was signed on ("152/94") and, above 140/90,
+    # the prescriber's documented weighing of risk and benefit (SPRAVATO label 2.1).
+    pre_dose_bp = models.CharField(max_length=12, blank=True)
+    bp_decision = models.TextField(blank=True)
     # When the prescriber gave the order; the signature is when it was signed here
     # (later for an order transcribed after the fact).
     ordered_at = models.DateTimeField()

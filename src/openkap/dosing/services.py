@@ -30,6 +30,7 @@ from openkap.accounts.authz import Actor, require
 from openkap.accounts.services import reauthenticate_signer, signer_credentials
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
+from openkap.core import blood_pressure as bp_core
 from openkap.core import dosing as dose_core
 from openkap.core import missed_vitals
 from openkap.core import vitals as vitals_core
@@ -75,7 +76,9 @@ SCREEN_MAX_AGE = timedelta(days=7)
 SCREEN_INSTRUMENTS = ("phq9", "asq", "cssrs-slv", "cssrs-recent")
 # Pre-dose BP above this needs the prescriber's documented weighing of the risk
 # (Spravato label, reference §1.5 and §2.1).
-BASELINE_BP_LIMIT = (140, 90)
+BASELINE_BP_LIMIT = (bp_core.REVIEW_SYSTOLIC, bp_core.REVIEW_DIASTOLIC)
+BP_DECISION_MIN_CHARS = 10
+BP_TASK_KIND = "bp_still_high"
 # CNS-active medicines asked about before dosing (REMS monitoring form).
 CNS_ACTIVE = {
     "benzodiazepine": "Benzodiazepine",
@@ -542,16 +545,8 @@ def checklist_complete(*, by: Actor, session_id: int, data: Mapping[str, Any],
             for message in messages:
                 if message not in errors.get(field, []):
                     err(field, message)
-        limit_sys, limit_dia = BASELINE_BP_LIMIT
-        high_bp = (
-            isinstance(values["systolic"], int) and isinstance(values["diastolic"], int)
-            and (values["systolic"] > limit_sys or values["diastolic"] > limit_dia)
-        )
-        if "baseline-bp" in codes and high_bp and not texts.get("baseline_bp_note"):
-            err("baseline_bp_note", (
-                f"Baseline BP {values['systolic']}/{values['diastolic']} is above {limit_sys}/{limit_dia} mmHg: "
-                "record the prescriber's weighing of the risk, or end the session without a dose."
-            ))
+        # A baseline above 140/90 is recorded as measured; the prescriber documents the
+        # decision with the signed order (issue 12), a crisis-range one refuses the order.
         pregnancy = str(data.get("pregnancy_status") or "")
         if pregnancy not in PregnancyStatus.values:
             err("pregnancy_status", "Record the pregnancy status (or 'not applicable').")
@@ -715,16 +710,18 @@ def order_input_values(dose_mg_per_kg: object, dose_mg: object) -> tuple[Decimal
 
 
 def dose_order_sign(*, by: Actor, session_id: int, password: str, dose_mg_per_kg: object = None,
-                    dose_mg: object = None, override_reason: str = "", at: datetime | None = None) -> DoseOrder:
+                    dose_mg: object = None, override_reason: str = "", at: datetime | None = None,
+                    bp_decision: str = "") -> DoseOrder:
     """The prescriber's signed order. Without a dose the protocol's default is ordered.
     Hard stops refuse; soft limits refuse unless ``override_reason`` is given."""
     session_for(by, session_id, Perm.DOSE_ORDER)
     override_reason = clean_text(override_reason, "override_reason", max_length=1000, what="the reason")
+    bp_decision = clean_text(bp_decision, "bp_decision", max_length=MAX_TEXT, what="the decision")
     reauthenticate_signer(by, password)
     per_kg, mg = order_input_values(dose_mg_per_kg, dose_mg)
     try:
         return _dose_order_sign(by=by, session_id=session_id, per_kg=per_kg, mg=mg,
-                                override_reason=override_reason, at=at)
+                                override_reason=override_reason, at=at, bp_decision=bp_decision)
     except DoseRefused as exc:
         if exc.refusal.stops:
             _refused_order_record(by=by, session_id=session_id, refusal=exc.refusal, per_kg=per_kg, mg=mg,
@@ -746,8 +743,45 @@ def _refused_order_record(*, by: Actor, session_id: int, refusal: dose_core.Dose
                stops=[s.code.value for s in refusal.stops])
 
 
+def pre_dose_bp(session: DosingSession) -> VitalSigns | None:
+    """The latest measured blood pressure before the dose (the checklist's baseline, or a
+    recheck since)."""
+    qs = session.vitals.filter(systolic__isnull=False, diastolic__isnull=False)
+    if session.administration_started_at is not None:
+        qs = qs.filter(taken_at__lte=session.administration_started_at)
+    return qs.order_by("-taken_at", "-id").first()
+
+
+def bp_gate_applies(protocol: Protocol) -> bool:
+    """Esketamine by its label; other routes where the protocol's checklist asks for a
+    baseline BP at or below 140/90 (the examples all do)."""
+    return protocol.route is Route.INTRANASAL_ESKETAMINE or any(
+        item.code == "baseline-bp" for item in protocol.pre_dose_checklist
+    )
+
+
+def pre_dose_bp_check(session: DosingSession, protocol: Protocol, bp_decision: str) -> tuple[str, str]:
+    """(reading, decision to record), or ValidationError: a crisis-range reading refuses
+    the order on every route; above 140/90 needs the prescriber's documented decision."""
+    vitals = pre_dose_bp(session)
+    if vitals is None or vitals.systolic is None or vitals.diastolic is None:
+        raise ValidationError({"__all__": "No blood pressure has been measured before the dose."})
+    reading = f"{vitals.systolic}/{vitals.diastolic}"
+    assessment = bp_core.assess_pre_dose(vitals.systolic, vitals.diastolic)
+    if assessment.status is bp_core.PreDoseBp.CRISIS:
+        raise ValidationError({"__all__": assessment.message})
+    if assessment.status is bp_core.PreDoseBp.NEEDS_DECISION and bp_gate_applies(protocol):
+        if len(bp_decision) < BP_DECISION_MIN_CHARS:
+            raise ValidationError({"bp_decision": (
+                f"{assessment.message} Write the decision (at least {BP_DECISION_MIN_CHARS} characters), "
+                "or end the session without a dose."
+            )})
+        return reading, bp_decision
+    return reading, ""
+
+
 def _dose_order_sign(*, by: Actor, session_id: int, per_kg: Decimal | None, mg: Decimal | None,
-                     override_reason: str, at: datetime | None) -> DoseOrder:
+                     override_reason: str, at: datetime | None, bp_decision: str = "") -> DoseOrder:
     with transaction.atomic():
         session, glass = session_for(by, session_id, Perm.DOSE_ORDER, lock=True)
         _require_status(session, [DosingSession.Status.CHECKED_IN], "take a dose order")
@@ -760,6 +794,7 @@ def _dose_order_sign(*, by: Actor, session_id: int, per_kg: Decimal | None, mg: 
         assert session.protocol_version is not None
         version = protocol_in_use(by.organization.id, session.protocol_version.protocol_id) or session.protocol_version
         inputs = order_inputs(session, version)
+        reading, bp_decision = pre_dose_bp_check(session, inputs.protocol, bp_decision)
         result = compute_order(inputs, dose_mg_per_kg=per_kg, dose_mg=mg, override_reason=override_reason)
         if isinstance(result, dose_core.DoseRefusal):
             raise DoseRefused(result, refusal_errors(result, reason_given=bool(override_reason)))
@@ -774,6 +809,7 @@ def _dose_order_sign(*, by: Actor, session_id: int, per_kg: Decimal | None, mg: 
             dose_mg_per_kg=result.dose_mg_per_kg.quantize(Decimal("0.0001"), ROUND_HALF_EVEN),
             max_mg=result.max_mg.quantize(Decimal("0.000001"), ROUND_HALF_EVEN),
             override_reason=override_reason, overridden=[s.code.value for s in result.overridden],
+            pre_dose_bp=reading, bp_decision=bp_decision,
             result={**result.to_dict(), "last_session_date": inputs.last_session_date.isoformat()
                     if inputs.last_session_date else None},
             ordered_at=when, signed_by=by.user, signed_at=timezone.now(), **_signature(by),
@@ -1304,6 +1340,12 @@ def vitals_record(*, by: Actor, session_id: int, systolic: object = None, diasto
         _audit(by, AuditAction.CREATE, "vital_signs", vitals, session, glass,
                **{k: v for k, v in values.items() if v is not None})
         alarms = _raise_alarms(by, session, vitals, _protocol(session), glass)
+        if vitals.systolic is not None and session.status == DosingSession.Status.MONITORING and monitoring_over(
+            session, when
+        ):
+            bp = discharge_bp(session, when)
+            if bp is not None and bp.status is bp_core.DischargeBp.STILL_HIGH:
+                _bp_still_high_task(by, session, bp)
     return vitals, alarms
 
 
@@ -1449,6 +1491,9 @@ def discharge_unmet(session: DosingSession, assessment: DischargeAssessment, at:
         criteria=protocol.discharge_criteria, min_monitoring_minutes=protocol.min_monitoring_minutes,
         alarm_rules=protocol.alarm_rules, observation=observation,
     )]
+    bp = discharge_bp(session, at)
+    if bp is not None and not bp.status.allows_discharge:
+        unmet.append(bp.message)
     open_alarms = session.alarms.filter(acknowledged_at__isnull=True).count()
     if open_alarms:
         unmet.append(f"{open_alarms} alarm(s) not yet acknowledged.")
@@ -1464,6 +1509,50 @@ def missed_vitals_of(session: DosingSession, at: datetime) -> tuple[int, ...]:
         _minutes(v.taken_at, start) for v in session.vitals.filter(taken_at__lte=at + CLOCK_SKEW)
     ]
     return missed_vitals.missed_checks(_protocol(session).vitals_schedule_min, recorded, _minutes(at, start))
+
+
+def discharge_bp(session: DosingSession, at: datetime) -> bp_core.DischargeBpAssessment | None:
+    """The SPRAVATO label's discharge rule on the session's readings (esketamine only):
+    a reading about 40 minutes after the dose, then blood pressure back within 140/90 or
+    the pre-dose reading, or decreasing."""
+    if session.protocol_version is None or _protocol(session).route is not Route.INTRANASAL_ESKETAMINE:
+        return None
+    start = session.administration_started_at
+    if start is None:
+        return None
+    before = pre_dose_bp(session)
+    after = [
+        bp_core.BpReading(_minutes(v.taken_at, start), v.systolic, v.diastolic)
+        for v in session.vitals.filter(systolic__isnull=False, diastolic__isnull=False,
+                                       taken_at__gt=start, taken_at__lte=at + CLOCK_SKEW)
+        if v.systolic is not None and v.diastolic is not None
+    ]
+    return bp_core.assess_discharge(
+        (before.systolic, before.diastolic) if before and before.systolic and before.diastolic else None, after,
+    )
+
+
+def monitoring_over(session: DosingSession, at: datetime) -> bool:
+    end = session.administration_ended_at
+    return end is not None and _minutes(at, end) >= _protocol(session).min_monitoring_minutes
+
+
+def _bp_still_high_task(by: Actor, session: DosingSession, assessment: bp_core.DischargeBpAssessment) -> Task | None:
+    """At the end of monitoring with the blood pressure still high: an urgent task to the
+    prescribers of the care team (the clinic's prescribers without one), raised once."""
+    if Task.objects.filter(kind=BP_TASK_KIND, subject_type="dosing_session", subject_id=str(session.id),
+                           resolved_at__isnull=True).exists():
+        return None
+    team = list(session.patient.care_team.filter(ended_at__isnull=True, role=Role.PRESCRIBER.value)
+                .values_list("user_id", flat=True))
+    return measures.task_create(
+        by=by, organization=session.organization, kind=BP_TASK_KIND, patient=session.patient,
+        priority=Task.Priority.URGENT,
+        title="Blood pressure still high at the end of SPRAVATO monitoring: seek expert help",
+        detail=assessment.message, subject_type="dosing_session", subject_id=session.id,
+        assignee_ids=sorted(set(team)), assigned_role="" if team else Role.PRESCRIBER.value,
+        due_at=timezone.now(), notify=True,
+    )
 
 
 def session_discharge(
@@ -1492,6 +1581,22 @@ def session_discharge(
         answers[name] = value if isinstance(value, bool) else None
     _raise(errors)
     reauthenticate_signer(by, password)
+    try:
+        return _session_discharge(by=by, session_id=session_id, answers=answers, texts=texts, at=at)
+    except DischargeBlocked:
+        # Refused with the blood pressure still high at the end of monitoring: the task
+        # is raised after the refusal's rollback (issue 12).
+        with transaction.atomic():
+            session, _ = session_for(by, session_id, Perm.DOSING_RECORD, lock=True)
+            when = event_time(at)
+            bp = discharge_bp(session, when)
+            if bp is not None and bp.status is bp_core.DischargeBp.STILL_HIGH and monitoring_over(session, when):
+                _bp_still_high_task(by, session, bp)
+        raise
+
+
+def _session_discharge(*, by: Actor, session_id: int, answers: dict[str, Any], texts: dict[str, str],
+                       at: datetime | None) -> Discharge:
     with transaction.atomic():
         session, glass = session_for(by, session_id, Perm.DOSING_RECORD, lock=True)
         _require_status(session, [DosingSession.Status.MONITORING], "be discharged")

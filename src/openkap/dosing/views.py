@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 
 from openkap.accounts.authz import Actor
 from openkap.accounts.models import Membership, Site
+from openkap.core import blood_pressure as bp_core
 from openkap.core.authz import Perm
 from openkap.core.instruments import get_instrument
 from openkap.core.missed_vitals import describe as describe_missed
@@ -27,6 +28,7 @@ from openkap.dosing import documents, forms, selectors, services
 from openkap.dosing.charts import session_vitals_svg
 from openkap.dosing.models import AdministrationEvent, DosingSession, ProtocolVersion, RemsForm
 from openkap.ledger.services import witness_candidates
+from openkap.measures.models import Task
 from openkap.pathway import selectors as pathway
 from openkap.web.decorators import apply_errors, staff_view
 
@@ -204,6 +206,11 @@ def _session_context(request: HttpRequest, actor: Actor, view: selectors.Session
         ctx["order_inputs"] = inputs
         ctx["preview"] = bound.get("preview_result") or services.compute_order(
             inputs, dose_mg_per_kg=None, dose_mg=None, override_reason="")
+        bp = services.pre_dose_bp(session)
+        if bp is not None and bp.systolic is not None and bp.diastolic is not None:
+            ctx["pre_dose_bp"] = bp
+            ctx["pre_dose_bp_assessment"] = bp_core.assess_pre_dose(bp.systolic, bp.diastolic)
+            ctx["bp_gate"] = services.bp_gate_applies(inputs.protocol)
     if stage in ("prepare", "verify", "administer", "administering") or view.cancelled_orders:
         ctx["cancel_form"] = bound.get("cancel") or forms.CancelForm()
     if stage == "prepare":
@@ -236,6 +243,11 @@ def _session_context(request: HttpRequest, actor: Actor, view: selectors.Session
             session, services.DischargeAssessment(True, True, True, True), timezone.now())
         missed = services.missed_vitals_of(session, timezone.now())
         ctx["missed_vitals"] = describe_missed(missed) if missed else ""
+        ctx["discharge_bp"] = services.discharge_bp(session, timezone.now())
+        ctx["bp_task"] = Task.objects.filter(
+            kind=services.BP_TASK_KIND, subject_type="dosing_session", subject_id=str(session.id),
+            resolved_at__isnull=True,
+        ).first()
     if view.vitals:
         ctx["vitals_svg"] = mark_safe(session_vitals_svg(view))  # noqa: S308 - numbers, labels escaped
     ctx["rems"] = getattr(session, "rems_form", None)
@@ -321,6 +333,7 @@ def order(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
                 by=actor, session_id=session_id, password=d["password"],
                 dose_mg_per_kg=d["dose"] if unit == "mg/kg" else None, dose_mg=d["dose"] if unit == "mg" else None,
                 override_reason=d["override_reason"], at=_with_time(session, form),
+                bp_decision=d["bp_decision"],
             )
         except services.DoseRefused as exc:
             bound["preview_result"] = exc.refusal

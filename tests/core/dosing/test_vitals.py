@@ -116,7 +116,8 @@ def test_partial_sets_are_allowed():
 @pytest.mark.parametrize(
     ("field", "quiet", "alarm", "code", "severity"),
     [
-        ("systolic", 179, 180, "systolic_high", Severity.WARNING),
+        # 180 systolic is also the hypertensive-crisis boundary: critical on every route.
+        ("systolic", 179, 180, "systolic_high", Severity.CRITICAL),
         ("diastolic", 109, 110, "diastolic_high", Severity.WARNING),
         ("spo2", 92, 91, "spo2_low", Severity.CRITICAL),
         ("heart_rate", 130, 131, "heart_rate_high", Severity.WARNING),
@@ -144,10 +145,26 @@ def test_default_rules_are_the_issue_defaults():
 
 
 def test_alarm_message_is_plain_language():
-    (alarm,) = evaluate_alarms(Vitals(**{**NORMAL, "systolic": 184}), DEFAULT_ALARM_RULES)
-    assert alarm.message == (
-        "Systolic blood pressure 184 mmHg is at or above the alarm threshold of 180 mmHg"
+    (alarm,) = evaluate_alarms(Vitals(**{**NORMAL, "heart_rate": 134}), DEFAULT_ALARM_RULES)
+    assert alarm.message == "Heart rate 134 /min is above the alarm threshold of 130 /min"
+
+
+@pytest.mark.parametrize(("systolic", "diastolic"), [(180, 80), (150, 120), (210, 125)])
+def test_crisis_range_alarms_whatever_the_protocol_says(systolic, diastolic):
+    # Issue 12: ACC/AHA 2017 hypertensive crisis (>180 and/or >120), inclusive; even a
+    # protocol that watches only heart rate raises it, critical, in plain words.
+    rules = (AlarmRule(Measure.HEART_RATE, Comparison.ABOVE, 130, Severity.WARNING),)
+    alarms = evaluate_alarms(Vitals(systolic=systolic, diastolic=diastolic), rules)
+    assert alarms
+    assert {a.severity for a in alarms} == {Severity.CRITICAL}
+    assert all(
+        a.message.startswith(f"Blood pressure {systolic}/{diastolic} mmHg is in the hypertensive-crisis range")
+        for a in alarms
     )
+
+
+def test_below_the_crisis_range_no_alarm_without_a_rule():
+    assert evaluate_alarms(Vitals(systolic=179, diastolic=119), ()) == ()
 
 
 def test_several_alarms_at_once():
@@ -189,13 +206,13 @@ def test_each_comparison(comparison, fires_at):
 
 def test_tiers_report_the_most_severe_alarm_only():
     rules = (
-        AlarmRule(Measure.SYSTOLIC, Comparison.AT_OR_ABOVE, 180, Severity.WARNING),
-        AlarmRule(Measure.SYSTOLIC, Comparison.AT_OR_ABOVE, 200, Severity.CRITICAL),
+        AlarmRule(Measure.SYSTOLIC, Comparison.AT_OR_ABOVE, 160, Severity.WARNING),
+        AlarmRule(Measure.SYSTOLIC, Comparison.AT_OR_ABOVE, 170, Severity.CRITICAL),
     )
-    (low_tier,) = evaluate_alarms(Vitals(systolic=185, diastolic=90), rules)
+    (low_tier,) = evaluate_alarms(Vitals(systolic=165, diastolic=90), rules)
     assert low_tier.severity is Severity.WARNING
-    (high_tier,) = evaluate_alarms(Vitals(systolic=205, diastolic=90), rules)
-    assert (high_tier.severity, high_tier.rule.threshold) == (Severity.CRITICAL, 200)
+    (high_tier,) = evaluate_alarms(Vitals(systolic=175, diastolic=90), rules)
+    assert (high_tier.severity, high_tier.rule.threshold) == (Severity.CRITICAL, 170)
 
 
 @pytest.mark.parametrize("threshold", [0, 400, True])
@@ -341,9 +358,11 @@ def test_administration_not_finished_blocks_discharge():
 
 
 def test_vitals_must_be_back_within_limits():
-    (u,) = unmet(replace(latest_vitals=Vitals(**{**NORMAL, "systolic": 182})))
+    (u,) = unmet(replace(latest_vitals=Vitals(**{**NORMAL, "heart_rate": 135})))
     assert u.criterion is DischargeCriterion.VITALS_WITHIN_LIMITS
-    assert "Systolic blood pressure 182 mmHg is at or above" in u.message
+    assert "Heart rate 135 /min is above" in u.message
+    (crisis,) = unmet(replace(latest_vitals=Vitals(**{**NORMAL, "systolic": 182})))
+    assert "hypertensive-crisis range" in crisis.message
 
 
 def test_vitals_must_be_recent():

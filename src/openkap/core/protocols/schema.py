@@ -16,6 +16,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Final
 
+from openkap.core.blood_pressure import POST_DOSE_CHECK_EARLIEST_MIN, POST_DOSE_CHECK_MIN
 from openkap.core.body_weight import DosingWeightBasis, IdealWeightFormula
 from openkap.core.missed_vitals import MissedVitalsPolicy
 from openkap.core.routes import Route as Route  # re-exported for loader and dosing
@@ -473,6 +474,14 @@ def _esketamine_errors(p: Protocol) -> list[str]:
                 f"products ({product.code}): at least {ESKETAMINE_MIN_REST_MIN} minutes "
                 "between devices"
             )
+    # SPRAVATO label 2.1: "reassess blood pressure at approximately 40 minutes".
+    if not any(
+        _is_int(m) and POST_DOSE_CHECK_EARLIEST_MIN <= m <= 45 for m in p.vitals_schedule_min
+    ):
+        errors.append(
+            f"vitals_schedule_min: esketamine needs a check at about {POST_DOSE_CHECK_MIN} "
+            "minutes after the dose (blood pressure at its peak)"
+        )
     if p.min_monitoring_minutes < ESKETAMINE_MIN_MONITORING_MIN:
         errors.append(
             f"min_monitoring_minutes: esketamine needs at least {ESKETAMINE_MIN_MONITORING_MIN}"
