@@ -184,3 +184,18 @@ def test_height_on_the_chart_page_and_the_api(patient, nurse, therapist, org, as
     assert api.post(f"/api/v1/patients/{patient.id}/heights", json.dumps({"value": "70", "unit": "ft"}),
                     content_type="application/json").status_code == 422
     assert HeightMeasurement.objects.count() == 2
+
+
+def test_api_refuses_the_10_mg_per_kg_order_and_the_session_keeps_it(on_route, patient, prescriber, org, as_actor):
+    session = on_route("sublingual", "sublingual-ketamine-lozenge")
+    _weigh(patient, "30.00")
+    _, raw = account_services.api_token_create(by=as_actor(prescriber, org), name="t")
+    api = Client()
+    api.defaults["HTTP_AUTHORIZATION"] = f"Bearer {raw}"
+    refused = api.post(f"/api/v1/dosing/sessions/{session.id}/dose-order",
+                       json.dumps({"password": PASSWORD, "dose_mg": "300"}), content_type="application/json")
+    assert refused.status_code == 422
+    assert "10.0 mg/kg at 30.0 kg" in json.dumps(refused.json())
+    body = api.get(f"/api/v1/dosing/sessions/{session.id}").json()
+    assert [r["ordered"] for r in body["refused_orders"]] == ["300 mg"]
+    assert {s["code"] for s in body["refused_orders"][0]["stops"]} == {"weight_below_minimum", "above_absolute_max"}
