@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 
 from openkap.fhir.framework import REGISTRY
 from tests.fhir.conftest import FhirClient, token_for, validate
+from tests.profiles import examples
 
 pytestmark = pytest.mark.django_db
-FUZZ = settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=examples(60), suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40)
 param_names = st.one_of(
