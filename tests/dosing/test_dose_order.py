@@ -5,14 +5,14 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
 from openkap.core.dosing import SoftLimitCode, StopCode
 from openkap.dosing import services
 from openkap.dosing.models import DoseOrder, DosePreparation, DosingSession, ProtocolVersion
 from openkap.ledger import services as ledger
-from openkap.ledger.models import Lot, Product
+from openkap.ledger.models import Lot, Product, Supplier
 from openkap.patients.models import WeightMeasurement
 from tests.conftest import PASSWORD
 from tests.dosing.conftest import EXPIRY_DAYS, book, to_order
@@ -185,7 +185,7 @@ def _new_lot(admin, org, site, as_actor, *, name, form, strength, ndc, days=EXPI
     by = as_actor(admin, org)
     product = ledger.product_create(by=by, site_id=site.id, name=name, form=form, ndc=ndc,
                                     strength_mg_per_unit=Decimal(strength), package_size=Decimal(10))
-    supplier = ledger.Supplier.objects.filter(organization=org).first()
+    supplier = Supplier.objects.filter(organization=org).first()
     entry = ledger.lot_receive(by=by, site_id=site.id, product_id=product.id, lot_number=f"N-{strength}",
                                expires_on=timezone.localdate() + timedelta(days=days), supplier_id=supplier.id,
                                invoice_number="INV-N", containers=1)
@@ -213,7 +213,7 @@ def test_prepare_volume_out_of_range(im_ordered, nurse_actor, stock):
 
 def test_prepare_expired_lot_is_refused(im_ordered, nurse_actor, stock):
     Lot.objects.filter(id=stock["50"].id).update(expires_on=timezone.localdate() - timedelta(days=1))
-    with pytest.raises(services.ValidationError, match="expired"):
+    with pytest.raises(ValidationError, match="expired"):
         services.dose_prepare(by=nurse_actor, session_id=im_ordered.id, lot_id=stock["50"].id)
 
 
@@ -224,7 +224,7 @@ def test_prepare_lot_of_another_site_is_refused(im_ordered, nurse_actor, org, ad
                                 postal_code="12207", dea_registration="AB1234563")
     lot = _new_lot(admin, org, other, as_actor, name="Ketamine 50 mg/mL annex", form="vial", strength=50,
                    ndc="2222-3333-44")
-    with pytest.raises(services.ValidationError, match="this site's inventory"):
+    with pytest.raises(ValidationError, match="this site's inventory"):
         services.dose_prepare(by=nurse_actor, session_id=im_ordered.id, lot_id=lot.id)
 
 
@@ -277,7 +277,7 @@ def test_prepare_not_whole_units(ready, library, patient, site, room, nurse, pre
     product = ledger.product_create(by=by, site_id=site.id, name="Ketamine troche 100 mg (compounded)",
                                     form="lozenge", strength_mg_per_unit=Decimal(100), package_size=Decimal(30),
                                     is_compounded=True)
-    supplier = ledger.Supplier.objects.filter(organization=org).first()
+    supplier = Supplier.objects.filter(organization=org).first()
     lot = ledger.lot_receive(by=by, site_id=site.id, product_id=product.id, lot_number="T-100",
                              expires_on=timezone.localdate() + timedelta(days=100), supplier_id=supplier.id,
                              invoice_number="INV-T", containers=1).lot

@@ -12,6 +12,7 @@ from django.utils import timezone
 from openkap.audit.models import AuditAction, AuditEvent
 from openkap.dosing import services as dosing_services
 from openkap.dosing.models import DosingSession
+from openkap.dosing.services import discharge as dosing_discharge
 from openkap.scheduling import services
 from openkap.scheduling.models import Appointment
 from openkap.scheduling.selectors import Attendance, attendance
@@ -66,7 +67,7 @@ def test_a_discharge_that_rolls_back_leaves_the_appointment_booked(monitoring, n
         raise RuntimeError("the measures could not be assigned")
 
     # A step of the discharge after the appointment is completed fails: all of it rolls back.
-    monkeypatch.setattr(dosing_services, "_assign_experience_measures", broken)
+    monkeypatch.setattr(dosing_discharge, "_assign_experience_measures", broken)
     with pytest.raises(RuntimeError):
         dosing_services.session_discharge(by=nurse_actor, session_id=session.id, password=PASSWORD, **DISCHARGE)
     appointment.refresh_from_db()

@@ -1,0 +1,229 @@
+"""Arrival: check-in, the weight at the session and the pre-dose checklist (screen, vitals, CNS-active medicines)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from openkap.accounts.authz import Actor
+from openkap.audit.models import AuditAction
+from openkap.core import vitals as vitals_core
+from openkap.core.authz import Perm
+from openkap.core.routes import Route
+from openkap.dosing.models import (
+    ACTIVE_STATUSES,
+    DosingSession,
+    PreDoseChecklist,
+    PregnancyStatus,
+    VitalSigns,
+)
+from openkap.measures.models import MeasureResponse
+from openkap.pathway import selectors as pathway
+from openkap.patients.models import Patient, WeightMeasurement
+from openkap.patients.services import weight_record
+
+from .common import (
+    CLOCK_SKEW,
+    CNS_ACTIVE,
+    MAX_TEXT,
+    SCREEN_INSTRUMENTS,
+    SCREEN_MAX_AGE,
+    STANDARD_ITEMS,
+    _audit,
+    _collect,
+    _protocol,
+    _raise,
+    _require_status,
+    clean_text,
+    event_time,
+    session_for,
+)
+from .monitoring import _raise_alarms, _vitals_errors, _vitals_values
+from .protocols import protocol_in_use
+
+
+def session_check_in(*, by: Actor, session_id: int, at: datetime | None = None) -> DosingSession:
+    """The patient has arrived: the session begins on the treatment plan's protocol."""
+    with transaction.atomic():
+        session, glass = session_for(by, session_id, Perm.DOSING_RECORD, lock=True)
+        _require_status(session, [DosingSession.Status.SCHEDULED], "be checked in")
+        when = event_time(at)
+        booked_day = timezone.localdate(session.scheduled_start)
+        if timezone.localdate(when) != booked_day:
+            raise ValidationError(
+                {"__all__": f"This session is booked for {booked_day:%Y-%m-%d}: move the appointment first."}
+            )
+        episode = pathway.current_episode(session.patient)
+        if episode is None or episode.id != session.episode_id:
+            raise ValidationError({"__all__": "The session's episode of care is no longer open."})
+        plan = pathway.plan_in_force(episode)
+        if plan is None:
+            raise ValidationError({"__all__": "The episode has no signed treatment plan naming a protocol."})
+        version = protocol_in_use(by.organization.id, plan.protocol_id)
+        if version is None:
+            raise ValidationError({"__all__": (
+                f"The plan's protocol {plan.protocol_id} is not in the protocol library: "
+                "add it and have a prescriber approve it."
+            )})
+        session.status = DosingSession.Status.CHECKED_IN
+        session.started_at, session.checked_in_by = when, by.user
+        session.protocol_version = version
+        session.save(update_fields=["status", "started_at", "checked_in_by", "protocol_version"])
+        _audit(by, AuditAction.UPDATE, "dosing_session", session, session, glass, step="check_in",
+               protocol=version.protocol_id, version=version.version)
+    return session
+
+
+def current_suicide_screen(patient: Patient, at: datetime) -> MeasureResponse | None:
+    """The latest suicide-risk screen (PHQ-9 item 9, ASQ, C-SSRS) of the last 7 days."""
+    return (
+        MeasureResponse.objects.filter(
+            patient=patient, instrument_id__in=SCREEN_INSTRUMENTS, correction__isnull=True,
+            completed_at__gte=at - SCREEN_MAX_AGE, completed_at__lte=at + CLOCK_SKEW,
+        )
+        .order_by("-completed_at", "-id")
+        .first()
+    )
+
+
+def screen_summary(response: MeasureResponse) -> str:
+    when = timezone.localtime(response.completed_at)
+    parts = [f"{response.instrument_id.upper()} on {when:%Y-%m-%d %H:%M}"]
+    if response.instrument_id == "phq9":
+        parts.append(f"item 9 = {response.answers.get('q9')}")
+    if response.total is not None:
+        parts.append(f"total {response.total:g}")
+    parts.append("safety flag: " + ", ".join(response.flag_ids) if response.has_safety_flag else "no safety flag")
+    return "; ".join(parts)
+
+
+def pregnancy_relevant(patient: Patient) -> bool:
+    return patient.sex_at_birth != Patient.SexAtBirth.MALE
+
+
+def checklist_complete(*, by: Actor, session_id: int, data: Mapping[str, Any],
+                       at: datetime | None = None) -> PreDoseChecklist:
+    """The pre-dose checklist, all at once: the protocol's items and the session's own
+    (fasting, escort, baseline vitals, pregnancy, medications, suicide-risk screen,
+    consent, intention). Every unmet item is listed; nothing is saved until all are met."""
+    with transaction.atomic():
+        session, glass = session_for(by, session_id, Perm.DOSING_RECORD, lock=True)
+        _require_status(session, [DosingSession.Status.CHECKED_IN], "complete the checklist")
+        if PreDoseChecklist.objects.filter(session=session).exists():
+            raise ValidationError({"__all__": "The checklist is already complete."})
+        protocol = _protocol(session)
+        assert session.started_at is not None
+        when = event_time(at, not_before=session.started_at, after_what="check-in")
+        patient = session.patient
+        errors: dict[str, list[str]] = {}
+
+        def err(field: str, message: str) -> None:
+            errors.setdefault(field, []).append(message)
+
+        codes = {item.code: item.text for item in protocol.pre_dose_checklist}
+        if data.get("fasting_confirmed") is not True:
+            err("fasting_confirmed", codes.get("fasting", "Confirm the patient has fasted as instructed."))
+        texts: dict[str, str] = {}
+        for name, required, limit, what in (
+            ("fasting_note", False, 300, "the fasting note"),
+            ("escort_name", True, 200, "the escort's name"),
+            ("escort_phone", True, 30, "the escort's phone number"),
+            ("escort_relationship", False, 60, "the relationship"),
+            ("new_medications", True, MAX_TEXT, "new medications (or 'none')"),
+            ("intention", True, MAX_TEXT, "the patient's intention for the session"),
+            ("baseline_bp_note", False, MAX_TEXT, "the note"),
+            ("suicide_risk_note", False, MAX_TEXT, "the note"),
+        ):
+            try:
+                texts[name] = clean_text(data.get(name), name, required=required, max_length=limit, what=what)
+            except ValidationError as exc:
+                _collect(errors, exc)
+        phone = texts.get("escort_phone", "")
+        if phone and sum(c.isdigit() for c in phone) < 7:
+            err("escort_phone", "Enter a phone number the escort can be reached on.")
+        values = _vitals_values(data)
+        for m in vitals_core.Measure:
+            if values[m.value] is None:
+                err(m.value, f"Baseline {vitals_core.MEASURES[m].label.lower()} is required.")
+        for field, messages in _vitals_errors(values).items():
+            for message in messages:
+                if message not in errors.get(field, []):
+                    err(field, message)
+        # A baseline above 140/90 is recorded as measured; the prescriber documents the
+        # decision with the signed order (issue 12), a crisis-range one refuses the order.
+        pregnancy = str(data.get("pregnancy_status") or "")
+        if pregnancy not in PregnancyStatus.values:
+            err("pregnancy_status", "Record the pregnancy status (or 'not applicable').")
+        elif pregnancy_relevant(patient) and pregnancy == PregnancyStatus.NOT_APPLICABLE:
+            err("pregnancy_status", "Pregnancy status is relevant for this patient: record it.")
+        elif pregnancy in (PregnancyStatus.PREGNANT, PregnancyStatus.POSSIBLY_PREGNANT):
+            err("pregnancy_status", (
+                "Ketamine and esketamine are not given in pregnancy: hold the dose, inform the "
+                "prescriber and end the session without a dose."
+            ))
+        cns = data.get("cns_active_medications") or []
+        if not isinstance(cns, list | tuple) or any(c not in CNS_ACTIVE for c in cns):
+            err("cns_active_medications", "Choose from the listed CNS-active medicines.")
+            cns = []
+        screen = current_suicide_screen(patient, when)
+        if screen is None:
+            err("suicide_risk_reviewed", (
+                "No suicide-risk screen (PHQ-9, ASQ or C-SSRS) in the last 7 days: have the "
+                "patient complete one (Measures tab) before dosing."
+            ))
+        elif data.get("suicide_risk_reviewed") is not True:
+            err("suicide_risk_reviewed", f"Review the current screen ({screen_summary(screen)}) and confirm.")
+        elif screen.has_safety_flag and not texts.get("suicide_risk_note"):
+            err("suicide_risk_note", "The screen has a safety flag: write the clinician's assessment before dosing.")
+        consent = pathway.consent_status(session.episode, Route(protocol.route.value))
+        if not consent.current:
+            if consent.withdrawn:
+                why = "the patient withdrew consent"
+            elif consent.signature is None:
+                why = "no signed consent for this route"
+            else:
+                why = f"the signed version is not the one in force ({consent.document.version_label if consent.document else 'none'})"
+            err("__all__", f"Consent is not current: {why}.")
+        items = data.get("items") or {}
+        confirmed: dict[str, bool] = {}
+        for item in protocol.pre_dose_checklist:
+            if item.code in STANDARD_ITEMS:
+                continue
+            if not isinstance(items, Mapping) or items.get(item.code) is not True:
+                err(f"item_{item.code}", item.text)
+            else:
+                confirmed[item.code] = True
+        _raise(errors)
+        vitals = VitalSigns.objects.create(
+            organization=by.organization, session=session, taken_at=when, recorded_by=by.user,
+            note="Baseline (pre-dose checklist)", **values,
+        )
+        _raise_alarms(by, session, vitals, protocol, glass)
+        assert screen is not None
+        assert consent.signature is not None
+        checklist = PreDoseChecklist.objects.create(
+            organization=by.organization, session=session, protocol_version=session.protocol_version,
+            fasting_confirmed=True, fasting_note=texts["fasting_note"], escort_name=texts["escort_name"],
+            escort_phone=texts["escort_phone"], escort_relationship=texts["escort_relationship"],
+            baseline_vitals=vitals, baseline_bp_note=texts["baseline_bp_note"], pregnancy_status=pregnancy,
+            new_medications=texts["new_medications"], cns_active_medications=sorted(set(cns)),
+            suicide_screen=screen, suicide_screen_summary=screen_summary(screen)[:300],
+            suicide_risk_note=texts["suicide_risk_note"],
+            consent_version=consent.signature.document.version_label, intention=texts["intention"],
+            items=confirmed, completed_by=by.user, completed_at=when,
+        )
+        _audit(by, AuditAction.CREATE, "pre_dose_checklist", checklist, session, glass,
+               baseline_vitals=vitals.id, screen=screen.id, items=sorted(confirmed))
+    return checklist
+
+
+def weight_for_session(*, by: Actor, session_id: int, value: object, unit: str) -> WeightMeasurement:
+    """Weigh the patient at the session (kg, or lb converted once by the patients app)."""
+    session, _ = session_for(by, session_id, Perm.DOSING_RECORD)
+    _require_status(session, ACTIVE_STATUSES, "record a weight")
+    return weight_record(by=by, patient_id=session.patient_id, value=str(value), unit=unit)

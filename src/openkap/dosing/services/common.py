@@ -1,0 +1,183 @@
+"""What every step of a medicine session shares: input cleaning, the session fetch with its access check, the audit row, limits and refusals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.utils import timezone
+
+from openkap.accounts.authz import Actor, require
+from openkap.accounts.services import signer_credentials
+from openkap.audit.models import AuditAction
+from openkap.audit.services import audit_record
+from openkap.core import blood_pressure as bp_core
+from openkap.core import dosing as dose_core
+from openkap.core.authz import Perm
+from openkap.core.protocols import Protocol
+from openkap.dosing.models import (
+    DosingSession,
+)
+from openkap.patients.selectors import patient_for
+
+MAX_TEXT = 4000
+MAX_PROTOCOL_CHARS = 100_000
+# Late entries (charted after the fact, or on paper during an outage) up to a week.
+LATE_ENTRY = timedelta(days=7)
+CLOCK_SKEW = timedelta(minutes=2)
+# A suicide-risk screen older than this is not current for a dosing session.
+SCREEN_MAX_AGE = timedelta(days=7)
+SCREEN_INSTRUMENTS = ("phq9", "asq", "cssrs-slv", "cssrs-recent")
+# Pre-dose BP above this needs the prescriber's documented weighing of the risk
+# (Spravato label, reference §1.5 and §2.1).
+BASELINE_BP_LIMIT = (bp_core.REVIEW_SYSTOLIC, bp_core.REVIEW_DIASTOLIC)
+BP_DECISION_MIN_CHARS = 10
+BP_TASK_KIND = "bp_still_high"
+# CNS-active medicines asked about before dosing (REMS monitoring form).
+CNS_ACTIVE = {
+    "benzodiazepine": "Benzodiazepine",
+    "opioid": "Opioid",
+    "alcohol": "Alcohol in the last 24 hours",
+    "other_depressant": "Other CNS depressant (sedating antihistamine, gabapentinoid, sleep medicine...)",
+    "psychostimulant": "Psychostimulant (amphetamine, methylphenidate, modafinil...)",
+    "maoi": "MAOI",
+}
+CNS_DEPRESSANTS = ("benzodiazepine", "opioid", "alcohol", "other_depressant")
+# Checklist items every protocol may list that the checklist form asks as fields.
+STANDARD_ITEMS = frozenset({
+    "fasting", "escort-confirmed", "baseline-vitals", "baseline-bp", "pregnancy-status",
+    "medications", "suicide-risk-reviewed", "consent-current", "intention",
+})
+AFTERCARE = (
+    "Do not drive, cycle or operate machinery until the next day after a restful sleep. "
+    "Go home with your escort and rest; have someone stay with you this evening. "
+    "No alcohol or sedating medicines today. Eat lightly when you feel ready. "
+    "If you feel unsafe, or have chest pain, a severe headache or trouble breathing, "
+    "call 911; for a mental health crisis call or text 988."
+)
+PATIENT_MEASURES_AFTER = ("meq30", "ebi")
+REMS_TASK_KIND = "rems_monitoring_form"
+
+
+class DoseRefused(ValidationError):
+    """A dose the core refused: the stops and soft limits, with the arithmetic so far."""
+
+    def __init__(self, refusal: dose_core.DoseRefusal, errors: Mapping[str, list[str]]):
+        super().__init__(dict(errors))
+        self.refusal = refusal
+
+
+class DischargeBlocked(ValidationError):
+    def __init__(self, reasons: list[str]):
+        super().__init__({"__all__": reasons})
+        self.reasons = reasons
+
+
+
+
+def clean_text(value: object, field: str, *, required: bool = False, max_length: int = MAX_TEXT,
+          what: str = "this") -> str:
+    text = "" if value is None else str(value).strip()
+    if required and not text:
+        raise ValidationError({field: f"Enter {what}."})
+    if len(text) > max_length:
+        raise ValidationError({field: f"Keep {what} under {max_length} characters."})
+    return text
+
+
+def _collect(errors: dict[str, list[str]], exc: ValidationError) -> None:
+    for key, messages in (exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}).items():
+        errors.setdefault(key, []).extend(messages)
+
+
+def _raise(errors: Mapping[str, list[str]]) -> None:
+    if errors:
+        raise ValidationError(dict(errors))
+
+
+def _decimal(value: object, field: str, what: str) -> Decimal:
+    if value is None or isinstance(value, bool | float):
+        raise ValidationError({field: f"Enter {what} as a number."})
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise ValidationError({field: f"Enter {what} as a number."}) from None
+    if not number.is_finite() or abs(number) >= Decimal(10) ** 8:
+        raise ValidationError({field: f"Enter {what} as a number."})
+    return number
+
+
+def _optional_decimal(value: object, field: str, what: str) -> Decimal | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return _decimal(value, field, what)
+
+
+def event_time(at: datetime | None, *, field: str = "at", not_before: datetime | None = None,
+          after_what: str = "") -> datetime:
+    """When something happened: now, or a late entry up to a week old; never in the
+    future and never before the step it follows."""
+    now = timezone.now()
+    if at is None:
+        at = now
+    if not isinstance(at, datetime) or timezone.is_naive(at):
+        raise ValidationError({field: "Give the date and time with its time zone."})
+    if at > now + CLOCK_SKEW:
+        raise ValidationError({field: "The time cannot be in the future."})
+    if at < now - LATE_ENTRY:
+        raise ValidationError({field: "Late entries are accepted up to 7 days after the event."})
+    if not_before is not None and at < not_before:
+        local = timezone.localtime(not_before)
+        raise ValidationError({field: f"The time must not be before {after_what} ({local:%Y-%m-%d %H:%M})."})
+    return at
+
+
+def _minutes(later: datetime, earlier: datetime) -> float:
+    return (later - earlier).total_seconds() / 60
+
+
+def _fmt(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    return text
+
+
+def _audit(by: Actor, action: AuditAction, object_type: str, obj: Any, session: DosingSession,
+           glass: bool, **detail: Any) -> None:
+    audit_record(
+        by=by, action=action, object_type=object_type, object_id=obj.id, patient_id=session.patient_id,
+        break_glass=glass, detail={"session": session.id, **detail},
+    )
+
+
+def session_for(by: Actor, session_id: int, perm: Perm, *, lock: bool = False) -> tuple[DosingSession, bool]:
+    """The session, 404 outside the actor's organisation; the patient checked for ``perm``."""
+    require(by, perm)
+    qs = DosingSession.objects.filter(id=session_id, organization=by.organization)
+    if lock:
+        qs = qs.select_for_update()
+    session = qs.first()
+    if session is None:
+        raise Http404("No such dosing session in your organisation.")
+    _patient, glass = patient_for(by, session.patient_id, perm)
+    return session, glass
+
+
+def _require_status(session: DosingSession, allowed: Iterable[str], doing: str) -> None:
+    if session.status not in set(allowed):
+        raise ValidationError(
+            {"__all__": f"The session is {session.get_status_display().lower()}: it cannot {doing} now."}
+        )
+
+
+def _protocol(session: DosingSession) -> Protocol:
+    if session.protocol_version is None:
+        raise ValidationError({"__all__": "The session has no protocol: check the patient in first."})
+    return session.protocol_version.protocol
+
+
+def _signature(by: Actor) -> dict[str, Any]:
+    return {"signer_name": by.user.full_name, "signer_credentials": signer_credentials(by)}

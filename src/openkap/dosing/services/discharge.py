@@ -1,0 +1,225 @@
+"""Discharge: criteria, missed vitals, the blood pressure at discharge, and what follows it (tasks, experience measures)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from openkap.accounts.authz import Actor
+from openkap.accounts.services import reauthenticate_signer
+from openkap.audit.models import AuditAction
+from openkap.core import blood_pressure as bp_core
+from openkap.core import missed_vitals
+from openkap.core import vitals as vitals_core
+from openkap.core.authz import Perm, Role
+from openkap.core.routes import Route
+from openkap.dosing.models import (
+    Discharge,
+    DosingSession,
+)
+from openkap.measures import services as measures
+from openkap.measures.models import Task
+
+from .common import (
+    AFTERCARE,
+    BP_TASK_KIND,
+    CLOCK_SKEW,
+    MAX_TEXT,
+    PATIENT_MEASURES_AFTER,
+    DischargeBlocked,
+    _audit,
+    _collect,
+    _minutes,
+    _protocol,
+    _raise,
+    _require_status,
+    clean_text,
+    event_time,
+    session_for,
+)
+from .orders import pre_dose_bp
+from .rems import _rems_form_create
+
+
+@dataclass(frozen=True)
+class DischargeAssessment:
+    alert_and_oriented: bool | None = None
+    ambulating: bool | None = None
+    nausea_controlled: bool | None = None
+    escort_present: bool | None = None
+
+
+def discharge_unmet(session: DosingSession, assessment: DischargeAssessment, at: datetime) -> list[str]:
+    """Why the patient cannot go yet: the protocol's criteria as the core judges them,
+    and any alarm still waiting for acknowledgement."""
+    protocol = _protocol(session)
+    latest = session.vitals.filter(taken_at__lte=at + CLOCK_SKEW).order_by("-taken_at", "-id").first()
+    observation = vitals_core.DischargeObservation(
+        minutes_since_administration_end=(
+            round(_minutes(at, session.administration_ended_at), 1) if session.administration_ended_at else None
+        ),
+        latest_vitals=vitals_core.Vitals(**{m.value: getattr(latest, m.value) for m in vitals_core.Measure})
+        if latest else None,
+        latest_vitals_age_min=round(max(0.0, _minutes(at, latest.taken_at)), 1) if latest else None,
+        alert_and_oriented=assessment.alert_and_oriented,
+        ambulating=assessment.ambulating,
+        nausea_controlled=assessment.nausea_controlled,
+        escort_present=assessment.escort_present,
+    )
+    unmet = [u.message for u in vitals_core.unmet_discharge_criteria(
+        criteria=protocol.discharge_criteria, min_monitoring_minutes=protocol.min_monitoring_minutes,
+        alarm_rules=protocol.alarm_rules, observation=observation,
+    )]
+    bp = discharge_bp(session, at)
+    if bp is not None and not bp.status.allows_discharge:
+        unmet.append(bp.message)
+    open_alarms = session.alarms.filter(acknowledged_at__isnull=True).count()
+    if open_alarms:
+        unmet.append(f"{open_alarms} alarm(s) not yet acknowledged.")
+    return unmet
+
+
+def missed_vitals_of(session: DosingSession, at: datetime) -> tuple[int, ...]:
+    """The protocol's scheduled vitals checks with no reading up to ``at``."""
+    start = session.administration_started_at
+    if start is None:
+        return ()
+    recorded = [
+        _minutes(v.taken_at, start) for v in session.vitals.filter(taken_at__lte=at + CLOCK_SKEW)
+    ]
+    return missed_vitals.missed_checks(_protocol(session).vitals_schedule_min, recorded, _minutes(at, start))
+
+
+def discharge_bp(session: DosingSession, at: datetime) -> bp_core.DischargeBpAssessment | None:
+    """The SPRAVATO label's discharge rule on the session's readings (esketamine only):
+    a reading about 40 minutes after the dose, then blood pressure back within 140/90 or
+    the pre-dose reading, or decreasing."""
+    if session.protocol_version is None or _protocol(session).route is not Route.INTRANASAL_ESKETAMINE:
+        return None
+    start = session.administration_started_at
+    if start is None:
+        return None
+    before = pre_dose_bp(session)
+    after = [
+        bp_core.BpReading(_minutes(v.taken_at, start), v.systolic, v.diastolic)
+        for v in session.vitals.filter(systolic__isnull=False, diastolic__isnull=False,
+                                       taken_at__gt=start, taken_at__lte=at + CLOCK_SKEW)
+        if v.systolic is not None and v.diastolic is not None
+    ]
+    return bp_core.assess_discharge(
+        (before.systolic, before.diastolic) if before and before.systolic and before.diastolic else None, after,
+    )
+
+
+def monitoring_over(session: DosingSession, at: datetime) -> bool:
+    end = session.administration_ended_at
+    return end is not None and _minutes(at, end) >= _protocol(session).min_monitoring_minutes
+
+
+def _bp_still_high_task(by: Actor, session: DosingSession, assessment: bp_core.DischargeBpAssessment) -> Task | None:
+    """At the end of monitoring with the blood pressure still high: an urgent task to the
+    prescribers of the care team (the clinic's prescribers without one), raised once."""
+    if Task.objects.filter(kind=BP_TASK_KIND, subject_type="dosing_session", subject_id=str(session.id),
+                           resolved_at__isnull=True).exists():
+        return None
+    team = list(session.patient.care_team.filter(ended_at__isnull=True, role=Role.PRESCRIBER.value)
+                .values_list("user_id", flat=True))
+    return measures.task_create(
+        by=by, organization=session.organization, kind=BP_TASK_KIND, patient=session.patient,
+        priority=Task.Priority.URGENT,
+        title="Blood pressure still high at the end of SPRAVATO monitoring: seek expert help",
+        detail=assessment.message, subject_type="dosing_session", subject_id=session.id,
+        assignee_ids=sorted(set(team)), assigned_role="" if team else Role.PRESCRIBER.value,
+        due_at=timezone.now(), notify=True,
+    )
+
+
+def session_discharge(
+    *, by: Actor, session_id: int, password: str, alert_and_oriented: object, ambulating: object,
+    nausea_controlled: object, escort_present: object, escort_name: str, escort_phone: str,
+    aftercare_instructions: str = "", missed_vitals_reason: str = "", at: datetime | None = None,
+) -> Discharge:
+    """Discharge to a named escort, signed. Refused with every reason while any of the
+    protocol's criteria is unmet."""
+    session_for(by, session_id, Perm.DOSING_RECORD)
+    errors: dict[str, list[str]] = {}
+    texts: dict[str, str] = {}
+    for name, value, limit, what, required in (
+        ("escort_name", escort_name, 200, "the escort's name", True),
+        ("escort_phone", escort_phone, 30, "the escort's phone number", True),
+        ("aftercare_instructions", aftercare_instructions or AFTERCARE, MAX_TEXT, "the aftercare instructions", True),
+        ("missed_vitals_reason", missed_vitals_reason, MAX_TEXT, "why vitals checks were missed", False),
+    ):
+        try:
+            texts[name] = clean_text(value, name, required=required, max_length=limit, what=what)
+        except ValidationError as exc:
+            _collect(errors, exc)
+    answers = {}
+    for name, value in (("alert_and_oriented", alert_and_oriented), ("ambulating", ambulating),
+                        ("nausea_controlled", nausea_controlled), ("escort_present", escort_present)):
+        answers[name] = value if isinstance(value, bool) else None
+    _raise(errors)
+    reauthenticate_signer(by, password)
+    try:
+        return _session_discharge(by=by, session_id=session_id, answers=answers, texts=texts, at=at)
+    except DischargeBlocked:
+        # Refused with the blood pressure still high at the end of monitoring: the task
+        # is raised after the refusal's rollback (issue 12).
+        with transaction.atomic():
+            session, _ = session_for(by, session_id, Perm.DOSING_RECORD, lock=True)
+            when = event_time(at)
+            bp = discharge_bp(session, when)
+            if bp is not None and bp.status is bp_core.DischargeBp.STILL_HIGH and monitoring_over(session, when):
+                _bp_still_high_task(by, session, bp)
+        raise
+
+
+def _session_discharge(*, by: Actor, session_id: int, answers: dict[str, Any], texts: dict[str, str],
+                       at: datetime | None) -> Discharge:
+    with transaction.atomic():
+        session, glass = session_for(by, session_id, Perm.DOSING_RECORD, lock=True)
+        _require_status(session, [DosingSession.Status.MONITORING], "be discharged")
+        assert session.administration_ended_at is not None
+        when = event_time(at, not_before=session.administration_ended_at, after_what="the end of administration")
+        unmet = discharge_unmet(session, DischargeAssessment(**answers), when)
+        missed = missed_vitals_of(session, when)
+        # A rule of its own beside the protocol's discharge criteria: the record must say
+        # why scheduled checks are missing (or, if the protocol says so, not close without them).
+        gap = missed_vitals.missed_vitals_refusal(missed, _protocol(session).missed_vitals, texts["missed_vitals_reason"])
+        if gap:
+            unmet.append(gap)
+        if unmet:
+            raise DischargeBlocked(unmet)
+        if not missed:
+            texts["missed_vitals_reason"] = ""
+        final = session.vitals.filter(taken_at__lte=when + CLOCK_SKEW).order_by("-taken_at", "-id").first()
+        assert final is not None
+        discharge = Discharge.objects.create(
+            organization=by.organization, session=session, discharged_at=when, final_vitals=final,
+            minutes_monitored=int(_minutes(when, session.administration_ended_at)),
+            missed_vitals_min=list(missed), signed_by=by.user, signer_name=by.user.full_name, **{k: bool(v) for k, v in answers.items()}, **texts,
+        )
+        session.status, session.discharged_at = DosingSession.Status.DISCHARGED, when
+        session.save(update_fields=["status", "discharged_at"])
+        _audit(by, AuditAction.CREATE, "dosing_discharge", discharge, session, glass, signed=True,
+               minutes_monitored=discharge.minutes_monitored, missed_vitals_min=list(missed))
+        # Imported here: scheduling builds on dosing, not the other way round.
+        from openkap.scheduling.services import appointment_complete_for_session
+
+        appointment_complete_for_session(by=by, session=session, step="discharge", break_glass=glass)
+        _assign_experience_measures(by, session)
+        if _protocol(session).rems_required:
+            _rems_form_create(by, session, discharge)
+    return discharge
+
+
+def _assign_experience_measures(by: Actor, session: DosingSession) -> None:
+    """MEQ-30 and EBI for the patient to complete afterwards in the portal."""
+    for instrument_id in PATIENT_MEASURES_AFTER:
+        measures.measure_assign(by=by, patient_id=session.patient_id, instrument_id=instrument_id,
+                                episode_id=session.episode_id)

@@ -1,0 +1,221 @@
+"""The protocol library: drafts, revisions, examples and the prescriber's approval."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.http import Http404
+from django.utils import timezone
+
+from openkap.accounts.authz import Actor, require
+from openkap.accounts.services import reauthenticate_signer
+from openkap.audit.models import AuditAction
+from openkap.audit.services import audit_record
+from openkap.core.authz import Perm
+from openkap.core.protocols import Protocol, ProtocolError, example_ids, safety_limit_gaps
+from openkap.core.protocols.loader import loads_protocol
+from openkap.dosing.models import (
+    ProtocolVersion,
+)
+
+from .common import MAX_PROTOCOL_CHARS, _signature, clean_text
+
+
+def dump_protocol(value: object, indent: int = 0) -> str:
+    """Canonical protocol JSON with exact decimals (``json`` would turn them into floats)."""
+    pad, inner = "  " * indent, "  " * (indent + 1)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [f"{inner}{json.dumps(k)}: {dump_protocol(v, indent + 1)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        return "[\n" + ",\n".join(f"{inner}{dump_protocol(v, indent + 1)}" for v in value) + f"\n{pad}]"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _parse_content(content: object, version: int) -> tuple[Protocol, str]:
+    """Validate protocol JSON text and set its version: (protocol, canonical text)."""
+    if not isinstance(content, str) or not content.strip():
+        raise ValidationError({"content": "Paste the protocol as JSON."})
+    if len(content) > MAX_PROTOCOL_CHARS:
+        raise ValidationError({"content": f"A protocol is at most {MAX_PROTOCOL_CHARS} characters."})
+    try:
+        loads_protocol(content)  # strict: duplicate keys, NaN, unknown fields...
+    except ProtocolError as exc:
+        if not any(e.startswith("version:") for e in exc.errors):
+            raise ValidationError({"content": list(exc.errors)}) from None
+    data = json.loads(content, parse_float=Decimal)
+    if not isinstance(data, dict):
+        raise ValidationError({"content": "A protocol is a JSON object."})
+    data["version"] = version
+    text = dump_protocol(data) + "\n"
+    try:
+        protocol = loads_protocol(text)
+    except ProtocolError as exc:
+        raise ValidationError({"content": list(exc.errors)}) from None
+    return protocol, text
+
+
+def _library_version(by: Actor, version_id: int, *, lock: bool = False) -> ProtocolVersion:
+    qs = ProtocolVersion.objects.filter(id=version_id, organization=by.organization)
+    if lock:
+        qs = qs.select_for_update()
+    version = qs.first()
+    if version is None:
+        raise Http404("No such protocol version in your organisation.")
+    return version
+
+
+def _next_version(by: Actor, protocol_id: str) -> int:
+    top = ProtocolVersion.objects.filter(organization=by.organization, protocol_id=protocol_id).aggregate(
+        top=Max("version")
+    )["top"]
+    return (top or 0) + 1
+
+
+def _store_version(by: Actor, protocol: Protocol, text: str, *, based_on: ProtocolVersion | None,
+                   change_reason: str) -> ProtocolVersion:
+    try:
+        with transaction.atomic():
+            version = ProtocolVersion.objects.create(
+                organization=by.organization, protocol_id=protocol.id, version=protocol.version,
+                title=protocol.title[:300], route=protocol.route.value, content=text,
+                sha256=hashlib.sha256(text.encode()).hexdigest(), based_on=based_on,
+                change_reason=change_reason, created_by=by.user,
+            )
+    except IntegrityError:
+        raise ValidationError(
+            {"content": f"Version {protocol.version} of {protocol.id} was saved by someone else just now: reload and try again."}
+        ) from None
+    audit_record(
+        by=by, action=AuditAction.CREATE, object_type="protocol_version", object_id=version.id,
+        detail={"protocol": protocol.id, "version": protocol.version, "sha256": version.sha256,
+                "based_on": based_on.id if based_on else None},
+    )
+    return version
+
+
+def protocol_draft_create(*, by: Actor, content: str, change_reason: str = "") -> ProtocolVersion:
+    """A new protocol for the library, as a draft (version 1, or the next number when an
+    earlier protocol of the same id exists: then it is a revision and needs a reason)."""
+    require(by, Perm.PROTOCOL_MANAGE)
+    change_reason = clean_text(change_reason, "change_reason", what="the reason for the change")
+    with transaction.atomic():
+        # Parse once to learn the id, then again with the version it will carry.
+        first, _ = _parse_content(content, 1)
+        previous = (
+            ProtocolVersion.objects.select_for_update()
+            .filter(organization=by.organization, protocol_id=first.id)
+            .order_by("-version").first()
+        )
+        if previous is not None and not change_reason:
+            raise ValidationError(
+                {"change_reason": f"The library already has {first.id} (v{previous.version}): say what changes."}
+            )
+        protocol, text = _parse_content(content, _next_version(by, first.id))
+        return _store_version(by, protocol, text, based_on=previous, change_reason=change_reason)
+
+
+def protocol_example_import(*, by: Actor, example_id: str) -> ProtocolVersion:
+    """A draft copy of one of the protocols shipped with OpenKAP, to review and approve."""
+    require(by, Perm.PROTOCOL_MANAGE)
+    if example_id not in example_ids():
+        raise ValidationError({"example_id": "Choose one of the shipped example protocols."})
+    from importlib import resources
+
+    text = resources.files("openkap.core.protocols.examples").joinpath(f"{example_id}.json").read_text("utf-8")
+    exists = ProtocolVersion.objects.filter(organization=by.organization, protocol_id=example_id).exists()
+    return protocol_draft_create(
+        by=by, content=text,
+        change_reason="Re-imported from the example shipped with OpenKAP." if exists else "",
+    )
+
+
+def protocol_revise(*, by: Actor, version_id: int, content: str, change_reason: str) -> ProtocolVersion:
+    """A change to a protocol: always a new draft version; the one it changes stays as it was."""
+    require(by, Perm.PROTOCOL_MANAGE)
+    change_reason = clean_text(change_reason, "change_reason", required=True, what="what changes and why")
+    with transaction.atomic():
+        base = _library_version(by, version_id)
+        protocol, text = _parse_content(content, _next_version(by, base.protocol_id))
+        if protocol.id != base.protocol_id:
+            raise ValidationError(
+                {"content": f"A revision keeps the id {base.protocol_id}; a new id is a new protocol."}
+            )
+        return _store_version(by, protocol, text, based_on=base, change_reason=change_reason)
+
+
+def protocol_draft_update(*, by: Actor, version_id: int, content: str, change_reason: str = "") -> ProtocolVersion:
+    """Edit a draft before it is approved (approved versions never change)."""
+    require(by, Perm.PROTOCOL_MANAGE)
+    change_reason = clean_text(change_reason, "change_reason", what="the reason for the change")
+    with transaction.atomic():
+        version = _library_version(by, version_id, lock=True)
+        if version.is_approved:
+            raise ValidationError({"content": "An approved version never changes: make a new version."})
+        protocol, text = _parse_content(content, version.version)
+        if protocol.id != version.protocol_id:
+            raise ValidationError({"content": f"Keep the id {version.protocol_id}; a new id is a new protocol."})
+        before = version.sha256
+        version.content, version.title, version.route = text, protocol.title[:300], protocol.route.value
+        version.sha256 = hashlib.sha256(text.encode()).hexdigest()
+        version.change_reason = change_reason or version.change_reason
+        version.updated_at = timezone.now()
+        version.save()
+        version.__dict__.pop("protocol", None)
+        audit_record(
+            by=by, action=AuditAction.UPDATE, object_type="protocol_version", object_id=version.id,
+            detail={"protocol": version.protocol_id, "version": version.version, "before": before,
+                    "after": version.sha256},
+        )
+    return version
+
+
+def protocol_approve(*, by: Actor, version_id: int, password: str) -> ProtocolVersion:
+    """A prescriber of the organisation approves a draft, signing with their password.
+    From then on it can be dosed from, and it never changes."""
+    require(by, Perm.PROTOCOL_APPROVE)
+    _library_version(by, version_id)
+    reauthenticate_signer(by, password)
+    with transaction.atomic():
+        version = _library_version(by, version_id, lock=True)
+        if version.is_approved:
+            raise ValidationError({"__all__": f"{version.protocol_id} v{version.version} is already approved."})
+        try:
+            gaps = safety_limit_gaps(loads_protocol(version.content))
+        except ProtocolError as exc:
+            raise ValidationError({"content": list(exc.errors)}) from None
+        if gaps:
+            # Issue 12: no approval without the ceilings a dose is checked against.
+            raise ValidationError({"content": [f"Before approval: {gap}." for gap in gaps]})
+        sig = _signature(by)
+        version.status = ProtocolVersion.Status.APPROVED
+        version.approved_by, version.approved_at = by.user, timezone.now()
+        version.approver_name, version.approver_credentials = sig["signer_name"], sig["signer_credentials"]
+        version.save()
+        audit_record(
+            by=by, action=AuditAction.UPDATE, object_type="protocol_version", object_id=version.id,
+            detail={"protocol": version.protocol_id, "version": version.version, "approved": True,
+                    "sha256": version.sha256, "signed": True},
+        )
+    return version
+
+
+def protocol_in_use(organization_id: int, protocol_id: str) -> ProtocolVersion | None:
+    """The version sessions run on: the latest approved; else the latest draft, so that
+    the order's hard stop says the protocol is not approved."""
+    versions = ProtocolVersion.objects.filter(organization_id=organization_id, protocol_id=protocol_id)
+    return (
+        versions.filter(status=ProtocolVersion.Status.APPROVED).order_by("-version").first()
+        or versions.order_by("-version").first()
+    )
