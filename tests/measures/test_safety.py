@@ -14,6 +14,7 @@ from openkap.accounts.authz import Denied
 from openkap.audit.models import AuditEvent
 from openkap.measures import selectors, services
 from openkap.measures.models import MeasureAssignment, MeasureDraft, MeasureResponse, Task
+from openkap.measures.services import safety
 from tests.measures.factories import PHQ9_ITEM9_POSITIVE, PHQ9_NO_FLAG
 
 pytestmark = pytest.mark.django_db
@@ -89,7 +90,7 @@ def test_rollback_leaves_neither_response_nor_task(therapist, patient, org, epis
         raise RuntimeError("mail queue down")
 
     # The last step of raising the task: if anything after the response fails, all of it goes.
-    monkeypatch.setattr(services, "_notify_assignees_on_commit", fail)
+    monkeypatch.setattr(safety, "_notify_assignees_on_commit", fail)
     with pytest.raises(RuntimeError):
         _enter(as_actor(therapist, org), patient, assignment_id=assignment.id)
     assert not MeasureResponse.objects.exists()
@@ -106,7 +107,7 @@ def test_task_failure_rolls_back_the_response(therapist, patient, org, as_actor,
         real(**kwargs)
         raise ValidationError("database said no")
 
-    monkeypatch.setattr(services, "task_create", broken)
+    monkeypatch.setattr(safety, "task_create", broken)
     with pytest.raises(ValidationError):
         _enter(as_actor(therapist, org), patient)
     assert MeasureResponse.objects.count() == 0
@@ -120,14 +121,14 @@ def test_flag_and_task_commit_in_one_postgresql_transaction(org, therapist, pres
     commit, never one without the other. The submission is held open just after the task
     is written (the last step inside the transaction) while this session looks."""
     inside, go = threading.Event(), threading.Event()
-    real_notify = services._notify_assignees_on_commit
+    real_notify = safety._notify_assignees_on_commit
 
     def hold(*args):
         real_notify(*args)
         inside.set()
         assert go.wait(10)
 
-    monkeypatch.setattr(services, "_notify_assignees_on_commit", hold)
+    monkeypatch.setattr(safety, "_notify_assignees_on_commit", hold)
     errors: list[BaseException] = []
 
     def submit():
@@ -158,7 +159,7 @@ def test_postgresql_rollback_leaves_neither(org, therapist, prescriber, patient,
     def fail(*args, **kwargs):
         raise RuntimeError("mail queue down")
 
-    monkeypatch.setattr(services, "_notify_assignees_on_commit", fail)
+    monkeypatch.setattr(safety, "_notify_assignees_on_commit", fail)
     with pytest.raises(RuntimeError):
         _enter(as_actor(therapist, org), patient)
     assert not transaction.get_connection().in_atomic_block  # really committed/rolled back, not wrapped

@@ -1,0 +1,83 @@
+"""Writes of measurement-based care: keyword-only, one transaction, checked and audited.
+
+Scoring and safety flags come from `openkap.core.instruments`; this module stores what
+the core says. A safety flag (of a submitted response, or of the answers given so far
+in a draft) raises an urgent task in the same transaction as the answers that raised it.
+"""
+
+from .assignments import (
+    assignment_cancel,
+    measure_assign,
+    measure_plan_update,
+    schedule_after_integration,
+    schedule_ensure,
+    schedule_reassessment,
+    sync_schedule,
+)
+from .common import (
+    CORRECTION_MIN_CHARS,
+    LINK_DAYS,
+    MAX_BACKDATE,
+    MAX_LINK_DAYS,
+    NOTE_MIN_CHARS,
+    SAFETY_TASK_KIND,
+    Answers,
+    sha256,
+)
+from .instruments import (
+    given_so_far,
+    has_full_wording,
+    instrument_for,
+    is_asked,
+    item_wording,
+    licensed_wording_save,
+    patient_can_complete,
+)
+from .links import LinkRefused, link_answer, link_create, link_open, link_submit, link_url
+from .portal import patient_assignment, portal_answer, portal_patient, portal_submit
+from .responses import FlaggedIncompleteError, _record, _Source, response_enter
+from .safety import care_team_user_ids, highest_severity, task_create, task_for, task_resolve
+
+__all__ = [
+    "CORRECTION_MIN_CHARS",
+    "LINK_DAYS",
+    "MAX_BACKDATE",
+    "MAX_LINK_DAYS",
+    "NOTE_MIN_CHARS",
+    "SAFETY_TASK_KIND",
+    "Answers",
+    "FlaggedIncompleteError",
+    "LinkRefused",
+    "_Source",
+    "_record",
+    "assignment_cancel",
+    "care_team_user_ids",
+    "given_so_far",
+    "has_full_wording",
+    "highest_severity",
+    "instrument_for",
+    "is_asked",
+    "item_wording",
+    "licensed_wording_save",
+    "link_answer",
+    "link_create",
+    "link_open",
+    "link_submit",
+    "link_url",
+    "measure_assign",
+    "measure_plan_update",
+    "patient_assignment",
+    "patient_can_complete",
+    "portal_answer",
+    "portal_patient",
+    "portal_submit",
+    "response_enter",
+    "schedule_after_integration",
+    "schedule_ensure",
+    "schedule_reassessment",
+    "sha256",
+    "sync_schedule",
+    "task_create",
+    "task_for",
+    "task_resolve",
+]

@@ -1,0 +1,19 @@
+"""Limits and small helpers every step of measurement-based care shares."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+Answers = dict[str, int | None]
+
+SAFETY_TASK_KIND = "safety_flag"
+LINK_DAYS = 7
+MAX_LINK_DAYS = 30
+NOTE_MIN_CHARS = 10
+CORRECTION_MIN_CHARS = 5
+MAX_BACKDATE = timedelta(days=365)
+
+
+def sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
