@@ -21,7 +21,16 @@ from openkap.core.authz import ROLE_PERMISSIONS, Perm, Role
 from openkap.patients.models import CareTeamMember
 
 PUBLIC = {
-    "web:home",  # redirects anonymous users to the login page itself
+    "web:home",  # the public site's home for anonymous visitors (tests/site)
+    "site:routes",  # the public site (tests/site/test_public_site.py)
+    "site:safety",
+    "site:eligibility",
+    "site:sessions",
+    "site:costs",
+    "site:contact",
+    "site:sitemap",
+    "site:robots",
+    "site:language",  # sets the language cookie only
     "web:healthz",
     "smart_configuration",  # SMART discovery document: public by specification
     "web:readyz",
@@ -83,6 +92,7 @@ def objects(patient, therapist, org, as_actor):
     objs = {
         "patient_id": patient.id, "member_id": member.id, "user_id": therapist.id,
         "token_id": token.id, "token": "not-a-token", "uidb64": "MQ", "token_": "x",
+        "key": "costs", "language": "en",  # a public-site section (site:admin_edit)
     }
     from tests.scheduling.factories import url_objects as scheduling_objects
 

@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "openkap.dosing",
     "openkap.pharmacokinetics",
     "openkap.outcomes",
+    "openkap.site",
     "openkap.web",
     "openkap.api",
     "openkap.fhir",
@@ -102,6 +103,7 @@ MIDDLEWARE = [
     "openkap.web.middleware.RejectNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -225,7 +227,29 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "OpenKAP <no-reply@localhost>")
 SITE_URL = env_str("OPENKAP_SITE_URL", "http://127.0.0.1:8000")
 
-LANGUAGE_CODE = "en-us"
+# Patients and prospective patients read English or Spanish (the public site, the
+# portal, questionnaires, emails, their PDFs); staff pages are English. The language
+# comes from the patient's stored preference, else the switcher's cookie, else the
+# browser (docs/adr/0038-english-and-spanish.md).
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("es", "Español")]
+LOCALE_PATHS = [BASE_DIR / "locale"]  # the project's own templates; each app keeps its own locale/
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_SECURE = not DEBUG and env_bool("SECURE_COOKIES", True)
+
+
+def _public_sites(raw: list[str]) -> dict[str, str]:
+    sites = {}
+    for entry in raw:
+        host, _, slug = entry.rpartition("=")
+        sites[(host or "*").lower()] = slug
+    return sites
+
+
+# Which organisation's public pages a host name serves: "clinic.example.org=slug,..."
+# or a bare slug for every host (openkap.site.selectors.public_organization).
+PUBLIC_SITES = _public_sites(env_list("OPENKAP_PUBLIC_SITES", ""))
 TIME_ZONE = env_str("TIME_ZONE", "America/New_York")
 USE_I18N = True
 USE_TZ = True

@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("openkap.dosing.urls")),
     path("", include("openkap.pharmacokinetics.urls")),
     path("", include("openkap.outcomes.urls")),
+    path("", include("openkap.site.urls")),
     path("api/v1/", api.urls),
     path("fhir/R4/", include("openkap.fhir.urls")),
     # SMART discovery at the server root too, where the issue and some clients look for it.

@@ -98,6 +98,8 @@ class Perm(StrEnum):
     # Outcomes of the clinic's patients as cohorts (aggregate reports, with an
     # unsuppressed view for the clinic's own staff): prescribers and admins.
     OUTCOMES_VIEW = "outcomes.view"
+    # The organisation's public pages (education, costs, contact): admins.
+    PUBLIC_SITE_MANAGE = "public_site.manage"
 
 
 _CLINICAL_COMMON = {
@@ -172,6 +174,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
             Perm.PROTOCOL_VIEW,
             Perm.PROTOCOL_MANAGE,
             Perm.OUTCOMES_VIEW,
+            Perm.PUBLIC_SITE_MANAGE,
         }
     ),
     Role.RESEARCHER: frozenset({Perm.API_TOKEN_OWN}),
@@ -233,6 +236,7 @@ PERM_LABELS: dict[Perm, str] = {
     Perm.DOSING_RECORD: "record medicine sessions",
     Perm.DOSE_ORDER: "order doses",
     Perm.PK_VIEW: "see predicted concentration curves",
+    Perm.PUBLIC_SITE_MANAGE: "edit the clinic's public pages",
 }
 
 

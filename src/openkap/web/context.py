@@ -70,6 +70,8 @@ def shell(request: HttpRequest) -> dict[str, Any]:
             nav.append(("accounts:staff_list", "Staff"))
         if actor.can(Perm.SITE_MANAGE):
             nav.append(("accounts:sites", "Sites & rooms"))
+        if actor.can(Perm.PUBLIC_SITE_MANAGE):
+            nav.append(("site:admin_list", "Public site"))
         if actor.can(Perm.MEASURE_WORDING_MANAGE):
             nav.append(("measures:wording_list", "Questionnaire wording"))
         if actor.can(Perm.AUDIT_VIEW):

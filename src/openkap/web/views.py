@@ -5,7 +5,6 @@ from datetime import timedelta
 from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
-from django.shortcuts import redirect
 from django.template import loader
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -20,7 +19,9 @@ from openkap.web.decorators import staff_view
 
 def home(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
-        return redirect("accounts:login")
+        from openkap.site.views import home as public_home
+
+        return public_home(request)
     actor = request.actor  # type: ignore[attr-defined]
     if actor and actor.is_patient_only:
         return TemplateResponse(request, "web/patient_home.html", {"organization": actor.organization})
