@@ -156,7 +156,7 @@ def test_session_marks_mfa_only_after_second_step(therapist):
     assert client.session[SESSION_MFA_KEY] is False
 
 
-@pytest.mark.parametrize("path", ["/", "/patients/", "/admin/staff/"])
+@pytest.mark.parametrize("path", ["/patients/", "/admin/staff/"])  # "/" is the public site (tests/site)
 def test_anonymous_is_sent_to_login(db, path):
     response = Client().get(path)
     assert response.status_code == 302
