@@ -76,7 +76,7 @@ def add_patient(org, site, user, patient_input: PatientInput | None = None, *, s
     return patient
 
 
-def add_response(org, patient, instrument: str, day: date, answers: list[int]):
+def add_response(org, patient, instrument: str, day: date, answers: list[int], supplementary: dict | None = None):
     """A scored response of any instrument, scored by the core as the app would."""
     from openkap.measures.models import MeasureResponse
 
@@ -86,6 +86,7 @@ def add_response(org, patient, instrument: str, day: date, answers: list[int]):
         instrument_version="test", occasion="ad_hoc",
         answers={item.id: v for item, v in zip(_items(instrument), answers, strict=True)},
         result=result.to_dict(), is_scored=True, total=result.total, completed_at=at(day, 14), via="staff",
+        supplementary=supplementary or {},
     )
 
 

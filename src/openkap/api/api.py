@@ -80,6 +80,7 @@ def _register_routers() -> None:
     from openkap.dosing.api import router as dosing_router
     from openkap.ledger.api import router as ledger_router
     from openkap.measures.api import router as measures_router
+    from openkap.outcomes.api import research_router
     from openkap.outcomes.api import router as outcomes_router
     from openkap.pathway.api import router as pathway_router
     from openkap.patients.api import router as patients_router
@@ -95,6 +96,7 @@ def _register_routers() -> None:
     api.add_router("/pk", pk_router)
     api.add_router("/dosing", dosing_router)
     api.add_router("/outcomes", outcomes_router)
+    api.add_router("/research", research_router)
 
 
 _register_routers()

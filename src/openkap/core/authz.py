@@ -100,6 +100,9 @@ class Perm(StrEnum):
     OUTCOMES_VIEW = "outcomes.view"
     # The organisation's public pages (education, costs, contact): admins.
     PUBLIC_SITE_MANAGE = "public_site.manage"
+    # The de-identified research export (HIPAA Safe Harbor, k-anonymous): researchers,
+    # who never see identifiers.
+    RESEARCH_EXPORT = "research.export"
 
 
 _CLINICAL_COMMON = {
@@ -177,7 +180,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
             Perm.PUBLIC_SITE_MANAGE,
         }
     ),
-    Role.RESEARCHER: frozenset({Perm.API_TOKEN_OWN}),
+    Role.RESEARCHER: frozenset({Perm.API_TOKEN_OWN, Perm.RESEARCH_EXPORT}),
 }
 
 # Permissions whose object is a patient and that clinicians hold only for the
@@ -237,6 +240,8 @@ PERM_LABELS: dict[Perm, str] = {
     Perm.DOSE_ORDER: "order doses",
     Perm.PK_VIEW: "see predicted concentration curves",
     Perm.PUBLIC_SITE_MANAGE: "edit the clinic's public pages",
+    Perm.OUTCOMES_VIEW: "see the clinic's outcome reports",
+    Perm.RESEARCH_EXPORT: "download de-identified research exports",
 }
 
 

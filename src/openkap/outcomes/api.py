@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field
 
 from openkap.api.schemas import ErrorOut
 from openkap.core.routes import Route
-from openkap.outcomes import selectors
+from openkap.outcomes import research, selectors
 from openkap.outcomes.cohort import CohortFilters
 
 router = Router(tags=["outcomes"])
@@ -99,3 +99,30 @@ def report(request: HttpRequest, q: Query[ReportQuery]) -> dict[str, Any]:
     suppress = not q.unsuppressed
     result = selectors.outcome_report(by=request.auth, filters=filters, suppress=suppress, purpose="api")  # type: ignore[attr-defined]
     return result.to_dict(suppress=suppress)
+
+
+research_router = Router(tags=["research"])
+
+
+class ResearchExportQuery(Schema):
+    k: int = Field(5, ge=2, le=100, description="Smallest group of patients sharing age band, sex, state, ZIP3 "
+                   "and route; patients in smaller groups are generalised or left out")
+    dates: Literal["relative", "shifted"] = Field(
+        "relative", description="relative: days from each patient's first dosing session (Safe Harbor); "
+        "shifted: dates moved by a secret whole-week offset per patient")
+
+
+@research_router.get(
+    "/export",
+    response=ERRORS,
+    summary="De-identified research export (zip of CSV and Parquet files)",
+    description="HIPAA Safe Harbor and k-anonymous: participants, held dosing sessions and scored questionnaires, "
+    "a data dictionary, the Safe Harbor table, the k-anonymity report and a manifest of SHA-256 hashes. "
+    "For the researcher role; audited with the manifest.",
+    openapi_extra={"responses": {200: {"description": "The export as a zip file", "content": {
+        "application/zip": {"schema": {"type": "string", "format": "binary"}}}}}},
+)
+def research_export(request: HttpRequest, q: Query[ResearchExportQuery]) -> HttpResponse:
+    export = research.research_export(by=request.auth, options=research.ExportOptions(k=q.k, dates=q.dates),  # type: ignore[attr-defined]
+                                      via="api")
+    return research.export_response(export)

@@ -74,3 +74,17 @@ class ReportFilterForm(forms.Form):
             endpoint_to_days=d["endpoint_to_days"] if d.get("endpoint_to_days") is not None
             else DEFAULT_DEFINITIONS.endpoint_to_days,
         )
+
+
+class ResearchExportForm(forms.Form):
+    k = forms.IntegerField(
+        label="k (smallest group of patients sharing age band, sex, state, ZIP3 and route)",
+        min_value=2, max_value=100, initial=5,
+        help_text="Patients in smaller groups are generalised step by step, or left out.",
+    )
+    dates = forms.ChoiceField(
+        label="Dates",
+        choices=[("relative", "Days from each patient's first dosing session (Safe Harbor)"),
+                 ("shifted", "Dates shifted by a secret offset per patient (whole weeks)")],
+        initial="relative", widget=forms.RadioSelect,
+    )

@@ -15,9 +15,17 @@ from django.utils.safestring import mark_safe
 
 from openkap.accounts.authz import Actor
 from openkap.core.authz import Perm
+from openkap.core.deid import SAFE_HARBOR
 from openkap.outcomes import charts, exports, selectors
-from openkap.outcomes.forms import ReportFilterForm
+from openkap.outcomes.forms import ReportFilterForm, ResearchExportForm
 from openkap.outcomes.patient import PatientOutcomeReport, patient_outcome_report
+from openkap.outcomes.research import (
+    ExportOptions,
+    export_response,
+    research_export,
+    research_history,
+    tables,
+)
 from openkap.outcomes.selectors import OutcomeReport
 from openkap.patients.selectors import patient_chart
 from openkap.web.decorators import apply_errors, staff_view
@@ -125,3 +133,21 @@ def patient_outcomes_pdf(request: HttpRequest, actor: Actor, patient_id: int) ->
     response = HttpResponse(HTML(string=html).write_pdf(), content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="outcomes-{report.patient.mrn}.pdf"'
     return response
+
+
+@staff_view(Perm.RESEARCH_EXPORT)
+def research(request: HttpRequest, actor: Actor) -> HttpResponse:
+    """The research export page: what the export holds, and a POST that builds and
+    downloads it (a POST: every export writes its audit row with the manifest)."""
+    form = ResearchExportForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        options = ExportOptions(k=form.cleaned_data["k"], dates=form.cleaned_data["dates"])
+        try:
+            export = research_export(by=actor, options=options, via="web")
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            return export_response(export)
+    context = {"form": form, "safe_harbor": SAFE_HARBOR, "tables": tables("relative"),
+               "history": research_history(by=actor)}
+    return TemplateResponse(request, "outcomes/research.html", context, status=422 if form.errors else 200)

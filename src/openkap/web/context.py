@@ -61,6 +61,8 @@ def shell(request: HttpRequest) -> dict[str, Any]:
             nav.append(("pharmacokinetics:compare", "Compare routes"))
         if actor.can(Perm.OUTCOMES_VIEW):
             nav.append(("outcomes:report", "Outcomes"))
+        if actor.can(Perm.RESEARCH_EXPORT):
+            nav.append(("outcomes:research", "Research export"))
         if actor.is_patient_only:
             nav.append(("pathway:portal_care", "My care"))
             nav.append(("pathway:portal_journal", "Journal"))

@@ -29,6 +29,20 @@ def _date(value: str) -> date:
         raise CommandError(f"{value!r} is not a date (YYYY-MM-DD).") from None
 
 
+def organization_option(slug: str | None) -> Organization:
+    """The organisation named by --organization, or the only one there is."""
+    if slug:
+        organization = Organization.objects.filter(slug=slug).first()
+        if organization is None:
+            raise CommandError(f"There is no organisation {slug!r}.")
+        return organization
+    organizations = list(Organization.objects.order_by("slug")[:2])
+    if len(organizations) != 1:
+        known = ", ".join(Organization.objects.order_by("slug").values_list("slug", flat=True)[:20])
+        raise CommandError(f"Name the organisation with --organization (one of: {known or 'none yet'}).")
+    return organizations[0]
+
+
 class Command(BaseCommand):
     help = "Outcomes of the clinic's patients. Subcommands: report."
 
@@ -50,7 +64,7 @@ class Command(BaseCommand):
                             help="Exact counts, for the clinic's own staff only (default: counts 1-7 as ≤7, others rounded to 5).")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        organization = self._organization(options.get("organization"))
+        organization = organization_option(options.get("organization"))
         site_id = self._site(organization, options.get("site"))
         try:
             low, high = (int(x) for x in options["endpoint_days"].split("-", 1))
@@ -91,18 +105,6 @@ class Command(BaseCommand):
             self.stderr.write(f"Wrote {path} ({data['n_analysed']} of {data['n_enrolled']} patients analysed).")
         else:
             self.stdout.write(content if isinstance(content, str) else content.decode(), ending="")
-
-    def _organization(self, slug: str | None) -> Organization:
-        if slug:
-            organization = Organization.objects.filter(slug=slug).first()
-            if organization is None:
-                raise CommandError(f"There is no organisation {slug!r}.")
-            return organization
-        organizations = list(Organization.objects.order_by("slug")[:2])
-        if len(organizations) != 1:
-            known = ", ".join(Organization.objects.order_by("slug").values_list("slug", flat=True)[:20])
-            raise CommandError(f"Name the organisation with --organization (one of: {known or 'none yet'}).")
-        return organizations[0]
 
     def _site(self, organization: Organization, value: str | None) -> int | None:
         if not value:
