@@ -93,6 +93,7 @@ def objects(patient, therapist, org, as_actor):
         "patient_id": patient.id, "member_id": member.id, "user_id": therapist.id,
         "token_id": token.id, "token": "not-a-token", "uidb64": "MQ", "token_": "x",
         "key": "costs", "language": "en",  # a public-site section (site:admin_edit)
+        "client_id": "0" * 32,  # a FHIR backend client (cross-organisation: tests/fhir/test_client_admin.py)
     }
     from tests.scheduling.factories import url_objects as scheduling_objects
 

@@ -18,10 +18,12 @@ urlpatterns = [
     path("", include("openkap.site.urls")),
     path("api/v1/", api.urls),
     path("fhir/R4/", include("openkap.fhir.urls")),
+    path("", include("openkap.fhir.web_urls")),
     # SMART discovery at the server root too, where the issue and some clients look for it.
     path(".well-known/smart-configuration", fhir_views.smart_configuration, name="smart_configuration"),
 ]
 
+handler400 = "openkap.web.views.error_400"
 handler403 = "openkap.web.views.error_403"
 handler404 = "openkap.web.views.error_404"
 handler500 = "openkap.web.views.error_500"

@@ -63,7 +63,11 @@ def test_system_export_of_the_clinic_validates_file_by_file(record, patient, una
     files = download(client, manifest)
     # No appointments, orders, plans... in this record: an empty type has no file.
     assert set(files) == {"Patient", "Encounter", "Observation", "QuestionnaireResponse", "Practitioner",
-                          "PractitionerRole", "Organization", "Location", "Questionnaire"}
+                          "PractitionerRole", "Organization", "Location", "Questionnaire", "DocumentReference"}
+    # The session under way has its record, preliminary until discharge, at the server's address.
+    (document,) = files["DocumentReference"]
+    assert (document["id"], document["docStatus"]) == (f"session-{record['session'].id}", "preliminary")
+    assert document["content"][0]["attachment"]["url"] == f"http://testserver/fhir/R4/Binary/session-{record['session'].id}"
     assert {p["id"] for p in files["Patient"]} == {str(patient.id), str(unassigned_patient.id)}
     # The same Observations a search returns: 10 PHQ-9 (total + 9 items), 4 + 1 vitals, a weight, a height.
     assert len(files["Observation"]) == 17

@@ -17,7 +17,8 @@ from tests.profiles import examples
 pytestmark = pytest.mark.django_db
 FUZZ = settings(max_examples=examples(60), suppress_health_check=[HealthCheck.function_scoped_fixture])
 
-text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40)
+# NUL included: it is refused at the door (RejectNulMiddleware), as an OperationOutcome here.
+text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
 param_names = st.one_of(
     st.sampled_from(sorted({p.name for rt in REGISTRY.values() for p in rt.params}
                            | {"_id", "_count", "_offset", "_summary", "_lastUpdated", "_format", "_type"})),
@@ -29,7 +30,8 @@ values = st.one_of(text, st.sampled_from(["ge2026-01-01", "lt", "2026-02-30", "P
 
 def check(response):
     assert response.status_code < 500, (response.status_code, response.content[:300])
-    if response.status_code >= 400 and response["Content-Type"].startswith("application/fhir+json"):
+    assert response["Content-Type"].startswith("application/fhir+json"), response.content[:300]
+    if response.status_code >= 400:
         assert validate(response.json())["resourceType"] == "OperationOutcome"
 
 
@@ -42,7 +44,7 @@ def client(nurse, org, record):
 @given(resource_type=st.sampled_from(sorted(REGISTRY)), params=st.lists(st.tuples(param_names, values), max_size=4))
 def test_search_never_fails(client, resource_type, params, record):
     query = "&".join(f"{quote(k)}={quote(v)}" for k, v in params)
-    if resource_type == "Observation":
+    if resource_type in ("Observation", "DocumentReference"):
         query += f"&patient={record['session'].patient_id}"
     check(client.get(f"{resource_type}?{query}"))
 

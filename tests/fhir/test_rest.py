@@ -4,6 +4,7 @@ resource received is validated with fhir.resources (R4B models)."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 import pytest
@@ -56,7 +57,7 @@ def test_every_search_parameter_listed_is_accepted(nurse, org, patient, fhir_as,
     for resource in statement["rest"][0]["resource"]:
         for param in resource.get("searchParam", []):
             extra = "" if param["type"] == "reference" else f"&patient={patient.id}"
-            if resource["type"] != "Observation":
+            if resource["type"] not in ("Observation", "DocumentReference"):  # these two need a patient
                 extra = ""
             response = client.get(f"{resource['type']}?{param['name']}={samples[param['type']]}{extra}")
             assert response.status_code == 200, (resource["type"], param["name"], response.content)
@@ -303,6 +304,41 @@ def test_observation_search_by_code_date_and_read(record, patient, nurse, org, f
     outcome(client.get("Observation/mr-999999"), 404)
 
 
+def test_observation_pages_are_the_reference_mapping_in_time_order(record, patient, nurse, org, fhir_as):
+    """Vitals are matched on their columns and built only for the page returned: every page
+    together is exactly what the reference mapping gives, in (time, id) order."""
+    from openkap.dosing.models import VitalSigns
+    from openkap.fhir import mapping
+    from openkap.measures.selectors import current_responses
+
+    session = record["session"]
+    for minutes in (5, 10, 15):  # interleave with the fixture's readings
+        VitalSigns.objects.create(organization=org, session=session, taken_at=session.started_at + timedelta(
+            minutes=minutes), systolic=130 + minutes, diastolic=80, spo2=97, recorded_by=nurse)
+    expected = [o for r in current_responses(patient) for o in mapping.measure_observations(r)]
+    for v in VitalSigns.objects.filter(session__patient=patient):
+        expected += mapping.vital_observations(v, patient.id)
+    expected += [mapping.weight_observation(w) for w in patient.weights.all()]
+    expected += [mapping.height_observation(h) for h in patient.heights.all()]
+    expected.sort(key=lambda r: (mapping.observation_time(r), r["id"]))
+    client = fhir_as(nurse, org)
+    pages, url = [], f"Observation?patient={patient.id}&_count=4"
+    while url:
+        bundle = ok(client.get(url))
+        assert bundle["total"] == len(expected)
+        pages += [e["resource"] for e in bundle.get("entry", [])]
+        url = next((link["url"].replace("http://testserver", "") for link in bundle["link"]
+                    if link["relation"] == "next"), None)
+    assert pages == json.loads(json.dumps(expected))
+    spo2 = [r for r in expected if r["id"].endswith("-spo2")]
+    assert list(_observations(client, f"Observation?patient={patient.id}&code=59408-5&category=vital-signs")) == [
+        r["id"] for r in spo2]
+    assert _observations(client, f"Observation?patient={patient.id}&code=59408-5&category=survey") == {}
+    assert _observations(client, f"Observation?patient={patient.id}&code=59408-5&status=amended") == {}
+    first = spo2[0]["id"]
+    assert list(_observations(client, f"Observation?patient={patient.id}&_id={first},mr-0")) == [first]
+
+
 def test_observation_search_needs_a_patient(nurse, org, fhir_as):
     body = outcome(fhir_as(nurse, org).get("Observation?category=survey"), 400)
     assert body["issue"][0]["expression"] == ["patient"]
@@ -378,3 +414,53 @@ def test_every_fhir_route_answers_as_fhir_and_needs_a_token_but_metadata():
     for path in ("/fhir/R4/Patient", "/fhir/R4/Patient/1", "/fhir/R4/Nothing/here/at/all"):
         assert Client().get(path).status_code in (401, 404)
     assert Client().get("/fhir/R4/Patient").status_code == 401
+
+
+# --- input refused before a FHIR view runs --------------------------------------------------
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("get", "Patient?name=a%00b", None),
+    ("get", "Patient/1%00", None),
+    ("post", "Patient", '{"resourceType": "Patient", "name": [{"family": "A\\u0000B"}]}'),
+    ("post", "Patient", b'{"resourceType": "Patient", "name": [{"family": "A\x00B"}]}'),
+    ("put", "Patient/1", '{"resourceType": "Patient", "id": "1", "gender": "fe%00male"}'),
+])
+def test_nul_bytes_are_refused_as_an_operation_outcome(nurse, org, patient, fhir_as, method, path, body):
+    from openkap.patients.models import Patient
+
+    client = fhir_as(nurse, org)
+    before = list(Patient.objects.values_list("id", "legal_family_name", "sex_at_birth"))
+    response = client.get(path) if body is None else getattr(client, method)(path, body)
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/fhir+json; charset=utf-8"
+    outcome = validate(response.json())
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert "NUL" in outcome["issue"][0]["diagnostics"]
+    assert list(Patient.objects.values_list("id", "legal_family_name", "sex_at_birth")) == before
+
+
+def test_nul_elsewhere_keeps_its_own_answer(client):
+    """The rejection is unchanged outside /fhir: plain text for pages, JSON for the API,
+    an OAuth error at the token endpoint."""
+    page = client.get("/patients/?q=a%00b")
+    assert page.status_code == 400
+    assert page["Content-Type"].startswith("text/html")
+    api = client.get("/api/v1/patients?q=a%00b")
+    assert api.status_code == 400
+    assert api.json()["detail"].startswith("Text may not contain NUL")
+    token = client.post("/fhir/R4/auth/token", data="grant_type=client%00", content_type="application/x-www-form-urlencoded")
+    assert token.status_code == 400
+    assert token.json()["error"] == "invalid_request"
+
+
+def test_other_refusals_before_the_view_are_operation_outcomes(nurse, org, fhir_as, settings):
+    client = fhir_as(nurse, org)
+    bad_host = client.get("Patient", HTTP_HOST="evil.example")
+    assert bad_host.status_code == 400
+    assert validate(bad_host.json())["issue"][0]["code"] == "invalid"
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    too_big = client.post("Patient", '{"resourceType": "Patient", "x": "' + "a" * 2000 + '"}')
+    assert too_big.status_code == 400
+    assert too_big["Content-Type"].startswith("application/fhir+json")
+    assert client.client.get("/patients/", HTTP_HOST="evil.example").status_code == 400  # pages stay pages

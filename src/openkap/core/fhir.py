@@ -35,6 +35,12 @@ LOCAL_ROLE = "https://openkap.org/fhir/CodeSystem/role"
 DEA_SCHEDULE_EXTENSION = "https://openkap.org/fhir/StructureDefinition/dea-schedule"
 QUESTIONNAIRE_BASE = "https://openkap.org/fhir/Questionnaire"
 LOCAL_ENCOUNTER_TYPE = "https://openkap.org/fhir/CodeSystem/encounter-type"
+# Document types without a LOINC code here: "session-record" (the medicine session record
+# PDF) and "rems-monitoring-form" (the SPRAVATO REMS patient monitoring form).
+LOCAL_DOCUMENT_TYPE = "https://openkap.org/fhir/CodeSystem/document-type"
+US_CORE_DOCUMENT_CATEGORY = "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category"
+# IHE format code for a document whose MIME type says all (US Core DocumentReference examples).
+IHE_FORMAT = "http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode"
 
 US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition"
 

@@ -33,7 +33,7 @@ from openkap.core.authz import ORGANIZATION_WIDE_ROLES, Perm, Role
 from openkap.core.instruments.registry import all_instruments
 from openkap.dosing.models import DosingSession, VitalSigns
 from openkap.fhir import mapping
-from openkap.fhir.framework import FhirError, bad_param
+from openkap.fhir.framework import BASE_URL, FhirError, bad_param
 from openkap.fhir.models import BackendClient, ExportJob
 from openkap.fhir.smart import client_actor
 from openkap.ledger.models import Product
@@ -43,12 +43,14 @@ from openkap.patients.selectors import visible_patients
 
 CHUNK = 2000
 CHECK_EVERY = 5000  # rows between progress updates and cancellation checks
+WRITE_BUFFER = 1 << 20
 MAX_OPEN_JOBS = 3  # per user: an export is heavy; more waits for these to finish
 NDJSON = "application/fhir+ndjson"
 OUTPUT_FORMATS = {NDJSON, "application/ndjson", "ndjson"}
 
 Resource = dict[str, Any]
-Exporter = Callable[[QuerySet[Patient], datetime | None, Actor], Iterator[Resource]]
+# An exporter yields resources, or NDJSON text already serialised (one or more lines).
+Exporter = Callable[[QuerySet[Patient], datetime | None, Actor], Iterator[Resource | str]]
 
 
 # --- what each type exports ----------------------------------------------------------------
@@ -63,15 +65,16 @@ def _patients(patients: QuerySet[Patient], since: datetime | None, by: Actor) ->
         yield mapping.patient(p)
 
 
-def _observations(patients: QuerySet[Patient], since: datetime | None, by: Actor) -> Iterator[Resource]:
+def _observations(patients: QuerySet[Patient], since: datetime | None, by: Actor) -> Iterator[Resource | str]:
     responses = MeasureResponse.objects.filter(
         organization=by.organization, patient__in=patients, correction__isnull=True)
     for r in _since(responses, "submitted_at", since).order_by("pk").iterator(chunk_size=CHUNK):
         yield from mapping.measure_observations(r)
+    # Vital signs are most of a clinic's Observations: plain rows and pre-serialised lines.
     vitals = VitalSigns.objects.filter(organization=by.organization, session__patient__in=patients)
-    vitals = _since(vitals, "recorded_at", since).annotate(patient_id=F("session__patient_id"))
-    for v in vitals.order_by("pk").iterator(chunk_size=CHUNK):
-        yield from mapping.vital_observations(v, v.patient_id)
+    vitals = _since(vitals, "recorded_at", since).annotate(fhir_patient_id=F("session__patient_id"))
+    for row in vitals.order_by("pk").values_list(*mapping.VITAL_COLUMNS).iterator(chunk_size=CHUNK):
+        yield mapping.vital_lines(row)
     weights = WeightMeasurement.objects.filter(organization=by.organization, patient__in=patients)
     for w in _since(weights, "recorded_at", since).order_by("pk").iterator(chunk_size=CHUNK):
         yield mapping.weight_observation(w)
@@ -143,9 +146,11 @@ EXPORTERS: dict[str, tuple[Perm | None, Exporter, bool]] = {
 
 
 def _register_tables() -> None:
+    from openkap.fhir.documents import documents_export
     from openkap.fhir.resources import TABLES, conditions_export
 
     EXPORTERS["Condition"] = (Perm.CLINICAL_VIEW, conditions_export, True)
+    EXPORTERS["DocumentReference"] = (Perm.CLINICAL_VIEW, documents_export, True)
     for name, table in TABLES.items():
         EXPORTERS[name] = (table.perm, table.export, True)
     EXPORTERS["Medication"] = (None, _medications, False)
@@ -346,6 +351,7 @@ def run_export(job_id: str) -> str:
     else:
         by = build_actor(job.requested_by, job.organization, via="fhir", api_token_id=job.api_token_id)
     directory = job_dir(job)
+    base = BASE_URL.set(_base_of(job.request_url))
     try:
         output = _write_files(job, by, directory)
     except _Cancelled:
@@ -356,6 +362,8 @@ def run_export(job_id: str) -> str:
         ExportJob.objects.filter(pk=job.pk).update(
             status=ExportJob.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=timezone.now())
         raise
+    finally:
+        BASE_URL.reset(base)
     finished = timezone.now()
     with transaction.atomic():
         updated = ExportJob.objects.filter(pk=job.pk, status=ExportJob.Status.RUNNING).update(
@@ -367,6 +375,12 @@ def run_export(job_id: str) -> str:
         audit_record(by=by, action=AuditAction.EXPORT, object_type="fhir.export", object_id=job.id,
                      detail={"event": "completed", "counts": {o["type"]: o["count"] for o in output}})
     return "done"
+
+
+def _base_of(request_url: str) -> str:
+    """The FHIR base the export was requested at (links in the files point there)."""
+    head, marker, _ = request_url.partition("/fhir/R4/")
+    return f"{head}/fhir/R4" if marker else f"{settings.SITE_URL.rstrip('/')}/fhir/R4"
 
 
 def _write_files(job: ExportJob, by: Actor, directory: Path) -> list[dict[str, Any]]:
@@ -385,12 +399,19 @@ def _write_files(job: ExportJob, by: Actor, directory: Path) -> list[dict[str, A
             require(by, perm)  # access is decided again when the task runs
         name = f"{type_name}.ndjson"
         count = 0
-        with open(directory / name, "wb") as out:
+        next_check = written + CHECK_EVERY
+        with open(directory / name, "wb", buffering=WRITE_BUFFER) as out:
             for resource in exporter(patients, job.since, by):
-                out.write(orjson.dumps(resource, option=orjson.OPT_APPEND_NEWLINE))
-                count += 1
-                written += 1
-                if written % CHECK_EVERY == 0:
+                if isinstance(resource, str):
+                    out.write(resource.encode())
+                    lines = resource.count("\n")
+                else:
+                    out.write(orjson.dumps(resource, option=orjson.OPT_APPEND_NEWLINE))
+                    lines = 1
+                count += lines
+                written += lines
+                if written >= next_check:
+                    next_check = written + CHECK_EVERY
                     _checkpoint(job, f"{n}/{len(job.types)} types done; {type_name}: {count} resources")
         if count:
             output.append({"type": type_name, "file": name, "count": count})

@@ -4,18 +4,21 @@ served), the common search parameters, paging and errors as OperationOutcome."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.db.models import Q, QuerySet
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.utils import timezone
 
 from openkap.accounts.authz import Actor
 from openkap.core import fhir as core
 
+FHIR_JSON = "application/fhir+json"
 DEFAULT_COUNT = 50
 MAX_COUNT = 500
 COMMON_PARAMS = frozenset({"_count", "_offset", "_summary", "_total", "_format", "_id", "_lastUpdated"})
@@ -33,6 +36,27 @@ class FhirError(Exception):
 
     def outcome(self) -> dict[str, Any]:
         return core.operation_outcome(self.code, self.diagnostics, expression=self.expression)
+
+
+def respond(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> HttpResponse:
+    response = HttpResponse(
+        json.dumps(body, separators=(",", ":")), status=status, content_type=f"{FHIR_JSON}; charset=utf-8"
+    )
+    # Patient data must not stay in a shared cache or proxy.
+    response["Cache-Control"] = "no-store"
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def is_fhir_path(path: str) -> bool:
+    return path.startswith("/fhir/")
+
+
+def refused(status: int, code: str, diagnostics: str) -> HttpResponse:
+    """An OperationOutcome for input refused before a FHIR view runs (middleware, error
+    handlers): a FHIR client gets FHIR, never a plain-text or HTML page."""
+    return respond(core.operation_outcome(code, diagnostics), status)
 
 
 def bad_param(name: str, message: str) -> FhirError:
@@ -113,6 +137,9 @@ class ResourceType:
 
 
 REGISTRY: dict[str, ResourceType] = {}
+# The server's base URL (…/fhir/R4) for absolute links inside resources (a document's
+# attachment URL): set per request by the views and per run by the export task.
+BASE_URL: ContextVar[str] = ContextVar("fhir_base_url", default="")
 SYSTEM_OPERATIONS: tuple[str, ...] = ("export",)  # /$export
 OPERATION_DEFINITIONS = {"export": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"}
 

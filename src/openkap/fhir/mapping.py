@@ -4,8 +4,10 @@ selectors and the bulk exporter, which decide what may be mapped."""
 from __future__ import annotations
 
 import base64
-from datetime import datetime, time
+import hashlib
+from datetime import UTC, datetime, time
 from html import escape
+from types import SimpleNamespace
 from typing import Any
 
 from django.utils import timezone
@@ -20,6 +22,7 @@ from openkap.dosing.models import (
     AdverseEvent,
     DoseOrder,
     DosingSession,
+    RemsForm,
     VitalSigns,
 )
 from openkap.ledger.models import Product
@@ -271,6 +274,80 @@ def vital_observations(v: VitalSigns, patient_id: int) -> list[dict[str, Any]]:
         if value is not None:
             out.append(obs(vital, valueQuantity=core.quantity(value, vital)))
     return out
+
+
+VITAL_COLUMNS = ("id", "fhir_patient_id", "session_id", "taken_at", "recorded_at", "systolic", "diastolic",
+                 "heart_rate", "spo2", "respiratory_rate")
+
+
+class _Sentinel:
+    """Stand-in values that mark where each column goes in a template."""
+
+    ints = {name: 900_000_000_000 + n for n, name in enumerate(VITAL_COLUMNS) if not name.endswith("_at")}
+    taken_at = datetime(2999, 1, 2, 3, 4, 5, tzinfo=UTC)
+    recorded_at = datetime(2998, 6, 7, 8, 9, 10, tzinfo=UTC)
+
+
+def _vital_templates() -> dict[str, str]:
+    """One ``str.format`` template per vital Observation, made by serialising the
+    reference mapping (``vital_observations``) of a row of sentinel values, so the fast
+    exporter writes exactly what the validated mapping writes (a test compares them)."""
+    import orjson
+
+    row = SimpleNamespace(**_Sentinel.ints, taken_at=_Sentinel.taken_at, recorded_at=_Sentinel.recorded_at)
+    out = {}
+    for res in vital_observations(row, row.fhir_patient_id):  # type: ignore[arg-type]
+        text = orjson.dumps(res).decode().replace("{", "{{").replace("}", "}}")
+        for name, value in _Sentinel.ints.items():
+            text = text.replace(str(value), "{" + name + "}")
+        text = text.replace(core.instant(_Sentinel.taken_at), "{taken}").replace(
+            core.instant(_Sentinel.recorded_at), "{updated}")
+        out[res["id"].rsplit("-", 1)[1]] = text + "\n"
+    return out
+
+
+_VITAL_TEMPLATES = _vital_templates()
+
+
+VITAL_KEYS = ("bp", "hr", "spo2", "rr")
+VITAL_CODINGS = {key: [(c["system"], c["code"]) for c in _VITAL_CODES[key]["coding"]] for key in VITAL_KEYS}
+VITAL_CATEGORY_CODINGS = [(c["system"], c["code"]) for cat in _VITAL_SIGNS for c in cat["coding"]]
+
+
+def vital_keys(row: tuple[Any, ...]) -> list[str]:
+    """The Observations a vitals row (``VITAL_COLUMNS`` order) gives: bp needs both pressures."""
+    present = (row[5] is not None and row[6] is not None, row[7] is not None, row[8] is not None,
+               row[9] is not None)
+    return [key for key, there in zip(VITAL_KEYS, present, strict=True) if there]
+
+
+def _vital_values(row: tuple[Any, ...]) -> dict[str, Any]:
+    values = dict(zip(VITAL_COLUMNS, row, strict=True))
+    values["taken"], values["updated"] = core.instant(row[3]), core.instant(row[4])
+    return values
+
+
+def vital_observation(row: tuple[Any, ...], key: str) -> dict[str, Any]:
+    """One Observation of a vitals row, from the same template as the bulk export."""
+    import orjson
+
+    return orjson.loads(_VITAL_TEMPLATES[key].format_map(_vital_values(row)))
+
+
+def vital_lines(row: tuple[Any, ...]) -> str:
+    """The NDJSON lines of one vitals row (a tuple in ``VITAL_COLUMNS`` order): the same
+    resources as ``vital_observations``, without building a dict per resource (the bulk
+    export writes a million of these; ADR 0045)."""
+    values = _vital_values(row)
+    t = _VITAL_TEMPLATES
+    lines = t["bp"].format_map(values) if row[5] is not None and row[6] is not None else ""
+    if row[7] is not None:
+        lines += t["hr"].format_map(values)
+    if row[8] is not None:
+        lines += t["spo2"].format_map(values)
+    if row[9] is not None:
+        lines += t["rr"].format_map(values)
+    return lines
 
 
 def weight_observation(w: WeightMeasurement) -> dict[str, Any]:
@@ -648,8 +725,10 @@ def consent(s: ConsentSignature) -> dict[str, Any]:
         "dateTime": core.instant(s.signed_at),
         "performer": [{"reference": f"Patient/{s.patient_id}", "display": s.typed_name}],
         "organization": [{"reference": f"Organization/{s.organization_id}"}],
-        "sourceAttachment": {"contentType": "text/plain", "title": f"{document.title} v{document.version}",
-                             "hash": base64.b64encode(bytes.fromhex(s.document_sha256)).decode()},
+        # The text signed, served at Binary/consent-N (DocumentReference/consent-N). FHIR's
+        # Attachment.hash is SHA-1; the SHA-256 recorded at signing is in the DocumentReference.
+        "sourceAttachment": {"contentType": CONSENT_CONTENT_TYPE, "title": f"{document.title} v{document.version}",
+                             "hash": sha1_base64(consent_text(s)), "size": len(consent_text(s))},
         "policyRule": {"text": f"{document.title} v{document.version} ({document.get_route_display()})"},
         "provision": {"type": "deny" if s.withdrawn_at else "permit"},
     }
@@ -670,3 +749,97 @@ def practitioner_role(m: Membership) -> dict[str, Any]:
     if m.site_id:
         res["location"] = [{"reference": f"Location/site-{m.site_id}"}]
     return res
+
+
+# --- DocumentReference and Binary -----------------------------------------------------------
+
+CONSENT_CONTENT_TYPE = "text/plain; charset=utf-8"
+_CONSENT_TYPE = {"coding": [core.coding(core.LOINC, "59284-0", "Consent Document")], "text": "Consent Document"}
+_SESSION_RECORD_TYPE = {"coding": [core.coding(core.LOCAL_DOCUMENT_TYPE, "session-record", "Medicine session record")],
+                        "text": "Medicine session record"}
+_REMS_TYPE = {"coding": [core.coding(core.LOCAL_DOCUMENT_TYPE, "rems-monitoring-form",
+                                     "SPRAVATO REMS patient monitoring form")],
+              "text": "SPRAVATO REMS patient monitoring form"}
+_CLINICAL_NOTE = [{"coding": [core.coding(core.US_CORE_DOCUMENT_CATEGORY, "clinical-note", "Clinical Note")]}]
+_MIME_SUFFICIENT = core.coding(core.IHE_FORMAT, "urn:ihe:iti:xds:2017:mimeTypeSufficient", "mimeType Sufficient")
+# A session's record is final once the patient has left (discharged, or ended without a dose).
+_FINAL_SESSION = {DosingSession.Status.DISCHARGED, DosingSession.Status.NOT_DOSED}
+
+
+def consent_text(s: ConsentSignature) -> bytes:
+    """The exact text the patient signed (its SHA-256 was recorded at signing)."""
+    return s.document.text.encode()
+
+
+def sha1_base64(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha1(data, usedforsecurity=False).digest()).decode()
+
+
+def _document_reference(doc_id: str, *, updated: datetime, patient_id: int, type_: dict[str, Any], date: datetime,
+                        author: str, doc_status: str, attachment: dict[str, Any], base: str,
+                        encounter_id: int | None = None, period: dict[str, str] | None = None,
+                        description: str = "") -> dict[str, Any]:
+    res: dict[str, Any] = {
+        "resourceType": "DocumentReference", "id": doc_id,
+        "meta": _meta(updated, f"{core.US_CORE}/us-core-documentreference"),
+        "identifier": [{"system": "urn:openkap:document", "value": doc_id}],
+        "status": "current", "docStatus": doc_status, "type": type_, "category": _CLINICAL_NOTE,
+        "subject": {"reference": f"Patient/{patient_id}"}, "date": core.instant(date),
+        "author": [{"reference": author}],
+        "content": [{"attachment": {**attachment, "url": f"{base}/Binary/{doc_id}"}, "format": _MIME_SUFFICIENT}],
+    }
+    if description:
+        res["description"] = description
+    if encounter_id is not None:
+        res["context"] = {"encounter": [{"reference": f"Encounter/{encounter_id}"}], **({"period": period} if period else {})}
+    return res
+
+
+def consent_document(s: ConsentSignature, base: str) -> dict[str, Any]:
+    text = consent_text(s)
+    document = s.document
+    return _document_reference(
+        f"consent-{s.id}", updated=s.withdrawn_at or s.signed_at, patient_id=s.patient_id, type_=_CONSENT_TYPE,
+        date=s.signed_at, author=f"Patient/{s.patient_id}", doc_status="final", base=base,
+        attachment={"contentType": CONSENT_CONTENT_TYPE, "size": len(text),
+                    "hash": sha1_base64(text), "title": f"{document.title} v{document.version}",
+                    "creation": core.instant(s.signed_at)},
+        description=f"Signed by {s.typed_name} ({s.get_channel_display().lower()}); SHA-256 of the text signed "
+                    f"{s.document_sha256}" + ("; withdrawn" if s.withdrawn_at else ""),
+    )
+
+
+def _session_period(s: DosingSession) -> dict[str, str]:
+    start, end = s.started_at or s.scheduled_start, s.discharged_at or s.ended_at
+    return {"start": core.instant(start), **({"end": core.instant(end)} if end else {})}
+
+
+def session_document(s: DosingSession, base: str) -> dict[str, Any]:
+    """The medicine session record (PDF, rendered when it is read: always the record as it now stands)."""
+    return _document_reference(
+        f"session-{s.id}", updated=session_updated(s), patient_id=s.patient_id, type_=_SESSION_RECORD_TYPE,
+        date=session_updated(s), author=f"Organization/{s.organization_id}", base=base,
+        doc_status="final" if s.status in _FINAL_SESSION else "preliminary",
+        attachment={"contentType": "application/pdf", "title": f"Medicine session record, session {s.id}"},
+        encounter_id=s.id, period=_session_period(s),
+    )
+
+
+def rems_document(form: RemsForm, s: DosingSession, base: str) -> dict[str, Any]:
+    return _document_reference(
+        f"rems-{s.id}", updated=form.submitted_at or form.updated_at, patient_id=s.patient_id, type_=_REMS_TYPE,
+        date=form.updated_at, author=f"Organization/{s.organization_id}", base=base,
+        doc_status="final" if form.submitted_at else "preliminary",
+        attachment={"contentType": "application/pdf",
+                    "title": f"SPRAVATO REMS patient monitoring form, session {s.id}"},
+        encounter_id=s.id, period=_session_period(s),
+        description="Submitted to the REMS" if form.submitted_at else "Not yet submitted to the REMS",
+    )
+
+
+def binary(doc_id: str, content_type: str, data: bytes, updated: datetime) -> dict[str, Any]:
+    return {
+        "resourceType": "Binary", "id": doc_id, "meta": _meta(updated), "contentType": content_type,
+        "securityContext": {"reference": f"DocumentReference/{doc_id}"},
+        "data": base64.b64encode(data).decode(),
+    }

@@ -200,17 +200,20 @@ def location_search(by: Actor, query: Query) -> Page:
 
 # --- Observation ---------------------------------------------------------------------------
 
-def patient_observations(patient: Patient) -> list[dict[str, Any]]:
-    """Every Observation of one patient, oldest first within each source."""
+def _other_observations(patient: Patient) -> list[dict[str, Any]]:
+    """A patient's Observations that are not session vitals (a bounded number: scores,
+    weights and heights), oldest first within each source."""
     out: list[dict[str, Any]] = []
     for response in current_responses(patient):
         out += mapping.measure_observations(response)
-    vitals = VitalSigns.objects.filter(session__patient=patient).order_by("taken_at", "id")
-    for v in vitals:
-        out += mapping.vital_observations(v, patient.id)
     out += [mapping.weight_observation(w) for w in patient.weights.order_by("measured_on", "id")]
     out += [mapping.height_observation(h) for h in patient.heights.order_by("measured_on", "id")]
     return out
+
+
+def _vital_rows(patient: Patient) -> QuerySet[Any]:
+    return (VitalSigns.objects.filter(session__patient=patient).annotate(fhir_patient_id=F("session__patient_id"))
+            .values_list(*mapping.VITAL_COLUMNS))
 
 
 def observation_read(by: Actor, resource_id: str) -> Found:
@@ -219,13 +222,31 @@ def observation_read(by: Actor, resource_id: str) -> Found:
     if model is None:
         raise Http404
     column = "session__patient_id" if model is VitalSigns else "patient_id"
+    row_id = db_id(rest.split("-", 1)[0])
     patient_id = model.objects.filter(  # type: ignore[attr-defined]
-        pk=db_id(rest.split("-", 1)[0]), organization=by.organization,
+        pk=row_id, organization=by.organization,
     ).values_list(column, flat=True).first()
     if patient_id is None:
         raise Http404
     patient, glass = patient_for(by, patient_id, Perm.CLINICAL_VIEW)
-    return Found(_one(patient_observations(patient), resource_id), patient.id, glass)
+    if model is VitalSigns:
+        key = rest.partition("-")[2]
+        row = _vital_rows(patient).filter(pk=row_id).first()
+        if row is None or key not in mapping.vital_keys(row):
+            raise Http404
+        return Found(mapping.vital_observation(row, key), patient.id, glass)
+    return Found(_one(_other_observations(patient), resource_id), patient.id, glass)
+
+
+@dataclass(frozen=True)
+class _VitalEntry:
+    """One vital-sign Observation found by a search, built only if it lands on the page."""
+
+    row: tuple[Any, ...]
+    key: str
+
+    def build(self) -> dict[str, Any]:
+        return mapping.vital_observation(self.row, self.key)
 
 
 def observation_search(by: Actor, query: Query) -> Page:
@@ -237,7 +258,9 @@ def observation_search(by: Actor, query: Query) -> Page:
         raise FhirError(400, "required", "Observation search needs patient= (a population is "
                         "exported with $export)", expression=["patient"])
     patient, glass = patient_for(by, patient_id, Perm.CLINICAL_VIEW)
-    resources = patient_observations(patient)
+    # Scores, weights and heights are few and built whole; vitals (hundreds a patient over a
+    # series) are matched on their columns and built only for the page that is returned.
+    resources = _other_observations(patient)
     for tokens in codes:
         resources = [r for r in resources if core.token_matches(tokens, mapping.observation_codings(r))]
     for tokens in categories:
@@ -247,10 +270,33 @@ def observation_search(by: Actor, query: Query) -> Page:
         resources = [r for r in resources if core.token_matches(tokens, [(core.OBSERVATION_STATUS, r["status"])])]
     for r in dates:
         resources = [res for res in resources if r.matches(mapping.observation_time(res))]
-    resources.sort(key=lambda res: (mapping.observation_time(res), res["id"]))
-    page = list_page(resources, query)
+    keyed: list[tuple[datetime, str, Any]] = [(mapping.observation_time(r), r["id"], r) for r in resources]
+    vital_keys = [key for key in mapping.VITAL_KEYS if all(core.token_matches(t, mapping.VITAL_CODINGS[key])
+                                                            for t in codes)]
+    if all(core.token_matches(t, mapping.VITAL_CATEGORY_CODINGS) for t in categories) and all(
+            core.token_matches(t, [(core.OBSERVATION_STATUS, "final")]) for t in statuses) and vital_keys:
+        for row in _vital_rows(patient).order_by("taken_at", "id"):
+            at = row[3].replace(microsecond=0)
+            if all(r.matches(at) for r in dates):
+                keyed += [(at, f"vs-{row[0]}-{key}", _VitalEntry(row, key))
+                          for key in mapping.vital_keys(row) if key in vital_keys]
+    keyed.sort(key=lambda entry: (entry[0], entry[1]))
+    ids = None if query.ids is None else set(query.ids)
+    if ids is not None:
+        keyed = [e for e in keyed if e[1] in ids]
+    if query.last_updated:
+        keyed = [e for e in keyed if all(r.matches(_updated(e[2])) for r in query.last_updated)]
+    page = Page(total=len(keyed), resources=[] if query.summary_count else [
+        e[2].build() if isinstance(e[2], _VitalEntry) else e[2]
+        for e in keyed[query.offset: query.offset + query.count]])
     page.patient_ids, page.break_glass = {patient.id}, glass
     return page
+
+
+def _updated(entry: Any) -> datetime:
+    if isinstance(entry, _VitalEntry):
+        return entry.row[4].replace(microsecond=0)
+    return datetime.fromisoformat(entry["meta"]["lastUpdated"].replace("Z", "+00:00"))
 
 
 # --- Encounter -----------------------------------------------------------------------------

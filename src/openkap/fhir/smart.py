@@ -5,7 +5,9 @@ may do, on top of what its clinic-wide actor may do."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,6 +16,7 @@ from typing import Any
 import jwt
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.http import Http404
 from django.utils import timezone
 
 from openkap.accounts.authz import Actor, require
@@ -69,12 +72,53 @@ def _check_jwks(jwks: Any) -> dict[str, Any]:
     return jwks
 
 
-def client_register(*, by: Actor, name: str, jwks: Any, scopes: str) -> BackendClient:
-    """An admin registers a system: its public keys and the scopes it may be granted."""
+def jwks_from_pem(pem: str) -> dict[str, Any]:
+    """A JWK Set from one PEM public key: RSA (2048 bits or more, RS384) or EC P-384 (ES384);
+    its kid is the RFC 7638 thumbprint."""
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.hazmat.primitives.serialization import (
+        load_pem_private_key,
+        load_pem_public_key,
+    )
+    from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+    data = pem.strip().encode()
+    try:
+        load_pem_private_key(data, password=None)
+    except (ValueError, TypeError):
+        pass
+    else:
+        raise ValidationError({"public_key": "That is a private key: register the public key only."})
+    try:
+        key = load_pem_public_key(data)
+    except (ValueError, TypeError):
+        raise ValidationError({"public_key": "Not a PEM public key (-----BEGIN PUBLIC KEY-----…)."}) from None
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < 2048:
+            raise ValidationError({"public_key": f"An RSA key needs 2048 bits or more (this one has {key.key_size})."})
+        jwk, alg = json.loads(RSAAlgorithm.to_jwk(key)), "RS384"
+        members = ("e", "kty", "n")
+    elif isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP384R1):
+        jwk, alg = json.loads(ECAlgorithm.to_jwk(key)), "ES384"
+        members = ("crv", "kty", "x", "y")
+    else:
+        raise ValidationError({"public_key": "Use an RSA key (RS384) or an EC P-384 key (ES384)."})
+    thumbprint = json.dumps({m: jwk[m] for m in members}, separators=(",", ":"), sort_keys=True)
+    kid = base64.urlsafe_b64encode(hashlib.sha256(thumbprint.encode()).digest()).rstrip(b"=").decode()
+    return {"keys": [{**{m: jwk[m] for m in members}, "kid": kid, "alg": alg, "use": "sig"}]}
+
+
+def client_register(*, by: Actor, name: str, scopes: str, jwks: Any = None, public_key_pem: str = "") -> BackendClient:
+    """An admin registers a system: its public keys (a JWK Set, or one PEM public key) and
+    the scopes it may be granted. The web page and ``openkap fhir_client`` both call this."""
     require(by, Perm.STAFF_MANAGE)
     name = name.strip()
     if not name or len(name) > 200:
         raise ValidationError({"name": "Name the client (up to 200 characters)."})
+    if public_key_pem.strip():
+        if jwks:
+            raise ValidationError({"jwks": "Give a JWK Set or a PEM public key, not both."})
+        jwks = jwks_from_pem(public_key_pem)
     _check_jwks(jwks)
     wanted = scopes.split()
     bad = [s for s in wanted if core.parse_scope(s) is None]
@@ -90,6 +134,28 @@ def client_register(*, by: Actor, name: str, jwks: Any, scopes: str) -> BackendC
         audit_record(by=by, action=AuditAction.CREATE, object_type="fhir.client", object_id=client.id,
                      detail={"name": name, "scopes": wanted, "kids": [k["kid"] for k in jwks["keys"]]})
     return client
+
+
+def client_revoke(*, by: Actor, client_id: str) -> BackendClient:
+    """Revoke a client of the actor's organisation: its tokens stop working at once."""
+    require(by, Perm.STAFF_MANAGE)
+    with transaction.atomic():
+        client = BackendClient.objects.select_for_update().filter(
+            organization=by.organization, client_id=client_id, revoked_at__isnull=True).first()
+        if client is None:
+            raise Http404("No such active client in your organisation.")
+        client.revoked_at = timezone.now()
+        client.save(update_fields=["revoked_at"])
+        audit_record(by=by, action=AuditAction.TOKEN_REVOKED, object_type="fhir.client", object_id=client.id,
+                     detail={"name": client.name})
+    return client
+
+
+def clients_of(*, by: Actor) -> list[BackendClient]:
+    """The organisation's backend clients, newest first (their public keys, not patient data)."""
+    require(by, Perm.STAFF_MANAGE)
+    return list(BackendClient.objects.filter(organization=by.organization).select_related("registered_by")
+                .order_by("-created_at", "-id"))
 
 
 # --- the token endpoint ---------------------------------------------------------------------

@@ -4,6 +4,7 @@ type supports comes from the registry, which also writes the CapabilityStatement
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from functools import wraps
@@ -21,29 +22,26 @@ from openkap.accounts.services import api_token_authenticate
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record, record_refusal
 from openkap.core import fhir as core
-from openkap.fhir import export, resources, smart  # noqa: F401 - resources registers the types
+from openkap.fhir import documents, export, resources, smart  # noqa: F401 - these register the types
 from openkap.fhir.capability import capability_statement
-from openkap.fhir.framework import REGISTRY, FhirError, Query, ResourceType, parse_query
+from openkap.fhir.framework import (
+    BASE_URL,
+    FHIR_JSON,
+    REGISTRY,
+    FhirError,
+    Query,
+    ResourceType,
+    parse_query,
+    respond,
+)
 from openkap.fhir.models import ExportJob
 
-FHIR_JSON = "application/fhir+json"
 _JSON_FORMATS = {"json", "application/json", FHIR_JSON, "application/json+fhir"}
 MAX_BODY = 1_000_000
 
 
 def base_url(request: HttpRequest) -> str:
     return request.build_absolute_uri("/fhir/R4").rstrip("/")
-
-
-def respond(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> HttpResponse:
-    response = HttpResponse(
-        json.dumps(body, separators=(",", ":")), status=status, content_type=f"{FHIR_JSON}; charset=utf-8"
-    )
-    # Patient data must not stay in a shared cache or proxy.
-    response["Cache-Control"] = "no-store"
-    for name, value in (headers or {}).items():
-        response[name] = value
-    return response
 
 
 def _check_format(request: HttpRequest) -> None:
@@ -98,7 +96,9 @@ def fhir_endpoint(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         request.actor = None  # type: ignore[attr-defined]
+        base = BASE_URL.set("")
         try:
+            BASE_URL.set(base_url(request))
             _check_format(request)
             return view(request, *args, **kwargs)
         except FhirError as exc:
@@ -119,6 +119,8 @@ def fhir_endpoint(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
         except ValidationError as exc:
             record_refusal(exc)
             return respond(validation_outcome(exc), 422)
+        finally:
+            BASE_URL.reset(base)
 
     wrapper.fhir_bearer = True  # type: ignore[attr-defined]
     return wrapper
@@ -200,6 +202,8 @@ def instance_endpoint(request: HttpRequest, resource_type: str, resource_id: str
         found = rt.read(by, resource_id)
         audit_record(by=by, action=AuditAction.VIEW, object_type=f"fhir.{rt.name}", object_id=resource_id,
                      patient_id=found.patient_id, break_glass=found.break_glass)
+        if rt.name == "Binary" and not _wants_fhir(request):
+            return _native(found.resource)
         return respond(found.resource, headers=_etag(found.resource))
     if request.method == "PUT":
         if rt.update is None:
@@ -211,6 +215,24 @@ def instance_endpoint(request: HttpRequest, resource_type: str, resource_id: str
         found = rt.update(by, resource_id, body)
         return respond(found.resource, headers=_etag(found.resource))
     raise FhirError(405, "not-supported", f"{request.method} is not supported on {rt.name}/{{id}}")
+
+
+def _wants_fhir(request: HttpRequest) -> bool:
+    """A Binary is answered in its own type unless FHIR JSON is asked for
+    (hl7.org/fhir/R4/binary.html#rest)."""
+    accept = request.headers.get("Accept", "")
+    return "_format" in request.GET or "fhir+json" in accept or "json+fhir" in accept
+
+
+def _native(binary: dict[str, Any]) -> HttpResponse:
+    content_type = binary["contentType"]
+    extension = ".pdf" if content_type == "application/pdf" else ".txt"
+    response = HttpResponse(base64.b64decode(binary["data"]), content_type=content_type)
+    response["Content-Disposition"] = f'inline; filename="{binary["id"]}{extension}"'
+    response["Cache-Control"] = "no-store"
+    for name, value in _etag(binary).items():
+        response[name] = value
+    return response
 
 
 def _etag(resource: dict[str, Any]) -> dict[str, str]:

@@ -80,6 +80,8 @@ def shell(request: HttpRequest) -> dict[str, Any]:
             nav.append(("audit:log", "Audit log"))
         if actor.can(Perm.API_TOKEN_OWN):
             nav.append(("accounts:api_tokens", "API tokens"))
+        if actor.can(Perm.STAFF_MANAGE):
+            nav.append(("fhir_admin:clients", "FHIR clients"))
         counts = {"web:home": _waiting_count(actor)} if actor.is_staff else {}
         context["nav"] = [
             {"href": reverse(name), "label": label, "current": _is_current(request.path, reverse(name)),

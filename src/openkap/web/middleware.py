@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonR
 from django.template.response import TemplateResponse
 
 from openkap.audit.services import record_refusal
+from openkap.fhir.framework import is_fhir_path, refused
 
 # Everything is served from this origin; htmx and the stylesheet are vendored.
 # The API docs page (Swagger UI) is the one exception and is served by django-ninja
@@ -68,5 +69,9 @@ class RejectNulMiddleware:
         if "%00" in query or "\x00" in request.path or b"\x00" in body or b"\\u0000" in body or b"%00" in body:
             if request.path.startswith("/api/"):
                 return JsonResponse({"detail": NUL_MESSAGE, "errors": {}}, status=400)
+            if request.path == "/fhir/R4/auth/token":  # OAuth errors have their own shape (RFC 6749 5.2)
+                return JsonResponse({"error": "invalid_request", "error_description": NUL_MESSAGE}, status=400)
+            if is_fhir_path(request.path):
+                return refused(400, "invalid", NUL_MESSAGE)
             return HttpResponseBadRequest(NUL_MESSAGE)
         return self.get_response(request)

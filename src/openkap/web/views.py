@@ -4,7 +4,13 @@ from datetime import timedelta
 
 from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
-from django.http import HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseServerError,
+    JsonResponse,
+)
 from django.template import loader
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -12,6 +18,7 @@ from django.utils import timezone
 from openkap.accounts.authz import Actor, Denied
 from openkap.accounts.models import Membership
 from openkap.core.authz import Role
+from openkap.fhir.framework import is_fhir_path, refused
 from openkap.patients.models import CareTeamMember
 from openkap.web import workqueue
 from openkap.web.decorators import staff_view
@@ -109,7 +116,16 @@ def _whom_to_ask(actor: Actor | None, patient_id: int | None) -> dict[str, list[
     return {"admins": list(admins[:5]), "team": team}
 
 
+def error_400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Input Django refuses before any view (a body too large, a bad Host header)."""
+    if is_fhir_path(request.path):
+        return refused(400, "invalid", "The request was refused as malformed.")
+    return HttpResponseBadRequest("Bad request: the request was refused as malformed; nothing was changed.")
+
+
 def error_403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if is_fhir_path(request.path):
+        return refused(403, "forbidden", "Permission denied.")
     patient_id = exception.patient_id if isinstance(exception, Denied) else None
     message = exception.message if isinstance(exception, Denied) else ""
     # A missing role permission is fixed by an admin; a care-team rule by whoever manages the team.
@@ -125,9 +141,13 @@ def error_403(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 
 def error_404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if is_fhir_path(request.path):
+        return refused(404, "not-found", "Not found.")
     return TemplateResponse(request, "404.html", {}, status=404).render()
 
 
 def error_500(request: HttpRequest) -> HttpResponse:
     # No request context: whatever failed (often the database) must not fail again here.
+    if is_fhir_path(request.path):
+        return refused(500, "exception", "The server failed; the error is logged.")
     return HttpResponseServerError(loader.get_template("500.html").render({}))

@@ -1,0 +1,74 @@
+"""The bulk export and searches build vital-sign Observations from templates
+(``mapping.vital_lines`` / ``vital_observation``) instead of a dict per resource. Their
+output must be, byte for byte, what the reference mapping (``vital_observations``, the
+one validated with fhir.resources in the REST tests) serialises, for any row."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from openkap.fhir import mapping
+from tests.fhir.conftest import validate
+from tests.profiles import examples
+
+reading = st.one_of(st.none(), st.integers(min_value=0, max_value=32767))
+# Hypothesis bounds are naive; the values it draws carry the time zones below.
+moment = st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1),  # noqa: DTZ001
+                      timezones=st.sampled_from([UTC, datetime.now().astimezone().tzinfo]))
+ids = st.integers(min_value=1, max_value=2**62)
+rows = st.tuples(ids, ids, ids, moment, moment, reading, reading, reading, reading, reading)
+
+
+def reference(row: tuple) -> list[dict]:
+    v = SimpleNamespace(**dict(zip(mapping.VITAL_COLUMNS, row, strict=True)))
+    return mapping.vital_observations(v, v.fhir_patient_id)  # type: ignore[arg-type]
+
+
+@settings(max_examples=examples(400))
+@given(row=rows)
+def test_template_lines_are_the_reference_mapping_byte_for_byte(row):
+    expected = b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in reference(row))
+    assert mapping.vital_lines(row).encode() == expected
+    for resource in reference(row):
+        key = resource["id"].rsplit("-", 1)[1]
+        assert mapping.vital_observation(row, key) == resource
+    assert mapping.vital_keys(row) == [r["id"].rsplit("-", 1)[1] for r in reference(row)]
+
+
+@pytest.mark.parametrize("row", [
+    (7, 3, 11, datetime(2026, 3, 1, 9, 30, tzinfo=UTC), datetime(2026, 3, 1, 9, 31, tzinfo=UTC), 152, 94, 88, 97, 16),
+    (8, 3, 11, datetime(2026, 3, 1, 10, 0, tzinfo=UTC), datetime(2026, 3, 1, 10, 0, 5, tzinfo=UTC), 120, None, 70,
+     None, None),
+])
+def test_template_lines_validate_and_read_as_expected(row):
+    lines = [json.loads(line) for line in mapping.vital_lines(row).splitlines()]
+    for resource in lines:
+        validate(resource)
+    if row[6] is None:  # a systolic without a diastolic is no blood-pressure panel
+        assert [r["id"] for r in lines] == ["vs-8-hr"]
+        return
+    bp, hr, spo2, rr = lines
+    assert bp["component"][0]["valueQuantity"] == {"value": 152, "unit": "mmHg", "system": "http://unitsofmeasure.org",
+                                                   "code": "mm[Hg]"}
+    assert bp["code"]["coding"][0]["code"] == "85354-9"
+    assert (hr["valueQuantity"]["value"], spo2["valueQuantity"]["code"], rr["code"]["coding"][0]["code"]) == (
+        88, "%", "9279-1")
+    assert bp["effectiveDateTime"] == "2026-03-01T09:30:00Z"
+    assert bp["issued"] == "2026-03-01T09:31:00Z"
+    assert bp["subject"] == {"reference": "Patient/3"}
+    assert bp["encounter"] == {"reference": "Encounter/11"}
+
+
+def test_a_time_zone_other_than_utc_is_written_as_utc():
+    local = datetime(2026, 7, 1, 12, 0, tzinfo=UTC).astimezone(ZoneInfo("America/New_York"))
+    row = (1, 2, 3, local, local + timedelta(seconds=1), None, None, 60, None, None)
+    (hr,) = [json.loads(line) for line in mapping.vital_lines(row).splitlines()]
+    assert hr["effectiveDateTime"] == "2026-07-01T12:00:00Z"
