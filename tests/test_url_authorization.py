@@ -47,6 +47,15 @@ PUBLIC = {
     "scheduling:ics_feed",  # the secret token is the key (tests/scheduling/test_ics.py)
     "patients:portal_accept",  # the emailed portal invitation: the token is the key (tests/patients/test_portal_access.py)
     "measures:link",  # a single-use questionnaire link: the token is the key (tests/measures/test_portal_and_links.py)
+    # The public referral forms and the single-use status link (tests/referrals/).
+    "referrals:self_start",
+    "referrals:self_start_org",
+    "referrals:self_step",
+    "referrals:thanks",
+    "referrals:clinician",
+    "referrals:clinician_org",
+    "referrals:status_open",
+    "referrals:status",
 }
 
 
@@ -110,6 +119,9 @@ def objects(patient, therapist, org, as_actor):
     from tests.dosing.factories import url_objects as dosing_objects
 
     objs |= dosing_objects(patient=patient, therapist=therapist, org=org)
+    from tests.referrals.factories import url_objects as referral_objects
+
+    objs |= referral_objects(patient=patient, therapist=therapist, org=org)
     return objs
 
 
@@ -136,6 +148,7 @@ OBJECT_PARAMS |= {"task_id"}
 OBJECT_PARAMS |= {"site_id", "lot_id", "entry_id", "inventory_id"}
 OBJECT_PARAMS |= {"note_id", "document_id"}
 OBJECT_PARAMS |= {"session_id", "version_id", "alarm_id"}
+OBJECT_PARAMS |= {"referral_id"}
 
 
 @pytest.mark.parametrize(

@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "openkap.pharmacokinetics",
     "openkap.outcomes",
     "openkap.site",
+    "openkap.referrals",
     "openkap.web",
     "openkap.api",
     "openkap.fhir",
@@ -212,6 +213,17 @@ try:
     TRUSTED_PROXIES = parse_networks(env_list("OPENKAP_TRUSTED_PROXIES", ""))
 except ValueError as exc:
     raise ImproperlyConfigured(f"OPENKAP_TRUSTED_PROXIES: {exc}.") from None
+# Public referral forms (docs/adr/0039-referrals.md): the clinic of /refer/ when the address
+# names none, and the abuse limits: stored referrals per client address and window, per
+# email and day (a suicide-risk answer is stored regardless), the least time a person takes
+# to fill the form, and the referral letter's size.
+REFERRAL_ORGANIZATION = env_str("OPENKAP_REFERRAL_ORGANIZATION", "")
+REFERRAL_MAX_PER_IP = env_int("OPENKAP_REFERRAL_MAX_PER_IP", 10)
+REFERRAL_WINDOW_SECONDS = env_int("OPENKAP_REFERRAL_WINDOW_SECONDS", 60 * 60)
+REFERRAL_MAX_PER_EMAIL = env_int("OPENKAP_REFERRAL_MAX_PER_EMAIL", 3)
+REFERRAL_EMAIL_WINDOW_SECONDS = env_int("OPENKAP_REFERRAL_EMAIL_WINDOW_SECONDS", 24 * 60 * 60)
+REFERRAL_MIN_FILL_SECONDS = env_int("OPENKAP_REFERRAL_MIN_FILL_SECONDS", 8)
+REFERRAL_MAX_LETTER_BYTES = env_int("OPENKAP_REFERRAL_MAX_LETTER_BYTES", 5 * 1024 * 1024)
 ACCOUNT_LOCK_SECONDS = env_int("OPENKAP_ACCOUNT_LOCK_SECONDS", 60 * 60)
 # Wrong MFA codes count toward the account's limit above; a few in one session also
 # end the session, so the password is needed again.

@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("openkap.pharmacokinetics.urls")),
     path("", include("openkap.outcomes.urls")),
     path("", include("openkap.site.urls")),
+    path("", include("openkap.referrals.urls")),
     path("api/v1/", api.urls),
     path("fhir/R4/", include("openkap.fhir.urls")),
     path("", include("openkap.fhir.web_urls")),

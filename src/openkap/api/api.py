@@ -85,6 +85,7 @@ def _register_routers() -> None:
     from openkap.pathway.api import router as pathway_router
     from openkap.patients.api import router as patients_router
     from openkap.pharmacokinetics.api import router as pk_router
+    from openkap.referrals.api import router as referrals_router
     from openkap.scheduling.api import router as scheduling_router
 
     api.add_router("/", accounts_router)
@@ -97,6 +98,7 @@ def _register_routers() -> None:
     api.add_router("/dosing", dosing_router)
     api.add_router("/outcomes", outcomes_router)
     api.add_router("/research", research_router)
+    api.add_router("/", referrals_router)
 
 
 _register_routers()

@@ -103,6 +103,12 @@ class Perm(StrEnum):
     # The de-identified research export (HIPAA Safe Harbor, k-anonymous): researchers,
     # who never see identifiers.
     RESEARCH_EXPORT = "research.export"
+    # Intake: referrals from the public pre-screen and from clinicians. Reading them is
+    # reading clinical answers (suicide-risk screens), so clinicians only; triage
+    # (accept into a patient and an episode, decline, refer elsewhere) registers a
+    # patient and enters measures, so therapists and prescribers.
+    REFERRAL_VIEW = "referral.view"
+    REFERRAL_TRIAGE = "referral.triage"
 
 
 _CLINICAL_COMMON = {
@@ -137,17 +143,21 @@ _DOSING_THERAPIST = {Perm.PROTOCOL_VIEW, Perm.DOSING_VIEW}
 _DOSING_NURSE = _DOSING_THERAPIST | {Perm.DOSING_RECORD}
 _DOSING_PRESCRIBER = _DOSING_NURSE | {Perm.DOSE_ORDER, Perm.PROTOCOL_MANAGE, Perm.PROTOCOL_APPROVE}
 
+_INTAKE = {Perm.REFERRAL_VIEW, Perm.REFERRAL_TRIAGE}
+
 ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.PATIENT: frozenset(),
     Role.THERAPIST: frozenset(
         _CLINICAL_COMMON | {Perm.PATIENT_CREATE} | _PATHWAY_CLINICAL | _PATHWAY_THERAPY
-        | _DOSING_THERAPIST
+        | _DOSING_THERAPIST | _INTAKE
     ),
-    Role.NURSE: frozenset(_CLINICAL_COMMON | _LEDGER_CLINICAL | _PATHWAY_CLINICAL | _DOSING_NURSE),
+    Role.NURSE: frozenset(
+        _CLINICAL_COMMON | _LEDGER_CLINICAL | _PATHWAY_CLINICAL | _DOSING_NURSE | {Perm.REFERRAL_VIEW}
+    ),
     Role.PRESCRIBER: frozenset(
         _CLINICAL_COMMON | _LEDGER_CLINICAL | {Perm.PATIENT_CREATE, Perm.CARE_TEAM_MANAGE}
         | _PATHWAY_CLINICAL | _PATHWAY_THERAPY | {Perm.PATHWAY_SIGN} | _DOSING_PRESCRIBER
-        | {Perm.OUTCOMES_VIEW}
+        | {Perm.OUTCOMES_VIEW} | _INTAKE
     ),
     Role.ADMIN: frozenset(
         {
@@ -242,6 +252,8 @@ PERM_LABELS: dict[Perm, str] = {
     Perm.PUBLIC_SITE_MANAGE: "edit the clinic's public pages",
     Perm.OUTCOMES_VIEW: "see the clinic's outcome reports",
     Perm.RESEARCH_EXPORT: "download de-identified research exports",
+    Perm.REFERRAL_VIEW: "read referrals",
+    Perm.REFERRAL_TRIAGE: "accept or decline referrals",
 }
 
 

@@ -55,6 +55,8 @@ def shell(request: HttpRequest) -> dict[str, Any]:
         elif actor.can(Perm.PROTOCOL_VIEW):
             # Clinicians reach the protocol library from the monitoring board.
             nav.append(("dosing:protocols", "Protocols"))
+        if actor.can(Perm.REFERRAL_VIEW):
+            nav.append(("referrals:worklist", "Referrals"))
         if actor.can(Perm.CLINICAL_VIEW):
             nav.append(("pathway:worklist", "Pathway"))
         if actor.can(Perm.PK_VIEW):

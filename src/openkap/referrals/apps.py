@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ReferralsConfig(AppConfig):
+    name = "openkap.referrals"
+    label = "referrals"
+    verbose_name = "Referrals and intake triage"

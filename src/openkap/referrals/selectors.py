@@ -1,0 +1,95 @@
+"""Reads of referrals: the intake worklist and one referral, checked and audited; and
+which organisation a public form belongs to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.http import Http404
+
+from openkap.accounts.authz import Actor, require
+from openkap.accounts.models import Organization
+from openkap.audit.models import AuditAction
+from openkap.audit.services import audit_record
+from openkap.core.authz import Perm
+from openkap.referrals.models import Referral
+
+VIEWS = ("open", "decided", "all")
+
+
+def public_organization(slug: str | None = None) -> Organization:
+    """The clinic a public form belongs to: the one named in the address, else the
+    deployment's `OPENKAP_REFERRAL_ORGANIZATION`, else the only organisation there is."""
+    if slug:
+        org = Organization.objects.filter(slug=slug).first()
+    elif settings.REFERRAL_ORGANIZATION:
+        org = Organization.objects.filter(slug=settings.REFERRAL_ORGANIZATION).first()
+    else:
+        orgs = list(Organization.objects.order_by("id")[:2])
+        org = orgs[0] if len(orgs) == 1 else None
+    if org is None:
+        raise Http404("No clinic takes referrals at this address.")
+    return org
+
+
+def _of_organization(by: Actor) -> QuerySet[Referral]:
+    return Referral.objects.filter(organization=by.organization)
+
+
+def worklist(*, by: Actor, view: str = "open") -> list[Referral]:
+    """Most urgent first, then oldest first: who waits longest at the same urgency."""
+    require(by, Perm.REFERRAL_VIEW)
+    if view not in VIEWS:
+        view = "open"
+    rows = _of_organization(by)
+    if view == "open":
+        rows = rows.filter(status=Referral.Status.NEW).order_by("urgency", "created_at")
+    else:
+        if view == "decided":
+            rows = rows.exclude(status=Referral.Status.NEW)
+        rows = rows.order_by("-created_at")
+    result = list(rows.select_related("decided_by")[:500])
+    audit_record(
+        by=by, action=AuditAction.SEARCH, object_type="referral", detail={"view": view, "count": len(result)},
+    )
+    return result
+
+
+def open_count(by: Actor) -> int:
+    if not by.can(Perm.REFERRAL_VIEW):
+        return 0
+    return _of_organization(by).filter(status=Referral.Status.NEW).count()
+
+
+@dataclass(frozen=True)
+class LetterInfo:
+    filename: str
+    size: int
+    sha256: str
+
+
+def referral_get(*, by: Actor, referral_id: int) -> Referral:
+    """404 for another organisation's referral (or none), 403 without the permission."""
+    referral = _of_organization(by).filter(id=referral_id).select_related("decided_by", "patient").first()
+    if referral is None:
+        raise Http404("No such referral in your organisation.")
+    require(by, Perm.REFERRAL_VIEW)
+    audit_record(
+        by=by, action=AuditAction.VIEW, object_type="referral", object_id=referral.id,
+        patient_id=referral.patient_id,
+    )
+    return referral
+
+
+def letter_of(*, by: Actor, referral_id: int) -> tuple[Referral, bytes, LetterInfo]:
+    referral = referral_get(by=by, referral_id=referral_id)
+    letter = getattr(referral, "attachment", None)
+    if letter is None:
+        raise Http404("This referral has no letter.")
+    audit_record(
+        by=by, action=AuditAction.EXPORT, object_type="referral_letter", object_id=referral.id,
+        patient_id=referral.patient_id,
+    )
+    return referral, bytes(letter.content), LetterInfo(letter.filename, letter.size, letter.sha256)

@@ -1,0 +1,624 @@
+"""Writes of referrals: the public submission (self and clinician), status links, and the
+intake team's decisions. Keyword-only, one transaction, audited; the urgent task for a
+positive suicide-risk screen is raised in the referral's own transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.http import Http404
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+
+from openkap.accounts.authz import Actor, require
+from openkap.accounts.models import Membership, Organization
+from openkap.audit.models import AuditAction
+from openkap.audit.services import audit_record
+from openkap.core.authz import ROLE_PERMISSIONS, Perm, Role
+from openkap.core.identifiers import validate_npi
+from openkap.core.referrals import (
+    RED_FLAG_IDS,
+    Triage,
+    TriageInputError,
+    Urgency,
+    normalise_name,
+    triage,
+)
+from openkap.measures.models import MeasureResponse, Occasion, Task
+from openkap.measures.services import response_enter, task_create
+from openkap.pathway.models import Episode
+from openkap.pathway.selectors import current_episode
+from openkap.pathway.services import episode_open
+from openkap.patients.models import Patient
+from openkap.patients.selectors import patient_for
+from openkap.patients.services import patient_create
+from openkap.referrals.models import Referral, ReferralLetter, StatusLink, SubmissionAttempt
+
+RISK_TASK_KIND = "referral_risk"
+STATUS_LINK_DAYS = 30
+MAX_NAME = 100
+MAX_TEXT = 2000
+MAX_PHONE = 30
+MAX_LETTER_TEXT = 10_000
+MAX_NOTE = 2000
+MIN_AGE = 18
+PDF_MAGIC = b"%PDF-"
+# The core's NPI messages, for the Spanish catalogue (the core has no Django).
+NPI_MESSAGES = (
+    gettext_noop("An NPI is ten digits and starts with 1 or 2."),
+    gettext_noop("This NPI's check digit does not match: please re-check it for a typo."),
+)
+
+
+def email_digest(email: str) -> str:
+    """A keyed hash: the attempts table never holds an address in the clear."""
+    key = settings.SECRET_KEY.encode()
+    return hmac.new(key, email.strip().lower().encode(), hashlib.sha256).hexdigest()
+
+
+def _token_hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+# --- checking what was typed -----------------------------------------------------------------
+
+
+def _text(errors: dict[str, str], data: Mapping[str, Any], name: str, *, limit: int,
+          required: bool = False) -> str:
+    value = data.get(name)
+    value = "" if value is None else str(value).strip()
+    if "\x00" in value:
+        errors[name] = _("This field contains a character that cannot be stored.")
+    elif required and not value:
+        errors[name] = _("This field is required.")
+    elif len(value) > limit:
+        errors[name] = _("Keep this under %(limit)s characters (you wrote %(n)s).") % {
+            "limit": limit, "n": len(value)}
+    return value
+
+
+def _phone(errors: dict[str, str], data: Mapping[str, Any], name: str, *, required: bool = False) -> str:
+    value = _text(errors, data, name, limit=MAX_PHONE, required=required)
+    if value and name not in errors:
+        digits = sum(c.isdigit() for c in value)
+        if digits < 7 or digits > 15 or any(not (c.isdigit() or c in " +-().") for c in value):
+            errors[name] = _("Enter a phone number: 7 to 15 digits; spaces, +, -, ( and ) are allowed.")
+    return value
+
+
+def _email(errors: dict[str, str], data: Mapping[str, Any], name: str, *, required: bool = False) -> str:
+    value = _text(errors, data, name, limit=254, required=required).lower()
+    if value and name not in errors:
+        try:
+            validate_email(value)
+        except ValidationError:
+            errors[name] = _("Enter a valid email address.")
+    return value
+
+
+def _birth_date(errors: dict[str, str], data: Mapping[str, Any], name: str) -> date | None:
+    raw = data.get(name)
+    if isinstance(raw, date):
+        value = raw
+    else:
+        try:
+            value = date.fromisoformat(str(raw or "").strip())
+        except ValueError:
+            errors[name] = _("Enter the date of birth as YYYY-MM-DD.")
+            return None
+    today = timezone.localdate()
+    age = today.year - value.year - ((today.month, today.day) < (value.month, value.day))
+    if value > today:
+        errors[name] = _("The date of birth cannot be in the future.")
+    elif age < MIN_AGE:
+        errors[name] = _("The clinic treats adults: the person must be 18 or older.")
+    elif age > 120:
+        errors[name] = _("Please check the date of birth: it is more than 120 years ago.")
+    return value
+
+
+def clean_person(data: Mapping[str, Any], *, kind: str) -> dict[str, Any]:
+    """The person the referral is about; raises ValidationError naming each bad field."""
+    errors: dict[str, str] = {}
+    cleaned: dict[str, Any] = {
+        "given_name": _text(errors, data, "given_name", limit=MAX_NAME, required=True),
+        "family_name": _text(errors, data, "family_name", limit=MAX_NAME, required=True),
+        "date_of_birth": _birth_date(errors, data, "date_of_birth"),
+        "email": _email(errors, data, "email", required=kind == Referral.Kind.SELF),
+        "phone": _phone(errors, data, "phone", required=kind == Referral.Kind.SELF),
+    }
+    sex = str(data.get("sex_at_birth") or "")
+    if sex not in Patient.SexAtBirth.values:
+        errors["sex_at_birth"] = _("Choose one of the options.")
+    cleaned["sex_at_birth"] = sex
+    language = str(data.get("preferred_language") or "")
+    if language not in Referral.Language.values:
+        errors["preferred_language"] = _("Choose English or Spanish.")
+    cleaned["preferred_language"] = language
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def clean_story(data: Mapping[str, Any]) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    cleaned = {
+        "reason": _text(errors, data, "reason", limit=MAX_TEXT, required=True),
+        "current_treatment": _text(errors, data, "current_treatment", limit=MAX_TEXT),
+    }
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def clean_referrer(data: Mapping[str, Any]) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    cleaned = {
+        "referrer_name": _text(errors, data, "referrer_name", limit=200, required=True),
+        "referrer_npi": _text(errors, data, "referrer_npi", limit=10, required=True),
+        "referrer_practice": _text(errors, data, "referrer_practice", limit=200, required=True),
+        "referrer_email": _email(errors, data, "referrer_email", required=True),
+        "referrer_phone": _phone(errors, data, "referrer_phone", required=True),
+    }
+    if "referrer_npi" not in errors:
+        problem = validate_npi(cleaned["referrer_npi"])
+        if problem:
+            errors["referrer_npi"] = _(problem)
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def check_letter_size(size: int) -> None:
+    limit = settings.REFERRAL_MAX_LETTER_BYTES
+    if size > limit:
+        raise ValidationError({"letter": _("The letter is larger than %(mb)s MB: please send a smaller PDF.")
+                               % {"mb": f"{limit / (1024 * 1024):g}"}})
+
+
+def check_letter(name: str, content: bytes) -> None:
+    """A PDF by its content (the %PDF- header and an end-of-file marker), not its name."""
+    check_letter_size(len(content))
+    if not content.startswith(PDF_MAGIC) or b"%%EOF" not in content[-2048:]:
+        raise ValidationError({"letter": _("The letter must be a PDF document; this file is not one.")})
+    if len(name) > 200:
+        raise ValidationError({"letter": _("The file name is too long.")})
+
+
+def triage_of(instruments: Mapping[str, Mapping[str, int | None]], red_flags: Iterable[str],
+              *, clinician_reports_suicide_risk: bool = False) -> Triage:
+    try:
+        return triage(instruments=instruments, red_flags=red_flags,
+                      clinician_reports_suicide_risk=clinician_reports_suicide_risk)
+    except TriageInputError:
+        raise ValidationError({"__all__": _("Some answers could not be read: please start again.")}) from None
+
+
+# --- abuse resistance ------------------------------------------------------------------------
+
+
+class RateLimited(Exception):
+    """Too many referrals from this client address: the person is asked to call instead."""
+
+
+def _recent(**filters: object) -> int:
+    window = timedelta(seconds=settings.REFERRAL_WINDOW_SECONDS)
+    return SubmissionAttempt.objects.filter(created_at__gte=timezone.now() - window, **filters).count()
+
+
+def check_address(ip: str) -> None:
+    if ip and _recent(ip=ip, outcome__in=("stored", "email_limit", "automated")) >= settings.REFERRAL_MAX_PER_IP:
+        raise RateLimited
+
+
+def _email_over_limit(email: str) -> bool:
+    if not email:
+        return False
+    window = timedelta(seconds=settings.REFERRAL_EMAIL_WINDOW_SECONDS)
+    return SubmissionAttempt.objects.filter(
+        email_hash=email_digest(email), outcome="stored", created_at__gte=timezone.now() - window
+    ).count() >= settings.REFERRAL_MAX_PER_EMAIL
+
+
+def looks_automated(*, honeypot: str, started_at: float | None, now: float) -> bool:
+    """A filled hidden field, or a form filled faster than a person can read it."""
+    minimum = settings.REFERRAL_MIN_FILL_SECONDS
+    return bool(honeypot.strip()) or started_at is None or now - started_at < minimum
+
+
+def record_automated(*, organization: Organization, ip: str) -> None:
+    SubmissionAttempt.objects.create(organization=organization, ip=ip, outcome="automated")
+
+
+# --- submission ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What the person is told is the same whether or not anything new was stored."""
+
+    referral: Referral | None
+    created: bool
+    triage: Triage
+
+
+def intake_team_ids(organization: Organization) -> list[int]:
+    """Everyone who may triage referrals in the organisation."""
+    roles = [r.value for r in Role if Perm.REFERRAL_TRIAGE in ROLE_PERMISSIONS[r]]
+    return sorted(set(
+        Membership.objects.filter(organization=organization, is_active=True, role__in=roles)
+        .values_list("user_id", flat=True)
+    ))
+
+
+def _raise_risk_task(referral: Referral, result: Triage) -> Task:
+    team = intake_team_ids(referral.organization)
+    emergency = result.urgency == Urgency.EMERGENCY
+    url = reverse("referrals:detail", args=[referral.id])
+    return task_create(
+        by=None, organization=referral.organization, kind=RISK_TASK_KIND,
+        priority=Task.Priority.EMERGENCY if emergency else Task.Priority.URGENT,
+        title=f"{'Emergency' if emergency else 'Urgent'}: new referral with a positive suicide-risk screen",
+        detail="Contact the person today and assess suicide risk.\n" + "\n".join(result.reasons)
+        + f"\nReferral: {url}",
+        data={"referral_id": referral.id, "reasons": list(result.reasons), "url": url},
+        subject_type="referral", subject_id=referral.id,
+        assignee_ids=team, assigned_role="" if team else Role.ADMIN.value, notify=True,
+    )
+
+
+def _status_link(referral: Referral) -> str:
+    raw = secrets.token_urlsafe(32)
+    StatusLink.objects.create(
+        organization=referral.organization, referral=referral, token_hash=_token_hash(raw),
+        expires_at=timezone.now() + timedelta(days=STATUS_LINK_DAYS),
+    )
+    return raw
+
+
+def _send_confirmation_on_commit(referral: Referral, raw: str) -> None:
+    to = referral.email if referral.kind == Referral.Kind.SELF else referral.referrer_email
+    if not to:
+        return
+    link = settings.SITE_URL.rstrip("/") + reverse("referrals:status_open", args=[raw])
+    organization = referral.organization
+    with translation.override(referral.preferred_language if referral.kind == Referral.Kind.SELF else "en"):
+        subject = _("[%(clinic)s] We received your referral") % {"clinic": organization.name}
+        body = _(
+            "Thank you. %(clinic)s received the referral and its intake team will review it "
+            "and contact you.\n\n"
+            "You can see its status once with this link (it works for %(days)s days):\n%(link)s\n\n"
+            "If you are in crisis or thinking about harming yourself, do not wait for us:\n%(crisis)s\n"
+        ) % {"clinic": organization.name, "days": STATUS_LINK_DAYS, "link": link,
+             "crisis": organization.crisis_resources}
+    transaction.on_commit(
+        lambda: send_mail(subject=subject, message=body, from_email=None, recipient_list=[to],
+                          fail_silently=True)
+    )
+
+
+def referral_submit(
+    *,
+    organization: Organization,
+    kind: str,
+    person: Mapping[str, Any],
+    story: Mapping[str, Any],
+    instruments: Mapping[str, Mapping[str, int | None]] | None = None,
+    red_flags: Iterable[str] = (),
+    consent_to_contact: bool,
+    submission_key: str,
+    crisis_shown: bool = False,
+    referrer: Mapping[str, Any] | None = None,
+    clinician_reports_suicide_risk: bool = False,
+    letter: tuple[str, bytes] | None = None,
+    ip: str = "",
+    user_agent: str = "",
+) -> Submitted:
+    """Store a referral from a public form. A second post with the same `submission_key`
+    returns the first referral and stores nothing; an email over its daily limit stores
+    nothing unless the answers show suicide risk (a risk is never dropped)."""
+    if kind not in Referral.Kind.values:
+        raise ValidationError({"kind": "Unknown kind of referral."})
+    errors: dict[str, Any] = {}
+    cleaned: dict[str, Any] = {}
+    parts: list[tuple[Any, Mapping[str, Any]]] = [(lambda d: clean_person(d, kind=kind), person),
+                                                  (clean_story, story)]
+    if kind == Referral.Kind.CLINICIAN:
+        parts.append((clean_referrer, referrer or {}))
+    for clean, raw in parts:
+        try:
+            cleaned.update(clean(raw))
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if not consent_to_contact:
+        errors["consent_to_contact"] = [_("We can only help if we may contact you: please tick the box.")]
+    flags = list(red_flags)
+    if any(f not in RED_FLAG_IDS for f in flags):
+        errors["red_flags"] = [_("Choose from the listed conditions.")]
+    if letter is not None:
+        try:
+            check_letter(*letter)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if not submission_key or len(submission_key) > 64:
+        errors["__all__"] = [_("This form has expired: please start again.")]
+    if errors:
+        raise ValidationError(errors)
+    result = triage_of(instruments or {}, flags, clinician_reports_suicide_risk=clinician_reports_suicide_risk)
+    check_address(ip)
+    existing = Referral.objects.filter(submission_key=submission_key).first()
+    if existing is not None:
+        return Submitted(existing, False, result)
+    contact_email = cleaned["email"] if kind == Referral.Kind.SELF else cleaned["referrer_email"]
+    digest = email_digest(contact_email) if contact_email else ""
+    if not result.suicide_risk and _email_over_limit(contact_email):
+        SubmissionAttempt.objects.create(organization=organization, ip=ip, email_hash=digest, outcome="email_limit")
+        return Submitted(None, False, result)
+    try:
+        with transaction.atomic():
+            referral = Referral.objects.create(
+                organization=organization, kind=kind, urgency=int(result.urgency),
+                triage=result.to_dict(), crisis_shown=crisis_shown or result.crisis,
+                consent_to_contact=True, submission_key=submission_key, **cleaned,
+            )
+            if letter is not None:
+                name, content = letter
+                ReferralLetter.objects.create(
+                    organization=organization, referral=referral, filename=name[:200], content=content,
+                    size=len(content), sha256=hashlib.sha256(content).hexdigest(),
+                )
+            audit_record(
+                by=None, action=AuditAction.CREATE, object_type="referral", object_id=referral.id,
+                organization_id=organization.id, actor_email=f"{kind} referral form", ip=ip,
+                user_agent=user_agent,
+                detail={"kind": kind, "urgency": result.urgency.slug, "crisis": result.crisis,
+                        "letter": letter is not None},
+            )
+            if result.suicide_risk:
+                _raise_risk_task(referral, result)
+            SubmissionAttempt.objects.create(organization=organization, ip=ip, email_hash=digest, outcome="stored")
+            _send_confirmation_on_commit(referral, _status_link(referral))
+    except IntegrityError:
+        # The same form posted twice at once: the other request stored it.
+        existing = Referral.objects.filter(submission_key=submission_key).first()
+        if existing is None:
+            raise
+        return Submitted(existing, False, result)
+    return Submitted(referral, True, result)
+
+
+# --- the status link -------------------------------------------------------------------------
+
+
+class LinkRefused(Exception):
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason  # "unknown", "used", "expired"
+
+
+def status_link_use(*, raw: str, ip: str = "", user_agent: str = "") -> Referral:
+    """Spend the single-use link; the caller keeps the referral's id in the session."""
+    with transaction.atomic():
+        link = (StatusLink.objects.select_for_update().select_related("referral")
+                .filter(token_hash=_token_hash(raw)).first())
+        if link is None:
+            raise LinkRefused("unknown")
+        if link.used_at is not None:
+            raise LinkRefused("used")
+        if link.expires_at <= timezone.now():
+            raise LinkRefused("expired")
+        link.used_at = timezone.now()
+        link.save(update_fields=["used_at"])
+        audit_record(
+            by=None, action=AuditAction.VIEW, object_type="referral_status", object_id=link.referral_id,
+            organization_id=link.organization_id, actor_email="referral status link", ip=ip,
+            user_agent=user_agent,
+        )
+    return link.referral
+
+
+# --- the intake team's decisions -------------------------------------------------------------
+
+
+def _referral_locked(by: Actor, referral_id: int) -> Referral:
+    referral = Referral.objects.select_for_update().filter(id=referral_id, organization=by.organization).first()
+    if referral is None:
+        raise Http404("No such referral in your organisation.")
+    if not referral.is_open:
+        raise ValidationError({"__all__": "This referral was already decided."})
+    return referral
+
+
+def duplicates_of(referral: Referral) -> list[Patient]:
+    """Patients of the organisation with the same date of birth and the same name
+    (case, spacing and accents aside)."""
+    given, family = normalise_name(referral.given_name), normalise_name(referral.family_name)
+    return [
+        p for p in Patient.objects.filter(organization_id=referral.organization_id,
+                                          date_of_birth=referral.date_of_birth).order_by("id")
+        if normalise_name(p.legal_given_name) == given and normalise_name(p.legal_family_name) == family
+    ]
+
+
+class DuplicateFound(ValidationError):
+    def __init__(self, patients: list[Patient]):
+        super().__init__({"existing_patient_id": (
+            "A patient with this name and date of birth is already registered: choose them, or "
+            "confirm that this is a different person.")})
+        self.patients = patients
+
+
+@dataclass(frozen=True)
+class Accepted:
+    referral: Referral
+    patient: Patient
+    episode: Episode
+    responses: list[MeasureResponse]
+
+
+def _prescreen_responses(by: Actor, referral: Referral, patient: Patient) -> list[MeasureResponse]:
+    """The pre-screen's complete instruments as measure responses of the new episode,
+    dated when the person answered (scored and flagged again by the measures service)."""
+    responses = []
+    when = referral.created_at
+    if when < timezone.now() - timedelta(days=365):
+        return []  # older than the measures service accepts: not a current measure
+    for instrument_id, outcome in (referral.triage.get("instruments") or {}).items():
+        if not outcome.get("complete"):
+            continue
+        responses.append(response_enter(
+            by=by, patient_id=patient.id, instrument_id=instrument_id,
+            answers=outcome["answers"], occasion=Occasion.AD_HOC, completed_at=when,
+        ))
+    return responses
+
+
+def referral_accept(
+    *, by: Actor, referral_id: int, existing_patient_id: int | None = None, different_person: bool = False,
+    note: str = "",
+) -> Accepted:
+    """Accept into the clinic: the patient (new, or the existing one the clinician chose
+    after the duplicate check), an episode in intake and the pre-screen answers as
+    measure responses, in one transaction."""
+    require(by, Perm.REFERRAL_TRIAGE)
+    require(by, Perm.PATIENT_CREATE)
+    note = (note or "").strip()
+    if len(note) > MAX_NOTE:
+        raise ValidationError({"note": f"Keep the note under {MAX_NOTE} characters."})
+    with transaction.atomic():
+        referral = _referral_locked(by, referral_id)
+        duplicates = duplicates_of(referral)
+        if existing_patient_id is not None:
+            if existing_patient_id not in {p.id for p in duplicates}:
+                raise ValidationError({"existing_patient_id": "Choose one of the matching patients."})
+            patient, _glass = patient_for(by, existing_patient_id, Perm.PATIENT_UPDATE)
+        elif duplicates and not different_person:
+            raise DuplicateFound(duplicates)
+        else:
+            data = {
+                "legal_given_name": referral.given_name, "legal_family_name": referral.family_name,
+                "date_of_birth": referral.date_of_birth, "sex_at_birth": referral.sex_at_birth,
+                "email": referral.email, "phone": referral.phone,
+            }
+            patient = patient_create(by=by, data=data)
+        episode = current_episode(patient)
+        if episode is None:
+            episode = episode_open(by=by, patient_id=patient.id)
+        responses = _prescreen_responses(by, referral, patient)
+        referral.status = Referral.Status.ACCEPTED
+        referral.decided_at = timezone.now()
+        referral.decided_by = by.user
+        referral.decision_note = note
+        referral.patient = patient
+        referral.episode = episode
+        referral.save()
+        audit_record(
+            by=by, action=AuditAction.UPDATE, object_type="referral", object_id=referral.id,
+            patient_id=patient.id, reason=note,
+            detail={"status": referral.status, "episode_id": episode.id, "existing_patient": existing_patient_id
+                    is not None, "responses": [r.id for r in responses]},
+        )
+    return Accepted(referral, patient, episode, responses)
+
+
+CLOSING_OUTCOMES = (Referral.Status.DECLINED, Referral.Status.REFERRED_ELSEWHERE)
+
+
+def default_letter(referral: Referral, outcome: str, referred_to: str = "") -> str:
+    """A starting point the clinician edits, in the person's language."""
+    with translation.override(referral.preferred_language):
+        greeting = _("Dear %(name)s,") % {"name": referral.given_name}
+        if outcome == Referral.Status.REFERRED_ELSEWHERE:
+            body = _(
+                "Thank you for contacting %(clinic)s. After reviewing your referral, we believe "
+                "another service is better placed to help you: %(where)s. We have not shared your "
+                "answers with them; please contact them directly, or ask us to send them your referral."
+            ) % {"clinic": referral.organization.name, "where": referred_to or _("[the service]")}
+        else:
+            body = _(
+                "Thank you for contacting %(clinic)s. After reviewing your referral, we are not able "
+                "to offer you ketamine-assisted psychotherapy at this time. This is not a judgement of "
+                "you or of how much you are struggling. Your doctor or a mental-health service can "
+                "talk with you about other treatments."
+            ) % {"clinic": referral.organization.name}
+        crisis = _("If you are in crisis or thinking about harming yourself: %(crisis)s") % {
+            "crisis": referral.organization.crisis_resources}
+        closing = _("With best wishes,\nThe intake team, %(clinic)s") % {"clinic": referral.organization.name}
+    return f"{greeting}\n\n{body}\n\n{crisis}\n\n{closing}"
+
+
+def referral_close(
+    *, by: Actor, referral_id: int, outcome: str, letter: str, referred_to: str = "", note: str = "",
+    send: bool = True,
+) -> Referral:
+    """Decline, or refer elsewhere, with the letter as the clinician edited it; emailed to
+    the person (or to the referring clinician) after commit when `send`."""
+    require(by, Perm.REFERRAL_TRIAGE)
+    errors: dict[str, str] = {}
+    if outcome not in CLOSING_OUTCOMES:
+        errors["outcome"] = "Choose decline or refer elsewhere."
+    letter = (letter or "").strip()
+    referred_to = (referred_to or "").strip()
+    note = (note or "").strip()
+    if len(letter) < 20:
+        errors["letter"] = "Write the letter (at least 20 characters)."
+    elif len(letter) > MAX_LETTER_TEXT:
+        errors["letter"] = f"Keep the letter under {MAX_LETTER_TEXT} characters."
+    if outcome == Referral.Status.REFERRED_ELSEWHERE and not referred_to:
+        errors["referred_to"] = "Say where the person is referred."
+    if len(referred_to) > 200:
+        errors["referred_to"] = "Keep this under 200 characters."
+    if len(note) > MAX_NOTE:
+        errors["note"] = f"Keep the note under {MAX_NOTE} characters."
+    if "\x00" in letter + referred_to + note:
+        errors["letter"] = "The text contains a character that cannot be stored."
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        referral = _referral_locked(by, referral_id)
+        referral.status = outcome
+        referral.decided_at = timezone.now()
+        referral.decided_by = by.user
+        referral.decision_note = note
+        referral.letter = letter
+        referral.referred_to = referred_to
+        referral.save()
+        audit_record(
+            by=by, action=AuditAction.UPDATE, object_type="referral", object_id=referral.id, reason=note,
+            detail={"status": outcome, "referred_to": referred_to, "letter_sent": send},
+        )
+        to = referral.email or referral.referrer_email
+        if send and to:
+            with translation.override(referral.preferred_language):
+                subject = _("[%(clinic)s] About your referral") % {"clinic": referral.organization.name}
+            transaction.on_commit(
+                lambda: send_mail(subject=subject, message=letter, from_email=None, recipient_list=[to],
+                                  fail_silently=True)
+            )
+    return referral
+
+
+def status_for(referral: Referral) -> str:
+    """What the person sees on their status page: no clinical detail."""
+    labels = {
+        Referral.Status.NEW: _("Received: the intake team will review it and contact you."),
+        Referral.Status.ACCEPTED: _("Accepted: the intake team will contact you to arrange the next step."),
+        Referral.Status.DECLINED: _("Reviewed: the intake team has written to you."),
+        Referral.Status.REFERRED_ELSEWHERE: _("Reviewed: the intake team has written to you."),
+    }
+    return labels[Referral.Status(referral.status)]
+
