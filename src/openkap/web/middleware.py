@@ -65,8 +65,7 @@ class RejectNulMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         query = request.META.get("QUERY_STRING", "").lower()
-        body = request.body if request.method in {"POST", "PUT", "PATCH"} else b""
-        if "%00" in query or "\x00" in request.path or b"\x00" in body or b"\\u0000" in body or b"%00" in body:
+        if "%00" in query or "\x00" in request.path or self._body_has_nul(request):
             if request.path.startswith("/api/"):
                 return JsonResponse({"detail": NUL_MESSAGE, "errors": {}}, status=400)
             if request.path == "/fhir/R4/auth/token":  # OAuth errors have their own shape (RFC 6749 5.2)
@@ -75,3 +74,16 @@ class RejectNulMiddleware:
                 return refused(400, "invalid", NUL_MESSAGE)
             return HttpResponseBadRequest(NUL_MESSAGE)
         return self.get_response(request)
+
+    @staticmethod
+    def _body_has_nul(request: HttpRequest) -> bool:
+        if request.method not in {"POST", "PUT", "PATCH"}:
+            return False
+        if request.content_type == "multipart/form-data":
+            # Uploaded files (a PDF letter) are binary and stored as bytes: check the text
+            # fields and the file names only, and never read the whole upload into memory.
+            texts = [v for _name, values in request.POST.lists() for v in values]
+            texts += [f.name or "" for f in request.FILES.values()]
+            return any("\x00" in t for t in texts)
+        body = request.body
+        return b"\x00" in body or b"\\u0000" in body or b"%00" in body
