@@ -300,3 +300,27 @@ def test_spanish_wording_covers_every_prescreen_item():
         assert dict(asq.fields["q1"].choices)["1"] == "Sí"
     with translation.override("en"):
         assert InstrumentForm("phq9").fields["q1"].label == "Little interest or pleasure in doing things"
+
+
+def test_the_whole_pre_screen_in_spanish(org, therapist, committed):
+    client = Client(HTTP_ACCEPT_LANGUAGE="es")
+    with committed():
+        result = walk(client, contact={**CONTACT, "preferred_language": "es"}, phq9={**PHQ9_LOW, "q9": "1"})
+    texts = [p.content.decode() for p in result.pages if p.status_code == 200]
+    assert "Sobre usted" in texts[0]
+    assert "No se envía nada hasta el último paso" in texts[0]
+    assert any("Pensamientos de que estaría mejor muerto(a)" in t and "Casi todos los días" in t for t in texts)
+    assert any("¿Está pensando en suicidarse" in t or "¿ha deseado estar muerto(a)?" in t for t in texts)
+    assert any("No tiene que esperarnos" in t for t in texts)  # the crisis screen
+    referral = Referral.objects.get()
+    assert referral.preferred_language == "es"
+    confirmation = next(m for m in mail.outbox if m.to == [CONTACT["email"]])
+    assert confirmation.subject == f"[{org.name}] Hemos recibido su solicitud"
+    assert "988" in confirmation.body
+    assert "Puede ver su estado una vez" in confirmation.body
+
+
+def test_a_spanish_error_message_for_a_bad_field(org):
+    result = walk(Client(HTTP_ACCEPT_LANGUAGE="es"), contact={**CONTACT, "phone": "llámame"}, stop_before="story")
+    assert result.last.status_code == 422
+    assert "Escriba un número de teléfono" in result.last.content.decode()

@@ -259,3 +259,11 @@ def test_api_letter_download_and_roles(org, therapist, nurse, admin, as_actor):
     assert _post(_api(nurse, org, as_actor), f"/api/v1/referrals/{referral.id}/accept", {}).status_code == 403
     assert _api(admin, org, as_actor).get("/api/v1/referrals").status_code == 403
     assert AuditEvent.objects.filter(object_type="referral_letter", action="export").count() == 1
+
+
+def test_the_urgent_task_links_to_the_referral(org, therapist, client_for):
+    referral = self_referral(org, phq9={**PHQ9, "q9": 2})
+    task = Task.objects.get(kind=services.RISK_TASK_KIND)
+    page = client_for(therapist).get(f"/tasks/{task.id}/")
+    assert page.status_code == 200
+    assert f'href="/referrals/{referral.id}/"' in page.content.decode()

@@ -320,14 +320,17 @@ def task_list(request: HttpRequest, actor: Actor) -> HttpResponse:
 _TASK_STEPS = {
     "rems_monitoring_form": ("Open the REMS form", "dosing:rems", "subject"),
     "integration_due": ("Record the integration session", "pathway:integration", "patient"),
+    "referral_risk": ("Open the referral", "referrals:detail", "subject"),
 }
 
 
 def _task_step(task: Task) -> tuple[str, str] | None:
     step = _TASK_STEPS.get(task.kind)
-    if step is None or task.patient_id is None:
+    if step is None:
         return None
     label, name, arg = step
+    if arg == "patient" and task.patient_id is None:
+        return None
     return label, reverse(name, args=[task.subject_id if arg == "subject" else task.patient_id])
 
 

@@ -15,8 +15,8 @@ from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -107,7 +107,7 @@ def _previous_step(step: str, state: dict[str, Any]) -> str:
 def _form_for(step: str, data: Any = None, state: dict[str, Any] | None = None) -> Form:
     state = state or {}
     if step == "contact":
-        return ContactForm(data, initial=state.get("person") or None)
+        return ContactForm(data, initial=state.get("person") or {"preferred_language": get_language()[:2]})
     if step == "story":
         return StoryForm(data, initial=state.get("story") or None)
     if step in ("phq9", "gad7", "asq"):
