@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import date
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 import pytest
@@ -18,19 +20,60 @@ if TYPE_CHECKING:
 
     from openkap.accounts.authz import Actor
     from openkap.accounts.models import Organization, Room, Site, User
+    from openkap.demo import SeedReport
     from openkap.patients.models import Patient
 
 ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgres")
 
 
+# After pytest-django's ordering (database tests, transactional ones, then the rest).
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items) -> None:
-    """The one place where ``@pytest.mark.postgres`` tests are skipped on SQLite."""
+    """The one place where ``@pytest.mark.postgres`` tests are skipped on SQLite; and the
+    tests on the shared demo clinic run last, so that no other test sees it."""
+    items.sort(key=lambda item: "demo_clinic" in getattr(item, "fixturenames", ()))
     if ON_POSTGRES:
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL (DATABASE_URL=postgres://...)")
     for item in items:
         if item.get_closest_marker("postgres"):
             item.add_marker(skip)
+
+
+def zone_in_early_afternoon() -> str:
+    """A fixed-offset zone where it is 13:xx now: the demo clinic seeded at this hour has
+    every story on its board (sessions monitored, waiting for an order, arriving), and
+    the morning's sessions never straddle midnight, whenever the tests run."""
+    offset = (13 - datetime.now(UTC).hour + 12) % 24 - 12
+    # POSIX sign convention: Etc/GMT-5 is UTC+5.
+    return f"Etc/GMT{-offset:+d}" if offset else "Etc/UTC"
+
+
+DEMO_PATIENTS = 30
+
+
+@dataclass(frozen=True)
+class DemoClinic:
+    report: SeedReport  # what the one seeding created
+    time_zone: str  # the clinic's local time zone (early afternoon when seeded)
+
+
+@pytest.fixture(scope="session")
+def demo_clinic(django_db_setup, django_db_blocker) -> Iterator[DemoClinic]:
+    """The demo clinic as `make demo` seeds it (DEMO_PATIENTS patients), seeded once per
+    test session, in the early afternoon of its time zone (in force while the demo tests
+    run): seeding costs about 20 s of CPU, and a dozen tests need it. It lives in a
+    transaction rolled back at the end of the session; each test runs in a savepoint of
+    it, so what one test changes the next does not see. Its tests run last (above)."""
+    from django.db import transaction
+    from django.test import override_settings
+
+    from openkap.demo import seed_demo
+
+    zone = zone_in_early_afternoon()
+    with django_db_blocker.unblock(), override_settings(TIME_ZONE=zone), transaction.atomic():
+        yield DemoClinic(seed_demo(patients=DEMO_PATIENTS), zone)
+        transaction.set_rollback(True)
 
 
 def require_tool(path: str, apt_package: str) -> str:

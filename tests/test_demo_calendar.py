@@ -26,6 +26,7 @@ from openkap.demo import seed_demo
 from openkap.dosing.models import Discharge, DosingSession
 from openkap.dosing.selectors import board
 from openkap.scheduling.models import Appointment, AppointmentKind
+from tests.conftest import DEMO_PATIENTS
 
 NEW_YORK = ZoneInfo("America/New_York")
 # A Wednesday, so that the demo's past week and the schedule's weekdays both fall in.
@@ -57,7 +58,7 @@ def clock_at(moment: datetime) -> Iterator[None]:
 
 
 def _local(moment: datetime) -> datetime:
-    return moment.astimezone(NEW_YORK)
+    return timezone.localtime(moment)  # in the clinic's zone (TIME_ZONE)
 
 
 def _check_calendar_agrees() -> None:
@@ -102,17 +103,16 @@ def _brooklyn_board():
 def _seeded_at(hour: int, minute: int):
     moment = datetime.combine(DAY, time(hour, minute), NEW_YORK)
     with override_settings(TIME_ZONE="America/New_York"), clock_at(moment):
-        seed_demo(patients=30)
+        assert seed_demo(patients=DEMO_PATIENTS).created_patients == DEMO_PATIENTS  # a clinic of its own
         _check_calendar_agrees()
         yield _brooklyn_board()
 
 
-def test_seeded_in_the_early_afternoon_the_board_has_its_stories_and_the_calendar_agrees(db):
-    with _seeded_at(13, 15) as shown:
-        _afternoon(shown)
-
-
-def _afternoon(shown) -> None:
+def test_seeded_in_the_early_afternoon_the_board_has_its_stories_and_the_calendar_agrees(demo_clinic, db):
+    """The session's shared demo clinic, seeded at 13:xx of its zone (seeding it again
+    adds nothing: tests/test_settings_and_cli.py checks every table)."""
+    _check_calendar_agrees()
+    shown = _brooklyn_board()
     stages = sorted(row.stage for row in shown.rows)
     assert stages == ["monitor", "order"]
     monitoring = next(row for row in shown.rows if row.stage == "monitor")
@@ -136,10 +136,6 @@ def _afternoon(shown) -> None:
                                          detail__late_entry=True).values_list("object_id", flat=True))
     held = DosingSession.objects.filter(status=DosingSession.Status.DISCHARGED).select_related("appointment")
     assert {str(s.appointment.id) for s in held} <= late
-    # Seeding again adds nothing.
-    counts = (Appointment.objects.count(), DosingSession.objects.count())
-    seed_demo(patients=30)
-    assert (Appointment.objects.count(), DosingSession.objects.count()) == counts
 
 
 def test_seeded_after_midnight_nothing_has_begun_and_four_are_booked_for_today(db):

@@ -4,18 +4,17 @@ what a chart at intake does, plus a fixed few for the sections only it shows). A
 GET writes: reading a page records an audit row (and the session's last activity), and
 changes nothing else.
 
-The demo clinic is seeded once for the module, inside a transaction rolled back at its
-end; each test runs in a savepoint of it. When a budget fails, look for a query in a
-loop (select_related/prefetch_related, or one query for all rows) before raising it."""
+The demo clinic is the session's shared one (``demo_clinic``, tests/conftest.py); each
+test runs in a savepoint of it. When a budget fails, look for a query in a loop
+(select_related/prefetch_related, or one query for all rows) before raising it."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tests.conftest import signed_in
@@ -37,21 +36,18 @@ class Demo:
 
 
 @pytest.fixture(scope="module")
-def demo(django_db_setup, django_db_blocker) -> Iterator[Demo]:
-    from openkap.demo import seed_demo
+def demo(demo_clinic, django_db_blocker) -> Demo:
     from openkap.dosing.models import DosingSession
     from openkap.ledger.models import Lot
     from openkap.pathway.models import Episode
     from openkap.patients.models import Patient
 
-    with django_db_blocker.unblock(), transaction.atomic():
-        report = seed_demo(patients=30)
-        org = report.organization
+    org = demo_clinic.report.organization
+    with django_db_blocker.unblock():
         rich = Patient.objects.get(organization=org, user__isnull=False)
         poor = Episode.objects.get(organization=org, state="intake").patient
         session = DosingSession.objects.filter(patient=rich).exclude(started_at=None).order_by("-started_at").first()
-        yield Demo(rich.id, poor.id, session.site_id, session.id, Lot.objects.filter(site_id=session.site_id).first().id)
-        transaction.set_rollback(True)
+        return Demo(rich.id, poor.id, session.site_id, session.id, Lot.objects.filter(site_id=session.site_id).first().id)
 
 
 def _user(email: str):

@@ -6,11 +6,13 @@ import sys
 
 import pytest
 from cryptography.fernet import Fernet
+from django.apps import apps
 from django.core.management import call_command
 
 from openkap.accounts.models import Membership, User
 from openkap.demo import seed_demo
 from openkap.patients.models import Patient
+from tests.conftest import DEMO_PATIENTS
 
 # Production needs these, and nothing else, to start: each refusal case removes or spoils one.
 SECRET = "s3cr3t-" + "x" * 25  # 32 characters, the minimum
@@ -86,25 +88,32 @@ def test_sqlite_runs_in_wal_mode(db, tmp_path):
         wrapper.close()
 
 
-def test_seed_demo_is_idempotent(db):
-    first = seed_demo(patients=30)
-    second = seed_demo(patients=30)
-    assert (first.created_patients, second.created_patients) == (30, 0)
-    assert Patient.objects.count() == 30
+def _row_counts() -> dict[str, int]:
+    return {model._meta.label: model._default_manager.count() for model in apps.get_models()}
+
+
+def test_seed_demo_is_idempotent(demo_clinic, db):
+    first = demo_clinic.report
+    assert first.created_patients == DEMO_PATIENTS
+    assert Patient.objects.filter(organization=first.organization).count() == DEMO_PATIENTS
     # Six staff (two of them nurses) and the portal patient.
     assert User.objects.filter(email__endswith="@demo.openkap.org").count() == 7
     assert Membership.objects.filter(organization=first.organization).count() == 7
-    assert Patient.objects.exclude(user=None).count() == 1
+    assert Patient.objects.filter(organization=first.organization).exclude(user=None).count() == 1
+    before = _row_counts()
+    second = seed_demo(patients=DEMO_PATIENTS)
+    assert second.created_patients == 0
+    assert _row_counts() == before  # not a row more in any table
 
 
-def test_seed_demo_tops_up_to_the_requested_total(db):
-    seed_demo(patients=10)
-    report = seed_demo(patients=25)
-    assert report.created_patients == 15
-    assert len(set(Patient.objects.values_list("mrn", flat=True))) == 25
+def test_seed_demo_tops_up_to_the_requested_total(demo_clinic, db):
+    org = demo_clinic.report.organization
+    report = seed_demo(patients=DEMO_PATIENTS + 5)
+    assert report.created_patients == 5
+    assert len(set(Patient.objects.filter(organization=org).values_list("mrn", flat=True))) == DEMO_PATIENTS + 5
 
 
-def test_seed_command_prints_the_logins(db, capsys, settings):
+def test_seed_command_prints_the_logins(demo_clinic, db, capsys, settings):
     settings.DEBUG = settings.DEMO_MODE = True
     call_command("seed_demo", "--patients", "3")
     out = capsys.readouterr().out

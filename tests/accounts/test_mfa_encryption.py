@@ -20,7 +20,6 @@ from openkap.accounts import services
 from openkap.accounts.models import RecoveryCode, User
 from openkap.accounts.selectors import DEMO_PASSWORD
 from openkap.audit.models import AuditAction, AuditEvent
-from openkap.demo import seed_demo
 
 BASE32_SECRET = re.compile(r"[A-Z2-7]{32}")  # pyotp.random_base32() is 32 characters
 
@@ -158,8 +157,7 @@ def test_migration_encrypts_existing_plaintext_secrets_and_reverses(settings):
             run(forwards=True)  # later tests need the current schema
 
 
-def test_demo_users_sign_in_with_the_code_shown_on_screen(db):
-    seed_demo(patients=3)
+def test_demo_users_sign_in_with_the_code_shown_on_screen(demo_clinic, db):
     therapist = User.objects.get(email="therapist@demo.openkap.org")
     assert not BASE32_SECRET.search(str(_raw_row(therapist.id)))
     client = Client()

@@ -11,13 +11,12 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
-from tests.conftest import require_tool
+from tests.conftest import require_tool, zone_in_early_afternoon
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -27,16 +26,8 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "browser"
 
 
-def _zone_in_early_afternoon() -> str:
-    """A fixed-offset zone where it is 13:xx now: the demo's morning sessions and the
-    walks that chart them never straddle midnight, whenever CI runs."""
-    offset = (13 - datetime.now(UTC).hour + 12) % 24 - 12
-    # POSIX sign convention: Etc/GMT-5 is UTC+5.
-    return f"Etc/GMT{-offset:+d}" if offset else "Etc/UTC"
-
-
 # The demo server's TIME_ZONE; tests compute clinic-local times with it.
-CLINIC_TIME_ZONE = _zone_in_early_afternoon()
+CLINIC_TIME_ZONE = zone_in_early_afternoon()
 
 
 def _free_port() -> int:

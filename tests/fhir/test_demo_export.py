@@ -9,15 +9,14 @@ from collections import Counter
 import pytest
 
 from openkap.accounts.models import Membership
-from openkap.demo import seed_demo
 from tests.fhir.conftest import FhirClient, token_for, validate
 
 pytestmark = pytest.mark.django_db
 
 
-def test_demo_clinic_exports_and_every_line_validates(settings, tmp_path, django_capture_on_commit_callbacks):
+def test_demo_clinic_exports_and_every_line_validates(demo_clinic, settings, tmp_path,
+                                                     django_capture_on_commit_callbacks):
     settings.FHIR_EXPORT_DIR = tmp_path
-    seed_demo(patients=20)
     nurse = Membership.objects.filter(organization__slug="demo", role="nurse").select_related("user", "organization").first()
     client = FhirClient(token_for(nurse.user, nurse.organization))
     with django_capture_on_commit_callbacks(execute=True):
