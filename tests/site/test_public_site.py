@@ -150,13 +150,15 @@ def test_route_page_draws_the_population_curves_at_the_usual_doses(client, org):
     from openkap.pharmacokinetics.predictions import usual_doses
 
     html = _text(client.get("/learn/routes/"))
-    assert '<svg class="route-chart"' in html
-    assert "<title id=\"route-chart-title\">" in html
+    # A wide drawing and a tall one for phones, each titled and described for screen readers.
+    for size in ("wide", "narrow"):
+        assert f'<svg class="route-chart {size}"' in html
+        assert f'<title id="route-chart-{size}-title">' in html
     assert "A population prediction, not dosing advice." in html
     # One line per route, each at the example protocols' first dose for 70 kg.
     for route, dose in usual_doses(Decimal(70)).items():
         assert f"{dose.dose_mg.normalize():f} mg" in html, route
-    assert html.count('stroke-width="2.5"') == len(usual_doses(Decimal(70)))
+    assert html.count('stroke-width="2.5"') == 2 * len(usual_doses(Decimal(70)))
     es = _text(client.get("/learn/routes/", HTTP_ACCEPT_LANGUAGE="es"))
     assert "Una predicción para una población, no una recomendación de dosis." in es
     assert "Horas desde el inicio de la dosis" in es

@@ -37,7 +37,9 @@ STYLES = {
     "iv": ("#0072B2", ""), "im": ("#D55E00", "8 4"), "in-esketamine": ("#007A5A", "2 3"),
     "in-racemic": ("#AA4499", "10 3 2 3"), "sublingual": ("#8A5A00", "4 2"), "oral": ("#444444", "1 2"),
 }
-W, H = 720, 380
+# A wide drawing for screens and a tall one for phones (CSS shows one): the same
+# data, with text that stays readable at each size.
+SIZES = {"wide": (720, 380, 13), "narrow": (360, 400, 12)}
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 16, 52
 POINTS = 121
 
@@ -55,7 +57,8 @@ class RouteLine:
 
 @dataclass(frozen=True)
 class RouteChart:
-    svg: str
+    svg: str  # the wide drawing
+    svg_narrow: str
     lines: tuple[RouteLine, ...]
     population: int
     weight_kg: Decimal
@@ -73,19 +76,16 @@ def _comparison() -> predictions.Comparison:
 
 def _nice_ceiling(value: float) -> float:
     magnitude = 10 ** math.floor(math.log10(value))
-    return next(step * magnitude for step in (1, 2, 2.5, 5, 10) if step * magnitude >= value)
+    return next(step * magnitude for step in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10) if step * magnitude >= value)
 
 
 def _path(xs: np.ndarray, ys: np.ndarray) -> str:
     return " ".join(f"{'M' if i == 0 else 'L'}{x:.1f},{y:.1f}" for i, (x, y) in enumerate(zip(xs, ys, strict=True)))
 
 
-def route_chart() -> RouteChart:
-    """The chart and its numbers in the active language."""
-    comparison = _comparison()
-    results = comparison.results
-    top = _nice_ceiling(max(float(np.max(r.p95 if r.p95 is not None else r.median)) for r in results))
-    plot_w, plot_h = W - LEFT - RIGHT, H - TOP - BOTTOM
+def _svg(results: tuple, lines: list[RouteLine], size: str, top: float, title: str, desc: str) -> str:
+    width, height, font = SIZES[size]
+    plot_w, plot_h = width - LEFT - RIGHT, height - TOP - BOTTOM
 
     def sx(minutes: np.ndarray) -> np.ndarray:
         return LEFT + minutes / (HOURS * 60) * plot_w
@@ -93,49 +93,58 @@ def route_chart() -> RouteChart:
     def sy(conc: np.ndarray) -> np.ndarray:
         return TOP + plot_h - np.minimum(conc, top) / top * plot_h
 
-    title = _("Predicted ketamine blood levels after each route's usual first dose")
-    lines, bands, curves = [], [], []
-    for result in results:
-        colour, dash = STYLES[result.route]
-        line = RouteLine(result.route, str(ROUTE_NAMES[result.route]), result.dose_mg,
-                         result.cmax_ng_ml, result.tmax_min, colour, dash)
-        lines.append(line)
+    bands, curves = [], []
+    for result, line in zip(results, lines, strict=True):
         idx = np.linspace(0, len(result.times_min) - 1, POINTS).round().astype(int)
         t = result.times_min[idx]
         if result.p5 is not None and result.p95 is not None:
             upper = _path(sx(t), sy(result.p95[idx]))
             lower = _path(sx(t[::-1]), sy(result.p5[idx][::-1])).replace("M", "L", 1)
-            bands.append(f'<path d="{upper} {lower} Z" fill="{colour}" fill-opacity="0.12" stroke="none"/>')
-        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
-        curves.append(f'<path d="{_path(sx(t), sy(result.median[idx]))}" fill="none" stroke="{colour}" '
+            bands.append(f'<path d="{upper} {lower} Z" fill="{line.colour}" fill-opacity="0.10" stroke="none"/>')
+        dash_attr = f' stroke-dasharray="{line.dash}"' if line.dash else ""
+        curves.append(f'<path d="{_path(sx(t), sy(result.median[idx]))}" fill="none" stroke="{line.colour}" '
                       f'stroke-width="2.5"{dash_attr}/>')
+    x_label = escape(_("Hours after the dose starts"))
+    y_label = escape(_("Ketamine or esketamine in the blood (ng/mL)"))
+    grid, ticks = [], []
+    for k in range(5):
+        y = TOP + plot_h - plot_h * k / 4
+        grid.append(f'<line x1="{LEFT}" x2="{width - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#d0d4da"/>')
+        ticks.append(f'<text x="{LEFT - 8}" y="{y + 4:.1f}" text-anchor="end">{top * k / 4:g}</text>')
+    for hour in range(HOURS + 1):
+        x = LEFT + plot_w * hour / HOURS
+        ticks.append(f'<text x="{x:.1f}" y="{TOP + plot_h + 18}" text-anchor="middle">{hour}</text>')
+    ids = f"route-chart-{size}"
+    return (
+        f'<svg class="route-chart {size}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-labelledby="{ids}-title {ids}-desc" xmlns="http://www.w3.org/2000/svg" '
+        f'font-family="system-ui, sans-serif" font-size="{font}" fill="#222">'
+        f'<title id="{ids}-title">{escape(title)}</title><desc id="{ids}-desc">{escape(desc)}</desc>'
+        + "".join(grid) + "".join(bands) + "".join(curves) + "".join(ticks)
+        + f'<line x1="{LEFT}" x2="{width - RIGHT}" y1="{TOP + plot_h}" y2="{TOP + plot_h}" stroke="#222"/>'
+        + f'<line x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{TOP + plot_h}" stroke="#222"/>'
+        + f'<text x="{LEFT + plot_w / 2:.1f}" y="{height - 10}" text-anchor="middle">{x_label}</text>'
+        + f'<text transform="translate(16 {TOP + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle">'
+        f'{y_label}</text></svg>'
+    )
+
+
+def route_chart() -> RouteChart:
+    """The chart and its numbers in the active language."""
+    results = _comparison().results
+    # The medians set the scale; a band reaching above it is cut at the top.
+    top = _nice_ceiling(1.2 * max(float(np.max(r.median)) for r in results))
+    lines = [
+        RouteLine(r.route, str(ROUTE_NAMES[r.route]), r.dose_mg, r.cmax_ng_ml, r.tmax_min, *STYLES[r.route])
+        for r in results
+    ]
+    title = _("Predicted ketamine blood levels after each route's usual first dose")
     desc = "; ".join(
         _("%(route)s %(dose)s mg: highest median level %(cmax)s ng/mL at %(tmax)s minutes") % {
             "route": line.name, "dose": f"{line.dose_mg:g}", "cmax": f"{line.cmax_ng_ml:.0f}",
             "tmax": f"{line.tmax_min:.0f}"}
         for line in lines
     )
-    x_label = escape(_("Hours after the dose starts"))
-    y_label = escape(_("Ketamine or esketamine in the blood (ng/mL)"))
-    grid, ticks = [], []
-    for k in range(5):
-        value = top * k / 4
-        y = TOP + plot_h - plot_h * k / 4
-        grid.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#d0d4da"/>')
-        ticks.append(f'<text x="{LEFT - 8}" y="{y + 4:.1f}" text-anchor="end">{value:g}</text>')
-    for hour in range(HOURS + 1):
-        x = LEFT + plot_w * hour / HOURS
-        ticks.append(f'<text x="{x:.1f}" y="{TOP + plot_h + 18}" text-anchor="middle">{hour}</text>')
-    svg = (
-        f'<svg class="route-chart" viewBox="0 0 {W} {H}" role="img" aria-labelledby="route-chart-title route-chart-desc" '
-        f'xmlns="http://www.w3.org/2000/svg" font-family="system-ui, sans-serif" font-size="13" fill="#222">'
-        f'<title id="route-chart-title">{escape(title)}</title><desc id="route-chart-desc">{escape(desc)}</desc>'
-        + "".join(grid) + "".join(bands) + "".join(curves) + "".join(ticks)
-        + f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{TOP + plot_h}" y2="{TOP + plot_h}" stroke="#222"/>'
-        + f'<line x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{TOP + plot_h}" stroke="#222"/>'
-        + f'<text x="{LEFT + plot_w / 2:.1f}" y="{H - 10}" text-anchor="middle">{x_label}</text>'
-        + f'<text transform="translate(16 {TOP + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle">'
-        f'{y_label}</text></svg>'
-    )
     sources = tuple(dict.fromkeys(f"{r.model}. {r.source}" for r in results))
-    return RouteChart(svg, tuple(lines), results[0].n_patients or 1, WEIGHT_KG, sources)
+    return RouteChart(_svg(results, lines, "wide", top, title, desc), _svg(results, lines, "narrow", top, title, desc),
+                      tuple(lines), results[0].n_patients or 1, WEIGHT_KG, sources)
