@@ -111,6 +111,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "openkap.accounts.middleware.ActorMiddleware",
+    "openkap.web.middleware.LanguageMiddleware",
     "openkap.accounts.middleware.IdleTimeoutMiddleware",
     "openkap.accounts.middleware.MfaRequiredMiddleware",
     "openkap.web.middleware.SecurityHeadersMiddleware",

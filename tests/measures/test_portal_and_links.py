@@ -183,7 +183,9 @@ def test_link_reaches_nothing_else(link, patient, phq9, episode):
     client.post(f"/q/{raw}/", {"step": "q1", "answer": "1", "action": "next"})
     # No session was signed in: every other page asks for a login.
     other = MeasureAssignment.objects.filter(episode=episode).exclude(id=phq9.id).first()
-    for path in ("/", f"/patients/{patient.id}/", f"/patients/{patient.id}/measures/", "/portal/questionnaires/",
+    public_home = client.get("/").content.decode()  # the public site, for anyone
+    assert patient.legal_family_name not in public_home
+    for path in (f"/patients/{patient.id}/", f"/patients/{patient.id}/measures/", "/portal/questionnaires/",
                  f"/portal/questionnaires/{phq9.id}/", f"/portal/questionnaires/{other.id}/", "/tasks/"):
         response = client.get(path)
         assert response.status_code == 302, path

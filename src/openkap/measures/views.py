@@ -10,7 +10,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from openkap.accounts.authz import Actor
@@ -24,6 +25,7 @@ from openkap.core.instruments import (
     all_instruments,
     safety_flags,
 )
+from openkap.core.instruments.translations import has_wording, localized
 from openkap.measures import flow, selectors, services
 from openkap.measures.forms import (
     AnswerForm,
@@ -422,7 +424,11 @@ def _questionnaire(
     submitted: Callable[[MeasureResponse], HttpResponse],
     context: dict[str, Any],
 ) -> HttpResponse:
-    """One item per screen with save and resume; the same for the portal and a link."""
+    """One item per screen with save and resume; the same for the portal and a link.
+    Shown in the reader's language where a validated translation exists, else English."""
+    language = (translation.get_language() or "en")[:2]
+    english_only = not has_wording(instrument.id, language)
+    instrument = localized(instrument, language)
     draft = _draft_of(assignment)
     answers = dict(draft.answers) if draft else {}
     extra = dict(draft.supplementary) if draft else {}
@@ -445,7 +451,7 @@ def _questionnaire(
             if action == "skip" and step.skippable:
                 value = ""
             if value == "" and not (action == "skip" and step.skippable):
-                error = "Choose an answer to go on."
+                error = gettext("Choose an answer to go on.")
             else:
                 try:
                     if step.kind == "item":
@@ -481,6 +487,7 @@ def _questionnaire(
             "review": review,
             "here": here,
             "show_crisis": _flags_so_far(instrument, answers),
+            "english_only": english_only,
         },
         status=422 if error else 200,
     )
@@ -543,6 +550,8 @@ def link_fill(request: HttpRequest, token: str) -> HttpResponse:
         ))
     here = reverse("measures:link", args=[token])
     organization = assignment.organization
+    # No one is signed in: the link speaks the language stored on the patient's record.
+    translation.activate(assignment.patient.preferred_language)
 
     def submitted(response: MeasureResponse) -> HttpResponse:
         return TemplateResponse(

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from openkap.core.pathway import CHECKLIST, Finding
 from openkap.core.pathway.notes import NoteTemplate
@@ -204,7 +205,7 @@ class PreparationSessionForm(forms.Form):
 
 
 class IntentionForm(forms.Form):
-    text = forms.CharField(label="Intention", max_length=2000, widget=_area(2))
+    text = forms.CharField(label=_("Intention"), max_length=2000, widget=_area(2))
 
 
 class SafetyPlanForm(forms.Form):
@@ -228,12 +229,12 @@ class InstructionsForm(forms.Form):
 
 class ConsentSignForm(forms.Form):
     document_sha256 = forms.CharField(max_length=64, widget=forms.HiddenInput)
-    has_read = forms.BooleanField(label="I have read this document and had my questions answered")
-    typed_name = forms.CharField(label="Full legal name (typed signature)", max_length=200)
+    has_read = forms.BooleanField(label=_("I have read this document and had my questions answered"))
+    typed_name = forms.CharField(label=_("Full legal name (typed signature)"), max_length=200)
 
 
 class WithdrawForm(forms.Form):
-    reason = forms.CharField(label="Reason for withdrawing consent", widget=_area(2))
+    reason = forms.CharField(label=_("Reason for withdrawing consent"), widget=_area(2))
 
 
 class ConsentDocumentForm(forms.Form):
@@ -284,10 +285,10 @@ class ReassessmentForm(forms.Form):
 
 
 class JournalForm(forms.Form):
-    text = forms.CharField(label="Reflection", widget=_area(5))
+    text = forms.CharField(label=_("Reflection"), widget=_area(5))
 
 
 class CommitmentForm(forms.Form):
     prefix = "practice"  # shares the journal page with the reflection form
-    text = forms.CharField(label="A small practice", max_length=200,
-                           help_text="For example: 10 minutes of mindful walking each morning.")
+    text = forms.CharField(label=_("A small practice"), max_length=200,
+                           help_text=_("For example: 10 minutes of mindful walking each morning."))

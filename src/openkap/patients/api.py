@@ -18,6 +18,9 @@ SexAtBirth = Literal["female", "male", "intersex", "unknown"]
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
 
 
+PreferredLanguage = Literal["en", "es"]
+
+
 class PatientIn(Schema):
     legal_given_name: str = Field(min_length=1, max_length=100)
     legal_family_name: str = Field(min_length=1, max_length=100)
@@ -30,6 +33,7 @@ class PatientIn(Schema):
     email: str = Field("", max_length=254)
     phone: str = Field("", max_length=30)
     address: str = Field("", max_length=1000)
+    preferred_language: PreferredLanguage = "en"
     emergency_contact_name: str = Field("", max_length=200)
     emergency_contact_phone: str = Field("", max_length=30)
     emergency_contact_relationship: str = Field("", max_length=60)
@@ -48,6 +52,7 @@ class PatientPatchIn(Schema):
     email: str | None = Field(None, max_length=254)
     phone: str | None = Field(None, max_length=30)
     address: str | None = Field(None, max_length=1000)
+    preferred_language: PreferredLanguage | None = None
     emergency_contact_name: str | None = Field(None, max_length=200)
     emergency_contact_phone: str | None = Field(None, max_length=30)
     emergency_contact_relationship: str | None = Field(None, max_length=60)
@@ -68,6 +73,7 @@ class PatientOut(Schema):
     email: str
     phone: str
     address: str
+    preferred_language: str
     emergency_contact_name: str
     emergency_contact_phone: str
     emergency_contact_relationship: str

@@ -7,7 +7,7 @@ from openkap.patients.models import CareTeamMember, HeightMeasurement, Patient, 
 
 PATIENT_FORM_FIELDS = [
     "legal_given_name", "legal_family_name", "preferred_name", "pronouns", "date_of_birth",
-    "sex_at_birth", "gender_identity", "email", "phone", "address",
+    "sex_at_birth", "gender_identity", "email", "phone", "address", "preferred_language",
     "emergency_contact_name", "emergency_contact_phone", "emergency_contact_relationship",
     "allergies", "current_medications",
 ]
@@ -25,6 +25,8 @@ _fields = fields_for_model(
 # Parsing only: the rules live in ``services._clean_patient_data`` so that all of a
 # submission's errors show together, for the web and the API alike.
 _fields["email"] = forms.CharField(required=False, max_length=254, widget=forms.EmailInput)
+_fields["preferred_language"].required = False
+_fields["preferred_language"].help_text = "Of the portal, emails and the PDFs the patient is given."
 PatientForm = type("PatientForm", (forms.Form,), dict(_fields))
 
 

@@ -28,6 +28,10 @@ class Patient(models.Model):
     email = models.EmailField(blank=True)
     phone = models.CharField(max_length=30, blank=True)
     address = models.TextField(blank=True)
+    # The language of the portal, emails and the PDFs the patient is given (settings.LANGUAGES).
+    preferred_language = models.CharField(
+        max_length=8, choices=[("en", "English"), ("es", "Español")], default="en"
+    )
     emergency_contact_name = models.CharField(max_length=200, blank=True)
     emergency_contact_phone = models.CharField(max_length=30, blank=True)
     emergency_contact_relationship = models.CharField(max_length=60, blank=True)

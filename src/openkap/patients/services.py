@@ -15,9 +15,10 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
-from openkap.accounts.authz import Actor, require
+from openkap.accounts.authz import Actor, Denied, require
 from openkap.accounts.models import Membership, Organization, User
 from openkap.accounts.services import sha256
 from openkap.audit.models import AuditAction
@@ -47,12 +48,14 @@ PATIENT_FIELDS = (
     "email",
     "phone",
     "address",
+    "preferred_language",
     "emergency_contact_name",
     "emergency_contact_phone",
     "emergency_contact_relationship",
     "allergies",
     "current_medications",
 )
+LANGUAGE_CODES = tuple(code for code, _ in Patient._meta.get_field("preferred_language").choices)
 REQUIRED_FIELDS = ("legal_given_name", "legal_family_name", "date_of_birth", "sex_at_birth")
 MAX_LENGTHS = {f.name: f.max_length for f in Patient._meta.fields if getattr(f, "max_length", None)}
 MIN_WEIGHT_KG = Decimal("2")
@@ -90,12 +93,16 @@ def _clean_patient_data(data: dict[str, Any], *, partial: bool) -> dict[str, Any
             cleaned[name] = value
             continue
         value = "" if value is None else str(value).strip()
+        if name == "preferred_language" and not value:
+            continue  # not given: English on registration, unchanged on an update
         if name in REQUIRED_FIELDS and not value:
             errors[name] = "This field is required."
         elif name in MAX_LENGTHS and len(value) > MAX_LENGTHS[name]:
             errors[name] = f"Keep this under {MAX_LENGTHS[name]} characters."
         elif name == "sex_at_birth" and value not in Patient.SexAtBirth.values:
             errors[name] = "Choose one of the listed options."
+        elif name == "preferred_language" and value not in LANGUAGE_CODES:
+            errors[name] = "Choose English or Spanish."
         elif name == "email" and value:
             try:
                 validate_email(value)
@@ -380,18 +387,9 @@ def portal_invite(*, by: Actor, patient_id: int, email: str = "") -> tuple[Porta
         link = settings.SITE_URL.rstrip("/") + reverse("patients:portal_accept", args=[token])
         clinic = by.organization.name
         given = patient.preferred_name or patient.legal_given_name
+        language = patient.preferred_language
         transaction.on_commit(
-            lambda: send_mail(
-                subject=f"Your patient portal at {clinic}",
-                message=(
-                    f"Hello {given},\n\n{clinic} invites you to its patient portal, where you can "
-                    "sign consent, fill in questionnaires, see your appointments and keep a journal.\n\n"
-                    f"Choose your password here (the link works once, for {PORTAL_INVITATION_DAYS} days):\n"
-                    f"{link}\n\nIf you did not expect this email, you can ignore it.\n"
-                ),
-                from_email=None,
-                recipient_list=[email],
-            )
+            lambda: _send_portal_invitation(email=email, clinic=clinic, given=given, link=link, language=language)
         )
     return invitation, token
 
@@ -474,3 +472,40 @@ def portal_invitation_accept(*, token: str, password: str, ip: str = "", user_ag
             detail={"invitation": invitation.id, "account": "created" if created else "restored"},
         )
     return user
+
+
+def _send_portal_invitation(*, email: str, clinic: str, given: str, link: str, language: str) -> None:
+    with translation.override(language):  # the patient's language
+        values = {"clinic": clinic, "given": given, "link": link, "days": PORTAL_INVITATION_DAYS}
+        send_mail(
+            subject=_("Your patient portal at %(clinic)s") % values,
+            message=_(
+                "Hello %(given)s,\n\n%(clinic)s invites you to its patient portal, where you can sign consent, "
+                "fill in questionnaires, see your appointments and keep a journal.\n\n"
+                "Choose your password here (the link works once, for %(days)s days):\n%(link)s\n\n"
+                "If you did not expect this email, you can ignore it.\n"
+            ) % values,
+            from_email=None,
+            recipient_list=[email],
+        )
+
+
+def patient_language_set(*, by: Actor, language: str) -> Patient:
+    """A signed-in patient chooses the language of their portal, emails and PDFs."""
+    if language not in LANGUAGE_CODES:
+        raise ValidationError({"language": "Choose English or Spanish."})
+    with transaction.atomic():
+        patient = Patient.objects.select_for_update().filter(
+            user_id=by.user.id, organization_id=by.organization.id
+        ).first()
+        if patient is None or not by.is_patient_only:
+            raise Denied("Only a patient chooses their own language here.")
+        if patient.preferred_language != language:
+            patient.preferred_language = language
+            patient.updated_at = timezone.now()
+            patient.save(update_fields=["preferred_language", "updated_at"])
+            audit_record(
+                by=by, action=AuditAction.UPDATE, object_type="patient", object_id=patient.id,
+                patient_id=patient.id, detail={"fields": ["preferred_language"]},
+            )
+    return patient

@@ -15,7 +15,9 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 from django_tasks import task
 
 from openkap.audit.models import AuditAction
@@ -73,10 +75,13 @@ def send_appointment_reminder(appointment_id: int, start: str) -> str:
         }
         # Sent inside the transaction: if the mail server refuses, the appointment is
         # not marked as reminded and a re-run of the task tries again.
-        send_mail(
-            subject=f"Reminder: your appointment at {context['clinic']} on {start:%A %d %B at %H:%M}",
-            message=render_to_string("scheduling/reminder_email.txt", context),
-            from_email=None,
-            recipient_list=[patient.email],
-        )
+        with translation.override(patient.preferred_language):  # the patient's language
+            send_mail(
+                subject=_("Reminder: your appointment at %(clinic)s on %(day)s at %(time)s") % {
+                    "clinic": context["clinic"], "day": date_format(start, "l d F"), "time": date_format(start, "H:i"),
+                },
+                message=render_to_string("scheduling/reminder_email.txt", context),
+                from_email=None,
+                recipient_list=[patient.email],
+            )
     return "sent"

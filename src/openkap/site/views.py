@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from openkap.accounts.authz import Actor
 from openkap.accounts.models import Organization
 from openkap.core.authz import Perm
+from openkap.patients import services as patient_services
 from openkap.site import selectors, services
 from openkap.site.content import LANGUAGES, SECTION_KEYS, SECTIONS, render_markdown
 from openkap.site.eligibility import plain_eligibility
@@ -138,9 +139,14 @@ def robots(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def language(request: HttpRequest) -> HttpResponse:
     """Switch the language of the pages a patient or prospective patient reads: a link
-    (GET) on the public site, a form (POST) in the portal. Only a cookie is set here."""
+    (GET) on the public site sets a cookie only; the portal's form (POST) also stores a
+    signed-in patient's choice on their record."""
     params = request.POST if request.method == "POST" else request.GET
     code = params.get("language", "")
+    actor = getattr(request, "actor", None)
+    if request.method == "POST" and code in LANGUAGES and actor and actor.is_patient_only:
+        # A signed-in patient's choice is kept on their record: emails and PDFs follow it.
+        patient_services.patient_language_set(by=actor, language=code)
     target = params.get("next", "/")
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
                                            require_https=request.is_secure()):

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.template.response import TemplateResponse
+from django.utils import translation
 
 from openkap.audit.services import record_refusal
 from openkap.fhir.framework import is_fhir_path, refused
@@ -87,3 +89,26 @@ class RejectNulMiddleware:
             return any("\x00" in t for t in texts)
         body = request.body
         return b"\x00" in body or b"\\u0000" in body or b"%00" in body
+
+
+class LanguageMiddleware:
+    """Once the actor is known (after ActorMiddleware): a patient reads the language stored
+    on their record; staff pages are English, so Django's own messages stay English for
+    staff whatever their browser asks. Anonymous visitors keep LocaleMiddleware's choice
+    (the switcher's cookie, then the browser's Accept-Language)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        actor = getattr(request, "actor", None)
+        language = None
+        if actor and actor.is_patient_only:  # a lazy object: None when nobody is signed in
+            patient = getattr(request.user, "patient_record", None)
+            language = patient.preferred_language if patient is not None else None
+        elif actor:
+            language = settings.LANGUAGE_CODE
+        if language:
+            translation.activate(language)
+            request.LANGUAGE_CODE = language  # type: ignore[attr-defined]
+        return self.get_response(request)

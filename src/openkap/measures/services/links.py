@@ -12,7 +12,8 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from openkap.accounts.authz import Actor
 from openkap.accounts.models import Organization
@@ -66,16 +67,23 @@ def link_create(*, by: Actor, assignment_id: int, days: int = LINK_DAYS, send_em
         if send_email:
             url = link_url(raw)
             email, clinic = assignment.patient.email, by.organization.name
+            language = assignment.patient.preferred_language
             transaction.on_commit(
-                lambda: send_mail(
-                    subject=f"A questionnaire from {clinic}",
-                    message=f"{clinic} asks you to complete a short questionnaire.\n\n{url}\n\n"
-                    f"The link works once and expires in {days} days.\n",
-                    from_email=None,
-                    recipient_list=[email],
-                )
+                lambda: _send_link(email=email, clinic=clinic, url=url, days=days, language=language)
             )
     return link, raw
+
+
+def _send_link(*, email: str, clinic: str, url: str, days: int, language: str) -> None:
+    with translation.override(language):  # the patient's language
+        values = {"clinic": clinic, "url": url, "days": days}
+        send_mail(
+            subject=_("A questionnaire from %(clinic)s") % values,
+            message=_("%(clinic)s asks you to complete a short questionnaire.\n\n%(url)s\n\n"
+                      "The link works once and expires in %(days)s days.\n") % values,
+            from_email=None,
+            recipient_list=[email],
+        )
 
 
 def link_url(raw: str) -> str:

@@ -59,12 +59,15 @@
       encodeURIComponent(window.location.pathname));
   }
 
+  // The page's language gives the unit words (data-minute, data-minutes, ... on the dialog).
+  function unit(name) { return dialog.getAttribute("data-" + name) || name; }
+
   function words(seconds) {
     if (seconds >= 60) {
       var m = Math.ceil(seconds / 60);
-      return m + (m === 1 ? " minute" : " minutes");
+      return m + " " + unit(m === 1 ? "minute" : "minutes");
     }
-    return seconds + (seconds === 1 ? " second" : " seconds");
+    return seconds + " " + unit(seconds === 1 ? "second" : "seconds");
   }
 
   function countdown() {

@@ -1,0 +1,146 @@
+"""English and Spanish (issue 17, item 6): the committed catalogues are complete and
+compiled, and every page a patient or prospective patient sees has its words marked
+for translation."""
+
+from __future__ import annotations
+
+import gettext
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from django.template.base import Lexer, TokenType
+from django.template.loader import get_template
+from django.utils import translation
+
+from openkap.core.pofile import parse_po
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "openkap"
+CATALOGUES = sorted(SRC.glob("**/locale/*/LC_MESSAGES/django.po"))
+
+# What a patient or a prospective patient can open: the public site, sign-in and
+# password reset, the portal, questionnaires (portal and single-use link), the error
+# pages, and the layout and form pieces those pages include.
+PATIENT_TEMPLATES = [
+    "base.html", "403.html", "404.html", "422.html", "500.html", "_field.html", "_form_errors.html",
+    "site/base.html", "site/page.html", "site/home.html", "site/routes.html", "site/eligibility.html",
+    "site/contact.html",
+    "accounts/login.html", "accounts/password_reset.html", "accounts/password_reset_confirm.html",
+    "accounts/password_reset_done.html",
+    "web/patient_home.html",
+    "measures/portal_list.html", "measures/_portal_card.html", "measures/fill.html", "measures/done.html",
+    "measures/link_refused.html",
+    "pathway/portal_care.html", "pathway/portal_consent.html", "pathway/portal_journal.html",
+    "pathway/_consent_document.html",
+    "scheduling/portal_appointments.html", "scheduling/_portal_card.html",
+    "patients/portal_accept.html",
+    # Emails to patients (sent in the patient's language).
+    "scheduling/reminder_email.txt", "accounts/password_reset_email.txt", "accounts/password_reset_subject.txt",
+]
+# Names and units that read the same in both languages.
+SAME_IN_BOTH = {"OpenKAP", "KAP", "SPRAVATO", "ICS", "SHA", "mg", "ng", "mL", "min"}
+TRANSLATED_ATTRIBUTES = {"aria-label", "title", "alt", "placeholder"}
+
+
+class _Words(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("script", "style", "code"):
+            self._skip += 1
+        self.found += [value for name, value in attrs if name in TRANSLATED_ATTRIBUTES and value]
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style", "code") and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.found.append(data)
+
+
+def untranslated_text(source: str) -> list[str]:
+    """Words in a template that reach the reader without passing through gettext: text
+    outside {% translate %}/{% blocktranslate %} and translatable attributes."""
+    parts, skipping = [], None
+    for token in Lexer(source).tokenize():
+        if skipping:
+            if token.token_type == TokenType.BLOCK and token.contents.split()[0] == skipping:
+                skipping = None
+            parts.append("\x00")
+            continue
+        if token.token_type == TokenType.TEXT:
+            parts.append(token.contents)
+            continue
+        if token.token_type == TokenType.BLOCK:
+            tag = token.contents.split()[0]
+            if tag in ("blocktranslate", "blocktrans", "comment", "verbatim"):
+                skipping = "end" + tag
+        parts.append("\x00")
+    parser = _Words()
+    parser.feed("".join(parts))
+    problems = []
+    for text in parser.found:
+        words = [w for w in "".join(c if c.isalpha() else " " for c in text).split()
+                 if len(w) > 1 and w not in SAME_IN_BOTH]
+        if words:
+            problems.append(" ".join(text.split()))
+    return problems
+
+
+def _source(name: str) -> str:
+    return Path(get_template(name).origin.name).read_text("utf-8")
+
+
+def test_the_checker_finds_an_untranslated_word():
+    assert untranslated_text('{% load i18n %}<p>Hello</p>') == ["Hello"]
+    assert untranslated_text('<a aria-label="Close">{% translate "x" %}</a>') == ["Close"]
+    assert untranslated_text('{% load i18n %}<p>{% translate "Hello" %} · {{ name }} 3 mg</p>') == []
+    assert untranslated_text('{% blocktranslate %}Hello {{ n }}{% endblocktranslate %}<code>SELECT</code>') == []
+
+
+@pytest.mark.parametrize("name", PATIENT_TEMPLATES)
+def test_patient_facing_template_has_no_untranslated_text(name):
+    assert untranslated_text(_source(name)) == []
+
+
+@pytest.mark.parametrize("name", PATIENT_TEMPLATES)
+def test_every_marked_string_of_a_patient_facing_template_has_a_spanish_translation(name):
+    from django.utils.translation import trans_real
+
+    source = _source(name)
+    msgids = [token.contents for token in Lexer(source).tokenize() if token.token_type == TokenType.BLOCK
+              and token.contents.split()[0] in ("translate", "trans")]
+    with translation.override("es"):
+        catalog = trans_real.translation("es")
+        for contents in msgids:
+            msgid = re.match(r"""\S+\s+(["'])(.*?)\1""", contents).group(2)
+            assert catalog.gettext(msgid) != msgid or msgid in SAME_IN_BOTH, (name, msgid)
+
+
+@pytest.mark.parametrize("po", CATALOGUES, ids=lambda p: str(p.relative_to(SRC)))
+def test_catalogue_is_complete_and_its_mo_matches(po):
+    entries = [e for e in parse_po(po.read_text("utf-8")) if e.msgid]
+    assert entries, "an empty catalogue"
+    assert [e.msgid for e in entries if not e.translated] == []
+    mo = po.with_suffix(".mo")
+    assert mo.exists(), f"compile it: msgfmt -o {mo} {po}"
+    with mo.open("rb") as handle:
+        compiled = gettext.GNUTranslations(handle)._catalog  # type: ignore[attr-defined]
+    expected: dict[object, str] = {}
+    for e in entries:
+        key = f"{e.msgctxt}\x04{e.msgid}" if e.msgctxt is not None else e.msgid
+        if e.msgid_plural:
+            expected |= {(key, i): text for i, text in e.msgstr.items()}
+        else:
+            expected[key] = e.msgstr[0]
+    assert {k: v for k, v in compiled.items() if k != ""} == expected, "the .mo is stale: run msgfmt again"
+
+
+def test_each_app_keeps_its_own_catalogue():
+    apps = {p.relative_to(SRC).parts[0] for p in CATALOGUES}
+    assert {"site", "measures", "pathway", "scheduling", "patients", "accounts", "web", "locale"} <= apps
