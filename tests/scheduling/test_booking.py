@@ -17,6 +17,7 @@ from openkap.dosing.models import DosingSession
 from openkap.pathway import selectors as pathway_selectors
 from openkap.scheduling import services
 from openkap.scheduling.models import Appointment, Participant
+from openkap.scheduling.services import booking as booking_services
 from tests.scheduling.conftest import at, dosing, prep
 
 # --- ordinary bookings ---------------------------------------------------------------------
@@ -423,14 +424,14 @@ def test_two_concurrent_bookings_of_one_room_cannot_both_succeed(therapist, nurs
 
     # Widen the window between the conflict check and the insert, so that without
     # the per-room lock both bookings would pass the check.
-    original = services._conflicts
+    original = booking_services._conflicts
 
     def slow_conflicts(*args):
         found = original(*args)
         clock.sleep(0.5)
         return found
 
-    monkeypatch.setattr(services, "_conflicts", slow_conflicts)
+    monkeypatch.setattr(booking_services, "_conflicts", slow_conflicts)
     barrier = threading.Barrier(2)
     outcomes: list[str] = []
 

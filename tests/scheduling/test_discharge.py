@@ -16,6 +16,7 @@ from openkap.dosing.services import discharge as dosing_discharge
 from openkap.scheduling import services
 from openkap.scheduling.models import Appointment
 from openkap.scheduling.selectors import Attendance, attendance
+from openkap.scheduling.services import status as scheduling_status
 from tests.conftest import PASSWORD
 from tests.dosing import conftest as dosing_fixtures
 from tests.dosing.conftest import DISCHARGE, NORMAL, ago, run_to_monitoring, screen
@@ -117,7 +118,7 @@ def test_an_end_without_a_dose_that_rolls_back_leaves_the_appointment_booked(che
         raise RuntimeError("the audit log could not be written")
 
     # The appointment's audit row fails after its status is set: all of the step rolls back.
-    monkeypatch.setattr(services, "audit_record", audit_log_down)
+    monkeypatch.setattr(scheduling_status, "audit_record", audit_log_down)
     with pytest.raises(RuntimeError):
         dosing_services.session_end_without_dose(by=nurse_actor, session_id=session.id, reason="Patient unwell.")
     appointment.refresh_from_db()

@@ -17,6 +17,7 @@ from openkap.audit.services import AuditedRefusal, record_refusal
 from openkap.dosing.models import DosingSession
 from openkap.scheduling import services
 from openkap.scheduling.models import Appointment, AppointmentMove, Participant
+from openkap.scheduling.services import booking as booking_services
 from tests.scheduling.conftest import at, dosing, prep
 
 
@@ -340,14 +341,14 @@ def test_a_move_and_a_booking_into_one_room_cannot_both_succeed(therapist, nurse
     from openkap.accounts.authz import build_actor
 
     a = services.appointment_book(by=build_actor(therapist, org), **prep(patient, therapy_room, therapist, at(1, 14)))
-    original = services._conflicts
+    original = booking_services._conflicts
 
     def slow_conflicts(*args):
         found = original(*args)
         clock.sleep(0.5)  # without the per-room lock both would pass the check
         return found
 
-    monkeypatch.setattr(services, "_conflicts", slow_conflicts)
+    monkeypatch.setattr(booking_services, "_conflicts", slow_conflicts)
 
     def moving():
         services.appointment_reschedule(by=build_actor(therapist, org), appointment_id=a.id, start=at(1, 10), reason="Earlier")
