@@ -24,3 +24,5 @@ ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 # Background tasks run at once, inside the test (still only after the commit that enqueues them).
 TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 OPENKAP_CHECKPOINT_KEY = "test-only-checkpoint-key-kept-outside-the-database"
+# Curves are not kept between test runs (tests of the shared curve cache choose their own).
+CACHES = {**CACHES, "pk": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}  # noqa: F405

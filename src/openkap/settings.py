@@ -289,6 +289,16 @@ LOGGING = {
 
 NINJA_PAGINATION_PER_PAGE = 50
 
+# Predicted PK curves with their charts (about 0.3 s of CPU each) are kept on disk, shared
+# by the server's worker processes and kept across restarts; the cache key names the
+# model's version, so a new release draws new curves (pharmacokinetics.predictions).
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "pk": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+           "LOCATION": str(VAR_DIR / "cache" / "pk-curves"), "TIMEOUT": None,
+           "OPTIONS": {"MAX_ENTRIES": 5000}},
+}
+
 # Background work (appointment reminders) in a database-backed queue: no broker.
 # Run the worker with `openkap db_worker` (docs/adr/0003-task-queue.md).
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}

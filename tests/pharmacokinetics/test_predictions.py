@@ -37,6 +37,54 @@ def test_a_repeated_curve_is_served_from_the_cache_without_simulating_again():
     assert predictions._prediction.cache_info().hits == 100
 
 
+@pytest.fixture
+def curve_files(tmp_path, settings):
+    """The shared curve cache on disk, as in production (the test settings keep none)."""
+    settings.CACHES = {**settings.CACHES, "pk": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(tmp_path),
+        "TIMEOUT": None}}
+    return tmp_path
+
+
+def _new_process() -> None:
+    """What another server process starts with: none of this process's curves."""
+    predictions._prediction.cache_clear()
+    predictions.simulation.cache_clear()
+
+
+def test_a_curve_is_computed_once_for_every_process_and_restart(curve_files):
+    _new_process()
+    first = predictions.predicted_curve(route="oral", dose_mg=Decimal("175"), weight_kg=Decimal("70"))
+    assert predictions.simulation.cache_info().misses == 1
+    assert len(list(curve_files.iterdir())) == 1  # stored on disk
+    _new_process()
+    again = predictions.predicted_curve(route="oral", dose_mg=Decimal("175"), weight_kg=Decimal("70"))
+    assert predictions.simulation.cache_info().misses == 0  # read, not simulated
+    assert again.svg == first.svg
+    assert again.facts == first.facts
+    assert list(again.result.median) == list(first.result.median)
+
+
+def test_a_new_model_version_draws_its_curves_again(curve_files, monkeypatch):
+    _new_process()
+    predictions.predicted_curve(route="oral", dose_mg=Decimal("175"), weight_kg=Decimal("70"))
+    monkeypatch.setattr(predictions, "MODEL_VERSION", "a-later-release")
+    _new_process()
+    predictions.predicted_curve(route="oral", dose_mg=Decimal("175"), weight_kg=Decimal("70"))
+    assert predictions.simulation.cache_info().misses == 1
+    assert len(list(curve_files.iterdir())) == 2
+
+
+def test_an_unwritable_curve_cache_costs_speed_not_the_curve(curve_files, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise PermissionError("read-only folder")
+
+    monkeypatch.setattr(type(predictions.caches["pk"]), "set", refuse)
+    _new_process()
+    shown = predictions.predicted_curve(route="oral", dose_mg=Decimal("175"), weight_kg=Decimal("70"))
+    assert "<svg" in shown.svg
+
+
 def test_weight_and_infusion_time_are_dropped_where_the_model_does_not_use_them():
     eske = predictions.curve_key(route="in-esketamine", dose_mg=56, weight_kg=80)
     assert eske.weight_kg is None

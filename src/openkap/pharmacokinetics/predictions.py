@@ -3,8 +3,10 @@
 One place checks the inputs (bad input raises ``ValidationError({field: message})``,
 as a service does) and caches the work: simulations and charts are kept per
 process with ``functools.lru_cache``, keyed on the inputs rounded to what a
-clinician can tell apart (0.1 mg, 0.1 kg, whole minutes, 0.1 h). A population of
-300 virtual patients (seed 0) makes every page reproducible and fast.
+clinician can tell apart (0.1 mg, 0.1 kg, whole minutes, 0.1 h); a curve with its
+chart is also kept in the shared curve cache (on disk, across processes and
+restarts), so a plan or order's curve is computed once, not once per worker. A
+population of 300 virtual patients (seed 0) makes every page reproducible and fast.
 
 No patient data is read here: callers pass numbers (and a treatment plan's
 protocol id and weight they have already read through their own audited selector).
@@ -12,13 +14,17 @@ protocol id and weight they have already read through their own audited selector
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
+from pathlib import Path
 
+from django.core.cache import caches
 from django.core.exceptions import ValidationError
 
 from openkap.core.dosing.calc import order_dose
@@ -36,6 +42,8 @@ from openkap.pharmacokinetics.explain import (
     explain,
     route_facts,
 )
+
+logger = logging.getLogger(__name__)
 
 POPULATION = 300
 SEED = 0
@@ -189,11 +197,43 @@ def predicted_curve(
     )
 
 
+def _model_version() -> str:
+    """A fingerprint of everything a stored curve depends on: the simulator, its fitted
+    parameters and data, and the code that draws and explains the curve."""
+    here = Path(__file__).resolve().parent
+    pk = here.parent / "core" / "pk"
+    files = [*sorted([*pk.glob("*.py"), *(pk / "data").glob("*.json")]),
+             here / "predictions.py", here / "charts.py", here / "explain.py"]
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+MODEL_VERSION = _model_version()
+
+
+def _shared_key(key: CurveKey) -> str:
+    return "prediction:" + hashlib.sha256(f"{MODEL_VERSION}:{key!r}".encode()).hexdigest()
+
+
 @lru_cache(maxsize=128)
 def _prediction(key: CurveKey) -> Prediction:
+    """Per process (lru_cache), then in the shared curve cache (settings.CACHES["pk"]:
+    files, shared by the server's workers and kept across restarts), then computed."""
+    shared = caches["pk"]
+    name = _shared_key(key)
+    found = shared.get(name)
+    if isinstance(found, Prediction):
+        return found
     result = simulation(key)
     label = f"Predicted plasma concentration, {SHORT_LABELS[result.route]} {result.dose_mg:g} mg"
-    return Prediction(result, route_facts(result), inline_svg(render_chart(result, "svg"), label))
+    prediction = Prediction(result, route_facts(result), inline_svg(render_chart(result, "svg"), label))
+    try:
+        shared.set(name, prediction)
+    except OSError:  # an unwritable cache folder costs speed, never the page
+        logger.warning("Predicted curve not stored in the curve cache", exc_info=True)
+    return prediction
 
 
 @dataclass(frozen=True)
