@@ -36,10 +36,11 @@ def reference(row: tuple) -> list[dict]:
 @given(row=rows)
 def test_template_lines_are_the_reference_mapping_byte_for_byte(row):
     expected = b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in reference(row))
-    assert mapping.vital_lines(row).encode() == expected
+    values = mapping.vital_values(row)
+    assert mapping.vital_lines(values).encode() == expected
     for resource in reference(row):
         key = resource["id"].rsplit("-", 1)[1]
-        assert mapping.vital_observation(row, key) == resource
+        assert mapping.vital_observation(values, key) == resource
     assert mapping.vital_keys(row) == [r["id"].rsplit("-", 1)[1] for r in reference(row)]
 
 
@@ -49,7 +50,7 @@ def test_template_lines_are_the_reference_mapping_byte_for_byte(row):
      None, None),
 ])
 def test_template_lines_validate_and_read_as_expected(row):
-    lines = [json.loads(line) for line in mapping.vital_lines(row).splitlines()]
+    lines = [json.loads(line) for line in mapping.vital_lines(mapping.vital_values(row)).splitlines()]
     for resource in lines:
         validate(resource)
     if row[6] is None:  # a systolic without a diastolic is no blood-pressure panel
@@ -70,5 +71,34 @@ def test_template_lines_validate_and_read_as_expected(row):
 def test_a_time_zone_other_than_utc_is_written_as_utc():
     local = datetime(2026, 7, 1, 12, 0, tzinfo=UTC).astimezone(ZoneInfo("America/New_York"))
     row = (1, 2, 3, local, local + timedelta(seconds=1), None, None, 60, None, None)
-    (hr,) = [json.loads(line) for line in mapping.vital_lines(row).splitlines()]
+    (hr,) = [json.loads(line) for line in mapping.vital_lines(mapping.vital_values(row)).splitlines()]
     assert hr["effectiveDateTime"] == "2026-07-01T12:00:00Z"
+
+
+@pytest.mark.django_db
+def test_the_database_writes_instants_as_the_mapping_does(record, nurse, org):
+    """The export reads the two times as text formatted by the database (``Instant``); on
+    SQLite and PostgreSQL alike they must be the mapping's instants (UTC, seconds cut)."""
+    from django.db.models import F
+
+    from openkap.dosing.models import VitalSigns
+    from openkap.fhir.export import Instant
+
+    session = record["session"]
+    new_york = ZoneInfo("America/New_York")
+    for n, (systolic, diastolic, hr, spo2, rr) in enumerate(
+            [(250, 140, 180, 100, 60), (None, 80, None, 91, None), (119, None, 40, None, 8), (None,) * 5]):
+        taken = datetime(2026, 11, 1, 1, 59, 59, 999999, tzinfo=new_york) + timedelta(minutes=61 * n)
+        VitalSigns.objects.create(organization=org, session=session, taken_at=taken, systolic=systolic,
+                                  diastolic=diastolic, heart_rate=hr, spo2=spo2, respiratory_rate=rr,
+                                  recorded_by=nurse, recorded_at=taken + timedelta(microseconds=1))
+    rows = VitalSigns.objects.filter(session=session).annotate(fhir_patient_id=F("session__patient_id")).order_by("pk")
+    by_python = [mapping.vital_values(row) for row in rows.values_list(*mapping.VITAL_COLUMNS)]
+    by_database = list(rows.annotate(taken=Instant("taken_at"), updated=Instant("recorded_at"))
+                       .values_list(*mapping.VITAL_FIELDS))
+    assert by_database == by_python
+    # 01:59:59.999999 EDT is 05:59:59Z (microseconds cut, not rounded); a microsecond later on
+    # the wall clock is 02:00 EST, after the clocks went back: 07:00Z.
+    assert by_python[2][3:5] == ("2026-11-01T05:59:59Z", "2026-11-01T07:00:00Z")
+    lines = "".join(mapping.vital_lines(v) for v in by_database)
+    assert lines.count("\n") == 4 + 1 + 4 + 1 + 2 + 0  # the fixture's two sets first

@@ -13,13 +13,14 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import orjson
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import CharField, F, Func, QuerySet
 from django.http import Http404
 from django.utils import timezone
 from django_tasks import task
@@ -42,7 +43,7 @@ from openkap.patients.models import HeightMeasurement, Patient, WeightMeasuremen
 from openkap.patients.selectors import visible_patients
 
 CHUNK = 2000
-CHECK_EVERY = 5000  # rows between progress updates and cancellation checks
+CHECK_EVERY = 50_000  # resources between progress updates and cancel checks (about a second)
 WRITE_BUFFER = 1 << 20
 MAX_OPEN_JOBS = 3  # per user: an export is heavy; more waits for these to finish
 NDJSON = "application/fhir+ndjson"
@@ -73,14 +74,33 @@ def _observations(patients: QuerySet[Patient], since: datetime | None, by: Actor
     # Vital signs are most of a clinic's Observations: plain rows and pre-serialised lines.
     vitals = VitalSigns.objects.filter(organization=by.organization, session__patient__in=patients)
     vitals = _since(vitals, "recorded_at", since).annotate(fhir_patient_id=F("session__patient_id"))
-    for row in vitals.order_by("pk").values_list(*mapping.VITAL_COLUMNS).iterator(chunk_size=CHUNK):
-        yield mapping.vital_lines(row)
+    rows = vitals.annotate(taken=Instant("taken_at"), updated=Instant("recorded_at")).order_by("pk")
+    stream = rows.values_list(*mapping.VITAL_FIELDS).iterator(chunk_size=CHUNK)
+    while batch := list(islice(stream, CHUNK)):  # one string per batch: no Python loop per row here
+        yield "".join(map(mapping.vital_lines, batch))
     weights = WeightMeasurement.objects.filter(organization=by.organization, patient__in=patients)
     for w in _since(weights, "recorded_at", since).order_by("pk").iterator(chunk_size=CHUNK):
         yield mapping.weight_observation(w)
     heights = HeightMeasurement.objects.filter(organization=by.organization, patient__in=patients)
     for h in _since(heights, "recorded_at", since).order_by("pk").iterator(chunk_size=CHUNK):
         yield mapping.height_observation(h)
+
+
+class Instant(Func):
+    """A UTC datetime column as a FHIR instant (``2026-01-05T14:03:00Z``), written by the
+    database: reading the text costs a fraction of parsing a datetime and formatting it
+    again in Python (ADR 0045)."""
+
+    output_field = CharField()
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(compiler, connection, template=(
+            "to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"), **extra)
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        # Django keeps SQLite datetimes as UTC text, 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
+        return self.as_sql(compiler, connection, template="replace(substr(%(expressions)s, 1, 19), ' ', 'T') || 'Z'",
+                           **extra)
 
 
 def _encounters(patients: QuerySet[Patient], since: datetime | None, by: Actor) -> Iterator[Resource]:

@@ -200,15 +200,34 @@ def location_search(by: Actor, query: Query) -> Page:
 
 # --- Observation ---------------------------------------------------------------------------
 
-def _other_observations(patient: Patient) -> list[dict[str, Any]]:
+def _other_observations(patient: Patient, sources: frozenset[str] = frozenset({"survey", "weight", "height"})
+                        ) -> list[dict[str, Any]]:
     """A patient's Observations that are not session vitals (a bounded number: scores,
-    weights and heights), oldest first within each source."""
+    weights and heights), oldest first within each source; only the sources named."""
     out: list[dict[str, Any]] = []
-    for response in current_responses(patient):
-        out += mapping.measure_observations(response)
-    out += [mapping.weight_observation(w) for w in patient.weights.order_by("measured_on", "id")]
-    out += [mapping.height_observation(h) for h in patient.heights.order_by("measured_on", "id")]
+    if "survey" in sources:
+        for response in current_responses(patient):
+            out += mapping.measure_observations(response)
+    if "weight" in sources:
+        out += [mapping.weight_observation(w) for w in patient.weights.order_by("measured_on", "id")]
+    if "height" in sources:
+        out += [mapping.height_observation(h) for h in patient.heights.order_by("measured_on", "id")]
     return out
+
+
+def _possible_sources(codes: list[list[core.Token]], categories: list[list[core.Token]],
+                      statuses: list[list[core.Token]]) -> frozenset[str]:
+    """The sources whose Observations could match the tokens (the others are not queried):
+    a vital-signs search reads no questionnaires, a heart-rate search no weights."""
+    def every(token_lists: list[list[core.Token]], codings: list[tuple[str, str]]) -> bool:
+        return all(core.token_matches(tokens, codings) for tokens in token_lists)
+
+    final = [(core.OBSERVATION_STATUS, "final")]
+    vital = every(categories, mapping.VITAL_CATEGORY_CODINGS) and every(statuses, final)
+    out = {key for key in ("weight", "height", *mapping.VITAL_KEYS) if vital and every(codes, mapping.VITAL_CODINGS[key])}
+    if every(categories, mapping.SURVEY_CATEGORY_CODINGS):
+        out.add("survey")
+    return frozenset(out)
 
 
 def _vital_rows(patient: Patient) -> QuerySet[Any]:
@@ -234,7 +253,7 @@ def observation_read(by: Actor, resource_id: str) -> Found:
         row = _vital_rows(patient).filter(pk=row_id).first()
         if row is None or key not in mapping.vital_keys(row):
             raise Http404
-        return Found(mapping.vital_observation(row, key), patient.id, glass)
+        return Found(mapping.vital_observation(mapping.vital_values(row), key), patient.id, glass)
     return Found(_one(_other_observations(patient), resource_id), patient.id, glass)
 
 
@@ -246,7 +265,7 @@ class _VitalEntry:
     key: str
 
     def build(self) -> dict[str, Any]:
-        return mapping.vital_observation(self.row, self.key)
+        return mapping.vital_observation(mapping.vital_values(self.row), self.key)
 
 
 def observation_search(by: Actor, query: Query) -> Page:
@@ -260,7 +279,8 @@ def observation_search(by: Actor, query: Query) -> Page:
     patient, glass = patient_for(by, patient_id, Perm.CLINICAL_VIEW)
     # Scores, weights and heights are few and built whole; vitals (hundreds a patient over a
     # series) are matched on their columns and built only for the page that is returned.
-    resources = _other_observations(patient)
+    sources = _possible_sources(codes, categories, statuses)
+    resources = _other_observations(patient, sources)
     for tokens in codes:
         resources = [r for r in resources if core.token_matches(tokens, mapping.observation_codings(r))]
     for tokens in categories:
@@ -271,10 +291,8 @@ def observation_search(by: Actor, query: Query) -> Page:
     for r in dates:
         resources = [res for res in resources if r.matches(mapping.observation_time(res))]
     keyed: list[tuple[datetime, str, Any]] = [(mapping.observation_time(r), r["id"], r) for r in resources]
-    vital_keys = [key for key in mapping.VITAL_KEYS if all(core.token_matches(t, mapping.VITAL_CODINGS[key])
-                                                            for t in codes)]
-    if all(core.token_matches(t, mapping.VITAL_CATEGORY_CODINGS) for t in categories) and all(
-            core.token_matches(t, [(core.OBSERVATION_STATUS, "final")]) for t in statuses) and vital_keys:
+    vital_keys = [key for key in mapping.VITAL_KEYS if key in sources]
+    if vital_keys:
         for row in _vital_rows(patient).order_by("taken_at", "id"):
             at = row[3].replace(microsecond=0)
             if all(r.matches(at) for r in dates):
