@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "openkap.dosing",
     "openkap.pharmacokinetics",
     "openkap.outcomes",
+    "openkap.history",
     "openkap.site",
     "openkap.referrals",
     "openkap.web",

@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("openkap.dosing.urls")),
     path("", include("openkap.pharmacokinetics.urls")),
     path("", include("openkap.outcomes.urls")),
+    path("", include("openkap.history.urls")),
     path("", include("openkap.site.urls")),
     path("", include("openkap.referrals.urls")),
     path("api/v1/", api.urls),

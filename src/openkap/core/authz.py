@@ -109,6 +109,8 @@ class Perm(StrEnum):
     # patient and enters measures, so therapists and prescribers.
     REFERRAL_VIEW = "referral.view"
     REFERRAL_TRIAGE = "referral.triage"
+    # Import patients, held sessions and scores from another system: admins.
+    HISTORY_IMPORT = "history.import"
 
 
 _CLINICAL_COMMON = {
@@ -188,6 +190,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
             Perm.PROTOCOL_MANAGE,
             Perm.OUTCOMES_VIEW,
             Perm.PUBLIC_SITE_MANAGE,
+            Perm.HISTORY_IMPORT,
         }
     ),
     Role.RESEARCHER: frozenset({Perm.API_TOKEN_OWN, Perm.RESEARCH_EXPORT}),
@@ -254,6 +257,7 @@ PERM_LABELS: dict[Perm, str] = {
     Perm.RESEARCH_EXPORT: "download de-identified research exports",
     Perm.REFERRAL_VIEW: "read referrals",
     Perm.REFERRAL_TRIAGE: "accept or decline referrals",
+    Perm.HISTORY_IMPORT: "import history from another system",
 }
 
 

@@ -108,6 +108,7 @@ def normalise_icd10(code: str) -> str:
 def enrolled_patients(organization_id: int, filters: CohortFilters) -> dict[int, Enrolled]:
     """Patients with a held dosing session whose first session matches the filters."""
     from openkap.dosing.models import DosingSession
+    from openkap.history.services import imported_sessions
     from openkap.pathway.models import Intake, TreatmentPlan
     from openkap.patients.models import CareTeamMember
 
@@ -121,16 +122,18 @@ def enrolled_patients(organization_id: int, filters: CohortFilters) -> dict[int,
         .filter(organization_id=organization_id)
         .annotate(at=Coalesce("administration_started_at", "scheduled_start"))
         .order_by("patient_id", "at", "id")
-        .values_list("patient_id", "site_id", "episode_id", "at", F("protocol_version__route"))
+        .values_list("id", "patient_id", "site_id", "episode_id", "at", F("protocol_version__route"))
     )
+    imported = imported_sessions(organization_id)
     enrolled: dict[int, Enrolled] = {}
     zone = timezone.get_current_timezone()  # once: looking it up per row cost more than the row
-    for patient_id, site_id, episode_id, at, route in _raw(rows):
+    for session_id, patient_id, site_id, episode_id, at, route in _raw(rows):
         day = local_day(at, zone)
         record = enrolled.get(patient_id)
         if record is None:
             record = enrolled[patient_id] = Enrolled(
-                patient_id, site_id, episode_id, route or plan_route.get(episode_id, "")
+                patient_id, site_id, episode_id,
+                route or imported.get(session_id, {}).get("route") or plan_route.get(episode_id, ""),
             )
         record.session_days.append(day)
     keep = {

@@ -150,7 +150,7 @@ def tables(mode: DateMode) -> dict[str, tuple[Column, ...]]:
             Column("session_number", "int", "1 for the first held dosing session, then in order.", ""),
             _when(mode, "Day of the session"),
             Column("route", "string", "Route of the session (see participants.route).", ""),
-            Column("dose_mg", "float", "Ordered dose in mg (the signed order not cancelled); empty if none recorded.",
+            Column("dose_mg", "float", "Dose in mg: the signed order not cancelled, or the dose of an imported session; empty if none recorded.",
                    ""),
             Column("adverse_events", "string", "Adverse events as code:severity, separated by spaces (codes: "
                    "nausea, vomiting, dizziness, headache, hypertension, tachycardia, sedation, dissociation, "
@@ -272,8 +272,9 @@ def _participants(organization: Organization, mode: DateMode) -> dict[int, _Part
 def _sessions(organization: Organization) -> Iterator[tuple[int, date, str, float | None, str, bool]]:
     """Held sessions in patient order with their ordered dose and coded adverse events."""
     from openkap.dosing.models import AdverseEvent, DoseOrder, DosingSession
+    from openkap.history.services import imported_sessions
 
-    doses = dict(
+    doses: dict[int, Any] = dict(
         DoseOrder.objects.filter(organization=organization, cancelled_at__isnull=True)
         .order_by("session_id", "signed_at").values_list("session_id", "dose_mg")
     )
@@ -295,11 +296,13 @@ def _sessions(organization: Organization) -> Iterator[tuple[int, date, str, floa
         .order_by("patient_id", "at", "id")
         .values_list("id", "patient_id", "episode_id", "at", F("protocol_version__route"))
     )
+    imported = imported_sessions(organization.id)
     zone = timezone.get_current_timezone()
     for session_id, pid, episode_id, at, route in _raw(rows):
         mine = events.get(session_id, [])
-        dose = doses.get(session_id)
-        yield (pid, local_day(at, zone), route or plan_route.get(episode_id, ""),
+        history = imported.get(session_id, {})
+        dose = doses.get(session_id, history.get("dose_mg"))
+        yield (pid, local_day(at, zone), route or history.get("route") or plan_route.get(episode_id, ""),
                None if dose is None else float(dose),
                " ".join(f"{code}:{severity}" for code, severity, _ in mine), any(s for _, _, s in mine))
 

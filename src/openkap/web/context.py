@@ -63,6 +63,8 @@ def shell(request: HttpRequest) -> dict[str, Any]:
             nav.append(("pharmacokinetics:compare", "Compare routes"))
         if actor.can(Perm.OUTCOMES_VIEW):
             nav.append(("outcomes:report", "Outcomes"))
+        if actor.can(Perm.HISTORY_IMPORT):
+            nav.append(("history:import", "Import history"))
         if actor.can(Perm.RESEARCH_EXPORT):
             nav.append(("outcomes:research", "Research export"))
         if actor.is_patient_only:
