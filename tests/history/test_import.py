@@ -181,9 +181,11 @@ def test_page_checks_then_imports(org, admin, site, client_for):
         "p.csv", (PATIENTS + "A2,Zo\xeb,L,1980-01-01,female\n").encode("latin-1"))})
     assert latin.status_code == 422
     assert b"not UTF-8" in latin.content
-    # A UTF-16 file (NUL bytes) is refused before the page by the NUL guard.
-    assert client.post("/import/", {"kind": "patients", "file": SimpleUploadedFile("p.csv", PATIENTS.encode("utf-16"))}
-                       ).status_code == 400
+    # A UTF-16 file (NUL bytes): refused by the NUL guard at the door (400) where it runs,
+    # else by the file check (422); both name the NUL bytes.
+    utf16 = client.post("/import/", {"kind": "patients", "file": SimpleUploadedFile("p.csv", PATIENTS.encode("utf-16"))})
+    assert utf16.status_code in {400, 422}
+    assert b"NUL" in utf16.content
     assert Patient.objects.count() == 1
     assert client.post("/import/", {"kind": "invoices"}).status_code == 422
 

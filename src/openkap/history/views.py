@@ -27,7 +27,7 @@ class ImportForm(forms.Form):
     file = forms.FileField(label="CSV file (UTF-8)", help_text=(
         # The whole request body is read by the NUL guard, so Django's body limit applies here.
         f"Up to {(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or MAX_BYTES) / (1024 * 1024):.1f} MB on this page; "
-        f"larger files (up to {MAX_BYTES // (1024 * 1024)} MB) with `openkap import`."
+        f"larger files (up to {MAX_BYTES // (1024 * 1024)} MB) with the openkap import command."
     ))
     site = forms.ModelChoiceField(queryset=Site.objects.none(), required=False, empty_label="The first site",
                                   label="Site for imported sessions")
