@@ -40,15 +40,17 @@ def _postgres(sql: str, dbname: str = "postgres") -> list[tuple]:
 
 
 @pytest.fixture
-def databases(tmp_path, django_db_setup, django_db_blocker):
+def databases(tmp_path, transactional_db):
     """Two new databases beside the test database: the clinic's, a copy of the migrated
     test database (migrating one costs more than the whole drill), and the empty restore
-    target (on PostgreSQL named after the test database: parallel runs do not collide)."""
+    target (on PostgreSQL named after the test database: parallel runs do not collide).
+    ``transactional_db``: the test database exists (even when no other test asked for
+    it) and no transaction is open (VACUUM and a template need none)."""
     from django.db import connection
 
     if not ON_POSTGRES:
         clinic = tmp_path / "clinic.sqlite3"
-        with django_db_blocker.unblock(), connection.cursor() as cursor:
+        with connection.cursor() as cursor:
             cursor.execute("VACUUM INTO %s", [str(clinic)])
         yield f"sqlite:///{clinic}", f"sqlite:///{tmp_path / 'restored.sqlite3'}"
         return
