@@ -49,6 +49,8 @@ def test_self_referral_without_risk_lands_routine_and_sends_confirmation(org, th
 
 def test_item9_positive_shows_crisis_at_once_and_raises_urgent_task(org, therapist, prescriber, nurse, admin,
                                                                     committed):
+    org.crisis_resources = "Albany County Mobile Crisis Team: 518-555-0000, 24/7."
+    org.save()
     client = Client()
     with committed():
         result = walk(client, phq9={**PHQ9_LOW, "q9": "2"})
@@ -56,7 +58,7 @@ def test_item9_positive_shows_crisis_at_once_and_raises_urgent_task(org, therapi
     assert result.crisis_after == ["gad7"]
     crisis_page = next(p for p in result.pages if 'value="continue"' in p.content.decode())
     text = crisis_page.content.decode()
-    assert org.crisis_resources.split(":")[0] in text
+    assert "Albany County Mobile Crisis Team: 518-555-0000" in text
     assert "988" in text
     referral = Referral.objects.get()
     assert referral.urgency_level.slug == "urgent"
@@ -69,6 +71,9 @@ def test_item9_positive_shows_crisis_at_once_and_raises_urgent_task(org, therapi
     assert set(task.assignees.values_list("user_id", flat=True)) == {therapist.id, prescriber.id}
     assert "Rosa" not in task.title
     # The intake team is told by email (no details), the person gets the confirmation.
+    confirmation = next(m for m in mail.outbox if m.to == ["rosa@example.org"])
+    assert "Albany County Mobile Crisis Team" in confirmation.body
+    assert "988" in confirmation.body
     recipients = sorted(r for m in mail.outbox for r in m.to)
     assert recipients == sorted(["rosa@example.org", therapist.email, prescriber.email])
     assert "988" in client.get("/refer/thanks/").content.decode()

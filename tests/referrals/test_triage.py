@@ -157,7 +157,7 @@ def test_decline_with_edited_letter_in_the_persons_language(org, prescriber, cli
     assert form.status_code == 200
     letter = services.default_letter(referral, "declined")
     assert letter.startswith("Estimado/a Rosa:")
-    assert org.crisis_resources in letter
+    assert "988 Línea de Prevención del Suicidio y Crisis" in letter
     edited = letter + "\n\nP.S. Dr. Prescriber would be glad to talk with your GP."
     with committed():
         done = client.post(f"/referrals/{referral.id}/close/", {

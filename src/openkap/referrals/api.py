@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from openkap.api.schemas import MAX_ID, ErrorOut, ObjectId
@@ -162,13 +162,13 @@ def accept_referral(request: HttpRequest, referral_id: ObjectId, payload: Accept
             different_person=payload.different_person, note=payload.note,
         )
     except services.DuplicateFound as dup:
-        return 409, {
+        return Status(409, {
             "detail": dup.messages[0], "errors": dup.message_dict,
             "matches": [{"id": p.id, "mrn": p.mrn, "display_name": p.display_name,
                          "date_of_birth": p.date_of_birth} for p in dup.patients],
-        }
-    return 200, {"referral": _full(done.referral), "patient_id": done.patient.id, "episode_id": done.episode.id,
-                 "measure_response_ids": [r.id for r in done.responses]}
+        })
+    return Status(200, {"referral": _full(done.referral), "patient_id": done.patient.id,
+                        "episode_id": done.episode.id, "measure_response_ids": [r.id for r in done.responses]})
 
 
 class CloseIn(Schema):

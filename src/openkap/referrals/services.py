@@ -74,6 +74,27 @@ def _token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+# --- crisis resources in the person's language --------------------------------------------
+
+
+def crisis_line() -> str:
+    return _("988 Suicide & Crisis Lifeline: call or text 988 (in English and Spanish), or chat at "
+             "988lifeline.org. In an emergency call 911.")
+
+
+def clinic_crisis_text(organization: Organization) -> str:
+    """The organisation's own crisis resources, or "" while it keeps OpenKAP's default
+    (which the translated 988 line already says, in the person's language)."""
+    own = organization.crisis_resources.strip()
+    default = str(Organization._meta.get_field("crisis_resources").default).strip()
+    return "" if own == default else own
+
+
+def crisis_text(organization: Organization) -> str:
+    own = clinic_crisis_text(organization)
+    return f"{own}\n{crisis_line()}" if own else crisis_line()
+
+
 # --- checking what was typed -----------------------------------------------------------------
 
 
@@ -304,7 +325,7 @@ def _send_confirmation_on_commit(referral: Referral, raw: str) -> None:
             "You can see its status once with this link (it works for %(days)s days):\n%(link)s\n\n"
             "If you are in crisis or thinking about harming yourself, do not wait for us:\n%(crisis)s\n"
         ) % {"clinic": organization.name, "days": STATUS_LINK_DAYS, "link": link,
-             "crisis": organization.crisis_resources}
+             "crisis": crisis_text(organization)}
     transaction.on_commit(
         lambda: send_mail(subject=subject, message=body, from_email=None, recipient_list=[to],
                           fail_silently=True)
@@ -556,7 +577,7 @@ def default_letter(referral: Referral, outcome: str, referred_to: str = "") -> s
                 "talk with you about other treatments."
             ) % {"clinic": referral.organization.name}
         crisis = _("If you are in crisis or thinking about harming yourself: %(crisis)s") % {
-            "crisis": referral.organization.crisis_resources}
+            "crisis": crisis_text(referral.organization)}
         closing = _("With best wishes,\nThe intake team, %(clinic)s") % {"clinic": referral.organization.name}
     return f"{greeting}\n\n{body}\n\n{crisis}\n\n{closing}"
 
