@@ -63,7 +63,9 @@ def demo_server(tmp_path_factory) -> Iterator[str]:
            # Each role signs in once for the whole run (signed_in): no automatic logoff mid-run.
            "OPENKAP_IDLE_TIMEOUT_SECONDS": str(6 * 60 * 60),
            # Emailed links (portal invitations) land as files the tests can open (demo_mailbox).
-           "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend"}
+           "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+           # The referral walks fill a form in seconds; the minimum fill time is tested in tests/referrals.
+           "OPENKAP_REFERRAL_MIN_FILL_SECONDS": "0"}
     env.pop("SECRET_KEY", None)
     _MAILBOX["dir"] = var / "mail"
     test_db_url = os.environ.get("DATABASE_URL", "")
