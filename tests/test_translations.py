@@ -35,6 +35,11 @@ PATIENT_TEMPLATES = [
     "pathway/_consent_document.html",
     "scheduling/portal_appointments.html", "scheduling/_portal_card.html",
     "patients/portal_accept.html",
+    # The public referral forms and the status link.
+    "referrals/self_step.html", "referrals/crisis.html", "referrals/thanks.html", "referrals/limited.html",
+    "referrals/expired.html", "referrals/clinician.html", "referrals/status_open.html", "referrals/status.html",
+    "referrals/status_refused.html", "referrals/_field.html", "referrals/_honeypot.html",
+    "referrals/_crisis_box.html", "referrals/_languages.html",
     # Emails to patients (sent in the patient's language).
     "scheduling/reminder_email.txt", "accounts/password_reset_email.txt", "accounts/password_reset_subject.txt",
 ]

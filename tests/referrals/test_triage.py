@@ -267,3 +267,9 @@ def test_the_urgent_task_links_to_the_referral(org, therapist, client_for):
     page = client_for(therapist).get(f"/tasks/{task.id}/")
     assert page.status_code == 200
     assert f'href="/referrals/{referral.id}/"' in page.content.decode()
+
+
+def test_accept_keeps_the_persons_language(org, therapist, as_actor):
+    referral = self_referral(org, person={"preferred_language": "es"})
+    done = services.referral_accept(by=as_actor(therapist, org), referral_id=referral.id)
+    assert done.patient.preferred_language == "es"

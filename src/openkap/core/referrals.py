@@ -206,7 +206,7 @@ def triage(
     if phq9 is not None and phq9.total is not None and phq9.total >= SEVERE_PHQ9:
         raise_to(Urgency.REVIEW, f"PHQ-9 {phq9.total:g}: severe")
     if flags:
-        raise_to(Urgency.REVIEW, "Contraindication red flag(s): " + ", ".join(flags))
+        raise_to(Urgency.REVIEW, "Contraindication red flag(s): " + ", ".join(f.replace("_", " ") for f in flags))
     checklist = tuple(dict.fromkeys(
         item for flag in RED_FLAGS if flag.id in flags for item in flag.checklist_items
     ))

@@ -534,6 +534,7 @@ def referral_accept(
                 "legal_given_name": referral.given_name, "legal_family_name": referral.family_name,
                 "date_of_birth": referral.date_of_birth, "sex_at_birth": referral.sex_at_birth,
                 "email": referral.email, "phone": referral.phone,
+                "preferred_language": referral.preferred_language,
             }
             patient = patient_create(by=by, data=data)
         episode = current_episode(patient)

@@ -24,6 +24,7 @@ from openkap.accounts.authz import Actor
 from openkap.accounts.middleware import client_ip
 from openkap.accounts.models import Organization
 from openkap.core.authz import Perm
+from openkap.core.instruments import get_instrument
 from openkap.core.pathway.contraindications import CHECKLIST
 from openkap.core.referrals import ASQ_SCREEN_ITEMS, asq_acuity_asked, crisis_now
 from openkap.referrals import selectors, services
@@ -366,7 +367,9 @@ def worklist(request: HttpRequest, actor: Actor) -> HttpResponse:
 def _detail(request: HttpRequest, actor: Actor, referral: Referral, *, accept_form: Form | None = None,
             duplicates: list[Any] | None = None, status: int = 200) -> HttpResponse:
     return TemplateResponse(request, "referrals/detail.html", {
-        "referral": referral, "instruments": referral.triage.get("instruments", {}),
+        "referral": referral,
+        "instruments": [(get_instrument(iid).short_name, outcome)
+                        for iid, outcome in referral.triage.get("instruments", {}).items()],
         "checklist": _checklist_labels(referral), "reasons": referral.triage.get("reasons", []),
         "accept_form": accept_form or AcceptForm(), "duplicates": duplicates,
         "can_triage": actor.can(Perm.REFERRAL_TRIAGE) and referral.is_open,
