@@ -5,7 +5,12 @@ page each demo role reaches by following links from its home page. Pages are gro
 the shape of their address (ids replaced, query keys kept): each shape is checked once,
 by the first role that reaches it, and each role's home page always. Serious or critical
 violations fail; the table of every page checked is written to artifacts/browser/axe.json
-and artifacts/browser/axe.md."""
+and artifacts/browser/axe.md.
+
+Issue 17 adds the public site and the self-referral steps, crawled anonymously in English
+and Spanish (artifacts/browser/axe-public.md), the portal in Spanish, a keyboard-only walk
+from the public home into the pre-screen, and colour contrast (WCAG 2.1 AA, axe's
+color-contrast rule) at any impact."""
 
 from __future__ import annotations
 
@@ -97,11 +102,175 @@ def test_every_page_a_role_reaches_has_no_serious_accessibility_violation(signed
         rows += _crawl(page, demo_server, role, checked, axe)
     _write_table(rows)
     assert len([r for r in rows if r["status"] == 200]) >= 60, "the crawl reached too few pages"
+    assert {_shape(r["page"]) for r in rows if r["status"] == 200} >= STAFF_PAGES, "a main staff page was not checked"
     refused = [(r["role"], r["page"], r["status"]) for r in rows if r["status"] != 200]
     assert refused == [], "links that do not open for the role that sees them"
     failing = [(r["role"], r["page"], v["id"], v["target"]) for r in rows for v in r["violations"]
                if v["impact"] in FAILING_IMPACTS]
     assert failing == []
+
+
+# The main staff pages the issue names, by address shape: chart, board, session, calendar, ledger.
+STAFF_PAGES = {"/patients/N/", "/dosing/", "/dosing/sessions/N/", "/schedule/", "/ledger/"}
+
+
+def _axe_rows(page, axe, role: str, path: str, status: int) -> dict:
+    if status != 200:
+        return {"role": role, "page": path, "status": status, "violations": []}
+    result = axe.run(page).response
+    return {"role": role, "page": path, "status": 200, "violations": [
+        {"id": v["id"], "impact": v["impact"], "nodes": len(v["nodes"]),
+         "target": v["nodes"][0]["target"], "help": v["help"]}
+        for v in result["violations"]
+    ]}
+
+
+def _public_context(browser, base: str, language: str, **viewport):
+    context = browser.new_context(base_url=base, locale=language, extra_http_headers={"Accept-Language": language},
+                                  viewport=viewport or {"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    return context, page
+
+
+_REFERRAL_TEXT = {"given_name": "Ana", "family_name": "Prueba", "phone": "555-0100", "email": "ana.axe@example.org",
+                  "date_of_birth": "1985-03-21"}
+
+
+def _next_referral_step(page) -> None:
+    """Fill the visible fields of a pre-screen step with harmless answers (first option of
+    each question, no red flag) and go on. The last step is never sent."""
+    for field in page.locator("form.card input:visible, form.card textarea:visible").all():
+        kind, name = field.get_attribute("type") or "textarea", field.get_attribute("name") or ""
+        if kind == "radio":
+            if not page.locator(f"input[name='{name}']:checked").count():
+                page.locator(f"input[name='{name}']").first.check()
+        elif kind in ("text", "email", "tel", "date", "textarea") and not field.input_value():
+            field.fill(_REFERRAL_TEXT.get(name, "Low mood for two years; two antidepressants did not help."))
+    page.get_by_role("button", name=re.compile("^(Next|Siguiente)$")).click()
+    page.wait_for_load_state()
+
+
+def _public_rows(browser, base: str, language: str, axe) -> list[dict]:
+    """Every public page (the site's own links, the sitemap) and every step of the
+    self-referral pre-screen, anonymously, in ``language``."""
+    context, page = _public_context(browser, base, language)
+    rows, seen = [], set()
+    try:
+        page.goto("/sitemap.xml")
+        paths = [urlparse(loc).path for loc in re.findall(r"<loc>([^<]+)</loc>", page.content())]
+        for path in ["/", *paths, "/refer/", "/accounts/login/", "/accounts/password-reset/"]:
+            if path in seen:
+                continue
+            seen.add(path)
+            response = page.goto(path)
+            assert response is not None
+            rows.append(_axe_rows(page, axe, f"anonymous ({language})", path, response.status))
+            if path == "/":
+                screenshot(page, f"public_home_{language}")
+        page.goto("/refer/")
+        for _ in range(12):
+            if not page.locator("input[name='step']").count():
+                break
+            step = page.locator("input[name='step']").get_attribute("value")
+            rows.append(_axe_rows(page, axe, f"anonymous ({language})", f"/refer/ step {step}", 200))
+            if step == "consent":
+                screenshot(page, f"referral_consent_{language}")
+                break
+            _next_referral_step(page)
+            assert not page.locator(".errorlist").count(), page.locator(".errorlist").first.inner_text()
+        else:
+            raise AssertionError("the pre-screen did not reach its last step")
+    finally:
+        context.close()
+    return rows
+
+
+def test_public_site_and_referral_steps_have_no_serious_violation_in_both_languages(browser, demo_server):
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe, rows = Axe(), []
+    for language in ("en", "es"):
+        rows += _public_rows(browser, demo_server, language, axe)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "axe-public.json").write_text(json.dumps(rows, indent=1))
+    lines = ["| visitor | page | status | serious/critical | other |", "|---|---|---|---|---|"]
+    for r in rows:
+        bad = [v["id"] for v in r["violations"] if v["impact"] in FAILING_IMPACTS]
+        other = [f'{v["id"]} ({v["impact"]})' for v in r["violations"] if v["impact"] not in FAILING_IMPACTS]
+        lines.append(f'| {r["role"]} | `{r["page"]}` | {r["status"]} | {len(bad)} {", ".join(bad)} | {", ".join(other)} |')
+    (ARTIFACTS / "axe-public.md").write_text("\n".join(lines) + "\n")
+    assert [(r["page"], r["status"]) for r in rows if r["status"] != 200] == []
+    steps = {r["page"] for r in rows if r["page"].startswith("/refer/ step")}
+    assert "/refer/ step consent" in steps, steps
+    assert len(steps) >= 5, steps
+    failing = [(r["role"], r["page"], v["id"], v["target"]) for r in rows for v in r["violations"]
+               if v["impact"] in FAILING_IMPACTS or v["id"] == "color-contrast"]
+    assert failing == []
+
+
+def test_portal_in_spanish_has_no_serious_violation(signed_in, demo_server):
+    from axe_playwright_python.sync_playwright import Axe
+
+    page = signed_in("patient@demo.openkap.org")
+    axe, rows = Axe(), []
+    page.get_by_role("button", name="Español").click()
+    try:
+        expect(page.locator("html")).to_have_attribute("lang", "es")
+        for path in ["/", "/portal/appointments/", "/portal/questionnaires/", "/portal/care/", "/portal/journal/",
+                     "/portal/consent/"]:
+            response = page.goto(path)
+            rows.append(_axe_rows(page, axe, "patient (es)", path, response.status))
+        page.goto("/portal/questionnaires/")
+        links = page.locator(".card a.button[href*='/portal/questionnaires/']")
+        if links.count():
+            page.goto(links.first.get_attribute("href"))
+            rows.append(_axe_rows(page, axe, "patient (es)", "questionnaire", 200))
+            screenshot(page, "portal_questionnaire_es")
+    finally:
+        page.goto("/")
+        page.get_by_role("button", name="English").click()
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+    assert [(r["page"], r["status"]) for r in rows if r["status"] != 200] == []
+    failing = [(r["page"], v["id"], v["target"]) for r in rows for v in r["violations"]
+               if v["impact"] in FAILING_IMPACTS or v["id"] == "color-contrast"]
+    assert failing == []
+
+
+def test_keyboard_alone_reaches_the_pre_screen_from_the_public_home(browser, demo_server):
+    """Tab from the top of the page: the skip link comes first and moves focus to the
+    content; every stop is visible (an outline); Enter on the call to action opens step 1."""
+    context, page = _public_context(browser, demo_server, "en")
+    try:
+        page.goto("/")
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.textContent.trim()") == "Skip to content"
+        page.keyboard.press("Enter")
+        expect(page).to_have_url(re.compile(r"#main$"))
+        for _ in range(60):
+            page.keyboard.press("Tab")
+            focused = page.evaluate("""() => { const e = document.activeElement; const s = getComputedStyle(e);
+                return {text: e.textContent.trim(), tag: e.tagName, outline: s.outlineStyle + ' ' + s.outlineWidth}; }""")
+            assert focused["tag"] in ("A", "BUTTON", "SUMMARY", "DIV", "INPUT"), focused
+            assert not focused["outline"].startswith("none"), f"no visible focus on {focused}"
+            if focused["text"] == "Check if KAP is right for you":
+                break
+        else:
+            raise AssertionError("the call to action cannot be reached with the keyboard")
+        page.keyboard.press("Enter")
+        expect(page).to_have_url(re.compile(r"/refer/"))
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+        # The first field of step 1 is reachable and can be typed into.
+        page.keyboard.press("Tab")
+        for _ in range(20):
+            if page.evaluate("document.activeElement.tagName") == "INPUT" and page.evaluate(
+                    "document.activeElement.type") == "text":
+                break
+            page.keyboard.press("Tab")
+        page.keyboard.type("Ana")
+        assert page.evaluate("document.activeElement.value") == "Ana"
+    finally:
+        context.close()
 
 
 def test_phone_navigation_collapses_behind_a_menu_button(signed_in):
