@@ -27,8 +27,9 @@ pytestmark = pytest.mark.browser
 
 # Patient first: portal pages; then the clinical roles, the admin and the researcher.
 ROLES = ["patient", "nurse", "prescriber", "therapist", "admin", "researcher"]
-# Downloads, sign-out and the sign-in pages are not pages a role browses.
-NOT_A_PAGE = re.compile(r"(\.pdf$|\.csv$|\.ics$|/pdf/|/csv/|/export|/download|^/api/|^/static/|^/accounts/)")
+# Downloads, sign-out and the sign-in pages are not pages a role browses; nor are the
+# sitemap (XML, linked from the public footer) and the FHIR API (JSON).
+NOT_A_PAGE = re.compile(r"(\.pdf$|\.csv$|\.ics$|\.xml$|\.txt$|/pdf/|/csv/|/export|/download|^/api/|^/fhir/|^/static/|^/accounts/)")
 PAGES_PER_ROLE = 80
 FAILING_IMPACTS = {"serious", "critical"}
 PHONE = {"width": 390, "height": 844}

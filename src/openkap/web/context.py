@@ -5,6 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from openkap.accounts.authz import Actor, organizations_of
 from openkap.accounts.middleware import SESSION_MFA_KEY
@@ -37,19 +38,20 @@ def shell(request: HttpRequest) -> dict[str, Any]:
         # Signed in but not past the second step: no navigation yet, only sign-out.
         context["nav_hidden"] = True
     elif actor:
-        nav = [("web:home", "Today")]
+        # The patient's entries are translated; staff pages are English (LanguageMiddleware).
+        nav = [("web:home", _("Today"))]
         if actor.can(Perm.PATIENT_VIEW):
             nav.append(("patients:list", "Patients"))
         if actor.can(Perm.SCHEDULE_VIEW):
             nav.append(("scheduling:calendar", "Schedule"))
         if actor.is_patient_only:
-            nav.append(("scheduling:portal_appointments", "Appointments"))
+            nav.append(("scheduling:portal_appointments", _("Appointments")))
         if actor.can(Perm.LEDGER_VIEW):
             nav.append(("ledger:home", "Controlled substances"))
         if actor.can(Perm.TASK_VIEW):
             nav.append(("measures:tasks", "Tasks"))
         if actor.is_patient_only:
-            nav.append(("measures:portal", "Questionnaires"))
+            nav.append(("measures:portal", _("Questionnaires")))
         if actor.can(Perm.DOSING_VIEW):
             nav.append(("dosing:home", "Medicine sessions"))
         elif actor.can(Perm.PROTOCOL_VIEW):
@@ -68,8 +70,8 @@ def shell(request: HttpRequest) -> dict[str, Any]:
         if actor.can(Perm.RESEARCH_EXPORT):
             nav.append(("outcomes:research", "Research export"))
         if actor.is_patient_only:
-            nav.append(("pathway:portal_care", "My care"))
-            nav.append(("pathway:portal_journal", "Journal"))
+            nav.append(("pathway:portal_care", _("My care")))
+            nav.append(("pathway:portal_journal", _("Journal")))
         if actor.can(Perm.CONSENT_MANAGE):
             nav.append(("pathway:consent_documents", "Consent documents"))
         if actor.can(Perm.STAFF_VIEW):
