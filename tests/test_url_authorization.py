@@ -169,7 +169,7 @@ def _cast(therapist, nurse, prescriber, admin, researcher):
 # Routes whose object in this matrix is clinical content (the task is a PHQ-9 item-9
 # safety task): a role holding the route's permission but not the clinical record's
 # (the admin's TASK_VIEW) is refused too (issue 21.4).
-CLINICAL_OBJECT_ROUTES = {"measures:task_detail"}
+CLINICAL_OBJECT_ROUTES = {"tasks:detail"}
 
 
 @pytest.mark.parametrize(

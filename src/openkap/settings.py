@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "openkap.patients",
     "openkap.pathway",
     "openkap.measures",
+    "openkap.tasks",
     "openkap.scheduling",
     "openkap.ledger",
     "openkap.dosing",

@@ -10,6 +10,7 @@ urlpatterns = [
     path("admin/audit/", include("openkap.audit.urls")),
     path("", include("openkap.pathway.urls")),
     path("", include("openkap.measures.urls")),
+    path("", include("openkap.tasks.urls")),
     path("", include("openkap.scheduling.urls")),
     path("", include("openkap.ledger.urls")),
     path("", include("openkap.dosing.urls")),

@@ -20,8 +20,9 @@ from openkap.dosing.models import (
     VitalSigns,
 )
 from openkap.ledger.models import LedgerEntry, LotBalance
-from openkap.measures.models import MeasureAssignment, Task
+from openkap.measures.models import MeasureAssignment
 from openkap.pathway import services as pathway_services
+from openkap.tasks.models import Task
 from tests.conftest import PASSWORD
 from tests.dosing.conftest import (
     CHECKLIST,

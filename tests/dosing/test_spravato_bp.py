@@ -13,7 +13,7 @@ from django.test import Client
 from openkap.accounts import services as account_services
 from openkap.dosing import documents, selectors, services
 from openkap.dosing.models import DoseOrder, DosingSession
-from openkap.measures.models import Task
+from openkap.tasks.models import Task
 from tests.conftest import PASSWORD
 from tests.dosing.conftest import CHECKLIST, DISCHARGE, NORMAL, ago, run_to_monitoring, to_order
 from tests.dosing.test_records import _text

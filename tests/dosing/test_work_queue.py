@@ -88,13 +88,13 @@ def test_order_then_verification_wait_for_the_right_people(
 
 @pytest.mark.parametrize("kind", ["rems_monitoring_form", "integration_due"])
 def test_tasks_raised_by_other_apps_link_to_their_step(kind, patient, therapist, org, as_actor, client_for):
-    from openkap.measures import services as measures
+    from openkap.tasks.services import task_create
 
-    task = measures.task_create(
+    task = task_create(
         by=as_actor(therapist, org), organization=org, kind=kind, patient=patient, title="Work",
         subject_type="dosing_session", subject_id=7, assignee_ids=[therapist.id],
     )
-    page = client_for(therapist).get(reverse("measures:task_detail", args=[task.id])).content.decode()
+    page = client_for(therapist).get(reverse("tasks:detail", args=[task.id])).content.decode()
     expected = reverse("dosing:rems", args=[7]) if kind == "rems_monitoring_form" else \
         reverse("pathway:integration", args=[patient.id])
     assert f'href="{expected}"' in page

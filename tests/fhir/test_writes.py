@@ -9,8 +9,9 @@ import copy
 import pytest
 
 from openkap.audit.models import AuditEvent
-from openkap.measures.models import MeasureResponse, Task
+from openkap.measures.models import MeasureResponse
 from openkap.patients.models import Patient
+from openkap.tasks.models import Task
 from tests.fhir.conftest import validate
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,8 @@ from django.core.exceptions import ValidationError
 
 from openkap.audit.models import AuditEvent
 from openkap.measures import services
-from openkap.measures.models import MeasureAssignment, MeasureResponse, Task
+from openkap.measures.models import MeasureAssignment, MeasureResponse
+from openkap.tasks.models import Task
 from tests.measures.test_views_and_api import _api, _post
 
 pytestmark = pytest.mark.django_db

@@ -12,9 +12,12 @@ from django.db import connection, transaction
 
 from openkap.accounts.authz import Denied
 from openkap.audit.models import AuditEvent
-from openkap.measures import selectors, services
-from openkap.measures.models import MeasureAssignment, MeasureDraft, MeasureResponse, Task
+from openkap.measures import services
+from openkap.measures.models import MeasureAssignment, MeasureDraft, MeasureResponse
 from openkap.measures.services import safety
+from openkap.tasks import selectors as tasks_selectors
+from openkap.tasks import services as tasks_services
+from openkap.tasks.models import Task
 from tests.measures.factories import PHQ9_ITEM9_POSITIVE, PHQ9_NO_FLAG
 
 pytestmark = pytest.mark.django_db
@@ -58,9 +61,9 @@ def test_nurse_resolves_the_fallback_task_and_the_admin_cannot_open_it(nurse, ad
     _enter(as_actor(nurse, org), unassigned_patient)
     task = Task.objects.get()
     with pytest.raises(Denied):
-        services.task_resolve(by=as_actor(admin, org), task_id=task.id, note="Called the patient; safety plan reviewed.")
-    assert task.id not in [t.id for t in selectors.tasks_list(by=as_actor(admin, org), scope="all")]
-    services.task_resolve(by=as_actor(nurse, org), task_id=task.id, note="Called the patient; safety plan reviewed.")
+        tasks_services.task_resolve(by=as_actor(admin, org), task_id=task.id, note="Called the patient; safety plan reviewed.")
+    assert task.id not in [t.id for t in tasks_selectors.tasks_list(by=as_actor(admin, org), scope="all")]
+    tasks_services.task_resolve(by=as_actor(nurse, org), task_id=task.id, note="Called the patient; safety plan reviewed.")
     task.refresh_from_db()
     assert task.resolved_by == nurse
 
@@ -74,12 +77,12 @@ def test_a_therapist_off_the_team_needs_break_glass_for_a_safety_task(
     task = Task.objects.get()
     by = as_actor(therapist, org)
     with pytest.raises(Denied) as refused:
-        services.task_for(by, task.id)
+        tasks_services.task_for(by, task.id)
     assert refused.value.care_team  # the 403 page offers break-glass
-    assert task.id not in [t.id for t in selectors.tasks_list(by=by, scope="all")]
+    assert task.id not in [t.id for t in tasks_selectors.tasks_list(by=by, scope="all")]
     patient_services.break_glass(by=by, patient_id=unassigned_patient.id, reason="Patient on the phone, distressed")
-    assert services.task_for(by, task.id) == task
-    assert task.id in [t.id for t in selectors.tasks_list(by=by, scope="all")]
+    assert tasks_services.task_for(by, task.id) == task
+    assert task.id in [t.id for t in tasks_selectors.tasks_list(by=by, scope="all")]
 
 
 def test_rollback_leaves_neither_response_nor_task(therapist, patient, org, episode, as_actor, monkeypatch):
@@ -90,7 +93,7 @@ def test_rollback_leaves_neither_response_nor_task(therapist, patient, org, epis
         raise RuntimeError("mail queue down")
 
     # The last step of raising the task: if anything after the response fails, all of it goes.
-    monkeypatch.setattr(safety, "_notify_assignees_on_commit", fail)
+    monkeypatch.setattr(tasks_services, "_notify_assignees_on_commit", fail)
     with pytest.raises(RuntimeError):
         _enter(as_actor(therapist, org), patient, assignment_id=assignment.id)
     assert not MeasureResponse.objects.exists()
@@ -101,7 +104,7 @@ def test_rollback_leaves_neither_response_nor_task(therapist, patient, org, epis
 
 
 def test_task_failure_rolls_back_the_response(therapist, patient, org, as_actor, monkeypatch):
-    real = services.task_create
+    real = tasks_services.task_create
 
     def broken(**kwargs):
         real(**kwargs)
@@ -121,14 +124,14 @@ def test_flag_and_task_commit_in_one_postgresql_transaction(org, therapist, pres
     commit, never one without the other. The submission is held open just after the task
     is written (the last step inside the transaction) while this session looks."""
     inside, go = threading.Event(), threading.Event()
-    real_notify = safety._notify_assignees_on_commit
+    real_notify = tasks_services._notify_assignees_on_commit
 
     def hold(*args):
         real_notify(*args)
         inside.set()
         assert go.wait(10)
 
-    monkeypatch.setattr(safety, "_notify_assignees_on_commit", hold)
+    monkeypatch.setattr(tasks_services, "_notify_assignees_on_commit", hold)
     errors: list[BaseException] = []
 
     def submit():
@@ -159,7 +162,7 @@ def test_postgresql_rollback_leaves_neither(org, therapist, prescriber, patient,
     def fail(*args, **kwargs):
         raise RuntimeError("mail queue down")
 
-    monkeypatch.setattr(safety, "_notify_assignees_on_commit", fail)
+    monkeypatch.setattr(tasks_services, "_notify_assignees_on_commit", fail)
     with pytest.raises(RuntimeError):
         _enter(as_actor(therapist, org), patient)
     assert not transaction.get_connection().in_atomic_block  # really committed/rolled back, not wrapped
@@ -230,16 +233,16 @@ def test_resolving_a_task_needs_a_note_and_is_audited(therapist, patient, org, a
     _enter(as_actor(therapist, org), patient)
     task = Task.objects.get()
     with pytest.raises(ValidationError) as exc:
-        services.task_resolve(by=as_actor(therapist, org), task_id=task.id, note="  ok ")
+        tasks_services.task_resolve(by=as_actor(therapist, org), task_id=task.id, note="  ok ")
     assert "note" in exc.value.message_dict
-    services.task_resolve(by=as_actor(therapist, org), task_id=task.id, note="Phoned patient, C-SSRS low risk, plan made.")
+    tasks_services.task_resolve(by=as_actor(therapist, org), task_id=task.id, note="Phoned patient, C-SSRS low risk, plan made.")
     task.refresh_from_db()
     assert task.resolved_at
     assert task.resolved_by == therapist
     event = AuditEvent.objects.get(object_type="task", object_id=str(task.id), action="update")
     assert "C-SSRS" in event.reason
     with pytest.raises(ValidationError):
-        services.task_resolve(by=as_actor(therapist, org), task_id=task.id, note="resolving twice is refused")
+        tasks_services.task_resolve(by=as_actor(therapist, org), task_id=task.id, note="resolving twice is refused")
 
 
 def test_banner_on_the_chart_until_resolved(therapist, patient, org, as_actor, client_for):

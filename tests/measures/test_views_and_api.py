@@ -14,7 +14,8 @@ from openkap.accounts import services as account_services
 from openkap.audit.models import AuditEvent
 from openkap.dosing.models import DosingSession
 from openkap.measures import services
-from openkap.measures.models import MeasureResponse, Task
+from openkap.measures.models import MeasureResponse
+from openkap.tasks.models import Task
 from tests.measures.factories import PHQ9_ITEM9_POSITIVE, PHQ9_NO_FLAG
 
 pytestmark = pytest.mark.django_db

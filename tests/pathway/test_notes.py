@@ -20,10 +20,11 @@ from django.utils import timezone
 from openkap.accounts.authz import Denied
 from openkap.api.api import api
 from openkap.audit.models import AuditAction, AuditEvent
-from openkap.measures.models import MeasureAssignment, Task
+from openkap.measures.models import MeasureAssignment
 from openkap.pathway import selectors, services
 from openkap.pathway.models import IntegrationNote, PsychotherapyNote
 from openkap.pathway.selectors import episode_snapshot, integration_due
+from openkap.tasks.models import Task
 
 SECRET = "She spoke for the first time about the night her brother died."
 

@@ -10,8 +10,8 @@ from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from openkap.measures.models import Task
 from openkap.referrals.models import Referral, ReferralLetter
+from openkap.tasks.models import Task
 from tests.referrals.factories import MINIMAL_PDF, VALID_NPI
 
 pytestmark = pytest.mark.django_db

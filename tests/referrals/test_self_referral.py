@@ -10,9 +10,9 @@ from django.core import mail
 from django.test import Client
 
 from openkap.audit.models import AuditEvent
-from openkap.measures.models import Task
 from openkap.referrals import services
 from openkap.referrals.models import Referral, StatusLink, SubmissionAttempt
+from openkap.tasks.models import Task
 from tests.referrals.helpers import CONTACT, PHQ9_LOW, walk
 
 pytestmark = pytest.mark.django_db

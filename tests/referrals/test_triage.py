@@ -14,11 +14,12 @@ from django.test import Client
 
 from openkap.accounts import services as account_services
 from openkap.audit.models import AuditEvent
-from openkap.measures.models import MeasureResponse, Task
+from openkap.measures.models import MeasureResponse
 from openkap.pathway.models import Episode
 from openkap.patients.models import CareTeamMember, Patient
 from openkap.referrals import selectors, services
 from openkap.referrals.models import Referral
+from openkap.tasks.models import Task
 from tests.referrals.factories import PHQ9, clinician_referral, self_referral
 
 pytestmark = pytest.mark.django_db

@@ -87,11 +87,13 @@ def _register_routers() -> None:
     from openkap.pharmacokinetics.api import router as pk_router
     from openkap.referrals.api import router as referrals_router
     from openkap.scheduling.api import router as scheduling_router
+    from openkap.tasks.api import router as tasks_router
 
     api.add_router("/", accounts_router)
     api.add_router("/patients", patients_router)
     api.add_router("/", pathway_router)
     api.add_router("/", measures_router)
+    api.add_router("/", tasks_router)
     api.add_router("/ledger", ledger_router)
     api.add_router("/scheduling", scheduling_router)
     api.add_router("/pk", pk_router)

@@ -647,7 +647,7 @@ class RemsForm(models.Model):
     clinically_stable_at_discharge = models.BooleanField()
     serious_adverse_event = models.CharField(max_length=3, choices=YesNo.choices)
     serious_adverse_event_description = models.TextField(blank=True)
-    task = models.ForeignKey("measures.Task", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    task = models.ForeignKey("tasks.Task", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     updated_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")

@@ -28,8 +28,8 @@ from openkap.dosing import documents, forms, selectors, services
 from openkap.dosing.charts import session_vitals_svg
 from openkap.dosing.models import AdministrationEvent, DosingSession, ProtocolVersion, RemsForm
 from openkap.ledger.services import witness_candidates
-from openkap.measures.models import Task
 from openkap.pathway import selectors as pathway
+from openkap.tasks.models import Task
 from openkap.web.decorators import apply_errors, staff_view
 
 # --- the protocol library -------------------------------------------------------------------

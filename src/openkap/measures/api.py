@@ -10,9 +10,9 @@ from django.utils import timezone
 from ninja import Query, Router, Schema, Status
 from pydantic import Field, StrictInt
 
-from openkap.api.schemas import ErrorOut, ObjectId, PageNumber
+from openkap.api.schemas import ErrorOut, ObjectId
 from openkap.measures import selectors, services
-from openkap.measures.models import MeasureAssignment, MeasureResponse, Task
+from openkap.measures.models import MeasureAssignment, MeasureResponse
 
 router = Router(tags=["measures"])
 
@@ -108,33 +108,6 @@ class TrendOut(Schema):
     dosing_sessions: list[dt.datetime]
 
 
-class TaskOut(Schema):
-    id: int
-    kind: str
-    priority: str
-    title: str
-    detail: str
-    data: dict[str, Any]
-    patient_id: int | None
-    assigned_role: str
-    created_at: dt.datetime
-    due_at: dt.datetime | None
-    resolved_at: dt.datetime | None
-    resolved_by_id: int | None
-    resolution_note: str
-
-
-class TaskPageOut(Schema):
-    items: list[TaskOut]
-    count: int
-    page: int
-    pages: int
-
-
-class ResolveIn(Schema):
-    note: str = Field(min_length=1, max_length=4000, description="What was done (at least 10 characters)")
-
-
 @router.post(
     "/patients/{patient_id}/measures/assignments",
     response={201: AssignmentOut, **ERRORS},
@@ -214,23 +187,3 @@ def trend(
         remission_definition=t.remission.id if t.remission else None,
         dosing_sessions=[s.started_at or s.scheduled_start for s in t.sessions],
     )
-
-
-@router.get("/tasks", response={200: TaskPageOut, **ERRORS}, summary="Open (or resolved) tasks")
-def list_tasks(
-    request: HttpRequest,
-    scope: Literal["mine", "all"] = "mine",
-    state: Literal["open", "resolved"] = "open",
-    page: PageNumber = 1,
-) -> TaskPageOut:
-    result = selectors.tasks_list(by=request.auth, scope=scope, state=state, page=page)  # type: ignore[attr-defined]
-    return TaskPageOut(
-        items=[TaskOut.from_orm(t) for t in result], count=result.paginator.count,
-        page=result.number, pages=result.paginator.num_pages,
-    )
-
-
-@router.post("/tasks/{task_id}/resolve", response={200: TaskOut, **ERRORS}, summary="Resolve a task with a note")
-def resolve_task(request: HttpRequest, task_id: ObjectId, payload: ResolveIn) -> Task:
-    return services.task_resolve(by=request.auth, task_id=task_id, note=payload.note)  # type: ignore[attr-defined]
-

@@ -139,13 +139,6 @@ class PlanForm(forms.Form):
             )
 
 
-class TaskResolveForm(forms.Form):
-    note = forms.CharField(
-        label="What was done", max_length=4000, widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Required: e.g. who called the patient, the assessment made, the plan.",
-    )
-
-
 class WordingForm(forms.Form):
     licence_reference = forms.CharField(
         label="Licence or permission", max_length=200, required=False,

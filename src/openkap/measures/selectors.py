@@ -8,15 +8,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.core.paginator import Page, Paginator
-from django.db.models import Case, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from openkap.accounts.authz import Actor, require
+from openkap.accounts.authz import Actor
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
-from openkap.core.authz import ORGANIZATION_WIDE_ROLES, Perm
+from openkap.core.authz import Perm
 from openkap.core.instruments import Instrument, all_instruments, score_range
 from openkap.core.instruments.change import (
     RESPONSE_REDUCTION_PERCENT,
@@ -34,24 +33,17 @@ from openkap.measures.models import (
     MeasurePlanEntry,
     MeasureResponse,
     Occasion,
-    Task,
 )
 from openkap.measures.schedule import DEFAULT_PLAN
 from openkap.pathway.models import Episode
 from openkap.pathway.selectors import current_episode
-from openkap.patients.models import BreakGlassGrant, CareTeamMember, Patient
+from openkap.patients.models import Patient
 from openkap.patients.selectors import patient_for
+from openkap.tasks.models import Task
+from openkap.tasks.selectors import PRIORITY_ORDER
+from openkap.tasks.services import SAFETY_TASK_KIND
 
 LOOKAHEAD = timedelta(days=14)  # the Measures tab lists open measures due within two weeks
-
-# Emergency, urgent, routine.
-_PRIORITY_ORDER = Case(
-    When(priority=Task.Priority.EMERGENCY, then=Value(0)),
-    When(priority=Task.Priority.URGENT, then=Value(1)),
-    default=Value(2),
-    output_field=IntegerField(),
-)
-
 
 def completed_instruments(episode: Episode, phase: str = "baseline") -> frozenset[str]:
     """Core instrument ids ("phq9", "gad7", "cssrs-recent", ...) with a submitted, scored
@@ -94,8 +86,8 @@ def current_responses(patient: Patient) -> QuerySet[MeasureResponse]:
 def open_safety_tasks(patient: Patient) -> list[Task]:
     return list(
         Task.objects.filter(
-            patient=patient, kind=services.SAFETY_TASK_KIND, resolved_at__isnull=True
-        ).order_by(_PRIORITY_ORDER, "created_at")
+            patient=patient, kind=SAFETY_TASK_KIND, resolved_at__isnull=True
+        ).order_by(PRIORITY_ORDER, "created_at")
     )
 
 
@@ -339,74 +331,6 @@ def portal_questionnaires(*, by: Actor) -> list[PortalItem]:
     return items
 
 
-# --- tasks --------------------------------------------------------------------------------
-
-
-def _visible_tasks(by: Actor) -> QuerySet[Task]:
-    require(by, Perm.TASK_VIEW)
-    qs = Task.objects.filter(organization=by.organization)
-    cared_for = Exists(
-        CareTeamMember.objects.filter(patient=OuterRef("patient"), user=by.user, ended_at__isnull=True)
-    )
-    # Safety tasks are clinical content (services._safety_task_visible says the same for one task).
-    safety = Q(kind=services.SAFETY_TASK_KIND, patient__isnull=False)
-    if not by.can(Perm.CLINICAL_VIEW):
-        qs = qs.exclude(safety)
-    if by.roles & ORGANIZATION_WIDE_ROLES:
-        return qs
-    glass = Exists(
-        BreakGlassGrant.objects.filter(patient=OuterRef("patient"), user=by.user, expires_at__gt=timezone.now())
-    )
-    mine = Q(assignees__user=by.user) | Q(assigned_role__in=[r.value for r in by.roles])
-    return qs.filter(
-        (~safety & (mine | Q(cared_for))) | (safety & (Q(cared_for) | Q(glass)))
-    ).distinct()
-
-
-def tasks_list(
-    *, by: Actor, scope: str = "mine", state: str = "open", page: int = 1, per_page: int = 25
-) -> Page[Task]:
-    """Open (or resolved) tasks: `mine` are assigned to the actor or their role, `all`
-    adds every task the actor may see (their patients' tasks; clinic-wide for admins
-    and nurses). Emergencies first, then urgent, oldest first."""
-    qs = _visible_tasks(by)
-    if scope == "mine":
-        qs = qs.filter(Q(assignees__user=by.user) | Q(assigned_role__in=[r.value for r in by.roles])).distinct()
-    if state == "resolved":
-        qs = qs.filter(resolved_at__isnull=False).order_by("-resolved_at", "-id")
-    else:
-        qs = qs.filter(resolved_at__isnull=True).order_by(_PRIORITY_ORDER, "created_at", "id")
-    qs = qs.select_related("patient", "resolved_by")
-    result = Paginator(qs, per_page).get_page(page)
-    audit_record(
-        by=by, action=AuditAction.VIEW, object_type="task",
-        detail={"scope": scope, "state": state, "task_ids": [t.id for t in result]},
-    )
-    return result
-
-
-def open_task_counts(by: Actor) -> dict[str, int]:
-    """Counts for the Today page (no patient data, not audited)."""
-    if not by.can(Perm.TASK_VIEW):
-        return {}
-    qs = _visible_tasks(by).filter(resolved_at__isnull=True)
-    mine = qs.filter(Q(assignees__user=by.user) | Q(assigned_role__in=[r.value for r in by.roles])).distinct()
-    return {
-        "mine": mine.count(),
-        "urgent": mine.exclude(priority=Task.Priority.ROUTINE).count(),
-        "visible": qs.count(),
-    }
-
-
-def task_get(*, by: Actor, task_id: int) -> Task:
-    task = services.task_for(by, task_id)
-    audit_record(
-        by=by, action=AuditAction.VIEW, object_type="task", object_id=task.id, patient_id=task.patient_id
-    )
-    return task
-
-
-
 def tasks_for_response(response: MeasureResponse) -> list[Task]:
     """Safety tasks raised by this response or by the answers given before it was
     submitted (the caller has already checked access to the response)."""
@@ -440,16 +364,3 @@ def portal_response(*, by: Actor, response_id: int) -> MeasureResponse:
         patient_id=patient.id,
     )
     return response
-
-
-def top_open_tasks(by: Actor, limit: int = 5) -> list[Task]:
-    """The actor's most pressing open tasks for the Today page: titles only (no patient
-    identifiers, so not a read of patient data)."""
-    if not by.can(Perm.TASK_VIEW):
-        return []
-    mine = Q(assignees__user=by.user) | Q(assigned_role__in=[r.value for r in by.roles])
-    return list(
-        _visible_tasks(by).filter(mine, resolved_at__isnull=True).distinct()
-        .order_by(_PRIORITY_ORDER, "created_at", "id")
-        .only("id", "title", "priority", "created_at")[:limit]
-    )

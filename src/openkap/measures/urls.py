@@ -15,9 +15,6 @@ urlpatterns = [
     path(PATIENT + "schedule/", views.plan_edit, name="plan"),
     path(PATIENT + "assignments/<id:assignment_id>/link/", views.link_create, name="link_create"),
     path(PATIENT + "assignments/<id:assignment_id>/cancel/", views.assignment_cancel, name="assignment_cancel"),
-    # The clinic's tasks.
-    path("tasks/", views.task_list, name="tasks"),
-    path("tasks/<id:task_id>/", views.task_detail, name="task_detail"),
     # Licensed questionnaire wording (admins).
     path("measures/wording/", views.wording_list, name="wording_list"),
     path("measures/wording/<slug:instrument_id>/", views.wording_edit, name="wording_edit"),

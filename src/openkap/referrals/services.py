@@ -38,8 +38,8 @@ from openkap.core.referrals import (
     normalise_name,
     triage,
 )
-from openkap.measures.models import MeasureResponse, Occasion, Task
-from openkap.measures.services import response_enter, task_create
+from openkap.measures.models import MeasureResponse, Occasion
+from openkap.measures.services import response_enter
 from openkap.pathway.models import Episode
 from openkap.pathway.selectors import current_episode
 from openkap.pathway.services import episode_open
@@ -47,6 +47,8 @@ from openkap.patients.models import Patient
 from openkap.patients.selectors import patient_for
 from openkap.patients.services import patient_create
 from openkap.referrals.models import Referral, ReferralLetter, StatusLink, SubmissionAttempt
+from openkap.tasks.models import Task
+from openkap.tasks.services import task_create
 
 RISK_TASK_KIND = "referral_risk"
 STATUS_LINK_DAYS = 30

@@ -18,7 +18,7 @@ def _is_current(path: str, href: str) -> bool:
 
 def _waiting_count(actor: Actor) -> int:
     """Hand-offs waiting for the actor plus their open tasks: the number beside Today."""
-    from openkap.measures.selectors import open_task_counts
+    from openkap.tasks.selectors import open_task_counts
     from openkap.web.workqueue import work_count
 
     return work_count(actor) + open_task_counts(actor).get("mine", 0)
@@ -49,7 +49,7 @@ def shell(request: HttpRequest) -> dict[str, Any]:
         if actor.can(Perm.LEDGER_VIEW):
             nav.append(("ledger:home", "Controlled substances"))
         if actor.can(Perm.TASK_VIEW):
-            nav.append(("measures:tasks", "Tasks"))
+            nav.append(("tasks:list", "Tasks"))
         if actor.is_patient_only:
             nav.append(("measures:portal", _("Questionnaires")))
         if actor.can(Perm.DOSING_VIEW):

@@ -23,7 +23,8 @@ from openkap.dosing.models import (
     DosingSession,
 )
 from openkap.measures import services as measures
-from openkap.measures.models import Task
+from openkap.tasks import services as tasks
+from openkap.tasks.models import Task
 
 from .common import (
     AFTERCARE,
@@ -129,7 +130,7 @@ def _bp_still_high_task(by: Actor, session: DosingSession, assessment: bp_core.D
         return None
     team = list(session.patient.care_team.filter(ended_at__isnull=True, role=Role.PRESCRIBER.value)
                 .values_list("user_id", flat=True))
-    return measures.task_create(
+    return tasks.task_create(
         by=by, organization=session.organization, kind=BP_TASK_KIND, patient=session.patient,
         priority=Task.Priority.URGENT,
         title="Blood pressure still high at the end of SPRAVATO monitoring: seek expert help",

@@ -21,8 +21,8 @@ from openkap.dosing.models import (
     RemsForm,
     VitalSigns,
 )
-from openkap.measures import services as measures
-from openkap.measures.models import Task
+from openkap.tasks import services as tasks
+from openkap.tasks.models import Task
 
 from .administration import devices_given
 from .common import (
@@ -98,8 +98,8 @@ def rems_prefill(session: DosingSession, discharge: Discharge) -> dict[str, Any]
 def _rems_form_create(by: Actor, session: DosingSession, discharge: Discharge) -> RemsForm:
     form = RemsForm.objects.create(organization=by.organization, session=session, updated_by=by.user,
                                    **rems_prefill(session, discharge))
-    team = measures.care_team_user_ids(session.patient)
-    form.task = measures.task_create(
+    team = tasks.care_team_user_ids(session.patient)
+    form.task = tasks.task_create(
         by=by, organization=by.organization, kind=REMS_TASK_KIND, patient=session.patient,
         title=f"Submit the SPRAVATO REMS patient monitoring form (session of {timezone.localtime(discharge.discharged_at):%Y-%m-%d})",
         detail="Complete the form from the session record and submit it to the REMS within 7 days of the session; "
@@ -183,7 +183,7 @@ def rems_form_submit(*, by: Actor, session_id: int, submission_reference: str) -
         form.submitted_at, form.submitted_by, form.submission_reference = timezone.now(), by.user, reference
         form.save(update_fields=["submitted_at", "submitted_by", "submission_reference"])
         if form.task_id and Task.objects.filter(id=form.task_id, resolved_at__isnull=True).exists():
-            measures.task_resolve(by=by, task_id=form.task_id, note=f"REMS form submitted, confirmation {reference}.")
+            tasks.task_resolve(by=by, task_id=form.task_id, note=f"REMS form submitted, confirmation {reference}.")
         audit_record(by=by, action=AuditAction.UPDATE, object_type="rems_form", object_id=form.id,
                      patient_id=session.patient_id, break_glass=glass,
                      detail={"submitted": True, "reference": reference})

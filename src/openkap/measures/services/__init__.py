@@ -19,8 +19,6 @@ from .common import (
     LINK_DAYS,
     MAX_BACKDATE,
     MAX_LINK_DAYS,
-    NOTE_MIN_CHARS,
-    SAFETY_TASK_KIND,
     Answers,
     sha256,
 )
@@ -36,22 +34,19 @@ from .instruments import (
 from .links import LinkRefused, link_answer, link_create, link_open, link_submit, link_url
 from .portal import patient_assignment, portal_answer, portal_patient, portal_submit
 from .responses import FlaggedIncompleteError, _record, _Source, response_enter
-from .safety import care_team_user_ids, highest_severity, task_create, task_for, task_resolve
+from .safety import highest_severity
 
 __all__ = [
     "CORRECTION_MIN_CHARS",
     "LINK_DAYS",
     "MAX_BACKDATE",
     "MAX_LINK_DAYS",
-    "NOTE_MIN_CHARS",
-    "SAFETY_TASK_KIND",
     "Answers",
     "FlaggedIncompleteError",
     "LinkRefused",
     "_Source",
     "_record",
     "assignment_cancel",
-    "care_team_user_ids",
     "given_so_far",
     "has_full_wording",
     "highest_severity",
@@ -77,7 +72,4 @@ __all__ = [
     "schedule_reassessment",
     "sha256",
     "sync_schedule",
-    "task_create",
-    "task_for",
-    "task_resolve",
 ]

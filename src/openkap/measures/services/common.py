@@ -7,10 +7,8 @@ from datetime import timedelta
 
 Answers = dict[str, int | None]
 
-SAFETY_TASK_KIND = "safety_flag"
 LINK_DAYS = 7
 MAX_LINK_DAYS = 30
-NOTE_MIN_CHARS = 10
 CORRECTION_MIN_CHARS = 5
 MAX_BACKDATE = timedelta(days=365)
 

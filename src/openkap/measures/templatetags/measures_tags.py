@@ -8,7 +8,6 @@ from typing import Any
 from django import template
 
 from openkap.accounts.authz import Denied
-from openkap.core.authz import Perm
 from openkap.core.instruments import ScoringError, get_instrument
 from openkap.measures import selectors
 
@@ -40,12 +39,7 @@ def safety_banner(context: template.Context, patient: Any) -> dict[str, Any]:
     return {"tasks": selectors.open_safety_tasks(patient), "patient": patient}
 
 
-@register.inclusion_tag("measures/_today_tasks.html", takes_context=True)
-def today_tasks(context: template.Context) -> dict[str, Any]:
-    actor = context.get("actor")
-    if not actor or not actor.can(Perm.TASK_VIEW):
-        return {"show": False}
-    return {"show": True, "counts": selectors.open_task_counts(actor), "top": selectors.top_open_tasks(actor)}
+
 
 
 @register.inclusion_tag("measures/_portal_card.html", takes_context=True)

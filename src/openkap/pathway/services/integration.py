@@ -18,7 +18,6 @@ from openkap.core.pathway import (
 from openkap.core.pathway.notes import NOTE_TEMPLATES
 from openkap.dosing.models import DosingSession
 from openkap.measures import services as measures
-from openkap.measures.models import Task
 from openkap.pathway.models import (
     Episode,
     IntegrationNote,
@@ -30,6 +29,8 @@ from openkap.pathway.selectors import (
     integration_window_days,
 )
 from openkap.patients.models import CareTeamMember
+from openkap.tasks import services as tasks
+from openkap.tasks.models import Task
 
 from .common import _audit, _open_episode, _raise, _text
 from .preparation import _past_date
@@ -111,7 +112,7 @@ def integration_overdue_tasks(*, episodes: Iterable[Episode] | None = None, toda
                         patient_id=episode.patient_id, role=Role.THERAPIST, ended_at__isnull=True
                     ).values_list("user_id", flat=True)
                 )
-                raised.append(measures.task_create(
+                raised.append(tasks.task_create(
                     by=None, organization=episode.organization, kind=INTEGRATION_TASK_KIND,
                     title="Integration session overdue",
                     detail=(
