@@ -28,6 +28,12 @@ def csv_text(rows: Iterable[Iterable[Any]]) -> Iterator[str]:
 
 
 def report_rows(data: dict[str, Any]) -> Iterator[list[Any]]:
+    for section in (_report_and_flow_rows, _outcome_rows, _experience_rows, _demographic_rows, _definition_rows):
+        yield from section(data)
+
+
+def _report_and_flow_rows(data: dict[str, Any]) -> Iterator[list[Any]]:
+    """The header, the filters, the patient flow and its exclusions."""
     yield ["section", "group", "measure", "value"]
     yield ["report", data["organization"], "instrument", data["instrument"]]
     yield ["report", "", "generated_at", data["generated_at"]]
@@ -38,6 +44,10 @@ def report_rows(data: dict[str, Any]) -> Iterator[list[Any]]:
         yield ["flow", "", key, data[key]]
     for ex in data["exclusions"]:
         yield ["exclusion", ex["label"], "n", ex["n"]]
+
+
+def _outcome_rows(data: dict[str, Any]) -> Iterator[list[Any]]:
+    """Change, response, remission and deterioration; by baseline band, item 9, trajectory, durability."""
     for key in ("baseline_mean", "baseline_sd", "endpoint_mean", "endpoint_sd", "mean_change", "mean_change_ci",
                 "cohens_d", "cohens_d_ci", "cohens_dz", "cohens_dz_ci", "t_test_p", "wilcoxon_p",
                 "n_response", "response_pct", "response_ci", "n_remission", "remission_pct", "remission_ci",
@@ -57,6 +67,10 @@ def report_rows(data: dict[str, Any]) -> Iterator[list[Any]]:
     if data["durability"]:
         for key, value in data["durability"]["still_responding"].items():
             yield ["durability", "still responding", key, value]
+
+
+def _experience_rows(data: dict[str, Any]) -> Iterator[list[Any]]:
+    """Experience measures against the outcome."""
     for e in data["experience"]:
         yield ["experience", e["measure"], "n", e["n"]]
         rho = e.get("spearman_vs_percent_change")
@@ -71,6 +85,10 @@ def report_rows(data: dict[str, Any]) -> Iterator[list[Any]]:
         for term in model.get("terms", []):
             yield ["experience", e["measure"], f"odds_ratio {term['term']}",
                    f"{term['odds_ratio']} ({term['ci'][0]} to {term['ci'][1]}), p {term['p']}"]
+
+
+def _demographic_rows(data: dict[str, Any]) -> Iterator[list[Any]]:
+    """Demographics, overall and by site."""
     demographics = data["demographics"]
     for group, demo in [("overall", demographics["overall"]), *demographics["by_site"].items()]:
         yield ["demographics", group, "n", demo["n"]]
@@ -79,6 +97,10 @@ def report_rows(data: dict[str, Any]) -> Iterator[list[Any]]:
         for part in ("sex_at_birth", "gender_identity", "route", "diagnosis"):
             for entry in demo[part]:
                 yield ["demographics", group, f"{part}: {entry['label']}", entry["n"]]
+
+
+def _definition_rows(data: dict[str, Any]) -> Iterator[list[Any]]:
+    """The definitions the numbers follow, and the suppression rule."""
     for key, text in data["definitions"].items():
         if key != "parameters":
             yield ["definition", "", key, text]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -24,6 +25,37 @@ def _waiting_count(actor: Actor) -> int:
     return work_count(actor) + open_task_counts(actor).get("mine", 0)
 
 
+# The navigation, in order: (URL name, label, who sees it).
+NAV: tuple[tuple[str, Any, Callable[[Actor], bool]], ...] = (
+    ("web:home", _("Today"), lambda a: True),
+    ("patients:list", "Patients", lambda a: a.can(Perm.PATIENT_VIEW)),
+    ("scheduling:calendar", "Schedule", lambda a: a.can(Perm.SCHEDULE_VIEW)),
+    ("scheduling:portal_appointments", _("Appointments"), lambda a: a.is_patient_only),
+    ("ledger:home", "Controlled substances", lambda a: a.can(Perm.LEDGER_VIEW)),
+    ("tasks:list", "Tasks", lambda a: a.can(Perm.TASK_VIEW)),
+    ("measures:portal", _("Questionnaires"), lambda a: a.is_patient_only),
+    ("dosing:home", "Medicine sessions", lambda a: a.can(Perm.DOSING_VIEW)),
+    # Clinicians reach the protocol library from the monitoring board.
+    ("dosing:protocols", "Protocols", lambda a: not a.can(Perm.DOSING_VIEW) and a.can(Perm.PROTOCOL_VIEW)),
+    ("referrals:worklist", "Referrals", lambda a: a.can(Perm.REFERRAL_VIEW)),
+    ("pathway:worklist", "Pathway", lambda a: a.can(Perm.CLINICAL_VIEW)),
+    ("pharmacokinetics:compare", "Compare routes", lambda a: a.can(Perm.PK_VIEW)),
+    ("outcomes:report", "Outcomes", lambda a: a.can(Perm.OUTCOMES_VIEW)),
+    ("history:import", "Import history", lambda a: a.can(Perm.HISTORY_IMPORT)),
+    ("outcomes:research", "Research export", lambda a: a.can(Perm.RESEARCH_EXPORT)),
+    ("pathway:portal_care", _("My care"), lambda a: a.is_patient_only),
+    ("pathway:portal_journal", _("Journal"), lambda a: a.is_patient_only),
+    ("pathway:consent_documents", "Consent documents", lambda a: a.can(Perm.CONSENT_MANAGE)),
+    ("accounts:staff_list", "Staff", lambda a: a.can(Perm.STAFF_VIEW)),
+    ("accounts:sites", "Sites & rooms", lambda a: a.can(Perm.SITE_MANAGE)),
+    ("site:admin_list", "Public site", lambda a: a.can(Perm.PUBLIC_SITE_MANAGE)),
+    ("measures:wording_list", "Questionnaire wording", lambda a: a.can(Perm.MEASURE_WORDING_MANAGE)),
+    ("audit:log", "Audit log", lambda a: a.can(Perm.AUDIT_VIEW)),
+    ("accounts:api_tokens", "API tokens", lambda a: a.can(Perm.API_TOKEN_OWN)),
+    ("fhir_admin:clients", "FHIR clients", lambda a: a.can(Perm.STAFF_MANAGE)),
+)
+
+
 def shell(request: HttpRequest) -> dict[str, Any]:
     """What the base layout needs: navigation by permission, the demo banner, the
     idle timeout (the page clears itself when the session would have expired)."""
@@ -38,56 +70,7 @@ def shell(request: HttpRequest) -> dict[str, Any]:
         # Signed in but not past the second step: no navigation yet, only sign-out.
         context["nav_hidden"] = True
     elif actor:
-        # The patient's entries are translated; staff pages are English (LanguageMiddleware).
-        nav = [("web:home", _("Today"))]
-        if actor.can(Perm.PATIENT_VIEW):
-            nav.append(("patients:list", "Patients"))
-        if actor.can(Perm.SCHEDULE_VIEW):
-            nav.append(("scheduling:calendar", "Schedule"))
-        if actor.is_patient_only:
-            nav.append(("scheduling:portal_appointments", _("Appointments")))
-        if actor.can(Perm.LEDGER_VIEW):
-            nav.append(("ledger:home", "Controlled substances"))
-        if actor.can(Perm.TASK_VIEW):
-            nav.append(("tasks:list", "Tasks"))
-        if actor.is_patient_only:
-            nav.append(("measures:portal", _("Questionnaires")))
-        if actor.can(Perm.DOSING_VIEW):
-            nav.append(("dosing:home", "Medicine sessions"))
-        elif actor.can(Perm.PROTOCOL_VIEW):
-            # Clinicians reach the protocol library from the monitoring board.
-            nav.append(("dosing:protocols", "Protocols"))
-        if actor.can(Perm.REFERRAL_VIEW):
-            nav.append(("referrals:worklist", "Referrals"))
-        if actor.can(Perm.CLINICAL_VIEW):
-            nav.append(("pathway:worklist", "Pathway"))
-        if actor.can(Perm.PK_VIEW):
-            nav.append(("pharmacokinetics:compare", "Compare routes"))
-        if actor.can(Perm.OUTCOMES_VIEW):
-            nav.append(("outcomes:report", "Outcomes"))
-        if actor.can(Perm.HISTORY_IMPORT):
-            nav.append(("history:import", "Import history"))
-        if actor.can(Perm.RESEARCH_EXPORT):
-            nav.append(("outcomes:research", "Research export"))
-        if actor.is_patient_only:
-            nav.append(("pathway:portal_care", _("My care")))
-            nav.append(("pathway:portal_journal", _("Journal")))
-        if actor.can(Perm.CONSENT_MANAGE):
-            nav.append(("pathway:consent_documents", "Consent documents"))
-        if actor.can(Perm.STAFF_VIEW):
-            nav.append(("accounts:staff_list", "Staff"))
-        if actor.can(Perm.SITE_MANAGE):
-            nav.append(("accounts:sites", "Sites & rooms"))
-        if actor.can(Perm.PUBLIC_SITE_MANAGE):
-            nav.append(("site:admin_list", "Public site"))
-        if actor.can(Perm.MEASURE_WORDING_MANAGE):
-            nav.append(("measures:wording_list", "Questionnaire wording"))
-        if actor.can(Perm.AUDIT_VIEW):
-            nav.append(("audit:log", "Audit log"))
-        if actor.can(Perm.API_TOKEN_OWN):
-            nav.append(("accounts:api_tokens", "API tokens"))
-        if actor.can(Perm.STAFF_MANAGE):
-            nav.append(("fhir_admin:clients", "FHIR clients"))
+        nav = [(name, label) for name, label, shown in NAV if shown(actor)]
         counts = {"web:home": _waiting_count(actor)} if actor.is_staff else {}
         context["nav"] = [
             {"href": reverse(name), "label": label, "current": _is_current(request.path, reverse(name)),

@@ -15,7 +15,7 @@ overridden; soft limits are cleared only by a prescriber's override with a reaso
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, tzinfo
 from decimal import Decimal, localcontext
 from functools import partial
 from typing import Final, TypeVar
@@ -363,6 +363,23 @@ def _max_terms(protocol: Protocol) -> str:
     if cap.mg is not None:
         terms.append(f"{_fmt(cap.mg)} mg")
     return " and ".join(terms)
+
+
+def interval_moment(
+    *, administered_at: datetime | None, started_at: datetime | None, scheduled_start: datetime
+) -> datetime:
+    """The moment a dosing session counts from in the minimum interval: the dose when one
+    was given, else the session's start, else its booked start. The dose order and the
+    booking both date sessions by this rule."""
+    return administered_at or started_at or scheduled_start
+
+
+def interval_day(
+    *, administered_at: datetime | None, started_at: datetime | None, scheduled_start: datetime, tz: tzinfo
+) -> date:
+    """The day of ``interval_moment`` in the clinic's time zone."""
+    moment = interval_moment(administered_at=administered_at, started_at=started_at, scheduled_start=scheduled_start)
+    return moment.astimezone(tz).date()
 
 
 def check_interval(

@@ -554,6 +554,15 @@ def _band_table(bands: tuple[Band, ...], low: int, high: int) -> tuple[Band | No
 
 def _check_definition(instrument: Instrument) -> None:
     """Refuse inconsistent data at import: a gap in the bands would mislead a clinician."""
+    problems = _reference_problems(instrument) + _rule_problems(instrument)
+    if not problems:
+        problems = _band_problems(instrument)
+    if problems:
+        raise DefinitionError(f"{instrument.id}: " + "; ".join(problems))
+
+
+def _reference_problems(instrument: Instrument) -> list[str]:
+    """Items, skip logic, flags, subscales and triage name only items (and subscales) that exist."""
     problems: list[str] = []
     ids = [item.id for item in instrument.items]
     known = set(ids)
@@ -596,6 +605,12 @@ def _check_definition(instrument: Instrument) -> None:
         )
         if not set(names) <= subscale_ids:
             problems.append(f"indicator {indicator.id} names unknown subscales")
+    return problems
+
+
+def _rule_problems(instrument: Instrument) -> list[str]:
+    """The total rule agrees with triage, domains and bands."""
+    problems: list[str] = []
     if (instrument.total_rule is TotalRule.NONE) != bool(instrument.triage):
         problems.append("triage levels go with (and only with) TotalRule.NONE")
     if instrument.triage and instrument.triage[-1].when != ():
@@ -604,18 +619,22 @@ def _check_definition(instrument: Instrument) -> None:
         problems.append("domains are summed: use TotalRule.SUM")
     if (instrument.bands or instrument.sex_bands) and instrument.total_rule is not TotalRule.SUM:
         problems.append("bands apply to summed totals only")
-    if not problems:
-        low, high = _raw_range(instrument)
-        for name, bands in (
-            ("bands", instrument.bands),
-            *((f"bands for {sb.sex}", sb.bands) for sb in instrument.sex_bands),
+    return problems
+
+
+def _band_problems(instrument: Instrument) -> list[str]:
+    """Each set of bands covers the whole score range, in order, without gaps or overlaps."""
+    problems: list[str] = []
+    low, high = _raw_range(instrument)
+    for name, bands in (
+        ("bands", instrument.bands),
+        *((f"bands for {sb.sex}", sb.bands) for sb in instrument.sex_bands),
+    ):
+        if bands and [t for b in bands for t in range(b.minimum, b.maximum + 1)] != list(
+            range(low, high + 1)
         ):
-            if bands and [t for b in bands for t in range(b.minimum, b.maximum + 1)] != list(
-                range(low, high + 1)
-            ):
-                problems.append(f"{name} must cover {low}-{high} in order without gaps/overlaps")
-    if problems:
-        raise DefinitionError(f"{instrument.id}: " + "; ".join(problems))
+            problems.append(f"{name} must cover {low}-{high} in order without gaps/overlaps")
+    return problems
 
 
 def _raw_range(instrument: Instrument) -> tuple[int, int]:

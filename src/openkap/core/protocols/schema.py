@@ -283,19 +283,11 @@ def _protocol_errors(p: Protocol) -> list[str]:
 
 
 def _dose_errors(p: Protocol) -> list[str]:
-    rule, cap, errors = p.dose_rule, p.absolute_max, []
-    unit = rule.basis.unit
-    for name in ("default", "usual_low", "usual_high"):
-        if not _is_positive(getattr(rule, name)):
-            errors.append(f"dose_rule.{name}: must be a positive number")
-    for name in ("mg_per_kg", "mg"):
-        value = getattr(cap, name)
-        if value is not None and not _is_positive(value):
-            errors.append(f"absolute_max.{name}: must be a positive number")
-    if cap.mg is None and cap.mg_per_kg is None:
-        errors.append("absolute_max: give mg_per_kg, mg or both")
+    rule, cap = p.dose_rule, p.absolute_max
+    errors = _dose_number_errors(rule, cap)
     if errors:
         return errors
+    unit = rule.basis.unit
     if not rule.usual_low <= rule.default <= rule.usual_high:
         errors.append(
             f"dose_rule: default {rule.default} {unit} must lie within the usual range "
@@ -309,6 +301,35 @@ def _dose_errors(p: Protocol) -> list[str]:
             f"dose_rule.usual_high {rule.usual_high} {unit} is above the absolute maximum "
             f"{ceiling} {unit}"
         )
+    errors += _per_kg_range_errors(rule, cap)
+    if rule.basis is DoseBasis.MG_PER_KG:
+        if rule.allowed or rule.first_session is not None:
+            errors.append("dose_rule: allowed and first_session are for fixed-mg protocols only")
+        if rule.usual_low_mg_per_kg is not None or rule.usual_high_mg_per_kg is not None:
+            errors.append("dose_rule: the per-kg usual range is for fixed-mg protocols (mg/kg "
+                          "protocols state it as usual_low and usual_high)")
+        return errors
+    return errors + _fixed_dose_errors(p, ceiling)
+
+
+def _dose_number_errors(rule: DoseRule, cap: AbsoluteMax) -> list[str]:
+    """The doses and the ceiling are positive numbers, and there is a ceiling."""
+    errors = []
+    for name in ("default", "usual_low", "usual_high"):
+        if not _is_positive(getattr(rule, name)):
+            errors.append(f"dose_rule.{name}: must be a positive number")
+    for name in ("mg_per_kg", "mg"):
+        value = getattr(cap, name)
+        if value is not None and not _is_positive(value):
+            errors.append(f"absolute_max.{name}: must be a positive number")
+    if cap.mg is None and cap.mg_per_kg is None:
+        errors.append("absolute_max: give mg_per_kg, mg or both")
+    return errors
+
+
+def _per_kg_range_errors(rule: DoseRule, cap: AbsoluteMax) -> list[str]:
+    """A fixed-mg protocol's usual range in mg/kg: both ends or neither, in order, under the ceiling."""
+    errors = []
     per_kg_range = (rule.usual_low_mg_per_kg, rule.usual_high_mg_per_kg)
     for name, value in zip(("usual_low_mg_per_kg", "usual_high_mg_per_kg"), per_kg_range, strict=True):
         if value is not None and not _is_positive(value):
@@ -326,13 +347,12 @@ def _dose_errors(p: Protocol) -> list[str]:
                 f"dose_rule.usual_high_mg_per_kg {high_kg} mg/kg is above the absolute maximum "
                 f"{cap.mg_per_kg} mg/kg"
             )
-    if rule.basis is DoseBasis.MG_PER_KG:
-        if rule.allowed or rule.first_session is not None:
-            errors.append("dose_rule: allowed and first_session are for fixed-mg protocols only")
-        if low_kg is not None or high_kg is not None:
-            errors.append("dose_rule: the per-kg usual range is for fixed-mg protocols (mg/kg "
-                          "protocols state it as usual_low and usual_high)")
-        return errors
+    return errors
+
+
+def _fixed_dose_errors(p: Protocol, ceiling: Decimal | None) -> list[str]:
+    """A fixed-mg protocol's doses: positive, whole devices, under the ceiling, among the allowed."""
+    rule, errors = p.dose_rule, []
     fixed = [("default", rule.default)]
     fixed += [(f"allowed[{i}]", d) for i, d in enumerate(rule.allowed)]
     if rule.first_session is not None:

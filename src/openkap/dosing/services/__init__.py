@@ -20,6 +20,14 @@ from .administration import (
     infusion_state,
     session_end_without_dose,
 )
+from .booked import (
+    interval_days,
+    session_book,
+    session_interval_day,
+    session_lock,
+    session_move,
+    session_release,
+)
 from .check_in import (
     checklist_complete,
     current_suicide_screen,
@@ -147,6 +155,7 @@ __all__ = [
     "dump_protocol",
     "event_time",
     "infusion_state",
+    "interval_days",
     "last_session_date",
     "latest_weights",
     "missed_vitals_of",
@@ -170,10 +179,15 @@ __all__ = [
     "rems_missing",
     "rems_prefill",
     "screen_summary",
+    "session_book",
     "session_check_in",
     "session_discharge",
     "session_end_without_dose",
     "session_for",
+    "session_interval_day",
+    "session_lock",
+    "session_move",
+    "session_release",
     "vitals_record",
     "weight_for_session",
 ]

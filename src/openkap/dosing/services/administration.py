@@ -16,6 +16,7 @@ from openkap.audit.models import AuditAction
 from openkap.core.authz import Perm
 from openkap.core.protocols import Protocol
 from openkap.core.routes import Route
+from openkap.dosing import events
 from openkap.dosing.models import (
     AdministrationEvent,
     DosePreparation,
@@ -261,9 +262,9 @@ def _rate(value: Decimal) -> Decimal:
 def session_end_without_dose(*, by: Actor, session_id: int, reason: str, witness_id: object = None,
                              witness_password: str = "") -> DosingSession:
     """End a checked-in session before any drug is given (BP too high, patient declines).
-    A dose already drawn is wasted with a witness in the same transaction, and the
-    appointment is completed in it: the patient came (see
-    ``scheduling.services.appointment_complete_for_session``)."""
+    A dose already drawn is wasted with a witness in the same transaction, and
+    ``events.session_closed`` is sent in it (scheduling completes the appointment: the
+    patient came)."""
     reason = clean_text(reason, "reason", required=True, max_length=1000, what="why the session ends")
     with transaction.atomic():
         session, glass = session_for(by, session_id, Perm.DOSING_RECORD, lock=True)
@@ -283,8 +284,5 @@ def session_end_without_dose(*, by: Actor, session_id: int, reason: str, witness
         session.save(update_fields=["status", "ended_at", "ended_by", "ended_reason"])
         _audit(by, AuditAction.UPDATE, "dosing_session", session, session, glass, step="ended_without_dose",
                reason=reason, waste_entry=waste_id)
-        # Imported here: scheduling builds on dosing, not the other way round.
-        from openkap.scheduling.services import appointment_complete_for_session
-
-        appointment_complete_for_session(by=by, session=session, step="ended_without_dose", break_glass=glass)
+        events.session_closed.send(DosingSession, by=by, session=session, step="ended_without_dose", break_glass=glass)
     return session

@@ -14,6 +14,7 @@ from openkap.accounts.authz import Actor
 from openkap.audit.models import AuditAction
 from openkap.core import vitals as vitals_core
 from openkap.core.authz import Perm
+from openkap.core.protocols import Protocol
 from openkap.core.routes import Route
 from openkap.dosing.models import (
     ACTIVE_STATUSES,
@@ -106,6 +107,115 @@ def pregnancy_relevant(patient: Patient) -> bool:
     return patient.sex_at_birth != Patient.SexAtBirth.MALE
 
 
+Errors = dict[str, list[str]]
+CHECKLIST_TEXTS = (
+    ("fasting_note", False, 300, "the fasting note"),
+    ("escort_name", True, 200, "the escort's name"),
+    ("escort_phone", True, 30, "the escort's phone number"),
+    ("escort_relationship", False, 60, "the relationship"),
+    ("new_medications", True, MAX_TEXT, "new medications (or 'none')"),
+    ("intention", True, MAX_TEXT, "the patient's intention for the session"),
+    ("baseline_bp_note", False, MAX_TEXT, "the note"),
+    ("suicide_risk_note", False, MAX_TEXT, "the note"),
+)
+
+
+def _add(errors: Errors, field: str, message: str) -> None:
+    errors.setdefault(field, []).append(message)
+
+
+def _checklist_texts(data: Mapping[str, Any], errors: Errors) -> dict[str, str]:
+    texts: dict[str, str] = {}
+    for name, required, limit, what in CHECKLIST_TEXTS:
+        try:
+            texts[name] = clean_text(data.get(name), name, required=required, max_length=limit, what=what)
+        except ValidationError as exc:
+            _collect(errors, exc)
+    phone = texts.get("escort_phone", "")
+    if phone and sum(c.isdigit() for c in phone) < 7:
+        _add(errors, "escort_phone", "Enter a phone number the escort can be reached on.")
+    return texts
+
+
+def _baseline_vitals(data: Mapping[str, Any], errors: Errors) -> dict[str, Any]:
+    """Every measure, each valid. A baseline above 140/90 is recorded as measured; the
+    prescriber documents the decision with the signed order (issue 12), and a
+    crisis-range one refuses the order."""
+    values = _vitals_values(data)
+    for m in vitals_core.Measure:
+        if values[m.value] is None:
+            _add(errors, m.value, f"Baseline {vitals_core.MEASURES[m].label.lower()} is required.")
+    for field, messages in _vitals_errors(values).items():
+        for message in messages:
+            if message not in errors.get(field, []):
+                _add(errors, field, message)
+    return values
+
+
+def _pregnancy_status(data: Mapping[str, Any], patient: Patient, errors: Errors) -> str:
+    pregnancy = str(data.get("pregnancy_status") or "")
+    if pregnancy not in PregnancyStatus.values:
+        _add(errors, "pregnancy_status", "Record the pregnancy status (or 'not applicable').")
+    elif pregnancy_relevant(patient) and pregnancy == PregnancyStatus.NOT_APPLICABLE:
+        _add(errors, "pregnancy_status", "Pregnancy status is relevant for this patient: record it.")
+    elif pregnancy in (PregnancyStatus.PREGNANT, PregnancyStatus.POSSIBLY_PREGNANT):
+        _add(errors, "pregnancy_status", (
+            "Ketamine and esketamine are not given in pregnancy: hold the dose, inform the "
+            "prescriber and end the session without a dose."
+        ))
+    return pregnancy
+
+
+def _cns_active(data: Mapping[str, Any], errors: Errors) -> list[str]:
+    cns = data.get("cns_active_medications") or []
+    if not isinstance(cns, list | tuple) or any(c not in CNS_ACTIVE for c in cns):
+        _add(errors, "cns_active_medications", "Choose from the listed CNS-active medicines.")
+        return []
+    return list(cns)
+
+
+def _reviewed_screen(patient: Patient, when: datetime, data: Mapping[str, Any], texts: Mapping[str, str],
+                     errors: Errors) -> MeasureResponse | None:
+    screen = current_suicide_screen(patient, when)
+    if screen is None:
+        _add(errors, "suicide_risk_reviewed", (
+            "No suicide-risk screen (PHQ-9, ASQ or C-SSRS) in the last 7 days: have the "
+            "patient complete one (Measures tab) before dosing."
+        ))
+    elif data.get("suicide_risk_reviewed") is not True:
+        _add(errors, "suicide_risk_reviewed", f"Review the current screen ({screen_summary(screen)}) and confirm.")
+    elif screen.has_safety_flag and not texts.get("suicide_risk_note"):
+        _add(errors, "suicide_risk_note", "The screen has a safety flag: write the clinician's assessment before dosing.")
+    return screen
+
+
+def _current_consent(session: DosingSession, protocol: Protocol, errors: Errors) -> pathway.ConsentStatus:
+    consent = pathway.consent_status(session.episode, Route(protocol.route.value))
+    if not consent.current:
+        if consent.withdrawn:
+            why = "the patient withdrew consent"
+        elif consent.signature is None:
+            why = "no signed consent for this route"
+        else:
+            why = f"the signed version is not the one in force ({consent.document.version_label if consent.document else 'none'})"
+        _add(errors, "__all__", f"Consent is not current: {why}.")
+    return consent
+
+
+def _protocol_items(protocol: Protocol, data: Mapping[str, Any], errors: Errors) -> dict[str, bool]:
+    """The protocol's own items (the standard ones are the form's fields)."""
+    items = data.get("items") or {}
+    confirmed: dict[str, bool] = {}
+    for item in protocol.pre_dose_checklist:
+        if item.code in STANDARD_ITEMS:
+            continue
+        if not isinstance(items, Mapping) or items.get(item.code) is not True:
+            _add(errors, f"item_{item.code}", item.text)
+        else:
+            confirmed[item.code] = True
+    return confirmed
+
+
 def checklist_complete(*, by: Actor, session_id: int, data: Mapping[str, Any],
                        at: datetime | None = None) -> PreDoseChecklist:
     """The pre-dose checklist, all at once: the protocol's items and the session's own
@@ -120,84 +230,17 @@ def checklist_complete(*, by: Actor, session_id: int, data: Mapping[str, Any],
         assert session.started_at is not None
         when = event_time(at, not_before=session.started_at, after_what="check-in")
         patient = session.patient
-        errors: dict[str, list[str]] = {}
-
-        def err(field: str, message: str) -> None:
-            errors.setdefault(field, []).append(message)
-
-        codes = {item.code: item.text for item in protocol.pre_dose_checklist}
+        errors: Errors = {}
         if data.get("fasting_confirmed") is not True:
-            err("fasting_confirmed", codes.get("fasting", "Confirm the patient has fasted as instructed."))
-        texts: dict[str, str] = {}
-        for name, required, limit, what in (
-            ("fasting_note", False, 300, "the fasting note"),
-            ("escort_name", True, 200, "the escort's name"),
-            ("escort_phone", True, 30, "the escort's phone number"),
-            ("escort_relationship", False, 60, "the relationship"),
-            ("new_medications", True, MAX_TEXT, "new medications (or 'none')"),
-            ("intention", True, MAX_TEXT, "the patient's intention for the session"),
-            ("baseline_bp_note", False, MAX_TEXT, "the note"),
-            ("suicide_risk_note", False, MAX_TEXT, "the note"),
-        ):
-            try:
-                texts[name] = clean_text(data.get(name), name, required=required, max_length=limit, what=what)
-            except ValidationError as exc:
-                _collect(errors, exc)
-        phone = texts.get("escort_phone", "")
-        if phone and sum(c.isdigit() for c in phone) < 7:
-            err("escort_phone", "Enter a phone number the escort can be reached on.")
-        values = _vitals_values(data)
-        for m in vitals_core.Measure:
-            if values[m.value] is None:
-                err(m.value, f"Baseline {vitals_core.MEASURES[m].label.lower()} is required.")
-        for field, messages in _vitals_errors(values).items():
-            for message in messages:
-                if message not in errors.get(field, []):
-                    err(field, message)
-        # A baseline above 140/90 is recorded as measured; the prescriber documents the
-        # decision with the signed order (issue 12), a crisis-range one refuses the order.
-        pregnancy = str(data.get("pregnancy_status") or "")
-        if pregnancy not in PregnancyStatus.values:
-            err("pregnancy_status", "Record the pregnancy status (or 'not applicable').")
-        elif pregnancy_relevant(patient) and pregnancy == PregnancyStatus.NOT_APPLICABLE:
-            err("pregnancy_status", "Pregnancy status is relevant for this patient: record it.")
-        elif pregnancy in (PregnancyStatus.PREGNANT, PregnancyStatus.POSSIBLY_PREGNANT):
-            err("pregnancy_status", (
-                "Ketamine and esketamine are not given in pregnancy: hold the dose, inform the "
-                "prescriber and end the session without a dose."
-            ))
-        cns = data.get("cns_active_medications") or []
-        if not isinstance(cns, list | tuple) or any(c not in CNS_ACTIVE for c in cns):
-            err("cns_active_medications", "Choose from the listed CNS-active medicines.")
-            cns = []
-        screen = current_suicide_screen(patient, when)
-        if screen is None:
-            err("suicide_risk_reviewed", (
-                "No suicide-risk screen (PHQ-9, ASQ or C-SSRS) in the last 7 days: have the "
-                "patient complete one (Measures tab) before dosing."
-            ))
-        elif data.get("suicide_risk_reviewed") is not True:
-            err("suicide_risk_reviewed", f"Review the current screen ({screen_summary(screen)}) and confirm.")
-        elif screen.has_safety_flag and not texts.get("suicide_risk_note"):
-            err("suicide_risk_note", "The screen has a safety flag: write the clinician's assessment before dosing.")
-        consent = pathway.consent_status(session.episode, Route(protocol.route.value))
-        if not consent.current:
-            if consent.withdrawn:
-                why = "the patient withdrew consent"
-            elif consent.signature is None:
-                why = "no signed consent for this route"
-            else:
-                why = f"the signed version is not the one in force ({consent.document.version_label if consent.document else 'none'})"
-            err("__all__", f"Consent is not current: {why}.")
-        items = data.get("items") or {}
-        confirmed: dict[str, bool] = {}
-        for item in protocol.pre_dose_checklist:
-            if item.code in STANDARD_ITEMS:
-                continue
-            if not isinstance(items, Mapping) or items.get(item.code) is not True:
-                err(f"item_{item.code}", item.text)
-            else:
-                confirmed[item.code] = True
+            codes = {item.code: item.text for item in protocol.pre_dose_checklist}
+            _add(errors, "fasting_confirmed", codes.get("fasting", "Confirm the patient has fasted as instructed."))
+        texts = _checklist_texts(data, errors)
+        values = _baseline_vitals(data, errors)
+        pregnancy = _pregnancy_status(data, patient, errors)
+        cns = _cns_active(data, errors)
+        screen = _reviewed_screen(patient, when, data, texts, errors)
+        consent = _current_consent(session, protocol, errors)
+        confirmed = _protocol_items(protocol, data, errors)
         _raise(errors)
         vitals = VitalSigns.objects.create(
             organization=by.organization, session=session, taken_at=when, recorded_by=by.user,

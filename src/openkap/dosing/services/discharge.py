@@ -18,6 +18,7 @@ from openkap.core import missed_vitals
 from openkap.core import vitals as vitals_core
 from openkap.core.authz import Perm, Role
 from openkap.core.routes import Route
+from openkap.dosing import events
 from openkap.dosing.models import (
     Discharge,
     DosingSession,
@@ -209,10 +210,7 @@ def _session_discharge(*, by: Actor, session_id: int, answers: dict[str, Any], t
         session.save(update_fields=["status", "discharged_at"])
         _audit(by, AuditAction.CREATE, "dosing_discharge", discharge, session, glass, signed=True,
                minutes_monitored=discharge.minutes_monitored, missed_vitals_min=list(missed))
-        # Imported here: scheduling builds on dosing, not the other way round.
-        from openkap.scheduling.services import appointment_complete_for_session
-
-        appointment_complete_for_session(by=by, session=session, step="discharge", break_glass=glass)
+        events.session_closed.send(DosingSession, by=by, session=session, step="discharge", break_glass=glass)
         _assign_experience_measures(by, session)
         if _protocol(session).rems_required:
             _rems_form_create(by, session, discharge)

@@ -17,6 +17,7 @@ from openkap.audit.models import AuditAction
 from openkap.core import blood_pressure as bp_core
 from openkap.core import dosing as dose_core
 from openkap.core.authz import Perm
+from openkap.core.dosing.calc import interval_moment
 from openkap.core.protocols import Protocol
 from openkap.core.routes import Route
 from openkap.dosing.models import (
@@ -30,6 +31,7 @@ from openkap.dosing.models import (
 )
 from openkap.patients.models import Patient, WeightMeasurement
 
+from .booked import session_interval_day
 from .common import (
     BP_DECISION_MIN_CHARS,
     MAX_TEXT,
@@ -60,8 +62,9 @@ def last_session_date(session: DosingSession, route: str) -> date | None:
     )
     latest = None
     for s in previous:
-        when = s.administration_started_at or s.started_at or s.scheduled_start
-        day = timezone.localdate(when)
+        when = interval_moment(
+            administered_at=s.administration_started_at, started_at=s.started_at, scheduled_start=s.scheduled_start)
+        day = session_interval_day(s)
         if when <= (session.started_at or timezone.now()) and (latest is None or day > latest):
             latest = day
     return latest

@@ -5,12 +5,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from openkap.accounts.authz import Actor, require
@@ -23,8 +22,8 @@ from openkap.core.dosing import Stop
 # The dose order's own interval rule, reused so that booking and ordering cannot disagree.
 from openkap.core.dosing.calc import check_interval
 from openkap.core.protocols import Protocol
+from openkap.dosing import services as dosing
 from openkap.dosing.models import DosingSession
-from openkap.dosing.services import protocol_in_use
 from openkap.pathway import selectors as pathway
 from openkap.pathway.models import Episode
 from openkap.patients.models import Patient
@@ -115,7 +114,7 @@ def _plan_protocols(
     if episode is None:
         return rules.longest_example_window(), None, None
     snapshot = pathway.episode_snapshot(episode)
-    version = protocol_in_use(organization_id, snapshot.plan_protocol_id) if snapshot.plan_protocol_id else None
+    version = dosing.protocol_in_use(organization_id, snapshot.plan_protocol_id) if snapshot.plan_protocol_id else None
     if version is not None:
         return rules.dosing_window(version.protocol), version.protocol, version.version
     example = rules.protocol_for_plan(snapshot.plan_protocol_id, snapshot.plan_route)
@@ -125,6 +124,122 @@ def _plan_protocols(
 
 def _round_up(minutes: int, step: int = 15) -> int:
     return -(-minutes // step) * step
+
+
+Errors = dict[str, list[str]]
+
+
+def _add(errors: Errors, field: str, message: str) -> None:
+    errors.setdefault(field, []).append(message)
+
+
+def _check_start(start: datetime | None, allow_past: bool, errors: Errors) -> None:
+    if start is None and "start" not in errors:
+        _add(errors, "start", "Give the start date and time.")
+    if start is not None and not allow_past and start < timezone.now():
+        _add(errors, "start", "This time has passed: choose a start in the future.")
+    if start is not None and start > timezone.now() + MAX_BOOKING_AHEAD:
+        # 2099 typed for 2026, or a day and month swapped: no clinic books that far out.
+        _add(errors, "start", f"{timezone.localtime(start):%a %b %-d, %Y} is more than 18 months ahead: check the year.")
+
+
+def _place(by: Actor, site_id: int | None, room_id: int | None, is_dosing: bool,
+           errors: Errors) -> tuple[Site | None, Room | None]:
+    """The room (and its site), or a site alone; a dosing session needs a medicine session room."""
+    room = None
+    site = None
+    if room_id is not None:
+        room = (
+            Room.objects.select_related("site")
+            .filter(id=room_id, organization=by.organization, is_active=True, site__is_active=True)
+            .first()
+        )
+        if room is None:
+            _add(errors, "room", "Choose a room of your clinic.")
+        else:
+            site = room.site
+            if site_id is not None and site_id != site.id:
+                _add(errors, "room", f"{room.name} is at {site.name}, not at the site chosen.")
+    if room is None and room_id is None:
+        if site_id is None:
+            _add(errors, "site", "Choose a site or a room.")
+        else:
+            site = Site.objects.filter(id=site_id, organization=by.organization, is_active=True).first()
+            if site is None:
+                _add(errors, "site", "Choose a site of your clinic.")
+    if is_dosing and room_id is None:
+        _add(errors, "room", "A dosing session needs a medicine session room.")
+    elif is_dosing and room is not None and room.kind != Room.Kind.DOSING:
+        _add(errors, "room", f"{room.name} is a {room.get_kind_display().lower()}: a dosing session needs a medicine session room.")
+    return site, room
+
+
+def _dosing_guard(
+    by: Actor, episode: Episode | None, errors: Errors
+) -> tuple[rules.DosingWindow | None, Protocol | None, int | None]:
+    """The pathway's guard for a dosing booking, and the plan's protocol (its window and interval)."""
+    if episode is None:
+        _add(errors, "episode", "The patient has no open episode of care, so no dosing session can be booked.")
+    else:
+        for message in pathway.dosing_booking_unmet(episode):
+            _add(errors, "episode", message)
+    return _plan_protocols(by.organization.id, episode)
+
+
+def _end(by: Actor, kind: str, start: datetime, end: datetime | None, usual_minutes: int | None,
+         window: rules.DosingWindow | None, errors: Errors) -> datetime | None:
+    """The given end, or the usual length (at least the protocol's window), within limits."""
+    if end is None and "end" not in errors:
+        minutes = usual_minutes or default_minutes(by.organization.id, kind)
+        if window is not None:
+            minutes = max(minutes, _round_up(window.total_minutes))
+        end = start + timedelta(minutes=minutes)
+    if end is not None:
+        minutes = (end - start).total_seconds() / 60
+        if minutes < MIN_MINUTES:
+            _add(errors, "end", f"The appointment must end at least {MIN_MINUTES} minutes after it starts.")
+        elif minutes > MAX_MINUTES:
+            _add(errors, "end", f"An appointment lasts at most {MAX_MINUTES // 60} hours.")
+        elif window is not None and minutes < window.total_minutes:
+            _add(errors, "end", f"A dosing session needs at least {window.total_minutes} minutes: {window.explain()}.")
+    return end
+
+
+def _staff(by: Actor, specs: list[ParticipantSpec], is_dosing: bool, errors: Errors) -> list[tuple[User, str]]:
+    """Clinicians of the clinic, one role each; a dosing session has a monitoring nurse or prescriber."""
+    staff: list[tuple[User, str]] = []
+    if not specs:
+        _add(errors, "lead", "Book at least one member of staff.")
+    elif len(specs) > MAX_PARTICIPANTS:
+        _add(errors, "participants", f"Book at most {MAX_PARTICIPANTS} members of staff.")
+    else:
+        user_ids = [user_id for user_id, _ in specs]
+        if len(set(user_ids)) != len(user_ids):
+            _add(errors, "participants", "Each member of staff can take only one role in an appointment.")
+        roles = _staff_roles(by.organization.id, user_ids)
+        users = {u.id: u for u in User.objects.filter(id__in=list(roles))}
+        for user_id, role in specs:
+            if role not in Participant.Role.values:
+                _add(errors, "participants", "Choose lead, monitor or support for each member of staff.")
+            elif user_id not in users:
+                _add(errors, role, "Choose a clinician (therapist, nurse or prescriber) of your clinic.")
+            elif role == Participant.Role.MONITOR and not roles[user_id] & MONITOR_ROLES:
+                _add(errors, role, f"{users[user_id].full_name} is not a nurse or prescriber: the monitoring clinician must be one.")
+            else:
+                staff.append((users[user_id], role))
+    if is_dosing and not any(role == Participant.Role.MONITOR for _, role in specs):
+        _add(errors, "monitor", "A dosing session needs a monitoring clinician (nurse or prescriber) for the whole session.")
+    return staff
+
+
+def _instructions(given: str, is_dosing: bool, episode: Episode | None, errors: Errors) -> str:
+    instructions = (given or "").strip()
+    if is_dosing and not instructions and episode is not None:
+        # The fasting, medicines-to-hold and escort instructions of the preparation.
+        instructions = pathway.pre_session_instructions(episode).as_text()
+    if len(instructions) > MAX_INSTRUCTIONS:
+        _add(errors, "patient_instructions", f"Keep the instructions under {MAX_INSTRUCTIONS} characters.")
+    return instructions
 
 
 def _parse_booking(
@@ -144,109 +259,23 @@ def _parse_booking(
     """Check every field and collect every problem, so one refusal lists them all.
     Without an end, the appointment lasts ``usual_minutes`` (a move keeps its length),
     else the type's usual length."""
-    errors: dict[str, list[str]] = {}
-
-    def err(field: str, message: str) -> None:
-        errors.setdefault(field, []).append(message)
-
+    errors: Errors = {}
     if kind not in AppointmentKind.values:
-        err("kind", "Choose one of the appointment types.")
+        _add(errors, "kind", "Choose one of the appointment types.")
     is_dosing = kind == AppointmentKind.DOSING
-
     start = _aware(start, "start", errors)
     end = _aware(end, "end", errors)
-    if start is None and "start" not in errors:
-        err("start", "Give the start date and time.")
-    if start is not None and not allow_past and start < timezone.now():
-        err("start", "This time has passed: choose a start in the future.")
-    if start is not None and start > timezone.now() + MAX_BOOKING_AHEAD:
-        # 2099 typed for 2026, or a day and month swapped: no clinic books that far out.
-        err("start", f"{timezone.localtime(start):%a %b %-d, %Y} is more than 18 months ahead: check the year.")
-
-    room = None
-    site = None
-    if room_id is not None:
-        room = (
-            Room.objects.select_related("site")
-            .filter(id=room_id, organization=by.organization, is_active=True, site__is_active=True)
-            .first()
-        )
-        if room is None:
-            err("room", "Choose a room of your clinic.")
-        else:
-            site = room.site
-            if site_id is not None and site_id != site.id:
-                err("room", f"{room.name} is at {site.name}, not at the site chosen.")
-    if room is None and room_id is None:
-        if site_id is None:
-            err("site", "Choose a site or a room.")
-        else:
-            site = Site.objects.filter(id=site_id, organization=by.organization, is_active=True).first()
-            if site is None:
-                err("site", "Choose a site of your clinic.")
-    if is_dosing and room_id is None:
-        err("room", "A dosing session needs a medicine session room.")
-    elif is_dosing and room is not None and room.kind != Room.Kind.DOSING:
-        err("room", f"{room.name} is a {room.get_kind_display().lower()}: a dosing session needs a medicine session room.")
-
+    _check_start(start, allow_past, errors)
+    site, room = _place(by, site_id, room_id, is_dosing, errors)
     episode = pathway.current_episode(patient)
-    window = None
-    interval_protocol = None
-    protocol_version = None
-    if is_dosing:
-        if episode is None:
-            err("episode", "The patient has no open episode of care, so no dosing session can be booked.")
-        else:
-            for message in pathway.dosing_booking_unmet(episode):
-                err("episode", message)
-        window, interval_protocol, protocol_version = _plan_protocols(by.organization.id, episode)
-
+    window, interval_protocol, protocol_version = (
+        _dosing_guard(by, episode, errors) if is_dosing else (None, None, None)
+    )
     if start is not None and kind in AppointmentKind.values:
-        if end is None and "end" not in errors:
-            minutes = usual_minutes or default_minutes(by.organization.id, kind)
-            if window is not None:
-                minutes = max(minutes, _round_up(window.total_minutes))
-            end = start + timedelta(minutes=minutes)
-        if end is not None:
-            minutes = (end - start).total_seconds() / 60
-            if minutes < MIN_MINUTES:
-                err("end", f"The appointment must end at least {MIN_MINUTES} minutes after it starts.")
-            elif minutes > MAX_MINUTES:
-                err("end", f"An appointment lasts at most {MAX_MINUTES // 60} hours.")
-            elif window is not None and minutes < window.total_minutes:
-                err("end", f"A dosing session needs at least {window.total_minutes} minutes: {window.explain()}.")
-
-    staff: list[tuple[User, str]] = []
+        end = _end(by, kind, start, end, usual_minutes, window, errors)
     specs = list(participants)
-    if not specs:
-        err("lead", "Book at least one member of staff.")
-    elif len(specs) > MAX_PARTICIPANTS:
-        err("participants", f"Book at most {MAX_PARTICIPANTS} members of staff.")
-    else:
-        user_ids = [user_id for user_id, _ in specs]
-        if len(set(user_ids)) != len(user_ids):
-            err("participants", "Each member of staff can take only one role in an appointment.")
-        roles = _staff_roles(by.organization.id, user_ids)
-        users = {u.id: u for u in User.objects.filter(id__in=list(roles))}
-        for user_id, role in specs:
-            if role not in Participant.Role.values:
-                err("participants", "Choose lead, monitor or support for each member of staff.")
-            elif user_id not in users:
-                err(role, "Choose a clinician (therapist, nurse or prescriber) of your clinic.")
-            elif role == Participant.Role.MONITOR and not roles[user_id] & MONITOR_ROLES:
-                err(role, f"{users[user_id].full_name} is not a nurse or prescriber: the monitoring clinician must be one.")
-            else:
-                staff.append((users[user_id], role))
-    if is_dosing and not any(role == Participant.Role.MONITOR for _, role in specs):
-        err("monitor", "A dosing session needs a monitoring clinician (nurse or prescriber) for the whole session.")
-
-    instructions = (patient_instructions or "").strip()
-    if is_dosing and not instructions and episode is not None:
-        # The fasting, medicines-to-hold and escort instructions of the preparation.
-        instructions = pathway.pre_session_instructions(episode).as_text()
-    if len(instructions) > MAX_INSTRUCTIONS:
-        err("patient_instructions", f"Keep the instructions under {MAX_INSTRUCTIONS} characters.")
-
+    staff = _staff(by, specs, is_dosing, errors)
+    instructions = _instructions(patient_instructions, is_dosing, episode, errors)
     if errors:
         raise ValidationError(errors)
     # Each was checked above: a missing one is an error already raised.
@@ -330,11 +359,6 @@ def _conflicts(by: Actor, req: BookingRequest, moving: Appointment | None = None
     return errors
 
 
-def _session_day(session: DosingSession) -> date:
-    """The day a session counts for, as the dose order dates it (dosing.services.last_session_date)."""
-    return timezone.localdate(session.administration_started_at or session.started_at or session.scheduled_start)
-
-
 def _interval_problems(req: BookingRequest, exclude_session_id: int | None) -> list[str]:
     """The protocol's minimum days from the patient's previous dosing session on the
     route to this one, and from this one to the next. Booked sessions count as well as
@@ -343,13 +367,7 @@ def _interval_problems(req: BookingRequest, exclude_session_id: int | None) -> l
     if protocol is None:
         return []
     day = timezone.localdate(req.start)
-    others = (
-        DosingSession.objects.filter(patient=req.patient)
-        .exclude(status__in=[DosingSession.Status.CANCELLED, DosingSession.Status.NOT_DOSED])
-        .filter(Q(protocol_version__route=protocol.route.value) | Q(protocol_version__isnull=True))
-        .exclude(pk=exclude_session_id)
-    )
-    days = [_session_day(s) for s in others]
+    days = dosing.interval_days(req.patient, protocol.route.value, exclude_session_id=exclude_session_id)
     previous = max((d for d in days if d <= day), default=None)
     following = min((d for d in days if d > day), default=None)
     problems: list[str] = []
@@ -452,14 +470,9 @@ def _book(
             # The guard passed, so the episode (and its protocol's window) exist.
             assert req.episode is not None
             assert req.dosing_window is not None
-            session = DosingSession.objects.create(
-                organization=by.organization, patient=patient, episode=req.episode, site=req.site,
-                room=req.room, status=DosingSession.Status.SCHEDULED, scheduled_start=req.start,
-                created_by=by.user,
-            )
-            audit_record(
-                by=by, action=AuditAction.CREATE, object_type="dosing_session", object_id=session.id,
-                patient_id=patient.id, break_glass=glass, detail={"appointment_id": appointment.id},
+            session = dosing.session_book(
+                by=by, patient=patient, episode=req.episode, site=req.site, room=req.room, start=req.start,
+                appointment_id=appointment.id, break_glass=glass,
             )
             appointment.dosing_session = session
             appointment.save(update_fields=["dosing_session"])

@@ -12,6 +12,7 @@ from django.db import transaction
 from openkap.accounts.authz import Actor
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
+from openkap.dosing import services as dosing
 from openkap.dosing.models import DosingSession
 from openkap.scheduling.models import (
     Appointment,
@@ -148,15 +149,10 @@ def appointment_reschedule(
                 Participant(organization=by.organization, appointment=appointment, user=user, role=role)
                 for user, role in req.participants
             )
-        session = appointment.dosing_session
-        if session is not None:
-            session.scheduled_start, session.site, session.room = req.start, req.site, req.room
-            session.save(update_fields=["scheduled_start", "site", "room"])
-            audit_record(
-                by=by, action=AuditAction.UPDATE, object_type="dosing_session", object_id=session.id,
-                patient_id=appointment.patient_id, break_glass=glass,
-                detail={"scheduled_start": req.start.isoformat(), "room_id": session.room_id,
-                        "appointment_move_id": move.id},
+        if appointment.dosing_session is not None:
+            dosing.session_move(
+                by=by, session=appointment.dosing_session, start=req.start, site=req.site, room=req.room,
+                break_glass=glass, appointment_move_id=move.id,
             )
         audit_record(
             by=by, action=AuditAction.UPDATE, object_type="appointment", object_id=appointment.id,

@@ -13,6 +13,7 @@ from openkap.accounts.authz import Actor, require
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.core.authz import Perm
+from openkap.dosing import services as dosing
 from openkap.dosing.models import DosingSession
 from openkap.patients.selectors import patient_for
 from openkap.scheduling.models import (
@@ -27,9 +28,7 @@ def _locked_appointment(by: Actor, appointment_id: int) -> tuple[Appointment, bo
         raise Http404("No such appointment in your organisation.")
     _, glass = patient_for(by, found.patient_id, Perm.APPOINTMENT_BOOK)
     if found.dosing_session_id is not None:
-        # The session's row first, then the appointment's: the order the dosing
-        # discharge takes them in, so the two cannot deadlock.
-        DosingSession.objects.select_for_update().filter(pk=found.dosing_session_id).first()
+        dosing.session_lock(found.dosing_session_id)
     appointment = (
         Appointment.objects.select_for_update(of=("self",)).select_related("patient", "dosing_session").get(pk=found.pk)
     )
@@ -43,25 +42,6 @@ def _appointment_for_update(by: Actor, appointment_id: int) -> tuple[Appointment
             {"status": f"This appointment is already {appointment.get_status_display().lower()}."}
         )
     return appointment, glass
-
-
-def _release_dosing_session(appointment: Appointment) -> DosingSession | None:
-    """A dosing session that has not begun is cancelled with its appointment; one under
-    way belongs to the session record and stops the change."""
-    session = appointment.dosing_session
-    if session is None:
-        return None
-    session = DosingSession.objects.select_for_update().get(pk=session.pk)
-    if session.status == DosingSession.Status.CANCELLED:
-        return None
-    if session.status != DosingSession.Status.SCHEDULED:
-        raise ValidationError(
-            {"status": f"The dosing session is already under way ({session.get_status_display().lower()}): "
-                       "close it in the session record."}
-        )
-    session.status = DosingSession.Status.CANCELLED
-    session.save(update_fields=["status"])
-    return session
 
 
 def _set_status(
@@ -90,7 +70,7 @@ def appointment_cancel(
         appointment, glass = _appointment_for_update(by, appointment_id)
         if len(reason) < 3 or len(reason) > 1000:
             raise ValidationError({"reason": "Say why the appointment is cancelled (3 to 1000 characters)."})
-        session = _release_dosing_session(appointment)
+        session = dosing.session_release(appointment.dosing_session)
         _set_status(
             by, appointment, Appointment.Status.CANCELLED, glass,
             cancellation_reason=reason, cancelled_by_patient=bool(by_patient),
@@ -112,7 +92,7 @@ def appointment_mark_no_show(*, by: Actor, appointment_id: int) -> Appointment:
     with transaction.atomic():
         appointment, glass = _appointment_for_update(by, appointment_id)
         _after_start(appointment, "a no-show")
-        session = _release_dosing_session(appointment)
+        session = dosing.session_release(appointment.dosing_session)
         _set_status(by, appointment, Appointment.Status.NO_SHOW, glass)
         if session is not None:
             audit_record(
@@ -137,10 +117,10 @@ def appointment_complete_for_session(
     """The step that closes a dosing session the patient came to (the signed discharge,
     or ``ended_without_dose`` when it ended before any dose) completes the appointment
     booked with it, in that step's own transaction and audited there: the patient
-    attended, so neither a cancellation nor a no-show. The caller
-    (``dosing.services``) has checked its permission and holds the session's row
-    lock; one no longer booked, or a session booked without an appointment, is left
-    as it is."""
+    attended, so neither a cancellation nor a no-show. The closing step (through
+    ``dosing.events.session_closed``) has checked its permission and holds the
+    session's row lock; one no longer booked, or a session booked without an
+    appointment, is left as it is."""
     appointment = (
         Appointment.objects.select_for_update(of=("self",)).filter(dosing_session=session).first()
     )
@@ -151,3 +131,11 @@ def appointment_complete_for_session(
         detail={"dosing_session_id": session.id, "on": step},
     )
     return appointment
+
+
+def on_session_closed(
+    sender: object, *, by: Actor, session: DosingSession, step: Literal["discharge", "ended_without_dose"],
+    break_glass: bool, **kwargs: object,
+) -> None:
+    """``dosing.events.session_closed``, received in the closing step's transaction."""
+    appointment_complete_for_session(by=by, session=session, step=step, break_glass=break_glass)

@@ -1,0 +1,96 @@
+"""A dosing session as the schedule books it: opened with its dosing appointment, moved
+with it, cancelled with it while it has not begun. Scheduling asks through these
+functions (it holds the appointment's transaction and has checked the permission); the
+session's rows are dosing's."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.utils import timezone
+
+from openkap.accounts.authz import Actor
+from openkap.accounts.models import Room, Site
+from openkap.audit.models import AuditAction
+from openkap.audit.services import audit_record
+from openkap.core.dosing.calc import interval_day
+from openkap.dosing.models import DosingSession
+from openkap.pathway.models import Episode
+from openkap.patients.models import Patient
+
+
+def session_interval_day(session: DosingSession) -> date:
+    """The day the session counts for in the minimum interval (the core's rule)."""
+    return interval_day(
+        administered_at=session.administration_started_at, started_at=session.started_at,
+        scheduled_start=session.scheduled_start, tz=timezone.get_current_timezone(),
+    )
+
+
+def interval_days(patient: Patient, route: str, *, exclude_session_id: int | None = None) -> list[date]:
+    """The days of the patient's booked or held sessions on the route (cancelled and
+    undosed ones aside). A session without a protocol yet counts, as at the dose order."""
+    sessions = (
+        DosingSession.objects.filter(patient=patient)
+        .exclude(status__in=[DosingSession.Status.CANCELLED, DosingSession.Status.NOT_DOSED])
+        .filter(Q(protocol_version__route=route) | Q(protocol_version__isnull=True))
+        .exclude(pk=exclude_session_id)
+    )
+    return [session_interval_day(s) for s in sessions]
+
+
+def session_book(
+    *, by: Actor, patient: Patient, episode: Episode, site: Site, room: Room | None, start: datetime,
+    appointment_id: int, break_glass: bool,
+) -> DosingSession:
+    session = DosingSession.objects.create(
+        organization=by.organization, patient=patient, episode=episode, site=site,
+        room=room, status=DosingSession.Status.SCHEDULED, scheduled_start=start,
+        created_by=by.user,
+    )
+    audit_record(
+        by=by, action=AuditAction.CREATE, object_type="dosing_session", object_id=session.id,
+        patient_id=patient.id, break_glass=break_glass, detail={"appointment_id": appointment_id},
+    )
+    return session
+
+
+def session_lock(session_id: int) -> None:
+    """The session's row lock, taken before the appointment's: the order the discharge
+    takes them in, so the two cannot deadlock."""
+    DosingSession.objects.select_for_update().filter(pk=session_id).first()
+
+
+def session_move(
+    *, by: Actor, session: DosingSession, start: datetime, site: Site, room: Room | None, break_glass: bool,
+    appointment_move_id: int,
+) -> DosingSession:
+    session.scheduled_start, session.site, session.room = start, site, room
+    session.save(update_fields=["scheduled_start", "site", "room"])
+    audit_record(
+        by=by, action=AuditAction.UPDATE, object_type="dosing_session", object_id=session.id,
+        patient_id=session.patient_id, break_glass=break_glass,
+        detail={"scheduled_start": start.isoformat(), "room_id": session.room_id,
+                "appointment_move_id": appointment_move_id},
+    )
+    return session
+
+
+def session_release(session: DosingSession | None) -> DosingSession | None:
+    """A session that has not begun is cancelled with its appointment; one under way
+    belongs to the session record and stops the change."""
+    if session is None:
+        return None
+    session = DosingSession.objects.select_for_update().get(pk=session.pk)
+    if session.status == DosingSession.Status.CANCELLED:
+        return None
+    if session.status != DosingSession.Status.SCHEDULED:
+        raise ValidationError(
+            {"status": f"The dosing session is already under way ({session.get_status_display().lower()}): "
+                       "close it in the session record."}
+        )
+    session.status = DosingSession.Status.CANCELLED
+    session.save(update_fields=["status"])
+    return session
