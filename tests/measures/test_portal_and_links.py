@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from openkap.core.digest import sha256_hex
 from openkap.measures import services
 from openkap.measures.models import MeasureAssignment, MeasureDraft, MeasureLink, MeasureResponse
 from tests.measures.factories import PHQ9_NO_FLAG
@@ -130,7 +131,7 @@ def link(therapist, org, phq9, as_actor):
 def test_link_token_is_stored_hashed(link):
     record, raw = link
     assert raw not in record.token_hash
-    assert record.token_hash == services.sha256(raw)
+    assert record.token_hash == sha256_hex(raw)
     assert not MeasureLink.objects.filter(token_hash=raw).exists()
 
 
@@ -216,7 +217,7 @@ def test_link_created_from_the_chart_shows_the_url_once(
     response = client.post(f"/patients/{patient.id}/measures/assignments/{phq9.id}/link/", {"days": "3"})
     assert response.status_code == 200
     url = re.search(r'value="(http[^"]+/q/[^"]+/)"', response.content.decode()).group(1)
-    assert MeasureLink.objects.get().token_hash == services.sha256(url.rstrip("/").rsplit("/", 1)[1])
+    assert MeasureLink.objects.get().token_hash == sha256_hex(url.rstrip("/").rsplit("/", 1)[1])
     assert mailoutbox == []
     patient.email = "maya@example.org"
     patient.save()

@@ -124,10 +124,10 @@ def test_recovery_codes_survive_a_secret_key_rotation_through_fallbacks(therapis
 def test_migration_converts_stored_sha256_codes_to_the_hmac(therapist):
     from django.db.migrations.loader import MigrationLoader
 
-    from openkap.accounts.services import sha256
+    from openkap.core.digest import sha256_hex
 
     code = "abc123-def456"
-    RecoveryCode.objects.create(user=therapist, code_hash=sha256(code))  # the old format
+    RecoveryCode.objects.create(user=therapist, code_hash=sha256_hex(code))  # the old format
     loader = MigrationLoader(connection)
     migration = loader.get_migration("accounts", "0003_recovery_codes_hmac")
     state = loader.project_state(("accounts", "0002_encrypt_totp_secrets"))

@@ -6,7 +6,6 @@ actor's permission and writes its audit row in the same transaction.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import secrets
 from dataclasses import dataclass
@@ -28,7 +27,6 @@ from openkap.accounts.models import (
     ApiToken,
     Invitation,
     Membership,
-    Organization,
     RecoveryCode,
     Room,
     Site,
@@ -37,16 +35,13 @@ from openkap.accounts.models import (
 from openkap.audit.models import AuditAction, AuditEvent
 from openkap.audit.services import AuditedRefusal, audit_record
 from openkap.core.authz import STAFF_ROLES, Perm, Role
+from openkap.core.digest import sha256_hex
 from openkap.core.identifiers import validate_dea_number, validate_npi
 from openkap.core.netaddr import backoff_seconds
 
 TOTP_ISSUER = "OpenKAP"
 RECOVERY_CODE_COUNT = 10
 INVITATION_DAYS = 7
-
-
-def sha256(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 # --- login and throttling -------------------------------------------------------
@@ -254,12 +249,6 @@ def user_unlock(*, by: Actor, user_id: int) -> User:
     return user
 
 
-def is_staff_user(user: User) -> bool:
-    return Membership.objects.filter(
-        user=user, is_active=True, role__in=[r.value for r in STAFF_ROLES]
-    ).exists()
-
-
 # --- TOTP multi-factor ----------------------------------------------------------
 
 
@@ -321,7 +310,7 @@ def recovery_code_digest(user_id: int, code: str, *, secret: str | None = None) 
     of the database alone cannot test guesses offline), of the user's id and the code's
     SHA-256 (the form the first codes were stored in, so migration 0003 could convert
     them without knowing the codes)."""
-    inner = f"{user_id}:{sha256(code.strip().lower())}"
+    inner = f"{user_id}:{sha256_hex(code.strip().lower())}"
     return salted_hmac(RECOVERY_CODE_SALT, inner, secret=secret, algorithm="sha256").hexdigest()
 
 
@@ -444,7 +433,7 @@ def staff_invite(
             licence_number=licence_number.strip(),
             licence_state=licence_state.strip().upper(),
             npi=npi.strip(),
-            token_hash=sha256(token),
+            token_hash=sha256_hex(token),
             invited_by=by.user,
             expires_at=timezone.now() + timedelta(days=INVITATION_DAYS),
         )
@@ -471,7 +460,7 @@ def invitation_for_token(token: str) -> Invitation | None:
     return (
         Invitation.objects.select_related("organization")
         .filter(
-            token_hash=sha256(token),
+            token_hash=sha256_hex(token),
             accepted_at__isnull=True,
             revoked_at__isnull=True,
             expires_at__gt=timezone.now(),
@@ -529,7 +518,7 @@ def api_token_create(*, by: Actor, name: str) -> tuple[ApiToken, str]:
     with transaction.atomic():
         token = ApiToken.objects.create(
             organization=by.organization, user=by.user, name=name, prefix=raw[:12],
-            token_hash=sha256(raw),
+            token_hash=sha256_hex(raw),
         )
         audit_record(by=by, action=AuditAction.TOKEN_CREATED, object_type="api_token", object_id=token.id)
     return token, raw
@@ -553,7 +542,7 @@ def api_token_authenticate(raw: str) -> ApiToken | None:
         return None
     token = (
         ApiToken.objects.select_related("user", "organization")
-        .filter(token_hash=sha256(raw), revoked_at__isnull=True, user__is_active=True)
+        .filter(token_hash=sha256_hex(raw), revoked_at__isnull=True, user__is_active=True)
         .first()
     )
     if token is not None:
@@ -629,8 +618,3 @@ def room_create(*, by: Actor, site_id: int, name: str, kind: str) -> Room:
         )
         audit_record(by=by, action=AuditAction.CREATE, object_type="room", object_id=room.id)
     return room
-
-
-def organization_get_or_create(*, name: str, slug: str) -> tuple[Organization, bool]:
-    """For the seed command and installation set-up: not reachable from the web."""
-    return Organization.objects.get_or_create(slug=slug, defaults={"name": name})

@@ -156,20 +156,11 @@ class DosingSession(models.Model):
         """On the monitoring board: checked in and not yet discharged or ended."""
         return self.status in ACTIVE_STATUSES
 
-    @property
-    def is_closed(self) -> bool:
-        return self.status in CLOSED_STATUSES
-
 
 ACTIVE_STATUSES = (
     DosingSession.Status.CHECKED_IN,
     DosingSession.Status.DOSING,
     DosingSession.Status.MONITORING,
-)
-CLOSED_STATUSES = (
-    DosingSession.Status.DISCHARGED,
-    DosingSession.Status.CANCELLED,
-    DosingSession.Status.NOT_DOSED,
 )
 
 

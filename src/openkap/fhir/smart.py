@@ -25,6 +25,7 @@ from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.core import fhir as core
 from openkap.core.authz import Perm, Role
+from openkap.core.digest import sha256_hex
 from openkap.fhir.models import BackendClient, BackendToken, UsedAssertion
 
 ALGORITHMS = ("RS384", "ES384")
@@ -35,10 +36,6 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # A backend client acts clinic-wide: the registry (admin) and clinical reads and entries
 # (nurse), never a prescriber's signature. Its scopes narrow this per type and interaction.
 CLIENT_ROLES = frozenset({Role.NURSE, Role.ADMIN})
-
-
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class OAuthError(Exception):
@@ -180,7 +177,7 @@ def token_issue(*, form: dict[str, str], token_url: str) -> dict[str, Any]:
                                              expires_at=datetime.fromtimestamp(claims["exp"], tz=UTC))
         except IntegrityError:
             raise OAuthError(401, "invalid_client", "This assertion (jti) was already used") from None
-        BackendToken.objects.create(client=client, token_hash=_sha256(raw), scopes=" ".join(granted),
+        BackendToken.objects.create(client=client, token_hash=sha256_hex(raw), scopes=" ".join(granted),
                                     expires_at=now + timedelta(seconds=TOKEN_SECONDS))
         audit_record(by=client_actor(client), action=AuditAction.TOKEN_CREATED, object_type="fhir.client",
                      object_id=client.id, detail={"scopes": granted})
@@ -235,7 +232,7 @@ def token_authenticate(raw: str, *, ip: str = "", user_agent: str = "") -> Backe
     if not raw.startswith(TOKEN_PREFIX):
         return None
     token = BackendToken.objects.select_related("client__user", "client__organization").filter(
-        token_hash=_sha256(raw), expires_at__gt=timezone.now(), client__revoked_at__isnull=True).first()
+        token_hash=sha256_hex(raw), expires_at__gt=timezone.now(), client__revoked_at__isnull=True).first()
     if token is None:
         return None
     return BackendAccess(client_actor(token.client, ip=ip, user_agent=user_agent), tuple(token.scopes.split()),

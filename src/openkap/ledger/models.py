@@ -258,10 +258,6 @@ class LedgerEntry(models.Model):
         return f"{self.site_id}#{self.sequence} {self.kind}"
 
     @property
-    def kind_enum(self) -> EntryKind:
-        return EntryKind(self.kind)
-
-    @property
     def witness_ids(self) -> list[int]:
         return [w for w in (self.witness_id, self.second_witness_id) if w is not None]
 

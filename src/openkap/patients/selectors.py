@@ -11,7 +11,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from openkap.accounts.authz import Actor, require
+from openkap.accounts.authz import Actor, Denied, require
 from openkap.accounts.models import Membership
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
@@ -44,6 +44,14 @@ def patient_in_organization(by: Actor, patient_id: int) -> Patient:
     patient = Patient.objects.filter(id=patient_id, organization=by.organization).first()
     if patient is None:
         raise Http404("No such patient in your organisation.")
+    return patient
+
+
+def portal_patient(by: Actor) -> Patient:
+    """The patient record of a signed-in patient (the portal reads and writes act on it only)."""
+    patient = Patient.objects.filter(user=by.user, organization=by.organization).first()
+    if patient is None:
+        raise Denied("This page is for patients of the clinic.")
     return patient
 
 

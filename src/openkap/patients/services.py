@@ -20,10 +20,10 @@ from django.utils.translation import gettext as _
 
 from openkap.accounts.authz import Actor, Denied, require
 from openkap.accounts.models import Membership, Organization, User
-from openkap.accounts.services import sha256
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.core.authz import Perm, Role
+from openkap.core.digest import sha256_hex
 from openkap.core.identifiers import format_mrn
 from openkap.core.units import lb_to_kg
 from openkap.patients.models import (
@@ -114,7 +114,7 @@ def _clean_patient_data(data: dict[str, Any], *, partial: bool) -> dict[str, Any
     return cleaned
 
 
-def _search_name(p: Patient) -> str:
+def patient_search_name(p: Patient) -> str:
     return " ".join(
         part for part in (p.legal_given_name, p.legal_family_name, p.preferred_name) if part
     ).lower()
@@ -146,7 +146,7 @@ def patient_create(*, by: Actor, data: dict[str, Any], mrn: str = "") -> Patient
         else:
             mrn = next_mrn(by.organization)
         patient = Patient(organization=by.organization, mrn=mrn, **cleaned)
-        patient.search_name = _search_name(patient)
+        patient.search_name = patient_search_name(patient)
         try:
             with transaction.atomic():
                 patient.save()
@@ -183,7 +183,7 @@ def patient_update(*, by: Actor, patient_id: int, data: dict[str, Any]) -> Patie
         changed = sorted(k for k, v in cleaned.items() if getattr(patient, k) != v)
         for key, value in cleaned.items():
             setattr(patient, key, value)
-        patient.search_name = _search_name(patient)
+        patient.search_name = patient_search_name(patient)
         patient.updated_at = timezone.now()
         patient.save()
         audit_record(
@@ -377,7 +377,7 @@ def portal_invite(*, by: Actor, patient_id: int, email: str = "") -> tuple[Porta
         resent = _open_portal_invitations(patient).update(revoked_at=now)
         token = secrets.token_urlsafe(32)
         invitation = PortalInvitation.objects.create(
-            organization=by.organization, patient=patient, email=email, token_hash=sha256(token),
+            organization=by.organization, patient=patient, email=email, token_hash=sha256_hex(token),
             invited_by=by.user, expires_at=now + timedelta(days=PORTAL_INVITATION_DAYS),
         )
         audit_record(
@@ -426,7 +426,7 @@ def portal_invitation_for_token(token: str) -> PortalInvitation | None:
     return (
         PortalInvitation.objects.select_related("organization", "patient")
         .filter(
-            token_hash=sha256(token), accepted_at__isnull=True, revoked_at__isnull=True,
+            token_hash=sha256_hex(token), accepted_at__isnull=True, revoked_at__isnull=True,
             expires_at__gt=timezone.now(),
         )
         .first()

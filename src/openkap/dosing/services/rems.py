@@ -119,18 +119,25 @@ REMS_EDITABLE = (
 )
 
 
+def _open_rems_form(by: Actor, session_id: int, *, submitted: str) -> tuple[DosingSession, bool, RemsForm]:
+    """The session's form, locked with the session (in the caller's transaction); a
+    submitted form is refused with the caller's message."""
+    session, glass = session_for(by, session_id, Perm.DOSING_RECORD, lock=True)
+    form = RemsForm.objects.select_for_update().filter(session=session).first()
+    if form is None:
+        raise Http404("This session has no REMS monitoring form.")
+    if form.submitted_at is not None:
+        raise ValidationError({"__all__": submitted})
+    return session, glass, form
+
+
 def rems_form_update(*, by: Actor, session_id: int, data: Mapping[str, Any]) -> RemsForm:
     """Staff complete the fields the record cannot know (REMS ids) and correct the rest."""
     unknown = set(data) - set(REMS_EDITABLE)
     if unknown:
         raise ValidationError({"__all__": f"Unknown field(s): {', '.join(sorted(unknown))}."})
     with transaction.atomic():
-        session, glass = session_for(by, session_id, Perm.DOSING_RECORD, lock=True)
-        form = RemsForm.objects.select_for_update().filter(session=session).first()
-        if form is None:
-            raise Http404("This session has no REMS monitoring form.")
-        if form.submitted_at is not None:
-            raise ValidationError({"__all__": "The form was submitted: it no longer changes."})
+        session, glass, form = _open_rems_form(by, session_id, submitted="The form was submitted: it no longer changes.")
         errors: dict[str, list[str]] = {}
         changed = []
         for name, value in data.items():
@@ -171,12 +178,7 @@ def rems_form_submit(*, by: Actor, session_id: int, submission_reference: str) -
     reference = clean_text(submission_reference, "submission_reference", required=True, max_length=80,
                       what="the REMS confirmation number")
     with transaction.atomic():
-        session, glass = session_for(by, session_id, Perm.DOSING_RECORD, lock=True)
-        form = RemsForm.objects.select_for_update().filter(session=session).first()
-        if form is None:
-            raise Http404("This session has no REMS monitoring form.")
-        if form.submitted_at is not None:
-            raise ValidationError({"__all__": "The form is already marked submitted."})
+        session, glass, form = _open_rems_form(by, session_id, submitted="The form is already marked submitted.")
         missing = rems_missing(form)
         if missing:
             raise ValidationError({"__all__": missing})

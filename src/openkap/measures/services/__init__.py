@@ -10,7 +10,6 @@ from .assignments import (
     measure_assign,
     measure_plan_update,
     schedule_after_integration,
-    schedule_ensure,
     schedule_reassessment,
     sync_schedule,
 )
@@ -20,7 +19,6 @@ from .common import (
     MAX_BACKDATE,
     MAX_LINK_DAYS,
     Answers,
-    sha256,
 )
 from .instruments import (
     given_so_far,
@@ -68,8 +66,6 @@ __all__ = [
     "portal_submit",
     "response_enter",
     "schedule_after_integration",
-    "schedule_ensure",
     "schedule_reassessment",
-    "sha256",
     "sync_schedule",
 ]

@@ -173,13 +173,6 @@ def sync_schedule(episode: Episode, *, by: Actor | None, now: datetime | None = 
     return len(created)
 
 
-def schedule_ensure(*, by: Actor, episode_id: int) -> int:
-    """For other apps after they change an episode (a dosing session booked, moved or
-    cancelled): the measures due around it follow."""
-    episode, _ = _episode_for(by, episode_id, Perm.MEASURE_ASSIGN)
-    return sync_schedule(episode, by=by)
-
-
 def schedule_after_integration(
     *, by: Actor, episode_id: int, dosing_session_id: int, held_at: datetime
 ) -> list[MeasureAssignment]:

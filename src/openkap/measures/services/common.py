@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import timedelta
 
 Answers = dict[str, int | None]
@@ -11,7 +10,3 @@ LINK_DAYS = 7
 MAX_LINK_DAYS = 30
 CORRECTION_MIN_CHARS = 5
 MAX_BACKDATE = timedelta(days=365)
-
-
-def sha256(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()

@@ -20,6 +20,7 @@ from openkap.accounts.models import Organization
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.core.authz import Perm
+from openkap.core.digest import sha256_hex
 from openkap.core.instruments import (
     Instrument,
 )
@@ -32,7 +33,7 @@ from openkap.measures.models import (
 )
 
 from .assignments import _staff_assignment
-from .common import LINK_DAYS, MAX_LINK_DAYS, sha256
+from .common import LINK_DAYS, MAX_LINK_DAYS
 from .instruments import instrument_for, patient_can_complete
 from .portal import _save_draft, _submit_draft
 from .responses import _Source
@@ -57,7 +58,7 @@ def link_create(*, by: Actor, assignment_id: int, days: int = LINK_DAYS, send_em
             raise ValidationError({"send_email": "The patient has no email address on file."})
         raw = secrets.token_urlsafe(32)
         link = MeasureLink.objects.create(
-            organization=by.organization, assignment=assignment, token_hash=sha256(raw),
+            organization=by.organization, assignment=assignment, token_hash=sha256_hex(raw),
             created_by=by.user, expires_at=timezone.now() + timedelta(days=days),
         )
         audit_record(
@@ -102,7 +103,7 @@ class LinkRefused(Exception):
 def link_open(raw: str, *, lock: bool = False) -> tuple[MeasureLink, MeasureAssignment, Instrument]:
     if not raw or len(raw) > 100:
         raise LinkRefused("unknown")
-    qs = MeasureLink.objects.filter(token_hash=sha256(raw)).select_related("assignment", "organization")
+    qs = MeasureLink.objects.filter(token_hash=sha256_hex(raw)).select_related("assignment", "organization")
     if lock:
         qs = qs.select_for_update()
     link = qs.first()

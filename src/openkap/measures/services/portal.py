@@ -26,6 +26,7 @@ from openkap.measures.models import (
     Via,
 )
 from openkap.patients.models import Patient
+from openkap.patients.selectors import portal_patient
 
 from .common import Answers
 from .instruments import (
@@ -38,13 +39,6 @@ from .instruments import (
 )
 from .responses import _record, _Source
 from .safety import _safety_task
-
-
-def portal_patient(by: Actor) -> Patient:
-    patient = Patient.objects.filter(user=by.user, organization=by.organization).first()
-    if patient is None:
-        raise Denied("This page is for patients of the clinic.")
-    return patient
 
 
 def patient_assignment(patient: Patient, assignment_id: int, *, lock: bool = False) -> tuple[MeasureAssignment, Instrument]:

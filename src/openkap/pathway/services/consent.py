@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -12,6 +10,7 @@ from openkap.accounts.authz import Actor, require
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.core.authz import Perm
+from openkap.core.digest import sha256_hex
 from openkap.pathway.models import (
     ConsentDocument,
     ConsentSignature,
@@ -28,7 +27,7 @@ from .screening import _route
 
 
 def document_hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+    return sha256_hex(text)
 
 
 def consent_document_publish(*, by: Actor, route: str, title: str, text: str) -> ConsentDocument:

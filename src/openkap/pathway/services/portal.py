@@ -9,7 +9,7 @@ from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 
-from openkap.accounts.authz import Actor, Denied
+from openkap.accounts.authz import Actor
 from openkap.audit.models import AuditAction
 from openkap.pathway.models import (
     Commitment,
@@ -23,18 +23,11 @@ from openkap.pathway.selectors import (
     OPEN_STATES,
 )
 from openkap.patients.models import Patient
+from openkap.patients.selectors import portal_patient
 
 from .common import _audit, _raise, _text
 from .consent import _consent_sign, _withdraw
 from .preparation import _intention_text
-
-
-def portal_patient(by: Actor) -> Patient:
-    """The patient record of a signed-in patient (portal writes act on it only)."""
-    patient = Patient.objects.filter(user=by.user, organization=by.organization).first()
-    if patient is None:
-        raise Denied("This is for patients of the clinic.")
-    return patient
 
 
 def _portal_episode(by: Actor) -> tuple[Patient, Episode]:

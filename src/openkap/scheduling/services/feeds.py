@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import timedelta
 
@@ -15,6 +14,7 @@ from openkap.accounts.models import Membership, User
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.core.authz import CLINICAL_ROLES, Perm, Role
+from openkap.core.digest import sha256_hex
 from openkap.patients.models import Patient
 from openkap.patients.selectors import patient_for
 from openkap.scheduling.models import (
@@ -22,10 +22,6 @@ from openkap.scheduling.models import (
 )
 
 from .common import FEED_PREFIX
-
-
-def _sha256(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def _new_feed(by: Actor, *, user: User | None, patient: Patient | None) -> tuple[CalendarFeed, str]:
@@ -44,7 +40,7 @@ def _new_feed(by: Actor, *, user: User | None, patient: Patient | None) -> tuple
         )
     raw = FEED_PREFIX + secrets.token_urlsafe(32)
     feed = CalendarFeed.objects.create(
-        organization=by.organization, token_hash=_sha256(raw), prefix=raw[:12], created_by=by.user, **owner
+        organization=by.organization, token_hash=sha256_hex(raw), prefix=raw[:12], created_by=by.user, **owner
     )
     audit_record(
         by=by, action=AuditAction.TOKEN_CREATED, object_type="calendar_feed", object_id=feed.id,
@@ -128,7 +124,7 @@ def calendar_feed_authenticate(raw: str) -> CalendarFeed | None:
         return None
     feed = (
         CalendarFeed.objects.select_related("organization", "user", "patient")
-        .filter(token_hash=_sha256(raw), revoked_at__isnull=True)
+        .filter(token_hash=sha256_hex(raw), revoked_at__isnull=True)
         .first()
     )
     if feed is None:
