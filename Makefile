@@ -56,6 +56,7 @@ ci-times:
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 	$(BIN)/python -m django makemigrations --check --dry-run --settings=tests.settings
 
 clean:
