@@ -172,49 +172,53 @@ def _cadss_items() -> tuple:
     return get_instrument("cadss6").items
 
 
-def _session_context(request: HttpRequest, actor: Actor, view: selectors.SessionView,
-                     bound: dict[str, Form]) -> dict[str, Any]:
-    session, protocol = view.session, view.protocol
-    checklist_initial: dict[str, Any] = {}
-    if session.status == DosingSession.Status.CHECKED_IN and not hasattr(session, "checklist"):
-        arrangements = pathway.arrangements_of(session.episode)
-        if arrangements is not None:
-            checklist_initial.update(escort_name=arrangements.escort_name, escort_phone=arrangements.escort_phone,
-                                     escort_relationship=arrangements.escort_relationship,
-                                     fasting_note=arrangements.fasting)
-        if not services.pregnancy_relevant(session.patient):
-            checklist_initial["pregnancy_status"] = "not_applicable"
-    ctx: dict[str, Any] = {
-        "view": view, "session": session, "patient": view.patient, "chart": view.chart, "protocol": protocol,
-        "can_record": actor.can(Perm.DOSING_RECORD), "can_order": actor.can(Perm.DOSE_ORDER),
-        "now": timezone.now(),
-    }
-    stage = view.stage
-    if stage == "check_in":
+def _arrival_context(view: selectors.SessionView, bound: dict[str, Form]) -> dict[str, Any]:
+    """Check-in, and the checklist prefilled from the preparation's arrangements."""
+    session, protocol, ctx = view.session, view.protocol, {}
+    if view.stage == "check_in":
         ctx["check_in_form"] = bound.get("check_in") or forms.CheckInForm()
-    if stage == "checklist":
-        ctx["checklist_form"] = bound.get("checklist") or forms.ChecklistForm(protocol=protocol, initial=checklist_initial)
+    if view.stage == "checklist":
+        initial: dict[str, Any] = {}
+        if session.status == DosingSession.Status.CHECKED_IN and not hasattr(session, "checklist"):
+            arrangements = pathway.arrangements_of(session.episode)
+            if arrangements is not None:
+                initial.update(escort_name=arrangements.escort_name, escort_phone=arrangements.escort_phone,
+                               escort_relationship=arrangements.escort_relationship, fasting_note=arrangements.fasting)
+            if not services.pregnancy_relevant(session.patient):
+                initial["pregnancy_status"] = "not_applicable"
+        ctx["checklist_form"] = bound.get("checklist") or forms.ChecklistForm(protocol=protocol, initial=initial)
         ctx["screen"] = services.current_suicide_screen(session.patient, timezone.now())
         ctx["consent"] = pathway.consent_status(session.episode, view.protocol_version.route if view.protocol_version else None)
-    if stage == "order":
-        version = view.protocol_version
-        assert version is not None
-        inputs = services.order_inputs(session, services.protocol_in_use(actor.organization.id, version.protocol_id) or version)
-        unit = inputs.protocol.dose_rule.basis.unit
-        ctx["order_form"] = bound.get("order") or forms.OrderForm(unit=unit)
-        ctx["weight_form"] = bound.get("weight") or forms.WeightForm(initial={"unit": "kg"})
-        ctx["order_inputs"] = inputs
-        ctx["preview"] = bound.get("preview_result") or services.compute_order(
-            inputs, dose_mg_per_kg=None, dose_mg=None, override_reason="")
-        bp = services.pre_dose_bp(session)
-        if bp is not None and bp.systolic is not None and bp.diastolic is not None:
-            ctx["pre_dose_bp"] = bp
-            ctx["pre_dose_bp_assessment"] = bp_core.assess_pre_dose(bp.systolic, bp.diastolic)
-            ctx["bp_gate"] = services.bp_gate_applies(inputs.protocol)
+    return ctx
+
+
+def _order_context(actor: Actor, view: selectors.SessionView, bound: dict[str, Form]) -> dict[str, Any]:
+    """The order form with the facts it is computed from, a preview, and the pre-dose BP gate."""
+    session, version = view.session, view.protocol_version
+    assert version is not None
+    inputs = services.order_inputs(session, services.protocol_in_use(actor.organization.id, version.protocol_id) or version)
+    ctx: dict[str, Any] = {
+        "order_form": bound.get("order") or forms.OrderForm(unit=inputs.protocol.dose_rule.basis.unit),
+        "weight_form": bound.get("weight") or forms.WeightForm(initial={"unit": "kg"}),
+        "order_inputs": inputs,
+        "preview": bound.get("preview_result") or services.compute_order(
+            inputs, dose_mg_per_kg=None, dose_mg=None, override_reason=""),
+    }
+    bp = services.pre_dose_bp(session)
+    if bp is not None and bp.systolic is not None and bp.diastolic is not None:
+        ctx["pre_dose_bp"] = bp
+        ctx["pre_dose_bp_assessment"] = bp_core.assess_pre_dose(bp.systolic, bp.diastolic)
+        ctx["bp_gate"] = services.bp_gate_applies(inputs.protocol)
+    return ctx
+
+
+def _dose_context(actor: Actor, view: selectors.SessionView, bound: dict[str, Form]) -> dict[str, Any]:
+    """Preparing, verifying and giving the dose, cancelling the order, ending without a dose."""
+    stage, ctx = view.stage, {}
     if stage in ("prepare", "verify", "administer", "administering") or view.cancelled_orders:
         ctx["cancel_form"] = bound.get("cancel") or forms.CancelForm()
     if stage == "prepare":
-        lots = selectors.session_lots(by=actor, session_id=session.id)
+        lots = selectors.session_lots(by=actor, session_id=view.session.id)
         ctx["lots"] = lots
         ctx["prepare_form"] = bound.get("prepare") or forms.PrepareForm(lots=lots)
     witnesses = None
@@ -226,14 +230,20 @@ def _session_context(request: HttpRequest, actor: Actor, view: selectors.Session
         ctx["is_preparer"] = view.preparation is not None and view.preparation.prepared_by_id == actor.user.id
     if stage in ("administer", "administering"):
         ctx["admin_form"] = bound.get("administer") or forms.AdministrationForm(witnesses=witnesses or ())
+    if stage in ("checklist", "order", "prepare", "verify", "administer"):
+        ctx["end_form"] = bound.get("end") or forms.EndForm(witnesses=witnesses or ())
+    return ctx
+
+
+def _monitoring_context(view: selectors.SessionView, bound: dict[str, Form]) -> dict[str, Any]:
+    """Vitals, alarms, observations and adverse events while the session runs; discharge after."""
+    session, ctx = view.session, {}
     if session.is_active and session.status != DosingSession.Status.SCHEDULED:
         ctx["vitals_form"] = bound.get("vitals") or forms.VitalsForm()
         ctx["alarm_rows"] = [(a, bound.get(f"alarm_{a.id}") or forms.AlarmForm()) for a in view.open_alarms]
         ctx["observation_form"] = bound.get("observation") or forms.ObservationForm(cadss_items=_cadss_items())
         ctx["ae_form"] = bound.get("adverse_event") or forms.AdverseEventForm()
-    if stage in ("checklist", "order", "prepare", "verify", "administer"):
-        ctx["end_form"] = bound.get("end") or forms.EndForm(witnesses=witnesses or ())
-    if stage == "monitor":
+    if view.stage == "monitor":
         checklist = getattr(session, "checklist", None)
         ctx["discharge_form"] = bound.get("discharge") or forms.DischargeForm(initial={
             "escort_name": checklist.escort_name if checklist else "",
@@ -248,6 +258,23 @@ def _session_context(request: HttpRequest, actor: Actor, view: selectors.Session
             kind=services.BP_TASK_KIND, subject_type="dosing_session", subject_id=str(session.id),
             resolved_at__isnull=True,
         ).first()
+    return ctx
+
+
+def _session_context(request: HttpRequest, actor: Actor, view: selectors.SessionView,
+                     bound: dict[str, Form]) -> dict[str, Any]:
+    """The session page: the record, and the forms of the step it is at (named steps above)."""
+    session = view.session
+    ctx: dict[str, Any] = {
+        "view": view, "session": session, "patient": view.patient, "chart": view.chart, "protocol": view.protocol,
+        "can_record": actor.can(Perm.DOSING_RECORD), "can_order": actor.can(Perm.DOSE_ORDER),
+        "now": timezone.now(),
+    }
+    ctx |= _arrival_context(view, bound)
+    if view.stage == "order":
+        ctx |= _order_context(actor, view, bound)
+    ctx |= _dose_context(actor, view, bound)
+    ctx |= _monitoring_context(view, bound)
     if view.vitals:
         ctx["vitals_svg"] = mark_safe(session_vitals_svg(view))  # noqa: S308 - numbers, labels escaped
     ctx["rems"] = getattr(session, "rems_form", None)

@@ -202,6 +202,111 @@ def _where_the_actor_works(by: Actor, day: date) -> Site | None:
     return first.site if first else None
 
 
+def _calendar_site(by: Actor, anchor: date, sites: list[Site], site_id: int | None, mode: str,
+                   view: str) -> Site | None:
+    """The site asked for; else, where a room grid or a week needs one, where the actor works."""
+    site = next((s for s in sites if s.id == site_id), None)
+    if site is None and site_id is None and (mode == "rooms" or view == "week") and sites:
+        site = _where_the_actor_works(by, anchor) or sites[0]
+    elif site is None and (mode == "rooms" or view == "week") and sites:
+        site = sites[0]
+    return site
+
+
+Placements = list[tuple[Appointment, int]]
+
+
+def _day_columns(appointments: list[Appointment], site: Site | None, mode: str, rooms: list[Room],
+                 staff: list[tuple[User, list[str]]]) -> tuple[list[Column], Placements]:
+    """A day: one column per room of the site (and one for appointments without a room),
+    or one per clinician."""
+    placements: Placements = []
+    if mode == "rooms":
+        index = {r.id: i for i, r in enumerate(rooms)}
+        columns = [Column(f"room:{r.id}", r.name, r.get_kind_display(), f"room={r.id}") for r in rooms]
+        if any(a.room_id is None for a in appointments) and site is not None:
+            columns.append(Column("none", "No room", "video or phone", f"site={site.id}"))
+        for a in appointments:
+            col = index.get(a.room_id) if a.room_id else len(columns) - 1
+            if col is not None:
+                placements.append((a, col))
+        return columns, placements
+    index = {u.id: i for i, (u, _) in enumerate(staff)}
+    columns = [Column(f"user:{u.id}", u.full_name, ", ".join(roles), f"lead={u.id}") for u, roles in staff]
+    for a in appointments:
+        for p in a.participants.all():
+            if p.user_id in index:
+                placements.append((a, index[p.user_id]))
+    return columns, placements
+
+
+def _week_columns(by: Actor, qs: QuerySet[Appointment], days: list[date], rooms: list[Room],
+                  resource: str) -> tuple[list[Column], Placements, str]:
+    """A week of one room or one clinician (the actor, if a clinician), a column a day."""
+    kind, _, raw_id = resource.partition(":")
+    if kind not in {"room", "user"} or not raw_id.isdigit():
+        is_clinician = bool(by.roles & CLINICAL_ROLES)
+        resource = f"user:{by.user.id}" if is_clinician else (f"room:{rooms[0].id}" if rooms else "")
+        kind, _, raw_id = resource.partition(":")
+    object_id = int(raw_id) if raw_id.isdigit() and len(raw_id) < 19 else 0
+    qs = qs.filter(room_id=object_id) if kind == "room" else qs.filter(participants__user_id=object_id)
+    book = f"room={object_id}" if kind == "room" else f"lead={object_id}"
+    columns = [Column(d.isoformat(), f"{d:%a %d %b}", "", book) for d in days]
+    placements: Placements = []
+    for a in qs:
+        for i, d in enumerate(days):
+            if _minute_of_day(a.start, d) < 24 * 60 and _minute_of_day(a.end, d) > 0:
+                placements.append((a, i))
+    return columns, placements, resource
+
+
+def _grid(days: list[date], view: str, columns: list[Column],
+          placements: Placements) -> tuple[int, int, list[tuple[str, str]], list[tuple[str, str, str]]]:
+    """The hours shown (the working day, widened to every appointment), their labels and
+    the empty half-hour slots that book. Grid positions are ready-made style strings: a
+    template would localise every number."""
+    first = DAY_FROM.hour * 60
+    last = DAY_TO.hour * 60
+    for a, col in placements:
+        d = days[col] if view == "week" else days[0]
+        first = min(first, _minute_of_day(a.start, d) // 60 * 60)
+        last = max(last, -(-_minute_of_day(a.end, d) // 60) * 60)
+    hours = [
+        (f"grid-row: {2 + (m - first) // SLOT_MINUTES} / span 4", f"{m // 60:02d}:00")
+        for m in range(first, last, 60)
+    ]
+    slots = [
+        (f"grid-column: {i + 2}; grid-row: {2 + (m - first) // SLOT_MINUTES} / span 2",
+         f"{column.book_query}&start={_slot_start(days, i, view, m)}",
+         f"{column.label} {m // 60:02d}:{m % 60:02d}")
+        for i, column in enumerate(columns)
+        for m in range(first, last, 30)
+    ]
+    return first, last, hours, slots
+
+
+def _blocks(placements: Placements, days: list[date], view: str, first: int, last: int,
+            seen: set[int]) -> list[Block]:
+    """Each appointment placed on the grid; the patient's name only where the actor may see it."""
+    blocks = []
+    for a, col in placements:
+        d = days[col] if view == "week" else days[0]
+        top = max(_minute_of_day(a.start, d), first)
+        bottom = min(_minute_of_day(a.end, d), last)
+        visible = a.patient_id in seen
+        blocks.append(Block(
+            appointment=a,
+            column=col + 2,  # grid column 1 holds the hour labels
+            row_start=2 + (top - first) // SLOT_MINUTES,  # grid row 1 holds the headers
+            row_end=2 + max(-(-(bottom - first) // SLOT_MINUTES), (top - first) // SLOT_MINUTES + 1),
+            title=a.patient.display_name if visible else "Booked",
+            visible=visible,
+            staff=", ".join(p.user.full_name for p in a.participants.all()),
+            room=a.room.name if a.room else "No room",
+        ))
+    return blocks
+
+
 def calendar(
     *,
     by: Actor,
@@ -218,11 +323,7 @@ def calendar(
     view = view if view in {"day", "week"} else "day"
     mode = mode if mode in {"rooms", "people"} else "rooms"
     sites = list(Site.objects.filter(organization=by.organization, is_active=True).order_by("name"))
-    site = next((s for s in sites if s.id == site_id), None)
-    if site is None and site_id is None and (mode == "rooms" or view == "week") and sites:
-        site = _where_the_actor_works(by, anchor) or sites[0]
-    elif site is None and (mode == "rooms" or view == "week") and sites:
-        site = sites[0]
+    site = _calendar_site(by, anchor, sites, site_id, mode, view)
     if view == "week":
         days = [anchor - timedelta(days=anchor.weekday()) + timedelta(days=i) for i in range(7)]
     else:
@@ -242,92 +343,19 @@ def calendar(
     resources = [(f"room:{r.id}", f"{r.name}") for r in rooms] + [
         (f"user:{u.id}", u.full_name) for u, _ in staff
     ]
-
-    columns: list[Column] = []
-    placements: list[tuple[Appointment, int]] = []
     if view == "day":
-        if site is not None:
-            qs = qs.filter(site=site)
-        appointments = list(qs)
-        if mode == "rooms":
-            index = {r.id: i for i, r in enumerate(rooms)}
-            columns = [
-                Column(f"room:{r.id}", r.name, r.get_kind_display(), f"room={r.id}") for r in rooms
-            ]
-            if any(a.room_id is None for a in appointments) and site is not None:
-                columns.append(Column("none", "No room", "video or phone", f"site={site.id}"))
-            for a in appointments:
-                col = index.get(a.room_id) if a.room_id else len(columns) - 1
-                if col is not None:
-                    placements.append((a, col))
-        else:
-            index = {u.id: i for i, (u, _) in enumerate(staff)}
-            columns = [
-                Column(f"user:{u.id}", u.full_name, ", ".join(roles), f"lead={u.id}") for u, roles in staff
-            ]
-            for a in appointments:
-                for p in a.participants.all():
-                    if p.user_id in index:
-                        placements.append((a, index[p.user_id]))
+        columns, placements = _day_columns(list(qs.filter(site=site) if site is not None else qs), site, mode,
+                                           rooms, staff)
     else:
-        kind, _, raw_id = resource.partition(":")
-        if kind not in {"room", "user"} or not raw_id.isdigit():
-            is_clinician = bool(by.roles & CLINICAL_ROLES)
-            resource = f"user:{by.user.id}" if is_clinician else (f"room:{rooms[0].id}" if rooms else "")
-            kind, _, raw_id = resource.partition(":")
-        object_id = int(raw_id) if raw_id.isdigit() and len(raw_id) < 19 else 0
-        if kind == "room":
-            qs = qs.filter(room_id=object_id)
-        else:
-            qs = qs.filter(participants__user_id=object_id)
-        book = f"room={object_id}" if kind == "room" else f"lead={object_id}"
-        columns = [Column(d.isoformat(), f"{d:%a %d %b}", "", book) for d in days]
-        for a in qs:
-            for i, d in enumerate(days):
-                if _minute_of_day(a.start, d) < 24 * 60 and _minute_of_day(a.end, d) > 0:
-                    placements.append((a, i))
-
-    first = DAY_FROM.hour * 60
-    last = DAY_TO.hour * 60
-    for a, col in placements:
-        d = days[col] if view == "week" else days[0]
-        first = min(first, _minute_of_day(a.start, d) // 60 * 60)
-        last = max(last, -(-_minute_of_day(a.end, d) // 60) * 60)
-    rows = (last - first) // SLOT_MINUTES
-    # Grid positions as ready-made style strings: a template would localise every number.
-    hours = [
-        (f"grid-row: {2 + (m - first) // SLOT_MINUTES} / span 4", f"{m // 60:02d}:00")
-        for m in range(first, last, 60)
-    ]
-    slots = [
-        (f"grid-column: {i + 2}; grid-row: {2 + (m - first) // SLOT_MINUTES} / span 2",
-         f"{column.book_query}&start={_slot_start(days, i, view, m)}",
-         f"{column.label} {m // 60:02d}:{m % 60:02d}")
-        for i, column in enumerate(columns)
-        for m in range(first, last, 30)
-    ]
-
+        columns, placements, resource = _week_columns(by, qs, days, rooms, resource)
+    first, last, hours, slots = _grid(days, view, columns, placements)
     seen = visible_patient_ids(by, {a.patient_id for a, _ in placements})
-    blocks = []
-    for a, col in placements:
-        d = days[col] if view == "week" else days[0]
-        top = max(_minute_of_day(a.start, d), first)
-        bottom = min(_minute_of_day(a.end, d), last)
-        visible = a.patient_id in seen
-        blocks.append(Block(
-            appointment=a,
-            column=col + 2,  # grid column 1 holds the hour labels
-            row_start=2 + (top - first) // SLOT_MINUTES,  # grid row 1 holds the headers
-            row_end=2 + max(-(-(bottom - first) // SLOT_MINUTES), (top - first) // SLOT_MINUTES + 1),
-            title=a.patient.display_name if visible else "Booked",
-            visible=visible,
-            staff=", ".join(p.user.full_name for p in a.participants.all()),
-            room=a.room.name if a.room else "No room",
-        ))
+    blocks = _blocks(placements, days, view, first, last, seen)
     _audit_seen(by, "calendar", seen, {"view": view, "from": days[0].isoformat(), "site_id": site.id if site else None})
     return Calendar(
         view=view, mode=mode, anchor=anchor, days=days, site=site, sites=sites, columns=columns,
-        blocks=blocks, hours=hours, slots=slots, rows=rows, resource=resource, resources=resources,
+        blocks=blocks, hours=hours, slots=slots, rows=(last - first) // SLOT_MINUTES, resource=resource,
+        resources=resources,
     )
 
 
