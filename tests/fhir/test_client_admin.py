@@ -104,6 +104,14 @@ def test_bad_registrations_change_nothing(admin, client_for, rsa_private, fields
     assert not AuditEvent.objects.filter(object_type="fhir.client", action="create").exists()
 
 
+def test_a_key_error_is_shown_next_to_the_key(admin, client_for, rsa_private):
+    private = rsa_private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption()).decode()
+    response = register(client_for(admin), public_key_pem=private)
+    assert response.context["form"].errors["public_key_pem"] == [
+        "That is a private key: register the public key only."]
+
+
 def test_only_admins_of_the_organisation(admin, nurse, outsider, client_for, rsa_private):
     register(client_for(admin), public_key_pem=pem(rsa_private.public_key()))
     client = BackendClient.objects.get()

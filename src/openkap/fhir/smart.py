@@ -85,21 +85,21 @@ def jwks_from_pem(pem: str) -> dict[str, Any]:
     except (ValueError, TypeError):
         pass
     else:
-        raise ValidationError({"public_key": "That is a private key: register the public key only."})
+        raise ValidationError({"public_key_pem": "That is a private key: register the public key only."})
     try:
         key = load_pem_public_key(data)
     except (ValueError, TypeError):
-        raise ValidationError({"public_key": "Not a PEM public key (-----BEGIN PUBLIC KEY-----…)."}) from None
+        raise ValidationError({"public_key_pem": "Not a PEM public key (-----BEGIN PUBLIC KEY-----…)."}) from None
     if isinstance(key, rsa.RSAPublicKey):
         if key.key_size < 2048:
-            raise ValidationError({"public_key": f"An RSA key needs 2048 bits or more (this one has {key.key_size})."})
+            raise ValidationError({"public_key_pem": f"An RSA key needs 2048 bits or more (this one has {key.key_size})."})
         jwk, alg = json.loads(RSAAlgorithm.to_jwk(key)), "RS384"
         members = ("e", "kty", "n")
     elif isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP384R1):
         jwk, alg = json.loads(ECAlgorithm.to_jwk(key)), "ES384"
         members = ("crv", "kty", "x", "y")
     else:
-        raise ValidationError({"public_key": "Use an RSA key (RS384) or an EC P-384 key (ES384)."})
+        raise ValidationError({"public_key_pem": "Use an RSA key (RS384) or an EC P-384 key (ES384)."})
     thumbprint = json.dumps({m: jwk[m] for m in members}, separators=(",", ":"), sort_keys=True)
     kid = base64.urlsafe_b64encode(hashlib.sha256(thumbprint.encode()).digest()).rstrip(b"=").decode()
     return {"keys": [{**{m: jwk[m] for m in members}, "kid": kid, "alg": alg, "use": "sig"}]}
