@@ -329,3 +329,11 @@ def test_a_spanish_error_message_for_a_bad_field(org):
     result = walk(Client(HTTP_ACCEPT_LANGUAGE="es"), contact={**CONTACT, "phone": "llámame"}, stop_before="story")
     assert result.last.status_code == 422
     assert "Escriba un número de teléfono" in result.last.content.decode()
+
+
+def test_the_host_of_a_clinics_public_site_takes_its_referrals(org, other_org, settings):
+    settings.PUBLIC_SITES = {"other.example.org": other_org.slug}
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "other.example.org"]
+    walk(Client(HTTP_HOST="other.example.org"), contact={**CONTACT, "email": "h@example.org"})
+    assert Referral.objects.get().organization == other_org
+    assert Client().get("/refer/").status_code == 404  # testserver serves no clinic's site

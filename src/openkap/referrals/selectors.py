@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db.models import QuerySet
-from django.http import Http404
+from django.http import Http404, HttpRequest
 
 from openkap.accounts.authz import Actor, require
 from openkap.accounts.models import Organization
@@ -15,20 +15,21 @@ from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.core.authz import Perm
 from openkap.referrals.models import Referral
+from openkap.site.selectors import public_organization as site_organization
 
 VIEWS = ("open", "decided", "all")
 
 
-def public_organization(slug: str | None = None) -> Organization:
+def public_organization(request: HttpRequest, slug: str | None = None) -> Organization:
     """The clinic a public form belongs to: the one named in the address, else the
-    deployment's `OPENKAP_REFERRAL_ORGANIZATION`, else the only organisation there is."""
+    deployment's `OPENKAP_REFERRAL_ORGANIZATION`, else the clinic whose public site this
+    host serves (`OPENKAP_PUBLIC_SITES`, or the only organisation there is)."""
     if slug:
         org = Organization.objects.filter(slug=slug).first()
     elif settings.REFERRAL_ORGANIZATION:
         org = Organization.objects.filter(slug=settings.REFERRAL_ORGANIZATION).first()
     else:
-        orgs = list(Organization.objects.order_by("id")[:2])
-        org = orgs[0] if len(orgs) == 1 else None
+        org = site_organization(request)
     if org is None:
         raise Http404("No clinic takes referrals at this address.")
     return org

@@ -148,7 +148,7 @@ def _summary(state: dict[str, Any]) -> dict[str, Any]:
 
 @never_cache
 def self_start(request: HttpRequest, org_slug: str | None = None) -> HttpResponse:
-    organization = selectors.public_organization(org_slug)
+    organization = selectors.public_organization(request, org_slug)
     state = _new_state(organization)
     return _render_step(request, organization, "contact", state, _form_for("contact", state=state))
 
@@ -267,7 +267,7 @@ def thanks(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 def clinician(request: HttpRequest, org_slug: str | None = None) -> HttpResponse:
-    organization = selectors.public_organization(org_slug)
+    organization = selectors.public_organization(request, org_slug)
     if request.method != "POST":
         started = signing.dumps({"org": organization.id, "t0": time.time(), "key": secrets.token_hex(16)},
                                 salt=STATE_SALT)
