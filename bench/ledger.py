@@ -1,28 +1,45 @@
-"""Ledger entries per second with parallel writers on PostgreSQL.
+"""Ledger entries per second with parallel writer processes on PostgreSQL, against a
+raw-SQL floor measured in the same run.
 
     .venv/bin/python bench/ledger.py [--writers 8] [--entries 4000] [--sites 1] \
         [--server postgres://postgres@127.0.0.1:5432]
 
-Creates its own database (helper_ledger_bench, dropped afterwards), migrates it,
-then WRITERS threads record administrations through ``services.ledger_administer``
-(the path the dosing app uses: permission, patient check, site head lock, lot
-balance lock, core check, hash, insert, audit row), all drawing from one lot per
-site. With one site every writer queues on the same chain head: this is the
-worst case, and the figure a single busy registration would see. Only the
-writing is timed; the set-up and the final ``verify`` are not.
+Creates its own database (helper_ledger_bench, dropped afterwards), migrates it with
+the production settings (DEBUG off, the settings' connection policy), then:
+
+1. the floor: WRITERS processes append entries with plain psycopg, the same steps
+   the ledger takes (lock the site's chain head, lock the lot balance, check the
+   stock, hash, insert the entry, update the balance, update the head, commit),
+   into copies of the ledger tables (CREATE TABLE ... LIKE, same columns, indexes
+   and check constraints, no foreign keys or triggers);
+2. the application: WRITERS processes (like gunicorn's workers) record
+   administrations through ``services.ledger_administer`` (the dosing app's path:
+   permission, lot, session and patient checks, the locks, core check, hash, insert,
+   audit row).
+
+With one site every writer queues on the same chain head: the worst case, the figure
+one busy registration sees; with --sites N the writers spread over N sites. Prints
+both rates, their ratio, and the statements one administration takes; then checks
+that nothing was lost (entries and balances add up), no balance went negative and
+every chain verifies. Only the writing is timed.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import multiprocessing as mp
 import os
+import queue
 import sys
-import threading
 import time
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 DB_NAME = "helper_ledger_bench"
+PER_ENTRY = Decimal("0.01")  # mL of a 100 mg/mL vial
+CONTAINERS = 500  # 5 mL vials received per site: 2,500 mL, room for 250,000 entries
 
 
 def _admin_sql(server: str, sql: str) -> None:
@@ -32,34 +49,41 @@ def _admin_sql(server: str, sql: str) -> None:
         conn.execute(sql)
 
 
+def _setup_django() -> None:
+    import django
+
+    django.setup()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--writers", type=int, default=8)
-    parser.add_argument("--entries", type=int, default=4000, help="total administrations to write")
+    parser.add_argument("--entries", type=int, default=4000, help="total administrations to write (each phase)")
     parser.add_argument("--sites", type=int, default=1, help="writers are spread over this many sites")
     parser.add_argument("--server", default=os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432"))
     args = parser.parse_args()
 
     _admin_sql(args.server, f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
     _admin_sql(args.server, f"CREATE DATABASE {DB_NAME}")
-    os.environ["DATABASE_URL"] = f"{args.server}/{DB_NAME}"
-    os.environ.setdefault("DEBUG", "true")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "openkap.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    from cryptography.fernet import Fernet
+
+    # The production settings: DEBUG off, so keys and a secret must be given.
+    os.environ.update({
+        "DATABASE_URL": f"{args.server}/{DB_NAME}", "DEBUG": "false", "SECRET_KEY": "bench-" + "k" * 40,
+        "OPENKAP_FIELD_KEYS": Fernet.generate_key().decode(), "DJANGO_SETTINGS_MODULE": "openkap.settings",
+        "LOG_LEVEL": "WARNING", "ALLOWED_HOSTS": "127.0.0.1",
+    })
     try:
-        rate = _run(args)
+        _run(args)
     finally:
         from django.db import connections
 
         connections.close_all()
         _admin_sql(args.server, f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-    print(f"{rate:,.0f} ledger entries per second")
 
 
-def _run(args: argparse.Namespace) -> float:
-    import django
-
-    django.setup()
+def _prepare(sites: int) -> list[dict[str, Any]]:
+    """A clinic with ``sites`` sites, each with one lot and one session; the floor's copies."""
     from django.core.management import call_command
     from django.db import connection
     from django.utils import timezone
@@ -70,7 +94,6 @@ def _run(args: argparse.Namespace) -> float:
     from openkap.core.identifiers import dea_check_digit
     from openkap.dosing.models import DosingSession
     from openkap.ledger import services
-    from openkap.ledger.selectors import chain_check
     from openkap.pathway.models import Episode
     from openkap.patients.models import Patient
 
@@ -81,14 +104,14 @@ def _run(args: argparse.Namespace) -> float:
     Membership.objects.create(organization=org, user=nurse, role=Role.NURSE)
     Membership.objects.create(organization=org, user=admin, role=Role.ADMIN)
     patient = Patient.objects.create(organization=org, mrn="B1", legal_given_name="Bea", legal_family_name="Bench",
-                                     date_of_birth=date(1980, 1, 1), sex_at_birth="female", search_name="bea bench")
+                                     date_of_birth=timezone.localdate().replace(year=1980), sex_at_birth="female",
+                                     search_name="bea bench")
     episode = Episode.objects.create(organization=org, patient=patient, opened_by=nurse, state="active")
-    by_admin, by_nurse = build_actor(admin, org), build_actor(nurse, org)
+    by_admin = build_actor(admin, org)
     supplier = services.supplier_create(by=by_admin, name="Bench supply", address="1 Bench Rd",
                                         dea_number=f"PB123456{dea_check_digit('123456')}")
-    per_entry = Decimal("0.01")  # mL of a 100 mg/mL vial
     targets = []
-    for n in range(args.sites):
+    for n in range(sites):
         six = f"{100000 + n:06d}"
         site = Site.objects.create(organization=org, name=f"Site {n}", address_line1="1 St", city="Albany",
                                    state="NY", postal_code="12207", dea_registration=f"FB{six}{dea_check_digit(six)}")
@@ -97,45 +120,185 @@ def _run(args: argparse.Namespace) -> float:
                                           ndc="0409-2051-05")
         lot = services.lot_receive(by=by_admin, site_id=site.id, product_id=product.id, lot_number="BENCH-1",
                                    expires_on=timezone.localdate() + timedelta(days=365), supplier_id=supplier.id,
-                                   invoice_number="INV-B", containers=500).lot
+                                   invoice_number="INV-B", containers=CONTAINERS).lot
         session = DosingSession.objects.create(
             organization=org, patient=patient, episode=episode, site=site, status="dosing",
             scheduled_start=timezone.now(), created_by=nurse)
-        targets.append((lot.id, session.id))
+        targets.append({"site": site.id, "lot": lot.id, "session": session.id, "org": org.id, "nurse": nurse.id})
+    with connection.cursor() as cursor:
+        for table in ("ledger_siteledgerhead", "ledger_lotbalance", "ledger_ledgerentry"):
+            cursor.execute(f"CREATE TABLE floor_{table} (LIKE {table} INCLUDING ALL)")
+        cursor.execute("INSERT INTO floor_ledger_siteledgerhead SELECT * FROM ledger_siteledgerhead")
+        cursor.execute("INSERT INTO floor_ledger_lotbalance SELECT * FROM ledger_lotbalance")
     connection.close()
+    return targets
 
-    per_writer = args.entries // args.writers
-    start = threading.Barrier(args.writers + 1)
-    failures: list[BaseException] = []
 
-    def writer(n: int) -> None:
-        lot_id, session_id = targets[n % len(targets)]
-        try:
-            start.wait()
-            for _ in range(per_writer):
-                services.ledger_administer(by=by_nurse, dosing_session_id=session_id, lot_id=lot_id, units=per_entry)
-        except BaseException as exc:
-            failures.append(exc)
-        finally:
-            connection.close()
+FLOOR_COLUMNS = ("organization_id", "site_id", "sequence", "lot_id", "kind", "mg", "units", "strength_mg_per_unit",
+                 "unit", "occurred_at", "recorded_at", "recorded_by_id", "dosing_session_id", "patient_id", "reason",
+                 "detail", "prev_hash", "entry_hash")
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(args.writers)]
-    for t in threads:
-        t.start()
-    start.wait()
+
+def _floor_writer(url: str, target: dict[str, Any], count: int, barrier: Any, done: Any) -> None:
+    """The same lock/insert/update in plain psycopg: the least the database needs."""
+    import psycopg
+    from psycopg.types.json import Jsonb
+
+    with psycopg.connect(url) as conn:
+        template = conn.execute(
+            "SELECT strength_mg_per_unit, unit, recorded_by_id FROM ledger_ledgerentry WHERE lot_id = %s "
+            "LIMIT 1", (target["lot"],)).fetchone()
+        conn.commit()
+        # Constant column names: nothing from outside reaches the statement.
+        insert = f"INSERT INTO floor_ledger_ledgerentry ({', '.join(FLOOR_COLUMNS)}) VALUES ({', '.join(['%s'] * len(FLOOR_COLUMNS))})"  # noqa: S608
+        barrier.wait()
+        for _ in range(count):
+            with conn.transaction():
+                seq, last = conn.execute("SELECT last_sequence, last_hash FROM floor_ledger_siteledgerhead "
+                                         "WHERE site_id = %s FOR UPDATE", (target["site"],)).fetchone()
+                mg, units = conn.execute("SELECT mg, units FROM floor_ledger_lotbalance WHERE lot_id = %s FOR UPDATE",
+                                         (target["lot"],)).fetchone()
+                if units < PER_ENTRY:
+                    raise SystemExit("the floor ran out of stock")
+                mg_used = PER_ENTRY * template[0]
+                now = datetime.now(UTC)
+                entry_hash = hashlib.sha256(f"{last}|{seq + 1}|{PER_ENTRY}".encode()).hexdigest()
+                conn.execute(insert, (target["org"], target["site"], seq + 1, target["lot"], "administration", mg_used,
+                                      PER_ENTRY, template[0], template[1], now, now, template[2],
+                                      target["session"], None, "", Jsonb({}), last, entry_hash))
+                conn.execute("UPDATE floor_ledger_lotbalance SET mg = %s, units = %s, entries = entries + 1 "
+                             "WHERE lot_id = %s", (mg - mg_used, units - PER_ENTRY, target["lot"]))
+                conn.execute("UPDATE floor_ledger_siteledgerhead SET last_sequence = %s, last_hash = %s "
+                             "WHERE site_id = %s", (seq + 1, entry_hash, target["site"]))
+    done.put(None)
+
+
+def _app_writer(target: dict[str, Any], count: int, barrier: Any, done: Any) -> None:
+    _setup_django()
+    from django.db import connection
+
+    from openkap.accounts.authz import build_actor
+    from openkap.accounts.models import Organization, User
+    from openkap.ledger import services
+
+    by = build_actor(User.objects.get(id=target["nurse"]), Organization.objects.get(id=target["org"]))
+    barrier.wait()
+    for _ in range(count):
+        services.ledger_administer(by=by, dosing_session_id=target["session"], lot_id=target["lot"], units=PER_ENTRY)
+    connection.close()
+    done.put(None)
+
+
+def _timed(writers: int, make: Any) -> float:
+    """Start the writer processes, release them together, time until the last is done."""
+    ctx = mp.get_context("spawn")
+    barrier, done = ctx.Barrier(writers + 1), ctx.Queue()
+    procs = [ctx.Process(target=make, args=(n, barrier, done)) for n in range(writers)]
+    for p in procs:
+        p.start()
+    barrier.wait()
     began = time.perf_counter()
-    for t in threads:
-        t.join()
+    finished = 0
+    while finished < writers:
+        try:
+            done.get(timeout=1)
+            finished += 1
+        except queue.Empty:
+            if any(p.exitcode not in (None, 0) for p in procs):
+                for p in procs:
+                    p.kill()
+                raise SystemExit("a writer failed (see above)") from None
     elapsed = time.perf_counter() - began
-    if failures:
-        raise SystemExit(f"a writer failed: {failures[0]!r}")
-    written = per_writer * args.writers
+    for p in procs:
+        p.join()
+        if p.exitcode != 0:
+            raise SystemExit(f"a writer failed (exit code {p.exitcode})")
+    return elapsed
+
+
+class _Floor:
+    def __init__(self, url: str, targets: list[dict[str, Any]], per_writer: int):
+        self.url, self.targets, self.per_writer = url, targets, per_writer
+
+    def __call__(self, n: int, barrier: Any, done: Any) -> None:
+        _floor_writer(self.url, self.targets[n % len(self.targets)], self.per_writer, barrier, done)
+
+
+class _App:
+    def __init__(self, targets: list[dict[str, Any]], per_writer: int):
+        self.targets, self.per_writer = targets, per_writer
+
+    def __call__(self, n: int, barrier: Any, done: Any) -> None:
+        _app_writer(self.targets[n % len(self.targets)], self.per_writer, barrier, done)
+
+
+def _statements_per_entry(target: dict[str, Any]) -> int:
+    from django.db import connection
+
+    from openkap.accounts.authz import build_actor
+    from openkap.accounts.models import Organization, User
+    from openkap.ledger import services
+
+    by = build_actor(User.objects.get(id=target["nurse"]), Organization.objects.get(id=target["org"]))
+    seen: list[str] = []
+
+    def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(count):
+        services.ledger_administer(by=by, dosing_session_id=target["session"], lot_id=target["lot"], units=PER_ENTRY)
+    # BEGIN and COMMIT are not statements Django executes through the wrapper.
+    return len(seen) + 2
+
+
+def _check(targets: list[dict[str, Any]], expected_per_lot: dict[int, int]) -> str:
+    from django.db import connection
+
+    from openkap.ledger.models import LedgerEntry, LotBalance
+    from openkap.ledger.selectors import chain_check
+
+    for lot_id, written in expected_per_lot.items():
+        balance = LotBalance.objects.get(lot_id=lot_id)
+        given = LedgerEntry.objects.filter(lot_id=lot_id, kind="administration").count()
+        if given != written:
+            raise SystemExit(f"lot {lot_id}: {given} administrations stored, {written} written: entries lost")
+        if balance.units != CONTAINERS * 5 - written * PER_ENTRY or balance.units < 0 or balance.mg < 0:
+            raise SystemExit(f"lot {lot_id}: balance {balance.units} mL does not add up")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM floor_ledger_lotbalance WHERE units < 0 OR mg < 0")
+        if cursor.fetchone()[0]:
+            raise SystemExit("a floor balance went negative")
     check = chain_check()
     if not check.ok:
         raise SystemExit(f"chain broken after the run: {check.problems}")
-    print(f"{written} administrations by {args.writers} writers over {args.sites} site(s) in {elapsed:.2f} s; "
-          f"chain of {check.entries_checked} entries verifies", file=sys.stderr)
-    return written / elapsed
+    return f"{check.entries_checked} entries in {len(targets)} chain(s) verify"
+
+
+def _run(args: argparse.Namespace) -> None:
+    _setup_django()
+    from django.conf import settings
+
+    targets = _prepare(args.sites)
+    per_writer = args.entries // args.writers
+    written = per_writer * args.writers
+    floor_s = _timed(args.writers, _Floor(os.environ["DATABASE_URL"], targets, per_writer))
+    app_s = _timed(args.writers, _App(targets, per_writer))
+    expected: dict[int, int] = {}
+    for n in range(args.writers):
+        lot = targets[n % len(targets)]["lot"]
+        expected[lot] = expected.get(lot, 0) + per_writer
+    statements = _statements_per_entry(targets[0])
+    expected[targets[0]["lot"]] += 1
+    verified = _check(targets, expected)
+    floor, app = written / floor_s, written / app_s
+    load = os.getloadavg()[0]
+    print(f"{written} entries per phase, {args.writers} writer processes over {args.sites} site(s), "
+          f"CONN_MAX_AGE {settings.DATABASES['default']['CONN_MAX_AGE']}, load average {load:.1f}")
+    print(f"  raw psycopg floor  {floor:8,.0f} entries/s")
+    print(f"  ledger_administer  {app:8,.0f} entries/s   ratio to floor {app / floor:.2f}   "
+          f"{statements} statements per entry (with BEGIN and COMMIT; the floor takes 7)")
+    print(f"  {verified}; nothing lost, no balance negative", file=sys.stderr)
 
 
 if __name__ == "__main__":

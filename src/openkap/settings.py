@@ -139,10 +139,16 @@ TEMPLATES = [
     },
 ]
 
+# Production keeps each worker's connection open (a new PostgreSQL connection costs about
+# a fifth of a chart page) and checks it before reuse, so a restarted database costs one
+# failed check, not a failed request. The development server's threads come and go, so
+# DEBUG closes connections after each request. Size PostgreSQL's max_connections for
+# workers x app servers + task workers (docs/deployment.md).
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'openkap.sqlite3'}"),
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0 if DEBUG else 600),
+        conn_health_checks=env_bool("DATABASE_CONN_HEALTH_CHECKS", True),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

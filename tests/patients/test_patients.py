@@ -137,11 +137,24 @@ def test_break_glass_opens_the_chart_for_a_while_and_flags_the_audit(
 @pytest.mark.parametrize(
     ("query", "expected"),
     [("lindq", True), ("MAYA lind", True), ("T0000001", True), ("1988-04-12", True), ("04/12/1988", True),
-     ("zzz", False), ("1999-01-01", False)],
+     ("zzz", False), ("1999-01-01", False),
+     # Each word must start a name part: a fragment from inside a name does not match.
+     ("indqvist", False), ("aya", False)],
 )
 def test_search_by_name_mrn_and_date_of_birth(therapist, org, as_actor, patient, query, expected):
     page = selectors.patient_search(by=as_actor(therapist, org), query=query)
     assert (patient.id in [p.id for p in page]) is expected
+
+
+def test_search_counts_no_further_than_its_cap(nurse, org, as_actor, patient, unassigned_patient, monkeypatch):
+    monkeypatch.setattr(selectors, "SEARCH_COUNT_CAP", 1)
+    page = selectors.patient_search(by=as_actor(nurse, org), per_page=1)
+    assert (page.count, page.count_exact, page.has_next, len(page)) == (1, False, True, 1)
+    second = selectors.patient_search(by=as_actor(nurse, org), per_page=1, page=2)
+    assert {page.items[0].id, second.items[0].id} == {patient.id, unassigned_patient.id}
+    monkeypatch.setattr(selectors, "SEARCH_COUNT_CAP", 5)
+    whole = selectors.patient_search(by=as_actor(nurse, org), per_page=2)
+    assert (whole.count, whole.count_exact, whole.has_next) == (2, True, False)
 
 
 def test_search_is_audited_with_the_ids_shown(therapist, org, as_actor, patient):

@@ -10,9 +10,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils.functional import SimpleLazyObject
 
-from openkap.accounts.authz import Actor, Denied, build_actor, organizations_of
+from openkap.accounts.authz import Actor, Denied
+from openkap.accounts.models import Membership
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
+from openkap.core.authz import Role
 from openkap.core.netaddr import client_address
 
 SESSION_ORG_KEY = "organization_id"
@@ -29,19 +31,24 @@ def client_ip(request: HttpRequest) -> str:
 
 
 def actor_for_request(request: HttpRequest) -> Actor | None:
+    """The actor from one query of the user's active memberships (their organisations and
+    roles); the organisations stay on the request for the page's organisation switcher."""
     user = request.user
     if not user.is_authenticated:
         return None
-    orgs = organizations_of(user)  # type: ignore[arg-type]
+    memberships = list(Membership.objects.filter(user=user, is_active=True).select_related("organization"))
+    orgs = sorted({m.organization_id: m.organization for m in memberships}.values(), key=lambda o: (o.name, o.id))
+    request.organizations = orgs  # type: ignore[attr-defined]
     if not orgs:
         return None
     chosen = request.session.get(SESSION_ORG_KEY)
     organization = next((o for o in orgs if o.id == chosen), orgs[0])
-    return build_actor(
-        user,  # type: ignore[arg-type]
-        organization,
+    return Actor(
+        user=user,  # type: ignore[arg-type]
+        organization=organization,
+        roles=frozenset(Role(m.role) for m in memberships if m.organization_id == organization.id),
         ip=client_ip(request),
-        user_agent=request.META.get("HTTP_USER_AGENT", ""),
+        user_agent=request.META.get("HTTP_USER_AGENT", "")[:400],
     )
 
 

@@ -34,6 +34,7 @@ from openkap.dosing.models import (
     VitalSigns,
 )
 from openkap.pathway import selectors as pathway
+from openkap.pathway.models import TreatmentPlan
 from openkap.patients.models import Patient
 from openkap.patients.selectors import Chart, patient_for, visible_patients
 
@@ -329,8 +330,7 @@ def _visible(by: Actor, qs: QuerySet[DosingSession]) -> QuerySet[DosingSession]:
     return qs.filter(patient__in=visible_patients(by))
 
 
-def _planned_route(episode) -> str:  # type: ignore[no-untyped-def]
-    plan = pathway.plan_in_force(episode)
+def _route_label(plan: TreatmentPlan | None) -> str:
     return ROUTE_LABELS[Route(plan.route)] if plan else "no signed plan"
 
 
@@ -368,12 +368,13 @@ def board(*, by: Actor, site_id: int) -> Board:
     # Alarms first, then overdue vitals, then the rest by arrival.
     rows.sort(key=lambda r: (not r.open_alarms, not r.overdue, r.session.started_at or now))
     start, end = _day_bounds(timezone.localdate())
-    arriving = [
-        Arrival(s, _planned_route(s.episode))
-        for s in _visible(by, _session_query().filter(site=site, status=DosingSession.Status.SCHEDULED,
-                                                       scheduled_start__gte=start, scheduled_start__lt=end))
+    scheduled = list(
+        _visible(by, _session_query().filter(site=site, status=DosingSession.Status.SCHEDULED,
+                                             scheduled_start__gte=start, scheduled_start__lt=end))
         .order_by("scheduled_start", "id")
-    ]
+    )
+    plans = pathway.plans_in_force(s.episode_id for s in scheduled)
+    arriving = [Arrival(s, _route_label(plans.get(s.episode_id))) for s in scheduled]
     audit_record(
         by=by, action=AuditAction.SEARCH, object_type="dosing_board", object_id=site.id,
         detail={"patient_ids": sorted({r.session.patient_id for r in rows} | {a.session.patient_id for a in arriving})},

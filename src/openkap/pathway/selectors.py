@@ -112,6 +112,14 @@ def plan_in_force(episode: Episode) -> TreatmentPlan | None:
     return episode.plans.order_by("-version").first()
 
 
+def plans_in_force(episode_ids: Iterable[int]) -> dict[int, TreatmentPlan]:
+    """``plan_in_force`` of many episodes in one query (a list must not query per row)."""
+    plans: dict[int, TreatmentPlan] = {}
+    for plan in TreatmentPlan.objects.filter(episode_id__in=set(episode_ids)).order_by("episode_id", "-version"):
+        plans.setdefault(plan.episode_id, plan)
+    return plans
+
+
 def plan_measure_schedule(episode: Episode) -> MeasureSchedule:
     """Which measures are due when: the plan's schedule, or the core baseline before a plan."""
     plan = plan_in_force(episode)

@@ -92,7 +92,9 @@ class PatientSummaryOut(Schema):
 
 class PatientPageOut(Schema):
     items: list[PatientSummaryOut]
+    # Exact up to 1,000 matches; beyond, count is 1000, count_exact false and pages a lower bound.
     count: int
+    count_exact: bool
     page: int
     pages: int
 
@@ -133,9 +135,10 @@ def list_patients(request: HttpRequest, q: str = "", page: PageNumber = 1) -> Pa
             PatientSummaryOut(id=p.id, mrn=p.mrn, display_name=p.display_name, date_of_birth=p.date_of_birth)
             for p in result
         ],
-        count=result.paginator.count,
+        count=result.count,
+        count_exact=result.count_exact,
         page=result.number,
-        pages=result.paginator.num_pages,
+        pages=result.num_pages,
     )
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
-from django.core.paginator import Page, Paginator
 from django.db.models import Q, QuerySet
+from django.db.models.functions import Lower
 from django.http import Http404
 from django.utils import timezone
 
@@ -208,10 +209,63 @@ def visible_patients(by: Actor) -> QuerySet[Patient]:
     return qs.filter(care_team__user=by.user, care_team__ended_at__isnull=True).distinct()
 
 
-def patient_search(*, by: Actor, query: str = "", page: int = 1, per_page: int = 25) -> Page[Patient]:
-    """Search by name, MRN (exact or prefix) or date of birth; paginated and audited."""
+# Counting past this many matches costs more than it tells: the page says "1,000+".
+SEARCH_COUNT_CAP = 1000
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of a patient search. ``count`` is exact up to SEARCH_COUNT_CAP (a search
+    over a large registry never counts every match: ``count_exact`` is False beyond it)."""
+
+    items: list[Patient]
+    number: int
+    per_page: int
+    count: int
+    count_exact: bool
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def num_pages(self) -> int:
+        return max(1, -(-self.count // self.per_page))
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.num_pages or (not self.count_exact and len(self.items) == self.per_page)
+
+    @property
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+    @property
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+
+def _name_term(term: str) -> Q:
+    """A name part that starts with ``term``: search_name is "given family preferred",
+    lower-cased, so a part starts the column or follows a space or a hyphen. Anchored
+    at a word start, the PostgreSQL trigram index (patients 0002) finds the few rows
+    whose words begin so, where an unanchored "contains" matched inside every word."""
+    return (Q(search_name__startswith=term) | Q(search_name__contains=f" {term}")
+            | Q(search_name__contains=f"-{term}"))
+
+
+def patient_search(*, by: Actor, query: str = "", page: int = 1, per_page: int = 25) -> SearchPage:
+    """Search by name (each word the start of a name part), MRN (exact or prefix) or date
+    of birth; paginated without counting past SEARCH_COUNT_CAP, and audited."""
     qs = visible_patients(by)
     query = query.strip()
+    order: list[Any] = ["legal_family_name", "legal_given_name", "id"]
     if query:
         as_date = _parse_date(query)
         if as_date is not None:
@@ -219,16 +273,22 @@ def patient_search(*, by: Actor, query: str = "", page: int = 1, per_page: int =
         elif re.fullmatch(r"[A-Za-z]{0,8}\d{3,}", query):
             qs = qs.filter(mrn__istartswith=query.upper())
         else:
-            terms = query.lower().split()
-            condition = Q()
-            for term in terms[:4]:
-                condition &= Q(search_name__contains=term)
-            qs = qs.filter(condition)
-    qs = qs.order_by("legal_family_name", "legal_given_name", "id")
-    paginator = Paginator(qs, per_page)
-    result = paginator.get_page(page)
+            for term in query.lower().split()[:4]:
+                qs = qs.filter(_name_term(term))
+            # Sorting on an expression keeps PostgreSQL from walking the family-name index
+            # in order, testing every row, in hope of 25 early matches (870 ms on 100,000
+            # patients): the trigram index finds the matches, then they are sorted.
+            order = [Lower("legal_family_name"), Lower("legal_given_name"), "id"]
+    qs = qs.order_by(*order)
+    page = max(1, page)
+    capped = qs.order_by().values("id")[: SEARCH_COUNT_CAP + 1].count()
+    count, exact = min(capped, SEARCH_COUNT_CAP), capped <= SEARCH_COUNT_CAP
+    if exact:
+        page = min(page, max(1, -(-count // per_page)))
+    offset = (page - 1) * per_page
+    items = list(qs[offset: offset + per_page])
     audit_record(
         by=by, action=AuditAction.SEARCH, object_type="patient",
-        detail={"query": query, "page": result.number, "result_ids": [p.id for p in result]},
+        detail={"query": query, "page": page, "result_ids": [p.id for p in items]},
     )
-    return result
+    return SearchPage(items=items, number=page, per_page=per_page, count=count, count_exact=exact)

@@ -77,5 +77,7 @@ def shell(request: HttpRequest) -> dict[str, Any]:
              "count": counts.get(name, 0)}
             for name, label in nav
         ]
-        context["organizations"] = organizations_of(actor.user)
+        # The actor's middleware read them with the roles (one query per request).
+        organizations = getattr(request, "organizations", None)
+        context["organizations"] = organizations if organizations is not None else organizations_of(actor.user)
     return context
