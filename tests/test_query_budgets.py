@@ -200,6 +200,7 @@ API_LIST_BUDGETS = {
     "/api/v1/dosing/protocols": 6,
     "/api/v1/dosing/sessions/{session_id}/lots": 9,
     "/api/v1/dosing/patients/{patient_id}/sessions": 11,
+    "/api/v1/referrals": 7,
 }
 # Lists still reading per row. Strict: fixing one fails here until it is removed.
 API_PER_ROW = {
