@@ -28,6 +28,7 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db.models import F
 from django.utils import timezone
 
 from openkap.accounts.authz import Actor, build_actor
@@ -39,7 +40,7 @@ from openkap.core.routes import ROUTE_LABELS, Route
 from openkap.demo import DemoContext
 from openkap.dosing import services
 from openkap.dosing.inventory import lot_choices
-from openkap.dosing.models import DosingSession, ProtocolVersion
+from openkap.dosing.models import DoseOrder, DosingSession, ProtocolVersion
 from openkap.measures import services as measures
 from openkap.measures.models import MeasureAssignment, Occasion
 from openkap.pathway import services as pathway
@@ -189,10 +190,10 @@ def _ready_episode(patient: Patient, route: Route, n: int, cast: _Cast, rng: ran
     if not ConsentDocument.objects.filter(organization=org, route=route).exists():
         pathway.consent_document_publish(by=cast.admin, route=route, title=f"Consent: {ROUTE_LABELS[route]}",
                                          text=f"Consent to ketamine-assisted psychotherapy by {ROUTE_LABELS[route]}. " * 8)
-    document = consent_status(episode, route).document
-    assert document is not None
+    status = consent_status(episode, route)
+    assert status.document is not None
     pathway.consent_sign_in_clinic(by=t, patient_id=patient.id, typed_name=patient.legal_name,
-                                   document_sha256=document.sha256)
+                                   document_sha256=status.text_sha256)
     pathway.episode_transition(by=t, episode_id=episode.id, name="start_series")
     return Episode.objects.get(pk=episode.pk)
 
@@ -270,6 +271,8 @@ def _to_administration(session: DosingSession, route: Route, n: int, start: date
     _checklist(session, cast, n, start + timedelta(minutes=6))
     services.dose_order_sign(by=cast.prescriber, session_id=session.id, password=DEMO_PASSWORD,
                              at=start + timedelta(minutes=10), **order)
+    # Demo only: the story's prescriber signed at the time of the order, not at seeding.
+    DoseOrder.objects.filter(session=session).update(signed_at=F("ordered_at"))
     prep = services.dose_prepare(by=cast.nurse, session_id=session.id, lot_id=_lot(session, route),
                                  at=start + timedelta(minutes=13))
     services.dose_verify(

@@ -572,6 +572,7 @@ class SignatureOut(Schema):
     version: int
     typed_name: str
     document_sha256: str
+    signed_text: str = Field(description="The exact text signed")
     signed_at: dt.datetime
     channel: str
     withdrawn_at: dt.datetime | None
@@ -581,6 +582,9 @@ class SignatureOut(Schema):
 class ConsentOut(Schema):
     route: str | None
     document: ConsentDocumentOut | None = Field(description="The version in force for the route")
+    text_to_sign: str = Field(description="The document's text with the plan's protocol facts filled in")
+    text_to_sign_sha256: str = Field(description="Send this as document_sha256 when the patient signs")
+    cannot_sign_yet: str = Field(description="Why the text cannot be filled yet ('' when it can)")
     current: bool = Field(description="The patient signed the version in force and has not withdrawn")
     signatures: list[SignatureOut]
 
@@ -608,7 +612,8 @@ def _document_out(d: ConsentDocument) -> ConsentDocumentOut:
 def _signature_out(s: ConsentSignature) -> SignatureOut:
     return SignatureOut(
         id=s.id, document_id=s.document_id, version=s.document.version, typed_name=s.typed_name,
-        document_sha256=s.document_sha256, signed_at=s.signed_at, channel=s.channel,
+        document_sha256=s.document_sha256, signed_text=s.signed_text or s.document.text, signed_at=s.signed_at,
+        channel=s.channel,
         withdrawn_at=s.withdrawn_at, withdrawal_reason=s.withdrawal_reason,
     )
 
@@ -620,6 +625,8 @@ def get_consent(request: HttpRequest, patient_id: ObjectId) -> ConsentOut:
     return ConsentOut(
         route=status.route.value if status.route else None,
         document=_document_out(status.document) if status.document else None, current=status.current,
+        text_to_sign=status.text, text_to_sign_sha256=status.text_sha256 if status.document else "",
+        cannot_sign_yet=status.unfilled,
         signatures=[_signature_out(s) for s in episode.consent_signatures.select_related("document")],
     )
 

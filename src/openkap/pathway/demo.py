@@ -234,6 +234,10 @@ Call or text 988 (Suicide & Crisis Lifeline), call 911, or go to the nearest eme
 By typing my full legal name below, I confirm that I have read this document, that my questions have been answered, and that I agree to ketamine-assisted psychotherapy by {route_short}."""
 
 
+# The demo's consent documents are dated this long ago: before any story's episode opened.
+CONSENT_IN_FORCE_FOR = timedelta(days=3 * 365)
+
+
 def consent_text(route: Route, clinic: str) -> str:
     return CONSENT_TEXT.format(
         clinic=clinic, route=ROUTE_LABELS[route], session=ROUTE_SESSION[route],
@@ -244,10 +248,12 @@ def consent_text(route: Route, clinic: str) -> str:
 def _consent_documents(admin: Actor) -> None:
     clinic = admin.organization.name
     for route in Route:
-        services.consent_document_publish(
+        document = services.consent_document_publish(
             by=admin, route=route, title=f"Consent to ketamine-assisted psychotherapy: {ROUTE_LABELS[route]}",
             text=consent_text(route, clinic),
         )
+        # Demo only: in force before the oldest story's episode, so no one signed it before it existed.
+        ConsentDocument.objects.filter(pk=document.pk).update(published_at=timezone.now() - CONSENT_IN_FORCE_FOR)
 
 
 # --- walking an episode ------------------------------------------------------------------------
@@ -336,10 +342,10 @@ def _prepare(t: Actor, patient: Patient, n: int, held_on: date, *, escort: bool 
 def _consent(t: Actor, patient: Patient) -> None:
     episode = current_episode(patient)
     assert episode is not None
-    document = consent_status(episode).document
-    assert document is not None
+    status = consent_status(episode)
+    assert status.document is not None
     services.consent_sign_in_clinic(by=t, patient_id=patient.id, typed_name=patient.legal_name,
-                                    document_sha256=document.sha256)
+                                    document_sha256=status.text_sha256)
 
 
 def _move(t: Actor, episode: Episode, *names: str) -> None:
@@ -579,7 +585,9 @@ def _must_re_consent(patient: Patient, t: Actor, p: Actor, rng: random.Random, n
                         user_agent="seed-demo")
     text = consent_text(Route.INTRAMUSCULAR, org.name).replace(
         "Your vital signs are measured throughout.",
-        "Your vital signs are measured throughout, and you stay with us for at least 90 minutes after the injection.",
+        # The time comes from the protocol when the patient signs (issue 21.7: it said 90, the protocol 120).
+        "Your vital signs are measured throughout, and you stay with us for at least {{monitoring_minutes}} minutes "
+        "after the injection.",
     )
     services.consent_document_publish(by=admin, route=Route.INTRAMUSCULAR,
                                       title=f"Consent to ketamine-assisted psychotherapy: {ROUTE_LABELS[Route.INTRAMUSCULAR]}",

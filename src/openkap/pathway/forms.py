@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from openkap.core import consent_text
 from openkap.core.pathway import CHECKLIST, Finding
 from openkap.core.pathway.notes import NoteTemplate
 from openkap.core.pathway.plan import (
@@ -240,7 +241,11 @@ class WithdrawForm(forms.Form):
 class ConsentDocumentForm(forms.Form):
     route = forms.ChoiceField(choices=BLANK + ROUTE_CHOICES)
     title = forms.CharField(max_length=200)
-    text = forms.CharField(widget=_area(18), help_text="Plain text; paragraphs separated by a blank line.")
+    text = forms.CharField(widget=_area(18), help_text=(
+        "Plain text; paragraphs separated by a blank line. State the protocol's facts with placeholders, "
+        "filled from the patient's protocol when they sign: "
+        + "; ".join(f"{{{{{name}}}}} = {what}" for name, what in consent_text.PLACEHOLDERS.items()) + "."
+    ))
 
 
 class IntegrationNoteForm(forms.Form):

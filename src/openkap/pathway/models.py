@@ -324,6 +324,8 @@ class ConsentSignature(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
     document = models.ForeignKey(ConsentDocument, on_delete=models.PROTECT, related_name="signatures")
     typed_name = models.CharField(max_length=200)
+    # The exact text signed (the document's, with the protocol's facts filled in) and its hash.
+    signed_text = models.TextField(blank=True)
     document_sha256 = models.CharField(max_length=64)
     signed_at = models.DateTimeField(default=timezone.now)
     channel = models.CharField(max_length=10, choices=Channel.choices)

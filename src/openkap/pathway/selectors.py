@@ -8,6 +8,7 @@ data.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 from collections.abc import Callable, Iterable
@@ -23,6 +24,7 @@ from openkap import fieldcrypto
 from openkap.accounts.authz import Actor, require
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
+from openkap.core import consent_text
 from openkap.core.authz import Perm
 from openkap.core.pathway import (
     CHECKLIST,
@@ -49,7 +51,7 @@ from openkap.core.pathway.plan import (
     safety_plan_missing,
 )
 from openkap.core.routes import Route
-from openkap.dosing.models import DosingSession
+from openkap.dosing.models import DosingSession, ProtocolVersion
 from openkap.pathway.models import (
     Commitment,
     ConsentDocument,
@@ -148,6 +150,14 @@ class ConsentStatus:
     route: Route | None
     document: ConsentDocument | None  # the version in force for the route
     signature: ConsentSignature | None  # the patient's latest signature for the route
+    # The text to sign: the document's, its placeholders filled from the plan's protocol.
+    text: str = ""
+    # Why the placeholders cannot be filled yet ("" when they can, or there are none).
+    unfilled: str = ""
+
+    @property
+    def text_sha256(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
 
     @property
     def withdrawn(self) -> bool:
@@ -173,6 +183,30 @@ def consent_document_in_force(organization_id: int, route: Route | None) -> Cons
     )
 
 
+def consent_text_for(episode: Episode, document: ConsentDocument) -> tuple[str, str]:
+    """(text to sign, why it cannot be filled): the document's placeholders filled from
+    the approved protocol the treatment plan names."""
+    if not consent_text.placeholders(document.text):
+        return document.text, ""
+    plan = plan_in_force(episode)
+    if plan is None or not plan.protocol_id:
+        return document.text, "The consent states the protocol's facts: sign the treatment plan (naming its protocol) first."
+    version = (
+        ProtocolVersion.objects.filter(organization_id=episode.organization_id, protocol_id=plan.protocol_id,
+                                       status=ProtocolVersion.Status.APPROVED)
+        .order_by("-version").first()
+    )
+    if version is None:
+        return document.text, (
+            f"The consent states the protocol's facts, and the plan's protocol {plan.protocol_id} has no approved "
+            "version in the library yet."
+        )
+    try:
+        return consent_text.fill(document.text, consent_text.protocol_facts(version.protocol)), ""
+    except KeyError as exc:  # a placeholder refused at publishing; kept for documents older than that rule
+        return document.text, f"The consent names an unknown fact {exc.args[0]!r}: publish a corrected version."
+
+
 def consent_status(episode: Episode, route: Route | None = None) -> ConsentStatus:
     route = route if route is not None else episode_route(episode)
     document = consent_document_in_force(episode.organization_id, route)
@@ -184,7 +218,8 @@ def consent_status(episode: Episode, route: Route | None = None) -> ConsentStatu
         if route is not None
         else None
     )
-    return ConsentStatus(route, document, signature)
+    text, unfilled = consent_text_for(episode, document) if document is not None else ("", "")
+    return ConsentStatus(route, document, signature, text, unfilled)
 
 
 def latest_safety_plan(episode: Episode) -> SafetyPlan | None:

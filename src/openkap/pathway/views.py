@@ -421,12 +421,12 @@ def instructions(request: HttpRequest, actor: Actor, patient_id: int) -> HttpRes
 # --- consent ---------------------------------------------------------------------------------
 
 
-def _consent_forms(request: HttpRequest, document: ConsentDocument | None, episode: Episode | None, *,
+def _consent_forms(request: HttpRequest, status: selectors.ConsentStatus | None, episode: Episode | None, *,
                    sign: Callable[[str, str], object], withdraw: Callable[[str], object], signed: str,
                    withdrawn: str) -> tuple[Form, Form, bool]:
     """A consent page's two forms, the posted one bound and passed to ``sign`` (typed name,
     document hash) or ``withdraw`` (reason): (sign form, withdraw form, saved)."""
-    initial = {"document_sha256": document.sha256 if document else ""}
+    initial = {"document_sha256": status.text_sha256 if status and status.document else ""}
     form = forms.ConsentSignForm(request.POST or None, initial=initial)
     withdraw_form = forms.WithdrawForm()
     if request.method != "POST" or episode is None:
@@ -450,7 +450,7 @@ def consent(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse
     status = selectors.consent_status(view.episode) if view.episode else None
     document = status.document if status else None
     form, withdraw_form, saved = _consent_forms(
-        request, document, view.episode,
+        request, status, view.episode,
         sign=lambda typed_name, sha256: services.consent_sign_in_clinic(
             by=actor, patient_id=patient_id, typed_name=typed_name, document_sha256=sha256),
         withdraw=lambda reason: services.consent_withdraw(by=actor, patient_id=patient_id, reason=reason),
@@ -715,7 +715,7 @@ def portal_consent(request: HttpRequest, actor: Actor, patient: Patient) -> Http
     status = selectors.consent_status(episode) if episode else None
     document = status.document if status else None
     form, withdraw_form, saved = _consent_forms(
-        request, document, episode,
+        request, status, episode,
         sign=lambda typed_name, sha256: services.portal_consent_sign(
             by=actor, typed_name=typed_name, document_sha256=sha256),
         withdraw=lambda reason: services.portal_consent_withdraw(by=actor, reason=reason),

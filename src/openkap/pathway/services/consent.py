@@ -9,6 +9,7 @@ from django.utils import timezone
 from openkap.accounts.authz import Actor, require
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
+from openkap.core import consent_text
 from openkap.core.authz import Perm
 from openkap.core.digest import sha256_hex
 from openkap.pathway.models import (
@@ -18,6 +19,7 @@ from openkap.pathway.models import (
 )
 from openkap.pathway.selectors import (
     consent_document_in_force,
+    consent_text_for,
     episode_route,
 )
 from openkap.patients.models import Patient
@@ -40,6 +42,12 @@ def consent_document_publish(*, by: Actor, route: str, title: str, text: str) ->
     text = _text(errors, {"text": (text or "").replace("\r\n", "\n")}, "text", required=True, max_length=100_000)
     if text and len(text) < 200:
         errors["text"] = "A consent document explains the treatment, its risks and alternatives: this is too short."
+    unknown = consent_text.unknown_placeholders(text or "")
+    if unknown:
+        errors["text"] = (
+            f"Unknown placeholder{'s' if len(unknown) > 1 else ''} {', '.join('{{' + u + '}}' for u in unknown)}: "
+            f"use {', '.join('{{' + k + '}}' for k in consent_text.PLACEHOLDERS)}."
+        )
     _raise(errors)
     with transaction.atomic():
         latest = (
@@ -80,8 +88,11 @@ def _consent_sign(
             "No consent document is in force for this route yet."
             if route else "Choose the route first (in the intake or the treatment plan)."
         )
+    text, unfilled = consent_text_for(episode, document)
+    if unfilled:
+        raise ValidationError(unfilled)
     errors: dict[str, str] = {}
-    if document_sha256 != document.sha256:
+    if document_sha256 != document_hash(text):
         errors["document_sha256"] = (
             "The consent document changed since it was shown: read the current version and sign again."
         )
@@ -90,13 +101,13 @@ def _consent_sign(
     _raise(errors)
     signature = ConsentSignature.objects.create(
         organization=by.organization, episode=episode, patient=patient, document=document,
-        typed_name=" ".join(typed_name.split()), document_sha256=document.sha256, channel=channel,
-        recorded_by=by.user, ip=ip,
+        typed_name=" ".join(typed_name.split()), document_sha256=document_hash(text), signed_text=text,
+        channel=channel, recorded_by=by.user, ip=ip,
     )
     audit_record(by=by, action=AuditAction.CREATE, object_type="consent_signature",
                  object_id=signature.id, patient_id=patient.id, break_glass=glass,
                  detail={"document_id": document.id, "version": document.version,
-                         "sha256": document.sha256, "channel": channel})
+                         "sha256": document_hash(text), "channel": channel})
     return signature
 
 
