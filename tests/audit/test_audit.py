@@ -65,3 +65,22 @@ def test_permission_denied_is_audited_even_though_the_transaction_rolled_back(nu
     response = client_for(nurse).get(reverse("audit:log"))
     assert response.status_code == 403
     assert AuditEvent.objects.filter(action=AuditAction.PERMISSION_DENIED, actor_id=nurse.id).exists()
+
+
+def test_audit_rows_name_the_patient_with_the_mrn_for_the_admin(admin, therapist, patient, client_for):
+    # Issue 21.8: a number was all the reader got.
+    client_for(therapist).get(reverse("patients:chart", args=[patient.id]))
+    page = client_for(admin).get(reverse("audit:log"), {"patient_id": patient.id}).content.decode()
+    assert f'<a href="{reverse("patients:chart", args=[patient.id])}">{patient.display_name}</a>' in page
+    assert patient.mrn in page
+
+
+def test_audit_rows_of_another_organisations_patient_stay_a_number(admin, org, patient, other_patient, as_actor,
+                                                                    therapist, unassigned_patient):
+    from openkap.audit.selectors import patient_labels
+
+    labels = patient_labels(by=as_actor(admin, org), patient_ids=[patient.id, other_patient.id, None])
+    assert labels == {patient.id: (patient.display_name, patient.mrn)}
+    # A clinician sees only the care team's patients named (were they given the log).
+    labels = patient_labels(by=as_actor(therapist, org), patient_ids=[patient.id, unassigned_patient.id])
+    assert set(labels) == {patient.id}

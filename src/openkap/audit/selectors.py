@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -12,6 +12,7 @@ from openkap.audit.models import AuditAction, AuditEvent
 from openkap.audit.services import audit_record
 from openkap.core.authz import Perm
 from openkap.core.csvsafe import SafeWriter
+from openkap.patients.selectors import visible_patients
 
 
 def audit_search(
@@ -38,6 +39,15 @@ def audit_search(
     if date_to:
         qs = qs.filter(occurred_at__lte=datetime.combine(date_to, time.max, tzinfo=tz))
     return qs.order_by("-occurred_at", "-id")
+
+
+def patient_labels(*, by: Actor, patient_ids: Iterable[int | None]) -> dict[int, tuple[str, str]]:
+    """Name and MRN of the listed patients the reader may see (the registry for admins
+    and nurses, their care team's patients for clinicians); others stay a number."""
+    if not by.can(Perm.PATIENT_VIEW):
+        return {}
+    ids = {i for i in patient_ids if i is not None}
+    return {p.id: (p.display_name, p.mrn) for p in visible_patients(by).filter(id__in=ids)}
 
 
 CSV_COLUMNS = [

@@ -775,7 +775,7 @@ _FINAL_SESSION = {DosingSession.Status.DISCHARGED, DosingSession.Status.NOT_DOSE
 
 def consent_text(s: ConsentSignature) -> bytes:
     """The exact text the patient signed (its SHA-256 was recorded at signing)."""
-    return s.document.text.encode()
+    return (s.signed_text or s.document.text).encode()  # signed before placeholders: the document's own
 
 
 def sha1_base64(data: bytes) -> str:
