@@ -31,6 +31,7 @@ from openkap.ledger.services import witness_candidates
 from openkap.pathway import selectors as pathway
 from openkap.tasks.models import Task
 from openkap.web.decorators import apply_errors, staff_view
+from openkap.web.wayback import declare_parent
 
 # --- the protocol library -------------------------------------------------------------------
 
@@ -284,6 +285,7 @@ def _session_context(request: HttpRequest, actor: Actor, view: selectors.Session
 
 def _render(request: HttpRequest, actor: Actor, session_id: int, status: int = 200, **bound: Any) -> HttpResponse:
     view = selectors.session_view(by=actor, session_id=session_id)
+    declare_parent(request, reverse("dosing:board", args=[view.session.site_id]), "Monitoring board")
     return TemplateResponse(request, "dosing/session.html", _session_context(request, actor, view, bound),
                             status=status)
 

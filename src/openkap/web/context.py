@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from openkap.accounts.authz import Actor, organizations_of
 from openkap.accounts.middleware import SESSION_MFA_KEY
 from openkap.core.authz import Perm
+from openkap.web.wayback import way_back
 
 
 def _is_current(path: str, href: str) -> bool:
@@ -80,4 +81,5 @@ def shell(request: HttpRequest) -> dict[str, Any]:
         # The actor's middleware read them with the roles (one query per request).
         organizations = getattr(request, "organizations", None)
         context["organizations"] = organizations if organizations is not None else organizations_of(actor.user)
+        context["way_back"] = way_back(request, actor)
     return context
