@@ -289,6 +289,12 @@ def test_phone_navigation_collapses_behind_a_menu_button(signed_in):
     expect(page.get_by_role("navigation", name="Main")).to_be_hidden()
 
 
+def test_desktop_shows_the_navigation_without_a_menu_button(signed_in):
+    page = signed_in("nurse@demo.openkap.org")
+    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+    expect(page.get_by_role("button", name=re.compile("^Menu"))).to_be_hidden()
+
+
 @pytest.mark.parametrize(("role", "paths"), [
     ("patient", ["/", "/portal/appointments/", "/portal/questionnaires/", "/portal/care/",
                  "/portal/journal/", "/portal/consent/"]),
