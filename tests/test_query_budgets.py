@@ -145,22 +145,11 @@ def test_portal_pages_keep_their_budget(demo, url):
     assert queries(client, url) <= PORTAL_PAGES[url]
 
 
-# GETs that still write: each schedules the patient's due questionnaires on read
-# (measures.services.sync_schedule). Strict: fixing one fails here until it is removed.
-STILL_WRITING = {
-    ("therapist", "/patients/{rich}/measures/"), ("patient", "/"), ("patient", "/portal/questionnaires/"),
-}
-
-
 def _every_get() -> list[tuple[str, str]]:
     pages = [("therapist", f"/patients/{{rich}}/{tab}") for tab in CHART_TABS]
     pages += list(STAFF_PAGES)
     pages += [("patient", url) for url in PORTAL_PAGES]
-    return [
-        pytest.param(who, url, marks=pytest.mark.xfail(strict=True, reason="schedules questionnaires on read"))
-        if (who, url) in STILL_WRITING else pytest.param(who, url)
-        for who, url in pages
-    ]
+    return pages
 
 
 @pytest.mark.parametrize(("who", "url"), _every_get())

@@ -100,26 +100,38 @@ def ready(patient, therapist, prescriber, admin, org, as_actor):
 PHQ9_NO_FLAG = {"q1": 1, "q2": 2, "q3": 1, "q4": 2, "q5": 1, "q6": 1, "q7": 0, "q8": 1, "q9": 0}
 
 
-def screen(patient, by, *, hours_ago: float = 5, answers=None):
-    """The patient's PHQ-9 before the session (the suicide-risk screen the checklist reviews)."""
+def screen(patient, by, *, hours_ago: float = 5, answers=None, session=None):
+    """The patient's PHQ-9 before the session (the suicide-risk screen the checklist
+    reviews), as the session's scheduled pre-dose PHQ-9 when ``session`` has one."""
     from openkap.measures import services as measures
+    from openkap.measures.models import MeasureAssignment
 
+    assignment = None if session is None else MeasureAssignment.objects.filter(
+        episode_id=session.episode_id, occasion="before_dosing", occasion_key=f"dosing:{session.id}",
+        instrument_id="phq9", completed_at__isnull=True,
+    ).first()
     return measures.response_enter(
         by=by, patient_id=patient.id, instrument_id="phq9", answers=answers or PHQ9_NO_FLAG,
         completed_at=timezone.now() - timedelta(hours=hours_ago), occasion="before_dosing",
+        assignment_id=assignment.id if assignment else None,
     )
 
 
 def book(patient, episode, site, room, by_user, *, minutes_ago: int = 30, with_screen: bool = True) -> DosingSession:
+    """A dosing session (booked earlier today, as the booking service would: with its
+    pre-dose measures scheduled) and, unless told not, its pre-dose PHQ-9 done."""
     from openkap.accounts.authz import build_actor
+    from openkap.measures import services as measures
 
-    if with_screen:
-        screen(patient, build_actor(by_user, patient.organization))
     start = timezone.now() - timedelta(minutes=minutes_ago)
-    return DosingSession.objects.create(
+    session = DosingSession.objects.create(
         organization=patient.organization, patient=patient, episode=episode, site=site, room=room,
-        scheduled_start=start, created_by=by_user,
+        scheduled_start=start, created_by=by_user, created_at=start - timedelta(days=7),
     )
+    measures.sync_schedule(episode, by=None)
+    if with_screen:
+        screen(patient, build_actor(by_user, patient.organization), session=session)
+    return session
 
 
 @pytest.fixture

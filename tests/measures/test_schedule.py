@@ -4,9 +4,11 @@ integration session, follow-up at 1, 3 and 6 months; editable per plan; due/over
 from __future__ import annotations
 
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from django.utils import timezone
 
 from openkap.dosing.models import DosingSession
@@ -39,7 +41,8 @@ def test_dosing_session_brings_before_dosing_measures_and_follow_ups(episode, do
     assert set(before.values_list("instrument_id", flat=True)) == {"phq9", "gad7", "cssrs-slv"}
     a = before.get(instrument_id="phq9")
     assert a.occasion_key == f"dosing:{dosing_session.id}"
-    assert a.due_at == dosing_session.scheduled_start - timedelta(days=3)
+    # Booked two days ahead: due from the booking, not 3 days before the session.
+    assert a.due_at == dosing_session.created_at
     assert a.overdue_at == dosing_session.scheduled_start
     assert a.status == AssignmentStatus.DUE  # session in 2 days
     follow_ups = sorted(set(_open(episode, "follow_up").values_list("occasion_key", flat=True)))
@@ -125,3 +128,14 @@ def test_ad_hoc_assignment_and_cancel(therapist, org, patient, episode, as_actor
     with pytest.raises(ValidationError):
         services.measure_assign(by=by, patient_id=patient.id, instrument_id="phq9",
                                 due_at=timezone.now() + timedelta(days=800))
+
+
+def test_the_upgrade_command_schedules_open_episodes_once(episode, dosing_session):
+    # Made without the services (as before the schedule followed the events).
+    assert not MeasureAssignment.objects.filter(episode=episode).exists()
+    out = StringIO()
+    call_command("measure_schedules", stdout=out)
+    assert "1 open episode(s) checked, 15 measure(s) scheduled." in out.getvalue()
+    assert MeasureAssignment.objects.filter(episode=episode, occasion="before_dosing").count() == 3
+    call_command("measure_schedules", stdout=out)
+    assert out.getvalue().endswith("1 open episode(s) checked, 0 measure(s) scheduled.\n")

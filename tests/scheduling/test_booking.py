@@ -316,7 +316,8 @@ def test_attendance_counts_no_shows_and_late_cancellations(book, therapist, pati
         services.appointment_mark_no_show(by=actor, appointment_id=a.id)
     done = _past_booking(therapist, patient, therapy_room, timezone.now() - timedelta(hours=10))
     services.appointment_complete(by=actor, appointment_id=done.id)
-    soon = book(therapist, **prep(patient, therapy_room, therapist, timezone.now() + timedelta(hours=3)))
+    soon = book(therapist, **prep(patient, therapy_room, therapist, timezone.now() + timedelta(hours=3),
+                                  odd_hour_confirmed=True))
     later = book(therapist, **prep(patient, therapy_room, therapist, at(5, 10)))
     services.appointment_cancel(by=actor, appointment_id=soon.id, reason="Sick", by_patient=True)
     services.appointment_cancel(by=actor, appointment_id=later.id, reason="Clinic closed")

@@ -36,11 +36,11 @@ def monitoring(ready, library, stock, patient, room, therapist, nurse, org, as_a
                second_nurse_actor, prescriber_actor):
     """An esketamine session booked in the calendar this morning, now in monitoring and
     ready for discharge."""
-    screen(patient, nurse_actor)
     appointment = services._book(
         by=as_actor(therapist, org), patient_id=patient.id, kind="dosing", start=timezone.now() - timedelta(minutes=190),
         room_id=room.id, participants=[(nurse.id, "monitor"), (therapist.id, "support")], allow_past=True,
     )
+    screen(patient, nurse_actor, session=appointment.dosing_session)
     session = run_to_monitoring(appointment.dosing_session, nurse_actor=nurse_actor, verifier_actor=second_nurse_actor,
                                 prescriber_actor=prescriber_actor, lot=stock["device"])
     dosing_services.vitals_record(by=nurse_actor, session_id=session.id, systolic=150, diastolic=92, heart_rate=80,

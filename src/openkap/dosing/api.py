@@ -401,6 +401,7 @@ class ChecklistIn(AtIn):
     cns_active_medications: list[Literal[tuple(services.CNS_ACTIVE)]] = Field(default_factory=list, max_length=6)  # type: ignore[misc]
     suicide_risk_reviewed: bool = False
     suicide_risk_note: Text = ""
+    pre_dose_measures_note: Text = Field("", description="Required when scheduled pre-dose measures are not completed")
     intention: Text = ""
     items: dict[Annotated[str, Field(max_length=80)], bool] = Field(
         default_factory=dict, description="The protocol's own items by code (e.g. rems-enrolled)")

@@ -97,6 +97,10 @@ class ChecklistForm(SessionPageForm):
     suicide_risk_reviewed = forms.BooleanField(label="Current suicide-risk screen reviewed", required=False)
     suicide_risk_note = forms.CharField(label="Clinician's assessment (required when the screen is flagged)",
                                         required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    pre_dose_measures_note = forms.CharField(
+        label="Why the dose goes ahead without the missing measures", required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
     intention = forms.CharField(label="The patient's intention for this session", required=False,
                                 widget=forms.Textarea(attrs={"rows": 2}))
     time = _time()

@@ -223,6 +223,9 @@ class PreDoseChecklist(models.Model):
     )
     suicide_screen_summary = models.CharField(max_length=300)
     suicide_risk_note = models.TextField(blank=True)
+    # Scheduled pre-dose measures not completed at the checklist, and why the dose went ahead.
+    pre_dose_measures_missing = models.JSONField(default=list, blank=True)
+    pre_dose_measures_note = models.TextField(blank=True)
     consent_version = models.CharField(max_length=40)
     intention = models.TextField()
     # The protocol's own items (code -> confirmed), as they read when completed.

@@ -189,6 +189,7 @@ def _arrival_context(view: selectors.SessionView, bound: dict[str, Form]) -> dic
                 initial["pregnancy_status"] = "not_applicable"
         ctx["checklist_form"] = bound.get("checklist") or forms.ChecklistForm(protocol=protocol, initial=initial)
         ctx["screen"] = services.current_suicide_screen(session.patient, timezone.now())
+        ctx["pre_dose_open"] = services.open_pre_dose_measures(session)
         ctx["consent"] = pathway.consent_status(session.episode, view.protocol_version.route if view.protocol_version else None)
     return ctx
 

@@ -14,6 +14,7 @@ from django.db import models
 from django.utils import timezone
 
 from openkap.accounts.models import Organization, User
+from openkap.core.pathway import measure_times
 from openkap.pathway.models import Episode
 from openkap.patients.models import Patient
 
@@ -119,6 +120,14 @@ class MeasureAssignment(models.Model):
     @property
     def is_open(self) -> bool:
         return self.cancelled_at is None and self.completed_at is None
+
+    @property
+    def due_words(self) -> str:
+        """The due state in plain words, in the clinic's time zone."""
+        local = timezone.localtime
+        return measure_times.due_in_words(
+            self.occasion, local(self.due_at), local(self.overdue_at), local(timezone.now())
+        )
 
 
 class MeasureDraft(models.Model):

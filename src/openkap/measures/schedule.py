@@ -7,7 +7,7 @@ integration session, follow-up at 1, 3 and 6 months).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from openkap.measures.models import Occasion
 
@@ -24,20 +24,22 @@ DEFAULT_PLAN: dict[str, tuple[str, ...]] = {
 # Occasions the schedule creates by itself; ad-hoc assignments are made by staff.
 SCHEDULED_OCCASIONS = tuple(DEFAULT_PLAN)
 
-BASELINE_WINDOW = timedelta(days=14)
-BEFORE_DOSING_LEAD = timedelta(days=3)  # due 3 days before the session, overdue at its start
+from openkap.core.pathway.measure_times import (  # noqa: E402  (the rules live in the core)
+    BASELINE_WINDOW,
+    BEFORE_DOSING_LEAD,
+    DAYS_PER_MONTH,
+    FOLLOW_UP_MONTHS,
+    FOLLOW_UP_WINDOW,
+    follow_up_due,
+    follow_up_key,
+)
+
 AFTER_INTEGRATION_WINDOW = timedelta(days=3)
 REASSESSMENT_WINDOW = timedelta(days=7)
-FOLLOW_UP_WINDOW = timedelta(days=14)
 AD_HOC_WINDOW = timedelta(days=7)
-FOLLOW_UP_MONTHS = (1, 3, 6)
-DAYS_PER_MONTH = 30.44
 
-
-def follow_up_due(anchor: datetime, months: int) -> datetime:
-    """Follow-up `months` after the last dosing session of the series."""
-    return anchor + timedelta(days=round(months * DAYS_PER_MONTH))
-
-
-def follow_up_key(months: int) -> str:
-    return f"{months}m"
+__all__ = [
+    "AD_HOC_WINDOW", "AFTER_INTEGRATION_WINDOW", "BASELINE_WINDOW", "BEFORE_DOSING_LEAD", "DAYS_PER_MONTH",
+    "DEFAULT_PLAN", "FOLLOW_UP_MONTHS", "FOLLOW_UP_WINDOW", "REASSESSMENT_WINDOW", "SCHEDULED_OCCASIONS",
+    "follow_up_due", "follow_up_key",
+]

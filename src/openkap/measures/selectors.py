@@ -174,12 +174,11 @@ def build_trend(
 
 def measures_overview(*, by: Actor, patient_id: int) -> MeasuresOverview:
     """Everything of the Measures tab: schedule, trends with change from baseline,
-    triage screens, open safety tasks. Brings the schedule up to date first."""
+    triage screens, open safety tasks. Reads only: the schedule follows the events."""
     patient, glass = patient_for(by, patient_id, Perm.MEASURE_VIEW)
     episode = current_episode(patient)
     plan: dict[str, list[str]] = {}
     if episode is not None:
-        services.sync_schedule(episode, by=by)
         for occasion, instrument_id in MeasurePlanEntry.objects.filter(episode=episode).values_list(
             "occasion", "instrument_id"
         ):
@@ -273,9 +272,6 @@ def trend_of(*, by: Actor, patient_id: int, instrument_id: str) -> Trend:
 def due_assignments(*, by: Actor, patient_id: int) -> list[MeasureAssignment]:
     """Open measures of the patient that are due, overdue or due within two weeks."""
     patient, glass = patient_for(by, patient_id, Perm.MEASURE_VIEW)
-    episode = current_episode(patient)
-    if episode is not None:
-        services.sync_schedule(episode, by=by)
     now = timezone.now()
     rows = list(
         MeasureAssignment.objects.filter(
@@ -305,9 +301,6 @@ class PortalItem:
 def portal_questionnaires(*, by: Actor) -> list[PortalItem]:
     """The patient's questionnaires to complete now (self-report ones they may answer)."""
     patient = services.portal_patient(by)
-    episode = current_episode(patient)
-    if episode is not None:
-        services.sync_schedule(episode, by=by)
     now = timezone.now()
     items = []
     for a in (

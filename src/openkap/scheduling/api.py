@@ -43,6 +43,7 @@ class BookingIn(Schema):
     room_id: OptionalId = Field(None, description="Leave out for video or phone (never for dosing)")
     participants: list[ParticipantIn] = Field(min_length=1, max_length=services.MAX_PARTICIPANTS)
     patient_instructions: str = Field("", max_length=services.MAX_INSTRUCTIONS)
+    odd_hour_confirmed: bool = Field(False, description="Set to book outside usual clinic hours (07:00-20:00)")
 
 
 class ParticipantOut(Schema):
@@ -83,6 +84,7 @@ class RescheduleIn(Schema):
         list[ParticipantIn], Field(min_length=1, max_length=services.MAX_PARTICIPANTS)
     ] | None = Field(None, description="Leave out to keep the staff; given, it replaces them all")
     reason: str = Field(min_length=3, max_length=1000)
+    odd_hour_confirmed: bool = Field(False, description="Set to move it outside usual clinic hours (07:00-20:00)")
 
 
 class MoveOut(Schema):
@@ -144,7 +146,7 @@ def _booking_args(payload: BookingIn) -> dict[str, object]:
         "patient_id": payload.patient_id, "kind": payload.kind, "start": payload.start, "end": payload.end,
         "site_id": payload.site_id, "room_id": payload.room_id,
         "participants": [(p.user_id, p.role) for p in payload.participants],
-        "patient_instructions": payload.patient_instructions,
+        "patient_instructions": payload.patient_instructions, "odd_hour_confirmed": payload.odd_hour_confirmed,
     }
 
 
@@ -209,7 +211,7 @@ def reschedule(request: HttpRequest, appointment_id: ObjectId, payload: Reschedu
     a = services.appointment_reschedule(
         by=request.auth, appointment_id=appointment_id, start=payload.start, end=payload.end,  # type: ignore[attr-defined]
         site_id=payload.site_id, room_id=payload.room_id, reason=payload.reason,
-        participants=None if payload.participants is None else [(p.user_id, p.role) for p in payload.participants],
+        odd_hour_confirmed=payload.odd_hour_confirmed, participants=None if payload.participants is None else [(p.user_id, p.role) for p in payload.participants],
     )
     return _out(a, True)
 

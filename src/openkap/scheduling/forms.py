@@ -39,6 +39,7 @@ class _TimePlaceStaffForm(forms.Form):
         help_text="A nurse or prescriber; required for a dosing session.",
     )
     support = forms.TypedChoiceField(label="Support / sitter", required=False, coerce=int, empty_value=None)
+    odd_hour = forms.BooleanField(label="Yes, the appointment is at this hour", required=False)
 
     def __init__(self, *args: Any, actor: Actor, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -80,6 +81,7 @@ class _TimePlaceStaffForm(forms.Form):
         return {
             "start": start, "end": start + timedelta(minutes=minutes) if minutes else None,
             "site_id": site_id, "room_id": room_id, "participants": self.participants(),
+            "odd_hour_confirmed": self.cleaned_data["odd_hour"],
         }
 
 

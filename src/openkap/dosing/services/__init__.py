@@ -31,6 +31,7 @@ from .booked import (
 from .check_in import (
     checklist_complete,
     current_suicide_screen,
+    open_pre_dose_measures,
     pregnancy_relevant,
     screen_summary,
     session_check_in,
@@ -161,6 +162,7 @@ __all__ = [
     "missed_vitals_of",
     "monitoring_over",
     "observation_record",
+    "open_pre_dose_measures",
     "order_input_values",
     "order_inputs",
     "pre_dose_bp",

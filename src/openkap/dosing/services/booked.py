@@ -17,6 +17,7 @@ from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.core.dosing.calc import interval_day
 from openkap.dosing.models import DosingSession
+from openkap.measures import services as measures
 from openkap.pathway.models import Episode
 from openkap.patients.models import Patient
 
@@ -54,6 +55,7 @@ def session_book(
         by=by, action=AuditAction.CREATE, object_type="dosing_session", object_id=session.id,
         patient_id=patient.id, break_glass=break_glass, detail={"appointment_id": appointment_id},
     )
+    measures.sync_schedule(episode, by=by)  # its pre-dose measures, the follow-ups
     return session
 
 
@@ -75,10 +77,11 @@ def session_move(
         detail={"scheduled_start": start.isoformat(), "room_id": session.room_id,
                 "appointment_move_id": appointment_move_id},
     )
+    measures.sync_schedule(session.episode, by=by)  # its pre-dose measures move with it
     return session
 
 
-def session_release(session: DosingSession | None) -> DosingSession | None:
+def session_release(by: Actor, session: DosingSession | None) -> DosingSession | None:
     """A session that has not begun is cancelled with its appointment; one under way
     belongs to the session record and stops the change."""
     if session is None:
@@ -93,4 +96,5 @@ def session_release(session: DosingSession | None) -> DosingSession | None:
         )
     session.status = DosingSession.Status.CANCELLED
     session.save(update_fields=["status"])
+    measures.sync_schedule(session.episode, by=by)  # its pre-dose measures are cancelled
     return session

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +14,7 @@ from openkap.accounts.authz import Actor
 from openkap.audit.models import AuditAction
 from openkap.core import vitals as vitals_core
 from openkap.core.authz import Perm
+from openkap.core.instruments import get_instrument
 from openkap.core.protocols import Protocol
 from openkap.core.routes import Route
 from openkap.dosing.models import (
@@ -23,7 +24,8 @@ from openkap.dosing.models import (
     PregnancyStatus,
     VitalSigns,
 )
-from openkap.measures.models import MeasureResponse
+from openkap.measures import services as measures
+from openkap.measures.models import MeasureAssignment, MeasureResponse, Occasion
 from openkap.pathway import selectors as pathway
 from openkap.patients.models import Patient, WeightMeasurement
 from openkap.patients.services import weight_record
@@ -75,6 +77,7 @@ def session_check_in(*, by: Actor, session_id: int, at: datetime | None = None) 
         session.started_at, session.checked_in_by = when, by.user
         session.protocol_version = version
         session.save(update_fields=["status", "started_at", "checked_in_by", "protocol_version"])
+        measures.sync_schedule(episode, by=by)  # pre-dose measures are now due by the check-in
         _audit(by, AuditAction.UPDATE, "dosing_session", session, session, glass, step="check_in",
                protocol=version.protocol_id, version=version.version)
     return session
@@ -103,6 +106,20 @@ def screen_summary(response: MeasureResponse) -> str:
     return "; ".join(parts)
 
 
+def open_pre_dose_measures(session: DosingSession) -> list[MeasureAssignment]:
+    """The session's scheduled pre-dose measures not yet completed (or cancelled)."""
+    return list(
+        MeasureAssignment.objects.filter(
+            episode_id=session.episode_id, occasion=Occasion.BEFORE_DOSING, occasion_key=f"dosing:{session.id}",
+            completed_at__isnull=True, cancelled_at__isnull=True,
+        ).order_by("id")
+    )
+
+
+def _instrument_names(ids: Iterable[str]) -> list[str]:
+    return [get_instrument(i).short_name for i in ids]
+
+
 def pregnancy_relevant(patient: Patient) -> bool:
     return patient.sex_at_birth != Patient.SexAtBirth.MALE
 
@@ -117,6 +134,7 @@ CHECKLIST_TEXTS = (
     ("intention", True, MAX_TEXT, "the patient's intention for the session"),
     ("baseline_bp_note", False, MAX_TEXT, "the note"),
     ("suicide_risk_note", False, MAX_TEXT, "the note"),
+    ("pre_dose_measures_note", False, MAX_TEXT, "the reason"),
 )
 
 
@@ -189,6 +207,17 @@ def _reviewed_screen(patient: Patient, when: datetime, data: Mapping[str, Any], 
     return screen
 
 
+def _pre_dose_measures(session: DosingSession, texts: Mapping[str, str], errors: Errors) -> list[MeasureAssignment]:
+    """The session's open pre-dose measures: each done, or a written reason to dose without it."""
+    missing = open_pre_dose_measures(session)
+    if missing and not texts.get("pre_dose_measures_note"):
+        _add(errors, "pre_dose_measures_note", (
+            f"Pre-dose measures not completed: {', '.join(_instrument_names(a.instrument_id for a in missing))}. "
+            "Complete them (Measures tab) or write why the dose goes ahead without them."
+        ))
+    return missing
+
+
 def _current_consent(session: DosingSession, protocol: Protocol, errors: Errors) -> pathway.ConsentStatus:
     consent = pathway.consent_status(session.episode, Route(protocol.route.value))
     if not consent.current:
@@ -239,6 +268,7 @@ def checklist_complete(*, by: Actor, session_id: int, data: Mapping[str, Any],
         pregnancy = _pregnancy_status(data, patient, errors)
         cns = _cns_active(data, errors)
         screen = _reviewed_screen(patient, when, data, texts, errors)
+        missing = _pre_dose_measures(session, texts, errors)
         consent = _current_consent(session, protocol, errors)
         confirmed = _protocol_items(protocol, data, errors)
         _raise(errors)
@@ -257,11 +287,20 @@ def checklist_complete(*, by: Actor, session_id: int, data: Mapping[str, Any],
             new_medications=texts["new_medications"], cns_active_medications=sorted(set(cns)),
             suicide_screen=screen, suicide_screen_summary=screen_summary(screen)[:300],
             suicide_risk_note=texts["suicide_risk_note"],
+            pre_dose_measures_missing=[a.instrument_id for a in missing],
+            pre_dose_measures_note=texts["pre_dose_measures_note"] if missing else "",
             consent_version=consent.signature.document.version_label, intention=texts["intention"],
             items=confirmed, completed_by=by.user, completed_at=when,
         )
+        if missing:
+            # Documented as not done before this dose: no longer due, the reason kept.
+            MeasureAssignment.objects.filter(id__in=[a.id for a in missing]).update(
+                cancelled_at=when, cancelled_by=by.user,
+                cancel_reason=f"Dosed without it: {texts['pre_dose_measures_note']}"[:200],
+            )
         _audit(by, AuditAction.CREATE, "pre_dose_checklist", checklist, session, glass,
-               baseline_vitals=vitals.id, screen=screen.id, items=sorted(confirmed))
+               baseline_vitals=vitals.id, screen=screen.id, items=sorted(confirmed),
+               pre_dose_measures_missing=[a.instrument_id for a in missing])
     return checklist
 
 

@@ -208,6 +208,7 @@ def _session_discharge(*, by: Actor, session_id: int, answers: dict[str, Any], t
         )
         session.status, session.discharged_at = DosingSession.Status.DISCHARGED, when
         session.save(update_fields=["status", "discharged_at"])
+        measures.sync_schedule(session.episode, by=by)  # follow-ups count from the discharge
         _audit(by, AuditAction.CREATE, "dosing_discharge", discharge, session, glass, signed=True,
                minutes_monitored=discharge.minutes_monitored, missed_vitals_min=list(missed))
         events.session_closed.send(DosingSession, by=by, session=session, step="discharge", break_glass=glass)

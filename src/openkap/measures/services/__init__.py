@@ -11,6 +11,7 @@ from .assignments import (
     measure_plan_update,
     schedule_after_integration,
     schedule_reassessment,
+    sync_all_schedules,
     sync_schedule,
 )
 from .common import (
@@ -67,5 +68,6 @@ __all__ = [
     "response_enter",
     "schedule_after_integration",
     "schedule_reassessment",
+    "sync_all_schedules",
     "sync_schedule",
 ]

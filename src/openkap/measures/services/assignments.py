@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
@@ -20,6 +19,7 @@ from openkap.core.instruments import (
     ScoringError,
     get_instrument,
 )
+from openkap.core.pathway import measure_times
 from openkap.dosing.models import DosingSession
 from openkap.measures import schedule
 from openkap.measures.models import (
@@ -29,7 +29,7 @@ from openkap.measures.models import (
     Occasion,
 )
 from openkap.pathway.models import Episode
-from openkap.pathway.selectors import current_episode
+from openkap.pathway.selectors import OPEN_STATES, current_episode
 from openkap.patients.models import Patient
 from openkap.patients.selectors import patient_for
 
@@ -70,40 +70,21 @@ def _ensure_plan(episode: Episode) -> dict[str, list[str]]:
     return plan
 
 
-@dataclass(frozen=True)
-class _Slot:
-    occasion: str
-    key: str
-    label: str
-    due_at: datetime
-    overdue_at: datetime
+_Slot = measure_times.Slot
+NO_SERIES = "No dosing session left to follow up"
 
 
 def _slots(episode: Episode) -> tuple[list[_Slot], set[str]]:
     """Occasions the schedule derives from the episode's records, and the keys of
     dosing sessions that were cancelled."""
-    opened = episode.opened_at
-    slots = [_Slot(Occasion.BASELINE, "", "Baseline", opened, opened + schedule.BASELINE_WINDOW)]
-    sessions = list(DosingSession.objects.filter(episode=episode).order_by("scheduled_start", "id"))
-    active = [s for s in sessions if s.status != DosingSession.Status.CANCELLED]
-    cancelled = {f"dosing:{s.id}" for s in sessions if s.status == DosingSession.Status.CANCELLED}
-    for number, session in enumerate(active, 1):
-        start = session.started_at or session.scheduled_start
-        slots.append(
-            _Slot(
-                Occasion.BEFORE_DOSING, f"dosing:{session.id}", f"Before dosing session {number}",
-                start - schedule.BEFORE_DOSING_LEAD, start,
-            )
+    sessions = [
+        measure_times.SessionTimes(
+            id=s.id, booked_at=s.created_at, start=s.started_at or s.scheduled_start,
+            discharged_at=s.discharged_at, cancelled=s.status == DosingSession.Status.CANCELLED,
         )
-    if active:
-        anchor = max(s.started_at or s.scheduled_start for s in active)
-        for months in schedule.FOLLOW_UP_MONTHS:
-            due = schedule.follow_up_due(anchor, months)
-            slots.append(
-                _Slot(Occasion.FOLLOW_UP, schedule.follow_up_key(months), f"{months}-month follow-up",
-                      due, due + schedule.FOLLOW_UP_WINDOW)
-            )
-    return slots, cancelled
+        for s in DosingSession.objects.filter(episode=episode)
+    ]
+    return measure_times.slots(episode.opened_at, sessions)
 
 
 def _place(
@@ -113,7 +94,8 @@ def _place(
         (a.occasion, a.occasion_key, a.instrument_id): a
         for a in MeasureAssignment.objects.filter(episode=episode)
     }
-    created = []
+    created: list[MeasureAssignment] = []
+    reopened: list[MeasureAssignment] = []
     for slot in slots:
         for instrument_id in plan.get(slot.occasion, ()):
             found = existing.get((slot.occasion, slot.key, instrument_id))
@@ -126,6 +108,12 @@ def _place(
                         overdue_at=slot.overdue_at, created_at=now,
                     )
                 )
+            elif found.cancel_reason == NO_SERIES and found.cancelled_by_id is None:
+                # A series booked again after every session was cancelled: followed up again.
+                found.due_at, found.overdue_at, found.occasion_label = slot.due_at, slot.overdue_at, slot.label
+                found.cancelled_at, found.cancel_reason = None, ""
+                found.save(update_fields=["due_at", "overdue_at", "occasion_label", "cancelled_at", "cancel_reason"])
+                reopened.append(found)
             elif found.is_open and found.assigned_by_id is None and (
                 (found.due_at, found.overdue_at, found.occasion_label)
                 != (slot.due_at, slot.overdue_at, slot.label)
@@ -143,15 +131,16 @@ def _place(
             ).order_by("due_at", "id")
             if (a.occasion, a.occasion_key, a.instrument_id) in keys
         ]
-    return created
+    return created + reopened
 
 
 def sync_schedule(episode: Episode, *, by: Actor | None, now: datetime | None = None) -> int:
     """Bring the episode's assignments in line with its schedule and dosing sessions.
 
-    Idempotent; runs whenever measures of the episode are shown, so due and overdue
-    measures are current without a background job. The caller has checked access.
-    Returns how many assignments were created."""
+    Idempotent. The services of the events the schedule hangs on call it in their own
+    transaction (episode opened, dosing session booked, moved, cancelled, checked in,
+    discharged; plan edited), so reading measures never writes. The caller has checked
+    its own permission. Returns how many assignments were created."""
     now = now or timezone.now()
     with transaction.atomic():
         plan = _ensure_plan(episode)
@@ -162,6 +151,12 @@ def sync_schedule(episode: Episode, *, by: Actor | None, now: datetime | None = 
             completed_at__isnull=True, cancelled_at__isnull=True,
         )
         cancelled = stale.update(cancelled_at=now, cancel_reason="Dosing session cancelled")
+        if not any(slot.occasion == Occasion.FOLLOW_UP for slot in slots):
+            # Every dosing session cancelled: no series to follow up.
+            cancelled += MeasureAssignment.objects.filter(
+                episode=episode, occasion=Occasion.FOLLOW_UP, assigned_by__isnull=True,
+                completed_at__isnull=True, cancelled_at__isnull=True,
+            ).update(cancelled_at=now, cancel_reason=NO_SERIES)
         if created or cancelled:
             audit_record(
                 by=by, action=AuditAction.UPDATE, object_type="measure_schedule",
@@ -171,6 +166,17 @@ def sync_schedule(episode: Episode, *, by: Actor | None, now: datetime | None = 
                         "cancelled": cancelled},
             )
     return len(created)
+
+
+def sync_all_schedules() -> tuple[int, int]:
+    """Every open episode's schedule brought up to date (the upgrade backfill): how many
+    episodes were checked and how many measures were created. Audited per episode as
+    the system's own change."""
+    episodes = created = 0
+    for episode in Episode.objects.filter(state__in=OPEN_STATES).order_by("id").iterator():
+        episodes += 1
+        created += sync_schedule(episode, by=None)
+    return episodes, created
 
 
 def schedule_after_integration(

@@ -40,6 +40,7 @@ def episode_open(*, by: Actor, patient_id: int) -> Episode:
             raise ValidationError("This patient already has an open episode of care.")
         episode = Episode.objects.create(organization=by.organization, patient=patient, opened_by=by.user)
         _audit(by, AuditAction.CREATE, episode, "episode", patient.id, glass)
+        measures.sync_schedule(episode, by=by)  # the baseline falls due at intake
     return episode
 
 

@@ -45,6 +45,7 @@ from .common import (
     MAX_PARTICIPANTS,
     MIN_MINUTES,
     MONITOR_ROLES,
+    USUAL_HOURS,
     ParticipantSpec,
 )
 
@@ -133,7 +134,7 @@ def _add(errors: Errors, field: str, message: str) -> None:
     errors.setdefault(field, []).append(message)
 
 
-def _check_start(start: datetime | None, allow_past: bool, errors: Errors) -> None:
+def _check_start(start: datetime | None, allow_past: bool, odd_hour_confirmed: bool, errors: Errors) -> None:
     if start is None and "start" not in errors:
         _add(errors, "start", "Give the start date and time.")
     if start is not None and not allow_past and start < timezone.now():
@@ -141,6 +142,13 @@ def _check_start(start: datetime | None, allow_past: bool, errors: Errors) -> No
     if start is not None and start > timezone.now() + MAX_BOOKING_AHEAD:
         # 2099 typed for 2026, or a day and month swapped: no clinic books that far out.
         _add(errors, "start", f"{timezone.localtime(start):%a %b %-d, %Y} is more than 18 months ahead: check the year.")
+    if start is not None and not allow_past and not odd_hour_confirmed:
+        local = timezone.localtime(start).time()
+        if not USUAL_HOURS[0] <= local < USUAL_HOURS[1]:
+            _add(errors, "odd_hour", (
+                f"{local:%H:%M} is outside usual clinic hours ({USUAL_HOURS[0]:%H:%M} to {USUAL_HOURS[1]:%H:%M}): "
+                "check the time, or confirm that the appointment is at this hour."
+            ))
 
 
 def _place(by: Actor, site_id: int | None, room_id: int | None, is_dosing: bool,
@@ -255,6 +263,7 @@ def _parse_booking(
     patient_instructions: str,
     allow_past: bool,
     usual_minutes: int | None = None,
+    odd_hour_confirmed: bool = False,
 ) -> BookingRequest:
     """Check every field and collect every problem, so one refusal lists them all.
     Without an end, the appointment lasts ``usual_minutes`` (a move keeps its length),
@@ -265,7 +274,7 @@ def _parse_booking(
     is_dosing = kind == AppointmentKind.DOSING
     start = _aware(start, "start", errors)
     end = _aware(end, "end", errors)
-    _check_start(start, allow_past, errors)
+    _check_start(start, allow_past, odd_hour_confirmed, errors)
     site, room = _place(by, site_id, room_id, is_dosing, errors)
     episode = pathway.current_episode(patient)
     window, interval_protocol, protocol_version = (
@@ -428,6 +437,7 @@ def _book(
     participants: Sequence[ParticipantSpec] = (),
     patient_instructions: str = "",
     allow_past: bool = False,
+    odd_hour_confirmed: bool = False,
 ) -> Appointment:
     """``appointment_book`` with one more switch, ``allow_past``: a late entry of an
     appointment that has already begun (the demo clinic's history is recorded so).
@@ -440,6 +450,7 @@ def _book(
             req = _parse_booking(
                 by, patient, kind=kind, start=start, end=end, site_id=site_id, room_id=room_id,
                 participants=participants, patient_instructions=patient_instructions, allow_past=allow_past,
+                odd_hour_confirmed=odd_hour_confirmed,
             )
             _lock_resources(req)
             problems = _problems(by, req)
@@ -508,6 +519,7 @@ def appointment_book(
     room_id: int | None = None,
     participants: Sequence[ParticipantSpec] = (),
     patient_instructions: str = "",
+    odd_hour_confirmed: bool = False,
 ) -> Appointment:
     """Book an appointment: the room, every member of staff and the patient must be
     free for the whole time; a dosing session also needs every pathway guard met, a
@@ -516,6 +528,7 @@ def appointment_book(
     return _book(
         by=by, patient_id=patient_id, kind=kind, start=start, end=end, site_id=site_id,
         room_id=room_id, participants=participants, patient_instructions=patient_instructions,
+        odd_hour_confirmed=odd_hour_confirmed,
     )
 
 
@@ -538,6 +551,7 @@ def appointment_check(
     room_id: int | None = None,
     participants: Sequence[ParticipantSpec] = (),
     patient_instructions: str = "",
+    odd_hour_confirmed: bool = False,
 ) -> BookingCheck:
     """Would this booking go through now? The same checks as booking; writes nothing."""
     require(by, Perm.APPOINTMENT_BOOK)
@@ -551,6 +565,7 @@ def appointment_check(
         req = _parse_booking(
             by, patient, kind=kind, start=start, end=end, site_id=site_id, room_id=room_id,
             participants=participants, patient_instructions=patient_instructions, allow_past=False,
+            odd_hour_confirmed=odd_hour_confirmed,
         )
     except ValidationError as exc:
         return BookingCheck(False, None, exc.message_dict, None)

@@ -47,6 +47,7 @@ def _check_move(
     room_id: int | None,
     participants: Sequence[ParticipantSpec] | None,
     reason: str,
+    odd_hour_confirmed: bool = False,
 ) -> BookingRequest:
     """The move as a booking of the same kind and patient: every check of a booking,
     with the appointment itself and its own dosing session left out."""
@@ -73,7 +74,7 @@ def _check_move(
         req = _parse_booking(
             by, appointment.patient, kind=appointment.kind, start=start, end=end, site_id=site_id,
             room_id=room_id, participants=participants, patient_instructions=appointment.patient_instructions,
-            allow_past=False, usual_minutes=appointment.minutes,
+            allow_past=False, usual_minutes=appointment.minutes, odd_hour_confirmed=odd_hour_confirmed,
         )
     except ValidationError as exc:
         raise ValidationError(exc.message_dict | errors) from exc
@@ -108,6 +109,7 @@ def appointment_reschedule(
     site_id: int | None = None,
     room_id: int | None = None,
     participants: Sequence[ParticipantSpec] | None = None,
+    odd_hour_confirmed: bool = False,
 ) -> Appointment:
     """Move a booked appointment to another time, and if given another room (or site,
     for video) and other staff, with every check of a booking: conflicts naming the
@@ -124,7 +126,7 @@ def appointment_reschedule(
         try:
             req = _check_move(
                 by, appointment, start=start, end=end, site_id=site_id, room_id=room_id,
-                participants=participants, reason=reason,
+                participants=participants, reason=reason, odd_hour_confirmed=odd_hour_confirmed,
             )
         except ValidationError as exc:
             raise _refused(

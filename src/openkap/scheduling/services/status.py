@@ -70,7 +70,7 @@ def appointment_cancel(
         appointment, glass = _appointment_for_update(by, appointment_id)
         if len(reason) < 3 or len(reason) > 1000:
             raise ValidationError({"reason": "Say why the appointment is cancelled (3 to 1000 characters)."})
-        session = dosing.session_release(appointment.dosing_session)
+        session = dosing.session_release(by, appointment.dosing_session)
         _set_status(
             by, appointment, Appointment.Status.CANCELLED, glass,
             cancellation_reason=reason, cancelled_by_patient=bool(by_patient),
@@ -92,7 +92,7 @@ def appointment_mark_no_show(*, by: Actor, appointment_id: int) -> Appointment:
     with transaction.atomic():
         appointment, glass = _appointment_for_update(by, appointment_id)
         _after_start(appointment, "a no-show")
-        session = dosing.session_release(appointment.dosing_session)
+        session = dosing.session_release(by, appointment.dosing_session)
         _set_status(by, appointment, Appointment.Status.NO_SHOW, glass)
         if session is not None:
             audit_record(

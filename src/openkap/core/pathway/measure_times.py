@@ -1,0 +1,104 @@
+"""When an episode's scheduled measures fall due, from the pathway's own events.
+
+Pure: the measures app passes the episode's opening and its dosing sessions, and
+stores the slots this returns. Rules (DESIGN.md §2, issue 21.6):
+
+- baseline: due when the episode opens, overdue 14 days later or at the first dosing
+  session, whichever comes first;
+- before each dosing session: due 3 days before it, never before the session was
+  booked or the episode opened (a session booked for tomorrow is due at once; a
+  late entry of a session already held keeps the 3 days),
+  overdue when it starts (check-in, else the booked time);
+- follow-up at 1, 3 and 6 months after the series: counted from the last session's
+  discharge, or its start while it has not been discharged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+BASELINE = "baseline"
+BEFORE_DOSING = "before_dosing"
+FOLLOW_UP = "follow_up"
+
+BASELINE_WINDOW = timedelta(days=14)
+BEFORE_DOSING_LEAD = timedelta(days=3)
+FOLLOW_UP_WINDOW = timedelta(days=14)
+FOLLOW_UP_MONTHS = (1, 3, 6)
+DAYS_PER_MONTH = 30.44
+
+
+@dataclass(frozen=True)
+class SessionTimes:
+    """What the schedule needs of one dosing session."""
+
+    id: int
+    booked_at: datetime
+    start: datetime  # check-in if it happened, else the booked start
+    discharged_at: datetime | None = None
+    cancelled: bool = False
+
+
+@dataclass(frozen=True)
+class Slot:
+    occasion: str
+    key: str
+    label: str
+    due_at: datetime
+    overdue_at: datetime
+
+
+def follow_up_due(anchor: datetime, months: int) -> datetime:
+    return anchor + timedelta(days=round(months * DAYS_PER_MONTH))
+
+
+def follow_up_key(months: int) -> str:
+    return f"{months}m"
+
+
+def slots(opened_at: datetime, sessions: Sequence[SessionTimes]) -> tuple[list[Slot], set[str]]:
+    """The episode's slots, and the keys of its cancelled sessions (whose open
+    before-dosing measures the caller cancels). Sessions in booking order."""
+    active = sorted((s for s in sessions if not s.cancelled), key=lambda s: (s.start, s.id))
+    cancelled = {f"dosing:{s.id}" for s in sessions if s.cancelled}
+    baseline_overdue = opened_at + BASELINE_WINDOW
+    if active:
+        baseline_overdue = max(opened_at, min(baseline_overdue, active[0].start))
+    out = [Slot(BASELINE, "", "Baseline", opened_at, baseline_overdue)]
+    for number, session in enumerate(active, 1):
+        # A late entry (booked after it began) does not move the due time.
+        floor = opened_at if session.booked_at >= session.start else max(opened_at, session.booked_at)
+        due = min(max(session.start - BEFORE_DOSING_LEAD, floor), session.start)
+        out.append(Slot(BEFORE_DOSING, f"dosing:{session.id}", f"Before dosing session {number}", due, session.start))
+    if active:
+        last = active[-1]
+        anchor = last.discharged_at or last.start
+        for months in FOLLOW_UP_MONTHS:
+            due = follow_up_due(anchor, months)
+            out.append(Slot(FOLLOW_UP, follow_up_key(months), f"{months}-month follow-up", due,
+                            due + FOLLOW_UP_WINDOW))
+    return out, cancelled
+
+
+def _day(at: datetime, now: datetime) -> str:
+    text = f"{at:%A} {at.day} {at:%B}"
+    return text if at.year == now.year else f"{text} {at.year}"
+
+
+def due_in_words(occasion: str, due_at: datetime, overdue_at: datetime, now: datetime) -> str:
+    """The due state of an open measure in plain words, e.g. "Due before the dosing
+    session on Thursday 10 December at 09:00". Give the times in the reader's zone."""
+    if occasion == BEFORE_DOSING:
+        session = f"the dosing session on {_day(overdue_at, now)} at {overdue_at:%H:%M}"
+        if now >= overdue_at:
+            return f"Overdue: due before {session}"
+        if now >= due_at:
+            return f"Due now, before {session}"
+        return f"Due from {_day(due_at, now)}, before {session}"
+    if now >= overdue_at:
+        return f"Overdue since {_day(overdue_at, now)}"
+    if now >= due_at:
+        return f"Due now, by {_day(overdue_at, now)}"
+    return f"Due from {_day(due_at, now)} to {_day(overdue_at, now)}"
