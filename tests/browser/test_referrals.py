@@ -101,7 +101,7 @@ def test_self_referral_with_item9_reaches_the_intake_team(browser, demo_server, 
     expect(page.get_by_test_id("urgency")).to_have_text("Urgent")
     expect(page.locator("main")).to_contain_text("PHQ-9 item 9 (thoughts of death or self-harm)")
     expect(page.locator("main")).to_contain_text("The person was shown crisis resources")
-    page.get_by_role("link", name="← Referrals").click()
+    page.get_by_role("navigation", name="Way back").get_by_role("link", name="Back to Referrals").click()
     rows = page.get_by_test_id("referral-row")
     expect(rows.first).to_contain_text("Urgent")
     expect(page.get_by_text("Testa, Lucía")).to_be_visible()
