@@ -9,9 +9,7 @@ data.
 from __future__ import annotations
 
 import hashlib
-import importlib
-import importlib.util
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TypeVar
@@ -295,15 +293,22 @@ def integration_due(episode: Episode, today: date | None = None) -> list[Integra
     )
 
 
+# Which instruments each episode completed for an occasion: the measures app owns the
+# answers and registers its selector at start-up (measures.receivers), so pathway never
+# imports measures. Unregistered, nothing counts as completed and the guards refuse.
+CompletedInstruments = Callable[..., Mapping[int, frozenset[str]]]
+_completed_instruments: list[CompletedInstruments] = []
+
+
+def completed_instruments_from(selector: CompletedInstruments) -> None:
+    """Register ``selector(episode_ids, phase=...)`` as the source of completed instruments."""
+    _completed_instruments[:] = [selector]
+
+
 def _completed_instruments_of(episode_ids: list[int], phase: str) -> dict[int, frozenset[str]]:
-    # Provided by the measures app; until it exists no measure counts as completed.
-    if importlib.util.find_spec("openkap.measures.selectors") is None:
+    if not _completed_instruments:
         return {}
-    module = importlib.import_module("openkap.measures.selectors")
-    completed = getattr(module, "completed_instruments_of", None)
-    if completed is None:
-        return {}
-    return dict(completed(episode_ids, phase=phase))
+    return dict(_completed_instruments[0](episode_ids, phase=phase))
 
 
 def episode_snapshot(episode: Episode) -> EpisodeSnapshot:

@@ -20,7 +20,7 @@ from openkap.core.pathway import (
 from openkap.core.pathway.plan import DoseLevel, parse_measure_schedule
 from openkap.core.protocols import example_ids, load_example
 from openkap.core.routes import ROUTE_LABELS, Route
-from openkap.measures import services as measures
+from openkap.pathway import events
 from openkap.pathway.models import (
     EligibilityDecision,
     ReassessmentReview,
@@ -153,8 +153,8 @@ def plan_sign(
         )
         _audit(by, AuditAction.CREATE, plan, "treatment_plan", patient.id, glass,
                version=plan.version, route=route, protocol_id=protocol_id, signed=True)
-        # The signed plan sets the episode's measure schedule in the measures app.
-        measures.measure_plan_update(by=by, episode_id=episode.id, plan=schedule.as_dict())
+        # The signed plan sets the episode's measure schedule (the measures app).
+        events.plan_signed.send(sender=TreatmentPlan, by=by, episode=episode, plan=schedule.as_dict())
     return plan
 
 

@@ -16,7 +16,7 @@ from openkap.core.pathway import (
     TransitionRefused,
     next_state,
 )
-from openkap.measures import services as measures
+from openkap.pathway import events
 from openkap.pathway.models import (
     Episode,
     EpisodeTransition,
@@ -40,7 +40,7 @@ def episode_open(*, by: Actor, patient_id: int) -> Episode:
             raise ValidationError("This patient already has an open episode of care.")
         episode = Episode.objects.create(organization=by.organization, patient=patient, opened_by=by.user)
         _audit(by, AuditAction.CREATE, episode, "episode", patient.id, glass)
-        measures.sync_schedule(episode, by=by)  # the baseline falls due at intake
+        events.episode_opened.send(sender=Episode, by=by, episode=episode)  # the baseline falls due
     return episode
 
 
@@ -79,5 +79,5 @@ def episode_transition(*, by: Actor, episode_id: int, name: str, reason: str = "
             detail={"transition": name, "from": source.value, "to": target.value},
         )
         if target is State.REASSESSMENT:
-            measures.schedule_reassessment(by=by, episode_id=episode.id)
+            events.reassessment_started.send(sender=Episode, by=by, episode=episode)
     return episode

@@ -17,7 +17,7 @@ from openkap.core.pathway import (
 )
 from openkap.core.pathway.notes import NOTE_TEMPLATES
 from openkap.dosing.models import DosingSession
-from openkap.measures import services as measures
+from openkap.pathway import events
 from openkap.pathway.models import (
     Episode,
     IntegrationNote,
@@ -74,9 +74,10 @@ def integration_note_write(
         _audit(by, AuditAction.CREATE, note, "integration_note", patient.id, glass,
                dosing_session_id=dosing_session_id, template=template)
         if dosing is not None:
-            # The plan's after-integration measures fall due now (once per dosing session).
-            measures.schedule_after_integration(
-                by=by, episode_id=episode.id, dosing_session_id=dosing.id, held_at=timezone.now()
+            # The plan's after-integration measures fall due now (the measures app).
+            events.integration_recorded.send(
+                sender=IntegrationNote, by=by, episode=episode, dosing_session_id=dosing.id,
+                held_at=timezone.now(),
             )
     return note
 
