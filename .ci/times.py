@@ -38,7 +38,7 @@ def main() -> None:
           f"{'passed':>7}{'failed':>7}{'skipped':>8}")
     cpu_total = 0
     for name, seconds, status, *more in rows:
-        cpu, start = (more + ["", ""])[:2]
+        cpu, start = [*more, "", ""][:2]
         cpu_total += int(cpu) if cpu else 0
         xml = out / f"{name}.xml"
         tests = ""
