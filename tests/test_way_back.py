@@ -93,3 +93,38 @@ def test_a_parent_the_user_may_not_open_is_passed_over(researcher, client_for):
     actor = client_for(researcher).get("/research/").wsgi_request.actor
     assert _may_open(actor, resolve("/research/").func)
     assert not _may_open(actor, resolve("/patients/").func)
+
+
+def test_a_session_also_offers_the_patients_other_sessions(objects, therapist, client_for):
+    from openkap.dosing.models import DosingSession
+
+    session = DosingSession.objects.get(pk=objects["session_id"])
+    html = client_for(therapist).get(f"/dosing/sessions/{session.id}/").content.decode()
+    nav = re.search(r'<nav class="way-back".*?</nav>', html, re.S).group(0)
+    href = f"/patients/{session.patient_id}/medicine-sessions/"
+    assert f'<a href="{href}">All sessions of {session.patient.display_name}</a>' in nav
+    # Only in the way back: the page itself carries no second copy.
+    assert html.count(f'href="{href}"') == 1
+
+
+def test_a_refused_rems_save_goes_back_to_the_session_not_to_rems(objects, nurse, org, client_for):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from openkap.dosing.models import DosingSession, RemsForm
+
+    session = DosingSession.objects.get(pk=objects["session_id"])
+    now = timezone.now()
+    RemsForm.objects.create(
+        organization=org, session=session, treatment_date=now.date(), dose_mg=56, devices=2,
+        first_device_at=now - timedelta(hours=2), bp_pre="128/82", bp_pre_at=now - timedelta(hours=2),
+        bp_discharge="124/80", bp_discharge_at=now, sedation="no", dissociation="no",
+        respiratory_depression="no", pulse_oximetry_used=True, monitoring_minutes=120,
+        clinically_stable_at_discharge=True, serious_adverse_event="no", updated_by=nurse)
+    client = client_for(nurse)
+    for response in (client.get(f"/dosing/sessions/{session.id}/rems/"),
+                     client.post(f"/dosing/sessions/{session.id}/rems/save/", {"rems-lowest_spo2": "400"})):
+        html = response.content.decode()
+        assert WAY_BACK.search(html).group(1) == f"/dosing/sessions/{session.id}/", response.status_code
+        assert "Back to the session" in html

@@ -31,7 +31,7 @@ from openkap.ledger.services import witness_candidates
 from openkap.pathway import selectors as pathway
 from openkap.tasks.models import Task
 from openkap.web.decorators import apply_errors, staff_view
-from openkap.web.wayback import declare_parent
+from openkap.web.wayback import Link, declare_parent
 
 # --- the protocol library -------------------------------------------------------------------
 
@@ -286,7 +286,9 @@ def _session_context(request: HttpRequest, actor: Actor, view: selectors.Session
 
 def _render(request: HttpRequest, actor: Actor, session_id: int, status: int = 200, **bound: Any) -> HttpResponse:
     view = selectors.session_view(by=actor, session_id=session_id)
-    declare_parent(request, reverse("dosing:board", args=[view.session.site_id]), "Monitoring board")
+    declare_parent(request, reverse("dosing:board", args=[view.session.site_id]), "Monitoring board", also=(
+        Link(reverse("dosing:patient_sessions", args=[view.patient.id]), f"All sessions of {view.patient.display_name}"),
+    ))
     return TemplateResponse(request, "dosing/session.html", _session_context(request, actor, view, bound),
                             status=status)
 
@@ -565,6 +567,8 @@ def _rems_page(request: HttpRequest, actor: Actor, session_id: int, edit: Form |
     if form_row is None:
         messages.error(request, "This session has no REMS monitoring form (esketamine sessions get one at discharge).")
         return redirect("dosing:session", session_id=session_id)
+    # Also after a refused save or submit (.../rems/save/): back to the session, not to "rems".
+    declare_parent(request, reverse("dosing:session", args=[session_id]), "the session")
     return TemplateResponse(request, "dosing/rems.html", {
         "view": view, "session": view.session, "patient": view.patient, "chart": view.chart, "form_row": form_row,
         "edit_form": edit or forms.RemsEditForm(instance=form_row, prefix="rems"),

@@ -3,8 +3,9 @@ one place so that templates carry no back links of their own.
 
 The parent is the nearest shorter URL (dropping path segments one at a time) that is
 itself a page the user may open; a view with a better parent than its URL suggests
-(a session's monitoring board) declares it with ``declare_parent``. The home page is
-the parent of last resort.
+(a session's monitoring board) declares it with ``declare_parent``, and may add a
+related page beside it (the patient's other sessions). The home page is the parent of
+last resort.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ LABELS = {
     "dosing:protocol": _("the protocol"),
     "dosing:board": _("Monitoring board"),
     "dosing:session": _("the session"),
+    "dosing:rems": _("the REMS form"),
     "referrals:worklist": _("Referrals"),
     "referrals:detail": _("the referral"),
     "outcomes:report": _("Outcomes"),
@@ -67,14 +69,23 @@ _DECLARED = "_way_back"
 
 
 @dataclass(frozen=True)
-class WayBack:
+class Link:
     href: str
     label: str
 
 
-def declare_parent(request: HttpRequest, href: str, label: str) -> None:
+@dataclass(frozen=True)
+class WayBack:
+    href: str
+    label: str
+    # Pages beside the parent, shown after it in the same navigation (already worded:
+    # "All sessions of Maya Lindqvist", not "Back to ...").
+    also: tuple[Link, ...] = ()
+
+
+def declare_parent(request: HttpRequest, href: str, label: str, *, also: tuple[Link, ...] = ()) -> None:
     """A view whose parent is not its URL's parent names it here (before rendering)."""
-    setattr(request, _DECLARED, WayBack(href, label))
+    setattr(request, _DECLARED, WayBack(href, label, also))
 
 
 def _label(url_name: str) -> str:
