@@ -87,12 +87,12 @@ def test_a_session_goes_back_to_its_monitoring_board(objects, therapist, client_
 def test_a_parent_the_user_may_not_open_is_passed_over(researcher, client_for):
     from django.urls import resolve
 
-    from openkap.web.wayback import _may_open
+    from openkap.web.wayback import may_open
 
     # A researcher opens the research export but not the patient list: never a way back to a 403.
     actor = client_for(researcher).get("/research/").wsgi_request.actor
-    assert _may_open(actor, resolve("/research/").func)
-    assert not _may_open(actor, resolve("/patients/").func)
+    assert may_open(actor, resolve("/research/").func)
+    assert not may_open(actor, resolve("/patients/").func)
 
 
 def test_a_session_also_offers_the_patients_other_sessions(objects, therapist, client_for):

@@ -77,6 +77,7 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 def _register_routers() -> None:
     from openkap.accounts.api import router as accounts_router
+    from openkap.audit.api import router as audit_router
     from openkap.dosing.api import router as dosing_router
     from openkap.ledger.api import router as ledger_router
     from openkap.measures.api import router as measures_router
@@ -101,6 +102,7 @@ def _register_routers() -> None:
     api.add_router("/outcomes", outcomes_router)
     api.add_router("/research", research_router)
     api.add_router("/", referrals_router)
+    api.add_router("/", audit_router)
 
 
 _register_routers()

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from openkap.accounts.authz import Actor, require
 from openkap.audit.models import AuditAction, AuditEvent
+from openkap.audit.records import record_href, record_label
 from openkap.audit.services import audit_record
 from openkap.core.authz import Perm
 from openkap.core.csvsafe import SafeWriter
@@ -19,16 +20,21 @@ def audit_search(
     *,
     by: Actor,
     patient_id: int | None = None,
+    mrn: str = "",
     actor_email: str = "",
     action: str = "",
     date_from: date | None = None,
     date_to: date | None = None,
 ) -> QuerySet[AuditEvent]:
-    """The organisation's audit events, newest first. Reviewing the log is itself logged."""
+    """The organisation's audit events, newest first (``audit_rows`` records the reading)."""
     require(by, Perm.AUDIT_VIEW)
     qs = AuditEvent.objects.filter(organization_id=by.organization.id)
     if patient_id is not None:
         qs = qs.filter(patient_id=patient_id)
+    if mrn.strip():
+        # The reader names a patient by MRN, never by an internal id; one they may not see matches nothing.
+        found = visible_patients(by).filter(mrn__iexact=mrn.strip()).values_list("id", flat=True)
+        qs = qs.filter(patient_id__in=list(found[:1]))
     if actor_email:
         qs = qs.filter(actor_email__icontains=actor_email.strip().lower())
     if action:
@@ -50,8 +56,36 @@ def patient_labels(*, by: Actor, patient_ids: Iterable[int | None]) -> dict[int,
     return {p.id: (p.display_name, p.mrn) for p in visible_patients(by).filter(id__in=ids)}
 
 
+@dataclass(frozen=True)
+class AuditRow:
+    """One audit event as a reviewer reads it."""
+
+    event: AuditEvent
+    record: str  # "Medicine session 54"
+    record_href: str | None
+    patient_name: str | None  # only for a patient the reader may see
+    patient_mrn: str | None
+
+
+def audit_rows(*, by: Actor, events: Iterable[AuditEvent]) -> list[AuditRow]:
+    """Events in words: what the record is, a link to it if the reader may open it, and
+    the patient's name and MRN if the reader may see the patient. Reading the log is recorded."""
+    events = list(events)
+    audit_record(by=by, action=AuditAction.VIEW, object_type="audit_log", detail={"events": len(events)})
+    labels = patient_labels(by=by, patient_ids=[e.patient_id for e in events])
+    rows = []
+    for e in events:
+        name, mrn = labels.get(e.patient_id, (None, None)) if e.patient_id is not None else (None, None)
+        rows.append(AuditRow(
+            event=e, record=record_label(e.object_type, e.object_id),
+            record_href=record_href(by, e, patient_visible=name is not None),
+            patient_name=name, patient_mrn=mrn,
+        ))
+    return rows
+
+
 CSV_COLUMNS = [
-    "occurred_at", "actor_email", "action", "object_type", "object_id", "patient_id",
+    "occurred_at", "actor_email", "action", "object_type", "object_id", "record", "patient_id",
     "ip", "user_agent", "via", "reason", "break_glass",
 ]
 
@@ -68,9 +102,15 @@ def audit_csv_rows(*, by: Actor, events: QuerySet[AuditEvent], filters: dict[str
     writer = SafeWriter(_Echo())
     yield writer.writerow(CSV_COLUMNS)
     for event in events.iterator(chunk_size=2000):
-        yield writer.writerow([
-            event.occurred_at.isoformat() if c == "occurred_at" else getattr(event, c) for c in CSV_COLUMNS
-        ])
+        yield writer.writerow([_csv_value(event, c) for c in CSV_COLUMNS])
+
+
+def _csv_value(event: AuditEvent, column: str) -> object:
+    if column == "occurred_at":
+        return event.occurred_at.isoformat()
+    if column == "record":
+        return record_label(event.object_type, event.object_id)
+    return getattr(event, column)
 
 
 # --- sign-in security ------------------------------------------------------------------------------------
@@ -158,6 +198,4 @@ def security_csv_rows(*, by: Actor, days: int = SECURITY_DAYS) -> Iterator[str]:
     for event in _security_events(by).filter(occurred_at__gte=since).order_by("-occurred_at", "-id").iterator(
         chunk_size=2000
     ):
-        yield writer.writerow([
-            event.occurred_at.isoformat() if c == "occurred_at" else getattr(event, c) for c in CSV_COLUMNS
-        ] + [str(event.detail.get("why", ""))])
+        yield writer.writerow([_csv_value(event, c) for c in CSV_COLUMNS] + [str(event.detail.get("why", ""))])

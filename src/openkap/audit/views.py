@@ -9,8 +9,8 @@ from openkap.accounts.authz import Actor
 from openkap.audit.forms import AuditFilterForm
 from openkap.audit.selectors import (
     audit_csv_rows,
+    audit_rows,
     audit_search,
-    patient_labels,
     security_csv_rows,
     security_overview,
 )
@@ -30,11 +30,9 @@ def audit_log(request: HttpRequest, actor: Actor) -> HttpResponse:
     page = Paginator(events, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    labels = patient_labels(by=actor, patient_ids=[e.patient_id for e in page])
     return TemplateResponse(
         request, "audit/audit_log.html",
-        {"form": form, "page": page, "query": query.urlencode(),
-         "rows": [(e, labels.get(e.patient_id) if e.patient_id else None) for e in page]},
+        {"form": form, "page": page, "query": query.urlencode(), "rows": audit_rows(by=actor, events=page)},
     )
 
 

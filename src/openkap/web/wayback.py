@@ -92,7 +92,7 @@ def _label(url_name: str) -> str:
     return str(LABELS.get(url_name) or url_name.split(":")[-1].replace("_", " ").capitalize())
 
 
-def _may_open(actor: Actor, callback: object) -> bool:
+def may_open(actor: Actor, callback: object) -> bool:
     if getattr(callback, "patient_only", False):
         return actor.is_patient_only
     if getattr(callback, "staff_only", False):
@@ -121,6 +121,6 @@ def way_back(request: HttpRequest, actor: Actor) -> WayBack | None:
             parent = resolve(path)
         except Resolver404:
             continue
-        if _may_open(actor, parent.func):
+        if may_open(actor, parent.func):
             return WayBack(path, _label(parent.view_name))
     return WayBack(home, _label("web:home"))
