@@ -171,6 +171,15 @@ def outsider(other_org) -> User:
     return make_user("outsider@other.org", "Otto Outsider", other_org, Role.ADMIN, Role.PRESCRIBER)
 
 
+def _with_name_keys(p: Patient) -> Patient:
+    """Patients made here skip patient_create; give them the name search keys it writes."""
+    from openkap.patients.models import PatientNameKey
+    from openkap.patients.services import name_keys_of
+
+    PatientNameKey.objects.bulk_create(name_keys_of([p]))
+    return p
+
+
 @pytest.fixture
 def patient(org, therapist, prescriber) -> Patient:
     from openkap.patients.models import CareTeamMember, Patient
@@ -180,6 +189,7 @@ def patient(org, therapist, prescriber) -> Patient:
         date_of_birth=date(1988, 4, 12), sex_at_birth="female", search_name="maya lindqvist",
         allergies="NKDA",
     )
+    _with_name_keys(p)
     CareTeamMember.objects.create(organization=org, patient=p, user=therapist, role=Role.THERAPIST)
     CareTeamMember.objects.create(organization=org, patient=p, user=prescriber, role=Role.PRESCRIBER)
     return p
@@ -190,20 +200,20 @@ def unassigned_patient(org) -> Patient:
     """A patient of the same clinic with nobody from the cast on the care team."""
     from openkap.patients.models import Patient
 
-    return Patient.objects.create(
+    return _with_name_keys(Patient.objects.create(
         organization=org, mrn="T00000026", legal_given_name="Noah", legal_family_name="Quist",
         date_of_birth=date(1975, 9, 3), sex_at_birth="male", search_name="noah quist",
-    )
+    ))
 
 
 @pytest.fixture
 def other_patient(other_org) -> Patient:
     from openkap.patients.models import Patient
 
-    return Patient.objects.create(
+    return _with_name_keys(Patient.objects.create(
         organization=other_org, mrn="O00000018", legal_given_name="Olive", legal_family_name="Other",
         date_of_birth=date(1990, 1, 1), sex_at_birth="female", search_name="olive other",
-    )
+    ))
 
 
 def actor(user: User, org: Organization) -> Actor:

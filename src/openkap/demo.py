@@ -23,8 +23,8 @@ from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.core.authz import Role
 from openkap.core.identifiers import dea_check_digit, format_mrn
-from openkap.patients.models import CareTeamMember, Patient, WeightMeasurement
-from openkap.patients.services import patient_search_name
+from openkap.patients.models import CareTeamMember, Patient, PatientNameKey, WeightMeasurement
+from openkap.patients.services import name_keys_of, patient_search_name
 
 DEMO_DOMAIN = "demo.openkap.org"
 BATCH = 5000
@@ -208,8 +208,10 @@ def _bulk_patients(org: Organization, count: int, staff: dict[Role, User], seed:
             batch.append(p)
         Patient.objects.bulk_create(batch, batch_size=1000)
         saved = list(
-            Patient.objects.filter(organization=org, mrn__in=[p.mrn for p in batch]).only("id", "sex_at_birth")
+            Patient.objects.filter(organization=org, mrn__in=[p.mrn for p in batch])
+            .only("id", "organization_id", "sex_at_birth", "search_name")
         )
+        PatientNameKey.objects.bulk_create(name_keys_of(saved), batch_size=2000)
         weights = []
         team = []
         for p in saved:

@@ -83,9 +83,8 @@ class ResponseOut(Schema):
 
     @staticmethod
     def resolve_corrected_by_id(obj: MeasureResponse) -> int | None:
-        correction = getattr(obj, "_correction_id", None)
-        if correction is not None:
-            return correction
+        if hasattr(obj, "_correction_id"):  # the list read every correction at once
+            return obj._correction_id  # type: ignore[no-any-return]
         found = MeasureResponse.objects.filter(corrects=obj).values_list("id", flat=True).first()
         return found
 

@@ -101,7 +101,11 @@ class EpisodeOut(Schema):
 
 
 def _episode_out(episode: Episode) -> EpisodeOut:
-    o = selectors.episode_overview(episode)
+    return _summary_out(selectors.episode_summaries([episode])[0])
+
+
+def _summary_out(o: selectors.EpisodeSummary) -> EpisodeOut:
+    episode = o.episode
     return EpisodeOut(
         id=episode.id, patient_id=episode.patient_id, state=episode.state,
         state_label=STATE_LABELS[State(episode.state)], opened_at=episode.opened_at,
@@ -156,8 +160,8 @@ def transition(request: HttpRequest, patient_id: ObjectId, payload: TransitionIn
 def list_episodes(
     request: HttpRequest, state: Annotated[str, Query(max_length=20)] = ""
 ) -> list[EpisodeOut]:
-    rows = selectors.episode_worklist(by=_actor(request), state=state if state in set(State) else "")
-    return [_episode_out(r.episode) for r in rows[:50]]
+    summaries = selectors.episode_list(by=_actor(request), state=state if state in set(State) else "")
+    return [_summary_out(o) for o in summaries]
 
 
 # --- screening -------------------------------------------------------------------------------

@@ -276,12 +276,13 @@ def integration_window_days(episode: Episode, plan: TreatmentPlan | None = None)
 
 def dosing_records(episode: Episode) -> list[DosingRecord]:
     """One record per held dosing session with the date of its first integration note."""
-    records = []
-    for s in held_dosing_sessions(episode).prefetch_related("integration_notes"):
-        dosed = timezone.localdate(s.started_at or s.scheduled_start)
-        notes = [n.session_date for n in s.integration_notes.all()]
-        records.append(DosingRecord(str(s.id), dosed, min(notes) if notes else None))
-    return records
+    return [_dosing_record(s) for s in held_dosing_sessions(episode).prefetch_related("integration_notes")]
+
+
+def _dosing_record(session: DosingSession) -> DosingRecord:
+    dosed = timezone.localdate(session.started_at or session.scheduled_start)
+    notes = [n.session_date for n in session.integration_notes.all()]
+    return DosingRecord(str(session.id), dosed, min(notes) if notes else None)
 
 
 def integration_due(episode: Episode, today: date | None = None) -> list[IntegrationDue]:
@@ -529,10 +530,8 @@ class Overview:
         return [(measure_name(m), m in done) for m in self.snapshot.required_measures]
 
 
-def episode_overview(episode: Episode) -> Overview:
-    """Everything the Pathway tab shows about an episode already read through ``episode_view``."""
-    snapshot = episode_snapshot(episode)
-    options = [
+def _transition_options(snapshot: EpisodeSnapshot) -> list[TransitionOption]:
+    return [
         TransitionOption(
             t.name,
             TRANSITION_LABELS[t.name],
@@ -543,6 +542,12 @@ def episode_overview(episode: Episode) -> Overview:
         )
         for t in transitions_from(snapshot.state)
     ]
+
+
+def episode_overview(episode: Episode) -> Overview:
+    """Everything the Pathway tab shows about an episode already read through ``episode_view``."""
+    snapshot = episode_snapshot(episode)
+    options = _transition_options(snapshot)
     plan = plan_in_force(episode)
     return Overview(
         snapshot=snapshot,
@@ -556,6 +561,46 @@ def episode_overview(episode: Episode) -> Overview:
         decision=eligibility_in_force(episode),
         consent=consent_status(episode, episode_route(episode, plan)),
     )
+
+
+@dataclass(frozen=True)
+class EpisodeSummary:
+    """An episode as a list shows it (the API's episode): the guards judged, the
+    history and the integration sessions due."""
+
+    episode: Episode
+    snapshot: EpisodeSnapshot
+    options: list[TransitionOption]
+    history: list[EpisodeTransition]
+    booking_unmet: list[str]
+    integration_due: list[IntegrationDue]
+
+
+def episode_summaries(episodes: Iterable[Episode]) -> list[EpisodeSummary]:
+    """``EpisodeSummary`` of each episode, in order, in a fixed number of queries however
+    many there are (callers have checked access and audited)."""
+    episodes = list(episodes)
+    ids = [e.id for e in episodes]
+    snapshots = episode_snapshots(episodes)
+    history: dict[int, list[EpisodeTransition]] = {}
+    for t in EpisodeTransition.objects.filter(episode_id__in=ids).select_related("by").order_by("at", "id"):
+        history.setdefault(t.episode_id, []).append(t)
+    records: dict[int, list[DosingRecord]] = {}
+    for s in DosingSession.objects.filter(episode_id__in=ids).held().prefetch_related("integration_notes"):
+        records.setdefault(s.episode_id, []).append(_dosing_record(s))
+    plans = plans_in_force(ids)
+    today = timezone.localdate()
+    summaries = []
+    for e in episodes:
+        snapshot = snapshots[e.id]
+        plan = plans.get(e.id)
+        window = plan.integration_cadence_days if plan else DEFAULT_INTEGRATION_WINDOW_DAYS
+        due = open_integrations(records.get(e.id, []), today=today, window_days=window)
+        summaries.append(EpisodeSummary(
+            e, snapshot, _transition_options(snapshot), history.get(e.id, []),
+            dosing_booking_requirements(snapshot), due,
+        ))
+    return summaries
 
 
 @dataclass(frozen=True)
@@ -583,26 +628,36 @@ def _worklist_row(episode: Episode, snapshot: EpisodeSnapshot) -> WorklistRow:
     return WorklistRow(episode, STATE_LABELS[state], bookable, to_do, next_step)
 
 
-def episode_worklist(*, by: Actor, state: str = "") -> list[WorklistRow]:
-    """Open episodes of the patients the actor may see, optionally in one state; audited."""
+def _open_episodes(by: Actor, state: str) -> QuerySet[Episode]:
     require(by, Perm.CLINICAL_VIEW)
-    patients = visible_patients(by)
     episodes = (
         Episode.objects.filter(organization=by.organization, state__in=OPEN_STATES)
-        .filter(patient__in=patients)
+        .filter(patient__in=visible_patients(by))
         .select_related("patient")
         .order_by("patient__legal_family_name", "patient__legal_given_name", "id")
     )
-    if state:
-        episodes = episodes.filter(state=state)
-    page = list(episodes[:WORKLIST_ROWS])
+    return episodes.filter(state=state) if state else episodes
+
+
+def _audit_episode_list(by: Actor, state: str, ids: list[int]) -> None:
+    audit_record(by=by, action=AuditAction.SEARCH, object_type="episode",
+                 detail={"state": state, "result_ids": ids})
+
+
+def episode_worklist(*, by: Actor, state: str = "") -> list[WorklistRow]:
+    """Open episodes of the patients the actor may see, optionally in one state; audited."""
+    page = list(_open_episodes(by, state)[:WORKLIST_ROWS])
     snapshots = episode_snapshots(page)
     rows = [_worklist_row(e, snapshots[e.id]) for e in page]
-    audit_record(
-        by=by, action=AuditAction.SEARCH, object_type="episode",
-        detail={"state": state, "result_ids": [r.episode.id for r in rows]},
-    )
+    _audit_episode_list(by, state, [r.episode.id for r in rows])
     return rows
+
+
+def episode_list(*, by: Actor, state: str = "", limit: int = 50) -> list[EpisodeSummary]:
+    """The worklist's episodes as ``EpisodeSummary`` (the API's list); audited."""
+    summaries = episode_summaries(_open_episodes(by, state)[:limit])
+    _audit_episode_list(by, state, [s.episode.id for s in summaries])
+    return summaries
 
 
 def psychotherapy_notes_visible(by: Actor, patient: Patient) -> QuerySet[PsychotherapyNote]:

@@ -72,6 +72,28 @@ class Patient(models.Model):
         return day.year - dob.year - ((day.month, day.day) < (dob.month, dob.day))
 
 
+class PatientNameKey(models.Model):
+    """The patient's ``search_name`` from one word start to the end (core.name_search):
+    a typed word begins a part of the name exactly when it begins one of these keys, so
+    a name search is a prefix range on an index instead of a scan of every patient.
+    Written by the patient services with the name, never edited on its own."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="name_keys")
+    key = models.CharField(max_length=320)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["patient", "key"], name="patient_name_key_unique"),
+        ]
+        # The (organization, key) index is made by migration 0007, per database: a
+        # prefix LIKE uses a btree only with varchar_pattern_ops on PostgreSQL and with
+        # the NOCASE collation on SQLite, neither of which Meta can say for both.
+
+    def __str__(self) -> str:
+        return self.key
+
+
 class WeightMeasurement(models.Model):
     """A weight as entered (value + unit) and as used (kg), converted once on entry."""
 

@@ -16,12 +16,14 @@ from openkap.accounts.authz import Actor, Denied, require
 from openkap.accounts.models import Membership
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
+from openkap.core import name_search
 from openkap.core.authz import ORGANIZATION_WIDE_ROLES, Perm, Role
 from openkap.patients.models import (
     BreakGlassGrant,
     CareTeamMember,
     HeightMeasurement,
     Patient,
+    PatientNameKey,
     PortalInvitation,
     WeightMeasurement,
 )
@@ -251,13 +253,11 @@ class SearchPage:
         return self.number + 1
 
 
-def _name_term(term: str) -> Q:
-    """A name part that starts with ``term``: search_name is "given family preferred",
-    lower-cased, so a part starts the column or follows a space or a hyphen. Anchored
-    at a word start, the PostgreSQL trigram index (patients 0002) finds the few rows
-    whose words begin so, where an unanchored "contains" matched inside every word."""
-    return (Q(search_name__startswith=term) | Q(search_name__contains=f" {term}")
-            | Q(search_name__contains=f"-{term}"))
+def _name_term(organization_id: int, term: str) -> Q:
+    """Patients with a name part that starts with ``term`` (core.name_search): one of
+    their word-start keys begins with it, a prefix range on the keys' index."""
+    keys = PatientNameKey.objects.filter(organization_id=organization_id, key__startswith=term)
+    return Q(id__in=keys.values("patient_id"))
 
 
 def patient_search(*, by: Actor, query: str = "", page: int = 1, per_page: int = 25) -> SearchPage:
@@ -273,11 +273,11 @@ def patient_search(*, by: Actor, query: str = "", page: int = 1, per_page: int =
         elif re.fullmatch(r"[A-Za-z]{0,8}\d{3,}", query):
             qs = qs.filter(mrn__istartswith=query.upper())
         else:
-            for term in query.lower().split()[:4]:
-                qs = qs.filter(_name_term(term))
+            for term in name_search.search_terms(query):
+                qs = qs.filter(_name_term(by.organization.id, term))
             # Sorting on an expression keeps PostgreSQL from walking the family-name index
             # in order, testing every row, in hope of 25 early matches (870 ms on 100,000
-            # patients): the trigram index finds the matches, then they are sorted.
+            # patients): the keys' index finds the matches, then they are sorted.
             order = [Lower("legal_family_name"), Lower("legal_given_name"), "id"]
     qs = qs.order_by(*order)
     page = max(1, page)

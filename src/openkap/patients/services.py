@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -22,6 +23,7 @@ from openkap.accounts.authz import Actor, Denied, require
 from openkap.accounts.models import Membership, Organization, User
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
+from openkap.core import name_search
 from openkap.core.authz import Perm, Role
 from openkap.core.digest import sha256_hex
 from openkap.core.identifiers import format_mrn
@@ -31,6 +33,7 @@ from openkap.patients.models import (
     CareTeamMember,
     HeightMeasurement,
     Patient,
+    PatientNameKey,
     PortalInvitation,
     WeightMeasurement,
 )
@@ -115,9 +118,22 @@ def _clean_patient_data(data: dict[str, Any], *, partial: bool) -> dict[str, Any
 
 
 def patient_search_name(p: Patient) -> str:
-    return " ".join(
-        part for part in (p.legal_given_name, p.legal_family_name, p.preferred_name) if part
-    ).lower()
+    return name_search.search_name(p.legal_given_name, p.legal_family_name, p.preferred_name)
+
+
+def name_keys_of(patients: Iterable[Patient]) -> list[PatientNameKey]:
+    """The search keys of saved patients whose ``search_name`` is set (bulk seeding too)."""
+    return [
+        PatientNameKey(organization_id=p.organization_id, patient_id=p.id, key=key)
+        for p in patients for key in name_search.word_start_suffixes(p.search_name)
+    ]
+
+
+def _name_keys_write(patient: Patient) -> None:
+    """Replace the patient's search keys with those of its current name (in the caller's
+    transaction, so a search never sees a name and keys that disagree)."""
+    PatientNameKey.objects.filter(patient=patient).delete()
+    PatientNameKey.objects.bulk_create(name_keys_of([patient]))
 
 
 def next_mrn(organization: Organization) -> str:
@@ -152,6 +168,7 @@ def patient_create(*, by: Actor, data: dict[str, Any], mrn: str = "") -> Patient
                 patient.save()
         except IntegrityError as exc:
             raise ValidationError({"mrn": f"MRN {mrn} is already used by another patient."}) from exc
+        _name_keys_write(patient)
         audit_record(
             by=by, action=AuditAction.CREATE, object_type="patient", object_id=patient.id,
             patient_id=patient.id,
@@ -183,9 +200,12 @@ def patient_update(*, by: Actor, patient_id: int, data: dict[str, Any]) -> Patie
         changed = sorted(k for k, v in cleaned.items() if getattr(patient, k) != v)
         for key, value in cleaned.items():
             setattr(patient, key, value)
+        name_changed = patient.search_name != patient_search_name(patient)
         patient.search_name = patient_search_name(patient)
         patient.updated_at = timezone.now()
         patient.save()
+        if name_changed:
+            _name_keys_write(patient)
         audit_record(
             by=by, action=AuditAction.UPDATE, object_type="patient", object_id=patient.id,
             patient_id=patient.id, break_glass=glass, detail={"fields": changed},
