@@ -9,6 +9,7 @@ import pytest
 
 from openkap.core.pk import fit
 from openkap.core.pk.params import (
+    IM_ABSORPTION,
     IN_RACEMIC_ABSORPTION,
     JOINT_DISPOSITION,
     NORKETAMINE,
@@ -20,7 +21,13 @@ STORED = json.loads(fit.FITTED.read_text())
 DATA = fit.load_observations()
 SETS = {
     s.key: s
-    for s in (JOINT_DISPOSITION, IN_RACEMIC_ABSORPTION, ORAL_ABSORPTION, SUBLINGUAL_ABSORPTION)
+    for s in (
+        JOINT_DISPOSITION,
+        IM_ABSORPTION,
+        IN_RACEMIC_ABSORPTION,
+        ORAL_ABSORPTION,
+        SUBLINGUAL_ABSORPTION,
+    )
 }
 
 
@@ -68,6 +75,7 @@ def test_simulations_use_the_stored_values_with_their_provenance() -> None:
 def test_each_parameter_is_attributed_to_the_studies_of_its_route() -> None:
     fitted_to = {k: set(v["fitted_to"]) for k, v in STORED["parameters"].items()}
     assert fitted_to["in-racemic.f"] == {"PT2022"}
+    assert fitted_to["im.ka"] == {"Hirlinger1984"}
     assert fitted_to["sublingual.mucosal_fraction"] == {"Chong2006", "Rolan2014"}
     assert {"Hasan2021", "Zarate2006", "PT2022"} <= fitted_to["joint.cl"]
 

@@ -30,7 +30,7 @@ from scipy.optimize import least_squares
 
 from openkap.core.pk.engine import FloatArray, solve
 from openkap.core.pk.models import Regimen, Values, build
-from openkap.core.pk.params import PEREZ_RUIXO_2021
+from openkap.core.pk.params import IM_ABSORPTION, PEREZ_RUIXO_2021
 
 DATA_DIR = Path(__file__).with_name("data")
 OBSERVATIONS = DATA_DIR / "observations.json"
@@ -70,6 +70,13 @@ FIT_PARAMS: tuple[FitParam, ...] = (
     FitParam("joint", "v2", "L", 0.151 * 70, DOMINO),
     FitParam("joint", "q3", "L/min", 0.5900 * 4.41, DOMINO + ": k13 x V1"),
     FitParam("joint", "v3", "L", 2.545 * 70, DOMINO),
+    FitParam(
+        "im",
+        "ka",
+        "1/min",
+        0.025674,
+        "previous calibration: Tmax 10 min (IM 5-15 min) with the earlier disposition",
+    ),
     FitParam("in-racemic", "f", "-", 0.45, YANAGIHARA + ": nasal F ~45 %", fraction=True),
     FitParam("in-racemic", "ka", "1/min", 2.93 / 60, PEREZ_RUIXO + ": nasal ka_n 2.93/h"),
     FitParam("in-racemic", "lag_min", "min", 2.0, "assumption: spray to first absorption"),
@@ -89,9 +96,11 @@ FIT_PARAMS: tuple[FitParam, ...] = (
 FIXED: dict[str, dict[str, float]] = {
     "racemic-iiv": {"cl_factor": 1.0, "v_factor": 1.0},
     "sublingual": {"hold_min": 10.0},
+    "im": {"f": IM_ABSORPTION.params["f"].value},
 }
 ROUTE_SETS = {
     "iv": (),
+    "im": ("im",),
     "in-racemic": ("in-racemic",),
     "oral": ("oral",),
     "sublingual": ("sublingual", "oral"),
@@ -397,8 +406,8 @@ def rows_for(arm: dict[str, Any], theta: Sequence[float]) -> list[Row]:
     dose = _dose(arm)
     rows = []
     for o in _parent(arm):
-        if o["kind"] == "conc" and o["t_min"] > 10:
-            continue  # decay-phase points are fitted, the table reports peaks and exposure
+        if o.get("digitised"):
+            continue  # digitised decay curves are fitted and drawn, not tabulated
         if o["kind"] not in _METRIC and o["kind"] != "conc":
             continue
         metric = f"C({o['t_min']:g} min)" if o["kind"] == "conc" else _METRIC[o["kind"]]
@@ -482,7 +491,7 @@ def run(write: bool) -> dict[str, Any]:
 
 def format_rows(rows: list[dict[str, Any]]) -> str:
     lines = [
-        f"{'study':<11}{'route':<12}{'dose':<22}{'metric':<11}{'observed':>9}{'model':>9}"
+        f"{'study':<14}{'route':<12}{'dose':<22}{'metric':<11}{'observed':>9}{'model':>9}"
         f"{'ratio/diff':>11}  ok",
     ]
     for r in rows:
@@ -492,7 +501,7 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
             else f"{r['predicted'] / r['observed']:.2f}"
         )
         lines.append(
-            f"{r['study']:<11}{r['route']:<12}{r['dose']:<22}{r['metric']:<11}"
+            f"{r['study']:<14}{r['route']:<12}{r['dose']:<22}{r['metric']:<11}"
             f"{r['observed']:>9.4g}{r['predicted']:>9.4g}{diff:>11}  {'ok' if r['ok'] else 'MISS'}"
         )
     return "\n".join(lines)
@@ -500,6 +509,7 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
 
 _ROUTE_TITLES = {
     "iv": "IV (bolus and infusion)",
+    "im": "IM racemic ketamine",
     "in-racemic": "Intranasal racemic ketamine",
     "sublingual": "Sublingual racemic ketamine",
     "oral": "Oral racemic ketamine",
@@ -516,13 +526,13 @@ def plot_overlays(out_dir: Path, stored: dict[str, Any] | None = None) -> list[P
     full = [stored["parameters"][f"{p.set_key}.{p.name}"]["value"] for p in FIT_PARAMS]
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    colours = ["#1f5fa8", "#b35806", "#1b7837", "#762a83", "#c51b7d"]
+    colours = ["#1f5fa8", "#b35806", "#1b7837", "#762a83", "#c51b7d", "#4d4d4d"]
     for route, title in _ROUTE_TITLES.items():
         arms = [a for a in data["arms"] if a["route"] == route]
         fig = Figure(figsize=(10, 6), dpi=100, layout="constrained")
         FigureCanvasAgg(fig)
         # IV: the first hour (bolus peak, infusions) beside the 24-h decay.
-        windows = [60.0, 24 * 60.0] if route == "iv" else [8 * 60.0]
+        windows = {"iv": [60.0, 24 * 60.0], "im": [2 * 60.0]}.get(route, [8 * 60.0])
         axes = fig.subplots(1, len(windows), squeeze=False)[0]
         for ax, horizon in zip(axes, windows, strict=True):
             for arm, colour in zip(arms, colours, strict=False):

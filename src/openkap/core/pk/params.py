@@ -21,8 +21,8 @@ FloatArray = npt.NDArray[np.float64]
 
 DOMINO = "Domino EF et al. (racemic ketamine IV, 3-compartment); constants as implemented in opentiva (cites PMID 7198883) and fus_anes"
 CLEMENTS = "Clements JA, Nimmo WS. Br J Anaesth 1981;53:27 (PMID 7459184), 250 ug/kg IV bolus; constants as implemented in opentiva"
-CLEMENTS_1982 = "Clements JA et al. J Pharm Sci 1982;71:539 (seen in secondary summaries only)"
 HASAN = "Hasan M et al. Anesthesiology 2021;135:326, Table 1 (5 mg IV, n=15; transcription in indand21/ketamine_therapeutic_window)"
+CLEMENTS_1982 = "Clements JA et al. J Pharm Sci 1982;71:539 (seen in secondary summaries only)"
 CHONG = "Chong C et al. Pain Med 2006;7:469 (abstract; 25 mg SL and oral vs 10 mg IV)"
 ROLAN = "Rolan P et al. Br J Clin Pharmacol 2014;77:1011 (PMC4093926), 25 mg SL wafer"
 YANAGIHARA = (
@@ -283,20 +283,10 @@ IV_ONLY_DISPOSITIONS = ("clements", "domino")
 IM_ABSORPTION = ParameterSet(
     key="im",
     name="IM first-order depot",
-    citation=CLEMENTS_1982,
-    params={
-        "f": Param(0.93, "-", CLEMENTS_1982),
-        # No IM concentration-time data could be read (reference/dosing_pk.md V14).
-        "ka": Param(
-            0.025674,
-            "1/min",
-            "calibrated",
-            calibrated=True,
-            note="typical Tmax 10 min with the joint disposition (midpoint of IM Tmax 5-15 min, "
-            + CLEMENTS_1982
-            + "); no IM concentration data available to fit",
-        ),
-    },
+    citation=JOINT_FIT,
+    # F is the published one: the IM data (medians in trauma patients, no IV arm in
+    # the same people) cannot separate it from clearance.
+    params={"f": Param(0.93, "-", CLEMENTS_1982), "ka": _fitted("im", "ka")},
 )
 
 IN_RACEMIC_ABSORPTION = ParameterSet(
