@@ -40,6 +40,9 @@ PATIENT_TEMPLATES = [
     "referrals/expired.html", "referrals/clinician.html", "referrals/status_open.html", "referrals/status.html",
     "referrals/status_refused.html", "referrals/_field.html", "referrals/_honeypot.html",
     "referrals/_crisis_box.html", "referrals/_languages.html",
+    # PDFs handed to patients (printed in the patient's language).
+    "pdf/patient_base.html", "pathway/pdf/consent_copy.html", "pathway/pdf/safety_plan.html",
+    "scheduling/pdf/appointment_letter.html",
     # Emails to patients (sent in the patient's language).
     "scheduling/reminder_email.txt", "accounts/password_reset_email.txt", "accounts/password_reset_subject.txt",
 ]

@@ -24,6 +24,14 @@ class Organization(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def own_crisis_resources(self) -> str:
+        """The clinic's own crisis resources, or "" while it keeps OpenKAP's default (pages
+        for patients say the 988 line themselves, in the reader's language)."""
+        own = self.crisis_resources.strip()
+        default = str(self._meta.get_field("crisis_resources").default).strip()
+        return "" if own == default else own
+
 
 class Site(models.Model):
     """A registered location: it has its own DEA registration and inventory."""

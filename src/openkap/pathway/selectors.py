@@ -17,6 +17,7 @@ from typing import TypeVar
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from openkap import fieldcrypto
 from openkap.accounts.authz import Actor, require
@@ -243,14 +244,17 @@ class PreSessionInstructions:
     escort_phone: str
 
     def as_text(self) -> str:
+        """The instructions as plain text in the active language (the caller activates
+        the patient's)."""
         parts = [
-            ("Fasting", self.fasting),
-            ("Medications to hold", self.medications_to_hold),
-            ("What to bring", self.what_to_bring),
+            (_("Fasting"), self.fasting),
+            (_("Medications to hold"), self.medications_to_hold),
+            (_("What to bring"), self.what_to_bring),
         ]
         lines = [f"{label}: {text.strip()}" for label, text in parts if text.strip()]
         if self.escort_name:
-            lines.append(f"Your escort home: {self.escort_name}, {self.escort_phone}.")
+            lines.append(_("Your escort home: %(name)s, %(phone)s.") % {"name": self.escort_name,
+                                                                        "phone": self.escort_phone})
         return "\n".join(lines)
 
 

@@ -16,7 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from openkap.accounts.authz import Actor
 from openkap.accounts.models import Membership
@@ -33,7 +33,7 @@ from openkap.core.pathway.plan import (
 )
 from openkap.core.protocols import load_example
 from openkap.core.routes import ROUTE_LABELS, Route
-from openkap.pathway import forms, selectors, services
+from openkap.pathway import documents, forms, selectors, services
 from openkap.pathway.models import (
     ConsentDocument,
     Episode,
@@ -42,6 +42,7 @@ from openkap.pathway.models import (
     PreparationSession,
     TreatmentPlan,
 )
+from openkap.patients.documents import pdf_response
 from openkap.patients.models import Patient
 from openkap.web.decorators import apply_errors, patient_view, staff_view
 
@@ -466,6 +467,19 @@ def consent(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse
     }, status=_posted(request))
 
 
+@require_GET
+@staff_view(Perm.CLINICAL_VIEW)
+def consent_copy_pdf(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse:
+    """The patient's copy of the consent they signed, in their language, to hand over."""
+    return pdf_response(*documents.consent_copy_pdf(by=actor, patient_id=patient_id))
+
+
+@require_GET
+@staff_view(Perm.CLINICAL_VIEW)
+def safety_plan_pdf(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse:
+    return pdf_response(*documents.safety_plan_pdf(by=actor, patient_id=patient_id))
+
+
 @staff_view(Perm.CONSENT_MANAGE)
 def consent_documents(request: HttpRequest, actor: Actor) -> HttpResponse:
     documents = list(ConsentDocument.objects.filter(organization=actor.organization).select_related("published_by"))
@@ -678,7 +692,7 @@ def portal_care(request: HttpRequest, actor: Actor, patient: Patient) -> HttpRes
         "consent": status,
         "instructions": selectors.pre_session_instructions(episode) if episode else None,
         "safety": safety,
-        "safety_sections": [(SAFETY_PLAN_SECTIONS[k], v) for k, v in sections.items() if v],
+        "safety_sections": documents.safety_plan_rows(sections),
         "organization": actor.organization,
     })
 
@@ -728,6 +742,18 @@ def portal_consent(request: HttpRequest, actor: Actor, patient: Patient) -> Http
         "patient": patient, "episode": episode, "status": status, "document": document,
         "form": form, "withdraw_form": withdraw_form,
     }, status=_posted(request))
+
+
+@require_GET
+@patient_view
+def portal_consent_pdf(request: HttpRequest, actor: Actor, patient: Patient) -> HttpResponse:
+    return pdf_response(*documents.consent_copy_pdf(by=actor))
+
+
+@require_GET
+@patient_view
+def portal_safety_plan_pdf(request: HttpRequest, actor: Actor, patient: Patient) -> HttpResponse:
+    return pdf_response(*documents.safety_plan_pdf(by=actor))
 
 
 @patient_view

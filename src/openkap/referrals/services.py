@@ -87,9 +87,7 @@ def crisis_line() -> str:
 def clinic_crisis_text(organization: Organization) -> str:
     """The organisation's own crisis resources, or "" while it keeps OpenKAP's default
     (which the translated 988 line already says, in the person's language)."""
-    own = organization.crisis_resources.strip()
-    default = str(Organization._meta.get_field("crisis_resources").default).strip()
-    return "" if own == default else own
+    return organization.own_crisis_resources
 
 
 def crisis_text(organization: Organization) -> str:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from openkap.accounts.models import Organization, Room, Site, User
 from openkap.dosing.models import DosingSession
@@ -10,12 +11,12 @@ from openkap.patients.models import Patient
 
 
 class AppointmentKind(models.TextChoices):
-    SCREENING = "screening", "Screening"
-    PREPARATION = "preparation", "Preparation session"
-    DOSING = "dosing", "Dosing session"
-    INTEGRATION = "integration", "Integration session"
-    FOLLOW_UP = "follow_up", "Follow-up"
-    MEDICAL_REVIEW = "medical_review", "Medical review"
+    SCREENING = "screening", _("Screening")
+    PREPARATION = "preparation", _("Preparation session")
+    DOSING = "dosing", _("Dosing session")
+    INTEGRATION = "integration", _("Integration session")
+    FOLLOW_UP = "follow_up", _("Follow-up")
+    MEDICAL_REVIEW = "medical_review", _("Medical review")
 
 
 # Minutes, until an organisation sets its own (AppointmentType rows).
@@ -140,9 +141,9 @@ class Participant(models.Model):
     """A member of staff booked for the whole appointment."""
 
     class Role(models.TextChoices):
-        LEAD = "lead", "Lead clinician"
-        MONITOR = "monitor", "Monitoring clinician"
-        SUPPORT = "support", "Support / sitter"
+        LEAD = "lead", _("Lead clinician")
+        MONITOR = "monitor", _("Monitoring clinician")
+        SUPPORT = "support", _("Support / sitter")
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
     appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="participants")

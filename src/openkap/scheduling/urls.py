@@ -16,8 +16,10 @@ urlpatterns = [
     path("schedule/appointments/<id:appointment_id>/no-show/", views.no_show, name="no_show"),
     path("schedule/appointments/<id:appointment_id>/complete/", views.complete, name="complete"),
     path("patients/<id:patient_id>/appointments/", views.patient_appointments, name="patient_appointments"),
+    path("patients/<id:patient_id>/appointments/letter.pdf", views.patient_letter, name="patient_letter"),
     path("patients/<id:patient_id>/appointments/calendar-feed/", views.patient_feed, name="patient_feed"),
     path("portal/appointments/", views.portal_appointments, name="portal_appointments"),
+    path("portal/appointments/letter.pdf", views.portal_letter, name="portal_letter"),
     # The secret calendar address: no sign-in, the token is the key (views.ics_feed).
     path("calendar/<str:token>.ics", views.ics_feed, name="ics_feed"),
 ]

@@ -17,9 +17,10 @@ from openkap.accounts.authz import Actor
 from openkap.audit.services import record_refusal
 from openkap.core.authz import CLINICAL_ROLES, Perm
 from openkap.dosing.models import DosingSession
+from openkap.patients.documents import pdf_response
 from openkap.patients.models import Patient
 from openkap.patients.selectors import patient_chart, patient_for, patient_search
-from openkap.scheduling import ics, selectors, services
+from openkap.scheduling import documents, ics, selectors, services
 from openkap.scheduling.forms import (
     FIELD_OF_ERROR,
     AppointmentTypeForm,
@@ -284,6 +285,19 @@ def _patient_appointments(
          "feed": services.active_feed(by=actor, patient_id=patient_id) if can_book else None,
          "new_url": new_url},
     )
+
+
+@require_GET
+@staff_view(Perm.CLINICAL_VIEW)
+def patient_letter(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse:
+    """The appointment letter to hand the patient, in the patient's language."""
+    return pdf_response(*documents.appointment_letter_pdf(by=actor, patient_id=patient_id))
+
+
+@require_GET
+@patient_view
+def portal_letter(request: HttpRequest, actor: Actor, patient: Patient) -> HttpResponse:
+    return pdf_response(*documents.appointment_letter_pdf(by=actor))
 
 
 def _may_book(actor: Actor, patient_id: int) -> bool:

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from openkap.accounts.authz import Actor, require
 from openkap.accounts.models import Membership, Room, Site, User
@@ -240,11 +240,13 @@ def _staff(by: Actor, specs: list[ParticipantSpec], is_dosing: bool, errors: Err
     return staff
 
 
-def _instructions(given: str, is_dosing: bool, episode: Episode | None, errors: Errors) -> str:
+def _instructions(given: str, is_dosing: bool, episode: Episode | None, errors: Errors, language: str) -> str:
     instructions = (given or "").strip()
     if is_dosing and not instructions and episode is not None:
-        # The fasting, medicines-to-hold and escort instructions of the preparation.
-        instructions = pathway.pre_session_instructions(episode).as_text()
+        # The fasting, medicines-to-hold and escort instructions of the preparation, in
+        # the patient's language: the portal and the reminder email show them as stored.
+        with translation.override(language or "en"):
+            instructions = pathway.pre_session_instructions(episode).as_text()
     if len(instructions) > MAX_INSTRUCTIONS:
         _add(errors, "patient_instructions", f"Keep the instructions under {MAX_INSTRUCTIONS} characters.")
     return instructions
@@ -284,7 +286,7 @@ def _parse_booking(
         end = _end(by, kind, start, end, usual_minutes, window, errors)
     specs = list(participants)
     staff = _staff(by, specs, is_dosing, errors)
-    instructions = _instructions(patient_instructions, is_dosing, episode, errors)
+    instructions = _instructions(patient_instructions, is_dosing, episode, errors, patient.preferred_language)
     if errors:
         raise ValidationError(errors)
     # Each was checked above: a missing one is an error already raised.
