@@ -204,6 +204,17 @@ def _pdf_png(page, url: str, name: str) -> None:
                     str(ARTIFACTS / name)], check=True)
 
 
+def _record_pdf(page, url: str, name: str) -> None:
+    """The session record is made by the worker: the page asks for it on opening, polls,
+    and offers the download when ready."""
+    page.goto(url + "record/")
+    download = page.get_by_role("link", name="Download the session record (PDF)")
+    expect(download).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("status")).to_contain_text("Ready.")
+    screenshot(page, f"{name}_ready")
+    _pdf_png(page, url + "record.pdf", name)
+
+
 def test_im_session_end_to_end(nurse, prescriber, start):
     page = nurse
     page.get_by_role("link", name="Medicine sessions").click()
@@ -227,7 +238,7 @@ def test_im_session_end_to_end(nurse, prescriber, start):
     _alarm_and_adverse_event(page, start + timedelta(minutes=30), "nausea")
     _discharge(page)
     screenshot(page, "dosing_im_discharged")
-    _pdf_png(page, url + "record.pdf", "dosing_im_session_record")
+    _record_pdf(page, url, "dosing_im_session_record")
 
 
 def test_esketamine_session_end_to_end(nurse, prescriber, start):
@@ -259,7 +270,7 @@ def test_esketamine_session_end_to_end(nurse, prescriber, start):
     expect(page.get_by_text("REMS form saved.")).to_be_visible()
     screenshot(page, "dosing_rems_form")
     _pdf_png(page, url + "rems.pdf", "dosing_rems_form_pdf")
-    _pdf_png(page, url + "record.pdf", "dosing_esketamine_session_record")
+    _record_pdf(page, url, "dosing_esketamine_session_record")
 
     page.goto("/dosing/")
     screenshot(page, "dosing_board_after")

@@ -12,7 +12,7 @@ from tests.dosing.conftest import CHECKLIST
 
 
 def test_pages_render_at_every_step(esk_session, nurse, nurse_actor, second_nurse_actor, prescriber_actor, stock,
-                                    patient, client_for, prescriber):
+                                    patient, client_for, prescriber, django_capture_on_commit_callbacks):
     s = esk_session
     t0 = timezone.now() - timedelta(minutes=170)
     s.scheduled_start = t0
@@ -60,6 +60,8 @@ def test_pages_render_at_every_step(esk_session, nurse, nurse_actor, second_nurs
     r = c.get(f"/dosing/board/{s.site_id}/", HTTP_HX_REQUEST="true")
     assert r.status_code == 200
     assert 'id="board"' in r.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):  # made by the worker, here at once
+        assert c.post(f"/dosing/sessions/{s.id}/record/prepare/").status_code == 302
     r = c.get(f"/dosing/sessions/{s.id}/record.pdf")
     assert r.status_code == 200
     assert r.content.startswith(b"%PDF")

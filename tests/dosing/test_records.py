@@ -77,8 +77,10 @@ def test_rems_form_pdf_has_every_field(discharged_esk, nurse_actor, tmp_path):
         assert expected in text, expected
 
 
-def test_pdf_views_answer_pdf(discharged_esk, nurse, client_for):
+def test_pdf_views_answer_pdf(discharged_esk, nurse, client_for, django_capture_on_commit_callbacks):
     c = client_for(nurse)
+    with django_capture_on_commit_callbacks(execute=True):  # the session record is made by the worker
+        c.post(f"/dosing/sessions/{discharged_esk.id}/record/prepare/")
     for url in (f"/dosing/sessions/{discharged_esk.id}/record.pdf", f"/dosing/sessions/{discharged_esk.id}/rems.pdf"):
         response = c.get(url)
         assert response.status_code == 200

@@ -20,7 +20,8 @@ from django.test import Client
 from django.utils import timezone
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from openkap.accounts.authz import build_actor
+from openkap.accounts.authz import Denied, build_actor
+from openkap.accounts.models import User
 from openkap.audit.models import AuditEvent
 from openkap.core.authz import Perm
 from openkap.fhir import smart
@@ -188,16 +189,21 @@ def test_registration_refuses_bad_keys_and_scopes(admin, org, keys, jwks, scopes
 
 
 def test_registration_refuses_a_private_key_and_non_admins(admin, nurse, org, keys):
+    users_before = User.objects.count()
     private_jwk = json.loads(RSAAlgorithm.to_jwk(keys["RS384"][0])) | {"kid": "p", "alg": "RS384"}
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as refused:
         smart.client_register(by=build_actor(admin, org), name="x", jwks={"keys": [private_jwk]},
                               scopes="system/Patient.rs")
-    from openkap.accounts.authz import Denied
-
-    with pytest.raises(Denied):
+    assert "private key" in str(refused.value)
+    with pytest.raises(Denied) as denied:
         smart.client_register(by=build_actor(nurse, org), name="x", jwks={"keys": [keys["RS384"][1]]},
                               scopes="system/Patient.rs")
-    assert Perm.STAFF_MANAGE  # registration is a staff-management act
+    # Registration is a staff-management act: the nurse is refused for that permission.
+    assert denied.value.perm is Perm.STAFF_MANAGE
+    # Neither refusal wrote anything: no client, no client user, no audit row.
+    assert not BackendClient.objects.exists()
+    assert User.objects.count() == users_before
+    assert not AuditEvent.objects.filter(object_type="fhir.client").exists()
 
 
 def test_register_and_revoke_from_the_command_line(admin, org, keys, tmp_path, capsys):

@@ -69,6 +69,23 @@ def test_a_cohort_imported_reaches_the_outcome_report(org, by):
     assert {d["label"] for d in out["demographics"]["overall"]["route"]} == {"Intramuscular injection (racemic ketamine)"}
 
 
+def test_imported_sessions_show_route_and_dose_on_the_patient_outcome_page(org, by, prescriber, client_for):
+    from openkap.patients.models import CareTeamMember, Patient
+
+    run(by, "patients", PATIENTS + "X1,Ana,Imported,1980-01-01,female\n")
+    run(by, "sessions", SESSIONS + f"X1,{D0},intramuscular,52.5\nX1,{D0 + timedelta(days=7)},sublingual,200\n")
+    patient = Patient.objects.get(organization=org, legal_family_name="Imported")
+    CareTeamMember.objects.create(organization=org, patient=patient, user=prescriber, role="prescriber")
+    body = client_for(prescriber).get(f"/patients/{patient.id}/outcomes/").content.decode()
+    rows = [row for row in body.split("<tr>") if "imported history" in row]
+    assert len(rows) == 2
+    assert "Intramuscular injection" in rows[0]
+    assert ">52.50<" in rows[0]
+    assert "Sublingual" in rows[1]
+    assert ">200<" in rows[1]
+    assert not any("not recorded" in row for row in rows)
+
+
 def test_re_import_changes_nothing_and_a_changed_row_is_refused(org, by):
     from openkap.patients.models import Patient
 

@@ -658,3 +658,43 @@ class RemsForm(models.Model):
 
 
 REMS_SUBMIT_WITHIN = timedelta(days=7)
+
+
+class RecordDocument(models.Model):
+    """A printable record prepared by the task worker (ADR 0060): who asked for it and
+    when, where it stands, the PDF once made, its SHA-256, and the fingerprint of the
+    session data it was made from, so a copy made before the session changed is known
+    to be out of date and made again. One row per session and kind, reused."""
+
+    class Kind(models.TextChoices):
+        SESSION_RECORD = "session_record", "Medicine session record"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Waiting for the worker"
+        RENDERING = "rendering", "Being prepared"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Could not be prepared"
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    session = models.ForeignKey(DosingSession, on_delete=models.PROTECT, related_name="documents")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    source_hash = models.CharField(max_length=64, help_text="SHA-256 of the session data the PDF is made from")
+    requested_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    content = models.BinaryField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    size = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["session", "kind"], name="dosing_record_document_one_per_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of session {self.session_id} ({self.status})"

@@ -29,6 +29,7 @@ from openkap.dosing.models import (
     DosePreparation,
     DosingSession,
     ProtocolVersion,
+    RecordDocument,
     RefusedDoseOrder,
     RemsForm,
     VitalSigns,
@@ -408,6 +409,67 @@ def session_record(*, by: Actor, session_id: int) -> SessionView:
     audit_record(by=by, action=AuditAction.EXPORT, object_type="dosing_session_record", object_id=session.id,
                  patient_id=session.patient_id, break_glass=glass)
     return _build(session, glass)
+
+
+def session_record_to_prepare(*, by: Actor, session_id: int) -> SessionView:
+    """What the worker prints for the requester, checked as ``session_record`` (access may
+    have been withdrawn since the request); the read is audited when the copy is
+    downloaded, not when it is made."""
+    require(by, Perm.DOSING_VIEW)
+    session = _session_query().filter(id=session_id, organization=by.organization).first()
+    if session is None:
+        raise Http404("No such dosing session in your organisation.")
+    _patient, glass = patient_for(by, session.patient_id, Perm.DOSING_VIEW)
+    return _build(session, glass)
+
+
+@dataclass(frozen=True)
+class RecordDocumentState:
+    """Where the session record PDF stands, for the page and the API."""
+
+    session: DosingSession
+    document: RecordDocument | None
+    state: str  # none, queued, rendering, ready, stale, failed
+
+    @property
+    def preparing(self) -> bool:
+        return self.state in {"queued", "rendering"}
+
+
+def record_document_state(*, by: Actor, session_id: int, audit: bool = False) -> RecordDocumentState:
+    """The state of the session's record PDF. The state alone shows no patient data, so the
+    page's polling writes nothing; the page around it (``audit``) and the download are
+    audited."""
+    session, glass = services.session_for(by, session_id, Perm.DOSING_VIEW)
+    if audit:
+        audit_record(by=by, action=AuditAction.VIEW, object_type="dosing_record_document", object_id=session.id,
+                     patient_id=session.patient_id, break_glass=glass)
+    document = (RecordDocument.objects.filter(session=session, kind=RecordDocument.Kind.SESSION_RECORD)
+                .defer("content").select_related("requested_by").first())
+    if document is None:
+        state = "none"
+    elif document.status == RecordDocument.Status.FAILED or services.record_is_stuck(document):
+        state = "failed"
+    elif document.source_hash != services.record_fingerprint(session.id):
+        state = "stale"
+    else:
+        state = document.status
+    return RecordDocumentState(session=session, document=document, state=state)
+
+
+def record_document_download(*, by: Actor, session_id: int) -> RecordDocument | None:
+    """The ready, up-to-date PDF (audited as an export, like printing), or None when there
+    is none to give."""
+    state = record_document_state(by=by, session_id=session_id)
+    if state.state != "ready":
+        return None
+    document = RecordDocument.objects.get(pk=state.document.pk)  # type: ignore[union-attr]
+    _patient, glass = patient_for(by, state.session.patient_id, Perm.DOSING_VIEW)
+    audit_record(by=by, action=AuditAction.EXPORT, object_type="dosing_session_record", object_id=session_id,
+                 patient_id=state.session.patient_id, break_glass=glass,
+                 detail={"document": document.id, "sha256": document.sha256, "prepared_at":
+                         document.finished_at.isoformat() if document.finished_at else None})
+    return document
 
 
 # --- reads the API offers beside the steps ------------------------------------------------

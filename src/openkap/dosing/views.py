@@ -546,11 +546,40 @@ def pk_overlay(request: HttpRequest, actor: Actor, session_id: int) -> HttpRespo
 # --- records: the session PDF and the REMS form -----------------------------------------------
 
 
+# The session record is made by the task worker (ADR 0060): this page shows where it
+# stands and polls until it is ready; the PDF link serves the ready copy.
+PREPARING = {"queued", "rendering"}
+
+
+@staff_view(Perm.DOSING_VIEW)
+def record(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
+    polled = bool(request.headers.get("HX-Request"))
+    state = selectors.record_document_state(by=actor, session_id=session_id, audit=not polled)
+    if polled:
+        known = request.GET.get("known", "")
+        if known and (known == state.state or {known, state.state} <= PREPARING):
+            return HttpResponse(status=204)  # nothing new: no swap, nothing re-announced
+        return TemplateResponse(request, "dosing/_record_status.html", {"state": state})
+    return TemplateResponse(request, "dosing/record.html", {"state": state, "session": state.session,
+                                                            "patient": state.session.patient})
+
+
+@require_POST
+@staff_view(Perm.DOSING_VIEW)
+def record_prepare(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
+    services.record_document_request(by=actor, session_id=session_id)
+    if request.headers.get("HX-Request"):
+        state = selectors.record_document_state(by=actor, session_id=session_id)
+        return TemplateResponse(request, "dosing/_record_status.html", {"state": state})
+    return redirect("dosing:record", session_id=session_id)
+
+
 @staff_view(Perm.DOSING_VIEW)
 def record_pdf(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
-    view = selectors.session_record(by=actor, session_id=session_id)
-    pdf = documents.session_record_pdf(view, request=request)
-    return _pdf_response(pdf, f"session-{view.session.id}-record.pdf")
+    document = selectors.record_document_download(by=actor, session_id=session_id)
+    if document is None:  # none yet, out of date, or on its way: the page says which
+        return redirect("dosing:record", session_id=session_id)
+    return _pdf_response(bytes(document.content), f"session-{session_id}-record.pdf")
 
 
 def _pdf_response(pdf: bytes, filename: str) -> HttpResponse:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import Prefetch
@@ -73,15 +74,23 @@ def patient_outcome_report(*, by: Actor, patient_id: int) -> PatientOutcomeRepor
 
     plan_route = dict(TreatmentPlan.objects.filter(episode__patient=patient).order_by("version")
                       .values_list("episode_id", "route"))
+    from openkap.history.services import imported_sessions
+
+    # Imported history has no protocol or order: its route and dose are on the import record.
+    imported = imported_sessions(patient.organization_id, session_ids=[s.id for s in held])
     sessions = []
     for s in held:
         at = s.administration_started_at or s.scheduled_start
         route = s.protocol_version.route if s.protocol_version else plan_route.get(s.episode_id, "")
         orders = list(s.orders.all())
+        dose = orders[0].dose_mg if orders else None
+        if s.id in imported:
+            route = route or imported[s.id].get("route", "")
+            dose = dose if dose is not None else Decimal(imported[s.id]["dose_mg"])
         sessions.append({
             "day": timezone.localtime(at).date(), "site": s.site.name,
             "route": ROUTE_LABELS[Route(route)] if route in {r.value for r in Route} else "not recorded",
-            "dose_mg": orders[0].dose_mg if orders else None,
+            "dose_mg": dose, "imported": s.id in imported,
             "adverse_events": [f"{e.get_code_display()} ({e.get_severity_display().lower()})" for e in s.adverse_events.all()],
         })
     session_days = tuple(s["day"] for s in sessions)

@@ -106,6 +106,14 @@ from .protocols import (
     protocol_in_use,
     protocol_revise,
 )
+from .records import (
+    MAX_ATTEMPTS,
+    RETRY_AFTER,
+    enqueue_record_document,
+    record_document_request,
+    record_fingerprint,
+    record_is_stuck,
+)
 from .rems import REMS_EDITABLE, rems_form_submit, rems_form_update, rems_missing, rems_prefill
 
 __all__ = [
@@ -118,6 +126,7 @@ __all__ = [
     "CNS_ACTIVE",
     "CNS_DEPRESSANTS",
     "LATE_ENTRY",
+    "MAX_ATTEMPTS",
     "MAX_PROTOCOL_CHARS",
     "MAX_RATE_ML_H",
     "MAX_TEXT",
@@ -126,6 +135,7 @@ __all__ = [
     "PATIENT_MEASURES_AFTER",
     "REMS_EDITABLE",
     "REMS_TASK_KIND",
+    "RETRY_AFTER",
     "SCREEN_INSTRUMENTS",
     "SCREEN_MAX_AGE",
     "STANDARD_ITEMS",
@@ -154,6 +164,7 @@ __all__ = [
     "dose_prepare",
     "dose_verify",
     "dump_protocol",
+    "enqueue_record_document",
     "event_time",
     "infusion_state",
     "interval_days",
@@ -175,6 +186,9 @@ __all__ = [
     "protocol_example_import",
     "protocol_in_use",
     "protocol_revise",
+    "record_document_request",
+    "record_fingerprint",
+    "record_is_stuck",
     "refusal_errors",
     "rems_form_submit",
     "rems_form_update",
