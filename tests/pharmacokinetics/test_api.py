@@ -138,6 +138,23 @@ def test_simulate_with_an_interaction_names_it_and_raises_oral_exposure(prescrib
     assert post(SIMULATE, body | {"interaction": "grapefruit"}, prescriber_token).status_code == 422
 
 
+def test_simulate_with_an_age_above_60_names_it_and_raises_iv_exposure(prescriber_token):
+    body = {"route": "iv", "dose_mg": 35, "weight_kg": 70, "population": None}
+    plain = post(SIMULATE, body, prescriber_token).json()
+    older = post(SIMULATE, body | {"age_years": 80}, prescriber_token).json()
+    assert older["age_years"] == 80
+    assert "age 80 years" in older["model"]
+    assert "Perez-Ruixo" in older["source"]
+    assert older["auc_ng_h_ml"] > 1.1 * plain["auc_ng_h_ml"]
+    # Up to 60 nothing changes, and the answer says no age was applied.
+    younger = post(SIMULATE, body | {"age_years": 45}, prescriber_token).json()
+    assert younger["age_years"] is None
+    assert younger["auc_ng_h_ml"] == plain["auc_ng_h_ml"]
+    bad = post(SIMULATE, body | {"age_years": 12}, prescriber_token)
+    assert bad.status_code == 422
+    assert "age_years" in bad.json()["errors"]
+
+
 def test_simulate_can_add_racemic_norketamine(prescriber_token):
     body = {"route": "oral", "dose_mg": 25, "weight_kg": 70, "population": None}
     assert post(SIMULATE, body, prescriber_token).json()["metabolites"] == []

@@ -155,6 +155,21 @@ def test_plan_curve_tag_without_a_weight_says_so(planned_im):
     assert "<svg" not in html
 
 
+def test_compare_page_with_an_age_names_it_on_the_chart(prescriber, client_for):
+    client = client_for(prescriber)
+    url = reverse("pharmacokinetics:compare")
+    query = {"dose_mg": "35", "weight_kg": "70", "routes": ["iv"], "hours": "6"}
+    response = client.get(url, query | {"age_years": "78"})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "age 78 (slower hepatic clearance)" in page
+    assert "Perez-Ruixo" in page
+    refused = client.get(url, query | {"age_years": "150"})
+    assert refused.status_code == 422
+    assert "age 150" not in refused.content.decode()
+    assert refused.context["form"].errors["age_years"]
+
+
 def test_compare_page_with_an_interaction_names_it_on_the_chart(prescriber, client_for):
     client = client_for(prescriber)
     response = client.get(

@@ -136,4 +136,7 @@ def _title(results: Sequence[SimulationResult]) -> str:
     interactions = sorted({r.interaction for r in results if r.interaction is not None})
     if interactions:
         title += ", with " + " / ".join(INTERACTIONS[i].label for i in interactions)
+    ages = sorted({r.age_years for r in results if r.age_years is not None})
+    if ages:
+        title += ", age " + " / ".join(f"{a:g}" for a in ages) + " (slower hepatic clearance)"
     return title + "\npredicted plasma concentration"

@@ -6,7 +6,7 @@ from typing import Any
 from django import forms
 
 from openkap.core.pk import ROUTES
-from openkap.core.pk.params import INTERACTIONS
+from openkap.core.pk.params import AGE_RANGE_YEARS, INTERACTIONS
 from openkap.pharmacokinetics.explain import SHORT_LABELS
 from openkap.pharmacokinetics.predictions import (
     DOSE_MG_MAX,
@@ -71,6 +71,13 @@ class CompareForm(forms.Form):
         required=False,
         help_text="Racemic routes: documented CYP3A/2B6 effect on ketamine exposure.",
     )
+    age_years = forms.IntegerField(
+        label="Age (years)",
+        min_value=int(AGE_RANGE_YEARS[0]),
+        max_value=int(AGE_RANGE_YEARS[1]),
+        required=False,
+        help_text="Above 60 the liver clears ketamine more slowly (Perez-Ruixo 2021). Empty: not applied.",
+    )
     hours = forms.DecimalField(
         label="Hours to show",
         min_value=Decimal(str(HOURS_RANGE[0])),
@@ -98,4 +105,5 @@ class CompareForm(forms.Form):
             "infusion_min": data["infusion_min"],
             "hours": data["hours"],
             "interaction": data["interaction"] or None,
+            "age_years": data.get("age_years"),
         }

@@ -32,7 +32,7 @@ from openkap.core.dosing.results import DoseOrder, Weight
 from openkap.core.pk import ROUTES, SimulationResult, pk_route, simulate
 from openkap.core.pk.chart import render_chart
 from openkap.core.pk.overlay import DissociationScore, VitalsReading, render_overlay
-from openkap.core.pk.params import INTERACTIONS
+from openkap.core.pk.params import AGE_EFFECT_FROM_YEARS, AGE_RANGE_YEARS, INTERACTIONS
 from openkap.core.protocols import ProtocolError, example_ids, load_example
 from openkap.pharmacokinetics.charts import inline_svg, render_comparison
 from openkap.pharmacokinetics.explain import (
@@ -69,6 +69,7 @@ class CurveKey:
     seed: int
     interaction: str | None = None
     norketamine: bool = False
+    age_years: int | None = None  # only ages that change the curve (above 60)
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,6 +127,7 @@ def curve_key(
     seed: int = SEED,
     interaction: str | None = None,
     norketamine: bool = False,
+    age_years: float | Decimal | None = None,
 ) -> CurveKey:
     """Check and round the inputs. Weight and infusion time are dropped where the
     route's model does not use them, so equal curves share one cache entry."""
@@ -135,6 +137,7 @@ def curve_key(
     weight = _number(weight_kg, "weight_kg", *WEIGHT_KG_RANGE, "kg", errors)
     infusion = _number(infusion_min, "infusion_min", 0.0, INFUSION_MIN_MAX, "min", errors)
     span = _number(hours, "hours", *HOURS_RANGE, "h", errors)
+    age = _number(age_years, "age_years", *AGE_RANGE_YEARS, "years", errors)
     if dose_mg is None or (dose is not None and round(dose, 1) == 0):
         errors["dose_mg"] = "Enter a dose of at least 0.1 mg."
     if interaction is not None and interaction not in INTERACTIONS:
@@ -157,6 +160,8 @@ def curve_key(
         seed=seed,
         interaction=None if route == "in-esketamine" else interaction,
         norketamine=norketamine and route != "in-esketamine",
+        # Up to 60 years age changes nothing, so those curves share the entry without age.
+        age_years=round(age) if age is not None and round(age) > AGE_EFFECT_FROM_YEARS else None,
     )
 
 
@@ -175,6 +180,7 @@ def simulation(key: CurveKey) -> SimulationResult:
             step_s=step_seconds(key.hours),
             interaction=key.interaction,
             norketamine=key.norketamine,
+            age_years=key.age_years,
         )
     except ValueError as exc:
         raise _as_validation_error(key.route, exc) from None
@@ -276,6 +282,7 @@ def compare_routes(
     seed: int = SEED,
     interaction: str | None = None,
     doses_mg: Mapping[str, Decimal] | None = None,
+    age_years: float | Decimal | None = None,
 ) -> Comparison:
     """Several routes at the same dose, or each at its own (``doses_mg`` by route): one
     chart, the numbers and the explanation (cached).
@@ -296,12 +303,13 @@ def compare_routes(
             key = curve_key(
                 route=route, dose_mg=dose, weight_kg=weight_kg, infusion_min=infusion_min,
                 hours=hours, population=population, seed=seed, interaction=interaction,
+                age_years=age_years,
             )
             simulation(key)
         except ValidationError as exc:
             for field, messages in exc.message_dict.items():
                 for message in messages:
-                    shared = ("weight_kg", "hours", "interaction")
+                    shared = ("weight_kg", "hours", "interaction", "age_years")
                     prefix = "" if field in shared else f"{SHORT_LABELS[route]}: "
                     if prefix + message not in errors.get(field, []):
                         errors.setdefault(field, []).append(prefix + message)

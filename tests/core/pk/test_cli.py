@@ -25,6 +25,19 @@ def test_json_without_population_has_the_median_only(capsys: pytest.CaptureFixtu
     assert data["auc_ng_h_ml"] > 0
 
 
+def test_age_reaches_the_simulation(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["simulate", "--route", "iv", "--dose-mg", "35", "--weight-kg", "70", "--json"]
+    assert main([*argv, "--age-years", "80"]) == 0
+    older = json.loads(capsys.readouterr().out)
+    assert main(argv) == 0
+    typical = json.loads(capsys.readouterr().out)
+    assert older["age_years"] == 80
+    assert older["auc_ng_h_ml"] > typical["auc_ng_h_ml"]
+    assert any(
+        p["name"] == "cl_multiplier" and "Perez-Ruixo" in p["source"] for p in older["parameters"]
+    )
+
+
 def test_json_with_population_has_bands(capsys: pytest.CaptureFixture[str]) -> None:
     argv = [
         "simulate",
@@ -165,6 +178,10 @@ def test_top_level_command_dispatches_to_pk(capsys: pytest.CaptureFixture[str]) 
         ),
         (["--route", "im", "--dose-mg", "50", "--weight-kg", "70", "--booster", "60"], "MIN:MG"),
         (["--route", "im", "--dose-mg", "50", "--weight-kg", "70", "--hours", "0"], "hours"),
+        (
+            ["--route", "im", "--dose-mg", "50", "--weight-kg", "70", "--age-years", "12"],
+            "age_years",
+        ),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(

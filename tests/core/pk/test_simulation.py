@@ -233,3 +233,63 @@ def test_interaction_input_errors(kwargs: dict[str, Any], message: str) -> None:
     args = {"dose_mg": 25, "weight_kg": 70} | kwargs
     with pytest.raises(ValueError, match=message):
         simulate(**args)
+
+
+# Age (Perez-Ruixo 2021 Table 3: Qh -2.19 L/h per year above 60). Hand-computed
+# at 80 years with the published esketamine liver: Qh 151 -> 107.2 L/h,
+# CLint = Vh (kel + kmet) = 101 x 3.88 = 391.88 L/h, CL = Qh CLint / (Qh + CLint):
+# 108.998 -> 84.173 L/h, ratio 0.77224.
+def _auc_inf(route: str, dose: float = 20, **kw: Any) -> float:
+    weight = {} if route == "in-esketamine" else {"weight_kg": 70}
+    result = simulate(route=route, dose_mg=dose, hours=1, step_s=60, **weight, **kw)
+    return float(result.parent.auc_inf_ng_h_ml[0])
+
+
+def test_age_80_raises_racemic_iv_exposure_by_the_hand_computed_clearance_ratio() -> None:
+    assert _auc_inf("iv", age_years=80) / _auc_inf("iv") == pytest.approx(1 / 0.77224, rel=1e-4)
+
+
+def test_age_leaves_oral_exposure_to_infinity_unchanged_as_a_well_stirred_liver_implies() -> None:
+    # Oral AUC = F_gut dose / CLint: a lower Qh lowers CL and hepatic escape alike.
+    assert _auc_inf("oral", age_years=85) == pytest.approx(_auc_inf("oral"), rel=1e-9)
+
+
+@pytest.mark.parametrize("route", ["iv", "im", "oral", "sublingual", "in-racemic", "in-esketamine"])
+@pytest.mark.parametrize("age", [18, 45, 60])
+def test_age_up_to_60_changes_nothing(route: str, age: float) -> None:
+    dose = 56 if route == "in-esketamine" else 20
+    assert _auc_inf(route, dose, age_years=age) == _auc_inf(route, dose)
+
+
+def test_esketamine_exposure_grows_with_age_above_60_through_hepatic_blood_flow() -> None:
+    aucs = [_auc_inf("in-esketamine", 56, age_years=a) for a in (60, 70, 80, 90)]
+    assert aucs == sorted(aucs)
+    assert aucs[-1] > 1.05 * aucs[0]
+    result = simulate(route="in-esketamine", dose_mg=56, age_years=80, population=50, seed=1)
+    qh = next(p for p in result.parameters if p.name == "qh_decrease")
+    assert qh.value == pytest.approx(2.19 * 20)
+    assert "Perez-Ruixo" in qh.source
+
+
+def test_age_is_named_in_the_model_and_chart_title_only_when_it_changes_the_curve() -> None:
+    from openkap.core.pk.chart import render_chart
+
+    older = simulate(route="iv", dose_mg=35, weight_kg=70, age_years=75)
+    assert "age 75 years" in older.model
+    assert older.to_dict()["age_years"] == 75
+    assert "age 75 (hepatic blood flow -33 L/h)" in render_chart(older, "svg").decode()
+    younger = simulate(route="iv", dose_mg=35, weight_kg=70, age_years=40)
+    assert "age" not in younger.model
+    assert "hepatic blood flow" not in render_chart(younger, "svg").decode()
+
+
+@pytest.mark.parametrize("age", [17.9, 100.5, float("nan"), True])
+def test_age_outside_adult_range_is_refused(age: float) -> None:
+    with pytest.raises(ValueError, match="age_years"):
+        simulate(route="iv", dose_mg=35, weight_kg=70, age_years=age)
+
+
+def test_an_extreme_individual_keeps_a_positive_hepatic_blood_flow() -> None:
+    result = simulate(route="in-esketamine", dose_mg=84, age_years=100, population=2000, seed=3)
+    assert np.isfinite(result.parent.auc_ng_h_ml).all()
+    assert (result.parent.cmax_ng_ml > 0).all()

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.layout_engine import ConstrainedLayoutEngine
 
 from openkap.core.pk.models import ROUTE_LABELS
-from openkap.core.pk.params import INTERACTIONS
+from openkap.core.pk.params import AGE_EFFECT_FROM_YEARS, INTERACTIONS, age_qh_decrease
 from openkap.core.pk.simulation import DISCLAIMER, SimulationResult
 
 Format = Literal["png", "svg"]
@@ -122,4 +122,9 @@ def _title(result: SimulationResult) -> str:
     if result.interaction is not None:
         # A covariate that changes the curve is named where it is read first.
         title += f", with {INTERACTIONS[result.interaction].label}"
+    if result.age_years is not None and result.age_years > AGE_EFFECT_FROM_YEARS:
+        title += (
+            f", age {result.age_years:g} (hepatic blood flow "
+            f"-{age_qh_decrease(result.age_years):.0f} L/h)"
+        )
     return title + "\npredicted plasma concentration"

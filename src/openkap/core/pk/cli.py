@@ -45,6 +45,7 @@ def main(argv: list[str]) -> int:
             threshold_ng_ml=args.threshold_ng_ml,
             interaction=args.interaction,
             norketamine=args.norketamine,
+            age_years=args.age_years,
         )
     except ValueError as error:
         print(f"{_PROG} simulate: error: {error}", file=sys.stderr)
@@ -116,6 +117,12 @@ def _parser() -> argparse.ArgumentParser:
         "--interaction",
         choices=tuple(INTERACTIONS),
         help="racemic routes: apply a documented CYP3A/2B6 interaction (see docs/pk.md)",
+    )
+    sim.add_argument(
+        "--age-years",
+        type=float,
+        help="age (18-100); above 60 hepatic blood flow falls as Perez-Ruixo 2021 found "
+        "for esketamine (applied to racemic ketamine as an assumption; see docs/pk.md)",
     )
     sim.add_argument(
         "--saliva",

@@ -18,6 +18,8 @@ import numpy as np
 
 from openkap.core.pk.engine import FloatArray, Input, LinearModel
 from openkap.core.pk.params import (
+    AGE_EFFECT_FROM_YEARS,
+    AGE_QH_FLOOR,
     DISPOSITIONS,
     ESKETAMINE_DEVICE_INTERVAL_MIN,
     ESKETAMINE_DEVICE_MG,
@@ -30,6 +32,7 @@ from openkap.core.pk.params import (
     RACEMIC_VARIABILITY,
     SUBLINGUAL_ABSORPTION,
     ParameterSet,
+    age_parameter_set,
 )
 
 Route = Literal["iv", "im", "in-racemic", "in-esketamine", "sublingual", "oral"]
@@ -60,6 +63,11 @@ class Regimen:
     saliva: Saliva = "swallow"  # sublingual only
     interaction: str | None = None  # key of params.INTERACTIONS; racemic routes only
     norketamine: bool = False  # racemic routes: add the metabolite (two more states)
+    age_years: float | None = None  # changes the curve only above 60 (params.age_parameter_set)
+
+    @property
+    def age_applies(self) -> bool:
+        return self.age_years is not None and self.age_years > AGE_EFFECT_FROM_YEARS
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,7 +79,7 @@ class Built:
 
 def parameter_sets(regimen: Regimen) -> list[ParameterSet]:
     if regimen.route == "in-esketamine":
-        return [PEREZ_RUIXO_2021]
+        return [PEREZ_RUIXO_2021, *_age_sets(regimen)]
     sets = [DISPOSITIONS[regimen.disposition], RACEMIC_VARIABILITY]
     if regimen.route == "im":
         sets.append(IM_ABSORPTION)
@@ -87,7 +95,13 @@ def parameter_sets(regimen: Regimen) -> list[ParameterSet]:
         sets.append(NORKETAMINE)
     if regimen.interaction is not None:
         sets.append(INTERACTIONS[regimen.interaction].parameter_set())
-    return sets
+    return [*sets, *_age_sets(regimen)]
+
+
+def _age_sets(regimen: Regimen) -> list[ParameterSet]:
+    if not regimen.age_applies or regimen.age_years is None:
+        return []
+    return [age_parameter_set(regimen.age_years, regimen.route)]
 
 
 def sample(
@@ -127,9 +141,10 @@ def _racemic(regimen: Regimen, values: Values) -> Built:
     v_factor = values["racemic-iiv"]["v_factor"]
     n_pat = cl_factor.shape[0]
     swallowed_f: FloatArray | float = 1.0
-    if "interaction" in values:
-        cl_factor = cl_factor * values["interaction"]["cl_multiplier"]
-        swallowed_f = values["interaction"]["oral_f_multiplier"]
+    for covariate in ("interaction", "age"):
+        if covariate in values:
+            cl_factor = cl_factor * values[covariate]["cl_multiplier"]
+            swallowed_f = swallowed_f * values[covariate]["oral_f_multiplier"]
     k10, pairs, v1 = _micro_constants(disposition, regimen.weight_kg)
     depot = 1 + len(pairs)  # first depot index
     n_depots = {"iv": 0, "im": 1, "in-racemic": 1, "oral": 1, "sublingual": 2}[regimen.route]
@@ -260,6 +275,9 @@ _PER_HOUR = frozenset({"ka_n", "ka_sw", "ka_po", "q1", "q2", "q3", "qh", "kel", 
 
 def _esketamine(regimen: Regimen, values: Values) -> Built:
     v = {name: x / 60.0 if name in _PER_HOUR else x for name, x in values["perez-ruixo"].items()}
+    if "age" in values:
+        typical = PEREZ_RUIXO_2021.params["qh"].value / 60.0
+        v["qh"] = np.maximum(v["qh"] - values["age"]["qh_decrease"] / 60.0, AGE_QH_FLOOR * typical)
     central, p1, p2, liver, nasal, gut, nk, nk_p = range(8)
     n_pat = v["vc"].shape[0]
     rates = np.zeros((n_pat, 8, 8))

@@ -26,6 +26,7 @@ from openkap.core.pk.models import (
     sample,
 )
 from openkap.core.pk.params import (
+    AGE_RANGE_YEARS,
     DEFAULT_DISPOSITION,
     DISPOSITIONS,
     ESKETAMINE_DEVICE_INTERVAL_MIN,
@@ -89,6 +90,7 @@ class SimulationResult:
     analytes: tuple[Analyte, ...]  # first: the administered drug
     parameters: tuple[ParameterUse, ...]
     interaction: str | None = None  # key of params.INTERACTIONS, when one was applied
+    age_years: float | None = None  # when given; it changes the curve only above 60
 
     @property
     def dose_mg(self) -> float:
@@ -150,6 +152,7 @@ class SimulationResult:
                 _analyte_dict(a, self.threshold_ng_ml) | {"name": a.name} for a in self.analytes[1:]
             ],
             "interaction": self.interaction,
+            "age_years": self.age_years,
             "parameters": [vars(p) for p in self.parameters],
         }
 
@@ -171,6 +174,7 @@ def simulate(
     keep_curves: bool = False,
     interaction: str | None = None,
     norketamine: bool = False,
+    age_years: float | None = None,
 ) -> SimulationResult:
     """Predict plasma concentrations for a planned dose.
 
@@ -183,6 +187,9 @@ def simulate(
     regimen = _regimen(
         route, dose_mg, weight_kg, infusion_min, disposition, saliva, boosters, interaction
     )
+    if age_years is not None:
+        _check_range("age_years", age_years, *AGE_RANGE_YEARS)
+        regimen = replace(regimen, age_years=float(age_years))
     if norketamine:
         if regimen.route == "in-esketamine":
             raise ValueError(
@@ -263,6 +270,7 @@ def simulate(
             for name, p in s.params.items()
         ),
         interaction=regimen.interaction,
+        age_years=regimen.age_years,
     )
 
 
