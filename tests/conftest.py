@@ -94,6 +94,20 @@ def require_tool(path: str, apt_package: str) -> str:
 PASSWORD = "correct horse battery staple"
 
 
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """Each test starts in English: a request activates its reader's language on the
+    thread (a server's next request activates its own), and a Spanish portal page must
+    not leave words Spanish for the next test's code outside a request."""
+    yield
+    from django.conf import settings
+
+    if settings.configured:  # the core phase runs without Django
+        from django.utils import translation
+
+        translation.deactivate()
+
+
 def make_user(email: str, name: str, org: Organization, *roles: Role, **membership: str) -> User:
     from openkap.accounts.models import Membership, User
 

@@ -3,6 +3,8 @@ the portal, and followed by the portal, questionnaires and emails; staff pages s
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core import mail
 from django.test import Client
@@ -127,3 +129,24 @@ def test_staff_record_the_language_through_the_api_and_the_web_form(therapist, o
     assert patient.preferred_language == "es"
     with pytest.raises(Exception, match="English or Spanish"):
         patient_update(by=as_actor(therapist, org), patient_id=patient.id, data={"preferred_language": "xx"})
+
+
+def test_spanish_portal_names_the_occasion_and_due_state_in_spanish(portal_user, patient, phq9, client_for):
+    patient.preferred_language = "es"
+    patient.save(update_fields=["preferred_language"])
+    page = client_for(portal_user).get("/portal/questionnaires/").content.decode()
+    assert "Medición inicial" in page
+    # The fixture's episode opened weeks ago: its baseline is overdue.
+    assert re.search(r'data-testid="due-words">Atrasado desde el (lunes|martes|miércoles|jueves|viernes|sábado|domingo) '
+                     r"\d+ de (enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|octubre|noviembre|diciembre)<",
+                     page)
+    assert "Baseline" not in page
+    assert "Overdue" not in page
+
+
+def test_staff_see_the_same_measure_in_english(therapist, patient, phq9, client_for):
+    patient.preferred_language = "es"
+    patient.save(update_fields=["preferred_language"])
+    page = client_for(therapist).get(f"/patients/{patient.id}/measures/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert "Baseline" in page
+    assert "Overdue since" in page

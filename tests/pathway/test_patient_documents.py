@@ -128,3 +128,16 @@ def test_prints_follow_the_chart_s_permissions(walk_to, patient, unassigned_pati
     assert portal.get(reverse("pathway:consent_pdf", args=[patient.id])).status_code in (403, 404)
     assert therapist_client.get(reverse("pathway:portal_consent_pdf")).status_code == 403
     assert therapist_client.post(reverse("pathway:portal_consent_pdf")).status_code == 405
+
+
+def test_spanish_care_page_names_the_safety_plan_sections_and_crisis_line_in_spanish(walk_to, patient, portal):
+    walk_to("ready")
+    _spanish(patient)
+    page = portal.get(reverse("pathway:portal_care")).content.decode()
+    assert "Señales de alerta" in page
+    assert "Warning signs" not in page
+    assert "Línea de Prevención del Suicidio y Crisis" in page
+    assert reverse("pathway:portal_safety_plan_pdf") in page
+    assert reverse("pathway:portal_consent_pdf") in page
+    response = portal.post(reverse("pathway:portal_intention"), {"text": "Estar presente."}, follow=True)
+    assert "Su intención está guardada." in response.content.decode()

@@ -12,9 +12,10 @@ from datetime import datetime
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from openkap.accounts.models import Organization, User
-from openkap.core.pathway import measure_times
+from openkap.measures import wording
 from openkap.pathway.models import Episode
 from openkap.patients.models import Patient
 
@@ -22,12 +23,12 @@ from openkap.patients.models import Patient
 class Occasion(models.TextChoices):
     """When in the episode a measure is taken; also the `phase` of a response."""
 
-    BASELINE = "baseline", "Baseline"
-    BEFORE_DOSING = "before_dosing", "Before dosing session"
-    AFTER_INTEGRATION = "after_integration", "After integration session"
-    REASSESSMENT = "reassessment", "Reassessment"
-    FOLLOW_UP = "follow_up", "Follow-up"
-    AD_HOC = "ad_hoc", "Additional"
+    BASELINE = "baseline", _("Baseline")
+    BEFORE_DOSING = "before_dosing", _("Before dosing session")
+    AFTER_INTEGRATION = "after_integration", _("After integration session")
+    REASSESSMENT = "reassessment", _("Reassessment")
+    FOLLOW_UP = "follow_up", _("Follow-up")
+    AD_HOC = "ad_hoc", _("Additional")
 
 
 class Via(models.TextChoices):
@@ -123,11 +124,15 @@ class MeasureAssignment(models.Model):
 
     @property
     def due_words(self) -> str:
-        """The due state in plain words, in the clinic's time zone."""
+        """The due state in plain words, in the clinic's time zone and the active language."""
         local = timezone.localtime
-        return measure_times.due_in_words(
-            self.occasion, local(self.due_at), local(self.overdue_at), local(timezone.now())
-        )
+        return wording.due_words(self.occasion, local(self.due_at), local(self.overdue_at), local(timezone.now()))
+
+    @property
+    def occasion_words(self) -> str:
+        """The occasion's name in the active language ("Before dosing session 2")."""
+        return wording.occasion_words(self.occasion, self.occasion_key, self.occasion_label,
+                                      str(self.get_occasion_display()))
 
 
 class MeasureDraft(models.Model):

@@ -446,7 +446,7 @@ def portal_fill(request: HttpRequest, actor: Actor, patient: Patient, assignment
         done = assignment.responses.order_by("-id").first()
         if done is not None and done.via != "link":
             return redirect("measures:portal_done", response_id=done.id)
-        messages.info(request, "That questionnaire is no longer open.")
+        messages.info(request, gettext("That questionnaire is no longer open."))
         return redirect("measures:portal")
     here = reverse("measures:portal_fill", args=[assignment.id])
     return _questionnaire(

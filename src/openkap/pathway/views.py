@@ -16,6 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from openkap.accounts.authz import Actor
@@ -718,8 +719,8 @@ def _portal_line(request: HttpRequest, form: Form, add: Callable[[str], object],
 def portal_intention(request: HttpRequest, actor: Actor, patient: Patient) -> HttpResponse:
     return _portal_line(request, forms.IntentionForm(request.POST),
                         lambda text: services.portal_intention_add(by=actor, text=text),
-                        saved="Your intention is saved. Your therapist will see it.",
-                        invalid="Write your intention first.", page="pathway:portal_care")
+                        saved=_("Your intention is saved. Your therapist will see it."),
+                        invalid=_("Write your intention first."), page="pathway:portal_care")
 
 
 @patient_view
@@ -733,8 +734,8 @@ def portal_consent(request: HttpRequest, actor: Actor, patient: Patient) -> Http
         sign=lambda typed_name, sha256: services.portal_consent_sign(
             by=actor, typed_name=typed_name, document_sha256=sha256),
         withdraw=lambda reason: services.portal_consent_withdraw(by=actor, reason=reason),
-        signed="Thank you: your consent is signed.",
-        withdrawn="Your withdrawal of consent is recorded. Your care team will be in touch.",
+        signed=_("Thank you: your consent is signed."),
+        withdrawn=_("Your withdrawal of consent is recorded. Your care team will be in touch."),
     )
     if saved:
         return redirect("pathway:portal_consent")
@@ -761,7 +762,7 @@ def portal_journal(request: HttpRequest, actor: Actor, patient: Patient) -> Http
     form = forms.JournalForm(request.POST or None)
     if request.method == "POST" and form.is_valid() and _saved(
         request, form, lambda: services.journal_write(by=actor, text=form.cleaned_data["text"]),
-        "Saved to your journal.",
+        _("Saved to your journal."),
     ):
         return redirect("pathway:portal_journal")
     _portal_audit(actor, patient, "portal_journal")
@@ -779,8 +780,8 @@ def portal_journal(request: HttpRequest, actor: Actor, patient: Patient) -> Http
 def portal_commitment(request: HttpRequest, actor: Actor, patient: Patient) -> HttpResponse:
     return _portal_line(request, forms.CommitmentForm(request.POST),
                         lambda text: services.commitment_add(by=actor, text=text),
-                        saved="Practice added. Tick it off on the days you do it.",
-                        invalid="Describe the practice (up to 200 characters).", page="pathway:portal_journal")
+                        saved=_("Practice added. Tick it off on the days you do it."),
+                        invalid=_("Describe the practice (up to 200 characters)."), page="pathway:portal_journal")
 
 
 @require_POST
@@ -797,5 +798,5 @@ def portal_commitment_tick(request: HttpRequest, actor: Actor, patient: Patient,
 @patient_view
 def portal_commitment_end(request: HttpRequest, actor: Actor, patient: Patient, commitment_id: int) -> HttpResponse:
     services.commitment_end(by=actor, commitment_id=commitment_id)
-    messages.success(request, "Practice ended. Well done for trying it.")
+    messages.success(request, _("Practice ended. Well done for trying it."))
     return redirect("pathway:portal_journal")

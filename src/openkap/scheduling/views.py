@@ -11,6 +11,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
 from openkap.accounts.authz import Actor
@@ -370,7 +371,7 @@ def portal_appointments(request: HttpRequest, actor: Actor, patient: Patient) ->
     if request.method == "POST":
         if request.POST.get("action") == "revoke":
             services.portal_calendar_feed_revoke(by=actor, patient=patient)
-            messages.success(request, "Your calendar address is turned off.")
+            messages.success(request, gettext("Your calendar address is turned off."))
             return redirect("scheduling:portal_appointments")
         _, raw = services.portal_calendar_feed_create(by=actor, patient=patient)
         new_url = feed_url(raw)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from openkap.core.pathway.measure_times import SessionTimes, due_in_words, slots
+from openkap.core.pathway.measure_times import SessionTimes, due_state, occasion_number, slots
 from tests.profiles import examples
 
 OPENED = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
@@ -76,22 +76,24 @@ def test_a_cancelled_session_gives_no_slot_and_is_reported():
     assert _by_key(out)[("before_dosing", "dosing:5")].label == "Before dosing session 1"
 
 
-def test_due_in_words_names_the_session_day():
+def test_due_state_is_a_code_bounded_by_the_session():
     thursday = datetime(2026, 12, 10, 9, 0, tzinfo=UTC)
     due = thursday - 3 * DAY
-    words = due_in_words("before_dosing", due, thursday, datetime(2026, 12, 8, 12, 0, tzinfo=UTC))
-    assert words == "Due now, before the dosing session on Thursday 10 December at 09:00"
-    assert due_in_words("before_dosing", due, thursday, datetime(2026, 12, 1, tzinfo=UTC)) == (
-        "Due from Monday 7 December, before the dosing session on Thursday 10 December at 09:00"
-    )
-    assert due_in_words("before_dosing", due, thursday, thursday).startswith("Overdue: due before")
-    assert due_in_words("follow_up", due, thursday, datetime(2026, 12, 11, tzinfo=UTC)) == (
-        "Overdue since Thursday 10 December"
-    )
-    # Another year is named.
-    assert due_in_words("baseline", due, thursday, datetime(2025, 12, 1, tzinfo=UTC)) == (
-        "Due from Monday 7 December 2026 to Thursday 10 December 2026"
-    )
+    assert due_state("before_dosing", due, thursday, datetime(2026, 12, 1, tzinfo=UTC)) == "upcoming_before_session"
+    assert due_state("before_dosing", due, thursday, due) == "due_before_session"
+    assert due_state("before_dosing", due, thursday, thursday) == "overdue_before_session"
+    assert due_state("follow_up", due, thursday, thursday - timedelta(seconds=1)) == "due"
+    assert due_state("baseline", due, thursday, thursday + DAY) == "overdue"
+
+
+def test_occasion_number_reads_the_session_and_the_months():
+    out, _ = slots(OPENED, [SessionTimes(5, OPENED, OPENED + 10 * DAY), SessionTimes(6, OPENED, OPENED + 20 * DAY)])
+    numbered = {(s.occasion, s.key): occasion_number(s.occasion, s.key, s.label) for s in out}
+    assert numbered[("before_dosing", "dosing:6")] == 2
+    assert numbered[("follow_up", "3m")] == 3
+    assert numbered[("baseline", "")] is None
+    # An occasion a clinician named has no number, even with digits in its name.
+    assert occasion_number("before_dosing", "manual:ab12", "Extra check 2") is None
 
 
 moments = st.integers(min_value=-30 * 24, max_value=90 * 24).map(lambda h: OPENED + timedelta(hours=h))

@@ -15,6 +15,7 @@ stores the slots this returns. Rules (DESIGN.md §2, issue 21.6):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -82,23 +83,27 @@ def slots(opened_at: datetime, sessions: Sequence[SessionTimes]) -> tuple[list[S
     return out, cancelled
 
 
-def _day(at: datetime, now: datetime) -> str:
-    text = f"{at:%A} {at.day} {at:%B}"
-    return text if at.year == now.year else f"{text} {at.year}"
+# The due state of an open measure, as a code the pages put into words in the reader's
+# language (openkap.measures.wording); "_before_session" when a dosing session bounds it.
+UPCOMING, DUE, OVERDUE = "upcoming", "due", "overdue"
+BEFORE_SESSION = "_before_session"
+_NUMBERED = re.compile(r"(\d+)$")
 
 
-def due_in_words(occasion: str, due_at: datetime, overdue_at: datetime, now: datetime) -> str:
-    """The due state of an open measure in plain words, e.g. "Due before the dosing
-    session on Thursday 10 December at 09:00". Give the times in the reader's zone."""
-    if occasion == BEFORE_DOSING:
-        session = f"the dosing session on {_day(overdue_at, now)} at {overdue_at:%H:%M}"
-        if now >= overdue_at:
-            return f"Overdue: due before {session}"
-        if now >= due_at:
-            return f"Due now, before {session}"
-        return f"Due from {_day(due_at, now)}, before {session}"
-    if now >= overdue_at:
-        return f"Overdue since {_day(overdue_at, now)}"
-    if now >= due_at:
-        return f"Due now, by {_day(overdue_at, now)}"
-    return f"Due from {_day(due_at, now)} to {_day(overdue_at, now)}"
+def due_state(occasion: str, due_at: datetime, overdue_at: datetime, now: datetime) -> str:
+    """``upcoming``, ``due`` or ``overdue``, with ``_before_session`` for a before-dosing
+    measure (whose overdue time is the session's start)."""
+    state = OVERDUE if now >= overdue_at else DUE if now >= due_at else UPCOMING
+    return state + BEFORE_SESSION if occasion == BEFORE_DOSING else state
+
+
+def occasion_number(occasion: str, key: str, label: str) -> int | None:
+    """The number in a scheduled occasion's label: the dosing session's (from ``slots``'
+    label, "Before dosing session 2") or the follow-up's months (its key, "3m"); None for
+    the baseline and for occasions a clinician named."""
+    if occasion == FOLLOW_UP and key.endswith("m") and key[:-1].isdigit():
+        return int(key[:-1])
+    if occasion == BEFORE_DOSING and key.startswith("dosing:"):
+        found = _NUMBERED.search(label)
+        return int(found.group(1)) if found else None
+    return None
