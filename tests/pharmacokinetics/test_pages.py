@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -144,6 +145,24 @@ def test_treatment_plan_page_shows_the_predicted_curve_for_the_plan(planned_im, 
     assert "Joint fit (openkap.core.pk.fit)" in page
     curve = predictions.predicted_curve(route="im", dose_mg=expected_mg, weight_kg=weight.weight_kg)
     assert f"{curve.result.cmax_ng_ml:.1f} ng/mL" in page
+
+
+def test_treatment_plan_curve_is_for_the_patients_age_above_60(planned_im, prescriber, client_for):
+    from django.utils import timezone
+
+    from openkap.patients.models import Patient
+
+    url = reverse("pathway:plan", args=[planned_im.id])
+    assert planned_im.age_on(timezone.localdate()) <= 60
+    assert "hepatic blood flow" not in client_for(prescriber).get(url).content.decode()
+    # Born on 1 January 76 years ago: 76 today, whatever the date.
+    Patient.objects.filter(id=planned_im.id).update(date_of_birth=date(timezone.localdate().year - 76, 1, 1))
+    page = client_for(prescriber).get(url).content.decode()
+    assert "age 76 (hepatic blood flow -35 L/h)" in page
+    weight = planned_im.weights.first()
+    dose = int(Decimal("0.5") * weight.weight_kg)
+    older = predictions.predicted_curve(route="im", dose_mg=dose, weight_kg=weight.weight_kg, age_years=76)
+    assert f"{older.result.cmax_ng_ml:.1f} ng/mL" in page
 
 
 def test_plan_curve_tag_without_a_weight_says_so(planned_im):

@@ -193,12 +193,13 @@ def predicted_curve(
     weight_kg: float | Decimal | None = None,
     infusion_min: float | Decimal | None = None,
     hours: float | Decimal = DEFAULT_HOURS,
+    age_years: int | None = None,
 ) -> Prediction:
     """The predicted curve with its population band for a planned dose (cached)."""
     return _prediction(
         curve_key(
             route=route, dose_mg=dose_mg, weight_kg=weight_kg, infusion_min=infusion_min,
-            hours=hours,
+            hours=hours, age_years=age_years,
         )
     )
 
@@ -330,7 +331,8 @@ def _comparison(keys: tuple[CurveKey, ...]) -> Comparison:
 
 
 def plan_prediction(
-    *, protocol_id: str, weight_kg: Decimal | None, weighed_on: date | None
+    *, protocol_id: str, weight_kg: Decimal | None, weighed_on: date | None,
+    age_years: int | None = None,
 ) -> PlanPrediction:
     """The curve for a plan's protocol at its first-session dose for this weight.
 
@@ -363,6 +365,7 @@ def plan_prediction(
             dose_mg=outcome.dose_mg,
             weight_kg=outcome.weight_kg,
             infusion_min=protocol.infusion_minutes,
+            age_years=age_years,
         )
     except ValidationError as exc:
         return PlanPrediction(None, outcome, "No curve: " + " ".join(exc.messages))

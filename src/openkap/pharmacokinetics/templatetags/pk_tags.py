@@ -8,6 +8,7 @@ from typing import Any
 
 from django import template
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from openkap.core.pk import DISCLAIMER, SimulationResult
 from openkap.core.pk.overlay import DissociationScore, VitalsReading
@@ -49,12 +50,14 @@ def pk_curve(
     infusion_min: float | Decimal | None = None,
     hours: float | Decimal = predictions.DEFAULT_HOURS,
     caption: str = "",
+    patient: Any = None,
 ) -> dict[str, Any]:
-    """The predicted curve, with its population band, for a planned dose, route and weight."""
+    """The predicted curve, with its population band, for a planned dose, route and weight
+    (and the patient's age today, which changes the curve above 60)."""
     try:
         prediction = predictions.predicted_curve(
             route=route, dose_mg=dose_mg, weight_kg=weight_kg, infusion_min=infusion_min,
-            hours=hours,
+            hours=hours, age_years=_age(patient),
         )
     except ValidationError as exc:
         return {"problem": "No predicted curve: " + " ".join(exc.messages)}
@@ -62,7 +65,7 @@ def pk_curve(
 
 
 @register.inclusion_tag("pharmacokinetics/_plan_curve.html")
-def pk_plan_curve(plan: Any, weight: Any) -> dict[str, Any]:
+def pk_plan_curve(plan: Any, weight: Any, patient: Any = None) -> dict[str, Any]:
     """A treatment plan's curve: its protocol's first-session dose for the latest weight.
 
     ``plan`` has ``protocol_id``; ``weight`` has ``weight_kg`` and ``measured_on``
@@ -73,6 +76,7 @@ def pk_plan_curve(plan: Any, weight: Any) -> dict[str, Any]:
             protocol_id=plan.protocol_id,
             weight_kg=getattr(weight, "weight_kg", None),
             weighed_on=getattr(weight, "measured_on", None),
+            age_years=_age(patient),
         ),
         "weight": weight,
     }
@@ -147,3 +151,8 @@ def _dissociation(item: Any) -> DissociationScore:
     if isinstance(item, DissociationScore):
         return item
     return DissociationScore(minute=float(_get(item, "minute")), score=float(_get(item, "score")))
+
+
+def _age(patient: Any) -> int | None:
+    """The patient's age today (a Patient, or None when the caller has none)."""
+    return None if patient is None else int(patient.age_on(timezone.localdate()))
