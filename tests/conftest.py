@@ -120,18 +120,87 @@ def make_user(email: str, name: str, org: Organization, *roles: Role, **membersh
     return user
 
 
-@pytest.fixture
-def org(db) -> Organization:
+# The cast, as plain functions: the fixtures below make each member when a test asks for it;
+# a module that makes the whole cast once (tests/test_url_authorization.py) calls them too.
+
+
+def make_org(name: str = "Test KAP Clinic", slug: str = "test", mrn_prefix: str = "T") -> Organization:
     from openkap.accounts.models import Organization
 
-    return Organization.objects.create(name="Test KAP Clinic", slug="test", mrn_prefix="T")
+    return Organization.objects.create(name=name, slug=slug, mrn_prefix=mrn_prefix)
+
+
+def make_other_org() -> Organization:
+    return make_org("Other Clinic", "other", "O")
+
+
+def make_therapist(org: Organization) -> User:
+    return make_user("therapist@test.org", "Theo Therapist", org, Role.THERAPIST)
+
+
+def make_nurse(org: Organization) -> User:
+    return make_user("nurse@test.org", "Nell Nurse", org, Role.NURSE)
+
+
+def make_prescriber(org: Organization) -> User:
+    return make_user(
+        "prescriber@test.org", "Dr. Pat Prescriber", org, Role.PRESCRIBER,
+        licence_number="MD-1", licence_state="NY", npi="1234567893",
+    )
+
+
+def make_admin(org: Organization) -> User:
+    return make_user("admin@test.org", "Ada Admin", org, Role.ADMIN)
+
+
+def make_researcher(org: Organization) -> User:
+    return make_user("researcher@test.org", "Rae Researcher", org, Role.RESEARCHER)
+
+
+def make_outsider(other_org: Organization) -> User:
+    return make_user("outsider@other.org", "Otto Outsider", other_org, Role.ADMIN, Role.PRESCRIBER)
+
+
+def _with_name_keys(p: Patient) -> Patient:
+    """Patients made here skip patient_create; give them the name search keys it writes."""
+    from openkap.patients.models import PatientNameKey
+    from openkap.patients.services import name_keys_of
+
+    PatientNameKey.objects.bulk_create(name_keys_of([p]))
+    return p
+
+
+def make_patient(org: Organization, therapist: User, prescriber: User) -> Patient:
+    from openkap.patients.models import CareTeamMember, Patient
+
+    p = Patient.objects.create(
+        organization=org, mrn="T00000018", legal_given_name="Maya", legal_family_name="Lindqvist",
+        date_of_birth=date(1988, 4, 12), sex_at_birth="female", search_name="maya lindqvist",
+        allergies="NKDA",
+    )
+    _with_name_keys(p)
+    CareTeamMember.objects.create(organization=org, patient=p, user=therapist, role=Role.THERAPIST)
+    CareTeamMember.objects.create(organization=org, patient=p, user=prescriber, role=Role.PRESCRIBER)
+    return p
+
+
+def make_unassigned_patient(org: Organization) -> Patient:
+    from openkap.patients.models import Patient
+
+    return _with_name_keys(Patient.objects.create(
+        organization=org, mrn="T00000026", legal_given_name="Noah", legal_family_name="Quist",
+        date_of_birth=date(1975, 9, 3), sex_at_birth="male", search_name="noah quist",
+    ))
+
+
+@pytest.fixture
+def org(db) -> Organization:
+    return make_org()
 
 
 @pytest.fixture
 def other_org(db) -> Organization:
-    from openkap.accounts.models import Organization
-
-    return Organization.objects.create(name="Other Clinic", slug="other", mrn_prefix="O")
+    return make_other_org()
 
 
 @pytest.fixture
@@ -153,71 +222,44 @@ def room(org, site) -> Room:
 
 @pytest.fixture
 def therapist(org) -> User:
-    return make_user("therapist@test.org", "Theo Therapist", org, Role.THERAPIST)
+    return make_therapist(org)
 
 
 @pytest.fixture
 def nurse(org) -> User:
-    return make_user("nurse@test.org", "Nell Nurse", org, Role.NURSE)
+    return make_nurse(org)
 
 
 @pytest.fixture
 def prescriber(org) -> User:
-    return make_user(
-        "prescriber@test.org", "Dr. Pat Prescriber", org, Role.PRESCRIBER,
-        licence_number="MD-1", licence_state="NY", npi="1234567893",
-    )
+    return make_prescriber(org)
 
 
 @pytest.fixture
 def admin(org) -> User:
-    return make_user("admin@test.org", "Ada Admin", org, Role.ADMIN)
+    return make_admin(org)
 
 
 @pytest.fixture
 def researcher(org) -> User:
-    return make_user("researcher@test.org", "Rae Researcher", org, Role.RESEARCHER)
+    return make_researcher(org)
 
 
 @pytest.fixture
 def outsider(other_org) -> User:
     """An admin and prescriber of another organisation: broad powers, wrong tenant."""
-    return make_user("outsider@other.org", "Otto Outsider", other_org, Role.ADMIN, Role.PRESCRIBER)
-
-
-def _with_name_keys(p: Patient) -> Patient:
-    """Patients made here skip patient_create; give them the name search keys it writes."""
-    from openkap.patients.models import PatientNameKey
-    from openkap.patients.services import name_keys_of
-
-    PatientNameKey.objects.bulk_create(name_keys_of([p]))
-    return p
+    return make_outsider(other_org)
 
 
 @pytest.fixture
 def patient(org, therapist, prescriber) -> Patient:
-    from openkap.patients.models import CareTeamMember, Patient
-
-    p = Patient.objects.create(
-        organization=org, mrn="T00000018", legal_given_name="Maya", legal_family_name="Lindqvist",
-        date_of_birth=date(1988, 4, 12), sex_at_birth="female", search_name="maya lindqvist",
-        allergies="NKDA",
-    )
-    _with_name_keys(p)
-    CareTeamMember.objects.create(organization=org, patient=p, user=therapist, role=Role.THERAPIST)
-    CareTeamMember.objects.create(organization=org, patient=p, user=prescriber, role=Role.PRESCRIBER)
-    return p
+    return make_patient(org, therapist, prescriber)
 
 
 @pytest.fixture
 def unassigned_patient(org) -> Patient:
     """A patient of the same clinic with nobody from the cast on the care team."""
-    from openkap.patients.models import Patient
-
-    return _with_name_keys(Patient.objects.create(
-        organization=org, mrn="T00000026", legal_given_name="Noah", legal_family_name="Quist",
-        date_of_birth=date(1975, 9, 3), sex_at_birth="male", search_name="noah quist",
-    ))
+    return make_unassigned_patient(org)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -19,6 +20,19 @@ from openkap.accounts import services as account_services
 from openkap.api.api import api
 from openkap.core.authz import ROLE_PERMISSIONS, Perm, Role
 from openkap.patients.models import CareTeamMember
+from tests.conftest import (
+    actor,
+    make_admin,
+    make_nurse,
+    make_org,
+    make_other_org,
+    make_outsider,
+    make_patient,
+    make_prescriber,
+    make_researcher,
+    make_therapist,
+    make_unassigned_patient,
+)
 
 PUBLIC = {
     "web:home",  # the public site's home for anonymous visitors (tests/site)
@@ -94,9 +108,9 @@ def _request(client: Client, path: str):
     return response
 
 
-@pytest.fixture
-def objects(patient, therapist, org, as_actor):
-    token, _ = account_services.api_token_create(by=as_actor(therapist, org), name="t")
+def url_objects(patient, therapist, org) -> dict[str, object]:
+    """One object per URL parameter (its id), made through each app's test factories."""
+    token, _ = account_services.api_token_create(by=actor(therapist, org), name="t")
     member = CareTeamMember.objects.filter(patient=patient).first()
     objs = {
         "patient_id": patient.id, "member_id": member.id, "user_id": therapist.id,
@@ -123,6 +137,83 @@ def objects(patient, therapist, org, as_actor):
 
     objs |= referral_objects(patient=patient, therapist=therapist, org=org)
     return objs
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker) -> Iterator[dict[str, object]]:
+    """The cast (tests/conftest.py's, same names and data) and one object per URL parameter,
+    made once for the module's ~600 requests: making them for every request was most of the
+    module's time. They live in a transaction rolled back after the module; each test runs in
+    a savepoint of it (``db``), so what a request changes (an allowed POST) is undone before
+    the next test, as when each test made its own."""
+    from django.db import transaction
+
+    with django_db_blocker.unblock(), transaction.atomic():
+        org, other_org = make_org(), make_other_org()
+        cast = {"org": org, "other_org": other_org, "therapist": make_therapist(org), "nurse": make_nurse(org),
+                "prescriber": make_prescriber(org), "admin": make_admin(org),
+                "researcher": make_researcher(org), "outsider": make_outsider(other_org),
+                "unassigned_patient": make_unassigned_patient(org)}
+        cast["patient"] = make_patient(org, cast["therapist"], cast["prescriber"])
+        cast["objects"] = url_objects(cast["patient"], cast["therapist"], org)
+        yield cast
+        transaction.set_rollback(True)
+
+
+# The conftest fixtures of the same names, taken from the module's world.
+@pytest.fixture
+def org(db, world):
+    return world["org"]
+
+
+@pytest.fixture
+def other_org(db, world):
+    return world["other_org"]
+
+
+@pytest.fixture
+def therapist(db, world):
+    return world["therapist"]
+
+
+@pytest.fixture
+def nurse(db, world):
+    return world["nurse"]
+
+
+@pytest.fixture
+def prescriber(db, world):
+    return world["prescriber"]
+
+
+@pytest.fixture
+def admin(db, world):
+    return world["admin"]
+
+
+@pytest.fixture
+def researcher(db, world):
+    return world["researcher"]
+
+
+@pytest.fixture
+def outsider(db, world):
+    return world["outsider"]
+
+
+@pytest.fixture
+def patient(db, world):
+    return world["patient"]
+
+
+@pytest.fixture
+def unassigned_patient(db, world):
+    return world["unassigned_patient"]
+
+
+@pytest.fixture
+def objects(db, world):
+    return world["objects"]
 
 
 def test_every_view_is_public_or_protected():

@@ -6,13 +6,25 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from openkap.core.authz import ROLE_PERMISSIONS, Role
-from tests.test_url_authorization import CLINICAL_OBJECT_ROUTES, PUBLIC, _fill, web_routes
-from tests.test_url_authorization import objects as objects  # the fixture, shared
+from tests.test_url_authorization import (
+    CLINICAL_OBJECT_ROUTES,
+    PUBLIC,
+    _fill,
+    url_objects,
+    web_routes,
+)
 
 WAY_BACK = re.compile(r'<nav class="way-back" aria-label="Way back"><a href="([^"]+)" rel="up">')
 # The order in which a role is chosen to open a page: the first that holds its permission.
 ORDER = (Role.THERAPIST, Role.PRESCRIBER, Role.NURSE, Role.ADMIN, Role.RESEARCHER)
+
+
+@pytest.fixture
+def objects(patient, therapist, org):
+    return url_objects(patient, therapist, org)
 
 
 def _user_for(route, cast, portal_user):
