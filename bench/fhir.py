@@ -15,10 +15,14 @@ heart rate, SpO2, respiratory rate): 1,000,000 with the default.
    two alternate REPEAT times and the best of each is compared (the least disturbed run
    on a shared machine). Peak RSS is read before and after the exports (ru_maxrss): the
    growth is what an export held in memory.
-2. Searches: a threaded HTTP server in this process (Django's live-server thread), CLIENTS
-   threads each sending one ``Observation?patient=…&category=vital-signs&_count=50``
-   at once; p50/p99 latency, against the same concurrency on ``/fhir/R4/metadata`` (no
-   database) as the floor, and on ``Patient/{id}`` (the fixed cost of any audited read).
+2. Searches: the production server as bench/pages.py starts it (gunicorn, --workers sync
+   workers, DEBUG off, persistent database connections, on a socket this process bound,
+   checked by a per-run nonce). CLIENTS threads each send one
+   ``Observation?patient=…&category=vital-signs&_count=50`` at once (a burst: its p99 is
+   mostly the queue, about CLIENTS / workers requests deep); p50/p99 latency, against the
+   same burst on ``/fhir/R4/metadata`` (no database) as the floor, and on ``Patient/{id}``
+   (the fixed cost of any audited read). The same three are also sent one at a time
+   (--sequential of each): the cost of one request without a queue.
 The load average is printed with the figures.
 """
 
@@ -27,6 +31,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import secrets
 import statistics
 import sys
 import tempfile
@@ -53,6 +58,9 @@ def main() -> None:
     parser.add_argument("--vitals", type=int, default=250_000, help="vital-sign sets (4 Observations each)")
     parser.add_argument("--patients", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers for the searches")
+    parser.add_argument("--sequential", type=int, default=50, help="requests sent one at a time, of each kind")
+    parser.add_argument("--skip-export", action="store_true", help="only the searches")
     parser.add_argument("--repeat", type=int, default=3, help="export and COPY runs, alternating (best of each)")
     parser.add_argument("--server", default=os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432"))
     parser.add_argument("--database", default="openkap_fhir_bench")
@@ -62,6 +70,11 @@ def main() -> None:
     _admin_sql(args.server, f"CREATE DATABASE {args.database}")
     os.environ["DATABASE_URL"] = f"{args.server}/{args.database}"
     os.environ.setdefault("DEBUG", "true")
+    # The search server runs with DEBUG off, which needs explicit keys; this process shares them.
+    from cryptography.fernet import Fernet
+
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(48))
+    os.environ.setdefault("OPENKAP_FIELD_KEYS", Fernet.generate_key().decode())
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "openkap.settings")
     os.environ["OPENKAP_FHIR_EXPORT_DIR"] = tempfile.mkdtemp(prefix="fhir-bench-")
     sys.path.insert(0, str(ROOT))
@@ -84,7 +97,8 @@ def _run(args: argparse.Namespace) -> None:
     nurse, org, patient_ids = _seed(args)
     print(f"seeded {args.vitals:,} vital-sign sets = {4 * args.vitals:,} Observations, "
           f"{args.patients:,} patients")
-    _export(args, nurse, org)
+    if not args.skip_export:
+        _export(args, nurse, org)
     _searches(args, nurse, org, patient_ids)
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
@@ -196,24 +210,19 @@ def _export(args: argparse.Namespace, nurse, org) -> None:  # type: ignore[no-un
 def _searches(args: argparse.Namespace, nurse, org, patient_ids) -> None:  # type: ignore[no-untyped-def]
     import requests
     from django.db import connections
-    from django.test.testcases import LiveServerThread, _StaticFilesHandler
+    from pages import Server  # bench/pages.py: this script's directory is on sys.path
 
     from openkap.accounts import services as account_services
     from openkap.accounts.authz import build_actor
 
     _, token = account_services.api_token_create(by=build_actor(nurse, org), name="bench")
     connections.close_all()
-    # A listen backlog for every client at once: the default (10) would time connections
-    # out and retry them, measuring TCP back-off instead of the server.
-    from django.core.servers.basehttp import ThreadedWSGIServer
-
-    ThreadedWSGIServer.request_queue_size = max(128, 2 * args.clients)
-    thread = LiveServerThread("127.0.0.1", _StaticFilesHandler)
-    thread.daemon = True
-    thread.start()
-    thread.is_ready.wait()
-    base = f"http://127.0.0.1:{thread.port}/fhir/R4"
+    env = {**os.environ, "DEBUG": "false", "ALLOWED_HOSTS": "127.0.0.1", "SECURE_COOKIES": "false",
+           "DJANGO_SETTINGS_MODULE": "pages_settings", "LOG_LEVEL": "WARNING",
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "bench"), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    server = Server(env, args.workers)
     headers = {"Authorization": f"Bearer {token}"}
+    base = f"{server.base}/fhir/R4"
 
     def burst(path_of) -> list[float]:  # type: ignore[no-untyped-def]
         gate = threading.Barrier(args.clients)
@@ -237,26 +246,41 @@ def _searches(args: argparse.Namespace, nurse, org, patient_ids) -> None:  # typ
             w.join()
         return sorted(times)
 
+    def sequential(path_of) -> list[float]:  # type: ignore[no-untyped-def]
+        session, times = requests.Session(), []
+        for n in range(args.sequential):
+            t0 = time.perf_counter()
+            response = session.get(f"{base}/{path_of(n)}", headers=headers, timeout=600)
+            times.append(time.perf_counter() - t0)
+            assert response.status_code == 200, response.text[:200]
+        return sorted(times)
+
     def p99(times: list[float]) -> float:
         return times[min(len(times) - 1, int(len(times) * 0.99))]
 
     def summary(times: list[float]) -> str:
         return f"p50 {statistics.median(times) * 1000:.0f} ms, p99 {p99(times) * 1000:.0f} ms"
 
-    requests.get(f"{base}/metadata", timeout=60)  # warm up (imports, first connection)
-    floor = burst(lambda n: "metadata")
-    reads = burst(lambda n: f"Patient/{patient_ids[n % len(patient_ids)]}")
-    searches = burst(lambda n: f"Observation?patient={patient_ids[n % len(patient_ids)]}"
-                               "&category=vital-signs&_count=50")
-    thread.terminate()
-    print(f"{args.clients} concurrent metadata reads (floor): {summary(floor)}")
-    # What every audited patient read pays (a database connection per request on this
-    # threaded server, the token, the care-team check, the audit row), search or not.
-    print(f"{args.clients} concurrent Patient reads (audited, one row): {summary(reads)}; "
-          f"p99 ratio to the floor {p99(reads) / p99(floor):.1f}x")
-    per_patient = 4 * args.vitals // args.patients
-    print(f"{args.clients} concurrent Observation searches (~{per_patient} vital-sign Observations a patient, "
-          f"50 a page): {summary(searches)}; p99 ratio to the floor {p99(searches) / p99(floor):.1f}x")
+    kinds = {
+        "metadata reads (floor)": lambda n: "metadata",
+        "Patient reads (audited, one row)": lambda n: f"Patient/{patient_ids[n % len(patient_ids)]}",
+        f"Observation searches (~{4 * args.vitals // args.patients} vital-sign Observations a patient, 50 a page)":
+            lambda n: f"Observation?patient={patient_ids[n % len(patient_ids)]}&category=vital-signs&_count=50",
+    }
+    try:
+        server.wait_ready()
+        for path_of in kinds.values():  # warm every worker (imports, the first connection)
+            sequential(path_of)
+        bursts = {name: burst(path_of) for name, path_of in kinds.items()}
+        alone = {name: sequential(path_of) for name, path_of in kinds.items()}
+    finally:
+        server.stop()
+    floor = bursts["metadata reads (floor)"]
+    print(f"server: gunicorn {args.workers} sync workers, production settings (DEBUG off, persistent connections)")
+    for name in kinds:
+        ratio = "" if name.startswith("metadata") else f"; p99 ratio to the floor {p99(bursts[name]) / p99(floor):.1f}x"
+        print(f"{args.clients} concurrent {name}: {summary(bursts[name])}{ratio}")
+        print(f"    one at a time ({args.sequential}): {summary(alone[name])}")
 
 
 if __name__ == "__main__":

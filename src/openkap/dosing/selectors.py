@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
+from django.template.defaultfilters import floatformat
 from django.utils import timezone
 
 from openkap.accounts.authz import Actor, require
@@ -17,6 +18,7 @@ from openkap.audit.services import audit_record
 from openkap.core import dosing as dose_core
 from openkap.core import vitals as vitals_core
 from openkap.core.authz import ORGANIZATION_WIDE_ROLES, Perm
+from openkap.core.digest import sha256_hex
 from openkap.core.protocols import Protocol, example_ids, load_example
 from openkap.core.routes import ROUTE_LABELS, Route
 from openkap.dosing import services
@@ -382,6 +384,33 @@ def board(*, by: Actor, site_id: int) -> Board:
     )
     sites = list(Site.objects.filter(organization=by.organization, is_active=True).order_by("name"))
     return Board(site=site, sites=sites, rows=rows, arriving=arriving, generated_at=now)
+
+
+def board_fingerprint(board: Board, *context: object) -> str:
+    """A digest of everything the board's refresh shows, to the minute it shows (the tile
+    minutes and "Updated HH:MM"), plus the caller's ``context`` (who asks, what they may
+    do). Two refreshes with the same digest render the same board, so the second can be
+    answered "304 Not Modified" without rendering (ADR 0052)."""
+    def minutes(value: float | None) -> str:
+        return "" if value is None else floatformat(value, 0)
+
+    def at(value: datetime | None) -> str:
+        return "" if value is None else timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+
+    facts: list[object] = [board.site.id, board.site.name, at(board.generated_at), timezone.get_current_timezone_name()]
+    for r in board.rows:
+        s, v, version = r.session, r.last_vitals, r.session.protocol_version
+        facts.append((
+            s.id, s.patient.display_name, s.room.name if s.room else "", r.stage,
+            version.protocol.route.label if version else "", minutes(r.elapsed_min), minutes(r.since_dose_min),
+            (v.id, v.systolic, v.diastolic, v.heart_rate, v.spo2, v.respiratory_rate, at(v.taken_at)) if v else None,
+            r.overdue, at(r.next_due_at), r.due.next_due_min if r.due else None,
+            [(a.id, a.severity, a.message, at(a.raised_at)) for a in r.open_alarms],
+        ))
+    for a in board.arriving:
+        s = a.session
+        facts.append((s.id, at(s.scheduled_start), s.patient.display_name, a.route_label, s.room.name if s.room else ""))
+    return sha256_hex(repr((facts, context)))
 
 
 def sessions_of_patient(*, by: Actor, patient_id: int) -> tuple[Patient, list[DosingSession], bool]:

@@ -21,6 +21,21 @@
     select.addEventListener("change", function () { select.form.submit(); });
   });
 
+  // Refreshes that answer with an ETag (the monitoring board): send it back next time; a
+  // 304 means nothing shown has changed, so the element is left as it is.
+  var etags = {};
+  body.addEventListener("htmx:configRequest", function (e) {
+    var id = e.detail.elt && e.detail.elt.id;
+    if (id && etags[id]) e.detail.headers["If-None-Match"] = etags[id];
+  });
+  body.addEventListener("htmx:afterRequest", function (e) {
+    var xhr = e.detail.xhr, id = e.detail.elt && e.detail.elt.id;
+    if (id && xhr && xhr.status === 200) etags[id] = xhr.getResponseHeader("ETag") || "";
+  });
+  body.addEventListener("htmx:beforeSwap", function (e) {
+    if (e.detail.xhr && e.detail.xhr.status === 304) e.detail.shouldSwap = false;
+  });
+
   // Idle time-out (WCAG 2.2.1): warn before the server signs the user out, let them stay,
   // and clear the page from the screen when the session has ended.
   var timeout = parseInt(body.getAttribute("data-idle-timeout") || "0", 10);
