@@ -42,6 +42,9 @@ PUBLIC = {
     "site:sessions",
     "site:costs",
     "site:contact",
+    # The same public pages at /<language>/ (tests/site/test_language_urls.py).
+    "site:home_in", "site:routes_in", "site:safety_in", "site:eligibility_in", "site:sessions_in", "site:costs_in",
+    "site:contact_in",
     "site:sitemap",
     "site:robots",
     "site:language",  # sets the language cookie only

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import nullcontext
 from typing import Any
 
 from django.conf import settings
@@ -14,8 +15,9 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
+from django.utils import translation
 from django.utils.cache import get_conditional_response, patch_vary_headers
-from django.utils.http import quote_etag, url_has_allowed_host_and_scheme
+from django.utils.http import quote_etag, url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_http_methods
 
 from openkap.accounts.authz import Actor
@@ -23,7 +25,7 @@ from openkap.accounts.models import Organization
 from openkap.core.authz import Perm
 from openkap.patients import services as patient_services
 from openkap.site import selectors, services
-from openkap.site.content import LANGUAGES, SECTION_KEYS, SECTIONS, render_markdown
+from openkap.site.content import LANGUAGES, SECTION_KEYS, SECTIONS, Section, render_markdown
 from openkap.site.eligibility import plain_eligibility
 from openkap.site.forms import SectionForm
 from openkap.web.decorators import apply_errors, staff_view
@@ -66,28 +68,45 @@ def _json_ld(organization: Organization | None, request: HttpRequest, descriptio
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _public_page(request: HttpRequest, key: str, template: str, extra: dict[str, Any] | None = None) -> HttpResponse:
-    organization = selectors.public_organization(request)
-    language = selectors.site_language()
-    section = selectors.published_section(organization, key, language)
-    context = {
-        "organization": organization,
-        "clinic_name": organization.name if organization else "OpenKAP",
-        "section": section,
-        "sections": SECTIONS,
-        "current": key,
-        "cta_url": self_referral_url(),
-        "language": language,
-        "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
-        "canonical": request.build_absolute_uri(request.path),
-        "json_ld": _json_ld(organization, request, section.description) if key == "home" else "",
-        **(extra or {}),
-    }
-    response = TemplateResponse(request, template, context)
-    response.render()
+def section_url(section: Section, language: str | None = None) -> str:
+    """A section's address: the one that follows the visitor's language (x-default), or
+    the one fixed to ``language``."""
+    if language is None:
+        return reverse(section.url_name)
+    name = "site:home_in" if section.key == "home" else f"{section.url_name}_in"
+    return reverse(name, kwargs={"language": language})
+
+
+def _carrying(language: str | None, target: str) -> str:
+    """A link out of a page fixed to one language (the referral form, sign-in) goes
+    through the switch, so the next page is in the language the visitor was reading."""
+    if language is None:
+        return target
+    return f"{reverse('site:language')}?{urlencode({'language': language, 'next': target})}"
+
+
+def _languages(request: HttpRequest, section: Section, fixed: str | None) -> list[tuple[str, str, str]]:
+    """(code, name, link) of the switch: it keeps the page, and on a page fixed to a
+    language it goes to the same page fixed to the other one."""
+    out = []
+    for code in LANGUAGES:
+        target = section_url(section, code) if fixed else request.path
+        out.append((code, LANGUAGE_NAMES[code], f"{reverse('site:language')}?{urlencode({'language': code, 'next': target})}"))
+    return out
+
+
+def _public_page(request: HttpRequest, key: str, template: str, extra: dict[str, Any] | None = None,
+                 fixed: str | None = None) -> HttpResponse:
+    """A public page, in the visitor's language or, at /<language>/…, in that one."""
+    section = next(s for s in SECTIONS if s.key == key)
+    with translation.override(fixed) if fixed else nullcontext():
+        response = _render_public(request, section, template, extra or {}, fixed)
     etag = quote_etag(hashlib.sha256(response.content).hexdigest()[:32])
     response["ETag"] = etag
-    patch_vary_headers(response, ["Accept-Language", "Cookie"])
+    if fixed:
+        response["Content-Language"] = fixed
+    else:
+        patch_vary_headers(response, ["Accept-Language", "Cookie"])
     if not request.user.is_authenticated:
         response["Cache-Control"] = f"public, max-age={PUBLIC_MAX_AGE}"
     conditional = get_conditional_response(request, etag=etag, response=response)
@@ -95,13 +114,41 @@ def _public_page(request: HttpRequest, key: str, template: str, extra: dict[str,
     return conditional
 
 
-@require_GET
-def home(request: HttpRequest) -> HttpResponse:
-    return _public_page(request, "home", "site/home.html")
+def _render_public(request: HttpRequest, section: Section, template: str, extra: dict[str, Any],
+                   fixed: str | None) -> TemplateResponse:
+    organization = selectors.public_organization(request)
+    language = selectors.site_language()
+    published = selectors.published_section(organization, section.key, language)
+    absolute = request.build_absolute_uri
+    context = {
+        "organization": organization,
+        "clinic_name": organization.name if organization else "OpenKAP",
+        "section": published,
+        "nav": [(s, section_url(s, fixed)) for s in SECTIONS],
+        "home_url": section_url(SECTIONS[0], fixed),
+        "current": section.key,
+        "cta_url": _carrying(fixed, self_referral_url()),
+        "signin_url": _carrying(fixed, reverse("accounts:login")),
+        "language": language,
+        "languages": _languages(request, section, fixed),
+        "canonical": absolute(section_url(section, fixed)),
+        "alternates": [(code, absolute(section_url(section, code))) for code in LANGUAGES],
+        "x_default": absolute(section_url(section)),
+        "json_ld": _json_ld(organization, request, published.description) if section.key == "home" else "",
+        **extra,
+    }
+    response = TemplateResponse(request, template, context)
+    response.render()
+    return response
 
 
 @require_GET
-def page(request: HttpRequest, key: str) -> HttpResponse:
+def home(request: HttpRequest, language: str | None = None) -> HttpResponse:
+    return _public_page(request, "home", "site/home.html", fixed=language)
+
+
+@require_GET
+def page(request: HttpRequest, key: str, language: str | None = None) -> HttpResponse:
     if key not in SECTION_KEYS or key == "home":
         raise Http404
     extra: dict[str, Any] = {}
@@ -115,13 +162,19 @@ def page(request: HttpRequest, key: str) -> HttpResponse:
         organization = selectors.public_organization(request)
         extra["clinic_sites"] = (list(organization.sites.filter(is_active=True).order_by("name"))
                                  if organization else [])
-    return _public_page(request, key, f"site/{key}.html" if key in ("routes", "eligibility", "contact") else "site/page.html", extra)
+    template = f"site/{key}.html" if key in ("routes", "eligibility", "contact") else "site/page.html"
+    return _public_page(request, key, template, extra, fixed=language)
 
 
 @require_GET
 def sitemap(request: HttpRequest) -> HttpResponse:
-    urls = [request.build_absolute_uri(reverse(s.url_name)) for s in SECTIONS]
-    response = TemplateResponse(request, "site/sitemap.xml", {"urls": urls}, content_type="application/xml")
+    absolute = request.build_absolute_uri
+    pages = []
+    for s in SECTIONS:
+        alternates = [(code, absolute(section_url(s, code))) for code in LANGUAGES]
+        alternates.append(("x-default", absolute(section_url(s))))
+        pages.append({"locs": [href for _code, href in alternates], "alternates": alternates})
+    response = TemplateResponse(request, "site/sitemap.xml", {"pages": pages}, content_type="application/xml")
     response["Cache-Control"] = f"public, max-age={PUBLIC_MAX_AGE}"
     return response
 
@@ -130,6 +183,7 @@ def sitemap(request: HttpRequest) -> HttpResponse:
 def robots(request: HttpRequest) -> HttpResponse:
     # The public pages may be indexed; nothing behind a sign-in, the API or FHIR.
     lines = ["User-agent: *", "Allow: /$", "Allow: /learn/", "Allow: /contact/",
+             *(f"Allow: /{code}/" for code in LANGUAGES),
              "Disallow: /", f"Sitemap: {request.build_absolute_uri(reverse('site:sitemap'))}"]
     response = HttpResponse("\n".join(lines) + "\n", content_type="text/plain; charset=utf-8")
     response["Cache-Control"] = f"public, max-age={PUBLIC_MAX_AGE}"
