@@ -80,7 +80,7 @@ def demo_server(tmp_path_factory) -> Iterator[str]:
     openkap = [sys.executable, "-m", "openkap.cli"]
     # The server logs every request; a pipe nobody reads would fill up and block it.
     log_path = var / "server.log"
-    server = None
+    server = worker = None
     try:
         subprocess.run([*openkap, "migrate", "--noinput", "-v", "0"], env=env, check=True)
         subprocess.run([*openkap, "seed-demo", "--patients", "60"], env=env, check=True,
@@ -89,12 +89,18 @@ def demo_server(tmp_path_factory) -> Iterator[str]:
         with log_path.open("wb") as log:
             server = subprocess.Popen([*openkap, "serve", f"127.0.0.1:{port}"], env=env,
                                       stdout=log, stderr=subprocess.STDOUT)
+        # The task worker beside it, as in production: it makes the session record PDFs.
+        with (var / "worker.log").open("wb") as log:
+            worker = subprocess.Popen([*openkap, "db_worker", "--no-reload", "--interval", "1"], env=env,
+                                      stdout=log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         _wait_until_up(base, server, log_path)
         yield base
     finally:
         if server is not None:
             _stop(server)
+        if worker is not None:
+            _stop(worker)
         if pg_name:
             _postgres_admin(test_db_url, f"DROP DATABASE IF EXISTS {pg_name} WITH (FORCE)")
 
