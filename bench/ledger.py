@@ -19,7 +19,9 @@ the production settings (DEBUG off, the settings' connection policy), then:
 
 With one site every writer queues on the same chain head: the worst case, the figure
 one busy registration sees; with --sites N the writers spread over N sites. Prints
-both rates, their ratio, and the statements one administration takes; then checks
+both rates, their ratio, the CPU each entry costs the writer and its database
+backend (read from /proc: a figure a busy machine hardly moves), and the statements
+one administration takes; then checks
 that nothing was lost (entries and balances add up), no balance went negative and
 every chain verifies. Only the writing is timed.
 """
@@ -152,6 +154,7 @@ def _floor_writer(url: str, target: dict[str, Any], count: int, barrier: Any, do
         # Constant column names: nothing from outside reaches the statement.
         insert = f"INSERT INTO floor_ledger_ledgerentry ({', '.join(FLOOR_COLUMNS)}) VALUES ({', '.join(['%s'] * len(FLOOR_COLUMNS))})"  # noqa: S608
         barrier.wait()
+        cpu = _Cpu(conn.info.backend_pid)
         for _ in range(count):
             with conn.transaction():
                 seq, last = conn.execute("SELECT last_sequence, last_hash FROM floor_ledger_siteledgerhead "
@@ -170,7 +173,7 @@ def _floor_writer(url: str, target: dict[str, Any], count: int, barrier: Any, do
                              "WHERE lot_id = %s", (mg - mg_used, units - PER_ENTRY, target["lot"]))
                 conn.execute("UPDATE floor_ledger_siteledgerhead SET last_sequence = %s, last_hash = %s "
                              "WHERE site_id = %s", (seq + 1, entry_hash, target["site"]))
-    done.put(None)
+        done.put(cpu.spent())
 
 
 def _app_writer(target: dict[str, Any], count: int, barrier: Any, done: Any) -> None:
@@ -182,15 +185,37 @@ def _app_writer(target: dict[str, Any], count: int, barrier: Any, done: Any) -> 
     from openkap.ledger import services
 
     by = build_actor(User.objects.get(id=target["nurse"]), Organization.objects.get(id=target["org"]))
+    connection.ensure_connection()
     barrier.wait()
+    cpu = _Cpu(connection.connection.info.backend_pid)
     for _ in range(count):
         services.ledger_administer(by=by, dosing_session_id=target["session"], lot_id=target["lot"], units=PER_ENTRY)
+    spent = cpu.spent()
     connection.close()
-    done.put(None)
+    done.put(spent)
 
 
-def _timed(writers: int, make: Any) -> float:
-    """Start the writer processes, release them together, time until the last is done."""
+class _Cpu:
+    """CPU seconds of this writer process and of its PostgreSQL backend (same machine):
+    unlike entries per second, hardly moved by whatever else the machine is running."""
+
+    def __init__(self, backend_pid: int):
+        self.backend = f"/proc/{backend_pid}/stat"
+        self.start = self._now()
+
+    def _now(self) -> tuple[float, float]:
+        with open(self.backend) as stat:
+            fields = stat.read().rpartition(")")[2].split()
+        return time.process_time(), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def spent(self) -> tuple[float, float]:
+        now = self._now()
+        return now[0] - self.start[0], now[1] - self.start[1]
+
+
+def _timed(writers: int, make: Any) -> tuple[float, float, float]:
+    """Start the writer processes, release them together, time until the last is done;
+    with the writers' and their database backends' CPU seconds."""
     ctx = mp.get_context("spawn")
     barrier, done = ctx.Barrier(writers + 1), ctx.Queue()
     procs = [ctx.Process(target=make, args=(n, barrier, done)) for n in range(writers)]
@@ -198,11 +223,12 @@ def _timed(writers: int, make: Any) -> float:
         p.start()
     barrier.wait()
     began = time.perf_counter()
-    finished = 0
+    finished, client, server = 0, 0.0, 0.0
     while finished < writers:
         try:
-            done.get(timeout=1)
+            spent = done.get(timeout=1)
             finished += 1
+            client, server = client + spent[0], server + spent[1]
         except queue.Empty:
             if any(p.exitcode not in (None, 0) for p in procs):
                 for p in procs:
@@ -213,7 +239,7 @@ def _timed(writers: int, make: Any) -> float:
         p.join()
         if p.exitcode != 0:
             raise SystemExit(f"a writer failed (exit code {p.exitcode})")
-    return elapsed
+    return elapsed, client, server
 
 
 class _Floor:
@@ -282,8 +308,8 @@ def _run(args: argparse.Namespace) -> None:
     targets = _prepare(args.sites)
     per_writer = args.entries // args.writers
     written = per_writer * args.writers
-    floor_s = _timed(args.writers, _Floor(os.environ["DATABASE_URL"], targets, per_writer))
-    app_s = _timed(args.writers, _App(targets, per_writer))
+    floor_s, *floor_cpu = _timed(args.writers, _Floor(os.environ["DATABASE_URL"], targets, per_writer))
+    app_s, *app_cpu = _timed(args.writers, _App(targets, per_writer))
     expected: dict[int, int] = {}
     for n in range(args.writers):
         lot = targets[n % len(targets)]["lot"]
@@ -295,8 +321,11 @@ def _run(args: argparse.Namespace) -> None:
     load = os.getloadavg()[0]
     print(f"{written} entries per phase, {args.writers} writer processes over {args.sites} site(s), "
           f"CONN_MAX_AGE {settings.DATABASES['default']['CONN_MAX_AGE']}, load average {load:.1f}")
-    print(f"  raw psycopg floor  {floor:8,.0f} entries/s")
-    print(f"  ledger_administer  {app:8,.0f} entries/s   ratio to floor {app / floor:.2f}   "
+    def cpu(spent: list[float]) -> str:
+        return f"CPU per entry {spent[0] / written * 1000:5.2f} ms writer + {spent[1] / written * 1000:5.2f} ms database"
+
+    print(f"  raw psycopg floor  {floor:8,.0f} entries/s                        {cpu(floor_cpu)}")
+    print(f"  ledger_administer  {app:8,.0f} entries/s   ratio to floor {app / floor:.2f}   {cpu(app_cpu)}   "
           f"{statements} statements per entry (with BEGIN and COMMIT; the floor takes 7)")
     print(f"  {verified}; nothing lost, no balance negative", file=sys.stderr)
 

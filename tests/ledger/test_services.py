@@ -5,6 +5,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.http import Http404
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from openkap.accounts.authz import Denied
@@ -13,6 +14,8 @@ from openkap.dosing.models import DosingSession
 from openkap.ledger import selectors, services
 from openkap.ledger.models import LedgerEntry, Lot, LotBalance
 from openkap.ledger.selectors import chain_check
+from openkap.patients import services as patient_services
+from openkap.patients.models import BreakGlassGrant
 
 from .conftest import EXPIRY, make_session
 
@@ -99,6 +102,41 @@ def test_prescriber_outside_the_care_team_cannot_record_for_that_patient(
     s = make_session(org, lot.site, unassigned_patient, nurse)
     with pytest.raises(Denied):
         services.ledger_administer(by=as_actor(prescriber, org), dosing_session_id=s.id, lot_id=lot.id, mg="10")
+
+
+def test_break_glass_lets_an_off_team_prescriber_record_and_flags_the_audit(
+    prescriber, org, as_actor, lot, unassigned_patient, nurse
+):
+    s = make_session(org, lot.site, unassigned_patient, nurse)
+    by = as_actor(prescriber, org)
+    expired = BreakGlassGrant.objects.create(organization=org, patient=unassigned_patient, user=prescriber,
+                                             reason="Earlier emergency", expires_at=timezone.now())
+    with pytest.raises(Denied):
+        services.ledger_administer(by=by, dosing_session_id=s.id, lot_id=lot.id, mg="10")
+    patient_services.break_glass(by=by, patient_id=unassigned_patient.id, reason="Covering the infusion")
+    entry = services.ledger_administer(by=by, dosing_session_id=s.id, lot_id=lot.id, mg="10")
+    event = AuditEvent.objects.get(object_type="ledger_entry", object_id=str(entry.id))
+    assert (event.break_glass, event.patient_id, event.actor_id) == (True, unassigned_patient.id, prescriber.id)
+    assert expired.expires_at < timezone.now()
+
+
+ADMINISTRATION_STATEMENTS = {"postgresql": 5, "sqlite": 8}
+
+
+def test_administration_takes_few_statements(nurse_actor, lot, session):
+    """bench/ledger.py measures what these cost: the lot, the session with its patient's
+    access, the chain head, the balance (with the new entry's id on PostgreSQL), then on
+    PostgreSQL the entry, its audit row, the balance and the head in one statement."""
+    services.ledger_administer(by=nurse_actor, dosing_session_id=session.id, lot_id=lot.id, mg="10")
+    with CaptureQueriesContext(connection) as queries:
+        entry = services.ledger_administer(by=nurse_actor, dosing_session_id=session.id, lot_id=lot.id, mg="10")
+    statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert len(statements) == ADMINISTRATION_STATEMENTS[connection.vendor], statements
+    entry.refresh_from_db()
+    assert (entry.sequence, entry.mg) == (3, Decimal(10))
+    assert LotBalance.objects.get(lot=lot).mg == Decimal(980)
+    assert AuditEvent.objects.filter(object_type="ledger_entry", object_id=str(entry.id)).exists()
+    assert chain_check().ok
 
 
 def test_waste_needs_a_different_ledger_witness(nurse_actor, nurse, therapist, prescriber, lot, session):

@@ -11,7 +11,14 @@ from openkap.accounts.authz import Actor
 from openkap.audit.models import AuditAction, AuditEvent
 
 
-def audit_record(
+def audit_record(**fields: Any) -> AuditEvent:
+    """Write one audit event (``audit_event``'s arguments) in the caller's transaction."""
+    event = audit_event(**fields)
+    event.save(force_insert=True)
+    return event
+
+
+def audit_event(
     *,
     by: Actor | None,
     action: AuditAction,
@@ -26,11 +33,13 @@ def audit_record(
     ip: str = "",
     user_agent: str = "",
 ) -> AuditEvent:
+    """The event ``audit_record`` writes, not yet saved: for a writer that inserts it in
+    one statement with its own rows (the ledger)."""
     if by is None and organization_id is None and object_type == "user" and str(object_id).isdigit():
         # Sign-in events (logins, failures, lock-outs, MFA, resets) happen before there is
         # an actor: they belong to the user's (first) organisation, so its admins see them.
         organization_id = home_organization_id(int(str(object_id)))
-    return AuditEvent.objects.create(
+    return AuditEvent(
         organization_id=by.organization.id if by else organization_id,
         actor_id=by.user.id if by else None,
         actor_email=by.user.email if by else actor_email,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower
 from django.http import Http404
 from django.utils import timezone
@@ -71,6 +71,27 @@ def patient_for(by: Actor, patient_id: int, perm: Perm = Perm.PATIENT_VIEW) -> t
     )
     require(by, perm, on_care_team=on_team, break_glass_active=glass, patient_id=patient.id)
     return patient, glass
+
+
+def access_annotations(by: Actor, patient_path: str = "patient") -> dict[str, Exists]:
+    """The facts ``patient_for`` reads (on the care team, an open break-glass grant) as
+    annotations, so a caller that fetches a row holding a patient (a dosing session, say)
+    gets them in the same query; decide with ``require_patient_access``."""
+    patient_id = OuterRef(f"{patient_path}_id")
+    return {
+        "_on_team": Exists(CareTeamMember.objects.filter(
+            user_id=by.user.id, patient_id=patient_id, ended_at__isnull=True)),
+        "_glass": Exists(BreakGlassGrant.objects.filter(
+            user_id=by.user.id, patient_id=patient_id, expires_at__gt=timezone.now())),
+    }
+
+
+def require_patient_access(by: Actor, row: Any, perm: Perm, *, patient_id: int) -> bool:
+    """``patient_for``'s decision on a row fetched with ``access_annotations``: raises
+    Denied, or returns whether access is by break-glass."""
+    glass = not row._on_team and not (by.roles & ORGANIZATION_WIDE_ROLES) and bool(row._glass)
+    require(by, perm, on_care_team=row._on_team, break_glass_active=glass, patient_id=patient_id)
+    return glass
 
 
 @dataclass(frozen=True)

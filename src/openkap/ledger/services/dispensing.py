@@ -14,7 +14,7 @@ from openkap.dosing.models import DosingSession
 from openkap.ledger.models import (
     LedgerEntry,
 )
-from openkap.patients.selectors import patient_for
+from openkap.patients.selectors import access_annotations, require_patient_access
 
 from .common import K, _text, _when, amount
 from .lookups import _witness, lot_of
@@ -22,8 +22,11 @@ from .writer import _Links, _lock_heads, _usable, _write
 
 
 def _session_for(by: Actor, dosing_session_id: object, site: Site) -> tuple[DosingSession, bool]:
+    # One query: the session with its patient's access facts (patient_for's rule).
     session = (
-        DosingSession.objects.filter(id=dosing_session_id, organization=by.organization).first()
+        DosingSession.objects.filter(id=dosing_session_id, organization=by.organization,
+                                     patient__organization=by.organization)
+        .annotate(**access_annotations(by)).first()
         if isinstance(dosing_session_id, int) else None
     )
     if session is None:
@@ -32,7 +35,7 @@ def _session_for(by: Actor, dosing_session_id: object, site: Site) -> tuple[Dosi
         raise ValidationError({"dosing_session": "This dosing session is at another site; use that site's stock."})
     if session.status == DosingSession.Status.CANCELLED:
         raise ValidationError({"dosing_session": "This dosing session was cancelled."})
-    _, glass = patient_for(by, session.patient_id, Perm.PATIENT_VIEW)
+    glass = require_patient_access(by, session, Perm.PATIENT_VIEW, patient_id=session.patient_id)
     return session, glass
 
 

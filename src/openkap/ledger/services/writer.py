@@ -8,12 +8,16 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.db.models import Model
+from django.db.models.expressions import RawSQL
+from django.db.models.sql import InsertQuery, UpdateQuery
 from django.utils import timezone
 
 from openkap.accounts.authz import Actor
 from openkap.accounts.models import Site, User
-from openkap.audit.models import AuditAction
-from openkap.audit.services import audit_record
+from openkap.audit.models import AuditAction, AuditEvent
+from openkap.audit.services import audit_event, audit_record
 from openkap.core import ledger as core
 from openkap.dosing.models import DosingSession
 from openkap.ledger.chain import to_core
@@ -72,7 +76,7 @@ def _write(
 ) -> LedgerEntry:
     """Append one entry to ``lot``'s site chain. The caller holds the site head lock."""
     links = links or _Links()
-    balance = LotBalance.objects.select_for_update().filter(lot=lot).first()
+    balance = _lock_balance(lot)
     if balance is None:  # the lot's first entry
         balance = LotBalance.objects.create(lot=lot, organization_id=lot.organization_id)
     witness_list = list(witnesses)
@@ -104,19 +108,66 @@ def _write(
     except core.LedgerError as exc:
         raise _refused(exc, amount_field) from None
     row.entry_hash = core.seal(draft, head.last_hash).entry_hash
-    row.save()
     balance.mg, balance.units = after.on_hand.mg, after.on_hand.units
     balance.entries += 1
-    balance.save(update_fields=["mg", "units", "entries"])
     head.last_sequence, head.last_hash = row.sequence, row.entry_hash
-    head.save(update_fields=["last_sequence", "last_hash"])
-    audit_record(
-        by=by, action=AuditAction.CREATE, object_type="ledger_entry", object_id=row.id,
-        patient_id=links.patient_id, break_glass=links.break_glass,
-        detail={"kind": kind.value, "site": lot.site_id, "sequence": row.sequence, "lot": lot.id,
-                "mg": str(mg), "units": str(units)},
-    )
+    row.id = getattr(balance, "next_entry_id", None)
+    audit = {"by": by, "action": AuditAction.CREATE, "object_type": "ledger_entry",
+             "patient_id": links.patient_id, "break_glass": links.break_glass,
+             "detail": {"kind": kind.value, "site": lot.site_id, "sequence": row.sequence, "lot": lot.id,
+                        "mg": str(mg), "units": str(units)}}
+    if row.id is None:
+        row.save()
+        balance.save(update_fields=["mg", "units", "entries"])
+        head.save(update_fields=["last_sequence", "last_hash"])
+        audit_record(object_id=row.id, **audit)
+    else:
+        _save_together(row, audit_event(object_id=row.id, **audit), balance, head)
     return row
+
+
+def _lock_balance(lot: Lot) -> LotBalance | None:
+    """The lot's balance, locked. On PostgreSQL the same statement draws the new entry's
+    id, so the entry, its audit row, the balance and the head can be written at once."""
+    balances = LotBalance.objects.select_for_update().filter(lot=lot)
+    if connection.vendor == "postgresql":
+        table = LedgerEntry._meta.db_table
+        balances = balances.annotate(next_entry_id=RawSQL("nextval(pg_get_serial_sequence(%s, 'id'))", (table,)))
+    return balances.first()
+
+
+def _save_together(row: LedgerEntry, event: AuditEvent, balance: LotBalance, head: SiteLedgerHead) -> None:
+    """Insert the entry and its audit row and move the balance and the head in one
+    statement (PostgreSQL's data-modifying WITH): one round trip while the site's chain
+    is locked instead of four. All or nothing, like the statements it replaces."""
+    statements = [
+        _insert_sql(row), _insert_sql(event),
+        _update_sql(balance, ["mg", "units", "entries"]), _update_sql(head, ["last_sequence", "last_hash"]),
+    ]
+    *first, (last, _) = statements
+    sql = "WITH " + ", ".join(f"w{n} AS ({part})" for n, (part, _) in enumerate(first)) + " " + last
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [param for _, params in statements for param in params])
+    row._state.adding, row._state.db = False, connection.alias
+
+
+def _insert_sql(obj: Model) -> tuple[str, list[object]]:
+    """The ORM's own INSERT of ``obj`` (every column, the primary key too if set)."""
+    meta = obj._meta
+    fields = [f for f in meta.local_concrete_fields if obj.pk is not None or f is not meta.auto_field]
+    query = InsertQuery(type(obj))
+    query.insert_values(fields, [obj])
+    [(sql, params)] = query.get_compiler(connection=connection).as_sql()
+    return sql, list(params)
+
+
+def _update_sql(obj: Model, fields: list[str]) -> tuple[str, list[object]]:
+    """The ORM's own UPDATE of ``fields`` of ``obj``'s row."""
+    query = UpdateQuery(type(obj))
+    query.add_update_values({name: getattr(obj, name) for name in fields})
+    query.add_filter("pk", obj.pk)
+    sql, params = query.get_compiler(connection=connection).as_sql()
+    return sql, list(params)
 
 
 def _usable(lot: Lot, occurred_at: datetime, field: str = "lot") -> None:
