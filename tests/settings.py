@@ -26,3 +26,6 @@ TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBacken
 OPENKAP_CHECKPOINT_KEY = "test-only-checkpoint-key-kept-outside-the-database"
 # Curves are not kept between test runs (tests of the shared curve cache choose their own).
 CACHES = {**CACHES, "pk": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}  # noqa: F405
+# A second alias on the test database standing in for a read replica; nothing routes to it
+# unless a test turns the router on (tests/test_replica_router.py).
+DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}  # noqa: F405

@@ -32,6 +32,7 @@ from openkap.audit.services import audit_record
 from openkap.core import fhir as core
 from openkap.core.authz import ORGANIZATION_WIDE_ROLES, Perm, Role
 from openkap.core.instruments.registry import all_instruments
+from openkap.dbrouter import replica_reads
 from openkap.dosing.models import DosingSession, VitalSigns
 from openkap.fhir import mapping
 from openkap.fhir.framework import BASE_URL, FhirError, bad_param
@@ -373,7 +374,8 @@ def run_export(job_id: str) -> str:
     directory = job_dir(job)
     base = BASE_URL.set(_base_of(job.request_url))
     try:
-        output = _write_files(job, by, directory)
+        with replica_reads():  # bulk reads; the job's status and audit rows stay on the primary
+            output = _write_files(job, by, directory)
     except _Cancelled:
         shutil.rmtree(directory, ignore_errors=True)
         return "cancelled"

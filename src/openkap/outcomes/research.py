@@ -53,6 +53,7 @@ from openkap.core.deid import (
     study_numbers,
     zip3,
 )
+from openkap.dbrouter import replica_reads
 from openkap.outcomes.cohort import (
     CHUNK,
     CohortFilters,
@@ -425,7 +426,8 @@ def audit_detail(export: ResearchExport, via: str) -> dict[str, Any]:
 def research_export(*, by: Actor, options: ExportOptions, via: str) -> ResearchExport:
     """The de-identified export of `by`'s organisation, audited with its manifest."""
     require(by, Perm.RESEARCH_EXPORT)
-    export = write_export(by.organization, options)
+    with replica_reads():  # seconds-old data is fine for research; the audit row goes to the primary
+        export = write_export(by.organization, options)
     audit_record(by=by, action=AuditAction.EXPORT, object_type="research_export", object_id=export.zip_sha256[:16],
                  detail=audit_detail(export, via))
     return export

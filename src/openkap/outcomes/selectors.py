@@ -27,6 +27,7 @@ from openkap.core.outcomes import CohortSummary, PatientOutcome, summarise, supp
 from openkap.core.outcomes.experience import ExperienceCase
 from openkap.core.outcomes.suppression import SMALL
 from openkap.core.routes import ROUTE_LABELS, Route
+from openkap.dbrouter import replica_reads
 from openkap.outcomes.cohort import CohortFilters, Enrolled, enrolled_patients, patient_outcomes
 from openkap.outcomes.experience import experience_cases, experience_dict
 
@@ -187,7 +188,8 @@ def outcome_report(*, by: Actor, filters: CohortFilters, suppress: bool, purpose
     """The organisation's cohort report for `by`, audited with its filters, format and
     whether small counts were suppressed."""
     require(by, Perm.OUTCOMES_VIEW)
-    report = build_report(by.organization, filters)
+    with replica_reads():  # a cohort report may be seconds old; the audit row goes to the primary
+        report = build_report(by.organization, filters)
     audit_record(
         by=by,
         action=AuditAction.VIEW if purpose == "page" else AuditAction.EXPORT,
