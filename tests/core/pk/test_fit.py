@@ -104,3 +104,10 @@ def test_refitting_norketamine_reproduces_its_stored_fractions() -> None:
     assert fit.fit_norketamine(DATA, _stored(), start=stored) == pytest.approx(stored, rel=2e-3)
     assert NORKETAMINE.params["fm_systemic"].value == stored[0]
     assert NORKETAMINE.params["fm_first_pass"].value == stored[1]
+
+
+def test_fitted_clearance_lies_in_an_independent_meta_analysis_interval() -> None:
+    """Kamp 2020 (Anesthesiology 133:1192; 18 studies, none of ours pooled the same
+    way): weighted mean ketamine clearance 79 L/h at 70 kg, 95 % CI 69-90."""
+    cl_l_per_h = STORED["parameters"]["joint.cl"]["value"] * 60
+    assert 69 <= cl_l_per_h <= 90
