@@ -12,12 +12,14 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from ninja import Router, Schema, Status
 from pydantic import Field
 
 from openkap.api.schemas import MAX_ID, ErrorOut, ObjectId
 from openkap.core.dosing import DoseOrder as CoreOrder
+from openkap.core.protocols.fields import FIELDS as PROTOCOL_FIELDS
 from openkap.dosing import selectors, services
 from openkap.dosing.models import (
     AdministrationEvent,
@@ -81,12 +83,51 @@ class RevisionIn(Schema):
     change_reason: str = Field(min_length=3, max_length=4000)
 
 
-class ExampleIn(Schema):
-    example_id: str = Field(max_length=80)
-
-
 class PasswordIn(Schema):
     password: str = Field(max_length=200, description="The signer's password, re-entered")
+
+
+class ApprovalIn(PasswordIn):
+    accept_warnings: bool = Field(False, description="Required when the protocol is above the reference's "
+                                                     "suggested limits for its route (see /protocol-checks)")
+
+
+FIELD_NAMES = ", ".join(f.name for f in PROTOCOL_FIELDS)
+FieldValues = Annotated[dict[str, str], Field(
+    description="Field name -> value as text, as the editor form shows it: " + FIELD_NAMES
+    + ". Lists one item per line; an empty optional field removes it. Fields not given keep their value.",
+)]
+
+
+class FieldsEditIn(Schema):
+    fields: FieldValues
+    change_reason: Text = ""
+
+
+class ExampleFieldsIn(Schema):
+    example_id: str = Field(max_length=80)
+    fields: FieldValues = Field(default_factory=dict)
+    change_reason: Text = ""
+
+
+class CheckIn(Schema):
+    version_id: int | None = Field(None, ge=1, le=MAX_ID, description="Check an edit of this version ...")
+    example_id: str | None = Field(None, max_length=80, description="... or of this shipped example")
+    fields: FieldValues = Field(default_factory=dict)
+
+
+class SampleOut(Schema):
+    label: str
+    dose_mg: str | None
+    lines: list[str]
+    problems: list[str]
+
+
+class CheckOut(Schema):
+    errors: dict[str, list[str]] = Field(description="Refusals by field ('__all__' for the protocol as a whole)")
+    warnings: list[str] = Field(description="Above the reference's suggested limits: approval needs accept_warnings")
+    samples: list[SampleOut] = Field(description="The default first-session order for sample patients")
+    content: str | None = Field(description="The protocol JSON the fields make")
 
 
 @router.get("/protocols", response={200: list[ProtocolVersionOut], **ERRORS}, summary="The protocol library (every version)")
@@ -105,9 +146,40 @@ def protocol_create(request: HttpRequest, payload: ProtocolIn) -> Status:
     return Status(201, _version_out(services.protocol_draft_create(by=request.auth, **payload.dict())))  # type: ignore[attr-defined]
 
 
-@router.post("/protocol-imports", response={201: ProtocolVersionOut, **ERRORS}, summary="Add a shipped example as a draft")
-def protocol_import(request: HttpRequest, payload: ExampleIn) -> Status:
-    return Status(201, _version_out(services.protocol_example_import(by=request.auth, example_id=payload.example_id)))  # type: ignore[attr-defined]
+@router.post("/protocol-imports", response={201: ProtocolVersionOut, **ERRORS},
+             summary="Add a shipped example as a draft, as it is or with fields changed")
+def protocol_import(request: HttpRequest, payload: ExampleFieldsIn) -> Status:
+    by = request.auth  # type: ignore[attr-defined]
+    if not payload.fields:
+        return Status(201, _version_out(services.protocol_example_import(by=by, example_id=payload.example_id)))
+    return Status(201, _version_out(services.protocol_fields_save(
+        by=by, example_id=payload.example_id, fields=payload.fields, change_reason=payload.change_reason)))
+
+
+@router.get("/protocols/{version_id}/fields", response={200: dict[str, str], **ERRORS},
+            summary="A protocol version's fields, as the editor shows them")
+def protocol_fields(request: HttpRequest, version_id: ObjectId) -> dict[str, str]:
+    version = selectors.protocol_version_get(by=request.auth, version_id=version_id)  # type: ignore[attr-defined]
+    return selectors.protocol_fields(version.content)
+
+
+@router.patch("/protocols/{version_id}", response={200: ProtocolVersionOut, **ERRORS},
+              summary="Change fields: a draft in place, an approved version as a new draft version")
+def protocol_fields_edit(request: HttpRequest, version_id: ObjectId, payload: FieldsEditIn) -> ProtocolVersionOut:
+    return _version_out(services.protocol_fields_save(  # type: ignore[attr-defined]
+        by=request.auth, version_id=version_id, fields=payload.fields, change_reason=payload.change_reason))  # type: ignore[attr-defined]
+
+
+@router.post("/protocol-checks", response={200: CheckOut, **ERRORS},
+             summary="Check an edit without saving: refusals, warnings and the dose for sample patients")
+def protocol_check(request: HttpRequest, payload: CheckIn) -> CheckOut:
+    if (payload.version_id is None) == (payload.example_id is None):
+        raise ValidationError({"__all__": "Give version_id or example_id."})
+    check = selectors.protocol_check(by=request.auth, fields=payload.fields,  # type: ignore[attr-defined]
+                                     version_id=payload.version_id, example_id=payload.example_id)
+    return CheckOut(errors=check.errors, warnings=check.warnings, content=check.content, samples=[
+        SampleOut(label=s.label, dose_mg=_num(s.dose_mg), lines=list(s.lines), problems=list(s.problems))
+        for s in check.samples])
 
 
 @router.put("/protocols/{version_id}", response={200: ProtocolVersionOut, **ERRORS}, summary="Edit a draft (approved versions never change)")
@@ -121,8 +193,9 @@ def protocol_revise(request: HttpRequest, version_id: ObjectId, payload: Revisio
 
 
 @router.post("/protocols/{version_id}/approval", response={200: ProtocolVersionOut, **ERRORS}, summary="Approve a draft (prescriber, signed with the password)")
-def protocol_approve(request: HttpRequest, version_id: ObjectId, payload: PasswordIn) -> ProtocolVersionOut:
-    return _version_out(services.protocol_approve(by=request.auth, version_id=version_id, password=payload.password))  # type: ignore[attr-defined]
+def protocol_approve(request: HttpRequest, version_id: ObjectId, payload: ApprovalIn) -> ProtocolVersionOut:
+    return _version_out(services.protocol_approve(by=request.auth, version_id=version_id,  # type: ignore[attr-defined]
+                                                  password=payload.password, accept_warnings=payload.accept_warnings))
 
 
 # --- a session -------------------------------------------------------------------------------

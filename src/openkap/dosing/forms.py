@@ -8,6 +8,10 @@ from typing import Any
 from django import forms
 
 from openkap.core.protocols import Protocol, example_ids
+from openkap.core.protocols.fields import BY_NAME as PROTOCOL_BY_NAME
+from openkap.core.protocols.fields import FIELDS as PROTOCOL_FIELDS
+from openkap.core.protocols.fields import MAX_VALUE_CHARS, Kind
+from openkap.core.protocols.fields import Field as ProtocolField
 from openkap.dosing.models import AdverseEvent, Alarm, PregnancyStatus, RemsForm
 from openkap.dosing.services import AFTERCARE, CNS_ACTIVE, REMS_EDITABLE, STANDARD_ITEMS
 
@@ -53,6 +57,82 @@ class ProtocolContentForm(forms.Form):
     )
 
 
+def _protocol_widget(field: ProtocolField) -> forms.Widget:
+    if field.kind is Kind.CHOICE:
+        return forms.Select(choices=[("", "—"), *field.choices] if not field.required else field.choices)
+    if field.kind is Kind.YES_NO:
+        return forms.Select(choices=[("no", "No"), ("yes", "Yes")])
+    if field.kind is Kind.CRITERIA:
+        return forms.CheckboxSelectMultiple(choices=field.choices)
+    if field.kind is Kind.JSON:
+        return forms.Textarea(attrs={"rows": 10, "spellcheck": "false", "class": "code"})
+    if field.kind in (Kind.ALARMS, Kind.CHECKLIST, Kind.SOURCES, Kind.LONG_TEXT):
+        return forms.Textarea(attrs={"rows": 6})
+    if field.kind is Kind.DECIMAL:
+        return forms.TextInput(attrs=DECIMAL)
+    if field.kind is Kind.WHOLE:
+        return forms.TextInput(attrs=NUMERIC)
+    return forms.TextInput()
+
+
+def protocol_form_name(name: str) -> str:
+    return name.replace(".", "__")
+
+
+class ProtocolFieldsForm(forms.Form):
+    """Every field of a protocol (core.protocols.fields), as text: the service parses
+    and checks them, so the form and the API refuse the same values in the same words."""
+
+    change_reason = forms.CharField(label="What changes, and why", required=False,
+                                    widget=forms.Textarea(attrs={"rows": 2}), max_length=4000)
+
+    def __init__(self, *args: Any, id_fixed: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.groups: dict[str, list[str]] = {}
+        for field in PROTOCOL_FIELDS:
+            name = protocol_form_name(field.name)
+            form_field: forms.Field
+            if field.kind is Kind.CRITERIA:
+                form_field = forms.MultipleChoiceField(choices=field.choices, widget=_protocol_widget(field),
+                                                       required=False)
+            else:
+                form_field = forms.CharField(widget=_protocol_widget(field), required=False, strip=False,
+                                             max_length=MAX_VALUE_CHARS)
+            form_field.label, form_field.help_text = field.label, field.help
+            if field.name == "id" and id_fixed:
+                form_field.disabled = True
+                form_field.help_text = "A new version keeps the identifier; a new identifier is a new protocol."
+            self.fields[name] = form_field
+            self.groups.setdefault(field.group, []).append(name)
+        self.order_fields([*(protocol_form_name(f.name) for f in PROTOCOL_FIELDS), "change_reason"])
+
+    @staticmethod
+    def initial_from(values: dict[str, str]) -> dict[str, object]:
+        return {
+            protocol_form_name(name): (value.split() if PROTOCOL_BY_NAME[name].kind is Kind.CRITERIA else value)
+            for name, value in values.items()
+        }
+
+    def grouped(self) -> list[tuple[str, list[forms.BoundField]]]:
+        return [(group, [self[name] for name in names]) for group, names in self.groups.items()]
+
+    def fields_for_service(self) -> dict[str, object]:
+        values: dict[str, object] = {}
+        for field in PROTOCOL_FIELDS:
+            name = protocol_form_name(field.name)
+            if self.fields[name].disabled:
+                continue
+            value = self.cleaned_data.get(name)
+            values[field.name] = "\n".join(value) if isinstance(value, list) else (value or "")
+        return values
+
+    def add_service_errors(self, errors: dict[str, list[str]]) -> None:
+        for key, messages in errors.items():
+            name = protocol_form_name(key)
+            for message in messages:
+                self.add_error(name if name in self.fields else None, message)
+
+
 class ExampleImportForm(forms.Form):
     example_id = forms.ChoiceField(label="Shipped example", choices=[])
 
@@ -64,6 +144,12 @@ class ExampleImportForm(forms.Form):
 class PasswordForm(SessionPageForm):
     password = forms.CharField(
         label="Your password (signature)", widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
+class ProtocolApproveForm(PasswordForm):
+    accept_warnings = forms.BooleanField(
+        label="I have read the warnings and approve these limits for our clinic", required=False,
     )
 
 

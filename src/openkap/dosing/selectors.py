@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
@@ -19,7 +22,17 @@ from openkap.core import dosing as dose_core
 from openkap.core import vitals as vitals_core
 from openkap.core.authz import ORGANIZATION_WIDE_ROLES, Perm
 from openkap.core.digest import sha256_hex
-from openkap.core.protocols import Protocol, example_ids, load_example
+from openkap.core.dosing.preview import SamplePatient, dose_preview
+from openkap.core.protocols import (
+    Protocol,
+    ProtocolError,
+    example_ids,
+    load_example,
+    loads_protocol,
+    safety_limit_gaps,
+)
+from openkap.core.protocols.fields import group_messages, to_fields
+from openkap.core.protocols.reference_limits import anaesthetic_ceiling_errors, reference_warnings
 from openkap.core.routes import ROUTE_LABELS, Route
 from openkap.dosing import services
 from openkap.dosing.inventory import LotChoice, lot_choices
@@ -87,6 +100,43 @@ def protocol_version_get(*, by: Actor, version_id: int) -> ProtocolVersion:
     if version is None:
         raise Http404("No such protocol version in your organisation.")
     return version
+
+
+@dataclass(frozen=True)
+class ProtocolCheck:
+    """What the editor shows before saving: refusals by field, warnings against the
+    reference's suggested limits, and the dose lines for sample patients."""
+
+    errors: dict[str, list[str]]
+    warnings: list[str]
+    samples: list[SamplePatient]
+    content: str | None  # the protocol JSON the fields make, when they could be read
+
+
+def protocol_check(*, by: Actor, fields: Mapping[str, object] | None = None, version_id: int | None = None,
+                   example_id: str | None = None) -> ProtocolCheck:
+    """Check an edit without saving it (nothing is written: a preview is not a record)."""
+    require(by, Perm.PROTOCOL_VIEW)
+    base = (protocol_version_get(by=by, version_id=version_id).content if version_id is not None
+            else services.example_text(str(example_id)))
+    try:
+        content = services.protocol_content_with(base, fields or {})
+    except ValidationError as exc:
+        return ProtocolCheck(exc.message_dict, [], [], None)
+    try:
+        protocol = loads_protocol(content)
+    except ProtocolError as exc:
+        return ProtocolCheck(group_messages(list(exc.errors)), [], [], content)
+    refused = safety_limit_gaps(protocol) + anaesthetic_ceiling_errors(protocol)
+    return ProtocolCheck(
+        group_messages(refused), reference_warnings(protocol),
+        [] if refused else dose_preview(protocol, today=timezone.localdate()), content,
+    )
+
+
+def protocol_fields(content: str) -> dict[str, str]:
+    """A protocol's fields as the editor shows them."""
+    return to_fields(json.loads(content, parse_float=Decimal))
 
 
 # --- one session ---------------------------------------------------------------------------

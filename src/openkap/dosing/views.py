@@ -21,10 +21,12 @@ from django.views.decorators.http import require_POST
 
 from openkap.accounts.authz import Actor
 from openkap.accounts.models import Membership, Site
+from openkap.audit.services import record_refusal
 from openkap.core import blood_pressure as bp_core
 from openkap.core.authz import Perm
 from openkap.core.instruments import get_instrument
 from openkap.core.missed_vitals import describe as describe_missed
+from openkap.core.protocols import example_ids
 from openkap.dosing import documents, forms, selectors, services
 from openkap.dosing.charts import session_vitals_svg
 from openkap.dosing.models import AdministrationEvent, DosingSession, ProtocolVersion, RemsForm
@@ -65,8 +67,55 @@ def protocol_import(request: HttpRequest, actor: Actor) -> HttpResponse:
     return redirect("dosing:protocols")
 
 
+def _fields_page(request: HttpRequest, actor: Actor, *, version: ProtocolVersion | None,
+                 example_id: str | None) -> HttpResponse:
+    """The editor: every field of the protocol, a check with the dose lines for sample
+    patients ("Check"), and saving as a draft through the same service as the API."""
+    base = version.content if version else services.example_text(str(example_id))
+    form = forms.ProtocolFieldsForm(
+        request.POST or None, id_fixed=version is not None,
+        initial=forms.ProtocolFieldsForm.initial_from(selectors.protocol_fields(base)),
+    )
+    where = {"version_id": version.id} if version else {"example_id": example_id}
+    check, status = None, 200
+    if request.method == "POST" and form.is_valid():
+        fields = form.fields_for_service()
+        if request.POST.get("action") == "check":
+            check = selectors.protocol_check(by=actor, fields=fields, **where)
+            form.add_service_errors(check.errors)
+        else:
+            try:
+                saved = services.protocol_fields_save(
+                    by=actor, fields=fields, change_reason=form.cleaned_data["change_reason"], **where)
+            except ValidationError as exc:
+                record_refusal(exc)
+                form.add_service_errors(exc.message_dict)
+            else:
+                messages.success(request, f"Draft {saved.protocol_id} v{saved.version} saved: a prescriber must approve it.")
+                return redirect("dosing:protocol", version_id=saved.id)
+    elif request.method == "GET":
+        check = selectors.protocol_check(by=actor, **where)
+    if form.errors:
+        status = 422
+    return TemplateResponse(request, "dosing/protocol_fields.html", {
+        "form": form, "version": version, "example_id": example_id, "check": check,
+        "example_title": selectors.example_title(example_id) if example_id else "",
+    }, status=status)
+
+
 @staff_view(Perm.PROTOCOL_MANAGE)
 def protocol_new(request: HttpRequest, actor: Actor) -> HttpResponse:
+    """A new protocol starts from a shipped example, edited field by field."""
+    example_id = request.GET.get("from", "")
+    if example_id not in example_ids():
+        return TemplateResponse(request, "dosing/protocol_start.html", {
+            "examples": [(e, selectors.example_title(e)) for e in example_ids()],
+        }, status=422 if example_id else 200)
+    return _fields_page(request, actor, version=None, example_id=example_id)
+
+
+@staff_view(Perm.PROTOCOL_MANAGE)
+def protocol_new_json(request: HttpRequest, actor: Actor) -> HttpResponse:
     form = forms.ProtocolContentForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -83,7 +132,7 @@ def protocol_new(request: HttpRequest, actor: Actor) -> HttpResponse:
 @staff_view(Perm.PROTOCOL_VIEW)
 def protocol_detail(request: HttpRequest, actor: Actor, version_id: int) -> HttpResponse:
     version = selectors.protocol_version_get(by=actor, version_id=version_id)
-    return _protocol_page(request, actor, version, forms.PasswordForm())
+    return _protocol_page(request, actor, version, forms.ProtocolApproveForm())
 
 
 def _protocol_page(request: HttpRequest, actor: Actor, version: ProtocolVersion, approve_form: Form,
@@ -91,7 +140,7 @@ def _protocol_page(request: HttpRequest, actor: Actor, version: ProtocolVersion,
     others = ProtocolVersion.objects.filter(organization=actor.organization, protocol_id=version.protocol_id)
     return TemplateResponse(request, "dosing/protocol_detail.html", {
         "version": version, "protocol": version.protocol, "approve_form": approve_form,
-        "versions": others.order_by("-version"),
+        "versions": others.order_by("-version"), "check": selectors.protocol_check(by=actor, version_id=version.id),
         "can_manage": actor.can(Perm.PROTOCOL_MANAGE), "can_approve": actor.can(Perm.PROTOCOL_APPROVE),
     }, status=status)
 
@@ -99,6 +148,13 @@ def _protocol_page(request: HttpRequest, actor: Actor, version: ProtocolVersion,
 @staff_view(Perm.PROTOCOL_MANAGE)
 def protocol_edit(request: HttpRequest, actor: Actor, version_id: int) -> HttpResponse:
     """A draft is edited in place; an approved version is changed by a new version."""
+    version = selectors.protocol_version_get(by=actor, version_id=version_id)
+    return _fields_page(request, actor, version=version, example_id=None)
+
+
+@staff_view(Perm.PROTOCOL_MANAGE)
+def protocol_edit_json(request: HttpRequest, actor: Actor, version_id: int) -> HttpResponse:
+    """The same edit as JSON (import a protocol written elsewhere, or change many fields at once)."""
     version = selectors.protocol_version_get(by=actor, version_id=version_id)
     form = forms.ProtocolContentForm(request.POST or None, initial={"content": version.content})
     if request.method == "POST" and form.is_valid():
@@ -120,10 +176,11 @@ def protocol_edit(request: HttpRequest, actor: Actor, version_id: int) -> HttpRe
 @staff_view(Perm.PROTOCOL_APPROVE)
 def protocol_approve(request: HttpRequest, actor: Actor, version_id: int) -> HttpResponse:
     version = selectors.protocol_version_get(by=actor, version_id=version_id)
-    form = forms.PasswordForm(request.POST)
+    form = forms.ProtocolApproveForm(request.POST)
     if form.is_valid():
         try:
-            services.protocol_approve(by=actor, version_id=version.id, password=form.cleaned_data["password"])
+            services.protocol_approve(by=actor, version_id=version.id, password=form.cleaned_data["password"],
+                                      accept_warnings=form.cleaned_data["accept_warnings"])
         except ValidationError as exc:
             apply_errors(form, exc)
         else:

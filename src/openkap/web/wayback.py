@@ -47,6 +47,8 @@ LABELS = {
     "dosing:home": _("Medicine sessions"),
     "dosing:protocols": _("Protocol library"),
     "dosing:protocol": _("the protocol"),
+    "dosing:protocol_new": _("New protocol"),
+    "dosing:protocol_edit": _("the form"),
     "dosing:board": _("Monitoring board"),
     "dosing:session": _("the session"),
     "dosing:rems": _("the REMS form"),

@@ -38,6 +38,7 @@ from openkap.core.dosing.results import (
     Weight,
     exact_quotient,
 )
+from openkap.core.protocols.reference_limits import anaesthetic_ceiling_errors
 from openkap.core.protocols.schema import (
     IV_MAX_ADMINISTERED_MG_ML,
     DoseBasis,
@@ -132,7 +133,7 @@ def _order(
                 "prescriber of this organisation.",
             )
         )
-    gaps = safety_limit_gaps(protocol)
+    gaps = safety_limit_gaps(protocol) + anaesthetic_ceiling_errors(protocol)
     if gaps:
         stops.append(
             Stop(

@@ -99,10 +99,13 @@ from .preparation import (
 )
 from .protocols import (
     dump_protocol,
+    example_text,
     protocol_approve,
+    protocol_content_with,
     protocol_draft_create,
     protocol_draft_update,
     protocol_example_import,
+    protocol_fields_save,
     protocol_in_use,
     protocol_revise,
 )
@@ -166,6 +169,7 @@ __all__ = [
     "dump_protocol",
     "enqueue_record_document",
     "event_time",
+    "example_text",
     "infusion_state",
     "interval_days",
     "last_session_date",
@@ -181,9 +185,11 @@ __all__ = [
     "pregnancy_relevant",
     "preparation_void",
     "protocol_approve",
+    "protocol_content_with",
     "protocol_draft_create",
     "protocol_draft_update",
     "protocol_example_import",
+    "protocol_fields_save",
     "protocol_in_use",
     "protocol_revise",
     "record_document_request",

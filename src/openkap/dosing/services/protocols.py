@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -18,7 +19,9 @@ from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.core.authz import Perm
 from openkap.core.protocols import Protocol, ProtocolError, example_ids, safety_limit_gaps
+from openkap.core.protocols.fields import FieldErrors, apply_fields, group_messages
 from openkap.core.protocols.loader import loads_protocol
+from openkap.core.protocols.reference_limits import anaesthetic_ceiling_errors, reference_warnings
 from openkap.dosing.models import (
     ProtocolVersion,
 )
@@ -63,6 +66,9 @@ def _parse_content(content: object, version: int) -> tuple[Protocol, str]:
         protocol = loads_protocol(text)
     except ProtocolError as exc:
         raise ValidationError({"content": list(exc.errors)}) from None
+    refused = anaesthetic_ceiling_errors(protocol)
+    if refused:
+        raise ValidationError({"content": refused})
     return protocol, text
 
 
@@ -126,19 +132,65 @@ def protocol_draft_create(*, by: Actor, content: str, change_reason: str = "") -
         return _store_version(by, protocol, text, based_on=previous, change_reason=change_reason)
 
 
-def protocol_example_import(*, by: Actor, example_id: str) -> ProtocolVersion:
-    """A draft copy of one of the protocols shipped with OpenKAP, to review and approve."""
-    require(by, Perm.PROTOCOL_MANAGE)
+def example_text(example_id: str) -> str:
+    """The JSON of a protocol shipped with OpenKAP."""
     if example_id not in example_ids():
         raise ValidationError({"example_id": "Choose one of the shipped example protocols."})
     from importlib import resources
 
-    text = resources.files("openkap.core.protocols.examples").joinpath(f"{example_id}.json").read_text("utf-8")
+    return resources.files("openkap.core.protocols.examples").joinpath(f"{example_id}.json").read_text("utf-8")
+
+
+def protocol_example_import(*, by: Actor, example_id: str) -> ProtocolVersion:
+    """A draft copy of one of the protocols shipped with OpenKAP, to review and approve."""
+    require(by, Perm.PROTOCOL_MANAGE)
+    text = example_text(example_id)
     exists = ProtocolVersion.objects.filter(organization=by.organization, protocol_id=example_id).exists()
     return protocol_draft_create(
         by=by, content=text,
         change_reason="Re-imported from the example shipped with OpenKAP." if exists else "",
     )
+
+
+def protocol_content_with(base: str, fields: Mapping[str, object]) -> str:
+    """``base`` protocol JSON with the named fields set from their text (the editor's
+    form and the API's field edits), refused per field."""
+    data = json.loads(base, parse_float=Decimal)
+    try:
+        return dump_protocol(apply_fields(data, fields)) + "\n"
+    except FieldErrors as exc:
+        raise ValidationError(exc.errors) from None
+
+
+def _by_field(exc: ValidationError) -> ValidationError:
+    """A whole-protocol refusal ({"content": [...]}) told field by field."""
+    if not hasattr(exc, "error_dict") or "content" not in exc.error_dict:
+        return exc
+    errors = {k: v for k, v in exc.message_dict.items() if k != "content"}
+    for name, messages in group_messages(exc.message_dict["content"]).items():
+        errors.setdefault(name, []).extend(messages)
+    return ValidationError(errors)
+
+
+def protocol_fields_save(*, by: Actor, fields: Mapping[str, object], change_reason: str = "",
+                         version_id: int | None = None, example_id: str | None = None) -> ProtocolVersion:
+    """Save an edit made field by field: of a version (a draft in place, an approved one
+    as a new draft version) or, for a new protocol, of a shipped example. The same
+    checks as the JSON paths, with each refusal named by its field."""
+    require(by, Perm.PROTOCOL_MANAGE)
+    if (version_id is None) == (example_id is None):
+        raise ValidationError({"__all__": "Edit a library version or start from a shipped example."})
+    try:
+        if version_id is not None:
+            version = _library_version(by, version_id)
+            content = protocol_content_with(version.content, fields)
+            if version.is_approved:
+                return protocol_revise(by=by, version_id=version.id, content=content, change_reason=change_reason)
+            return protocol_draft_update(by=by, version_id=version.id, content=content, change_reason=change_reason)
+        content = protocol_content_with(example_text(str(example_id)), fields)
+        return protocol_draft_create(by=by, content=content, change_reason=change_reason)
+    except ValidationError as exc:
+        raise _by_field(exc) from None
 
 
 def protocol_revise(*, by: Actor, version_id: int, content: str, change_reason: str) -> ProtocolVersion:
@@ -181,9 +233,10 @@ def protocol_draft_update(*, by: Actor, version_id: int, content: str, change_re
     return version
 
 
-def protocol_approve(*, by: Actor, version_id: int, password: str) -> ProtocolVersion:
+def protocol_approve(*, by: Actor, version_id: int, password: str, accept_warnings: bool = False) -> ProtocolVersion:
     """A prescriber of the organisation approves a draft, signing with their password.
-    From then on it can be dosed from, and it never changes."""
+    From then on it can be dosed from, and it never changes. Above the reference's
+    suggested limits for the route, the prescriber says they accept them."""
     require(by, Perm.PROTOCOL_APPROVE)
     _library_version(by, version_id)
     reauthenticate_signer(by, password)
@@ -192,12 +245,18 @@ def protocol_approve(*, by: Actor, version_id: int, password: str) -> ProtocolVe
         if version.is_approved:
             raise ValidationError({"__all__": f"{version.protocol_id} v{version.version} is already approved."})
         try:
-            gaps = safety_limit_gaps(loads_protocol(version.content))
+            protocol = loads_protocol(version.content)
         except ProtocolError as exc:
             raise ValidationError({"content": list(exc.errors)}) from None
+        gaps = safety_limit_gaps(protocol) + anaesthetic_ceiling_errors(protocol)
         if gaps:
             # Issue 12: no approval without the ceilings a dose is checked against.
             raise ValidationError({"content": [f"Before approval: {gap}." for gap in gaps]})
+        warnings = reference_warnings(protocol)
+        if warnings and not accept_warnings:
+            raise ValidationError({"accept_warnings": [
+                "Above the reference's suggested limits for this route: " + "; ".join(warnings)
+                + ". Approve only if your clinic means it, and say so."]})
         sig = _signature(by)
         version.status = ProtocolVersion.Status.APPROVED
         version.approved_by, version.approved_at = by.user, timezone.now()
@@ -206,7 +265,7 @@ def protocol_approve(*, by: Actor, version_id: int, password: str) -> ProtocolVe
         audit_record(
             by=by, action=AuditAction.UPDATE, object_type="protocol_version", object_id=version.id,
             detail={"protocol": version.protocol_id, "version": version.version, "approved": True,
-                    "sha256": version.sha256, "signed": True},
+                    "sha256": version.sha256, "signed": True, "warnings_accepted": warnings},
         )
     return version
 
