@@ -315,7 +315,7 @@ def test_the_whole_pre_screen_in_spanish(org, therapist, committed):
     assert "Sobre usted" in texts[0]
     assert "No se envía nada hasta el último paso" in texts[0]
     assert any("Pensamientos de que estaría mejor muerto(a)" in t and "Casi todos los días" in t for t in texts)
-    assert any("¿Está pensando en suicidarse" in t or "¿ha deseado estar muerto(a)?" in t for t in texts)
+    assert any("¿Está pensando en suicidarse" in t or "¿ha deseado estar muerto?" in t for t in texts)
     assert any("No tiene que esperarnos" in t for t in texts)  # the crisis screen
     referral = Referral.objects.get()
     assert referral.preferred_language == "es"

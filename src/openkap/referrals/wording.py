@@ -5,7 +5,8 @@ PHQ-9 and GAD-7 come from the instrument library and its validated translations
 and translate). The ASQ's Spanish is the NIMH ASQ toolkit's, one of the toolkit's
 translations, which NIMH publishes as a free resource with the tool; it is used here, and
 only here, because a suicide-risk screen read in a language the person does not read is
-worse than none (docs/adr/0039-referrals.md). Transcribed: compare with the toolkit's
+worse than none (docs/adr/0039-referrals.md). Checked against public transcriptions of
+the NIMH Spanish ASQ (docs/instrument-translations.md); compare with the toolkit's
 current Spanish PDF before clinical use. Answers are stored as option values, so the
 language never changes a score.
 """
@@ -19,10 +20,9 @@ from openkap.core.instruments.translations import localized
 from openkap.core.referrals import PRESCREEN_INSTRUMENTS
 
 ASQ_SPANISH_ITEMS = {
-    "q1": "En las últimas semanas, ¿ha deseado estar muerto(a)?",
-    "q2": "En las últimas semanas, ¿ha sentido que usted o su familia estarían mejor si usted "
-    "estuviera muerto(a)?",
-    "q3": "En la última semana, ¿ha pensado en suicidarse?",
+    "q1": "En las últimas semanas, ¿ha deseado estar muerto?",
+    "q2": "En las últimas semanas, ¿ha sentido que usted o su familia estarían mejor si estuviera muerto?",
+    "q3": "En la última semana, ¿ha estado pensando en suicidarse?",
     "q4": "¿Alguna vez ha intentado suicidarse?",
     "q5": "¿Está pensando en suicidarse en este momento?",
 }

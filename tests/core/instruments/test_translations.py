@@ -42,3 +42,27 @@ def test_an_instrument_without_a_validated_translation_stays_english():
     pcl5 = get_instrument("pcl5")
     assert localized(pcl5, "es") is pcl5
     assert not has_wording("pcl5", "es")
+
+
+def test_wording_corrected_against_the_published_forms():
+    # Copied from the sources listed in docs/instrument-translations.md, not from the code.
+    phq9 = localized(get_instrument("phq9"), "es")
+    q10 = next(item for item in phq9.items + phq9.supplementary_items if item.id == "q10")
+    assert q10.text == ("Si marcó cualquiera de los problemas, ¿qué tanta dificultad le han dado estos problemas "
+                        "para hacer su trabajo, encargarse de las tareas del hogar, o llevarse bien con otras personas?")
+    assert [o.label for o in q10.scale.options] == [
+        "No ha sido difícil", "Un poco difícil", "Muy difícil", "Extremadamente difícil"]
+    gad7 = localized(get_instrument("gad7"), "es")
+    assert gad7.instructions == ("Durante las últimas 2 semanas, ¿qué tan seguido ha tenido molestias debido a los "
+                                 "siguientes problemas?")
+    assert [item.text for item in gad7.items] == [
+        "Se ha sentido nervioso(a), ansioso(a) o con los nervios de punta",
+        "No ha sido capaz de parar o controlar su preocupación",
+        "Se ha preocupado demasiado por motivos diferentes",
+        "Ha tenido dificultad para relajarse",
+        "Se ha sentido tan inquieto(a) que no ha podido quedarse quieto(a)",
+        "Se ha molestado o irritado fácilmente",
+        "Ha tenido miedo de que algo terrible fuera a pasar",
+    ]
+    assert [o.label for o in gad7.items[0].scale.options] == [
+        "Ningún día", "Varios días", "Más de la mitad de los días", "Casi todos los días"]

@@ -5,8 +5,10 @@ different instrument. So only these ship:
 
 - PHQ-9 and GAD-7 in Spanish: Pfizer's Spanish (USA) versions of the PHQ screeners,
   free to reproduce and translate without permission (phqscreeners.com; the PHQ-9
-  and GAD-7 licence notes in ``definitions``). Transcribed from those forms; compare
-  with the current PDFs before clinical use (reference/instruments.md, sections 1-2).
+  and GAD-7 licence notes in ``definitions``). Checked against public transcriptions
+  of those forms, item by item (docs/instrument-translations.md, which lists what was
+  compared, where, and what was corrected); compare with Pfizer's current PDFs
+  before clinical use.
 
 Every other instrument stays in English for a Spanish reader (the portal says so):
 C-SSRS and ASQ Spanish versions exist but are distributed by their owners with
@@ -42,15 +44,15 @@ TRANSLATIONS: dict[tuple[str, str], Wording] = {
             "q3": "Ha tenido dificultad para quedarse o permanecer dormido(a), o ha dormido demasiado",
             "q4": "Se ha sentido cansado(a) o con poca energía",
             "q5": "Sin apetito o ha comido en exceso",
-            "q6": "Se ha sentido mal con usted mismo(a) \u2014 o que es un fracaso o que ha quedado mal con "
+            "q6": "Se ha sentido mal con usted mismo(a) \u2013 o que es un fracaso o que ha quedado mal con "
             "usted mismo(a) o con su familia",
             "q7": "Ha tenido dificultad para concentrarse en ciertas actividades, tales como leer el "
             "periódico o ver la televisión",
             "q8": "¿Se ha movido o hablado tan lento que otras personas podrían haberlo notado? o lo "
-            "contrario \u2014 muy inquieto(a) o agitado(a) que ha estado moviéndose mucho más de lo normal",
+            "contrario \u2013 muy inquieto(a) o agitado(a) que ha estado moviéndose mucho más de lo normal",
             "q9": "Pensamientos de que estaría mejor muerto(a) o de lastimarse de alguna manera",
-            "q10": "Si marcó cualquiera de los problemas, ¿qué tan difícil se le ha hecho cumplir con su "
-            "trabajo, atender su casa, o relacionarse con otras personas debido a estos problemas?",
+            "q10": "Si marcó cualquiera de los problemas, ¿qué tanta dificultad le han dado estos problemas "
+            "para hacer su trabajo, encargarse de las tareas del hogar, o llevarse bien con otras personas?",
         },
         options={
             **{f"q{n}": _PHQ_FREQUENCY_ES for n in range(1, 10)},
@@ -59,8 +61,9 @@ TRANSLATIONS: dict[tuple[str, str], Wording] = {
         source=_PFIZER_ES,
     ),
     ("gad7", "es"): Wording(
-        instructions="Durante las últimas 2 semanas, ¿con qué frecuencia le han molestado los siguientes "
-        "problemas?",
+        # The same stem and answer words as the Spanish PHQ-9 of the series.
+        instructions="Durante las últimas 2 semanas, ¿qué tan seguido ha tenido molestias debido a los "
+        "siguientes problemas?",
         items={
             "q1": "Se ha sentido nervioso(a), ansioso(a) o con los nervios de punta",
             "q2": "No ha sido capaz de parar o controlar su preocupación",
@@ -70,8 +73,7 @@ TRANSLATIONS: dict[tuple[str, str], Wording] = {
             "q6": "Se ha molestado o irritado fácilmente",
             "q7": "Ha tenido miedo de que algo terrible fuera a pasar",
         },
-        options={f"q{n}": ("Nunca", "Varios días", "Más de la mitad de los días", "Casi todos los días")
-                 for n in range(1, 8)},
+        options={f"q{n}": _PHQ_FREQUENCY_ES for n in range(1, 8)},
         source=_PFIZER_ES,
     ),
 }
