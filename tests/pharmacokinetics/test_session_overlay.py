@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -69,6 +69,19 @@ def test_overlay_draws_order_vitals_before_and_after_the_dose_and_cadss(record):
     assert overlay.notes == ("Dose: the signed order, 35 mg for 70 kg.",)
     # The pre-dose reading widens the axis below zero.
     assert ">\u221220<" in overlay.svg or ">−20<" in overlay.svg
+
+
+def test_overlay_is_for_the_patients_age_on_the_session_day(record, patient):
+    from openkap.patients.models import Patient
+
+    assert "hepatic blood flow" not in session_overlay(record("im-ketamine", "35")).svg
+    Patient.objects.filter(id=patient.id).update(date_of_birth=date(timezone.localdate().year - 76, 1, 1))
+    patient.refresh_from_db()
+    session = record("im-ketamine", "35")
+    age = patient.age_on(timezone.localtime(session.administration_started_at).date())
+    assert age > 60
+    overlay = session_overlay(session)
+    assert f"age {age} (hepatic blood flow -{2.19 * (age - 60):.0f} L/h)" in overlay.svg
 
 
 def test_iv_overlay_uses_the_infusion_as_run(record):

@@ -610,6 +610,7 @@ def pk_overlay(request: HttpRequest, actor: Actor, session_id: int) -> HttpRespo
     view = selectors.session_view(by=actor, session_id=session_id)
     return TemplateResponse(request, "dosing/_pk_overlay.html", {
         "view": view, "protocol": view.protocol, "pk": selectors.pk_observations(view),
+        "patient": view.patient, "session": view.session,
     })
 
 

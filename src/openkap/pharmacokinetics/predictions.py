@@ -380,6 +380,7 @@ def overlay_svg(
     vitals: Sequence[VitalsReading],
     dissociation: Sequence[DissociationScore],
     infusion_min: float | Decimal | None = None,
+    age_years: int | None = None,
 ) -> str:
     """A session's predicted curve with its observed vitals and dissociation scores.
 
@@ -389,7 +390,8 @@ def overlay_svg(
     last = max([0.0, *(m for m in minutes if math.isfinite(m))])
     hours = min(HOURS_RANGE[1], max(2.0, math.ceil((last + 15.0) / 30.0) / 2.0))
     key = curve_key(
-        route=route, dose_mg=dose_mg, weight_kg=weight_kg, infusion_min=infusion_min, hours=hours
+        route=route, dose_mg=dose_mg, weight_kg=weight_kg, infusion_min=infusion_min, hours=hours,
+        age_years=age_years,
     )
     result = simulation(key)
     try:

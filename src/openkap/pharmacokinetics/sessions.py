@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from openkap.core.pk.overlay import DissociationScore, VitalsReading
 from openkap.core.routes import Route
@@ -68,6 +69,7 @@ def session_overlay(session: Any) -> SessionOverlay:
         for o in session.observations.all()
         if o.cadss_total is not None
     ]
+    age = session.patient.age_on(timezone.localtime(start).date())
     svg = overlay_svg(
         route=protocol.route,
         dose_mg=order.dose_mg,
@@ -75,6 +77,7 @@ def session_overlay(session: Any) -> SessionOverlay:
         infusion_min=infusion,
         vitals=vitals,
         dissociation=ratings,
+        age_years=age,
     )
     return SessionOverlay(svg, tuple(notes))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -90,11 +91,15 @@ def pk_overlay(
     vitals: Iterable[Any] = (),
     dissociation: Iterable[Any] = (),
     infusion_min: float | Decimal | None = None,
+    patient: Any = None,
+    on: datetime | None = None,
 ) -> dict[str, Any]:
     """A finished session: the predicted curve with observed vitals and dissociation scores.
 
     ``vitals``: items with minute, systolic, diastolic, heart_rate (objects or dicts;
     minutes from the start of dosing); ``dissociation``: items with minute and score.
+    ``patient`` and ``on`` (the start of dosing): the curve is for the patient's age
+    that day, so the record does not change as the patient ages.
     """
     try:
         readings = [_vitals(v) for v in vitals]
@@ -109,6 +114,7 @@ def pk_overlay(
             infusion_min=infusion_min,
             vitals=readings,
             dissociation=ratings,
+            age_years=_age(patient, on),
         )
     except ValidationError as exc:
         return {"problem": "No predicted curve: " + " ".join(exc.messages)}
@@ -153,6 +159,9 @@ def _dissociation(item: Any) -> DissociationScore:
     return DissociationScore(minute=float(_get(item, "minute")), score=float(_get(item, "score")))
 
 
-def _age(patient: Any) -> int | None:
-    """The patient's age today (a Patient, or None when the caller has none)."""
-    return None if patient is None else int(patient.age_on(timezone.localdate()))
+def _age(patient: Any, on: datetime | None = None) -> int | None:
+    """The patient's age on that day, by default today (None without a patient)."""
+    if patient is None:
+        return None
+    day = timezone.localdate() if on is None else timezone.localtime(on).date()
+    return int(patient.age_on(day))
