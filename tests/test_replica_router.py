@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext, override_settings
 from openkap.accounts.models import Membership, User
 from openkap.audit.models import AuditEvent
 from openkap.dbrouter import REPLICA, ReplicaRouter, replica_reads
-from openkap.fhir.models import ExportJob
+from openkap.fhir.models import BackendClient, ExportJob
 from openkap.outcomes.cohort import CohortFilters
 from openkap.outcomes.selectors import outcome_report
 from openkap.pathway.models import Episode
@@ -50,7 +50,8 @@ def test_only_reads_asked_for_go_to_the_replica(replica):
     assert router.db_for_read(Patient) == "default"
 
 
-@pytest.mark.parametrize("model", [Session, User, Membership, AuditEvent, CareTeamMember, BreakGlassGrant, ExportJob])
+@pytest.mark.parametrize(
+    "model", [Session, User, Membership, AuditEvent, CareTeamMember, BreakGlassGrant, ExportJob, BackendClient])
 def test_access_sessions_audit_and_jobs_stay_on_the_primary(replica, model):
     with replica_reads():
         assert router.db_for_read(model) == "default"

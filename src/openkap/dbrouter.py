@@ -20,7 +20,10 @@ from django.db import DEFAULT_DB_ALIAS, connections
 REPLICA = "replica"
 # Apps whose rows are read back right after they are written, or decide access.
 PRIMARY_ONLY_APPS = frozenset({"sessions", "auth", "contenttypes", "accounts", "audit", "django_tasks_db"})
-PRIMARY_ONLY_MODELS = frozenset({"fhir.exportjob", "patients.careteammember", "patients.breakglassgrant"})
+PRIMARY_ONLY_MODELS = frozenset({
+    "patients.careteammember", "patients.breakglassgrant",  # who may see a patient
+    "fhir.exportjob", "fhir.backendclient", "fhir.backendtoken", "fhir.usedassertion",
+})
 
 _replica_wanted: ContextVar[bool] = ContextVar("replica_reads", default=False)
 
