@@ -11,13 +11,15 @@ route) are applied while reading the sessions.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db import connection
-from django.db.models import F, QuerySet
+from django.db.models import DateField, F, Func, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -80,6 +82,70 @@ def _raw(queryset: QuerySet[Any]) -> Iterator[tuple[Any, ...]]:
             yield from rows
 
 
+@functools.lru_cache(maxsize=8)
+def utc_offsets(zone_name: str) -> tuple[tuple[str, int], ...]:
+    """The zone's UTC offsets in minutes from each change on, newest first, as
+    ('YYYY-MM-DD HH:MM:SS' UTC, minutes), from 1900 to ten years ahead: found day by day
+    from the zone's own rules, then to the minute by bisection."""
+    zone = ZoneInfo(zone_name)
+
+    def offset(at: datetime) -> int:
+        delta = at.astimezone(zone).utcoffset()
+        return int(delta.total_seconds() // 60) if delta is not None else 0
+
+    day, end = datetime(1900, 1, 1, tzinfo=UTC), datetime(datetime.now(UTC).year + 10, 1, 1, tzinfo=UTC)
+    changes = [("0000-01-01 00:00:00", offset(day))]
+    step = timedelta(days=1)
+    while day < end:
+        after = day + step
+        old = offset(day)
+        if offset(after) != old:
+            low, high = 0, 24 * 60  # minutes into the day: the old offset at low, the new at high
+            while high - low > 1:
+                middle = (low + high) // 2
+                low, high = (middle, high) if offset(day + timedelta(minutes=middle)) == old else (low, middle)
+            change = day + timedelta(minutes=high)
+            changes.append((change.strftime("%Y-%m-%d %H:%M:%S"), offset(change)))
+        day = after
+    return tuple(reversed(changes))
+
+
+class LocalDate(Func):
+    """The clinic-local calendar day of a stored (UTC) timestamp, computed by the
+    database: PostgreSQL with ``AT TIME ZONE`` and its own zone data; SQLite from the
+    zone's offsets since 1900 (``utc_offsets``), newest first so recent rows match
+    early. Converting in Python cost more than reading the rows (ADR 0061)."""
+
+    output_field = DateField()
+
+    def __init__(self, expression: Any, zone_name: str) -> None:
+        super().__init__(expression)
+        self.zone_name = zone_name
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"(({sql}) AT TIME ZONE %s)::date", [*params, self.zone_name]
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+        sql, params = compiler.compile(self.source_expressions[0])
+        cases, args = [], []
+        for since, minutes in utc_offsets(self.zone_name):
+            cases.append(f"WHEN {sql} >= %s THEN %s")
+            args += [*params, since, f"{minutes:+d} minutes"]
+        return f"date({sql}, CASE {' '.join(cases)} END)", [*params, *args]
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_date(text: str) -> date:
+    return date.fromisoformat(text)
+
+
+def as_date(value: date | str) -> date:
+    """A LocalDate read raw: a date (PostgreSQL) or its ISO text (SQLite; a cohort's rows
+    fall on a few hundred distinct days, so each is parsed once)."""
+    return value if isinstance(value, date) else _iso_date(value)
+
+
 def local_day(value: datetime | str, zone: tzinfo | None = None) -> date:
     """The clinic-local day of a stored timestamp: an aware datetime (PostgreSQL), or
     SQLite's UTC as text or as a naive datetime (its declared-type converter)."""
@@ -121,14 +187,14 @@ def enrolled_patients(organization_id: int, filters: CohortFilters) -> dict[int,
         DosingSession.objects.held()
         .filter(organization_id=organization_id)
         .annotate(at=Coalesce("administration_started_at", "scheduled_start"))
+        .annotate(day=LocalDate("at", timezone.get_current_timezone_name()))
         .order_by("patient_id", "at", "id")
-        .values_list("id", "patient_id", "site_id", "episode_id", "at", F("protocol_version__route"))
+        .values_list("id", "patient_id", "site_id", "episode_id", "day", F("protocol_version__route"))
     )
     imported = imported_sessions(organization_id)
     enrolled: dict[int, Enrolled] = {}
-    zone = timezone.get_current_timezone()  # once: looking it up per row cost more than the row
-    for session_id, patient_id, site_id, episode_id, at, route in _raw(rows):
-        day = local_day(at, zone)
+    for session_id, patient_id, site_id, episode_id, raw_day, route in _raw(rows):
+        day = as_date(raw_day)
         record = enrolled.get(patient_id)
         if record is None:
             record = enrolled[patient_id] = Enrolled(
@@ -173,15 +239,15 @@ def _scores(organization_id: int, instrument_id: str) -> Iterator[tuple[int, Sco
             organization_id=organization_id, instrument_id=instrument_id, is_scored=True,
             correction__isnull=True,  # a corrected response counts through its correction
         )
+        .annotate(day=LocalDate("completed_at", timezone.get_current_timezone_name()))
         .order_by("patient_id", "completed_at", "id")
     )
-    zone = timezone.get_current_timezone()
     if instrument_id == "phq9":
-        for pid, at, total, q9 in _raw(rows.values_list("patient_id", "completed_at", "total", "answers__q9")):
-            yield pid, Score(local_day(at, zone), total, _item(q9))
+        for pid, day, total, q9 in _raw(rows.values_list("patient_id", "day", "total", "answers__q9")):
+            yield pid, Score(as_date(day), total, _item(q9))
     else:
-        for pid, at, total in _raw(rows.values_list("patient_id", "completed_at", "total")):
-            yield pid, Score(local_day(at, zone), total)
+        for pid, day, total in _raw(rows.values_list("patient_id", "day", "total")):
+            yield pid, Score(as_date(day), total)
 
 
 def patient_outcomes(

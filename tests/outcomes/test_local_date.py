@@ -1,0 +1,115 @@
+"""The cohort's clinic-local days are computed by the database (ADR 0061): they must be
+the days Python's zoneinfo gives, in every zone shape (DST north and south, half-hour
+and 45-minute offsets, a zone that changed its standard offset), on both databases;
+and the report read through them must equal the pure core on the same data."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import transaction
+from django.db.models import DateTimeField, Value
+from django.test import override_settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from openkap.core.outcomes import PatientInput, Score, patient_outcome
+from openkap.outcomes.cohort import CohortFilters, LocalDate, as_date, enrolled_patients, patient_outcomes, utc_offsets
+
+ZONES = ["America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu", "America/St_Johns", "Europe/London",
+         "Pacific/Apia", "UTC"]
+MOMENTS = st.datetimes(min_value=datetime(1901, 1, 1), max_value=datetime(2035, 12, 31), timezones=st.just(UTC))
+
+
+def _offset_day(moment: datetime, zone: str) -> date:
+    text = moment.strftime("%Y-%m-%d %H:%M:%S")
+    minutes = next(m for since, m in utc_offsets(zone) if text >= since)
+    return (moment + timedelta(minutes=minutes)).date()
+
+
+@given(moment=MOMENTS, zone=st.sampled_from(ZONES))
+def test_the_offset_table_gives_zoneinfo_s_day(moment, zone):
+    assert _offset_day(moment, zone) == moment.astimezone(ZoneInfo(zone)).date()
+
+
+def test_the_offset_table_knows_the_changes_of_a_hand_checked_zone():
+    table = dict(utc_offsets("America/New_York"))
+    # US daylight saving time, 2025: 2 a.m. EST on 9 March (07:00 UTC), 2 a.m. EDT on 2 November (06:00 UTC).
+    assert table["2025-03-09 07:00:00"] == -240
+    assert table["2025-11-02 06:00:00"] == -300
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("zone", ZONES)
+def test_the_database_gives_zoneinfo_s_day(org, zone):
+    from openkap.accounts.models import Organization
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(moment=MOMENTS)
+    def check(moment):
+        raw = (Organization.objects.filter(pk=org.pk)
+               .annotate(day=LocalDate(Value(moment, output_field=DateTimeField()), zone))
+               .values_list("day", flat=True).get())
+        assert as_date(raw) == moment.astimezone(ZoneInfo(zone)).date()
+
+    with override_settings(TIME_ZONE=zone):
+        check()
+
+
+DAYS = st.dates(min_value=date(2024, 10, 1), max_value=date(2025, 6, 30))
+# Times near local midnight are where a wrong conversion moves a score to another day.
+HOURS = st.sampled_from([0, 1, 9, 22, 23])
+
+
+@pytest.mark.django_db
+def test_the_report_read_through_the_database_equals_the_core(org, site, prescriber):
+    """Random cohorts with sessions and scores at times near midnight across daylight-saving
+    changes: the database path gives each patient the outcome the pure core computes
+    from zoneinfo's days."""
+    from openkap.dosing.models import DosingSession
+    from openkap.measures.models import MeasureResponse
+    from tests.outcomes.factories import add_patient
+
+    zone = ZoneInfo("America/New_York")
+    patients = st.lists(st.tuples(st.lists(st.tuples(DAYS, HOURS), min_size=1, max_size=5),
+                                  st.lists(st.tuples(DAYS, HOURS, st.integers(0, 27)), max_size=8)),
+                        min_size=1, max_size=4)
+
+    @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(cohort=patients)
+    def check(cohort):
+        with transaction.atomic():  # each example starts from the empty clinic
+            compare(cohort)
+            transaction.set_rollback(True)
+
+    def compare(cohort):
+        expected = {}
+        for sessions, scores in cohort:
+            patient = add_patient(org, site, prescriber)
+            episode = patient.episodes.get()
+            session_times = sorted(datetime(d.year, d.month, d.day, h, 30, tzinfo=zone) for d, h in sessions)
+            for when in session_times:
+                DosingSession.objects.create(
+                    organization=org, patient=patient, episode=episode, site=site,
+                    status=DosingSession.Status.DISCHARGED, scheduled_start=when, started_at=when,
+                    administration_started_at=when, created_by=prescriber)
+            score_rows = sorted((datetime(d.year, d.month, d.day, h, 15, tzinfo=zone), t) for d, h, t in scores)
+            for when, total in score_rows:
+                MeasureResponse.objects.create(
+                    organization=org, patient=patient, episode=episode, instrument_id="phq9",
+                    instrument_version="test", occasion="ad_hoc", answers={"q9": 0}, result={}, is_scored=True,
+                    total=total, completed_at=when, via="staff", entered_by=prescriber)
+            expected[patient.id] = patient_outcome(
+                PatientInput(patient.id, tuple(w.astimezone(UTC).astimezone(zone).date() for w in session_times),
+                             tuple(Score(w.date(), float(t), 0) for w, t in score_rows)),
+                "phq9", as_of=date(2026, 1, 1))
+        filters = CohortFilters()
+        enrolled = enrolled_patients(org.id, filters)
+        got = {record.patient_id: outcome
+               for record, outcome in patient_outcomes(org.id, enrolled, filters, as_of=date(2026, 1, 1))}
+        assert got == expected
+
+    with override_settings(TIME_ZONE="America/New_York"):
+        check()
