@@ -66,10 +66,11 @@ def patient_measures(request: HttpRequest, actor: Actor, patient_id: int) -> Htt
     chart = patient_selectors.patient_chart(by=actor, patient_id=patient_id)
     overview = selectors.measures_overview(by=actor, patient_id=patient_id)
     org_id = actor.organization.id
-    enterable = [services.instrument_for(org_id, i.id) for i in all_instruments()]
+    instruments = services.instruments_for(
+        org_id, [i.id for i in all_instruments()] + [a.instrument_id for a in overview.open_assignments])
+    enterable = [instruments[i.id] for i in all_instruments()]
     linkable = {
-        a.id for a in overview.open_assignments
-        if services.patient_can_complete(services.instrument_for(org_id, a.instrument_id))
+        a.id for a in overview.open_assignments if services.patient_can_complete(instruments[a.instrument_id])
     }
     return TemplateResponse(
         request,

@@ -67,12 +67,23 @@ def tasks_list(
     return result
 
 
+def _open_mine(by: Actor) -> QuerySet[Task]:
+    qs = _visible_tasks(by).filter(resolved_at__isnull=True)
+    return qs.filter(Q(assignees__user=by.user) | Q(assigned_role__in=[r.value for r in by.roles])).distinct()
+
+
+def open_task_count_mine(by: Actor) -> int:
+    """The actor's open tasks, for the navigation on every page: one query (no patient
+    data, not audited)."""
+    return _open_mine(by).count() if by.can(Perm.TASK_VIEW) else 0
+
+
 def open_task_counts(by: Actor) -> dict[str, int]:
     """Counts for the Today page (no patient data, not audited)."""
     if not by.can(Perm.TASK_VIEW):
         return {}
     qs = _visible_tasks(by).filter(resolved_at__isnull=True)
-    mine = qs.filter(Q(assignees__user=by.user) | Q(assigned_role__in=[r.value for r in by.roles])).distinct()
+    mine = _open_mine(by)
     return {
         "mine": mine.count(),
         "urgent": mine.exclude(priority=Task.Priority.ROUTINE).count(),

@@ -20,10 +20,10 @@ def _is_current(path: str, href: str) -> bool:
 
 def _waiting_count(actor: Actor) -> int:
     """Hand-offs waiting for the actor plus their open tasks: the number beside Today."""
-    from openkap.tasks.selectors import open_task_counts
+    from openkap.tasks.selectors import open_task_count_mine
     from openkap.web.workqueue import work_count
 
-    return work_count(actor) + open_task_counts(actor).get("mine", 0)
+    return work_count(actor) + open_task_count_mine(actor)
 
 
 # The navigation, in order: (URL name, label, who sees it).
