@@ -16,11 +16,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from openkap.core.outcomes import PatientInput, Score, patient_outcome
-from openkap.outcomes.cohort import CohortFilters, LocalDate, as_date, enrolled_patients, patient_outcomes, utc_offsets
+from openkap.outcomes.cohort import (
+    CohortFilters,
+    LocalDate,
+    as_date,
+    enrolled_patients,
+    patient_outcomes,
+    utc_offsets,
+)
 
 ZONES = ["America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu", "America/St_Johns", "Europe/London",
          "Pacific/Apia", "UTC"]
-MOMENTS = st.datetimes(min_value=datetime(1901, 1, 1), max_value=datetime(2035, 12, 31), timezones=st.just(UTC))
+# Hypothesis takes naive bounds and attaches the zone itself.
+MOMENTS = st.datetimes(min_value=datetime(1901, 1, 1), max_value=datetime(2035, 12, 31),  # noqa: DTZ001
+                       timezones=st.just(UTC))
 
 
 def _offset_day(moment: datetime, zone: str) -> date:
