@@ -40,11 +40,54 @@ def pytest_collection_modifyitems(config, items) -> None:
             item.add_marker(skip)
 
 
+_CLOCK: list = []  # the patch in force under OPENKAP_TEST_CLOCK, undone at the end
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config) -> None:
+    """``OPENKAP_TEST_CLOCK=2026-01-31T23:55-05:00`` runs the session as if it had started at
+    that moment (time runs on from it), from collection on (parametrised cases compute times
+    at import): a test that passes at noon but fails just before midnight, on a DST change or
+    at a month's end shows up on demand rather than in a late CI run (README, Tests).
+    ``timezone.now`` is patched, and the model defaults that hold the real function, so
+    services, models and tests see the same moment. Only with pytest-django (tests/core
+    runs without Django and reads no clock)."""
+    moment = os.environ.get("OPENKAP_TEST_CLOCK")
+    if not moment or not config.pluginmanager.hasplugin("django"):
+        return
+    from unittest import mock
+
+    from django.apps import apps
+    from django.utils import timezone
+
+    real = timezone.now
+    offset = datetime.fromisoformat(moment) - real()
+
+    def fake() -> datetime:
+        return real() + offset
+
+    for model in apps.get_models():
+        for field in model._meta.fields:
+            if field.default is real:
+                field.default = fake
+                field.__dict__.pop("_get_default", None)  # a field caches its default callable
+    patch = mock.patch.object(timezone, "now", fake)
+    patch.start()
+    _CLOCK.append(patch)
+
+
+def pytest_unconfigure(config) -> None:
+    while _CLOCK:
+        _CLOCK.pop().stop()
+
+
 def zone_in_early_afternoon() -> str:
     """A fixed-offset zone where it is 13:xx now: the demo clinic seeded at this hour has
     every story on its board (sessions monitored, waiting for an order, arriving), and
     the morning's sessions never straddle midnight, whenever the tests run."""
-    offset = (13 - datetime.now(UTC).hour + 12) % 24 - 12
+    from django.utils import timezone  # the session's clock (OPENKAP_TEST_CLOCK) when moved
+
+    offset = (13 - timezone.now().astimezone(UTC).hour + 12) % 24 - 12
     # POSIX sign convention: Etc/GMT-5 is UTC+5.
     return f"Etc/GMT{-offset:+d}" if offset else "Etc/UTC"
 

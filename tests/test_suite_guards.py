@@ -26,3 +26,14 @@ def test_browser_tests_never_wait_for_the_clock():
     sleeping = [str(p.relative_to(TESTS)) for p, s in _sources(TESTS / "browser")
                 if p.name.startswith("test_") and re.search(r"\bsleep\(", s)]
     assert sleeping == []
+
+
+def test_tests_read_the_clock_through_django():
+    # date's today() and datetime's now() read the machine's clock and zone (UTC on CI): in the
+    # clinic's evening that is already tomorrow, and OPENKAP_TEST_CLOCK cannot move them.
+    # Use timezone.now() / timezone.localdate(). Pure core tests take times as arguments;
+    # browser tests talk to a server in another process, on the real clock.
+    found = [f"{p.relative_to(TESTS)}:{s[:m.start()].count(chr(10)) + 1}"
+             for p, s in _sources() if p.relative_to(TESTS).parts[0] not in ("core", "browser")
+             for m in re.finditer(r"\b(?:date\.today|datetime\.now)\(", s)]
+    assert found == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -14,7 +14,7 @@ from openkap.dosing.models import DosingSession
 from openkap.ledger import services
 from openkap.pathway.models import Episode
 
-EXPIRY = date.today() + timedelta(days=365)  # noqa: DTZ011 - a calendar date well in the future
+EXPIRY = timezone.localdate() + timedelta(days=365)  # a calendar date well in the future
 
 
 @pytest.fixture

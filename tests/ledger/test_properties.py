@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -94,7 +95,7 @@ def run(ops, world) -> None:
                                                   units=arg)
                 elif kind == "loss":
                     entry = services.ledger_loss(by=w.nurse_actor, lot_id=lot.id, units=arg, loss_type="other_loss",
-                                                 discovered_on=EXPIRY.today(), circumstances="spilled")
+                                                 discovered_on=timezone.localdate(), circumstances="spilled")
                 elif kind == "destroy":
                     entry = services.ledger_destroy(by=w.nurse_actor, lot_id=lot.id, units=arg,
                                                     witness_id=w.prescriber.id, second_witness_id=w.admin.id,
