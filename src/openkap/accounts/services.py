@@ -38,6 +38,7 @@ from openkap.core.authz import STAFF_ROLES, Perm, Role
 from openkap.core.digest import sha256_hex
 from openkap.core.identifiers import validate_dea_number, validate_npi
 from openkap.core.netaddr import backoff_seconds
+from openkap.dblocks import serialized
 
 TOTP_ISSUER = "OpenKAP"
 RECOVERY_CODE_COUNT = 10
@@ -80,26 +81,28 @@ def login_attempt(*, email: str, password: str, ip: str, user_agent: str) -> Log
     what happened and an admin sees the same facts that locked the account.
     """
     email = email.strip().lower()
-    wait = _address_backoff(ip=ip, email=email)
-    if wait:
-        _login_failed(email=email, ip=ip, user_agent=user_agent, why="ip_backoff")
-        return LoginResult(None, BACKOFF_MESSAGE.format(seconds=wait))
-    user = User.objects.filter(email=email).first()
-    if user is not None and is_locked(user):
-        _login_failed(email=email, ip=ip, user_agent=user_agent, why="locked", user=user)
-        return LoginResult(None, LOCKED_MESSAGE)
-    if user is None or not user.is_active or not user.check_password(password):
-        if user is None:
-            # Same work as a real check, so timing does not reveal which emails exist.
-            User(email=email).set_password(password)
-        _login_failed(email=email, ip=ip, user_agent=user_agent, why="bad_credentials", user=user)
-        if user is not None and _lock_if_too_many_failures(user, ip=ip, user_agent=user_agent):
+    # One check at a time per account on every server: the lock-out counts each failure.
+    with serialized(f"login:{email}"):
+        wait = _address_backoff(ip=ip, email=email)
+        if wait:
+            _login_failed(email=email, ip=ip, user_agent=user_agent, why="ip_backoff")
+            return LoginResult(None, BACKOFF_MESSAGE.format(seconds=wait))
+        user = User.objects.filter(email=email).first()
+        if user is not None and is_locked(user):
+            _login_failed(email=email, ip=ip, user_agent=user_agent, why="locked", user=user)
             return LoginResult(None, LOCKED_MESSAGE)
-        if user is None and _recent_failures(actor_email=email) >= settings.LOGIN_MAX_FAILURES_PER_ACCOUNT:
-            # An address with no account "locks" like one, so the message reveals nothing.
-            return LoginResult(None, LOCKED_MESSAGE)
-        return LoginResult(None, BAD_CREDENTIALS_MESSAGE)
-    return LoginResult(user)
+        if user is None or not user.is_active or not user.check_password(password):
+            if user is None:
+                # Same work as a real check, so timing does not reveal which emails exist.
+                User(email=email).set_password(password)
+            _login_failed(email=email, ip=ip, user_agent=user_agent, why="bad_credentials", user=user)
+            if user is not None and _lock_if_too_many_failures(user, ip=ip, user_agent=user_agent):
+                return LoginResult(None, LOCKED_MESSAGE)
+            if user is None and _recent_failures(actor_email=email) >= settings.LOGIN_MAX_FAILURES_PER_ACCOUNT:
+                # An address with no account "locks" like one, so the message reveals nothing.
+                return LoginResult(None, LOCKED_MESSAGE)
+            return LoginResult(None, BAD_CREDENTIALS_MESSAGE)
+        return LoginResult(user)
 
 
 def _address_backoff(*, ip: str, email: str) -> int:

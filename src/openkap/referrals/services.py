@@ -38,6 +38,7 @@ from openkap.core.referrals import (
     normalise_name,
     triage,
 )
+from openkap.dblocks import serialized
 from openkap.measures.models import MeasureResponse, Occasion
 from openkap.measures.services import response_enter
 from openkap.pathway.models import Episode
@@ -380,46 +381,49 @@ def referral_submit(
     if errors:
         raise ValidationError(errors)
     result = triage_of(instruments or {}, flags, clinician_reports_suicide_risk=clinician_reports_suicide_risk)
-    check_address(ip)
-    existing = Referral.objects.filter(submission_key=submission_key).first()
-    if existing is not None:
-        return Submitted(existing, False, result)
     contact_email = cleaned["email"] if kind == Referral.Kind.SELF else cleaned["referrer_email"]
     digest = email_digest(contact_email) if contact_email else ""
-    if not result.suicide_risk and _email_over_limit(contact_email):
-        SubmissionAttempt.objects.create(organization=organization, ip=ip, email_hash=digest, outcome="email_limit")
-        return Submitted(None, False, result)
-    try:
-        with transaction.atomic():
-            referral = Referral.objects.create(
-                organization=organization, kind=kind, urgency=int(result.urgency),
-                triage=result.to_dict(), crisis_shown=crisis_shown or result.crisis,
-                consent_to_contact=True, submission_key=submission_key, **cleaned,
-            )
-            if letter is not None:
-                name, content = letter
-                ReferralLetter.objects.create(
-                    organization=organization, referral=referral, filename=name[:200], content=content,
-                    size=len(content), sha256=hashlib.sha256(content).hexdigest(),
-                )
-            audit_record(
-                by=None, action=AuditAction.CREATE, object_type="referral", object_id=referral.id,
-                organization_id=organization.id, actor_email=f"{kind} referral form", ip=ip,
-                user_agent=user_agent,
-                detail={"kind": kind, "urgency": result.urgency.slug, "crisis": result.crisis,
-                        "letter": letter is not None},
-            )
-            if result.suicide_risk:
-                _raise_risk_task(referral, result)
-            SubmissionAttempt.objects.create(organization=organization, ip=ip, email_hash=digest, outcome="stored")
-            _send_confirmation_on_commit(referral, _status_link(referral))
-    except IntegrityError:
-        # The same form posted twice at once: the other request stored it.
+    # The limits count stored attempts: one submission per address and per email at a time,
+    # on every server, so two at once cannot both pass the last free slot.
+    with serialized(*([f"referral-ip:{ip}"] if ip else []), *([f"referral-email:{digest}"] if digest else [])):
+        check_address(ip)
         existing = Referral.objects.filter(submission_key=submission_key).first()
-        if existing is None:
-            raise
-        return Submitted(existing, False, result)
-    return Submitted(referral, True, result)
+        if existing is not None:
+            return Submitted(existing, False, result)
+        if not result.suicide_risk and _email_over_limit(contact_email):
+            SubmissionAttempt.objects.create(organization=organization, ip=ip, email_hash=digest, outcome="email_limit")
+            return Submitted(None, False, result)
+        try:
+            with transaction.atomic():
+                referral = Referral.objects.create(
+                    organization=organization, kind=kind, urgency=int(result.urgency),
+                    triage=result.to_dict(), crisis_shown=crisis_shown or result.crisis,
+                    consent_to_contact=True, submission_key=submission_key, **cleaned,
+                )
+                if letter is not None:
+                    name, content = letter
+                    ReferralLetter.objects.create(
+                        organization=organization, referral=referral, filename=name[:200], content=content,
+                        size=len(content), sha256=hashlib.sha256(content).hexdigest(),
+                    )
+                audit_record(
+                    by=None, action=AuditAction.CREATE, object_type="referral", object_id=referral.id,
+                    organization_id=organization.id, actor_email=f"{kind} referral form", ip=ip,
+                    user_agent=user_agent,
+                    detail={"kind": kind, "urgency": result.urgency.slug, "crisis": result.crisis,
+                            "letter": letter is not None},
+                )
+                if result.suicide_risk:
+                    _raise_risk_task(referral, result)
+                SubmissionAttempt.objects.create(organization=organization, ip=ip, email_hash=digest, outcome="stored")
+                _send_confirmation_on_commit(referral, _status_link(referral))
+        except IntegrityError:
+            # The same form posted twice at once: the other request stored it.
+            existing = Referral.objects.filter(submission_key=submission_key).first()
+            if existing is None:
+                raise
+            return Submitted(existing, False, result)
+        return Submitted(referral, True, result)
 
 
 # --- the status link -------------------------------------------------------------------------
