@@ -47,7 +47,8 @@ def appointment_types(*, by: Actor) -> list[TypeRow]:
     require(by, Perm.SCHEDULE_VIEW)
     rows = {r.kind: r.default_minutes for r in AppointmentType.objects.filter(organization=by.organization)}
     return [
-        TypeRow(kind, label, rows.get(kind, DEFAULT_MINUTES[kind]), kind in rows)
+        # The label in the reader's language, as text (the API's schema wants a string).
+        TypeRow(kind, str(label), rows.get(kind, DEFAULT_MINUTES[kind]), kind in rows)
         for kind, label in AppointmentKind.choices
     ]
 
