@@ -71,8 +71,8 @@ class SimulateIn(_DoseIn):
     route: PkRouteName
     norketamine: bool = Field(
         False,
-        description="Racemic routes: also predict norketamine (formation fitted to "
-        "published means; see docs/pk.md for where it misses)",
+        description="Racemic routes: also predict norketamine (Simons 2022 published "
+        "S-ketamine metabolite model; see docs/pk.md for where it misses)",
     )
 
 

@@ -98,12 +98,15 @@ def test_the_objective_weights_the_mean_by_its_spread_and_n() -> None:
     assert fit.residual(tmax, 67.6) == pytest.approx(10 / (48**2 / 6 + 25) ** 0.5)
 
 
-def test_refitting_norketamine_reproduces_its_stored_fractions() -> None:
-    names = [f"{p.set_key}.{p.name}" for p in fit.NK_PARAMS]
-    stored = [STORED["parameters"][n]["value"] for n in names]
-    assert fit.fit_norketamine(DATA, _stored(), start=stored) == pytest.approx(stored, rel=2e-3)
-    assert NORKETAMINE.params["fm_systemic"].value == stored[0]
-    assert NORKETAMINE.params["fm_first_pass"].value == stored[1]
+def test_norketamine_is_published_not_fitted() -> None:
+    """The metabolite model takes Simons 2022's values; the fit has none of its own."""
+    assert not [k for k in STORED["parameters"] if k.startswith("norketamine.")]
+    values = fit.values_of(_stored(), norketamine=True)["norketamine"]
+    assert {n: float(v[0]) for n, v in values.items()} == {
+        n: p.value for n, p in NORKETAMINE.params.items()
+    }
+    assert NORKETAMINE.params["fm"].value == 0.8
+    assert NORKETAMINE.params["cln"].value == pytest.approx(1.00 * 60)  # CLN1 1.00 L/min
 
 
 def test_fitted_clearance_lies_in_an_independent_meta_analysis_interval() -> None:

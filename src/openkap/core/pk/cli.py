@@ -111,7 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--norketamine",
         action="store_true",
-        help="racemic routes: also predict norketamine (see docs/pk.md for its fit)",
+        help="racemic routes: also predict norketamine (Simons 2022 model; see docs/pk.md)",
     )
     sim.add_argument(
         "--interaction",

@@ -30,7 +30,7 @@ from scipy.optimize import least_squares
 
 from openkap.core.pk.engine import FloatArray, solve
 from openkap.core.pk.models import Regimen, Values, build
-from openkap.core.pk.params import IM_ABSORPTION, PEREZ_RUIXO_2021
+from openkap.core.pk.params import IM_ABSORPTION, NORKETAMINE
 
 DATA_DIR = Path(__file__).with_name("data")
 OBSERVATIONS = DATA_DIR / "observations.json"
@@ -124,30 +124,14 @@ def _from_internal(p: FitParam, x: float) -> float:
     return 1 / (1 + math.exp(-x)) if p.fraction else math.exp(x)
 
 
-# Norketamine: Perez-Ruixo's noresketamine disposition (published, apparent
-# values) with the fractions formed fitted here, after the parent (sequential:
-# the parent fit does not see norketamine data).
-NK_PARAMS: tuple[FitParam, ...] = (
-    FitParam(
-        "norketamine", "fm_systemic", "-", 0.5, "none published: uninformative", fraction=True
-    ),
-    FitParam(
-        "norketamine", "fm_first_pass", "-", 0.5, "none published: uninformative", fraction=True
-    ),
-)
-NK_DISPOSITION = ("vcn", "cln", "q3", "vpn")
-
-
-def values_of(theta: Sequence[float], nk_theta: Sequence[float] | None = None) -> Values:
-    """Model values (typical individual) for parameter values in FIT_PARAMS order."""
+def values_of(theta: Sequence[float], norketamine: bool = False) -> Values:
+    """Model values (typical individual) for parameter values in FIT_PARAMS order;
+    with norketamine, the published metabolite model (nothing of it is fitted)."""
     values: Values = {k: {n: np.array([v]) for n, v in d.items()} for k, d in FIXED.items()}
     for p, v in zip(FIT_PARAMS, theta, strict=True):
         values.setdefault(p.set_key, {})[p.name] = np.array([v])
-    if nk_theta is not None:
-        published = PEREZ_RUIXO_2021.params
-        values["norketamine"] = {n: np.array([published[n].value]) for n in NK_DISPOSITION}
-        for p, v in zip(NK_PARAMS, nk_theta, strict=True):
-            values["norketamine"][p.name] = np.array([v])
+    if norketamine:
+        values["norketamine"] = {n: np.array([p.value]) for n, p in NORKETAMINE.params.items()}
     return values
 
 
@@ -189,22 +173,20 @@ class Curve:
         return float(np.trapezoid(self.conc[mask], self.times[mask])) / 60.0
 
 
-def simulate_arm(
-    arm: dict[str, Any], theta: Sequence[float], nk_theta: Sequence[float] | None = None
-) -> Curve:
-    """The ketamine curve, or with nk_theta the norketamine curve."""
+def simulate_arm(arm: dict[str, Any], theta: Sequence[float], norketamine: bool = False) -> Curve:
+    """The ketamine curve, or the norketamine curve."""
     regimen = Regimen(
         route=arm["route"],
         doses=((0.0, arm_dose(arm)),),
         weight_kg=WEIGHT_KG,
         infusion_min=float(arm.get("infusion_min", 0.0)),
         disposition="joint",
-        norketamine=nk_theta is not None,
+        norketamine=norketamine,
     )
-    built = build(regimen, values_of(theta, nk_theta))
+    built = build(regimen, values_of(theta, norketamine))
     sol = solve(built.model, built.inputs, step_min=STEP_MIN, n_steps=round(HORIZON_MIN / STEP_MIN))
     assert sol.conc is not None
-    o = 0 if nk_theta is None else 1
+    o = 1 if norketamine else 0
     return Curve(sol.times_min, sol.conc[o].reshape(-1), float(sol.auc_inf[o, 0]) / 60.0)
 
 
@@ -352,36 +334,11 @@ def _metabolite(arm: dict[str, Any]) -> list[dict[str, Any]]:
     return [o for o in arm["observations"] if o.get("analyte") == "norketamine"]
 
 
-def nk_residuals(x: FloatArray, arms: list[dict[str, Any]], theta: Sequence[float]) -> FloatArray:
-    nk_theta = [_from_internal(p, xi) for p, xi in zip(NK_PARAMS, x, strict=True)]
-    out = []
-    for arm in arms:
-        if _metabolite(arm):
-            curve = simulate_arm(arm, theta, nk_theta)
-            out += [residual(o, predict(o, arm, curve, theta)) for o in _metabolite(arm)]
-    out += [(xi - _to_internal(p, p.prior)) / PRIOR_SD for p, xi in zip(NK_PARAMS, x, strict=True)]
-    return np.array(out)
-
-
-def fit_norketamine(
-    data: dict[str, Any], theta: Sequence[float], start: Sequence[float] | None = None
-) -> list[float]:
-    """Fractions of ketamine forming norketamine (systemic, first pass), parent fixed."""
-    x0 = [
-        _to_internal(p, v)
-        for p, v in zip(NK_PARAMS, start or [p.prior for p in NK_PARAMS], strict=True)
-    ]
-    arms = _fitted_arms(data, None)
-    result = least_squares(nk_residuals, x0, args=(arms, theta), diff_step=1e-4, **_TOL)
-    return [_from_internal(p, xi) for p, xi in zip(NK_PARAMS, result.x, strict=True)]
-
-
-def nk_rows_for(
-    arm: dict[str, Any], theta: Sequence[float], nk_theta: Sequence[float]
-) -> list[Row]:
+def nk_rows_for(arm: dict[str, Any], theta: Sequence[float]) -> list[Row]:
+    """Norketamine predicted (published metabolite model on the fitted parent)."""
     if not _metabolite(arm):
         return []
-    curve = simulate_arm(arm, theta, nk_theta)
+    curve = simulate_arm(arm, theta, norketamine=True)
     return [
         Row(
             arm["study"],
@@ -446,8 +403,6 @@ def run(write: bool) -> dict[str, Any]:
     cost = 0.5 * float(np.sum(residuals(np.array(x), _fitted_arms(data, None)) ** 2))
     prov = provenance(data, theta)
     loso, loso_thetas = leave_one_study_out(data)
-    nk_theta = fit_norketamine(data, theta)
-    nk_studies = sorted({a["study"] for a in _fitted_arms(data, None) if _metabolite(a)})
     result = {
         "about": "Written by `python -m openkap.core.pk.fit --write`; do not edit by hand.",
         "data_sha256": data_digest(),
@@ -462,24 +417,12 @@ def run(write: bool) -> dict[str, Any]:
                 "fitted_to": prov[f"{p.set_key}.{p.name}"],
             }
             for p, v in zip(FIT_PARAMS, theta, strict=True)
-        }
-        | {
-            f"{p.set_key}.{p.name}": {
-                "value": float(f"{v:.6g}"),
-                "unit": p.unit,
-                "prior": p.prior,
-                "prior_source": p.prior_source,
-                "fitted_to": nk_studies,
-            }
-            for p, v in zip(NK_PARAMS, nk_theta, strict=True)
         },
         "in_sample": [
             r.as_dict() for arm in _fitted_arms(data, None) for r in rows_for(arm, theta)
         ],
-        "norketamine_in_sample": [
-            r.as_dict()
-            for arm in _fitted_arms(data, None)
-            for r in nk_rows_for(arm, theta, nk_theta)
+        "norketamine_predicted": [
+            r.as_dict() for arm in _fitted_arms(data, None) for r in nk_rows_for(arm, theta)
         ],
         "leave_one_study_out": [r.as_dict() for r in loso],
         "leave_one_study_out_parameters": loso_thetas,
@@ -642,7 +585,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for key, p in result["parameters"].items():
         print(f"{key:<30}{p['value']:>12.5g} {p['unit']:<6} fitted to {', '.join(p['fitted_to'])}")
     print("\nIn sample:\n" + format_rows(result["in_sample"]))
-    print("\nNorketamine, in sample:\n" + format_rows(result["norketamine_in_sample"]))
+    print("\nNorketamine, predicted:\n" + format_rows(result["norketamine_predicted"]))
     print("\nLeave one study out:\n" + format_rows(result["leave_one_study_out"]))
 
 

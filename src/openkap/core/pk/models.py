@@ -62,7 +62,7 @@ class Regimen:
     disposition: str = "joint"  # racemic routes
     saliva: Saliva = "swallow"  # sublingual only
     interaction: str | None = None  # key of params.INTERACTIONS; racemic routes only
-    norketamine: bool = False  # racemic routes: add the metabolite (two more states)
+    norketamine: bool = False  # racemic routes: add the metabolite (four more states)
     age_years: float | None = None  # changes the curve only above 60 (params.age_parameter_set)
 
     @property
@@ -150,28 +150,33 @@ def _racemic(regimen: Regimen, values: Values) -> Built:
     n_depots = {"iv": 0, "im": 1, "in-racemic": 1, "oral": 1, "sublingual": 2}[regimen.route]
     if regimen.norketamine and regimen.route == "in-racemic":
         n_depots += 1  # the swallowed, not absorbed part of the spray
-    # Norketamine (on request): central and peripheral, after the depots.
-    nk = depot + n_depots if regimen.norketamine else None
-    n = depot + n_depots + (2 if regimen.norketamine else 0)
+    # Norketamine (on request, Simons 2022): a two-compartment metabolism chain,
+    # then central and peripheral norketamine, after the depots.
+    chain = depot + n_depots if regimen.norketamine else None
+    n = depot + n_depots + (4 if regimen.norketamine else 0)
     rates = np.zeros((n_pat, n, n))
     # Scaling every volume by v_factor with intercompartmental clearances fixed
     # divides all rate constants by it; CL scales k10 as well.
     k_el = k10 * cl_factor / v_factor
-    outputs = np.zeros((n_pat, 2 if nk is not None else 1, n))
+    outputs = np.zeros((n_pat, 2 if chain is not None else 1, n))
     outputs[:, 0, 0] = 1000.0 / (v1 * v_factor)
-    fm_fp: FloatArray | None = None
-    if nk is None:
-        _transfer(rates, 0, None, k_el)
-    else:
+    # Everything ketamine leaves by (and, at first pass, swallowed drug that
+    # does not reach the circulation) enters the metabolism chain.
+    _transfer(rates, 0, chain, k_el)
+    if chain is not None:
         m = values["norketamine"]
-        fm_fp = m["fm_first_pass"]
-        # A fraction of ketamine's elimination forms norketamine, the rest leaves.
-        _transfer(rates, 0, nk, k_el * m["fm_systemic"])
-        rates[:, 0, 0] -= k_el * (1.0 - m["fm_systemic"])
-        _transfer(rates, nk, None, m["cln"] / 60.0 / m["vcn"])
-        _transfer(rates, nk, nk + 1, m["q3"] / 60.0 / m["vcn"])
-        _transfer(rates, nk + 1, nk, m["q3"] / 60.0 / m["vpn"])
-        outputs[:, 1, nk] = 1000.0 / m["vcn"]
+        w = regimen.weight_kg / 70.0
+        vcn, vpn = m["vcn"] * w, m["vpn"] * w
+        cln, qn = m["cln"] / 60.0 * w**0.75, m["qn"] / 60.0 * w**0.75
+        k_tr = 2.0 / m["mtt_min"]
+        nk = chain + 2
+        _transfer(rates, chain, chain + 1, k_tr)
+        _transfer(rates, chain + 1, nk, m["fm"] * k_tr)
+        rates[:, chain + 1, chain + 1] -= (1.0 - m["fm"]) * k_tr  # not norketamine
+        _transfer(rates, nk, None, cln / vcn)
+        _transfer(rates, nk, nk + 1, qn / vcn)
+        _transfer(rates, nk + 1, nk, qn / vpn)
+        outputs[:, 1, nk] = 1000.0 * m["mw_ratio"] / vcn
     for j, (k_out, k_in) in enumerate(pairs, start=1):
         _transfer(rates, 0, j, k_out / v_factor)
         _transfer(rates, j, 0, k_in / v_factor)
@@ -192,14 +197,13 @@ def _racemic(regimen: Regimen, values: Values) -> Built:
         lag = float(a["lag_min"][0])
         for t, mg in regimen.doses:
             inputs.append(Input(depot, t + lag, a["f"] * mg))
-        if nk is not None and fm_fp is not None:
+        if chain is not None:
             # The part not absorbed in the nose is taken as swallowed, absorbed
             # like an oral dose and lost at first pass (PT2022's F of 11-17 %
-            # leaves no room for ketamine from it); a fraction forms norketamine.
+            # leaves no room for ketamine from it) into the metabolism chain.
             oral = values["oral"]
             gut = depot + 1
-            rates[:, gut, gut] -= oral["ka"]
-            rates[:, nk, gut] += fm_fp * oral["ka"]
+            _transfer(rates, gut, chain, oral["ka"])
             swallow_lag = float(oral["lag_min"][0])
             for t, mg in regimen.doses:
                 inputs.append(Input(gut, t + swallow_lag, (1.0 - a["f"]) * mg))
@@ -207,7 +211,7 @@ def _racemic(regimen: Regimen, values: Values) -> Built:
         oral = values["oral"]
         f_oral = np.minimum(oral["f"] * swallowed_f, 1.0)
         gut = depot if route == "oral" else depot + 1
-        _absorb(rates, gut, f_oral, oral["ka"], nk, fm_fp)
+        _absorb(rates, gut, f_oral, oral["ka"], chain)
         lag = float(oral["lag_min"][0])
         if route == "oral":
             for t, mg in regimen.doses:
@@ -221,7 +225,7 @@ def _racemic(regimen: Regimen, values: Values) -> Built:
                 inputs.append(Input(depot, t, mucosal * mg))
                 if regimen.saliva == "swallow":
                     inputs.append(Input(gut, t + hold + lag, (1.0 - mucosal) * mg))
-    analytes = ("ketamine",) if nk is None else ("ketamine", "norketamine")
+    analytes = ("ketamine",) if chain is None else ("ketamine", "norketamine")
     return Built(LinearModel(rates, outputs), inputs, analytes)
 
 
@@ -230,15 +234,15 @@ def _absorb(
     source: int,
     f: FloatArray,
     ka: FloatArray,
-    nk: int | None,
-    fm_first_pass: FloatArray | None,
+    chain: int | None,
 ) -> None:
     """First-order absorption of the whole dose: the fraction f reaches the
-    circulation; of the rest (first pass), fm_first_pass forms norketamine."""
+    circulation; the rest is lost at first pass, into the metabolism chain
+    when norketamine is modelled."""
     rates[:, source, source] -= ka
     rates[:, 0, source] += f * ka
-    if nk is not None and fm_first_pass is not None:
-        rates[:, nk, source] += (1.0 - f) * fm_first_pass * ka
+    if chain is not None:
+        rates[:, chain, source] += (1.0 - f) * ka
 
 
 def _micro_constants(

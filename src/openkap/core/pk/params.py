@@ -346,24 +346,44 @@ SUBLINGUAL_ABSORPTION = ParameterSet(
     },
 )
 
-# Racemic norketamine, on request (simulate(norketamine=True)). Structure and
-# metabolite disposition are Perez-Ruixo's for noresketamine (published, apparent
-# values: scaled by the unknown fraction formed); the fractions of ketamine's
-# elimination (systemic) and of its first-pass loss that appear as norketamine
-# are fitted to the norketamine means of PT2022 and Chong 2006, with the parent
-# fixed. No racemic norketamine model with parameters could be read.
-_NK = PEREZ_RUIXO + ", noresketamine (apparent), borrowed for racemic norketamine"
+# Racemic norketamine, on request (simulate(norketamine=True)): the published
+# S-ketamine -> S-norketamine model of Simons 2022, nothing fitted. Ketamine
+# leaving the circulation (and, at first pass, swallowed drug that does not
+# reach it) passes a two-compartment metabolism chain of which 80 % forms
+# norketamine. Applying S-enantiomer values to racemic ketamine and norketamine
+# is our assumption: no racemic parent-metabolite model with parameters could
+# be read (docs/pk.md, *Norketamine*).
+SIMONS = (
+    "Simons P et al. Front Pain Res 2022;3:946486 (S-ketamine oral thin film), Table 4 "
+    "(transcription in nlmixr2lib Simons_2022_s_ketamine.R), at 70 kg"
+)
 NORKETAMINE = ParameterSet(
     key="norketamine",
-    name="norketamine: fitted formation, Perez-Ruixo metabolite disposition",
-    citation=JOINT_FIT + "; " + PEREZ_RUIXO,
+    name="norketamine: Simons 2022 S-norketamine model, applied to racemic ketamine",
+    citation=SIMONS,
     params={
-        "fm_systemic": _fitted("norketamine", "fm_systemic"),
-        "fm_first_pass": _fitted("norketamine", "fm_first_pass"),
-        "vcn": Param(70.0, "L", _NK + ": Vcn/F"),
-        "cln": Param(38.0, "L/h", _NK + ": CLn/F"),
-        "q3": Param(26.1, "L/h", _NK + ": Q3/F"),
-        "vpn": Param(115.0, "L", _NK + ": Vpn/F"),
+        "fm": Param(
+            0.8, "-", SIMONS + ": 80 % of metabolised ketamine forms norketamine (abstract; fixed)"
+        ),
+        "mtt_min": Param(
+            20.1,
+            "min",
+            SIMONS + ": MTT K->NK of the two-compartment metabolism chain",
+            iiv_sd=math.sqrt(0.021),
+            iiv_source=SIMONS + ": omega^2 0.021",
+        ),
+        "vcn": Param(11.6, "L", SIMONS + ": VN1 = VK1"),
+        "cln": Param(
+            60.0,
+            "L/h",
+            SIMONS + ": CLN1 1.00 L/min",
+            iiv_sd=math.sqrt(0.050),
+            iiv_source=SIMONS + ": omega^2 0.050",
+        ),
+        "qn": Param(157.8, "L/h", SIMONS + ": CLN2 2.63 L/min"),
+        "vpn": Param(221.0, "L", SIMONS + ": VN2"),
+        # Simons's states are ketamine mass; norketamine is reported as its own mass.
+        "mw_ratio": Param(223.70 / 237.73, "-", "molar masses: norketamine / ketamine"),
     },
 )
 

@@ -196,7 +196,7 @@ def simulate(
                 "norketamine applies to racemic routes (esketamine gives noresketamine)"
             )
         if regimen.disposition != "joint":
-            raise ValueError("norketamine was fitted with the joint disposition only")
+            raise ValueError("norketamine is validated with the joint disposition only")
         regimen = replace(regimen, norketamine=True)
     _check_range("hours", hours, 0.0, 72.0, low_open=True)
     _check_range("step_s", step_s, 0.0, 3600.0, low_open=True)
