@@ -24,6 +24,7 @@ CATALOGUES = sorted(SRC.glob("**/locale/*/LC_MESSAGES/django.po"))
 # pages, and the layout and form pieces those pages include.
 PATIENT_TEMPLATES = [
     "base.html", "403.html", "404.html", "422.html", "500.html", "_field.html", "_form_errors.html",
+    "_crisis_lines.html",
     "site/base.html", "site/page.html", "site/home.html", "site/routes.html", "site/eligibility.html",
     "site/contact.html",
     "accounts/login.html", "accounts/password_reset.html", "accounts/password_reset_confirm.html",

@@ -50,8 +50,9 @@ def test_api_bad_input_has_one_error_shape_and_changes_nothing(therapist_token, 
     response = call("PATCH", f"/api/v1/patients/{patient.id}", therapist_token, {"date_of_birth": "2999-01-01"})
     assert response.status_code == 422
     body = response.json()
-    assert set(body) == {"detail", "errors"}
+    assert set(body) == {"detail", "errors", "codes"}
     assert "date_of_birth" in body["errors"]
+    assert set(body["codes"]) == set(body["errors"])
     assert Patient.objects.get(pk=patient.pk).date_of_birth.year == 1988
 
 

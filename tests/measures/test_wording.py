@@ -49,6 +49,8 @@ def test_due_words_in_both_languages(occasion, now, english, spanish):
     (("baseline", "", "Baseline"), "Baseline", "Medición inicial"),
     (("before_dosing", "dosing:7", "Before dosing session 2"), "Before dosing session 2",
      "Antes de la sesión con el medicamento 2"),
+    (("after_integration", "dosing:7", "After integration of session 4"), "After integration of session 4",
+     "Después de la integración de la sesión 4"),
     (("follow_up", "1m", "1-month follow-up"), "1-month follow-up", "Seguimiento a 1 mes"),
     (("follow_up", "6m", "6-month follow-up"), "6-month follow-up", "Seguimiento a 6 meses"),
     # A clinician's own name for an occasion is kept as written.

@@ -92,7 +92,7 @@ def test_bad_input_is_422_with_the_field_named(prescriber_token, path, body, fie
     response = post(path, body, prescriber_token)
     assert response.status_code == 422, response.content
     data = response.json()
-    assert set(data) == {"detail", "errors"}
+    assert set(data) == {"detail", "errors", "codes"}
     assert field in data["errors"], data
 
 

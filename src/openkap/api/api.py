@@ -27,24 +27,35 @@ api = NinjaAPI(
 )
 
 
-def _error(request: HttpRequest, status: int, detail: str, errors: dict[str, list[str]] | None = None) -> HttpResponse:
-    return api.create_response(request, {"detail": detail, "errors": errors or {}}, status=status)
+def _error(request: HttpRequest, status: int, detail: str, errors: dict[str, list[str]] | None = None,
+           codes: dict[str, list[str]] | None = None) -> HttpResponse:
+    return api.create_response(request, {"detail": detail, "errors": errors or {}, "codes": codes or {}},
+                               status=status)
+
+
+def error_codes(exc: ValidationError) -> dict[str, list[str]]:
+    """Each field's machine codes, beside its messages: the messages follow the reader's
+    language, the codes never change ("invalid" where a service gave none)."""
+    by_field = exc.error_dict if hasattr(exc, "error_dict") else {"__all__": exc.error_list}
+    return {field: [e.code or "invalid" for e in errors] for field, errors in by_field.items()}
 
 
 @api.exception_handler(ValidationError)
 def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     record_refusal(exc)
     errors = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
-    return _error(request, 422, "The request was not valid; nothing was changed.", errors)
+    return _error(request, 422, "The request was not valid; nothing was changed.", errors, error_codes(exc))
 
 
 @api.exception_handler(NinjaValidationError)
 def on_schema_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
     errors: dict[str, list[str]] = {}
+    codes: dict[str, list[str]] = {}
     for item in exc.errors:
         loc = ".".join(str(p) for p in item.get("loc", ()) if p not in ("body", "payload"))
         errors.setdefault(loc or "__all__", []).append(str(item.get("msg", "invalid")))
-    return _error(request, 422, "The request was not valid; nothing was changed.", errors)
+        codes.setdefault(loc or "__all__", []).append(str(item.get("type", "invalid")))
+    return _error(request, 422, "The request was not valid; nothing was changed.", errors, codes)
 
 
 @api.exception_handler(Http404)

@@ -14,3 +14,6 @@ PageNumber = Annotated[int, Query(ge=1, le=100_000)]
 class ErrorOut(Schema):
     detail: str
     errors: dict[str, list[str]] = Field(default_factory=dict)
+    # Stable machine codes per field ("required", "max_length", "no_open_episode"…), while
+    # the messages beside them may be in the reader's language.
+    codes: dict[str, list[str]] = Field(default_factory=dict)

@@ -44,6 +44,8 @@ def occasion_words(occasion: str, key: str, label: str, fallback: str) -> str:
         return _("Baseline")
     if occasion == mt.BEFORE_DOSING and number is not None:
         return _("Before dosing session %(number)s") % {"number": number}
+    if occasion == mt.AFTER_INTEGRATION and number is not None:
+        return _("After integration of session %(number)s") % {"number": number}
     if occasion == mt.FOLLOW_UP and number is not None:
         return ngettext("%(months)s-month follow-up", "%(months)s-month follow-up", number) % {"months": number}
     return label or fallback

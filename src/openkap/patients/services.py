@@ -460,7 +460,8 @@ def portal_invitation_accept(*, token: str, password: str, ip: str = "", user_ag
         found = portal_invitation_for_token(token)
         if found is None:
             raise ValidationError(
-                "This link is invalid, already used or expired. Ask your clinic to send a new one."
+                _("This link is invalid, already used or expired. Ask your clinic to send a new one."),
+                code="link_invalid",
             )
         invitation = PortalInvitation.objects.select_for_update().get(pk=found.pk)
         patient = Patient.objects.select_for_update().get(pk=invitation.patient_id)
@@ -470,7 +471,10 @@ def portal_invitation_accept(*, token: str, password: str, ip: str = "", user_ag
         except ValidationError as exc:
             raise ValidationError({"password": exc.messages}) from exc
         if user.pk is None and User.objects.filter(email=invitation.email).exists():
-            raise ValidationError("This email address now belongs to another account. Ask your clinic for a new link.")
+            raise ValidationError(
+                _("This email address now belongs to another account. Ask your clinic for a new link."),
+                code="email_taken",
+            )
         user.set_password(password)
         user.is_active = True
         user.save()
@@ -513,7 +517,7 @@ def _send_portal_invitation(*, email: str, clinic: str, given: str, link: str, l
 def patient_language_set(*, by: Actor, language: str) -> Patient:
     """A signed-in patient chooses the language of their portal, emails and PDFs."""
     if language not in LANGUAGE_CODES:
-        raise ValidationError({"language": "Choose English or Spanish."})
+        raise ValidationError({"language": ValidationError(_("Choose English or Spanish."), code="invalid_choice")})
     with transaction.atomic():
         patient = Patient.objects.select_for_update().filter(
             user_id=by.user.id, organization_id=by.organization.id

@@ -23,6 +23,8 @@ from datetime import datetime, timedelta
 BASELINE = "baseline"
 BEFORE_DOSING = "before_dosing"
 FOLLOW_UP = "follow_up"
+# Placed by the measures app when an integration session is held ("After integration of session 2").
+AFTER_INTEGRATION = "after_integration"
 
 BASELINE_WINDOW = timedelta(days=14)
 BEFORE_DOSING_LEAD = timedelta(days=3)
@@ -98,12 +100,12 @@ def due_state(occasion: str, due_at: datetime, overdue_at: datetime, now: dateti
 
 
 def occasion_number(occasion: str, key: str, label: str) -> int | None:
-    """The number in a scheduled occasion's label: the dosing session's (from ``slots``'
-    label, "Before dosing session 2") or the follow-up's months (its key, "3m"); None for
-    the baseline and for occasions a clinician named."""
+    """The number in a scheduled occasion's label: the dosing session's ("Before dosing
+    session 2", "After integration of session 2") or the follow-up's months (its key,
+    "3m"); None for the baseline and for occasions a clinician named."""
     if occasion == FOLLOW_UP and key.endswith("m") and key[:-1].isdigit():
         return int(key[:-1])
-    if occasion == BEFORE_DOSING and key.startswith("dosing:"):
+    if occasion in (BEFORE_DOSING, AFTER_INTEGRATION) and key.startswith("dosing:"):
         found = _NUMBERED.search(label)
         return int(found.group(1)) if found else None
     return None

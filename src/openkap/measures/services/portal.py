@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from openkap.accounts.authz import Actor, Denied
 from openkap.audit.models import AuditAction
@@ -63,7 +64,8 @@ def _save_draft(
     """Merge answers into the draft, drop answers the skip logic no longer asks, and raise
     a safety task for any flag the answers so far raise (the moment it is given)."""
     if not assignment.is_open:
-        raise ValidationError({"__all__": "This questionnaire is already completed or was withdrawn."})
+        raise ValidationError({"__all__": ValidationError(
+            gettext("This questionnaire is already completed or was withdrawn."), code="not_open")})
     draft = MeasureDraft.objects.select_for_update().filter(assignment=assignment).first()
     if draft is None:
         draft = MeasureDraft(organization_id=assignment.organization_id, assignment=assignment, via=via)
@@ -98,10 +100,11 @@ def _submit_draft(
     *, assignment: MeasureAssignment, instrument: Instrument, source: _Source
 ) -> MeasureResponse:
     if not assignment.is_open:
-        raise ValidationError({"__all__": "This questionnaire is already completed or was withdrawn."})
+        raise ValidationError({"__all__": ValidationError(
+            gettext("This questionnaire is already completed or was withdrawn."), code="not_open")})
     draft = MeasureDraft.objects.select_for_update().filter(assignment=assignment).first()
     if draft is None:
-        raise ValidationError({"__all__": "Answer the questions first."})
+        raise ValidationError({"__all__": ValidationError(gettext("Answer the questions first."), code="no_answers")})
     return _record(
         organization=assignment.organization, patient=assignment.patient, instrument=instrument,
         answers=_coerce_answers(instrument, draft.answers),

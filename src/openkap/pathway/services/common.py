@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from openkap.accounts.authz import Actor
 from openkap.accounts.services import reauthenticate_signer, signer_credentials
@@ -27,18 +28,18 @@ NO_EPISODE = "This patient has no open episode of care: open one on the Pathway 
 RECENT_WEIGHT_DAYS = 30
 
 
-def _text(errors: dict[str, str], data: Mapping[str, Any], name: str, *, required: bool = False,
+def _text(errors: dict[str, Any], data: Mapping[str, Any], name: str, *, required: bool = False,
           max_length: int = MAX_TEXT) -> str:
     value = data.get(name)
     value = "" if value is None else str(value).strip()
     if required and not value:
-        errors[name] = "This field is required."
+        errors[name] = ValidationError(_("This field is required."), code="required")
     elif len(value) > max_length:
-        errors[name] = f"Keep this under {max_length} characters."
+        errors[name] = ValidationError(_("Keep this under %(n)s characters.") % {"n": max_length}, code="max_length")
     return value
 
 
-def _raise(errors: Mapping[str, str | list[str]]) -> None:
+def _raise(errors: Mapping[str, Any]) -> None:
     if errors:
         raise ValidationError(dict(errors))
 

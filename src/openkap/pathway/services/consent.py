@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from openkap.accounts.authz import Actor, require
 from openkap.audit.models import AuditAction
@@ -90,14 +93,15 @@ def _consent_sign(
         )
     text, unfilled = consent_text_for(episode, document)
     if unfilled:
-        raise ValidationError(unfilled)
-    errors: dict[str, str] = {}
+        raise ValidationError(unfilled, code="consent_unfilled")
+    errors: dict[str, Any] = {}
     if document_sha256 != document_hash(text):
-        errors["document_sha256"] = (
-            "The consent document changed since it was shown: read the current version and sign again."
-        )
+        errors["document_sha256"] = ValidationError(
+            _("The consent document changed since it was shown: read the current version and sign again."),
+            code="document_changed")
     if _normalised_name(typed_name) != _normalised_name(patient.legal_name):
-        errors["typed_name"] = "Type the patient's full legal name exactly as registered."
+        errors["typed_name"] = ValidationError(_("Type the patient's full legal name exactly as registered."),
+                                               code="name_mismatch")
     _raise(errors)
     signature = ConsentSignature.objects.create(
         organization=by.organization, episode=episode, patient=patient, document=document,
@@ -123,13 +127,13 @@ def consent_sign_in_clinic(
 
 
 def _withdraw(by: Actor, patient: Patient, episode: Episode, glass: bool, reason: str) -> ConsentSignature:
-    errors: dict[str, str] = {}
+    errors: dict[str, Any] = {}
     reason = _text(errors, {"reason": reason}, "reason", required=True, max_length=2000)
     _raise(errors)
     in_force = ConsentSignature.objects.filter(episode=episode, withdrawn_at__isnull=True)
     signature = in_force.order_by("-signed_at", "-id").first()
     if signature is None:
-        raise ValidationError("There is no signed consent to withdraw.")
+        raise ValidationError(_("There is no signed consent to withdraw."), code="nothing_to_withdraw")
     # Withdrawal covers every consent of the episode, whichever route it was for.
     in_force.update(withdrawn_at=timezone.now(), withdrawal_reason=reason, withdrawal_recorded_by=by.user)
     signature.refresh_from_db()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from openkap.accounts.authz import Actor
 from openkap.audit.models import AuditAction
@@ -39,7 +41,7 @@ def _portal_episode(by: Actor) -> tuple[Patient, Episode]:
         .first()
     )
     if episode is None:
-        raise ValidationError("You have no open course of care with the clinic.")
+        raise ValidationError(_("You have no open course of care with the clinic."), code="no_open_episode")
     return patient, episode
 
 
@@ -69,7 +71,7 @@ def portal_consent_withdraw(*, by: Actor, reason: str) -> ConsentSignature:
 
 
 def journal_write(*, by: Actor, text: str) -> JournalEntry:
-    errors: dict[str, str] = {}
+    errors: dict[str, Any] = {}
     text = _text(errors, {"text": text}, "text", required=True)
     _raise(errors)
     with transaction.atomic():
@@ -84,14 +86,16 @@ MAX_ACTIVE_COMMITMENTS = 10
 
 
 def commitment_add(*, by: Actor, text: str) -> Commitment:
-    errors: dict[str, str] = {}
+    errors: dict[str, Any] = {}
     text = _text(errors, {"text": text}, "text", required=True, max_length=200)
     _raise(errors)
     with transaction.atomic():
         patient = Patient.objects.select_for_update().get(pk=portal_patient(by).pk)
         active = Commitment.objects.filter(patient=patient, ended_at__isnull=True)
         if active.count() >= MAX_ACTIVE_COMMITMENTS:
-            raise ValidationError({"text": f"Keep it small: up to {MAX_ACTIVE_COMMITMENTS} practices at a time. End one first."})
+            raise ValidationError({"text": ValidationError(
+                _("Keep it small: up to %(n)s practices at a time. End one first.") % {"n": MAX_ACTIVE_COMMITMENTS},
+                code="too_many_practices")})
         episode = Episode.objects.filter(patient=patient, state__in=OPEN_STATES).order_by("-opened_at").first()
         commitment = Commitment.objects.create(organization=by.organization, patient=patient, episode=episode, text=text)
         _audit(by, AuditAction.CREATE, commitment, "commitment", patient.id)
@@ -111,11 +115,12 @@ def commitment_tick(*, by: Actor, commitment_id: int, done: bool = True, day: da
     today = timezone.localdate()
     day = day or today
     if not today - timedelta(days=6) <= day <= today:
-        raise ValidationError({"day": "Tick off today or one of the last seven days."})
+        raise ValidationError({"day": ValidationError(_("Tick off today or one of the last seven days."),
+                                                      code="day_out_of_range")})
     with transaction.atomic():
         commitment = _own_commitment(by, commitment_id)
         if commitment.ended_at is not None:
-            raise ValidationError("This practice has ended.")
+            raise ValidationError(_("This practice has ended."), code="practice_ended")
         if done:
             CommitmentCheck.objects.get_or_create(
                 commitment=commitment, done_on=day, defaults={"organization": by.organization}
