@@ -29,6 +29,7 @@ The load average is printed with the figures.
 from __future__ import annotations
 
 import argparse
+import gzip
 import os
 import resource
 import secrets
@@ -64,6 +65,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="export and COPY runs, alternating (best of each)")
     parser.add_argument("--server", default=os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432"))
     parser.add_argument("--database", default="openkap_fhir_bench")
+    parser.add_argument("--skip-searches", action="store_true", help="time the export only")
     args = parser.parse_args()
 
     _admin_sql(args.server, f"DROP DATABASE IF EXISTS {args.database} WITH (FORCE)")
@@ -99,7 +101,8 @@ def _run(args: argparse.Namespace) -> None:
           f"{args.patients:,} patients")
     if not args.skip_export:
         _export(args, nurse, org)
-    _searches(args, nurse, org, patient_ids)
+    if not args.skip_searches:
+        _searches(args, nurse, org, patient_ids)
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
@@ -177,7 +180,8 @@ def _export(args: argparse.Namespace, nurse, org) -> None:  # type: ignore[no-un
     by = build_actor(nurse, org, via="fhir")
     rss_before = _rss_mb()
 
-    def export_once() -> tuple[float, ExportJob, str]:
+    def export_once(compressed: bool) -> tuple[float, ExportJob, str]:
+        settings.FHIR_EXPORT_GZIP = compressed
         job = export.export_start(by=by, level=ExportJob.Level.SYSTEM, types=["Observation"], since=None,
                                   request_url="bench")
         t0 = time.perf_counter()
@@ -187,22 +191,33 @@ def _export(args: argparse.Namespace, nurse, org) -> None:  # type: ignore[no-un
         return seconds, job, outcome
 
     # Alternating runs, best of each: on a shared machine the minimum is the least disturbed.
-    copies, exports = [], []
+    # Each export twice: files kept gzip-compressed (the default) and plain (ADR 0062).
+    copies: list[float] = []
+    exports: dict[bool, list[float]] = {True: [], False: []}
     for n in range(args.repeat):
         copies.append(copy_once())
-        seconds, job, outcome = export_once()
-        exports.append(seconds)
-        if n < args.repeat - 1:
-            shutil.rmtree(export.job_dir(job), ignore_errors=True)
+        for compressed in (True, False):
+            seconds, job, outcome = export_once(compressed)
+            exports[compressed].append(seconds)
+            stored = export.stored_path(export.job_dir(job), "Observation.ndjson")
+            size_mb = stored.stat().st_size / 1e6
+            if n < args.repeat - 1:
+                shutil.rmtree(export.job_dir(job), ignore_errors=True)
+            elif compressed:
+                with gzip.open(stored, "rb") as packed:  # the NDJSON's own size, read back in blocks
+                    ndjson_mb = sum(len(b) for b in iter(lambda: packed.read(1 << 20), b"")) / 1e6
+                gzip_mb = size_mb
     rss_after = _rss_mb()
     count = job.output[0]["count"] if job.output else 0
-    ndjson_mb = (export.job_dir(job) / "Observation.ndjson").stat().st_size / 1e6
-    copy_seconds, export_seconds = min(copies), min(exports)
+    copy_seconds = min(copies)
     print(f"COPY floor: {args.vitals:,} rows, {copy_path.stat().st_size / 1e6:.0f} MB; best of {args.repeat} "
           f"{copy_seconds:.2f} s (all: {', '.join(f'{t:.2f}' for t in copies)})")
-    print(f"$export ({outcome}): {count:,} Observations, {ndjson_mb:.0f} MB NDJSON; best of {args.repeat} "
-          f"{export_seconds:.2f} s (all: {', '.join(f'{t:.2f}' for t in exports)}; "
-          f"{count / export_seconds:,.0f} resources/s); ratio to COPY {export_seconds / copy_seconds:.1f}x")
+    for compressed, label in ((True, f"{ndjson_mb:.0f} MB NDJSON kept as {gzip_mb:.0f} MB gzip"),
+                              (False, f"{ndjson_mb:.0f} MB NDJSON kept plain")):
+        best = min(exports[compressed])
+        print(f"$export ({outcome}): {count:,} Observations, {label}; best of {args.repeat} {best:.2f} s "
+              f"(all: {', '.join(f'{t:.2f}' for t in exports[compressed])}; {count / best:,.0f} resources/s); "
+              f"ratio to COPY {best / copy_seconds:.1f}x")
     print(f"peak RSS: {rss_before:.0f} MB before the exports, {rss_after:.0f} MB after "
           f"(+{rss_after - rss_before:.0f} MB)")
 

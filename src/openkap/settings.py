@@ -193,6 +193,9 @@ IDLE_TIMEOUT_SECONDS = env_int("OPENKAP_IDLE_TIMEOUT_SECONDS", 15 * 60)
 # FHIR Bulk Data $export: where the NDJSON files are written, and how long they are kept.
 FHIR_EXPORT_DIR = Path(env_str("OPENKAP_FHIR_EXPORT_DIR", str(VAR_DIR / "fhir-exports")))
 FHIR_EXPORT_HOURS = env_int("OPENKAP_FHIR_EXPORT_HOURS", 24)
+# Keep export files gzip-compressed (about 35 times smaller; sent as they are to clients
+# that accept gzip) at the cost of compressing them (ADR 0062).
+FHIR_EXPORT_GZIP = env_bool("OPENKAP_FHIR_EXPORT_GZIP", True)
 SESSION_COOKIE_AGE = 12 * 60 * 60
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True

@@ -116,6 +116,44 @@ def test_only_the_requester_gets_status_and_files(record, nurse, therapist, outs
     assert client.get(file_url.replace("Patient.ndjson", "Observation.ndjson")).status_code == 404
 
 
+def test_files_are_kept_gzip_and_sent_gzip_to_clients_that_accept_it(record, nurse, org, fhir_as, export_dir,
+                                                                        django_capture_on_commit_callbacks):
+    import gzip
+
+    client = fhir_as(nurse, org)
+    _, manifest = manifest_of(client, kick_off(client, "$export?_type=Patient,Observation",
+                                               django_capture_on_commit_callbacks))
+    plain = download(client, manifest)  # no Accept-Encoding: the NDJSON itself, validated line by line
+    for output in manifest["output"]:
+        url = output["url"].replace("http://testserver", "")
+        packed = client.get(url, HTTP_ACCEPT_ENCODING="br;q=1.0, gzip;q=0.8")
+        assert packed["Content-Encoding"] == "gzip"
+        assert "Accept-Encoding" in packed["Vary"]
+        body = b"".join(packed.streaming_content)
+        assert int(packed["Content-Length"]) == len(body)
+        lines = gzip.decompress(body).decode().splitlines()
+        assert [json.loads(line) for line in lines] == plain[output["type"]]
+        refused = client.get(url, HTTP_ACCEPT_ENCODING="gzip;q=0, identity")
+        assert not refused.has_header("Content-Encoding")
+        assert b"".join(refused.streaming_content).decode().splitlines() == lines
+    stored = sorted(p.name for p in export_dir.rglob("*") if p.is_file())
+    assert stored == sorted(f"{o['type']}.ndjson.gz" for o in manifest["output"])
+
+
+def test_a_clinic_may_keep_the_files_plain(record, nurse, org, fhir_as, export_dir, settings,
+                                           django_capture_on_commit_callbacks):
+    settings.FHIR_EXPORT_GZIP = False
+    client = fhir_as(nurse, org)
+    _, manifest = manifest_of(client, kick_off(client, "$export?_type=Patient", django_capture_on_commit_callbacks))
+    assert [p.name for p in export_dir.rglob("*") if p.is_file()] == ["Patient.ndjson"]
+    response = client.get(manifest["output"][0]["url"].replace("http://testserver", ""), HTTP_ACCEPT_ENCODING="gzip")
+    assert not response.has_header("Content-Encoding")
+    assert [json.loads(line)["resourceType"] for line in b"".join(response.streaming_content).splitlines()] == [
+        "Patient"] * manifest["output"][0]["count"]
+    settings.FHIR_EXPORT_GZIP = True  # a file written plain is still found and served after the setting changes
+    assert client.get(manifest["output"][0]["url"].replace("http://testserver", "")).status_code == 200
+
+
 def test_polling_a_queued_export_says_202_with_progress(nurse, org, fhir_as):
     client = fhir_as(nurse, org)
     response = client.get("$export", **ASYNC)  # on_commit does not run: the task stays queued

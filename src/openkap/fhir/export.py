@@ -10,12 +10,13 @@ permissions as a search, checked again when the task runs.
 
 from __future__ import annotations
 
+import gzip
 import shutil
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 from django.conf import settings
@@ -45,6 +46,7 @@ from openkap.patients.selectors import visible_patients
 
 CHUNK = 2000
 CHECK_EVERY = 50_000  # resources between progress updates and cancel checks (about a second)
+GZIP_LEVEL = 1  # the fastest: NDJSON of repeated keys still shrinks about 35-fold
 WRITE_BUFFER = 1 << 20
 MAX_OPEN_JOBS = 3  # per user: an export is heavy; more waits for these to finish
 NDJSON = "application/fhir+ndjson"
@@ -321,13 +323,31 @@ def job_dir(job: ExportJob) -> Path:
     return Path(settings.FHIR_EXPORT_DIR) / str(job.id)
 
 
+def stored_path(directory: Path, name: str) -> Path:
+    """Where an output file (``Observation.ndjson``) is kept: as ``Observation.ndjson.gz``
+    when exports are compressed (``OPENKAP_FHIR_EXPORT_GZIP``, the default), else as named."""
+    return directory / f"{name}.gz" if settings.FHIR_EXPORT_GZIP else directory / name
+
+
+def is_gzip(path: Path) -> bool:
+    return path.suffix == ".gz"
+
+
+def _open_output(path: Path) -> BinaryIO:
+    if is_gzip(path):
+        return gzip.open(path, "wb", compresslevel=GZIP_LEVEL)  # type: ignore[return-value]
+    return open(path, "wb", buffering=WRITE_BUFFER)
+
+
 def file_path(by: Actor, job_id: str, name: str) -> Path:
+    """The stored (gzip) file of a finished export, for its requester; audited."""
     job = job_for(by, job_id)
     if job.status != ExportJob.Status.DONE or name not in {o["file"] for o in job.output}:
         raise Http404
     audit_record(by=by, action=AuditAction.EXPORT, object_type="fhir.export", object_id=job.id,
                  detail={"event": "downloaded", "file": name})
-    return job_dir(job) / name
+    packed = job_dir(job) / f"{name}.gz"  # as it was written, whatever the setting is now
+    return packed if packed.exists() else job_dir(job) / name
 
 
 def _expire(job: ExportJob) -> None:
@@ -422,7 +442,8 @@ def _write_files(job: ExportJob, by: Actor, directory: Path) -> list[dict[str, A
         name = f"{type_name}.ndjson"
         count = 0
         next_check = written + CHECK_EVERY
-        with open(directory / name, "wb", buffering=WRITE_BUFFER) as out:
+        # Kept gzip-compressed unless the clinic turned it off (ADR 0062).
+        with _open_output(stored_path(directory, name)) as out:
             for resource in exporter(patients, job.since, by):
                 if isinstance(resource, str):
                     out.write(resource.encode())
@@ -438,7 +459,7 @@ def _write_files(job: ExportJob, by: Actor, directory: Path) -> list[dict[str, A
         if count:
             output.append({"type": type_name, "file": name, "count": count})
         else:
-            (directory / name).unlink()
+            stored_path(directory, name).unlink()
         _checkpoint(job, f"{n + 1}/{len(job.types)} types done")
     return output
 

@@ -5,14 +5,17 @@ type supports comes from the registry, which also writes the CapabilityStatement
 from __future__ import annotations
 
 import base64
+import gzip
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import wraps
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.utils.http import http_date
 from django.views.decorators.csrf import csrf_exempt
 
@@ -356,9 +359,36 @@ def export_file(request: HttpRequest, job_id: str, name: str) -> HttpResponse:
     if request.method != "GET":
         raise FhirError(405, "not-supported", "Download with GET")
     path = export.file_path(by, job_id, name)
-    response = FileResponse(open(path, "rb"), content_type=export.NDJSON)  # noqa: SIM115 - FileResponse closes it
+    if not export.is_gzip(path):  # the clinic keeps exports uncompressed
+        response: HttpResponseBase = FileResponse(open(path, "rb"), content_type=export.NDJSON)  # noqa: SIM115 - FileResponse closes it
+    elif _accepts_gzip(request):  # sent as stored, with Content-Encoding: gzip
+        response = FileResponse(open(path, "rb"), content_type=export.NDJSON)  # noqa: SIM115 - FileResponse closes it
+        response["Content-Encoding"] = "gzip"
+        response["Content-Length"] = str(path.stat().st_size)
+    else:  # a client that cannot take gzip gets the NDJSON, decompressed as it is sent
+        response = StreamingHttpResponse(_decompressed(path), content_type=export.NDJSON)
+    response["Vary"] = "Accept-Encoding"
     response["Cache-Control"] = "no-store"
     return response
+
+
+def _accepts_gzip(request: HttpRequest) -> bool:
+    for part in request.headers.get("Accept-Encoding", "").split(","):
+        coding, *params = (p.strip() for p in part.split(";"))
+        weight = next((p[2:] for p in params if p.startswith("q=")), "1")
+        try:
+            accepted = float(weight) > 0
+        except ValueError:
+            accepted = False
+        if coding.lower() in {"gzip", "x-gzip", "*"} and accepted:
+            return True
+    return False
+
+
+def _decompressed(path: Path, size: int = 1 << 16) -> Iterator[bytes]:
+    with gzip.open(path, "rb") as stream:
+        while block := stream.read(size):
+            yield block
 
 
 # --- SMART Backend Services -----------------------------------------------------------------
