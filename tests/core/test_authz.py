@@ -60,3 +60,21 @@ def test_only_admins_manage_staff_and_read_the_audit_log():
 
 def test_break_glass_is_for_clinicians_only():
     assert {r for r in Role if allows([r], Perm.BREAK_GLASS)} == set(CLINICAL_ROLES)
+
+
+@pytest.mark.parametrize("perm", list(Perm))
+def test_an_organization_wide_holder_is_allowed_whatever_the_care_team(perm):
+    """patient_for skips reading the care team when held_organization_wide: allowed, and
+    never by break-glass, for every combination of roles, team and glass."""
+    from itertools import combinations
+
+    from openkap.core.authz import ORGANIZATION_WIDE_ROLES, held_organization_wide
+
+    for n in range(1, 4):
+        for roles in combinations(list(Role), n):
+            if not held_organization_wide(roles, perm):
+                continue
+            assert set(roles) & ORGANIZATION_WIDE_ROLES
+            for on_team in (True, False):
+                for glass in (True, False):
+                    assert allows(roles, perm, on_care_team=on_team, break_glass_active=glass)

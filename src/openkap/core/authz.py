@@ -268,6 +268,13 @@ def permissions_for(roles: Iterable[Role]) -> frozenset[Perm]:
     return frozenset(granted)
 
 
+def held_organization_wide(roles: Iterable[Role], perm: Perm) -> bool:
+    """Whether an organisation-wide role (nurse, admin) among ``roles`` holds ``perm``:
+    then ``allows`` grants it for any patient of the organisation, whatever the care
+    team or break-glass, so callers need not read either."""
+    return any(perm in ROLE_PERMISSIONS[r] for r in frozenset(roles) & ORGANIZATION_WIDE_ROLES)
+
+
 def allows(
     roles: Iterable[Role],
     perm: Perm,

@@ -17,7 +17,7 @@ from openkap.accounts.models import Membership
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.core import name_search
-from openkap.core.authz import ORGANIZATION_WIDE_ROLES, Perm, Role
+from openkap.core.authz import ORGANIZATION_WIDE_ROLES, Perm, Role, held_organization_wide
 from openkap.patients.models import (
     BreakGlassGrant,
     CareTeamMember,
@@ -63,7 +63,8 @@ def patient_for(by: Actor, patient_id: int, perm: Perm = Perm.PATIENT_VIEW) -> t
     the care team (unless broken glass). Returns the patient and whether access is
     by break-glass, so the caller's audit row can be flagged."""
     patient = patient_in_organization(by, patient_id)
-    on_team = is_on_care_team(user_id=by.user.id, patient_id=patient.id)
+    # A nurse or admin may open any patient of the organisation: the team is not read then.
+    on_team = not held_organization_wide(by.roles, perm) and is_on_care_team(user_id=by.user.id, patient_id=patient.id)
     glass = (
         not on_team
         and not (by.roles & ORGANIZATION_WIDE_ROLES)
