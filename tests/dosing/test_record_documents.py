@@ -87,7 +87,8 @@ def test_asked_prepared_by_the_worker_then_downloaded_and_audited(held, nurse, c
     asked = AuditEvent.objects.get(object_type="dosing_record_document", action="create")
     assert (asked.actor_email, asked.patient_id) == (nurse.email, held.patient_id)
     # Each opening of the page is a view of the patient's record; the polls are not.
-    assert AuditEvent.objects.filter(object_type="dosing_record_document", action="view").count() == 2
+    assert AuditEvent.objects.filter(object_type="dosing_session_record", object_id=str(held.id),
+                                     action="view").count() == 2
 
 
 def test_an_up_to_date_copy_is_not_made_twice(held, nurse_actor, renders, django_capture_on_commit_callbacks):

@@ -42,6 +42,7 @@ LABELS = {
     "dosing_discharge": "Discharge",
     "dosing_observation": "Sedation and dissociation check",
     "dosing_session": "Medicine session",
+    "dosing_record_document": "Prepared session record",
     "dosing_session_record": "Session record (PDF)",
     "dosing_sessions": "Medicine sessions",
     "eligibility_decision": "Eligibility decision",

@@ -521,7 +521,7 @@ def record_document_state(*, by: Actor, session_id: int, audit: bool = False) ->
     audited."""
     session, glass = services.session_for(by, session_id, Perm.DOSING_VIEW)
     if audit:
-        audit_record(by=by, action=AuditAction.VIEW, object_type="dosing_record_document", object_id=session.id,
+        audit_record(by=by, action=AuditAction.VIEW, object_type="dosing_session_record", object_id=session.id,
                      patient_id=session.patient_id, break_glass=glass)
     document = (RecordDocument.objects.filter(session=session, kind=RecordDocument.Kind.SESSION_RECORD)
                 .defer("content").select_related("requested_by").first())
