@@ -150,3 +150,13 @@ def test_staff_see_the_same_measure_in_english(therapist, patient, phq9, client_
     page = client_for(therapist).get(f"/patients/{patient.id}/measures/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
     assert "Baseline" in page
     assert "Overdue since" in page
+
+
+def test_the_header_names_the_patient_s_role_in_their_language(portal_user, patient, client_for):
+    from openkap.core.authz import ROLE_LABELS
+    from openkap.web.context import ROLE_NAMES
+
+    assert set(ROLE_NAMES) == set(ROLE_LABELS)
+    patient.preferred_language = "es"
+    patient.save(update_fields=["preferred_language"])
+    assert "· Paciente</span>" in client_for(portal_user).get("/").content.decode()

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from openkap.accounts.authz import Actor, organizations_of
 from openkap.accounts.middleware import SESSION_MFA_KEY
-from openkap.core.authz import Perm
+from openkap.core.authz import Perm, Role
 from openkap.web.wayback import way_back
 
 
@@ -57,6 +57,18 @@ NAV: tuple[tuple[str, Any, Callable[[Actor], bool]], ...] = (
 )
 
 
+# Core's roles (core.authz.ROLE_LABELS, English) named in the reader's language; a test
+# keeps the keys equal.
+ROLE_NAMES = {
+    Role.PATIENT: _("Patient"),
+    Role.THERAPIST: _("Therapist"),
+    Role.NURSE: _("Nurse / monitor"),
+    Role.PRESCRIBER: _("Prescriber"),
+    Role.ADMIN: _("Clinic admin"),
+    Role.RESEARCHER: _("Researcher"),
+}
+
+
 def shell(request: HttpRequest) -> dict[str, Any]:
     """What the base layout needs: navigation by permission, the demo banner, the
     idle timeout (the page clears itself when the session would have expired)."""
@@ -65,6 +77,7 @@ def shell(request: HttpRequest) -> dict[str, Any]:
         "demo_mode": settings.DEMO_MODE,
         "idle_timeout_seconds": settings.IDLE_TIMEOUT_SECONDS,
         "actor": actor,
+        "role_names": [ROLE_NAMES[r] for r in Role if r in actor.roles] if actor else [],
         "nav": [],
     }
     if actor and actor.is_staff and not request.session.get(SESSION_MFA_KEY):
