@@ -122,6 +122,30 @@ def test_session_pdfs_are_the_web_apps_records(documents, patient, nurse, org, f
     assert AuditEvent.objects.filter(object_type="fhir.Binary", patient_id=patient.id).count() == 2
 
 
+def test_a_ready_up_to_date_session_record_is_served_as_prepared(documents, patient, nurse, org, fhir_as, as_actor,
+                                                                   monkeypatch, django_capture_on_commit_callbacks):
+    from openkap.dosing import documents as dosing_documents
+    from openkap.dosing import services as dosing_services
+    from openkap.dosing.models import RecordDocument
+
+    sid = documents["session"].id
+    with django_capture_on_commit_callbacks(execute=True):
+        dosing_services.record_document_request(by=as_actor(nurse, org), session_id=sid)
+    prepared = bytes(RecordDocument.objects.get(session_id=sid).content)
+    renders = []
+    real = dosing_documents.session_record_pdf
+    monkeypatch.setattr(dosing_documents, "session_record_pdf", lambda view, **kw: renders.append(1) or real(view))
+    client = fhir_as(nurse, org)
+    assert client.get(f"Binary/session-{sid}", HTTP_ACCEPT="application/pdf").content == prepared
+    assert renders == []  # served as prepared, not rendered again
+    DosingSession.objects.filter(pk=sid).update(discharged_at=timezone.now())  # the session changed
+    fresh = client.get(f"Binary/session-{sid}", HTTP_ACCEPT="application/pdf").content
+    assert fresh.startswith(b"%PDF-")
+    assert renders == [1]  # out of date: rendered anew, never the stale copy
+    assert AuditEvent.objects.filter(object_type="dosing_session_record", object_id=str(sid), action="export",
+                                     patient_id=patient.id).count() == 2
+
+
 def test_documents_follow_the_access_rules(documents, patient, admin, therapist, unassigned_patient, outsider,
                                            other_org, nurse, org, fhir_as):
     sid = documents["session"].id

@@ -81,7 +81,12 @@ def _consent_content(by: Actor, s: ConsentSignature) -> tuple[str, bytes]:
 
 
 def _session_content(by: Actor, s: DosingSession) -> tuple[str, bytes]:
-    view = dosing_selectors.session_record(by=by, session_id=s.id)  # audited as the web app's print
+    # The worker's copy when it is ready and up to date (ADR 0060), else rendered now;
+    # either read is audited as the web app's print.
+    document = dosing_selectors.record_document_download(by=by, session_id=s.id)
+    if document is not None:
+        return "application/pdf", bytes(document.content)
+    view = dosing_selectors.session_record(by=by, session_id=s.id)
     return "application/pdf", dosing_documents.session_record_pdf(view)
 
 
