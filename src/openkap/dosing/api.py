@@ -110,7 +110,7 @@ class ExampleFieldsIn(Schema):
     change_reason: Text = ""
 
 
-class CheckIn(Schema):
+class ProtocolCheckIn(Schema):
     version_id: int | None = Field(None, ge=1, le=MAX_ID, description="Check an edit of this version ...")
     example_id: str | None = Field(None, max_length=80, description="... or of this shipped example")
     fields: FieldValues = Field(default_factory=dict)
@@ -123,7 +123,7 @@ class SampleOut(Schema):
     problems: list[str]
 
 
-class CheckOut(Schema):
+class ProtocolCheckOut(Schema):
     errors: dict[str, list[str]] = Field(description="Refusals by field ('__all__' for the protocol as a whole)")
     warnings: list[str] = Field(description="Above the reference's suggested limits: approval needs accept_warnings")
     samples: list[SampleOut] = Field(description="The default first-session order for sample patients")
@@ -170,14 +170,14 @@ def protocol_fields_edit(request: HttpRequest, version_id: ObjectId, payload: Fi
         by=request.auth, version_id=version_id, fields=payload.fields, change_reason=payload.change_reason))  # type: ignore[attr-defined]
 
 
-@router.post("/protocol-checks", response={200: CheckOut, **ERRORS},
+@router.post("/protocol-checks", response={200: ProtocolCheckOut, **ERRORS},
              summary="Check an edit without saving: refusals, warnings and the dose for sample patients")
-def protocol_check(request: HttpRequest, payload: CheckIn) -> CheckOut:
+def protocol_check(request: HttpRequest, payload: ProtocolCheckIn) -> ProtocolCheckOut:
     if (payload.version_id is None) == (payload.example_id is None):
         raise ValidationError({"__all__": "Give version_id or example_id."})
     check = selectors.protocol_check(by=request.auth, fields=payload.fields,  # type: ignore[attr-defined]
                                      version_id=payload.version_id, example_id=payload.example_id)
-    return CheckOut(errors=check.errors, warnings=check.warnings, content=check.content, samples=[
+    return ProtocolCheckOut(errors=check.errors, warnings=check.warnings, content=check.content, samples=[
         SampleOut(label=s.label, dose_mg=_num(s.dose_mg), lines=list(s.lines), problems=list(s.problems))
         for s in check.samples])
 
