@@ -140,6 +140,35 @@ def test_files_are_kept_gzip_and_sent_gzip_to_clients_that_accept_it(record, nur
     assert stored == sorted(f"{o['type']}.ndjson.gz" for o in manifest["output"])
 
 
+def test_any_accept_encoding_gets_the_same_lines(record, nurse, org, fhir_as, export_dir,
+                                                 django_capture_on_commit_callbacks):
+    import gzip
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    client = fhir_as(nurse, org)
+    _, manifest = manifest_of(client, kick_off(client, "$export?_type=Patient", django_capture_on_commit_callbacks))
+    url = manifest["output"][0]["url"].replace("http://testserver", "")
+    expected = b"".join(client.get(url).streaming_content)
+    header = st.one_of(st.text(st.characters(codec="latin-1", exclude_characters="\r\n\x00"), max_size=40),
+                       st.lists(st.sampled_from(["gzip", "GZIP", "x-gzip", "*", "br", "identity", "deflate",
+                                                 ";q=0", ";q=0.5", ";q=abc", ";q=", " "]), max_size=5).map("".join))
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(accept=header)
+    def check(accept):
+        response = client.get(url, HTTP_ACCEPT_ENCODING=accept)
+        assert response.status_code == 200
+        body = b"".join(response.streaming_content)
+        if response.has_header("Content-Encoding"):
+            assert response["Content-Encoding"] == "gzip"
+            body = gzip.decompress(body)
+        assert body == expected
+
+    check()
+
+
 def test_a_clinic_may_keep_the_files_plain(record, nurse, org, fhir_as, export_dir, settings,
                                            django_capture_on_commit_callbacks):
     settings.FHIR_EXPORT_GZIP = False
