@@ -77,8 +77,8 @@ def create(*, out: Path, encrypt: bool) -> Path:
     if not encrypt:
         return plain
     sealed = plain.with_name(plain.name + ".enc")
-    with plain.open("rb") as source, sealed.open("wb") as target:
-        _encrypt(source, target)
+    with plain.open("rb") as reader, sealed.open("wb") as writer:
+        _encrypt(reader, writer)
     plain.unlink()
     return sealed
 

@@ -13,7 +13,7 @@ from typing import Any
 from django.db import migrations
 
 
-def _forward(table: str):  # type: ignore[no-untyped-def]
+def _forward(table: str):
     def run(apps: Any, schema_editor: Any) -> None:
         vendor = schema_editor.connection.vendor
         if vendor == "postgresql":
@@ -42,7 +42,7 @@ def _forward(table: str):  # type: ignore[no-untyped-def]
     return run
 
 
-def _backward(table: str):  # type: ignore[no-untyped-def]
+def _backward(table: str):
     def run(apps: Any, schema_editor: Any) -> None:
         if schema_editor.connection.vendor == "postgresql":
             schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_no_update_delete ON {table};")

@@ -117,13 +117,13 @@ def seed_demo(*, patients: int = 200, seed: int = 2026) -> SeedReport:
     # The demo patient can sign in to the portal.
     portal_patient = Patient.objects.filter(organization=org).order_by("id").first()
     if portal_patient is not None and portal_patient.user_id is None:
-        user = User.objects.filter(email=f"patient@{DEMO_DOMAIN}").first()
-        if user is None:
-            user = User(email=f"patient@{DEMO_DOMAIN}", full_name=portal_patient.display_name)
-            user.set_password(DEMO_PASSWORD)
-            user.save()
-        Membership.objects.get_or_create(organization=org, user=user, role=Role.PATIENT)
-        portal_patient.user = user
+        portal_user = User.objects.filter(email=f"patient@{DEMO_DOMAIN}").first()
+        if portal_user is None:
+            portal_user = User(email=f"patient@{DEMO_DOMAIN}", full_name=portal_patient.display_name)
+            portal_user.set_password(DEMO_PASSWORD)
+            portal_user.save()
+        Membership.objects.get_or_create(organization=org, user=portal_user, role=Role.PATIENT)
+        portal_patient.user = portal_user
         portal_patient.save(update_fields=["user"])
 
     # Each app may add its part of the demo clinic in ``openkap.<app>.demo.seed(context)``,

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import os
 from pathlib import Path
+from typing import Literal
 
 import dj_database_url
 from cryptography.fernet import Fernet
@@ -270,7 +271,7 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("es", "Español")]
 LOCALE_PATHS = [BASE_DIR / "locale"]  # the project's own templates; each app keeps its own locale/
 LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
-LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_SAMESITE: Literal["Lax", "Strict", "None"] = "Lax"
 LANGUAGE_COOKIE_SECURE = not DEBUG and env_bool("SECURE_COOKIES", True)
 
 

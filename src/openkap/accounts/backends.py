@@ -7,5 +7,5 @@ class EmailBackend(ModelBackend):
     """Loads users by id for the session; passwords are checked by
     ``services.login_attempt`` so that throttling and auditing cannot be skipped."""
 
-    def authenticate(self, request, username=None, password=None, **kwargs):  # type: ignore[no-untyped-def]
+    def authenticate(self, request, username=None, password=None, **kwargs):
         return None

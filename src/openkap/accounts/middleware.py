@@ -44,7 +44,7 @@ def actor_for_request(request: HttpRequest) -> Actor | None:
     chosen = request.session.get(SESSION_ORG_KEY)
     organization = next((o for o in orgs if o.id == chosen), orgs[0])
     return Actor(
-        user=user,  # type: ignore[arg-type]
+        user=user,
         organization=organization,
         roles=frozenset(Role(m.role) for m in memberships if m.organization_id == organization.id),
         ip=client_ip(request),
@@ -129,10 +129,10 @@ class MfaRequiredMiddleware:
             # whose memberships were all disabled), so test its truth.
             actor = request.actor  # type: ignore[attr-defined]
             if actor and actor.is_staff:
-                if request.user.mfa_enrolled:  # type: ignore[union-attr]
+                if request.user.mfa_enrolled:
                     return redirect("accounts:mfa_verify")
                 return redirect("accounts:mfa_setup")
             # MFA is optional for patients, but once a patient enrols it is asked for.
-            if actor and request.user.mfa_enrolled:  # type: ignore[union-attr]
+            if actor and request.user.mfa_enrolled:
                 return redirect("accounts:mfa_verify")
         return self.get_response(request)

@@ -319,7 +319,7 @@ def recovery_code_digest(user_id: int, code: str, *, secret: str | None = None) 
 
 def _recovery_code_candidates(user_id: int, code: str) -> list[str]:
     # SECRET_KEY_FALLBACKS keep codes working while a rotated key is phased out.
-    keys = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    keys = [str(settings.SECRET_KEY), *map(str, settings.SECRET_KEY_FALLBACKS)]
     return [recovery_code_digest(user_id, code, secret=key) for key in keys]
 
 

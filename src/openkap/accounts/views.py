@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import time
+from typing import cast
 
 import segno
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
@@ -81,7 +83,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         audit_record(
             by=None, action=AuditAction.LOGOUT, object_type="user", object_id=request.user.pk,
-            actor_email=request.user.email, ip=client_ip(request), user_agent=_ua(request),  # type: ignore[union-attr]
+            actor_email=request.user.email, ip=client_ip(request), user_agent=_ua(request),
         )
     logout(request)
     messages.info(request, "You are signed out.")
@@ -104,7 +106,7 @@ def session_status(request: HttpRequest) -> HttpResponse:
 
 
 def _require_login(request: HttpRequest) -> User | None:
-    return request.user if request.user.is_authenticated else None  # type: ignore[return-value]
+    return request.user if request.user.is_authenticated else None
 
 
 def mfa_setup(request: HttpRequest) -> HttpResponse:
@@ -200,7 +202,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "accounts/password_reset_confirm.html"
     success_url = reverse_lazy("accounts:login")
 
-    def form_valid(self, form):  # type: ignore[no-untyped-def]
+    def form_valid(self, form):
         response = super().form_valid(form)
         user = form.user
         audit_record(
@@ -278,7 +280,7 @@ def sites(request: HttpRequest, actor: Actor) -> HttpResponse:
     site_list = selectors.sites_of(by=actor)
     site_form = SiteForm(request.POST if request.POST.get("form") == "site" else None, prefix="site")
     room_form = RoomForm(request.POST if request.POST.get("form") == "room" else None, prefix="room")
-    room_form.fields["site"].choices = [(s.id, s.name) for s in site_list]
+    cast(forms.ChoiceField, room_form.fields["site"]).choices = [(s.id, s.name) for s in site_list]
     if request.method == "POST":
         form, create = (
             (site_form, lambda d: services.site_create(by=actor, **d))

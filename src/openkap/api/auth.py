@@ -12,7 +12,7 @@ class TokenAuth(HttpBearer):
     """Personal API tokens: ``Authorization: Bearer okap_…``. The request gets the
     same Actor a web request would, scoped to the token's organisation."""
 
-    def authenticate(self, request: HttpRequest, token: str):  # type: ignore[no-untyped-def]
+    def authenticate(self, request: HttpRequest, token: str):
         api_token = api_token_authenticate(token)
         if api_token is None:
             return None

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
@@ -18,7 +19,7 @@ from openkap.core.authz import Perm
 from openkap.web.decorators import staff_view
 
 
-def _filtered(request: HttpRequest, actor: Actor):  # type: ignore[no-untyped-def]
+def _filtered(request: HttpRequest, actor: Actor):
     form = AuditFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
     return form, audit_search(by=actor, **{k: v for k, v in filters.items() if v not in (None, "")})
@@ -37,9 +38,9 @@ def audit_log(request: HttpRequest, actor: Actor) -> HttpResponse:
 
 
 @staff_view(Perm.AUDIT_VIEW)
-def audit_export(request: HttpRequest, actor: Actor) -> HttpResponse:
+def audit_export(request: HttpRequest, actor: Actor) -> HttpResponseBase:
     _, events = _filtered(request, actor)
-    rows = audit_csv_rows(by=actor, events=events, filters=dict(request.GET.items()))
+    rows = audit_csv_rows(by=actor, events=events, filters={k: str(v) for k, v in request.GET.items()})
     response = StreamingHttpResponse(rows, content_type="text/csv")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'
@@ -52,7 +53,7 @@ def security(request: HttpRequest, actor: Actor) -> HttpResponse:
 
 
 @staff_view(Perm.AUDIT_VIEW)
-def security_export(request: HttpRequest, actor: Actor) -> HttpResponse:
+def security_export(request: HttpRequest, actor: Actor) -> HttpResponseBase:
     response = StreamingHttpResponse(security_csv_rows(by=actor), content_type="text/csv")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="sign-in-security-{stamp}.csv"'

@@ -136,7 +136,7 @@ class ProtocolFieldsForm(forms.Form):
 class ExampleImportForm(forms.Form):
     example_id = forms.ChoiceField(label="Shipped example", choices=[])
 
-    def __init__(self, *args, choices=None, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, choices=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["example_id"].choices = choices if choices is not None else [(e, e) for e in example_ids()]
 
@@ -191,7 +191,7 @@ class ChecklistForm(SessionPageForm):
                                 widget=forms.Textarea(attrs={"rows": 2}))
     time = _time()
 
-    def __init__(self, *args, protocol: Protocol | None = None, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, protocol: Protocol | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.item_fields = []
         for item in protocol.pre_dose_checklist if protocol else ():
@@ -221,7 +221,7 @@ class OrderForm(SessionPageForm):
                                widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
     time = _time("Ordered at (leave empty for now)")
 
-    def __init__(self, *args, unit: str = "mg/kg", **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, unit: str = "mg/kg", **kwargs):
         super().__init__(*args, **kwargs)
         self.unit = unit
         self.fields["dose"].label = f"Dose ({unit}; leave empty for the protocol's default)"
@@ -241,7 +241,7 @@ class PrepareForm(SessionPageForm):
     lot = forms.TypedChoiceField(label="Lot drawn from", coerce=int, choices=[], widget=forms.RadioSelect)
     time = _time()
 
-    def __init__(self, *args, lots=(), **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, lots=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["lot"].choices = [(c.lot.id, c.lot.lot_number) for c in lots if c.usable]
 
@@ -251,7 +251,7 @@ class WitnessMixin(SessionPageForm):
     witness_password = forms.CharField(label="Witness's password", required=False,
                                        widget=forms.PasswordInput(attrs={"autocomplete": "off"}))
 
-    def __init__(self, *args, witnesses=(), **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, witnesses=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["witness"].choices = [("", "—"), *[(u.id, u.full_name) for u in witnesses]]
 
@@ -319,7 +319,7 @@ class ObservationForm(SessionPageForm):
     note = forms.CharField(label="Note", required=False, max_length=300)
     time = _time()
 
-    def __init__(self, *args, cadss_items=(), **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, cadss_items=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.cadss_fields = []
         for item in cadss_items:

@@ -194,7 +194,7 @@ class SessionView:
         return [a for a in self.alarms if a.is_open]
 
     @property
-    def verification(self):  # type: ignore[no-untyped-def]
+    def verification(self):
         return getattr(self.preparation, "verification", None) if self.preparation else None
 
     @property

@@ -109,8 +109,10 @@ class Instant(Func):
 def _encounters(patients: QuerySet[Patient], since: datetime | None, by: Actor) -> Iterator[Resource]:
     from openkap.fhir.resources import session_updated_expr
 
-    sessions = DosingSession.objects.filter(organization=by.organization, patient__in=patients)
-    sessions = _since(sessions.annotate(last_updated=session_updated_expr()), "last_updated", since)
+    sessions = _since(
+        DosingSession.objects.filter(organization=by.organization, patient__in=patients)
+        .annotate(last_updated=session_updated_expr()), "last_updated", since,
+    )
     for s in sessions.order_by("pk").iterator(chunk_size=CHUNK):
         yield mapping.encounter(s)
 
@@ -203,8 +205,8 @@ def exportable_types(level: str) -> list[str]:
 def default_types(by: Actor, level: str, scopes: tuple[str, ...] | None = None) -> list[str]:
     """Without _type: every type of the level that the requester may read (and, for a
     backend client, that its token's scopes allow reading)."""
-    return [t for t in exportable_types(level)
-            if (EXPORTERS[t][0] is None or by.can(EXPORTERS[t][0]))
+    return [t for t, perm in ((t, EXPORTERS[t][0]) for t in exportable_types(level))
+            if (perm is None or by.can(perm))
             and (scopes is None or core.scope_allows(scopes, t, "r"))]
 
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
@@ -37,7 +37,7 @@ class ClientForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.fields["scopes"].choices = scope_choices()
+        cast(forms.MultipleChoiceField, self.fields["scopes"]).choices = scope_choices()
 
     def clean_jwks(self) -> Any:
         text = self.cleaned_data["jwks"].strip()

@@ -426,7 +426,7 @@ def encounter(s: DosingSession) -> dict[str, Any]:
         "id": str(s.id),
         "meta": _meta(session_updated(s), f"{core.US_CORE}/us-core-encounter"),
         "identifier": [{"system": "urn:openkap:dosing-session", "value": str(s.id)}],
-        "status": ENCOUNTER_STATUS[s.status],
+        "status": ENCOUNTER_STATUS[DosingSession.Status(s.status)],
         "class": core.coding(core.ACT_CODE, "AMB", "ambulatory"),
         "type": [{
             "coding": [core.coding(core.LOCAL_ENCOUNTER_TYPE, "dosing-session", "Medicine (dosing) session")],

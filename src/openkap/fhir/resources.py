@@ -592,11 +592,12 @@ class PatientTable:
             qs = qs.filter(fhir_patient_id__in=patients.values("pk"))
         if dates and self.date:
             qs = qs.filter(date_q(self.date, dates))
-        for tokens in statuses:
+        # status is a search parameter only of tables with a status field (register).
+        for tokens in statuses if self.status_field else []:
             wanted = [v for t in tokens for v in self.status_map.get(t.code, [])]
             condition = Q(pk__in=[])
             for value in wanted:
-                condition |= Q(**{self.status_field: value})
+                condition |= Q(**{str(self.status_field): value})
             qs = qs.filter(condition)
         page = queryset_page(qs, query, to_fhir=self.to_fhir, updated_field=self.updated)
         page.patient_ids = {int(r_id) for r_id in qs.filter(pk__in=[_pk(r) for r in page.resources])

@@ -94,7 +94,7 @@ def jwks_from_pem(pem: str) -> dict[str, Any]:
         if key.key_size < 2048:
             raise ValidationError({"public_key_pem": f"An RSA key needs 2048 bits or more (this one has {key.key_size})."})
         jwk, alg = json.loads(RSAAlgorithm.to_jwk(key)), "RS384"
-        members = ("e", "kty", "n")
+        members: tuple[str, ...] = ("e", "kty", "n")
     elif isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP384R1):
         jwk, alg = json.loads(ECAlgorithm.to_jwk(key)), "ES384"
         members = ("crv", "kty", "x", "y")

@@ -92,12 +92,12 @@ def need_scope(request: HttpRequest, resource_type: str, letter: str) -> None:
                                           f"(e.g. system/{resource_type}.{'rs' if letter in 'rs' else letter})")
 
 
-def fhir_endpoint(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def fhir_endpoint(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """Every FHIR endpoint answers errors as an OperationOutcome, never an HTML page."""
 
     @csrf_exempt  # bearer tokens, no cookies: nothing for a cross-site form to ride on
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         request.actor = None  # type: ignore[attr-defined]
         base = BASE_URL.set("")
         try:
@@ -354,7 +354,7 @@ def export_status(request: HttpRequest, job_id: str) -> HttpResponse:
 
 
 @fhir_endpoint
-def export_file(request: HttpRequest, job_id: str, name: str) -> HttpResponse:
+def export_file(request: HttpRequest, job_id: str, name: str) -> HttpResponseBase:
     by = authenticate(request)
     if request.method != "GET":
         raise FhirError(405, "not-supported", "Download with GET")

@@ -109,7 +109,7 @@ def _time_domain(times: Sequence[datetime]) -> tuple[datetime, datetime]:
     return first - pad, last + pad
 
 
-def _x_ticks(start: datetime, end: datetime, x_of) -> tuple[Tick, ...]:  # type: ignore[no-untyped-def]
+def _x_ticks(start: datetime, end: datetime, x_of) -> tuple[Tick, ...]:
     span_days = (end - start).total_seconds() / 86400
     step = next((s for s in DAY_STEPS if span_days / s <= MAX_X_TICKS), DAY_STEPS[-1])
     local_start = timezone.localtime(start)
@@ -133,7 +133,7 @@ def _x_ticks(start: datetime, end: datetime, x_of) -> tuple[Tick, ...]:  # type:
     return tuple(ticks)
 
 
-def _y_ticks(low: float, high: float, y_of) -> tuple[Tick, ...]:  # type: ignore[no-untyped-def]
+def _y_ticks(low: float, high: float, y_of) -> tuple[Tick, ...]:
     span = high - low
     step = next((s for s in VALUE_STEPS if span / s <= 8), VALUE_STEPS[-1])
     first = math.ceil(low / step) * step
@@ -145,7 +145,7 @@ def _y_ticks(low: float, high: float, y_of) -> tuple[Tick, ...]:  # type: ignore
     return tuple(ticks)
 
 
-def _bands(instrument: Instrument, sex: str | None, low: float, high: float, y_of) -> tuple[Band, ...]:  # type: ignore[no-untyped-def]
+def _bands(instrument: Instrument, sex: str | None, low: float, high: float, y_of) -> tuple[Band, ...]:
     bands = instrument.bands
     if not bands and instrument.sex_bands and sex:
         bands = next((sb.bands for sb in instrument.sex_bands if str(sb.sex) == sex), ())

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from ninja import Query, Router, Schema
 from pydantic import Field
 
@@ -122,7 +123,7 @@ class ResearchExportQuery(Schema):
     openapi_extra={"responses": {200: {"description": "The export as a zip file", "content": {
         "application/zip": {"schema": {"type": "string", "format": "binary"}}}}}},
 )
-def research_export(request: HttpRequest, q: Query[ResearchExportQuery]) -> HttpResponse:
+def research_export(request: HttpRequest, q: Query[ResearchExportQuery]) -> HttpResponseBase:
     export = research.research_export(by=request.auth, options=research.ExportOptions(k=q.k, dates=q.dates),  # type: ignore[attr-defined]
                                       via="api")
     return research.export_response(export)

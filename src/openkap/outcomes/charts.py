@@ -45,7 +45,8 @@ def trajectory_svg(points: list[dict[str, Any]], *, maximum: float, instrument: 
         return TOP + PH - (v / maximum) * PH
 
     ticks = [(y(maximum * k / 4), f"{maximum * k / 4:g}") for k in range(5)]
-    body, path = [], []
+    body: list[str] = []
+    path: list[str] = []
     for i, p in enumerate(points):
         x = LEFT + (i * step if len(points) > 1 else PW / 2)
         label = p["label"].replace("Before session ", "S")

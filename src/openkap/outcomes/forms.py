@@ -32,7 +32,7 @@ class ReportFilterForm(forms.Form):
     endpoint_to_days = forms.IntegerField(min_value=0, max_value=365, initial=DEFAULT_DEFINITIONS.endpoint_to_days,
                                           required=False, label="Endpoint to (days)")
 
-    def __init__(self, *args, organization: Organization, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, organization: Organization, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["site"].queryset = Site.objects.filter(organization=organization).order_by("name")  # type: ignore[attr-defined]
         self.fields["clinician"].queryset = (  # type: ignore[attr-defined]
@@ -47,8 +47,9 @@ class ReportFilterForm(forms.Form):
                 choices=[("", "All bands"), *((b.id, b.label) for b in get_instrument(instrument).bands)],
             )
 
-    def clean(self):  # type: ignore[no-untyped-def]
-        data = super().clean()
+    def clean(self):
+        super().clean()
+        data = self.cleaned_data
         start, end = data.get("date_from"), data.get("date_to")
         if start and end and start > end:
             self.add_error("date_to", "The end date is before the start date.")

@@ -79,6 +79,7 @@ def patient_outcome_report(*, by: Actor, patient_id: int) -> PatientOutcomeRepor
     # Imported history has no protocol or order: its route and dose are on the import record.
     imported = imported_sessions(patient.organization_id, session_ids=[s.id for s in held])
     sessions = []
+    session_days: list[date] = []
     for s in held:
         at = s.administration_started_at or s.scheduled_start
         route = s.protocol_version.route if s.protocol_version else plan_route.get(s.episode_id, "")
@@ -87,13 +88,13 @@ def patient_outcome_report(*, by: Actor, patient_id: int) -> PatientOutcomeRepor
         if s.id in imported:
             route = route or imported[s.id].get("route", "")
             dose = dose if dose is not None else Decimal(imported[s.id]["dose_mg"])
+        session_days.append(timezone.localtime(at).date())
         sessions.append({
-            "day": timezone.localtime(at).date(), "site": s.site.name,
+            "day": session_days[-1], "site": s.site.name,
             "route": ROUTE_LABELS[Route(route)] if route in {r.value for r in Route} else "not recorded",
             "dose_mg": dose, "imported": s.id in imported,
             "adverse_events": [f"{e.get_code_display()} ({e.get_severity_display().lower()})" for e in s.adverse_events.all()],
         })
-    session_days = tuple(s["day"] for s in sessions)
     responses = list(
         MeasureResponse.objects.filter(patient=patient, is_scored=True, correction__isnull=True,
                                        instrument_id__in=(*REPORT_INSTRUMENTS, *EXPERIENCE_INSTRUMENTS))
@@ -103,12 +104,16 @@ def patient_outcome_report(*, by: Actor, patient_id: int) -> PatientOutcomeRepor
     as_of = timezone.localdate()
     instruments, experience = [], []
     for instrument_id in REPORT_INSTRUMENTS:
-        mine = [r for r in responses if r[0] == instrument_id]
-        if not mine:
+        # Scored report instruments all have a total (only triage instruments have none).
+        mine = [r for r in responses if r[0] == instrument_id and r[2] is not None]
+        scores = tuple(
+            Score(timezone.localtime(completed_at).date(), total,
+                  (answers or {}).get("q9") if instrument_id == "phq9" else None)
+            for _id, completed_at, total, _band, answers, _result in mine if total is not None
+        )
+        if not scores:
             continue
-        scores = tuple(Score(timezone.localtime(r[1]).date(), r[2], (r[4] or {}).get("q9") if instrument_id == "phq9"
-                             else None) for r in mine)
-        outcome = patient_outcome(PatientInput(patient.id, session_days, scores), instrument_id, as_of=as_of)
+        outcome = patient_outcome(PatientInput(patient.id, tuple(session_days), scores), instrument_id, as_of=as_of)
         instruments.append({
             "id": instrument_id, "name": get_instrument(instrument_id).short_name,
             "scores": [{"day": s.day, "total": s.total, "band": r[3]} for s, r in zip(scores, mine, strict=True)],

@@ -153,7 +153,7 @@ def build_report(organization: Organization, filters: CohortFilters, *, as_of: d
     summary = summarise(filters.instrument, outcomes(), definitions=filters.definitions)
     experience = experience_cases(organization.id, analysed, kept, filters.definitions)
     sites = dict(Site.objects.filter(organization=organization).values_list("id", "name"))
-    overall, by_site = Demographics(), {}
+    overall, by_site = Demographics(), dict[str, Demographics]()
     diagnoses_of: dict[int, list[str]] = {}
     episodes = {r.episode_id for r in kept.values()}
     for episode_id, diagnoses in Intake.objects.filter(organization=organization).values_list("episode_id", "diagnoses"):

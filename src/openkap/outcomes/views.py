@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -90,7 +91,7 @@ def report_pdf(request: HttpRequest, actor: Actor) -> HttpResponse:
 
 
 @staff_view(Perm.OUTCOMES_VIEW)
-def report_csv(request: HttpRequest, actor: Actor) -> HttpResponse:
+def report_csv(request: HttpRequest, actor: Actor) -> HttpResponseBase:
     suppress = _download_suppressed(request)
     form = _form(request, actor)
     report = _report(request, actor, form, suppress=suppress, purpose="csv")
@@ -136,7 +137,7 @@ def patient_outcomes_pdf(request: HttpRequest, actor: Actor, patient_id: int) ->
 
 
 @staff_view(Perm.RESEARCH_EXPORT)
-def research(request: HttpRequest, actor: Actor) -> HttpResponse:
+def research(request: HttpRequest, actor: Actor) -> HttpResponseBase:
     """The research export page: what the export holds, and a POST that builds and
     downloads it (a POST: every export writes its audit row with the manifest)."""
     form = ResearchExportForm(request.POST if request.method == "POST" else None)

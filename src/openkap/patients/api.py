@@ -168,7 +168,7 @@ def list_weights(request: HttpRequest, patient_id: ObjectId) -> list[WeightMeasu
 
 @router.post("/{patient_id}/weights", response={201: WeightOut, **ERRORS}, summary="Record a weight")
 def add_weight(request: HttpRequest, patient_id: ObjectId, payload: WeightIn) -> Status:
-    return Status(201, services.weight_record(  # type: ignore[attr-defined]
+    return Status(201, services.weight_record(
         by=request.auth, patient_id=patient_id, value=payload.value, unit=payload.unit,  # type: ignore[attr-defined]
         measured_on=payload.measured_on,
     ))
@@ -225,7 +225,7 @@ def list_heights(request: HttpRequest, patient_id: ObjectId) -> list[HeightMeasu
 
 @router.post("/{patient_id}/heights", response={201: HeightOut, **ERRORS}, summary="Record a height")
 def add_height(request: HttpRequest, patient_id: ObjectId, payload: HeightIn) -> Status:
-    return Status(201, services.height_record(  # type: ignore[attr-defined]
+    return Status(201, services.height_record(
         by=request.auth, patient_id=patient_id, value=payload.value, unit=payload.unit,  # type: ignore[attr-defined]
         measured_on=payload.measured_on,
     ))

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import cast
+
 from django import forms
 from django.forms.models import fields_for_model
 
@@ -27,14 +29,14 @@ _fields = fields_for_model(
 _fields["email"] = forms.CharField(required=False, max_length=254, widget=forms.EmailInput)
 _fields["preferred_language"].required = False
 _fields["preferred_language"].help_text = "Of the portal, emails and the PDFs the patient is given."
-PatientForm = type("PatientForm", (forms.Form,), dict(_fields))
-
-
-class NewPatientForm(PatientForm):
-    mrn = forms.CharField(
+# Built from the model's fields, so a class made at run time (mypy sees a Form class).
+PatientForm: type[forms.Form] = type("PatientForm", (forms.Form,), dict(_fields))
+NewPatientForm: type[forms.Form] = type("NewPatientForm", (PatientForm,), {
+    "mrn": forms.CharField(
         label="MRN (leave blank to generate)", required=False, max_length=20,
         help_text="Only when transferring a record number from another system.",
-    )
+    ),
+})
 
 
 class WeightForm(forms.Form):
@@ -52,9 +54,9 @@ class HeightForm(forms.Form):
 class CareTeamForm(forms.Form):
     member = forms.ChoiceField(label="Staff member")
 
-    def __init__(self, *args, choices=(), **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, choices=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["member"].choices = list(choices)
+        cast(forms.ChoiceField, self.fields["member"]).choices = list(choices)
 
 
 class BreakGlassForm(forms.Form):

@@ -248,7 +248,7 @@ class SearchPage:
     count: int
     count_exact: bool
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self):
         return iter(self.items)
 
     def __len__(self) -> int:

@@ -58,9 +58,9 @@ PATIENT_FIELDS = (
     "allergies",
     "current_medications",
 )
-LANGUAGE_CODES = tuple(code for code, _ in Patient._meta.get_field("preferred_language").choices)
+LANGUAGE_CODES = tuple(code for code, _ in Patient._meta.get_field("preferred_language").choices or ())
 REQUIRED_FIELDS = ("legal_given_name", "legal_family_name", "date_of_birth", "sex_at_birth")
-MAX_LENGTHS = {f.name: f.max_length for f in Patient._meta.fields if getattr(f, "max_length", None)}
+MAX_LENGTHS = {f.name: f.max_length for f in Patient._meta.fields if f.max_length}
 MIN_WEIGHT_KG = Decimal("2")
 MAX_WEIGHT_KG = Decimal("400")
 BREAK_GLASS_HOURS = 4
@@ -377,7 +377,7 @@ def portal_invite(*, by: Actor, patient_id: int, email: str = "") -> tuple[Porta
         patient, glass = patient_for(by, patient_id, Perm.PORTAL_ACCESS_MANAGE)
         patient = Patient.objects.select_for_update().get(pk=patient.pk)
         email = (email or patient.email).strip().lower()
-        if patient.user_id is not None:
+        if patient.user is not None:
             # The account exists: the link goes where the account is, and only to restore
             # a disabled account (an active one needs no invitation).
             if _portal_membership(patient, active=True) is not None:
@@ -389,7 +389,7 @@ def portal_invite(*, by: Actor, patient_id: int, email: str = "") -> tuple[Porta
             validate_email(email)
         except ValidationError:
             raise ValidationError({"email": "Enter a valid email address."}) from None
-        if User.objects.filter(email=email).exclude(pk=patient.user_id).exists():
+        if User.objects.filter(email=email).exclude(id__in=[patient.user_id] if patient.user_id else []).exists():
             raise ValidationError(
                 {"email": "This email address belongs to another account: use the patient's own address."}
             )

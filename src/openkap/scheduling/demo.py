@@ -238,7 +238,7 @@ class Rotation:
         return None
 
 
-def _try_book(front_desk, patient: Patient, slot: Slot, kind: str, start: datetime, site: Site,  # type: ignore[no-untyped-def]
+def _try_book(front_desk, patient: Patient, slot: Slot, kind: str, start: datetime, site: Site,
               rooms: dict[tuple[int, str], Room], staff: dict[Role, User]) -> Appointment | None:
     room = rooms.get((site.id, slot.room)) if slot.room else None
     participants = [(staff[slot.lead].id, "monitor" if kind == AppointmentKind.DOSING else "lead")]
@@ -258,7 +258,7 @@ def _try_book(front_desk, patient: Patient, slot: Slot, kind: str, start: dateti
         return None  # a clash with what another part of the demo booked: leave the slot free
 
 
-def _settle_the_past(front_desk, booked: list[Appointment], now: datetime) -> None:  # type: ignore[no-untyped-def]
+def _settle_the_past(front_desk, booked: list[Appointment], now: datetime) -> None:
     """Past appointments happened, except one no-show and one late cancellation."""
     past = sorted((a for a in booked if a.end <= now), key=lambda a: a.start)
     for number, appointment in enumerate(past):

@@ -116,20 +116,20 @@ def _notify_assignees_on_commit(task: Task, user_ids: list[int], role: str) -> N
     )
 
 
-def _safety_task_visible(by: Actor, task: Task) -> bool:
+def _safety_task_visible(by: Actor, patient_id: int) -> bool:
     """A safety task shows a patient's answers about suicide: clinical content, for
     those who may read the clinical record (care team, nurses, break-glass), never
     for an admin's registry role."""
     on_team = CareTeamMember.objects.filter(
-        patient_id=task.patient_id, user=by.user, ended_at__isnull=True
+        patient_id=patient_id, user=by.user, ended_at__isnull=True
     ).exists()
-    glass = not on_team and active_break_glass(user_id=by.user.id, patient_id=task.patient_id) is not None
+    glass = not on_team and active_break_glass(user_id=by.user.id, patient_id=patient_id) is not None
     return allows(by.roles, Perm.CLINICAL_VIEW, on_care_team=on_team, break_glass_active=glass)
 
 
 def _task_visible(by: Actor, task: Task) -> bool:
     if task.kind == SAFETY_TASK_KIND and task.patient_id is not None:
-        return _safety_task_visible(by, task)
+        return _safety_task_visible(by, task.patient_id)
     if by.roles & {Role.ADMIN, Role.NURSE}:
         return True
     if task.assigned_role and task.assigned_role in by.roles:

@@ -7,13 +7,15 @@ from typing import Any
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.forms import Form
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 
 from openkap.accounts.authz import Denied, require
 from openkap.audit.services import record_refusal
 from openkap.core.authz import Perm
 
-View = Callable[..., HttpResponse]
+# A download (a streamed CSV, a file) is a response too, not an HttpResponse.
+View = Callable[..., HttpResponseBase]
 
 
 def staff_view(perm: Perm | None = None) -> Callable[[View], View]:
@@ -23,7 +25,7 @@ def staff_view(perm: Perm | None = None) -> Callable[[View], View]:
 
     def decorator(view: View) -> View:
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             actor = request.actor  # type: ignore[attr-defined]
@@ -45,7 +47,7 @@ def patient_view(view: View) -> View:
     in the actor's organisation. The view receives the actor and the patient."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         actor = request.actor  # type: ignore[attr-defined]

@@ -85,7 +85,7 @@ class RejectNulMiddleware:
             # Uploaded files (a PDF letter) are binary and stored as bytes: check the text
             # fields and the file names only, and never read the whole upload into memory.
             texts = [v for _name, values in request.POST.lists() for v in values]
-            texts += [f.name or "" for f in request.FILES.values()]
+            texts += [f.name or "" for _name, files in request.FILES.lists() for f in files]
             return any("\x00" in t for t in texts)
         body = request.body
         return b"\x00" in body or b"\\u0000" in body or b"%00" in body
@@ -110,5 +110,5 @@ class LanguageMiddleware:
             language = settings.LANGUAGE_CODE
         if language:
             translation.activate(language)
-            request.LANGUAGE_CODE = language  # type: ignore[attr-defined]
+            request.LANGUAGE_CODE = language
         return self.get_response(request)

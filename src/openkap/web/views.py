@@ -11,6 +11,7 @@ from django.http import (
     HttpResponseServerError,
     JsonResponse,
 )
+from django.http.response import HttpResponseBase
 from django.template import loader
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -24,7 +25,7 @@ from openkap.web import workqueue
 from openkap.web.decorators import staff_view
 
 
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: HttpRequest) -> HttpResponseBase:
     if not request.user.is_authenticated:
         from openkap.site.views import home as public_home
 

@@ -107,8 +107,8 @@ def _verification_waiting(by: Actor) -> QuerySet[DosePreparation]:
     return qs
 
 
-def _queries(by: Actor) -> list[tuple[str, QuerySet]]:  # type: ignore[type-arg]
-    found: list[tuple[str, QuerySet]] = []  # type: ignore[type-arg]
+def _queries(by: Actor) -> list[tuple[str, QuerySet]]:
+    found: list[tuple[str, QuerySet]] = []
     for kind, perm, query in (
         ("eligibility", Perm.PATHWAY_SIGN, _eligibility_requested),
         ("plan", Perm.PATHWAY_SIGN, _plan_to_sign),
