@@ -375,7 +375,7 @@ def create_supplier(request: HttpRequest, payload: SupplierIn) -> Status:
 def lot_entries(request: HttpRequest, lot_id: ObjectId) -> LotLedgerOut:
     ledger = selectors.lot_ledger(by=request.auth, lot_id=lot_id)  # type: ignore[attr-defined]
     return LotLedgerOut(lot=_lot_out(ledger.lot, ledger.on_hand), lines=[
-        LedgerLineOut(entry=line.entry, change_mg=line.effect.mg, change_units=line.effect.units,
+        LedgerLineOut(entry=EntryOut.from_orm(line.entry), change_mg=line.effect.mg, change_units=line.effect.units,
                       on_hand_mg=line.balance.mg, on_hand_units=line.balance.units,
                       corrected_by_id=line.corrected_by.id if line.corrected_by else None,
                       adjusted_by_id=line.adjusted_by.id if line.adjusted_by else None)
@@ -405,7 +405,7 @@ def count(request: HttpRequest, lot_id: ObjectId, payload: CountIn) -> Status:
 @router.post("/lots/{lot_id}/transfers", response={201: TransferOut, **ERRORS}, summary="Transfer to another site")
 def transfer(request: HttpRequest, lot_id: ObjectId, payload: TransferIn) -> Status:
     out, into = services.ledger_transfer(by=request.auth, lot_id=lot_id, **payload.dict())  # type: ignore[attr-defined]
-    return Status(201, TransferOut(transfer_out=out, transfer_in=into))
+    return Status(201, TransferOut(transfer_out=EntryOut.from_orm(out), transfer_in=EntryOut.from_orm(into)))
 
 
 @router.post("/lots/{lot_id}/destructions", response={201: EntryOut, **ERRORS}, summary="Record a destruction or return (Form 41)")

@@ -161,7 +161,7 @@ def _dose(session: DosingSession, n: int, lots: list[Lot],
           cast: _Cast) -> list[tuple[datetime, int, Callable[[], object]]]:
     product_index, mg, wasted = DOSES[n % len(DOSES)]
     lot = lots[product_index]
-    given_at = session.started_at + timedelta(minutes=5)
+    given_at = (session.started_at or session.scheduled_start) + timedelta(minutes=5)
     given: list[LedgerEntry] = []
 
     def administer() -> None:

@@ -328,7 +328,7 @@ def reconciliation_report(*, by: Actor, site_id: int, start: date, end: date, ac
         report.notes.append(f"Administration without a completed session: session {m.session.id} "
                             f"({m.session.get_status_display()}), {num(m.administered.mg)} mg.")
     for s in rec.discharges_without_administration:
-        report.notes.append(f"Discharged session {s.id} ({s.patient.mrn}, {local(s.discharged_at)}) "
+        report.notes.append(f"Discharged session {s.id} ({s.patient.mrn}, {local(s.discharged_at) if s.discharged_at else 'no time'}) "
                             "has no administration entry.")
     for c in rec.open_discrepancies:
         report.notes.append(f"Open discrepancy: count {c.number} of lot {c.lot.lot_number} on {local(c.occurred_at)}, "

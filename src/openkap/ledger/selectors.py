@@ -316,7 +316,8 @@ def site_reconciliation(*, by: Actor, site_id: int, start: date, end: date,
     given: dict[int, list[LedgerEntry]] = defaultdict(list)
     for row in entries_qs().filter(dosing_session_id__in=session_ids, kind__in=[K.ADMINISTRATION, K.CORRECTION]
                                    ).order_by("site_id", "sequence"):
-        if row.kind == K.ADMINISTRATION or (row.refers_to and row.refers_to.kind == K.ADMINISTRATION):
+        administered = row.kind == K.ADMINISTRATION or (row.refers_to and row.refers_to.kind == K.ADMINISTRATION)
+        if administered and row.dosing_session_id is not None:  # filtered on it above
             given[row.dosing_session_id].append(row)
     for session_id, session in sorted(sessions.items(), key=lambda kv: kv[1].scheduled_start):
         rows = given.get(session_id, [])

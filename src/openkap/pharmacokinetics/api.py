@@ -8,7 +8,7 @@ come from the full grid).
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -129,7 +129,17 @@ class CompareOut(Schema):
     disclaimer: str
 
 
-def _inputs(payload: _DoseIn) -> dict[str, float | int | str | None]:
+class _Inputs(TypedDict):
+    dose_mg: float
+    weight_kg: float | None
+    infusion_min: float | None
+    hours: float
+    population: int | None
+    seed: int
+    interaction: str | None
+
+
+def _inputs(payload: _DoseIn) -> _Inputs:
     return {
         "dose_mg": payload.dose_mg,
         "weight_kg": payload.weight_kg,

@@ -137,16 +137,16 @@ def route_facts(result: SimulationResult) -> RouteFacts:
             first_pass=False,
         )
     if route == "oral":
-        f = _swallowed_f(result)
+        swallowed = _swallowed_f(result)
         lag = _param(result, ORAL_ABSORPTION, "lag_min")
         ka = _param(result, ORAL_ABSORPTION, "ka")
         return RouteFacts(
             route,
             label,
-            f,
-            f"{f:.3g} (after first pass{_with(result)})",
+            swallowed,
+            f"{swallowed:.3g} (after first pass{_with(result)})",
             f"Everything is swallowed and passes the gut wall and liver before reaching the "
-            f"circulation; only {_pct(f)} survives this first pass (F {f:.3g}"
+            f"circulation; only {_pct(swallowed)} survives this first pass (F {swallowed:.3g}"
             f"{_with(result)}). "
             f"Absorption starts after about {lag.value:.2g} min, with a half-time of about "
             f"{_half_time_min(ka):.2g} min, so the peak is low and late. "

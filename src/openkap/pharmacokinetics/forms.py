@@ -88,7 +88,8 @@ class CompareForm(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         data["basis"] = data.get("basis") or EQUAL
         if data["basis"] == EQUAL and data.get("dose_mg") is None and "dose_mg" not in self.errors:
             self.add_error("dose_mg", "Enter the dose to compare at equal milligrams.")

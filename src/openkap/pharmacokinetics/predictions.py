@@ -119,7 +119,7 @@ def simulator_route(route: str) -> str:
 def curve_key(
     *,
     route: str,
-    dose_mg: float | Decimal,
+    dose_mg: float | Decimal | None,  # None is refused with a message (curve_key)
     weight_kg: float | Decimal | None = None,
     infusion_min: float | Decimal | None = None,
     hours: float | Decimal = DEFAULT_HOURS,
@@ -189,7 +189,7 @@ def simulation(key: CurveKey) -> SimulationResult:
 def predicted_curve(
     *,
     route: str,
-    dose_mg: float | Decimal,
+    dose_mg: float | Decimal | None,  # None is refused with a message (curve_key)
     weight_kg: float | Decimal | None = None,
     infusion_min: float | Decimal | None = None,
     hours: float | Decimal = DEFAULT_HOURS,
@@ -375,7 +375,7 @@ def plan_prediction(
 def overlay_svg(
     *,
     route: str,
-    dose_mg: float | Decimal,
+    dose_mg: float | Decimal | None,  # None is refused with a message (curve_key)
     weight_kg: float | Decimal | None,
     vitals: Sequence[VitalsReading],
     dissociation: Sequence[DissociationScore],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -9,6 +11,9 @@ from openkap.core.referrals import ASQ_SCREEN_ITEMS, PRESCREEN_INSTRUMENTS, RED_
 from openkap.patients.models import Patient
 from openkap.referrals import wording
 from openkap.referrals.models import Referral
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 SEX_CHOICES = [
     ("female", _("Female")),
@@ -40,7 +45,7 @@ class HoneypotMixin(forms.Form):
     website = forms.CharField(required=False, max_length=MAX_INPUT, label=_("Leave this empty"))
 
 
-def _text(label: str, *, required: bool = True, area: bool = False, help_text: str = "",
+def _text(label: StrOrPromise, *, required: bool = True, area: bool = False, help_text: StrOrPromise = "",
           autocomplete: str = "") -> forms.CharField:
     attrs = {"autocomplete": autocomplete} if autocomplete else {}
     widget = forms.Textarea(attrs={"rows": 5, **attrs}) if area else forms.TextInput(attrs=attrs)
@@ -82,7 +87,9 @@ class InstrumentForm(HoneypotMixin):
         self.instrument_id = instrument_id
         self.stem = wording.stem(instrument_id)
         for item in items or PRESCREEN_INSTRUMENTS[instrument_id]:
-            choices = [(str(v), label) for v, label in wording.options(instrument_id, item)]
+            choices: list[tuple[str, StrOrPromise]] = [
+                (str(v), label) for v, label in wording.options(instrument_id, item)
+            ]
             refusable = instrument_id == "asq" and item in ASQ_SCREEN_ITEMS
             if refusable:
                 choices.append(("refused", _("I prefer not to answer")))

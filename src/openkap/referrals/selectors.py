@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
+from django.utils.translation import gettext as _
 
 from openkap.accounts.authz import Actor, require
 from openkap.accounts.models import Organization
@@ -58,6 +59,13 @@ def worklist(*, by: Actor, view: str = "open") -> list[Referral]:
     return result
 
 
+def clinic_of(organization_id: object) -> Organization | None:
+    """The clinic a referral form's signed state names (anonymous pages: no actor)."""
+    if not isinstance(organization_id, int):
+        return None
+    return Organization.objects.filter(id=organization_id).first()
+
+
 def open_count(by: Actor) -> int:
     if not by.can(Perm.REFERRAL_VIEW):
         return 0
@@ -94,3 +102,22 @@ def letter_of(*, by: Actor, referral_id: int) -> tuple[Referral, bytes, LetterIn
         patient_id=referral.patient_id,
     )
     return referral, bytes(letter.content), LetterInfo(letter.filename, letter.size, letter.sha256)
+
+
+def status_page(referral_id: object) -> Referral | None:
+    """The referral whose single-use status link this browser spent (its id kept in the
+    session): anonymous, so no actor; what it shows is ``status_for``'s words alone."""
+    if not isinstance(referral_id, int):
+        return None
+    return Referral.objects.filter(id=referral_id).select_related("organization").first()
+
+
+def status_for(referral: Referral) -> str:
+    """What the person sees on their status page: no clinical detail."""
+    labels = {
+        Referral.Status.NEW: _("Received: the intake team will review it and contact you."),
+        Referral.Status.ACCEPTED: _("Accepted: the intake team will contact you to arrange the next step."),
+        Referral.Status.DECLINED: _("Reviewed: the intake team has written to you."),
+        Referral.Status.REFERRED_ELSEWHERE: _("Reviewed: the intake team has written to you."),
+    }
+    return labels[Referral.Status(referral.status)]

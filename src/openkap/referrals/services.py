@@ -636,15 +636,3 @@ def referral_close(
                                   fail_silently=True)
             )
     return referral
-
-
-def status_for(referral: Referral) -> str:
-    """What the person sees on their status page: no clinical detail."""
-    labels = {
-        Referral.Status.NEW: _("Received: the intake team will review it and contact you."),
-        Referral.Status.ACCEPTED: _("Accepted: the intake team will contact you to arrange the next step."),
-        Referral.Status.DECLINED: _("Reviewed: the intake team has written to you."),
-        Referral.Status.REFERRED_ELSEWHERE: _("Reviewed: the intake team has written to you."),
-    }
-    return labels[Referral.Status(referral.status)]
-

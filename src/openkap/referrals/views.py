@@ -166,7 +166,7 @@ def self_step(request: HttpRequest) -> HttpResponse:
     state = _load(request.POST.get("state", ""))
     if state is None:
         return _private(TemplateResponse(request, "referrals/expired.html", {}, status=400))
-    organization = Organization.objects.filter(id=state.get("org")).first()
+    organization = selectors.clinic_of(state.get("org"))
     if organization is None:
         return _private(TemplateResponse(request, "referrals/expired.html", {}, status=400))
     step = request.POST.get("step", "")
@@ -254,7 +254,7 @@ def _thanks_redirect(request: HttpRequest, organization: Organization, *, crisis
 @never_cache
 def thanks(request: HttpRequest) -> HttpResponse:
     shown = request.session.get(SESSION_THANKS) or {}
-    organization = Organization.objects.filter(id=shown.get("org")).first()
+    organization = selectors.clinic_of(shown.get("org"))
     if organization is None:
         return redirect("referrals:self_start")
     return _private(TemplateResponse(
@@ -336,13 +336,12 @@ def status_open(request: HttpRequest, token: str) -> HttpResponse:
 
 @never_cache
 def status(request: HttpRequest) -> HttpResponse:
-    referral = Referral.objects.filter(id=request.session.get(SESSION_STATUS) or 0).select_related(
-        "organization").first()
+    referral = selectors.status_page(request.session.get(SESSION_STATUS))
     if referral is None:
         return _private(TemplateResponse(request, "referrals/status_refused.html", {"reason": "session"},
                                          status=410))
     return _private(TemplateResponse(request, "referrals/status.html", {
-        "referral": referral, "organization": referral.organization, "status": services.status_for(referral),
+        "referral": referral, "organization": referral.organization, "status": selectors.status_for(referral),
     }))
 
 
@@ -356,9 +355,10 @@ def _checklist_labels(referral: Referral) -> list[str]:
 @staff_view(Perm.REFERRAL_VIEW)
 def worklist(request: HttpRequest, actor: Actor) -> HttpResponse:
     view = request.GET.get("view", "open")
-    rows = selectors.worklist(by=actor, view=view)
-    for row in rows:
-        row.flag_labels = [RED_FLAG_LABELS[f] for f in row.triage.get("red_flags", []) if f in RED_FLAG_LABELS]
+    rows = [
+        (row, [RED_FLAG_LABELS[f] for f in row.triage.get("red_flags", []) if f in RED_FLAG_LABELS])
+        for row in selectors.worklist(by=actor, view=view)
+    ]
     return TemplateResponse(request, "referrals/worklist.html", {
         "rows": rows, "view": view if view in selectors.VIEWS else "open",
     })

@@ -43,7 +43,7 @@ def _shown(instrument_id: str) -> Instrument:
 def stem(instrument_id: str) -> str:
     if instrument_id == "asq":
         return _ASQ_STEM.get(_language(), _ASQ_STEM["en"])
-    return _shown(instrument_id).instructions
+    return _shown(instrument_id).instructions or ""
 
 
 def item_text(instrument_id: str, item_id: str) -> str:

@@ -252,7 +252,7 @@ def _try_book(front_desk, patient: Patient, slot: Slot, kind: str, start: dateti
             site_id=None if room else site.id, room_id=room.id if room else None,
             participants=participants,
             # Dosing: blank, so the patient's own preparation instructions are used.
-            patient_instructions=INSTRUCTIONS.get(kind, ""), allow_past=True,
+            patient_instructions=INSTRUCTIONS.get(AppointmentKind(kind), ""), allow_past=True,
         )
     except ValidationError:
         return None  # a clash with what another part of the demo booked: leave the slot free

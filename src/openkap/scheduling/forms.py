@@ -4,7 +4,7 @@ get the same answers."""
 from __future__ import annotations
 
 from datetime import UTC, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.utils import timezone
@@ -49,16 +49,15 @@ class _TimePlaceStaffForm(forms.Form):
             options = [(f"room:{r.id}", f"{site.name} · {r.name}") for r in rooms.filter(site=site).order_by("kind", "name")]
             options.append((f"site:{site.id}", f"{site.name} · no room (video or phone)"))
             groups.append((site.name, options))
-        self.fields["location"].choices = [("", "Choose a room"), *groups]
+        cast(forms.ChoiceField, self.fields["location"]).choices = [("", "Choose a room"), *groups]
         staff = clinical_staff(actor.organization.id)
         everyone = [("", "—"), *((u.id, f"{u.full_name} · {', '.join(Role(r).label for r in roles)}") for u, roles in staff)]
         monitors = [("", "—"), *(
             (u.id, f"{u.full_name} · {', '.join(Role(r).label for r in roles)}")
             for u, roles in staff if {Role.NURSE, Role.PRESCRIBER} & set(roles)
         )]
-        self.fields["lead"].choices = everyone
-        self.fields["support"].choices = everyone
-        self.fields["monitor"].choices = monitors
+        for name, choices in (("lead", everyone), ("support", everyone), ("monitor", monitors)):
+            cast(forms.ChoiceField, self.fields[name]).choices = choices
 
     def location_ids(self) -> tuple[int | None, int | None]:
         """(site_id, room_id) from the room choice."""
@@ -107,7 +106,7 @@ class RescheduleForm(_TimePlaceStaffForm):
         self.fields["minutes"].help_text = "Leave as it is to keep the appointment's length."
         start = timezone.localtime(appointment.start)
         location = f"room:{appointment.room_id}" if appointment.room_id else f"site:{appointment.site_id}"
-        self.initial |= {"start": start.strftime(DATETIME_LOCAL), "minutes": appointment.minutes, "location": location}
+        self.initial.update(start=start.strftime(DATETIME_LOCAL), minutes=appointment.minutes, location=location)
         for p in appointment.participants.all():
             self.initial[p.role] = p.user_id
 

@@ -501,6 +501,8 @@ def feed_appointments(feed: CalendarFeed) -> list[Appointment]:
     )
     if feed.patient_id is not None:
         qs = qs.filter(patient_id=feed.patient_id)
-    else:
+    elif feed.user_id is not None:
         qs = qs.filter(participants__user_id=feed.user_id)
+    else:  # a feed is a patient's or a staff member's (a check constraint); never both empty
+        return []
     return list(qs.select_related("site", "room").order_by("start")[:2000])

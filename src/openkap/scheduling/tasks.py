@@ -65,12 +65,12 @@ def send_appointment_reminder(appointment_id: int, start: str) -> str:
             object_id=appointment.id, patient_id=patient.id,
             organization_id=appointment.organization_id, actor_email="reminder-task",
         )
-        start = timezone.localtime(appointment.start)
+        local_start = timezone.localtime(appointment.start)
         context = {
             "appointment": appointment,
             "patient": patient,
             "clinic": appointment.organization.name,
-            "start": start,
+            "start": local_start,
             "portal_url": settings.SITE_URL.rstrip("/") + reverse("scheduling:portal_appointments"),
         }
         # Sent inside the transaction: if the mail server refuses, the appointment is
@@ -78,7 +78,7 @@ def send_appointment_reminder(appointment_id: int, start: str) -> str:
         with translation.override(patient.preferred_language):  # the patient's language
             send_mail(
                 subject=_("Reminder: your appointment at %(clinic)s on %(day)s at %(time)s") % {
-                    "clinic": context["clinic"], "day": date_format(start, "l d F"), "time": date_format(start, "H:i"),
+                    "clinic": context["clinic"], "day": date_format(local_start, "l d F"), "time": date_format(local_start, "H:i"),
                 },
                 message=render_to_string("scheduling/reminder_email.txt", context),
                 from_email=None,

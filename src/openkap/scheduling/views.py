@@ -260,7 +260,7 @@ def appointment_types(request: HttpRequest, actor: Actor) -> HttpResponse:
                 messages.success(request, "Saved.")
                 return redirect("scheduling:types")
         status = 422
-        messages.error(request, " ".join(m for errors in form.errors.values() for m in errors))
+        messages.error(request, " ".join(str(m) for errors in form.errors.values() for m in errors))
     return TemplateResponse(
         request, "scheduling/types.html", {"types": selectors.appointment_types(by=actor)}, status=status
     )

@@ -116,7 +116,7 @@ def ledger_loss(
         police_report = _text(police_report, "police_report", "the police report number", required=False, max_length=60)
     except ValidationError as exc:
         errors |= {k: v[0] for k, v in exc.message_dict.items()}
-    if errors:
+    if errors or not isinstance(discovered_on, date):  # the date's own error is above
         raise ValidationError(errors)
     detail = {"loss_type": loss_type, "discovered_on": discovered_on.isoformat()}
     if police_report:

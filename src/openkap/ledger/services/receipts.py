@@ -61,7 +61,9 @@ def lot_receive(
         errors |= {k: v[0] for k, v in exc.message_dict.items()}
     if not isinstance(containers, int) or isinstance(containers, bool) or not 1 <= containers <= MAX_CONTAINERS:
         errors["containers"] = f"Enter how many containers arrived (1 to {MAX_CONTAINERS})."
-    if errors:
+    # Each of the None/type cases has its error above; the test narrows them for mypy.
+    if errors or product is None or supplier is None or not isinstance(expires_on, date) \
+            or not isinstance(containers, int):
         raise ValidationError(errors)
     when = _when(received_at, "received_at")
     if expires_on < timezone.localtime(when).date():

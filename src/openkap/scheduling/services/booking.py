@@ -203,12 +203,12 @@ def _end(by: Actor, kind: str, start: datetime, end: datetime | None, usual_minu
             minutes = max(minutes, _round_up(window.total_minutes))
         end = start + timedelta(minutes=minutes)
     if end is not None:
-        minutes = (end - start).total_seconds() / 60
-        if minutes < MIN_MINUTES:
+        length = (end - start).total_seconds() / 60
+        if length < MIN_MINUTES:
             _add(errors, "end", f"The appointment must end at least {MIN_MINUTES} minutes after it starts.")
-        elif minutes > MAX_MINUTES:
+        elif length > MAX_MINUTES:
             _add(errors, "end", f"An appointment lasts at most {MAX_MINUTES // 60} hours.")
-        elif window is not None and minutes < window.total_minutes:
+        elif window is not None and length < window.total_minutes:
             _add(errors, "end", f"A dosing session needs at least {window.total_minutes} minutes: {window.explain()}.")
     return end
 
@@ -390,9 +390,9 @@ def _interval_problems(req: BookingRequest, exclude_session_id: int | None) -> l
         stops = []
         check_interval(protocol, day, following, stops)
         if stops:
-            days = (following - day).days
+            gap = (following - day).days
             problems.append(
-                f"Only {days} day{'' if days == 1 else 's'} before the next dosing session ({following.isoformat()}); "
+                f"Only {gap} day{'' if gap == 1 else 's'} before the next dosing session ({following.isoformat()}); "
                 f"this protocol needs at least {protocol.min_interval_days} days."
             )
     return problems
