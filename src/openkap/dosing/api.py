@@ -471,7 +471,9 @@ class ChecklistIn(AtIn):
     baseline_bp_note: Text = ""
     pregnancy_status: Literal["not_applicable", "not_pregnant", "possibly_pregnant", "pregnant", "breastfeeding", ""] = ""
     new_medications: Text = ""
-    cns_active_medications: list[Literal[tuple(services.CNS_ACTIVE)]] = Field(default_factory=list, max_length=6)
+    # The enum in the OpenAPI document comes from the one list the service checks against.
+    cns_active_medications: list[Literal[tuple(services.CNS_ACTIVE)]] = Field(  # type: ignore[valid-type]
+        default_factory=list, max_length=6)
     suicide_risk_reviewed: bool = False
     suicide_risk_note: Text = ""
     pre_dose_measures_note: Text = Field("", description="Required when scheduled pre-dose measures are not completed")

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
@@ -138,7 +138,7 @@ class ExampleImportForm(forms.Form):
 
     def __init__(self, *args, choices=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["example_id"].choices = choices if choices is not None else [(e, e) for e in example_ids()]
+        cast(forms.ChoiceField, self.fields["example_id"]).choices = choices if choices is not None else [(e, e) for e in example_ids()]
 
 
 class PasswordForm(SessionPageForm):
@@ -243,7 +243,7 @@ class PrepareForm(SessionPageForm):
 
     def __init__(self, *args, lots=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["lot"].choices = [(c.lot.id, c.lot.lot_number) for c in lots if c.usable]
+        cast(forms.ChoiceField, self.fields["lot"]).choices = [(c.lot.id, c.lot.lot_number) for c in lots if c.usable]
 
 
 class WitnessMixin(SessionPageForm):
@@ -253,7 +253,7 @@ class WitnessMixin(SessionPageForm):
 
     def __init__(self, *args, witnesses=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["witness"].choices = [("", "—"), *[(u.id, u.full_name) for u in witnesses]]
+        cast(forms.ChoiceField, self.fields["witness"]).choices = [("", "—"), *[(u.id, u.full_name) for u in witnesses]]
 
 
 class VoidForm(WitnessMixin):

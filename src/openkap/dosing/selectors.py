@@ -205,8 +205,9 @@ class SessionView:
 def stage_of(session: DosingSession, order: DoseOrder | None, prep: DosePreparation | None) -> str:
     s = DosingSession.Status
     closed = {s.DISCHARGED: "discharged", s.NOT_DOSED: "not_dosed", s.CANCELLED: "cancelled"}
-    if session.status in closed:
-        return closed[session.status]
+    status = s(session.status)
+    if status in closed:
+        return closed[status]
     if session.status == s.SCHEDULED:
         return "check_in"
     if session.status == s.MONITORING:

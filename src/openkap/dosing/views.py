@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.forms import Form
+from django.forms import BaseForm, Form
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -27,6 +27,7 @@ from openkap.core.authz import Perm
 from openkap.core.instruments import get_instrument
 from openkap.core.missed_vitals import describe as describe_missed
 from openkap.core.protocols import example_ids
+from openkap.core.routes import Route
 from openkap.dosing import documents, forms, selectors, services
 from openkap.dosing.charts import session_vitals_svg
 from openkap.dosing.models import AdministrationEvent, DosingSession, ProtocolVersion, RemsForm
@@ -245,7 +246,8 @@ def _cadss_items() -> tuple:
 
 def _arrival_context(view: selectors.SessionView, bound: dict[str, Form]) -> dict[str, Any]:
     """Check-in, and the checklist prefilled from the preparation's arrangements."""
-    session, protocol, ctx = view.session, view.protocol, {}
+    session, protocol = view.session, view.protocol
+    ctx: dict[str, Any] = {}
     if view.stage == "check_in":
         ctx["check_in_form"] = bound.get("check_in") or forms.CheckInForm()
     if view.stage == "checklist":
@@ -260,7 +262,7 @@ def _arrival_context(view: selectors.SessionView, bound: dict[str, Form]) -> dic
         ctx["checklist_form"] = bound.get("checklist") or forms.ChecklistForm(protocol=protocol, initial=initial)
         ctx["screen"] = services.current_suicide_screen(session.patient, timezone.now())
         ctx["pre_dose_open"] = services.open_pre_dose_measures(session)
-        ctx["consent"] = pathway.consent_status(session.episode, view.protocol_version.route if view.protocol_version else None)
+        ctx["consent"] = pathway.consent_status(session.episode, Route(view.protocol_version.route) if view.protocol_version else None)
     return ctx
 
 
@@ -286,7 +288,8 @@ def _order_context(actor: Actor, view: selectors.SessionView, bound: dict[str, F
 
 def _dose_context(actor: Actor, view: selectors.SessionView, bound: dict[str, Form]) -> dict[str, Any]:
     """Preparing, verifying and giving the dose, cancelling the order, ending without a dose."""
-    stage, ctx = view.stage, {}
+    stage = view.stage
+    ctx: dict[str, Any] = {}
     if stage in ("prepare", "verify", "administer", "administering") or view.cancelled_orders:
         ctx["cancel_form"] = bound.get("cancel") or forms.CancelForm()
     if stage == "prepare":
@@ -309,7 +312,8 @@ def _dose_context(actor: Actor, view: selectors.SessionView, bound: dict[str, Fo
 
 def _monitoring_context(view: selectors.SessionView, bound: dict[str, Form]) -> dict[str, Any]:
     """Vitals, alarms, observations and adverse events while the session runs; discharge after."""
-    session, ctx = view.session, {}
+    session = view.session
+    ctx: dict[str, Any] = {}
     if session.is_active and session.status != DosingSession.Status.SCHEDULED:
         ctx["vitals_form"] = bound.get("vitals") or forms.VitalsForm()
         ctx["alarm_rows"] = [(a, bound.get(f"alarm_{a.id}") or forms.AlarmForm()) for a in view.open_alarms]
@@ -660,7 +664,7 @@ def _pdf_response(pdf: bytes, filename: str) -> HttpResponse:
     return response
 
 
-def _rems_page(request: HttpRequest, actor: Actor, session_id: int, edit: Form | None = None,
+def _rems_page(request: HttpRequest, actor: Actor, session_id: int, edit: BaseForm | None = None,
                status: int = 200) -> HttpResponse:
     view = selectors.session_view(by=actor, session_id=session_id)
     form_row = RemsForm.objects.filter(session=view.session).first()

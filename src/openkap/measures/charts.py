@@ -249,7 +249,7 @@ def trend_chart(
         edge = remission.threshold + (0.5 if remission.inclusive else -0.5)
         sign = "≤" if remission.inclusive else "<"
         lines.append(Line(y_of(edge), f"Remission {sign} {remission.threshold}", "remission"))
-    bands, lines = _spread_labels(_bands(instrument, sex, low, high, y_of), lines)
+    bands, spread = _spread_labels(_bands(instrument, sex, low, high, y_of), lines)
     values = ", ".join(f"{_number(p[1])} on {timezone.localtime(p[0]):%Y-%m-%d}" for p in points)
     description = (
         f"{instrument.short_name} totals over time (range {_number(low)}–{_number(high)}): "
@@ -269,7 +269,7 @@ def trend_chart(
         points=tuple(chart_points),
         path=" ".join(f"{p.x},{p.y}" for p in chart_points),
         markers=markers,
-        lines=lines,
+        lines=spread,
         y_ticks=_y_ticks(low, high, y_of),
         x_ticks=_x_ticks(start, end, x_of),
         band_label_x=LEFT + PLOT_W + 8,

@@ -171,13 +171,14 @@ class _Course:
             appointment = scheduling_demo.book_dosing(
                 self.front_desk, self.patient, starts, site=site, monitors=self.context.nurses,
             )
-            start = appointment.start
-            DosingSession.objects.filter(pk=appointment.dosing_session_id).update(
+            start, session_id = appointment.start, appointment.dosing_session_id
+            assert session_id is not None  # a dosing appointment opens its session (book_dosing)
+            DosingSession.objects.filter(pk=session_id).update(
                 status=DosingSession.Status.DISCHARGED, started_at=start,
                 discharged_at=start + timedelta(hours=2, minutes=30),
             )
             scheduling.appointment_complete(by=self.front_desk, appointment_id=appointment.id)
-            sessions.append(DosingSession.objects.get(pk=appointment.dosing_session_id))
+            sessions.append(DosingSession.objects.get(pk=session_id))
         return sessions
 
     def series(self) -> None:
@@ -188,14 +189,15 @@ class _Course:
         step = 0
         for number, session in enumerate(sessions, 1):
             step += 1
-            before = session.started_at - timedelta(hours=20 + rng.randint(0, 6))
+            started = session.started_at or session.scheduled_start  # held: set above
+            before = started - timedelta(hours=20 + rng.randint(0, 6))
             for a in MeasureAssignment.objects.filter(episode=episode, occasion_key=f"dosing:{session.id}",
                                                       occasion=Occasion.BEFORE_DOSING):
                 if a.instrument_id == "cssrs-slv":
-                    self.fill(a, {"q1": 0, "q2": 0, "q6": 0}, session.started_at - timedelta(minutes=40))
+                    self.fill(a, {"q1": 0, "q2": 0, "q6": 0}, started - timedelta(minutes=40))
                 else:
                     self.fill(a, _series_answers(a.instrument_id, story, step / points, rng), before)
-            integration_at = session.started_at + timedelta(days=INTEGRATION_AFTER_DAYS, hours=rng.randint(-2, 2))
+            integration_at = started + timedelta(days=INTEGRATION_AFTER_DAYS, hours=rng.randint(-2, 2))
             last = number == len(sessions)
             if last and story.last_integration_today:
                 services.schedule_after_integration(

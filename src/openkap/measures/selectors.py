@@ -191,7 +191,7 @@ def measures_overview(*, by: Actor, patient_id: int) -> MeasuresOverview:
     )
     open_assignments = [a for a in assignments if a.is_open and a.due_at <= now + LOOKAHEAD]
     recent = sorted(
-        (a for a in assignments if not a.is_open), key=lambda a: a.completed_at or a.cancelled_at, reverse=True
+        (a for a in assignments if not a.is_open), key=lambda a: a.completed_at or a.cancelled_at or a.due_at, reverse=True
     )[:12]
     sessions = list(
         DosingSession.objects.filter(patient=patient)
@@ -202,7 +202,8 @@ def measures_overview(*, by: Actor, patient_id: int) -> MeasuresOverview:
     for r in current_responses(patient):
         by_instrument.setdefault(r.instrument_id, []).append(r)
     sex = patient.sex_at_birth if patient.sex_at_birth in ("female", "male") else None
-    trends, triage, unscored = [], [], []
+    trends, triage = [], []
+    unscored: list[MeasureResponse] = []
     for instrument in all_instruments():
         responses = by_instrument.get(instrument.id)
         if not responses:

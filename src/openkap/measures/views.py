@@ -406,14 +406,14 @@ def _questionnaire(
     form = None
     if step.item is not None:
         saved = answers if step.kind == "item" else extra
-        value = saved.get(step.item.id)
-        form = AnswerForm(item=step.item, initial={"answer": str(value)} if value is not None else {})
+        saved_value = saved.get(step.item.id)
+        form = AnswerForm(item=step.item, initial={"answer": str(saved_value)} if saved_value is not None else {})
     review = []
     if step.kind == flow.REVIEW:
         for n, item in enumerate(flow.asked_items(instrument, answers), 1):
             labels = {o.value: o.label for o in item.scale.options}
-            value = answers.get(item.id)
-            review.append((n, item.id, services.item_wording(item), value, labels.get(value, value)))
+            given = answers.get(item.id)
+            review.append((n, item.id, services.item_wording(item), given, labels.get(given, given)))
     return TemplateResponse(
         request,
         "measures/fill.html",

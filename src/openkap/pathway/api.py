@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeAlias
 
 from django.http import Http404, HttpRequest
 from ninja import Query, Router, Schema, Status
@@ -40,7 +40,7 @@ from openkap.pathway.models import (
 router = Router(tags=["pathway"])
 
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
-RouteName = Literal[tuple(r.value for r in Route)]  # type: ignore[valid-type]
+RouteName: TypeAlias = Literal[tuple(r.value for r in Route)]  # type: ignore[valid-type]  # the enum from Route
 Text = Annotated[str, Field(max_length=10_000)]
 ShortText = Annotated[str, Field(max_length=200)]
 Password = Annotated[str, Field(max_length=256, description="The signer's password (re-authentication)")]

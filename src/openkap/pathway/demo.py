@@ -409,13 +409,15 @@ def _active_series(patient: Patient, n: int, t: Actor, p: Actor, rng: random.Ran
     """The series under way with its held sessions; integration notes follow them, the
     maintenance patient has been reassessed; dated back to tell the story."""
     episode = current_episode(patient)
+    assert episode is not None  # opened earlier in the story
     held = list(DosingSession.objects.filter(episode=episode, status=DosingSession.Status.DISCHARGED)
                 .order_by("scheduled_start"))
-    first = held[0].started_at if held else timezone.now() - timedelta(days=14)
+    started = [s.started_at or s.scheduled_start for s in held]  # discharged: started
+    first = started[0] if held else timezone.now() - timedelta(days=14)
     opened = first - timedelta(days=16)
     _move(t, episode, "start_series")
-    for k, s in enumerate(held):
-        integrated = timezone.localtime(s.started_at + timedelta(days=3)).date()
+    for k, (s, start) in enumerate(zip(held, started, strict=True)):
+        integrated = timezone.localtime(start + timedelta(days=3)).date()
         if integrated > timezone.localdate() or (n == OVERDUE_INDEX and k == len(held) - 1):
             continue
         services.integration_note_write(
@@ -438,7 +440,7 @@ def _active_series(patient: Patient, n: int, t: Actor, p: Actor, rng: random.Ran
                     "Monthly maintenance sessions for three months, then review.",
         )
         _move(t, episode, "start_maintenance")
-        last = held[-1].started_at
+        last = started[-1]
         when |= {"end_series": last + timedelta(days=5), "start_maintenance": last + timedelta(days=8)}
     _date_back(episode, opened, when)
     if patient.user_id:
@@ -478,6 +480,7 @@ def _integration_sections(k: int) -> dict[str, str]:
 def _journal(patient: Patient, rng: random.Random) -> None:
     now = timezone.now()
     episode = current_episode(patient)
+    assert episode is not None and patient.user is not None  # a portal patient in a series
     for days, text in zip((9, 5, 1), JOURNAL, strict=True):
         JournalEntry.objects.create(organization=patient.organization, patient=patient, episode=episode,
                                     text=text, written_at=now - timedelta(days=days, hours=rng.randint(1, 6)))
@@ -581,8 +584,9 @@ def _must_re_consent(patient: Patient, t: Actor, p: Actor, rng: random.Random, n
     """Signed the intramuscular consent v1; v2 (longer monitoring) was published since."""
     _prepared(patient, t, p, rng, n, Route.INTRAMUSCULAR)
     org = patient.organization
-    admin = build_actor(ConsentDocument.objects.filter(organization=org).first().published_by, org,
-                        user_agent="seed-demo")
+    document = ConsentDocument.objects.filter(organization=org).first()
+    assert document is not None  # the clinic's consent documents are seeded first
+    admin = build_actor(document.published_by, org, user_agent="seed-demo")
     text = consent_text(Route.INTRAMUSCULAR, org.name).replace(
         "Your vital signs are measured throughout.",
         # The time comes from the protocol when the patient signs (issue 21.7: it said 90, the protocol 120).

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from openkap.core import consent_text
 from openkap.core.pathway import CHECKLIST, Finding
+from openkap.core.pathway.episode import measure_name
 from openkap.core.pathway.notes import NoteTemplate
 from openkap.core.pathway.plan import (
     MEASURE_PHASES,
     SAFETY_PLAN_SECTIONS,
     SCHEDULABLE_MEASURES,
-    measure_name,
 )
 from openkap.core.protocols import example_ids, load_example
 from openkap.pathway.models import (
@@ -174,7 +174,7 @@ class PlanForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["protocol_id"].choices = BLANK + protocol_choices()
+        cast(forms.ChoiceField, self.fields["protocol_id"]).choices = BLANK + protocol_choices()
         for phase, label in MEASURE_PHASES.items():
             self.fields[f"measures_{phase}"] = forms.MultipleChoiceField(
                 label=label, choices=MEASURE_CHOICES, required=False,
@@ -202,7 +202,7 @@ class PreparationSessionForm(forms.Form):
 
     def __init__(self, *args: Any, therapists: Sequence[tuple[int, str]] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["therapist"].choices = [(str(i), n) for i, n in therapists]
+        cast(forms.ChoiceField, self.fields["therapist"]).choices = [(str(i), n) for i, n in therapists]
 
 
 class IntentionForm(forms.Form):
@@ -255,7 +255,7 @@ class IntegrationNoteForm(forms.Form):
     def __init__(self, *args: Any, template: NoteTemplate, sessions: Sequence[tuple[int, str]] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.template = template
-        self.fields["dosing_session"].choices = [("", "No dosing session (preparation or general)")] + [
+        cast(forms.ChoiceField, self.fields["dosing_session"]).choices = [("", "No dosing session (preparation or general)")] + [
             (str(i), label) for i, label in sessions
         ]
         for section in template.sections:
@@ -277,7 +277,7 @@ class GrantForm(forms.Form):
 
     def __init__(self, *args: Any, colleagues: Sequence[tuple[int, str]] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["user"].choices = [(str(i), n) for i, n in colleagues]
+        cast(forms.ChoiceField, self.fields["user"]).choices = [(str(i), n) for i, n in colleagues]
 
 
 class ReassessmentForm(forms.Form):

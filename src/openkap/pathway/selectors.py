@@ -74,6 +74,7 @@ from openkap.patients.models import Patient
 from openkap.patients.selectors import Chart, patient_for, visible_patients
 
 _T = TypeVar("_T")
+_K = TypeVar("_K")
 
 OPEN_STATES = [s.value for s in State if s not in TERMINAL_STATES]
 # A dosing session counts as held once the medicine has been given.
@@ -325,9 +326,9 @@ def episode_snapshot(episode: Episode) -> EpisodeSnapshot:
     return episode_snapshots([episode])[episode.id]
 
 
-def _first_per(rows: Iterable[_T], key: Callable[[_T], object]) -> dict[object, _T]:
+def _first_per(rows: Iterable[_T], key: Callable[[_T], _K]) -> dict[_K, _T]:
     """The first row of each key, rows already in the order that decides."""
-    first: dict[object, _T] = {}
+    first: dict[_K, _T] = {}
     for row in rows:
         first.setdefault(key(row), row)
     return first
@@ -353,22 +354,22 @@ def episode_snapshots(episodes: Iterable[Episode]) -> dict[int, EpisodeSnapshot]
     intakes = {i.episode_id: i for i in Intake.objects.filter(episode_id__in=ids)}
     plans = _first_per(TreatmentPlan.objects.filter(episode_id__in=ids).order_by("-version"), lambda p: p.episode_id)
     transitions = EpisodeTransition.objects.filter(episode_id__in=ids).order_by("-at", "-id")
-    rescreened = {e: t.at for e, t in _first_per(
+    rescreened = {eid: t.at for eid, t in _first_per(
         (t for t in transitions if t.name == "rescreen"), lambda t: t.episode_id).items()}
-    reassessing = {e: t.at for e, t in _first_per(
+    reassessing = {eid: t.at for eid, t in _first_per(
         (t for t in transitions if t.to_state == State.REASSESSMENT), lambda t: t.episode_id).items()}
     decisions = _latest_since(
         EligibilityDecision.objects.filter(episode_id__in=ids).order_by("-signed_at", "-id"), rescreened)
     reassessments = _latest_since(
         ReassessmentReview.objects.filter(episode_id__in=ids).order_by("-signed_at", "-id"), reassessing)
     routes: dict[int, Route | None] = {}
-    for e in episodes:
-        plan, intake = plans.get(e.id), intakes.get(e.id)
-        routes[e.id] = (Route(plan.route) if plan is not None
+    for ep in episodes:
+        plan, intake = plans.get(ep.id), intakes.get(ep.id)
+        routes[ep.id] = (Route(plan.route) if plan is not None
                         else Route(intake.intended_route) if intake and intake.intended_route else None)
     documents = _first_per(
         ConsentDocument.objects.filter(
-            organization_id__in={e.organization_id for e in episodes}, route__in={r for r in routes.values() if r}
+            organization_id__in={ep.organization_id for ep in episodes}, route__in={r for r in routes.values() if r}
         ).order_by("-version"),
         lambda d: (d.organization_id, d.route),
     )

@@ -484,7 +484,7 @@ def safety_plan_pdf(request: HttpRequest, actor: Actor, patient_id: int) -> Http
 @staff_view(Perm.CONSENT_MANAGE)
 def consent_documents(request: HttpRequest, actor: Actor) -> HttpResponse:
     documents = list(ConsentDocument.objects.filter(organization=actor.organization).select_related("published_by"))
-    in_force = {}
+    in_force: dict[str, int] = {}
     for d in documents:
         in_force.setdefault(d.route, d.id)
     return TemplateResponse(request, "pathway/consent_documents.html", {

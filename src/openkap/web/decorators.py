@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
-from django.forms import Form
+from django.forms import BaseForm
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
@@ -60,7 +60,7 @@ def patient_view(view: View) -> View:
     return wrapper
 
 
-def apply_errors(form: Form, exc: ValidationError) -> None:
+def apply_errors(form: BaseForm, exc: ValidationError) -> None:
     """Put a service's validation errors next to the form's fields."""
     record_refusal(exc)
     if hasattr(exc, "error_dict"):

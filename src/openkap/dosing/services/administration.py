@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -110,7 +111,10 @@ def administration_record(
         events = list(session.administration_events.filter(preparation=prep).order_by("at", "id"))
         previous = events[-1].at if events else prep.verification.verified_at
         when = event_time(at, not_before=previous, after_what="the previous step")
-        handler = {"single": _give_single, "devices": _give_device, "infusion": _infusion_event}[mode]
+        handlers: dict[str, Callable[..., AdministrationEvent]] = {
+            "single": _give_single, "devices": _give_device, "infusion": _infusion_event,
+        }
+        handler = handlers[mode]
         event = handler(by=by, session=session, prep=prep, protocol=protocol, events=events, kind=kind, at=when,
                         rate=rate_ml_per_h, infused=infused_volume_ml, reason=reason,
                         witness_id=witness_id, witness_password=witness_password)

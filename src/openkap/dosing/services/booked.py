@@ -37,8 +37,9 @@ def interval_days(patient: Patient, route: str, *, exclude_session_id: int | Non
         DosingSession.objects.filter(patient=patient)
         .exclude(status__in=[DosingSession.Status.CANCELLED, DosingSession.Status.NOT_DOSED])
         .filter(Q(protocol_version__route=route) | Q(protocol_version__isnull=True))
-        .exclude(pk=exclude_session_id)
     )
+    if exclude_session_id is not None:
+        sessions = sessions.exclude(pk=exclude_session_id)
     return [session_interval_day(s) for s in sessions]
 
 

@@ -279,6 +279,7 @@ def checklist_complete(*, by: Actor, session_id: int, data: Mapping[str, Any],
         _raise_alarms(by, session, vitals, protocol, glass)
         assert screen is not None
         assert consent.signature is not None
+        assert session.protocol_version is not None  # _protocol refused a session without one
         checklist = PreDoseChecklist.objects.create(
             organization=by.organization, session=session, protocol_version=session.protocol_version,
             fasting_confirmed=True, fasting_note=texts["fasting_note"], escort_name=texts["escort_name"],

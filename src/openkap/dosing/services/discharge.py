@@ -161,10 +161,10 @@ def session_discharge(
             texts[name] = clean_text(value, name, required=required, max_length=limit, what=what)
         except ValidationError as exc:
             _collect(errors, exc)
-    answers = {}
-    for name, value in (("alert_and_oriented", alert_and_oriented), ("ambulating", ambulating),
+    answers: dict[str, bool | None] = {}
+    for name, answer in (("alert_and_oriented", alert_and_oriented), ("ambulating", ambulating),
                         ("nausea_controlled", nausea_controlled), ("escort_present", escort_present)):
-        answers[name] = value if isinstance(value, bool) else None
+        answers[name] = answer if isinstance(answer, bool) else None
     _raise(errors)
     reauthenticate_signer(by, password)
     try:

@@ -203,6 +203,7 @@ def adverse_event_record(
         session, glass = session_for(by, session_id, Perm.DOSING_RECORD, lock=True)
         _require_status(session, ACTIVE_STATUSES, "record adverse events")
         assert session.started_at is not None
+        assert isinstance(serious, bool)  # refused above otherwise
         onset = event_time(onset_at, field="onset_at", not_before=session.started_at, after_what="check-in")
         if antiemetic_at is not None:
             event_time(antiemetic_at, field="antiemetic_at", not_before=session.started_at, after_what="check-in")

@@ -186,7 +186,7 @@ def dose_verify(*, by: Actor, session_id: int, drug_confirmed: object, concentra
         verification = Verification.objects.create(
             organization=by.organization, preparation=prep, drug_confirmed=True,
             concentration_seen=seen["concentration_seen"], amount_seen=seen["amount_seen"],
-            dose_mg_seen=seen["dose_mg_seen"], date_of_birth_seen=date_of_birth_seen,
+            dose_mg_seen=seen["dose_mg_seen"], date_of_birth_seen=session.patient.date_of_birth,  # equal: checked
             verified_by=by.user, verified_at=when,
         )
         _audit(by, AuditAction.CREATE, "dose_verification", verification, session, glass, preparation=prep.id)

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.http import Http404
 from django.utils import timezone
 
@@ -142,6 +142,7 @@ def rems_form_update(*, by: Actor, session_id: int, data: Mapping[str, Any]) -> 
         changed = []
         for name, value in data.items():
             field = RemsForm._meta.get_field(name)
+            assert isinstance(field, models.Field)  # REMS_EDITABLE names columns, not relations
             text = "" if value is None else str(value).strip()
             if field.choices and text not in {c[0] for c in field.choices}:
                 errors.setdefault(name, []).append("Answer yes or no.")

@@ -54,6 +54,7 @@ def integration_note_write(
     if not any(values.values()):
         errors["__all__"] = "Write at least one section of the note."
     _raise(errors)
+    assert day is not None  # _past_date recorded its error, raised above
     with transaction.atomic():
         patient, episode, glass = _open_episode(by, patient_id, Perm.NOTE_WRITE)
         dosing = None

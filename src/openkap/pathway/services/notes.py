@@ -32,6 +32,7 @@ def psychotherapy_note_write(*, by: Actor, patient_id: int, session_date: date |
     day = _past_date(errors, session_date, "session_date")
     text = _text(errors, {"text": text}, "text", required=True, max_length=50_000)
     _raise(errors)
+    assert day is not None  # _past_date recorded its error, raised above
     with transaction.atomic():
         patient, glass = patient_for(by, patient_id, Perm.PSYCHOTHERAPY_NOTES)
         episode = Episode.objects.filter(patient=patient, state__in=OPEN_STATES).order_by("-opened_at").first()

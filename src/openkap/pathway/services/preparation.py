@@ -68,6 +68,7 @@ def preparation_session_record(
     notes = _text(errors, {"notes": notes}, "notes")
     therapist = _clinician(errors, by, therapist_id, "therapist")
     _raise(errors)
+    assert day is not None  # _past_date recorded its error, raised above
     with transaction.atomic():
         patient, episode, glass = _open_episode(by, patient_id, Perm.PREPARATION_RECORD)
         session = PreparationSession.objects.create(
