@@ -480,7 +480,8 @@ def _integration_sections(k: int) -> dict[str, str]:
 def _journal(patient: Patient, rng: random.Random) -> None:
     now = timezone.now()
     episode = current_episode(patient)
-    assert episode is not None and patient.user is not None  # a portal patient in a series
+    assert episode is not None  # a portal patient in a series
+    assert patient.user is not None
     for days, text in zip((9, 5, 1), JOURNAL, strict=True):
         JournalEntry.objects.create(organization=patient.organization, patient=patient, episode=episode,
                                     text=text, written_at=now - timedelta(days=days, hours=rng.randint(1, 6)))
