@@ -84,7 +84,7 @@ class ResponseOut(Schema):
     @staticmethod
     def resolve_corrected_by_id(obj: MeasureResponse) -> int | None:
         if hasattr(obj, "_correction_id"):  # the list read every correction at once
-            return obj._correction_id  # type: ignore[no-any-return]
+            return obj._correction_id
         found = MeasureResponse.objects.filter(corrects=obj).values_list("id", flat=True).first()
         return found
 
