@@ -88,7 +88,7 @@ def login_attempt(*, email: str, password: str, ip: str, user_agent: str) -> Log
             _login_failed(email=email, ip=ip, user_agent=user_agent, why="ip_backoff")
             return LoginResult(None, BACKOFF_MESSAGE.format(seconds=wait))
         user = User.objects.filter(email=email).first()
-        if user is not None and is_locked(user):
+        if user is not None and _is_locked(user):
             _login_failed(email=email, ip=ip, user_agent=user_agent, why="locked", user=user)
             return LoginResult(None, LOCKED_MESSAGE)
         if user is None or not user.is_active or not user.check_password(password):
@@ -149,7 +149,7 @@ def _lock_if_too_many_failures(user: User, *, ip: str, user_agent: str) -> bool:
     return True
 
 
-def is_locked(user: User) -> bool:
+def _is_locked(user: User) -> bool:
     return bool(user.locked_until and user.locked_until > timezone.now())
 
 
@@ -346,7 +346,7 @@ def mfa_verify(*, user: User, code: str, ip: str = "", user_agent: str = "") -> 
     wrong passwords, and a locked account accepts no code at all."""
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
-        if is_locked(user):
+        if _is_locked(user):
             audit_record(
                 by=None, action=AuditAction.MFA_FAILED, object_type="user", object_id=user.id,
                 actor_email=user.email, ip=ip, user_agent=user_agent, detail={"why": "locked"},

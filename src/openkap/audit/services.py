@@ -38,7 +38,7 @@ def audit_event(
     if by is None and organization_id is None and object_type == "user" and str(object_id).isdigit():
         # Sign-in events (logins, failures, lock-outs, MFA, resets) happen before there is
         # an actor: they belong to the user's (first) organisation, so its admins see them.
-        organization_id = home_organization_id(int(str(object_id)))
+        organization_id = _home_organization_id(int(str(object_id)))
     return AuditEvent(
         organization_id=by.organization.id if by else organization_id,
         actor_id=by.user.id if by else None,
@@ -56,7 +56,7 @@ def audit_event(
     )
 
 
-def home_organization_id(user_id: int) -> int | None:
+def _home_organization_id(user_id: int) -> int | None:
     from openkap.accounts.models import Membership
 
     return (Membership.objects.filter(user_id=user_id).order_by("-is_active", "id")

@@ -136,7 +136,7 @@ def _name_keys_write(patient: Patient) -> None:
     PatientNameKey.objects.bulk_create(name_keys_of([patient]))
 
 
-def next_mrn(organization: Organization) -> str:
+def _next_mrn(organization: Organization) -> str:
     """The next MRN of the organisation; the counter row is locked so concurrent
     registrations never get the same number."""
     org = Organization.objects.select_for_update().get(pk=organization.pk)
@@ -160,7 +160,7 @@ def patient_create(*, by: Actor, data: dict[str, Any], mrn: str = "") -> Patient
             if Patient.objects.filter(organization=by.organization, mrn=mrn).exists():
                 raise ValidationError({"mrn": f"MRN {mrn} is already used by another patient."})
         else:
-            mrn = next_mrn(by.organization)
+            mrn = _next_mrn(by.organization)
         patient = Patient(organization=by.organization, mrn=mrn, **cleaned)
         patient.search_name = patient_search_name(patient)
         try:

@@ -67,7 +67,7 @@ NPI_MESSAGES = (
 )
 
 
-def email_digest(email: str) -> str:
+def _email_digest(email: str) -> str:
     """A keyed hash: the attempts table never holds an address in the clear."""
     key = settings.SECRET_KEY.encode()
     return hmac.new(key, email.strip().lower().encode(), hashlib.sha256).hexdigest()
@@ -80,7 +80,7 @@ def _token_hash(raw: str) -> str:
 # --- crisis resources in the person's language --------------------------------------------
 
 
-def crisis_line() -> str:
+def _crisis_line() -> str:
     return _("988 Suicide & Crisis Lifeline: call or text 988 (in English and Spanish), or chat at "
              "988lifeline.org. In an emergency call 911.")
 
@@ -91,9 +91,9 @@ def clinic_crisis_text(organization: Organization) -> str:
     return organization.own_crisis_resources
 
 
-def crisis_text(organization: Organization) -> str:
+def _crisis_text(organization: Organization) -> str:
     own = clinic_crisis_text(organization)
-    return f"{own}\n{crisis_line()}" if own else crisis_line()
+    return f"{own}\n{_crisis_line()}" if own else _crisis_line()
 
 
 # --- checking what was typed -----------------------------------------------------------------
@@ -187,7 +187,7 @@ def clean_story(data: Mapping[str, Any]) -> dict[str, str]:
     return cleaned
 
 
-def clean_referrer(data: Mapping[str, Any]) -> dict[str, str]:
+def _clean_referrer(data: Mapping[str, Any]) -> dict[str, str]:
     errors: dict[str, str] = {}
     cleaned = {
         "referrer_name": _text(errors, data, "referrer_name", limit=200, required=True),
@@ -212,7 +212,7 @@ def check_letter_size(size: int) -> None:
                                % {"mb": f"{limit / (1024 * 1024):g}"}})
 
 
-def check_letter(name: str, content: bytes) -> None:
+def _check_letter(name: str, content: bytes) -> None:
     """A PDF by its content (the %PDF- header and an end-of-file marker), not its name."""
     check_letter_size(len(content))
     if not content.startswith(PDF_MAGIC) or b"%%EOF" not in content[-2048:]:
@@ -221,7 +221,7 @@ def check_letter(name: str, content: bytes) -> None:
         raise ValidationError({"letter": _("The file name is too long.")})
 
 
-def triage_of(instruments: Mapping[str, Mapping[str, int | None]], red_flags: Iterable[str],
+def _triage_of(instruments: Mapping[str, Mapping[str, int | None]], red_flags: Iterable[str],
               *, clinician_reports_suicide_risk: bool = False) -> Triage:
     try:
         return triage(instruments=instruments, red_flags=red_flags,
@@ -242,7 +242,7 @@ def _recent(**filters: object) -> int:
     return SubmissionAttempt.objects.filter(created_at__gte=timezone.now() - window, **filters).count()
 
 
-def check_address(ip: str) -> None:
+def _check_address(ip: str) -> None:
     if ip and _recent(ip=ip, outcome__in=("stored", "email_limit", "automated")) >= settings.REFERRAL_MAX_PER_IP:
         raise RateLimited
 
@@ -252,7 +252,7 @@ def _email_over_limit(email: str) -> bool:
         return False
     window = timedelta(seconds=settings.REFERRAL_EMAIL_WINDOW_SECONDS)
     return SubmissionAttempt.objects.filter(
-        email_hash=email_digest(email), outcome="stored", created_at__gte=timezone.now() - window
+        email_hash=_email_digest(email), outcome="stored", created_at__gte=timezone.now() - window
     ).count() >= settings.REFERRAL_MAX_PER_EMAIL
 
 
@@ -278,7 +278,7 @@ class Submitted:
     triage: Triage
 
 
-def intake_team_ids(organization: Organization) -> list[int]:
+def _intake_team_ids(organization: Organization) -> list[int]:
     """Everyone who may triage referrals in the organisation."""
     roles = [r.value for r in Role if Perm.REFERRAL_TRIAGE in ROLE_PERMISSIONS[r]]
     return sorted(set(
@@ -288,7 +288,7 @@ def intake_team_ids(organization: Organization) -> list[int]:
 
 
 def _raise_risk_task(referral: Referral, result: Triage) -> Task:
-    team = intake_team_ids(referral.organization)
+    team = _intake_team_ids(referral.organization)
     emergency = result.urgency == Urgency.EMERGENCY
     url = reverse("referrals:detail", args=[referral.id])
     return task_create(
@@ -326,7 +326,7 @@ def _send_confirmation_on_commit(referral: Referral, raw: str) -> None:
             "You can see its status once with this link (it works for %(days)s days):\n%(link)s\n\n"
             "If you are in crisis or thinking about harming yourself, do not wait for us:\n%(crisis)s\n"
         ) % {"clinic": organization.name, "days": STATUS_LINK_DAYS, "link": link,
-             "crisis": crisis_text(organization)}
+             "crisis": _crisis_text(organization)}
     transaction.on_commit(
         lambda: send_mail(subject=subject, message=body, from_email=None, recipient_list=[to],
                           fail_silently=True)
@@ -360,7 +360,7 @@ def referral_submit(
     parts: list[tuple[Any, Mapping[str, Any]]] = [(lambda d: clean_person(d, kind=kind), person),
                                                   (clean_story, story)]
     if kind == Referral.Kind.CLINICIAN:
-        parts.append((clean_referrer, referrer or {}))
+        parts.append((_clean_referrer, referrer or {}))
     for clean, raw in parts:
         try:
             cleaned.update(clean(raw))
@@ -373,20 +373,20 @@ def referral_submit(
         errors["red_flags"] = [_("Choose from the listed conditions.")]
     if letter is not None:
         try:
-            check_letter(*letter)
+            _check_letter(*letter)
         except ValidationError as exc:
             errors.update(exc.message_dict)
     if not submission_key or len(submission_key) > 64:
         errors["__all__"] = [_("This form has expired: please start again.")]
     if errors:
         raise ValidationError(errors)
-    result = triage_of(instruments or {}, flags, clinician_reports_suicide_risk=clinician_reports_suicide_risk)
+    result = _triage_of(instruments or {}, flags, clinician_reports_suicide_risk=clinician_reports_suicide_risk)
     contact_email = cleaned["email"] if kind == Referral.Kind.SELF else cleaned["referrer_email"]
-    digest = email_digest(contact_email) if contact_email else ""
+    digest = _email_digest(contact_email) if contact_email else ""
     # The limits count stored attempts: one submission per address and per email at a time,
     # on every server, so two at once cannot both pass the last free slot.
     with serialized(*([f"referral-ip:{ip}"] if ip else []), *([f"referral-email:{digest}"] if digest else [])):
-        check_address(ip)
+        _check_address(ip)
         existing = Referral.objects.filter(submission_key=submission_key).first()
         if existing is not None:
             return Submitted(existing, False, result)
@@ -582,7 +582,7 @@ def default_letter(referral: Referral, outcome: str, referred_to: str = "") -> s
                 "talk with you about other treatments."
             ) % {"clinic": referral.organization.name}
         crisis = _("If you are in crisis or thinking about harming yourself: %(crisis)s") % {
-            "crisis": crisis_text(referral.organization)}
+            "crisis": _crisis_text(referral.organization)}
         closing = _("With best wishes,\nThe intake team, %(clinic)s") % {"clinic": referral.organization.name}
     return f"{greeting}\n\n{body}\n\n{crisis}\n\n{closing}"
 

@@ -33,7 +33,6 @@ from .check_in import (
     current_suicide_screen,
     open_pre_dose_measures,
     pregnancy_relevant,
-    screen_summary,
     session_check_in,
     weight_for_session,
 )
@@ -83,12 +82,9 @@ from .orders import (
     dose_order_cancel,
     dose_order_sign,
     last_session_date,
-    latest_weights,
     order_input_values,
     order_inputs,
     pre_dose_bp,
-    pre_dose_bp_check,
-    refusal_errors,
 )
 from .preparation import (
     MEASURABLE_ML,
@@ -117,7 +113,7 @@ from .records import (
     record_fingerprint,
     record_is_stuck,
 )
-from .rems import REMS_EDITABLE, rems_form_submit, rems_form_update, rems_missing, rems_prefill
+from .rems import REMS_EDITABLE, rems_form_submit, rems_form_update, rems_missing
 
 __all__ = [
     "AFTERCARE",
@@ -173,7 +169,6 @@ __all__ = [
     "infusion_state",
     "interval_days",
     "last_session_date",
-    "latest_weights",
     "missed_vitals_of",
     "monitoring_over",
     "observation_record",
@@ -181,7 +176,6 @@ __all__ = [
     "order_input_values",
     "order_inputs",
     "pre_dose_bp",
-    "pre_dose_bp_check",
     "pregnancy_relevant",
     "preparation_void",
     "protocol_approve",
@@ -195,12 +189,9 @@ __all__ = [
     "record_document_request",
     "record_fingerprint",
     "record_is_stuck",
-    "refusal_errors",
     "rems_form_submit",
     "rems_form_update",
     "rems_missing",
-    "rems_prefill",
-    "screen_summary",
     "session_book",
     "session_check_in",
     "session_discharge",

@@ -95,7 +95,7 @@ def current_suicide_screen(patient: Patient, at: datetime) -> MeasureResponse | 
     )
 
 
-def screen_summary(response: MeasureResponse) -> str:
+def _screen_summary(response: MeasureResponse) -> str:
     when = timezone.localtime(response.completed_at)
     parts = [f"{response.instrument_id.upper()} on {when:%Y-%m-%d %H:%M}"]
     if response.instrument_id == "phq9":
@@ -201,7 +201,7 @@ def _reviewed_screen(patient: Patient, when: datetime, data: Mapping[str, Any], 
             "patient complete one (Measures tab) before dosing."
         ))
     elif data.get("suicide_risk_reviewed") is not True:
-        _add(errors, "suicide_risk_reviewed", f"Review the current screen ({screen_summary(screen)}) and confirm.")
+        _add(errors, "suicide_risk_reviewed", f"Review the current screen ({_screen_summary(screen)}) and confirm.")
     elif screen.has_safety_flag and not texts.get("suicide_risk_note"):
         _add(errors, "suicide_risk_note", "The screen has a safety flag: write the clinician's assessment before dosing.")
     return screen
@@ -286,7 +286,7 @@ def checklist_complete(*, by: Actor, session_id: int, data: Mapping[str, Any],
             escort_phone=texts["escort_phone"], escort_relationship=texts["escort_relationship"],
             baseline_vitals=vitals, baseline_bp_note=texts["baseline_bp_note"], pregnancy_status=pregnancy,
             new_medications=texts["new_medications"], cns_active_medications=sorted(set(cns)),
-            suicide_screen=screen, suicide_screen_summary=screen_summary(screen)[:300],
+            suicide_screen=screen, suicide_screen_summary=_screen_summary(screen)[:300],
             suicide_risk_note=texts["suicide_risk_note"],
             pre_dose_measures_missing=[a.instrument_id for a in missing],
             pre_dose_measures_note=texts["pre_dose_measures_note"] if missing else "",

@@ -47,7 +47,7 @@ from .common import (
 from .protocols import protocol_in_use
 
 
-def latest_weights(patient: Patient) -> tuple[WeightMeasurement | None, WeightMeasurement | None]:
+def _latest_weights(patient: Patient) -> tuple[WeightMeasurement | None, WeightMeasurement | None]:
     """The latest weight and the one before it (for the change-since-last warning)."""
     weights = list(patient.weights.order_by("-measured_on", "-recorded_at", "-id")[:2])
     return (weights[0] if weights else None, weights[1] if len(weights) > 1 else None)
@@ -88,7 +88,7 @@ def _sex_for_dosing(patient: Patient) -> str | None:
 
 
 def order_inputs(session: DosingSession, version: ProtocolVersion) -> OrderInputs:
-    weight, previous = latest_weights(session.patient)
+    weight, previous = _latest_weights(session.patient)
     height = session.patient.heights.first()
     return OrderInputs(
         protocol=version.protocol, approved=version.is_approved, weight=weight, previous=previous,
@@ -119,7 +119,7 @@ def compute_order(inputs: OrderInputs, *, dose_mg_per_kg: Decimal | None, dose_m
     )
 
 
-def refusal_errors(refusal: dose_core.DoseRefusal, *, reason_given: bool) -> dict[str, list[str]]:
+def _refusal_errors(refusal: dose_core.DoseRefusal, *, reason_given: bool) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     if refusal.stops:
         errors["__all__"] = [f"Hard stop (cannot be overridden): {s.message}" for s in refusal.stops]
@@ -192,7 +192,7 @@ def bp_gate_applies(protocol: Protocol) -> bool:
     )
 
 
-def pre_dose_bp_check(session: DosingSession, protocol: Protocol, bp_decision: str) -> tuple[str, str]:
+def _pre_dose_bp_check(session: DosingSession, protocol: Protocol, bp_decision: str) -> tuple[str, str]:
     """(reading, decision to record), or ValidationError: a crisis-range reading refuses
     the order on every route; above 140/90 needs the prescriber's documented decision."""
     vitals = pre_dose_bp(session)
@@ -226,10 +226,10 @@ def _dose_order_sign(*, by: Actor, session_id: int, per_kg: Decimal | None, mg: 
         assert session.protocol_version is not None
         version = protocol_in_use(by.organization.id, session.protocol_version.protocol_id) or session.protocol_version
         inputs = order_inputs(session, version)
-        reading, bp_decision = pre_dose_bp_check(session, inputs.protocol, bp_decision)
+        reading, bp_decision = _pre_dose_bp_check(session, inputs.protocol, bp_decision)
         result = compute_order(inputs, dose_mg_per_kg=per_kg, dose_mg=mg, override_reason=override_reason)
         if isinstance(result, dose_core.DoseRefusal):
-            raise DoseRefused(result, refusal_errors(result, reason_given=bool(override_reason)))
+            raise DoseRefused(result, _refusal_errors(result, reason_given=bool(override_reason)))
         if override_reason and not result.overridden:
             override_reason = ""  # nothing needed overriding: no override is recorded
         assert inputs.weight is not None

@@ -46,7 +46,7 @@ def _yes_no(flag: bool) -> str:
     return RemsForm.YesNo.YES if flag else RemsForm.YesNo.NO
 
 
-def rems_prefill(session: DosingSession, discharge: Discharge) -> dict[str, Any]:
+def _rems_prefill(session: DosingSession, discharge: Discharge) -> dict[str, Any]:
     """The form's fields from the session record (staff review and complete them)."""
     checklist = session.checklist
     vitals = list(session.vitals.order_by("taken_at", "id"))
@@ -97,7 +97,7 @@ def rems_prefill(session: DosingSession, discharge: Discharge) -> dict[str, Any]
 
 def _rems_form_create(by: Actor, session: DosingSession, discharge: Discharge) -> RemsForm:
     form = RemsForm.objects.create(organization=by.organization, session=session, updated_by=by.user,
-                                   **rems_prefill(session, discharge))
+                                   **_rems_prefill(session, discharge))
     team = tasks.care_team_user_ids(session.patient)
     form.task = tasks.task_create(
         by=by, organization=by.organization, kind=REMS_TASK_KIND, patient=session.patient,

@@ -23,7 +23,6 @@ from .common import (
 )
 from .instruments import (
     given_so_far,
-    has_full_wording,
     instrument_for,
     instruments_for,
     is_asked,
@@ -48,7 +47,6 @@ __all__ = [
     "_record",
     "assignment_cancel",
     "given_so_far",
-    "has_full_wording",
     "highest_severity",
     "instrument_for",
     "instruments_for",

@@ -65,7 +65,7 @@ def item_wording(item: Any) -> str:
     return item.licensed_text or item.text or item.label
 
 
-def has_full_wording(instrument: Instrument) -> bool:
+def _has_full_wording(instrument: Instrument) -> bool:
     return all(item.licensed_text or item.text for item in instrument.items)
 
 
@@ -74,7 +74,7 @@ def patient_can_complete(instrument: Instrument) -> bool:
     needs permission go to patients once the organisation has loaded its licensed text."""
     if instrument.rater is not Rater.SELF_REPORT:
         return False
-    return instrument.licence is not Licence.PERMISSION_REQUIRED or has_full_wording(instrument)
+    return instrument.licence is not Licence.PERMISSION_REQUIRED or _has_full_wording(instrument)
 
 
 def is_asked(item: Any, answers: Mapping[str, int | None]) -> bool:
