@@ -59,3 +59,132 @@ def test_the_check_sees_a_private_name_taken_across_apps(tmp_path, monkeypatch):
         "dosing/views.py:1 imports openkap.pathway.services._open_episode",
         "dosing/views.py:3 uses ledger._write",
     ]
+
+
+# --- every public service function names its actor (issue 14.1) ------------------------------
+
+# Entry points with no signed-in actor yet: each establishes who acts (a password, a code, a
+# single-use token, an API key) or runs as the clinic's own scheduled job.
+ENTRY_POINTS = {
+    "accounts.services.login_attempt": "signs a person in: the password decides who acts",
+    "accounts.services.login_succeeded": "the person just proved who they are",
+    "accounts.services.mfa_begin_enrolment": "the signed-in user enrols their own second factor",
+    "accounts.services.mfa_confirm_enrolment": "the user's own code confirms it",
+    "accounts.services.mfa_verify": "the second factor decides who acts",
+    "accounts.services.invitation_for_token": "a single-use invitation token",
+    "accounts.services.invitation_accept": "a single-use invitation token",
+    "accounts.services.api_token_authenticate": "the API key decides who acts",
+    "audit.services.record_refusal": "records a refused request; its actor travels in the refusal",
+    "measures.services.links.link_open": "a patient's single-use questionnaire link",
+    "measures.services.links.link_answer": "a patient's single-use questionnaire link",
+    "measures.services.links.link_submit": "a patient's single-use questionnaire link",
+    "measures.services.assignments.sync_all_schedules": "the nightly job (openkap measure_schedules)",
+    "pathway.services.integration.integration_overdue_tasks": "the daily job (openkap integration_tasks)",
+    "patients.services.portal_invitation_for_token": "a single-use portal invitation token",
+    "patients.services.portal_invitation_accept": "a single-use portal invitation token",
+    "referrals.services.referral_submit": "an anonymous visitor's referral form",
+    "referrals.services.record_automated": "an anonymous visitor's refused form",
+    "referrals.services.status_link_use": "a single-use status link",
+    "scheduling.services.feeds.calendar_feed_authenticate": "the calendar feed's secret address",
+}
+
+# Not yet where they belong: reads for selectors, pure helpers for core or their one module.
+# This list only shrinks: a name fixed must leave it (the test says so), a new one cannot join.
+NOT_YET_MOVED = {
+    "accounts.services.mfa_provisioning_uri", "accounts.services.recovery_code_digest",
+    "accounts.services.demo_current_code",
+    "dosing.services.administration.administration_mode", "dosing.services.administration.infusion_state",
+    "dosing.services.administration.devices_given", "dosing.services.booked.session_interval_day",
+    "dosing.services.booked.interval_days", "dosing.services.booked.session_lock",
+    "dosing.services.check_in.current_suicide_screen", "dosing.services.check_in.open_pre_dose_measures",
+    "dosing.services.check_in.pregnancy_relevant", "dosing.services.common.clean_text",
+    "dosing.services.common.event_time", "dosing.services.discharge.discharge_unmet",
+    "dosing.services.discharge.missed_vitals_of", "dosing.services.discharge.discharge_bp",
+    "dosing.services.discharge.monitoring_over", "dosing.services.orders.last_session_date",
+    "dosing.services.orders.order_inputs", "dosing.services.orders.compute_order",
+    "dosing.services.orders.order_input_values", "dosing.services.orders.pre_dose_bp",
+    "dosing.services.orders.bp_gate_applies", "dosing.services.orders.active_order",
+    "dosing.services.orders.core_order", "dosing.services.preparation.active_preparation",
+    "dosing.services.protocols.dump_protocol", "dosing.services.protocols.protocol_in_use",
+    "dosing.services.rems.rems_missing", "history.services.imported_sessions",
+    "ledger.services.common.amount", "ledger.services.common.ndc_error",
+    "measures.services.instruments.instrument_for", "measures.services.instruments.item_wording",
+    "measures.services.instruments.patient_can_complete", "measures.services.instruments.is_asked",
+    "measures.services.instruments.given_so_far", "measures.services.links.link_url",
+    "measures.services.portal.patient_assignment", "measures.services.safety.highest_severity",
+    "pathway.services.consent.document_hash", "patients.services.patient_search_name",
+    "patients.services.name_keys_of", "referrals.services.clinic_crisis_text",
+    "referrals.services.clean_person", "referrals.services.clean_story",
+    "referrals.services.check_letter_size", "referrals.services.looks_automated",
+    "referrals.services.duplicates_of", "referrals.services.default_letter",
+    "scheduling.services.appointment_types.default_minutes", "site.services.clean_section_text",
+    "tasks.services.care_team_user_ids",
+}
+
+
+def _service_functions_without_actor(src: Path) -> set[str]:
+    found = set()
+    for path in sorted(src.rglob("*.py")):
+        parts = path.relative_to(src).parts
+        in_package = len(parts) == 3 and parts[1] == "services" and parts[2] != "__init__.py"
+        if not (in_package or parts[1:] == ("services.py",)):
+            continue
+        module = ".".join((*parts[:-1], path.stem)) if in_package else f"{parts[0]}.services"
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and not node.name.startswith("_"):
+                args = node.args
+                if "by" not in {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}:
+                    found.add(f"{module}.{node.name}")
+    return found
+
+
+def test_public_service_functions_take_an_actor():
+    # A write says who does it (`by=`): the permission check and the audit row need the
+    # actor. A helper without one is private (`_name`), a read is a selector.
+    found = _service_functions_without_actor(SRC)
+    assert found - set(ENTRY_POINTS) - NOT_YET_MOVED == set(), "take `by=`, or make it private or a selector"
+    assert NOT_YET_MOVED - found == set(), "moved: take it off NOT_YET_MOVED"
+    assert set(ENTRY_POINTS) - found == set(), "gone or given an actor: take it off ENTRY_POINTS"
+
+
+def test_the_actor_check_sees_a_service_function_without_one(tmp_path):
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "services.py").write_text(
+        "def task_close(*, by, task_id): ...\ndef care_team(patient): ...\ndef _helper(x): ...\n"
+    )
+    (tmp_path / "dosing" / "services").mkdir(parents=True)
+    (tmp_path / "dosing" / "services" / "orders.py").write_text("def compute(inputs): ...\n")
+    (tmp_path / "dosing" / "services" / "__init__.py").write_text("def reexported(x): ...\n")
+    assert _service_functions_without_actor(tmp_path) == {
+        "tasks.services.care_team", "dosing.services.orders.compute",
+    }
+
+
+# --- pages and API read through selectors (issue 14.3) ---------------------------------------
+
+
+def _manager_reads_in_views(src: Path) -> list[str]:
+    found = []
+    for path in sorted(src.rglob("*.py")):
+        parts = path.relative_to(src).parts
+        if path.stem not in {"views", "api"} or "migrations" in parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            # `Model.objects.<method>(...)`; an empty queryset (`.none()`) reads nothing.
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
+                    and node.value.attr == "objects" and node.attr != "none"):
+                found.append(f"{path.relative_to(src)}:{node.lineno} {ast.unparse(node)}")
+    return found
+
+
+def test_views_and_api_read_through_selectors():
+    # A read in a view escapes the selector's permission check and audit row.
+    assert _manager_reads_in_views(SRC) == []
+
+
+def test_the_read_check_sees_a_manager_in_a_view(tmp_path):
+    (tmp_path / "pathway").mkdir()
+    (tmp_path / "pathway" / "views.py").write_text(
+        "Intake.objects.filter(episode=e).first()\nSite.objects.none()\nselectors.intake_of(e)\n"
+    )
+    assert _manager_reads_in_views(tmp_path) == ["pathway/views.py:1 Intake.objects.filter"]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -44,6 +45,34 @@ def api_tokens_of(*, by: Actor) -> QuerySet[ApiToken]:
 
 def sites_of(*, by: Actor) -> list[Site]:
     return list(Site.objects.filter(organization=by.organization).prefetch_related("rooms").order_by("name"))
+
+
+def active_sites(*, by: Actor) -> QuerySet[Site]:
+    return Site.objects.filter(organization=by.organization, is_active=True).order_by("name")
+
+
+def has_other_sites(*, by: Actor, site_id: int) -> bool:
+    return Site.objects.filter(organization=by.organization).exclude(id=site_id).exists()
+
+
+def home_site(*, by: Actor) -> Site | None:
+    """The site of the actor's own membership, else the organisation's first active site."""
+    membership = Membership.objects.filter(
+        organization=by.organization, user=by.user, is_active=True, site__isnull=False, site__is_active=True
+    ).select_related("site").first()
+    if membership is not None:
+        return membership.site
+    return Site.objects.filter(organization=by.organization, is_active=True).order_by("name").first()
+
+
+def colleagues_in_roles(*, by: Actor, roles: Iterable[str]) -> list[Membership]:
+    """Active memberships of the actor's organisation in these roles (one row per role a
+    person holds), with the user, by name: the choices of staff pickers."""
+    return list(
+        Membership.objects.filter(organization=by.organization, is_active=True, role__in=list(roles))
+        .select_related("user")
+        .order_by("user__full_name")
+    )
 
 
 @dataclass(frozen=True)

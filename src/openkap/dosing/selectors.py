@@ -53,6 +53,7 @@ from openkap.pathway import selectors as pathway
 from openkap.pathway.models import TreatmentPlan
 from openkap.patients.models import Patient
 from openkap.patients.selectors import Chart, patient_for, visible_patients
+from openkap.tasks.models import Task
 
 # --- the protocol library -------------------------------------------------------------------
 
@@ -599,3 +600,29 @@ def pk_observations(view: SessionView) -> dict[str, object]:
              for o in view.session.observations.all()
              if o.cadss_total is not None and o.minutes_after_dose is not None]
     return {"vitals": vitals, "dissociation": cadss}
+
+
+# --- small reads of the pages (the page's own selector checked access and audited) ----------
+
+
+def protocol_versions_of(*, by: Actor, protocol_id: str) -> list[ProtocolVersion]:
+    """Every version of one of the organisation's protocols, newest first."""
+    return list(
+        ProtocolVersion.objects.filter(organization=by.organization, protocol_id=protocol_id).order_by("-version")
+    )
+
+
+def rems_form_of(session: DosingSession) -> RemsForm | None:
+    return RemsForm.objects.filter(session=session).first()
+
+
+def rems_form_in_organization(*, by: Actor, session_id: int) -> RemsForm | None:
+    return RemsForm.objects.filter(session__id=session_id, session__organization=by.organization).first()
+
+
+def open_bp_task(session: DosingSession) -> Task | None:
+    """The open task raised when the blood pressure stayed high at the end of monitoring."""
+    return Task.objects.filter(
+        kind=services.BP_TASK_KIND, subject_type="dosing_session", subject_id=str(session.id),
+        resolved_at__isnull=True,
+    ).first()

@@ -19,8 +19,8 @@ from django.utils.http import parse_etags, quote_etag
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
+from openkap.accounts import selectors as accounts_selectors
 from openkap.accounts.authz import Actor
-from openkap.accounts.models import Membership, Site
 from openkap.audit.services import record_refusal
 from openkap.core import blood_pressure as bp_core
 from openkap.core.authz import Perm
@@ -30,10 +30,9 @@ from openkap.core.protocols import example_ids
 from openkap.core.routes import Route
 from openkap.dosing import documents, forms, selectors, services
 from openkap.dosing.charts import session_vitals_svg
-from openkap.dosing.models import AdministrationEvent, DosingSession, ProtocolVersion, RemsForm
+from openkap.dosing.models import AdministrationEvent, DosingSession, ProtocolVersion
 from openkap.ledger.services import witness_candidates
 from openkap.pathway import selectors as pathway
-from openkap.tasks.models import Task
 from openkap.web.decorators import apply_errors, staff_view
 from openkap.web.wayback import Link, declare_parent
 
@@ -138,10 +137,10 @@ def protocol_detail(request: HttpRequest, actor: Actor, version_id: int) -> Http
 
 def _protocol_page(request: HttpRequest, actor: Actor, version: ProtocolVersion, approve_form: Form,
                    status: int = 200) -> HttpResponse:
-    others = ProtocolVersion.objects.filter(organization=actor.organization, protocol_id=version.protocol_id)
     return TemplateResponse(request, "dosing/protocol_detail.html", {
         "version": version, "protocol": version.protocol, "approve_form": approve_form,
-        "versions": others.order_by("-version"), "check": selectors.protocol_check(by=actor, version_id=version.id),
+        "versions": selectors.protocol_versions_of(by=actor, protocol_id=version.protocol_id),
+        "check": selectors.protocol_check(by=actor, version_id=version.id),
         "can_manage": actor.can(Perm.PROTOCOL_MANAGE), "can_approve": actor.can(Perm.PROTOCOL_APPROVE),
     }, status=status)
 
@@ -197,11 +196,7 @@ def protocol_approve(request: HttpRequest, actor: Actor, version_id: int) -> Htt
 @staff_view(Perm.DOSING_VIEW)
 def board_home(request: HttpRequest, actor: Actor) -> HttpResponse:
     """The board of the actor's own site (their membership's), else the first site."""
-    membership = Membership.objects.filter(
-        organization=actor.organization, user=actor.user, is_active=True, site__isnull=False, site__is_active=True
-    ).first()
-    site = membership.site if membership else Site.objects.filter(
-        organization=actor.organization, is_active=True).order_by("name").first()
+    site = accounts_selectors.home_site(by=actor)
     if site is None:
         messages.error(request, "Your organisation has no active site yet.")
         return redirect("web:home")
@@ -330,10 +325,7 @@ def _monitoring_context(view: selectors.SessionView, bound: dict[str, Form]) -> 
         missed = services.missed_vitals_of(session, timezone.now())
         ctx["missed_vitals"] = describe_missed(missed) if missed else ""
         ctx["discharge_bp"] = services.discharge_bp(session, timezone.now())
-        ctx["bp_task"] = Task.objects.filter(
-            kind=services.BP_TASK_KIND, subject_type="dosing_session", subject_id=str(session.id),
-            resolved_at__isnull=True,
-        ).first()
+        ctx["bp_task"] = selectors.open_bp_task(session)
     return ctx
 
 
@@ -667,7 +659,7 @@ def _pdf_response(pdf: bytes, filename: str) -> HttpResponse:
 def _rems_page(request: HttpRequest, actor: Actor, session_id: int, edit: BaseForm | None = None,
                status: int = 200) -> HttpResponse:
     view = selectors.session_view(by=actor, session_id=session_id)
-    form_row = RemsForm.objects.filter(session=view.session).first()
+    form_row = selectors.rems_form_of(view.session)
     if form_row is None:
         messages.error(request, "This session has no REMS monitoring form (esketamine sessions get one at discharge).")
         return redirect("dosing:session", session_id=session_id)
@@ -689,7 +681,7 @@ def rems(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
 @require_POST
 @staff_view(Perm.DOSING_RECORD)
 def rems_save(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
-    instance = RemsForm.objects.filter(session__id=session_id, session__organization=actor.organization).first()
+    instance = selectors.rems_form_in_organization(by=actor, session_id=session_id)
     edit = forms.RemsEditForm(request.POST, instance=instance, prefix="rems")
     if instance is not None and edit.is_valid():
         try:
@@ -722,7 +714,7 @@ def rems_submit(request: HttpRequest, actor: Actor, session_id: int) -> HttpResp
 @staff_view(Perm.DOSING_VIEW)
 def rems_pdf(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
     view = selectors.session_record(by=actor, session_id=session_id)
-    form_row = RemsForm.objects.filter(session=view.session).first()
+    form_row = selectors.rems_form_of(view.session)
     if form_row is None:
         messages.error(request, "This session has no REMS monitoring form.")
         return redirect("dosing:session", session_id=session_id)

@@ -3,17 +3,21 @@ was (or in a dry run would be) created."""
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+from openkap.accounts import selectors as accounts_selectors
 from openkap.accounts.authz import Actor
-from openkap.accounts.models import Organization, Site
+from openkap.accounts.models import Site
 from openkap.core.authz import Perm
 from openkap.core.history_import import COLUMNS, MAX_BYTES
-from openkap.history.models import ImportBatch
+from openkap.history import selectors as history_selectors
 from openkap.history.services import ImportReport, history_import
 from openkap.web.decorators import apply_errors, staff_view
 
@@ -34,15 +38,15 @@ class ImportForm(forms.Form):
     dry_run = forms.BooleanField(required=False, initial=True, label="Dry run: check the file, write nothing")
     skip_invalid = forms.BooleanField(required=False, label="Import the valid rows and skip the invalid ones")
 
-    def __init__(self, *args: object, organization: Organization, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["site"].queryset = Site.objects.filter(organization=organization, is_active=True)  # type: ignore[attr-defined]
+    def __init__(self, *args: Any, sites: QuerySet[Site], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ModelChoiceField, self.fields["site"]).queryset = sites
 
 
 @staff_view(Perm.HISTORY_IMPORT)
 def import_page(request: HttpRequest, actor: Actor) -> HttpResponse:
     form = ImportForm(request.POST if request.method == "POST" else None, request.FILES or None,
-                      organization=actor.organization)
+                      sites=accounts_selectors.active_sites(by=actor))
     report: ImportReport | None = None
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
@@ -58,7 +62,7 @@ def import_page(request: HttpRequest, actor: Actor) -> HttpResponse:
                 )
             except ValidationError as exc:
                 apply_errors(form, exc)
-    batches = ImportBatch.objects.filter(organization=actor.organization).select_related("imported_by").order_by("-id")[:20]
+    batches = history_selectors.recent_batches(by=actor)
     status = 422 if form.errors or (report is not None and report.refused) else 200
     return TemplateResponse(request, "history/import.html", {"form": form, "report": report, "batches": batches,
                                                              "columns": COLUMNS}, status=status)

@@ -16,6 +16,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from openkap.accounts import selectors as accounts_selectors
 from openkap.accounts.authz import Actor
 from openkap.accounts.models import Site
 from openkap.audit.models import AuditAction
@@ -91,7 +92,7 @@ def site(request: HttpRequest, actor: Actor, site_id: int) -> HttpResponse:
     return TemplateResponse(request, "ledger/site.html", {
         "o": overview, "site": overview.site, "show_all": bool(request.GET.get("all")),
         "can_record": actor.can(Perm.LEDGER_RECORD), "can_admin": actor.can(Perm.LEDGER_ADMIN),
-        "other_sites": Site.objects.filter(organization=actor.organization).exclude(id=site_id).exists(),
+        "other_sites": accounts_selectors.has_other_sites(by=actor, site_id=site_id),
     })
 
 
@@ -236,7 +237,7 @@ def transfer(request: HttpRequest, actor: Actor, lot_id: int) -> HttpResponse:
         request, actor, lot_id, title="Transfer to another site", submit="Record transfer",
         intro="Each site keeps its own record: this writes a transfer out here and a transfer in there.",
         make_form=lambda lot_, data: TransferForm(
-            data, sites=Site.objects.filter(organization=actor.organization, is_active=True).exclude(id=lot_.site_id),
+            data, sites=accounts_selectors.active_sites(by=actor).exclude(id=lot_.site_id),
             initial={"amount_in": "units"}),
         write=write, done=lambda pair: f"Transfer recorded: {pair[0].number} here, {pair[1].number} at {pair[1].site.name}.",
     )

@@ -85,8 +85,8 @@ class ResponseOut(Schema):
     def resolve_corrected_by_id(obj: MeasureResponse) -> int | None:
         if hasattr(obj, "_correction_id"):  # the list read every correction at once
             return obj._correction_id
-        found = MeasureResponse.objects.filter(corrects=obj).values_list("id", flat=True).first()
-        return found
+        correction = selectors.correction_of(obj)
+        return correction.id if correction else None
 
 
 class TrendPointOut(Schema):
@@ -155,9 +155,7 @@ def list_responses(
     request: HttpRequest, patient_id: ObjectId, instrument: str = Query("", max_length=40)
 ) -> list[MeasureResponse]:
     responses = selectors.responses_of(by=request.auth, patient_id=patient_id, instrument_id=instrument or None)  # type: ignore[attr-defined]
-    corrections = dict(
-        MeasureResponse.objects.filter(corrects__in=responses).values_list("corrects_id", "id")
-    )
+    corrections = selectors.corrections_of(responses)
     for r in responses:
         r._correction_id = corrections.get(r.id)  # type: ignore[attr-defined]
     return responses

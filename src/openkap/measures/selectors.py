@@ -4,7 +4,7 @@ services, which have already checked access to the episode."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -29,7 +29,9 @@ from openkap.measures import services
 from openkap.measures.charts import TrendChart, trend_chart
 from openkap.measures.models import (
     AssignmentStatus,
+    LicensedWording,
     MeasureAssignment,
+    MeasureDraft,
     MeasurePlanEntry,
     MeasureResponse,
     Occasion,
@@ -358,3 +360,41 @@ def portal_response(*, by: Actor, response_id: int) -> MeasureResponse:
         patient_id=patient.id,
     )
     return response
+
+
+# --- small reads of the pages (the page's own selector audited the chart) -------------------
+
+
+def response_in_chart(*, by: Actor, patient_id: int, response_id: int) -> bool:
+    """Whether the response belongs to this patient of the actor's organisation."""
+    return MeasureResponse.objects.filter(
+        id=response_id, patient_id=patient_id, organization=by.organization
+    ).exists()
+
+
+def assignment_in_chart(*, by: Actor, patient_id: int, assignment_id: int) -> bool:
+    return MeasureAssignment.objects.filter(
+        id=assignment_id, patient_id=patient_id, organization=by.organization
+    ).exists()
+
+
+def assignment_of(patient: Patient, assignment_id: int) -> MeasureAssignment | None:
+    return MeasureAssignment.objects.filter(id=assignment_id, patient=patient).first()
+
+
+def correction_of(response: MeasureResponse) -> MeasureResponse | None:
+    return MeasureResponse.objects.filter(corrects=response).first()
+
+
+def corrections_of(responses: Iterable[MeasureResponse]) -> dict[int, int]:
+    """The correcting response's id of each corrected one, by the corrected one's id."""
+    return dict(MeasureResponse.objects.filter(corrects__in=list(responses)).values_list("corrects_id", "id"))
+
+
+def draft_of(assignment: MeasureAssignment) -> MeasureDraft | None:
+    return MeasureDraft.objects.filter(assignment=assignment).first()
+
+
+def licensed_wordings(*, by: Actor) -> dict[str, LicensedWording]:
+    """The organisation's licensed instrument texts, by instrument id."""
+    return {w.instrument_id: w for w in LicensedWording.objects.filter(organization=by.organization)}

@@ -37,9 +37,7 @@ from openkap.measures.forms import (
     WordingForm,
 )
 from openkap.measures.models import (
-    LicensedWording,
     MeasureAssignment,
-    MeasureDraft,
     MeasureResponse,
     Occasion,
 )
@@ -50,9 +48,7 @@ from openkap.web.decorators import apply_errors, patient_view, staff_view
 
 
 def _own_response(patient_id: int, response_id: int, actor: Actor) -> MeasureResponse:
-    if not MeasureResponse.objects.filter(
-        id=response_id, patient_id=patient_id, organization=actor.organization
-    ).exists():
+    if not selectors.response_in_chart(by=actor, patient_id=patient_id, response_id=response_id):
         patient_selectors.patient_in_organization(actor, patient_id)
         raise Http404("No such response for this patient.")
     return selectors.response_get(by=actor, response_id=response_id)
@@ -159,7 +155,7 @@ def _query_assignment(request: HttpRequest, patient: Patient) -> MeasureAssignme
     assignment_id = _query_id(request, "assignment")
     if assignment_id is None:
         return None
-    assignment = MeasureAssignment.objects.filter(id=assignment_id, patient=patient).first()
+    assignment = selectors.assignment_of(patient, assignment_id)
     if assignment is None:
         raise Http404("No such measure for this patient.")
     return assignment
@@ -194,7 +190,7 @@ def response_detail(request: HttpRequest, actor: Actor, patient_id: int, respons
         (services.item_wording(item), response.supplementary.get(item.id), labels[item.id].get(response.supplementary.get(item.id)))
         for item in instrument.supplementary_items if item.id in response.supplementary
     ]
-    correction = MeasureResponse.objects.filter(corrects=response).first()
+    correction = selectors.correction_of(response)
     return TemplateResponse(
         request,
         "measures/response_detail.html",
@@ -252,9 +248,7 @@ def plan_edit(request: HttpRequest, actor: Actor, patient_id: int) -> HttpRespon
 
 
 def _staff_assignment_of(actor: Actor, patient_id: int, assignment_id: int) -> None:
-    if not MeasureAssignment.objects.filter(
-        id=assignment_id, patient_id=patient_id, organization=actor.organization
-    ).exists():
+    if not selectors.assignment_in_chart(by=actor, patient_id=patient_id, assignment_id=assignment_id):
         patient_selectors.patient_in_organization(actor, patient_id)
         raise Http404("No such measure for this patient.")
 
@@ -311,7 +305,7 @@ def _needs_wording() -> list[Instrument]:
 
 @staff_view(Perm.MEASURE_WORDING_MANAGE)
 def wording_list(request: HttpRequest, actor: Actor) -> HttpResponse:
-    loaded = {w.instrument_id: w for w in LicensedWording.objects.filter(organization=actor.organization)}
+    loaded = selectors.licensed_wordings(by=actor)
     rows = [(i, loaded.get(i.id), len(loaded[i.id].texts) if i.id in loaded else 0) for i in _needs_wording()]
     return TemplateResponse(request, "measures/wording_list.html", {"rows": rows})
 
@@ -321,7 +315,7 @@ def wording_edit(request: HttpRequest, actor: Actor, instrument_id: str) -> Http
     instrument = next((i for i in _needs_wording() if i.id == instrument_id), None)
     if instrument is None:
         raise Http404("No licensed wording for this instrument.")
-    current = LicensedWording.objects.filter(organization=actor.organization, instrument_id=instrument.id).first()
+    current = selectors.licensed_wordings(by=actor).get(instrument.id)
     initial: dict[str, Any] = {}
     if current is not None:
         initial = {f"text_{k}": v for k, v in current.texts.items()} | {"licence_reference": current.licence_reference}
@@ -341,10 +335,6 @@ def wording_edit(request: HttpRequest, actor: Actor, instrument_id: str) -> Http
 
 
 # --- the patient's questionnaires: portal and link ------------------------------------------
-
-
-def _draft_of(assignment: MeasureAssignment) -> MeasureDraft | None:
-    return MeasureDraft.objects.filter(assignment=assignment).first()
 
 
 def _flags_so_far(instrument: Instrument, answers: dict[str, Any]) -> bool:
@@ -370,7 +360,7 @@ def _questionnaire(
     language = (translation.get_language() or "en")[:2]
     english_only = not has_wording(instrument.id, language)
     instrument = localized(instrument, language)
-    draft = _draft_of(assignment)
+    draft = selectors.draft_of(assignment)
     answers = dict(draft.answers) if draft else {}
     extra = dict(draft.supplementary) if draft else {}
     requested = request.POST.get("step") or request.GET.get("step")

@@ -14,9 +14,7 @@ from django.http import Http404, HttpRequest
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
-from openkap.accounts.authz import require
 from openkap.api.schemas import MAX_ID, ErrorOut, ObjectId
-from openkap.core.authz import Perm
 from openkap.core.pathway import CHECKLIST, STATE_LABELS, State, evaluate_checklist
 from openkap.core.pathway.notes import NOTE_TEMPLATES
 from openkap.core.pathway.plan import SAFETY_PLAN_SECTIONS, safety_plan_missing
@@ -222,7 +220,7 @@ def _intake_out(intake: Intake) -> IntakeOut:
 @router.get(f"{P}/intake", response={200: IntakeOut, **ERRORS}, summary="Read the intake form")
 def get_intake(request: HttpRequest, patient_id: ObjectId) -> IntakeOut:
     _, episode = _episode(request, patient_id, "intake")
-    intake = Intake.objects.filter(episode=episode).select_related("weight").first()
+    intake = selectors.intake_of(episode)
     if intake is None:
         raise Http404("No intake recorded yet.")
     return _intake_out(intake)
@@ -651,9 +649,7 @@ def withdraw_consent(request: HttpRequest, patient_id: ObjectId, payload: Withdr
 @router.get("/pathway/consent-documents", response={200: list[ConsentDocumentOut], **ERRORS},
             summary="Consent documents of the organisation (admin)")
 def list_consent_documents(request: HttpRequest) -> list[ConsentDocumentOut]:
-    actor = _actor(request)
-    require(actor, Perm.CONSENT_MANAGE)
-    return [_document_out(d) for d in ConsentDocument.objects.filter(organization=actor.organization)]
+    return [_document_out(d) for d in selectors.consent_documents(by=_actor(request))]
 
 
 @router.post("/pathway/consent-documents", response={201: ConsentDocumentOut, **ERRORS},
@@ -701,7 +697,7 @@ def list_integration(request: HttpRequest, patient_id: ObjectId) -> IntegrationO
         window_days=selectors.integration_window_days(episode),
         due=[IntegrationDueOut(dosing_session_id=int(d.session_id), dosed_on=d.dosed_on, due_by=d.due_by,
                                days_overdue=d.days_overdue) for d in selectors.integration_due(episode)],
-        notes=[_note_out(n) for n in IntegrationNote.objects.filter(episode=episode)],
+        notes=[_note_out(n) for n in selectors.integration_notes_of(episode)],
     )
 
 

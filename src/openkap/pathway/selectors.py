@@ -700,3 +700,36 @@ def psychotherapy_note_read(*, by: Actor, patient_id: int, note_id: int) -> tupl
                  patient_id=patient.id, break_glass=glass,
                  detail={"author_id": note.author_id, "as": "author" if note.author_id == by.user.id else "grantee"})
     return note, text
+
+
+# --- records of an episode the page has already opened (episode_view audited it) ----------
+
+
+def intake_of(episode: Episode | None) -> Intake | None:
+    return Intake.objects.filter(episode=episode).select_related("weight").first() if episode else None
+
+
+def preparation_sessions_of(episode: Episode | None) -> list[PreparationSession]:
+    if episode is None:
+        return []
+    return list(PreparationSession.objects.filter(episode=episode).select_related("therapist"))
+
+
+def integration_notes_of(episode: Episode | None) -> list[IntegrationNote]:
+    if episode is None:
+        return []
+    return list(IntegrationNote.objects.filter(episode=episode).select_related("author", "dosing_session"))
+
+
+# --- the consent library (documents, no patient data) ---------------------------------------
+
+
+def consent_documents(*, by: Actor) -> list[ConsentDocument]:
+    require(by, Perm.CONSENT_MANAGE)
+    return list(ConsentDocument.objects.filter(organization=by.organization).select_related("published_by"))
+
+
+def consent_document_of(*, by: Actor, document_id: int) -> ConsentDocument | None:
+    """One of the organisation's consent documents (None in another organisation)."""
+    require(by, Perm.CONSENT_MANAGE)
+    return ConsentDocument.objects.filter(organization=by.organization, id=document_id).first()

@@ -19,8 +19,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from openkap.accounts import selectors as accounts_selectors
 from openkap.accounts.authz import Actor
-from openkap.accounts.models import Membership
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.core.authz import Perm, Role
@@ -36,11 +36,7 @@ from openkap.core.protocols import load_example
 from openkap.core.routes import ROUTE_LABELS, Route
 from openkap.pathway import documents, forms, selectors, services
 from openkap.pathway.models import (
-    ConsentDocument,
     Episode,
-    Intake,
-    IntegrationNote,
-    PreparationSession,
     TreatmentPlan,
 )
 from openkap.patients.documents import pdf_response
@@ -171,7 +167,7 @@ def transition(request: HttpRequest, actor: Actor, patient_id: int) -> HttpRespo
 @staff_view(Perm.CLINICAL_VIEW)
 def intake(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse:
     view = selectors.episode_view(by=actor, patient_id=patient_id, part="intake")
-    record = Intake.objects.filter(episode=view.episode).first() if view.episode else None
+    record = selectors.intake_of(view.episode)
     initial: dict[str, Any] = {"weight_unit": "kg"}
     if record is not None:
         initial |= {name: getattr(record, name) for name in (*services.INTAKE_TEXT_FIELDS,
@@ -214,7 +210,7 @@ def checklist(request: HttpRequest, actor: Actor, patient_id: int) -> HttpRespon
     snapshot = selectors.episode_snapshot(view.episode) if view.episode else None
     route = snapshot.checklist_route if snapshot else None
     result = evaluate_checklist(snapshot.contraindication_answers, route) if snapshot else None
-    intake_record = Intake.objects.filter(episode=view.episode).first() if view.episode else None
+    intake_record = selectors.intake_of(view.episode)
     rows = [
         {"item": item, "rule": item.rule(route), "answer": form[f"item_{item.id}"],
          "note": form[f"note_{item.id}"], "record": answers.get(item.id)}
@@ -246,7 +242,7 @@ def eligibility(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResp
     decisions = list(view.episode.eligibility_decisions.order_by("-signed_at", "-id")) if view.episode else []
     return _render(request, view, "pathway/eligibility.html", "eligibility", {
         "form": form, "result": result, "decisions": decisions,
-        "intake": Intake.objects.filter(episode=view.episode).first() if view.episode else None,
+        "intake": selectors.intake_of(view.episode),
         "in_force": selectors.eligibility_in_force(view.episode) if view.episode else None,
         "can_sign": actor.can(Perm.PATHWAY_SIGN),
         "at_eligibility": bool(view.episode and view.episode.state == State.ELIGIBILITY),
@@ -273,7 +269,7 @@ def plan(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse:
         schedule = parse_measure_schedule(current.measure_schedule)
         initial |= {f"measures_{phase}": list(getattr(schedule, phase)) for phase in MEASURE_PHASES}
     elif view.episode is not None:
-        intake_record = Intake.objects.filter(episode=view.episode).first()
+        intake_record = selectors.intake_of(view.episode)
         if intake_record and intake_record.intended_route:
             initial["route"] = intake_record.intended_route
     form = forms.PlanForm(request.POST or None, initial=initial)
@@ -303,13 +299,7 @@ def plan_version(request: HttpRequest, actor: Actor, patient_id: int, version: i
 
 
 def _therapists(actor: Actor) -> list[tuple[int, str]]:
-    rows = (
-        Membership.objects.filter(
-            organization=actor.organization, is_active=True, role__in=[Role.THERAPIST, Role.PRESCRIBER]
-        )
-        .select_related("user")
-        .order_by("user__full_name")
-    )
+    rows = accounts_selectors.colleagues_in_roles(by=actor, roles=[Role.THERAPIST, Role.PRESCRIBER])
     seen: dict[int, str] = {}
     for m in rows:
         seen.setdefault(m.user_id, m.user.full_name)
@@ -347,7 +337,7 @@ def _preparation_page(request: HttpRequest, actor: Actor, view: selectors.Episod
     safety = selectors.latest_safety_plan(episode) if episode else None
     sections = selectors.safety_plan_sections(safety)
     context = _preparation_forms(actor, view) | (bound or {}) | {
-        "sessions": list(PreparationSession.objects.filter(episode=episode).select_related("therapist")) if episode else [],
+        "sessions": selectors.preparation_sessions_of(episode),
         "intentions": list(episode.intentions.select_related("written_by")) if episode else [],
         "safety": safety,
         "safety_sections": [(SAFETY_PLAN_SECTIONS[k], v) for k, v in sections.items()],
@@ -483,7 +473,7 @@ def safety_plan_pdf(request: HttpRequest, actor: Actor, patient_id: int) -> Http
 
 @staff_view(Perm.CONSENT_MANAGE)
 def consent_documents(request: HttpRequest, actor: Actor) -> HttpResponse:
-    documents = list(ConsentDocument.objects.filter(organization=actor.organization).select_related("published_by"))
+    documents = selectors.consent_documents(by=actor)
     in_force: dict[str, int] = {}
     for d in documents:
         in_force.setdefault(d.route, d.id)
@@ -498,7 +488,7 @@ def consent_document_new(request: HttpRequest, actor: Actor) -> HttpResponse:
     initial: dict[str, Any] = {}
     base = request.GET.get("from", "")
     if base.isdigit() and len(base) <= 18:
-        source = ConsentDocument.objects.filter(organization=actor.organization, id=int(base)).first()
+        source = selectors.consent_document_of(by=actor, document_id=int(base))
         if source is not None:
             initial = {"route": source.route, "title": source.title, "text": source.text}
     form = forms.ConsentDocumentForm(request.POST or None, initial=initial)
@@ -515,7 +505,7 @@ def consent_document_new(request: HttpRequest, actor: Actor) -> HttpResponse:
 
 @staff_view(Perm.CONSENT_MANAGE)
 def consent_document(request: HttpRequest, actor: Actor, document_id: int) -> HttpResponse:
-    document = ConsentDocument.objects.filter(organization=actor.organization, id=document_id).first()
+    document = selectors.consent_document_of(by=actor, document_id=document_id)
     if document is None:
         raise Http404("No such consent document.")
     return TemplateResponse(request, "pathway/consent_document.html", {
@@ -556,9 +546,7 @@ def integration(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResp
         ), "Integration note saved.",
     ):
         return _back("integration", patient_id)
-    notes = list(
-        IntegrationNote.objects.filter(episode=view.episode).select_related("author", "dosing_session")
-    ) if view.episode else []
+    notes = selectors.integration_notes_of(view.episode)
     rows = [
         {"note": n, "template": NOTE_TEMPLATES.get(n.template),
          "sections": [(s.label, n.sections.get(s.key, "")) for s in NOTE_TEMPLATES[n.template].sections

@@ -314,3 +314,16 @@ def patient_search(*, by: Actor, query: str = "", page: int = 1, per_page: int =
         detail={"query": query, "page": page, "result_ids": [p.id for p in items]},
     )
     return SearchPage(items=items, number=page, per_page=per_page, count=count, count_exact=exact)
+
+
+def care_team_names(*, by: Actor, patient_id: int, role: str) -> list[str]:
+    """Names of the patient's current care team in a role, the actor aside (staff names
+    only: who may be asked to change the team)."""
+    return list(
+        CareTeamMember.objects.filter(
+            organization=by.organization, patient_id=patient_id, role=role, ended_at__isnull=True,
+        )
+        .exclude(user=by.user)
+        .values_list("user__full_name", flat=True)
+        .order_by("user__full_name")
+    )

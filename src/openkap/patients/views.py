@@ -9,10 +9,10 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from openkap.accounts import selectors as accounts_selectors
 from openkap.accounts.authz import Actor
 from openkap.accounts.forms import AcceptInvitationForm
 from openkap.accounts.middleware import client_ip
-from openkap.accounts.models import Membership
 from openkap.core.authz import Perm
 from openkap.patients import selectors, services
 from openkap.patients.forms import (
@@ -80,13 +80,7 @@ def patient_chart(request: HttpRequest, actor: Actor, patient_id: int) -> HttpRe
 
 
 def _care_team_form(actor: Actor, data: object = None) -> CareTeamForm:
-    memberships = (
-        Membership.objects.filter(
-            organization=actor.organization, is_active=True, role__in=CARE_TEAM_ROLE_LABELS
-        )
-        .select_related("user")
-        .order_by("user__full_name")
-    )
+    memberships = accounts_selectors.colleagues_in_roles(by=actor, roles=CARE_TEAM_ROLE_LABELS)
     choices = [(f"{m.user_id}:{m.role}", f"{m.user.full_name} · {m.get_role_display()}") for m in memberships]
     return CareTeamForm(data, choices=choices)
 

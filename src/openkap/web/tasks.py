@@ -4,7 +4,7 @@ too long ago (docs/deployment.md)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 from django_tasks import task
@@ -30,3 +30,11 @@ def ensure_heartbeat() -> bool:
 def worker_heartbeat() -> str:
     ensure_heartbeat()
     return "beat"
+
+
+def last_heartbeat() -> datetime | None:
+    """When the worker last finished a heartbeat (None: never), for /readyz."""
+    from django_tasks_db.models import DBTaskResult
+
+    return (DBTaskResult.objects.filter(task_path=TASK_PATH, status="SUCCESSFUL")
+            .order_by("-finished_at").values_list("finished_at", flat=True).first())

@@ -16,11 +16,11 @@ from django.template import loader
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from openkap.accounts import selectors as accounts_selectors
 from openkap.accounts.authz import Actor, Denied
-from openkap.accounts.models import Membership
 from openkap.core.authz import Role
 from openkap.fhir.framework import is_fhir_path, refused
-from openkap.patients.models import CareTeamMember
+from openkap.patients import selectors as patient_selectors
 from openkap.web import workqueue
 from openkap.web.decorators import staff_view
 
@@ -62,14 +62,11 @@ def _unapplied_migrations() -> int:
 
 
 def _worker_state() -> str:
-    from openkap.web.tasks import TASK_PATH, worker_heartbeat
+    from openkap.web.tasks import last_heartbeat, worker_heartbeat
 
     if not worker_heartbeat.get_backend().supports_defer:
         return "not used"  # tasks run in the request (tests, development)
-    from django_tasks_db.models import DBTaskResult
-
-    last = (DBTaskResult.objects.filter(task_path=TASK_PATH, status="SUCCESSFUL")
-            .order_by("-finished_at").values_list("finished_at", flat=True).first())
+    last = last_heartbeat()
     if last is None:
         return "never seen"
     return "ok" if timezone.now() - last <= WORKER_STALE_AFTER else f"stale since {last.isoformat()}"
@@ -97,24 +94,11 @@ def _whom_to_ask(actor: Actor | None, patient_id: int | None) -> dict[str, list[
     prescribers on its care team (both may change a care team). Staff names only."""
     if not actor or not actor.is_staff:
         return {"admins": [], "team": []}
-    admins = (
-        Membership.objects.filter(organization=actor.organization, role=Role.ADMIN, is_active=True)
-        .exclude(user=actor.user)
-        .values_list("user__full_name", flat=True)
-        .order_by("user__full_name")
-    )
-    team: list[str] = []
-    if patient_id is not None:
-        team = list(
-            CareTeamMember.objects.filter(
-                organization=actor.organization, patient_id=patient_id, role=Role.PRESCRIBER,
-                ended_at__isnull=True,
-            )
-            .exclude(user=actor.user)
-            .values_list("user__full_name", flat=True)
-            .order_by("user__full_name")
-        )
-    return {"admins": list(admins[:5]), "team": team}
+    admins = [m.user.full_name for m in accounts_selectors.colleagues_in_roles(by=actor, roles=[Role.ADMIN])
+              if m.user_id != actor.user.id]
+    team = patient_selectors.care_team_names(by=actor, patient_id=patient_id, role=Role.PRESCRIBER) \
+        if patient_id is not None else []
+    return {"admins": admins[:5], "team": team}
 
 
 def error_400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
