@@ -29,7 +29,9 @@ class Organization(models.Model):
         """The clinic's own crisis resources, or "" while it keeps OpenKAP's default (pages
         for patients say the 988 line themselves, in the reader's language)."""
         own = self.crisis_resources.strip()
-        default = str(self._meta.get_field("crisis_resources").default).strip()
+        field = self._meta.get_field("crisis_resources")
+        assert isinstance(field, models.Field)  # a column, not a relation
+        default = str(field.default).strip()
         return "" if own == default else own
 
 
