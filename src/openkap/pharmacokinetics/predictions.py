@@ -27,7 +27,7 @@ from pathlib import Path
 from django.core.cache import caches
 from django.core.exceptions import ValidationError
 
-from openkap.core.dosing.calc import order_dose
+from openkap.core.dosing.order import order_dose
 from openkap.core.dosing.results import DoseOrder, Weight
 from openkap.core.pk import ROUTES, SimulationResult, pk_route, simulate
 from openkap.core.pk.chart import render_chart

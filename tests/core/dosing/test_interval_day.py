@@ -4,7 +4,7 @@ dose order and by booking)."""
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from openkap.core.dosing.calc import interval_day
+from openkap.core.dosing.order import interval_day
 
 NEW_YORK = ZoneInfo("America/New_York")
 BOOKED = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)

@@ -27,7 +27,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
-from openkap.core.dosing.calc import PRESCRIBER_ROLE, order_dose, prepare_dose
+from openkap.core.dosing.order import PRESCRIBER_ROLE, order_dose
+from openkap.core.dosing.prepare import prepare_dose
 from openkap.core.dosing.results import (
     DoseCalculation,
     DoseOrder,

@@ -15,7 +15,7 @@ from openkap.accounts.authz import Actor
 from openkap.accounts.models import Room, Site
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
-from openkap.core.dosing.calc import interval_day
+from openkap.core.dosing.order import interval_day
 from openkap.dosing.models import DosingSession
 from openkap.measures import services as measures
 from openkap.pathway.models import Episode

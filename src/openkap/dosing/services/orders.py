@@ -17,7 +17,7 @@ from openkap.audit.models import AuditAction
 from openkap.core import blood_pressure as bp_core
 from openkap.core import dosing as dose_core
 from openkap.core.authz import Perm
-from openkap.core.dosing.calc import interval_moment
+from openkap.core.dosing.order import interval_moment
 from openkap.core.protocols import Protocol
 from openkap.core.routes import Route
 from openkap.dosing.models import (

@@ -20,7 +20,7 @@ from openkap.core.authz import CLINICAL_ROLES, ORGANIZATION_WIDE_ROLES, Perm, Ro
 from openkap.core.dosing import Stop
 
 # The dose order's own interval rule, reused so that booking and ordering cannot disagree.
-from openkap.core.dosing.calc import check_interval
+from openkap.core.dosing.order import check_interval
 from openkap.core.protocols import Protocol
 from openkap.dosing import services as dosing
 from openkap.dosing.models import DosingSession
