@@ -12,6 +12,7 @@ and template as the web app's print button, so they are never older than the rec
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,10 +41,97 @@ from openkap.fhir.framework import (
     list_page,
     register,
 )
-from openkap.fhir.resources import _PATIENT_REF, _patient_param, session_updated_expr
+from openkap.fhir.mapping import _meta
+from openkap.fhir.resources import PATIENT_PARAMS, _patient_param, session_updated_expr
 from openkap.pathway.models import ConsentSignature
 from openkap.patients.models import Patient
 from openkap.patients.selectors import patient_for
+
+# --- the resources (dicts) ---------------------------------------------------------------
+
+_CONSENT_TYPE = {"coding": [core.coding(core.LOINC, "59284-0", "Consent Document")], "text": "Consent Document"}
+_SESSION_RECORD_TYPE = {"coding": [core.coding(core.LOCAL_DOCUMENT_TYPE, "session-record", "Medicine session record")],
+                        "text": "Medicine session record"}
+_REMS_TYPE = {"coding": [core.coding(core.LOCAL_DOCUMENT_TYPE, "rems-monitoring-form",
+                                     "SPRAVATO REMS patient monitoring form")],
+              "text": "SPRAVATO REMS patient monitoring form"}
+_CLINICAL_NOTE = [{"coding": [core.coding(core.US_CORE_DOCUMENT_CATEGORY, "clinical-note", "Clinical Note")]}]
+_MIME_SUFFICIENT = core.coding(core.IHE_FORMAT, "urn:ihe:iti:xds:2017:mimeTypeSufficient", "mimeType Sufficient")
+# A session's record is final once the patient has left (discharged, or ended without a dose).
+_FINAL_SESSION = {DosingSession.Status.DISCHARGED, DosingSession.Status.NOT_DOSED}
+
+
+def _document_reference(doc_id: str, *, updated: datetime, patient_id: int, type_: dict[str, Any], date: datetime,
+                        author: str, doc_status: str, attachment: dict[str, Any], base: str,
+                        encounter_id: int | None = None, period: dict[str, str] | None = None,
+                        description: str = "") -> dict[str, Any]:
+    res: dict[str, Any] = {
+        "resourceType": "DocumentReference", "id": doc_id,
+        "meta": _meta(updated, f"{core.US_CORE}/us-core-documentreference"),
+        "identifier": [{"system": "urn:openkap:document", "value": doc_id}],
+        "status": "current", "docStatus": doc_status, "type": type_, "category": _CLINICAL_NOTE,
+        "subject": {"reference": f"Patient/{patient_id}"}, "date": core.instant(date),
+        "author": [{"reference": author}],
+        "content": [{"attachment": {**attachment, "url": f"{base}/Binary/{doc_id}"}, "format": _MIME_SUFFICIENT}],
+    }
+    if description:
+        res["description"] = description
+    if encounter_id is not None:
+        res["context"] = {"encounter": [{"reference": f"Encounter/{encounter_id}"}], **({"period": period} if period else {})}
+    return res
+
+
+def consent_document(s: ConsentSignature, base: str) -> dict[str, Any]:
+    text = mapping.consent_text(s)
+    document = s.document
+    return _document_reference(
+        f"consent-{s.id}", updated=s.withdrawn_at or s.signed_at, patient_id=s.patient_id, type_=_CONSENT_TYPE,
+        date=s.signed_at, author=f"Patient/{s.patient_id}", doc_status="final", base=base,
+        attachment={"contentType": mapping.CONSENT_CONTENT_TYPE, "size": len(text),
+                    "hash": mapping.sha1_base64(text), "title": f"{document.title} v{document.version}",
+                    "creation": core.instant(s.signed_at)},
+        description=f"Signed by {s.typed_name} ({s.get_channel_display().lower()}); SHA-256 of the text signed "
+                    f"{s.document_sha256}" + ("; withdrawn" if s.withdrawn_at else ""),
+    )
+
+
+def _session_period(s: DosingSession) -> dict[str, str]:
+    start, end = s.started_at or s.scheduled_start, s.discharged_at or s.ended_at
+    return {"start": core.instant(start), **({"end": core.instant(end)} if end else {})}
+
+
+def session_document(s: DosingSession, base: str) -> dict[str, Any]:
+    """The medicine session record (PDF, rendered when it is read: always the record as it now stands)."""
+    return _document_reference(
+        f"session-{s.id}", updated=mapping.session_updated(s), patient_id=s.patient_id, type_=_SESSION_RECORD_TYPE,
+        date=mapping.session_updated(s), author=f"Organization/{s.organization_id}", base=base,
+        doc_status="final" if s.status in _FINAL_SESSION else "preliminary",
+        attachment={"contentType": "application/pdf", "title": f"Medicine session record, session {s.id}"},
+        encounter_id=s.id, period=_session_period(s),
+    )
+
+
+def rems_document(form: RemsForm, s: DosingSession, base: str) -> dict[str, Any]:
+    return _document_reference(
+        f"rems-{s.id}", updated=form.submitted_at or form.updated_at, patient_id=s.patient_id, type_=_REMS_TYPE,
+        date=form.updated_at, author=f"Organization/{s.organization_id}", base=base,
+        doc_status="final" if form.submitted_at else "preliminary",
+        attachment={"contentType": "application/pdf",
+                    "title": f"SPRAVATO REMS patient monitoring form, session {s.id}"},
+        encounter_id=s.id, period=_session_period(s),
+        description="Submitted to the REMS" if form.submitted_at else "Not yet submitted to the REMS",
+    )
+
+
+def binary(doc_id: str, content_type: str, data: bytes, updated: datetime) -> dict[str, Any]:
+    return {
+        "resourceType": "Binary", "id": doc_id, "meta": _meta(updated), "contentType": content_type,
+        "securityContext": {"reference": f"DocumentReference/{doc_id}"},
+        "data": base64.b64encode(data).decode(),
+    }
+
+
+# --- reads and searches --------------------------------------------------------------------
 
 _RECORDED = [s for s in DosingSession.Status if s not in (DosingSession.Status.SCHEDULED,
                                                            DosingSession.Status.CANCELLED)]
@@ -96,9 +184,9 @@ def _rems_content(by: Actor, form: RemsForm) -> tuple[str, bytes]:
 
 
 KINDS = {
-    "consent": Kind("consent", Perm.CLINICAL_VIEW, _consents, mapping.consent_document, _consent_content),
-    "session": Kind("session", Perm.DOSING_VIEW, _sessions, mapping.session_document, _session_content),
-    "rems": Kind("rems", Perm.DOSING_VIEW, _rems, lambda f, base: mapping.rems_document(f, f.session, base),
+    "consent": Kind("consent", Perm.CLINICAL_VIEW, _consents, consent_document, _consent_content),
+    "session": Kind("session", Perm.DOSING_VIEW, _sessions, session_document, _session_content),
+    "rems": Kind("rems", Perm.DOSING_VIEW, _rems, lambda f, base: rems_document(f, f.session, base),
                  _rems_content),
 }
 
@@ -127,7 +215,7 @@ def binary_read(by: Actor, resource_id: str) -> Found:
     _, glass = patient_for(by, row.fhir_patient_id, kind.perm)
     reference = kind.to_fhir(row, BASE_URL.get())
     content_type, data = kind.content(by, row)
-    return Found(mapping.binary(resource_id, content_type, data, _instant(reference["meta"]["lastUpdated"])),
+    return Found(binary(resource_id, content_type, data, _instant(reference["meta"]["lastUpdated"])),
                  row.fhir_patient_id, glass)
 
 
@@ -194,7 +282,7 @@ register(ResourceType(
     "is at Binary/<id>, served to those who may read the document and audited. Search needs patient.",
     profile=f"{core.US_CORE}/us-core-documentreference",
     params=(
-        _PATIENT_REF, Param("subject", "reference", "Same as patient"),
+        *PATIENT_PARAMS,
         Param("category", "token", "clinical-note"),
         Param("type", "token", "LOINC 59284-0 (consent) or the local document-type codes"),
         Param("date", "date", "When the document was signed or last changed"),

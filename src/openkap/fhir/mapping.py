@@ -23,7 +23,6 @@ from openkap.dosing.models import (
     AdverseEvent,
     DoseOrder,
     DosingSession,
-    RemsForm,
     VitalSigns,
 )
 from openkap.ledger.models import Product
@@ -358,32 +357,26 @@ def vital_observation(v: tuple[Any, ...], key: str) -> dict[str, Any]:
 
 
 def weight_observation(w: WeightMeasurement) -> dict[str, Any]:
-    vital = core.BODY_WEIGHT
-    return {
-        "resourceType": "Observation", "id": f"wt-{w.id}", "meta": _meta(w.recorded_at, vital.profile),
-        "status": "final", "category": _VITAL_SIGNS,
-        "code": _VITAL_CODES[vital.key],
-        "subject": {"reference": f"Patient/{w.patient_id}"},
-        "effectiveDateTime": w.measured_on.isoformat(),
-        "issued": core.instant(w.recorded_at),
-        "valueQuantity": core.quantity(float(w.weight_kg), vital),
-        **({"note": [{"text": f"Entered as {w.entered_value} {w.entered_unit}"}]}
-           if w.entered_unit != "kg" else {}),
-    }
+    return _body_observation(f"wt-{w.id}", w, core.BODY_WEIGHT, float(w.weight_kg), "kg")
 
 
 def height_observation(h: HeightMeasurement) -> dict[str, Any]:
-    vital = core.BODY_HEIGHT
+    return _body_observation(f"ht-{h.id}", h, core.BODY_HEIGHT, float(h.height_cm), "cm")
+
+
+def _body_observation(resource_id: str, row: WeightMeasurement | HeightMeasurement, vital: core.Vital,
+                      value: float, stored_unit: str) -> dict[str, Any]:
+    """A body weight or height, in the unit stored; the unit it was entered in noted."""
     return {
-        "resourceType": "Observation", "id": f"ht-{h.id}", "meta": _meta(h.recorded_at, vital.profile),
+        "resourceType": "Observation", "id": resource_id, "meta": _meta(row.recorded_at, vital.profile),
         "status": "final", "category": _VITAL_SIGNS,
         "code": _VITAL_CODES[vital.key],
-        "subject": {"reference": f"Patient/{h.patient_id}"},
-        "effectiveDateTime": h.measured_on.isoformat(),
-        "issued": core.instant(h.recorded_at),
-        "valueQuantity": core.quantity(float(h.height_cm), vital),
-        **({"note": [{"text": f"Entered as {h.entered_value} {h.entered_unit}"}]}
-           if h.entered_unit != "cm" else {}),
+        "subject": {"reference": f"Patient/{row.patient_id}"},
+        "effectiveDateTime": row.measured_on.isoformat(),
+        "issued": core.instant(row.recorded_at),
+        "valueQuantity": core.quantity(value, vital),
+        **({"note": [{"text": f"Entered as {row.entered_value} {row.entered_unit}"}]}
+           if row.entered_unit != stored_unit else {}),
     }
 
 
@@ -721,6 +714,18 @@ def care_plan(p: TreatmentPlan, patient_id: int, current: bool) -> dict[str, Any
     return res
 
 
+CONSENT_CONTENT_TYPE = "text/plain; charset=utf-8"
+
+
+def consent_text(s: ConsentSignature) -> bytes:
+    """The exact text the patient signed (its SHA-256 was recorded at signing)."""
+    return (s.signed_text or s.document.text).encode()  # signed before placeholders: the document's own
+
+
+def sha1_base64(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha1(data, usedforsecurity=False).digest()).decode()
+
+
 def consent(s: ConsentSignature) -> dict[str, Any]:
     document = s.document
     return {
@@ -756,97 +761,3 @@ def practitioner_role(m: Membership) -> dict[str, Any]:
     if m.site_id:
         res["location"] = [{"reference": f"Location/site-{m.site_id}"}]
     return res
-
-
-# --- DocumentReference and Binary -----------------------------------------------------------
-
-CONSENT_CONTENT_TYPE = "text/plain; charset=utf-8"
-_CONSENT_TYPE = {"coding": [core.coding(core.LOINC, "59284-0", "Consent Document")], "text": "Consent Document"}
-_SESSION_RECORD_TYPE = {"coding": [core.coding(core.LOCAL_DOCUMENT_TYPE, "session-record", "Medicine session record")],
-                        "text": "Medicine session record"}
-_REMS_TYPE = {"coding": [core.coding(core.LOCAL_DOCUMENT_TYPE, "rems-monitoring-form",
-                                     "SPRAVATO REMS patient monitoring form")],
-              "text": "SPRAVATO REMS patient monitoring form"}
-_CLINICAL_NOTE = [{"coding": [core.coding(core.US_CORE_DOCUMENT_CATEGORY, "clinical-note", "Clinical Note")]}]
-_MIME_SUFFICIENT = core.coding(core.IHE_FORMAT, "urn:ihe:iti:xds:2017:mimeTypeSufficient", "mimeType Sufficient")
-# A session's record is final once the patient has left (discharged, or ended without a dose).
-_FINAL_SESSION = {DosingSession.Status.DISCHARGED, DosingSession.Status.NOT_DOSED}
-
-
-def consent_text(s: ConsentSignature) -> bytes:
-    """The exact text the patient signed (its SHA-256 was recorded at signing)."""
-    return (s.signed_text or s.document.text).encode()  # signed before placeholders: the document's own
-
-
-def sha1_base64(data: bytes) -> str:
-    return base64.b64encode(hashlib.sha1(data, usedforsecurity=False).digest()).decode()
-
-
-def _document_reference(doc_id: str, *, updated: datetime, patient_id: int, type_: dict[str, Any], date: datetime,
-                        author: str, doc_status: str, attachment: dict[str, Any], base: str,
-                        encounter_id: int | None = None, period: dict[str, str] | None = None,
-                        description: str = "") -> dict[str, Any]:
-    res: dict[str, Any] = {
-        "resourceType": "DocumentReference", "id": doc_id,
-        "meta": _meta(updated, f"{core.US_CORE}/us-core-documentreference"),
-        "identifier": [{"system": "urn:openkap:document", "value": doc_id}],
-        "status": "current", "docStatus": doc_status, "type": type_, "category": _CLINICAL_NOTE,
-        "subject": {"reference": f"Patient/{patient_id}"}, "date": core.instant(date),
-        "author": [{"reference": author}],
-        "content": [{"attachment": {**attachment, "url": f"{base}/Binary/{doc_id}"}, "format": _MIME_SUFFICIENT}],
-    }
-    if description:
-        res["description"] = description
-    if encounter_id is not None:
-        res["context"] = {"encounter": [{"reference": f"Encounter/{encounter_id}"}], **({"period": period} if period else {})}
-    return res
-
-
-def consent_document(s: ConsentSignature, base: str) -> dict[str, Any]:
-    text = consent_text(s)
-    document = s.document
-    return _document_reference(
-        f"consent-{s.id}", updated=s.withdrawn_at or s.signed_at, patient_id=s.patient_id, type_=_CONSENT_TYPE,
-        date=s.signed_at, author=f"Patient/{s.patient_id}", doc_status="final", base=base,
-        attachment={"contentType": CONSENT_CONTENT_TYPE, "size": len(text),
-                    "hash": sha1_base64(text), "title": f"{document.title} v{document.version}",
-                    "creation": core.instant(s.signed_at)},
-        description=f"Signed by {s.typed_name} ({s.get_channel_display().lower()}); SHA-256 of the text signed "
-                    f"{s.document_sha256}" + ("; withdrawn" if s.withdrawn_at else ""),
-    )
-
-
-def _session_period(s: DosingSession) -> dict[str, str]:
-    start, end = s.started_at or s.scheduled_start, s.discharged_at or s.ended_at
-    return {"start": core.instant(start), **({"end": core.instant(end)} if end else {})}
-
-
-def session_document(s: DosingSession, base: str) -> dict[str, Any]:
-    """The medicine session record (PDF, rendered when it is read: always the record as it now stands)."""
-    return _document_reference(
-        f"session-{s.id}", updated=session_updated(s), patient_id=s.patient_id, type_=_SESSION_RECORD_TYPE,
-        date=session_updated(s), author=f"Organization/{s.organization_id}", base=base,
-        doc_status="final" if s.status in _FINAL_SESSION else "preliminary",
-        attachment={"contentType": "application/pdf", "title": f"Medicine session record, session {s.id}"},
-        encounter_id=s.id, period=_session_period(s),
-    )
-
-
-def rems_document(form: RemsForm, s: DosingSession, base: str) -> dict[str, Any]:
-    return _document_reference(
-        f"rems-{s.id}", updated=form.submitted_at or form.updated_at, patient_id=s.patient_id, type_=_REMS_TYPE,
-        date=form.updated_at, author=f"Organization/{s.organization_id}", base=base,
-        doc_status="final" if form.submitted_at else "preliminary",
-        attachment={"contentType": "application/pdf",
-                    "title": f"SPRAVATO REMS patient monitoring form, session {s.id}"},
-        encounter_id=s.id, period=_session_period(s),
-        description="Submitted to the REMS" if form.submitted_at else "Not yet submitted to the REMS",
-    )
-
-
-def binary(doc_id: str, content_type: str, data: bytes, updated: datetime) -> dict[str, Any]:
-    return {
-        "resourceType": "Binary", "id": doc_id, "meta": _meta(updated), "contentType": content_type,
-        "securityContext": {"reference": f"DocumentReference/{doc_id}"},
-        "data": base64.b64encode(data).decode(),
-    }

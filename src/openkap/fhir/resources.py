@@ -455,7 +455,11 @@ def group_search(by: Actor, query: Query) -> Page:
 
 # --- the registry --------------------------------------------------------------------------
 
-_PATIENT_REF = Param("patient", "reference", "The patient (Patient/123 or 123)")
+# The two search parameters of every resource that belongs to a patient.
+PATIENT_PARAMS = (
+    Param("patient", "reference", "The patient (Patient/123 or 123)"),
+    Param("subject", "reference", "Same as patient"),
+)
 
 register(ResourceType(
     "Patient", "Patients the token's user may see (the care team's, or the clinic's for nurses and admins).",
@@ -502,7 +506,7 @@ register(ResourceType(
     "needs patient; populations are exported with $export.",
     profile=f"{core.US_CORE}/us-core-observation-survey",
     params=(
-        _PATIENT_REF, Param("subject", "reference", "Same as patient"),
+        *PATIENT_PARAMS,
         Param("code", "token", "LOINC or local code"),
         Param("category", "token", "survey or vital-signs"),
         Param("status", "token", "final or amended"),
@@ -514,7 +518,7 @@ register(ResourceType(
     "Encounter", "Medicine (dosing) sessions.",
     profile=f"{core.US_CORE}/us-core-encounter",
     params=(
-        _PATIENT_REF, Param("subject", "reference", "Same as patient"),
+        *PATIENT_PARAMS,
         Param("date", "date", "Scheduled start"),
         Param("status", "token", "planned, arrived, in-progress, finished, cancelled"),
         Param("class", "token", "AMB"), Param("type", "token", "dosing-session"),
@@ -534,7 +538,7 @@ register(ResourceType(
     "Questionnaire answers. Create scores the answers with OpenKAP's engine through the same "
     "service as the web app: a positive suicide-risk answer raises the same urgent task.",
     params=(
-        _PATIENT_REF, Param("subject", "reference", "Same as patient"),
+        *PATIENT_PARAMS,
         Param("questionnaire", "reference", "Questionnaire/phq9 or its canonical URL"),
         Param("authored", "date", "When answered"),
         Param("status", "token", "completed or amended"),
@@ -613,7 +617,7 @@ class PatientTable:
             yield self.to_fhir(row)
 
     def register(self, documentation: str, *params: Param) -> None:
-        base = [_PATIENT_REF, Param("subject", "reference", "Same as patient")]
+        base = list(PATIENT_PARAMS)
         if self.date:
             base.append(Param("date", "date", f"{self.date.replace('_', ' ')}"))
         if self.status_field:
@@ -767,7 +771,7 @@ def role_search(by: Actor, query: Query) -> Page:
 register(ResourceType(
     "Condition", "Diagnoses recorded at intake (ICD-10-CM), as problem-list items.",
     profile=f"{core.US_CORE}/us-core-condition-problems-health-concerns",
-    params=(_PATIENT_REF, Param("subject", "reference", "Same as patient"), Param("code", "token", "ICD-10-CM")),
+    params=(*PATIENT_PARAMS, Param("code", "token", "ICD-10-CM")),
     read=condition_read, search=condition_search,
 ))
 register(ResourceType(
