@@ -107,6 +107,8 @@ NOT_YET_MOVED = {
     "dosing.services.orders.core_order", "dosing.services.preparation.active_preparation",
     "dosing.services.protocols.dump_protocol", "dosing.services.protocols.protocol_in_use",
     "dosing.services.rems.rems_missing", "history.services.imported_sessions",
+    "dosing.services.records.enqueue_record_document", "dosing.services.records.record_fingerprint",
+    "dosing.services.records.record_is_stuck",
     "ledger.services.common.amount", "ledger.services.common.ndc_error",
     "measures.services.instruments.instrument_for", "measures.services.instruments.item_wording",
     "measures.services.instruments.patient_can_complete", "measures.services.instruments.is_asked",

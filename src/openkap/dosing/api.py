@@ -919,7 +919,7 @@ def record_status(request: HttpRequest, response: HttpResponse, session_id: Obje
 )
 def record_download(request: HttpRequest, session_id: ObjectId) -> HttpResponse | Status:
     document = selectors.record_document_download(by=request.auth, session_id=session_id)  # type: ignore[attr-defined]
-    if document is None:
+    if document is None or document.content is None:  # a ready document has its PDF
         state = selectors.record_document_state(by=request.auth, session_id=session_id)  # type: ignore[attr-defined]
         return Status(409, {"detail": f"The session record is not ready ({state.state}): POST "
                                       f"/api/v1/dosing/sessions/{session_id}/record and poll it."})

@@ -644,7 +644,7 @@ def record_prepare(request: HttpRequest, actor: Actor, session_id: int) -> HttpR
 @staff_view(Perm.DOSING_VIEW)
 def record_pdf(request: HttpRequest, actor: Actor, session_id: int) -> HttpResponse:
     document = selectors.record_document_download(by=actor, session_id=session_id)
-    if document is None:  # none yet, out of date, or on its way: the page says which
+    if document is None or document.content is None:  # none yet, out of date, or on its way: the page says which
         return redirect("dosing:record", session_id=session_id)
     return _pdf_response(bytes(document.content), f"session-{session_id}-record.pdf")
 

@@ -137,6 +137,7 @@ class _Inputs(TypedDict):
     population: int | None
     seed: int
     interaction: str | None
+    age_years: float | None
 
 
 def _inputs(payload: _DoseIn) -> _Inputs:
