@@ -115,10 +115,9 @@ NOT_YET_MOVED = {
     "measures.services.instruments.given_so_far", "measures.services.links.link_url",
     "measures.services.portal.patient_assignment", "measures.services.safety.highest_severity",
     "pathway.services.consent.document_hash", "patients.services.patient_search_name",
-    "patients.services.name_keys_of", "referrals.services.clinic_crisis_text",
+    "patients.services.name_keys_of",
     "referrals.services.clean_person", "referrals.services.clean_story",
     "referrals.services.check_letter_size", "referrals.services.looks_automated",
-    "referrals.services.duplicates_of", "referrals.services.default_letter",
     "scheduling.services.appointment_types.default_minutes", "site.services.clean_section_text",
     "tasks.services.care_team_user_ids",
 }

@@ -136,7 +136,7 @@ def test_same_name_other_birth_date_is_not_a_duplicate(org, therapist, as_actor)
         date_of_birth=date(1985, 3, 22), sex_at_birth="female", search_name="rosa díaz",
     )
     referral = self_referral(org)
-    assert services.duplicates_of(referral) == []
+    assert selectors.duplicates_of(referral) == []
     assert services.referral_accept(by=as_actor(therapist, org), referral_id=referral.id).patient.mrn != "T00000034"
 
 
@@ -156,7 +156,7 @@ def test_decline_with_edited_letter_in_the_persons_language(org, prescriber, cli
     client = client_for(prescriber)
     form = client.get(f"/referrals/{referral.id}/close/?outcome=declined")
     assert form.status_code == 200
-    letter = services.default_letter(referral, "declined")
+    letter = selectors.default_letter(referral, "declined")
     assert letter.startswith("Estimado/a Rosa:")
     assert "988 Línea de Prevención del Suicidio y Crisis" in letter
     edited = letter + "\n\nP.S. Dr. Prescriber would be glad to talk with your GP."
@@ -184,7 +184,7 @@ def test_refer_elsewhere_needs_the_place_and_a_letter(org, therapist, client_for
     assert Referral.objects.get().status == "new"
     ok = client.post(f"/referrals/{referral.id}/close/", {
         "outcome": "referred_elsewhere", "referred_to": "Capital District Psychiatric Center",
-        "letter": services.default_letter(referral, "referred_elsewhere", "Capital District Psychiatric Center")})
+        "letter": selectors.default_letter(referral, "referred_elsewhere", "Capital District Psychiatric Center")})
     assert ok.status_code == 302
     assert Referral.objects.get().referred_to == "Capital District Psychiatric Center"
 

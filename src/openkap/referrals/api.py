@@ -200,4 +200,4 @@ def referral_letter_template(request: HttpRequest, referral_id: ObjectId, outcom
                              referred_to: Annotated[str, Query(max_length=200)] = "") -> dict[str, str]:
     referral = selectors.referral_get(by=request.auth, referral_id=referral_id)  # type: ignore[attr-defined]
     return {"language": referral.preferred_language,
-            "letter": services.default_letter(referral, outcome, referred_to)}
+            "letter": selectors.default_letter(referral, outcome, referred_to)}

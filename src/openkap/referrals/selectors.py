@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from openkap.accounts.authz import Actor, require
@@ -15,6 +16,8 @@ from openkap.accounts.models import Organization
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.core.authz import Perm
+from openkap.core.referrals import normalise_name
+from openkap.patients.models import Patient
 from openkap.referrals.models import Referral
 from openkap.site.selectors import public_organization as site_organization
 
@@ -121,3 +124,54 @@ def status_for(referral: Referral) -> str:
         Referral.Status.REFERRED_ELSEWHERE: _("Reviewed: the intake team has written to you."),
     }
     return labels[Referral.Status(referral.status)]
+
+
+# --- crisis resources in the person's language --------------------------------------------
+
+
+def crisis_line() -> str:
+    return _("988 Suicide & Crisis Lifeline: call or text 988 (in English and Spanish), or chat at "
+             "988lifeline.org. In an emergency call 911.")
+
+
+def crisis_text(organization: Organization) -> str:
+    """The clinic's own crisis resources when it has set them, then the 988 line."""
+    own = organization.own_crisis_resources
+    return f"{own}\n{crisis_line()}" if own else crisis_line()
+
+
+# --- what the intake team sees beside a referral ----------------------------------------------
+
+
+def duplicates_of(referral: Referral) -> list[Patient]:
+    """Patients of the organisation with the same date of birth and the same name
+    (case, spacing and accents aside)."""
+    given, family = normalise_name(referral.given_name), normalise_name(referral.family_name)
+    return [
+        p for p in Patient.objects.filter(organization_id=referral.organization_id,
+                                          date_of_birth=referral.date_of_birth).order_by("id")
+        if normalise_name(p.legal_given_name) == given and normalise_name(p.legal_family_name) == family
+    ]
+
+
+def default_letter(referral: Referral, outcome: str, referred_to: str = "") -> str:
+    """A starting point the clinician edits, in the person's language."""
+    with translation.override(referral.preferred_language):
+        greeting = _("Dear %(name)s,") % {"name": referral.given_name}
+        if outcome == Referral.Status.REFERRED_ELSEWHERE:
+            body = _(
+                "Thank you for contacting %(clinic)s. After reviewing your referral, we believe "
+                "another service is better placed to help you: %(where)s. We have not shared your "
+                "answers with them; please contact them directly, or ask us to send them your referral."
+            ) % {"clinic": referral.organization.name, "where": referred_to or _("[the service]")}
+        else:
+            body = _(
+                "Thank you for contacting %(clinic)s. After reviewing your referral, we are not able "
+                "to offer you ketamine-assisted psychotherapy at this time. This is not a judgement of "
+                "you or of how much you are struggling. Your doctor or a mental-health service can "
+                "talk with you about other treatments."
+            ) % {"clinic": referral.organization.name}
+        crisis = _("If you are in crisis or thinking about harming yourself: %(crisis)s") % {
+            "crisis": crisis_text(referral.organization)}
+        closing = _("With best wishes,\nThe intake team, %(clinic)s") % {"clinic": referral.organization.name}
+    return f"{greeting}\n\n{body}\n\n{crisis}\n\n{closing}"

@@ -35,7 +35,6 @@ from openkap.core.referrals import (
     Triage,
     TriageInputError,
     Urgency,
-    normalise_name,
     triage,
 )
 from openkap.dblocks import serialized
@@ -48,6 +47,7 @@ from openkap.patients.models import Patient
 from openkap.patients.selectors import patient_for
 from openkap.patients.services import patient_create
 from openkap.referrals.models import Referral, ReferralLetter, StatusLink, SubmissionAttempt
+from openkap.referrals.selectors import crisis_text, duplicates_of
 from openkap.tasks.models import Task
 from openkap.tasks.services import task_create
 
@@ -75,25 +75,6 @@ def _email_digest(email: str) -> str:
 
 def _token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
-
-
-# --- crisis resources in the person's language --------------------------------------------
-
-
-def _crisis_line() -> str:
-    return _("988 Suicide & Crisis Lifeline: call or text 988 (in English and Spanish), or chat at "
-             "988lifeline.org. In an emergency call 911.")
-
-
-def clinic_crisis_text(organization: Organization) -> str:
-    """The organisation's own crisis resources, or "" while it keeps OpenKAP's default
-    (which the translated 988 line already says, in the person's language)."""
-    return organization.own_crisis_resources
-
-
-def _crisis_text(organization: Organization) -> str:
-    own = clinic_crisis_text(organization)
-    return f"{own}\n{_crisis_line()}" if own else _crisis_line()
 
 
 # --- checking what was typed -----------------------------------------------------------------
@@ -326,7 +307,7 @@ def _send_confirmation_on_commit(referral: Referral, raw: str) -> None:
             "You can see its status once with this link (it works for %(days)s days):\n%(link)s\n\n"
             "If you are in crisis or thinking about harming yourself, do not wait for us:\n%(crisis)s\n"
         ) % {"clinic": organization.name, "days": STATUS_LINK_DAYS, "link": link,
-             "crisis": _crisis_text(organization)}
+             "crisis": crisis_text(organization)}
     transaction.on_commit(
         lambda: send_mail(subject=subject, message=body, from_email=None, recipient_list=[to],
                           fail_silently=True)
@@ -468,17 +449,6 @@ def _referral_locked(by: Actor, referral_id: int) -> Referral:
     return referral
 
 
-def duplicates_of(referral: Referral) -> list[Patient]:
-    """Patients of the organisation with the same date of birth and the same name
-    (case, spacing and accents aside)."""
-    given, family = normalise_name(referral.given_name), normalise_name(referral.family_name)
-    return [
-        p for p in Patient.objects.filter(organization_id=referral.organization_id,
-                                          date_of_birth=referral.date_of_birth).order_by("id")
-        if normalise_name(p.legal_given_name) == given and normalise_name(p.legal_family_name) == family
-    ]
-
-
 class DuplicateFound(ValidationError):
     def __init__(self, patients: list[Patient]):
         super().__init__({"existing_patient_id": (
@@ -562,29 +532,6 @@ def referral_accept(
 
 
 CLOSING_OUTCOMES = (Referral.Status.DECLINED, Referral.Status.REFERRED_ELSEWHERE)
-
-
-def default_letter(referral: Referral, outcome: str, referred_to: str = "") -> str:
-    """A starting point the clinician edits, in the person's language."""
-    with translation.override(referral.preferred_language):
-        greeting = _("Dear %(name)s,") % {"name": referral.given_name}
-        if outcome == Referral.Status.REFERRED_ELSEWHERE:
-            body = _(
-                "Thank you for contacting %(clinic)s. After reviewing your referral, we believe "
-                "another service is better placed to help you: %(where)s. We have not shared your "
-                "answers with them; please contact them directly, or ask us to send them your referral."
-            ) % {"clinic": referral.organization.name, "where": referred_to or _("[the service]")}
-        else:
-            body = _(
-                "Thank you for contacting %(clinic)s. After reviewing your referral, we are not able "
-                "to offer you ketamine-assisted psychotherapy at this time. This is not a judgement of "
-                "you or of how much you are struggling. Your doctor or a mental-health service can "
-                "talk with you about other treatments."
-            ) % {"clinic": referral.organization.name}
-        crisis = _("If you are in crisis or thinking about harming yourself: %(crisis)s") % {
-            "crisis": _crisis_text(referral.organization)}
-        closing = _("With best wishes,\nThe intake team, %(clinic)s") % {"clinic": referral.organization.name}
-    return f"{greeting}\n\n{body}\n\n{crisis}\n\n{closing}"
 
 
 def referral_close(

@@ -426,7 +426,7 @@ def close(request: HttpRequest, actor: Actor, referral_id: int) -> HttpResponse:
                 return redirect("referrals:worklist")
         status = 422
     else:
-        form = CloseForm(initial={"outcome": outcome, "letter": services.default_letter(referral, outcome),
+        form = CloseForm(initial={"outcome": outcome, "letter": selectors.default_letter(referral, outcome),
                                   "send": True})
         status = 200
     return TemplateResponse(request, "referrals/close.html", {"referral": referral, "form": form}, status=status)
