@@ -256,7 +256,7 @@ def _checklist_out(episode: Episode) -> ChecklistOut:
     snapshot = selectors.episode_snapshot(episode)
     route = snapshot.checklist_route
     result = evaluate_checklist(snapshot.contraindication_answers, route)
-    answers = {a.item_id: a for a in episode.contraindication_answers.all()}
+    answers = selectors.contraindication_answers_of(episode)
     return ChecklistOut(
         version=CHECKLIST.version, route=route.value if route else None, complete=result.complete,
         absolute=[f.item_id for f in result.absolute], relative=[f.item_id for f in result.relative],
@@ -333,7 +333,7 @@ def _eligibility_out(d: EligibilityDecision, in_force: EligibilityDecision | Non
 def list_eligibility(request: HttpRequest, patient_id: ObjectId) -> list[EligibilityOut]:
     _, episode = _episode(request, patient_id, "eligibility")
     in_force = selectors.eligibility_in_force(episode)
-    return [_eligibility_out(d, in_force) for d in episode.eligibility_decisions.order_by("-signed_at", "-id")]
+    return [_eligibility_out(d, in_force) for d in selectors.eligibility_decisions_of(episode)]
 
 
 @router.post(f"{P}/eligibility", response={201: EligibilityOut, **ERRORS},
@@ -385,7 +385,7 @@ def _plan_out(p: TreatmentPlan, latest: int) -> PlanOut:
 @router.get(f"{P}/plans", response={200: list[PlanOut], **ERRORS}, summary="Treatment plan versions, newest first")
 def list_plans(request: HttpRequest, patient_id: ObjectId) -> list[PlanOut]:
     _, episode = _episode(request, patient_id, "treatment_plan")
-    plans = list(episode.plans.order_by("-version"))
+    plans = selectors.plans_of(episode)
     return [_plan_out(p, plans[0].version) for p in plans]
 
 
@@ -516,8 +516,8 @@ def get_preparation(request: HttpRequest, patient_id: ObjectId) -> PathwayPrepar
     safety = selectors.latest_safety_plan(episode)
     arrangements = selectors.arrangements_of(episode)
     return PathwayPreparationOut(
-        sessions=[_session_out(s) for s in episode.preparation_sessions.all()],
-        intentions=[_intention_out(i) for i in episode.intentions.all()],
+        sessions=[_session_out(s) for s in selectors.preparation_sessions_of(episode)],
+        intentions=[_intention_out(i) for i in selectors.intentions_of(episode)],
         safety_plan=_safety_out(safety) if safety else None,
         arrangements=_arrangements_out(arrangements) if arrangements else None,
     )
@@ -629,7 +629,7 @@ def get_consent(request: HttpRequest, patient_id: ObjectId) -> ConsentOut:
         document=_document_out(status.document) if status.document else None, current=status.current,
         text_to_sign=status.text, text_to_sign_sha256=status.text_sha256 if status.document else "",
         cannot_sign_yet=status.unfilled,
-        signatures=[_signature_out(s) for s in episode.consent_signatures.select_related("document")],
+        signatures=[_signature_out(s) for s in selectors.consent_signatures_of(episode)],
     )
 
 

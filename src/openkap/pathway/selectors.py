@@ -65,6 +65,7 @@ from openkap.pathway.models import (
     JournalEntry,
     PreparationSession,
     PsychotherapyNote,
+    PsychotherapyNoteGrant,
     ReassessmentReview,
     SafetyPlan,
     SessionArrangements,
@@ -733,3 +734,46 @@ def consent_document_of(*, by: Actor, document_id: int) -> ConsentDocument | Non
     """One of the organisation's consent documents (None in another organisation)."""
     require(by, Perm.CONSENT_MANAGE)
     return ConsentDocument.objects.filter(organization=by.organization, id=document_id).first()
+
+
+def contraindication_answers_of(episode: Episode | None) -> dict[str, ContraindicationAnswer]:
+    if episode is None:
+        return {}
+    return {a.item_id: a for a in episode.contraindication_answers.select_related("answered_by")}
+
+
+def eligibility_decisions_of(episode: Episode | None) -> list[EligibilityDecision]:
+    """Newest first."""
+    return list(episode.eligibility_decisions.order_by("-signed_at", "-id")) if episode else []
+
+
+def plans_of(episode: Episode | None) -> list[TreatmentPlan]:
+    """Every signed version, newest first."""
+    return list(episode.plans.order_by("-version")) if episode else []
+
+
+def plan_version_of(episode: Episode | None, version: int) -> TreatmentPlan | None:
+    return episode.plans.filter(version=version).first() if episode else None
+
+
+def intentions_of(episode: Episode | None) -> list[Intention]:
+    return list(episode.intentions.select_related("written_by")) if episode else []
+
+
+def consent_signatures_of(episode: Episode | None) -> list[ConsentSignature]:
+    if episode is None:
+        return []
+    return list(episode.consent_signatures.select_related("document", "recorded_by"))
+
+
+def reassessments_of(episode: Episode | None) -> list[ReassessmentReview]:
+    return list(episode.reassessments.all()) if episode else []
+
+
+def signature_count(document: ConsentDocument) -> int:
+    return document.signatures.count()
+
+
+def note_grants_of(note: PsychotherapyNote) -> list[PsychotherapyNoteGrant]:
+    """Who the author has let read the note, grants not revoked."""
+    return list(note.grants.filter(revoked_at__isnull=True).select_related("user"))

@@ -190,7 +190,7 @@ def intake(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse:
 @staff_view(Perm.CLINICAL_VIEW)
 def checklist(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse:
     view = selectors.episode_view(by=actor, patient_id=patient_id, part="contraindication_checklist")
-    answers = {a.item_id: a for a in view.episode.contraindication_answers.select_related("answered_by")} if view.episode else {}
+    answers = selectors.contraindication_answers_of(view.episode)
     initial = {}
     for item_id, a in answers.items():
         initial[f"item_{item_id}"] = "yes" if a.present else "no"
@@ -239,7 +239,7 @@ def eligibility(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResp
         ), "Eligibility decision signed.",
     ):
         return _back("eligibility", patient_id)
-    decisions = list(view.episode.eligibility_decisions.order_by("-signed_at", "-id")) if view.episode else []
+    decisions = selectors.eligibility_decisions_of(view.episode)
     return _render(request, view, "pathway/eligibility.html", "eligibility", {
         "form": form, "result": result, "decisions": decisions,
         "intake": selectors.intake_of(view.episode),
@@ -278,7 +278,7 @@ def plan(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse:
         "Treatment plan signed.",
     ):
         return _back("plan", patient_id)
-    versions = list(view.episode.plans.order_by("-version")) if view.episode else []
+    versions = selectors.plans_of(view.episode)
     return _render(request, view, "pathway/plan.html", "plan", {
         "form": form, "current": _plan_display(current) if current else None, "versions": versions,
         "can_sign": actor.can(Perm.PATHWAY_SIGN),
@@ -289,7 +289,7 @@ def plan(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse:
 @staff_view(Perm.CLINICAL_VIEW)
 def plan_version(request: HttpRequest, actor: Actor, patient_id: int, version: int) -> HttpResponse:
     view = selectors.episode_view(by=actor, patient_id=patient_id, part="treatment_plan")
-    found = view.episode.plans.filter(version=version).first() if view.episode else None
+    found = selectors.plan_version_of(view.episode, version)
     if found is None:
         raise Http404("No such version of the plan.")
     return _render(request, view, "pathway/plan_version.html", "plan", _plan_display(found))
@@ -338,7 +338,7 @@ def _preparation_page(request: HttpRequest, actor: Actor, view: selectors.Episod
     sections = selectors.safety_plan_sections(safety)
     context = _preparation_forms(actor, view) | (bound or {}) | {
         "sessions": selectors.preparation_sessions_of(episode),
-        "intentions": list(episode.intentions.select_related("written_by")) if episode else [],
+        "intentions": selectors.intentions_of(episode),
         "safety": safety,
         "safety_sections": [(SAFETY_PLAN_SECTIONS[k], v) for k, v in sections.items()],
         "safety_missing": safety_plan_missing(sections) if episode else [],
@@ -450,7 +450,7 @@ def consent(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse
     )
     if saved:
         return _back("consent", patient_id)
-    signatures = list(view.episode.consent_signatures.select_related("document", "recorded_by")) if view.episode else []
+    signatures = selectors.consent_signatures_of(view.episode)
     return _render(request, view, "pathway/consent.html", "consent", {
         "status": status, "document": document, "form": form, "withdraw_form": withdraw_form,
         "signatures": signatures, "can_record": actor.can(Perm.CONSENT_RECORD),
@@ -509,7 +509,7 @@ def consent_document(request: HttpRequest, actor: Actor, document_id: int) -> Ht
     if document is None:
         raise Http404("No such consent document.")
     return TemplateResponse(request, "pathway/consent_document.html", {
-        "document": document, "signed": document.signatures.count(),
+        "document": document, "signed": selectors.signature_count(document),
     })
 
 
@@ -569,7 +569,7 @@ def reassessment(request: HttpRequest, actor: Actor, patient_id: int) -> HttpRes
         "Reassessment signed.",
     ):
         return _back("reassessment", patient_id)
-    reviews = list(view.episode.reassessments.all()) if view.episode else []
+    reviews = selectors.reassessments_of(view.episode)
     return _render(request, view, "pathway/reassessment.html", "reassessment", {
         "form": form, "reviews": reviews, "can_sign": actor.can(Perm.PATHWAY_SIGN),
         "at_reassessment": bool(view.episode and view.episode.state == State.REASSESSMENT),
@@ -627,7 +627,7 @@ def psychotherapy_note(request: HttpRequest, actor: Actor, patient_id: int, note
     is_author = note.author_id == actor.user.id
     return _render(request, view, "pathway/psychotherapy_note.html", "psychotherapy", {
         "note": note, "text": text, "is_author": is_author,
-        "grants": list(note.grants.filter(revoked_at__isnull=True).select_related("user")) if is_author else [],
+        "grants": selectors.note_grants_of(note) if is_author else [],
         "grant_form": forms.GrantForm(colleagues=_colleagues(actor)) if is_author else None,
     })
 
@@ -676,7 +676,7 @@ def portal_care(request: HttpRequest, actor: Actor, patient: Patient) -> HttpRes
     sections = selectors.safety_plan_sections(safety)
     return TemplateResponse(request, "pathway/portal_care.html", {
         "patient": patient, "episode": episode,
-        "intentions": list(episode.intentions.all()) if episode else [],
+        "intentions": selectors.intentions_of(episode),
         "intention_form": forms.IntentionForm(),
         "consent": status,
         "instructions": selectors.pre_session_instructions(episode) if episode else None,
