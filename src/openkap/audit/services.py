@@ -11,9 +11,9 @@ from openkap.accounts.authz import Actor
 from openkap.audit.models import AuditAction, AuditEvent
 
 
-def audit_record(**fields: Any) -> AuditEvent:
+def audit_record(*, by: Actor | None, **fields: Any) -> AuditEvent:
     """Write one audit event (``audit_event``'s arguments) in the caller's transaction."""
-    event = audit_event(**fields)
+    event = audit_event(by=by, **fields)
     event.save(force_insert=True)
     return event
 

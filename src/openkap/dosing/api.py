@@ -166,7 +166,7 @@ def protocol_fields(request: HttpRequest, version_id: ObjectId) -> dict[str, str
 @router.patch("/protocols/{version_id}", response={200: ProtocolVersionOut, **ERRORS},
               summary="Change fields: a draft in place, an approved version as a new draft version")
 def protocol_fields_edit(request: HttpRequest, version_id: ObjectId, payload: FieldsEditIn) -> ProtocolVersionOut:
-    return _version_out(services.protocol_fields_save(  # type: ignore[attr-defined]
+    return _version_out(services.protocol_fields_save(
         by=request.auth, version_id=version_id, fields=payload.fields, change_reason=payload.change_reason))  # type: ignore[attr-defined]
 
 

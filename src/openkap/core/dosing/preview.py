@@ -9,7 +9,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Final
 
-from openkap.core.dosing.calc import order_dose
+from openkap.core.dosing.order import order_dose
 from openkap.core.dosing.results import DoseRefusal, Height, Weight
 from openkap.core.protocols.schema import Protocol
 

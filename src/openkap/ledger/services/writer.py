@@ -6,10 +6,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Model
+from django.db.models import Model, Q
 from django.db.models.expressions import RawSQL
 from django.db.models.sql import InsertQuery, UpdateQuery
 from django.utils import timezone
@@ -112,7 +113,7 @@ def _write(
     balance.entries += 1
     head.last_sequence, head.last_hash = row.sequence, row.entry_hash
     row.id = getattr(balance, "next_entry_id", None)
-    audit = {"by": by, "action": AuditAction.CREATE, "object_type": "ledger_entry",
+    audit: dict[str, Any] = {"by": by, "action": AuditAction.CREATE, "object_type": "ledger_entry",
              "patient_id": links.patient_id, "break_glass": links.break_glass,
              "detail": {"kind": kind.value, "site": lot.site_id, "sequence": row.sequence, "lot": lot.id,
                         "mg": str(mg), "units": str(units)}}
@@ -151,7 +152,7 @@ def _save_together(row: LedgerEntry, event: AuditEvent, balance: LotBalance, hea
     row._state.adding, row._state.db = False, connection.alias
 
 
-def _insert_sql(obj: Model) -> tuple[str, list[object]]:
+def _insert_sql(obj: Model) -> tuple[str, list[Any]]:
     """The ORM's own INSERT of ``obj`` (every column, the primary key too if set)."""
     meta = obj._meta
     fields = [f for f in meta.local_concrete_fields if obj.pk is not None or f is not meta.auto_field]
@@ -161,11 +162,11 @@ def _insert_sql(obj: Model) -> tuple[str, list[object]]:
     return sql, list(params)
 
 
-def _update_sql(obj: Model, fields: list[str]) -> tuple[str, list[object]]:
+def _update_sql(obj: Model, fields: list[str]) -> tuple[str, list[Any]]:
     """The ORM's own UPDATE of ``fields`` of ``obj``'s row."""
     query = UpdateQuery(type(obj))
     query.add_update_values({name: getattr(obj, name) for name in fields})
-    query.add_filter("pk", obj.pk)
+    query.add_q(Q(pk=obj.pk))
     sql, params = query.get_compiler(connection=connection).as_sql()
     return sql, list(params)
 
