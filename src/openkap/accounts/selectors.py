@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import pyotp
 from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -95,3 +96,20 @@ def demo_logins() -> list[DemoLogin]:
         .select_related("user")
         .order_by("role")
     ]
+
+
+# --- the second factor's enrolment and the demo's sign-in -----------------------------------
+
+TOTP_ISSUER = "OpenKAP"  # the name authenticator apps show
+
+
+def mfa_provisioning_uri(user: User) -> str:
+    return pyotp.TOTP(user.totp_secret).provisioning_uri(name=user.email, issuer_name=TOTP_ISSUER)
+
+
+def demo_current_code(user: User) -> str | None:
+    """The current TOTP code of a demo user; the login page shows it only in demo mode."""
+    if not settings.DEMO_MODE:
+        return None
+    secret = user.totp_secret
+    return str(pyotp.TOTP(secret).now()) if secret else None

@@ -40,7 +40,6 @@ from openkap.core.identifiers import validate_dea_number, validate_npi
 from openkap.core.netaddr import backoff_seconds
 from openkap.dblocks import serialized
 
-TOTP_ISSUER = "OpenKAP"
 RECOVERY_CODE_COUNT = 10
 INVITATION_DAYS = 7
 
@@ -265,10 +264,6 @@ def mfa_begin_enrolment(*, user: User) -> str:
     return secret
 
 
-def mfa_provisioning_uri(user: User) -> str:
-    return pyotp.TOTP(user.totp_secret).provisioning_uri(name=user.email, issuer_name=TOTP_ISSUER)
-
-
 def _verify_totp(user: User, code: str) -> bool:
     """Accept the current or adjacent 30-second step, each step only once (no replay)."""
     code = code.strip().replace(" ", "")
@@ -370,14 +365,6 @@ def mfa_verify(*, user: User, code: str, ip: str = "", user_agent: str = "") -> 
         actor_email=user.email, ip=ip, user_agent=user_agent,
     )
     return MfaResult(ok=False, locked=_lock_if_too_many_failures(user, ip=ip, user_agent=user_agent))
-
-
-def demo_current_code(user: User) -> str | None:
-    """The current TOTP code of a demo user; the login page shows it only in demo mode."""
-    if not settings.DEMO_MODE:
-        return None
-    secret = user.totp_secret
-    return str(pyotp.TOTP(secret).now()) if secret else None
 
 
 # --- staff, invitations ---------------------------------------------------------

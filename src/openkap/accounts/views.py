@@ -128,12 +128,12 @@ def mfa_setup(request: HttpRequest) -> HttpResponse:
             return TemplateResponse(request, "accounts/recovery_codes.html", {"codes": codes})
     if request.method == "GET" or not user.totp_secret:
         services.mfa_begin_enrolment(user=user)
-    uri = services.mfa_provisioning_uri(user)
+    uri = selectors.mfa_provisioning_uri(user)
     qr_svg = segno.make(uri, error="m").svg_inline(scale=5, dark="#1b2430", light="#ffffff")
     return TemplateResponse(
         request,
         "accounts/mfa_setup.html",
-        {"form": form, "qr_svg": qr_svg, "secret": user.totp_secret, "demo_code": services.demo_current_code(user)},
+        {"form": form, "qr_svg": qr_svg, "secret": user.totp_secret, "demo_code": selectors.demo_current_code(user)},
     )
 
 
@@ -162,7 +162,7 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
     return TemplateResponse(
         request,
         "accounts/mfa_verify.html",
-        {"form": form, "next": _safe_next(request, ""), "demo_code": services.demo_current_code(user)},
+        {"form": form, "next": _safe_next(request, ""), "demo_code": selectors.demo_current_code(user)},
     )
 
 

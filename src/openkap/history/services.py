@@ -14,7 +14,6 @@ history, not today's answers. The web page and ``openkap import`` call `history_
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
@@ -239,12 +238,3 @@ def _write_measure(by: Actor, batch: ImportBatch, row: Row, patients: dict[str, 
 
 
 _WRITERS = {"patients": _write_patient, "sessions": _write_session, "measures": _write_measure}
-
-
-def imported_sessions(organization_id: int, *, session_ids: Iterable[int] | None = None) -> dict[int, dict[str, Any]]:
-    """Route and dose of the organisation's imported sessions (or of the given ones), by
-    session id (their own table has no order or protocol to say so)."""
-    records = ImportedRecord.objects.filter(organization_id=organization_id, kind="sessions")
-    if session_ids is not None:
-        records = records.filter(object_id__in=list(session_ids))
-    return dict(records.values_list("object_id", "data"))

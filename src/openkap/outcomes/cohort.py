@@ -174,7 +174,7 @@ def normalise_icd10(code: str) -> str:
 def enrolled_patients(organization_id: int, filters: CohortFilters) -> dict[int, Enrolled]:
     """Patients with a held dosing session whose first session matches the filters."""
     from openkap.dosing.models import DosingSession
-    from openkap.history.services import imported_sessions
+    from openkap.history.selectors import imported_sessions
     from openkap.pathway.models import Intake, TreatmentPlan
     from openkap.patients.models import CareTeamMember
 

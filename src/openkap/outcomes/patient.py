@@ -74,7 +74,7 @@ def patient_outcome_report(*, by: Actor, patient_id: int) -> PatientOutcomeRepor
 
     plan_route = dict(TreatmentPlan.objects.filter(episode__patient=patient).order_by("version")
                       .values_list("episode_id", "route"))
-    from openkap.history.services import imported_sessions
+    from openkap.history.selectors import imported_sessions
 
     # Imported history has no protocol or order: its route and dose are on the import record.
     imported = imported_sessions(patient.organization_id, session_ids=[s.id for s in held])

@@ -273,7 +273,7 @@ def _participants(organization: Organization, mode: DateMode) -> dict[int, _Part
 def _sessions(organization: Organization) -> Iterator[tuple[int, date, str, float | None, str, bool]]:
     """Held sessions in patient order with their ordered dose and coded adverse events."""
     from openkap.dosing.models import AdverseEvent, DoseOrder, DosingSession
-    from openkap.history.services import imported_sessions
+    from openkap.history.selectors import imported_sessions
 
     doses: dict[int, Any] = dict(
         DoseOrder.objects.filter(organization=organization, cancelled_at__isnull=True)

@@ -327,3 +327,10 @@ def care_team_names(*, by: Actor, patient_id: int, role: str) -> list[str]:
         .values_list("user__full_name", flat=True)
         .order_by("user__full_name")
     )
+
+
+def care_team_user_ids(patient: Patient) -> list[int]:
+    """The current care team's user ids (whom a patient's task is raised for)."""
+    return sorted(set(
+        CareTeamMember.objects.filter(patient=patient, ended_at__isnull=True).values_list("user_id", flat=True)
+    ))

@@ -31,16 +31,6 @@ NOTE_MIN_CHARS = 10
 MAX_NOTE = 4000
 
 
-def care_team_user_ids(patient: Patient) -> list[int]:
-    return sorted(
-        set(
-            CareTeamMember.objects.filter(patient=patient, ended_at__isnull=True).values_list(
-                "user_id", flat=True
-            )
-        )
-    )
-
-
 def task_create(
     *,
     by: Actor | None,

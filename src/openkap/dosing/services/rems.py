@@ -21,6 +21,7 @@ from openkap.dosing.models import (
     RemsForm,
     VitalSigns,
 )
+from openkap.patients.selectors import care_team_user_ids
 from openkap.tasks import services as tasks
 from openkap.tasks.models import Task
 
@@ -98,7 +99,7 @@ def _rems_prefill(session: DosingSession, discharge: Discharge) -> dict[str, Any
 def _rems_form_create(by: Actor, session: DosingSession, discharge: Discharge) -> RemsForm:
     form = RemsForm.objects.create(organization=by.organization, session=session, updated_by=by.user,
                                    **_rems_prefill(session, discharge))
-    team = tasks.care_team_user_ids(session.patient)
+    team = care_team_user_ids(session.patient)
     form.task = tasks.task_create(
         by=by, organization=by.organization, kind=REMS_TASK_KIND, patient=session.patient,
         title=f"Submit the SPRAVATO REMS patient monitoring form (session of {timezone.localtime(discharge.discharged_at):%Y-%m-%d})",

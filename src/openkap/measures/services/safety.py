@@ -20,8 +20,9 @@ from openkap.core.instruments import (
 )
 from openkap.measures.models import MeasureAssignment, MeasureResponse
 from openkap.patients.models import Patient
+from openkap.patients.selectors import care_team_user_ids
 from openkap.tasks.models import Task
-from openkap.tasks.services import SAFETY_TASK_KIND, care_team_user_ids, task_create
+from openkap.tasks.services import SAFETY_TASK_KIND, task_create
 
 _SEVERITY_RANK = {Severity.REVIEW: 0, Severity.URGENT: 1, Severity.EMERGENCY: 2}
 
