@@ -126,13 +126,13 @@ class LocalDate(Func):
         sql, params = compiler.compile(self.source_expressions[0])
         return f"(({sql}) AT TIME ZONE %s)::date", [*params, self.zone_name]
 
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, tuple[Any, ...]]:
         sql, params = compiler.compile(self.source_expressions[0])
         cases, args = [], []
         for since, minutes in utc_offsets(self.zone_name):
             cases.append(f"WHEN {sql} >= %s THEN %s")
             args += [*params, since, f"{minutes:+d} minutes"]
-        return f"date({sql}, CASE {' '.join(cases)} END)", [*params, *args]
+        return f"date({sql}, CASE {' '.join(cases)} END)", (*params, *args)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from django.db.models import Count, F, Prefetch, Q, QuerySet
@@ -28,9 +27,6 @@ from openkap.scheduling.models import (
 )
 from openkap.scheduling.services import LATE_CANCELLATION
 
-if TYPE_CHECKING:
-    from django_stubs_ext import StrOrPromise
-
 SLOT_MINUTES = 15
 DAY_FROM = time(7, 0)
 DAY_TO = time(20, 0)
@@ -42,7 +38,7 @@ DAY_TO = time(20, 0)
 @dataclass(frozen=True)
 class TypeRow:
     kind: str
-    label: StrOrPromise
+    label: str
     default_minutes: int
     customised: bool
 
