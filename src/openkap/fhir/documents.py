@@ -172,7 +172,7 @@ def _session_content(by: Actor, s: DosingSession) -> tuple[str, bytes]:
     # The worker's copy when it is ready and up to date (ADR 0060), else rendered now;
     # either read is audited as the web app's print.
     document = dosing_selectors.record_document_download(by=by, session_id=s.id)
-    if document is not None:
+    if document is not None and document.content is not None:  # a ready document has its PDF
         return "application/pdf", bytes(document.content)
     view = dosing_selectors.session_record(by=by, session_id=s.id)
     return "application/pdf", dosing_documents.session_record_pdf(view)
