@@ -52,6 +52,8 @@ def test_without_a_prescriber_on_the_team_the_admin_is_asked_to_add_one(
     [item] = work_items(as_actor(admin, org))
     assert item.url == reverse("patients:chart", args=[patient.id])
     assert "no prescriber is on the care team" in item.title
+    # A prescriber off the team may change care teams but not open this chart: not theirs to do.
+    assert work_items(as_actor(prescriber, org)) == []
 
 
 def test_order_then_verification_wait_for_the_right_people(

@@ -54,9 +54,11 @@ def _has_prescriber(patient_ref: str) -> Exists:
 
 def _signer_scope(by: Actor, perm: Perm, patient_ref: str) -> Q | None:
     """Whose items these are: a prescriber's on their care team; when a patient has no
-    prescriber on the team, whoever may change the team is asked to add one."""
+    prescriber on the team, whoever may change the team and open the chart to do it (the
+    clinic's admins; a prescriber off the team would meet a 403) is asked to add one."""
     mine = Q(_on_team(by, patient_ref)) if by.can(perm) else None
-    orphan = ~Q(_has_prescriber(patient_ref)) if by.can(Perm.CARE_TEAM_MANAGE) else None
+    may_add = by.can(Perm.CARE_TEAM_MANAGE) and bool(by.roles & ORGANIZATION_WIDE_ROLES)
+    orphan = ~Q(_has_prescriber(patient_ref)) if may_add else None
     if mine is not None and orphan is not None:
         return mine | orphan
     return mine if mine is not None else orphan
