@@ -4,8 +4,11 @@ for translation."""
 
 from __future__ import annotations
 
+import ast
 import gettext
+import io
 import re
+import tokenize
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -13,6 +16,7 @@ import pytest
 from django.template.base import Lexer, TokenType
 from django.template.loader import get_template
 from django.utils import translation
+from django.utils.translation.template import templatize
 
 from openkap.core.pofile import parse_po
 
@@ -131,6 +135,66 @@ def test_every_marked_string_of_a_patient_facing_template_has_a_spanish_translat
             assert catalog.gettext(msgid) != msgid or msgid in SAME_IN_BOTH, (name, msgid)
 
 
+# The gettext keywords makemessages passes to xgettext, with where each argument goes.
+_KEYWORDS = {
+    "_": ("msgid",), "gettext": ("msgid",), "gettext_lazy": ("msgid",), "gettext_noop": ("msgid",),
+    "pgettext": ("ctx", "msgid"), "pgettext_lazy": ("ctx", "msgid"),
+    "ngettext": ("msgid", "plural"), "ngettext_lazy": ("msgid", "plural"),
+    "npgettext": ("ctx", "msgid", "plural"), "npgettext_lazy": ("ctx", "msgid", "plural"),
+}
+
+
+def marked_strings(python_source: str) -> set[tuple[str | None, str]]:
+    """(context, msgid) of every literal passed to a gettext function, as xgettext finds
+    them: adjacent literals joined, a call whose arguments are not literals skipped."""
+    found: set[tuple[str | None, str]] = set()
+    tokens = [t for t in tokenize.generate_tokens(io.StringIO(python_source).readline)
+              if t.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT)]
+    for i, token in enumerate(tokens[:-1]):
+        roles = _KEYWORDS.get(token.string) if token.type == tokenize.NAME else None
+        if not roles or tokens[i + 1].string != "(" or (i and tokens[i - 1].string == "def"):
+            continue
+        args: list[str] = []
+        j, current = i + 2, None
+        while j < len(tokens) and len(args) < len(roles):
+            if tokens[j].type == tokenize.STRING:
+                current = (current or "") + ast.literal_eval(tokens[j].string)
+            elif tokens[j].string in (",", ")") and current is not None:
+                args.append(current)
+                current = None
+                if tokens[j].string == ")":
+                    break
+            else:
+                break
+            j += 1
+        if len(args) == len(roles):
+            named = dict(zip(roles, args, strict=True))
+            found.add((named.get("ctx"), named["msgid"]))
+    return found
+
+
+def _domain_sources(po: Path) -> list[Path]:
+    """The files makemessages reads for a catalogue: its app's directory, or, for the
+    project catalogue (src/openkap/locale), the project's own templates."""
+    root = po.parents[3]
+    if root == SRC:
+        root = SRC / "templates"
+    return sorted(p for p in root.rglob("*") if p.suffix in (".py", ".html", ".txt") and p.is_file())
+
+
+def _templatized(text: str) -> str:
+    # templatize keeps the template's indentation, which Python's tokenizer would judge.
+    return "\n".join(line.lstrip() for line in templatize(text).splitlines())
+
+
+def extracted(po: Path) -> set[tuple[str | None, str]]:
+    found: set[tuple[str | None, str]] = set()
+    for path in _domain_sources(po):
+        text = path.read_text("utf-8")
+        found |= marked_strings(text if path.suffix == ".py" else _templatized(text))
+    return found
+
+
 @pytest.mark.parametrize("po", CATALOGUES, ids=lambda p: str(p.relative_to(SRC)))
 def test_catalogue_is_complete_and_its_mo_matches(po):
     entries = [e for e in parse_po(po.read_text("utf-8")) if e.msgid]
@@ -153,3 +217,29 @@ def test_catalogue_is_complete_and_its_mo_matches(po):
 def test_each_app_keeps_its_own_catalogue():
     apps = {p.relative_to(SRC).parts[0] for p in CATALOGUES}
     assert {"site", "measures", "pathway", "scheduling", "patients", "accounts", "web", "locale"} <= apps
+
+
+def test_the_extractor_finds_what_makemessages_would():
+    source = """_("One") + gettext_lazy("Two " "parts") + pgettext("month", "May")
+ngettext("%(n)s day", "%(n)s days", n) + gettext(name) + gettext("a" + b)
+def gettext(x): pass"""
+    assert marked_strings(source) == {(None, "One"), (None, "Two parts"), ("month", "May"), (None, "%(n)s day")}
+    template = '{% load i18n %}{% translate "Hi" context "greeting" %}{% blocktranslate trimmed with n=x %}\n  {{ n }} left\n{% endblocktranslate %}'
+    assert marked_strings(_templatized(template)) == {("greeting", "Hi"), (None, "%(n)s left")}
+
+
+@pytest.mark.parametrize("po", CATALOGUES, ids=lambda p: str(p.relative_to(SRC)))
+def test_every_string_marked_in_a_catalogues_sources_has_a_spanish_translation(po):
+    """What makemessages would add to the catalogue is in it, translated: a string marked
+    in code but never extracted would reach a Spanish reader in English."""
+    translated = {(e.msgctxt, e.msgid) for e in parse_po(po.read_text("utf-8")) if e.msgid and e.translated}
+    missing = sorted(extracted(po) - translated, key=str)
+    assert missing == [], f"{len(missing)} strings: run makemessages -l es in {po.parents[3]} and translate"
+
+
+def test_every_directory_with_marked_strings_has_a_catalogue():
+    covered = {po.parents[3] for po in CATALOGUES} | {SRC / "templates"}
+    for directory in (d for d in SRC.iterdir() if d.is_dir() and d not in covered):
+        files = [p for p in directory.rglob("*") if p.suffix in (".py", ".html", ".txt")]
+        assert not any(marked_strings(p.read_text("utf-8") if p.suffix == ".py"
+                                      else _templatized(p.read_text("utf-8"))) for p in files), directory
