@@ -28,12 +28,13 @@
     var id = e.detail.elt && e.detail.elt.id;
     if (id && etags[id]) e.detail.headers["If-None-Match"] = etags[id];
   });
-  body.addEventListener("htmx:afterRequest", function (e) {
-    var xhr = e.detail.xhr, id = e.detail.elt && e.detail.elt.id;
-    if (id && xhr && xhr.status === 200) etags[id] = xhr.getResponseHeader("ETag") || "";
-  });
+  // Before the swap: an outerHTML swap detaches the element, whose later events never
+  // reach the body.
   body.addEventListener("htmx:beforeSwap", function (e) {
-    if (e.detail.xhr && e.detail.xhr.status === 304) e.detail.shouldSwap = false;
+    var xhr = e.detail.xhr, id = e.detail.elt && e.detail.elt.id;
+    if (!xhr || !id) return;
+    if (xhr.status === 304) e.detail.shouldSwap = false;
+    else if (xhr.status === 200) etags[id] = xhr.getResponseHeader("ETag") || "";
   });
 
   // Idle time-out (WCAG 2.2.1): warn before the server signs the user out, let them stay,
