@@ -232,9 +232,13 @@ def gettext(x): pass"""
 def test_every_string_marked_in_a_catalogues_sources_has_a_spanish_translation(po):
     """What makemessages would add to the catalogue is in it, translated: a string marked
     in code but never extracted would reach a Spanish reader in English."""
-    translated = {(e.msgctxt, e.msgid) for e in parse_po(po.read_text("utf-8")) if e.msgid and e.translated}
-    missing = sorted(extracted(po) - translated, key=str)
+    entries = [e for e in parse_po(po.read_text("utf-8")) if e.msgid]
+    translated = {(e.msgctxt, e.msgid) for e in entries if e.translated}
+    marked = extracted(po)
+    missing = sorted(marked - translated, key=str)
     assert missing == [], f"{len(missing)} strings: run makemessages -l es in {po.parents[3]} and translate"
+    # Entries no longer marked anywhere: makemessages would make them obsolete.
+    assert sorted({(e.msgctxt, e.msgid) for e in entries} - marked, key=str) == []
 
 
 def test_every_directory_with_marked_strings_has_a_catalogue():
