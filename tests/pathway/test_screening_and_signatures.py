@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -12,6 +13,7 @@ from openkap.accounts.authz import Denied
 from openkap.audit.models import AuditAction, AuditEvent
 from openkap.audit.services import record_refusal
 from openkap.core.pathway import CHECKLIST
+from openkap.core.pathway.plan import DEFAULT_MEASURE_SCHEDULE
 from openkap.measures.models import MeasurePlanEntry
 from openkap.pathway import services
 from openkap.pathway.models import (
@@ -226,6 +228,47 @@ def test_plan_versions_keep_the_old_and_set_the_measure_schedule(walk_to, patien
     assert second.version == 2
     assert list(TreatmentPlan.objects.order_by("version").values_list("version", "dosing_sessions_planned")) == [
         (1, 6), (2, 8)]
+
+
+def _eligible(walk_to, patient, by_prescriber):
+    episode = walk_to("eligibility")
+    services.eligibility_sign(by=by_prescriber, patient_id=patient.id, outcome="eligible",
+                              reasons="TRD, no contraindication.", password=PASSWORD)
+    services.episode_transition(by=by_prescriber, episode_id=episode.id, name="confirm_eligibility")
+    return episode
+
+
+def _scheduled(episode, occasion: str) -> list[str]:
+    return sorted(MeasurePlanEntry.objects.filter(episode=episode, occasion=occasion)
+                  .values_list("instrument_id", flat=True))
+
+
+def test_a_plan_signed_without_measures_keeps_the_clinic_default_then_the_version_in_force(
+        walk_to, patient, by_prescriber):
+    """A first plan that names no measures must not take the pre-dose PHQ-9, GAD-7 and
+    C-SSRS off the schedule (found by the whole-day browser walk)."""
+    episode = _eligible(walk_to, patient, by_prescriber)
+    plan = {k: v for k, v in PLAN.items() if k != "measure_schedule"}
+    first = services.plan_sign(by=by_prescriber, patient_id=patient.id, password=PASSWORD, **plan)
+    assert first.measure_schedule["before_dosing"] == ["phq9", "gad7", "cssrs-slv"]
+    assert _scheduled(episode, "before_dosing") == ["cssrs-slv", "gad7", "phq9"]
+    assert _scheduled(episode, "follow_up") == ["gad7", "phq9"]
+    services.plan_sign(by=by_prescriber, patient_id=patient.id, password=PASSWORD,
+                       **PLAN | {"change_reason": "Pre-dose PHQ-9 only."})
+    third = services.plan_sign(by=by_prescriber, patient_id=patient.id, password=PASSWORD,
+                               **plan | {"change_reason": "Eight sessions.", "dosing_sessions_planned": 8})
+    assert third.measure_schedule["before_dosing"] == ["phq9"]  # the version in force, not the default
+    assert _scheduled(episode, "before_dosing") == ["phq9"]
+
+
+def test_the_first_plan_form_starts_with_the_default_measures_ticked(
+        walk_to, patient, by_prescriber, prescriber, client_for):
+    _eligible(walk_to, patient, by_prescriber)
+    page = client_for(prescriber).get(f"/patients/{patient.id}/pathway/plan/").content.decode()
+    for phase, ids in DEFAULT_MEASURE_SCHEDULE.as_dict().items():
+        for instrument in ids:
+            assert re.search(rf'name="measures_{phase}" value="{instrument}"[^>]*checked', page), (phase, instrument)
+    assert not re.search(r'name="measures_before_dosing" value="madrs"[^>]*checked', page)
 
 
 @pytest.mark.parametrize(

@@ -9,16 +9,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from openkap.core.pathway.plan import DEFAULT_MEASURE_SCHEDULE
 from openkap.measures.models import Occasion
 
+# The clinic default lives with the plan in the core; here it is keyed by occasion.
 DEFAULT_PLAN: dict[str, tuple[str, ...]] = {
-    # The pathway's screening guard needs PHQ-9, GAD-7 and the C-SSRS screener.
-    Occasion.BASELINE: ("phq9", "gad7", "cssrs-recent", "pcl5", "auditc", "dast10"),
-    # C-SSRS since last visit is clinician-rated: staff complete it at check-in.
-    Occasion.BEFORE_DOSING: ("phq9", "gad7", "cssrs-slv"),
-    Occasion.AFTER_INTEGRATION: ("phq9", "gad7"),
-    Occasion.REASSESSMENT: ("phq9", "gad7", "cssrs-recent"),
-    Occasion.FOLLOW_UP: ("phq9", "gad7"),
+    Occasion(phase): tuple(ids) for phase, ids in DEFAULT_MEASURE_SCHEDULE.as_dict().items()
 }
 
 # Occasions the schedule creates by itself; ad-hoc assignments are made by staff.

@@ -364,8 +364,9 @@ class PlanIn(Schema):
     dose_level: Literal["psycholytic", "psychedelic"]
     dosing_sessions_planned: int = Field(ge=1, le=52)
     integration_cadence_days: int = Field(7, ge=1, le=30)
-    measure_schedule: dict[str, list[Annotated[str, Field(max_length=40)]]] = Field(
-        default_factory=dict, description="Occasion (baseline, before_dosing, after_integration, reassessment, follow_up): instrument ids"
+    measure_schedule: dict[str, list[Annotated[str, Field(max_length=40)]]] | None = Field(
+        None, description="Occasion (baseline, before_dosing, after_integration, reassessment, follow_up): "
+        "instrument ids. Omitted: the measures of the version in force, or the clinic default for a first plan"
     )
     goals: Text
     change_reason: Text = Field("", description="Required for every version after the first")

@@ -27,6 +27,7 @@ from openkap.core.authz import Perm, Role
 from openkap.core.pathway import CHECKLIST, STATE_LABELS, State, evaluate_checklist
 from openkap.core.pathway.notes import NOTE_TEMPLATES
 from openkap.core.pathway.plan import (
+    DEFAULT_MEASURE_SCHEDULE,
     MEASURE_PHASES,
     SAFETY_PLAN_SECTIONS,
     parse_measure_schedule,
@@ -261,7 +262,9 @@ def _plan_display(plan: TreatmentPlan) -> dict[str, Any]:
 def plan(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse:
     view = selectors.episode_view(by=actor, patient_id=patient_id, part="treatment_plan")
     current = selectors.plan_in_force(view.episode) if view.episode else None
-    initial: dict[str, Any] = {"integration_cadence_days": 7}
+    # A first plan starts from the clinic's default measures (ticked, for the prescriber to change).
+    initial: dict[str, Any] = {"integration_cadence_days": 7} | {
+        f"measures_{phase}": list(getattr(DEFAULT_MEASURE_SCHEDULE, phase)) for phase in MEASURE_PHASES}
     if current is not None:
         initial = {name: getattr(current, name) for name in (
             "indication", "route", "protocol_id", "dose_level", "dosing_sessions_planned",

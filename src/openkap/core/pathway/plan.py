@@ -69,6 +69,18 @@ class MeasureSchedule:
         ]
 
 
+# The clinic's default schedule (DESIGN.md §2): a first plan starts from it, so a plan
+# signed without touching the measures still asks for them before each dosing session.
+# C-SSRS since last visit is clinician-rated: staff complete it at check-in.
+DEFAULT_MEASURE_SCHEDULE = MeasureSchedule(
+    baseline=(*CORE_BASELINE_MEASURES, "pcl5", "auditc", "dast10"),
+    before_dosing=("phq9", "gad7", "cssrs-slv"),
+    after_integration=("phq9", "gad7"),
+    reassessment=("phq9", "gad7", "cssrs-recent"),
+    follow_up=("phq9", "gad7"),
+)
+
+
 def _measures(ids: Iterable[object], phase: str) -> tuple[str, ...]:
     chosen = []
     for value in ids:

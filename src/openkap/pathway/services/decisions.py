@@ -17,7 +17,7 @@ from openkap.core.pathway import (
     State,
     evaluate_checklist,
 )
-from openkap.core.pathway.plan import DoseLevel, parse_measure_schedule
+from openkap.core.pathway.plan import DEFAULT_MEASURE_SCHEDULE, DoseLevel, parse_measure_schedule
 from openkap.core.protocols import example_ids, load_example
 from openkap.core.routes import ROUTE_LABELS, Route
 from openkap.pathway import events
@@ -104,7 +104,9 @@ def plan_sign(
     measure_schedule: Mapping[str, Any] | None = None, integration_cadence_days: int = 7,
     change_reason: str = "",
 ) -> TreatmentPlan:
-    """Sign a new version of the treatment plan (the first, or a change to the one in force)."""
+    """Sign a new version of the treatment plan (the first, or a change to the one in force).
+    Without ``measure_schedule`` the plan keeps the measures of the version in force, or
+    takes the clinic default (``DEFAULT_MEASURE_SCHEDULE``) if it is the first."""
     _checked_for_signature(by, patient_id, password)
     errors: dict[str, str] = {}
     fields = {"indication": indication, "goals": goals, "change_reason": change_reason}
@@ -127,8 +129,10 @@ def plan_sign(
     if isinstance(integration_cadence_days, bool) or not isinstance(integration_cadence_days, int) \
             or not 1 <= integration_cadence_days <= 30:
         errors["integration_cadence_days"] = "Integration is due within 1 to 30 days of each dosing session."
+    schedule = None
     try:
-        schedule = parse_measure_schedule(measure_schedule or {})
+        if measure_schedule is not None:
+            schedule = parse_measure_schedule(measure_schedule)
     except ValueError as exc:
         errors["measure_schedule"] = str(exc)
     _raise(errors)
@@ -142,6 +146,9 @@ def plan_sign(
         previous = episode.plans.order_by("-version").first()
         if previous is not None and not change_reason:
             raise ValidationError({"change_reason": "Say what changes from the version in force, and why."})
+        if schedule is None:  # not given: the version in force's measures, or the clinic default
+            schedule = (parse_measure_schedule(previous.measure_schedule) if previous is not None
+                        else DEFAULT_MEASURE_SCHEDULE)
         plan = TreatmentPlan.objects.create(
             organization=by.organization, episode=episode,
             version=(previous.version + 1) if previous else 1, indication=indication, route=route,
