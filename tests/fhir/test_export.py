@@ -15,6 +15,7 @@ from openkap.audit.models import AuditEvent
 from openkap.fhir import export
 from openkap.fhir.models import ExportJob
 from tests.fhir.conftest import validate
+from tests.profiles import examples
 
 pytestmark = pytest.mark.django_db
 ASYNC = {"HTTP_PREFER": "respond-async", "HTTP_ACCEPT": "application/fhir+json"}
@@ -155,7 +156,7 @@ def test_any_accept_encoding_gets_the_same_lines(record, nurse, org, fhir_as, ex
                        st.lists(st.sampled_from(["gzip", "GZIP", "x-gzip", "*", "br", "identity", "deflate",
                                                  ";q=0", ";q=0.5", ";q=abc", ";q=", " "]), max_size=5).map("".join))
 
-    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(accept=header)
     def check(accept):
         response = client.get(url, HTTP_ACCEPT_ENCODING=accept)

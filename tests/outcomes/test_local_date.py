@@ -24,6 +24,7 @@ from openkap.outcomes.cohort import (
     patient_outcomes,
     utc_offsets,
 )
+from tests.profiles import examples
 
 ZONES = ["America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu", "America/St_Johns", "Europe/London",
          "Pacific/Apia", "UTC"]
@@ -55,7 +56,7 @@ def test_the_offset_table_knows_the_changes_of_a_hand_checked_zone():
 def test_the_database_gives_zoneinfo_s_day(org, zone):
     from openkap.accounts.models import Organization
 
-    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(moment=MOMENTS)
     def check(moment):
         raw = (Organization.objects.filter(pk=org.pk)
@@ -86,7 +87,7 @@ def test_the_report_read_through_the_database_equals_the_core(org, site, prescri
                                   st.lists(st.tuples(DAYS, HOURS, st.integers(0, 27)), max_size=8)),
                         min_size=1, max_size=4)
 
-    @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @settings(max_examples=examples(15), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(cohort=patients)
     def check(cohort):
         with transaction.atomic():  # each example starts from the empty clinic
