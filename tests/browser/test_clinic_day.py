@@ -266,6 +266,12 @@ def _journey(therapist, patient, patient_id: int, signed_in) -> None:
 
     _book_today(therapist, patient_id)
 
+    # The booking puts the plan's pre-dose questionnaires on Rowan's list, named for the session.
+    patient.goto("/")
+    expect(patient.get_by_test_id("portal-questionnaires")).to_contain_text("Before dosing session 1")
+    _answer_in_portal(patient, "PHQ-9", 9)
+    _answer_in_portal(patient, "GAD-7", 7)
+
     # The session, charted late from a check-in this morning (165 minutes ago, today).
     start = datetime.now(CLINIC_TZ) - timedelta(minutes=165)
     assert start.date() == datetime.now(CLINIC_TZ).date()
