@@ -253,7 +253,15 @@ def test_product_not_allowed_for_the_route_is_a_hard_stop():
     # A Spravato device on the IV protocol.
     r = calc("iv-ketamine-infusion", lot("spravato-28mg-device", "28"))
     assert stop_codes(r) == {StopCode.PRODUCT_NOT_ALLOWED}
-    assert "allowed: ketamine-hcl-injection" in r.stops[0].message
+    protocol = load_example("iv-ketamine-infusion")
+    message = r.stops[0].message
+    assert message.startswith("Lot L-1 is not a product the protocol")
+    assert protocol.title in message
+    assert protocol.route.label in message
+    assert f"allowed: {protocol.products[0].name}" in message
+    # Words, not codes.
+    assert "spravato-28mg-device" not in message
+    assert "ketamine-hcl-injection" not in message
 
 
 def test_undiluted_100_mg_ml_iv_is_a_hard_stop():

@@ -57,12 +57,14 @@ def _check_lot(protocol: Protocol, lot: Lot) -> tuple[list[Stop], Product | None
     stops: list[Stop] = []
     product = protocol.product(lot.product_code)
     if product is None:
-        allowed = ", ".join(p.code for p in protocol.products)
+        # Words, not codes (issue 21.8): the lot and the protocol's products by name.
+        allowed = "; ".join(p.name for p in protocol.products)
+        lot_name = f"Lot {lot.lot_number}" if lot.lot_number else "This lot"
         stops.append(
             Stop(
                 StopCode.PRODUCT_NOT_ALLOWED,
-                f"Product {lot.product_code!r} is not allowed for {protocol.route.value} in "
-                f"protocol {protocol.id} (allowed: {allowed}).",
+                f"{lot_name} is not a product the protocol \u201c{protocol.title}\u201d allows "
+                f"({protocol.route.label}; allowed: {allowed}).",
             )
         )
     c = lot.concentration
