@@ -47,7 +47,7 @@ def to_decimal(value: Decimal | int | str, *, name: str = "value") -> Decimal:
     except InvalidOperation:
         raise UnitsError(f"{name} is not a number: {value!r}") from None
     if not result.is_finite():
-        raise UnitsError(f"{name} must be a finite number, got {value!r}")
+        raise UnitsError(f"{name} must be a finite number, got {value}")
     return result
 
 

@@ -218,7 +218,10 @@ def test_mg_per_kg_order_on_a_fixed_protocol_is_a_hard_stop():
 
 @pytest.mark.parametrize("value", ["0", "-0.5", "NaN"])
 def test_zero_negative_or_nan_order_is_a_hard_stop(value):
-    assert stop_codes(order("iv-ketamine-infusion", per_kg=value)) == {StopCode.DOSE_INVALID}
+    r = order("iv-ketamine-infusion", per_kg=value)
+    assert stop_codes(r) == {StopCode.DOSE_INVALID}
+    # Said in words on the order form: the number as typed, never Decimal('-0.5').
+    assert r.stops[0].message == f"The ordered dose {value} mg/kg is not usable: a dose is a number above zero."
 
 
 @pytest.mark.parametrize(

@@ -228,7 +228,7 @@ def _check_weight(
         return None
     kg = weight.kg
     if not isinstance(kg, Decimal) or not kg.is_finite():
-        stops.append(Stop(StopCode.WEIGHT_IMPLAUSIBLE, f"Weight {kg!r} is not a number."))
+        stops.append(Stop(StopCode.WEIGHT_IMPLAUSIBLE, f"Weight {kg} is not a number."))
         return None
     if not WEIGHT_MIN_KG <= kg <= WEIGHT_MAX_KG:
         stops.append(
@@ -402,7 +402,8 @@ def _ordered_value(
         return default
     if not isinstance(given, Decimal) or not given.is_finite() or given <= 0:
         stops.append(
-            Stop(StopCode.DOSE_INVALID, f"The ordered dose {given!r} {unit} is not usable.")
+            Stop(StopCode.DOSE_INVALID,
+                 f"The ordered dose {given} {unit} is not usable: a dose is a number above zero.")
         )
         return None
     return given
