@@ -92,6 +92,31 @@ def zone_in_early_afternoon() -> str:
     return f"Etc/GMT{-offset:+d}" if offset else "Etc/UTC"
 
 
+# Medicine-session tests chart a session "earlier today" (up to a few hours ago): in the
+# clinic's first hours after midnight there is no earlier today (a CI run at 00:15 New York
+# failed 131 of them).
+SMALL_HOURS = 6
+
+
+@pytest.fixture
+def daytime_clinic(request) -> Iterator[None]:
+    """In the clinic's small hours the test runs in a zone where it is early afternoon, as the
+    demo clinic does; at any other hour nothing changes. Used by the tests that chart
+    sessions earlier today (tests/dosing, and modules that say so); not by tests whose
+    parameters hold clinic times computed at collection or that need New York's DST."""
+    if not request.config.pluginmanager.hasplugin("django"):
+        yield
+        return
+    from django.test import override_settings
+    from django.utils import timezone
+
+    if timezone.localtime().hour >= SMALL_HOURS:
+        yield
+        return
+    with override_settings(TIME_ZONE=zone_in_early_afternoon()):
+        yield
+
+
 DEMO_PATIENTS = 30
 
 

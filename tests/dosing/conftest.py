@@ -22,6 +22,11 @@ from tests.pathway.helpers import CONSENT_TEXT, walk
 EXPIRY_DAYS = 365
 
 
+@pytest.fixture(autouse=True)
+def _earlier_today_exists(daytime_clinic):
+    """Sessions here are charted earlier today (tests/conftest.py ``daytime_clinic``)."""
+
+
 @pytest.fixture
 def nurse_actor(nurse, org, as_actor):
     return as_actor(nurse, org)

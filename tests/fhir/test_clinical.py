@@ -18,7 +18,7 @@ from openkap.scheduling.models import Appointment
 from tests.dosing.conftest import run_to_monitoring
 from tests.fhir.conftest import validate
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("daytime_clinic")]  # sessions earlier today
 PSYCHOTHERAPY_SECRET = "PROCESS NOTE: dream about the lighthouse"
 
 

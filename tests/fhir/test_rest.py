@@ -16,7 +16,7 @@ from openkap.fhir.framework import REGISTRY
 from openkap.patients.models import Patient
 from tests.fhir.conftest import FhirClient, validate
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("daytime_clinic")]  # sessions earlier today
 
 
 def outcome(response, status: int) -> dict:

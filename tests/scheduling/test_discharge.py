@@ -21,6 +21,8 @@ from tests.conftest import PASSWORD
 from tests.dosing import conftest as dosing_fixtures
 from tests.dosing.conftest import DISCHARGE, NORMAL, ago, run_to_monitoring, screen
 
+pytestmark = pytest.mark.usefixtures("daytime_clinic")  # sessions charted earlier today
+
 # The dosing tests' fixtures, used here as they are.
 ready = dosing_fixtures.ready
 library = dosing_fixtures.library

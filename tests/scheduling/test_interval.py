@@ -17,6 +17,8 @@ from openkap.scheduling import services
 from openkap.scheduling.models import Appointment
 from tests.scheduling.conftest import at, dosing
 
+pytestmark = pytest.mark.usefixtures("daytime_clinic")  # sessions charted earlier today
+
 
 def day(days: int) -> str:
     return (timezone.localdate() + timedelta(days=days)).isoformat()
