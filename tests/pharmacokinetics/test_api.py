@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import get_args
 
 import pytest
 from django.test import Client
@@ -10,8 +11,9 @@ from django.test import Client
 from openkap.accounts import services as account_services
 from openkap.api.api import api
 from openkap.core.pk import DISCLAIMER
-from openkap.core.pk.params import ORAL_ABSORPTION, SUBLINGUAL_ABSORPTION
+from openkap.core.pk.params import INTERACTIONS, ORAL_ABSORPTION, SUBLINGUAL_ABSORPTION
 from openkap.pharmacokinetics import predictions
+from openkap.pharmacokinetics.api import InteractionName
 
 SIMULATE = "/api/v1/pk/simulate"
 COMPARE = "/api/v1/pk/compare"
@@ -135,7 +137,11 @@ def test_simulate_with_an_interaction_names_it_and_raises_oral_exposure(prescrib
     assert "clarithromycin (CYP3A inhibitor)" in data["model"]
     assert "Hagelberg NM et al. Eur J Pain 2010;14:625" in data["source"]
     assert data["cmax_ng_ml"] > 2 * plain["cmax_ng_ml"]
-    assert post(SIMULATE, body | {"interaction": "grapefruit"}, prescriber_token).status_code == 422
+    assert post(SIMULATE, body | {"interaction": "fluconazole"}, prescriber_token).status_code == 422
+
+
+def test_every_documented_interaction_is_offered():
+    assert set(get_args(InteractionName)) == set(INTERACTIONS)
 
 
 def test_simulate_with_an_age_above_60_names_it_and_raises_iv_exposure(prescriber_token):

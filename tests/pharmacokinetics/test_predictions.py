@@ -191,6 +191,67 @@ def test_curve_tag_renders_chart_disclaimer_and_source():
     assert "population of 300 virtual patients" in html
 
 
+class _Patient:
+    """What the tags read of a patient: the medication list and the age on a day."""
+
+    def __init__(self, medications: str) -> None:
+        self.current_medications = medications
+
+    def age_on(self, day: date) -> int:
+        return 40
+
+
+def _curve_html(route: str, medications: str) -> str:
+    return Template('{% load pk_tags %}{% pk_curve route 25 70 patient=patient %}').render(
+        Context({"route": route, "patient": _Patient(medications)})
+    )
+
+
+def test_curve_tag_draws_an_interacting_medicine_of_the_medication_list_and_names_it():
+    html = _curve_html("oral", "Sertraline 100 mg daily\nClarithromycin 500 mg twice daily")
+    # Named in the chart title and its source line, and the matched line is quoted.
+    assert "with clarithromycin (CYP3A inhibitor)" in html
+    assert "Hagelberg NM et al. Eur J Pain 2010;14:625" in html
+    assert "\u201cClarithromycin 500 mg twice daily\u201d" in html
+    plain = predictions.predicted_curve(route="oral", dose_mg=25, weight_kg=70)
+    drawn = predictions.predicted_curve(route="oral", dose_mg=25, weight_kg=70, interaction="clarithromycin")
+    assert drawn.result.interaction == "clarithromycin"
+    assert drawn.result.cmax_ng_ml > 2 * plain.result.cmax_ng_ml
+
+
+def test_curve_tag_does_not_combine_several_interacting_medicines():
+    html = _curve_html("oral", "grapefruit juice daily; St John's wort 300 mg")
+    assert "several interacting medicines" in html
+    assert "with grapefruit" not in html
+    assert "interaction:" not in html  # the model line names an applied interaction
+
+
+def test_curve_tag_without_an_interacting_medicine_has_no_note():
+    html = _curve_html("oral", "Sertraline 100 mg daily")
+    assert "medication list" not in html
+    assert "interaction:" not in html
+
+
+def test_esketamine_curve_says_the_listed_interaction_is_not_applied():
+    named = predictions.medication_interaction("rifampin 600 mg", "in-esketamine")
+    assert named.key is None
+    assert "no interaction data" in named.note
+
+
+def test_plan_curve_applies_the_interaction_the_medication_list_names():
+    planned = predictions.plan_prediction(
+        protocol_id="im-ketamine", weight_kg=Decimal(70), weighed_on=date(2025, 1, 2),
+        medications="Rifampicin 600 mg daily",
+    )
+    assert planned.prediction.result.interaction == "rifampicin"
+    assert "rifampicin (CYP3A/2B6 inducer)" in planned.interaction_note
+    html = Template("{% include 'pharmacokinetics/_plan_curve.html' %}").render(
+        Context({"planned": planned, "weight": None})
+    )
+    assert "\u201cRifampicin 600 mg daily\u201d" in html
+    assert "with rifampicin (CYP3A/2B6 inducer)" in html
+
+
 def test_curve_tag_shows_a_notice_instead_of_failing():
     html = Template('{% load pk_tags %}{% pk_curve "oral" None None %}').render(Context({}))
     assert "No predicted curve" in html

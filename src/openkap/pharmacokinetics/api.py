@@ -30,7 +30,9 @@ ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut}
 MAX_POINTS = 400
 
 PkRouteName = Literal["iv", "im", "in-racemic", "in-esketamine", "sublingual", "oral"]
-InteractionName = Literal["clarithromycin", "rifampicin", "ticlopidine", "itraconazole"]
+InteractionName = Literal[
+    "clarithromycin", "rifampicin", "ticlopidine", "itraconazole", "grapefruit-juice", "st-johns-wort"
+]
 
 
 class _DoseIn(Schema):
@@ -57,7 +59,7 @@ class _DoseIn(Schema):
     interaction: InteractionName | None = Field(
         None,
         description="Racemic routes: a documented CYP3A/2B6 interaction (AUC ratios from "
-        "published studies; see docs/pk.md); ignored for esketamine",
+        "published studies with S-ketamine; see docs/pk.md); ignored for esketamine",
     )
     age_years: float | None = Field(
         None, ge=predictions.AGE_RANGE_YEARS[0], le=predictions.AGE_RANGE_YEARS[1],

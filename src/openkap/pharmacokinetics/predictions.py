@@ -32,7 +32,12 @@ from openkap.core.dosing.results import DoseOrder, Weight
 from openkap.core.pk import ROUTES, SimulationResult, pk_route, simulate
 from openkap.core.pk.chart import render_chart
 from openkap.core.pk.overlay import DissociationScore, VitalsReading, render_overlay
-from openkap.core.pk.params import AGE_EFFECT_FROM_YEARS, AGE_RANGE_YEARS, INTERACTIONS
+from openkap.core.pk.params import (
+    AGE_EFFECT_FROM_YEARS,
+    AGE_RANGE_YEARS,
+    INTERACTIONS,
+    interactions_named_in,
+)
 from openkap.core.protocols import ProtocolError, example_ids, load_example
 from openkap.pharmacokinetics.charts import inline_svg, render_comparison
 from openkap.pharmacokinetics.explain import (
@@ -99,6 +104,7 @@ class PlanPrediction:
     prediction: Prediction | None
     order: DoseOrder | None
     problem: str  # why there is no curve, in plain words
+    interaction_note: str = ""  # what the medication list changed (medication_interaction)
 
 
 def step_seconds(hours: float) -> float:
@@ -194,14 +200,55 @@ def predicted_curve(
     infusion_min: float | Decimal | None = None,
     hours: float | Decimal = DEFAULT_HOURS,
     age_years: int | None = None,
+    interaction: str | None = None,
 ) -> Prediction:
     """The predicted curve with its population band for a planned dose (cached)."""
     return _prediction(
         curve_key(
             route=route, dose_mg=dose_mg, weight_kg=weight_kg, infusion_min=infusion_min,
-            hours=hours, age_years=age_years,
+            hours=hours, age_years=age_years, interaction=interaction,
         )
     )
+
+
+@dataclass(frozen=True)
+class MedicationInteraction:
+    """What a medication list means for a curve: the interaction drawn, and why, in words."""
+
+    key: str | None  # applied to racemic routes; None: none found, or several
+    note: str
+
+
+def medication_interaction(medications: str, route: str) -> MedicationInteraction:
+    """The documented interaction a patient's medication list names, if exactly one does.
+
+    The list is free text: the matching lines are quoted so the clinician sees what was
+    read (a stopped medicine is matched too). Several are not combined: each study
+    measured one medicine alone. Esketamine's published model has no interaction data.
+    """
+    found = interactions_named_in(medications)
+    if not found:
+        return MedicationInteraction(None, "")
+    lines = [line.strip() for line in medications.splitlines() if interactions_named_in(line)]
+    quoted = "; ".join(f"\u201c{line}\u201d" for line in lines)
+    labels = ", ".join(INTERACTIONS[k].label for k in found)
+    if simulator_route(route) == "in-esketamine":
+        return MedicationInteraction(None, (
+            f"The medication list names {labels} ({quoted}); the esketamine model has no "
+            "interaction data, so the curve is drawn without it."
+        ))
+    if len(found) > 1:
+        return MedicationInteraction(None, (
+            f"The medication list names several interacting medicines: {labels} ({quoted}). "
+            "Each was studied alone and no combined effect is documented, so the curve is "
+            "drawn without them: expect exposure to differ."
+        ))
+    key = found[0]
+    return MedicationInteraction(key, (
+        f"Drawn with {labels}, named in the medication list ({quoted}): the effect measured "
+        "with oral S-ketamine (source under the chart), applied to racemic ketamine. "
+        "Update the medication list if it is no longer taken."
+    ))
 
 
 def _model_version() -> str:
@@ -332,7 +379,7 @@ def _comparison(keys: tuple[CurveKey, ...]) -> Comparison:
 
 def plan_prediction(
     *, protocol_id: str, weight_kg: Decimal | None, weighed_on: date | None,
-    age_years: int | None = None,
+    age_years: int | None = None, medications: str = "",
 ) -> PlanPrediction:
     """The curve for a plan's protocol at its first-session dose for this weight.
 
@@ -359,6 +406,7 @@ def plan_prediction(
     if not isinstance(outcome, DoseOrder):
         reasons = [s.message for s in outcome.stops] + [s.message for s in outcome.soft_limits]
         return PlanPrediction(None, None, "No curve: " + " ".join(reasons))
+    named = medication_interaction(medications, protocol.route)
     try:
         prediction = predicted_curve(
             route=protocol.route,
@@ -366,10 +414,11 @@ def plan_prediction(
             weight_kg=outcome.weight_kg,
             infusion_min=protocol.infusion_minutes,
             age_years=age_years,
+            interaction=named.key,
         )
     except ValidationError as exc:
         return PlanPrediction(None, outcome, "No curve: " + " ".join(exc.messages))
-    return PlanPrediction(prediction, outcome, "")
+    return PlanPrediction(prediction, outcome, "", named.note)
 
 
 def overlay_svg(

@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 
 from openkap.core.pk import DISCLAIMER, ROUTES, quantile_bands, simulate
-from openkap.core.pk.params import ORAL_ABSORPTION, SUBLINGUAL_ABSORPTION
+from openkap.core.pk.params import (
+    INTERACTIONS,
+    ORAL_ABSORPTION,
+    SUBLINGUAL_ABSORPTION,
+    interactions_named_in,
+)
 
 
 def test_same_seed_same_population_and_other_seed_differs() -> None:
@@ -190,7 +195,8 @@ def test_bad_input_raises_a_readable_error(kwargs: dict[str, Any], message: str)
         simulate(**arguments)
 
 
-# Documented interaction studies (abstracts): the AUC ratios they report come back.
+# Documented interaction studies (abstracts, quoted in docs/pk.md): the AUC ratios
+# they report come back, for the route each study gave.
 @pytest.mark.parametrize(
     ("interaction", "oral_ratio", "iv_ratio"),
     [
@@ -198,6 +204,8 @@ def test_bad_input_raises_a_readable_error(kwargs: dict[str, Any], message: str)
         ("rifampicin", 0.14, 0.86),  # Peltoniemi 2012: oral -86 %, IV -14 %
         ("ticlopidine", 2.4, 1.0),  # Peltoniemi 2011: oral AUC x2.4
         ("itraconazole", 1.0, 1.0),  # Peltoniemi 2011: no increase
+        ("grapefruit-juice", 3.0, 1.0),  # Eur J Clin Pharmacol 2012: AUC x3.0 (geometric mean)
+        ("st-johns-wort", 0.42, 1.0),  # Peltoniemi 2012 (Fundam Clin Pharmacol): AUC -58 %
     ],
 )
 def test_interactions_reproduce_the_published_auc_ratios(
@@ -210,6 +218,67 @@ def test_interactions_reproduce_the_published_auc_ratios(
     with_drug = auc("oral", interaction=interaction)
     assert with_drug / auc("oral") == pytest.approx(oral_ratio, rel=1e-9)
     assert auc("iv", interaction=interaction) / auc("iv") == pytest.approx(iv_ratio, rel=1e-9)
+
+
+def _typical_auc_inf(route: str, **kw: Any) -> float:
+    result = simulate(route=route, dose_mg=25, weight_kg=70, hours=1, step_s=60, **kw)
+    return float(result.parent.auc_inf_ng_h_ml[0])
+
+
+# Hand-computed with the stored fit: a sublingual dose is a mucosal part fm, absorbed
+# past the liver, and a swallowed part 1 - fm with oral F; only the swallowed part's
+# F carries the oral multiplier, clearance the IV one:
+#   AUC ratio = (fm + (1 - fm) F m_F) / (fm + (1 - fm) F) x iv_ratio.
+# With fm 0.07045 and F 0.2678: clarithromycin 0.71768 / 0.31938 = 2.2471;
+# rifampicin (m_F = 0.14 / 0.86 = 0.16279) 0.11098 / 0.31938 x 0.86 = 0.29884.
+@pytest.mark.parametrize(
+    ("interaction", "expected"), [("clarithromycin", 2.2471), ("rifampicin", 0.29884)]
+)
+def test_an_interaction_on_a_sublingual_dose_acts_on_its_swallowed_part(
+    interaction: str, expected: float
+) -> None:
+    ratio = _typical_auc_inf("sublingual", interaction=interaction) / _typical_auc_inf(
+        "sublingual"
+    )
+    assert ratio == pytest.approx(expected, rel=2e-4)
+
+
+@pytest.mark.parametrize("route", ["im", "in-racemic"])
+def test_rifampicin_changes_injected_and_nasal_exposure_by_its_iv_ratio_only(route: str) -> None:
+    ratio = _typical_auc_inf(route, interaction="rifampicin") / _typical_auc_inf(route)
+    assert ratio == pytest.approx(0.86, rel=1e-9)
+
+
+@pytest.mark.parametrize("interaction", ["clarithromycin", "grapefruit-juice", "st-johns-wort"])
+def test_an_oral_only_interaction_scales_the_oral_peak_like_its_exposure(interaction: str) -> None:
+    # Linear model, F only: the whole oral curve scales, so Cmax moves by the AUC
+    # ratio, not by the published Cmax ratio (3.6, 2.1, 0.34): docs/pk.md shows both.
+    def cmax(**kw: Any) -> float:
+        return simulate(route="oral", dose_mg=25, weight_kg=70, hours=6, **kw).cmax_ng_ml
+
+    published = INTERACTIONS[interaction]
+    assert cmax(interaction=interaction) / cmax() == pytest.approx(
+        published.oral_auc_ratio, rel=1e-9
+    )
+    assert published.oral_cmax_ratio is not None
+    assert published.oral_cmax_ratio != pytest.approx(published.oral_auc_ratio, rel=0.1)
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("Clarithromycin 500 mg bid", ("clarithromycin",)),
+        ("rifampin 600 mg daily; sertraline", ("rifampicin",)),
+        ("St. John\u2019s Wort 300 mg tid", ("st-johns-wort",)),
+        ("Hypericum perforatum extract\ngrapefruit juice every morning",
+         ("grapefruit-juice", "st-johns-wort")),
+        ("Sertraline 150 mg daily", ()),
+        ("", ()),
+        ("clarithromycinx; xticlopidine", ()),  # whole words only
+    ],
+)
+def test_interactions_named_in_a_medication_list(text: str, found: tuple[str, ...]) -> None:
+    assert interactions_named_in(text) == found
 
 
 def test_an_interaction_is_named_in_the_model_source_and_chart_title() -> None:
@@ -225,7 +294,7 @@ def test_an_interaction_is_named_in_the_model_source_and_chart_title() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"route": "oral", "interaction": "grapefruit"}, "unknown interaction"),
+        ({"route": "oral", "interaction": "fluconazole"}, "unknown interaction"),
         ({"route": "in-esketamine", "dose_mg": 56, "interaction": "rifampicin"}, "racemic"),
     ],
 )

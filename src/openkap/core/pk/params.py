@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -388,24 +389,47 @@ NORKETAMINE = ParameterSet(
 )
 
 
-# Documented drug interactions (CYP3A / CYP2B6). The studies gave oral (and, for
-# rifampicin, IV) S-ketamine in healthy volunteers and report AUC ratios; we
-# apply them to racemic ketamine, which is our assumption. An AUC ratio after
-# IV dosing changes clearance; what is left of the oral ratio is put on the
-# bioavailability of swallowed drug (AUC_oral = F * dose / CL). Where no IV
-# arm was studied, clearance is left unchanged, so the effect on IV, IM and
-# nasal routes is understated rather than invented.
+# Documented drug interactions (CYP3A / CYP2B6). Each study gave oral (and, for
+# rifampicin, also IV) S-ketamine to healthy volunteers after days of the other
+# drug or placebo, and reports AUC ratios; every number below is quoted from the
+# abstract named (docs/pk.md, *Interacting medicines*, has the words). We apply
+# them to racemic ketamine, which is our assumption. An AUC ratio after IV
+# dosing changes clearance; what is left of the oral ratio is put on the
+# bioavailability of swallowed drug (AUC_oral = F * dose / CL), where these
+# inhibitors and inducers act most (gut wall and first pass). Where no IV arm
+# was studied, clearance is left unchanged, so the effect on IV, IM and nasal
+# routes is understated rather than invented.
 HAGELBERG_2010 = (
-    "Hagelberg NM et al. Eur J Pain 2010;14:625 (abstract): clarithromycin, oral S-ketamine "
-    "0.2 mg/kg, n=10: Cmax x3.6, AUC x2.6"
+    "Hagelberg NM et al. Eur J Pain 2010;14:625 (abstract, PMID 19897389): clarithromycin "
+    "4 days, oral S-ketamine 0.2 mg/kg, n=10: AUC x2.6, Cmax x3.6"
 )
 PELTONIEMI_2012 = (
-    "Peltoniemi MA et al. Basic Clin Pharmacol Toxicol 2012;111:325 (abstract): rifampicin, "
-    "n=11: AUC of IV S-ketamine -14 %, of oral S-ketamine -86 %"
+    "Peltoniemi MA et al. Basic Clin Pharmacol Toxicol 2012;111:325 (abstract): rifampicin "
+    "600 mg 6 days, n=11: AUC of IV S-ketamine (0.1 mg/kg) -14 %, of oral (0.3 mg/kg) -86 %"
 )
 PELTONIEMI_2011 = (
-    "Peltoniemi MA et al. Clin Pharmacol Ther 2011;90:296 (abstract): oral S-ketamine "
-    "0.2 mg/kg, n=11: ticlopidine AUC x2.4; itraconazole no increase"
+    "Peltoniemi MA et al. Clin Pharmacol Ther 2011;90:296 (abstract): 6 days of ticlopidine "
+    "or itraconazole, oral S-ketamine 0.2 mg/kg, n=11: ticlopidine AUC x2.4; itraconazole "
+    "did not increase exposure"
+)
+GRAPEFRUIT_2012 = (
+    "'S-ketamine concentrations are greatly increased by grapefruit juice', Eur J Clin "
+    "Pharmacol 2012;68:979 (abstract, PMID 22286159; Turku): grapefruit juice 200 mL t.i.d. "
+    "5 days, oral S-ketamine 0.2 mg/kg, n=12: AUC x3.0 (geometric mean), Cmax x2.1, "
+    "half-life +24 %"
+)
+PELTONIEMI_2012_SJW = (
+    "Peltoniemi MA et al. Fundam Clin Pharmacol 2012;26:743 (abstract, "
+    "doi:10.1111/j.1472-8206.2011.00954.x): St John's wort 14 days, oral S-ketamine "
+    "0.3 mg/kg, n=12: AUC -58 %, Cmax -66 %"
+)
+# A second IV rifampicin study, side by side with Peltoniemi 2012's -14 % (not applied
+# twice: the model uses the study that also gave the oral ratio).
+NOPPERS_IV_RIFAMPICIN = (
+    "Noppers I, Olofsen E, Niesters M, et al. 'Effect of rifampicin on S-ketamine and "
+    "S-norketamine plasma concentrations in healthy volunteers after intravenous S-ketamine "
+    "administration' (abstract, Duke Scholars record; journal not shown where read): "
+    "S-ketamine 20 or 40 mg/70 kg/h IV for 2 h, n=20: AUC -10 %"
 )
 
 
@@ -416,6 +440,9 @@ class Interaction:
     iv_auc_ratio: float | None  # None: not studied
     oral_auc_ratio: float
     source: str
+    oral_cmax_ratio: float | None = None  # as published; None: not in what we could read
+    # Words that name it in a medication list (lower case, matched as whole words).
+    names: tuple[str, ...] = ()
 
     @property
     def cl_multiplier(self) -> float:
@@ -452,13 +479,78 @@ INTERACTIONS: dict[str, Interaction] = {
     i.key: i
     for i in (
         Interaction(
-            "clarithromycin", "clarithromycin (CYP3A inhibitor)", None, 2.6, HAGELBERG_2010
+            "clarithromycin",
+            "clarithromycin (CYP3A inhibitor)",
+            None,
+            2.6,
+            HAGELBERG_2010,
+            oral_cmax_ratio=3.6,
+            names=("clarithromycin",),
         ),
-        Interaction("rifampicin", "rifampicin (CYP3A/2B6 inducer)", 0.86, 0.14, PELTONIEMI_2012),
-        Interaction("ticlopidine", "ticlopidine (CYP2B6 inhibitor)", None, 2.4, PELTONIEMI_2011),
-        Interaction("itraconazole", "itraconazole (CYP3A inhibitor)", None, 1.0, PELTONIEMI_2011),
+        Interaction(
+            "rifampicin",
+            "rifampicin (CYP3A/2B6 inducer)",
+            0.86,
+            0.14,
+            PELTONIEMI_2012,
+            names=("rifampicin", "rifampin"),
+        ),
+        Interaction(
+            "ticlopidine",
+            "ticlopidine (CYP2B6 inhibitor)",
+            None,
+            2.4,
+            PELTONIEMI_2011,
+            names=("ticlopidine",),
+        ),
+        Interaction(
+            "itraconazole",
+            "itraconazole (CYP3A inhibitor)",
+            None,
+            1.0,
+            PELTONIEMI_2011,
+            names=("itraconazole",),
+        ),
+        Interaction(
+            "grapefruit-juice",
+            "grapefruit juice (CYP3A inhibitor)",
+            None,
+            3.0,
+            GRAPEFRUIT_2012,
+            oral_cmax_ratio=2.1,
+            names=("grapefruit",),
+        ),
+        Interaction(
+            "st-johns-wort",
+            "St John's wort (CYP3A4 inducer)",
+            None,
+            0.42,
+            PELTONIEMI_2012_SJW,
+            oral_cmax_ratio=0.34,
+            names=(
+                "st john's wort",
+                "st. john's wort",
+                "st johns wort",
+                "st. johns wort",
+                "hypericum",
+            ),
+        ),
     )
 }
+
+
+def interactions_named_in(text: str) -> tuple[str, ...]:
+    """Keys of the documented interactions a medication list names, in INTERACTIONS order.
+
+    Whole words, any case, curly or straight apostrophes; what the words say about the
+    medicine (stopped, planned) is not read, so callers show the match for a clinician.
+    """
+    words = " ".join(re.findall(r"[a-z0-9.']+", text.lower().replace("\u2019", "'")))
+    found = []
+    for key, i in INTERACTIONS.items():
+        if any(re.search(rf"(?<![a-z0-9]){re.escape(n)}(?![a-z0-9])", words) for n in i.names):
+            found.append(key)
+    return tuple(found)
 
 
 # Age (Perez-Ruixo 2021 Table 3): hepatic blood flow falls by 2.19 L/h per year

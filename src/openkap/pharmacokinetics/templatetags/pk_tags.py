@@ -54,15 +54,17 @@ def pk_curve(
     patient: Any = None,
 ) -> dict[str, Any]:
     """The predicted curve, with its population band, for a planned dose, route and weight
-    (and the patient's age today, which changes the curve above 60)."""
+    (and the patient's age today, which changes the curve above 60, and an interacting
+    medicine the patient's medication list names)."""
     try:
+        named = predictions.medication_interaction(_medications(patient), route)
         prediction = predictions.predicted_curve(
             route=route, dose_mg=dose_mg, weight_kg=weight_kg, infusion_min=infusion_min,
-            hours=hours, age_years=_age(patient),
+            hours=hours, age_years=_age(patient), interaction=named.key,
         )
     except ValidationError as exc:
         return {"problem": "No predicted curve: " + " ".join(exc.messages)}
-    return {"prediction": prediction, "caption": caption}
+    return {"prediction": prediction, "caption": caption, "interaction_note": named.note}
 
 
 @register.inclusion_tag("pharmacokinetics/_plan_curve.html")
@@ -78,6 +80,7 @@ def pk_plan_curve(plan: Any, weight: Any, patient: Any = None) -> dict[str, Any]
             weight_kg=getattr(weight, "weight_kg", None),
             weighed_on=getattr(weight, "measured_on", None),
             age_years=_age(patient),
+            medications=_medications(patient),
         ),
         "weight": weight,
     }
@@ -157,6 +160,11 @@ def _dissociation(item: Any) -> DissociationScore:
     if isinstance(item, DissociationScore):
         return item
     return DissociationScore(minute=float(_get(item, "minute")), score=float(_get(item, "score")))
+
+
+def _medications(patient: Any) -> str:
+    """The patient's current medication list (free text; empty without a patient)."""
+    return "" if patient is None else str(getattr(patient, "current_medications", "") or "")
 
 
 def _age(patient: Any, on: datetime | None = None) -> int | None:
