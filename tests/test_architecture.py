@@ -168,7 +168,8 @@ def _manager_reads_in_views(src: Path) -> list[str]:
     found = []
     for path in sorted(src.rglob("*.py")):
         parts = path.relative_to(src).parts
-        if path.stem not in {"views", "api"} or "migrations" in parts:
+        # `views.py`/`api.py`, or a module of a `views/`/`api/` package (one per step).
+        if not {"views", "api"} & {path.stem, *parts[1:-1]} or "migrations" in parts:
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             # `Model.objects.<method>(...)`; an empty queryset (`.none()`) reads nothing.
@@ -188,4 +189,9 @@ def test_the_read_check_sees_a_manager_in_a_view(tmp_path):
     (tmp_path / "pathway" / "views.py").write_text(
         "Intake.objects.filter(episode=e).first()\nSite.objects.none()\nselectors.intake_of(e)\n"
     )
-    assert _manager_reads_in_views(tmp_path) == ["pathway/views.py:1 Intake.objects.filter"]
+    (tmp_path / "dosing" / "api").mkdir(parents=True)
+    (tmp_path / "dosing" / "api" / "orders.py").write_text("x = 1\nDoseOrder.objects.get(id=1)\n")
+    (tmp_path / "dosing" / "selectors.py").write_text("DoseOrder.objects.get(id=1)\n")
+    assert _manager_reads_in_views(tmp_path) == [
+        "dosing/api/orders.py:2 DoseOrder.objects.get", "pathway/views.py:1 Intake.objects.filter",
+    ]

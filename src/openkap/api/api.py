@@ -8,13 +8,23 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.operation import Operation
 
 from openkap.accounts.authz import Denied
 from openkap.api.auth import TokenAuth
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record, record_refusal
 
-api = NinjaAPI(
+
+class OpenKapAPI(NinjaAPI):
+    def get_openapi_operation_id(self, operation: Operation) -> str:
+        # `<app>.api` may be a package with a module per step: the id names the app's API,
+        # not the file, so that splitting a module never renames an operation for clients.
+        module = ".".join(operation.view_func.__module__.split(".")[:3])
+        return f"{module}_{operation.view_func.__name__}".replace(".", "_")
+
+
+api = OpenKapAPI(
     title="OpenKAP API",
     version="1",
     description=(
