@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Min, Prefetch, QuerySet
 from django.http import Http404
 from django.template.defaultfilters import floatformat
 from django.utils import timezone
@@ -50,7 +50,7 @@ from openkap.dosing.models import (
     VitalSigns,
 )
 from openkap.pathway import selectors as pathway
-from openkap.pathway.models import TreatmentPlan
+from openkap.pathway.models import Episode, TreatmentPlan
 from openkap.patients.models import Patient
 from openkap.patients.selectors import Chart, patient_for, visible_patients
 from openkap.tasks.models import Task
@@ -626,3 +626,29 @@ def open_bp_task(session: DosingSession) -> Task | None:
         kind=services.BP_TASK_KIND, subject_type="dosing_session", subject_id=str(session.id),
         resolved_at__isnull=True,
     ).first()
+
+
+# --- what the care pathway asks (registered in DosingConfig.ready; ADR 0064) -----------------
+
+
+def held_sessions(episodes: Iterable[int] | QuerySet[Episode]) -> list[pathway.HeldSession]:
+    """The held sessions (``DosingSession.objects.held``) of these episodes, in booking
+    order, each with the day of its first integration session. Callers checked access."""
+    rows = (
+        DosingSession.objects.filter(episode__in=episodes).held()
+        .annotate(integrated_on=Min("integration_notes__session_date"))
+        .order_by("scheduled_start", "id")
+        .values_list("id", "episode_id", "started_at", "scheduled_start", "integrated_on")
+    )
+    return [pathway.HeldSession(id, episode_id, timezone.localdate(started or booked), integrated)
+            for id, episode_id, started, booked, integrated in rows]
+
+
+def approved_protocol(organization_id: int, protocol_id: str) -> Protocol | None:
+    """The newest approved version of an organisation's protocol (the consent states its facts)."""
+    version = (
+        ProtocolVersion.objects.filter(organization_id=organization_id, protocol_id=protocol_id,
+                                       status=ProtocolVersion.Status.APPROVED)
+        .order_by("-version").first()
+    )
+    return version.protocol if version else None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TypeVar
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -49,8 +49,8 @@ from openkap.core.pathway.plan import (
     parse_measure_schedule,
     safety_plan_missing,
 )
+from openkap.core.protocols import Protocol
 from openkap.core.routes import Route
-from openkap.dosing.models import DosingSession, ProtocolVersion
 from openkap.pathway.models import (
     Commitment,
     ConsentDocument,
@@ -78,12 +78,6 @@ _T = TypeVar("_T")
 _K = TypeVar("_K")
 
 OPEN_STATES = [s.value for s in State if s not in TERMINAL_STATES]
-# A dosing session counts as held once the medicine has been given.
-HELD_STATUSES = [
-    DosingSession.Status.DOSING,
-    DosingSession.Status.MONITORING,
-    DosingSession.Status.DISCHARGED,
-]
 
 
 def current_episode(patient: Patient) -> Episode | None:
@@ -192,18 +186,14 @@ def consent_text_for(episode: Episode, document: ConsentDocument) -> tuple[str, 
     plan = plan_in_force(episode)
     if plan is None or not plan.protocol_id:
         return document.text, "The consent states the protocol's facts: sign the treatment plan (naming its protocol) first."
-    version = (
-        ProtocolVersion.objects.filter(organization_id=episode.organization_id, protocol_id=plan.protocol_id,
-                                       status=ProtocolVersion.Status.APPROVED)
-        .order_by("-version").first()
-    )
-    if version is None:
+    protocol = _approved_protocol(episode.organization_id, plan.protocol_id)
+    if protocol is None:
         return document.text, (
             f"The consent states the protocol's facts, and the plan's protocol {plan.protocol_id} has no approved "
             "version in the library yet."
         )
     try:
-        return consent_text.fill(document.text, consent_text.protocol_facts(version.protocol)), ""
+        return consent_text.fill(document.text, consent_text.protocol_facts(protocol)), ""
     except KeyError as exc:  # a placeholder refused at publishing; kept for documents older than that rule
         return document.text, f"The consent names an unknown fact {exc.args[0]!r}: publish a corrected version."
 
@@ -269,10 +259,9 @@ def pre_session_instructions(episode: Episode) -> PreSessionInstructions:
     )
 
 
-def held_dosing_sessions(episode: Episode) -> QuerySet[DosingSession]:
-    # The dosing app's record decides: administration given (sessions ended without a
-    # dose or cancelled are not held).
-    return DosingSession.objects.filter(episode=episode).held()
+def held_dosing_sessions(episode: Episode) -> list[HeldSession]:
+    """The episode's held dosing sessions, in the order they were booked."""
+    return held_sessions_of([episode.id])
 
 
 def integration_window_days(episode: Episode, plan: TreatmentPlan | None = None) -> int:
@@ -282,13 +271,11 @@ def integration_window_days(episode: Episode, plan: TreatmentPlan | None = None)
 
 def dosing_records(episode: Episode) -> list[DosingRecord]:
     """One record per held dosing session with the date of its first integration note."""
-    return [_dosing_record(s) for s in held_dosing_sessions(episode).prefetch_related("integration_notes")]
+    return [_dosing_record(s) for s in held_dosing_sessions(episode)]
 
 
-def _dosing_record(session: DosingSession) -> DosingRecord:
-    dosed = timezone.localdate(session.started_at or session.scheduled_start)
-    notes = [n.session_date for n in session.integration_notes.all()]
-    return DosingRecord(str(session.id), dosed, min(notes) if notes else None)
+def _dosing_record(session: HeldSession) -> DosingRecord:
+    return DosingRecord(str(session.id), session.dosed_on, session.integrated_on)
 
 
 def integration_due(episode: Episode, today: date | None = None) -> list[IntegrationDue]:
@@ -316,6 +303,42 @@ def _completed_instruments_of(episode_ids: list[int], phase: str) -> dict[int, f
     if not _completed_instruments:
         return {}
     return dict(_completed_instruments[0](episode_ids, phase=phase))
+
+
+# What pathway asks of the dosing app: the held sessions (integration is due after each)
+# and the approved version of the plan's protocol (the consent states its facts). Dosing
+# owns both and registers its selectors at start-up (DosingConfig.ready), so pathway never
+# imports dosing (ADR 0064). Unregistered, no session was held and no protocol approved.
+@dataclass(frozen=True)
+class HeldSession:
+    """A dosing session in which the medicine was given (the dosing app's rule)."""
+
+    id: int
+    episode_id: int
+    dosed_on: date  # the local day of check-in, or of the booking
+    integrated_on: date | None  # the day of its first integration session
+
+
+HeldSessions = Callable[[Iterable[int] | QuerySet[Episode]], list[HeldSession]]
+ApprovedProtocol = Callable[[int, str], Protocol | None]
+_held_sessions: list[HeldSessions] = []
+_approved_protocols: list[ApprovedProtocol] = []
+
+
+def dosing_reads_from(*, held_sessions: HeldSessions, approved_protocol: ApprovedProtocol) -> None:
+    """Register ``held_sessions(episodes)`` (episode ids or a queryset of episodes; in
+    booking order) and ``approved_protocol(organization_id, protocol_id)`` (the newest
+    approved version's protocol)."""
+    _held_sessions[:] = [held_sessions]
+    _approved_protocols[:] = [approved_protocol]
+
+
+def held_sessions_of(episodes: Iterable[int] | QuerySet[Episode]) -> list[HeldSession]:
+    return _held_sessions[0](episodes) if _held_sessions else []
+
+
+def _approved_protocol(organization_id: int, protocol_id: str) -> Protocol | None:
+    return _approved_protocols[0](organization_id, protocol_id) if _approved_protocols else None
 
 
 def episode_snapshot(episode: Episode) -> EpisodeSnapshot:
@@ -386,12 +409,8 @@ def episode_snapshots(episodes: Iterable[Episode]) -> dict[int, EpisodeSnapshot]
     for a in ContraindicationAnswer.objects.filter(episode_id__in=ids, item_id__in=known):
         answers.setdefault(a.episode_id, {})[a.item_id] = a.present
     held: dict[int, list[bool]] = {}
-    for episode_id, integrated in (
-        DosingSession.objects.filter(episode_id__in=ids).held()
-        .annotate(integrated=Exists(IntegrationNote.objects.filter(dosing_session=OuterRef("pk"))))
-        .values_list("episode_id", "integrated")
-    ):
-        held.setdefault(episode_id, []).append(integrated)
+    for session in held_sessions_of(ids):
+        held.setdefault(session.episode_id, []).append(session.integrated_on is not None)
     prepared = dict(
         PreparationSession.objects.filter(episode_id__in=ids, held_on__lte=today)
         .values("episode_id").annotate(n=Count("id")).values_list("episode_id", "n")
@@ -592,7 +611,7 @@ def episode_summaries(episodes: Iterable[Episode]) -> list[EpisodeSummary]:
     for t in EpisodeTransition.objects.filter(episode_id__in=ids).select_related("by").order_by("at", "id"):
         history.setdefault(t.episode_id, []).append(t)
     records: dict[int, list[DosingRecord]] = {}
-    for s in DosingSession.objects.filter(episode_id__in=ids).held().prefetch_related("integration_notes"):
+    for s in held_sessions_of(ids):
         records.setdefault(s.episode_id, []).append(_dosing_record(s))
     plans = plans_in_force(ids)
     today = timezone.localdate()

@@ -522,10 +522,9 @@ def consent_document(request: HttpRequest, actor: Actor, document_id: int) -> Ht
 def _dosing_choices(episode: Episode | None) -> list[tuple[int, str]]:
     if episode is None:
         return []
-    sessions = selectors.held_dosing_sessions(episode).order_by("scheduled_start")
     return [
-        (s.id, f"{timezone.localdate(s.started_at or s.scheduled_start):%Y-%m-%d} (session {n})")
-        for n, s in enumerate(sessions, start=1)
+        (s.id, f"{s.dosed_on:%Y-%m-%d} (session {n})")
+        for n, s in enumerate(selectors.held_dosing_sessions(episode), start=1)
     ]
 
 

@@ -16,16 +16,15 @@ from openkap.core.pathway import (
     overdue_integrations,
 )
 from openkap.core.pathway.notes import NOTE_TEMPLATES
-from openkap.dosing.models import DosingSession
 from openkap.pathway import events
 from openkap.pathway.models import (
     Episode,
     IntegrationNote,
 )
 from openkap.pathway.selectors import (
-    HELD_STATUSES,
     OPEN_STATES,
     dosing_records,
+    held_sessions_of,
     integration_window_days,
 )
 from openkap.patients.models import CareTeamMember
@@ -59,16 +58,15 @@ def integration_note_write(
         patient, episode, glass = _open_episode(by, patient_id, Perm.NOTE_WRITE)
         dosing = None
         if dosing_session_id is not None:
-            dosing = DosingSession.objects.filter(
-                id=dosing_session_id, episode=episode, status__in=HELD_STATUSES
-            ).first()
+            dosing = next((s for s in held_sessions_of([episode.id]) if s.id == dosing_session_id), None)
             if dosing is None:
                 raise ValidationError({"dosing_session": "Choose a dosing session of this episode that was held."})
-            dosed_on = timezone.localdate(dosing.started_at or dosing.scheduled_start)
-            if day is not None and day < dosed_on:
-                raise ValidationError({"session_date": f"The dosing session was on {dosed_on}: integration comes after it."})
+            if day is not None and day < dosing.dosed_on:
+                raise ValidationError(
+                    {"session_date": f"The dosing session was on {dosing.dosed_on}: integration comes after it."})
         note = IntegrationNote.objects.create(
-            organization=by.organization, episode=episode, patient=patient, dosing_session=dosing,
+            organization=by.organization, episode=episode, patient=patient,
+            dosing_session_id=dosing.id if dosing else None,
             session_date=day, template=template, sections={k: v for k, v in values.items() if v},
             author=by.user,
         )
@@ -94,9 +92,9 @@ def integration_overdue_tasks(*, episodes: Iterable[Episode] | None = None, toda
     episode never writes (the Pathway tab lists overdue integrations itself)."""
     today = today or timezone.localdate()
     if episodes is None:
-        episodes = Episode.objects.filter(
-            state__in=OPEN_STATES, dosing_sessions__status__in=HELD_STATUSES
-        ).distinct().select_related("organization", "patient")
+        open_episodes = Episode.objects.filter(state__in=OPEN_STATES)
+        held = {s.episode_id for s in held_sessions_of(open_episodes)}
+        episodes = [e for e in open_episodes.select_related("organization", "patient") if e.id in held]
     raised = []
     for episode in episodes:
         overdue = overdue_integrations(
