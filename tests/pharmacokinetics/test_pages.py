@@ -200,3 +200,19 @@ def test_compare_page_with_an_interaction_names_it_on_the_chart(prescriber, clie
     page = response.content.decode()
     assert "with clarithromycin (CYP3A inhibitor)" in page
     assert "Hagelberg NM et al. Eur J Pain 2010;14:625" in page
+
+
+def test_validation_page_shows_each_miss_with_its_sources_side_by_side(prescriber, nurse, client_for):
+    page = client_for(prescriber).get(URL)
+    assert reverse("pharmacokinetics:validation") in page.content.decode()
+    response = client_for(nurse).get(reverse("pharmacokinetics:validation"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "23 of 34 rows on target" in html
+    assert "31 of 34 rows on target" in html
+    # A leave-one-study-out miss, with both sides and their numbers in its row.
+    row = html[html.rindex("<th scope=\"row\">Grant1981</th>"):]  # held out
+    row = row[: row.index("</tr>")]
+    assert "<strong>no</strong>" in row
+    assert "Grant1981: Cmax 45 +/- 10 ng/mL" in row
+    assert "Chong2006: Cmax 22.8 +/- 12.8 ng/mL" in row

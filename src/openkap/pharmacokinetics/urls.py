@@ -6,4 +6,5 @@ app_name = "pharmacokinetics"
 
 urlpatterns = [
     path("pk/compare/", views.compare, name="compare"),
+    path("pk/validation/", views.validation_tables, name="validation"),
 ]

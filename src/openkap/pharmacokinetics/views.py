@@ -1,5 +1,5 @@
 """The route comparison page: several routes side by side, each at its usual dose or all at
-the same milligrams."""
+the same milligrams; and the validation page: the model against the published data."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 
 from openkap.accounts.authz import Actor
 from openkap.core.authz import Perm
+from openkap.core.pk import validation
 from openkap.pharmacokinetics import predictions
 from openkap.pharmacokinetics.forms import USUAL, CompareForm
 from openkap.web.decorators import apply_errors, staff_view
@@ -44,4 +45,19 @@ def compare(request: HttpRequest, actor: Actor) -> HttpResponse:
         "pharmacokinetics/compare.html",
         {"form": form, "comparison": comparison, "population": predictions.POPULATION, "usual_doses": doses},
         status=status,
+    )
+
+
+@staff_view(Perm.PK_VIEW)
+def validation_tables(request: HttpRequest, actor: Actor) -> HttpResponse:
+    """The stored validation tables (read from the fitted model's file, nothing computed)."""
+    tables = [
+        (key, title, rows, sum(r.ok for r in rows))
+        for key, (_, title) in validation.TABLES.items()
+        for rows in [validation.stored_rows(key)]
+    ]
+    return TemplateResponse(
+        request,
+        "pharmacokinetics/validation.html",
+        {"tables": tables, "disagreements": list(validation.DISAGREEMENTS.values())},
     )

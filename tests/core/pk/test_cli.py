@@ -201,3 +201,24 @@ def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) 
 def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["simulate", "--help"]) == 0
     assert "--dose-mg-kg" in capsys.readouterr().out
+
+
+def test_validation_prints_each_miss_with_its_sources_side_by_side(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["validation", "--table", "loso"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Leave one study out")
+    assert "23 of 34 rows on target" in out
+    lines = out.splitlines()
+    miss = next(i for i, line in enumerate(lines) if "PT2022-in" not in line and "MISS" in line)
+    # The line under a miss names both sides with their numbers.
+    assert "PT2022: F 17 / 13 / 11 %" in lines[miss + 1]
+    assert "Yanagihara 2003: F ~45 %" in lines[miss + 1]
+
+
+def test_validation_markdown_is_all_tables_only(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validation", "--markdown"]) == 0
+    assert "## Norketamine, predicted" in capsys.readouterr().out
+    assert main(["validation", "--markdown", "--table", "nk"]) == 2
+    assert "--markdown prints all tables" in capsys.readouterr().err

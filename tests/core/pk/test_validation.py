@@ -12,7 +12,9 @@ observed mean, Tmax within +/-15 min, typical 70-kg individual.
   rows and checks the stored parameters reproduce, so the table cannot go stale.
 
 Rows that miss are strict xfails with the reason: published sources (or the
-two dose groups of one study) that disagree with each other, named side by side.
+two dose groups of one study) that disagree with each other, or a stated limit of
+the model, with what each source reports side by side (openkap.core.pk.validation,
+also behind `openkap pk validation` and docs/pk-validation/README.md).
 Run with -s for the table.
 """
 
@@ -20,11 +22,13 @@ from __future__ import annotations
 
 import functools
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from openkap.core.pk import validation
 from openkap.core.pk.fit import FITTED, OBSERVATIONS, WEIGHT_KG, Row, arm_dose, format_rows
 from openkap.core.pk.params import IM_ABSORPTION
 from openkap.core.pk.simulation import Analyte, SimulationResult, simulate
@@ -32,55 +36,12 @@ from openkap.core.pk.simulation import Analyte, SimulationResult, simulate
 DATA = json.loads(OBSERVATIONS.read_text())
 STORED = json.loads(FITTED.read_text())
 
-_IN_DISAGREE = (
-    "the only intranasal racemic concentrations (PT2022, F 11-17 %) disagree with the only "
-    "other intranasal F (Yanagihara 2003, ~45 %, n=3): fitted without PT2022 the model "
-    "falls back on Yanagihara and over-predicts AUC 3-5x"
-)
-_ORAL_TMAX = (
-    "one gut absorption serves the oral and the swallowed sublingual dose: Chong 2006's oral "
-    "Tmax (0.96 +/- 0.8 h, n=6) cannot be met together with the sublingual Tmax of Chong "
-    "and Rolan 2014 (0.75 h) and Grant 1981's oral Cmax"
-)
-_IM_DISAGREE = (
-    "Hirlinger 1984's two IM groups disagree under linear kinetics: the 1 mg/kg median at "
-    "15 min (474 ng/mL) is 3.2x the 0.5 mg/kg median at 30 min (147) for twice the dose, and "
-    "the medians peak at different times (15 vs 30 min); 20 trauma patients in two groups, "
-    "weights and the other sampling times not in the abstract"
-)
-_IV_EARLY = (
-    "PT2022's 10-mg push (296 ng/mL at 2 min, 30 per mg) against the emergency study's "
-    "5-min medians (167 and 238 ng/mL after 0.25 and 0.5 mg/kg: 9.5 and 6.8 per mg): fitted "
-    "without the emergency study the early distribution follows PT2022 and over-predicts at "
-    "5 min; neither abstract states the injection time"
-)
-# (study, arm, metric) -> why it misses; "in" for in-sample rows, "loso" for held-out ones.
-KNOWN_MISSES: dict[tuple[str, str, str], str] = {
-    ("in", "Chong2006-oral-25mg", "Tmax"): _ORAL_TMAX,
-    ("in", "Hirlinger1984-im-0.5mgkg", "Tmax"): _IM_DISAGREE,
-    ("in", "Hirlinger1984-im-1mgkg", "C(15 min)"): _IM_DISAGREE,
-    ("loso", "PT2022-in-10mg", "AUC0-inf"): _IN_DISAGREE,
-    ("loso", "PT2022-in-30mg", "AUC0-inf"): _IN_DISAGREE,
-    ("loso", "PT2022-in-50mg", "Cmax"): _IN_DISAGREE,
-    ("loso", "PT2022-in-50mg", "AUC0-inf"): _IN_DISAGREE,
-    ("loso", "Chong2006-sl-25mg", "AUC0-8h"): (
-        "without Chong 2006 the sublingual F comes from Rolan 2014 (29 %) and the IV "
-        "exposure of PT2022/Hasan 2021; Chong's own AUC is 1.4x that"
-    ),
-    ("loso", "Chong2006-oral-25mg", "Tmax"): _ORAL_TMAX,
-    ("loso", "Grant1981-oral-0.5mgkg", "Cmax"): (
-        "Grant 1981's oral Cmax (45 ng/mL at 0.5 mg/kg) is 1.5x what Chong 2006's oral "
-        "arm (22.8 ng/mL at 25 mg) implies per mg; fitted to Chong alone the model gives 0.68"
-    ),
-    ("loso", "Hasan2021-iv-5mg", "Cmax"): (
-        "Hasan 2021's peak (S+R 32 ng/mL after 5 mg) is lower per mg than PT2022's 10-mg "
-        "bolus and Zarate 2006's infusion imply; its infusion time is not in the sources "
-        "we could read (30 min assumed)"
-    ),
-    ("loso", "Hirlinger1984-im-1mgkg", "C(15 min)"): _IM_DISAGREE,
-    ("loso", "EmergencyIV-iv-0.25mgkg", "C(5 min)"): _IV_EARLY,
-    ("loso", "EmergencyIV-iv-0.5mgkg", "C(5 min)"): _IV_EARLY,
-}
+README = Path(__file__).resolve().parents[3] / "docs" / "pk-validation" / "README.md"
+
+
+def _reason(kind: validation.Table, row: Row) -> str | None:
+    found = validation.disagreement(kind, row.arm, row.metric)
+    return None if found is None else found.reason
 
 
 def _dose(arm: dict[str, Any]) -> str:
@@ -154,10 +115,10 @@ def _loso_rows() -> list[Row]:
     return [Row(*(r[k] for k in keys)) for r in STORED["leave_one_study_out"]]
 
 
-def _params(kind: str, rows: list[Row]) -> list[Any]:
+def _params(kind: validation.Table, rows: list[Row]) -> list[Any]:
     marks = []
     for row in rows:
-        reason = KNOWN_MISSES.get((kind, row.arm, row.metric))
+        reason = _reason(kind, row)
         marks.append(
             pytest.param(
                 row,
@@ -170,16 +131,18 @@ def _params(kind: str, rows: list[Row]) -> list[Any]:
 
 def test_validation_table_prints() -> None:
     """Both tables, every row with its source; every miss has a stated reason."""
-    for kind, rows in (("in", _in_sample_rows()), ("loso", _loso_rows())):
+    tables: tuple[tuple[validation.Table, list[Row]], ...] = (
+        ("in", _in_sample_rows()),
+        ("loso", _loso_rows()),
+    )
+    for kind, rows in tables:
         dicts = [r.as_dict() for r in rows]
         title = "In sample" if kind == "in" else "Leave one study out"
         print(f"\n{title} (typical {WEIGHT_KG:g}-kg individual):\n" + format_rows(dicts))
         for r in rows:
             print(f"  {r.arm} {r.metric}: {r.where}")
         unexplained = [
-            (r.arm, r.metric)
-            for r in rows
-            if not r.ok and (kind, r.arm, r.metric) not in KNOWN_MISSES
+            (r.arm, r.metric) for r in rows if not r.ok and _reason(kind, r) is None
         ]
         assert not unexplained, f"{title}: rows miss without a stated reason: {unexplained}"
 
@@ -212,34 +175,6 @@ def test_esketamine_tmax_within_the_label_window(dose: float, window: tuple[floa
 # Norketamine (simulate(norketamine=True)): Simons 2022's published metabolite
 # model on the fitted parent; nothing is fitted to these rows, so every one is a
 # prediction.
-_NK_PT2022 = (
-    "norketamine per mg of ketamine: PT2022 (AUC 2.2/mg after IV, 6/mg intranasal) vs "
-    "Chong 2006 (12/mg over 8 h after oral) and Simons 2022's mass balance (80 % formed, "
-    "CLN1 60 L/h: 12.5/mg whatever the route); the model follows Chong and Simons"
-)
-_NK_10MG = (
-    "PT2022 10 mg intranasal: norketamine from 5 patients, only 3 with both analytes "
-    "quantified (Table 6 footnote), peak 79 min against 56-60 min at 30 and 50 mg"
-)
-_NK_DELAY = (
-    "Chong 2006 norketamine peaks (96 and 114 min, n=6) come later than the swallowed "
-    "drug's absorption fitted to ketamine plus Simons's 20-min metabolism chain; Simons's "
-    "gut-to-liver delay (10.7 min) and zero-order gut input are not modelled"
-)
-NK_MISSES = {
-    ("PT2022-iv-10mg", "NK Cmax"): _NK_PT2022,
-    ("PT2022-iv-10mg", "NK AUC0-inf"): _NK_PT2022,
-    ("PT2022-in-10mg", "NK Cmax"): _NK_PT2022,
-    ("PT2022-in-10mg", "NK Tmax"): _NK_10MG,
-    ("PT2022-in-30mg", "NK Cmax"): _NK_PT2022,
-    ("PT2022-in-30mg", "NK AUC0-inf"): _NK_PT2022,
-    ("PT2022-in-50mg", "NK Cmax"): _NK_PT2022,
-    ("PT2022-in-50mg", "NK AUC0-inf"): _NK_PT2022,
-    ("Chong2006-sl-25mg", "NK Tmax"): _NK_DELAY,
-    ("Chong2006-oral-25mg", "NK Tmax"): _NK_DELAY,
-}
-
-
 def _nk_rows() -> list[Row]:
     return _rows("norketamine")
 
@@ -247,22 +182,10 @@ def _nk_rows() -> list[Row]:
 def test_norketamine_table_prints_and_every_miss_is_explained() -> None:
     rows = _nk_rows()
     print("\nNorketamine, predicted:\n" + format_rows([r.as_dict() for r in rows]))
-    assert not [(r.arm, r.metric) for r in rows if not r.ok and (r.arm, r.metric) not in NK_MISSES]
+    assert not [(r.arm, r.metric) for r in rows if not r.ok and _reason("nk", r) is None]
 
 
-@pytest.mark.parametrize(
-    "row",
-    [
-        pytest.param(
-            r,
-            id=f"{r.arm}-{r.metric}",
-            marks=[pytest.mark.xfail(strict=True, reason=NK_MISSES[(r.arm, r.metric)])]
-            if (r.arm, r.metric) in NK_MISSES
-            else [],
-        )
-        for r in _nk_rows()
-    ],
-)
+@pytest.mark.parametrize("row", _params("nk", _nk_rows()))
 def test_norketamine_predicted(row: Row) -> None:
     assert row.ok, f"{row.metric}: model {row.predicted:.4g} vs observed {row.observed:.4g}"
 
@@ -294,3 +217,33 @@ def test_norketamine_exposure_is_the_mass_balance_of_simons(route: str, weight_k
     assert result.analytes[1].auc_inf_ng_h_ml[0] == pytest.approx(expected, rel=1e-6)
     if route != "im" and weight_kg == 70.0:
         assert expected == pytest.approx(313.7, abs=0.1)
+
+
+def test_every_stated_miss_is_a_miss_of_the_stored_tables_and_names_two_sides() -> None:
+    """The misses the tables name are exactly the rows that miss, and every one shows at
+    least two sources (or two dose groups) with what each reports."""
+    stored_misses = {
+        (kind, r.arm, r.metric)
+        for kind in validation.TABLES
+        for r in validation.stored_rows(kind)
+        if not r.ok
+    }
+    assert stored_misses == set(validation.MISSES)
+    for d in validation.DISAGREEMENTS.values():
+        assert len(d.sides) >= 2, d.key
+        assert all(side.says for side in d.sides)
+    assert set(validation.MISSES.values()) == set(validation.DISAGREEMENTS)
+
+
+def test_the_in_sample_misses_re_simulated_are_the_stored_ones() -> None:
+    again = {(r.arm, r.metric) for r in _in_sample_rows() if not r.ok}
+    assert again == {(r.arm, r.metric) for r in validation.stored_rows("in") if not r.ok}
+
+
+def test_docs_pk_validation_readme_is_the_current_table() -> None:
+    expected = validation.markdown() + "\n"
+    assert README.read_text() == expected, (
+        "regenerate: openkap pk validation --markdown > docs/pk-validation/README.md"
+    )
+    for route in validation.OVERLAYS:
+        assert (README.parent / f"{route}.png").is_file()

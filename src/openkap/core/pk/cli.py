@@ -1,4 +1,5 @@
-"""`openkap pk simulate ...`: concentration curves from the command line."""
+"""`openkap pk simulate ...`: concentration curves from the command line;
+`openkap pk validation`: the model against the published data."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from openkap.core.pk import validation
 from openkap.core.pk.models import ROUTE_LABELS, ROUTES
 from openkap.core.pk.params import DISPOSITIONS, INTERACTIONS
 from openkap.core.pk.simulation import DISCLAIMER, SimulationResult, simulate
@@ -28,6 +30,8 @@ def main(argv: list[str]) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    if args.command == "validation":
+        return _validation(args)
     try:
         dose_mg, plot = _checked(args)
         result = simulate(
@@ -140,7 +144,37 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--threshold-ng-ml", type=float, metavar="C", help="report time above C ng/mL")
     sim.add_argument("--json", action="store_true", help="print the result as JSON")
     sim.add_argument("--plot", metavar="FILE", help="write a chart (.png or .svg)")
+    check = commands.add_parser(
+        "validation",
+        help="the model against the published data, misses with their sources side by side",
+        description="Validation tables of the racemic model (typical 70-kg individual): in "
+        "sample, leave one study out, norketamine. Under every miss, the published sources "
+        "that disagree, side by side.",
+    )
+    check.add_argument(
+        "--table",
+        choices=("in", "loso", "nk", "all"),
+        default="all",
+        help="in sample, leave one study out, norketamine, or all (default)",
+    )
+    check.add_argument(
+        "--markdown", action="store_true", help="print docs/pk-validation/README.md"
+    )
     return parser
+
+
+def _validation(args: argparse.Namespace) -> int:
+    if args.markdown:
+        if args.table != "all":
+            print(f"{_PROG} validation: error: --markdown prints all tables", file=sys.stderr)
+            return 2
+        print(validation.markdown())
+        return 0
+    tables: tuple[validation.Table, ...] = (
+        ("in", "loso", "nk") if args.table == "all" else (args.table,)
+    )
+    print("\n\n".join(validation.text(t) for t in tables))
+    return 0
 
 
 def _booster(text: str) -> tuple[float, float]:
