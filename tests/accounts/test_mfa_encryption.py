@@ -86,7 +86,7 @@ def test_recovery_codes_are_stored_only_as_hashes(therapist):
     stored = list(RecoveryCode.objects.filter(user=therapist).values_list("code_hash", flat=True))
     assert len(stored) == 10
     assert not set(codes) & set(stored)
-    assert services.recovery_code_digest(therapist.id, codes[0]) in stored
+    assert services._recovery_code_digest(therapist.id, codes[0]) in stored
 
 
 def test_rotation_re_encrypts_secrets_and_verification_keeps_working(therapist, nurse, org, settings):

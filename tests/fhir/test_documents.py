@@ -13,9 +13,9 @@ import pytest
 from django.utils import timezone
 
 from openkap.audit.models import AuditEvent
+from openkap.core.digest import sha256_hex
 from openkap.dosing.models import DosingSession, RemsForm
 from openkap.pathway.models import ConsentDocument, ConsentSignature
-from openkap.pathway.services import document_hash
 from tests.fhir.conftest import validate
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +28,7 @@ CONSENT_TEXT = ("Ketamine-assisted psychotherapy — what to expect, the risks (
 def documents(record, patient, admin, nurse, org):
     document = ConsentDocument.objects.create(
         organization=org, route="intramuscular", version=2, title="Consent to IM ketamine", text=CONSENT_TEXT,
-        sha256=document_hash(CONSENT_TEXT), published_by=admin)
+        sha256=sha256_hex(CONSENT_TEXT), published_by=admin)
     signature = ConsentSignature.objects.create(
         organization=org, episode=record["episode"], patient=patient, document=document,
         typed_name="Maya Lindqvist", document_sha256=document.sha256, channel="clinic", recorded_by=nurse)
@@ -62,7 +62,7 @@ def test_documents_of_a_patient_search_read_and_validate(documents, patient, nur
     assert attachment["url"] == f"http://testserver/fhir/R4/Binary/consent-{documents['signature'].id}"
     assert consent["type"]["coding"][0] == {"system": "http://loinc.org", "code": "59284-0",
                                             "display": "Consent Document"}
-    assert document_hash(CONSENT_TEXT) in consent["description"]
+    assert sha256_hex(CONSENT_TEXT) in consent["description"]
 
     record_doc = found[f"session-{sid}"]
     assert record_doc["docStatus"] == "final"  # discharged

@@ -8,6 +8,7 @@ from django.utils import timezone
 def url_objects(*, patient, therapist, org) -> dict[str, object]:
     """A psychotherapy note by the therapist, a consent document, a practice of the patient."""
     from openkap.accounts.authz import build_actor
+    from openkap.core.digest import sha256_hex
     from openkap.pathway import services
     from openkap.pathway.models import Commitment, ConsentDocument
     from openkap.pathway.selectors import current_episode
@@ -20,7 +21,7 @@ def url_objects(*, patient, therapist, org) -> dict[str, object]:
     )
     document = ConsentDocument.objects.create(
         organization=org, route="intranasal_esketamine", version=1, title="Consent", text=CONSENT_TEXT,
-        sha256=services.document_hash(CONSENT_TEXT), published_by=therapist,
+        sha256=sha256_hex(CONSENT_TEXT), published_by=therapist,
     )
     commitment = Commitment.objects.create(
         organization=org, patient=patient, episode=episode, text="Ten minutes of walking"

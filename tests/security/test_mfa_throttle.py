@@ -108,8 +108,8 @@ def test_recovery_codes_are_stored_as_a_keyed_hmac_not_a_bare_sha256(therapist):
         assert hashlib.sha256(code.encode()).hexdigest() not in stored
     # Another key (a stolen dump without SECRET_KEY) does not reproduce the stored values.
     with override_settings(SECRET_KEY="another-key-entirely-0123456789-abcdefghij"):
-        assert services.recovery_code_digest(therapist.id, codes[0]) not in stored
-    assert services.recovery_code_digest(therapist.id, codes[0]) in stored
+        assert services._recovery_code_digest(therapist.id, codes[0]) not in stored
+    assert services._recovery_code_digest(therapist.id, codes[0]) in stored
     assert services.mfa_verify(user=therapist, code=codes[0]).ok
 
 
@@ -132,5 +132,5 @@ def test_migration_converts_stored_sha256_codes_to_the_hmac(therapist):
     migration = loader.get_migration("accounts", "0003_recovery_codes_hmac")
     state = loader.project_state(("accounts", "0002_encrypt_totp_secrets"))
     migration.operations[0].code(state.apps, None)  # data only: no schema editor needed
-    assert RecoveryCode.objects.get(user=therapist).code_hash == services.recovery_code_digest(therapist.id, code)
+    assert RecoveryCode.objects.get(user=therapist).code_hash == services._recovery_code_digest(therapist.id, code)
     assert services.mfa_verify(user=therapist, code=code).ok

@@ -303,7 +303,7 @@ def mfa_confirm_enrolment(*, user: User, code: str, ip: str = "", user_agent: st
 RECOVERY_CODE_SALT = "openkap.accounts.recovery-code"
 
 
-def recovery_code_digest(user_id: int, code: str, *, secret: str | None = None) -> str:
+def _recovery_code_digest(user_id: int, code: str, *, secret: str | None = None) -> str:
     """What is stored for a recovery code: an HMAC under the server's SECRET_KEY (a copy
     of the database alone cannot test guesses offline), of the user's id and the code's
     SHA-256 (the form the first codes were stored in, so migration 0003 could convert
@@ -315,14 +315,14 @@ def recovery_code_digest(user_id: int, code: str, *, secret: str | None = None) 
 def _recovery_code_candidates(user_id: int, code: str) -> list[str]:
     # SECRET_KEY_FALLBACKS keep codes working while a rotated key is phased out.
     keys = [str(settings.SECRET_KEY), *map(str, settings.SECRET_KEY_FALLBACKS)]
-    return [recovery_code_digest(user_id, code, secret=key) for key in keys]
+    return [_recovery_code_digest(user_id, code, secret=key) for key in keys]
 
 
 def _new_recovery_codes(user: User) -> list[str]:
     RecoveryCode.objects.filter(user=user).delete()
     codes = [f"{secrets.token_hex(3)}-{secrets.token_hex(3)}" for _ in range(RECOVERY_CODE_COUNT)]
     RecoveryCode.objects.bulk_create(
-        RecoveryCode(user=user, code_hash=recovery_code_digest(user.id, c)) for c in codes
+        RecoveryCode(user=user, code_hash=_recovery_code_digest(user.id, c)) for c in codes
     )
     return codes
 

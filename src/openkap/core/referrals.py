@@ -21,7 +21,13 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from openkap.core.instruments import IncompleteResponseError, ScoreResult, Severity, score
+from openkap.core.instruments import (
+    IncompleteResponseError,
+    ScoreResult,
+    Severity,
+    highest_severity,
+    score,
+)
 from openkap.core.pathway.contraindications import CHECKLIST
 
 Answers = Mapping[str, int | None]
@@ -122,9 +128,6 @@ class Triage:
         }
 
 
-_SEVERITY_RANK = {Severity.REVIEW: 0, Severity.URGENT: 1, Severity.EMERGENCY: 2}
-
-
 def _outcome(instrument_id: str, answers: Answers) -> InstrumentOutcome:
     items = PRESCREEN_INSTRUMENTS[instrument_id]
     unknown = set(answers) - set(items)
@@ -141,7 +144,6 @@ def _outcome(instrument_id: str, answers: Answers) -> InstrumentOutcome:
         raise TriageInputError(f"{instrument_id}: {exc}") from None
     else:
         flags = result.flags
-    severities = [f.severity for f in flags]
     return InstrumentOutcome(
         instrument_id=instrument_id,
         answers={i: answers.get(i) for i in items},
@@ -149,7 +151,7 @@ def _outcome(instrument_id: str, answers: Answers) -> InstrumentOutcome:
         band=None if result is None else result.band,
         band_label=None if result is None else result.band_label,
         flags=tuple(f.id for f in flags),
-        highest_severity=str(max(severities, key=_SEVERITY_RANK.__getitem__)) if severities else "",
+        highest_severity=highest_severity(f.severity for f in flags),
         complete=result is not None,
     )
 

@@ -214,9 +214,8 @@ def _write_session(by: Actor, batch: ImportBatch, row: Row, patients: dict[str, 
 
 
 def _write_measure(by: Actor, batch: ImportBatch, row: Row, patients: dict[str, int], _site: Site | None) -> None:
-    from openkap.core.instruments import get_instrument
+    from openkap.core.instruments import get_instrument, highest_severity
     from openkap.measures.models import MeasureResponse, Occasion, Via
-    from openkap.measures.services.safety import highest_severity
 
     assert isinstance(row, MeasureRow)
     patient_id = patients[row.external_id]
@@ -229,7 +228,7 @@ def _write_measure(by: Actor, batch: ImportBatch, row: Row, patients: dict[str, 
         supplementary={"imported_batch": batch.id}, result=result.to_dict(), is_scored=True,
         total=None if result.total is None else float(result.total), band=result.band or "",
         band_label=result.band_label or "", flag_ids=[f.id for f in flags], has_safety_flag=bool(flags),
-        highest_severity=highest_severity(flags), completed_at=_at(row.administered_at), entered_by=by.user,
+        highest_severity=highest_severity(f.severity for f in flags), completed_at=_at(row.administered_at), entered_by=by.user,
         via=Via.STAFF,
     )
     _record(batch, "measures", row, response.id, patient_id)

@@ -35,7 +35,7 @@ from openkap.pathway import selectors as pathway
 from openkap.pathway.models import Episode
 from openkap.patients.models import Patient
 from openkap.scheduling import services
-from openkap.scheduling.models import Appointment, AppointmentKind, Participant
+from openkap.scheduling.models import Appointment, AppointmentKind, AppointmentType, Participant
 
 INSTRUCTIONS = {
     AppointmentKind.SCREENING: (
@@ -113,7 +113,7 @@ def book_dosing(front_desk: Actor, patient: Patient, starts: Iterable[datetime],
     record and checks the pathway's guard and the protocol's interval. Raises the
     last refusal when no start fits."""
     rooms = list(Room.objects.filter(site=site, kind=Room.Kind.DOSING, is_active=True).order_by("name"))
-    usual = timedelta(minutes=services.default_minutes(front_desk.organization.id, AppointmentKind.DOSING))
+    usual = timedelta(minutes=AppointmentType.objects.minutes_of(front_desk.organization.id, AppointmentKind.DOSING))
     refusal = ValidationError("No medicine room and monitoring clinician are free at the times offered.")
     for start in starts:
         busy = Appointment.objects.filter(start__lt=start + usual, end__gt=start).exclude(

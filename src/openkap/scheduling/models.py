@@ -30,6 +30,13 @@ DEFAULT_MINUTES: dict[str, int] = {
 }
 
 
+class AppointmentTypeQuerySet(models.QuerySet["AppointmentType"]):
+    def minutes_of(self, organization_id: int, kind: str) -> int:
+        """The usual length of a kind of appointment: the organisation's own, else DEFAULT_MINUTES."""
+        own = self.filter(organization_id=organization_id, kind=kind).values_list("default_minutes", flat=True).first()
+        return own if own is not None else DEFAULT_MINUTES[kind]
+
+
 class AppointmentType(models.Model):
     """An organisation's own default duration for a kind of appointment; kinds
     without a row use DEFAULT_MINUTES."""
@@ -39,6 +46,8 @@ class AppointmentType(models.Model):
     default_minutes = models.PositiveSmallIntegerField()
     updated_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = AppointmentTypeQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -25,7 +25,16 @@ from .errors import (
     ScoringError,
     UnknownInstrumentError,
 )
-from .model import Instrument, Licence, Rater, RiskLevel, Severity, Sex, with_licensed_text
+from .model import (
+    Instrument,
+    Licence,
+    Rater,
+    RiskLevel,
+    Severity,
+    Sex,
+    highest_severity,
+    with_licensed_text,
+)
 from .registry import all_instruments, get_instrument, normalize_id
 
 __all__ = [
@@ -49,6 +58,7 @@ __all__ = [
     "UnknownInstrumentError",
     "all_instruments",
     "get_instrument",
+    "highest_severity",
     "normalize_id",
     "parse_answer_text",
     "safety_flags",

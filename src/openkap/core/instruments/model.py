@@ -7,6 +7,7 @@ about any particular scale.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -30,6 +31,14 @@ class Severity(StrEnum):
     REVIEW = "review"
     URGENT = "urgent"
     EMERGENCY = "emergency"
+
+
+_SEVERITY_RANK = {Severity.REVIEW: 0, Severity.URGENT: 1, Severity.EMERGENCY: 2}
+
+
+def highest_severity(severities: Iterable[Severity]) -> str:
+    """The most urgent of these severities, emergency over urgent over review ("" for none)."""
+    return str(max(severities, key=_SEVERITY_RANK.__getitem__, default=""))
 
 
 class RiskLevel(StrEnum):

@@ -33,7 +33,6 @@ from .instruments import (
 from .links import LinkRefused, link_answer, link_create, link_open, link_submit, link_url
 from .portal import patient_assignment, portal_answer, portal_patient, portal_submit
 from .responses import FlaggedIncompleteError, _record, _Source, response_enter
-from .safety import highest_severity
 
 __all__ = [
     "CORRECTION_MIN_CHARS",
@@ -47,7 +46,6 @@ __all__ = [
     "_record",
     "assignment_cancel",
     "given_so_far",
-    "highest_severity",
     "instrument_for",
     "instruments_for",
     "is_asked",

@@ -22,6 +22,7 @@ from openkap.core.instruments import (
     Instrument,
     Rater,
     ScoringError,
+    highest_severity,
     score,
 )
 from openkap.measures.models import (
@@ -44,7 +45,7 @@ from .instruments import (
     _sex_of,
     instrument_for,
 )
-from .safety import _safety_task, highest_severity
+from .safety import _safety_task
 
 
 class FlaggedIncompleteError(ValidationError):
@@ -132,7 +133,7 @@ def _record(
         answers={item.id: answers.get(item.id) for item in instrument.items},
         supplementary=dict(supplementary), result=stored, is_scored=scored, total=total,
         band=band, band_label=band_label, flag_ids=[f.id for f in flags],
-        has_safety_flag=bool(flags), highest_severity=highest_severity(flags),
+        has_safety_flag=bool(flags), highest_severity=highest_severity(f.severity for f in flags),
         sex_used=sex or "", completed_at=completed_at, entered_by=source.entered_by,
         on_behalf=source.on_behalf, via=source.via, corrects=corrects,
         correction_reason=correction_reason,

@@ -17,6 +17,7 @@ from openkap.core.instruments import (
     Flag,
     Instrument,
     Severity,
+    highest_severity,
 )
 from openkap.measures.models import MeasureAssignment, MeasureResponse
 from openkap.patients.models import Patient
@@ -24,19 +25,11 @@ from openkap.patients.selectors import care_team_user_ids
 from openkap.tasks.models import Task
 from openkap.tasks.services import SAFETY_TASK_KIND, task_create
 
-_SEVERITY_RANK = {Severity.REVIEW: 0, Severity.URGENT: 1, Severity.EMERGENCY: 2}
-
 
 def _flag_key(flag: Flag | Mapping[str, Any]) -> str:
     if isinstance(flag, Flag):
         return f"{flag.id}:{flag.severity}"
     return f"{flag['id']}:{flag['severity']}"
-
-
-def highest_severity(flags: Sequence[Flag]) -> str:
-    if not flags:
-        return ""
-    return str(max(flags, key=lambda f: _SEVERITY_RANK[f.severity]).severity)
 
 
 def _flag_summary(instrument: Instrument, flag: Flag, answers: Mapping[str, int | None]) -> str:
@@ -94,7 +87,7 @@ def _safety_task(
             _point_draft_tasks_to(response, [t for t in earlier_tasks if t.data.get("partial")], by=by)
         if set(keys) <= earlier:
             return None
-    worst = highest_severity(flags)
+    worst = highest_severity(f.severity for f in flags)
     team = care_team_user_ids(patient)
     summary = "; ".join(dict.fromkeys(_flag_summary(instrument, f, answers) for f in flags))
     where = "answers so far (not yet submitted)" if partial else "submitted response"

@@ -9,7 +9,6 @@ from .consent import (
     consent_document_publish,
     consent_sign_in_clinic,
     consent_withdraw,
-    document_hash,
 )
 from .decisions import PLAN_STATES, eligibility_sign, plan_sign, reassessment_sign
 from .episode import episode_open, episode_transition
@@ -58,7 +57,6 @@ __all__ = [
     "consent_document_publish",
     "consent_sign_in_clinic",
     "consent_withdraw",
-    "document_hash",
     "eligibility_sign",
     "episode_open",
     "episode_transition",

@@ -31,10 +31,6 @@ from .common import _open_episode, _raise, _text
 from .screening import _route
 
 
-def document_hash(text: str) -> str:
-    return sha256_hex(text)
-
-
 def consent_document_publish(*, by: Actor, route: str, title: str, text: str) -> ConsentDocument:
     """Publish a new version of the consent for a route; patients must sign it before their next dosing."""
     require(by, Perm.CONSENT_MANAGE)
@@ -66,7 +62,7 @@ def consent_document_publish(*, by: Actor, route: str, title: str, text: str) ->
                 document = ConsentDocument.objects.create(
                     organization=by.organization, route=route,
                     version=(latest.version + 1) if latest else 1, title=title, text=text,
-                    sha256=document_hash(text), published_by=by.user,
+                    sha256=sha256_hex(text), published_by=by.user,
                 )
         except IntegrityError:
             raise ValidationError("Another version was published at the same time; reload and try again.") from None
@@ -95,7 +91,7 @@ def _consent_sign(
     if unfilled:
         raise ValidationError(unfilled, code="consent_unfilled")
     errors: dict[str, Any] = {}
-    if document_sha256 != document_hash(text):
+    if document_sha256 != sha256_hex(text):
         errors["document_sha256"] = ValidationError(
             _("The consent document changed since it was shown: read the current version and sign again."),
             code="document_changed")
@@ -105,13 +101,13 @@ def _consent_sign(
     _raise(errors)
     signature = ConsentSignature.objects.create(
         organization=by.organization, episode=episode, patient=patient, document=document,
-        typed_name=" ".join(typed_name.split()), document_sha256=document_hash(text), signed_text=text,
+        typed_name=" ".join(typed_name.split()), document_sha256=sha256_hex(text), signed_text=text,
         channel=channel, recorded_by=by.user, ip=ip,
     )
     audit_record(by=by, action=AuditAction.CREATE, object_type="consent_signature",
                  object_id=signature.id, patient_id=patient.id, break_glass=glass,
                  detail={"document_id": document.id, "version": document.version,
-                         "sha256": document_hash(text), "channel": channel})
+                         "sha256": sha256_hex(text), "channel": channel})
     return signature
 
 

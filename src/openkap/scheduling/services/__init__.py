@@ -8,7 +8,7 @@ move refused once the patient is known raises ``AuditedRefusal``, so the refusal
 and its reasons stay on the record although the transaction rolls back.
 """
 
-from .appointment_types import appointment_type_set_minutes, default_minutes
+from .appointment_types import appointment_type_set_minutes
 from .booking import (
     BookingCheck,
     BookingRequest,
@@ -74,7 +74,6 @@ __all__ = [
     "calendar_feed_authenticate",
     "calendar_feed_create",
     "calendar_feed_revoke",
-    "default_minutes",
     "describe",
     "patient_name_visible",
     "portal_calendar_feed_create",

@@ -11,17 +11,11 @@ from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.core.authz import Perm
 from openkap.scheduling.models import (
-    DEFAULT_MINUTES,
     AppointmentKind,
     AppointmentType,
 )
 
 from .common import MAX_MINUTES, MIN_MINUTES
-
-
-def default_minutes(organization_id: int, kind: str) -> int:
-    row = AppointmentType.objects.filter(organization_id=organization_id, kind=kind).first()
-    return row.default_minutes if row else DEFAULT_MINUTES[kind]
 
 
 def appointment_type_set_minutes(*, by: Actor, kind: str, minutes: int) -> AppointmentType:

@@ -32,10 +32,10 @@ from openkap.scheduling import rules
 from openkap.scheduling.models import (
     Appointment,
     AppointmentKind,
+    AppointmentType,
     Participant,
 )
 
-from .appointment_types import default_minutes
 from .common import (
     EARLIEST,
     LATEST,
@@ -198,7 +198,7 @@ def _end(by: Actor, kind: str, start: datetime, end: datetime | None, usual_minu
          window: rules.DosingWindow | None, errors: Errors) -> datetime | None:
     """The given end, or the usual length (at least the protocol's window), within limits."""
     if end is None and "end" not in errors:
-        minutes = usual_minutes or default_minutes(by.organization.id, kind)
+        minutes = usual_minutes or AppointmentType.objects.minutes_of(by.organization.id, kind)
         if window is not None:
             minutes = max(minutes, _round_up(window.total_minutes))
         end = start + timedelta(minutes=minutes)
