@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from openkap.fhir import mapping
+from openkap.fhir import bulk, mapping
 from tests.fhir.conftest import validate
 from tests.profiles import examples
 
@@ -103,3 +103,67 @@ def test_the_database_writes_instants_as_the_mapping_does(record, nurse, org):
     assert by_python[2][3:5] == ("2026-11-01T05:59:59Z", "2026-11-01T07:00:00Z")
     lines = "".join(mapping.vital_lines(v) for v in by_database)
     assert lines.count("\n") == 4 + 1 + 4 + 1 + 2 + 0  # the fixture's two sets first
+
+
+# --- the export's bulk path: COPY text in, NDJSON blocks out (ADR 0070) --------------------
+
+
+def copy_block(rows: list[tuple]) -> bytes:
+    """Rows as PostgreSQL writes them with COPY: the instants as the database's Instant does."""
+    return b"".join(bulk.copy_text(mapping.vital_values(row)) for row in rows)
+
+
+@settings(max_examples=examples(300))
+@given(rows=st.lists(rows, max_size=12))
+def test_a_block_of_copy_rows_is_the_reference_mapping_byte_for_byte(rows):
+    # Any mix of complete rows and rows with readings missing, in any order and number.
+    expected = b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for row in rows for r in reference(row))
+    assert bulk.vital_ndjson(copy_block(rows)) == expected
+
+
+def test_each_observation_of_a_block_validates_in_row_order():
+    t = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    block = copy_block([(1, 5, 9, t, t, 120, 80, 70, 97, 14), (2, 5, 9, t, t, None, 80, 71, None, 15),
+                        (3, 6, 10, t, t, 118, 79, 69, 98, 13)])
+    lines = [validate(json.loads(line)) for line in bulk.vital_ndjson(block).splitlines()]
+    assert [r["id"] for r in lines] == ["vs-1-bp", "vs-1-hr", "vs-1-spo2", "vs-1-rr", "vs-2-hr", "vs-2-rr",
+                                        "vs-3-bp", "vs-3-hr", "vs-3-spo2", "vs-3-rr"]
+    assert lines[6]["subject"] == {"reference": "Patient/6"}
+    assert lines[6]["encounter"] == {"reference": "Encounter/10"}
+    assert lines[5]["valueQuantity"]["value"] == 15
+
+
+@pytest.mark.parametrize("block", [b"1\t2\t3\n", b"1\t2\t3\t4\t5\t6\t7\t8\t9\t10\t11\n",
+                                   b"1\t2\t3\t4\t5\t\\N\t7\n"])
+def test_a_row_of_the_wrong_width_is_refused_not_misplaced(block):
+    with pytest.raises(ValueError, match="10 fields each"):
+        bulk.vital_ndjson(block)
+
+
+@pytest.mark.django_db
+def test_the_export_reads_every_row_once_in_order_as_copy_text(record, nurse, org, monkeypatch):
+    """The reader the export uses (on PostgreSQL, COPY statements of COPY_ROWS rows after the
+    last id read) gives the ORM's rows, as ``copy_text`` writes them, each once and in order."""
+    from django.db.models import F
+
+    from openkap.dosing.models import VitalSigns
+    from openkap.fhir import export
+
+    session = record["session"]
+    start = datetime(2026, 11, 1, 5, 59, 59, 999999, tzinfo=UTC)
+    for n in range(7):
+        VitalSigns.objects.create(organization=org, session=session, taken_at=start + timedelta(minutes=n),
+                                  systolic=None if n == 3 else 100 + n, diastolic=60 + n, heart_rate=70,
+                                  spo2=None if n % 2 else 95, respiratory_rate=12, recorded_by=nurse)
+    monkeypatch.setattr(export, "COPY_ROWS", 3)  # 9 rows: three full batches and an empty one
+    rows = (VitalSigns.objects.filter(organization=org).annotate(fhir_patient_id=F("session__patient_id"))
+            .annotate(taken=export.Instant("taken_at"), updated=export.Instant("recorded_at")).order_by("pk")
+            .values_list(*mapping.VITAL_FIELDS))
+    batches = list(export._vital_rows(rows))
+    assert [len(b) for b in batches] == [3, 3, 3]
+    assert [line for batch in batches for line in batch] == [bulk.copy_text(row) for row in rows]
+    # And the ORM's rows are the reference mapping's, through the block transform.
+    expected = b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE)
+                        for v in VitalSigns.objects.filter(organization=org).select_related("session").order_by("pk")
+                        for r in mapping.vital_observations(v, v.session.patient_id))
+    assert bulk.vital_ndjson(b"".join(line for batch in batches for line in batch)) == expected

@@ -308,7 +308,7 @@ def _vital_templates() -> dict[str, str]:
     return out
 
 
-_VITAL_TEMPLATES = _vital_templates()
+VITAL_TEMPLATES = _vital_templates()
 
 
 def _compile_vital_lines() -> tuple[Callable[..., str], dict[str, Callable[..., str]]]:
@@ -318,10 +318,10 @@ def _compile_vital_lines() -> tuple[Callable[..., str], dict[str, Callable[..., 
     unpack = ", ".join(VITAL_FIELDS)
     source = [f"def vital_lines(v):\n    {unpack} = v\n    out = ''"]
     for key in VITAL_KEYS:
-        source.append(f"    if {_PRESENT[key]}:\n        out += f{_VITAL_TEMPLATES[key]!r}")
+        source.append(f"    if {_PRESENT[key]}:\n        out += f{VITAL_TEMPLATES[key]!r}")
     source.append("    return out")
     for key in VITAL_KEYS:
-        source.append(f"def line_{key}(v):\n    {unpack} = v\n    return f{_VITAL_TEMPLATES[key]!r}")
+        source.append(f"def line_{key}(v):\n    {unpack} = v\n    return f{VITAL_TEMPLATES[key]!r}")
     namespace: dict[str, Any] = {}
     exec("\n".join(source), namespace)  # noqa: S102 - generated from constants, see above
     return namespace["vital_lines"], {key: namespace[f"line_{key}"] for key in VITAL_KEYS}
