@@ -128,3 +128,8 @@ def test_an_interaction_changes_the_f_the_explanation_states():
     with_drug = route_facts(sim("oral", interaction="clarithromycin"))
     assert with_drug.bioavailability == pytest.approx(plain.bioavailability * 2.6)
     assert "with clarithromycin" in with_drug.bioavailability_basis
+
+
+def test_the_f_basis_names_an_interaction_as_the_chart_title_does():
+    facts = route_facts(sim("oral", interaction="grapefruit-juice"))
+    assert "with grapefruit juice (CYP3A inhibitor)" in facts.bioavailability_basis

@@ -17,6 +17,7 @@ from openkap.core.pk.params import (
     ESKETAMINE_DEVICE_MG,
     IM_ABSORPTION,
     IN_RACEMIC_ABSORPTION,
+    INTERACTIONS,
     ORAL_ABSORPTION,
     PEREZ_RUIXO_2021,
     SUBLINGUAL_ABSORPTION,
@@ -256,7 +257,7 @@ def _swallowed_f(result: SimulationResult) -> float:
 
 
 def _with(result: SimulationResult) -> str:
-    return f" with {result.interaction}" if result.interaction else ""
+    return f" with {INTERACTIONS[result.interaction].label}" if result.interaction else ""
 
 
 def _half_time_min(ka: ParameterUse) -> float:
