@@ -232,7 +232,7 @@ def make_outsider(other_org: Organization) -> User:
 def _with_name_keys(p: Patient) -> Patient:
     """Patients made here skip patient_create; give them the name search keys it writes."""
     from openkap.patients.models import PatientNameKey
-    from openkap.patients.services import name_keys_of
+    from openkap.patients.search_keys import name_keys_of
 
     PatientNameKey.objects.bulk_create(name_keys_of([p]))
     return p

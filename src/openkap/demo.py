@@ -24,7 +24,7 @@ from openkap.audit.services import audit_record
 from openkap.core.authz import Role
 from openkap.core.identifiers import dea_check_digit, format_mrn
 from openkap.patients.models import CareTeamMember, Patient, PatientNameKey, WeightMeasurement
-from openkap.patients.services import name_keys_of, patient_search_name
+from openkap.patients.search_keys import name_keys_of, search_name_of
 
 DEMO_DOMAIN = "demo.openkap.org"
 BATCH = 5000
@@ -204,7 +204,7 @@ def _bulk_patients(org: Organization, count: int, staff: dict[Role, User], seed:
                 created_at=now,
                 updated_at=now,
             )
-            p.search_name = patient_search_name(p)
+            p.search_name = search_name_of(p)
             batch.append(p)
         Patient.objects.bulk_create(batch, batch_size=1000)
         saved = list(

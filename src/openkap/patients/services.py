@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -23,7 +22,6 @@ from openkap.accounts.authz import Actor, Denied, require
 from openkap.accounts.models import Membership, Organization, User
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
-from openkap.core import name_search
 from openkap.core.authz import Perm, Role
 from openkap.core.digest import sha256_hex
 from openkap.core.identifiers import format_mrn
@@ -37,6 +35,7 @@ from openkap.patients.models import (
     PortalInvitation,
     WeightMeasurement,
 )
+from openkap.patients.search_keys import name_keys_of, search_name_of
 from openkap.patients.selectors import patient_for, patient_in_organization
 
 # Demographic fields a clinician may set on create and update.
@@ -117,18 +116,6 @@ def _clean_patient_data(data: dict[str, Any], *, partial: bool) -> dict[str, Any
     return cleaned
 
 
-def patient_search_name(p: Patient) -> str:
-    return name_search.search_name(p.legal_given_name, p.legal_family_name, p.preferred_name)
-
-
-def name_keys_of(patients: Iterable[Patient]) -> list[PatientNameKey]:
-    """The search keys of saved patients whose ``search_name`` is set (bulk seeding too)."""
-    return [
-        PatientNameKey(organization_id=p.organization_id, patient_id=p.id, key=key)
-        for p in patients for key in name_search.word_start_suffixes(p.search_name)
-    ]
-
-
 def _name_keys_write(patient: Patient) -> None:
     """Replace the patient's search keys with those of its current name (in the caller's
     transaction, so a search never sees a name and keys that disagree)."""
@@ -162,7 +149,7 @@ def patient_create(*, by: Actor, data: dict[str, Any], mrn: str = "") -> Patient
         else:
             mrn = _next_mrn(by.organization)
         patient = Patient(organization=by.organization, mrn=mrn, **cleaned)
-        patient.search_name = patient_search_name(patient)
+        patient.search_name = search_name_of(patient)
         try:
             with transaction.atomic():
                 patient.save()
@@ -200,8 +187,8 @@ def patient_update(*, by: Actor, patient_id: int, data: dict[str, Any]) -> Patie
         changed = sorted(k for k, v in cleaned.items() if getattr(patient, k) != v)
         for key, value in cleaned.items():
             setattr(patient, key, value)
-        name_changed = patient.search_name != patient_search_name(patient)
-        patient.search_name = patient_search_name(patient)
+        name_changed = patient.search_name != search_name_of(patient)
+        patient.search_name = search_name_of(patient)
         patient.updated_at = timezone.now()
         patient.save()
         if name_changed:

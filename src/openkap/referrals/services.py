@@ -10,13 +10,12 @@ import hmac
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.urls import reverse
@@ -29,7 +28,6 @@ from openkap.accounts.models import Membership, Organization
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.core.authz import ROLE_PERMISSIONS, Perm, Role
-from openkap.core.identifiers import validate_npi
 from openkap.core.referrals import (
     RED_FLAG_IDS,
     Triage,
@@ -48,18 +46,14 @@ from openkap.patients.selectors import patient_for
 from openkap.patients.services import patient_create
 from openkap.referrals.models import Referral, ReferralLetter, StatusLink, SubmissionAttempt
 from openkap.referrals.selectors import crisis_text, duplicates_of
+from openkap.referrals.validation import check_letter, clean_person, clean_referrer, clean_story
 from openkap.tasks.models import Task
 from openkap.tasks.services import task_create
 
 RISK_TASK_KIND = "referral_risk"
 STATUS_LINK_DAYS = 30
-MAX_NAME = 100
-MAX_TEXT = 2000
-MAX_PHONE = 30
 MAX_LETTER_TEXT = 10_000
 MAX_NOTE = 2000
-MIN_AGE = 18
-PDF_MAGIC = b"%PDF-"
 # The core's NPI messages, for the Spanish catalogue (the core has no Django).
 NPI_MESSAGES = (
     gettext_noop("An NPI is ten digits and starts with 1 or 2."),
@@ -75,131 +69,6 @@ def _email_digest(email: str) -> str:
 
 def _token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
-
-
-# --- checking what was typed -----------------------------------------------------------------
-
-
-def _text(errors: dict[str, str], data: Mapping[str, Any], name: str, *, limit: int,
-          required: bool = False) -> str:
-    value = data.get(name)
-    value = "" if value is None else str(value).strip()
-    if "\x00" in value:
-        errors[name] = _("This field contains a character that cannot be stored.")
-    elif required and not value:
-        errors[name] = _("This field is required.")
-    elif len(value) > limit:
-        errors[name] = _("Keep this under %(limit)s characters (you wrote %(n)s).") % {
-            "limit": limit, "n": len(value)}
-    return value
-
-
-def _phone(errors: dict[str, str], data: Mapping[str, Any], name: str, *, required: bool = False) -> str:
-    value = _text(errors, data, name, limit=MAX_PHONE, required=required)
-    if value and name not in errors:
-        digits = sum(c.isdigit() for c in value)
-        if digits < 7 or digits > 15 or any(not (c.isdigit() or c in " +-().") for c in value):
-            errors[name] = _("Enter a phone number: 7 to 15 digits; spaces, +, -, ( and ) are allowed.")
-    return value
-
-
-def _email(errors: dict[str, str], data: Mapping[str, Any], name: str, *, required: bool = False) -> str:
-    value = _text(errors, data, name, limit=254, required=required).lower()
-    if value and name not in errors:
-        try:
-            validate_email(value)
-        except ValidationError:
-            errors[name] = _("Enter a valid email address.")
-    return value
-
-
-def _birth_date(errors: dict[str, str], data: Mapping[str, Any], name: str) -> date | None:
-    raw = data.get(name)
-    if isinstance(raw, date):
-        value = raw
-    else:
-        try:
-            value = date.fromisoformat(str(raw or "").strip())
-        except ValueError:
-            errors[name] = _("Enter the date of birth as YYYY-MM-DD.")
-            return None
-    today = timezone.localdate()
-    age = today.year - value.year - ((today.month, today.day) < (value.month, value.day))
-    if value > today:
-        errors[name] = _("The date of birth cannot be in the future.")
-    elif age < MIN_AGE:
-        errors[name] = _("The clinic treats adults: the person must be 18 or older.")
-    elif age > 120:
-        errors[name] = _("Please check the date of birth: it is more than 120 years ago.")
-    return value
-
-
-def clean_person(data: Mapping[str, Any], *, kind: str) -> dict[str, Any]:
-    """The person the referral is about; raises ValidationError naming each bad field."""
-    errors: dict[str, str] = {}
-    cleaned: dict[str, Any] = {
-        "given_name": _text(errors, data, "given_name", limit=MAX_NAME, required=True),
-        "family_name": _text(errors, data, "family_name", limit=MAX_NAME, required=True),
-        "date_of_birth": _birth_date(errors, data, "date_of_birth"),
-        "email": _email(errors, data, "email", required=kind == Referral.Kind.SELF),
-        "phone": _phone(errors, data, "phone", required=kind == Referral.Kind.SELF),
-    }
-    sex = str(data.get("sex_at_birth") or "")
-    if sex not in Patient.SexAtBirth.values:
-        errors["sex_at_birth"] = _("Choose one of the options.")
-    cleaned["sex_at_birth"] = sex
-    language = str(data.get("preferred_language") or "")
-    if language not in Referral.Language.values:
-        errors["preferred_language"] = _("Choose English or Spanish.")
-    cleaned["preferred_language"] = language
-    if errors:
-        raise ValidationError(errors)
-    return cleaned
-
-
-def clean_story(data: Mapping[str, Any]) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    cleaned = {
-        "reason": _text(errors, data, "reason", limit=MAX_TEXT, required=True),
-        "current_treatment": _text(errors, data, "current_treatment", limit=MAX_TEXT),
-    }
-    if errors:
-        raise ValidationError(errors)
-    return cleaned
-
-
-def _clean_referrer(data: Mapping[str, Any]) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    cleaned = {
-        "referrer_name": _text(errors, data, "referrer_name", limit=200, required=True),
-        "referrer_npi": _text(errors, data, "referrer_npi", limit=10, required=True),
-        "referrer_practice": _text(errors, data, "referrer_practice", limit=200, required=True),
-        "referrer_email": _email(errors, data, "referrer_email", required=True),
-        "referrer_phone": _phone(errors, data, "referrer_phone", required=True),
-    }
-    if "referrer_npi" not in errors:
-        problem = validate_npi(cleaned["referrer_npi"])
-        if problem:
-            errors["referrer_npi"] = _(problem)
-    if errors:
-        raise ValidationError(errors)
-    return cleaned
-
-
-def check_letter_size(size: int) -> None:
-    limit = settings.REFERRAL_MAX_LETTER_BYTES
-    if size > limit:
-        raise ValidationError({"letter": _("The letter is larger than %(mb)s MB: please send a smaller PDF.")
-                               % {"mb": f"{limit / (1024 * 1024):g}"}})
-
-
-def _check_letter(name: str, content: bytes) -> None:
-    """A PDF by its content (the %PDF- header and an end-of-file marker), not its name."""
-    check_letter_size(len(content))
-    if not content.startswith(PDF_MAGIC) or b"%%EOF" not in content[-2048:]:
-        raise ValidationError({"letter": _("The letter must be a PDF document; this file is not one.")})
-    if len(name) > 200:
-        raise ValidationError({"letter": _("The file name is too long.")})
 
 
 def _triage_of(instruments: Mapping[str, Mapping[str, int | None]], red_flags: Iterable[str],
@@ -235,12 +104,6 @@ def _email_over_limit(email: str) -> bool:
     return SubmissionAttempt.objects.filter(
         email_hash=_email_digest(email), outcome="stored", created_at__gte=timezone.now() - window
     ).count() >= settings.REFERRAL_MAX_PER_EMAIL
-
-
-def looks_automated(*, honeypot: str, started_at: float | None, now: float) -> bool:
-    """A filled hidden field, or a form filled faster than a person can read it."""
-    minimum = settings.REFERRAL_MIN_FILL_SECONDS
-    return bool(honeypot.strip()) or started_at is None or now - started_at < minimum
 
 
 def record_automated(*, organization: Organization, ip: str) -> None:
@@ -341,7 +204,7 @@ def referral_submit(
     parts: list[tuple[Any, Mapping[str, Any]]] = [(lambda d: clean_person(d, kind=kind), person),
                                                   (clean_story, story)]
     if kind == Referral.Kind.CLINICIAN:
-        parts.append((_clean_referrer, referrer or {}))
+        parts.append((clean_referrer, referrer or {}))
     for clean, raw in parts:
         try:
             cleaned.update(clean(raw))
@@ -354,7 +217,7 @@ def referral_submit(
         errors["red_flags"] = [_("Choose from the listed conditions.")]
     if letter is not None:
         try:
-            _check_letter(*letter)
+            check_letter(*letter)
         except ValidationError as exc:
             errors.update(exc.message_dict)
     if not submission_key or len(submission_key) > 64:

@@ -27,7 +27,7 @@ from openkap.core.authz import Perm
 from openkap.core.instruments import get_instrument
 from openkap.core.pathway.contraindications import CHECKLIST
 from openkap.core.referrals import ASQ_SCREEN_ITEMS, asq_acuity_asked, crisis_now
-from openkap.referrals import selectors, services
+from openkap.referrals import selectors, services, validation
 from openkap.referrals.forms import (
     RED_FLAG_LABELS,
     AcceptForm,
@@ -199,11 +199,11 @@ def _apply(step: str, form: Form, state: dict[str, Any]) -> bool:
     answers now call for the crisis screen (the first time they do)."""
     data = form.cleaned_data
     if step == "contact":
-        cleaned = services.clean_person(data, kind=Referral.Kind.SELF)
+        cleaned = validation.clean_person(data, kind=Referral.Kind.SELF)
         cleaned["date_of_birth"] = cleaned["date_of_birth"].isoformat()
         state["person"] = cleaned
     elif step == "story":
-        state["story"] = services.clean_story(data)
+        state["story"] = validation.clean_story(data)
     elif step in ("phq9", "gad7", "asq", "asq_acuity"):
         assert isinstance(form, InstrumentForm)
         answers = form.answers()
@@ -223,7 +223,7 @@ def _apply(step: str, form: Form, state: dict[str, Any]) -> bool:
 
 def _submit(request: HttpRequest, organization: Organization, state: dict[str, Any], form: Form) -> HttpResponse:
     ip = client_ip(request)
-    if services.looks_automated(honeypot=form.cleaned_data.get("website", ""), started_at=state.get("t0"),
+    if validation.looks_automated(honeypot=form.cleaned_data.get("website", ""), started_at=state.get("t0"),
                                 now=time.time()):
         services.record_automated(organization=organization, ip=ip)
         return _thanks_redirect(request, organization, crisis=False)
@@ -284,14 +284,14 @@ def clinician(request: HttpRequest, org_slug: str | None = None) -> HttpResponse
         return _clinician_page(request, organization, form, raw_state, 422)
     data = form.cleaned_data
     ip = client_ip(request)
-    if services.looks_automated(honeypot=data.get("website", ""), started_at=state.get("t0"), now=time.time()):
+    if validation.looks_automated(honeypot=data.get("website", ""), started_at=state.get("t0"), now=time.time()):
         services.record_automated(organization=organization, ip=ip)
         return _thanks_redirect(request, organization, crisis=False)
     upload = data.get("letter")
     try:
         letter = None
         if upload:
-            services.check_letter_size(upload.size)  # before reading it into memory
+            validation.check_letter_size(upload.size)  # before reading it into memory
             letter = (upload.name, upload.read())
         services.referral_submit(
             organization=organization, kind=Referral.Kind.CLINICIAN, person=data, story=data,

@@ -7,6 +7,7 @@ from functools import cache
 from importlib import resources
 
 import nh3
+from django.core.exceptions import ValidationError
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from markdown_it import MarkdownIt
@@ -81,3 +82,24 @@ def render_markdown(text: str) -> str:
     return clean.replace(
         "<table>", f'<div class="table-scroll" tabindex="0" role="region" aria-label="{label}"><table>'
     ).replace("</table>", "</table></div>")
+
+
+def clean_section_text(*, title: str, description: str, body: str) -> dict[str, str]:
+    """The checks a section's text must pass, shared by preview and publish."""
+    title, description, body = title.strip(), " ".join(description.split()), body.strip()
+    errors: dict[str, str] = {}
+    if not title:
+        errors["title"] = "Give the page a title."
+    elif len(title) > TITLE_MAX:
+        errors["title"] = f"A title is at most {TITLE_MAX} characters (this one has {len(title)})."
+    if not description:
+        errors["description"] = "Give a one-sentence summary: search engines and link previews show it."
+    elif len(description) > DESCRIPTION_MAX:
+        errors["description"] = f"A summary is at most {DESCRIPTION_MAX} characters (this one has {len(description)})."
+    if not body:
+        errors["body"] = "The page needs some text."
+    elif len(body) > BODY_MAX:
+        errors["body"] = f"A section is at most {BODY_MAX:,} characters (this one has {len(body):,})."
+    if errors:
+        raise ValidationError(errors)
+    return {"title": title, "description": description, "body": body + "\n"}

@@ -10,29 +10,8 @@ from openkap.accounts.authz import Actor, require
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.core.authz import Perm
-from openkap.site.content import BODY_MAX, DESCRIPTION_MAX, LANGUAGES, SECTION_KEYS, TITLE_MAX
+from openkap.site.content import LANGUAGES, SECTION_KEYS, clean_section_text
 from openkap.site.models import SiteSection
-
-
-def clean_section_text(*, title: str, description: str, body: str) -> dict[str, str]:
-    """The checks a section's text must pass, shared by preview and publish."""
-    title, description, body = title.strip(), " ".join(description.split()), body.strip()
-    errors: dict[str, str] = {}
-    if not title:
-        errors["title"] = "Give the page a title."
-    elif len(title) > TITLE_MAX:
-        errors["title"] = f"A title is at most {TITLE_MAX} characters (this one has {len(title)})."
-    if not description:
-        errors["description"] = "Give a one-sentence summary: search engines and link previews show it."
-    elif len(description) > DESCRIPTION_MAX:
-        errors["description"] = f"A summary is at most {DESCRIPTION_MAX} characters (this one has {len(description)})."
-    if not body:
-        errors["body"] = "The page needs some text."
-    elif len(body) > BODY_MAX:
-        errors["body"] = f"A section is at most {BODY_MAX:,} characters (this one has {len(body):,})."
-    if errors:
-        raise ValidationError(errors)
-    return {"title": title, "description": description, "body": body + "\n"}
 
 
 def site_section_publish(

@@ -25,7 +25,14 @@ from openkap.accounts.models import Organization
 from openkap.core.authz import Perm
 from openkap.patients import services as patient_services
 from openkap.site import selectors, services
-from openkap.site.content import LANGUAGES, SECTION_KEYS, SECTIONS, Section, render_markdown
+from openkap.site.content import (
+    LANGUAGES,
+    SECTION_KEYS,
+    SECTIONS,
+    Section,
+    clean_section_text,
+    render_markdown,
+)
 from openkap.site.eligibility import plain_eligibility
 from openkap.site.forms import SectionForm
 from openkap.web.decorators import apply_errors, staff_view
@@ -248,7 +255,7 @@ def admin_edit(request: HttpRequest, actor: Actor, key: str, language: str) -> H
                     section = services.site_section_publish(by=actor, key=key, language=language, **form.cleaned_data)
                     messages.success(request, f"Published version {section.version}.")
                     return redirect("site:admin_edit", key=key, language=language)
-                text = services.clean_section_text(**form.cleaned_data)
+                text = clean_section_text(**form.cleaned_data)
                 preview = {"title": text["title"], "html": render_markdown(text["body"])}
             except ValidationError as exc:
                 apply_errors(form, exc)
