@@ -109,10 +109,7 @@ NOT_YET_MOVED = {
     "dosing.services.records.record_is_stuck", "dosing.services.protocols.example_text",
     "dosing.services.protocols.protocol_content_with",
     "ledger.services.common.amount", "ledger.services.common.ndc_error",
-    "measures.services.instruments.instrument_for", "measures.services.instruments.instruments_for",
-    "measures.services.instruments.item_wording",
-    "measures.services.instruments.patient_can_complete", "measures.services.instruments.is_asked",
-    "measures.services.instruments.given_so_far", "measures.services.links.link_url",
+    "measures.services.links.link_url",
     "measures.services.portal.patient_assignment",
 }
 

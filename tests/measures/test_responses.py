@@ -11,7 +11,8 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from openkap.accounts.authz import Denied
-from openkap.measures import selectors, services
+from openkap.core.instruments import presentation
+from openkap.measures import licensed, selectors, services
 from openkap.measures.models import MeasureResponse
 from tests.measures.factories import PHQ9_NO_FLAG
 
@@ -180,9 +181,9 @@ def test_licensed_wording_is_loaded_by_admins_and_used(admin, therapist, org, as
         by=as_actor(admin, org), instrument_id="madrs", texts={"q1": "Apparent sadness: the licensed wording."},
         licence_reference="RCPsych permission 2026-01",
     )
-    instrument = services.instrument_for(org.id, "madrs")
+    instrument = licensed.instrument_for(org.id, "madrs")
     assert instrument.items[0].licensed_text == "Apparent sadness: the licensed wording."
-    assert services.item_wording(instrument.items[1]) == "Reported sadness"
+    assert presentation.item_wording(instrument.items[1]) == "Reported sadness"
     with pytest.raises(ValidationError):
         services.licensed_wording_save(by=as_actor(admin, org), instrument_id="phq9", texts={"q1": "x"})
     with pytest.raises(ValidationError):
@@ -191,10 +192,10 @@ def test_licensed_wording_is_loaded_by_admins_and_used(admin, therapist, org, as
 
 
 def test_qids_reaches_the_portal_only_with_full_licensed_wording(admin, org, as_actor):
-    assert not services.patient_can_complete(services.instrument_for(org.id, "qidssr16"))
+    assert not presentation.patient_can_complete(licensed.instrument_for(org.id, "qidssr16"))
     texts = {f"q{n}": f"QIDS item {n} licensed wording" for n in range(1, 17)}
     services.licensed_wording_save(by=as_actor(admin, org), instrument_id="qidssr16", texts=texts,
                                    licence_reference="UTSW licence")
-    assert services.patient_can_complete(services.instrument_for(org.id, "qidssr16"))
+    assert presentation.patient_can_complete(licensed.instrument_for(org.id, "qidssr16"))
     # Clinician-rated scales never do.
-    assert not services.patient_can_complete(services.instrument_for(org.id, "madrs"))
+    assert not presentation.patient_can_complete(licensed.instrument_for(org.id, "madrs"))

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from openkap.core.instruments import presentation
 from openkap.core.instruments.registry import get_instrument
 from openkap.core.pathway import CHECKLIST
 from openkap.measures import services as measures
@@ -65,7 +66,7 @@ def answers_all_zero(instrument_id: str) -> dict[str, int | None]:
     answers: dict[str, int | None] = {}
     for item in instrument.items:
         answers[item.id] = 0
-        if not measures.is_asked(item, answers):
+        if not presentation.is_asked(item, answers):
             answers[item.id] = None
     return answers
 

@@ -28,7 +28,7 @@ from openkap.core.authz import Role
 from openkap.core.instruments import get_instrument
 from openkap.demo import DemoContext
 from openkap.dosing.models import DosingSession
-from openkap.measures import services
+from openkap.measures import licensed, services
 from openkap.measures.models import MeasureAssignment, MeasureResponse, Occasion, Via
 from openkap.pathway.models import Episode
 from openkap.pathway.selectors import current_episode
@@ -135,7 +135,7 @@ class _Course:
     def fill(self, assignment: MeasureAssignment, answers: dict, when: datetime) -> None:
         when = min(when, self.now - timedelta(minutes=self.rng.randint(20, 90)))
         org, patient = self.patient.organization, self.patient
-        instrument = services.instrument_for(org.id, assignment.instrument_id)
+        instrument = licensed.instrument_for(org.id, assignment.instrument_id)
         if instrument.rater.value == "clinician-rated":
             services.response_enter(
                 by=self.check_in if assignment.occasion == Occasion.BEFORE_DOSING else self.clinician,

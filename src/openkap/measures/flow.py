@@ -10,7 +10,7 @@ from typing import Any
 
 from openkap.core.instruments import Instrument
 from openkap.core.instruments.model import MissingRule
-from openkap.measures.services import is_asked
+from openkap.core.instruments.presentation import is_asked
 
 REVIEW = "review"
 EXTRA_PREFIX = "extra-"

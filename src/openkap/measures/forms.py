@@ -7,9 +7,9 @@ from typing import Any
 from django import forms
 
 from openkap.core.instruments import Instrument, all_instruments
+from openkap.core.instruments.presentation import item_wording
 from openkap.measures.models import Occasion
 from openkap.measures.schedule import SCHEDULED_OCCASIONS
-from openkap.measures.services import item_wording
 
 # Scales with more values than this are typed as a number (EBI's 0-100).
 MAX_RADIO_VALUES = 11

@@ -16,7 +16,7 @@ from openkap.accounts.authz import Actor
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.core.authz import Perm
-from openkap.core.instruments import Instrument, all_instruments, score_range
+from openkap.core.instruments import Instrument, all_instruments, presentation, score_range
 from openkap.core.instruments.change import (
     RESPONSE_REDUCTION_PERCENT,
     ChangeResult,
@@ -25,7 +25,7 @@ from openkap.core.instruments.change import (
     change_rules,
 )
 from openkap.dosing.models import DosingSession
-from openkap.measures import services
+from openkap.measures import licensed, services
 from openkap.measures.charts import TrendChart, trend_chart
 from openkap.measures.models import (
     AssignmentStatus,
@@ -257,7 +257,7 @@ def responses_of(*, by: Actor, patient_id: int, instrument_id: str | None = None
 
 def trend_of(*, by: Actor, patient_id: int, instrument_id: str) -> Trend:
     patient, glass = patient_for(by, patient_id, Perm.MEASURE_VIEW)
-    instrument = services.instrument_for(by.organization.id, instrument_id)
+    instrument = licensed.instrument_for(by.organization.id, instrument_id)
     responses = list(current_responses(patient).filter(instrument_id=instrument.id))
     sessions = list(
         DosingSession.objects.filter(patient=patient)
@@ -313,8 +313,8 @@ def portal_questionnaires(*, by: Actor) -> list[PortalItem]:
         .select_related("draft")
         .order_by("overdue_at", "id")
     ):
-        instrument = services.instrument_for(patient.organization_id, a.instrument_id)
-        if not services.patient_can_complete(instrument):
+        instrument = licensed.instrument_for(patient.organization_id, a.instrument_id)
+        if not presentation.patient_can_complete(instrument):
             continue
         draft = getattr(a, "draft", None)
         items.append(

@@ -23,10 +23,11 @@ from openkap.core.instruments import (
     Rater,
     ScoringError,
     all_instruments,
+    presentation,
     safety_flags,
 )
 from openkap.core.instruments.translations import has_wording, localized
-from openkap.measures import flow, selectors, services
+from openkap.measures import flow, licensed, selectors, services
 from openkap.measures.forms import (
     AnswerForm,
     AssignForm,
@@ -62,11 +63,11 @@ def patient_measures(request: HttpRequest, actor: Actor, patient_id: int) -> Htt
     chart = patient_selectors.patient_chart(by=actor, patient_id=patient_id)
     overview = selectors.measures_overview(by=actor, patient_id=patient_id)
     org_id = actor.organization.id
-    instruments = services.instruments_for(
+    instruments = licensed.instruments_for(
         org_id, [i.id for i in all_instruments()] + [a.instrument_id for a in overview.open_assignments])
     enterable = [instruments[i.id] for i in all_instruments()]
     linkable = {
-        a.id for a in overview.open_assignments if services.patient_can_complete(instruments[a.instrument_id])
+        a.id for a in overview.open_assignments if presentation.patient_can_complete(instruments[a.instrument_id])
     }
     return TemplateResponse(
         request,
@@ -91,7 +92,7 @@ def patient_measures(request: HttpRequest, actor: Actor, patient_id: int) -> Htt
 def response_entry(request: HttpRequest, actor: Actor, patient_id: int, instrument_id: str) -> HttpResponse:
     patient = patient_selectors.patient_get(by=actor, patient_id=patient_id)
     try:
-        instrument = services.instrument_for(actor.organization.id, instrument_id)
+        instrument = licensed.instrument_for(actor.organization.id, instrument_id)
     except ValidationError as exc:
         raise Http404("No such questionnaire.") from exc
     assignment = _query_assignment(request, patient)
@@ -178,16 +179,16 @@ def _initial_answers(response: MeasureResponse) -> dict[str, Any]:
 @staff_view(Perm.MEASURE_VIEW)
 def response_detail(request: HttpRequest, actor: Actor, patient_id: int, response_id: int) -> HttpResponse:
     response = _own_response(patient_id, response_id, actor)
-    instrument = services.instrument_for(actor.organization.id, response.instrument_id)
+    instrument = licensed.instrument_for(actor.organization.id, response.instrument_id)
     labels = {}
     for item in (*instrument.items, *instrument.supplementary_items):
         labels[item.id] = {o.value: o.label for o in item.scale.options}
     rows = [
-        (n, services.item_wording(item), response.answers.get(item.id), labels[item.id].get(response.answers.get(item.id)))
+        (n, presentation.item_wording(item), response.answers.get(item.id), labels[item.id].get(response.answers.get(item.id)))
         for n, item in enumerate(instrument.items, 1)
     ]
     extra_rows = [
-        (services.item_wording(item), response.supplementary.get(item.id), labels[item.id].get(response.supplementary.get(item.id)))
+        (presentation.item_wording(item), response.supplementary.get(item.id), labels[item.id].get(response.supplementary.get(item.id)))
         for item in instrument.supplementary_items if item.id in response.supplementary
     ]
     correction = selectors.correction_of(response)
@@ -219,7 +220,7 @@ def assign(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse:
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:
-            name = services.instrument_for(actor.organization.id, assignment.instrument_id).short_name
+            name = licensed.instrument_for(actor.organization.id, assignment.instrument_id).short_name
             messages.success(request, f"{name} assigned.")
     else:
         patient_selectors.patient_in_organization(actor, patient_id)
@@ -339,7 +340,7 @@ def wording_edit(request: HttpRequest, actor: Actor, instrument_id: str) -> Http
 
 def _flags_so_far(instrument: Instrument, answers: dict[str, Any]) -> bool:
     try:
-        return bool(safety_flags(instrument, services.given_so_far(instrument, answers)))
+        return bool(safety_flags(instrument, presentation.given_so_far(instrument, answers)))
     except ScoringError:
         return False
 
@@ -403,7 +404,7 @@ def _questionnaire(
         for n, item in enumerate(flow.asked_items(instrument, answers), 1):
             labels = {o.value: o.label for o in item.scale.options}
             given = answers.get(item.id)
-            review.append((n, item.id, services.item_wording(item), given, labels.get(given, given)))
+            review.append((n, item.id, presentation.item_wording(item), given, labels.get(given, given)))
     return TemplateResponse(
         request,
         "measures/fill.html",
@@ -413,7 +414,7 @@ def _questionnaire(
             "instrument": instrument,
             "step": step,
             "form": form,
-            "wording": services.item_wording(step.item) if step.item is not None else "",
+            "wording": presentation.item_wording(step.item) if step.item is not None else "",
             "error": error,
             "review": review,
             "here": here,
@@ -452,7 +453,7 @@ def portal_fill(request: HttpRequest, actor: Actor, patient: Patient, assignment
 @patient_view
 def portal_done(request: HttpRequest, actor: Actor, patient: Patient, response_id: int) -> HttpResponse:
     response = selectors.portal_response(by=actor, response_id=response_id)
-    instrument = services.instrument_for(actor.organization.id, response.instrument_id)
+    instrument = licensed.instrument_for(actor.organization.id, response.instrument_id)
     return TemplateResponse(
         request, "measures/done.html",
         {"organization": actor.organization, "response": response, "instrument": instrument, "portal": True,

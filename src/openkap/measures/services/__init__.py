@@ -21,15 +21,7 @@ from .common import (
     MAX_LINK_DAYS,
     Answers,
 )
-from .instruments import (
-    given_so_far,
-    instrument_for,
-    instruments_for,
-    is_asked,
-    item_wording,
-    licensed_wording_save,
-    patient_can_complete,
-)
+from .instruments import licensed_wording_save
 from .links import LinkRefused, link_answer, link_create, link_open, link_submit, link_url
 from .portal import patient_assignment, portal_answer, portal_patient, portal_submit
 from .responses import FlaggedIncompleteError, _record, _Source, response_enter
@@ -45,11 +37,6 @@ __all__ = [
     "_Source",
     "_record",
     "assignment_cancel",
-    "given_so_far",
-    "instrument_for",
-    "instruments_for",
-    "is_asked",
-    "item_wording",
     "licensed_wording_save",
     "link_answer",
     "link_create",
@@ -59,7 +46,6 @@ __all__ = [
     "measure_assign",
     "measure_plan_update",
     "patient_assignment",
-    "patient_can_complete",
     "portal_answer",
     "portal_patient",
     "portal_submit",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -16,11 +16,9 @@ from openkap.core.authz import Perm
 from openkap.core.instruments import (
     Instrument,
     Licence,
-    Rater,
     ScoringError,
     get_instrument,
     parse_answer_text,
-    with_licensed_text,
 )
 from openkap.measures.models import (
     LicensedWording,
@@ -28,60 +26,6 @@ from openkap.measures.models import (
 from openkap.patients.models import Patient
 
 from .common import Answers
-
-
-def instrument_for(organization_id: int, instrument_id: str) -> Instrument:
-    """The core instrument with the organisation's licensed wording, if it loaded any.
-
-    Raises ValidationError for an unknown instrument."""
-    return instruments_for(organization_id, [instrument_id])[instrument_id]
-
-
-def instruments_for(organization_id: int, instrument_ids: Iterable[str]) -> dict[str, Instrument]:
-    """``instrument_for`` of several instruments, reading the wording once (a page that
-    lists every instrument must not query per instrument)."""
-    bases: dict[str, Instrument] = {}
-    for instrument_id in instrument_ids:
-        try:
-            bases[instrument_id] = get_instrument(instrument_id)
-        except ScoringError as exc:
-            raise ValidationError({"instrument_id": str(exc)}) from None
-    wordings = {
-        w.instrument_id: w for w in LicensedWording.objects.filter(
-            organization_id=organization_id, instrument_id__in={b.id for b in bases.values()})
-    }
-    return {key: _with_wording(base, wordings.get(base.id)) for key, base in bases.items()}
-
-
-def _with_wording(base: Instrument, wording: LicensedWording | None) -> Instrument:
-    if wording is None:
-        return base
-    known = {item.id for item in base.items}
-    texts = {k: v for k, v in wording.texts.items() if k in known and str(v).strip()}
-    return with_licensed_text(base, texts) if texts else base
-
-
-def item_wording(item: Any) -> str:
-    return item.licensed_text or item.text or item.label
-
-
-def _has_full_wording(instrument: Instrument) -> bool:
-    return all(item.licensed_text or item.text for item in instrument.items)
-
-
-def patient_can_complete(instrument: Instrument) -> bool:
-    """Self-report only, and only with wording the clinic may show: instruments whose text
-    needs permission go to patients once the organisation has loaded its licensed text."""
-    if instrument.rater is not Rater.SELF_REPORT:
-        return False
-    return instrument.licence is not Licence.PERMISSION_REQUIRED or _has_full_wording(instrument)
-
-
-def is_asked(item: Any, answers: Mapping[str, int | None]) -> bool:
-    """The form's skip logic (which items are shown); scoring stays in the core."""
-    if item.asked_if is None:
-        return True
-    return any(all(answers.get(m.item) in m.values for m in clause) for clause in item.asked_if)
 
 
 def _coerce_answers(instrument: Instrument, raw: Mapping[str, Any], *, field: str = "answers") -> Answers:
@@ -140,13 +84,6 @@ def _coerce_supplementary(instrument: Instrument, raw: Mapping[str, Any]) -> Ans
 
 def _answer_list(instrument: Instrument, answers: Mapping[str, int | None]) -> list[int | None]:
     return [answers.get(item.id) for item in instrument.items]
-
-
-def given_so_far(instrument: Instrument, answers: Mapping[str, int | None]) -> list[int | None]:
-    """Answers up to the last item seen: later items are not yet given (not refusals)."""
-    ids = [item.id for item in instrument.items]
-    last = max((ids.index(k) for k in answers if k in ids), default=-1)
-    return [answers.get(i) for i in ids[: last + 1]]
 
 
 def _sex_of(patient: Patient) -> str | None:

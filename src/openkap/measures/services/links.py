@@ -24,6 +24,8 @@ from openkap.core.digest import sha256_hex
 from openkap.core.instruments import (
     Instrument,
 )
+from openkap.core.instruments.presentation import patient_can_complete
+from openkap.measures.licensed import instrument_for
 from openkap.measures.models import (
     MeasureAssignment,
     MeasureDraft,
@@ -34,7 +36,6 @@ from openkap.measures.models import (
 
 from .assignments import _staff_assignment
 from .common import LINK_DAYS, MAX_LINK_DAYS
-from .instruments import instrument_for, patient_can_complete
 from .portal import _save_draft, _submit_draft
 from .responses import _Source
 

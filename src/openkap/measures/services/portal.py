@@ -20,6 +20,8 @@ from openkap.core.instruments import (
     ScoringError,
     safety_flags,
 )
+from openkap.core.instruments.presentation import given_so_far, is_asked, patient_can_complete
+from openkap.measures.licensed import instrument_for
 from openkap.measures.models import (
     MeasureAssignment,
     MeasureDraft,
@@ -33,10 +35,6 @@ from .common import Answers
 from .instruments import (
     _coerce_answers,
     _coerce_supplementary,
-    given_so_far,
-    instrument_for,
-    is_asked,
-    patient_can_complete,
 )
 from .responses import _record, _Source
 from .safety import _safety_task

@@ -25,6 +25,7 @@ from openkap.core.instruments import (
     highest_severity,
     score,
 )
+from openkap.measures.licensed import instrument_for
 from openkap.measures.models import (
     MeasureAssignment,
     MeasureDraft,
@@ -43,7 +44,6 @@ from .instruments import (
     _coerce_answers,
     _coerce_supplementary,
     _sex_of,
-    instrument_for,
 )
 from .safety import _safety_task
 
