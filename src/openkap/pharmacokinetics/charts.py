@@ -22,6 +22,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MultipleLocator
 
 from openkap.core.pk import DISCLAIMER, SimulationResult
+from openkap.core.pk.chart import title_lines
 from openkap.core.pk.overlay import OKABE_ITO
 from openkap.core.pk.params import INTERACTIONS
 from openkap.pharmacokinetics.explain import SHORT_LABELS
@@ -130,13 +131,13 @@ def _legend_label(result: SimulationResult) -> str:
 def _title(results: Sequence[SimulationResult]) -> str:
     doses = sorted({r.dose_mg for r in results})
     weights = sorted({r.weight_kg for r in results if r.weight_kg is not None})
-    title = "Same dose, different routes: " + " / ".join(f"{d:g} mg" for d in doses)
+    parts = ["Same dose, different routes: " + " / ".join(f"{d:g} mg" for d in doses)]
     if weights:
-        title += ", " + " / ".join(f"{w:g} kg" for w in weights)
+        parts.append(" / ".join(f"{w:g} kg" for w in weights))
     interactions = sorted({r.interaction for r in results if r.interaction is not None})
     if interactions:
-        title += ", with " + " / ".join(INTERACTIONS[i].label for i in interactions)
+        parts.append("with " + " / ".join(INTERACTIONS[i].label for i in interactions))
     ages = sorted({r.age_years for r in results if r.age_years is not None})
     if ages:
-        title += ", age " + " / ".join(f"{a:g}" for a in ages) + " (slower hepatic clearance)"
-    return title + "\npredicted plasma concentration"
+        parts.append("age " + " / ".join(f"{a:g}" for a in ages) + " (slower hepatic clearance)")
+    return "\n".join([*title_lines(parts), "predicted plasma concentration"])

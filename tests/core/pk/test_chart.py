@@ -45,3 +45,21 @@ def test_save_chart_picks_the_format_from_the_suffix(tmp_path: Path) -> None:
     assert b"<svg" in (tmp_path / "a.SVG").read_bytes()
     with pytest.raises(ValueError, match=r"\.png or \.svg"):
         save_chart(result, tmp_path / "a.jpg")
+
+
+def test_a_long_title_breaks_between_its_parts_never_inside_one() -> None:
+    from openkap.core.pk.chart import title_lines
+
+    parts = [
+        "sublingual / buccal racemic ketamine: 200 mg (held 10 min, then saliva swallowed)",
+        "82.5 kg",
+        "with St John's wort (CYP3A4 inducer)",
+        "age 78 (hepatic blood flow -39 L/h)",
+    ]
+    lines = title_lines(parts)
+    assert lines == [
+        "sublingual / buccal racemic ketamine: 200 mg (held 10 min, then saliva swallowed), 82.5 kg,",
+        "with St John's wort (CYP3A4 inducer), age 78 (hepatic blood flow -39 L/h)",
+    ]
+    assert all(len(line) <= 100 for line in lines)
+    assert title_lines(["oral racemic ketamine: 25 mg", "70 kg"]) == ["oral racemic ketamine: 25 mg, 70 kg"]

@@ -114,17 +114,31 @@ def _title(result: SimulationResult) -> str:
     doses = " + ".join(
         f"{mg:g} mg" + (f" at {when:g} min" if when else "") for when, mg in result.doses
     )
-    title = f"{ROUTE_LABELS[result.route]}: {doses}"
+    parts = [f"{ROUTE_LABELS[result.route]}: {doses}"]
     if result.administration:
-        title += f" ({result.administration})"
+        parts[0] += f" ({result.administration})"
     if result.weight_kg is not None:
-        title += f", {result.weight_kg:g} kg"
+        parts.append(f"{result.weight_kg:g} kg")
     if result.interaction is not None:
         # A covariate that changes the curve is named where it is read first.
-        title += f", with {INTERACTIONS[result.interaction].label}"
+        parts.append(f"with {INTERACTIONS[result.interaction].label}")
     if result.age_years is not None and result.age_years > AGE_EFFECT_FROM_YEARS:
-        title += (
-            f", age {result.age_years:g} (hepatic blood flow "
+        parts.append(
+            f"age {result.age_years:g} (hepatic blood flow "
             f"-{age_qh_decrease(result.age_years):.0f} L/h)"
         )
-    return title + "\npredicted plasma concentration"
+    return "\n".join([*title_lines(parts), "predicted plasma concentration"])
+
+
+def title_lines(parts: list[str], width: int = 100) -> list[str]:
+    """Parts joined by commas, a new line before a part that would pass `width`: a
+    sublingual dose with an interaction and an age runs past the figure, and a named
+    covariate is never split."""
+    lines = [parts[0]]
+    for part in parts[1:]:
+        if len(lines[-1]) + 2 + len(part) > width:
+            lines[-1] += ","
+            lines.append(part)
+        else:
+            lines[-1] += ", " + part
+    return lines
