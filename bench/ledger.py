@@ -33,6 +33,7 @@ import hashlib
 import multiprocessing as mp
 import os
 import queue
+import re
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -63,15 +64,19 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=4000, help="total administrations to write (each phase)")
     parser.add_argument("--sites", type=int, default=1, help="writers are spread over this many sites")
     parser.add_argument("--server", default=os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432"))
+    parser.add_argument("--database", default=DB_NAME, help="created for the run and dropped afterwards")
     args = parser.parse_args()
+    db_name = args.database
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", db_name):
+        parser.error("--database: lower-case letters, digits and underscores")
 
-    _admin_sql(args.server, f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-    _admin_sql(args.server, f"CREATE DATABASE {DB_NAME}")
+    _admin_sql(args.server, f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
+    _admin_sql(args.server, f"CREATE DATABASE {db_name}")
     from cryptography.fernet import Fernet
 
     # The production settings: DEBUG off, so keys and a secret must be given.
     os.environ.update({
-        "DATABASE_URL": f"{args.server}/{DB_NAME}", "DEBUG": "false", "SECRET_KEY": "bench-" + "k" * 40,
+        "DATABASE_URL": f"{args.server}/{db_name}", "DEBUG": "false", "SECRET_KEY": "bench-" + "k" * 40,
         "OPENKAP_FIELD_KEYS": Fernet.generate_key().decode(), "DJANGO_SETTINGS_MODULE": "openkap.settings",
         "LOG_LEVEL": "WARNING", "ALLOWED_HOSTS": "127.0.0.1",
     })
@@ -81,7 +86,7 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()
-        _admin_sql(args.server, f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        _admin_sql(args.server, f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
 
 
 def _prepare(sites: int) -> list[dict[str, Any]]:
@@ -174,6 +179,21 @@ def _floor_writer(url: str, target: dict[str, Any], count: int, barrier: Any, do
                 conn.execute("UPDATE floor_ledger_siteledgerhead SET last_sequence = %s, last_hash = %s "
                              "WHERE site_id = %s", (seq + 1, entry_hash, target["site"]))
         done.put(cpu.spent())
+
+
+def _flush_rate(url: str, commits: int = 300) -> float:
+    """Commits per second of one writer changing one row each time. Each COMMIT waits
+    for its WAL flush, and one site's writers commit one at a time (they hold the site's
+    chain head through COMMIT), so with one entry per commit this is the most entries
+    per second one site can take on this disk, whatever the application does."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        began = time.perf_counter()
+        for _ in range(commits):
+            conn.execute("UPDATE floor_ledger_siteledgerhead SET last_sequence = last_sequence")
+            conn.commit()
+        return commits / (time.perf_counter() - began)
 
 
 def _app_writer(target: dict[str, Any], count: int, barrier: Any, done: Any) -> None:
@@ -308,6 +328,7 @@ def _run(args: argparse.Namespace) -> None:
     targets = _prepare(args.sites)
     per_writer = args.entries // args.writers
     written = per_writer * args.writers
+    flushes = _flush_rate(os.environ["DATABASE_URL"])
     floor_s, *floor_cpu = _timed(args.writers, _Floor(os.environ["DATABASE_URL"], targets, per_writer))
     app_s, *app_cpu = _timed(args.writers, _App(targets, per_writer))
     expected: dict[int, int] = {}
@@ -324,6 +345,7 @@ def _run(args: argparse.Namespace) -> None:
     def cpu(spent: list[float]) -> str:
         return f"CPU per entry {spent[0] / written * 1000:5.2f} ms writer + {spent[1] / written * 1000:5.2f} ms database"
 
+    print(f"  one commit at a time {flushes:6,.0f} commits/s (WAL flush bound: one site's cap at one entry per commit)")
     print(f"  raw psycopg floor  {floor:8,.0f} entries/s                        {cpu(floor_cpu)}")
     print(f"  ledger_administer  {app:8,.0f} entries/s   ratio to floor {app / floor:.2f}   {cpu(app_cpu)}   "
           f"{statements} statements per entry (with BEGIN and COMMIT; the floor takes 7)")

@@ -15,7 +15,8 @@ from openkap.ledger import selectors, services
 from openkap.ledger.models import LedgerEntry, Lot, LotBalance
 from openkap.ledger.selectors import chain_check
 from openkap.patients import services as patient_services
-from openkap.patients.models import BreakGlassGrant
+from openkap.patients.models import BreakGlassGrant, CareTeamMember
+from openkap.patients.selectors import patient_for
 
 from .conftest import EXPIRY, make_session
 
@@ -120,13 +121,49 @@ def test_break_glass_lets_an_off_team_prescriber_record_and_flags_the_audit(
     assert expired.expires_at < timezone.now()
 
 
-ADMINISTRATION_STATEMENTS = {"postgresql": 5, "sqlite": 8}
+@pytest.mark.parametrize("who", ["prescriber", "nurse"])
+@pytest.mark.parametrize("team", ["on", "ended", "never"])
+@pytest.mark.parametrize("glass", ["open", "expired", "none"])
+def test_administration_grants_access_exactly_as_patient_for(
+    who, team, glass, prescriber, nurse, org, as_actor, lot, unassigned_patient
+):
+    """The hot path reads the care team and break-glass in its own SQL: every combination
+    must end as ``patient_for`` decides (allowed, refused, or allowed and flagged)."""
+    user = prescriber if who == "prescriber" else nurse
+    now = timezone.now()
+    if team != "never":
+        CareTeamMember.objects.create(organization=org, patient=unassigned_patient, user=user, role=who,
+                                      ended_at=now - timedelta(days=1) if team == "ended" else None)
+    if glass != "none":
+        BreakGlassGrant.objects.create(organization=org, patient=unassigned_patient, user=user, reason="Cover",
+                                       expires_at=now + timedelta(hours=1 if glass == "open" else -1))
+    s = make_session(org, lot.site, unassigned_patient, nurse)
+    by = as_actor(user, org)
+    try:
+        expected: tuple[object, ...] = ("allowed", patient_for(by, unassigned_patient.id)[1])
+    except Denied:
+        expected = ("refused",)
+    try:
+        entry = services.ledger_administer(by=by, dosing_session_id=s.id, lot_id=lot.id, mg="10")
+        got: tuple[object, ...] = ("allowed", AuditEvent.objects.get(object_type="ledger_entry",
+                                                                     object_id=str(entry.id)).break_glass)
+    except Denied:
+        got = ("refused",)
+    assert got == expected
+    assert expected[0] == ("refused" if (who, team, glass) in {("prescriber", "ended", "none"),
+                                                              ("prescriber", "ended", "expired"),
+                                                              ("prescriber", "never", "none"),
+                                                              ("prescriber", "never", "expired")} else "allowed")
+
+
+ADMINISTRATION_STATEMENTS = {"postgresql": 3, "sqlite": 6}
 
 
 def test_administration_takes_few_statements(nurse_actor, lot, session):
     """bench/ledger.py measures what these cost: the lot, the session with its patient's
-    access, the chain head, the balance (with the new entry's id on PostgreSQL), then on
-    PostgreSQL the entry, its audit row, the balance and the head in one statement."""
+    access and the chain head (locked) in one statement, the balance (with the new entry's
+    id on PostgreSQL), then on PostgreSQL the entry, its audit row, the balance and the
+    head in one statement (SQLite: four)."""
     services.ledger_administer(by=nurse_actor, dosing_session_id=session.id, lot_id=lot.id, mg="10")
     with CaptureQueriesContext(connection) as queries:
         entry = services.ledger_administer(by=nurse_actor, dosing_session_id=session.id, lot_id=lot.id, mg="10")

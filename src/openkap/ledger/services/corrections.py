@@ -73,6 +73,6 @@ def ledger_correct(*, by: Actor, entry_id: int, reason: str, occurred_at: dateti
             corrections.append(_write(
                 by=by, head=heads[t.site_id], lot=t.lot, kind=K.CORRECTION, mg=reverse.mg,
                 units=reverse.units, occurred_at=when, refers_to=t, reason=reason,
-                links=_Links(dosing_session=t.dosing_session, patient_id=t.patient_id),
+                links=_Links(dosing_session_id=t.dosing_session_id, patient_id=t.patient_id),
             ))
     return corrections

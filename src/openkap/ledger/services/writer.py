@@ -1,4 +1,5 @@
-"""The one writer: every entry goes through ``_write``, which locks the heads and balances and chains the hash."""
+"""The one writer: every entry goes through ``_write``, which locks the heads and balances and chains the hash
+(its SQL is ``statements``')."""
 
 from __future__ import annotations
 
@@ -6,21 +7,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import connection
-from django.db.models import Model, Q
-from django.db.models.expressions import RawSQL
-from django.db.models.sql import InsertQuery, UpdateQuery
 from django.utils import timezone
 
 from openkap.accounts.authz import Actor
 from openkap.accounts.models import Site, User
 from openkap.audit.models import AuditAction, AuditEvent
-from openkap.audit.services import audit_event, audit_record
+from openkap.audit.services import audit_event
 from openkap.core import ledger as core
-from openkap.dosing.models import DosingSession
 from openkap.ledger.chain import to_core
 from openkap.ledger.models import (
     InventoryRecord,
@@ -31,6 +26,7 @@ from openkap.ledger.models import (
     Supplier,
 )
 
+from . import statements
 from .common import K, _refused
 
 
@@ -51,7 +47,7 @@ def _lock_heads(*sites: Site) -> dict[int, SiteLedgerHead]:
 
 @dataclass
 class _Links:
-    dosing_session: DosingSession | None = None
+    dosing_session_id: int | None = None
     patient_id: int | None = None
     supplier: Supplier | None = None
     counterpart_lot: Lot | None = None
@@ -77,9 +73,11 @@ def _write(
 ) -> LedgerEntry:
     """Append one entry to ``lot``'s site chain. The caller holds the site head lock."""
     links = links or _Links()
-    balance = _lock_balance(lot)
+    balance = statements.locked_balance(lot.id)
     if balance is None:  # the lot's first entry
-        balance = LotBalance.objects.create(lot=lot, organization_id=lot.organization_id)
+        LotBalance.objects.create(lot=lot, organization_id=lot.organization_id)
+        balance = statements.locked_balance(lot.id)
+        assert balance is not None
     witness_list = list(witnesses)
     row = LedgerEntry(
         organization_id=lot.organization_id, site_id=lot.site_id, sequence=head.last_sequence + 1,
@@ -89,7 +87,7 @@ def _write(
         witness=witness_list[0] if witness_list else None,
         second_witness=witness_list[1] if len(witness_list) > 1 else None,
         refers_to=refers_to, reason=reason,
-        dosing_session=links.dosing_session, patient_id=links.patient_id, supplier=links.supplier,
+        dosing_session_id=links.dosing_session_id, patient_id=links.patient_id, supplier=links.supplier,
         counterpart_lot=links.counterpart_lot, inventory=links.inventory,
         detail=dict(links.detail or {}), prev_hash=head.last_hash,
     )
@@ -109,66 +107,20 @@ def _write(
     except core.LedgerError as exc:
         raise _refused(exc, amount_field) from None
     row.entry_hash = core.seal(draft, head.last_hash).entry_hash
-    balance.mg, balance.units = after.on_hand.mg, after.on_hand.units
-    balance.entries += 1
     head.last_sequence, head.last_hash = row.sequence, row.entry_hash
-    row.id = getattr(balance, "next_entry_id", None)
-    audit: dict[str, Any] = {"by": by, "action": AuditAction.CREATE, "object_type": "ledger_entry",
-             "patient_id": links.patient_id, "break_glass": links.break_glass,
-             "detail": {"kind": kind.value, "site": lot.site_id, "sequence": row.sequence, "lot": lot.id,
-                        "mg": str(mg), "units": str(units)}}
-    if row.id is None:
-        row.save()
-        balance.save(update_fields=["mg", "units", "entries"])
-        head.save(update_fields=["last_sequence", "last_hash"])
-        audit_record(object_id=row.id, **audit)
-    else:
-        _save_together(row, audit_event(object_id=row.id, **audit), balance, head)
+    row.id = balance.next_entry_id
+
+    def event(entry_id: int) -> AuditEvent:
+        return audit_event(
+            by=by, action=AuditAction.CREATE, object_type="ledger_entry", object_id=entry_id,
+            patient_id=links.patient_id, break_glass=links.break_glass,
+            detail={"kind": kind.value, "site": lot.site_id, "sequence": row.sequence, "lot": lot.id,
+                    "mg": str(mg), "units": str(units)},
+        )
+
+    moved = statements.Balance(after.on_hand.mg, after.on_hand.units, balance.entries + 1, None)
+    statements.store(row, event, moved, head)
     return row
-
-
-def _lock_balance(lot: Lot) -> LotBalance | None:
-    """The lot's balance, locked. On PostgreSQL the same statement draws the new entry's
-    id, so the entry, its audit row, the balance and the head can be written at once."""
-    balances = LotBalance.objects.select_for_update().filter(lot=lot)
-    if connection.vendor == "postgresql":
-        table = LedgerEntry._meta.db_table
-        balances = balances.annotate(next_entry_id=RawSQL("nextval(pg_get_serial_sequence(%s, 'id'))", (table,)))
-    return balances.first()
-
-
-def _save_together(row: LedgerEntry, event: AuditEvent, balance: LotBalance, head: SiteLedgerHead) -> None:
-    """Insert the entry and its audit row and move the balance and the head in one
-    statement (PostgreSQL's data-modifying WITH): one round trip while the site's chain
-    is locked instead of four. All or nothing, like the statements it replaces."""
-    statements = [
-        _insert_sql(row), _insert_sql(event),
-        _update_sql(balance, ["mg", "units", "entries"]), _update_sql(head, ["last_sequence", "last_hash"]),
-    ]
-    *first, (last, _) = statements
-    sql = "WITH " + ", ".join(f"w{n} AS ({part})" for n, (part, _) in enumerate(first)) + " " + last
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [param for _, params in statements for param in params])
-    row._state.adding, row._state.db = False, connection.alias
-
-
-def _insert_sql(obj: Model) -> tuple[str, list[Any]]:
-    """The ORM's own INSERT of ``obj`` (every column, the primary key too if set)."""
-    meta = obj._meta
-    fields = [f for f in meta.local_concrete_fields if obj.pk is not None or f is not meta.auto_field]
-    query = InsertQuery(type(obj))
-    query.insert_values(fields, [obj])
-    [(sql, params)] = query.get_compiler(connection=connection).as_sql()
-    return sql, list(params)
-
-
-def _update_sql(obj: Model, fields: list[str]) -> tuple[str, list[Any]]:
-    """The ORM's own UPDATE of ``fields`` of ``obj``'s row."""
-    query = UpdateQuery(type(obj))
-    query.add_update_values({name: getattr(obj, name) for name in fields})
-    query.add_q(Q(pk=obj.pk))
-    sql, params = query.get_compiler(connection=connection).as_sql()
-    return sql, list(params)
 
 
 def _usable(lot: Lot, occurred_at: datetime, field: str = "lot") -> None:

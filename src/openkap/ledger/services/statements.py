@@ -1,0 +1,253 @@
+"""The SQL of the ledger's hot path, written by hand (ADR 0076).
+
+An entry costs a handful of statements; compiling them through the ORM cost more CPU
+than running them. Here each statement's text is built once per process and backend;
+the INSERTs list the models' concrete fields (a new column needs nothing here), and
+values go through the fields' own preparation (``get_db_prep_save``) and the backend's
+converters, as the ORM's would. Everything runs through Django's cursor, so it takes
+part in the caller's transaction and ``execute_wrapper`` sees every statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+from django.db import connection
+from django.db.models import Field, Model
+
+from openkap.audit.models import AuditEvent
+from openkap.dosing.models import DosingSession
+from openkap.ledger.models import LedgerEntry, Lot, LotBalance, Product, SiteLedgerHead
+from openkap.patients.models import BreakGlassGrant, CareTeamMember, Patient
+
+
+def _table(model: type[Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _field(model: type[Model], name: str) -> Field[Any, Any]:
+    field = model._meta.get_field(name)
+    assert isinstance(field, Field)
+    return field
+
+
+@dataclass(frozen=True)
+class _Insert:
+    sql: str
+    fields: tuple[Field[Any, Any], ...]
+
+    def params(self, obj: Model) -> list[Any]:
+        return [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in self.fields]
+
+
+@cache
+def _insert(model: type[Model], vendor: str, with_pk: bool) -> _Insert:
+    """``INSERT`` of every concrete column of ``model`` (the primary key only ``with_pk``)."""
+    meta = model._meta
+    fields = tuple(f for f in meta.local_concrete_fields if with_pk or f is not meta.auto_field)
+    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
+    values = ", ".join(["%s"] * len(fields))
+    return _Insert(f"INSERT INTO {_table(model)} ({columns}) VALUES ({values})", fields)  # noqa: S608 - names from the models
+
+
+class _Reader:
+    """Turns a fetched row into Python values with the backend's converters (SQLite
+    hands back decimals as floats and dates as text), as the ORM's compiler does."""
+
+    def __init__(self, fields: Sequence[Field[Any, Any] | None]):
+        self.converters: list[list[Callable[..., Any]]] = []
+        self.columns: list[Any] = []
+        for field in fields:
+            col = field.cached_col if field is not None else None
+            self.columns.append(col)
+            self.converters.append(
+                [*connection.ops.get_db_converters(col), *field.get_db_converters(connection)] if field and col else []
+            )
+
+    def __call__(self, row: Sequence[Any]) -> list[Any]:
+        values = list(row)
+        for i, converters in enumerate(self.converters):
+            for convert in converters:
+                values[i] = convert(values[i], self.columns[i], connection)
+        return values
+
+
+# --- the locked read of an administration or a waste ---------------------------------------------------
+
+# What the read returns, in order: (model, field) per column; None for the access facts.
+_FACT_COLUMNS: tuple[tuple[str, type[Model] | None, str], ...] = (
+    ("l.site_id", Lot, "site"),
+    ("l.lot_number", Lot, "lot_number"),
+    ("l.expires_on", Lot, "expires_on"),
+    ("l.supplier_id", Lot, "supplier"),
+    ("l.product_id", Lot, "product"),
+    ("p.strength_mg_per_unit", Product, "strength_mg_per_unit"),
+    ("p.unit", Product, "unit"),
+    ("p.name", Product, "name"),
+    ("h.organization_id", SiteLedgerHead, "organization"),
+    ("h.last_sequence", SiteLedgerHead, "last_sequence"),
+    ("h.last_hash", SiteLedgerHead, "last_hash"),
+    ("s.id", DosingSession, "id"),
+    ("s.site_id", DosingSession, "site"),
+    ("s.status", DosingSession, "status"),
+    ("s.patient_id", DosingSession, "patient"),
+    ("on_team", None, ""),
+    ("glass", None, ""),
+)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """A lot, its site's chain head (locked) and, when asked for, a dosing session with
+    its patient's access facts (``patients.selectors.access_annotations``' rule)."""
+
+    lot: Lot
+    head: SiteLedgerHead
+    session_id: int | None
+    session_site_id: int | None
+    session_status: str | None
+    patient_id: int | None
+    _on_team: bool
+    _glass: bool
+
+
+@cache
+def _facts_statement(vendor: str) -> tuple[str, _Reader]:
+    select = ",\n       ".join(
+        column if model is not None else
+        ("EXISTS (SELECT 1 FROM {team} t WHERE t.user_id = %s AND t.patient_id = s.patient_id "
+         "AND t.ended_at IS NULL)" if column == "on_team" else
+         "EXISTS (SELECT 1 FROM {glass} g WHERE g.user_id = %s AND g.patient_id = s.patient_id "
+         "AND g.expires_at > %s)")
+        for column, model, _ in _FACT_COLUMNS
+    )
+    sql = (
+        f"SELECT {select}\n"  # noqa: S608 - names from the models
+        "FROM {lot} l\n"
+        "JOIN {product} p ON p.id = l.product_id\n"
+        "JOIN {head} h ON h.site_id = l.site_id\n"
+        "LEFT JOIN {session} s ON s.id = %s AND s.organization_id = %s\n"
+        "  AND EXISTS (SELECT 1 FROM {patient} pt WHERE pt.id = s.patient_id AND pt.organization_id = %s)\n"
+        "WHERE l.id = %s AND l.organization_id = %s"
+    ).format(
+        team=_table(CareTeamMember), glass=_table(BreakGlassGrant), lot=_table(Lot), product=_table(Product),
+        head=_table(SiteLedgerHead), session=_table(DosingSession), patient=_table(Patient),
+    )
+    # The head row only: the lot and the session are read as of the statement's start,
+    # like any read before the lock; the head is its latest version once granted.
+    if vendor == "postgresql":
+        sql += "\nFOR UPDATE OF h"
+    return sql, _Reader([_field(model, name) if model is not None else None for _, model, name in _FACT_COLUMNS])
+
+
+def locked_facts(*, organization_id: int, user_id: int, lot_id: int, session_id: int | None,
+                 now: datetime) -> Facts | None:
+    """One statement: the lot with its product, its site's chain head locked (on SQLite
+    the transaction's BEGIN IMMEDIATE already serialises writers) and the session. None
+    when the lot is not in the organisation or its site has no chain head yet."""
+    sql, read = _facts_statement(connection.vendor)
+    params = [user_id, user_id, connection.ops.adapt_datetimefield_value(now), session_id, organization_id,
+              organization_id, lot_id, organization_id]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        fetched = cursor.fetchone()
+    if fetched is None:
+        return None
+    (site_id, lot_number, expires_on, supplier_id, product_id, strength, unit, product_name, org_id,
+     last_sequence, last_hash, s_id, s_site, s_status, s_patient, on_team, glass) = read(fetched)
+    product = Product(id=product_id, organization_id=org_id, site_id=site_id, name=product_name,
+                      strength_mg_per_unit=strength, unit=unit)
+    lot = Lot(id=lot_id, organization_id=org_id, site_id=site_id, product=product, lot_number=lot_number,
+              expires_on=expires_on, supplier_id=supplier_id)
+    head = SiteLedgerHead(site_id=site_id, organization_id=org_id, last_sequence=last_sequence,
+                          last_hash=last_hash)
+    for obj in (product, lot, head):
+        obj._state.adding, obj._state.db = False, connection.alias
+    return Facts(lot, head, s_id, s_site, s_status, s_patient, bool(on_team), bool(glass))
+
+
+# --- the balance and the write ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Balance:
+    mg: Decimal
+    units: Decimal
+    entries: int
+    next_entry_id: int | None  # drawn with the lock on PostgreSQL
+
+
+@cache
+def _balance_statement(vendor: str) -> tuple[str, _Reader]:
+    fields = [_field(LotBalance, n) for n in ("mg", "units", "entries")]
+    sql = f"SELECT mg, units, entries FROM {_table(LotBalance)} WHERE lot_id = %s"  # noqa: S608 - names from the models
+    if vendor == "postgresql":
+        # The new entry's id comes with the lock, so its audit row can name it and
+        # both go into one statement.
+        sql = sql.replace(" FROM", ", nextval(pg_get_serial_sequence(%s, 'id')) FROM") + " FOR UPDATE"
+    return sql, _Reader([*fields, None])
+
+
+def locked_balance(lot_id: int) -> Balance | None:
+    """The lot's balance, locked (its first entry has none yet)."""
+    sql, read = _balance_statement(connection.vendor)
+    params: list[Any] = [lot_id]
+    if connection.vendor == "postgresql":
+        params.insert(0, LedgerEntry._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        fetched = cursor.fetchone()
+    if fetched is None:
+        return None
+    mg, units, entries, *next_id = read(fetched)
+    return Balance(mg, units, entries, next_id[0] if next_id else None)
+
+
+@cache
+def _updates(vendor: str) -> tuple[str, str]:
+    balance = f"UPDATE {_table(LotBalance)} SET mg = %s, units = %s, entries = %s WHERE lot_id = %s"  # noqa: S608 - names from the models
+    head = f"UPDATE {_table(SiteLedgerHead)} SET last_sequence = %s, last_hash = %s WHERE site_id = %s"  # noqa: S608 - names from the models
+    return balance, head
+
+
+@cache
+def _together(vendor: str) -> str:
+    balance, head = _updates(vendor)
+    entry, event = _insert(LedgerEntry, vendor, True).sql, _insert(AuditEvent, vendor, False).sql
+    return f"WITH e AS ({entry}), a AS ({event}), b AS ({balance}) {head}"
+
+
+def store(row: LedgerEntry, make_event: Callable[[int], AuditEvent], after: Balance,
+          head: SiteLedgerHead) -> None:
+    """Insert the entry and its audit row (``make_event`` of the entry's id), and move
+    the balance and the head. On PostgreSQL in one statement (a data-modifying WITH):
+    one round trip while the site's chain is locked instead of four, all or nothing like
+    the statements it replaces. ``row.id`` is the id drawn with the balance lock there."""
+    vendor = connection.vendor
+    balance_sql, head_sql = _updates(vendor)
+    mg, units = _field(LotBalance, "mg"), _field(LotBalance, "units")
+    balance_params: list[Any] = [mg.get_db_prep_save(after.mg, connection), units.get_db_prep_save(after.units, connection),
+                      after.entries, row.lot_id]
+    head_params: list[Any] = [head.last_sequence, head.last_hash, head.site_id]
+    with connection.cursor() as cursor:
+        if vendor == "postgresql" and row.id is not None:
+            event = make_event(row.id)
+            params = [*_insert(LedgerEntry, vendor, True).params(row),
+                      *_insert(AuditEvent, vendor, False).params(event), *balance_params, *head_params]
+            cursor.execute(_together(vendor), params)
+        else:
+            entry_insert = _insert(LedgerEntry, vendor, row.id is not None)
+            cursor.execute(entry_insert.sql, entry_insert.params(row))
+            if row.id is None:
+                row.id = cursor.lastrowid
+            event = make_event(row.id)
+            event_insert = _insert(AuditEvent, vendor, False)
+            cursor.execute(event_insert.sql, event_insert.params(event))
+            cursor.execute(balance_sql, balance_params)
+            cursor.execute(head_sql, head_params)
+    row._state.adding, row._state.db = False, connection.alias
