@@ -1,7 +1,7 @@
 """Administration and waste, each tied to a dosing session.
 
 The busiest writes of the ledger: one statement reads the lot, the session with its
-patient's access and locks the site's chain head (``statements.locked_facts``), so an
+patient's access and locks the site's chain head (``statements._locked_facts``), so an
 entry costs three statements on PostgreSQL (ADR 0076)."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def _facts(by: Actor, lot_id: int, session_id: object) -> statements.Facts:
     now = timezone.now()
 
     def read() -> statements.Facts | None:
-        return statements.locked_facts(organization_id=by.organization.id, user_id=by.user.id, lot_id=lot_id,
+        return statements._locked_facts(organization_id=by.organization.id, user_id=by.user.id, lot_id=lot_id,
                                        session_id=session_id, now=now)
 
     facts = read() if isinstance(lot_id, int) else None

@@ -145,7 +145,7 @@ def _facts_statement(vendor: str) -> tuple[str, _Reader]:
     return sql, _Reader([_field(model, name) if model is not None else None for _, model, name in _FACT_COLUMNS])
 
 
-def locked_facts(*, organization_id: int, user_id: int, lot_id: int, session_id: int | None,
+def _locked_facts(*, organization_id: int, user_id: int, lot_id: int, session_id: int | None,
                  now: datetime) -> Facts | None:
     """One statement: the lot with its product, its site's chain head locked (on SQLite
     the transaction's BEGIN IMMEDIATE already serialises writers) and the session. None
@@ -193,7 +193,7 @@ def _balance_statement(vendor: str) -> tuple[str, _Reader]:
     return sql, _Reader([*fields, None])
 
 
-def locked_balance(lot_id: int) -> Balance | None:
+def _locked_balance(lot_id: int) -> Balance | None:
     """The lot's balance, locked (its first entry has none yet)."""
     sql, read = _balance_statement(connection.vendor)
     params: list[Any] = [lot_id]
@@ -222,7 +222,7 @@ def _together(vendor: str) -> str:
     return f"WITH e AS ({entry}), a AS ({event}), b AS ({balance}) {head}"
 
 
-def store(row: LedgerEntry, make_event: Callable[[int], AuditEvent], after: Balance,
+def _store(row: LedgerEntry, make_event: Callable[[int], AuditEvent], after: Balance,
           head: SiteLedgerHead) -> None:
     """Insert the entry and its audit row (``make_event`` of the entry's id), and move
     the balance and the head. On PostgreSQL in one statement (a data-modifying WITH):

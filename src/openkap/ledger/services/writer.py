@@ -73,10 +73,10 @@ def _write(
 ) -> LedgerEntry:
     """Append one entry to ``lot``'s site chain. The caller holds the site head lock."""
     links = links or _Links()
-    balance = statements.locked_balance(lot.id)
+    balance = statements._locked_balance(lot.id)
     if balance is None:  # the lot's first entry
         LotBalance.objects.create(lot=lot, organization_id=lot.organization_id)
-        balance = statements.locked_balance(lot.id)
+        balance = statements._locked_balance(lot.id)
         assert balance is not None
     witness_list = list(witnesses)
     row = LedgerEntry(
@@ -119,7 +119,7 @@ def _write(
         )
 
     moved = statements.Balance(after.on_hand.mg, after.on_hand.units, balance.entries + 1, None)
-    statements.store(row, event, moved, head)
+    statements._store(row, event, moved, head)
     return row
 
 
