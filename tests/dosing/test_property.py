@@ -12,6 +12,7 @@ from django.db import transaction
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from openkap.core.protocols import dump_protocol
 from openkap.dosing import services
 from openkap.dosing.models import DoseOrder, DosePreparation
 from openkap.ledger.models import Lot
@@ -71,7 +72,7 @@ def test_no_stored_dose_above_max_and_volume_only_from_the_lot(ordering, prescri
                     "mg": version.protocol.absolute_max.mg,
                 }
                 draft = services.protocol_revise(by=prescriber_actor, version_id=version.id,
-                                                 content=services.dump_protocol(data), change_reason="Clinic maximum")
+                                                 content=dump_protocol(data), change_reason="Clinic maximum")
                 # Up to twice the usual top can pass the reference's suggested ceiling: the clinic accepts it.
                 version = services.protocol_approve(by=prescriber_actor, version_id=draft.id, password=PASSWORD,
                                                     accept_warnings=True)

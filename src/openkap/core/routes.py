@@ -30,3 +30,13 @@ ROUTE_LABELS: Mapping[Route, str] = MappingProxyType(
         Route.ORAL: "Oral (racemic ketamine, swallowed)",
     }
 )
+
+
+def administration_mode(route: Route) -> str:
+    """How a dose by this route is given and charted: an infusion (start, rate changes,
+    pauses, stop), esketamine devices (one event each), or a single administration."""
+    if route is Route.IV_INFUSION:
+        return "infusion"
+    if route is Route.INTRANASAL_ESKETAMINE:
+        return "devices"
+    return "single"

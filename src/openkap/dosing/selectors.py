@@ -33,7 +33,7 @@ from openkap.core.protocols import (
 )
 from openkap.core.protocols.fields import group_messages, to_fields
 from openkap.core.protocols.reference_limits import anaesthetic_ceiling_errors, reference_warnings
-from openkap.core.routes import ROUTE_LABELS, Route
+from openkap.core.routes import ROUTE_LABELS, Route, administration_mode
 from openkap.dosing import services
 from openkap.dosing.inventory import LotChoice, lot_choices
 from openkap.dosing.models import (
@@ -49,6 +49,7 @@ from openkap.dosing.models import (
     RemsForm,
     VitalSigns,
 )
+from openkap.dosing.validation import clean_text, event_time
 from openkap.pathway import selectors as pathway
 from openkap.pathway.models import Episode, TreatmentPlan
 from openkap.patients.models import Patient
@@ -264,7 +265,7 @@ def _build(session: DosingSession, glass: bool) -> SessionView:
         refused_orders=list(session.refused_orders.select_related("attempted_by")),
         preparation=prep, events=events, vitals=vitals,
         alarms=list(session.alarms.select_related("acknowledged_by", "vitals").order_by("raised_at", "id")),
-        mode=services.administration_mode(protocol) if protocol else "single",
+        mode=administration_mode(protocol.route) if protocol else "single",
         due=vitals_due_of(session, vitals, protocol, now),
         elapsed_since_dose_min=_minutes(now, session.administration_started_at)
         if session.administration_started_at and session.is_active else None,
@@ -565,7 +566,7 @@ def dose_order_preview(*, by: Actor, session_id: int, dose_mg_per_kg: object = N
     version = services.protocol_in_use(by.organization.id, session.protocol_version.protocol_id) or session.protocol_version
     inputs = services.order_inputs(session, version)
     per_kg, mg = services.order_input_values(dose_mg_per_kg, dose_mg)
-    reason = services.clean_text(override_reason, "override_reason", max_length=1000, what="the reason")
+    reason = clean_text(override_reason, "override_reason", max_length=1000, what="the reason")
     audit_record(by=by, action=AuditAction.VIEW, object_type="dose_preview", object_id=session.id,
                  patient_id=session.patient_id, break_glass=glass)
     return services.compute_order(inputs, dose_mg_per_kg=per_kg, dose_mg=mg, override_reason=reason)
@@ -579,7 +580,7 @@ def discharge_check(*, by: Actor, session_id: int, assessment: services.Discharg
         raise ValidationError({"__all__": f"The session is {session.get_status_display().lower()}: not awaiting discharge."})
     audit_record(by=by, action=AuditAction.VIEW, object_type="discharge_check", object_id=session.id,
                  patient_id=session.patient_id, break_glass=glass)
-    return services.discharge_unmet(session, assessment, services.event_time(at))
+    return services.discharge_unmet(session, assessment, event_time(at))
 
 
 def rems_form_get(*, by: Actor, session_id: int) -> RemsForm:

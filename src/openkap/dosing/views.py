@@ -24,6 +24,7 @@ from openkap.accounts.authz import Actor
 from openkap.audit.services import record_refusal
 from openkap.core import blood_pressure as bp_core
 from openkap.core.authz import Perm
+from openkap.core.dosing.order import bp_gate_applies
 from openkap.core.instruments import get_instrument
 from openkap.core.missed_vitals import describe as describe_missed
 from openkap.core.protocols import example_ids
@@ -277,7 +278,7 @@ def _order_context(actor: Actor, view: selectors.SessionView, bound: dict[str, F
     if bp is not None and bp.systolic is not None and bp.diastolic is not None:
         ctx["pre_dose_bp"] = bp
         ctx["pre_dose_bp_assessment"] = bp_core.assess_pre_dose(bp.systolic, bp.diastolic)
-        ctx["bp_gate"] = services.bp_gate_applies(inputs.protocol)
+        ctx["bp_gate"] = bp_gate_applies(inputs.protocol)
     return ctx
 
 

@@ -32,6 +32,7 @@ from openkap.core.protocols.schema import (
     Protocol,
     safety_limit_gaps,
 )
+from openkap.core.routes import Route
 from openkap.core.units import DECIMAL_CONTEXT, round_to_step, round_to_step_not_above
 
 # Below or above these a weight is a typing or unit error (reference §5.2).
@@ -495,4 +496,12 @@ def _refuse(
         override_rejected=rejected,
         lines=tuple(lines),
         notices=tuple(notices),
+    )
+
+
+def bp_gate_applies(protocol: Protocol) -> bool:
+    """Esketamine by its label; other routes where the protocol's checklist asks for a
+    baseline BP at or below 140/90 (the examples all do)."""
+    return protocol.route is Route.INTRANASAL_ESKETAMINE or any(
+        item.code == "baseline-bp" for item in protocol.pre_dose_checklist
     )

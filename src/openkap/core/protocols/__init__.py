@@ -1,6 +1,7 @@
 """Medicine-session protocols: schema, JSON loader and shipped examples."""
 
 from openkap.core.protocols.loader import (
+    dump_protocol,
     example_ids,
     load_example,
     load_protocol,
@@ -36,6 +37,7 @@ __all__ = [
     "ProtocolError",
     "Route",
     "Source",
+    "dump_protocol",
     "example_ids",
     "load_example",
     "load_protocol",

@@ -367,3 +367,20 @@ def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
             raise ProtocolError([f"field {key!r} appears twice"])
         result[key] = value
     return result
+
+
+def dump_protocol(value: object, indent: int = 0) -> str:
+    """Canonical protocol JSON with exact decimals (``json`` would turn them into floats)."""
+    pad, inner = "  " * indent, "  " * (indent + 1)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [f"{inner}{json.dumps(k)}: {dump_protocol(v, indent + 1)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        return "[\n" + ",\n".join(f"{inner}{dump_protocol(v, indent + 1)}" for v in value) + f"\n{pad}]"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return json.dumps(value, ensure_ascii=False)

@@ -10,11 +10,12 @@ readings, raises alarms and judges discharge. Signatures re-enter the password
 (outside the transaction, so a wrong one is audited like a failed sign-in).
 """
 
+from openkap.dosing.validation import CLOCK_SKEW, LATE_ENTRY, MAX_TEXT
+
 from .administration import (
     MAX_RATE_ML_H,
     MODE_KINDS,
     InfusionState,
-    administration_mode,
     administration_record,
     devices_given,
     infusion_state,
@@ -41,12 +42,9 @@ from .common import (
     BASELINE_BP_LIMIT,
     BP_DECISION_MIN_CHARS,
     BP_TASK_KIND,
-    CLOCK_SKEW,
     CNS_ACTIVE,
     CNS_DEPRESSANTS,
-    LATE_ENTRY,
     MAX_PROTOCOL_CHARS,
-    MAX_TEXT,
     PATIENT_MEASURES_AFTER,
     REMS_TASK_KIND,
     SCREEN_INSTRUMENTS,
@@ -54,8 +52,6 @@ from .common import (
     STANDARD_ITEMS,
     DischargeBlocked,
     DoseRefused,
-    clean_text,
-    event_time,
     session_for,
 )
 from .discharge import (
@@ -76,7 +72,6 @@ from .monitoring import (
 from .orders import (
     OrderInputs,
     active_order,
-    bp_gate_applies,
     compute_order,
     core_order,
     dose_order_cancel,
@@ -94,7 +89,6 @@ from .preparation import (
     preparation_void,
 )
 from .protocols import (
-    dump_protocol,
     example_text,
     protocol_approve,
     protocol_content_with,
@@ -145,13 +139,10 @@ __all__ = [
     "OrderInputs",
     "active_order",
     "active_preparation",
-    "administration_mode",
     "administration_record",
     "adverse_event_record",
     "alarm_acknowledge",
-    "bp_gate_applies",
     "checklist_complete",
-    "clean_text",
     "compute_order",
     "core_order",
     "current_suicide_screen",
@@ -162,9 +153,7 @@ __all__ = [
     "dose_order_sign",
     "dose_prepare",
     "dose_verify",
-    "dump_protocol",
     "enqueue_record_document",
-    "event_time",
     "example_text",
     "infusion_state",
     "interval_days",

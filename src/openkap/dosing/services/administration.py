@@ -16,13 +16,14 @@ from openkap.accounts.authz import Actor
 from openkap.audit.models import AuditAction
 from openkap.core.authz import Perm
 from openkap.core.protocols import Protocol
-from openkap.core.routes import Route
+from openkap.core.routes import administration_mode
 from openkap.dosing import events
 from openkap.dosing.models import (
     AdministrationEvent,
     DosePreparation,
     DosingSession,
 )
+from openkap.dosing.validation import clean_text, event_time
 from openkap.ledger import services as ledger
 
 from .common import (
@@ -32,20 +33,9 @@ from .common import (
     _minutes,
     _optional_decimal,
     _require_status,
-    clean_text,
-    event_time,
     session_for,
 )
 from .preparation import MEASURABLE_ML, _waste, active_preparation
-
-
-def administration_mode(protocol: Protocol) -> str:
-    if protocol.route is Route.IV_INFUSION:
-        return "infusion"
-    if protocol.route is Route.INTRANASAL_ESKETAMINE:
-        return "devices"
-    return "single"
-
 
 MODE_KINDS = {
     "single": {AdministrationEvent.Kind.GIVEN},
@@ -105,7 +95,7 @@ def administration_record(
         if prep is None or not hasattr(prep, "verification"):
             raise ValidationError({"__all__": "The dose must be prepared and verified by a second clinician first."})
         protocol = prep.order.protocol_version.protocol
-        mode = administration_mode(protocol)
+        mode = administration_mode(protocol.route)
         if kind not in MODE_KINDS[mode]:
             raise ValidationError({"kind": f"That does not apply to {protocol.route.label}."})
         events = list(session.administration_events.filter(preparation=prep).order_by("at", "id"))

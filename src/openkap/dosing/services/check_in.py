@@ -24,6 +24,7 @@ from openkap.dosing.models import (
     PregnancyStatus,
     VitalSigns,
 )
+from openkap.dosing.validation import CLOCK_SKEW, MAX_TEXT, clean_text, event_time
 from openkap.measures import services as measures
 from openkap.measures.models import MeasureAssignment, MeasureResponse, Occasion
 from openkap.pathway import selectors as pathway
@@ -31,9 +32,7 @@ from openkap.patients.models import Patient, WeightMeasurement
 from openkap.patients.services import weight_record
 
 from .common import (
-    CLOCK_SKEW,
     CNS_ACTIVE,
-    MAX_TEXT,
     SCREEN_INSTRUMENTS,
     SCREEN_MAX_AGE,
     STANDARD_ITEMS,
@@ -42,8 +41,6 @@ from .common import (
     _protocol,
     _raise,
     _require_status,
-    clean_text,
-    event_time,
     session_for,
 )
 from .monitoring import _raise_alarms, _vitals_errors, _vitals_values

@@ -9,7 +9,6 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.http import Http404
-from django.utils import timezone
 
 from openkap.accounts.authz import Actor, require
 from openkap.accounts.services import signer_credentials
@@ -24,11 +23,7 @@ from openkap.dosing.models import (
 )
 from openkap.patients.selectors import patient_for
 
-MAX_TEXT = 4000
 MAX_PROTOCOL_CHARS = 100_000
-# Late entries (charted after the fact, or on paper during an outage) up to a week.
-LATE_ENTRY = timedelta(days=7)
-CLOCK_SKEW = timedelta(minutes=2)
 # A suicide-risk screen older than this is not current for a dosing session.
 SCREEN_MAX_AGE = timedelta(days=7)
 SCREEN_INSTRUMENTS = ("phq9", "asq", "cssrs-slv", "cssrs-recent")
@@ -79,16 +74,6 @@ class DischargeBlocked(ValidationError):
 
 
 
-def clean_text(value: object, field: str, *, required: bool = False, max_length: int = MAX_TEXT,
-          what: str = "this") -> str:
-    text = "" if value is None else str(value).strip()
-    if required and not text:
-        raise ValidationError({field: f"Enter {what}."})
-    if len(text) > max_length:
-        raise ValidationError({field: f"Keep {what} under {max_length} characters."})
-    return text
-
-
 def _collect(errors: dict[str, list[str]], exc: ValidationError) -> None:
     for key, messages in (exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}).items():
         errors.setdefault(key, []).extend(messages)
@@ -115,25 +100,6 @@ def _optional_decimal(value: object, field: str, what: str) -> Decimal | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     return _decimal(value, field, what)
-
-
-def event_time(at: datetime | None, *, field: str = "at", not_before: datetime | None = None,
-          after_what: str = "") -> datetime:
-    """When something happened: now, or a late entry up to a week old; never in the
-    future and never before the step it follows."""
-    now = timezone.now()
-    if at is None:
-        at = now
-    if not isinstance(at, datetime) or timezone.is_naive(at):
-        raise ValidationError({field: "Give the date and time with its time zone."})
-    if at > now + CLOCK_SKEW:
-        raise ValidationError({field: "The time cannot be in the future."})
-    if at < now - LATE_ENTRY:
-        raise ValidationError({field: "Late entries are accepted up to 7 days after the event."})
-    if not_before is not None and at < not_before:
-        local = timezone.localtime(not_before)
-        raise ValidationError({field: f"The time must not be before {after_what} ({local:%Y-%m-%d %H:%M})."})
-    return at
 
 
 def _minutes(later: datetime, earlier: datetime) -> float:

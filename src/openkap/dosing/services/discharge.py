@@ -23,6 +23,7 @@ from openkap.dosing.models import (
     Discharge,
     DosingSession,
 )
+from openkap.dosing.validation import CLOCK_SKEW, MAX_TEXT, clean_text, event_time
 from openkap.measures import services as measures
 from openkap.tasks import services as tasks
 from openkap.tasks.models import Task
@@ -30,8 +31,6 @@ from openkap.tasks.models import Task
 from .common import (
     AFTERCARE,
     BP_TASK_KIND,
-    CLOCK_SKEW,
-    MAX_TEXT,
     PATIENT_MEASURES_AFTER,
     DischargeBlocked,
     _audit,
@@ -40,8 +39,6 @@ from .common import (
     _protocol,
     _raise,
     _require_status,
-    clean_text,
-    event_time,
     session_for,
 )
 from .orders import pre_dose_bp

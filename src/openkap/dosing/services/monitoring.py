@@ -25,18 +25,16 @@ from openkap.dosing.models import (
     Observation,
     VitalSigns,
 )
+from openkap.dosing.validation import MAX_TEXT, clean_text, event_time
 from openkap.measures import services as measures
 
 from .common import (
-    MAX_TEXT,
     _audit,
     _collect,
     _minutes,
     _protocol,
     _raise,
     _require_status,
-    clean_text,
-    event_time,
     session_for,
 )
 from .discharge import _bp_still_high_task, discharge_bp, monitoring_over

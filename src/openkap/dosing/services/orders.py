@@ -17,9 +17,8 @@ from openkap.audit.models import AuditAction
 from openkap.core import blood_pressure as bp_core
 from openkap.core import dosing as dose_core
 from openkap.core.authz import Perm
-from openkap.core.dosing.order import interval_moment
+from openkap.core.dosing.order import bp_gate_applies, interval_moment
 from openkap.core.protocols import Protocol
-from openkap.core.routes import Route
 from openkap.dosing.models import (
     DoseOrder,
     DosingSession,
@@ -29,19 +28,17 @@ from openkap.dosing.models import (
     Verification,
     VitalSigns,
 )
+from openkap.dosing.validation import MAX_TEXT, clean_text, event_time
 from openkap.patients.models import Patient, WeightMeasurement
 
 from .booked import session_interval_day
 from .common import (
     BP_DECISION_MIN_CHARS,
-    MAX_TEXT,
     DoseRefused,
     _audit,
     _optional_decimal,
     _require_status,
     _signature,
-    clean_text,
-    event_time,
     session_for,
 )
 from .protocols import protocol_in_use
@@ -182,14 +179,6 @@ def pre_dose_bp(session: DosingSession) -> VitalSigns | None:
     if session.administration_started_at is not None:
         qs = qs.filter(taken_at__lte=session.administration_started_at)
     return qs.order_by("-taken_at", "-id").first()
-
-
-def bp_gate_applies(protocol: Protocol) -> bool:
-    """Esketamine by its label; other routes where the protocol's checklist asks for a
-    baseline BP at or below 140/90 (the examples all do)."""
-    return protocol.route is Route.INTRANASAL_ESKETAMINE or any(
-        item.code == "baseline-bp" for item in protocol.pre_dose_checklist
-    )
 
 
 def _pre_dose_bp_check(session: DosingSession, protocol: Protocol, bp_decision: str) -> tuple[str, str]:

@@ -20,6 +20,7 @@ from openkap.dosing.models import (
     DosingSession,
     Verification,
 )
+from openkap.dosing.validation import clean_text, event_time
 from openkap.ledger import services as ledger
 from openkap.ledger.models import Lot
 
@@ -31,8 +32,6 @@ from .common import (
     _fmt,
     _raise,
     _require_status,
-    clean_text,
-    event_time,
     session_for,
 )
 from .orders import active_order, core_order

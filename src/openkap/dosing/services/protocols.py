@@ -18,32 +18,25 @@ from openkap.accounts.services import reauthenticate_signer
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.core.authz import Perm
-from openkap.core.protocols import Protocol, ProtocolError, example_ids, safety_limit_gaps
+from openkap.core.protocols import (
+    Protocol,
+    ProtocolError,
+    dump_protocol,
+    example_ids,
+    safety_limit_gaps,
+)
 from openkap.core.protocols.fields import FieldErrors, apply_fields, group_messages
 from openkap.core.protocols.loader import loads_protocol
 from openkap.core.protocols.reference_limits import anaesthetic_ceiling_errors, reference_warnings
 from openkap.dosing.models import (
     ProtocolVersion,
 )
+from openkap.dosing.validation import clean_text
 
-from .common import MAX_PROTOCOL_CHARS, _signature, clean_text
-
-
-def dump_protocol(value: object, indent: int = 0) -> str:
-    """Canonical protocol JSON with exact decimals (``json`` would turn them into floats)."""
-    pad, inner = "  " * indent, "  " * (indent + 1)
-    if isinstance(value, dict):
-        if not value:
-            return "{}"
-        items = [f"{inner}{json.dumps(k)}: {dump_protocol(v, indent + 1)}" for k, v in value.items()]
-        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
-    if isinstance(value, list):
-        if not value:
-            return "[]"
-        return "[\n" + ",\n".join(f"{inner}{dump_protocol(v, indent + 1)}" for v in value) + f"\n{pad}]"
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return json.dumps(value, ensure_ascii=False)
+from .common import (
+    MAX_PROTOCOL_CHARS,
+    _signature,
+)
 
 
 def _parse_content(content: object, version: int) -> tuple[Protocol, str]:

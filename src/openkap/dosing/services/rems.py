@@ -21,6 +21,7 @@ from openkap.dosing.models import (
     RemsForm,
     VitalSigns,
 )
+from openkap.dosing.validation import clean_text
 from openkap.patients.selectors import care_team_user_ids
 from openkap.tasks import services as tasks
 from openkap.tasks.models import Task
@@ -32,7 +33,6 @@ from .common import (
     REMS_TASK_KIND,
     _minutes,
     _raise,
-    clean_text,
     session_for,
 )
 from .orders import active_order

@@ -1,0 +1,43 @@
+"""What a typed value and a charted time must be, for every step of a session: the
+services check their input with these and the selectors' previews do the same."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+MAX_TEXT = 4000
+# Late entries (charted after the fact, or on paper during an outage) up to a week.
+LATE_ENTRY = timedelta(days=7)
+CLOCK_SKEW = timedelta(minutes=2)
+
+
+def clean_text(value: object, field: str, *, required: bool = False, max_length: int = MAX_TEXT,
+          what: str = "this") -> str:
+    text = "" if value is None else str(value).strip()
+    if required and not text:
+        raise ValidationError({field: f"Enter {what}."})
+    if len(text) > max_length:
+        raise ValidationError({field: f"Keep {what} under {max_length} characters."})
+    return text
+
+
+def event_time(at: datetime | None, *, field: str = "at", not_before: datetime | None = None,
+          after_what: str = "") -> datetime:
+    """When something happened: now, or a late entry up to a week old; never in the
+    future and never before the step it follows."""
+    now = timezone.now()
+    if at is None:
+        at = now
+    if not isinstance(at, datetime) or timezone.is_naive(at):
+        raise ValidationError({field: "Give the date and time with its time zone."})
+    if at > now + CLOCK_SKEW:
+        raise ValidationError({field: "The time cannot be in the future."})
+    if at < now - LATE_ENTRY:
+        raise ValidationError({field: "Late entries are accepted up to 7 days after the event."})
+    if not_before is not None and at < not_before:
+        local = timezone.localtime(not_before)
+        raise ValidationError({field: f"The time must not be before {after_what} ({local:%Y-%m-%d %H:%M})."})
+    return at
