@@ -165,6 +165,27 @@ def test_treatment_plan_curve_is_for_the_patients_age_above_60(planned_im, presc
     assert f"{older.result.cmax_ng_ml:.1f} ng/mL" in page
 
 
+def test_treatment_plan_curve_reads_the_medication_list(planned_im, prescriber, client_for):
+    from openkap.patients.models import Patient
+
+    url = reverse("pathway:plan", args=[planned_im.id])
+    assert "medication list" not in client_for(prescriber).get(url).content.decode()
+    Patient.objects.filter(id=planned_im.id).update(
+        current_medications="Sertraline 100 mg daily\nRifampin 600 mg daily (TB, started 1 May)"
+    )
+    page = client_for(prescriber).get(url).content.decode()
+    # Named in the chart title and source, the matched line quoted under the chart.
+    assert "with rifampicin (CYP3A/2B6 inducer)" in page
+    assert "Peltoniemi MA et al. Basic Clin Pharmacol Toxicol 2012;111:325" in page
+    assert "\u201cRifampin 600 mg daily (TB, started 1 May)\u201d" in page
+    weight = planned_im.weights.first()
+    dose = int(Decimal("0.5") * weight.weight_kg)
+    induced = predictions.predicted_curve(
+        route="im", dose_mg=dose, weight_kg=weight.weight_kg, interaction="rifampicin"
+    )
+    assert f"{induced.result.cmax_ng_ml:.1f} ng/mL" in page
+
+
 def test_plan_curve_tag_without_a_weight_says_so(planned_im):
     from django.template import Context, Template
 

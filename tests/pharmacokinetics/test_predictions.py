@@ -290,3 +290,16 @@ def test_overlay_tag_with_an_unusable_observation_shows_a_notice():
         Context({"vitals": [{"minute": None, "systolic": 120}]})
     )
     assert "no usable time" in html
+
+
+@pytest.mark.parametrize(("route", "applied"), [("im", None), ("iv", None), ("sublingual", "ticlopidine")])
+def test_a_medicine_studied_by_mouth_only_is_not_drawn_on_an_injected_curve(route, applied):
+    named = predictions.medication_interaction("ticlopidine 250 mg bid", route)
+    assert named.key == applied
+    if applied is None:
+        assert "measured with S-ketamine by mouth only (Peltoniemi MA et al. Clin Pharmacol Ther" in named.note
+        assert "none is applied" in named.note
+
+
+def test_rifampicin_is_drawn_on_an_im_curve_its_iv_arm_measured():
+    assert predictions.medication_interaction("rifampicin", "intramuscular").key == "rifampicin"

@@ -224,7 +224,8 @@ def medication_interaction(medications: str, route: str) -> MedicationInteractio
 
     The list is free text: the matching lines are quoted so the clinician sees what was
     read (a stopped medicine is matched too). Several are not combined: each study
-    measured one medicine alone. Esketamine's published model has no interaction data.
+    measured one medicine alone. Esketamine's published model has no interaction data,
+    and a medicine studied by mouth only changes no injected or nasal curve.
     """
     found = interactions_named_in(medications)
     if not found:
@@ -244,9 +245,18 @@ def medication_interaction(medications: str, route: str) -> MedicationInteractio
             "drawn without them: expect exposure to differ."
         ))
     key = found[0]
+    simulated = simulator_route(route)
+    if simulated in ("iv", "im", "in-racemic") and INTERACTIONS[key].iv_auc_ratio is None:
+        # Studied by mouth only: drawing "with" it would show an unchanged curve as if checked.
+        study = INTERACTIONS[key].source.split(" (abstract")[0]
+        return MedicationInteraction(None, (
+            f"The medication list names {labels} ({quoted}). Its effect was measured with "
+            f"S-ketamine by mouth only ({study}); for {SHORT_LABELS[simulated]} none was "
+            "measured, so none is applied: the curve is drawn without it."
+        ))
     return MedicationInteraction(key, (
         f"Drawn with {labels}, named in the medication list ({quoted}): the effect measured "
-        "with oral S-ketamine (source under the chart), applied to racemic ketamine. "
+        "with S-ketamine (source under the chart), applied to racemic ketamine. "
         "Update the medication list if it is no longer taken."
     ))
 
