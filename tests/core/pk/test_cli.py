@@ -222,3 +222,16 @@ def test_validation_markdown_is_all_tables_only(capsys: pytest.CaptureFixture[st
     assert "## Norketamine, predicted" in capsys.readouterr().out
     assert main(["validation", "--markdown", "--table", "nk"]) == 2
     assert "--markdown prints all tables" in capsys.readouterr().err
+
+
+def test_interactions_show_each_study_beside_the_model(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["interactions"]) == 0
+    out = capsys.readouterr().out
+    block = out[out.index("clarithromycin:") : out.index("rifampicin:")]
+    assert "published: oral AUC x2.6, oral Cmax x3.6, no IV arm" in block
+    # The model meets the AUC ratio; its peak moves by the same ratio, not by 3.6.
+    assert "model:     oral AUC x2.6, oral Cmax x2.6, IV AUC x1 " in block
+    assert "PMID 19897389" in block
+    rifampicin = out[out.index("rifampicin:") : out.index("ticlopidine:")]
+    assert "oral Cmax not read, IV AUC x0.86" in rifampicin
+    assert "IV AUC x0.86 (25 mg" in rifampicin

@@ -1,5 +1,6 @@
 """`openkap pk simulate ...`: concentration curves from the command line;
-`openkap pk validation`: the model against the published data."""
+`openkap pk validation`: the model against the published data; `openkap pk
+interactions`: the documented interactions beside what the model gives."""
 
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ def main(argv: list[str]) -> int:
         return 2
     if args.command == "validation":
         return _validation(args)
+    if args.command == "interactions":
+        print(_interactions())
+        return 0
     try:
         dose_mg, plot = _checked(args)
         result = simulate(
@@ -160,7 +164,39 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--markdown", action="store_true", help="print docs/pk-validation/README.md"
     )
+    commands.add_parser(
+        "interactions",
+        help="the documented interactions: what each study found beside what the model gives",
+        description="Each documented CYP3A/CYP2B6 interaction: the published ratios, the "
+        "multipliers applied, and the model's oral ratios for a typical 70-kg adult.",
+    )
     return parser
+
+
+def _interactions() -> str:
+    """Published ratios side by side with the model's (25 mg, typical 70 kg)."""
+
+    def auc_and_cmax(route: str, interaction: str | None) -> tuple[float, float]:
+        r = simulate(route=route, dose_mg=25, weight_kg=70, hours=12, interaction=interaction)
+        return float(r.parent.auc_inf_ng_h_ml[0]), r.cmax_ng_ml
+
+    oral, iv = auc_and_cmax("oral", None), auc_and_cmax("iv", None)
+    lines = []
+    for key, i in INTERACTIONS.items():
+        oral_with, iv_with = auc_and_cmax("oral", key), auc_and_cmax("iv", key)
+        cmax = "not read" if i.oral_cmax_ratio is None else f"x{i.oral_cmax_ratio:g}"
+        iv_published = "no IV arm" if i.iv_auc_ratio is None else f"IV AUC x{i.iv_auc_ratio:g}"
+        lines += [
+            f"{key}: {i.label}",
+            f"  published: oral AUC x{i.oral_auc_ratio:g}, oral Cmax {cmax}, {iv_published}",
+            f"  applied:   clearance x{i.cl_multiplier:.4g}, swallowed F x{i.oral_f_multiplier:.4g}",
+            f"  model:     oral AUC x{oral_with[0] / oral[0]:.3g}, oral Cmax "
+            f"x{oral_with[1] / oral[1]:.3g}, IV AUC x{iv_with[0] / iv[0]:.3g} "
+            "(25 mg, typical 70 kg)",
+            f"  source:    {i.source}",
+        ]
+    lines.append("S-ketamine studies applied to racemic ketamine (our assumption). " + DISCLAIMER)
+    return "\n".join(lines)
 
 
 def _validation(args: argparse.Namespace) -> int:
