@@ -108,7 +108,6 @@ NOT_YET_MOVED = {
     "dosing.services.records.enqueue_record_document", "dosing.services.records.record_fingerprint",
     "dosing.services.records.record_is_stuck", "dosing.services.protocols.example_text",
     "dosing.services.protocols.protocol_content_with",
-    "ledger.services.common.amount", "ledger.services.common.ndc_error",
     "measures.services.links.link_url",
     "measures.services.portal.patient_assignment",
 }

@@ -15,6 +15,7 @@ from openkap.core.identifiers import (
     luhn_check_digit,
     validate_dea_number,
     validate_mrn_check,
+    validate_ndc,
     validate_npi,
 )
 
@@ -72,3 +73,16 @@ def test_mrn_roundtrip_and_single_digit_typo_caught(n):
     for i, ch in enumerate(body):
         wrong = str((int(ch) + 1) % 10)
         assert not validate_mrn_check("K", "K" + body[:i] + wrong + body[i + 1 :])
+
+
+@pytest.mark.parametrize("ndc", ["0409-2051-05", "50458-028-02", "12345-6789-1", "12345-6789-12", " 0409-2051-05 "])
+def test_an_ndc_as_printed_on_the_label_is_accepted(ndc):
+    assert validate_ndc(ndc) is None
+
+
+@pytest.mark.parametrize(("ndc", "why"), [
+    ("0409205105", "dashes"), ("0409-2051", "dashes"), ("0409-2051-0a", "dashes"),
+    ("040-2051-05", "4-4-2"), ("12345-6789-123", "4-4-2"), ("1234-567-89", "4-4-2"),
+])
+def test_an_ndc_in_another_shape_is_refused_saying_why(ndc, why):
+    assert why in (validate_ndc(ndc) or "")

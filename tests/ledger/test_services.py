@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from openkap.accounts.authz import Denied
 from openkap.audit.models import AuditAction, AuditEvent
+from openkap.core.identifiers import validate_ndc
 from openkap.dosing.models import DosingSession
 from openkap.ledger import selectors, services
 from openkap.ledger.models import LedgerEntry, Lot, LotBalance
@@ -374,7 +375,7 @@ def test_devices_are_whole(nurse_actor, site, esketamine, supplier, session):
     ("0409205105", False), ("0409-2051", False), ("040-92051-05", False), ("0409-2051-0a", False),
 ])
 def test_ndc_format(ndc, ok):
-    assert (services.ndc_error(ndc) is None) is ok
+    assert (validate_ndc(ndc) is None) is ok
 
 
 def test_product_needs_an_ndc_unless_compounded(admin_actor, nurse_actor, site):

@@ -70,3 +70,18 @@ def validate_mrn_check(prefix: str, mrn: str) -> bool:
         and len(body) >= 2
         and luhn_check_digit(body[:-1]) == int(body[-1])
     )
+
+
+# The label's 10-digit forms and the 11-digit billing form.
+NDC_SHAPES = {(4, 4, 2), (5, 3, 2), (5, 4, 1), (5, 4, 2)}
+
+
+def validate_ndc(value: str) -> str | None:
+    """None for an NDC as printed on the label (10 digits 4-4-2, 5-3-2, 5-4-1, or the
+    11-digit 5-4-2 billing form), else what is wrong."""
+    parts = value.strip().split("-")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        return "Write the NDC with its dashes as on the label, e.g. 0409-2051-05 or 50458-028-02."
+    if tuple(len(p) for p in parts) not in NDC_SHAPES:
+        return "An NDC is 4-4-2, 5-3-2, 5-4-1 or 5-4-2 digits."
+    return None

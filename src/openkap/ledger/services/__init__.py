@@ -19,8 +19,6 @@ from .common import (
     MAX_STRENGTH,
     MAX_UNITS_PER_ENTRY,
     K,
-    amount,
-    ndc_error,
 )
 from .corrections import ledger_adjust, ledger_correct
 from .counts import ledger_count
@@ -41,7 +39,6 @@ __all__ = [
     "MAX_STRENGTH",
     "MAX_UNITS_PER_ENTRY",
     "K",
-    "amount",
     "entry_of",
     "inventory_take",
     "ledger_adjust",
@@ -54,7 +51,6 @@ __all__ = [
     "ledger_waste",
     "lot_of",
     "lot_receive",
-    "ndc_error",
     "product_create",
     "site_of",
     "supplier_create",

@@ -45,7 +45,7 @@ def _units_in_steps(units: Decimal, product: Product, field: str) -> Decimal:
     return units
 
 
-def amount(product: Product, *, mg: object = None, units: object = None, allow_zero: bool = False,
+def _amount(product: Product, *, mg: object = None, units: object = None, allow_zero: bool = False,
            field: str = "units") -> tuple[Decimal, Decimal]:
     """(mg, units) of ``product`` from exactly one of them; mg = units x strength exactly."""
     if (mg is None) == (units is None):
@@ -106,15 +106,5 @@ def _refused(exc: core.LedgerError, field: str = "__all__") -> ValidationError:
     return ValidationError({"__all__": str(exc)})
 
 
-_NDC_SHAPES = {(4, 4, 2), (5, 3, 2), (5, 4, 1), (5, 4, 2)}
 
 
-def ndc_error(value: str) -> str | None:
-    """None for an NDC as printed on the label (10 digits 4-4-2, 5-3-2, 5-4-1, or the
-    11-digit 5-4-2 billing form), else what is wrong."""
-    parts = value.strip().split("-")
-    if len(parts) != 3 or not all(p.isdigit() for p in parts):
-        return "Write the NDC with its dashes as on the label, e.g. 0409-2051-05 or 50458-028-02."
-    if tuple(len(p) for p in parts) not in _NDC_SHAPES:
-        return "An NDC is 4-4-2, 5-3-2, 5-4-1 or 5-4-2 digits."
-    return None

@@ -13,7 +13,7 @@ from openkap.ledger.models import (
     LedgerEntry,
 )
 
-from .common import K, _when, amount
+from .common import K, _amount, _when
 from .lookups import _witness, lot_of
 from .writer import _Links, _lock_heads, _write
 
@@ -34,7 +34,7 @@ def ledger_count(
     for Schedule III)."""
     require(by, Perm.LEDGER_RECORD)
     lot = lot_of(by, lot_id)
-    mg_, units_ = amount(lot.product, units=units, allow_zero=True)
+    mg_, units_ = _amount(lot.product, units=units, allow_zero=True)
     when = _when(occurred_at)
     witness = _witness(by, witness_id, "witness")
     detail = {"estimated": "yes"} if estimated else {}

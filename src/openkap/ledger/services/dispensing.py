@@ -21,7 +21,7 @@ from openkap.ledger.models import (
 from openkap.patients.selectors import require_patient_access
 
 from . import statements
-from .common import K, _text, _when, amount
+from .common import K, _amount, _text, _when
 from .lookups import _witness, lot_of
 from .writer import _Links, _lock_heads, _usable, _write
 
@@ -72,7 +72,7 @@ def ledger_administer(
     when = _when(occurred_at)
     with transaction.atomic():
         facts = _facts(by, lot_id, dosing_session_id)
-        mg_, units_ = amount(facts.lot.product, mg=mg, units=units)
+        mg_, units_ = _amount(facts.lot.product, mg=mg, units=units)
         _usable(facts.lot, when)
         glass = _session_checks(by, facts)
         entry = _write(
@@ -104,7 +104,7 @@ def ledger_waste(
     reason = _text(reason, "reason", "the reason", required=False, max_length=500)
     with transaction.atomic():
         facts = _facts(by, lot_id, dosing_session_id)
-        mg_, units_ = amount(facts.lot.product, mg=mg, units=units)
+        mg_, units_ = _amount(facts.lot.product, mg=mg, units=units)
         _usable(facts.lot, when)
         glass = _session_checks(by, facts) if dosing_session_id is not None else False
         entry = _write(

@@ -16,7 +16,7 @@ from openkap.ledger.models import (
     Supplier,
 )
 
-from .common import K, _text, _when, amount
+from .common import K, _amount, _text, _when
 from .lookups import _witness, lot_of
 from .transfers import DESTRUCTION_METHODS
 from .writer import _Links, _lock_heads, _write
@@ -40,7 +40,7 @@ def ledger_destroy(
     destroyed."""
     require(by, Perm.LEDGER_RECORD)
     lot = lot_of(by, lot_id)
-    mg_, units_ = amount(lot.product, mg=mg, units=units)
+    mg_, units_ = _amount(lot.product, mg=mg, units=units)
     when = _when(occurred_at)
     errors: dict[str, str] = {}
     if method not in DESTRUCTION_METHODS:
@@ -104,7 +104,7 @@ def ledger_loss(
     circumstances and any police report number. Breakage and spills are losses too."""
     require(by, Perm.LEDGER_RECORD)
     lot = lot_of(by, lot_id)
-    mg_, units_ = amount(lot.product, mg=mg, units=units)
+    mg_, units_ = _amount(lot.product, mg=mg, units=units)
     when = _when(occurred_at)
     errors: dict[str, str] = {}
     if loss_type not in LOSS_TYPES:

@@ -11,13 +11,13 @@ from openkap.accounts.authz import Actor, require
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.core.authz import Perm
-from openkap.core.identifiers import validate_dea_number
+from openkap.core.identifiers import validate_dea_number, validate_ndc
 from openkap.ledger.models import (
     Product,
     Supplier,
 )
 
-from .common import _UNIT_STEP, MAX_STRENGTH, MAX_UNITS_PER_ENTRY, _decimal, ndc_error
+from .common import _UNIT_STEP, MAX_STRENGTH, MAX_UNITS_PER_ENTRY, _decimal
 from .lookups import site_of
 
 
@@ -60,7 +60,7 @@ def product_create(*, by: Actor, site_id: int, name: str, form: str, strength_mg
         errors["form"] = "Choose vial, nasal spray device or troche / lozenge."
     ndc = (ndc or "").strip()
     if ndc:
-        ndc_problem = ndc_error(ndc)
+        ndc_problem = validate_ndc(ndc)
         if ndc_problem:
             errors["ndc"] = ndc_problem
     elif not is_compounded:

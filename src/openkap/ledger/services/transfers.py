@@ -17,7 +17,7 @@ from openkap.ledger.models import (
     Product,
 )
 
-from .common import K, _text, _when, amount
+from .common import K, _amount, _text, _when
 from .lookups import lot_of
 from .writer import _Links, _lock_heads, _write
 
@@ -55,7 +55,7 @@ def ledger_transfer(
     with both DEA registrations."""
     require(by, Perm.LEDGER_RECORD)
     lot = lot_of(by, lot_id)
-    mg_, units_ = amount(lot.product, mg=mg, units=units)
+    mg_, units_ = _amount(lot.product, mg=mg, units=units)
     when = _when(occurred_at)
     to_site = (
         Site.objects.filter(id=to_site_id, organization=by.organization, is_active=True).first()
