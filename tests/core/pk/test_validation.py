@@ -247,3 +247,7 @@ def test_docs_pk_validation_readme_is_the_current_table() -> None:
     )
     for route in validation.OVERLAYS:
         assert (README.parent / f"{route}.png").is_file()
+
+
+def test_the_tables_read_the_file_the_fit_writes() -> None:
+    assert validation.FITTED == FITTED

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
-from openkap.core.pk.fit import FITTED
+# What openkap.core.pk.fit writes; not imported from there, so pages showing the tables
+# do not load the fitting code (scipy.optimize).
+FITTED = Path(__file__).with_name("data") / "fitted.json"
 
 Table = Literal["in", "loso", "nk"]
 TABLES: dict[Table, tuple[str, str]] = {
