@@ -22,7 +22,7 @@ from openkap.pathway.models import Episode
 from openkap.patients.models import Patient
 
 
-def session_interval_day(session: DosingSession) -> date:
+def _session_interval_day(session: DosingSession) -> date:
     """The day the session counts for in the minimum interval (the core's rule)."""
     return interval_day(
         administered_at=session.administration_started_at, started_at=session.started_at,
@@ -40,7 +40,7 @@ def interval_days(patient: Patient, route: str, *, exclude_session_id: int | Non
     )
     if exclude_session_id is not None:
         sessions = sessions.exclude(pk=exclude_session_id)
-    return [session_interval_day(s) for s in sessions]
+    return [_session_interval_day(s) for s in sessions]
 
 
 def session_book(

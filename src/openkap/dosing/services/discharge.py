@@ -115,7 +115,7 @@ def discharge_bp(session: DosingSession, at: datetime) -> bp_core.DischargeBpAss
     )
 
 
-def monitoring_over(session: DosingSession, at: datetime) -> bool:
+def _monitoring_over(session: DosingSession, at: datetime) -> bool:
     end = session.administration_ended_at
     return end is not None and _minutes(at, end) >= _protocol(session).min_monitoring_minutes
 
@@ -173,7 +173,7 @@ def session_discharge(
             session, _ = session_for(by, session_id, Perm.DOSING_RECORD, lock=True)
             when = event_time(at)
             bp = discharge_bp(session, when)
-            if bp is not None and bp.status is bp_core.DischargeBp.STILL_HIGH and monitoring_over(session, when):
+            if bp is not None and bp.status is bp_core.DischargeBp.STILL_HIGH and _monitoring_over(session, when):
                 _bp_still_high_task(by, session, bp)
         raise
 

@@ -37,7 +37,7 @@ from .common import (
     _require_status,
     session_for,
 )
-from .discharge import _bp_still_high_task, discharge_bp, monitoring_over
+from .discharge import _bp_still_high_task, _monitoring_over, discharge_bp
 
 
 def _vitals_values(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -94,7 +94,7 @@ def vitals_record(*, by: Actor, session_id: int, systolic: object = None, diasto
         _audit(by, AuditAction.CREATE, "vital_signs", vitals, session, glass,
                **{k: v for k, v in values.items() if v is not None})
         alarms = _raise_alarms(by, session, vitals, _protocol(session), glass)
-        if vitals.systolic is not None and session.status == DosingSession.Status.MONITORING and monitoring_over(
+        if vitals.systolic is not None and session.status == DosingSession.Status.MONITORING and _monitoring_over(
             session, when
         ):
             bp = discharge_bp(session, when)

@@ -31,7 +31,7 @@ from openkap.dosing.models import (
 from openkap.dosing.validation import MAX_TEXT, clean_text, event_time
 from openkap.patients.models import Patient, WeightMeasurement
 
-from .booked import session_interval_day
+from .booked import _session_interval_day
 from .common import (
     BP_DECISION_MIN_CHARS,
     DoseRefused,
@@ -50,7 +50,7 @@ def _latest_weights(patient: Patient) -> tuple[WeightMeasurement | None, WeightM
     return (weights[0] if weights else None, weights[1] if len(weights) > 1 else None)
 
 
-def last_session_date(session: DosingSession, route: str) -> date | None:
+def _last_session_date(session: DosingSession, route: str) -> date | None:
     """The patient's previous session on the route in which a dose was given. A record
     without a protocol (entered before this app kept one) counts: the safe side."""
     previous = (
@@ -61,7 +61,7 @@ def last_session_date(session: DosingSession, route: str) -> date | None:
     for s in previous:
         when = interval_moment(
             administered_at=s.administration_started_at, started_at=s.started_at, scheduled_start=s.scheduled_start)
-        day = session_interval_day(s)
+        day = _session_interval_day(s)
         if when <= (session.started_at or timezone.now()) and (latest is None or day > latest):
             latest = day
     return latest
@@ -90,7 +90,7 @@ def order_inputs(session: DosingSession, version: ProtocolVersion) -> OrderInput
     return OrderInputs(
         protocol=version.protocol, approved=version.is_approved, weight=weight, previous=previous,
         session_date=timezone.localdate(session.started_at or timezone.now()),
-        last_session_date=last_session_date(session, version.route),
+        last_session_date=_last_session_date(session, version.route),
         height=dose_core.Height(cm=height.height_cm, measured_on=height.measured_on) if height else None,
         sex=_sex_for_dosing(session.patient),
     )
@@ -278,7 +278,7 @@ def active_order(session: DosingSession) -> DoseOrder | None:
     return session.orders.filter(cancelled_at__isnull=True).select_related("protocol_version").first()
 
 
-def core_order(order: DoseOrder) -> dose_core.DoseOrder:
+def _core_order(order: DoseOrder) -> dose_core.DoseOrder:
     """The stored order as the core's object, recomputed from the inputs it was signed on.
     Refuses if the recomputation disagrees (the protocol or the arithmetic changed)."""
     result = order.result

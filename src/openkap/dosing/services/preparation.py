@@ -34,7 +34,7 @@ from .common import (
     _require_status,
     session_for,
 )
-from .orders import active_order, core_order
+from .orders import _core_order, active_order
 
 
 def _site_lot(session: DosingSession, lot_id: object) -> Lot:
@@ -66,7 +66,7 @@ def dose_prepare(*, by: Actor, session_id: int, lot_id: object, at: datetime | N
         if lot.is_expired_on(timezone.localdate(when)) or lot.is_expired_on(timezone.localdate()):
             raise ValidationError({"lot": f"Lot {lot.lot_number} expired on {lot.expires_on:%Y-%m-%d}: it cannot be used."})
         protocol = order.protocol_version.protocol
-        prepared = dose_core.prepare_dose(core_order(order), lot=core_lot(protocol, lot))
+        prepared = dose_core.prepare_dose(_core_order(order), lot=core_lot(protocol, lot))
         if isinstance(prepared, dose_core.DoseRefusal):
             raise DoseRefused(prepared, {"lot": [f"Hard stop: {s.message}" for s in prepared.stops]})
         volume = units = None
