@@ -124,7 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--interaction",
         choices=tuple(INTERACTIONS),
-        help="racemic routes: apply a documented CYP3A/2B6 interaction (see docs/pk.md)",
+        help="racemic routes: apply a documented CYP3A/2B6 interaction (openkap pk interactions)",
     )
     sim.add_argument(
         "--age-years",
