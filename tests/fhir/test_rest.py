@@ -339,6 +339,48 @@ def test_observation_pages_are_the_reference_mapping_in_time_order(record, patie
     assert list(_observations(client, f"Observation?patient={patient.id}&_id={first},mr-0")) == [first]
 
 
+@pytest.mark.parametrize("count", [1, 3, 4, 50])
+@pytest.mark.parametrize("params", ["", "&category=vital-signs", "&code=8867-4,85354-9"])
+def test_pages_read_only_the_rows_they_need_and_stay_exact_within_a_second(record, patient, nurse, org, fhir_as,
+                                                                           count, params):
+    """A search without dates, ids or _lastUpdated reads only the vitals rows its page needs
+    and has the database count the rest (ADR 0071). Rows sharing a second sort by id, so a
+    page cut inside such a second must still give exactly the reference's order."""
+    from openkap.dosing.models import VitalSigns
+    from openkap.fhir import mapping
+    from openkap.measures.selectors import current_responses
+
+    session = record["session"]
+    second = session.started_at.replace(microsecond=0) + timedelta(minutes=7)
+    # Within the second, the later the reading the smaller its id: time order is not id order.
+    for n, (systolic, heart_rate) in enumerate([(130, None), (None, 71), (128, 72), (None, None)]):
+        VitalSigns.objects.create(organization=org, session=session, taken_at=second + timedelta(
+            milliseconds=900 - 100 * n), systolic=systolic, diastolic=80, heart_rate=heart_rate, spo2=97,
+            recorded_by=nurse)
+    VitalSigns.objects.create(organization=org, session=session, taken_at=second + timedelta(minutes=1),
+                              heart_rate=90, recorded_by=nurse)
+    expected = [o for r in current_responses(patient) for o in mapping.measure_observations(r)]
+    for v in VitalSigns.objects.filter(session__patient=patient):
+        expected += mapping.vital_observations(v, patient.id)
+    expected += [mapping.weight_observation(w) for w in patient.weights.all()]
+    expected += [mapping.height_observation(h) for h in patient.heights.all()]
+    if "category" in params:
+        expected = [r for r in expected if r["category"][0]["coding"][0]["code"] == "vital-signs"]
+    if "code" in params:
+        expected = [r for r in expected if r["code"]["coding"][0]["code"] in {"8867-4", "85354-9"}]
+    expected.sort(key=lambda r: (mapping.observation_time(r), r["id"]))
+    client = fhir_as(nurse, org)
+    assert ok(client.get(f"Observation?patient={patient.id}{params}&_summary=count"))["total"] == len(expected)
+    pages, url = [], f"Observation?patient={patient.id}{params}&_count={count}"
+    while url:
+        bundle = ok(client.get(url))
+        assert bundle["total"] == len(expected)
+        pages += [e["resource"] for e in bundle.get("entry", [])]
+        url = next((link["url"].replace("http://testserver", "") for link in bundle["link"]
+                    if link["relation"] == "next"), None)
+    assert pages == json.loads(json.dumps(expected))
+
+
 def test_observation_search_needs_a_patient(nurse, org, fhir_as):
     body = outcome(fhir_as(nurse, org).get("Observation?category=survey"), 400)
     assert body["issue"][0]["expression"] == ["patient"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from itertools import chain, repeat
 from string import Formatter
-from typing import Any
+from typing import Any, NamedTuple
 
 from openkap.fhir.mapping import VITAL_FIELDS, VITAL_KEYS, VITAL_TEMPLATES, vital_lines
 
@@ -65,29 +65,39 @@ def _rows(plan: Plan, columns: dict[str, list[bytes]]) -> Iterator[tuple[bytes, 
     return zip(*args, strict=False)  # the repeats never end; the columns are all as long
 
 
-def _complete(block: bytes) -> bytes:
+class Lines(NamedTuple):
+    """NDJSON already serialised, and how many resources (lines) it holds."""
+
+    ndjson: bytes
+    resources: int
+
+
+def _complete(block: bytes) -> Lines:
     """Rows without a NULL: all four Observations each."""
     if not block:
-        return b""
+        return Lines(b"", 0)
+    rows = block.count(b"\n")
     fields = block.replace(b"\n", b"\t").split(b"\t")  # one list; the last item is the empty tail
-    if block.count(b"\n") * _WIDTH != len(fields) - 1:
+    if rows * _WIDTH != len(fields) - 1:
         raise ValueError(_WRONG_WIDTH)
     columns = {name: fields[n:-1:_WIDTH] for n, name in enumerate(VITAL_FIELDS)}
     columns["shared"] = list(map(b"".join, _rows(_SHARED_PLAN, columns)))
-    return b"".join(chain.from_iterable(_rows(_ROW_PLAN, columns)))
+    return Lines(b"".join(chain.from_iterable(_rows(_ROW_PLAN, columns))), rows * len(VITAL_KEYS))
 
 
-def _with_nulls(row: bytes) -> bytes:
+def _with_nulls(row: bytes) -> Lines:
     """A row with a reading missing: its own templates, which leave out what is not there."""
     values = tuple(None if f == NULL else f.decode() for f in row.rstrip(b"\n").split(b"\t"))
     if len(values) != _WIDTH:
         raise ValueError(_WRONG_WIDTH)
-    return vital_lines(values).encode()
+    text = vital_lines(values)
+    return Lines(text.encode(), text.count("\n"))
 
 
-def vital_ndjson(block: bytes) -> bytes:
-    """The NDJSON lines of whole COPY-text vitals rows (each ending in a newline)."""
-    out: list[bytes] = []
+def vital_ndjson(block: bytes) -> Lines:
+    """The NDJSON lines of whole COPY-text vitals rows (each ending in a newline). The count
+    comes from the rows, not from scanning the ~35 times longer output."""
+    out: list[Lines] = []
     start = 0
     while (null := block.find(NULL, start)) >= 0:
         row_start = max(block.rfind(b"\n", start, null) + 1, start)  # rfind is -1 when the row begins at start
@@ -95,7 +105,9 @@ def vital_ndjson(block: bytes) -> bytes:
         out += (_complete(block[start:row_start]), _with_nulls(block[row_start:row_end]))
         start = row_end
     out.append(_complete(block[start:] if start else block))
-    return b"".join(out)
+    if len(out) == 1:
+        return out[0]
+    return Lines(b"".join(part.ndjson for part in out), sum(part.resources for part in out))
 
 
 def copy_text(row: Sequence[Any]) -> bytes:

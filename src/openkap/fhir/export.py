@@ -56,7 +56,7 @@ OUTPUT_FORMATS = {NDJSON, "application/ndjson", "ndjson"}
 
 Resource = dict[str, Any]
 # An exporter yields resources, or NDJSON already serialised (one or more whole lines).
-Exporter = Callable[[QuerySet[Patient], datetime | None, Actor], Iterator[Resource | bytes]]
+Exporter = Callable[[QuerySet[Patient], datetime | None, Actor], Iterator[Resource | bulk.Lines]]
 
 
 # --- what each type exports ----------------------------------------------------------------
@@ -71,7 +71,7 @@ def _patients(patients: QuerySet[Patient], since: datetime | None, by: Actor) ->
         yield mapping.patient(p)
 
 
-def _observations(patients: QuerySet[Patient], since: datetime | None, by: Actor) -> Iterator[Resource | bytes]:
+def _observations(patients: QuerySet[Patient], since: datetime | None, by: Actor) -> Iterator[Resource | bulk.Lines]:
     responses = MeasureResponse.objects.filter(
         organization=by.organization, patient__in=patients, correction__isnull=True)
     for r in _since(responses, "submitted_at", since).order_by("pk").iterator(chunk_size=CHUNK):
@@ -473,9 +473,9 @@ def _write_files(job: ExportJob, by: Actor, directory: Path) -> list[dict[str, A
         # Kept gzip-compressed unless the clinic turned it off (ADR 0062).
         with _open_output(stored_path(directory, name)) as out:
             for resource in exporter(patients, job.since, by):
-                if isinstance(resource, bytes):
-                    out.write(resource)
-                    lines = resource.count(b"\n")
+                if isinstance(resource, bulk.Lines):
+                    out.write(resource.ndjson)
+                    lines = resource.resources
                 else:
                     out.write(orjson.dumps(resource, option=orjson.OPT_APPEND_NEWLINE))
                     lines = 1

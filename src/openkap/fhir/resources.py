@@ -7,13 +7,13 @@ without the permission 403. The views audit each read and search (via=fhir).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, F, Max, Q, QuerySet
+from django.db.models import Case, Count, F, IntegerField, Max, Q, QuerySet, Sum, When, Window
 from django.http import Http404
 
 from openkap.accounts.authz import Actor, require
@@ -257,6 +257,30 @@ def observation_read(by: Actor, resource_id: str) -> Found:
     return Found(_one(_other_observations(patient), resource_id), patient.id, glass)
 
 
+_VITAL_PRESENT = {"bp": Q(systolic__isnull=False, diastolic__isnull=False), "hr": Q(heart_rate__isnull=False),
+                  "spo2": Q(spo2__isnull=False), "rr": Q(respiratory_rate__isnull=False)}
+
+
+def _first_vital_rows(rows: QuerySet[Any], keys: list[str], need: int) -> tuple[list[Any], int] | None:
+    """The rows (oldest first) that hold the first ``need`` vital-sign Observations of the
+    ``keys`` in the search's (second, id) order, and how many all of the patient's rows hold,
+    in one query: the database counts (a window over every row) and returns ``need`` + 1
+    rows, not the patient's hundreds (ADR 0071). Each row returned holds at least one, so
+    ``need`` rows hold enough; rows after them sort later unless they share the last one's
+    second, where ids decide: then None, and the caller reads every row."""
+    counts = {f"n_{key}": Window(Sum(Case(When(_VITAL_PRESENT[key], then=1), default=0, output_field=IntegerField())))
+              for key in keys}
+    present = Q()
+    for key in keys:
+        present |= _VITAL_PRESENT[key]
+    fetched = list(rows.filter(present).annotate(**counts)[:need + 1])
+    total = sum(fetched[0][-len(keys):]) if fetched else 0
+    rows_needed = [row[:len(mapping.VITAL_COLUMNS)] for row in fetched[:need]]
+    if len(fetched) > need > 0 and fetched[need][3].replace(microsecond=0) == fetched[need - 1][3].replace(microsecond=0):
+        return None
+    return rows_needed, total
+
+
 @dataclass(frozen=True)
 class _VitalEntry:
     """One vital-sign Observation found by a search, built only if it lands on the page."""
@@ -292,8 +316,16 @@ def observation_search(by: Actor, query: Query) -> Page:
         resources = [res for res in resources if r.matches(mapping.observation_time(res))]
     keyed: list[tuple[datetime, str, Any]] = [(mapping.observation_time(r), r["id"], r) for r in resources]
     vital_keys = [key for key in mapping.VITAL_KEYS if key in sources]
+    unread = 0  # vital-sign Observations matched but past the page, so not read
     if vital_keys:
-        for row in _vital_rows(patient).order_by("taken_at", "id"):
+        rows = _vital_rows(patient).order_by("taken_at", "id")
+        matched: Iterable[Any] = rows
+        if not (dates or query.ids is not None or query.last_updated):  # matched on columns alone
+            first = _first_vital_rows(rows, vital_keys, 0 if query.summary_count else query.offset + query.count)
+            if first is not None:
+                matched, total = first
+                unread = total - sum(key in vital_keys for row in matched for key in mapping.vital_keys(row))
+        for row in matched:
             at = row[3].replace(microsecond=0)
             if all(r.matches(at) for r in dates):
                 keyed += [(at, f"vs-{row[0]}-{key}", _VitalEntry(row, key))
@@ -304,7 +336,7 @@ def observation_search(by: Actor, query: Query) -> Page:
         keyed = [e for e in keyed if e[1] in ids]
     if query.last_updated:
         keyed = [e for e in keyed if all(r.matches(_updated(e[2])) for r in query.last_updated)]
-    page = Page(total=len(keyed), resources=[] if query.summary_count else [
+    page = Page(total=len(keyed) + unread, resources=[] if query.summary_count else [
         e[2].build() if isinstance(e[2], _VitalEntry) else e[2]
         for e in keyed[query.offset: query.offset + query.count]])
     page.patient_ids, page.break_glass = {patient.id}, glass
