@@ -18,7 +18,15 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import CLINIC_TIME_ZONE, screenshot
-from tests.browser.test_dosing import _at, _discharge, _order, _prepare, _verify, _vitals
+from tests.browser.test_dosing import (
+    _at,
+    _complete_checklist,
+    _discharge,
+    _order,
+    _prepare,
+    _verify,
+    _vitals,
+)
 from tests.browser.test_pathway import transition
 
 pytestmark = pytest.mark.browser
@@ -323,23 +331,7 @@ def _check_in_and_checklist(page, url: str, patient_id: int, start: datetime) ->
     page.get_by_role("button", name=re.compile("^Save")).click()
     expect(page).to_have_url(re.compile(rf"/patients/{patient_id}/measures/responses/\d+/"))
     page.goto(url)
-    c = page.locator("#checklist")
-    c.get_by_label("Fasting confirmed").check()
-    c.get_by_label("Systolic BP (mmHg)").fill("122")
-    c.get_by_label("Diastolic BP (mmHg)").fill("78")
-    c.get_by_label("Heart rate (/min)").fill("72")
-    c.get_by_label("SpO2 (%)").fill("99")
-    c.get_by_label("Respiratory rate (/min)").fill("14")
-    pregnancy = c.get_by_label("Pregnancy status")
-    if pregnancy.input_value() == "":
-        pregnancy.select_option("not_pregnant")
-    c.get_by_label("New medications").fill("None since the last visit.")
-    c.get_by_label("Current suicide-risk screen reviewed").check()
-    c.get_by_label("The patient's intention").fill("Meet the sadness with curiosity.")
-    # Pre-dose questionnaires not done yet are listed; the dose goes ahead only with a reason.
-    missing = c.get_by_label("Why the dose goes ahead without the missing measures")
-    if missing.count():
-        missing.fill("Answered in person at check-in: no change since the baseline; charted after the session.")
-    _at(page, "#checklist", start + timedelta(minutes=3))
-    c.get_by_role("button", name="Checklist complete").click()
-    expect(page.get_by_text("Pre-dose checklist complete: the prescriber can order the dose.")).to_be_visible()
+    _complete_checklist(
+        page, start, bp=("122", "78"), heart_rate="72", spo2="99", intention="Meet the sadness with curiosity.",
+        missing_measures_reason="Answered in person at check-in: no change since the baseline; charted after the session.",
+    )
