@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from openkap.audit.models import AuditEvent
 from openkap.dosing import documents, services
-from openkap.dosing.models import RecordDocument
+from openkap.dosing.models import STUCK_AFTER, RecordDocument
 from openkap.dosing.tasks import prepare_record_document
 from tests.dosing.conftest import NORMAL, run_to_monitoring
 
@@ -162,7 +162,7 @@ def test_a_worker_that_died_while_rendering_leaves_a_failed_copy_that_can_be_ask
     with django_capture_on_commit_callbacks(execute=False):
         document = services.record_document_request(by=nurse_actor, session_id=held.id)
     RecordDocument.objects.filter(pk=document.pk).update(
-        status="rendering", started_at=timezone.now() - services.records.STUCK_AFTER - timedelta(seconds=1))
+        status="rendering", started_at=timezone.now() - STUCK_AFTER - timedelta(seconds=1))
     assert "could not be prepared" in client_for(nurse).get(url(held, "/")).content.decode()
     with django_capture_on_commit_callbacks(execute=True):
         services.record_document_request(by=nurse_actor, session_id=held.id)

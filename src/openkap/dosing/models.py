@@ -656,6 +656,18 @@ class RemsForm(models.Model):
     def due_at(self) -> datetime | None:
         return self.session.discharged_at + REMS_SUBMIT_WITHIN if self.session.discharged_at else None
 
+    @property
+    def missing(self) -> list[str]:
+        """What the form still lacks before it can be submitted."""
+        missing = []
+        if not self.rems_patient_id.strip():
+            missing.append("The patient's REMS ID (from the enrolment) is missing.")
+        if not self.setting_rems_id.strip():
+            missing.append("The healthcare setting's REMS ID is missing.")
+        if not self.bp_40.strip():
+            missing.append("No blood pressure about 40 minutes after dosing is recorded.")
+        return missing
+
 
 REMS_SUBMIT_WITHIN = timedelta(days=7)
 
@@ -698,3 +710,14 @@ class RecordDocument(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} of session {self.session_id} ({self.status})"
+
+    def is_stuck(self, now: datetime | None = None) -> bool:
+        """Left "rendering" by a worker that died: counts as failed and may be asked for again."""
+        now = now or timezone.now()
+        return (self.status == self.Status.RENDERING and self.started_at is not None
+                and now - self.started_at > STUCK_AFTER)
+
+
+# A worker that died while rendering leaves "rendering" behind; after this long the copy
+# counts as failed and may be asked for again.
+STUCK_AFTER = timedelta(minutes=10)

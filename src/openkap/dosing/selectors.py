@@ -530,7 +530,7 @@ def record_document_state(*, by: Actor, session_id: int, audit: bool = False) ->
                 .defer("content").select_related("requested_by").first())
     if document is None:
         state = "none"
-    elif document.status == RecordDocument.Status.FAILED or services.record_is_stuck(document):
+    elif document.status == RecordDocument.Status.FAILED or document.is_stuck():
         state = "failed"
     elif document.source_hash != services.record_fingerprint(session.id):
         state = "stale"

@@ -669,7 +669,7 @@ def _rems_page(request: HttpRequest, actor: Actor, session_id: int, edit: BaseFo
     return TemplateResponse(request, "dosing/rems.html", {
         "view": view, "session": view.session, "patient": view.patient, "chart": view.chart, "form_row": form_row,
         "edit_form": edit or forms.RemsEditForm(instance=form_row, prefix="rems"),
-        "submit_form": forms.RemsSubmitForm(prefix="submit"), "missing": services.rems_missing(form_row),
+        "submit_form": forms.RemsSubmitForm(prefix="submit"), "missing": form_row.missing,
         "can_record": actor.can(Perm.DOSING_RECORD),
     }, status=status)
 

@@ -50,7 +50,7 @@ class RemsOut(Schema):
 
 def _rems_out(f: RemsForm) -> RemsOut:
     return RemsOut(
-        session_id=f.session_id, missing=services.rems_missing(f), due_at=f.due_at,
+        session_id=f.session_id, missing=f.missing, due_at=f.due_at,
         **{k: getattr(f, k) for k in RemsOut.model_fields if k not in {"session_id", "missing", "due_at"}},
     )
 

@@ -101,9 +101,8 @@ from .records import (
     enqueue_record_document,
     record_document_request,
     record_fingerprint,
-    record_is_stuck,
 )
-from .rems import REMS_EDITABLE, rems_form_submit, rems_form_update, rems_missing
+from .rems import REMS_EDITABLE, rems_form_submit, rems_form_update
 
 __all__ = [
     "AFTERCARE",
@@ -170,10 +169,8 @@ __all__ = [
     "protocol_revise",
     "record_document_request",
     "record_fingerprint",
-    "record_is_stuck",
     "rems_form_submit",
     "rems_form_update",
-    "rems_missing",
     "session_book",
     "session_check_in",
     "session_discharge",

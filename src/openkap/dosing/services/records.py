@@ -34,9 +34,6 @@ from .common import session_for
 
 MAX_ATTEMPTS = 3
 RETRY_AFTER = (timedelta(seconds=15), timedelta(seconds=60))  # after the first and the second failure
-# A worker that died while rendering leaves "rendering" behind; after this long the copy
-# counts as failed and may be asked for again.
-STUCK_AFTER = timedelta(minutes=10)
 
 
 def _hash_rows(digest: Any, model: type[models.Model], rows: models.QuerySet[Any]) -> None:
@@ -66,12 +63,6 @@ def record_fingerprint(session_id: int) -> str:
     return digest.hexdigest()
 
 
-def record_is_stuck(document: RecordDocument, now: Any = None) -> bool:
-    now = now or timezone.now()
-    return (document.status == RecordDocument.Status.RENDERING and document.started_at is not None
-            and now - document.started_at > STUCK_AFTER)
-
-
 def record_document_request(*, by: Actor, session_id: int) -> RecordDocument:
     """Ask for the session record PDF. An up-to-date copy that is ready or on its way is
     returned as it is; otherwise the copy is (re)queued for the worker, with the
@@ -81,7 +72,7 @@ def record_document_request(*, by: Actor, session_id: int) -> RecordDocument:
         fingerprint = record_fingerprint(session.id)
         document = (RecordDocument.objects.select_for_update()
                     .filter(session=session, kind=RecordDocument.Kind.SESSION_RECORD).first())
-        if document is not None and document.source_hash == fingerprint and not record_is_stuck(document) and (
+        if document is not None and document.source_hash == fingerprint and not document.is_stuck() and (
                 document.status != RecordDocument.Status.FAILED):
             return document
         if document is None:

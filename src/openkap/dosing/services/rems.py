@@ -164,24 +164,13 @@ def rems_form_update(*, by: Actor, session_id: int, data: Mapping[str, Any]) -> 
     return form
 
 
-def rems_missing(form: RemsForm) -> list[str]:
-    missing = []
-    if not form.rems_patient_id.strip():
-        missing.append("The patient's REMS ID (from the enrolment) is missing.")
-    if not form.setting_rems_id.strip():
-        missing.append("The healthcare setting's REMS ID is missing.")
-    if not form.bp_40.strip():
-        missing.append("No blood pressure about 40 minutes after dosing is recorded.")
-    return missing
-
-
 def rems_form_submit(*, by: Actor, session_id: int, submission_reference: str) -> RemsForm:
     """Mark the form submitted to the REMS (with the confirmation number); its task closes."""
     reference = clean_text(submission_reference, "submission_reference", required=True, max_length=80,
                       what="the REMS confirmation number")
     with transaction.atomic():
         session, glass, form = _open_rems_form(by, session_id, submitted="The form is already marked submitted.")
-        missing = rems_missing(form)
+        missing = form.missing
         if missing:
             raise ValidationError({"__all__": missing})
         form.submitted_at, form.submitted_by, form.submission_reference = timezone.now(), by.user, reference
