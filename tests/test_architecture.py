@@ -105,8 +105,6 @@ NOT_YET_MOVED = {
     "dosing.services.records.enqueue_record_document", "dosing.services.records.record_fingerprint",
     "dosing.services.protocols.example_text",
     "dosing.services.protocols.protocol_content_with",
-    "measures.services.links.link_url",
-    "measures.services.portal.patient_assignment",
 }
 
 

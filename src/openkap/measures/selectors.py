@@ -8,15 +8,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.http import Http404
+from django.urls import reverse
 from django.utils import timezone
 
-from openkap.accounts.authz import Actor
+from openkap.accounts.authz import Actor, Denied
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.core.authz import Perm
-from openkap.core.instruments import Instrument, all_instruments, presentation, score_range
+from openkap.core.instruments import Instrument, Rater, all_instruments, presentation, score_range
 from openkap.core.instruments.change import (
     RESPONSE_REDUCTION_PERCENT,
     ChangeResult,
@@ -25,7 +27,7 @@ from openkap.core.instruments.change import (
     change_rules,
 )
 from openkap.dosing.models import DosingSession
-from openkap.measures import licensed, services
+from openkap.measures import licensed
 from openkap.measures.charts import TrendChart, trend_chart
 from openkap.measures.models import (
     AssignmentStatus,
@@ -40,7 +42,7 @@ from openkap.measures.schedule import DEFAULT_PLAN
 from openkap.pathway.models import Episode
 from openkap.pathway.selectors import current_episode
 from openkap.patients.models import Patient
-from openkap.patients.selectors import patient_for
+from openkap.patients.selectors import patient_for, portal_patient
 from openkap.tasks.models import Task
 from openkap.tasks.selectors import PRIORITY_ORDER
 from openkap.tasks.services import SAFETY_TASK_KIND
@@ -303,7 +305,7 @@ class PortalItem:
 
 def portal_questionnaires(*, by: Actor) -> list[PortalItem]:
     """The patient's questionnaires to complete now (self-report ones they may answer)."""
-    patient = services.portal_patient(by)
+    patient = portal_patient(by)
     now = timezone.now()
     items = []
     for a in (
@@ -338,11 +340,33 @@ def tasks_for_response(response: MeasureResponse) -> list[Task]:
     )
 
 
+def link_url(raw: str) -> str:
+    """The address a patient opens a questionnaire link at (shown once, or emailed)."""
+    return settings.SITE_URL.rstrip("/") + reverse("measures:link", args=[raw])
+
+
+def patient_assignment(patient: Patient, assignment_id: int, *, lock: bool = False) -> tuple[MeasureAssignment, Instrument]:
+    """One of this patient's questionnaires that they complete themselves (not audited: the
+    portal selector and the portal writes, which lock it, audit their own use)."""
+    qs = MeasureAssignment.objects.filter(id=assignment_id, patient=patient)
+    if lock:
+        qs = qs.select_for_update()
+    assignment = qs.first()
+    if assignment is None:
+        raise Http404("No such questionnaire.")
+    instrument = licensed.instrument_for(patient.organization_id, assignment.instrument_id)
+    if instrument.rater is not Rater.SELF_REPORT:
+        raise Denied("This scale is completed by your clinician, not in the portal.", patient_id=patient.id)
+    if not presentation.patient_can_complete(instrument):
+        raise Denied("Your clinic completes this questionnaire with you in person.", patient_id=patient.id)
+    return assignment, instrument
+
+
 def portal_assignment(*, by: Actor, assignment_id: int) -> tuple[MeasureAssignment, Instrument]:
     """One of the patient's own questionnaires; 404 for anyone else's, 403 for a scale
     that only staff complete."""
-    patient = services.portal_patient(by)
-    assignment, instrument = services.patient_assignment(patient, assignment_id)
+    patient = portal_patient(by)
+    assignment, instrument = patient_assignment(patient, assignment_id)
     audit_record(
         by=by, action=AuditAction.VIEW, object_type="measure_assignment", object_id=assignment.id,
         patient_id=patient.id,
@@ -351,7 +375,7 @@ def portal_assignment(*, by: Actor, assignment_id: int) -> tuple[MeasureAssignme
 
 
 def portal_response(*, by: Actor, response_id: int) -> MeasureResponse:
-    patient = services.portal_patient(by)
+    patient = portal_patient(by)
     response = MeasureResponse.objects.filter(id=response_id, patient=patient).first()
     if response is None:
         raise Http404("No such questionnaire.")

@@ -272,7 +272,7 @@ def link_create(request: HttpRequest, actor: Actor, patient_id: int, assignment_
         return redirect("measures:patient", patient_id=patient_id)
     return TemplateResponse(
         request, "measures/link_created.html",
-        {"patient": link.assignment.patient, "link": link, "url": services.link_url(raw),
+        {"patient": link.assignment.patient, "link": link, "url": selectors.link_url(raw),
          "emailed": form.cleaned_data["send_email"]},
     )
 

@@ -22,8 +22,8 @@ from .common import (
     Answers,
 )
 from .instruments import licensed_wording_save
-from .links import LinkRefused, link_answer, link_create, link_open, link_submit, link_url
-from .portal import patient_assignment, portal_answer, portal_patient, portal_submit
+from .links import LinkRefused, link_answer, link_create, link_open, link_submit
+from .portal import portal_answer, portal_patient, portal_submit
 from .responses import FlaggedIncompleteError, _record, _Source, response_enter
 
 __all__ = [
@@ -42,10 +42,8 @@ __all__ = [
     "link_create",
     "link_open",
     "link_submit",
-    "link_url",
     "measure_assign",
     "measure_plan_update",
-    "patient_assignment",
     "portal_answer",
     "portal_patient",
     "portal_submit",

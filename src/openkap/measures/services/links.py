@@ -7,11 +7,9 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -33,6 +31,7 @@ from openkap.measures.models import (
     MeasureResponse,
     Via,
 )
+from openkap.measures.selectors import link_url
 
 from .assignments import _staff_assignment
 from .common import LINK_DAYS, MAX_LINK_DAYS
@@ -86,10 +85,6 @@ def _send_link(*, email: str, clinic: str, url: str, days: int, language: str) -
             from_email=None,
             recipient_list=[email],
         )
-
-
-def link_url(raw: str) -> str:
-    return settings.SITE_URL.rstrip("/") + reverse("measures:link", args=[raw])
 
 
 class LinkRefused(Exception):

@@ -7,28 +7,25 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from openkap.accounts.authz import Actor, Denied
+from openkap.accounts.authz import Actor
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.core.instruments import (
     Instrument,
-    Rater,
     ScoringError,
     safety_flags,
 )
-from openkap.core.instruments.presentation import given_so_far, is_asked, patient_can_complete
-from openkap.measures.licensed import instrument_for
+from openkap.core.instruments.presentation import given_so_far, is_asked
 from openkap.measures.models import (
     MeasureAssignment,
     MeasureDraft,
     MeasureResponse,
     Via,
 )
-from openkap.patients.models import Patient
+from openkap.measures.selectors import patient_assignment
 from openkap.patients.selectors import portal_patient
 
 from .common import Answers
@@ -38,21 +35,6 @@ from .instruments import (
 )
 from .responses import _record, _Source
 from .safety import _safety_task
-
-
-def patient_assignment(patient: Patient, assignment_id: int, *, lock: bool = False) -> tuple[MeasureAssignment, Instrument]:
-    qs = MeasureAssignment.objects.filter(id=assignment_id, patient=patient)
-    if lock:
-        qs = qs.select_for_update()
-    assignment = qs.first()
-    if assignment is None:
-        raise Http404("No such questionnaire.")
-    instrument = instrument_for(patient.organization_id, assignment.instrument_id)
-    if instrument.rater is not Rater.SELF_REPORT:
-        raise Denied("This scale is completed by your clinician, not in the portal.", patient_id=patient.id)
-    if not patient_can_complete(instrument):
-        raise Denied("Your clinic completes this questionnaire with you in person.", patient_id=patient.id)
-    return assignment, instrument
 
 
 def _save_draft(
