@@ -63,11 +63,12 @@ def test_sublingual_with_saliva_spat_keeps_only_the_mucosal_part():
     assert not facts.first_pass
 
 
-def test_oral_lag_and_absorption_come_from_the_gut_parameters():
+def test_oral_release_lag_and_absorption_come_from_the_gut_parameters():
     result = sim("oral")
     facts = route_facts(result)
     assert facts.bioavailability == used(result, "gut", "f")
-    assert f"starts after about {used(result, 'gut', 'lag_min'):.2g} min" in facts.text
+    assert f"dissolves in about {used(result, 'gut', 'release_min'):.2g} min" in facts.text
+    assert f"starts about {used(result, 'gut', 'lag_min'):.2g} min later" in facts.text
     assert f"half-time of about {math.log(2) / used(result, 'gut', 'ka'):.2g} min" in facts.text
 
 

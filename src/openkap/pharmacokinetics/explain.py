@@ -139,6 +139,7 @@ def route_facts(result: SimulationResult) -> RouteFacts:
         )
     if route == "oral":
         swallowed = _swallowed_f(result)
+        release = _param(result, ORAL_ABSORPTION, "release_min")
         lag = _param(result, ORAL_ABSORPTION, "lag_min")
         ka = _param(result, ORAL_ABSORPTION, "ka")
         return RouteFacts(
@@ -149,7 +150,8 @@ def route_facts(result: SimulationResult) -> RouteFacts:
             f"Everything is swallowed and passes the gut wall and liver before reaching the "
             f"circulation; only {_pct(swallowed)} survives this first pass (F {swallowed:.3g}"
             f"{_with(result)}). "
-            f"Absorption starts after about {lag.value:.2g} min, with a half-time of about "
+            f"The tablet dissolves in about {release.value:.2g} min and absorption starts "
+            f"about {lag.value:.2g} min later, with a half-time of about "
             f"{_half_time_min(ka):.2g} min, so the peak is low and late. "
             f"{peak}",
             first_pass=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -183,3 +184,36 @@ def test_two_doses_superpose(
     alone = _solve(regimen, seed)
     later = _solve(Regimen(route=route, doses=((when, second),), weight_kg=weight), seed)  # type: ignore[arg-type]
     np.testing.assert_allclose(both, alone + later, rtol=1e-9, atol=1e-9 * both.max())
+
+
+def _typical(regimen: Regimen, release_min: float | None = None) -> np.ndarray:
+    values = sample(parameter_sets(regimen), 1, None)
+    if release_min is not None and "oral" in values:
+        values["oral"]["release_min"] = np.array([release_min])
+    built = build(regimen, values)
+    conc = solve(built.model, built.inputs, step_min=0.5, n_steps=480).conc
+    assert conc is not None
+    return conc
+
+
+def test_a_swallowed_tablet_and_its_first_pass_norketamine_wait_for_release_and_lag() -> None:
+    """Nothing, ketamine or first-pass norketamine, appears before the tablet has
+    dissolved and the gut lag has passed; both appear right after (ADR 0080)."""
+    regimen = _regimen("oral", 25.0, 70.0, norketamine=True)
+    oral = sample(parameter_sets(regimen), 1, None)["oral"]
+    delay = float(oral["release_min"][0] + oral["lag_min"][0])
+    conc = _typical(regimen)
+    times = np.arange(conc.shape[1]) * 0.5  # conc: (analyte, time, patient)
+    assert np.all(conc[:, times < delay] == 0.0)
+    assert np.all(conc[:, times >= delay + 1.0] > 0.0)
+
+
+@pytest.mark.parametrize(
+    ("route", "moves"), [("oral", True), ("sublingual", False), ("in-racemic", False)]
+)
+@pytest.mark.parametrize("norketamine", [False, True])
+def test_the_release_time_delays_tablets_not_swallowed_saliva_or_spray(
+    route: str, moves: bool, norketamine: bool
+) -> None:
+    regimen = _regimen(route, 25.0, 70.0, norketamine=norketamine)
+    assert np.array_equal(_typical(regimen, 5.0), _typical(regimen, 40.0)) is not moves

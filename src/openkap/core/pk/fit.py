@@ -83,6 +83,7 @@ FIT_PARAMS: tuple[FitParam, ...] = (
     FitParam("oral", "f", "-", 0.20, YANAGIHARA + ": oral F ~20 %", fraction=True),
     FitParam("oral", "ka", "1/min", 0.97 / 60, PEREZ_RUIXO + ": oral ka_po 0.97/h"),
     FitParam("oral", "lag_min", "min", 10.0, "order of Perez-Ruixo's oral release time (0.32 h)"),
+    FitParam("oral", "release_min", "min", 0.32 * 60, PEREZ_RUIXO + ": oral release time 0.32 h"),
     FitParam(
         "sublingual",
         "mucosal_fraction",

@@ -214,8 +214,11 @@ def _racemic(regimen: Regimen, values: Values) -> Built:
         _absorb(rates, gut, f_oral, oral["ka"], chain)
         lag = float(oral["lag_min"][0])
         if route == "oral":
+            # A swallowed tablet dissolves first; saliva and spray arrive dissolved.
+            # The delay moves the whole gut input, so first-pass norketamine follows it.
+            release = float(oral["release_min"][0])
             for t, mg in regimen.doses:
-                inputs.append(Input(gut, t + lag, np.full(n_pat, mg)))
+                inputs.append(Input(gut, t + release + lag, np.full(n_pat, mg)))
         else:
             sl = values["sublingual"]
             mucosal = sl["mucosal_fraction"]

@@ -314,7 +314,7 @@ IN_RACEMIC_ABSORPTION = ParameterSet(
 
 ORAL_ABSORPTION = ParameterSet(
     key="oral",
-    name="gut: lag, first-order absorption",
+    name="gut: tablet release, lag, first-order absorption",
     citation=JOINT_FIT,
     params={
         "f": _fitted(
@@ -331,6 +331,8 @@ ORAL_ABSORPTION = ParameterSet(
             iiv_source=PEREZ_RUIXO + ": esketamine ka_po 132% CV, borrowed",
         ),
         "lag_min": _fitted("oral", "lag_min"),
+        # Swallowed tablets only, before the lag (ADR 0080).
+        "release_min": _fitted("oral", "release_min"),
     },
 )
 
