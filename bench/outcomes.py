@@ -4,7 +4,7 @@
     .venv/bin/python bench/outcomes.py --backend postgres --patients 1000000 \
         [--server postgres://postgres@127.0.0.1:5432]
 
-Builds its own database (a temporary SQLite file, or helper_outcomes_bench on the
+Builds its own database (a temporary SQLite file, or wt_outcomes_bench on the
 server, dropped afterwards), migrates it and bulk-loads a synthetic clinic: N patients,
 each with an episode, 6 held dosing sessions a week apart and 10 PHQ-9 scores
 (baseline, one before each later session, endpoint 14-31 days after the last session,
@@ -33,7 +33,7 @@ import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 
-DB_NAME = "helper_outcomes_bench"
+DB_NAME = "wt_outcomes_bench"
 SESSIONS = 6
 D0 = date(2025, 1, 6)
 

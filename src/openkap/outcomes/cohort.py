@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -19,7 +21,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection
-from django.db.models import DateField, F, Func, QuerySet
+from django.db.models import DateField, F, Func, IntegerField, QuerySet, Value
+from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -158,9 +161,7 @@ def local_day(value: datetime | str, zone: tzinfo | None = None) -> date:
 
 def _item(value: object) -> int | None:
     """An item answer read raw from JSON: a number, or its text on PostgreSQL."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
+    if type(value) is int:  # not isinstance: a JSON true is no answer
         return value
     if isinstance(value, str) and value.isdigit():
         return int(value)
@@ -231,7 +232,9 @@ def enrolled_patients(organization_id: int, filters: CohortFilters) -> dict[int,
     return keep
 
 
-def _scores(organization_id: int, instrument_id: str) -> Iterator[tuple[int, Score]]:
+def _score_rows(organization_id: int, instrument_id: str) -> Iterator[tuple[Any, ...]]:
+    """(patient id, day, total, item 9 or None) of the instrument's scores, in patient
+    and completion order."""
     from openkap.measures.models import MeasureResponse
 
     rows = (
@@ -239,15 +242,12 @@ def _scores(organization_id: int, instrument_id: str) -> Iterator[tuple[int, Sco
             organization_id=organization_id, instrument_id=instrument_id, is_scored=True,
             correction__isnull=True,  # a corrected response counts through its correction
         )
-        .annotate(day=LocalDate("completed_at", timezone.get_current_timezone_name()))
+        .annotate(day=LocalDate("completed_at", timezone.get_current_timezone_name()),
+                  q9=KeyTransform("q9", "answers") if instrument_id == "phq9" else Value(None, IntegerField()))
         .order_by("patient_id", "completed_at", "id")
+        .values_list("patient_id", "day", "total", "q9")
     )
-    if instrument_id == "phq9":
-        for pid, day, total, q9 in _raw(rows.values_list("patient_id", "day", "total", "answers__q9")):
-            yield pid, Score(as_date(day), total, _item(q9))
-    else:
-        for pid, day, total in _raw(rows.values_list("patient_id", "day", "total")):
-            yield pid, Score(as_date(day), total)
+    return _raw(rows)
 
 
 def patient_outcomes(
@@ -257,20 +257,21 @@ def patient_outcomes(
     *,
     as_of: date,
 ) -> Iterator[tuple[Enrolled, PatientOutcome]]:
-    """Each enrolled patient's outcome, in patient order, merging the score stream."""
+    """Each enrolled patient's outcome, in patient order, merging the score stream
+    grouped by patient (a Score is built only for an enrolled patient's rows)."""
     definitions = filters.definitions
-    stream = _scores(organization_id, filters.instrument)
-    pending = next(stream, None)
+    groups = itertools.groupby(_score_rows(organization_id, filters.instrument), key=operator.itemgetter(0))
+    pending = next(groups, None)
     for pid in sorted(enrolled):
         while pending is not None and pending[0] < pid:
-            pending = next(stream, None)
-        mine: list[Score] = []
-        while pending is not None and pending[0] == pid:
-            mine.append(pending[1])
-            pending = next(stream, None)
+            pending = next(groups, None)
+        mine: tuple[Score, ...] = ()
+        if pending is not None and pending[0] == pid:
+            mine = tuple(Score(as_date(day), total, _item(q9)) for _, day, total, q9 in pending[1])
+            pending = next(groups, None)
         record = enrolled[pid]
         outcome = patient_outcome(
-            PatientInput(pid, tuple(record.session_days), tuple(mine)),
+            PatientInput(pid, tuple(record.session_days), mine),
             filters.instrument, as_of=as_of, definitions=definitions,
         )
         if outcome is not None:
