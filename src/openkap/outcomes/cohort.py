@@ -113,11 +113,25 @@ def utc_offsets(zone_name: str) -> tuple[tuple[str, int], ...]:
     return tuple(reversed(changes))
 
 
+def _offset_search(sql: str, params: tuple[Any, ...], changes: tuple[tuple[str, int], ...]) -> tuple[str, list[Any]]:
+    """SQL giving the date modifier ('-300 minutes') of the last change at or before the
+    instant `sql`, for `changes` in time order (the first from the year 0): a binary
+    search written as nested CASEs, so a row is compared about eight times, not once per
+    change newer than it (twenty for a row of 2025 against a table running ten years ahead)."""
+    if len(changes) == 1:
+        return "%s", [f"{changes[0][1]:+d} minutes"]
+    middle = len(changes) // 2
+    later_sql, later_params = _offset_search(sql, params, changes[middle:])
+    earlier_sql, earlier_params = _offset_search(sql, params, changes[:middle])
+    return (f"CASE WHEN {sql} >= %s THEN {later_sql} ELSE {earlier_sql} END",
+            [*params, changes[middle][0], *later_params, *earlier_params])
+
+
 class LocalDate(Func):
     """The clinic-local calendar day of a stored (UTC) timestamp, computed by the
     database: PostgreSQL with ``AT TIME ZONE`` and its own zone data; SQLite from the
-    zone's offsets since 1900 (``utc_offsets``), newest first so recent rows match
-    early. Converting in Python cost more than reading the rows (ADR 0061)."""
+    zone's offsets since 1900 (``utc_offsets``) by a binary search in SQL. Converting in
+    Python cost more than reading the rows (ADR 0061)."""
 
     output_field = DateField()
 
@@ -131,11 +145,8 @@ class LocalDate(Func):
 
     def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, tuple[Any, ...]]:
         sql, params = compiler.compile(self.source_expressions[0])
-        cases, args = [], []
-        for since, minutes in utc_offsets(self.zone_name):
-            cases.append(f"WHEN {sql} >= %s THEN %s")
-            args += [*params, since, f"{minutes:+d} minutes"]
-        return f"date({sql}, CASE {' '.join(cases)} END)", (*params, *args)
+        modifier, args = _offset_search(sql, tuple(params), tuple(reversed(utc_offsets(self.zone_name))))
+        return f"date({sql}, {modifier})", (*params, *args)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -3,6 +3,7 @@ change between them means."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -96,6 +97,15 @@ def split_series(days: Sequence[date], *, gap_days: int) -> list[tuple[date, ...
     return [tuple(s) for s in series]
 
 
+_ONE_DAY = timedelta(days=1)
+
+
+@functools.lru_cache(maxsize=64)
+def _canonical_id(instrument_id: str) -> str:
+    """Looked up once per id: a cohort report asks for each of its patients."""
+    return get_instrument(instrument_id).id
+
+
 def _latest(scores: Sequence[Score], low: date, high: date) -> Score | None:
     for s in reversed(scores):  # in order: the last one in the window is the latest
         if low <= s.day <= high:
@@ -111,7 +121,7 @@ def patient_outcome(
     definitions: OutcomeDefinitions = DEFAULT_DEFINITIONS,
 ) -> PatientOutcome | None:
     """None when the patient had no held session (not enrolled)."""
-    instrument = get_instrument(instrument_id).id
+    instrument = _canonical_id(instrument_id)
     series = split_series(patient.session_days, gap_days=definitions.series_gap_days)
     if not series:
         return None
@@ -121,10 +131,8 @@ def patient_outcome(
     baseline = _latest(scores, first - timedelta(days=definitions.baseline_window_days), first)
     window = (last + timedelta(days=definitions.endpoint_from_days), last + timedelta(days=definitions.endpoint_to_days))
     endpoint = _latest(scores, *window)
-    before = [baseline]
-    for previous, day in itertools.pairwise(induction):
-        # The latest score after the previous session's day, up to this session's day.
-        before.append(_latest(scores, previous + timedelta(days=1), day))
+    # Then before each later session: the latest score after the previous session's day.
+    before = (baseline, *(_latest(scores, previous + _ONE_DAY, day) for previous, day in itertools.pairwise(induction)))
     excluded: ExclusionReason | None = None
     if baseline is None:
         excluded = ExclusionReason.NO_BASELINE
@@ -134,7 +142,7 @@ def patient_outcome(
         excluded = ExclusionReason.NO_ENDPOINT
     elif baseline.total == 0:
         excluded = ExclusionReason.BASELINE_ZERO
-    later = tuple(s for s in scores if endpoint is not None and s.day > endpoint.day)
+    later = () if endpoint is None else tuple(s for s in scores if s.day > endpoint.day)
     return PatientOutcome(
         patient_id=patient.patient_id,
         instrument_id=instrument,
@@ -142,7 +150,7 @@ def patient_outcome(
         baseline=baseline,
         endpoint=None if excluded is ExclusionReason.ENDPOINT_WINDOW_OPEN else endpoint,
         excluded=excluded,
-        before_session=tuple(before),
+        before_session=before,
         later_scores=later,
     )
 
