@@ -93,12 +93,9 @@ ENTRY_POINTS = {
 NOT_YET_MOVED = {
     "dosing.services.administration.infusion_state",
     "dosing.services.administration.devices_given", "dosing.services.booked.interval_days", "dosing.services.booked.session_lock",
-    "dosing.services.check_in.current_suicide_screen", "dosing.services.check_in.open_pre_dose_measures",
-    "dosing.services.check_in.pregnancy_relevant",
     "dosing.services.discharge.discharge_unmet",
-    "dosing.services.discharge.missed_vitals_of", "dosing.services.discharge.discharge_bp",
     "dosing.services.orders.order_inputs", "dosing.services.orders.compute_order",
-    "dosing.services.orders.order_input_values", "dosing.services.orders.pre_dose_bp",
+    "dosing.services.orders.order_input_values",
     "dosing.services.orders.active_order",
     "dosing.services.preparation.active_preparation",
     "dosing.services.protocols.protocol_in_use",

@@ -38,7 +38,7 @@ from openkap.core.authz import Role
 from openkap.core.protocols import example_ids
 from openkap.core.routes import ROUTE_LABELS, Route
 from openkap.demo import DemoContext
-from openkap.dosing import services
+from openkap.dosing import services, session_facts
 from openkap.dosing.inventory import lot_choices
 from openkap.dosing.models import DoseOrder, DosingSession, ProtocolVersion
 from openkap.measures import services as measures
@@ -247,7 +247,7 @@ def _checklist(session: DosingSession, cast: _Cast, n: int, at: datetime, **vita
         "escort_relationship": arrangements.escort_relationship,
         "systolic": vitals.get("systolic", 124), "diastolic": vitals.get("diastolic", 78),
         "heart_rate": vitals.get("heart_rate", 72), "spo2": 98, "respiratory_rate": 14,
-        "pregnancy_status": "not_pregnant" if services.pregnancy_relevant(session.patient) else "not_applicable",
+        "pregnancy_status": "not_pregnant" if session_facts.pregnancy_relevant(session.patient) else "not_applicable",
         "new_medications": "None since the last visit.", "cns_active_medications": [],
         "suicide_risk_reviewed": True, "intention": INTENTIONS[n % len(INTENTIONS)],
         "items": {item.code: True for item in protocol.pre_dose_checklist},

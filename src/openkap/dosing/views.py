@@ -29,7 +29,7 @@ from openkap.core.instruments import get_instrument
 from openkap.core.missed_vitals import describe as describe_missed
 from openkap.core.protocols import example_ids
 from openkap.core.routes import Route
-from openkap.dosing import documents, forms, selectors, services
+from openkap.dosing import documents, forms, selectors, services, session_facts
 from openkap.dosing.charts import session_vitals_svg
 from openkap.dosing.models import AdministrationEvent, DosingSession, ProtocolVersion
 from openkap.ledger.services import witness_candidates
@@ -253,11 +253,11 @@ def _arrival_context(view: selectors.SessionView, bound: dict[str, Form]) -> dic
             if arrangements is not None:
                 initial.update(escort_name=arrangements.escort_name, escort_phone=arrangements.escort_phone,
                                escort_relationship=arrangements.escort_relationship, fasting_note=arrangements.fasting)
-            if not services.pregnancy_relevant(session.patient):
+            if not session_facts.pregnancy_relevant(session.patient):
                 initial["pregnancy_status"] = "not_applicable"
         ctx["checklist_form"] = bound.get("checklist") or forms.ChecklistForm(protocol=protocol, initial=initial)
-        ctx["screen"] = services.current_suicide_screen(session.patient, timezone.now())
-        ctx["pre_dose_open"] = services.open_pre_dose_measures(session)
+        ctx["screen"] = session_facts.current_suicide_screen(session.patient, timezone.now())
+        ctx["pre_dose_open"] = session_facts.open_pre_dose_measures(session)
         ctx["consent"] = pathway.consent_status(session.episode, Route(view.protocol_version.route) if view.protocol_version else None)
     return ctx
 
@@ -274,7 +274,7 @@ def _order_context(actor: Actor, view: selectors.SessionView, bound: dict[str, F
         "preview": bound.get("preview_result") or services.compute_order(
             inputs, dose_mg_per_kg=None, dose_mg=None, override_reason=""),
     }
-    bp = services.pre_dose_bp(session)
+    bp = session_facts.pre_dose_bp(session)
     if bp is not None and bp.systolic is not None and bp.diastolic is not None:
         ctx["pre_dose_bp"] = bp
         ctx["pre_dose_bp_assessment"] = bp_core.assess_pre_dose(bp.systolic, bp.diastolic)
@@ -323,9 +323,9 @@ def _monitoring_context(view: selectors.SessionView, bound: dict[str, Form]) -> 
         })
         ctx["discharge_unmet"] = bound.get("discharge_unmet") or services.discharge_unmet(
             session, services.DischargeAssessment(True, True, True, True), timezone.now())
-        missed = services.missed_vitals_of(session, timezone.now())
+        missed = session_facts.missed_vitals_of(session, timezone.now())
         ctx["missed_vitals"] = describe_missed(missed) if missed else ""
-        ctx["discharge_bp"] = services.discharge_bp(session, timezone.now())
+        ctx["discharge_bp"] = session_facts.discharge_bp(session, timezone.now())
         ctx["bp_task"] = selectors.open_bp_task(session)
     return ctx
 

@@ -30,9 +30,6 @@ from .booked import (
 )
 from .check_in import (
     checklist_complete,
-    current_suicide_screen,
-    open_pre_dose_measures,
-    pregnancy_relevant,
     session_check_in,
     weight_for_session,
 )
@@ -46,8 +43,6 @@ from .common import (
     MAX_PROTOCOL_CHARS,
     PATIENT_MEASURES_AFTER,
     REMS_TASK_KIND,
-    SCREEN_INSTRUMENTS,
-    SCREEN_MAX_AGE,
     STANDARD_ITEMS,
     DischargeBlocked,
     DoseRefused,
@@ -55,9 +50,7 @@ from .common import (
 )
 from .discharge import (
     DischargeAssessment,
-    discharge_bp,
     discharge_unmet,
-    missed_vitals_of,
     session_discharge,
 )
 from .monitoring import (
@@ -75,7 +68,6 @@ from .orders import (
     dose_order_sign,
     order_input_values,
     order_inputs,
-    pre_dose_bp,
 )
 from .preparation import (
     MEASURABLE_ML,
@@ -124,8 +116,6 @@ __all__ = [
     "REMS_EDITABLE",
     "REMS_TASK_KIND",
     "RETRY_AFTER",
-    "SCREEN_INSTRUMENTS",
-    "SCREEN_MAX_AGE",
     "STANDARD_ITEMS",
     "DischargeAssessment",
     "DischargeBlocked",
@@ -139,9 +129,7 @@ __all__ = [
     "alarm_acknowledge",
     "checklist_complete",
     "compute_order",
-    "current_suicide_screen",
     "devices_given",
-    "discharge_bp",
     "discharge_unmet",
     "dose_order_cancel",
     "dose_order_sign",
@@ -151,13 +139,9 @@ __all__ = [
     "example_text",
     "infusion_state",
     "interval_days",
-    "missed_vitals_of",
     "observation_record",
-    "open_pre_dose_measures",
     "order_input_values",
     "order_inputs",
-    "pre_dose_bp",
-    "pregnancy_relevant",
     "preparation_void",
     "protocol_approve",
     "protocol_content_with",

@@ -24,17 +24,20 @@ from openkap.dosing.models import (
     PregnancyStatus,
     VitalSigns,
 )
-from openkap.dosing.validation import CLOCK_SKEW, MAX_TEXT, clean_text, event_time
+from openkap.dosing.session_facts import (
+    current_suicide_screen,
+    open_pre_dose_measures,
+    pregnancy_relevant,
+)
+from openkap.dosing.validation import MAX_TEXT, clean_text, event_time
 from openkap.measures import services as measures
-from openkap.measures.models import MeasureAssignment, MeasureResponse, Occasion
+from openkap.measures.models import MeasureAssignment, MeasureResponse
 from openkap.pathway import selectors as pathway
 from openkap.patients.models import Patient, WeightMeasurement
 from openkap.patients.services import weight_record
 
 from .common import (
     CNS_ACTIVE,
-    SCREEN_INSTRUMENTS,
-    SCREEN_MAX_AGE,
     STANDARD_ITEMS,
     _audit,
     _collect,
@@ -80,18 +83,6 @@ def session_check_in(*, by: Actor, session_id: int, at: datetime | None = None) 
     return session
 
 
-def current_suicide_screen(patient: Patient, at: datetime) -> MeasureResponse | None:
-    """The latest suicide-risk screen (PHQ-9 item 9, ASQ, C-SSRS) of the last 7 days."""
-    return (
-        MeasureResponse.objects.filter(
-            patient=patient, instrument_id__in=SCREEN_INSTRUMENTS, correction__isnull=True,
-            completed_at__gte=at - SCREEN_MAX_AGE, completed_at__lte=at + CLOCK_SKEW,
-        )
-        .order_by("-completed_at", "-id")
-        .first()
-    )
-
-
 def _screen_summary(response: MeasureResponse) -> str:
     when = timezone.localtime(response.completed_at)
     parts = [f"{response.instrument_id.upper()} on {when:%Y-%m-%d %H:%M}"]
@@ -103,22 +94,8 @@ def _screen_summary(response: MeasureResponse) -> str:
     return "; ".join(parts)
 
 
-def open_pre_dose_measures(session: DosingSession) -> list[MeasureAssignment]:
-    """The session's scheduled pre-dose measures not yet completed (or cancelled)."""
-    return list(
-        MeasureAssignment.objects.filter(
-            episode_id=session.episode_id, occasion=Occasion.BEFORE_DOSING, occasion_key=f"dosing:{session.id}",
-            completed_at__isnull=True, cancelled_at__isnull=True,
-        ).order_by("id")
-    )
-
-
 def _instrument_names(ids: Iterable[str]) -> list[str]:
     return [get_instrument(i).short_name for i in ids]
-
-
-def pregnancy_relevant(patient: Patient) -> bool:
-    return patient.sex_at_birth != Patient.SexAtBirth.MALE
 
 
 Errors = dict[str, list[str]]

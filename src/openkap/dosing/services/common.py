@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -25,8 +25,6 @@ from openkap.patients.selectors import patient_for
 
 MAX_PROTOCOL_CHARS = 100_000
 # A suicide-risk screen older than this is not current for a dosing session.
-SCREEN_MAX_AGE = timedelta(days=7)
-SCREEN_INSTRUMENTS = ("phq9", "asq", "cssrs-slv", "cssrs-recent")
 # Pre-dose BP above this needs the prescriber's documented weighing of the risk
 # (Spravato label, reference §1.5 and §2.1).
 BASELINE_BP_LIMIT = (bp_core.REVIEW_SYSTOLIC, bp_core.REVIEW_DIASTOLIC)

@@ -17,12 +17,12 @@ from openkap.core import blood_pressure as bp_core
 from openkap.core import missed_vitals
 from openkap.core import vitals as vitals_core
 from openkap.core.authz import Perm, Role
-from openkap.core.routes import Route
 from openkap.dosing import events
 from openkap.dosing.models import (
     Discharge,
     DosingSession,
 )
+from openkap.dosing.session_facts import discharge_bp, missed_vitals_of
 from openkap.dosing.validation import CLOCK_SKEW, MAX_TEXT, clean_text, event_time
 from openkap.measures import services as measures
 from openkap.tasks import services as tasks
@@ -41,7 +41,6 @@ from .common import (
     _require_status,
     session_for,
 )
-from .orders import pre_dose_bp
 from .rems import _rems_form_create
 
 
@@ -81,38 +80,6 @@ def discharge_unmet(session: DosingSession, assessment: DischargeAssessment, at:
     if open_alarms:
         unmet.append(f"{open_alarms} alarm(s) not yet acknowledged.")
     return unmet
-
-
-def missed_vitals_of(session: DosingSession, at: datetime) -> tuple[int, ...]:
-    """The protocol's scheduled vitals checks with no reading up to ``at``."""
-    start = session.administration_started_at
-    if start is None:
-        return ()
-    recorded = [
-        _minutes(v.taken_at, start) for v in session.vitals.filter(taken_at__lte=at + CLOCK_SKEW)
-    ]
-    return missed_vitals.missed_checks(_protocol(session).vitals_schedule_min, recorded, _minutes(at, start))
-
-
-def discharge_bp(session: DosingSession, at: datetime) -> bp_core.DischargeBpAssessment | None:
-    """The SPRAVATO label's discharge rule on the session's readings (esketamine only):
-    a reading about 40 minutes after the dose, then blood pressure back within 140/90 or
-    the pre-dose reading, or decreasing."""
-    if session.protocol_version is None or _protocol(session).route is not Route.INTRANASAL_ESKETAMINE:
-        return None
-    start = session.administration_started_at
-    if start is None:
-        return None
-    before = pre_dose_bp(session)
-    after = [
-        bp_core.BpReading(_minutes(v.taken_at, start), v.systolic, v.diastolic)
-        for v in session.vitals.filter(systolic__isnull=False, diastolic__isnull=False,
-                                       taken_at__gt=start, taken_at__lte=at + CLOCK_SKEW)
-        if v.systolic is not None and v.diastolic is not None
-    ]
-    return bp_core.assess_discharge(
-        (before.systolic, before.diastolic) if before and before.systolic and before.diastolic else None, after,
-    )
 
 
 def _monitoring_over(session: DosingSession, at: datetime) -> bool:

@@ -25,6 +25,7 @@ from openkap.dosing.models import (
     Observation,
     VitalSigns,
 )
+from openkap.dosing.session_facts import discharge_bp
 from openkap.dosing.validation import MAX_TEXT, clean_text, event_time
 from openkap.measures import services as measures
 
@@ -37,7 +38,7 @@ from .common import (
     _require_status,
     session_for,
 )
-from .discharge import _bp_still_high_task, _monitoring_over, discharge_bp
+from .discharge import _bp_still_high_task, _monitoring_over
 
 
 def _vitals_values(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -26,8 +26,8 @@ from openkap.dosing.models import (
     ProtocolVersion,
     RefusedDoseOrder,
     Verification,
-    VitalSigns,
 )
+from openkap.dosing.session_facts import pre_dose_bp
 from openkap.dosing.validation import MAX_TEXT, clean_text, event_time
 from openkap.patients.models import Patient, WeightMeasurement
 
@@ -170,15 +170,6 @@ def _refused_order_record(*, by: Actor, session_id: int, refusal: dose_core.Dose
         )
         _audit(by, AuditAction.CREATE, "refused_dose_order", refused, session, glass,
                stops=[s.code.value for s in refusal.stops])
-
-
-def pre_dose_bp(session: DosingSession) -> VitalSigns | None:
-    """The latest measured blood pressure before the dose (the checklist's baseline, or a
-    recheck since)."""
-    qs = session.vitals.filter(systolic__isnull=False, diastolic__isnull=False)
-    if session.administration_started_at is not None:
-        qs = qs.filter(taken_at__lte=session.administration_started_at)
-    return qs.order_by("-taken_at", "-id").first()
 
 
 def _pre_dose_bp_check(session: DosingSession, protocol: Protocol, bp_decision: str) -> tuple[str, str]:

@@ -1,0 +1,93 @@
+"""Facts of one dosing session read from its rows: the suicide screen, the open pre-dose
+measures, the blood pressure before and after the dose, the missed vitals checks.
+
+Not audited and no permission check: the caller (a service inside its transaction, or a
+page over a session it read through an audited selector) has already checked access.
+Services and selectors both import this module, so it imports neither."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from openkap.core import blood_pressure as bp_core
+from openkap.core import missed_vitals
+from openkap.core.routes import Route
+from openkap.dosing.models import DosingSession, VitalSigns
+from openkap.dosing.validation import CLOCK_SKEW
+from openkap.measures.models import MeasureAssignment, MeasureResponse, Occasion
+from openkap.patients.models import Patient
+
+SCREEN_MAX_AGE = timedelta(days=7)
+SCREEN_INSTRUMENTS = ("phq9", "asq", "cssrs-slv", "cssrs-recent")
+
+
+def current_suicide_screen(patient: Patient, at: datetime) -> MeasureResponse | None:
+    """The latest suicide-risk screen (PHQ-9 item 9, ASQ, C-SSRS) of the last 7 days."""
+    return (
+        MeasureResponse.objects.filter(
+            patient=patient, instrument_id__in=SCREEN_INSTRUMENTS, correction__isnull=True,
+            completed_at__gte=at - SCREEN_MAX_AGE, completed_at__lte=at + CLOCK_SKEW,
+        )
+        .order_by("-completed_at", "-id")
+        .first()
+    )
+
+
+def open_pre_dose_measures(session: DosingSession) -> list[MeasureAssignment]:
+    """The session's scheduled pre-dose measures not yet completed (or cancelled)."""
+    return list(
+        MeasureAssignment.objects.filter(
+            episode_id=session.episode_id, occasion=Occasion.BEFORE_DOSING, occasion_key=f"dosing:{session.id}",
+            completed_at__isnull=True, cancelled_at__isnull=True,
+        ).order_by("id")
+    )
+
+
+def pregnancy_relevant(patient: Patient) -> bool:
+    """Whether the checklist asks about pregnancy (anyone not recorded male at birth)."""
+    return patient.sex_at_birth != Patient.SexAtBirth.MALE
+
+
+def pre_dose_bp(session: DosingSession) -> VitalSigns | None:
+    """The latest measured blood pressure before the dose (the checklist's baseline, or a
+    recheck since)."""
+    qs = session.vitals.filter(systolic__isnull=False, diastolic__isnull=False)
+    if session.administration_started_at is not None:
+        qs = qs.filter(taken_at__lte=session.administration_started_at)
+    return qs.order_by("-taken_at", "-id").first()
+
+
+def missed_vitals_of(session: DosingSession, at: datetime) -> tuple[int, ...]:
+    """The protocol's scheduled vitals checks with no reading up to ``at``."""
+    start = session.administration_started_at
+    if start is None or session.protocol_version is None:
+        return ()
+    recorded = [
+        _minutes(v.taken_at, start) for v in session.vitals.filter(taken_at__lte=at + CLOCK_SKEW)
+    ]
+    return missed_vitals.missed_checks(session.protocol_version.protocol.vitals_schedule_min, recorded, _minutes(at, start))
+
+
+def discharge_bp(session: DosingSession, at: datetime) -> bp_core.DischargeBpAssessment | None:
+    """The SPRAVATO label's discharge rule on the session's readings (esketamine only):
+    a reading about 40 minutes after the dose, then blood pressure back within 140/90 or
+    the pre-dose reading, or decreasing."""
+    if session.protocol_version is None or session.protocol_version.protocol.route is not Route.INTRANASAL_ESKETAMINE:
+        return None
+    start = session.administration_started_at
+    if start is None:
+        return None
+    before = pre_dose_bp(session)
+    after = [
+        bp_core.BpReading(_minutes(v.taken_at, start), v.systolic, v.diastolic)
+        for v in session.vitals.filter(systolic__isnull=False, diastolic__isnull=False,
+                                       taken_at__gt=start, taken_at__lte=at + CLOCK_SKEW)
+        if v.systolic is not None and v.diastolic is not None
+    ]
+    return bp_core.assess_discharge(
+        (before.systolic, before.diastolic) if before and before.systolic and before.diastolic else None, after,
+    )
+
+
+def _minutes(later: datetime, earlier: datetime) -> float:
+    return (later - earlier).total_seconds() / 60
