@@ -177,6 +177,20 @@ def test_administration_takes_few_statements(nurse_actor, lot, session):
     assert chain_check().ok
 
 
+@pytest.mark.postgres
+def test_the_hot_statements_are_prepared_on_postgresql(nurse_actor, lot, session):
+    """The locked read, the balance lock and the write are parsed and planned once per
+    connection (ADR 0076)."""
+    for _ in range(2):
+        services.ledger_administer(by=nurse_actor, dosing_session_id=session.id, lot_id=lot.id, mg="10")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any("FOR UPDATE OF h" in sql for sql in prepared), prepared
+    assert any(sql.startswith("WITH e AS (INSERT INTO") for sql in prepared), prepared
+    assert any("nextval(pg_get_serial_sequence" in sql for sql in prepared), prepared
+
+
 def test_waste_needs_a_different_ledger_witness(nurse_actor, nurse, therapist, prescriber, lot, session):
     for witness in (nurse, therapist):
         with pytest.raises(ValidationError) as exc:

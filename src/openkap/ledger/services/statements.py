@@ -17,6 +17,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
+import psycopg
 from django.db import connection
 from django.db.models import Field, Model
 
@@ -24,6 +25,32 @@ from openkap.audit.models import AuditEvent
 from openkap.dosing.models import DosingSession
 from openkap.ledger.models import LedgerEntry, Lot, LotBalance, Product, SiteLedgerHead
 from openkap.patients.models import BreakGlassGrant, CareTeamMember, Patient
+
+
+class _Prepared(psycopg.Cursor[Any]):
+    """A server-side-binding cursor whose statements PostgreSQL parses and plans once per
+    connection: planning the locked read cost about 0.4 ms, four times running it, and
+    preparing the three statements halved the database's CPU per entry (ADR 0076)."""
+
+    def execute(self, query: Any, params: Any = None, *, prepare: bool | None = None,
+                binary: bool | None = None) -> Any:
+        return super().execute(query, params, prepare=True, binary=binary)
+
+
+def _cursor() -> Any:
+    """Django's cursor (the caller's transaction, ``execute_wrapper``); on PostgreSQL over
+    a prepared-statement cursor. While queries are logged (DEBUG, ``CaptureQueriesContext``)
+    the plain cursor runs the same SQL: Django cannot render a server-bound query's text."""
+    if connection.vendor != "postgresql" or connection.queries_logged:
+        return connection.cursor()
+    connection.validate_thread_sharing()
+    connection.ensure_connection()
+    # psycopg prepares nothing while the threshold is None (Django's default). Django's own
+    # cursors bind client-side and never prepare, so this changes only these statements.
+    if connection.connection.prepare_threshold is None:
+        connection.connection.prepare_threshold = 5
+    # A DB-API cursor, like the one Django's create_cursor hands to its wrapper.
+    return connection.make_cursor(_Prepared(connection.connection))  # type: ignore[arg-type]
 
 
 def _table(model: type[Model]) -> str:
@@ -153,7 +180,7 @@ def _locked_facts(*, organization_id: int, user_id: int, lot_id: int, session_id
     sql, read = _facts_statement(connection.vendor)
     params = [user_id, user_id, connection.ops.adapt_datetimefield_value(now), session_id, organization_id,
               organization_id, lot_id, organization_id]
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(sql, params)
         fetched = cursor.fetchone()
     if fetched is None:
@@ -199,7 +226,7 @@ def _locked_balance(lot_id: int) -> Balance | None:
     params: list[Any] = [lot_id]
     if connection.vendor == "postgresql":
         params.insert(0, LedgerEntry._meta.db_table)
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(sql, params)
         fetched = cursor.fetchone()
     if fetched is None:
@@ -234,7 +261,7 @@ def _store(row: LedgerEntry, make_event: Callable[[int], AuditEvent], after: Bal
     balance_params: list[Any] = [mg.get_db_prep_save(after.mg, connection), units.get_db_prep_save(after.units, connection),
                       after.entries, row.lot_id]
     head_params: list[Any] = [head.last_sequence, head.last_hash, head.site_id]
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         if vendor == "postgresql" and row.id is not None:
             event = make_event(row.id)
             params = [*_insert(LedgerEntry, vendor, True).params(row),
