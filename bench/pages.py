@@ -1,10 +1,11 @@
 """Clinician pages against the framework's ceiling on a large seeded clinic.
 
     .venv/bin/python bench/pages.py [--patients 100000] [--connections 16,32] [--reps 3] \
-        [--seconds 5] [--workers 4] [--pages chart,search_name] [--sqlite] [--json]
+        [--seconds 5] [--workers 4] [--pages chart,search_name] [--database sqlite] [--json]
 
 1. Seeds a clinic of --patients patients once into its own database (PostgreSQL
-   `openkap_bench_pages` on --server, or `var/bench/pages.sqlite3` with --sqlite) and
+   `openkap_bench_pages` on --server, --db to name another, or `var/bench/pages.sqlite3`
+   with --database sqlite, in WAL mode as the settings open every SQLite database) and
    reuses it afterwards. The keys it seeded with are kept beside it
    (`var/bench/<database>.json`), so the server decrypts the seeded TOTP secrets.
 2. Starts gunicorn with the production settings (DEBUG off, the environment's
@@ -527,7 +528,9 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=100_000)
     parser.add_argument("--server", default=os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432"))
     parser.add_argument("--db", default="openkap_bench_pages", help="PostgreSQL database (created and reused)")
-    parser.add_argument("--sqlite", action="store_true", help="the embedded default instead of PostgreSQL")
+    parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql",
+                        help="sqlite: the embedded default (a seeded file in var/bench/) instead of PostgreSQL")
+    parser.add_argument("--sqlite", action="store_true", help="the same as --database sqlite")
     parser.add_argument("--reseed", action="store_true", help="drop and seed the database again")
     parser.add_argument("--connections", type=lambda s: [int(x) for x in s.split(",")], default=[16, 32])
     parser.add_argument("--reps", type=int, default=3)
@@ -541,6 +544,7 @@ def main() -> None:
     parser.add_argument("--max-minutes", type=float, default=30)
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = parser.parse_args()
+    args.sqlite = args.sqlite or args.database == "sqlite"
     env, plan = prepare(args)
     result = measure(args, env, plan)
     if args.json:

@@ -78,3 +78,23 @@ def test_an_organization_wide_holder_is_allowed_whatever_the_care_team(perm):
             for on_team in (True, False):
                 for glass in (True, False):
                     assert allows(roles, perm, on_care_team=on_team, break_glass_active=glass)
+
+
+def test_a_chart_tab_may_show_the_header_to_whoever_holds_patient_view():
+    """patients.selectors.chart_header checks only the role's PATIENT_VIEW once the tab's own
+    patient-scoped permission passed for this patient: for every combination of roles and
+    facts, passing one patient-scoped permission and holding PATIENT_VIEW at all means
+    PATIENT_VIEW passes for the same patient."""
+    from itertools import combinations
+
+    checked = 0
+    for size in range(1, len(Role) + 1):
+        for roles in combinations(list(Role), size):
+            holds_view = Perm.PATIENT_VIEW in permissions_for(roles)
+            for perm in PATIENT_SCOPED:
+                for team in (False, True):
+                    for glass in (False, True):
+                        if holds_view and allows(roles, perm, on_care_team=team, break_glass_active=glass):
+                            assert allows(roles, Perm.PATIENT_VIEW, on_care_team=team, break_glass_active=glass)
+                            checked += 1
+    assert checked > 0

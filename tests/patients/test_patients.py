@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -257,3 +257,31 @@ def test_researcher_home_says_what_a_researcher_can_do(researcher, client_for):
     text = client_for(researcher).get("/").content.decode()
     assert "What a researcher can do here" in text
     assert reverse("accounts:api_tokens") in text
+
+
+def test_a_search_counts_its_matches_with_the_page_it_reads(admin, nurse, therapist, org, as_actor, monkeypatch):
+    """The count comes with the page's rows (a window over the matches): exact, capped as
+    before, the last page clamped when asked for one past it, and each patient counted
+    once for a clinician on its care team in two roles."""
+    from openkap.patients.models import CareTeamMember
+
+    registrar = as_actor(admin, org)
+    made = [services.patient_create(by=registrar, data={
+        "legal_given_name": given, "legal_family_name": "Okonkwo", "date_of_birth": date(1970, 1, 1),
+        "sex_at_birth": "female"}) for given in ("Ada", "Bea", "Cyd")]
+    by = as_actor(nurse, org)
+    first = selectors.patient_search(by=by, query="okonkwo", per_page=2)
+    assert (first.count, first.count_exact, first.has_next, len(first)) == (3, True, True, 2)
+    second = selectors.patient_search(by=by, query="okonkwo", per_page=2, page=2)
+    assert [p.id for p in first] + [p.id for p in second] == [p.id for p in made]
+    past = selectors.patient_search(by=by, query="okonkwo", per_page=2, page=9)
+    assert (past.number, [p.id for p in past]) == (2, [made[2].id])
+    assert selectors.patient_search(by=by, query="okonkwo zz").count == 0
+    monkeypatch.setattr(selectors, "SEARCH_COUNT_CAP", 2)
+    capped = selectors.patient_search(by=by, query="okonkwo", per_page=2)
+    assert (capped.count, capped.count_exact, capped.has_next) == (2, False, True)
+    monkeypatch.undo()
+    for role in ("therapist", "prescriber"):
+        CareTeamMember.objects.create(organization=org, patient=made[0], user=therapist, role=role)
+    mine = selectors.patient_search(by=as_actor(therapist, org), query="okonkwo")
+    assert (mine.count, [p.id for p in mine]) == (1, [made[0].id])

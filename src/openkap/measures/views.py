@@ -60,8 +60,8 @@ def _own_response(patient_id: int, response_id: int, actor: Actor) -> MeasureRes
 
 @staff_view(Perm.MEASURE_VIEW)
 def patient_measures(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse:
-    chart = patient_selectors.patient_chart(by=actor, patient_id=patient_id)
     overview = selectors.measures_overview(by=actor, patient_id=patient_id)
+    chart = patient_selectors.chart_header(by=actor, patient=overview.patient, via_break_glass=overview.via_break_glass)
     org_id = actor.organization.id
     instruments = licensed.instruments_for(
         org_id, [i.id for i in all_instruments()] + [a.instrument_id for a in overview.open_assignments])
@@ -76,6 +76,7 @@ def patient_measures(request: HttpRequest, actor: Actor, patient_id: int) -> Htt
             "chart": chart,
             "patient": chart.patient,
             "overview": overview,
+            "open_safety_tasks": overview.safety_tasks,
             "now": timezone.now(),
             "enterable": enterable,
             "linkable": linkable,

@@ -40,12 +40,14 @@ NewPatientForm: type[forms.Form] = type("NewPatientForm", (PatientForm,), {
 
 
 class WeightForm(forms.Form):
+    static_fields = True  # no choices read per request (web_forms.form_fields)
     value = forms.DecimalField(label="Weight", max_digits=6, decimal_places=2, min_value=0)
     unit = forms.ChoiceField(choices=WeightMeasurement.Unit.choices)
     measured_on = forms.DateField(label="Measured on", widget=forms.DateInput(attrs={"type": "date"}))
 
 
 class HeightForm(forms.Form):
+    static_fields = True  # no choices read per request (web_forms.form_fields)
     value = forms.DecimalField(label="Height", max_digits=5, decimal_places=1, min_value=0)
     unit = forms.ChoiceField(choices=HeightMeasurement.Unit.choices)
     measured_on = forms.DateField(label="Measured on", widget=forms.DateInput(attrs={"type": "date"}))
@@ -70,6 +72,7 @@ CARE_TEAM_ROLE_LABELS = dict(CareTeamMember.CARE_TEAM_ROLES)
 
 
 class PortalInviteForm(forms.Form):
+    static_fields = True  # no choices read per request (web_forms.form_fields)
     email = forms.EmailField(
         required=False, max_length=254,
         help_text="Leave empty to use the address on the chart.",

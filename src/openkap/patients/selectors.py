@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Window
 from django.db.models.functions import Lower
 from django.http import Http404
 from django.utils import timezone
@@ -202,6 +202,22 @@ def patient_chart(*, by: Actor, patient_id: int) -> Chart:
     )
 
 
+def chart_header(*, by: Actor, patient: Patient, via_break_glass: bool) -> Chart:
+    """The header of a chart tab whose own selector has fetched ``patient`` with
+    ``patient_for`` (checked for its permission) and audited the read. Every
+    patient-scoped permission is decided by the same object rule (``core.authz.allows``:
+    an organisation-wide role, else the care team or break-glass), so the role's
+    PATIENT_VIEW is all that is left to check; the tab's audit row records the read, and
+    the patient is not fetched, checked and audited a second time."""
+    require(by, Perm.PATIENT_VIEW)
+    latest = patient.weights.select_related("recorded_by").first()
+    care_team = list(patient.care_team.filter(ended_at__isnull=True).select_related("user").order_by("role"))
+    return Chart(
+        patient=patient, latest_weight=latest, weights=[latest] if latest else [], care_team=care_team,
+        age=patient.age_on(timezone.localdate()), via_break_glass=via_break_glass,
+    )
+
+
 def patient_get(*, by: Actor, patient_id: int) -> Patient:
     patient, glass = patient_for(by, patient_id)
     audit_record(
@@ -230,7 +246,10 @@ def visible_patients(by: Actor) -> QuerySet[Patient]:
     qs = Patient.objects.filter(organization=by.organization)
     if by.roles & ORGANIZATION_WIDE_ROLES:
         return qs
-    return qs.filter(care_team__user=by.user, care_team__ended_at__isnull=True).distinct()
+    # EXISTS rather than a join: one row per patient (no DISTINCT), whatever roles the
+    # actor holds on the team.
+    return qs.filter(Exists(CareTeamMember.objects.filter(patient=OuterRef("pk"), user=by.user,
+                                                          ended_at__isnull=True)))
 
 
 # Counting past this many matches costs more than it tells: the page says "1,000+".
@@ -303,12 +322,22 @@ def patient_search(*, by: Actor, query: str = "", page: int = 1, per_page: int =
             order = [Lower("legal_family_name"), Lower("legal_given_name"), "id"]
     qs = qs.order_by(*order)
     page = max(1, page)
-    capped = qs.order_by().values("id")[: SEARCH_COUNT_CAP + 1].count()
-    count, exact = min(capped, SEARCH_COUNT_CAP), capped <= SEARCH_COUNT_CAP
-    if exact:
-        page = min(page, max(1, -(-count // per_page)))
-    offset = (page - 1) * per_page
-    items = list(qs[offset: offset + per_page])
+    items: list[Patient] | None = None
+    if query:
+        # A search's matches are all read to be sorted: they are counted in the same query
+        # (a second query walked them again), unless the page is past the last one.
+        items = list(qs.annotate(matches=Window(Count("id")))[(page - 1) * per_page: page * per_page])
+    if items:
+        total = items[0].matches  # type: ignore[attr-defined]  # the window annotation
+        count, exact = min(total, SEARCH_COUNT_CAP), total <= SEARCH_COUNT_CAP
+    else:
+        # The whole registry (never counted past the cap), or a page past the end.
+        capped = qs.order_by().values("id")[: SEARCH_COUNT_CAP + 1].count()
+        count, exact = min(capped, SEARCH_COUNT_CAP), capped <= SEARCH_COUNT_CAP
+        if exact:
+            page = min(page, max(1, -(-count // per_page)))
+        offset = (page - 1) * per_page
+        items = list(qs[offset: offset + per_page]) if count else []
     audit_record(
         by=by, action=AuditAction.SEARCH, object_type="patient",
         detail={"query": query, "page": page, "result_ids": [p.id for p in items]},

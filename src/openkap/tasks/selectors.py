@@ -73,9 +73,14 @@ def _open_mine(by: Actor) -> QuerySet[Task]:
 
 
 def open_task_count_mine(by: Actor) -> int:
-    """The actor's open tasks, for the navigation on every page: one query (no patient
-    data, not audited)."""
+    """The actor's open tasks: one query (no patient data, not audited)."""
     return _open_mine(by).count() if by.can(Perm.TASK_VIEW) else 0
+
+
+def open_tasks_mine_to_count(by: Actor) -> QuerySet[Task] | None:
+    """The actor's open tasks as a query to count inside another (the navigation counts
+    them with the hand-offs in one round trip); None without the permission."""
+    return _open_mine(by) if by.can(Perm.TASK_VIEW) else None
 
 
 def open_task_counts(by: Actor) -> dict[str, int]:

@@ -12,18 +12,11 @@ from openkap.accounts.authz import Actor, organizations_of
 from openkap.accounts.middleware import SESSION_MFA_KEY
 from openkap.core.authz import Perm, Role
 from openkap.web.wayback import way_back
+from openkap.web.workqueue import waiting_count
 
 
 def _is_current(path: str, href: str) -> bool:
     return path == href if href == "/" else path.startswith(href)
-
-
-def _waiting_count(actor: Actor) -> int:
-    """Hand-offs waiting for the actor plus their open tasks: the number beside Today."""
-    from openkap.tasks.selectors import open_task_count_mine
-    from openkap.web.workqueue import work_count
-
-    return work_count(actor) + open_task_count_mine(actor)
 
 
 # The navigation, in order: (URL name, label, who sees it).
@@ -84,12 +77,11 @@ def shell(request: HttpRequest) -> dict[str, Any]:
         # Signed in but not past the second step: no navigation yet, only sign-out.
         context["nav_hidden"] = True
     elif actor:
-        nav = [(name, label) for name, label, shown in NAV if shown(actor)]
-        counts = {"web:home": _waiting_count(actor)} if actor.is_staff else {}
+        nav = [(name, reverse(name), label) for name, label, shown in NAV if shown(actor)]
+        counts = {"web:home": waiting_count(actor)} if actor.is_staff else {}
         context["nav"] = [
-            {"href": reverse(name), "label": label, "current": _is_current(request.path, reverse(name)),
-             "count": counts.get(name, 0)}
-            for name, label in nav
+            {"href": href, "label": label, "current": _is_current(request.path, href), "count": counts.get(name, 0)}
+            for name, href, label in nav
         ]
         # The actor's middleware read them with the roles (one query per request).
         organizations = getattr(request, "organizations", None)

@@ -13,10 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Exists, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 
 from openkap.accounts.authz import Actor
+from openkap.accounts.models import Organization
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.core.authz import ORGANIZATION_WIDE_ROLES, Perm, Role
@@ -125,8 +127,31 @@ def _queries(by: Actor) -> list[tuple[str, QuerySet]]:
 
 
 def work_count(by: Actor) -> int:
-    """For the navigation: a number, no identifiers (not a read of patient data)."""
+    """The hand-offs waiting for the actor: a number, no identifiers (not a read of patient data)."""
     return sum(qs.count() for _, qs in _queries(by))
+
+
+def waiting_count(by: Actor) -> int:
+    """The number beside Today on every staff page: the hand-offs waiting for the actor
+    plus their open tasks, counted in one query (a round trip per count cost every page
+    a few; numbers only, not a read of patient data)."""
+    from openkap.tasks.selectors import open_tasks_mine_to_count
+
+    querysets: list[QuerySet] = [qs for _, qs in _queries(by)]
+    tasks = open_tasks_mine_to_count(by)
+    if tasks is not None:
+        querysets.append(tasks)
+    if not querysets:
+        return 0
+    # Each count is a scalar subquery (an aggregate without GROUP BY: always one row),
+    # selected beside the actor's organisation, the one row the query is anchored on.
+    counts = {
+        f"n{i}": Coalesce(Subquery(qs.order_by().annotate(one=Value(1)).values("one")
+                                   .annotate(n=Count("pk", distinct=True)).values("n")), 0)
+        for i, qs in enumerate(querysets)
+    }
+    row = Organization.objects.filter(pk=by.organization.id).annotate(**counts).values_list(*counts).first()
+    return sum(row) if row else 0
 
 
 def _item(by: Actor, kind: str, obj: Episode | DosingSession | DosePreparation) -> WorkItem:

@@ -36,7 +36,9 @@ def safety_banner(context: template.Context, patient: Any) -> dict[str, Any]:
     actor = context.get("actor")
     if not actor or not actor.is_staff or patient is None:
         return {"tasks": []}
-    return {"tasks": selectors.open_safety_tasks(patient), "patient": patient}
+    # A page that has read them already (the Measures tab) passes them on.
+    tasks = context.get("open_safety_tasks")
+    return {"tasks": selectors.open_safety_tasks(patient) if tasks is None else tasks, "patient": patient}
 
 
 
