@@ -273,12 +273,13 @@ def test_api_list_operations_keep_their_budget(demo, path):
 
 
 # A query run once per row has the same text for every row but its id: the same
-# statement with another number. With numbers, parameters and IN lists taken out, no
-# statement of a list operation may run twice while it answers with at least two rows,
-# so one query per row shows (and is named in the failure). Quoted values stay: two
-# reads of one kind for two occasions ('baseline', 'pre_dose') are not per row.
+# statement with another number. With numbers, parameters and lists of ids taken out, no
+# statement of a list operation may run as many times as half the rows it answers with
+# (at least twice, and the answer has two rows or more), so one query per row shows and
+# is named in the failure; a read done twice for a whole list of 22 is not per row.
+# Quoted values stay: reads of one kind for two occasions ('baseline', 'pre_dose') differ.
 _NUMBER = re.compile(r"\b\d+(?:\.\d+)?\b|%s|\?")
-_IN_LIST = re.compile(r"\bIN \((?:[^()']|'(?:[^']|'')*')*\)", re.IGNORECASE)
+_IN_LIST = re.compile(r"\bIN \(\s*(?:\d+|%s|\?)(?:\s*,\s*(?:\d+|%s|\?))*\s*\)", re.IGNORECASE)
 # Found by the test below when it was written (2026-12), each still to be read per list;
 # strict, so the day one is fixed its entry must go.
 PER_ROW = {
@@ -295,7 +296,7 @@ FEW_ROWS = {
 
 
 def statement_shape(sql: str) -> str:
-    """The statement without its numbers, parameters and IN lists."""
+    """The statement without its numbers, parameters and IN lists of ids."""
     return _NUMBER.sub("?", _IN_LIST.sub("IN (?)", sql))
 
 
@@ -307,6 +308,9 @@ def test_statement_shape_tells_a_per_row_query_from_another_query():
     assert statement_shape(one) != statement_shape('SELECT "a"."x" FROM "a" WHERE "a"."patient_id" = 12')
     assert statement_shape('SELECT 1 FROM "a" WHERE "a"."id" IN (1, 2, 3)') == statement_shape(
         'SELECT 1 FROM "a" WHERE "a"."id" IN (4)')
+    # Two reads for two sets of statuses are two statements.
+    assert statement_shape('SELECT 1 FROM "a" WHERE "a"."status" IN (\'held\')') != statement_shape(
+        'SELECT 1 FROM "a" WHERE "a"."status" IN (\'held\', \'discharged\')')
 
 
 def _rows(body) -> int:
@@ -338,9 +342,10 @@ def test_api_list_operations_read_all_their_rows_at_once(demo, path):
     with CaptureQueriesContext(connection) as captured:
         response = Client().get(url, HTTP_AUTHORIZATION=f"Bearer {api_token}")
     assert response.status_code == 200, (url, response.status_code)
-    assert _rows(response.json()) >= 2, f"{path}: the demo has fewer than two rows of this list"
+    rows = _rows(response.json())
+    assert rows >= 2, f"{path}: the demo has fewer than two rows of this list"
     shapes = Counter(statement_shape(q["sql"]) for q in captured.captured_queries)
-    repeated = {shape: n for shape, n in shapes.items() if n > 1}
+    repeated = {shape: n for shape, n in shapes.items() if n >= max(2, rows // 2)}
     assert not repeated, f"{path}: the same statement ran once per row: {repeated}"
 
 
