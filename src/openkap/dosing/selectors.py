@@ -34,7 +34,7 @@ from openkap.core.protocols import (
 from openkap.core.protocols.fields import group_messages, to_fields
 from openkap.core.protocols.reference_limits import anaesthetic_ceiling_errors, reference_warnings
 from openkap.core.routes import ROUTE_LABELS, Route, administration_mode
-from openkap.dosing import services
+from openkap.dosing import services, session_facts
 from openkap.dosing.inventory import LotChoice, lot_choices
 from openkap.dosing.models import (
     ACTIVE_STATUSES,
@@ -178,7 +178,7 @@ class SessionView:
     via_break_glass: bool
     # Sedation and dissociation are observed at the protocol's times too (its vitals schedule).
     observation_due: vitals_core.VitalsDue | None = None
-    infusion: services.InfusionState | None = None
+    infusion: session_facts.InfusionState | None = None
     next_device: int | None = None
     next_device_at: datetime | None = None
     extra: dict[str, object] = field(default_factory=dict)
@@ -276,9 +276,9 @@ def _build(session: DosingSession, glass: bool) -> SessionView:
         view.observation_due = vitals_core.vitals_due(
             protocol.vitals_schedule_min, observed, _minutes(now, session.administration_started_at))
     if view.mode == "infusion" and prep is not None:
-        view.infusion = services.infusion_state([e for e in events if e.preparation_id == prep.id])
+        view.infusion = session_facts.infusion_state([e for e in events if e.preparation_id == prep.id])
     if view.mode == "devices" and prep is not None and prep.units:
-        given = services.devices_given([e for e in events if e.preparation_id == prep.id])
+        given = session_facts.devices_given([e for e in events if e.preparation_id == prep.id])
         stopped = any(e.kind == AdministrationEvent.Kind.STOP for e in events)
         if len(given) < prep.units and not stopped:
             view.next_device = len(given) + 1

@@ -1,5 +1,5 @@
 """Facts of one dosing session read from its rows: the suicide screen, the open pre-dose
-measures, the blood pressure before and after the dose, the missed vitals checks.
+measures, the blood pressure before and after the dose, the missed vitals checks, where an infusion stands.
 
 Not audited and no permission check: the caller (a service inside its transaction, or a
 page over a session it read through an audited selector) has already checked access.
@@ -7,12 +7,14 @@ Services and selectors both import this module, so it imports neither."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from openkap.core import blood_pressure as bp_core
 from openkap.core import missed_vitals
 from openkap.core.routes import Route
-from openkap.dosing.models import DosingSession, VitalSigns
+from openkap.dosing.models import AdministrationEvent, DosingSession, VitalSigns
 from openkap.dosing.validation import CLOCK_SKEW
 from openkap.measures.models import MeasureAssignment, MeasureResponse, Occasion
 from openkap.patients.models import Patient
@@ -91,3 +93,34 @@ def discharge_bp(session: DosingSession, at: datetime) -> bp_core.DischargeBpAss
 
 def _minutes(later: datetime, earlier: datetime) -> float:
     return (later - earlier).total_seconds() / 60
+
+
+@dataclass(frozen=True)
+class InfusionState:
+    started: bool
+    running: bool
+    ended: bool
+    rate: Decimal | None
+
+
+def infusion_state(events: list[AdministrationEvent]) -> InfusionState:
+    """Where an infusion stands after these events of one preparation, in order."""
+    started = running = ended = False
+    rate: Decimal | None = None
+    for e in events:
+        if e.kind == AdministrationEvent.Kind.INFUSION_START:
+            started = running = True
+            rate = e.rate_ml_per_h
+        elif e.kind == AdministrationEvent.Kind.RATE_CHANGE:
+            rate = e.rate_ml_per_h
+        elif e.kind == AdministrationEvent.Kind.PAUSE:
+            running = False
+        elif e.kind == AdministrationEvent.Kind.RESUME:
+            running = True
+        elif e.kind in (AdministrationEvent.Kind.STOP, AdministrationEvent.Kind.COMPLETE):
+            running, ended = False, True
+    return InfusionState(started, running, ended, rate)
+
+
+def devices_given(events: list[AdministrationEvent]) -> list[AdministrationEvent]:
+    return [e for e in events if e.kind == AdministrationEvent.Kind.DEVICE]

@@ -15,10 +15,7 @@ from openkap.dosing.validation import CLOCK_SKEW, LATE_ENTRY, MAX_TEXT
 from .administration import (
     MAX_RATE_ML_H,
     MODE_KINDS,
-    InfusionState,
     administration_record,
-    devices_given,
-    infusion_state,
     session_end_without_dose,
 )
 from .booked import (
@@ -120,7 +117,6 @@ __all__ = [
     "DischargeAssessment",
     "DischargeBlocked",
     "DoseRefused",
-    "InfusionState",
     "OrderInputs",
     "active_order",
     "active_preparation",
@@ -129,7 +125,6 @@ __all__ = [
     "alarm_acknowledge",
     "checklist_complete",
     "compute_order",
-    "devices_given",
     "discharge_unmet",
     "dose_order_cancel",
     "dose_order_sign",
@@ -137,7 +132,6 @@ __all__ = [
     "dose_verify",
     "enqueue_record_document",
     "example_text",
-    "infusion_state",
     "interval_days",
     "observation_record",
     "order_input_values",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -23,6 +22,7 @@ from openkap.dosing.models import (
     DosePreparation,
     DosingSession,
 )
+from openkap.dosing.session_facts import devices_given, infusion_state
 from openkap.dosing.validation import clean_text, event_time
 from openkap.ledger import services as ledger
 
@@ -46,36 +46,6 @@ MODE_KINDS = {
         AdministrationEvent.Kind.COMPLETE,
     },
 }
-
-
-@dataclass(frozen=True)
-class InfusionState:
-    started: bool
-    running: bool
-    ended: bool
-    rate: Decimal | None
-
-
-def infusion_state(events: list[AdministrationEvent]) -> InfusionState:
-    started = running = ended = False
-    rate: Decimal | None = None
-    for e in events:
-        if e.kind == AdministrationEvent.Kind.INFUSION_START:
-            started = running = True
-            rate = e.rate_ml_per_h
-        elif e.kind == AdministrationEvent.Kind.RATE_CHANGE:
-            rate = e.rate_ml_per_h
-        elif e.kind == AdministrationEvent.Kind.PAUSE:
-            running = False
-        elif e.kind == AdministrationEvent.Kind.RESUME:
-            running = True
-        elif e.kind in (AdministrationEvent.Kind.STOP, AdministrationEvent.Kind.COMPLETE):
-            running, ended = False, True
-    return InfusionState(started, running, ended, rate)
-
-
-def devices_given(events: list[AdministrationEvent]) -> list[AdministrationEvent]:
-    return [e for e in events if e.kind == AdministrationEvent.Kind.DEVICE]
 
 
 def administration_record(

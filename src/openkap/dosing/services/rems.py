@@ -21,12 +21,12 @@ from openkap.dosing.models import (
     RemsForm,
     VitalSigns,
 )
+from openkap.dosing.session_facts import devices_given
 from openkap.dosing.validation import clean_text
 from openkap.patients.selectors import care_team_user_ids
 from openkap.tasks import services as tasks
 from openkap.tasks.models import Task
 
-from .administration import devices_given
 from .common import (
     CNS_ACTIVE,
     CNS_DEPRESSANTS,
