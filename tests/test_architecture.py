@@ -98,7 +98,7 @@ NOT_YET_MOVED = {
     "dosing.services.orders.active_order",
     "dosing.services.preparation.active_preparation",
     "dosing.services.protocols.protocol_in_use",
-    "dosing.services.records.enqueue_record_document", "dosing.services.records.record_fingerprint",
+    "dosing.services.records.enqueue_record_document",
     "dosing.services.protocols.example_text",
     "dosing.services.protocols.protocol_content_with",
 }

@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from openkap.audit.models import AuditEvent
-from openkap.dosing import documents, services
+from openkap.dosing import documents, services, session_facts
 from openkap.dosing.models import STUCK_AFTER, RecordDocument
 from openkap.dosing.tasks import prepare_record_document
 from tests.dosing.conftest import NORMAL, run_to_monitoring
@@ -73,7 +73,7 @@ def test_asked_prepared_by_the_worker_then_downloaded_and_audited(held, nurse, c
     assert bytes(document.content).startswith(b"%PDF")
     assert document.sha256 == hashlib.sha256(bytes(document.content)).hexdigest()
     assert document.size == len(bytes(document.content))
-    assert document.source_hash == services.record_fingerprint(held.id)
+    assert document.source_hash == session_facts.record_fingerprint(held.id)
     body = c.get(url(held, "/")).content.decode()
     assert "Ready." in body
     assert document.sha256[:16] in body
@@ -115,25 +115,25 @@ def test_a_changed_session_makes_the_copy_stale_and_a_new_request_makes_it_again
     after = RecordDocument.objects.get()
     assert after.id == before.id
     assert after.source_hash != before.source_hash
-    assert after.source_hash == services.record_fingerprint(held.id)
+    assert after.source_hash == session_facts.record_fingerprint(held.id)
     assert renders == [held.id, held.id]
     assert c.get(url(held, ".pdf")).status_code == 200
 
 
 def test_the_fingerprint_follows_what_the_record_prints(held, nurse_actor, nurse, client_for):
-    first = services.record_fingerprint(held.id)
+    first = session_facts.record_fingerprint(held.id)
     client_for(nurse).get(f"/dosing/sessions/{held.id}/")  # reading changes nothing
-    assert services.record_fingerprint(held.id) == first
+    assert session_facts.record_fingerprint(held.id) == first
     event = services.adverse_event_record(by=nurse_actor, session_id=held.id, code="nausea", severity="mild",
                                           outcome="ongoing", serious=False, onset_at=timezone.now())
-    second = services.record_fingerprint(held.id)
+    second = session_facts.record_fingerprint(held.id)
     assert second != first
     type(event).objects.filter(pk=event.pk).update(outcome="resolved")  # an edited row, not only a new one
-    third = services.record_fingerprint(held.id)
+    third = session_facts.record_fingerprint(held.id)
     assert third != second
     held.patient.allergies = "Penicillin"  # the header prints the patient's allergies
     held.patient.save(update_fields=["allergies"])
-    assert services.record_fingerprint(held.id) != third
+    assert session_facts.record_fingerprint(held.id) != third
 
 
 def test_failures_are_retried_then_shown_and_a_new_request_tries_again(held, nurse, client_for, monkeypatch,

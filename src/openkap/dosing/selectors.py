@@ -533,7 +533,7 @@ def record_document_state(*, by: Actor, session_id: int, audit: bool = False) ->
         state = "none"
     elif document.status == RecordDocument.Status.FAILED or document.is_stuck():
         state = "failed"
-    elif document.source_hash != services.record_fingerprint(session.id):
+    elif document.source_hash != session_facts.record_fingerprint(session.id):
         state = "stale"
     else:
         state = document.status

@@ -1,5 +1,6 @@
 """Facts of one dosing session read from its rows: the suicide screen, the open pre-dose
-measures, the blood pressure before and after the dose, the missed vitals checks, where an infusion stands.
+measures, the blood pressure before and after the dose, the missed vitals checks, where an infusion stands, the fingerprint
+of what its record prints.
 
 Not audited and no permission check: the caller (a service inside its transaction, or a
 page over a session it read through an audited selector) has already checked access.
@@ -7,14 +8,26 @@ Services and selectors both import this module, so it imports neither."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
+
+from django.db import models
 
 from openkap.core import blood_pressure as bp_core
 from openkap.core import missed_vitals
 from openkap.core.routes import Route
-from openkap.dosing.models import AdministrationEvent, DosingSession, VitalSigns
+from openkap.dosing.models import (
+    AdministrationEvent,
+    DosePreparation,
+    DosingSession,
+    ProtocolVersion,
+    RecordDocument,
+    Verification,
+    VitalSigns,
+)
 from openkap.dosing.validation import CLOCK_SKEW
 from openkap.measures.models import MeasureAssignment, MeasureResponse, Occasion
 from openkap.patients.models import Patient
@@ -124,3 +137,30 @@ def infusion_state(events: list[AdministrationEvent]) -> InfusionState:
 
 def devices_given(events: list[AdministrationEvent]) -> list[AdministrationEvent]:
     return [e for e in events if e.kind == AdministrationEvent.Kind.DEVICE]
+
+
+def _hash_rows(digest: Any, model: type[models.Model], rows: models.QuerySet[Any]) -> None:
+    fields = [f.attname for f in model._meta.concrete_fields]
+    digest.update(model._meta.label.encode())
+    for row in rows.order_by("pk").values_list(*fields):
+        digest.update(repr(row).encode())
+
+
+def record_fingerprint(session_id: int) -> str:
+    """SHA-256 over every row the session record prints: the session, its patient,
+    protocol version and site, each dosing table that points at the session (found
+    from the model, so a table added later counts without a change here) and the
+    preparations' verifications. Any change to them gives another fingerprint."""
+    digest = hashlib.sha256()
+    session = DosingSession.objects.filter(pk=session_id)
+    _hash_rows(digest, DosingSession, session)
+    _hash_rows(digest, Patient, Patient.objects.filter(pk__in=session.values("patient_id")))
+    _hash_rows(digest, ProtocolVersion, ProtocolVersion.objects.filter(pk__in=session.values("protocol_version_id")))
+    for relation in DosingSession._meta.related_objects:
+        model = relation.related_model
+        if model is RecordDocument or not isinstance(model, type) or model._meta.app_label != "dosing":
+            continue
+        _hash_rows(digest, model, model._default_manager.filter(**{relation.field.name: session_id}))
+    _hash_rows(digest, Verification, Verification.objects.filter(
+        preparation__in=DosePreparation.objects.filter(session_id=session_id).values("pk")))
+    return digest.hexdigest()

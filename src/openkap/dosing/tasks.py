@@ -19,7 +19,7 @@ from django.utils import timezone
 from django_tasks import task
 
 from openkap.accounts.authz import build_actor
-from openkap.dosing import documents, selectors, services
+from openkap.dosing import documents, selectors, services, session_facts
 from openkap.dosing.models import RecordDocument
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def _claim(document_id: int) -> RecordDocument | None:
             return None
         # The fingerprint of what is about to be printed: a change after this point
         # leaves the copy out of date, and it is made again when next asked for.
-        document.source_hash = services.record_fingerprint(document.session_id)
+        document.source_hash = session_facts.record_fingerprint(document.session_id)
         document.status, document.started_at = Status.RENDERING, timezone.now()
         document.attempts += 1
         document.save(update_fields=["source_hash", "status", "started_at", "attempts"])

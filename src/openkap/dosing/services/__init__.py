@@ -89,7 +89,6 @@ from .records import (
     RETRY_AFTER,
     enqueue_record_document,
     record_document_request,
-    record_fingerprint,
 )
 from .rems import REMS_EDITABLE, rems_form_submit, rems_form_update
 
@@ -146,7 +145,6 @@ __all__ = [
     "protocol_in_use",
     "protocol_revise",
     "record_document_request",
-    "record_fingerprint",
     "rems_form_submit",
     "rems_form_update",
     "session_book",

@@ -4,17 +4,15 @@ Rendering a record takes seconds of CPU (WeasyPrint), too long for a request. A
 clinician asks for it (`record_document_request`), the worker makes it
 (`openkap.dosing.tasks.prepare_record_document`) and the page polls until it is ready.
 Each copy carries the fingerprint of the session data it was made from
-(`record_fingerprint`): when the session changes, the copy is out of date and a new
+(`session_facts.record_fingerprint`): when the session changes, the copy is out of date and a new
 request makes it again; a copy that is up to date is never made twice.
 """
 
 from __future__ import annotations
 
-import hashlib
 from datetime import timedelta
-from typing import Any
 
-from django.db import models, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from openkap.accounts.authz import Actor
@@ -22,45 +20,14 @@ from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.core.authz import Perm
 from openkap.dosing.models import (
-    DosePreparation,
-    DosingSession,
-    ProtocolVersion,
     RecordDocument,
-    Verification,
 )
-from openkap.patients.models import Patient
+from openkap.dosing.session_facts import record_fingerprint
 
 from .common import session_for
 
 MAX_ATTEMPTS = 3
 RETRY_AFTER = (timedelta(seconds=15), timedelta(seconds=60))  # after the first and the second failure
-
-
-def _hash_rows(digest: Any, model: type[models.Model], rows: models.QuerySet[Any]) -> None:
-    fields = [f.attname for f in model._meta.concrete_fields]
-    digest.update(model._meta.label.encode())
-    for row in rows.order_by("pk").values_list(*fields):
-        digest.update(repr(row).encode())
-
-
-def record_fingerprint(session_id: int) -> str:
-    """SHA-256 over every row the session record prints: the session, its patient,
-    protocol version and site, each dosing table that points at the session (found
-    from the model, so a table added later counts without a change here) and the
-    preparations' verifications. Any change to them gives another fingerprint."""
-    digest = hashlib.sha256()
-    session = DosingSession.objects.filter(pk=session_id)
-    _hash_rows(digest, DosingSession, session)
-    _hash_rows(digest, Patient, Patient.objects.filter(pk__in=session.values("patient_id")))
-    _hash_rows(digest, ProtocolVersion, ProtocolVersion.objects.filter(pk__in=session.values("protocol_version_id")))
-    for relation in DosingSession._meta.related_objects:
-        model = relation.related_model
-        if model is RecordDocument or not isinstance(model, type) or model._meta.app_label != "dosing":
-            continue
-        _hash_rows(digest, model, model._default_manager.filter(**{relation.field.name: session_id}))
-    _hash_rows(digest, Verification, Verification.objects.filter(
-        preparation__in=DosePreparation.objects.filter(session_id=session_id).values("pk")))
-    return digest.hexdigest()
 
 
 def record_document_request(*, by: Actor, session_id: int) -> RecordDocument:
