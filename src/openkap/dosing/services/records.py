@@ -57,6 +57,8 @@ def record_document_request(*, by: Actor, session_id: int) -> RecordDocument:
 
 
 def enqueue_record_document(document_id: int, *, delay: timedelta | None = None) -> None:
+    # Imported here: the task module reads the record through the selectors, which still
+    # import these services at module level (issue 14.1).
     from openkap.dosing.tasks import prepare_record_document
 
     task = prepare_record_document
