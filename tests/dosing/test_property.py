@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from openkap.core.protocols import dump_protocol
-from openkap.dosing import services
+from openkap.dosing import services, session_facts
 from openkap.dosing.models import DoseOrder, DosePreparation
 from openkap.ledger.models import Lot
 from openkap.patients.models import WeightMeasurement
@@ -64,7 +64,7 @@ def test_no_stored_dose_above_max_and_volume_only_from_the_lot(ordering, prescri
     session, protocol_id = ordering
     try:
         with transaction.atomic():
-            version = services.protocol_in_use(session.organization_id, protocol_id)
+            version = session_facts.protocol_in_use(session.organization_id, protocol_id)
             if factor is not None and version.protocol.dose_rule.basis.value == "mg_per_kg":
                 data = json.loads(version.content, parse_float=Decimal)
                 data["absolute_max"] = {

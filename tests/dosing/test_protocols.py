@@ -8,7 +8,7 @@ from django.http import Http404
 
 from openkap.audit.models import AuditAction, AuditEvent
 from openkap.core.protocols import load_example
-from openkap.dosing import services
+from openkap.dosing import services, session_facts
 from openkap.dosing.models import ProtocolVersion
 from tests.conftest import PASSWORD
 
@@ -85,9 +85,9 @@ def test_protocol_change_is_a_new_draft_version(admin_actor, prescriber_actor):
     assert v2.protocol.version == 2
     assert v2.protocol.min_interval_days == 10
     # Until v2 is approved, sessions keep using v1.
-    assert services.protocol_in_use(admin_actor.organization.id, "im-ketamine").id == v1.id
+    assert session_facts.protocol_in_use(admin_actor.organization.id, "im-ketamine").id == v1.id
     services.protocol_approve(by=prescriber_actor, version_id=v2.id, password=PASSWORD)
-    assert services.protocol_in_use(admin_actor.organization.id, "im-ketamine").id == v2.id
+    assert session_facts.protocol_in_use(admin_actor.organization.id, "im-ketamine").id == v2.id
 
 
 def test_protocol_revision_needs_a_reason(admin_actor):

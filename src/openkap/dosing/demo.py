@@ -115,7 +115,7 @@ def _library(cast: _Cast) -> None:
     for example in example_ids():
         draft = services.protocol_example_import(by=cast.admin, example_id=example)
         services.protocol_approve(by=cast.prescriber, version_id=draft.id, password=DEMO_PASSWORD)
-    im = services.protocol_in_use(cast.admin.organization.id, "im-ketamine")
+    im = session_facts.protocol_in_use(cast.admin.organization.id, "im-ketamine")
     assert im is not None
     services.protocol_revise(
         by=cast.admin, version_id=im.id, content=im.content.replace('"min_interval_days": 7', '"min_interval_days": 10'),

@@ -252,8 +252,8 @@ def vitals_due_of(session: DosingSession, vitals: list[VitalSigns], protocol: Pr
 
 def _build(session: DosingSession, glass: bool) -> SessionView:
     now = timezone.now()
-    order = services.active_order(session)
-    prep = services.active_preparation(session)
+    order = session_facts.active_order(session)
+    prep = session_facts.active_preparation(session)
     version = session.protocol_version
     protocol = version.protocol if version else None
     vitals = list(session.vitals.select_related("recorded_by").order_by("taken_at", "id"))
@@ -318,7 +318,7 @@ def alarm_session_id(*, by: Actor, alarm_id: int) -> int:
 def session_lots(*, by: Actor, session_id: int) -> list[LotChoice]:
     """The site's lots for the session's order, usable first, with why others are not."""
     session, _ = services.session_for(by, session_id, Perm.DOSING_VIEW)
-    order = services.active_order(session)
+    order = session_facts.active_order(session)
     version = order.protocol_version if order else session.protocol_version
     if version is None:
         return []
@@ -564,7 +564,7 @@ def dose_order_preview(*, by: Actor, session_id: int, dose_mg_per_kg: object = N
     session, glass = services.session_for(by, session_id, Perm.DOSING_VIEW)
     if session.protocol_version is None:
         raise ValidationError({"__all__": "Check the patient in first: the session has no protocol yet."})
-    version = services.protocol_in_use(by.organization.id, session.protocol_version.protocol_id) or session.protocol_version
+    version = session_facts.protocol_in_use(by.organization.id, session.protocol_version.protocol_id) or session.protocol_version
     inputs = services.order_inputs(session, version)
     per_kg, mg = services.order_input_values(dose_mg_per_kg, dose_mg)
     reason = clean_text(override_reason, "override_reason", max_length=1000, what="the reason")

@@ -1,6 +1,6 @@
 """Facts of one dosing session read from its rows: the suicide screen, the open pre-dose
 measures, the blood pressure before and after the dose, the missed vitals checks, where an infusion stands, the fingerprint
-of what its record prints.
+of what its record prints, the order and preparation in force, the protocol version sessions run on.
 
 Not audited and no permission check: the caller (a service inside its transaction, or a
 page over a session it read through an audited selector) has already checked access.
@@ -21,6 +21,7 @@ from openkap.core import missed_vitals
 from openkap.core.routes import Route
 from openkap.dosing.models import (
     AdministrationEvent,
+    DoseOrder,
     DosePreparation,
     DosingSession,
     ProtocolVersion,
@@ -164,3 +165,24 @@ def record_fingerprint(session_id: int) -> str:
     _hash_rows(digest, Verification, Verification.objects.filter(
         preparation__in=DosePreparation.objects.filter(session_id=session_id).values("pk")))
     return digest.hexdigest()
+
+
+def active_order(session: DosingSession) -> DoseOrder | None:
+    return session.orders.filter(cancelled_at__isnull=True).select_related("protocol_version").first()
+
+
+def active_preparation(session: DosingSession) -> DosePreparation | None:
+    return (
+        session.preparations.filter(voided_at__isnull=True, order__cancelled_at__isnull=True)
+        .select_related("lot__product", "order", "order__protocol_version").first()
+    )
+
+
+def protocol_in_use(organization_id: int, protocol_id: str) -> ProtocolVersion | None:
+    """The version sessions run on: the latest approved; else the latest draft, so that
+    the order's hard stop says the protocol is not approved."""
+    versions = ProtocolVersion.objects.filter(organization_id=organization_id, protocol_id=protocol_id)
+    return (
+        versions.filter(status=ProtocolVersion.Status.APPROVED).order_by("-version").first()
+        or versions.order_by("-version").first()
+    )

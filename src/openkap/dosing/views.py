@@ -266,7 +266,7 @@ def _order_context(actor: Actor, view: selectors.SessionView, bound: dict[str, F
     """The order form with the facts it is computed from, a preview, and the pre-dose BP gate."""
     session, version = view.session, view.protocol_version
     assert version is not None
-    inputs = services.order_inputs(session, services.protocol_in_use(actor.organization.id, version.protocol_id) or version)
+    inputs = services.order_inputs(session, session_facts.protocol_in_use(actor.organization.id, version.protocol_id) or version)
     ctx: dict[str, Any] = {
         "order_form": bound.get("order") or forms.OrderForm(unit=inputs.protocol.dose_rule.basis.unit),
         "weight_form": bound.get("weight") or forms.WeightForm(initial={"unit": "kg"}),

@@ -59,7 +59,6 @@ from .monitoring import (
 )
 from .orders import (
     OrderInputs,
-    active_order,
     compute_order,
     dose_order_cancel,
     dose_order_sign,
@@ -68,7 +67,6 @@ from .orders import (
 )
 from .preparation import (
     MEASURABLE_ML,
-    active_preparation,
     dose_prepare,
     dose_verify,
     preparation_void,
@@ -81,7 +79,6 @@ from .protocols import (
     protocol_draft_update,
     protocol_example_import,
     protocol_fields_save,
-    protocol_in_use,
     protocol_revise,
 )
 from .records import (

@@ -22,7 +22,7 @@ from openkap.dosing.models import (
     DosePreparation,
     DosingSession,
 )
-from openkap.dosing.session_facts import devices_given, infusion_state
+from openkap.dosing.session_facts import active_preparation, devices_given, infusion_state
 from openkap.dosing.validation import clean_text, event_time
 from openkap.ledger import services as ledger
 
@@ -35,7 +35,7 @@ from .common import (
     _require_status,
     session_for,
 )
-from .preparation import MEASURABLE_ML, _waste, active_preparation
+from .preparation import MEASURABLE_ML, _waste
 
 MODE_KINDS = {
     "single": {AdministrationEvent.Kind.GIVEN},

@@ -28,6 +28,7 @@ from openkap.dosing.session_facts import (
     current_suicide_screen,
     open_pre_dose_measures,
     pregnancy_relevant,
+    protocol_in_use,
 )
 from openkap.dosing.validation import MAX_TEXT, clean_text, event_time
 from openkap.measures import services as measures
@@ -47,7 +48,6 @@ from .common import (
     session_for,
 )
 from .monitoring import _raise_alarms, _vitals_errors, _vitals_values
-from .protocols import protocol_in_use
 
 
 def session_check_in(*, by: Actor, session_id: int, at: datetime | None = None) -> DosingSession:

@@ -27,7 +27,7 @@ from openkap.dosing.models import (
     RefusedDoseOrder,
     Verification,
 )
-from openkap.dosing.session_facts import pre_dose_bp
+from openkap.dosing.session_facts import pre_dose_bp, protocol_in_use
 from openkap.dosing.validation import MAX_TEXT, clean_text, event_time
 from openkap.patients.models import Patient, WeightMeasurement
 
@@ -41,7 +41,6 @@ from .common import (
     _signature,
     session_for,
 )
-from .protocols import protocol_in_use
 
 
 def _latest_weights(patient: Patient) -> tuple[WeightMeasurement | None, WeightMeasurement | None]:
@@ -263,10 +262,6 @@ def dose_order_cancel(*, by: Actor, session_id: int, reason: str) -> DoseOrder:
         order.save(update_fields=["cancelled_at", "cancelled_by", "cancel_reason"])
         _audit(by, AuditAction.UPDATE, "dose_order", order, session, glass, cancelled=True, reason=reason)
     return order
-
-
-def active_order(session: DosingSession) -> DoseOrder | None:
-    return session.orders.filter(cancelled_at__isnull=True).select_related("protocol_version").first()
 
 
 def _core_order(order: DoseOrder) -> dose_core.DoseOrder:

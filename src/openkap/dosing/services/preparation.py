@@ -20,6 +20,7 @@ from openkap.dosing.models import (
     DosingSession,
     Verification,
 )
+from openkap.dosing.session_facts import active_order, active_preparation
 from openkap.dosing.validation import clean_text, event_time
 from openkap.ledger import services as ledger
 from openkap.ledger.models import Lot
@@ -34,7 +35,7 @@ from .common import (
     _require_status,
     session_for,
 )
-from .orders import _core_order, active_order
+from .orders import _core_order
 
 
 def _site_lot(session: DosingSession, lot_id: object) -> Lot:
@@ -94,13 +95,6 @@ def dose_prepare(*, by: Actor, session_id: int, lot_id: object, at: datetime | N
         _audit(by, AuditAction.CREATE, "dose_preparation", prep, session, glass, lot=lot.id,
                concentration=str(prep.concentration), amount=str(amount))
     return prep
-
-
-def active_preparation(session: DosingSession) -> DosePreparation | None:
-    return (
-        session.preparations.filter(voided_at__isnull=True, order__cancelled_at__isnull=True)
-        .select_related("lot__product", "order", "order__protocol_version").first()
-    )
 
 
 def _waste(by: Actor, session: DosingSession, prep: DosePreparation, amount: Decimal, *,

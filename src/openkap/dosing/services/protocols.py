@@ -263,11 +263,3 @@ def protocol_approve(*, by: Actor, version_id: int, password: str, accept_warnin
     return version
 
 
-def protocol_in_use(organization_id: int, protocol_id: str) -> ProtocolVersion | None:
-    """The version sessions run on: the latest approved; else the latest draft, so that
-    the order's hard stop says the protocol is not approved."""
-    versions = ProtocolVersion.objects.filter(organization_id=organization_id, protocol_id=protocol_id)
-    return (
-        versions.filter(status=ProtocolVersion.Status.APPROVED).order_by("-version").first()
-        or versions.order_by("-version").first()
-    )

@@ -21,7 +21,7 @@ from openkap.dosing.models import (
     RemsForm,
     VitalSigns,
 )
-from openkap.dosing.session_facts import devices_given
+from openkap.dosing.session_facts import active_order, active_preparation, devices_given
 from openkap.dosing.validation import clean_text
 from openkap.patients.selectors import care_team_user_ids
 from openkap.tasks import services as tasks
@@ -35,8 +35,6 @@ from .common import (
     _raise,
     session_for,
 )
-from .orders import active_order
-from .preparation import active_preparation
 
 
 def _bp(v: VitalSigns | None) -> str:

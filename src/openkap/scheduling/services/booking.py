@@ -23,6 +23,7 @@ from openkap.core.dosing import Stop
 from openkap.core.dosing.order import check_interval
 from openkap.core.protocols import Protocol
 from openkap.dosing import services as dosing
+from openkap.dosing import session_facts
 from openkap.dosing.models import DosingSession
 from openkap.pathway import selectors as pathway
 from openkap.pathway.models import Episode
@@ -108,14 +109,14 @@ def _plan_protocols(
 ) -> tuple[rules.DosingWindow, Protocol | None, int | None]:
     """The protocol the session will run on decides how long the room and the
     monitoring clinician are held and the minimum interval between sessions: the
-    clinic's version of the plan's protocol (``protocol_in_use``, the one check-in
+    clinic's version of the plan's protocol (``session_facts.protocol_in_use``, the one check-in
     attaches), else the shipped example the plan names or its route's example.
     Without a plan, the most demanding example. Returns the window, the protocol
     and the library version's number (None for an example)."""
     if episode is None:
         return rules.longest_example_window(), None, None
     snapshot = pathway.episode_snapshot(episode)
-    version = dosing.protocol_in_use(organization_id, snapshot.plan_protocol_id) if snapshot.plan_protocol_id else None
+    version = session_facts.protocol_in_use(organization_id, snapshot.plan_protocol_id) if snapshot.plan_protocol_id else None
     if version is not None:
         return rules.dosing_window(version.protocol), version.protocol, version.version
     example = rules.protocol_for_plan(snapshot.plan_protocol_id, snapshot.plan_route)
