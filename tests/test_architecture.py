@@ -96,8 +96,6 @@ NOT_YET_MOVED = {
     "dosing.services.orders.order_inputs", "dosing.services.orders.compute_order",
     "dosing.services.orders.order_input_values",
     "dosing.services.records.enqueue_record_document",
-    "dosing.services.protocols.example_text",
-    "dosing.services.protocols.protocol_content_with",
 }
 
 

@@ -13,12 +13,20 @@ from hypothesis import strategies as st
 from openkap.core.body_weight import DosingWeightBasis, IdealWeightFormula
 from openkap.core.dosing.preview import dose_preview
 from openkap.core.missed_vitals import MissedVitalsPolicy
-from openkap.core.protocols import example_ids, load_example, parse_protocol
+from openkap.core.protocols import (
+    ProtocolError,
+    example_ids,
+    example_text,
+    load_example,
+    loads_protocol,
+    parse_protocol,
+)
 from openkap.core.protocols.fields import (
     BY_NAME,
     FIELDS,
     FieldErrors,
     apply_fields,
+    content_with,
     field_of,
     group_messages,
     to_fields,
@@ -124,6 +132,33 @@ def test_the_base_is_not_changed():
     data = _data("im-ketamine")
     apply_fields(data, {"absolute_max.mg": "100", "dilution.diluent": "saline"})
     assert data == _data("im-ketamine")
+
+
+def test_content_with_sets_the_fields_and_keeps_the_rest():
+    # im-ketamine ships a default of 0.5 mg/kg; the editor sets 0.6 and nothing else moves.
+    text = content_with(example_text("im-ketamine"), {"dose_rule.default": "0.6"})
+    data = json.loads(text, parse_float=Decimal)
+    assert data["dose_rule"]["default"] == Decimal("0.6")
+    expected = _data("im-ketamine")
+    expected["dose_rule"]["default"] = Decimal("0.6")
+    assert data == expected
+    assert text.endswith("}\n")
+
+
+def test_content_with_refuses_by_field():
+    with pytest.raises(FieldErrors) as exc:
+        content_with(example_text("im-ketamine"), {"dose_rule.default": "half", "title": ""})
+    assert set(exc.value.errors) == {"dose_rule.default", "title"}
+
+
+@pytest.mark.parametrize("example", example_ids())
+def test_example_text_is_the_shipped_file(example):
+    assert loads_protocol(example_text(example)) == load_example(example)
+
+
+def test_an_unknown_example_is_refused():
+    with pytest.raises(ProtocolError, match="no example protocol 'ketamine-x'"):
+        example_text("ketamine-x")
 
 
 @pytest.mark.parametrize(("message", "field"), [

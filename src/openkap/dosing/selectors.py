@@ -49,7 +49,7 @@ from openkap.dosing.models import (
     RemsForm,
     VitalSigns,
 )
-from openkap.dosing.validation import clean_text, event_time
+from openkap.dosing.validation import clean_text, event_time, example_text, protocol_content_with
 from openkap.pathway import selectors as pathway
 from openkap.pathway.models import Episode, TreatmentPlan
 from openkap.patients.models import Patient
@@ -120,9 +120,9 @@ def protocol_check(*, by: Actor, fields: Mapping[str, object] | None = None, ver
     """Check an edit without saving it (nothing is written: a preview is not a record)."""
     require(by, Perm.PROTOCOL_VIEW)
     base = (protocol_version_get(by=by, version_id=version_id).content if version_id is not None
-            else services.example_text(str(example_id)))
+            else example_text(str(example_id)))
     try:
-        content = services.protocol_content_with(base, fields or {})
+        content = protocol_content_with(base, fields or {})
     except ValidationError as exc:
         return ProtocolCheck(exc.message_dict, [], [], None)
     try:

@@ -1,12 +1,18 @@
 """What a typed value and a charted time must be, for every step of a session: the
-services check their input with these and the selectors' previews do the same."""
+services check their input with these and the selectors' previews do the same, and the
+protocol editor's text (a shipped example, fields set on a protocol's JSON)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+
+from openkap.core.protocols import ProtocolError
+from openkap.core.protocols import example_text as core_example_text
+from openkap.core.protocols.fields import FieldErrors, content_with
 
 MAX_TEXT = 4000
 # Late entries (charted after the fact, or on paper during an outage) up to a week.
@@ -41,3 +47,19 @@ def event_time(at: datetime | None, *, field: str = "at", not_before: datetime |
         local = timezone.localtime(not_before)
         raise ValidationError({field: f"The time must not be before {after_what} ({local:%Y-%m-%d %H:%M})."})
     return at
+
+
+def example_text(example_id: str) -> str:
+    """The JSON of a protocol shipped with OpenKAP."""
+    try:
+        return core_example_text(example_id)
+    except ProtocolError:
+        raise ValidationError({"example_id": "Choose one of the shipped example protocols."}) from None
+
+
+def protocol_content_with(base: str, fields: Mapping[str, object]) -> str:
+    """``base`` protocol JSON with the named fields set from their text, refused per field."""
+    try:
+        return content_with(base, fields)
+    except FieldErrors as exc:
+        raise ValidationError(exc.errors) from None

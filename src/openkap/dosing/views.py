@@ -29,7 +29,7 @@ from openkap.core.instruments import get_instrument
 from openkap.core.missed_vitals import describe as describe_missed
 from openkap.core.protocols import example_ids
 from openkap.core.routes import Route
-from openkap.dosing import documents, forms, selectors, services, session_facts
+from openkap.dosing import documents, forms, selectors, services, session_facts, validation
 from openkap.dosing.charts import session_vitals_svg
 from openkap.dosing.models import AdministrationEvent, DosingSession, ProtocolVersion
 from openkap.ledger.services import witness_candidates
@@ -72,7 +72,7 @@ def _fields_page(request: HttpRequest, actor: Actor, *, version: ProtocolVersion
                  example_id: str | None) -> HttpResponse:
     """The editor: every field of the protocol, a check with the dose lines for sample
     patients ("Check"), and saving as a draft through the same service as the API."""
-    base = version.content if version else services.example_text(str(example_id))
+    base = version.content if version else validation.example_text(str(example_id))
     form = forms.ProtocolFieldsForm(
         request.POST or None, id_fixed=version is not None,
         initial=forms.ProtocolFieldsForm.initial_from(selectors.protocol_fields(base)),

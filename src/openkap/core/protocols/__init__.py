@@ -3,6 +3,7 @@
 from openkap.core.protocols.loader import (
     dump_protocol,
     example_ids,
+    example_text,
     load_example,
     load_protocol,
     loads_protocol,
@@ -39,6 +40,7 @@ __all__ = [
     "Source",
     "dump_protocol",
     "example_ids",
+    "example_text",
     "load_example",
     "load_protocol",
     "loads_protocol",

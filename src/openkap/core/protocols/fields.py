@@ -23,6 +23,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, Final
 
+from openkap.core.protocols.loader import dump_protocol
 from openkap.core.routes import Route
 from openkap.core.vitals import Comparison, DischargeCriterion, Measure, Severity
 
@@ -352,6 +353,12 @@ def apply_fields(data: Mapping[str, Any], values: Mapping[str, object]) -> dict[
     if errors:
         raise FieldErrors(errors)
     return result
+
+
+def content_with(base: str, values: Mapping[str, object]) -> str:
+    """``base`` protocol JSON with the given fields set from their text, as JSON again
+    (the editor's form and the API's field edits). Raises ``FieldErrors``."""
+    return dump_protocol(apply_fields(json.loads(base, parse_float=Decimal), values)) + "\n"
 
 
 _LEAD: Final = re.compile(r"^([a-z_]+(?:\.[a-z_]+)*)")

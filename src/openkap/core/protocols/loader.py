@@ -156,13 +156,18 @@ def example_ids() -> tuple[str, ...]:
     )
 
 
-def load_example(protocol_id: str) -> Protocol:
-    """One shipped example protocol, by id (its file name without ``.json``)."""
+def example_text(protocol_id: str) -> str:
+    """The JSON of one shipped example protocol, by id (its file name without ``.json``)."""
     if protocol_id not in example_ids():
         raise ProtocolError(
             [f"no example protocol {protocol_id!r}; known: {', '.join(example_ids())}"]
         )
-    text = resources.files(_EXAMPLES_PACKAGE).joinpath(f"{protocol_id}.json").read_text("utf-8")
+    return resources.files(_EXAMPLES_PACKAGE).joinpath(f"{protocol_id}.json").read_text("utf-8")
+
+
+def load_example(protocol_id: str) -> Protocol:
+    """One shipped example protocol, by id (its file name without ``.json``)."""
+    text = example_text(protocol_id)
     try:
         protocol = loads_protocol(text)
     except ProtocolError as exc:

@@ -22,16 +22,15 @@ from openkap.core.protocols import (
     Protocol,
     ProtocolError,
     dump_protocol,
-    example_ids,
     safety_limit_gaps,
 )
-from openkap.core.protocols.fields import FieldErrors, apply_fields, group_messages
+from openkap.core.protocols.fields import group_messages
 from openkap.core.protocols.loader import loads_protocol
 from openkap.core.protocols.reference_limits import anaesthetic_ceiling_errors, reference_warnings
 from openkap.dosing.models import (
     ProtocolVersion,
 )
-from openkap.dosing.validation import clean_text
+from openkap.dosing.validation import clean_text, example_text, protocol_content_with
 
 from .common import (
     MAX_PROTOCOL_CHARS,
@@ -125,15 +124,6 @@ def protocol_draft_create(*, by: Actor, content: str, change_reason: str = "") -
         return _store_version(by, protocol, text, based_on=previous, change_reason=change_reason)
 
 
-def example_text(example_id: str) -> str:
-    """The JSON of a protocol shipped with OpenKAP."""
-    if example_id not in example_ids():
-        raise ValidationError({"example_id": "Choose one of the shipped example protocols."})
-    from importlib import resources
-
-    return resources.files("openkap.core.protocols.examples").joinpath(f"{example_id}.json").read_text("utf-8")
-
-
 def protocol_example_import(*, by: Actor, example_id: str) -> ProtocolVersion:
     """A draft copy of one of the protocols shipped with OpenKAP, to review and approve."""
     require(by, Perm.PROTOCOL_MANAGE)
@@ -143,16 +133,6 @@ def protocol_example_import(*, by: Actor, example_id: str) -> ProtocolVersion:
         by=by, content=text,
         change_reason="Re-imported from the example shipped with OpenKAP." if exists else "",
     )
-
-
-def protocol_content_with(base: str, fields: Mapping[str, object]) -> str:
-    """``base`` protocol JSON with the named fields set from their text (the editor's
-    form and the API's field edits), refused per field."""
-    data = json.loads(base, parse_float=Decimal)
-    try:
-        return dump_protocol(apply_fields(data, fields)) + "\n"
-    except FieldErrors as exc:
-        raise ValidationError(exc.errors) from None
 
 
 def _by_field(exc: ValidationError) -> ValidationError:
