@@ -34,7 +34,8 @@ from openkap.core.protocols import (
 from openkap.core.protocols.fields import group_messages, to_fields
 from openkap.core.protocols.reference_limits import anaesthetic_ceiling_errors, reference_warnings
 from openkap.core.routes import ROUTE_LABELS, Route, administration_mode
-from openkap.dosing import services, session_facts
+from openkap.dosing import session_facts
+from openkap.dosing.access import session_for
 from openkap.dosing.inventory import LotChoice, lot_choices
 from openkap.dosing.models import (
     ACTIVE_STATUSES,
@@ -49,7 +50,13 @@ from openkap.dosing.models import (
     RemsForm,
     VitalSigns,
 )
-from openkap.dosing.validation import clean_text, event_time, example_text, protocol_content_with
+from openkap.dosing.validation import (
+    clean_text,
+    event_time,
+    example_text,
+    order_input_values,
+    protocol_content_with,
+)
 from openkap.pathway import selectors as pathway
 from openkap.pathway.models import Episode, TreatmentPlan
 from openkap.patients.models import Patient
@@ -317,7 +324,7 @@ def alarm_session_id(*, by: Actor, alarm_id: int) -> int:
 
 def session_lots(*, by: Actor, session_id: int) -> list[LotChoice]:
     """The site's lots for the session's order, usable first, with why others are not."""
-    session, _ = services.session_for(by, session_id, Perm.DOSING_VIEW)
+    session, _ = session_for(by, session_id, Perm.DOSING_VIEW)
     order = session_facts.active_order(session)
     version = order.protocol_version if order else session.protocol_version
     if version is None:
@@ -523,7 +530,7 @@ def record_document_state(*, by: Actor, session_id: int, audit: bool = False) ->
     """The state of the session's record PDF. The state alone shows no patient data, so the
     page's polling writes nothing; the page around it (``audit``) and the download are
     audited."""
-    session, glass = services.session_for(by, session_id, Perm.DOSING_VIEW)
+    session, glass = session_for(by, session_id, Perm.DOSING_VIEW)
     if audit:
         audit_record(by=by, action=AuditAction.VIEW, object_type="dosing_session_record", object_id=session.id,
                      patient_id=session.patient_id, break_glass=glass)
@@ -561,31 +568,31 @@ def record_document_download(*, by: Actor, session_id: int) -> RecordDocument | 
 def dose_order_preview(*, by: Actor, session_id: int, dose_mg_per_kg: object = None, dose_mg: object = None,
                        override_reason: str = "") -> dose_core.DoseOrder | dose_core.DoseRefusal:
     """What ``core.dosing.order_dose`` says of an order on the session's facts; nothing is saved."""
-    session, glass = services.session_for(by, session_id, Perm.DOSING_VIEW)
+    session, glass = session_for(by, session_id, Perm.DOSING_VIEW)
     if session.protocol_version is None:
         raise ValidationError({"__all__": "Check the patient in first: the session has no protocol yet."})
     version = session_facts.protocol_in_use(by.organization.id, session.protocol_version.protocol_id) or session.protocol_version
-    inputs = services.order_inputs(session, version)
-    per_kg, mg = services.order_input_values(dose_mg_per_kg, dose_mg)
+    inputs = session_facts.order_inputs(session, version)
+    per_kg, mg = order_input_values(dose_mg_per_kg, dose_mg)
     reason = clean_text(override_reason, "override_reason", max_length=1000, what="the reason")
     audit_record(by=by, action=AuditAction.VIEW, object_type="dose_preview", object_id=session.id,
                  patient_id=session.patient_id, break_glass=glass)
-    return services.compute_order(inputs, dose_mg_per_kg=per_kg, dose_mg=mg, override_reason=reason)
+    return session_facts.compute_order(inputs, dose_mg_per_kg=per_kg, dose_mg=mg, override_reason=reason)
 
 
-def discharge_check(*, by: Actor, session_id: int, assessment: services.DischargeAssessment,
+def discharge_check(*, by: Actor, session_id: int, assessment: session_facts.DischargeAssessment,
                     at: datetime | None = None) -> list[str]:
     """The discharge criteria still unmet; nothing is saved."""
-    session, glass = services.session_for(by, session_id, Perm.DOSING_VIEW)
+    session, glass = session_for(by, session_id, Perm.DOSING_VIEW)
     if session.status != DosingSession.Status.MONITORING:
         raise ValidationError({"__all__": f"The session is {session.get_status_display().lower()}: not awaiting discharge."})
     audit_record(by=by, action=AuditAction.VIEW, object_type="discharge_check", object_id=session.id,
                  patient_id=session.patient_id, break_glass=glass)
-    return services.discharge_unmet(session, assessment, event_time(at))
+    return session_facts.discharge_unmet(session, assessment, event_time(at))
 
 
 def rems_form_get(*, by: Actor, session_id: int) -> RemsForm:
-    session, glass = services.session_for(by, session_id, Perm.DOSING_VIEW)
+    session, glass = session_for(by, session_id, Perm.DOSING_VIEW)
     form = RemsForm.objects.filter(session=session).first()
     if form is None:
         raise Http404("This session has no REMS monitoring form.")
@@ -625,7 +632,7 @@ def rems_form_in_organization(*, by: Actor, session_id: int) -> RemsForm | None:
 def open_bp_task(session: DosingSession) -> Task | None:
     """The open task raised when the blood pressure stayed high at the end of monitoring."""
     return Task.objects.filter(
-        kind=services.BP_TASK_KIND, subject_type="dosing_session", subject_id=str(session.id),
+        kind=session_facts.BP_TASK_KIND, subject_type="dosing_session", subject_id=str(session.id),
         resolved_at__isnull=True,
     ).first()
 

@@ -1,6 +1,8 @@
 """Facts of one dosing session read from its rows: the suicide screen, the open pre-dose
 measures, the blood pressure before and after the dose, the missed vitals checks, where an infusion stands, the fingerprint
-of what its record prints, the order and preparation in force, the protocol version sessions run on.
+of what its record prints, the order and preparation in force, the protocol version sessions run on,
+the days sessions count for in the minimum interval, the dose order's inputs and the core's order
+on them, what still stands in the way of discharge.
 
 Not audited and no permission check: the caller (a service inside its transaction, or a
 page over a session it read through an audited selector) has already checked access.
@@ -10,14 +12,21 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
+from django.utils import timezone
 
 from openkap.core import blood_pressure as bp_core
+from openkap.core import dosing as dose_core
 from openkap.core import missed_vitals
+from openkap.core import vitals as vitals_core
+from openkap.core.dosing.order import interval_day, interval_moment
+from openkap.core.protocols import Protocol
 from openkap.core.routes import Route
 from openkap.dosing.models import (
     AdministrationEvent,
@@ -31,9 +40,11 @@ from openkap.dosing.models import (
 )
 from openkap.dosing.validation import CLOCK_SKEW
 from openkap.measures.models import MeasureAssignment, MeasureResponse, Occasion
-from openkap.patients.models import Patient
+from openkap.patients.models import Patient, WeightMeasurement
 
 SCREEN_MAX_AGE = timedelta(days=7)
+# The task a blood pressure still high at discharge opens (the service writes it, the page reads it).
+BP_TASK_KIND = "bp_still_high"
 SCREEN_INSTRUMENTS = ("phq9", "asq", "cssrs-slv", "cssrs-recent")
 
 
@@ -186,3 +197,140 @@ def protocol_in_use(organization_id: int, protocol_id: str) -> ProtocolVersion |
         versions.filter(status=ProtocolVersion.Status.APPROVED).order_by("-version").first()
         or versions.order_by("-version").first()
     )
+
+
+def session_protocol(session: DosingSession) -> Protocol:
+    if session.protocol_version is None:
+        raise ValidationError({"__all__": "The session has no protocol: check the patient in first."})
+    return session.protocol_version.protocol
+
+
+def session_interval_day(session: DosingSession) -> date:
+    """The day the session counts for in the minimum interval (the core's rule)."""
+    return interval_day(
+        administered_at=session.administration_started_at, started_at=session.started_at,
+        scheduled_start=session.scheduled_start, tz=timezone.get_current_timezone(),
+    )
+
+
+def interval_days(patient: Patient, route: str, *, exclude_session_id: int | None = None) -> list[date]:
+    """The days of the patient's booked or held sessions on the route (cancelled and
+    undosed ones aside). A session without a protocol yet counts, as at the dose order."""
+    sessions = (
+        DosingSession.objects.filter(patient=patient)
+        .exclude(status__in=[DosingSession.Status.CANCELLED, DosingSession.Status.NOT_DOSED])
+        .filter(Q(protocol_version__route=route) | Q(protocol_version__isnull=True))
+    )
+    if exclude_session_id is not None:
+        sessions = sessions.exclude(pk=exclude_session_id)
+    return [session_interval_day(s) for s in sessions]
+
+
+def _latest_weights(patient: Patient) -> tuple[WeightMeasurement | None, WeightMeasurement | None]:
+    """The latest weight and the one before it (for the change-since-last warning)."""
+    weights = list(patient.weights.order_by("-measured_on", "-recorded_at", "-id")[:2])
+    return (weights[0] if weights else None, weights[1] if len(weights) > 1 else None)
+
+
+def _last_session_date(session: DosingSession, route: str) -> date | None:
+    """The patient's previous session on the route in which a dose was given. A record
+    without a protocol (entered before this app kept one) counts: the safe side."""
+    previous = (
+        DosingSession.objects.filter(patient_id=session.patient_id).exclude(id=session.id).held()
+        .filter(Q(protocol_version__route=route) | Q(protocol_version__isnull=True))
+    )
+    latest = None
+    for s in previous:
+        when = interval_moment(
+            administered_at=s.administration_started_at, started_at=s.started_at, scheduled_start=s.scheduled_start)
+        day = session_interval_day(s)
+        if when <= (session.started_at or timezone.now()) and (latest is None or day > latest):
+            latest = day
+    return latest
+
+
+@dataclass(frozen=True)
+class OrderInputs:
+    protocol: Protocol
+    approved: bool
+    weight: WeightMeasurement | None
+    previous: WeightMeasurement | None
+    session_date: date
+    last_session_date: date | None
+    # For ideal or adjusted body weight (issue 12): the latest height and the sex at birth.
+    height: dose_core.Height | None = None
+    sex: str | None = None
+
+
+def _sex_for_dosing(patient: Patient) -> str | None:
+    return patient.sex_at_birth if patient.sex_at_birth in ("female", "male") else None
+
+
+def order_inputs(session: DosingSession, version: ProtocolVersion) -> OrderInputs:
+    weight, previous = _latest_weights(session.patient)
+    height = session.patient.heights.first()
+    return OrderInputs(
+        protocol=version.protocol, approved=version.is_approved, weight=weight, previous=previous,
+        session_date=timezone.localdate(session.started_at or timezone.now()),
+        last_session_date=_last_session_date(session, version.route),
+        height=dose_core.Height(cm=height.height_cm, measured_on=height.measured_on) if height else None,
+        sex=_sex_for_dosing(session.patient),
+    )
+
+
+def compute_order(inputs: OrderInputs, *, dose_mg_per_kg: Decimal | None, dose_mg: Decimal | None,
+                  override_reason: str) -> dose_core.DoseOrder | dose_core.DoseRefusal:
+    """``core.dosing.order_dose`` on the session's facts: the weight with its date from
+    the patient's latest measurement, the interval from the previous session."""
+    w = inputs.weight
+    return dose_core.order_dose(
+        protocol=inputs.protocol,
+        protocol_approved=inputs.approved,
+        weight=dose_core.Weight(kg=w.weight_kg, measured_on=w.measured_on) if w else None,
+        previous_weight_kg=inputs.previous.weight_kg if inputs.previous else None,
+        session_date=inputs.session_date,
+        last_session_date=inputs.last_session_date,
+        dose_mg_per_kg=dose_mg_per_kg,
+        dose_mg=dose_mg,
+        override=dose_core.Override(dose_core.PRESCRIBER_ROLE, override_reason) if override_reason else None,
+        height=inputs.height,
+        sex=inputs.sex,
+    )
+
+
+@dataclass(frozen=True)
+class DischargeAssessment:
+    alert_and_oriented: bool | None = None
+    ambulating: bool | None = None
+    nausea_controlled: bool | None = None
+    escort_present: bool | None = None
+
+
+def discharge_unmet(session: DosingSession, assessment: DischargeAssessment, at: datetime) -> list[str]:
+    """Why the patient cannot go yet: the protocol's criteria as the core judges them,
+    and any alarm still waiting for acknowledgement."""
+    protocol = session_protocol(session)
+    latest = session.vitals.filter(taken_at__lte=at + CLOCK_SKEW).order_by("-taken_at", "-id").first()
+    observation = vitals_core.DischargeObservation(
+        minutes_since_administration_end=(
+            round(_minutes(at, session.administration_ended_at), 1) if session.administration_ended_at else None
+        ),
+        latest_vitals=vitals_core.Vitals(**{m.value: getattr(latest, m.value) for m in vitals_core.Measure})
+        if latest else None,
+        latest_vitals_age_min=round(max(0.0, _minutes(at, latest.taken_at)), 1) if latest else None,
+        alert_and_oriented=assessment.alert_and_oriented,
+        ambulating=assessment.ambulating,
+        nausea_controlled=assessment.nausea_controlled,
+        escort_present=assessment.escort_present,
+    )
+    unmet = [u.message for u in vitals_core.unmet_discharge_criteria(
+        criteria=protocol.discharge_criteria, min_monitoring_minutes=protocol.min_monitoring_minutes,
+        alarm_rules=protocol.alarm_rules, observation=observation,
+    )]
+    bp = discharge_bp(session, at)
+    if bp is not None and not bp.status.allows_discharge:
+        unmet.append(bp.message)
+    open_alarms = session.alarms.filter(acknowledged_at__isnull=True).count()
+    if open_alarms:
+        unmet.append(f"{open_alarms} alarm(s) not yet acknowledged.")
+    return unmet

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -63,3 +64,29 @@ def protocol_content_with(base: str, fields: Mapping[str, object]) -> str:
         return content_with(base, fields)
     except FieldErrors as exc:
         raise ValidationError(exc.errors) from None
+
+
+def decimal_value(value: object, field: str, what: str) -> Decimal:
+    if value is None or isinstance(value, bool | float):
+        raise ValidationError({field: f"Enter {what} as a number."})
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise ValidationError({field: f"Enter {what} as a number."}) from None
+    if not number.is_finite() or abs(number) >= Decimal(10) ** 8:
+        raise ValidationError({field: f"Enter {what} as a number."})
+    return number
+
+
+def optional_decimal_value(value: object, field: str, what: str) -> Decimal | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return decimal_value(value, field, what)
+
+
+def order_input_values(dose_mg_per_kg: object, dose_mg: object) -> tuple[Decimal | None, Decimal | None]:
+    per_kg = optional_decimal_value(dose_mg_per_kg, "dose_mg_per_kg", "the dose in mg/kg")
+    mg = optional_decimal_value(dose_mg, "dose_mg", "the dose in mg")
+    if per_kg is not None and mg is not None:
+        raise ValidationError({"dose_mg": "Order in mg/kg or in mg, not both."})
+    return per_kg, mg

@@ -29,7 +29,7 @@ from openkap.core.instruments import get_instrument
 from openkap.core.missed_vitals import describe as describe_missed
 from openkap.core.protocols import example_ids
 from openkap.core.routes import Route
-from openkap.dosing import documents, forms, selectors, services, session_facts, validation
+from openkap.dosing import access, documents, forms, selectors, services, session_facts, validation
 from openkap.dosing.charts import session_vitals_svg
 from openkap.dosing.models import AdministrationEvent, DosingSession, ProtocolVersion
 from openkap.ledger.services import witness_candidates
@@ -266,12 +266,12 @@ def _order_context(actor: Actor, view: selectors.SessionView, bound: dict[str, F
     """The order form with the facts it is computed from, a preview, and the pre-dose BP gate."""
     session, version = view.session, view.protocol_version
     assert version is not None
-    inputs = services.order_inputs(session, session_facts.protocol_in_use(actor.organization.id, version.protocol_id) or version)
+    inputs = session_facts.order_inputs(session, session_facts.protocol_in_use(actor.organization.id, version.protocol_id) or version)
     ctx: dict[str, Any] = {
         "order_form": bound.get("order") or forms.OrderForm(unit=inputs.protocol.dose_rule.basis.unit),
         "weight_form": bound.get("weight") or forms.WeightForm(initial={"unit": "kg"}),
         "order_inputs": inputs,
-        "preview": bound.get("preview_result") or services.compute_order(
+        "preview": bound.get("preview_result") or session_facts.compute_order(
             inputs, dose_mg_per_kg=None, dose_mg=None, override_reason=""),
     }
     bp = session_facts.pre_dose_bp(session)
@@ -321,8 +321,8 @@ def _monitoring_context(view: selectors.SessionView, bound: dict[str, Form]) -> 
             "escort_name": checklist.escort_name if checklist else "",
             "escort_phone": checklist.escort_phone if checklist else "",
         })
-        ctx["discharge_unmet"] = bound.get("discharge_unmet") or services.discharge_unmet(
-            session, services.DischargeAssessment(True, True, True, True), timezone.now())
+        ctx["discharge_unmet"] = bound.get("discharge_unmet") or session_facts.discharge_unmet(
+            session, session_facts.DischargeAssessment(True, True, True, True), timezone.now())
         missed = session_facts.missed_vitals_of(session, timezone.now())
         ctx["missed_vitals"] = describe_missed(missed) if missed else ""
         ctx["discharge_bp"] = session_facts.discharge_bp(session, timezone.now())
@@ -389,7 +389,7 @@ def session_detail(request: HttpRequest, actor: Actor, session_id: int) -> HttpR
 
 
 def _session(actor: Actor, session_id: int) -> DosingSession:
-    session, _ = services.session_for(actor, session_id, Perm.DOSING_VIEW)
+    session, _ = access.session_for(actor, session_id, Perm.DOSING_VIEW)
     return session
 
 

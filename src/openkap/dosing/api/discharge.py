@@ -9,7 +9,7 @@ from ninja import Router, Schema
 from pydantic import Field
 
 from openkap.api.schemas import ObjectId
-from openkap.dosing import selectors, services
+from openkap.dosing import selectors, services, session_facts
 
 from .common import ERRORS, AtIn, Text, WitnessIn
 from .session import SessionOut, session_read
@@ -33,7 +33,7 @@ class DischargeCheckOut(Schema):
 def discharge_check(request: HttpRequest, session_id: ObjectId, payload: DischargeCheckIn) -> DischargeCheckOut:
     data = payload.dict()
     unmet = selectors.discharge_check(by=request.auth, session_id=session_id, at=data.pop("at"),  # type: ignore[attr-defined]
-                                      assessment=services.DischargeAssessment(**data))
+                                      assessment=session_facts.DischargeAssessment(**data))
     return DischargeCheckOut(may_discharge=not unmet, unmet=unmet)
 
 

@@ -10,6 +10,7 @@ readings, raises alarms and judges discharge. Signatures re-enter the password
 (outside the transaction, so a wrong one is audited like a failed sign-in).
 """
 
+from openkap.dosing.access import session_for
 from openkap.dosing.validation import CLOCK_SKEW, LATE_ENTRY, MAX_TEXT
 
 from .administration import (
@@ -19,7 +20,6 @@ from .administration import (
     session_end_without_dose,
 )
 from .booked import (
-    interval_days,
     session_book,
     session_lock,
     session_move,
@@ -34,7 +34,6 @@ from .common import (
     AFTERCARE,
     BASELINE_BP_LIMIT,
     BP_DECISION_MIN_CHARS,
-    BP_TASK_KIND,
     CNS_ACTIVE,
     CNS_DEPRESSANTS,
     MAX_PROTOCOL_CHARS,
@@ -43,11 +42,8 @@ from .common import (
     STANDARD_ITEMS,
     DischargeBlocked,
     DoseRefused,
-    session_for,
 )
 from .discharge import (
-    DischargeAssessment,
-    discharge_unmet,
     session_discharge,
 )
 from .monitoring import (
@@ -58,12 +54,8 @@ from .monitoring import (
     vitals_record,
 )
 from .orders import (
-    OrderInputs,
-    compute_order,
     dose_order_cancel,
     dose_order_sign,
-    order_input_values,
-    order_inputs,
 )
 from .preparation import (
     MEASURABLE_ML,
@@ -93,7 +85,6 @@ __all__ = [
     "AFTERCARE",
     "BASELINE_BP_LIMIT",
     "BP_DECISION_MIN_CHARS",
-    "BP_TASK_KIND",
     "CADSS_INSTRUMENTS",
     "CLOCK_SKEW",
     "CNS_ACTIVE",
@@ -110,28 +101,21 @@ __all__ = [
     "REMS_TASK_KIND",
     "RETRY_AFTER",
     "STANDARD_ITEMS",
-    "DischargeAssessment",
     "DischargeBlocked",
     "DoseRefused",
-    "OrderInputs",
     "active_order",
     "active_preparation",
     "administration_record",
     "adverse_event_record",
     "alarm_acknowledge",
     "checklist_complete",
-    "compute_order",
-    "discharge_unmet",
     "dose_order_cancel",
     "dose_order_sign",
     "dose_prepare",
     "dose_verify",
     "enqueue_record_document",
     "example_text",
-    "interval_days",
     "observation_record",
-    "order_input_values",
-    "order_inputs",
     "preparation_void",
     "protocol_approve",
     "protocol_content_with",

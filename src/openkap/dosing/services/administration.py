@@ -17,23 +17,21 @@ from openkap.core.authz import Perm
 from openkap.core.protocols import Protocol
 from openkap.core.routes import administration_mode
 from openkap.dosing import events
+from openkap.dosing.access import session_for
 from openkap.dosing.models import (
     AdministrationEvent,
     DosePreparation,
     DosingSession,
 )
 from openkap.dosing.session_facts import active_preparation, devices_given, infusion_state
-from openkap.dosing.validation import clean_text, event_time
+from openkap.dosing.validation import clean_text, decimal_value, event_time, optional_decimal_value
 from openkap.ledger import services as ledger
 
 from .common import (
     _audit,
-    _decimal,
     _fmt,
     _minutes,
-    _optional_decimal,
     _require_status,
-    session_for,
 )
 from .preparation import MEASURABLE_ML, _waste
 
@@ -175,13 +173,13 @@ def _infusion_event(*, by: Actor, session: DosingSession, prep: DosePreparation,
         if state.started:
             raise ValidationError({"kind": "The infusion is already running."})
         planned = Decimal(infusion.get("rate_ml_per_h", "0")).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
-        value = _optional_decimal(rate, "rate_ml_per_h", "the pump rate") or planned
+        value = optional_decimal_value(rate, "rate_ml_per_h", "the pump rate") or planned
         fields["rate_ml_per_h"] = _rate(value)
         _started(session, at)
     elif kind == K.RATE_CHANGE:
         if not reason:
             raise ValidationError({"reason": "Say why the rate changes."})
-        fields["rate_ml_per_h"] = _rate(_decimal(rate, "rate_ml_per_h", "the new pump rate"))
+        fields["rate_ml_per_h"] = _rate(decimal_value(rate, "rate_ml_per_h", "the new pump rate"))
     elif kind == K.PAUSE:
         if not state.running:
             raise ValidationError({"kind": "The infusion is not running."})
@@ -197,7 +195,7 @@ def _infusion_event(*, by: Actor, session: DosingSession, prep: DosePreparation,
         else:
             if not reason:
                 raise ValidationError({"reason": "Say why the infusion is stopped early."})
-            volume_in = _decimal(infused, "infused_volume_ml", "the volume infused (pump reading)")
+            volume_in = decimal_value(infused, "infused_volume_ml", "the volume infused (pump reading)")
             if not Decimal(0) <= volume_in <= final_volume:
                 raise ValidationError({"infused_volume_ml": f"Between 0 and {_fmt(final_volume)} mL (the bag)."})
         given = (drug_volume * volume_in / final_volume).quantize(MEASURABLE_ML, ROUND_HALF_EVEN) if final_volume else drug_volume

@@ -5,42 +5,18 @@ session's rows are dosing's."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q
-from django.utils import timezone
 
 from openkap.accounts.authz import Actor
 from openkap.accounts.models import Room, Site
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
-from openkap.core.dosing.order import interval_day
 from openkap.dosing.models import DosingSession
 from openkap.measures import services as measures
 from openkap.pathway.models import Episode
 from openkap.patients.models import Patient
-
-
-def _session_interval_day(session: DosingSession) -> date:
-    """The day the session counts for in the minimum interval (the core's rule)."""
-    return interval_day(
-        administered_at=session.administration_started_at, started_at=session.started_at,
-        scheduled_start=session.scheduled_start, tz=timezone.get_current_timezone(),
-    )
-
-
-def interval_days(patient: Patient, route: str, *, exclude_session_id: int | None = None) -> list[date]:
-    """The days of the patient's booked or held sessions on the route (cancelled and
-    undosed ones aside). A session without a protocol yet counts, as at the dose order."""
-    sessions = (
-        DosingSession.objects.filter(patient=patient)
-        .exclude(status__in=[DosingSession.Status.CANCELLED, DosingSession.Status.NOT_DOSED])
-        .filter(Q(protocol_version__route=route) | Q(protocol_version__isnull=True))
-    )
-    if exclude_session_id is not None:
-        sessions = sessions.exclude(pk=exclude_session_id)
-    return [_session_interval_day(s) for s in sessions]
 
 
 def session_book(

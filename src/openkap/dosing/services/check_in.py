@@ -17,6 +17,7 @@ from openkap.core.authz import Perm
 from openkap.core.instruments import get_instrument
 from openkap.core.protocols import Protocol
 from openkap.core.routes import Route
+from openkap.dosing.access import session_for
 from openkap.dosing.models import (
     ACTIVE_STATUSES,
     DosingSession,
@@ -29,6 +30,7 @@ from openkap.dosing.session_facts import (
     open_pre_dose_measures,
     pregnancy_relevant,
     protocol_in_use,
+    session_protocol,
 )
 from openkap.dosing.validation import MAX_TEXT, clean_text, event_time
 from openkap.measures import services as measures
@@ -42,10 +44,8 @@ from .common import (
     STANDARD_ITEMS,
     _audit,
     _collect,
-    _protocol,
     _raise,
     _require_status,
-    session_for,
 )
 from .monitoring import _raise_alarms, _vitals_errors, _vitals_values
 
@@ -229,7 +229,7 @@ def checklist_complete(*, by: Actor, session_id: int, data: Mapping[str, Any],
         _require_status(session, [DosingSession.Status.CHECKED_IN], "complete the checklist")
         if PreDoseChecklist.objects.filter(session=session).exists():
             raise ValidationError({"__all__": "The checklist is already complete."})
-        protocol = _protocol(session)
+        protocol = session_protocol(session)
         assert session.started_at is not None
         when = event_time(at, not_before=session.started_at, after_what="check-in")
         patient = session.patient

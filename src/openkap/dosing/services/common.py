@@ -4,24 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.http import Http404
 
-from openkap.accounts.authz import Actor, require
+from openkap.accounts.authz import Actor
 from openkap.accounts.services import signer_credentials
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.core import blood_pressure as bp_core
 from openkap.core import dosing as dose_core
-from openkap.core.authz import Perm
-from openkap.core.protocols import Protocol
 from openkap.dosing.models import (
     DosingSession,
 )
-from openkap.patients.selectors import patient_for
 
 MAX_PROTOCOL_CHARS = 100_000
 # A suicide-risk screen older than this is not current for a dosing session.
@@ -29,7 +25,6 @@ MAX_PROTOCOL_CHARS = 100_000
 # (Spravato label, reference §1.5 and §2.1).
 BASELINE_BP_LIMIT = (bp_core.REVIEW_SYSTOLIC, bp_core.REVIEW_DIASTOLIC)
 BP_DECISION_MIN_CHARS = 10
-BP_TASK_KIND = "bp_still_high"
 # CNS-active medicines asked about before dosing (REMS monitoring form).
 CNS_ACTIVE = {
     "benzodiazepine": "Benzodiazepine",
@@ -82,24 +77,6 @@ def _raise(errors: Mapping[str, list[str]]) -> None:
         raise ValidationError(dict(errors))
 
 
-def _decimal(value: object, field: str, what: str) -> Decimal:
-    if value is None or isinstance(value, bool | float):
-        raise ValidationError({field: f"Enter {what} as a number."})
-    try:
-        number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        raise ValidationError({field: f"Enter {what} as a number."}) from None
-    if not number.is_finite() or abs(number) >= Decimal(10) ** 8:
-        raise ValidationError({field: f"Enter {what} as a number."})
-    return number
-
-
-def _optional_decimal(value: object, field: str, what: str) -> Decimal | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    return _decimal(value, field, what)
-
-
 def _minutes(later: datetime, earlier: datetime) -> float:
     return (later - earlier).total_seconds() / 60
 
@@ -117,30 +94,11 @@ def _audit(by: Actor, action: AuditAction, object_type: str, obj: Any, session: 
     )
 
 
-def session_for(by: Actor, session_id: int, perm: Perm, *, lock: bool = False) -> tuple[DosingSession, bool]:
-    """The session, 404 outside the actor's organisation; the patient checked for ``perm``."""
-    require(by, perm)
-    qs = DosingSession.objects.filter(id=session_id, organization=by.organization)
-    if lock:
-        qs = qs.select_for_update()
-    session = qs.first()
-    if session is None:
-        raise Http404("No such dosing session in your organisation.")
-    _patient, glass = patient_for(by, session.patient_id, perm)
-    return session, glass
-
-
 def _require_status(session: DosingSession, allowed: Iterable[str], doing: str) -> None:
     if session.status not in set(allowed):
         raise ValidationError(
             {"__all__": f"The session is {session.get_status_display().lower()}: it cannot {doing} now."}
         )
-
-
-def _protocol(session: DosingSession) -> Protocol:
-    if session.protocol_version is None:
-        raise ValidationError({"__all__": "The session has no protocol: check the patient in first."})
-    return session.protocol_version.protocol
 
 
 def _signature(by: Actor) -> dict[str, Any]:

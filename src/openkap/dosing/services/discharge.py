@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,14 +14,21 @@ from openkap.accounts.services import reauthenticate_signer
 from openkap.audit.models import AuditAction
 from openkap.core import blood_pressure as bp_core
 from openkap.core import missed_vitals
-from openkap.core import vitals as vitals_core
 from openkap.core.authz import Perm, Role
 from openkap.dosing import events
+from openkap.dosing.access import session_for
 from openkap.dosing.models import (
     Discharge,
     DosingSession,
 )
-from openkap.dosing.session_facts import discharge_bp, missed_vitals_of
+from openkap.dosing.session_facts import (
+    BP_TASK_KIND,
+    DischargeAssessment,
+    discharge_bp,
+    discharge_unmet,
+    missed_vitals_of,
+    session_protocol,
+)
 from openkap.dosing.validation import CLOCK_SKEW, MAX_TEXT, clean_text, event_time
 from openkap.measures import services as measures
 from openkap.tasks import services as tasks
@@ -30,61 +36,20 @@ from openkap.tasks.models import Task
 
 from .common import (
     AFTERCARE,
-    BP_TASK_KIND,
     PATIENT_MEASURES_AFTER,
     DischargeBlocked,
     _audit,
     _collect,
     _minutes,
-    _protocol,
     _raise,
     _require_status,
-    session_for,
 )
 from .rems import _rems_form_create
 
 
-@dataclass(frozen=True)
-class DischargeAssessment:
-    alert_and_oriented: bool | None = None
-    ambulating: bool | None = None
-    nausea_controlled: bool | None = None
-    escort_present: bool | None = None
-
-
-def discharge_unmet(session: DosingSession, assessment: DischargeAssessment, at: datetime) -> list[str]:
-    """Why the patient cannot go yet: the protocol's criteria as the core judges them,
-    and any alarm still waiting for acknowledgement."""
-    protocol = _protocol(session)
-    latest = session.vitals.filter(taken_at__lte=at + CLOCK_SKEW).order_by("-taken_at", "-id").first()
-    observation = vitals_core.DischargeObservation(
-        minutes_since_administration_end=(
-            round(_minutes(at, session.administration_ended_at), 1) if session.administration_ended_at else None
-        ),
-        latest_vitals=vitals_core.Vitals(**{m.value: getattr(latest, m.value) for m in vitals_core.Measure})
-        if latest else None,
-        latest_vitals_age_min=round(max(0.0, _minutes(at, latest.taken_at)), 1) if latest else None,
-        alert_and_oriented=assessment.alert_and_oriented,
-        ambulating=assessment.ambulating,
-        nausea_controlled=assessment.nausea_controlled,
-        escort_present=assessment.escort_present,
-    )
-    unmet = [u.message for u in vitals_core.unmet_discharge_criteria(
-        criteria=protocol.discharge_criteria, min_monitoring_minutes=protocol.min_monitoring_minutes,
-        alarm_rules=protocol.alarm_rules, observation=observation,
-    )]
-    bp = discharge_bp(session, at)
-    if bp is not None and not bp.status.allows_discharge:
-        unmet.append(bp.message)
-    open_alarms = session.alarms.filter(acknowledged_at__isnull=True).count()
-    if open_alarms:
-        unmet.append(f"{open_alarms} alarm(s) not yet acknowledged.")
-    return unmet
-
-
 def _monitoring_over(session: DosingSession, at: datetime) -> bool:
     end = session.administration_ended_at
-    return end is not None and _minutes(at, end) >= _protocol(session).min_monitoring_minutes
+    return end is not None and _minutes(at, end) >= session_protocol(session).min_monitoring_minutes
 
 
 def _bp_still_high_task(by: Actor, session: DosingSession, assessment: bp_core.DischargeBpAssessment) -> Task | None:
@@ -156,7 +121,7 @@ def _session_discharge(*, by: Actor, session_id: int, answers: dict[str, Any], t
         missed = missed_vitals_of(session, when)
         # A rule of its own beside the protocol's discharge criteria: the record must say
         # why scheduled checks are missing (or, if the protocol says so, not close without them).
-        gap = missed_vitals.missed_vitals_refusal(missed, _protocol(session).missed_vitals, texts["missed_vitals_reason"])
+        gap = missed_vitals.missed_vitals_refusal(missed, session_protocol(session).missed_vitals, texts["missed_vitals_reason"])
         if gap:
             unmet.append(gap)
         if unmet:
@@ -177,7 +142,7 @@ def _session_discharge(*, by: Actor, session_id: int, answers: dict[str, Any], t
                minutes_monitored=discharge.minutes_monitored, missed_vitals_min=list(missed))
         events.session_closed.send(DosingSession, by=by, session=session, step="discharge", break_glass=glass)
         _assign_experience_measures(by, session)
-        if _protocol(session).rems_required:
+        if session_protocol(session).rems_required:
             _rems_form_create(by, session, discharge)
     return discharge
 

@@ -17,6 +17,7 @@ from openkap.core import blood_pressure as bp_core
 from openkap.core import vitals as vitals_core
 from openkap.core.authz import Perm
 from openkap.core.protocols import Protocol
+from openkap.dosing.access import session_for
 from openkap.dosing.models import (
     ACTIVE_STATUSES,
     AdverseEvent,
@@ -25,7 +26,7 @@ from openkap.dosing.models import (
     Observation,
     VitalSigns,
 )
-from openkap.dosing.session_facts import discharge_bp
+from openkap.dosing.session_facts import discharge_bp, session_protocol
 from openkap.dosing.validation import MAX_TEXT, clean_text, event_time
 from openkap.measures import services as measures
 
@@ -33,10 +34,8 @@ from .common import (
     _audit,
     _collect,
     _minutes,
-    _protocol,
     _raise,
     _require_status,
-    session_for,
 )
 from .discharge import _bp_still_high_task, _monitoring_over
 
@@ -94,7 +93,7 @@ def vitals_record(*, by: Actor, session_id: int, systolic: object = None, diasto
         )
         _audit(by, AuditAction.CREATE, "vital_signs", vitals, session, glass,
                **{k: v for k, v in values.items() if v is not None})
-        alarms = _raise_alarms(by, session, vitals, _protocol(session), glass)
+        alarms = _raise_alarms(by, session, vitals, session_protocol(session), glass)
         if vitals.systolic is not None and session.status == DosingSession.Status.MONITORING and _monitoring_over(
             session, when
         ):

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from openkap.accounts.authz import Actor
@@ -17,102 +15,32 @@ from openkap.audit.models import AuditAction
 from openkap.core import blood_pressure as bp_core
 from openkap.core import dosing as dose_core
 from openkap.core.authz import Perm
-from openkap.core.dosing.order import bp_gate_applies, interval_moment
+from openkap.core.dosing.order import bp_gate_applies
 from openkap.core.protocols import Protocol
+from openkap.dosing.access import session_for
 from openkap.dosing.models import (
     DoseOrder,
     DosingSession,
     PreDoseChecklist,
-    ProtocolVersion,
     RefusedDoseOrder,
     Verification,
 )
-from openkap.dosing.session_facts import pre_dose_bp, protocol_in_use
-from openkap.dosing.validation import MAX_TEXT, clean_text, event_time
-from openkap.patients.models import Patient, WeightMeasurement
+from openkap.dosing.session_facts import (
+    OrderInputs,
+    compute_order,
+    order_inputs,
+    pre_dose_bp,
+    protocol_in_use,
+)
+from openkap.dosing.validation import MAX_TEXT, clean_text, event_time, order_input_values
 
-from .booked import _session_interval_day
 from .common import (
     BP_DECISION_MIN_CHARS,
     DoseRefused,
     _audit,
-    _optional_decimal,
     _require_status,
     _signature,
-    session_for,
 )
-
-
-def _latest_weights(patient: Patient) -> tuple[WeightMeasurement | None, WeightMeasurement | None]:
-    """The latest weight and the one before it (for the change-since-last warning)."""
-    weights = list(patient.weights.order_by("-measured_on", "-recorded_at", "-id")[:2])
-    return (weights[0] if weights else None, weights[1] if len(weights) > 1 else None)
-
-
-def _last_session_date(session: DosingSession, route: str) -> date | None:
-    """The patient's previous session on the route in which a dose was given. A record
-    without a protocol (entered before this app kept one) counts: the safe side."""
-    previous = (
-        DosingSession.objects.filter(patient_id=session.patient_id).exclude(id=session.id).held()
-        .filter(Q(protocol_version__route=route) | Q(protocol_version__isnull=True))
-    )
-    latest = None
-    for s in previous:
-        when = interval_moment(
-            administered_at=s.administration_started_at, started_at=s.started_at, scheduled_start=s.scheduled_start)
-        day = _session_interval_day(s)
-        if when <= (session.started_at or timezone.now()) and (latest is None or day > latest):
-            latest = day
-    return latest
-
-
-@dataclass(frozen=True)
-class OrderInputs:
-    protocol: Protocol
-    approved: bool
-    weight: WeightMeasurement | None
-    previous: WeightMeasurement | None
-    session_date: date
-    last_session_date: date | None
-    # For ideal or adjusted body weight (issue 12): the latest height and the sex at birth.
-    height: dose_core.Height | None = None
-    sex: str | None = None
-
-
-def _sex_for_dosing(patient: Patient) -> str | None:
-    return patient.sex_at_birth if patient.sex_at_birth in ("female", "male") else None
-
-
-def order_inputs(session: DosingSession, version: ProtocolVersion) -> OrderInputs:
-    weight, previous = _latest_weights(session.patient)
-    height = session.patient.heights.first()
-    return OrderInputs(
-        protocol=version.protocol, approved=version.is_approved, weight=weight, previous=previous,
-        session_date=timezone.localdate(session.started_at or timezone.now()),
-        last_session_date=_last_session_date(session, version.route),
-        height=dose_core.Height(cm=height.height_cm, measured_on=height.measured_on) if height else None,
-        sex=_sex_for_dosing(session.patient),
-    )
-
-
-def compute_order(inputs: OrderInputs, *, dose_mg_per_kg: Decimal | None, dose_mg: Decimal | None,
-                  override_reason: str) -> dose_core.DoseOrder | dose_core.DoseRefusal:
-    """``core.dosing.order_dose`` on the session's facts: the weight with its date from
-    the patient's latest measurement, the interval from the previous session."""
-    w = inputs.weight
-    return dose_core.order_dose(
-        protocol=inputs.protocol,
-        protocol_approved=inputs.approved,
-        weight=dose_core.Weight(kg=w.weight_kg, measured_on=w.measured_on) if w else None,
-        previous_weight_kg=inputs.previous.weight_kg if inputs.previous else None,
-        session_date=inputs.session_date,
-        last_session_date=inputs.last_session_date,
-        dose_mg_per_kg=dose_mg_per_kg,
-        dose_mg=dose_mg,
-        override=dose_core.Override(dose_core.PRESCRIBER_ROLE, override_reason) if override_reason else None,
-        height=inputs.height,
-        sex=inputs.sex,
-    )
 
 
 def _refusal_errors(refusal: dose_core.DoseRefusal, *, reason_given: bool) -> dict[str, list[str]]:
@@ -127,14 +55,6 @@ def _refusal_errors(refusal: dose_core.DoseRefusal, *, reason_given: bool) -> di
     if refusal.override_rejected:
         errors.setdefault("override_reason", []).append(refusal.override_rejected)
     return errors
-
-
-def order_input_values(dose_mg_per_kg: object, dose_mg: object) -> tuple[Decimal | None, Decimal | None]:
-    per_kg = _optional_decimal(dose_mg_per_kg, "dose_mg_per_kg", "the dose in mg/kg")
-    mg = _optional_decimal(dose_mg, "dose_mg", "the dose in mg")
-    if per_kg is not None and mg is not None:
-        raise ValidationError({"dose_mg": "Order in mg/kg or in mg, not both."})
-    return per_kg, mg
 
 
 def dose_order_sign(*, by: Actor, session_id: int, password: str, dose_mg_per_kg: object = None,

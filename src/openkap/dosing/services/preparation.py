@@ -14,6 +14,7 @@ from openkap.accounts.authz import Actor
 from openkap.audit.models import AuditAction
 from openkap.core import dosing as dose_core
 from openkap.core.authz import Perm
+from openkap.dosing.access import session_for
 from openkap.dosing.inventory import core_lot
 from openkap.dosing.models import (
     DosePreparation,
@@ -21,7 +22,7 @@ from openkap.dosing.models import (
     Verification,
 )
 from openkap.dosing.session_facts import active_order, active_preparation
-from openkap.dosing.validation import clean_text, event_time
+from openkap.dosing.validation import clean_text, decimal_value, event_time
 from openkap.ledger import services as ledger
 from openkap.ledger.models import Lot
 
@@ -29,11 +30,9 @@ from .common import (
     DoseRefused,
     _audit,
     _collect,
-    _decimal,
     _fmt,
     _raise,
     _require_status,
-    session_for,
 )
 from .orders import _core_order
 
@@ -144,7 +143,7 @@ def dose_verify(*, by: Actor, session_id: int, drug_confirmed: object, concentra
         ("dose_mg_seen", dose_mg_seen, "the dose in mg"),
     ):
         try:
-            seen[field] = _decimal(value, field, what)
+            seen[field] = decimal_value(value, field, what)
         except ValidationError as exc:
             _collect(errors, exc)
     if not isinstance(date_of_birth_seen, date):

@@ -19,12 +19,11 @@ from openkap.accounts.authz import Actor
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.core.authz import Perm
+from openkap.dosing.access import session_for
 from openkap.dosing.models import (
     RecordDocument,
 )
 from openkap.dosing.session_facts import record_fingerprint
-
-from .common import session_for
 
 MAX_ATTEMPTS = 3
 RETRY_AFTER = (timedelta(seconds=15), timedelta(seconds=60))  # after the first and the second failure

@@ -15,6 +15,7 @@ from openkap.accounts.authz import Actor
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.core.authz import Perm, Role
+from openkap.dosing.access import session_for
 from openkap.dosing.models import (
     Discharge,
     DosingSession,
@@ -33,7 +34,6 @@ from .common import (
     REMS_TASK_KIND,
     _minutes,
     _raise,
-    session_for,
 )
 
 

@@ -379,7 +379,7 @@ def _interval_problems(req: BookingRequest, exclude_session_id: int | None) -> l
     if protocol is None:
         return []
     day = timezone.localdate(req.start)
-    days = dosing.interval_days(req.patient, protocol.route.value, exclude_session_id=exclude_session_id)
+    days = session_facts.interval_days(req.patient, protocol.route.value, exclude_session_id=exclude_session_id)
     previous = max((d for d in days if d <= day), default=None)
     following = min((d for d in days if d > day), default=None)
     problems: list[str] = []
