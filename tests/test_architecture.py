@@ -88,14 +88,6 @@ ENTRY_POINTS = {
     "scheduling.services.feeds.calendar_feed_authenticate": "the calendar feed's secret address",
 }
 
-# Not yet where they belong: reads for selectors, pure helpers for core or their one module.
-# This list only shrinks: a name fixed must leave it (the test says so), a new one cannot join.
-NOT_YET_MOVED = {
-    "dosing.services.booked.session_lock",
-    "dosing.services.records.enqueue_record_document",
-}
-
-
 def _service_functions_without_actor(src: Path) -> set[str]:
     found = set()
     for path in sorted(src.rglob("*.py")):
@@ -116,8 +108,7 @@ def test_public_service_functions_take_an_actor():
     # A write says who does it (`by=`): the permission check and the audit row need the
     # actor. A helper without one is private (`_name`), a read is a selector.
     found = _service_functions_without_actor(SRC)
-    assert found - set(ENTRY_POINTS) - NOT_YET_MOVED == set(), "take `by=`, or make it private or a selector"
-    assert NOT_YET_MOVED - found == set(), "moved: take it off NOT_YET_MOVED"
+    assert found - set(ENTRY_POINTS) == set(), "take `by=`, or make it private or a selector"
     assert set(ENTRY_POINTS) - found == set(), "gone or given an actor: take it off ENTRY_POINTS"
 
 

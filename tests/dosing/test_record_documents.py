@@ -15,7 +15,7 @@ from django.utils import timezone
 from openkap.audit.models import AuditEvent
 from openkap.dosing import documents, services, session_facts
 from openkap.dosing.models import STUCK_AFTER, RecordDocument
-from openkap.dosing.tasks import prepare_record_document
+from openkap.dosing.tasks import MAX_ATTEMPTS, prepare_record_document
 from tests.dosing.conftest import NORMAL, run_to_monitoring
 
 pytestmark = pytest.mark.django_db
@@ -144,7 +144,7 @@ def test_failures_are_retried_then_shown_and_a_new_request_tries_again(held, nur
     with django_capture_on_commit_callbacks(execute=True):
         c.post(url(held, "/prepare/"))
     document = RecordDocument.objects.get()
-    assert (document.status, document.attempts) == ("failed", services.MAX_ATTEMPTS)
+    assert (document.status, document.attempts) == ("failed", MAX_ATTEMPTS)
     assert "OSError: disk full" in document.error
     body = c.get(url(held, "/")).content.decode()
     assert "could not be prepared" in body

@@ -100,6 +100,11 @@ class DosingSessionQuerySet(models.QuerySet["DosingSession"]):
             | models.Q(status__in=["dosing", "monitoring", "discharged"])
         ).exclude(status__in=["cancelled", "not_dosed"])
 
+    def lock_before_appointment(self, session_id: int) -> None:
+        """Take the session's row lock (in the caller's transaction) before its appointment's:
+        the order the discharge takes them in, so the two cannot deadlock."""
+        self.select_for_update().filter(pk=session_id).first()
+
 
 class DosingSession(models.Model):
     """One medicine session of an episode, from booking to discharge."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -19,11 +20,13 @@ from django.utils import timezone
 from django_tasks import task
 
 from openkap.accounts.authz import build_actor
-from openkap.dosing import documents, selectors, services, session_facts
+from openkap.dosing import documents, selectors, session_facts
 from openkap.dosing.models import RecordDocument
 
 log = logging.getLogger(__name__)
 Status = RecordDocument.Status
+MAX_ATTEMPTS = 3
+RETRY_AFTER = (timedelta(seconds=15), timedelta(seconds=60))  # after the first and the second failure
 
 
 def _claim(document_id: int) -> RecordDocument | None:
@@ -58,9 +61,9 @@ def prepare_record_document(document_id: int) -> str:
     except Exception as exc:  # any failure is reported on the page rather than left "being prepared"
         log.exception("Session record %s could not be made (attempt %s)", document.pk, document.attempts)
         reason = f"{type(exc).__name__}: {exc}"[:500]
-        if document.attempts < services.MAX_ATTEMPTS:
+        if document.attempts < MAX_ATTEMPTS:
             if mine.update(status=Status.QUEUED, error=f"Attempt {document.attempts} failed ({reason}); trying again."):
-                services.enqueue_record_document(document.pk, delay=services.RETRY_AFTER[document.attempts - 1])
+                enqueue_record_document(document.pk, delay=RETRY_AFTER[document.attempts - 1])
             return "retry"
         mine.update(status=Status.FAILED, finished_at=timezone.now(),
                     error=f"Could not be prepared after {document.attempts} attempts ({reason}).")
@@ -68,3 +71,11 @@ def prepare_record_document(document_id: int) -> str:
     mine.update(status=Status.READY, content=pdf, sha256=hashlib.sha256(pdf).hexdigest(), size=len(pdf),
                 finished_at=timezone.now(), error="")
     return "ready"
+
+
+def enqueue_record_document(document_id: int, *, delay: timedelta | None = None) -> None:
+    """Queue the record for the worker (after a delay, on a backend that can defer)."""
+    task = prepare_record_document
+    if delay is not None and task.get_backend().supports_defer:
+        task = task.using(run_after=timezone.now() + delay)
+    task.enqueue(document_id)

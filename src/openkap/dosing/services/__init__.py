@@ -21,7 +21,6 @@ from .administration import (
 )
 from .booked import (
     session_book,
-    session_lock,
     session_move,
     session_release,
 )
@@ -74,9 +73,6 @@ from .protocols import (
     protocol_revise,
 )
 from .records import (
-    MAX_ATTEMPTS,
-    RETRY_AFTER,
-    enqueue_record_document,
     record_document_request,
 )
 from .rems import REMS_EDITABLE, rems_form_submit, rems_form_update
@@ -90,7 +86,6 @@ __all__ = [
     "CNS_ACTIVE",
     "CNS_DEPRESSANTS",
     "LATE_ENTRY",
-    "MAX_ATTEMPTS",
     "MAX_PROTOCOL_CHARS",
     "MAX_RATE_ML_H",
     "MAX_TEXT",
@@ -99,7 +94,6 @@ __all__ = [
     "PATIENT_MEASURES_AFTER",
     "REMS_EDITABLE",
     "REMS_TASK_KIND",
-    "RETRY_AFTER",
     "STANDARD_ITEMS",
     "DischargeBlocked",
     "DoseRefused",
@@ -113,7 +107,6 @@ __all__ = [
     "dose_order_sign",
     "dose_prepare",
     "dose_verify",
-    "enqueue_record_document",
     "example_text",
     "observation_record",
     "preparation_void",
@@ -133,7 +126,6 @@ __all__ = [
     "session_discharge",
     "session_end_without_dose",
     "session_for",
-    "session_lock",
     "session_move",
     "session_release",
     "vitals_record",

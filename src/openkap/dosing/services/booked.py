@@ -36,12 +36,6 @@ def session_book(
     return session
 
 
-def session_lock(session_id: int) -> None:
-    """The session's row lock, taken before the appointment's: the order the discharge
-    takes them in, so the two cannot deadlock."""
-    DosingSession.objects.select_for_update().filter(pk=session_id).first()
-
-
 def session_move(
     *, by: Actor, session: DosingSession, start: datetime, site: Site, room: Room | None, break_glass: bool,
     appointment_move_id: int,

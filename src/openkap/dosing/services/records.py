@@ -10,8 +10,6 @@ request makes it again; a copy that is up to date is never made twice.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.db import transaction
 from django.utils import timezone
 
@@ -24,9 +22,7 @@ from openkap.dosing.models import (
     RecordDocument,
 )
 from openkap.dosing.session_facts import record_fingerprint
-
-MAX_ATTEMPTS = 3
-RETRY_AFTER = (timedelta(seconds=15), timedelta(seconds=60))  # after the first and the second failure
+from openkap.dosing.tasks import enqueue_record_document
 
 
 def record_document_request(*, by: Actor, session_id: int) -> RecordDocument:
@@ -53,14 +49,3 @@ def record_document_request(*, by: Actor, session_id: int) -> RecordDocument:
                      detail={"session": session.id, "kind": document.kind})
         transaction.on_commit(lambda: enqueue_record_document(document.id), robust=True)
     return document
-
-
-def enqueue_record_document(document_id: int, *, delay: timedelta | None = None) -> None:
-    # Imported here: the task module reads the record through the selectors, which still
-    # import these services at module level (issue 14.1).
-    from openkap.dosing.tasks import prepare_record_document
-
-    task = prepare_record_document
-    if delay is not None and task.get_backend().supports_defer:
-        task = task.using(run_after=timezone.now() + delay)
-    task.enqueue(document_id)

@@ -28,7 +28,7 @@ def _locked_appointment(by: Actor, appointment_id: int) -> tuple[Appointment, bo
         raise Http404("No such appointment in your organisation.")
     _, glass = patient_for(by, found.patient_id, Perm.APPOINTMENT_BOOK)
     if found.dosing_session_id is not None:
-        dosing.session_lock(found.dosing_session_id)
+        DosingSession.objects.lock_before_appointment(found.dosing_session_id)
     appointment = (
         Appointment.objects.select_for_update(of=("self",)).select_related("patient", "dosing_session").get(pk=found.pk)
     )
