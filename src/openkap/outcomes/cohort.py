@@ -35,6 +35,11 @@ from openkap.core.outcomes import (
     patient_outcome,
 )
 from openkap.core.routes import Route
+from openkap.dosing.models import DosingSession
+from openkap.history.selectors import imported_sessions
+from openkap.measures.models import MeasureResponse
+from openkap.pathway.models import Intake, TreatmentPlan
+from openkap.patients.models import CareTeamMember
 
 CHUNK = 5000
 
@@ -185,10 +190,6 @@ def normalise_icd10(code: str) -> str:
 
 def enrolled_patients(organization_id: int, filters: CohortFilters) -> dict[int, Enrolled]:
     """Patients with a held dosing session whose first session matches the filters."""
-    from openkap.dosing.models import DosingSession
-    from openkap.history.selectors import imported_sessions
-    from openkap.pathway.models import Intake, TreatmentPlan
-    from openkap.patients.models import CareTeamMember
 
     plan_route = dict(
         TreatmentPlan.objects.filter(organization_id=organization_id)
@@ -246,7 +247,6 @@ def enrolled_patients(organization_id: int, filters: CohortFilters) -> dict[int,
 def _score_rows(organization_id: int, instrument_id: str) -> Iterator[tuple[Any, ...]]:
     """(patient id, day, total, item 9 or None) of the instrument's scores, in patient
     and completion order."""
-    from openkap.measures.models import MeasureResponse
 
     rows = (
         MeasureResponse.objects.filter(

@@ -14,6 +14,7 @@ from openkap.core.outcomes import OutcomeDefinitions, PatientOutcome
 from openkap.core.outcomes.experience import ExperienceCase, analyse
 from openkap.core.outcomes.patient import responded
 from openkap.core.outcomes.suppression import SMALL, suppress_count
+from openkap.measures.models import MeasureResponse
 
 if TYPE_CHECKING:
     from openkap.outcomes.cohort import Enrolled
@@ -30,7 +31,6 @@ def experience_cases(
     """Per experience instrument: one case per analysed patient who completed it during
     the induction (from the first session's day to the day after the last), the mean
     of their totals; for the MEQ-30 also whether any met the complete mystical experience."""
-    from openkap.measures.models import MeasureResponse
 
     totals: dict[tuple[str, int], list[float]] = defaultdict(list)
     complete: dict[int, bool] = {}

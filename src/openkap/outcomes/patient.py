@@ -22,8 +22,12 @@ from openkap.core.instruments.change import is_response
 from openkap.core.instruments.engine import score_range
 from openkap.core.outcomes import DEFAULT_DEFINITIONS, PatientInput, Score, patient_outcome
 from openkap.core.routes import ROUTE_LABELS, Route
+from openkap.dosing.models import AdverseEvent, DoseOrder, DosingSession
+from openkap.history.selectors import imported_sessions
+from openkap.measures.models import MeasureResponse
 from openkap.outcomes.experience import EXPERIENCE_INSTRUMENTS
 from openkap.outcomes.selectors import REPORT_INSTRUMENTS
+from openkap.pathway.models import TreatmentPlan
 from openkap.patients.models import Patient
 from openkap.patients.selectors import patient_for
 
@@ -58,9 +62,6 @@ def _status(outcome: Any, instrument_id: str) -> dict[str, Any]:
 
 
 def patient_outcome_report(*, by: Actor, patient_id: int) -> PatientOutcomeReport:
-    from openkap.dosing.models import AdverseEvent, DoseOrder, DosingSession
-    from openkap.measures.models import MeasureResponse
-
     patient, glass = patient_for(by, patient_id, Perm.CLINICAL_VIEW)
     held = list(
         DosingSession.objects.held().filter(patient=patient).select_related("site", "protocol_version", "episode")
@@ -70,11 +71,9 @@ def patient_outcome_report(*, by: Actor, patient_id: int) -> PatientOutcomeRepor
         )
         .order_by("administration_started_at", "scheduled_start", "id")
     )
-    from openkap.pathway.models import TreatmentPlan
 
     plan_route = dict(TreatmentPlan.objects.filter(episode__patient=patient).order_by("version")
                       .values_list("episode_id", "route"))
-    from openkap.history.selectors import imported_sessions
 
     # Imported history has no protocol or order: its route and dose are on the import record.
     imported = imported_sessions(patient.organization_id, session_ids=[s.id for s in held])

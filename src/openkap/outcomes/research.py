@@ -36,7 +36,7 @@ from django.utils import timezone
 
 from openkap.accounts.authz import Actor, require
 from openkap.accounts.models import Organization
-from openkap.audit.models import AuditAction
+from openkap.audit.models import AuditAction, AuditEvent
 from openkap.audit.services import audit_record
 from openkap.core.authz import Perm
 from openkap.core.csvsafe import SafeWriter
@@ -54,6 +54,9 @@ from openkap.core.deid import (
     zip3,
 )
 from openkap.dbrouter import replica_reads
+from openkap.dosing.models import AdverseEvent, DoseOrder, DosingSession
+from openkap.history.selectors import imported_sessions
+from openkap.measures.models import MeasureResponse
 from openkap.outcomes.cohort import (
     CHUNK,
     CohortFilters,
@@ -62,6 +65,8 @@ from openkap.outcomes.cohort import (
     enrolled_patients,
     local_day,
 )
+from openkap.pathway.models import Intake, TreatmentPlan
+from openkap.patients.models import Patient
 
 DateMode = Literal["relative", "shifted"]
 K_DEFAULT, K_MIN, K_MAX = 5, 2, 100
@@ -243,9 +248,6 @@ class ResearchExport:
 
 
 def _participants(organization: Organization, mode: DateMode) -> dict[int, _Participant]:
-    from openkap.pathway.models import Intake
-    from openkap.patients.models import Patient
-
     enrolled = enrolled_patients(organization.id, CohortFilters())
     people: dict[int, _Participant] = {}
     for pid, dob, sex, address in (
@@ -272,8 +274,6 @@ def _participants(organization: Organization, mode: DateMode) -> dict[int, _Part
 
 def _sessions(organization: Organization) -> Iterator[tuple[int, date, str, float | None, str, bool]]:
     """Held sessions in patient order with their ordered dose and coded adverse events."""
-    from openkap.dosing.models import AdverseEvent, DoseOrder, DosingSession
-    from openkap.history.selectors import imported_sessions
 
     doses: dict[int, Any] = dict(
         DoseOrder.objects.filter(organization=organization, cancelled_at__isnull=True)
@@ -285,7 +285,6 @@ def _sessions(organization: Organization) -> Iterator[tuple[int, date, str, floa
         .values_list("session_id", "code", "severity", "serious")
     ):
         events.setdefault(session_id, []).append((code, severity, serious))
-    from openkap.pathway.models import TreatmentPlan
 
     plan_route = dict(
         TreatmentPlan.objects.filter(organization=organization).order_by("episode_id", "version")
@@ -309,8 +308,6 @@ def _sessions(organization: Organization) -> Iterator[tuple[int, date, str, floa
 
 
 def _scores(organization: Organization) -> Iterator[tuple[int, str, date, float | None, str, list[int | None]]]:
-    from openkap.measures.models import MeasureResponse
-
     rows = (
         MeasureResponse.objects.filter(organization=organization, is_scored=True, correction__isnull=True)
         .order_by("patient_id", "completed_at", "id")
@@ -446,7 +443,6 @@ def export_response(export: ResearchExport) -> FileResponse:
 def research_history(*, by: Actor, limit: int = 20) -> list[dict[str, Any]]:
     """The actor's own earlier exports (when, options, rows and the zip's hash) from the
     audit log, so a researcher can match a file on disk to its record."""
-    from openkap.audit.models import AuditEvent
 
     require(by, Perm.RESEARCH_EXPORT)
     events = (

@@ -30,6 +30,8 @@ from openkap.core.routes import ROUTE_LABELS, Route
 from openkap.dbrouter import replica_reads
 from openkap.outcomes.cohort import CohortFilters, Enrolled, enrolled_patients, patient_outcomes
 from openkap.outcomes.experience import experience_cases, experience_dict
+from openkap.pathway.models import Intake
+from openkap.patients.models import Patient
 
 # Instruments a cohort report can be run on: totals where higher is worse.
 REPORT_INSTRUMENTS = ("phq9", "gad7", "pcl5", "madrs", "qidssr16")
@@ -131,8 +133,6 @@ def _in_band(outcome: PatientOutcome, band_id: str, instrument_id: str) -> bool:
 def build_report(organization: Organization, filters: CohortFilters, *, as_of: date | None = None) -> OutcomeReport:
     """The report without a permission check or audit row: for `outcome_report` and the
     CLI, which check and audit in their own way."""
-    from openkap.pathway.models import Intake
-    from openkap.patients.models import Patient
 
     _validate(organization, filters)
     as_of = as_of or timezone.localdate()
