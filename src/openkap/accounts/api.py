@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from django.http import HttpRequest
 from ninja import Router, Schema
 
+from openkap.accounts.requests import ApiRequest
 from openkap.api.schemas import ErrorOut
 
 router = Router(tags=["accounts"])
@@ -19,8 +19,8 @@ class MeOut(Schema):
 
 
 @router.get("/me", response={200: MeOut, 400: ErrorOut, 401: ErrorOut}, summary="Who the token belongs to, and what it may do")
-def me(request: HttpRequest) -> MeOut:
-    actor = request.auth  # type: ignore[attr-defined]
+def me(request: ApiRequest) -> MeOut:
+    actor = request.auth
     return MeOut(
         id=actor.user.id,
         email=actor.user.email,

@@ -7,9 +7,9 @@ import datetime as dt
 from typing import Annotated
 
 from django.core.paginator import Paginator
-from django.http import HttpRequest
 from ninja import Query, Router, Schema
 
+from openkap.accounts.requests import ApiRequest
 from openkap.api.schemas import MAX_ID, ErrorOut, PageNumber
 from openkap.audit.models import AuditAction
 from openkap.audit.selectors import audit_rows, audit_search
@@ -47,7 +47,7 @@ class AuditPageOut(Schema):
 
 @router.get("/audit/events", response={200: AuditPageOut, **ERRORS}, summary="The audit log, newest first")
 def audit_events(
-    request: HttpRequest,
+    request: ApiRequest,
     mrn: Annotated[str, Query(max_length=40)] = "",
     patient_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     actor_email: Annotated[str, Query(max_length=254)] = "",
@@ -56,7 +56,7 @@ def audit_events(
     date_to: dt.date | None = None,
     page: PageNumber = 1,
 ) -> AuditPageOut:
-    by = request.auth  # type: ignore[attr-defined]
+    by = request.auth
     events = audit_search(by=by, mrn=mrn, patient_id=patient_id, actor_email=actor_email,
                           action=action.value if action else "", date_from=date_from, date_to=date_to)
     result = Paginator(events, PER_PAGE).get_page(page)

@@ -14,13 +14,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils.http import http_date
 from django.views.decorators.csrf import csrf_exempt
 
 from openkap.accounts.authz import Actor, Denied, build_actor
 from openkap.accounts.middleware import client_ip
+from openkap.accounts.requests import WebRequest
 from openkap.accounts.services import api_token_authenticate
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record, record_refusal
@@ -43,11 +44,11 @@ _JSON_FORMATS = {"json", "application/json", FHIR_JSON, "application/json+fhir"}
 MAX_BODY = 1_000_000
 
 
-def base_url(request: HttpRequest) -> str:
+def base_url(request: WebRequest) -> str:
     return request.build_absolute_uri("/fhir/R4").rstrip("/")
 
 
-def _check_format(request: HttpRequest) -> None:
+def _check_format(request: WebRequest) -> None:
     fmt = request.GET.get("_format")
     if fmt is not None and fmt.split(";")[0].strip() not in _JSON_FORMATS:
         raise FhirError(406, "not-supported", f"_format '{fmt}' is not supported; this server speaks JSON only",
@@ -57,7 +58,7 @@ def _check_format(request: HttpRequest) -> None:
         raise FhirError(406, "not-supported", "This server returns application/fhir+json only")
 
 
-def authenticate(request: HttpRequest) -> Actor:
+def authenticate(request: WebRequest) -> Actor:
     """A personal API token of a staff member (the same Actor as the JSON API, via=fhir),
     or a SMART Backend Services access token (the client's actor, bounded by its scopes)."""
     header = request.headers.get("Authorization", "")
@@ -71,20 +72,20 @@ def authenticate(request: HttpRequest) -> Actor:
         if access is not None:
             request.fhir_scopes = access.scopes  # type: ignore[attr-defined]
             request.backend_client = access.client  # type: ignore[attr-defined]
-            request.actor = access.actor  # type: ignore[attr-defined]
+            request.actor = access.actor
             return access.actor
     token = api_token_authenticate(raw) if raw else None
     if token is not None:
         actor = build_actor(token.user, token.organization, ip=ip, user_agent=agent, via="fhir",
                             api_token_id=token.id)
         if actor.is_staff:
-            request.actor = actor  # type: ignore[attr-defined]
+            request.actor = actor
             return actor
     raise FhirError(401, "login", "Authenticate with a bearer token: Authorization: Bearer okap_… "
                                   "(a personal API token) or a SMART Backend Services access token")
 
 
-def need_scope(request: HttpRequest, resource_type: str, letter: str) -> None:
+def need_scope(request: WebRequest, resource_type: str, letter: str) -> None:
     """A backend client's token must carry a scope for this type and interaction."""
     scopes = getattr(request, "fhir_scopes", None)
     if scopes is not None and not core.scope_allows(scopes, resource_type, letter):
@@ -97,8 +98,8 @@ def fhir_endpoint(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRe
 
     @csrf_exempt  # bearer tokens, no cookies: nothing for a cross-site form to ride on
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        request.actor = None  # type: ignore[attr-defined]
+    def wrapper(request: WebRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        request.actor = None
         base = BASE_URL.set("")
         try:
             BASE_URL.set(base_url(request))
@@ -152,7 +153,7 @@ def _not_allowed(resource_type: ResourceType, interaction: str) -> FhirError:
     return FhirError(405, "not-supported", f"{resource_type.name} does not support {interaction} (see /metadata)")
 
 
-def _body(request: HttpRequest, resource_type: ResourceType) -> dict[str, Any]:
+def _body(request: WebRequest, resource_type: ResourceType) -> dict[str, Any]:
     content_type = request.content_type or ""
     if content_type not in {FHIR_JSON, "application/json", "application/json+fhir"}:
         raise FhirError(415, "not-supported", "Send the resource as application/fhir+json")
@@ -169,14 +170,14 @@ def _body(request: HttpRequest, resource_type: ResourceType) -> dict[str, Any]:
 
 
 @fhir_endpoint
-def metadata(request: HttpRequest) -> HttpResponse:
+def metadata(request: WebRequest) -> HttpResponse:
     if request.method != "GET":
         raise FhirError(405, "not-supported", "metadata is read with GET")
     return respond(capability_statement(base_url(request)))
 
 
 @fhir_endpoint
-def type_endpoint(request: HttpRequest, resource_type: str) -> HttpResponse:
+def type_endpoint(request: WebRequest, resource_type: str) -> HttpResponse:
     rt = _resource_type(resource_type)
     by = authenticate(request)
     if request.method == "GET":
@@ -195,7 +196,7 @@ def type_endpoint(request: HttpRequest, resource_type: str) -> HttpResponse:
 
 
 @fhir_endpoint
-def instance_endpoint(request: HttpRequest, resource_type: str, resource_id: str) -> HttpResponse:
+def instance_endpoint(request: WebRequest, resource_type: str, resource_id: str) -> HttpResponse:
     rt = _resource_type(resource_type)
     by = authenticate(request)
     if request.method == "GET":
@@ -220,7 +221,7 @@ def instance_endpoint(request: HttpRequest, resource_type: str, resource_id: str
     raise FhirError(405, "not-supported", f"{request.method} is not supported on {rt.name}/{{id}}")
 
 
-def _wants_fhir(request: HttpRequest) -> bool:
+def _wants_fhir(request: WebRequest) -> bool:
     """A Binary is answered in its own type unless FHIR JSON is asked for
     (hl7.org/fhir/R4/binary.html#rest)."""
     accept = request.headers.get("Accept", "")
@@ -242,7 +243,7 @@ def _etag(resource: dict[str, Any]) -> dict[str, str]:
     return {"Last-Modified": resource["meta"]["lastUpdated"]} if "meta" in resource else {}
 
 
-def _search(request: HttpRequest, by: Actor, rt: ResourceType) -> HttpResponse:
+def _search(request: WebRequest, by: Actor, rt: ResourceType) -> HttpResponse:
     assert rt.search is not None
     pairs = [(k, v) for k in request.GET for v in request.GET.getlist(k)]
     query = parse_query(rt, pairs)
@@ -280,14 +281,14 @@ def _links(url: str, pairs: list[tuple[str, str]], query: Query, total: int) -> 
 
 
 @fhir_endpoint
-def unknown(request: HttpRequest) -> HttpResponse:
+def unknown(request: WebRequest) -> HttpResponse:
     raise FhirError(404, "not-supported", "No such FHIR endpoint here (see /fhir/R4/metadata)")
 
 
 # --- Bulk Data $export ----------------------------------------------------------------------
 
 
-def _kickoff(request: HttpRequest, level: str, group_id: str = "") -> HttpResponse:
+def _kickoff(request: WebRequest, level: str, group_id: str = "") -> HttpResponse:
     by = authenticate(request)
     if request.method != "GET":
         raise FhirError(405, "not-supported", "Start an export with GET")
@@ -307,22 +308,22 @@ def _kickoff(request: HttpRequest, level: str, group_id: str = "") -> HttpRespon
 
 
 @fhir_endpoint
-def export_system(request: HttpRequest) -> HttpResponse:
+def export_system(request: WebRequest) -> HttpResponse:
     return _kickoff(request, ExportJob.Level.SYSTEM)
 
 
 @fhir_endpoint
-def export_patients(request: HttpRequest) -> HttpResponse:
+def export_patients(request: WebRequest) -> HttpResponse:
     return _kickoff(request, ExportJob.Level.PATIENT)
 
 
 @fhir_endpoint
-def export_group(request: HttpRequest, group_id: str) -> HttpResponse:
+def export_group(request: WebRequest, group_id: str) -> HttpResponse:
     return _kickoff(request, ExportJob.Level.GROUP, group_id)
 
 
 @fhir_endpoint
-def export_status(request: HttpRequest, job_id: str) -> HttpResponse:
+def export_status(request: WebRequest, job_id: str) -> HttpResponse:
     by = authenticate(request)
     if request.method == "DELETE":
         export.export_cancel(by=by, job_id=job_id)
@@ -354,7 +355,7 @@ def export_status(request: HttpRequest, job_id: str) -> HttpResponse:
 
 
 @fhir_endpoint
-def export_file(request: HttpRequest, job_id: str, name: str) -> HttpResponseBase:
+def export_file(request: WebRequest, job_id: str, name: str) -> HttpResponseBase:
     by = authenticate(request)
     if request.method != "GET":
         raise FhirError(405, "not-supported", "Download with GET")
@@ -372,7 +373,7 @@ def export_file(request: HttpRequest, job_id: str, name: str) -> HttpResponseBas
     return response
 
 
-def _accepts_gzip(request: HttpRequest) -> bool:
+def _accepts_gzip(request: WebRequest) -> bool:
     for part in request.headers.get("Accept-Encoding", "").split(","):
         coding, *params = (p.strip() for p in part.split(";"))
         weight = next((p[2:] for p in params if p.startswith("q=")), "1")
@@ -394,12 +395,12 @@ def _decompressed(path: Path, size: int = 1 << 16) -> Iterator[bytes]:
 # --- SMART Backend Services -----------------------------------------------------------------
 
 
-def token_url(request: HttpRequest) -> str:
+def token_url(request: WebRequest) -> str:
     return f"{base_url(request)}/auth/token"
 
 
 @csrf_exempt  # client credentials in the body, no cookies
-def token(request: HttpRequest) -> HttpResponse:
+def token(request: WebRequest) -> HttpResponse:
     """OAuth 2.0 client credentials with a signed JWT assertion; errors as OAuth errors."""
     if request.method != "POST":
         body, status = {"error": "invalid_request", "error_description": "POST the token request"}, 405
@@ -420,7 +421,7 @@ token.fhir_bearer = True  # type: ignore[attr-defined]
 
 
 @fhir_endpoint
-def smart_configuration(request: HttpRequest) -> HttpResponse:
+def smart_configuration(request: WebRequest) -> HttpResponse:
     response = HttpResponse(json.dumps(smart.smart_configuration(token_url(request))),
                             content_type="application/json")
     response["Cache-Control"] = "no-store"

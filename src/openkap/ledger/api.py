@@ -8,11 +8,11 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
+from openkap.accounts.requests import ApiRequest
 from openkap.api.schemas import ErrorOut, ObjectId
 from openkap.audit.models import AuditAction
 from openkap.ledger import reports, selectors, services
@@ -332,48 +332,48 @@ def _report_out(report: reports.Report) -> LedgerReportOut:
 
 
 @router.get("/sites", response={200: list[SiteOut], **ERRORS}, summary="Sites with stock on hand")
-def list_sites(request: HttpRequest) -> list[SiteOut]:
+def list_sites(request: ApiRequest) -> list[SiteOut]:
     return [SiteOut(id=s.id, name=s.name, dea_registration=s.dea_registration, lots_on_hand=n, mg_on_hand=mg)
-            for s, n, mg in selectors.ledger_sites(by=request.auth)]  # type: ignore[attr-defined]
+            for s, n, mg in selectors.ledger_sites(by=request.auth)]
 
 
 @router.get("/sites/{site_id}/lots", response={200: list[SiteLotOut], **ERRORS}, summary="Lots of a site with their balance")
-def list_lots(request: HttpRequest, site_id: ObjectId, include_empty: bool = False) -> list[SiteLotOut]:
-    overview = selectors.site_overview(by=request.auth, site_id=site_id, include_empty=include_empty)  # type: ignore[attr-defined]
+def list_lots(request: ApiRequest, site_id: ObjectId, include_empty: bool = False) -> list[SiteLotOut]:
+    overview = selectors.site_overview(by=request.auth, site_id=site_id, include_empty=include_empty)
     return [_lot_out(row.lot, row.on_hand) for row in overview.lots]
 
 
 @router.post("/sites/{site_id}/lots", response={201: EntryOut, **ERRORS}, summary="Receive a lot on an invoice")
-def receive_lot(request: HttpRequest, site_id: ObjectId, payload: ReceiveIn) -> Status:
-    return Status(201, services.lot_receive(by=request.auth, site_id=site_id, **payload.dict()))  # type: ignore[attr-defined]
+def receive_lot(request: ApiRequest, site_id: ObjectId, payload: ReceiveIn) -> Status:
+    return Status(201, services.lot_receive(by=request.auth, site_id=site_id, **payload.dict()))
 
 
 @router.get("/sites/{site_id}/products", response={200: list[ProductOut], **ERRORS}, summary="A site's formulary")
-def list_products(request: HttpRequest, site_id: ObjectId) -> list[Product]:
-    return selectors.products_of(by=request.auth, site_id=site_id)  # type: ignore[attr-defined]
+def list_products(request: ApiRequest, site_id: ObjectId) -> list[Product]:
+    return selectors.products_of(by=request.auth, site_id=site_id)
 
 
 @router.post("/sites/{site_id}/products", response={201: ProductOut, **ERRORS}, summary="Add a product to a site's formulary")
-def create_product(request: HttpRequest, site_id: ObjectId, payload: ProductIn) -> Status:
-    return Status(201, services.product_create(by=request.auth, site_id=site_id, **payload.dict()))  # type: ignore[attr-defined]
+def create_product(request: ApiRequest, site_id: ObjectId, payload: ProductIn) -> Status:
+    return Status(201, services.product_create(by=request.auth, site_id=site_id, **payload.dict()))
 
 
 @router.get("/suppliers", response={200: list[SupplierOut], **ERRORS}, summary="Suppliers and reverse distributors")
-def list_suppliers(request: HttpRequest) -> list[Supplier]:
-    return selectors.suppliers_of(by=request.auth)  # type: ignore[attr-defined]
+def list_suppliers(request: ApiRequest) -> list[Supplier]:
+    return selectors.suppliers_of(by=request.auth)
 
 
 @router.post("/suppliers", response={201: SupplierOut, **ERRORS}, summary="Add a supplier or reverse distributor")
-def create_supplier(request: HttpRequest, payload: SupplierIn) -> Status:
-    return Status(201, services.supplier_create(by=request.auth, **payload.dict()))  # type: ignore[attr-defined]
+def create_supplier(request: ApiRequest, payload: SupplierIn) -> Status:
+    return Status(201, services.supplier_create(by=request.auth, **payload.dict()))
 
 
 # --- one lot ---------------------------------------------------------------------------------------
 
 
 @router.get("/lots/{lot_id}/entries", response={200: LotLedgerOut, **ERRORS}, summary="Running ledger of a lot")
-def lot_entries(request: HttpRequest, lot_id: ObjectId) -> LotLedgerOut:
-    ledger = selectors.lot_ledger(by=request.auth, lot_id=lot_id)  # type: ignore[attr-defined]
+def lot_entries(request: ApiRequest, lot_id: ObjectId) -> LotLedgerOut:
+    ledger = selectors.lot_ledger(by=request.auth, lot_id=lot_id)
     return LotLedgerOut(lot=_lot_out(ledger.lot, ledger.on_hand), lines=[
         LedgerLineOut(entry=EntryOut.from_orm(line.entry), change_mg=line.effect.mg, change_units=line.effect.units,
                       on_hand_mg=line.balance.mg, on_hand_units=line.balance.units,
@@ -384,78 +384,78 @@ def lot_entries(request: HttpRequest, lot_id: ObjectId) -> LotLedgerOut:
 
 
 @router.post("/lots/{lot_id}/administrations", response={201: EntryOut, **ERRORS}, summary="Record an administration")
-def administer(request: HttpRequest, lot_id: ObjectId, payload: AdministerIn) -> Status:
-    return Status(201, services.ledger_administer(by=request.auth, lot_id=lot_id, **payload.dict()))  # type: ignore[attr-defined]
+def administer(request: ApiRequest, lot_id: ObjectId, payload: AdministerIn) -> Status:
+    return Status(201, services.ledger_administer(by=request.auth, lot_id=lot_id, **payload.dict()))
 
 
 @router.post("/lots/{lot_id}/wastes", response={201: EntryOut, **ERRORS}, summary="Record witnessed waste")
-def waste(request: HttpRequest, lot_id: ObjectId, payload: WasteIn) -> Status:
+def waste(request: ApiRequest, lot_id: ObjectId, payload: WasteIn) -> Status:
     data = payload.dict()
-    services.witness_sign(by=request.auth, witness_id=data["witness_id"], password=data.pop("witness_password"))  # type: ignore[attr-defined]
-    return Status(201, services.ledger_waste(by=request.auth, lot_id=lot_id, **data))  # type: ignore[attr-defined]
+    services.witness_sign(by=request.auth, witness_id=data["witness_id"], password=data.pop("witness_password"))
+    return Status(201, services.ledger_waste(by=request.auth, lot_id=lot_id, **data))
 
 
 @router.post("/lots/{lot_id}/counts", response={201: EntryOut, **ERRORS}, summary="Record a witnessed count")
-def count(request: HttpRequest, lot_id: ObjectId, payload: CountIn) -> Status:
+def count(request: ApiRequest, lot_id: ObjectId, payload: CountIn) -> Status:
     data = payload.dict()
-    services.witness_sign(by=request.auth, witness_id=data["witness_id"], password=data.pop("witness_password"))  # type: ignore[attr-defined]
-    return Status(201, services.ledger_count(by=request.auth, lot_id=lot_id, **data))  # type: ignore[attr-defined]
+    services.witness_sign(by=request.auth, witness_id=data["witness_id"], password=data.pop("witness_password"))
+    return Status(201, services.ledger_count(by=request.auth, lot_id=lot_id, **data))
 
 
 @router.post("/lots/{lot_id}/transfers", response={201: TransferOut, **ERRORS}, summary="Transfer to another site")
-def transfer(request: HttpRequest, lot_id: ObjectId, payload: TransferIn) -> Status:
-    out, into = services.ledger_transfer(by=request.auth, lot_id=lot_id, **payload.dict())  # type: ignore[attr-defined]
+def transfer(request: ApiRequest, lot_id: ObjectId, payload: TransferIn) -> Status:
+    out, into = services.ledger_transfer(by=request.auth, lot_id=lot_id, **payload.dict())
     return Status(201, TransferOut(transfer_out=EntryOut.from_orm(out), transfer_in=EntryOut.from_orm(into)))
 
 
 @router.post("/lots/{lot_id}/destructions", response={201: EntryOut, **ERRORS}, summary="Record a destruction or return (Form 41)")
-def destroy(request: HttpRequest, lot_id: ObjectId, payload: DestroyIn) -> Status:
+def destroy(request: ApiRequest, lot_id: ObjectId, payload: DestroyIn) -> Status:
     data = payload.dict()
-    services.witness_sign(by=request.auth, witness_id=data["witness_id"], password=data.pop("witness_password"))  # type: ignore[attr-defined]
-    services.witness_sign(by=request.auth, witness_id=data["second_witness_id"],  # type: ignore[attr-defined]
+    services.witness_sign(by=request.auth, witness_id=data["witness_id"], password=data.pop("witness_password"))
+    services.witness_sign(by=request.auth, witness_id=data["second_witness_id"],
                           password=data.pop("second_witness_password"), field="second_witness_password")
-    return Status(201, services.ledger_destroy(by=request.auth, lot_id=lot_id, **data))  # type: ignore[attr-defined]
+    return Status(201, services.ledger_destroy(by=request.auth, lot_id=lot_id, **data))
 
 
 @router.post("/lots/{lot_id}/losses", response={201: EntryOut, **ERRORS}, summary="Record a loss or theft (Form 106)")
-def loss(request: HttpRequest, lot_id: ObjectId, payload: LossIn) -> Status:
-    return Status(201, services.ledger_loss(by=request.auth, lot_id=lot_id, **payload.dict()))  # type: ignore[attr-defined]
+def loss(request: ApiRequest, lot_id: ObjectId, payload: LossIn) -> Status:
+    return Status(201, services.ledger_loss(by=request.auth, lot_id=lot_id, **payload.dict()))
 
 
 @router.post("/entries/{entry_id}/correction", response={201: list[EntryOut], **ERRORS}, summary="Correct an entry by reversing it")
-def correct(request: HttpRequest, entry_id: ObjectId, payload: LedgerReasonIn) -> Status:
-    return Status(201, services.ledger_correct(by=request.auth, entry_id=entry_id, reason=payload.reason))  # type: ignore[attr-defined]
+def correct(request: ApiRequest, entry_id: ObjectId, payload: LedgerReasonIn) -> Status:
+    return Status(201, services.ledger_correct(by=request.auth, entry_id=entry_id, reason=payload.reason))
 
 
 @router.post("/entries/{entry_id}/adjustment", response={201: EntryOut, **ERRORS}, summary="Adjust the book to a count")
-def adjust(request: HttpRequest, entry_id: ObjectId, payload: LedgerReasonIn) -> Status:
-    return Status(201, services.ledger_adjust(by=request.auth, count_id=entry_id, reason=payload.reason))  # type: ignore[attr-defined]
+def adjust(request: ApiRequest, entry_id: ObjectId, payload: LedgerReasonIn) -> Status:
+    return Status(201, services.ledger_adjust(by=request.auth, count_id=entry_id, reason=payload.reason))
 
 
 # --- inventories, reconciliation, reports, integrity ----------------------------------------------------
 
 
 @router.post("/sites/{site_id}/inventories", response={201: InventoryOut, **ERRORS}, summary="Take a signed inventory")
-def take_inventory(request: HttpRequest, site_id: ObjectId, payload: InventoryIn) -> Status:
+def take_inventory(request: ApiRequest, site_id: ObjectId, payload: InventoryIn) -> Status:
     data = payload.dict()
-    services.witness_sign(by=request.auth, witness_id=data["witness_id"], password=data.pop("witness_password"))  # type: ignore[attr-defined]
+    services.witness_sign(by=request.auth, witness_id=data["witness_id"], password=data.pop("witness_password"))
     counts = data.pop("counts")
     record = services.inventory_take(
-        by=request.auth, site_id=site_id, counts={c["lot_id"]: c["units"] for c in counts},  # type: ignore[attr-defined]
+        by=request.auth, site_id=site_id, counts={c["lot_id"]: c["units"] for c in counts},
         estimated_lot_ids=[c["lot_id"] for c in counts if c["estimated"]], **data,
     )
     return Status(201, record)
 
 
 @router.get("/inventories/{inventory_id}", response={200: LedgerReportOut, **ERRORS}, summary="An inventory as a report")
-def get_inventory(request: HttpRequest, inventory_id: ObjectId) -> LedgerReportOut:
-    return _report_out(reports.inventory_report(by=request.auth, inventory_id=inventory_id, action=AuditAction.VIEW))  # type: ignore[attr-defined]
+def get_inventory(request: ApiRequest, inventory_id: ObjectId) -> LedgerReportOut:
+    return _report_out(reports.inventory_report(by=request.auth, inventory_id=inventory_id, action=AuditAction.VIEW))
 
 
 @router.get("/sites/{site_id}/reconciliation", response={200: ReconciliationOut, **ERRORS}, summary="Reconcile a period")
-def reconciliation(request: HttpRequest, site_id: ObjectId, period: Query[PeriodQuery]) -> ReconciliationOut:
+def reconciliation(request: ApiRequest, site_id: ObjectId, period: Query[PeriodQuery]) -> ReconciliationOut:
     start, end = _period(period)
-    rec = selectors.site_reconciliation(by=request.auth, site_id=site_id, start=start, end=end)  # type: ignore[attr-defined]
+    rec = selectors.site_reconciliation(by=request.auth, site_id=site_id, start=start, end=end)
 
     def match(m: selectors.SessionMatch) -> SessionMatchOut:
         return SessionMatchOut(dosing_session_id=m.session.id, patient_id=m.session.patient_id, status=m.session.status,
@@ -481,16 +481,16 @@ def reconciliation(request: HttpRequest, site_id: ObjectId, period: Query[Period
 
 @router.get("/sites/{site_id}/reports/{report}", response={200: LedgerReportOut, **ERRORS},
             summary="A DEA report: administrations by patient, waste, Form 41 or Form 106 data")
-def site_report(request: HttpRequest, site_id: ObjectId, report: Literal["administrations", "waste", "form-41", "form-106"],
+def site_report(request: ApiRequest, site_id: ObjectId, report: Literal["administrations", "waste", "form-41", "form-106"],
                 period: Query[PeriodQuery]) -> LedgerReportOut:
     start, end = _period(period)
     _, build = reports.SITE_REPORTS[report]
-    return _report_out(build(by=request.auth, site_id=site_id, start=start, end=end, action=AuditAction.VIEW))  # type: ignore[attr-defined]
+    return _report_out(build(by=request.auth, site_id=site_id, start=start, end=end, action=AuditAction.VIEW))
 
 
 @router.get("/sites/{site_id}/verify", response={200: VerifyOut, **ERRORS}, summary="Check the site's hash chain and balances")
-def verify(request: HttpRequest, site_id: ObjectId) -> VerifyOut:
-    result = selectors.site_integrity(by=request.auth, site_id=site_id)  # type: ignore[attr-defined]
+def verify(request: ApiRequest, site_id: ObjectId) -> VerifyOut:
+    result = selectors.site_integrity(by=request.auth, site_id=site_id)
     return VerifyOut(ok=result.ok, entries_checked=result.entries_checked, problems=[
         ProblemOut(site_id=p.site_id, entry_id=p.row_id, sequence=p.sequence, lot_id=p.lot_id, what=p.what)
         for p in result.problems

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Query, Router, Schema, Status
 from pydantic import Field, StrictInt
 
+from openkap.accounts.requests import ApiRequest
 from openkap.api.schemas import ErrorOut, ObjectId
 from openkap.measures import selectors, services
 from openkap.measures.models import MeasureAssignment, MeasureResponse
@@ -112,9 +112,9 @@ class TrendOut(Schema):
     response={201: AssignmentOut, **ERRORS},
     summary="Assign a questionnaire to the patient's open episode",
 )
-def assign(request: HttpRequest, patient_id: ObjectId, payload: AssignIn) -> Status:
+def assign(request: ApiRequest, patient_id: ObjectId, payload: AssignIn) -> Status:
     assignment = services.measure_assign(
-        by=request.auth, patient_id=patient_id, instrument_id=payload.instrument_id, due_at=payload.due_at  # type: ignore[attr-defined]
+        by=request.auth, patient_id=patient_id, instrument_id=payload.instrument_id, due_at=payload.due_at
     )
     return Status(201, assignment)
 
@@ -124,8 +124,8 @@ def assign(request: HttpRequest, patient_id: ObjectId, payload: AssignIn) -> Sta
     response={200: list[AssignmentOut], **ERRORS},
     summary="Questionnaires due, overdue or due within two weeks",
 )
-def list_due(request: HttpRequest, patient_id: ObjectId) -> list[MeasureAssignment]:
-    return selectors.due_assignments(by=request.auth, patient_id=patient_id)  # type: ignore[attr-defined]
+def list_due(request: ApiRequest, patient_id: ObjectId) -> list[MeasureAssignment]:
+    return selectors.due_assignments(by=request.auth, patient_id=patient_id)
 
 
 @router.post(
@@ -135,9 +135,9 @@ def list_due(request: HttpRequest, patient_id: ObjectId) -> list[MeasureAssignme
     description="Scored by the instrument library. A safety flag raises an urgent task for the care "
     "team in the same transaction. A correction names the response it replaces; responses are never changed.",
 )
-def submit_response(request: HttpRequest, patient_id: ObjectId, payload: ResponseIn) -> Status:
+def submit_response(request: ApiRequest, patient_id: ObjectId, payload: ResponseIn) -> Status:
     response = services.response_enter(
-        by=request.auth, patient_id=patient_id, instrument_id=payload.instrument_id,  # type: ignore[attr-defined]
+        by=request.auth, patient_id=patient_id, instrument_id=payload.instrument_id,
         answers=payload.answers, supplementary=payload.supplementary, assignment_id=payload.assignment_id,
         occasion=payload.occasion, completed_at=payload.completed_at,
         allow_incomplete=payload.allow_incomplete, corrects_id=payload.corrects_id,
@@ -152,9 +152,9 @@ def submit_response(request: HttpRequest, patient_id: ObjectId, payload: Respons
     summary="Every response of the patient, oldest first (corrected ones included)",
 )
 def list_responses(
-    request: HttpRequest, patient_id: ObjectId, instrument: str = Query("", max_length=40)
+    request: ApiRequest, patient_id: ObjectId, instrument: str = Query("", max_length=40)
 ) -> list[MeasureResponse]:
-    responses = selectors.responses_of(by=request.auth, patient_id=patient_id, instrument_id=instrument or None)  # type: ignore[attr-defined]
+    responses = selectors.responses_of(by=request.auth, patient_id=patient_id, instrument_id=instrument or None)
     corrections = selectors.corrections_of(responses)
     for r in responses:
         r._correction_id = corrections.get(r.id)  # type: ignore[attr-defined]
@@ -167,9 +167,9 @@ def list_responses(
     summary="One instrument's totals over time with change from baseline",
 )
 def trend(
-    request: HttpRequest, patient_id: ObjectId, instrument: str = Query("phq9", min_length=1, max_length=40)
+    request: ApiRequest, patient_id: ObjectId, instrument: str = Query("phq9", min_length=1, max_length=40)
 ) -> TrendOut:
-    t = selectors.trend_of(by=request.auth, patient_id=patient_id, instrument_id=instrument)  # type: ignore[attr-defined]
+    t = selectors.trend_of(by=request.auth, patient_id=patient_id, instrument_id=instrument)
     points = [
         TrendPointOut(response_id=r.id, completed_at=r.completed_at, total=r.total, band=r.band,
                       has_safety_flag=r.has_safety_flag)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from ninja import Query, Router, Schema
 from pydantic import Field
 
+from openkap.accounts.requests import ApiRequest
 from openkap.api.schemas import ErrorOut
 from openkap.core.routes import Route
 from openkap.outcomes import research, selectors
@@ -91,14 +91,14 @@ class ReportOut(Schema):
     "baseline band (McInnes 2022), PHQ-9 item 9 change, trajectory, Kaplan-Meier durability, demographics "
     "and the definitions applied. Audited as an export.",
 )
-def report(request: HttpRequest, q: Query[ReportQuery]) -> dict[str, Any]:
+def report(request: ApiRequest, q: Query[ReportQuery]) -> dict[str, Any]:
     filters = CohortFilters(
         instrument=q.instrument, date_from=q.date_from, date_to=q.date_to, site_id=q.site_id,
         clinician_id=q.clinician_id, route=q.route, diagnosis=q.diagnosis, baseline_band=q.baseline_band,
         endpoint_from_days=q.endpoint_from_days, endpoint_to_days=q.endpoint_to_days,
     )
     suppress = not q.unsuppressed
-    result = selectors.outcome_report(by=request.auth, filters=filters, suppress=suppress, purpose="api")  # type: ignore[attr-defined]
+    result = selectors.outcome_report(by=request.auth, filters=filters, suppress=suppress, purpose="api")
     return result.to_dict(suppress=suppress)
 
 
@@ -123,7 +123,7 @@ class ResearchExportQuery(Schema):
     openapi_extra={"responses": {200: {"description": "The export as a zip file", "content": {
         "application/zip": {"schema": {"type": "string", "format": "binary"}}}}}},
 )
-def research_export(request: HttpRequest, q: Query[ResearchExportQuery]) -> HttpResponseBase:
-    export = research.research_export(by=request.auth, options=research.ExportOptions(k=q.k, dates=q.dates),  # type: ignore[attr-defined]
+def research_export(request: ApiRequest, q: Query[ResearchExportQuery]) -> HttpResponseBase:
+    export = research.research_export(by=request.auth, options=research.ExportOptions(k=q.k, dates=q.dates),
                                       via="api")
     return research.export_response(export)

@@ -10,10 +10,11 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeAlias
 
-from django.http import Http404, HttpRequest
+from django.http import Http404
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
+from openkap.accounts.requests import ApiRequest
 from openkap.api.schemas import MAX_ID, ErrorOut, ObjectId
 from openkap.core.pathway import CHECKLIST, STATE_LABELS, State, evaluate_checklist
 from openkap.core.pathway.notes import NOTE_TEMPLATES
@@ -45,11 +46,11 @@ Password = Annotated[str, Field(max_length=256, description="The signer's passwo
 P = "/patients/{patient_id}/pathway"
 
 
-def _actor(request: HttpRequest) -> Any:
-    return request.auth  # type: ignore[attr-defined]
+def _actor(request: ApiRequest) -> Any:
+    return request.auth
 
 
-def _episode(request: HttpRequest, patient_id: int, part: str) -> tuple[selectors.EpisodeView, Episode]:
+def _episode(request: ApiRequest, patient_id: int, part: str) -> tuple[selectors.EpisodeView, Episode]:
     view = selectors.episode_view(by=_actor(request), patient_id=patient_id, part=part)
     if view.episode is None:
         raise Http404("This patient has no open episode of care.")
@@ -128,13 +129,13 @@ def _summary_out(o: selectors.EpisodeSummary) -> EpisodeOut:
 
 
 @router.get(P, response={200: EpisodeOut, **ERRORS}, summary="Read the open episode of care")
-def get_episode(request: HttpRequest, patient_id: ObjectId) -> EpisodeOut:
+def get_episode(request: ApiRequest, patient_id: ObjectId) -> EpisodeOut:
     _, episode = _episode(request, patient_id, "episode")
     return _episode_out(episode)
 
 
 @router.post(P, response={201: EpisodeOut, **ERRORS}, summary="Open an episode of care at intake")
-def open_episode(request: HttpRequest, patient_id: ObjectId) -> Status:
+def open_episode(request: ApiRequest, patient_id: ObjectId) -> Status:
     return Status(201, _episode_out(services.episode_open(by=_actor(request), patient_id=patient_id)))
 
 
@@ -145,7 +146,7 @@ class TransitionIn(Schema):
 
 @router.post(f"{P}/transitions", response={200: EpisodeOut, **ERRORS},
              summary="Move the episode (refused with what is missing)")
-def transition(request: HttpRequest, patient_id: ObjectId, payload: TransitionIn) -> EpisodeOut:
+def transition(request: ApiRequest, patient_id: ObjectId, payload: TransitionIn) -> EpisodeOut:
     _, episode = _episode(request, patient_id, "episode")
     moved = services.episode_transition(
         by=_actor(request), episode_id=episode.id, name=payload.name, reason=payload.reason
@@ -156,7 +157,7 @@ def transition(request: HttpRequest, patient_id: ObjectId, payload: TransitionIn
 @router.get("/pathway/episodes", response={200: list[EpisodeOut], **ERRORS},
             summary="Open episodes of the patients you may see")
 def list_episodes(
-    request: HttpRequest, state: Annotated[str, Query(max_length=20)] = ""
+    request: ApiRequest, state: Annotated[str, Query(max_length=20)] = ""
 ) -> list[EpisodeOut]:
     summaries = selectors.episode_list(by=_actor(request), state=state if state in set(State) else "")
     return [_summary_out(o) for o in summaries]
@@ -218,7 +219,7 @@ def _intake_out(intake: Intake) -> IntakeOut:
 
 
 @router.get(f"{P}/intake", response={200: IntakeOut, **ERRORS}, summary="Read the intake form")
-def get_intake(request: HttpRequest, patient_id: ObjectId) -> IntakeOut:
+def get_intake(request: ApiRequest, patient_id: ObjectId) -> IntakeOut:
     _, episode = _episode(request, patient_id, "intake")
     intake = selectors.intake_of(episode)
     if intake is None:
@@ -227,7 +228,7 @@ def get_intake(request: HttpRequest, patient_id: ObjectId) -> IntakeOut:
 
 
 @router.put(f"{P}/intake", response={200: IntakeOut, **ERRORS}, summary="Save the intake form")
-def put_intake(request: HttpRequest, patient_id: ObjectId, payload: IntakeIn) -> IntakeOut:
+def put_intake(request: ApiRequest, patient_id: ObjectId, payload: IntakeIn) -> IntakeOut:
     data = payload.dict()
     complete = data.pop("complete")
     data["diagnoses"] = [dict(d) for d in data["diagnoses"]]
@@ -278,13 +279,13 @@ class ContraindicationChecklistIn(Schema):
 
 
 @router.get(f"{P}/checklist", response={200: ChecklistOut, **ERRORS}, summary="Read the contraindication checklist")
-def get_checklist(request: HttpRequest, patient_id: ObjectId) -> ChecklistOut:
+def get_checklist(request: ApiRequest, patient_id: ObjectId) -> ChecklistOut:
     _, episode = _episode(request, patient_id, "contraindication_checklist")
     return _checklist_out(episode)
 
 
 @router.put(f"{P}/checklist", response={200: ChecklistOut, **ERRORS}, summary="Answer checklist items")
-def put_checklist(request: HttpRequest, patient_id: ObjectId, payload: ContraindicationChecklistIn) -> ChecklistOut:
+def put_checklist(request: ApiRequest, patient_id: ObjectId, payload: ContraindicationChecklistIn) -> ChecklistOut:
     services.checklist_record(by=_actor(request), patient_id=patient_id, answers=payload.answers, notes=payload.notes)
     _, episode = _episode(request, patient_id, "contraindication_checklist")
     return _checklist_out(episode)
@@ -330,7 +331,7 @@ def _eligibility_out(d: EligibilityDecision, in_force: EligibilityDecision | Non
 
 
 @router.get(f"{P}/eligibility", response={200: list[EligibilityOut], **ERRORS}, summary="Eligibility decisions")
-def list_eligibility(request: HttpRequest, patient_id: ObjectId) -> list[EligibilityOut]:
+def list_eligibility(request: ApiRequest, patient_id: ObjectId) -> list[EligibilityOut]:
     _, episode = _episode(request, patient_id, "eligibility")
     in_force = selectors.eligibility_in_force(episode)
     return [_eligibility_out(d, in_force) for d in selectors.eligibility_decisions_of(episode)]
@@ -338,7 +339,7 @@ def list_eligibility(request: HttpRequest, patient_id: ObjectId) -> list[Eligibi
 
 @router.post(f"{P}/eligibility", response={201: EligibilityOut, **ERRORS},
              summary="Sign an eligibility decision (prescriber, password again)")
-def sign_eligibility(request: HttpRequest, patient_id: ObjectId, payload: EligibilityIn) -> Status:
+def sign_eligibility(request: ApiRequest, patient_id: ObjectId, payload: EligibilityIn) -> Status:
     d = services.eligibility_sign(by=_actor(request), patient_id=patient_id, **payload.dict())
     return Status(201, _eligibility_out(d, d))
 
@@ -384,7 +385,7 @@ def _plan_out(p: TreatmentPlan, latest: int) -> PlanOut:
 
 
 @router.get(f"{P}/plans", response={200: list[PlanOut], **ERRORS}, summary="Treatment plan versions, newest first")
-def list_plans(request: HttpRequest, patient_id: ObjectId) -> list[PlanOut]:
+def list_plans(request: ApiRequest, patient_id: ObjectId) -> list[PlanOut]:
     _, episode = _episode(request, patient_id, "treatment_plan")
     plans = selectors.plans_of(episode)
     return [_plan_out(p, plans[0].version) for p in plans]
@@ -392,7 +393,7 @@ def list_plans(request: HttpRequest, patient_id: ObjectId) -> list[PlanOut]:
 
 @router.post(f"{P}/plans", response={201: PlanOut, **ERRORS},
              summary="Sign a new treatment plan version (prescriber, password again)")
-def sign_plan(request: HttpRequest, patient_id: ObjectId, payload: PlanIn) -> Status:
+def sign_plan(request: ApiRequest, patient_id: ObjectId, payload: PlanIn) -> Status:
     plan = services.plan_sign(by=_actor(request), patient_id=patient_id, **payload.dict())
     return Status(201, _plan_out(plan, plan.version))
 
@@ -411,7 +412,7 @@ class ReassessmentOut(SignedOut):
 
 @router.post(f"{P}/reassessment", response={201: ReassessmentOut, **ERRORS},
              summary="Sign the reassessment at the end of a series (prescriber)")
-def sign_reassessment(request: HttpRequest, patient_id: ObjectId, payload: ReassessmentIn) -> Status:
+def sign_reassessment(request: ApiRequest, patient_id: ObjectId, payload: ReassessmentIn) -> Status:
     r = services.reassessment_sign(by=_actor(request), patient_id=patient_id, **payload.dict())
     return Status(201, ReassessmentOut(
         id=r.id, summary=r.summary, recommendation=r.recommendation, signed_by_id=r.signed_by_id,
@@ -512,7 +513,7 @@ def _arrangements_out(a: SessionArrangements) -> ArrangementsOut:
 
 
 @router.get(f"{P}/preparation", response={200: PathwayPreparationOut, **ERRORS}, summary="Read the preparation")
-def get_preparation(request: HttpRequest, patient_id: ObjectId) -> PathwayPreparationOut:
+def get_preparation(request: ApiRequest, patient_id: ObjectId) -> PathwayPreparationOut:
     _, episode = _episode(request, patient_id, "preparation")
     safety = selectors.latest_safety_plan(episode)
     arrangements = selectors.arrangements_of(episode)
@@ -526,31 +527,31 @@ def get_preparation(request: HttpRequest, patient_id: ObjectId) -> PathwayPrepar
 
 @router.post(f"{P}/preparation/sessions", response={201: PreparationSessionOut, **ERRORS},
              summary="Record a preparation session held")
-def add_preparation_session(request: HttpRequest, patient_id: ObjectId, payload: PreparationSessionIn) -> Status:
+def add_preparation_session(request: ApiRequest, patient_id: ObjectId, payload: PreparationSessionIn) -> Status:
     s = services.preparation_session_record(by=_actor(request), patient_id=patient_id, **payload.dict())
     return Status(201, _session_out(s))
 
 
 @router.post(f"{P}/preparation/intentions", response={201: IntentionOut, **ERRORS}, summary="Add an intention")
-def add_intention(request: HttpRequest, patient_id: ObjectId, payload: IntentionIn) -> Status:
+def add_intention(request: ApiRequest, patient_id: ObjectId, payload: IntentionIn) -> Status:
     return Status(201, _intention_out(services.intention_add(by=_actor(request), patient_id=patient_id, text=payload.text)))
 
 
 @router.put(f"{P}/preparation/safety-plan", response={200: SafetyPlanOut, **ERRORS},
             summary="Save a new version of the coping and safety plan")
-def put_safety_plan(request: HttpRequest, patient_id: ObjectId, payload: SafetyPlanIO) -> SafetyPlanOut:
+def put_safety_plan(request: ApiRequest, patient_id: ObjectId, payload: SafetyPlanIO) -> SafetyPlanOut:
     sections = {k: v for k, v in payload.dict().items() if k in SAFETY_PLAN_SECTIONS}
     return _safety_out(services.safety_plan_save(by=_actor(request), patient_id=patient_id, sections=sections))
 
 
 @router.put(f"{P}/preparation/escort", response={200: ArrangementsOut, **ERRORS}, summary="Arrange the escort (driver)")
-def put_escort(request: HttpRequest, patient_id: ObjectId, payload: EscortIn) -> ArrangementsOut:
+def put_escort(request: ApiRequest, patient_id: ObjectId, payload: EscortIn) -> ArrangementsOut:
     return _arrangements_out(services.escort_arrange(by=_actor(request), patient_id=patient_id, **payload.dict()))
 
 
 @router.put(f"{P}/preparation/instructions", response={200: ArrangementsOut, **ERRORS},
             summary="Set the pre-session instructions")
-def put_instructions(request: HttpRequest, patient_id: ObjectId, payload: InstructionsIn) -> ArrangementsOut:
+def put_instructions(request: ApiRequest, patient_id: ObjectId, payload: InstructionsIn) -> ArrangementsOut:
     return _arrangements_out(
         services.pre_session_instructions_set(by=_actor(request), patient_id=patient_id, **payload.dict())
     )
@@ -622,7 +623,7 @@ def _signature_out(s: ConsentSignature) -> SignatureOut:
 
 
 @router.get(f"{P}/consent", response={200: ConsentOut, **ERRORS}, summary="Consent status and signatures")
-def get_consent(request: HttpRequest, patient_id: ObjectId) -> ConsentOut:
+def get_consent(request: ApiRequest, patient_id: ObjectId) -> ConsentOut:
     _, episode = _episode(request, patient_id, "consent")
     status = selectors.consent_status(episode)
     return ConsentOut(
@@ -636,26 +637,26 @@ def get_consent(request: HttpRequest, patient_id: ObjectId) -> ConsentOut:
 
 @router.post(f"{P}/consent/signatures", response={201: SignatureOut, **ERRORS},
              summary="Record the patient's signature in clinic")
-def sign_consent(request: HttpRequest, patient_id: ObjectId, payload: ConsentSignIn) -> Status:
+def sign_consent(request: ApiRequest, patient_id: ObjectId, payload: ConsentSignIn) -> Status:
     s = services.consent_sign_in_clinic(by=_actor(request), patient_id=patient_id, **payload.dict())
     return Status(201, _signature_out(s))
 
 
 @router.post(f"{P}/consent/withdrawal", response={200: SignatureOut, **ERRORS},
              summary="Record that the patient withdrew consent")
-def withdraw_consent(request: HttpRequest, patient_id: ObjectId, payload: WithdrawIn) -> SignatureOut:
+def withdraw_consent(request: ApiRequest, patient_id: ObjectId, payload: WithdrawIn) -> SignatureOut:
     return _signature_out(services.consent_withdraw(by=_actor(request), patient_id=patient_id, reason=payload.reason))
 
 
 @router.get("/pathway/consent-documents", response={200: list[ConsentDocumentOut], **ERRORS},
             summary="Consent documents of the organisation (admin)")
-def list_consent_documents(request: HttpRequest) -> list[ConsentDocumentOut]:
+def list_consent_documents(request: ApiRequest) -> list[ConsentDocumentOut]:
     return [_document_out(d) for d in selectors.consent_documents(by=_actor(request))]
 
 
 @router.post("/pathway/consent-documents", response={201: ConsentDocumentOut, **ERRORS},
              summary="Publish a new consent document version (admin)")
-def publish_consent_document(request: HttpRequest, payload: ConsentDocumentIn) -> Status:
+def publish_consent_document(request: ApiRequest, payload: ConsentDocumentIn) -> Status:
     return Status(201, _document_out(services.consent_document_publish(by=_actor(request), **payload.dict())))
 
 
@@ -692,7 +693,7 @@ def _note_out(n: IntegrationNote) -> IntegrationNoteOut:
 
 @router.get(f"{P}/integration-notes", response={200: IntegrationOut, **ERRORS},
             summary="Integration notes and integration sessions due")
-def list_integration(request: HttpRequest, patient_id: ObjectId) -> IntegrationOut:
+def list_integration(request: ApiRequest, patient_id: ObjectId) -> IntegrationOut:
     _, episode = _episode(request, patient_id, "integration")
     return IntegrationOut(
         window_days=selectors.integration_window_days(episode),
@@ -704,7 +705,7 @@ def list_integration(request: HttpRequest, patient_id: ObjectId) -> IntegrationO
 
 @router.post(f"{P}/integration-notes", response={201: IntegrationNoteOut, **ERRORS},
              summary="Write an integration note")
-def add_integration_note(request: HttpRequest, patient_id: ObjectId, payload: IntegrationNoteIn) -> Status:
+def add_integration_note(request: ApiRequest, patient_id: ObjectId, payload: IntegrationNoteIn) -> Status:
     return Status(201, _note_out(services.integration_note_write(by=_actor(request), patient_id=patient_id, **payload.dict())))
 
 
@@ -729,7 +730,7 @@ class JournalOut(Schema):
 
 @router.get("/patients/{patient_id}/journal", response={200: JournalOut, **ERRORS},
             summary="The patient's journal and practices (read)")
-def get_journal(request: HttpRequest, patient_id: ObjectId) -> JournalOut:
+def get_journal(request: ApiRequest, patient_id: ObjectId) -> JournalOut:
     view = selectors.episode_view(by=_actor(request), patient_id=patient_id, part="journal")
     entries, commitments = selectors.journal_of(view.patient)
     return JournalOut(

@@ -4,10 +4,10 @@ import datetime as dt
 from decimal import Decimal
 from typing import Literal
 
-from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from pydantic import Field
 
+from openkap.accounts.requests import ApiRequest
 from openkap.api.schemas import ErrorOut, ObjectId, PageNumber
 from openkap.patients import selectors, services
 from openkap.patients.models import HeightMeasurement, Patient, WeightMeasurement
@@ -128,8 +128,8 @@ class HeightOut(Schema):
 
 
 @router.get("", response={200: PatientPageOut, **ERRORS}, summary="Search patients")
-def list_patients(request: HttpRequest, q: str = "", page: PageNumber = 1) -> PatientPageOut:
-    result = selectors.patient_search(by=request.auth, query=q[:100], page=page)  # type: ignore[attr-defined]
+def list_patients(request: ApiRequest, q: str = "", page: PageNumber = 1) -> PatientPageOut:
+    result = selectors.patient_search(by=request.auth, query=q[:100], page=page)
     return PatientPageOut(
         items=[
             PatientSummaryOut(id=p.id, mrn=p.mrn, display_name=p.display_name, date_of_birth=p.date_of_birth)
@@ -143,33 +143,33 @@ def list_patients(request: HttpRequest, q: str = "", page: PageNumber = 1) -> Pa
 
 
 @router.post("", response={201: PatientOut, **ERRORS}, summary="Register a patient")
-def create_patient(request: HttpRequest, payload: PatientIn) -> Status:
+def create_patient(request: ApiRequest, payload: PatientIn) -> Status:
     data = payload.dict()
     mrn = data.pop("mrn")
-    return Status(201, services.patient_create(by=request.auth, data=data, mrn=mrn))  # type: ignore[attr-defined]
+    return Status(201, services.patient_create(by=request.auth, data=data, mrn=mrn))
 
 
 @router.get("/{patient_id}", response={200: PatientOut, **ERRORS}, summary="Read a patient")
-def get_patient(request: HttpRequest, patient_id: ObjectId) -> Patient:
-    return selectors.patient_get(by=request.auth, patient_id=patient_id)  # type: ignore[attr-defined]
+def get_patient(request: ApiRequest, patient_id: ObjectId) -> Patient:
+    return selectors.patient_get(by=request.auth, patient_id=patient_id)
 
 
 @router.patch("/{patient_id}", response={200: PatientOut, **ERRORS}, summary="Update a patient")
-def update_patient(request: HttpRequest, patient_id: ObjectId, payload: PatientPatchIn) -> Patient:
+def update_patient(request: ApiRequest, patient_id: ObjectId, payload: PatientPatchIn) -> Patient:
     data = payload.dict(exclude_unset=True)
-    return services.patient_update(by=request.auth, patient_id=patient_id, data=data)  # type: ignore[attr-defined]
+    return services.patient_update(by=request.auth, patient_id=patient_id, data=data)
 
 
 @router.get("/{patient_id}/weights", response={200: list[WeightOut], **ERRORS}, summary="Weight history")
-def list_weights(request: HttpRequest, patient_id: ObjectId) -> list[WeightMeasurement]:
-    chart = selectors.patient_chart(by=request.auth, patient_id=patient_id)  # type: ignore[attr-defined]
+def list_weights(request: ApiRequest, patient_id: ObjectId) -> list[WeightMeasurement]:
+    chart = selectors.patient_chart(by=request.auth, patient_id=patient_id)
     return chart.weights
 
 
 @router.post("/{patient_id}/weights", response={201: WeightOut, **ERRORS}, summary="Record a weight")
-def add_weight(request: HttpRequest, patient_id: ObjectId, payload: WeightIn) -> Status:
+def add_weight(request: ApiRequest, patient_id: ObjectId, payload: WeightIn) -> Status:
     return Status(201, services.weight_record(
-        by=request.auth, patient_id=patient_id, value=payload.value, unit=payload.unit,  # type: ignore[attr-defined]
+        by=request.auth, patient_id=patient_id, value=payload.value, unit=payload.unit,
         measured_on=payload.measured_on,
     ))
 
@@ -195,37 +195,37 @@ def _portal_out(access: selectors.PortalAccess) -> PortalAccessOut:
 
 
 @router.get("/{patient_id}/portal-access", response={200: PortalAccessOut, **ERRORS}, summary="Portal access status")
-def get_portal_access(request: HttpRequest, patient_id: ObjectId) -> PortalAccessOut:
-    return _portal_out(selectors.portal_access(by=request.auth, patient_id=patient_id))  # type: ignore[attr-defined]
+def get_portal_access(request: ApiRequest, patient_id: ObjectId) -> PortalAccessOut:
+    return _portal_out(selectors.portal_access(by=request.auth, patient_id=patient_id))
 
 
 @router.post(
     "/{patient_id}/portal-access/invitations", response={201: PortalAccessOut, **ERRORS},
     summary="Invite the patient to the portal (or send the link again)",
 )
-def invite_to_portal(request: HttpRequest, patient_id: ObjectId, payload: PortalInviteIn) -> Status:
-    services.portal_invite(by=request.auth, patient_id=patient_id, email=payload.email)  # type: ignore[attr-defined]
-    return Status(201, _portal_out(selectors.portal_access(by=request.auth, patient_id=patient_id)))  # type: ignore[attr-defined]
+def invite_to_portal(request: ApiRequest, patient_id: ObjectId, payload: PortalInviteIn) -> Status:
+    services.portal_invite(by=request.auth, patient_id=patient_id, email=payload.email)
+    return Status(201, _portal_out(selectors.portal_access(by=request.auth, patient_id=patient_id)))
 
 
 @router.post(
     "/{patient_id}/portal-access/revoke", response={200: PortalAccessOut, **ERRORS},
     summary="Revoke portal access (open link and account)",
 )
-def revoke_portal_access(request: HttpRequest, patient_id: ObjectId) -> PortalAccessOut:
-    services.portal_revoke(by=request.auth, patient_id=patient_id)  # type: ignore[attr-defined]
-    return _portal_out(selectors.portal_access(by=request.auth, patient_id=patient_id))  # type: ignore[attr-defined]
+def revoke_portal_access(request: ApiRequest, patient_id: ObjectId) -> PortalAccessOut:
+    services.portal_revoke(by=request.auth, patient_id=patient_id)
+    return _portal_out(selectors.portal_access(by=request.auth, patient_id=patient_id))
 
 
 @router.get("/{patient_id}/heights", response={200: list[HeightOut], **ERRORS}, summary="Height history")
-def list_heights(request: HttpRequest, patient_id: ObjectId) -> list[HeightMeasurement]:
-    chart = selectors.patient_chart(by=request.auth, patient_id=patient_id)  # type: ignore[attr-defined]
+def list_heights(request: ApiRequest, patient_id: ObjectId) -> list[HeightMeasurement]:
+    chart = selectors.patient_chart(by=request.auth, patient_id=patient_id)
     return chart.heights
 
 
 @router.post("/{patient_id}/heights", response={201: HeightOut, **ERRORS}, summary="Record a height")
-def add_height(request: HttpRequest, patient_id: ObjectId, payload: HeightIn) -> Status:
+def add_height(request: ApiRequest, patient_id: ObjectId, payload: HeightIn) -> Status:
     return Status(201, services.height_record(
-        by=request.auth, patient_id=patient_id, value=payload.value, unit=payload.unit,  # type: ignore[attr-defined]
+        by=request.auth, patient_id=patient_id, value=payload.value, unit=payload.unit,
         measured_on=payload.measured_on,
     ))

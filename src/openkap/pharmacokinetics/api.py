@@ -13,11 +13,11 @@ from typing import Literal, TypedDict
 import numpy as np
 import numpy.typing as npt
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest
 from ninja import Router, Schema
 from pydantic import Field, field_validator
 
 from openkap.accounts.authz import require
+from openkap.accounts.requests import ApiRequest
 from openkap.api.schemas import ErrorOut
 from openkap.core.authz import Perm
 from openkap.core.pk import DISCLAIMER, SimulationResult
@@ -215,8 +215,8 @@ def _thinned(n_points: int) -> slice:
         "esketamine dose that is not whole 28-mg devices, infusion_min on another route."
     ),
 )
-def simulate_route(request: HttpRequest, payload: SimulateIn) -> CurveOut:
-    require(request.auth, Perm.PK_VIEW)  # type: ignore[attr-defined]
+def simulate_route(request: ApiRequest, payload: SimulateIn) -> CurveOut:
+    require(request.auth, Perm.PK_VIEW)
     if payload.infusion_min is not None and payload.route != "iv":
         raise ValidationError({"infusion_min": "Infusion time applies to the IV route only."})
     if payload.norketamine and payload.route == "in-esketamine":
@@ -237,8 +237,8 @@ def simulate_route(request: HttpRequest, payload: SimulateIn) -> CurveOut:
         "/simulate, per route; infusion_min applies to the IV curve only."
     ),
 )
-def compare_routes(request: HttpRequest, payload: CompareIn) -> CompareOut:
-    require(request.auth, Perm.PK_VIEW)  # type: ignore[attr-defined]
+def compare_routes(request: ApiRequest, payload: CompareIn) -> CompareOut:
+    require(request.auth, Perm.PK_VIEW)
     comparison = predictions.compare_routes(routes=payload.routes, **_inputs(payload))
     explanation = comparison.explanation
     return CompareOut(

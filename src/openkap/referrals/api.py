@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
+from openkap.accounts.requests import ApiRequest
 from openkap.api.schemas import MAX_ID, ErrorOut, ObjectId
 from openkap.referrals import selectors, services
 from openkap.referrals.models import Referral
@@ -102,22 +103,22 @@ def _full(r: Referral) -> dict[str, Any]:
 
 
 @router.get("/referrals", response={200: list[ReferralSummaryOut], **ERRORS}, summary="Intake worklist")
-def list_referrals(request: HttpRequest, view: View = "open") -> list[dict[str, Any]]:
+def list_referrals(request: ApiRequest, view: View = "open") -> list[dict[str, Any]]:
     """Open referrals most urgent first, then oldest first; decided or all, newest first."""
-    return [_summary(r) for r in selectors.worklist(by=request.auth, view=view)]  # type: ignore[attr-defined]
+    return [_summary(r) for r in selectors.worklist(by=request.auth, view=view)]
 
 
 @router.get("/referrals/{referral_id}", response={200: ReferralOut, **ERRORS}, summary="Read a referral")
-def get_referral(request: HttpRequest, referral_id: ObjectId) -> dict[str, Any]:
-    return _full(selectors.referral_get(by=request.auth, referral_id=referral_id))  # type: ignore[attr-defined]
+def get_referral(request: ApiRequest, referral_id: ObjectId) -> dict[str, Any]:
+    return _full(selectors.referral_get(by=request.auth, referral_id=referral_id))
 
 
 @router.get(
     "/referrals/{referral_id}/letter", response={200: None, **ERRORS}, summary="The referring clinician's letter",
     openapi_extra={"responses": {"200": {"description": "The letter", "content": {"application/pdf": {}}}}},
 )
-def get_referral_letter(request: HttpRequest, referral_id: ObjectId) -> HttpResponse:
-    _referral, content, _info = selectors.letter_of(by=request.auth, referral_id=referral_id)  # type: ignore[attr-defined]
+def get_referral_letter(request: ApiRequest, referral_id: ObjectId) -> HttpResponse:
+    _referral, content, _info = selectors.letter_of(by=request.auth, referral_id=referral_id)
     response = HttpResponse(content, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="referral-{referral_id}.pdf"'
     return response
@@ -152,13 +153,13 @@ class DuplicateOut(ErrorOut):
     "/referrals/{referral_id}/accept", response={200: AcceptOut, 409: DuplicateOut, **ERRORS},
     summary="Accept a referral",
 )
-def accept_referral(request: HttpRequest, referral_id: ObjectId, payload: AcceptIn) -> Any:
+def accept_referral(request: ApiRequest, referral_id: ObjectId, payload: AcceptIn) -> Any:
     """Registers the patient (or uses the matching one chosen), opens an episode in intake and
     stores the pre-screen answers as measure responses. A patient with the same name and date
     of birth answers 409 with the matches, until one is chosen or `different_person` is set."""
     try:
         done = services.referral_accept(
-            by=request.auth, referral_id=referral_id, existing_patient_id=payload.existing_patient_id,  # type: ignore[attr-defined]
+            by=request.auth, referral_id=referral_id, existing_patient_id=payload.existing_patient_id,
             different_person=payload.different_person, note=payload.note,
         )
     except services.DuplicateFound as dup:
@@ -181,9 +182,9 @@ class CloseIn(Schema):
 
 @router.post("/referrals/{referral_id}/close", response={200: ReferralOut, **ERRORS},
              summary="Decline a referral or refer elsewhere")
-def close_referral(request: HttpRequest, referral_id: ObjectId, payload: CloseIn) -> dict[str, Any]:
+def close_referral(request: ApiRequest, referral_id: ObjectId, payload: CloseIn) -> dict[str, Any]:
     referral = services.referral_close(
-        by=request.auth, referral_id=referral_id, outcome=payload.outcome, letter=payload.letter,  # type: ignore[attr-defined]
+        by=request.auth, referral_id=referral_id, outcome=payload.outcome, letter=payload.letter,
         referred_to=payload.referred_to, note=payload.note, send=payload.send,
     )
     return _full(referral)
@@ -196,8 +197,8 @@ class LetterOut(Schema):
 
 @router.get("/referrals/{referral_id}/letter-template", response={200: LetterOut, **ERRORS},
             summary="The default decline or refer-elsewhere letter")
-def referral_letter_template(request: HttpRequest, referral_id: ObjectId, outcome: Outcome = "declined",
+def referral_letter_template(request: ApiRequest, referral_id: ObjectId, outcome: Outcome = "declined",
                              referred_to: Annotated[str, Query(max_length=200)] = "") -> dict[str, str]:
-    referral = selectors.referral_get(by=request.auth, referral_id=referral_id)  # type: ignore[attr-defined]
+    referral = selectors.referral_get(by=request.auth, referral_id=referral_id)
     return {"language": referral.preferred_language,
             "letter": selectors.default_letter(referral, outcome, referred_to)}

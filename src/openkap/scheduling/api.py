@@ -4,12 +4,12 @@ import datetime as dt
 from typing import Annotated, Literal
 
 from django.conf import settings
-from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
+from openkap.accounts.requests import ApiRequest
 from openkap.api.schemas import MAX_ID, ErrorOut, ObjectId
 from openkap.scheduling import selectors, services
 from openkap.scheduling.models import Appointment
@@ -151,13 +151,13 @@ def _booking_args(payload: BookingIn) -> dict[str, object]:
 
 
 @router.get("/appointment-types", response={200: list[AppointmentTypeOut], **ERRORS}, summary="Appointment types and their usual lengths")
-def list_types(request: HttpRequest) -> list[selectors.TypeRow]:
-    return selectors.appointment_types(by=request.auth)  # type: ignore[attr-defined]
+def list_types(request: ApiRequest) -> list[selectors.TypeRow]:
+    return selectors.appointment_types(by=request.auth)
 
 
 @router.get("/appointments", response={200: list[AppointmentOut], **ERRORS}, summary="Appointments of a day or a week")
 def list_appointments(
-    request: HttpRequest,
+    request: ApiRequest,
     date: Annotated[dt.date, Query(description="The day, or any day of the week")],
     span: Literal["day", "week"] = "day",
     site_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
@@ -170,14 +170,14 @@ def list_appointments(
     start = timezone.make_aware(dt.datetime.combine(first, dt.time(0, 0)))
     end = timezone.make_aware(dt.datetime.combine(first + dt.timedelta(days=7 if span == "week" else 1), dt.time(0, 0)))
     items, seen = selectors.appointments_between(
-        by=request.auth, start=start, end=end, site_id=site_id, room_id=room_id, user_id=user_id,  # type: ignore[attr-defined]
+        by=request.auth, start=start, end=end, site_id=site_id, room_id=room_id, user_id=user_id,
     )
     return [_out(a, a.patient_id in seen) for a in items]
 
 
 @router.post("/availability", response={200: CheckOut, **ERRORS}, summary="Check a booking without making it (conflicts, dosing guards)")
-def check(request: HttpRequest, payload: BookingIn) -> CheckOut:
-    result = services.appointment_check(by=request.auth, **_booking_args(payload))  # type: ignore[attr-defined, arg-type]
+def check(request: ApiRequest, payload: BookingIn) -> CheckOut:
+    result = services.appointment_check(by=request.auth, **_booking_args(payload))  # type: ignore[arg-type]
     window = result.dosing_window
     return CheckOut(
         bookable=result.bookable, end=result.end, problems=result.problems,
@@ -187,14 +187,14 @@ def check(request: HttpRequest, payload: BookingIn) -> CheckOut:
 
 
 @router.post("/appointments", response={201: AppointmentOut, **ERRORS}, summary="Book an appointment")
-def book(request: HttpRequest, payload: BookingIn) -> Status:
-    appointment = services.appointment_book(by=request.auth, **_booking_args(payload))  # type: ignore[attr-defined, arg-type]
+def book(request: ApiRequest, payload: BookingIn) -> Status:
+    appointment = services.appointment_book(by=request.auth, **_booking_args(payload))  # type: ignore[arg-type]
     return Status(201, _out(appointment, True))
 
 
 @router.get("/appointments/{appointment_id}", response={200: AppointmentDetailOut, **ERRORS}, summary="One appointment with its history of moves")
-def appointment(request: HttpRequest, appointment_id: ObjectId) -> AppointmentDetailOut:
-    a = selectors.appointment_get(by=request.auth, appointment_id=appointment_id)  # type: ignore[attr-defined]
+def appointment(request: ApiRequest, appointment_id: ObjectId) -> AppointmentDetailOut:
+    a = selectors.appointment_get(by=request.auth, appointment_id=appointment_id)
     moves = [
         MoveOut(
             moved_at=m.moved_at, moved_by=m.moved_by.full_name, reason=m.reason, from_start=m.from_start,
@@ -207,9 +207,9 @@ def appointment(request: HttpRequest, appointment_id: ObjectId) -> AppointmentDe
 
 
 @router.post("/appointments/{appointment_id}/reschedule", response={200: AppointmentOut, **ERRORS}, summary="Move an appointment (the same checks as booking)")
-def reschedule(request: HttpRequest, appointment_id: ObjectId, payload: RescheduleIn) -> AppointmentOut:
+def reschedule(request: ApiRequest, appointment_id: ObjectId, payload: RescheduleIn) -> AppointmentOut:
     a = services.appointment_reschedule(
-        by=request.auth, appointment_id=appointment_id, start=payload.start, end=payload.end,  # type: ignore[attr-defined]
+        by=request.auth, appointment_id=appointment_id, start=payload.start, end=payload.end,
         site_id=payload.site_id, room_id=payload.room_id, reason=payload.reason,
         odd_hour_confirmed=payload.odd_hour_confirmed, participants=None if payload.participants is None else [(p.user_id, p.role) for p in payload.participants],
     )
@@ -217,33 +217,33 @@ def reschedule(request: HttpRequest, appointment_id: ObjectId, payload: Reschedu
 
 
 @router.post("/appointments/{appointment_id}/cancel", response={200: AppointmentOut, **ERRORS}, summary="Cancel an appointment")
-def cancel(request: HttpRequest, appointment_id: ObjectId, payload: CancelIn) -> AppointmentOut:
+def cancel(request: ApiRequest, appointment_id: ObjectId, payload: CancelIn) -> AppointmentOut:
     a = services.appointment_cancel(
-        by=request.auth, appointment_id=appointment_id, reason=payload.reason, by_patient=payload.by_patient,  # type: ignore[attr-defined]
+        by=request.auth, appointment_id=appointment_id, reason=payload.reason, by_patient=payload.by_patient,
     )
     return _out(a, True)
 
 
 @router.post("/appointments/{appointment_id}/no-show", response={200: AppointmentOut, **ERRORS}, summary="Record a no-show")
-def no_show(request: HttpRequest, appointment_id: ObjectId) -> AppointmentOut:
-    return _out(services.appointment_mark_no_show(by=request.auth, appointment_id=appointment_id), True)  # type: ignore[attr-defined]
+def no_show(request: ApiRequest, appointment_id: ObjectId) -> AppointmentOut:
+    return _out(services.appointment_mark_no_show(by=request.auth, appointment_id=appointment_id), True)
 
 
 @router.post("/appointments/{appointment_id}/complete", response={200: AppointmentOut, **ERRORS}, summary="Record an appointment as completed")
-def complete(request: HttpRequest, appointment_id: ObjectId) -> AppointmentOut:
-    return _out(services.appointment_complete(by=request.auth, appointment_id=appointment_id), True)  # type: ignore[attr-defined]
+def complete(request: ApiRequest, appointment_id: ObjectId) -> AppointmentOut:
+    return _out(services.appointment_complete(by=request.auth, appointment_id=appointment_id), True)
 
 
 @router.post("/calendar-feeds", response={201: FeedOut, **ERRORS}, summary="Make a secret ICS calendar address (yours, or a patient's)")
-def create_feed(request: HttpRequest, payload: FeedIn) -> Status:
-    feed, raw = services.calendar_feed_create(by=request.auth, patient_id=payload.patient_id)  # type: ignore[attr-defined]
+def create_feed(request: ApiRequest, payload: FeedIn) -> Status:
+    feed, raw = services.calendar_feed_create(by=request.auth, patient_id=payload.patient_id)
     url = settings.SITE_URL.rstrip("/") + reverse("scheduling:ics_feed", args=[raw])
     return Status(201, FeedOut(id=feed.id, patient_id=feed.patient_id, created_at=feed.created_at, url=url))
 
 
 @router.post("/calendar-feeds/{feed_id}/revoke", response={200: FeedStatusOut, **ERRORS}, summary="Turn a calendar address off")
-def revoke_feed(request: HttpRequest, feed_id: ObjectId) -> FeedStatusOut:
-    feed = services.calendar_feed_revoke(by=request.auth, feed_id=feed_id)  # type: ignore[attr-defined]
+def revoke_feed(request: ApiRequest, feed_id: ObjectId) -> FeedStatusOut:
+    feed = services.calendar_feed_revoke(by=request.auth, feed_id=feed_id)
     return FeedStatusOut(id=feed.id, patient_id=feed.patient_id, created_at=feed.created_at, revoked_at=feed.revoked_at)
 
 
@@ -261,8 +261,8 @@ class PatientAppointmentsOut(Schema):
 
 
 @router.get("/patients/{patient_id}/appointments", response={200: PatientAppointmentsOut, **ERRORS}, summary="A patient's appointments, no-shows and cancellations")
-def patient_appointments(request: HttpRequest, patient_id: ObjectId) -> PatientAppointmentsOut:
-    data = selectors.patient_appointments(by=request.auth, patient_id=patient_id)  # type: ignore[attr-defined]
+def patient_appointments(request: ApiRequest, patient_id: ObjectId) -> PatientAppointmentsOut:
+    data = selectors.patient_appointments(by=request.auth, patient_id=patient_id)
     att = data.attendance
     return PatientAppointmentsOut(
         upcoming=[_out(a, True) for a in data.upcoming],

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms import Form
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -15,6 +15,7 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
 from openkap.accounts.authz import Actor
+from openkap.accounts.requests import WebRequest
 from openkap.audit.services import record_refusal
 from openkap.core.authz import CLINICAL_ROLES, Perm
 from openkap.dosing.models import DosingSession
@@ -53,7 +54,7 @@ def feed_url(raw: str) -> str:
 
 
 @staff_view(Perm.SCHEDULE_VIEW)
-def calendar(request: HttpRequest, actor: Actor) -> HttpResponse:
+def calendar(request: WebRequest, actor: Actor) -> HttpResponse:
     cal = selectors.calendar(
         by=actor,
         anchor=_date(request.GET.get("date")),
@@ -73,7 +74,7 @@ def calendar(request: HttpRequest, actor: Actor) -> HttpResponse:
 # --- booking ---------------------------------------------------------------------------------
 
 
-def _booking_initial(request: HttpRequest) -> dict[str, object]:
+def _booking_initial(request: WebRequest) -> dict[str, object]:
     initial: dict[str, object] = {}
     if kind := request.GET.get("kind"):
         initial["kind"] = kind
@@ -86,8 +87,8 @@ def _booking_initial(request: HttpRequest) -> dict[str, object]:
     for role in ("lead", "monitor", "support"):
         if value := _int(request.GET.get(role)):
             initial[role] = value
-    actor = request.actor  # type: ignore[attr-defined]
-    if not any(role in initial for role in ("lead", "monitor", "support")) and actor.roles & CLINICAL_ROLES:
+    actor = request.actor
+    if actor and not any(role in initial for role in ("lead", "monitor", "support")) and actor.roles & CLINICAL_ROLES:
         initial["lead"] = actor.user.id  # a clinician usually books their own sessions
     return initial
 
@@ -107,7 +108,7 @@ def _refusal_on_form(form: Form, exc: ValidationError) -> list[str]:
 
 
 @staff_view(Perm.APPOINTMENT_BOOK)
-def book(request: HttpRequest, actor: Actor) -> HttpResponse:
+def book(request: WebRequest, actor: Actor) -> HttpResponse:
     form = BookingForm(request.POST or None, actor=actor, initial=_booking_initial(request))
     patient_id = _int(request.POST.get("patient") if request.method == "POST" else request.GET.get("patient"))
     patient: Patient | None = None
@@ -146,7 +147,7 @@ def book(request: HttpRequest, actor: Actor) -> HttpResponse:
 
 @require_GET
 @staff_view(Perm.APPOINTMENT_BOOK)
-def patient_picker(request: HttpRequest, actor: Actor) -> HttpResponse:
+def patient_picker(request: WebRequest, actor: Actor) -> HttpResponse:
     """htmx: patients matching the search, as choices for the booking form."""
     query = request.GET.get("q", "")[:100].strip()
     page = patient_search(by=actor, query=query, page=1, per_page=8) if len(query) >= 2 else None
@@ -157,7 +158,7 @@ def patient_picker(request: HttpRequest, actor: Actor) -> HttpResponse:
 
 
 @staff_view(Perm.SCHEDULE_VIEW)
-def appointment(request: HttpRequest, actor: Actor, appointment_id: int) -> HttpResponse:
+def appointment(request: WebRequest, actor: Actor, appointment_id: int) -> HttpResponse:
     appt = selectors.appointment_get(by=actor, appointment_id=appointment_id)
     return TemplateResponse(
         request, "scheduling/appointment.html",
@@ -169,7 +170,7 @@ def appointment(request: HttpRequest, actor: Actor, appointment_id: int) -> Http
 
 
 @staff_view(Perm.APPOINTMENT_BOOK)
-def reschedule(request: HttpRequest, actor: Actor, appointment_id: int) -> HttpResponse:
+def reschedule(request: WebRequest, actor: Actor, appointment_id: int) -> HttpResponse:
     """Move the appointment. htmx asks for the form alone, into the appointment page;
     without it the form is a page of its own."""
     appt = selectors.appointment_get(by=actor, appointment_id=appointment_id)
@@ -195,13 +196,13 @@ def reschedule(request: HttpRequest, actor: Actor, appointment_id: int) -> HttpR
     )
 
 
-def _after_action(request: HttpRequest, appointment_id: int) -> HttpResponse:
+def _after_action(request: WebRequest, appointment_id: int) -> HttpResponse:
     return redirect("scheduling:appointment", appointment_id=appointment_id)
 
 
 @require_POST
 @staff_view(Perm.APPOINTMENT_BOOK)
-def cancel(request: HttpRequest, actor: Actor, appointment_id: int) -> HttpResponse:
+def cancel(request: WebRequest, actor: Actor, appointment_id: int) -> HttpResponse:
     # The service checks access before the reason, so another clinic's id answers 404.
     form = CancelForm(request.POST)
     form.is_valid()
@@ -219,7 +220,7 @@ def cancel(request: HttpRequest, actor: Actor, appointment_id: int) -> HttpRespo
 
 @require_POST
 @staff_view(Perm.APPOINTMENT_BOOK)
-def no_show(request: HttpRequest, actor: Actor, appointment_id: int) -> HttpResponse:
+def no_show(request: WebRequest, actor: Actor, appointment_id: int) -> HttpResponse:
     try:
         services.appointment_mark_no_show(by=actor, appointment_id=appointment_id)
     except ValidationError as exc:
@@ -231,7 +232,7 @@ def no_show(request: HttpRequest, actor: Actor, appointment_id: int) -> HttpResp
 
 @require_POST
 @staff_view(Perm.APPOINTMENT_BOOK)
-def complete(request: HttpRequest, actor: Actor, appointment_id: int) -> HttpResponse:
+def complete(request: WebRequest, actor: Actor, appointment_id: int) -> HttpResponse:
     try:
         services.appointment_complete(by=actor, appointment_id=appointment_id)
     except ValidationError as exc:
@@ -245,7 +246,7 @@ def complete(request: HttpRequest, actor: Actor, appointment_id: int) -> HttpRes
 
 
 @staff_view(Perm.SCHEDULE_MANAGE)
-def appointment_types(request: HttpRequest, actor: Actor) -> HttpResponse:
+def appointment_types(request: WebRequest, actor: Actor) -> HttpResponse:
     form = AppointmentTypeForm(request.POST or None)
     status = 200
     if request.method == "POST":
@@ -270,12 +271,12 @@ def appointment_types(request: HttpRequest, actor: Actor) -> HttpResponse:
 
 
 @staff_view(Perm.PATIENT_VIEW)
-def patient_appointments(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse:
+def patient_appointments(request: WebRequest, actor: Actor, patient_id: int) -> HttpResponse:
     return _patient_appointments(request, actor, patient_id)
 
 
 def _patient_appointments(
-    request: HttpRequest, actor: Actor, patient_id: int, new_url: str | None = None
+    request: WebRequest, actor: Actor, patient_id: int, new_url: str | None = None
 ) -> HttpResponse:
     chart = patient_chart(by=actor, patient_id=patient_id)
     data = selectors.patient_appointments(by=actor, patient_id=patient_id)
@@ -290,14 +291,14 @@ def _patient_appointments(
 
 @require_GET
 @staff_view(Perm.CLINICAL_VIEW)
-def patient_letter(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse:
+def patient_letter(request: WebRequest, actor: Actor, patient_id: int) -> HttpResponse:
     """The appointment letter to hand the patient, in the patient's language."""
     return pdf_response(*documents.appointment_letter_pdf(by=actor, patient_id=patient_id))
 
 
 @require_GET
 @patient_view
-def portal_letter(request: HttpRequest, actor: Actor, patient: Patient) -> HttpResponse:
+def portal_letter(request: WebRequest, actor: Actor, patient: Patient) -> HttpResponse:
     return pdf_response(*documents.appointment_letter_pdf(by=actor))
 
 
@@ -311,7 +312,7 @@ def _may_book(actor: Actor, patient_id: int) -> bool:
 
 @require_POST
 @staff_view(Perm.APPOINTMENT_BOOK)
-def patient_feed(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse:
+def patient_feed(request: WebRequest, actor: Actor, patient_id: int) -> HttpResponse:
     """Make (or replace) the patient's calendar address, or turn it off."""
     if request.POST.get("action") == "revoke":
         patient_for(actor, patient_id, Perm.APPOINTMENT_BOOK)
@@ -329,7 +330,7 @@ def patient_feed(request: HttpRequest, actor: Actor, patient_id: int) -> HttpRes
 
 
 @staff_view(Perm.SCHEDULE_VIEW)
-def my_feed(request: HttpRequest, actor: Actor) -> HttpResponse:
+def my_feed(request: WebRequest, actor: Actor) -> HttpResponse:
     new_url = None
     if request.method == "POST":
         if request.POST.get("action") == "revoke":
@@ -349,7 +350,7 @@ def my_feed(request: HttpRequest, actor: Actor) -> HttpResponse:
 
 
 @require_GET
-def ics_feed(request: HttpRequest, token: str) -> HttpResponse:
+def ics_feed(request: WebRequest, token: str) -> HttpResponse:
     """Public by design: the secret token is the key and opens this calendar only."""
     feed = services.calendar_feed_authenticate(token)
     if feed is None:
@@ -366,7 +367,7 @@ def ics_feed(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @patient_view
-def portal_appointments(request: HttpRequest, actor: Actor, patient: Patient) -> HttpResponse:
+def portal_appointments(request: WebRequest, actor: Actor, patient: Patient) -> HttpResponse:
     new_url = None
     if request.method == "POST":
         if request.POST.get("action") == "revoke":

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from django.http import HttpRequest
 from ninja import Router, Schema
 from pydantic import Field
 
+from openkap.accounts.requests import ApiRequest
 from openkap.api.schemas import ErrorOut, ObjectId, PageNumber
 from openkap.tasks import selectors, services
 from openkap.tasks.models import Task
@@ -47,12 +47,12 @@ class ResolveIn(Schema):
 
 @router.get("/tasks", response={200: TaskPageOut, **ERRORS}, summary="Open (or resolved) tasks")
 def list_tasks(
-    request: HttpRequest,
+    request: ApiRequest,
     scope: Literal["mine", "all"] = "mine",
     state: Literal["open", "resolved"] = "open",
     page: PageNumber = 1,
 ) -> TaskPageOut:
-    result = selectors.tasks_list(by=request.auth, scope=scope, state=state, page=page)  # type: ignore[attr-defined]
+    result = selectors.tasks_list(by=request.auth, scope=scope, state=state, page=page)
     return TaskPageOut(
         items=[TaskOut.from_orm(t) for t in result], count=result.paginator.count,
         page=result.number, pages=result.paginator.num_pages,
@@ -60,5 +60,5 @@ def list_tasks(
 
 
 @router.post("/tasks/{task_id}/resolve", response={200: TaskOut, **ERRORS}, summary="Resolve a task with a note")
-def resolve_task(request: HttpRequest, task_id: ObjectId, payload: ResolveIn) -> Task:
-    return services.task_resolve(by=request.auth, task_id=task_id, note=payload.note)  # type: ignore[attr-defined]
+def resolve_task(request: ApiRequest, task_id: ObjectId, payload: ResolveIn) -> Task:
+    return services.task_resolve(by=request.auth, task_id=task_id, note=payload.note)

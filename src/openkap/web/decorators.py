@@ -7,10 +7,10 @@ from typing import Any
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.forms import BaseForm
-from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
 from openkap.accounts.authz import Denied, require
+from openkap.accounts.requests import WebRequest
 from openkap.audit.services import record_refusal
 from openkap.core.authz import Perm
 
@@ -25,10 +25,10 @@ def staff_view(perm: Perm | None = None) -> Callable[[View], View]:
 
     def decorator(view: View) -> View:
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        def wrapper(request: WebRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
-            actor = request.actor  # type: ignore[attr-defined]
+            actor = request.actor
             if not actor or not actor.is_staff:
                 raise Denied("This page is for clinic staff.")
             if perm is not None:
@@ -47,10 +47,10 @@ def patient_view(view: View) -> View:
     in the actor's organisation. The view receives the actor and the patient."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+    def wrapper(request: WebRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
-        actor = request.actor  # type: ignore[attr-defined]
+        actor = request.actor
         patient = getattr(request.user, "patient_record", None)
         if not actor or patient is None or patient.organization_id != actor.organization.id:
             raise Denied("This page is for patients of the clinic.")

@@ -5,7 +5,6 @@ from datetime import timedelta
 from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 from django.http import (
-    HttpRequest,
     HttpResponse,
     HttpResponseBadRequest,
     HttpResponseServerError,
@@ -18,6 +17,7 @@ from django.utils import timezone
 
 from openkap.accounts import selectors as accounts_selectors
 from openkap.accounts.authz import Actor, Denied
+from openkap.accounts.requests import WebRequest
 from openkap.core.authz import Role
 from openkap.fhir.framework import is_fhir_path, refused
 from openkap.patients import selectors as patient_selectors
@@ -25,23 +25,23 @@ from openkap.web import workqueue
 from openkap.web.decorators import staff_view
 
 
-def home(request: HttpRequest) -> HttpResponseBase:
+def home(request: WebRequest) -> HttpResponseBase:
     if not request.user.is_authenticated:
         from openkap.site.views import home as public_home
 
         return public_home(request)
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     if actor and actor.is_patient_only:
         return TemplateResponse(request, "web/patient_home.html", {"organization": actor.organization})
     return staff_home(request)
 
 
 @staff_view()
-def staff_home(request: HttpRequest, actor: Actor) -> HttpResponse:
+def staff_home(request: WebRequest, actor: Actor) -> HttpResponse:
     return TemplateResponse(request, "web/home.html", {"work": workqueue.work_items(actor)})
 
 
-def healthz(request: HttpRequest) -> HttpResponse:
+def healthz(request: WebRequest) -> HttpResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
@@ -72,7 +72,7 @@ def _worker_state() -> str:
     return "ok" if timezone.now() - last <= WORKER_STALE_AFTER else f"stale since {last.isoformat()}"
 
 
-def readyz(request: HttpRequest) -> HttpResponse:
+def readyz(request: WebRequest) -> HttpResponse:
     """Ready for traffic: the database answers, every migration is applied, and the
     task worker's heartbeat is recent. 503 with the failing check otherwise."""
     checks: dict[str, str] = {}
@@ -101,14 +101,14 @@ def _whom_to_ask(actor: Actor | None, patient_id: int | None) -> dict[str, list[
     return {"admins": admins[:5], "team": team}
 
 
-def error_400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def error_400(request: WebRequest, exception: Exception | None = None) -> HttpResponse:
     """Input Django refuses before any view (a body too large, a bad Host header)."""
     if is_fhir_path(request.path):
         return refused(400, "invalid", "The request was refused as malformed.")
     return HttpResponseBadRequest("Bad request: the request was refused as malformed; nothing was changed.")
 
 
-def error_403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def error_403(request: WebRequest, exception: Exception | None = None) -> HttpResponse:
     if is_fhir_path(request.path):
         return refused(403, "forbidden", "Permission denied.")
     patient_id = exception.patient_id if isinstance(exception, Denied) else None
@@ -125,13 +125,13 @@ def error_403(request: HttpRequest, exception: Exception | None = None) -> HttpR
     ).render()
 
 
-def error_404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def error_404(request: WebRequest, exception: Exception | None = None) -> HttpResponse:
     if is_fhir_path(request.path):
         return refused(404, "not-found", "Not found.")
     return TemplateResponse(request, "404.html", {}, status=404).render()
 
 
-def error_500(request: HttpRequest) -> HttpResponse:
+def error_500(request: WebRequest) -> HttpResponse:
     # No request context: whatever failed (often the database) must not fail again here.
     if is_fhir_path(request.path):
         return refused(500, "exception", "The server failed; the error is logged.")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from django.http import HttpRequest
 from ninja import Router, Status
 from pydantic import Field
 
+from openkap.accounts.requests import ApiRequest
 from openkap.api.schemas import ObjectId
 from openkap.dosing import services
 
@@ -25,6 +25,6 @@ class AdministrationIn(AtIn, WitnessIn):
 
 
 @router.post("/sessions/{session_id}/administration", response={201: EventOut, **ERRORS}, summary="Record administration (writes the ledger in the same transaction)")
-def administer(request: HttpRequest, session_id: ObjectId, payload: AdministrationIn) -> Status:
-    event = services.administration_record(by=request.auth, session_id=session_id, **payload.dict())  # type: ignore[attr-defined]
+def administer(request: ApiRequest, session_id: ObjectId, payload: AdministrationIn) -> Status:
+    event = services.administration_record(by=request.auth, session_id=session_id, **payload.dict())
     return Status(201, event_out(event))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.http import HttpRequest
 from ninja import Router, Schema
 from pydantic import Field
 
+from openkap.accounts.requests import ApiRequest
 from openkap.api.schemas import ObjectId
 from openkap.dosing import selectors
 
@@ -39,8 +39,8 @@ class BoardOut(Schema):
 
 
 @router.get("/sites/{site_id}/board", response={200: BoardOut, **ERRORS}, summary="The site's monitoring board")
-def board(request: HttpRequest, site_id: ObjectId) -> BoardOut:
-    b = selectors.board(by=request.auth, site_id=site_id)  # type: ignore[attr-defined]
+def board(request: ApiRequest, site_id: ObjectId) -> BoardOut:
+    b = selectors.board(by=request.auth, site_id=site_id)
     return BoardOut(
         site_id=b.site.id, generated_at=b.generated_at, arriving=[a.session.id for a in b.arriving],
         sessions=[BoardRowOut(
@@ -64,8 +64,8 @@ class SessionSummaryOut(Schema):
 
 
 @router.get("/patients/{patient_id}/sessions", response={200: list[SessionSummaryOut], **ERRORS}, summary="A patient's medicine sessions")
-def patient_sessions(request: HttpRequest, patient_id: ObjectId) -> list[SessionSummaryOut]:
-    _patient, sessions, _glass = selectors.sessions_of_patient(by=request.auth, patient_id=patient_id)  # type: ignore[attr-defined]
+def patient_sessions(request: ApiRequest, patient_id: ObjectId) -> list[SessionSummaryOut]:
+    _patient, sessions, _glass = selectors.sessions_of_patient(by=request.auth, patient_id=patient_id)
     out = []
     for s in sessions:
         order = next((o for o in s.orders.all() if o.cancelled_at is None), None)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from django.http import HttpRequest
 from ninja import Router
 from pydantic import Field
 
+from openkap.accounts.requests import ApiRequest
 from openkap.api.schemas import ObjectId
 from openkap.dosing import services
 
@@ -18,8 +18,8 @@ router = Router()
 
 
 @router.post("/sessions/{session_id}/check-in", response={200: SessionOut, **ERRORS}, summary="Check the patient in")
-def check_in(request: HttpRequest, session_id: ObjectId, payload: AtIn) -> SessionOut:
-    services.session_check_in(by=request.auth, session_id=session_id, at=payload.at)  # type: ignore[attr-defined]
+def check_in(request: ApiRequest, session_id: ObjectId, payload: AtIn) -> SessionOut:
+    services.session_check_in(by=request.auth, session_id=session_id, at=payload.at)
     return session_read(request, session_id)
 
 
@@ -49,8 +49,8 @@ class ChecklistIn(AtIn):
 
 
 @router.post("/sessions/{session_id}/checklist", response={200: SessionOut, **ERRORS}, summary="Complete the pre-dose checklist")
-def checklist(request: HttpRequest, session_id: ObjectId, payload: ChecklistIn) -> SessionOut:
+def checklist(request: ApiRequest, session_id: ObjectId, payload: ChecklistIn) -> SessionOut:
     data = payload.dict()
     at = data.pop("at")
-    services.checklist_complete(by=request.auth, session_id=session_id, data=data, at=at)  # type: ignore[attr-defined]
+    services.checklist_complete(by=request.auth, session_id=session_id, data=data, at=at)
     return session_read(request, session_id)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from django.http import HttpRequest
 from ninja import Router, Schema
 from pydantic import Field
 
+from openkap.accounts.requests import ApiRequest
 from openkap.api.schemas import ObjectId
 from openkap.dosing import selectors, services, session_facts
 
@@ -30,9 +30,9 @@ class DischargeCheckOut(Schema):
 
 
 @router.post("/sessions/{session_id}/discharge-check", response={200: DischargeCheckOut, **ERRORS}, summary="Which discharge criteria are unmet (nothing is saved)")
-def discharge_check(request: HttpRequest, session_id: ObjectId, payload: DischargeCheckIn) -> DischargeCheckOut:
+def discharge_check(request: ApiRequest, session_id: ObjectId, payload: DischargeCheckIn) -> DischargeCheckOut:
     data = payload.dict()
-    unmet = selectors.discharge_check(by=request.auth, session_id=session_id, at=data.pop("at"),  # type: ignore[attr-defined]
+    unmet = selectors.discharge_check(by=request.auth, session_id=session_id, at=data.pop("at"),
                                       assessment=session_facts.DischargeAssessment(**data))
     return DischargeCheckOut(may_discharge=not unmet, unmet=unmet)
 
@@ -52,8 +52,8 @@ class DischargeIn(AtIn):
 
 
 @router.post("/sessions/{session_id}/discharge", response={200: SessionOut, **ERRORS}, summary="Discharge to a named escort (signed; refused while criteria are unmet)")
-def discharge(request: HttpRequest, session_id: ObjectId, payload: DischargeIn) -> SessionOut:
-    services.session_discharge(by=request.auth, session_id=session_id, **payload.dict())  # type: ignore[attr-defined]
+def discharge(request: ApiRequest, session_id: ObjectId, payload: DischargeIn) -> SessionOut:
+    services.session_discharge(by=request.auth, session_id=session_id, **payload.dict())
     return session_read(request, session_id)
 
 
@@ -62,6 +62,6 @@ class EndIn(WitnessIn):
 
 
 @router.post("/sessions/{session_id}/end", response={200: SessionOut, **ERRORS}, summary="End the session without a dose")
-def end(request: HttpRequest, session_id: ObjectId, payload: EndIn) -> SessionOut:
-    services.session_end_without_dose(by=request.auth, session_id=session_id, **payload.dict())  # type: ignore[attr-defined]
+def end(request: ApiRequest, session_id: ObjectId, payload: EndIn) -> SessionOut:
+    services.session_end_without_dose(by=request.auth, session_id=session_id, **payload.dict())
     return session_read(request, session_id)

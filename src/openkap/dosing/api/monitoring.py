@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from pydantic import Field
 
+from openkap.accounts.requests import ApiRequest
 from openkap.api.schemas import ObjectId
 from openkap.dosing import services
 from openkap.dosing.models import AdverseEvent, Alarm
@@ -43,8 +43,8 @@ class VitalsRecordedOut(Schema):
 
 
 @router.post("/sessions/{session_id}/vitals", response={201: VitalsRecordedOut, **ERRORS}, summary="Record vitals (alarms raised by the protocol's rules)")
-def vitals(request: HttpRequest, session_id: ObjectId, payload: VitalsIn) -> Status:
-    v, alarms = services.vitals_record(by=request.auth, session_id=session_id, **payload.dict())  # type: ignore[attr-defined]
+def vitals(request: ApiRequest, session_id: ObjectId, payload: VitalsIn) -> Status:
+    v, alarms = services.vitals_record(by=request.auth, session_id=session_id, **payload.dict())
     return Status(201, VitalsRecordedOut(vitals=vitals_out(v), alarms=[alarm_out(a) for a in alarms]))
 
 
@@ -54,8 +54,8 @@ class AcknowledgeIn(Schema):
 
 
 @router.post("/alarms/{alarm_id}/acknowledgement", response={200: AlarmOut, **ERRORS}, summary="Acknowledge an alarm with the action taken")
-def alarm_acknowledge(request: HttpRequest, alarm_id: ObjectId, payload: AcknowledgeIn) -> AlarmOut:
-    return alarm_out(services.alarm_acknowledge(by=request.auth, alarm_id=alarm_id, **payload.dict()))  # type: ignore[attr-defined]
+def alarm_acknowledge(request: ApiRequest, alarm_id: ObjectId, payload: AcknowledgeIn) -> AlarmOut:
+    return alarm_out(services.alarm_acknowledge(by=request.auth, alarm_id=alarm_id, **payload.dict()))
 
 
 class ObservationIn(AtIn):
@@ -67,8 +67,8 @@ class ObservationIn(AtIn):
 
 
 @router.post("/sessions/{session_id}/observations", response={201: ObservationOut, **ERRORS}, summary="Sedation, dissociation (CADSS) and breathing")
-def observation(request: HttpRequest, session_id: ObjectId, payload: ObservationIn) -> Status:
-    o = services.observation_record(by=request.auth, session_id=session_id, **payload.dict())  # type: ignore[attr-defined]
+def observation(request: ApiRequest, session_id: ObjectId, payload: ObservationIn) -> Status:
+    o = services.observation_record(by=request.auth, session_id=session_id, **payload.dict())
     return Status(201, observation_out(o))
 
 
@@ -86,6 +86,6 @@ class AdverseEventIn(Schema):
 
 
 @router.post("/sessions/{session_id}/adverse-events", response={201: AdverseEventOut, **ERRORS}, summary="Record an adverse event")
-def adverse_event(request: HttpRequest, session_id: ObjectId, payload: AdverseEventIn) -> Status:
-    e = services.adverse_event_record(by=request.auth, session_id=session_id, **payload.dict())  # type: ignore[attr-defined]
+def adverse_event(request: ApiRequest, session_id: ObjectId, payload: AdverseEventIn) -> Status:
+    e = services.adverse_event_record(by=request.auth, session_id=session_id, **payload.dict())
     return Status(201, ae_out(e))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from pydantic import Field
 
+from openkap.accounts.requests import ApiRequest
 from openkap.api.schemas import ObjectId
 from openkap.core.dosing import DoseOrder as CoreOrder
 from openkap.dosing import selectors, services
@@ -38,18 +38,18 @@ class DoseResultOut(Schema):
 
 
 @router.post("/sessions/{session_id}/dose-order/preview", response={200: DoseResultOut, **ERRORS}, summary="What an order would be (nothing is saved)")
-def order_preview(request: HttpRequest, session_id: ObjectId, payload: OrderIn) -> DoseResultOut:
+def order_preview(request: ApiRequest, session_id: ObjectId, payload: OrderIn) -> DoseResultOut:
     result = selectors.dose_order_preview(
-        by=request.auth, session_id=session_id, dose_mg_per_kg=payload.dose_mg_per_kg, dose_mg=payload.dose_mg,  # type: ignore[attr-defined]
+        by=request.auth, session_id=session_id, dose_mg_per_kg=payload.dose_mg_per_kg, dose_mg=payload.dose_mg,
         override_reason=payload.override_reason,
     )
     return DoseResultOut(status="approved" if isinstance(result, CoreOrder) else "refused", result=result.to_dict())
 
 
 @router.post("/sessions/{session_id}/dose-order", response={201: OrderOut, **ERRORS}, summary="Order and sign the dose (prescriber)")
-def order(request: HttpRequest, session_id: ObjectId, payload: SignedOrderIn) -> Status:
+def order(request: ApiRequest, session_id: ObjectId, payload: SignedOrderIn) -> Status:
     o = services.dose_order_sign(
-        by=request.auth, session_id=session_id, password=payload.password, dose_mg_per_kg=payload.dose_mg_per_kg,  # type: ignore[attr-defined]
+        by=request.auth, session_id=session_id, password=payload.password, dose_mg_per_kg=payload.dose_mg_per_kg,
         dose_mg=payload.dose_mg, override_reason=payload.override_reason, at=payload.at,
         bp_decision=payload.bp_decision,
     )
@@ -61,5 +61,5 @@ class ReasonIn(Schema):
 
 
 @router.post("/sessions/{session_id}/dose-order/cancel", response={200: OrderOut, **ERRORS}, summary="Cancel the order before the dose is verified")
-def order_cancel(request: HttpRequest, session_id: ObjectId, payload: ReasonIn) -> OrderOut:
-    return order_out(services.dose_order_cancel(by=request.auth, session_id=session_id, reason=payload.reason))  # type: ignore[attr-defined]
+def order_cancel(request: ApiRequest, session_id: ObjectId, payload: ReasonIn) -> OrderOut:
+    return order_out(services.dose_order_cancel(by=request.auth, session_id=session_id, reason=payload.reason))

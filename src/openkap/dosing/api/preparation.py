@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from pydantic import Field
 
+from openkap.accounts.requests import ApiRequest
 from openkap.api.schemas import MAX_ID, ObjectId
 from openkap.dosing import selectors, services
 
@@ -29,12 +29,12 @@ class LotOut(Schema):
 
 
 @router.get("/sessions/{session_id}/lots", response={200: list[LotOut], **ERRORS}, summary="The site's lots for this session's protocol")
-def lots(request: HttpRequest, session_id: ObjectId) -> list[LotOut]:
+def lots(request: ApiRequest, session_id: ObjectId) -> list[LotOut]:
     return [
         LotOut(lot_id=c.lot.id, lot_number=c.lot.lot_number, product=c.lot.product.name,
                strength=c.lot.product.strength_label, expires_on=c.lot.expires_on, on_hand=num(c.on_hand) or "0",
                usable=c.usable, why_not=c.why_not)
-        for c in selectors.session_lots(by=request.auth, session_id=session_id)  # type: ignore[attr-defined]
+        for c in selectors.session_lots(by=request.auth, session_id=session_id)
     ]
 
 
@@ -43,8 +43,8 @@ class PrepareIn(AtIn):
 
 
 @router.post("/sessions/{session_id}/preparation", response={201: PreparationOut, **ERRORS}, summary="Prepare the dose from a lot of the site")
-def prepare(request: HttpRequest, session_id: ObjectId, payload: PrepareIn) -> Status:
-    return Status(201, prep_out(services.dose_prepare(by=request.auth, session_id=session_id, lot_id=payload.lot_id, at=payload.at)))  # type: ignore[attr-defined]
+def prepare(request: ApiRequest, session_id: ObjectId, payload: PrepareIn) -> Status:
+    return Status(201, prep_out(services.dose_prepare(by=request.auth, session_id=session_id, lot_id=payload.lot_id, at=payload.at)))
 
 
 class VoidIn(WitnessIn):
@@ -53,8 +53,8 @@ class VoidIn(WitnessIn):
 
 
 @router.post("/sessions/{session_id}/preparation/void", response={200: SessionOut, **ERRORS}, summary="Set the preparation aside (waste what was drawn, witnessed)")
-def preparation_void(request: HttpRequest, session_id: ObjectId, payload: VoidIn) -> SessionOut:
-    services.preparation_void(by=request.auth, session_id=session_id, **payload.dict())  # type: ignore[attr-defined]
+def preparation_void(request: ApiRequest, session_id: ObjectId, payload: VoidIn) -> SessionOut:
+    services.preparation_void(by=request.auth, session_id=session_id, **payload.dict())
     return session_read(request, session_id)
 
 
@@ -67,6 +67,6 @@ class VerifyIn(AtIn):
 
 
 @router.post("/sessions/{session_id}/verification", response={200: PreparationOut, **ERRORS}, summary="Second clinician's independent check")
-def verify(request: HttpRequest, session_id: ObjectId, payload: VerifyIn) -> PreparationOut:
-    v = services.dose_verify(by=request.auth, session_id=session_id, **payload.dict())  # type: ignore[attr-defined]
+def verify(request: ApiRequest, session_id: ObjectId, payload: VerifyIn) -> PreparationOut:
+    v = services.dose_verify(by=request.auth, session_id=session_id, **payload.dict())
     return prep_out(v.preparation)

@@ -6,10 +6,10 @@ import datetime as dt
 from typing import Annotated
 
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from pydantic import Field
 
+from openkap.accounts.requests import ApiRequest
 from openkap.api.schemas import MAX_ID, ObjectId
 from openkap.core.protocols.fields import FIELDS as PROTOCOL_FIELDS
 from openkap.dosing import selectors, services
@@ -103,25 +103,25 @@ class ProtocolCheckOut(Schema):
 
 
 @router.get("/protocols", response={200: list[ProtocolVersionOut], **ERRORS}, summary="The protocol library (every version)")
-def protocol_list(request: HttpRequest) -> list[ProtocolVersionOut]:
-    entries = selectors.protocol_library(by=request.auth)  # type: ignore[attr-defined]
+def protocol_list(request: ApiRequest) -> list[ProtocolVersionOut]:
+    entries = selectors.protocol_library(by=request.auth)
     return [_version_out(v) for e in entries for v in e.versions]
 
 
 @router.get("/protocols/{version_id}", response={200: ProtocolVersionOut, **ERRORS}, summary="One protocol version")
-def protocol_get(request: HttpRequest, version_id: ObjectId) -> ProtocolVersionOut:
-    return _version_out(selectors.protocol_version_get(by=request.auth, version_id=version_id))  # type: ignore[attr-defined]
+def protocol_get(request: ApiRequest, version_id: ObjectId) -> ProtocolVersionOut:
+    return _version_out(selectors.protocol_version_get(by=request.auth, version_id=version_id))
 
 
 @router.post("/protocols", response={201: ProtocolVersionOut, **ERRORS}, summary="Add a protocol as a draft")
-def protocol_create(request: HttpRequest, payload: ProtocolIn) -> Status:
-    return Status(201, _version_out(services.protocol_draft_create(by=request.auth, **payload.dict())))  # type: ignore[attr-defined]
+def protocol_create(request: ApiRequest, payload: ProtocolIn) -> Status:
+    return Status(201, _version_out(services.protocol_draft_create(by=request.auth, **payload.dict())))
 
 
 @router.post("/protocol-imports", response={201: ProtocolVersionOut, **ERRORS},
              summary="Add a shipped example as a draft, as it is or with fields changed")
-def protocol_import(request: HttpRequest, payload: ExampleFieldsIn) -> Status:
-    by = request.auth  # type: ignore[attr-defined]
+def protocol_import(request: ApiRequest, payload: ExampleFieldsIn) -> Status:
+    by = request.auth
     if not payload.fields:
         return Status(201, _version_out(services.protocol_example_import(by=by, example_id=payload.example_id)))
     return Status(201, _version_out(services.protocol_fields_save(
@@ -130,24 +130,24 @@ def protocol_import(request: HttpRequest, payload: ExampleFieldsIn) -> Status:
 
 @router.get("/protocols/{version_id}/fields", response={200: dict[str, str], **ERRORS},
             summary="A protocol version's fields, as the editor shows them")
-def protocol_fields(request: HttpRequest, version_id: ObjectId) -> dict[str, str]:
-    version = selectors.protocol_version_get(by=request.auth, version_id=version_id)  # type: ignore[attr-defined]
+def protocol_fields(request: ApiRequest, version_id: ObjectId) -> dict[str, str]:
+    version = selectors.protocol_version_get(by=request.auth, version_id=version_id)
     return selectors.protocol_fields(version.content)
 
 
 @router.patch("/protocols/{version_id}", response={200: ProtocolVersionOut, **ERRORS},
               summary="Change fields: a draft in place, an approved version as a new draft version")
-def protocol_fields_edit(request: HttpRequest, version_id: ObjectId, payload: FieldsEditIn) -> ProtocolVersionOut:
+def protocol_fields_edit(request: ApiRequest, version_id: ObjectId, payload: FieldsEditIn) -> ProtocolVersionOut:
     return _version_out(services.protocol_fields_save(
-        by=request.auth, version_id=version_id, fields=payload.fields, change_reason=payload.change_reason))  # type: ignore[attr-defined]
+        by=request.auth, version_id=version_id, fields=payload.fields, change_reason=payload.change_reason))
 
 
 @router.post("/protocol-checks", response={200: ProtocolCheckOut, **ERRORS},
              summary="Check an edit without saving: refusals, warnings and the dose for sample patients")
-def protocol_check(request: HttpRequest, payload: ProtocolCheckIn) -> ProtocolCheckOut:
+def protocol_check(request: ApiRequest, payload: ProtocolCheckIn) -> ProtocolCheckOut:
     if (payload.version_id is None) == (payload.example_id is None):
         raise ValidationError({"__all__": "Give version_id or example_id."})
-    check = selectors.protocol_check(by=request.auth, fields=payload.fields,  # type: ignore[attr-defined]
+    check = selectors.protocol_check(by=request.auth, fields=payload.fields,
                                      version_id=payload.version_id, example_id=payload.example_id)
     return ProtocolCheckOut(errors=check.errors, warnings=check.warnings, content=check.content, samples=[
         SampleOut(label=s.label, dose_mg=num(s.dose_mg), lines=list(s.lines), problems=list(s.problems))
@@ -155,16 +155,16 @@ def protocol_check(request: HttpRequest, payload: ProtocolCheckIn) -> ProtocolCh
 
 
 @router.put("/protocols/{version_id}", response={200: ProtocolVersionOut, **ERRORS}, summary="Edit a draft (approved versions never change)")
-def protocol_update(request: HttpRequest, version_id: ObjectId, payload: ProtocolIn) -> ProtocolVersionOut:
-    return _version_out(services.protocol_draft_update(by=request.auth, version_id=version_id, **payload.dict()))  # type: ignore[attr-defined]
+def protocol_update(request: ApiRequest, version_id: ObjectId, payload: ProtocolIn) -> ProtocolVersionOut:
+    return _version_out(services.protocol_draft_update(by=request.auth, version_id=version_id, **payload.dict()))
 
 
 @router.post("/protocols/{version_id}/revisions", response={201: ProtocolVersionOut, **ERRORS}, summary="Change a protocol: a new draft version")
-def protocol_revise(request: HttpRequest, version_id: ObjectId, payload: RevisionIn) -> Status:
-    return Status(201, _version_out(services.protocol_revise(by=request.auth, version_id=version_id, **payload.dict())))  # type: ignore[attr-defined]
+def protocol_revise(request: ApiRequest, version_id: ObjectId, payload: RevisionIn) -> Status:
+    return Status(201, _version_out(services.protocol_revise(by=request.auth, version_id=version_id, **payload.dict())))
 
 
 @router.post("/protocols/{version_id}/approval", response={200: ProtocolVersionOut, **ERRORS}, summary="Approve a draft (prescriber, signed with the password)")
-def protocol_approve(request: HttpRequest, version_id: ObjectId, payload: ApprovalIn) -> ProtocolVersionOut:
-    return _version_out(services.protocol_approve(by=request.auth, version_id=version_id,  # type: ignore[attr-defined]
+def protocol_approve(request: ApiRequest, version_id: ObjectId, payload: ApprovalIn) -> ProtocolVersionOut:
+    return _version_out(services.protocol_approve(by=request.auth, version_id=version_id,
                                                   password=payload.password, accept_warnings=payload.accept_warnings))

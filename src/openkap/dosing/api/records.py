@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from ninja import Router, Schema, Status
 from pydantic import Field
 
+from openkap.accounts.requests import ApiRequest
 from openkap.api.schemas import ErrorOut, ObjectId
 from openkap.dosing import selectors, services
 
@@ -55,17 +56,17 @@ def _record_status(state: selectors.RecordDocumentState, response: HttpResponse)
 
 @router.post("/sessions/{session_id}/record", response={202: RecordDocumentOut, **ERRORS},
              summary="Ask for the session record PDF (made in the background; poll the status URL)")
-def record_request(request: HttpRequest, response: HttpResponse, session_id: ObjectId) -> Status:
-    services.record_document_request(by=request.auth, session_id=session_id)  # type: ignore[attr-defined]
-    state = selectors.record_document_state(by=request.auth, session_id=session_id)  # type: ignore[attr-defined]
+def record_request(request: ApiRequest, response: HttpResponse, session_id: ObjectId) -> Status:
+    services.record_document_request(by=request.auth, session_id=session_id)
+    state = selectors.record_document_state(by=request.auth, session_id=session_id)
     response["Location"] = f"/api/v1/dosing/sessions/{session_id}/record"
     return Status(202, _record_out(state))
 
 
 @router.get("/sessions/{session_id}/record", response={200: RecordDocumentOut, 202: RecordDocumentOut, **ERRORS},
             summary="Where the session record PDF stands (202 while it is being prepared)")
-def record_status(request: HttpRequest, response: HttpResponse, session_id: ObjectId) -> Status:
-    return _record_status(selectors.record_document_state(by=request.auth, session_id=session_id), response)  # type: ignore[attr-defined]
+def record_status(request: ApiRequest, response: HttpResponse, session_id: ObjectId) -> Status:
+    return _record_status(selectors.record_document_state(by=request.auth, session_id=session_id), response)
 
 
 @router.get(
@@ -73,10 +74,10 @@ def record_status(request: HttpRequest, response: HttpResponse, session_id: Obje
     summary="The session record PDF, once ready (409 until then: ask for it and poll the status)",
     openapi_extra={"responses": {"200": {"description": "The PDF", "content": {"application/pdf": {}}}}},
 )
-def record_download(request: HttpRequest, session_id: ObjectId) -> HttpResponse | Status:
-    document = selectors.record_document_download(by=request.auth, session_id=session_id)  # type: ignore[attr-defined]
+def record_download(request: ApiRequest, session_id: ObjectId) -> HttpResponse | Status:
+    document = selectors.record_document_download(by=request.auth, session_id=session_id)
     if document is None or document.content is None:  # a ready document has its PDF
-        state = selectors.record_document_state(by=request.auth, session_id=session_id)  # type: ignore[attr-defined]
+        state = selectors.record_document_state(by=request.auth, session_id=session_id)
         return Status(409, {"detail": f"The session record is not ready ({state.state}): POST "
                                       f"/api/v1/dosing/sessions/{session_id}/record and poll it."})
     out = HttpResponse(bytes(document.content), content_type="application/pdf")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from django.http import HttpRequest
 from ninja import Router, Schema
 from pydantic import Field
 
+from openkap.accounts.requests import ApiRequest
 from openkap.api.schemas import ObjectId
 from openkap.dosing import selectors, services
 from openkap.dosing.models import RemsForm
@@ -56,8 +56,8 @@ def _rems_out(f: RemsForm) -> RemsOut:
 
 
 @router.get("/sessions/{session_id}/rems-form", response={200: RemsOut, **ERRORS}, summary="The SPRAVATO REMS monitoring form of an esketamine session")
-def rems_get(request: HttpRequest, session_id: ObjectId) -> RemsOut:
-    return _rems_out(selectors.rems_form_get(by=request.auth, session_id=session_id))  # type: ignore[attr-defined]
+def rems_get(request: ApiRequest, session_id: ObjectId) -> RemsOut:
+    return _rems_out(selectors.rems_form_get(by=request.auth, session_id=session_id))
 
 
 class RemsIn(Schema):
@@ -75,9 +75,9 @@ class RemsIn(Schema):
 
 
 @router.patch("/sessions/{session_id}/rems-form", response={200: RemsOut, **ERRORS}, summary="Complete or correct the REMS form")
-def rems_update(request: HttpRequest, session_id: ObjectId, payload: RemsIn) -> RemsOut:
+def rems_update(request: ApiRequest, session_id: ObjectId, payload: RemsIn) -> RemsOut:
     data = {k: v for k, v in payload.dict().items() if v is not None}
-    return _rems_out(services.rems_form_update(by=request.auth, session_id=session_id, data=data))  # type: ignore[attr-defined]
+    return _rems_out(services.rems_form_update(by=request.auth, session_id=session_id, data=data))
 
 
 class SubmitIn(Schema):
@@ -85,5 +85,5 @@ class SubmitIn(Schema):
 
 
 @router.post("/sessions/{session_id}/rems-form/submission", response={200: RemsOut, **ERRORS}, summary="Mark the REMS form submitted (closes its task)")
-def rems_submit(request: HttpRequest, session_id: ObjectId, payload: SubmitIn) -> RemsOut:
-    return _rems_out(services.rems_form_submit(by=request.auth, session_id=session_id, **payload.dict()))  # type: ignore[attr-defined]
+def rems_submit(request: ApiRequest, session_id: ObjectId, payload: SubmitIn) -> RemsOut:
+    return _rems_out(services.rems_form_submit(by=request.auth, session_id=session_id, **payload.dict()))

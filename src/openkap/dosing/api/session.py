@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.http import HttpRequest
 from ninja import Router, Schema
 from pydantic import Field
 
+from openkap.accounts.requests import ApiRequest
 from openkap.api.schemas import ObjectId
 from openkap.dosing import selectors
 from openkap.dosing.models import (
@@ -263,10 +263,10 @@ def session_out(view: selectors.SessionView) -> SessionOut:
     )
 
 
-def session_read(request: HttpRequest, session_id: int) -> SessionOut:
-    return session_out(selectors.session_view(by=request.auth, session_id=session_id))  # type: ignore[attr-defined]
+def session_read(request: ApiRequest, session_id: int) -> SessionOut:
+    return session_out(selectors.session_view(by=request.auth, session_id=session_id))
 
 
 @router.get("/sessions/{session_id}", response={200: SessionOut, **ERRORS}, summary="A session and everything recorded in it")
-def session_get(request: HttpRequest, session_id: ObjectId) -> SessionOut:
+def session_get(request: ApiRequest, session_id: ObjectId) -> SessionOut:
     return session_read(request, session_id)
