@@ -222,6 +222,18 @@ def test_search_is_audited_with_result_ids(patient, nurse, org, fhir_as):
 US_CORE_OBSERVATION_MUST_SUPPORT = ("status", "category", "code", "subject", "effectiveDateTime")
 
 
+def _every_page(client, url, *, total):
+    """The resources of every page, following the Bundle's next links; each page states the total."""
+    resources = []
+    while url:
+        bundle = ok(client.get(url))
+        assert bundle["total"] == total
+        resources += [e["resource"] for e in bundle.get("entry", [])]
+        url = next((link["url"].replace("http://testserver", "") for link in bundle["link"]
+                    if link["relation"] == "next"), None)
+    return resources
+
+
 def _observations(client, query) -> dict[str, dict]:
     return {e["resource"]["id"]: e["resource"] for e in ok(client.get(query)).get("entry", [])}
 
@@ -322,14 +334,8 @@ def test_observation_pages_are_the_reference_mapping_in_time_order(record, patie
     expected += [mapping.height_observation(h) for h in patient.heights.all()]
     expected.sort(key=lambda r: (mapping.observation_time(r), r["id"]))
     client = fhir_as(nurse, org)
-    pages, url = [], f"Observation?patient={patient.id}&_count=4"
-    while url:
-        bundle = ok(client.get(url))
-        assert bundle["total"] == len(expected)
-        pages += [e["resource"] for e in bundle.get("entry", [])]
-        url = next((link["url"].replace("http://testserver", "") for link in bundle["link"]
-                    if link["relation"] == "next"), None)
-    assert pages == json.loads(json.dumps(expected))
+    assert _every_page(client, f"Observation?patient={patient.id}&_count=4", total=len(expected)) == json.loads(
+        json.dumps(expected))
     spo2 = [r for r in expected if r["id"].endswith("-spo2")]
     assert list(_observations(client, f"Observation?patient={patient.id}&code=59408-5&category=vital-signs")) == [
         r["id"] for r in spo2]
@@ -371,14 +377,8 @@ def test_pages_read_only_the_rows_they_need_and_stay_exact_within_a_second(recor
     expected.sort(key=lambda r: (mapping.observation_time(r), r["id"]))
     client = fhir_as(nurse, org)
     assert ok(client.get(f"Observation?patient={patient.id}{params}&_summary=count"))["total"] == len(expected)
-    pages, url = [], f"Observation?patient={patient.id}{params}&_count={count}"
-    while url:
-        bundle = ok(client.get(url))
-        assert bundle["total"] == len(expected)
-        pages += [e["resource"] for e in bundle.get("entry", [])]
-        url = next((link["url"].replace("http://testserver", "") for link in bundle["link"]
-                    if link["relation"] == "next"), None)
-    assert pages == json.loads(json.dumps(expected))
+    assert _every_page(client, f"Observation?patient={patient.id}{params}&_count={count}", total=len(expected)) == (
+        json.loads(json.dumps(expected)))
 
 
 def test_observation_search_needs_a_patient(nurse, org, fhir_as):
