@@ -695,10 +695,12 @@ def _note_out(n: IntegrationNote) -> IntegrationNoteOut:
             summary="Integration notes and integration sessions due")
 def list_integration(request: ApiRequest, patient_id: ObjectId) -> IntegrationOut:
     _, episode = _episode(request, patient_id, "integration")
+    window_days = selectors.integration_window_days(episode)
     return IntegrationOut(
-        window_days=selectors.integration_window_days(episode),
+        window_days=window_days,
         due=[IntegrationDueOut(dosing_session_id=int(d.session_id), dosed_on=d.dosed_on, due_by=d.due_by,
-                               days_overdue=d.days_overdue) for d in selectors.integration_due(episode)],
+                               days_overdue=d.days_overdue)
+             for d in selectors.integration_due(episode, window_days=window_days)],
         notes=[_note_out(n) for n in selectors.integration_notes_of(episode)],
     )
 

@@ -278,12 +278,15 @@ def _dosing_record(session: HeldSession) -> DosingRecord:
     return DosingRecord(str(session.id), session.dosed_on, session.integrated_on)
 
 
-def integration_due(episode: Episode, today: date | None = None) -> list[IntegrationDue]:
-    """Dosing sessions still waiting for integration, soonest due first (overdue ones flagged)."""
+def integration_due(
+    episode: Episode, today: date | None = None, window_days: int | None = None
+) -> list[IntegrationDue]:
+    """Dosing sessions still waiting for integration, soonest due first (overdue ones flagged).
+    ``window_days``: the plan's window when the caller has already read it."""
     return open_integrations(
         dosing_records(episode),
         today=today or timezone.localdate(),
-        window_days=integration_window_days(episode),
+        window_days=window_days if window_days is not None else integration_window_days(episode),
     )
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
 
-from django.db.models import Count, F, Prefetch, Q, QuerySet
+from django.db.models import Count, F, Prefetch, Q, QuerySet, prefetch_related_objects
 from django.http import Http404
 from django.utils import timezone
 
@@ -435,9 +435,15 @@ def _with_people(qs: QuerySet[Appointment]) -> QuerySet[Appointment]:
 def patient_appointments(*, by: Actor, patient_id: int) -> PatientAppointments:
     patient, glass = patient_for(by, patient_id, Perm.PATIENT_VIEW)
     now = timezone.now()
-    qs = _with_people(Appointment.objects.filter(organization=by.organization, patient=patient))
+    qs = Appointment.objects.filter(organization=by.organization, patient=patient).select_related(
+        "site", "room", "dosing_session"
+    )
     upcoming = list(qs.filter(end__gte=now).order_by("start"))
     past = list(qs.filter(end__lt=now).order_by("-start")[:50])
+    # Both lists' people in one read, and the patient they all belong to without one per row.
+    prefetch_related_objects([*upcoming, *past], "participants__user")
+    for appointment in (*upcoming, *past):
+        appointment.patient = patient
     audit_record(
         by=by, action=AuditAction.VIEW, object_type="appointments", object_id=patient.id,
         patient_id=patient.id, break_glass=glass,
