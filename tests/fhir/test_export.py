@@ -5,7 +5,7 @@ requester, only what they may read), cancel, expiry and cleanup."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from django.core.management import call_command
@@ -220,6 +220,95 @@ def test_a_cancel_during_the_run_stops_it_and_leaves_no_files(record, nurse, org
     assert export.run_export.call(str(job.id)) == "cancelled"
     assert not any(p.is_file() for p in export_dir.rglob("*"))
     assert export.run_export.call(str(job.id)) == "skipped: not queued"
+
+
+def test_a_cancel_while_vitals_are_read_ahead_stops_the_reader(record, nurse, org, fhir_as, monkeypatch,
+                                                              export_dir):
+    """On PostgreSQL the vitals are read in a thread (COPY batches) while the job writes its
+    progress on the same connection: the two take turns, a cancel seen at a check stops
+    the read, and no reader thread is left behind (on SQLite the same flow, no thread)."""
+    import threading
+    from datetime import datetime
+
+    from django.db import connection
+
+    from openkap.dosing.models import VitalSigns
+
+    start = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+    VitalSigns.objects.bulk_create([
+        VitalSigns(organization=org, session=record["session"], taken_at=start + timedelta(minutes=n), systolic=120,
+                   diastolic=80, heart_rate=70, spo2=97, respiratory_rate=14, recorded_by=nurse) for n in range(30)])
+    client = fhir_as(nurse, org)
+    client.get("$export?_type=Observation", **ASYNC)
+    job = ExportJob.objects.get()
+    blocks = []
+    real = export.bulk.vital_ndjson
+
+    def cancelling(block):
+        blocks.append(block)
+        if len(blocks) == 2:  # as a DELETE would, taking its turn on this test's one connection
+            with export._turn(connection):
+                ExportJob.objects.filter(pk=job.pk).update(status=ExportJob.Status.CANCELLED)
+        return real(block)
+
+    monkeypatch.setattr(export.bulk, "vital_ndjson", cancelling)
+    monkeypatch.setattr(export, "COPY_ROWS", 4)
+    monkeypatch.setattr(export, "BLOCK_ROWS", 2)
+    monkeypatch.setattr(export, "CHECK_EVERY", 1)
+    assert export.run_export.call(str(job.id)) == "cancelled"
+    assert len(blocks) == 2  # stopped at the check after the block that saw the cancel
+    assert not any(p.is_file() for p in export_dir.rglob("*"))
+    assert not [t for t in threading.enumerate() if t.name == "fhir-export-read"]
+
+
+def test_an_export_reads_every_vitals_row_across_read_ahead_batches(record, nurse, org, fhir_as, monkeypatch,
+                                                                  django_capture_on_commit_callbacks):
+    from datetime import datetime
+
+    from openkap.dosing.models import VitalSigns
+
+    start = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+    VitalSigns.objects.bulk_create([
+        VitalSigns(organization=org, session=record["session"], taken_at=start + timedelta(minutes=n), systolic=120,
+                   diastolic=80, heart_rate=60 + n, spo2=97, respiratory_rate=14, recorded_by=nurse) for n in range(23)])
+    monkeypatch.setattr(export, "COPY_ROWS", 4)
+    monkeypatch.setattr(export, "CHECK_EVERY", 3)  # progress written between (and during) the batches
+    client = fhir_as(nurse, org)
+    _, manifest = manifest_of(client, kick_off(client, "$export?_type=Observation", django_capture_on_commit_callbacks))
+    rates = [r["valueQuantity"]["value"] for r in download(client, manifest)["Observation"] if r["id"].endswith("-hr")]
+    assert rates[-23:] == list(range(60, 83))
+
+
+def test_read_ahead_hands_over_every_batch_in_order_and_raises_the_readers_error():
+    def batches(fail_after):
+        for n in range(5):
+            if n == fail_after:
+                raise LookupError("the database went away")
+            yield [bytes([n])]
+
+    assert list(export._read_ahead(batches(None))) == [[b"\x00"], [b"\x01"], [b"\x02"], [b"\x03"], [b"\x04"]]
+    got = []
+    with pytest.raises(LookupError, match="went away"):
+        got.extend(export._read_ahead(batches(3)))
+    assert got == [[b"\x00"], [b"\x01"], [b"\x02"]]
+
+
+def test_read_ahead_stopped_early_ends_its_reader():
+    import threading
+    from itertools import count
+
+    read = []
+
+    def endless():
+        for n in count():
+            read.append(n)
+            yield [b"x"]
+
+    ahead = export._read_ahead(endless())
+    assert next(ahead) == [b"x"]
+    ahead.close()  # what an error or a cancel in the job does
+    assert not [t for t in threading.enumerate() if t.name == "fhir-export-read"]
+    assert len(read) <= 3  # the one taken, one waiting, one put into the slot freed on close
 
 
 def test_expired_exports_are_gone_and_cleaned_up(record, nurse, org, fhir_as, django_capture_on_commit_callbacks,

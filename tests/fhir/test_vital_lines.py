@@ -77,13 +77,14 @@ def test_a_time_zone_other_than_utc_is_written_as_utc():
 
 
 @pytest.mark.django_db
-def test_the_database_writes_instants_as_the_mapping_does(record, nurse, org):
-    """The export reads the two times as text formatted by the database (``Instant``); on
-    SQLite and PostgreSQL alike they must be the mapping's instants (UTC, seconds cut)."""
+def test_the_database_writes_times_that_read_as_the_mapping_instants(record, nurse, org):
+    """The export reads the two times as text written by the database (``UtcSecond``,
+    through COPY on PostgreSQL); on SQLite and PostgreSQL alike ``bulk.instant`` must read
+    them as the mapping's instants (UTC, seconds cut)."""
     from django.db.models import F
 
     from openkap.dosing.models import VitalSigns
-    from openkap.fhir.export import Instant
+    from openkap.fhir.export import UtcSecond, _vital_rows
 
     session = record["session"]
     new_york = ZoneInfo("America/New_York")
@@ -95,22 +96,33 @@ def test_the_database_writes_instants_as_the_mapping_does(record, nurse, org):
                                   recorded_by=nurse, recorded_at=taken + timedelta(microseconds=1))
     rows = VitalSigns.objects.filter(session=session).annotate(fhir_patient_id=F("session__patient_id")).order_by("pk")
     by_python = [mapping.vital_values(row) for row in rows.values_list(*mapping.VITAL_COLUMNS)]
-    by_database = list(rows.annotate(taken=Instant("taken_at"), updated=Instant("recorded_at"))
-                       .values_list(*mapping.VITAL_FIELDS))
-    assert by_database == by_python
+    copied = rows.annotate(taken=UtcSecond("taken_at"), updated=UtcSecond("recorded_at"))
+    fields = [line.rstrip(b"\n").decode().split("\t") for batch in _vital_rows(copied.values_list(*mapping.VITAL_FIELDS))
+              for line in batch]
+    assert [(bulk.instant(f[3]), bulk.instant(f[4])) for f in fields] == [v[3:5] for v in by_python]
     # 01:59:59.999999 EDT is 05:59:59Z (microseconds cut, not rounded); a microsecond later on
     # the wall clock is 02:00 EST, after the clocks went back: 07:00Z.
     assert by_python[2][3:5] == ("2026-11-01T05:59:59Z", "2026-11-01T07:00:00Z")
-    lines = "".join(mapping.vital_lines(v) for v in by_database)
+    assert fields[2][3:5] == ["2026-11-01 05:59:59", "2026-11-01 07:00:00"]
+    lines = "".join(mapping.vital_lines(v) for v in by_python)
     assert lines.count("\n") == 4 + 1 + 4 + 1 + 2 + 0  # the fixture's two sets first
 
 
 # --- the export's bulk path: COPY text in, NDJSON blocks out (ADR 0070) --------------------
 
 
+def database_time(moment: datetime) -> str:
+    """A time as PostgreSQL writes ``date_trunc('second', t AT TIME ZONE 'UTC')`` (DateStyle ISO)."""
+    return moment.astimezone(UTC).replace(tzinfo=None, microsecond=0).isoformat(sep=" ")
+
+
+def copy_row(row: tuple) -> tuple:
+    return (*row[:3], database_time(row[3]), database_time(row[4]), *row[5:])
+
+
 def copy_block(rows: list[tuple]) -> bytes:
-    """Rows as PostgreSQL writes them with COPY: the instants as the database's Instant does."""
-    return b"".join(bulk.copy_text(mapping.vital_values(row)) for row in rows)
+    """Rows as PostgreSQL writes them with COPY (the export's query: ``UtcSecond`` times)."""
+    return b"".join(bulk.copy_text(copy_row(row)) for row in rows)
 
 
 @settings(max_examples=examples(300))
@@ -157,11 +169,11 @@ def test_the_export_reads_every_row_once_in_order_as_copy_text(record, nurse, or
                                   spo2=None if n % 2 else 95, respiratory_rate=12, recorded_by=nurse)
     monkeypatch.setattr(export, "COPY_ROWS", 3)  # 9 rows: three full batches and an empty one
     rows = (VitalSigns.objects.filter(organization=org).annotate(fhir_patient_id=F("session__patient_id"))
-            .annotate(taken=export.Instant("taken_at"), updated=export.Instant("recorded_at")).order_by("pk")
-            .values_list(*mapping.VITAL_FIELDS))
-    batches = list(export._vital_rows(rows))
+            .annotate(taken=export.UtcSecond("taken_at"), updated=export.UtcSecond("recorded_at")).order_by("pk"))
+    batches = list(export._vital_rows(rows.values_list(*mapping.VITAL_FIELDS)))
     assert [len(b) for b in batches] == [3, 3, 3]
-    assert [line for batch in batches for line in batch] == [bulk.copy_text(row) for row in rows]
+    assert [line for batch in batches for line in batch] == [
+        bulk.copy_text(copy_row(row)) for row in rows.values_list(*mapping.VITAL_COLUMNS)]
     # And the ORM's rows are the reference mapping's, through the block transform.
     expected = b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE)
                         for v in VitalSigns.objects.filter(organization=org).select_related("session").order_by("pk")

@@ -2,10 +2,12 @@
 
 Most of an export's Observations are vital signs, four a row (ADR 0045). The export reads
 them with ``COPY (SELECT ...) TO STDOUT``: one row a line, fields separated by tabs,
-``\\N`` for NULL, in ``mapping.VITAL_FIELDS`` order. Integers and the database-written
-instants are then already the text that goes into the resources, so nothing is parsed,
-and a block of rows is filled into the templates column by column with C-level joins
-instead of one Python call per row (ADR 0070). The output is, byte for byte,
+``\\N`` for NULL, in ``mapping.VITAL_FIELDS`` order. Integers are then already the text
+that goes into the resources, and the two times arrive as the database writes a UTC
+timestamp cut to the second (``2026-01-05 14:03:00``, DateStyle ISO): the space becomes
+the instant's ``T`` and the templates add the ``Z``, so nothing is parsed (ADR 0085). A
+block of rows is filled into the templates column by column with C-level joins instead
+of one Python call per row (ADR 0070). The output is, byte for byte,
 ``mapping.vital_lines`` row by row (a property test checks it).
 """
 
@@ -21,6 +23,9 @@ from openkap.fhir.mapping import VITAL_FIELDS, VITAL_KEYS, VITAL_TEMPLATES, vita
 NULL = b"\\N"
 _WIDTH = len(VITAL_FIELDS)
 _WRONG_WIDTH = f"vitals rows must have {_WIDTH} fields each"
+_TIMES = (VITAL_FIELDS.index("taken"), VITAL_FIELDS.index("updated"))
+# One pass over a block: rows become fields like the tabs, the times' spaces their "T".
+_FIELDS_AND_T = bytes.maketrans(b"\n ", b"\tT")
 
 Plan = tuple[list[bytes], list[str]]
 
@@ -50,9 +55,12 @@ def _shared(templates: Sequence[str]) -> str:
     return shared
 
 
-_SHARED = _shared([VITAL_TEMPLATES[key] for key in VITAL_KEYS])
+# The times come without their "Z" (see above): the templates carry it.
+_TEMPLATES = [VITAL_TEMPLATES[key].replace("{taken}", "{taken}Z").replace("{updated}", "{updated}Z")
+              for key in VITAL_KEYS]
+_SHARED = _shared(_TEMPLATES)
 _SHARED_PLAN = _plan(_SHARED)
-_ROW_PLAN = _plan("".join(VITAL_TEMPLATES[key] for key in VITAL_KEYS).replace(_SHARED, "{shared}"))
+_ROW_PLAN = _plan("".join(_TEMPLATES).replace(_SHARED, "{shared}"))
 
 
 def _rows(plan: Plan, columns: dict[str, list[bytes]]) -> Iterator[tuple[bytes, ...]]:
@@ -77,7 +85,7 @@ def _complete(block: bytes) -> Lines:
     if not block:
         return Lines(b"", 0)
     rows = block.count(b"\n")
-    fields = block.replace(b"\n", b"\t").split(b"\t")  # one list; the last item is the empty tail
+    fields = block.translate(_FIELDS_AND_T).split(b"\t")  # one list; the last item is the empty tail
     if rows * _WIDTH != len(fields) - 1:
         raise ValueError(_WRONG_WIDTH)
     columns = {name: fields[n:-1:_WIDTH] for n, name in enumerate(VITAL_FIELDS)}
@@ -87,9 +95,11 @@ def _complete(block: bytes) -> Lines:
 
 def _with_nulls(row: bytes) -> Lines:
     """A row with a reading missing: its own templates, which leave out what is not there."""
-    values = tuple(None if f == NULL else f.decode() for f in row.rstrip(b"\n").split(b"\t"))
+    values: list[str | None] = [None if f == NULL else f.decode() for f in row.rstrip(b"\n").split(b"\t")]
     if len(values) != _WIDTH:
         raise ValueError(_WRONG_WIDTH)
+    for n in _TIMES:
+        values[n] = instant(values[n])
     text = vital_lines(values)
     return Lines(text.encode(), text.count("\n"))
 
@@ -110,7 +120,14 @@ def vital_ndjson(block: bytes) -> Lines:
     return Lines(b"".join(part.ndjson for part in out), sum(part.resources for part in out))
 
 
+def instant(time: str | None) -> str:
+    """A time as COPY writes it (``2026-01-05 14:03:00``) as a FHIR instant."""
+    if time is None or len(time) != 19 or time[10] != " ":
+        raise ValueError(f"vitals times must be written 'YYYY-MM-DD HH:MM:SS', not {time!r}")
+    return f"{time[:10]}T{time[11:]}Z"
+
+
 def copy_text(row: Sequence[Any]) -> bytes:
-    """A vitals row (``VITAL_FIELDS`` order: integers, instants, None) as COPY writes it;
-    the export's reader on databases without COPY."""
+    """A vitals row (``VITAL_FIELDS`` order: integers, the times as ``instant`` reads them,
+    None) as COPY writes it; the export's reader on databases without COPY."""
     return ("\t".join("\\N" if v is None else str(v) for v in row) + "\n").encode()
