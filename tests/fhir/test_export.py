@@ -261,6 +261,25 @@ def test_a_cancel_while_vitals_are_read_ahead_stops_the_reader(record, nurse, or
     assert not [t for t in threading.enumerate() if t.name == "fhir-export-read"]
 
 
+def test_a_check_while_the_reader_holds_the_connection_can_wait_for_a_later_write(record, nurse, org, fhir_as):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("only PostgreSQL's vitals are read in a thread")
+    client = fhir_as(nurse, org)
+    client.get("$export?_type=Observation", **ASYNC)
+    job = ExportJob.objects.get()
+    ExportJob.objects.filter(pk=job.pk).update(status=ExportJob.Status.RUNNING)
+    with export._turn(connection):  # as the reader does for a COPY batch
+        assert export._checkpoint(job, "not now", wait=False) is False
+    assert ExportJob.objects.get().progress != "not now"
+    assert export._checkpoint(job, "now", wait=False) is True
+    assert ExportJob.objects.get().progress == "now"
+    ExportJob.objects.filter(pk=job.pk).update(status=ExportJob.Status.CANCELLED)
+    with pytest.raises(export._Cancelled):
+        export._checkpoint(job, "cancelled", wait=False)
+
+
 def test_an_export_reads_every_vitals_row_across_read_ahead_batches(record, nurse, org, fhir_as, monkeypatch,
                                                                   django_capture_on_commit_callbacks):
     from datetime import datetime

@@ -14,7 +14,7 @@ import queue
 import shutil
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, nullcontext, suppress
+from contextlib import suppress
 from datetime import datetime, timedelta
 from itertools import islice
 from pathlib import Path
@@ -53,7 +53,7 @@ COPY_ROWS = 10_000  # vitals rows a COPY statement reads (40,000 Observations)
 BLOCK_ROWS = 100  # vitals rows made into NDJSON at once: ~350 KB, compressed while still in the CPU's cache
 CHECK_EVERY = 50_000  # resources between progress updates and cancel checks (about a second)
 GZIP_LEVEL = 1  # ISA-L's levels are 0-3; 1 is as small as 2 here (~35-fold) and faster (ADR 0070)
-WRITE_BUFFER = 1 << 20
+WRITE_BUFFER = 1 << 17  # below a vitals block (~350 KB), which then goes to the file without a copy into it
 MAX_OPEN_JOBS = 3  # per user: an export is heavy; more waits for these to finish
 NDJSON = "application/fhir+ndjson"
 OUTPUT_FORMATS = {NDJSON, "application/ndjson", "ndjson"}
@@ -138,14 +138,14 @@ _AFTER = -(2**63)  # a placeholder for the last id read (bigint's least): no oth
 _turns: WeakKeyDictionary[Any, threading.Lock] = WeakKeyDictionary()
 
 
-def _turn(connection: Any) -> AbstractContextManager[Any]:
+def _turn(connection: Any) -> threading.Lock:
     """Taken for each COPY batch by the export's reader thread and for each progress write
     by the job: a COPY in progress holds its connection, so the two take turns (one batch
     is tens of milliseconds). psycopg 3.3 also holds its own lock through a COPY, 3.2 (which
     we allow) did not. Per connection: a replica's COPY does not stop the primary. Only
     PostgreSQL's are read in a thread."""
     if connection.vendor != "postgresql" or connection.connection is None:
-        return nullcontext()
+        return threading.Lock()  # no one else's
     return _turns.setdefault(connection.connection, threading.Lock())
 
 
@@ -557,9 +557,12 @@ def _write_files(job: ExportJob, by: Actor, directory: Path) -> list[dict[str, A
                     lines = 1
                 count += lines
                 written += lines
-                if written >= next_check:
+                # While the vitals reader holds the connection, the check waits for a later
+                # write rather than for the reader's batch, unless it is a whole interval late.
+                if written >= next_check and _checkpoint(
+                        job, f"{n}/{len(job.types)} types done; {type_name}: {count} resources",
+                        wait=written >= next_check + CHECK_EVERY):
                     next_check = written + CHECK_EVERY
-                    _checkpoint(job, f"{n}/{len(job.types)} types done; {type_name}: {count} resources")
         if count:
             output.append({"type": type_name, "file": name, "count": count})
         else:
@@ -568,8 +571,16 @@ def _write_files(job: ExportJob, by: Actor, directory: Path) -> list[dict[str, A
     return output
 
 
-def _checkpoint(job: ExportJob, progress: str) -> None:
-    with _turn(connections[router.db_for_write(ExportJob)]):
+def _checkpoint(job: ExportJob, progress: str, *, wait: bool = True) -> bool:
+    """Write the progress and stop if the job was cancelled. Without ``wait``, only if the
+    connection is free now (False: not done)."""
+    turn = _turn(connections[router.db_for_write(ExportJob)])
+    if not turn.acquire(blocking=wait):
+        return False
+    try:
         updated = ExportJob.objects.filter(pk=job.pk, status=ExportJob.Status.RUNNING).update(progress=progress[:200])
+    finally:
+        turn.release()
     if not updated:
         raise _Cancelled
+    return True
