@@ -86,12 +86,13 @@ CHART_TABS = [
 ]
 # Budgets (queries per request, middleware and audit rows included): what each page of the
 # portal patient's chart needed when written down (2026-12), plus about a fifth. The
-# Measures tab took 35 before its header stopped reading and auditing the chart again.
+# Measures tab took 35 before its header stopped reading and auditing the chart again; the
+# Appointments and Outcomes tabs 28 and 26 before theirs did (ADR 0088).
 CHART_BUDGET = {
-    "": 25, "pathway/": 55, "measures/": 34, "appointments/": 40, "medicine-sessions/": 26,
+    "": 25, "pathway/": 55, "measures/": 34, "appointments/": 26, "medicine-sessions/": 26,
     "psychotherapy-notes/": 25, "pathway/intake/": 28, "pathway/checklist/": 44, "pathway/eligibility/": 46,
     "pathway/plan/": 26, "pathway/preparation/": 32, "pathway/consent/": 28, "pathway/integration/": 30,
-    "pathway/reassessment/": 25, "pathway/journal/": 27, "outcomes/": 35,
+    "pathway/reassessment/": 25, "pathway/journal/": 27, "outcomes/": 24,
 }
 
 

@@ -116,6 +116,7 @@ MIDDLEWARE = [
     "openkap.accounts.middleware.ActorMiddleware",
     "openkap.web.middleware.LanguageMiddleware",
     "openkap.accounts.middleware.IdleTimeoutMiddleware",
+    "openkap.web.middleware.NavCountMiddleware",
     "openkap.accounts.middleware.MfaRequiredMiddleware",
     "openkap.web.middleware.SecurityHeadersMiddleware",
     "openkap.web.middleware.ServiceErrorMiddleware",

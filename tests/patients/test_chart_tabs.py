@@ -44,3 +44,26 @@ def test_tabs_follow_the_roles_permissions(client_for, nurse, patient):
     labels, _ = _tabs(client_for(nurse).get(reverse("patients:chart", args=[patient.id])).content.decode())
     assert "Psychotherapy notes" not in labels
     assert "Medicine sessions" in labels
+
+
+@pytest.mark.parametrize(("name", "object_type"), [("scheduling:patient_appointments", "appointments"),
+                                                   ("outcomes:patient", "patient_outcomes")])
+def test_a_tab_by_break_glass_shows_the_header_and_audits_its_read_once(
+    name, object_type, client_for, therapist, admin, org, as_actor, unassigned_patient
+):
+    """The tab's own read is the audited one (flagged break-glass); its header (weight, care
+    team) is built from the patient that read fetched, not from a second chart read."""
+    from openkap.audit.models import AuditAction, AuditEvent
+    from openkap.patients import services
+
+    services.weight_record(by=as_actor(admin, org), patient_id=unassigned_patient.id, value="80.4", unit="kg")
+    services.break_glass(by=as_actor(therapist, org), patient_id=unassigned_patient.id,
+                         reason="Patient in crisis at front desk")
+    before = AuditEvent.objects.filter(action=AuditAction.VIEW).count()
+    html = client_for(therapist).get(reverse(name, args=[unassigned_patient.id])).content.decode()
+    assert "Emergency (break-glass) access" in html
+    assert unassigned_patient.mrn in html
+    assert "80.40 kg" in html
+    views = AuditEvent.objects.filter(action=AuditAction.VIEW).order_by("id")[before:]
+    assert [(e.object_type, e.patient_id, e.break_glass) for e in views] == [
+        (object_type, unassigned_patient.id, True)]

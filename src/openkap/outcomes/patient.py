@@ -40,6 +40,7 @@ class PatientOutcomeReport:
     experience: list[dict[str, Any]]
     definitions: dict[str, Any]
     as_of: date
+    via_break_glass: bool
 
 
 def _status(outcome: Any, instrument_id: str) -> dict[str, Any]:
@@ -129,5 +130,5 @@ def patient_outcome_report(*, by: Actor, patient_id: int) -> PatientOutcomeRepor
                  patient_id=patient.id, break_glass=glass)
     return PatientOutcomeReport(
         patient=patient, instruments=instruments, sessions=sessions, experience=experience,
-        definitions=DEFAULT_DEFINITIONS.describe("phq9"), as_of=as_of,
+        definitions=DEFAULT_DEFINITIONS.describe("phq9"), as_of=as_of, via_break_glass=glass,
     )

@@ -28,7 +28,7 @@ from openkap.outcomes.research import (
     tables,
 )
 from openkap.outcomes.selectors import OutcomeReport
-from openkap.patients.selectors import patient_chart
+from openkap.patients.selectors import chart_header
 from openkap.web.decorators import apply_errors, staff_view
 
 CONTROL_PARAMS = {"view", "unsuppressed"}
@@ -118,7 +118,8 @@ def _patient_context(report: PatientOutcomeReport) -> dict[str, Any]:
 @staff_view(Perm.CLINICAL_VIEW)
 def patient_outcomes(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse:
     report = patient_outcome_report(by=actor, patient_id=patient_id)
-    chart = patient_chart(by=actor, patient_id=patient_id)
+    # The report's read is checked and audited: the header does not read the chart again.
+    chart = chart_header(by=actor, patient=report.patient, via_break_glass=report.via_break_glass)
     return TemplateResponse(request, "outcomes/patient.html", {"chart": chart, **_patient_context(report)})
 
 

@@ -21,7 +21,7 @@ from openkap.core.authz import CLINICAL_ROLES, Perm
 from openkap.dosing.models import DosingSession
 from openkap.patients.documents import pdf_response
 from openkap.patients.models import Patient
-from openkap.patients.selectors import patient_chart, patient_for, patient_search
+from openkap.patients.selectors import chart_header, patient_for, patient_search
 from openkap.scheduling import documents, ics, selectors, services
 from openkap.scheduling.forms import (
     FIELD_OF_ERROR,
@@ -278,12 +278,13 @@ def patient_appointments(request: WebRequest, actor: Actor, patient_id: int) -> 
 def _patient_appointments(
     request: WebRequest, actor: Actor, patient_id: int, new_url: str | None = None
 ) -> HttpResponse:
-    chart = patient_chart(by=actor, patient_id=patient_id)
     data = selectors.patient_appointments(by=actor, patient_id=patient_id)
+    # The appointments' read is checked and audited: the header does not read the chart again.
+    chart = chart_header(by=actor, patient=data.patient, via_break_glass=data.via_break_glass)
     can_book = actor.can(Perm.APPOINTMENT_BOOK) and _may_book(actor, patient_id)
     return TemplateResponse(
         request, "scheduling/patient_appointments.html",
-        {"chart": chart, "patient": chart.patient, "data": data, "can_book": can_book,
+        {"chart": chart, "patient": chart.patient, "data": data, "attendance": data.attendance, "can_book": can_book,
          "feed": services.active_feed(by=actor, patient_id=patient_id) if can_book else None,
          "new_url": new_url},
     )

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
+from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext_lazy as _
 
 from openkap.accounts.authz import Actor, organizations_of
@@ -62,9 +64,64 @@ ROLE_NAMES = {
 }
 
 
+# The number beside Today, kept in the session (read on every request anyway) for this
+# long: [organisation id, when counted, the number] (ADR 0088).
+NAV_COUNT_KEY = "nav_count"
+NAV_COUNT_SECONDS = 30
+
+
+def forget_nav_count(request: HttpRequest) -> None:
+    """The actor's own write may have changed their number: count again on the next page."""
+    if NAV_COUNT_KEY in request.session:
+        del request.session[NAV_COUNT_KEY]
+
+
+def _nav_count(request: HttpRequest, actor: Actor) -> int:
+    """The hand-offs and tasks waiting for the actor, counted at most every
+    NAV_COUNT_SECONDS; the Today page, which lists them, always counts."""
+    now = int(time.time())
+    kept = request.session.get(NAV_COUNT_KEY)
+    org_id, at, count = kept if isinstance(kept, list) and len(kept) == 3 else (None, 0, 0)
+    fresh = org_id == actor.organization.id and 0 <= now - at < NAV_COUNT_SECONDS
+    today = request.resolver_match is not None and request.resolver_match.view_name == "web:home"
+    if fresh and not today:
+        return int(count)
+    counted = waiting_count(actor)
+    if not (fresh and count == counted):  # the Today page saves the session only on a change
+        request.session[NAV_COUNT_KEY] = [actor.organization.id, now, counted]
+    return counted
+
+
+# The navigation's addresses take no arguments: reversed once per process (and URL
+# configuration and script prefix, which a deployment does not change per request).
+_HREFS: dict[tuple[str, str, str], str] = {}
+
+
+def _href(name: str) -> str:
+    key = (get_script_prefix(), str(get_urlconf() or settings.ROOT_URLCONF), name)
+    href = _HREFS.get(key)
+    if href is None:
+        href = _HREFS[key] = reverse(name)
+    return href
+
+
+def _nav(request: HttpRequest, actor: Actor) -> list[dict[str, Any]]:
+    counts = {"web:home": _nav_count(request, actor)} if actor.is_staff else {}
+    items = []
+    for name, label, shown in NAV:
+        if shown(actor):
+            href = _href(name)
+            # The label translated once here, not at each of its uses in the layout.
+            items.append({"href": href, "label": str(label), "current": _is_current(request.path, href),
+                          "count": counts.get(name, 0)})
+    return items
+
+
 def shell(request: HttpRequest) -> dict[str, Any]:
     """What the base layout needs: navigation by permission, the demo banner, the
-    idle timeout (the page clears itself when the session would have expired)."""
+    idle timeout (the page clears itself when the session would have expired). The
+    navigation and the way back are worked out only if the template shows them (an
+    htmx partial does not)."""
     actor = getattr(request, "actor", None)
     context: dict[str, Any] = {
         "demo_mode": settings.DEMO_MODE,
@@ -77,14 +134,9 @@ def shell(request: HttpRequest) -> dict[str, Any]:
         # Signed in but not past the second step: no navigation yet, only sign-out.
         context["nav_hidden"] = True
     elif actor:
-        nav = [(name, reverse(name), label) for name, label, shown in NAV if shown(actor)]
-        counts = {"web:home": waiting_count(actor)} if actor.is_staff else {}
-        context["nav"] = [
-            {"href": href, "label": label, "current": _is_current(request.path, href), "count": counts.get(name, 0)}
-            for name, href, label in nav
-        ]
+        context["nav"] = SimpleLazyObject(lambda: _nav(request, actor))
         # The actor's middleware read them with the roles (one query per request).
         organizations = getattr(request, "organizations", None)
         context["organizations"] = organizations if organizations is not None else organizations_of(actor.user)
-        context["way_back"] = way_back(request, actor)
+        context["way_back"] = SimpleLazyObject(lambda: way_back(request, actor))
     return context

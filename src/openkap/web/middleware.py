@@ -10,6 +10,7 @@ from django.utils import translation
 
 from openkap.audit.services import record_refusal
 from openkap.fhir.framework import is_fhir_path, refused
+from openkap.web.context import forget_nav_count
 
 # Everything is served from this origin; htmx and the stylesheet are vendored.
 # The API docs page (Swagger UI) is the one exception and is served by django-ninja
@@ -89,6 +90,19 @@ class RejectNulMiddleware:
             return any("\x00" in t for t in texts)
         body = request.body
         return b"\x00" in body or b"\\u0000" in body or b"%00" in body
+
+
+class NavCountMiddleware:
+    """A signed-in user's write (any request but GET, HEAD, OPTIONS) may change what waits
+    for them: the navigation's kept number is dropped so the next page counts again."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method not in {"GET", "HEAD", "OPTIONS"} and request.user.is_authenticated:
+            forget_nav_count(request)
+        return self.get_response(request)
 
 
 class LanguageMiddleware:

@@ -22,9 +22,11 @@ def appointments_tab(context: dict[str, Any], patient: Patient) -> dict[str, Any
     """The chart's Appointments tab with the patient's no-show and cancellation counts
     (the chart view has already checked and audited access to the patient)."""
     request = context.get("request")
+    # The Appointments tab has counted them already and passes them on.
+    counted = context.get("attendance")
     return {
         "patient": patient,
-        "attendance": selectors.attendance(patient.id),
+        "attendance": selectors.attendance(patient.id) if counted is None else counted,
         "current": bool(request and request.resolver_match and request.resolver_match.view_name == "scheduling:patient_appointments"),
     }
 
