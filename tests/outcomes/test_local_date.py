@@ -1,13 +1,16 @@
-"""The cohort's clinic-local days are computed by the database (ADR 0061): they must be
-the days Python's zoneinfo gives, in every zone shape (DST north and south, half-hour
-and 45-minute offsets, a zone that changed its standard offset), on both databases;
-and the report read through them must equal the pure core on the same data."""
+"""The cohort's clinic-local days come from seconds since 1970 read from the database and
+the zone's offset table searched in NumPy (ADR 0082): they must be the days Python's
+zoneinfo gives, in every zone shape (DST north and south, half-hour and 45-minute
+offsets, a zone that changed its standard offset), on both databases; and the report
+read through them must equal the pure core on the same data."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+import math
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 from django.db import transaction
 from django.db.models import DateTimeField, Value
@@ -16,14 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from openkap.core.outcomes import PatientInput, Score, patient_outcome
-from openkap.outcomes.cohort import (
-    CohortFilters,
-    LocalDate,
-    as_date,
-    enrolled_patients,
-    patient_outcomes,
-    utc_offsets,
-)
+from openkap.core.outcomes.days import from_day_number, local_day_numbers, utc_offsets
+from openkap.outcomes.cohort import CohortFilters, EpochSeconds, cohort_selection, enrolled_cohort
 from tests.profiles import examples
 
 ZONES = ["America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu", "America/St_Johns", "Europe/London",
@@ -33,22 +30,26 @@ MOMENTS = st.datetimes(min_value=datetime(1901, 1, 1), max_value=datetime(2035, 
                        timezones=st.just(UTC))
 
 
-def _offset_day(moment: datetime, zone: str) -> date:
-    text = moment.strftime("%Y-%m-%d %H:%M:%S")
-    minutes = next(m for since, m in utc_offsets(zone) if text >= since)
-    return (moment + timedelta(minutes=minutes)).date()
+def _day(seconds: int, zone: str) -> date:
+    return from_day_number(int(local_day_numbers(np.array([seconds]), zone)[0]))
 
 
 @given(moment=MOMENTS, zone=st.sampled_from(ZONES))
 def test_the_offset_table_gives_zoneinfo_s_day(moment, zone):
-    assert _offset_day(moment, zone) == moment.astimezone(ZoneInfo(zone)).date()
+    assert _day(math.floor(moment.timestamp()), zone) == moment.astimezone(ZoneInfo(zone)).date()
 
 
 def test_the_offset_table_knows_the_changes_of_a_hand_checked_zone():
     table = dict(utc_offsets("America/New_York"))
     # US daylight saving time, 2025: 2 a.m. EST on 9 March (07:00 UTC), 2 a.m. EDT on 2 November (06:00 UTC).
-    assert table["2025-03-09 07:00:00"] == -240
-    assert table["2025-11-02 06:00:00"] == -300
+    assert table[int(datetime(2025, 3, 9, 7, tzinfo=UTC).timestamp())] == -4 * 3600
+    assert table[int(datetime(2025, 11, 2, 6, tzinfo=UTC).timestamp())] == -5 * 3600
+    # One second before the change it is still 9 March 01:59:59 EST; at it, 03:00 EDT.
+    march_9 = int(datetime(2025, 3, 9, 7, tzinfo=UTC).timestamp())
+    assert _day(march_9 - 1, "America/New_York") == _day(march_9, "America/New_York") == date(2025, 3, 9)
+    # Once summer time has begun (UTC-4) the local day turns at 04:00 UTC, not 05:00.
+    assert _day(int(datetime(2025, 3, 10, 3, 59, 59, tzinfo=UTC).timestamp()), "America/New_York") == date(2025, 3, 9)
+    assert _day(int(datetime(2025, 3, 10, 4, tzinfo=UTC).timestamp()), "America/New_York") == date(2025, 3, 10)
 
 
 @pytest.mark.django_db
@@ -59,10 +60,11 @@ def test_the_database_gives_zoneinfo_s_day(org, zone):
     @settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(moment=MOMENTS)
     def check(moment):
-        raw = (Organization.objects.filter(pk=org.pk)
-               .annotate(day=LocalDate(Value(moment, output_field=DateTimeField()), zone))
-               .values_list("day", flat=True).get())
-        assert as_date(raw) == moment.astimezone(ZoneInfo(zone)).date()
+        seconds = (Organization.objects.filter(pk=org.pk)
+                   .annotate(at=EpochSeconds(Value(moment, output_field=DateTimeField())))
+                   .values_list("at", flat=True).get())
+        assert seconds == math.floor(moment.timestamp())
+        assert _day(seconds, zone) == moment.astimezone(ZoneInfo(zone)).date()
 
     with override_settings(TIME_ZONE=zone):
         check()
@@ -116,9 +118,8 @@ def test_the_report_read_through_the_database_equals_the_core(org, site, prescri
                              tuple(Score(w.date(), float(t), 0) for w, t in score_rows)),
                 "phq9", as_of=date(2026, 1, 1))
         filters = CohortFilters()
-        enrolled = enrolled_patients(org.id, filters)
-        got = {record.patient_id: outcome
-               for record, outcome in patient_outcomes(org.id, enrolled, filters, as_of=date(2026, 1, 1))}
+        enrolled = enrolled_cohort(org.id, filters)
+        got = {o.patient_id: o for o in cohort_selection(org.id, enrolled, filters, as_of=date(2026, 1, 1)).outcomes()}
         assert got == expected
 
     with override_settings(TIME_ZONE="America/New_York"):

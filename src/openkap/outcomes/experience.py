@@ -4,6 +4,7 @@ outcome section of the report (the statistics are `core.outcomes.experience`).""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -24,14 +25,16 @@ EXPERIENCE_INSTRUMENTS = ("meq30", "cadss", "cadss6", "ebi")
 
 def experience_cases(
     organization_id: int,
-    analysed: dict[int, PatientOutcome],
+    outcome_of: Callable[[int], PatientOutcome | None],
     enrolled: dict[int, Enrolled],
     definitions: OutcomeDefinitions,
 ) -> dict[str, list[ExperienceCase]]:
-    """Per experience instrument: one case per analysed patient who completed it during
-    the induction (from the first session's day to the day after the last), the mean
-    of their totals; for the MEQ-30 also whether any met the complete mystical experience."""
+    """Per experience instrument: one case per analysed patient (`outcome_of` gives an
+    analysed patient's outcome, else None) who completed it during the induction (from
+    the first session's day to the day after the last), the mean of their totals; for
+    the MEQ-30 also whether any met the complete mystical experience."""
 
+    analysed: dict[int, PatientOutcome | None] = {}
     totals: dict[tuple[str, int], list[float]] = defaultdict(list)
     complete: dict[int, bool] = {}
     rows = (
@@ -42,7 +45,9 @@ def experience_cases(
                      "result__indicators__complete_mystical_experience")
     )
     for pid, instrument, at, total, cme in rows.iterator(chunk_size=5000):
-        outcome = analysed.get(pid)
+        if pid not in analysed:
+            analysed[pid] = outcome_of(pid)
+        outcome = analysed[pid]
         if outcome is None or total is None:
             continue
         day = timezone.localtime(at).date()
@@ -54,6 +59,7 @@ def experience_cases(
     cases: dict[str, list[ExperienceCase]] = {get_instrument(i).short_name: [] for i in EXPERIENCE_INSTRUMENTS}
     for (instrument, pid), values in sorted(totals.items()):
         outcome = analysed[pid]
+        assert outcome is not None
         assert outcome.baseline is not None
         assert outcome.endpoint is not None
         assert outcome.percent_change is not None

@@ -258,7 +258,7 @@ def _participants(organization: Organization, mode: DateMode) -> dict[int, _Part
         if record is None:
             continue
         state, zip5 = state_and_zip(address or "")
-        people[pid] = _Participant(record, age_band(age_years(dob, record.session_days[0])), sex or "unknown",
+        people[pid] = _Participant(record, age_band(age_years(dob, record.first_day)), sex or "unknown",
                                    state, zip3(zip5))
     episodes = {p.enrolled.episode_id: p for p in people.values()}
     for episode_id, diagnoses in (
@@ -342,7 +342,7 @@ def write_export(organization: Organization, options: ExportOptions) -> Research
 
     def when(pid: int, day: date) -> int | date:
         if options.dates == "relative":
-            return days_from(day, kept[pid].enrolled.session_days[0])
+            return days_from(day, kept[pid].enrolled.first_day)
         return shifter.shift(day, pid)
 
     directory = Path(tempfile.mkdtemp(prefix="openkap-research-"))
@@ -355,9 +355,9 @@ def write_export(organization: Organization, options: ExportOptions) -> Research
         for pid in sorted(kept, key=numbers.__getitem__):
             p = kept[pid]
             row: tuple[Any, ...] = (numbers[pid], *anonymity.released[pid], anonymity.levels[pid], p.diagnoses,
-                                    len(p.enrolled.session_days))
+                                    p.enrolled.sessions)
             if options.dates == "shifted":
-                row = (*row, when(pid, p.enrolled.session_days[0]))
+                row = (*row, when(pid, p.enrolled.first_day))
             writers["participants"].add(row)
         number_of_session = 0
         last = None

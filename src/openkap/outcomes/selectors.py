@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -23,12 +22,20 @@ from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.core.authz import Perm
 from openkap.core.instruments import UnknownInstrumentError, get_instrument
-from openkap.core.outcomes import CohortSummary, PatientOutcome, summarise, suppress_count
+from openkap.core.outcomes import CohortSummary, suppress_count
+from openkap.core.outcomes.cohort import in_baseline_band, summarise_selection
 from openkap.core.outcomes.experience import ExperienceCase
 from openkap.core.outcomes.suppression import SMALL
 from openkap.core.routes import ROUTE_LABELS, Route
 from openkap.dbrouter import replica_reads
-from openkap.outcomes.cohort import CohortFilters, Enrolled, enrolled_patients, patient_outcomes
+from openkap.outcomes.cohort import (
+    CohortFilters,
+    Enrolled,
+    as_date,
+    cohort_selection,
+    enrolled_cohort,
+    raw_chunks,
+)
 from openkap.outcomes.experience import experience_cases, experience_dict
 from openkap.pathway.models import Intake
 from openkap.patients.models import Patient
@@ -123,11 +130,40 @@ def _validate(organization: Organization, filters: CohortFilters) -> None:
         raise ValidationError(errors)
 
 
-def _in_band(outcome: PatientOutcome, band_id: str, instrument_id: str) -> bool:
-    if outcome.baseline is None:
-        return False
-    band = next((b for b in get_instrument(instrument_id).bands if b.minimum <= outcome.baseline.total <= b.maximum), None)
-    return band is not None and band.id == band_id
+_ROUTE_LABEL = {route.value: label for route, label in ROUTE_LABELS.items()}
+
+
+def _demographics(organization: Organization, kept: dict[int, Enrolled]) -> tuple[Demographics, dict[str, Demographics]]:
+    """Overall and by site: one row per kept patient, counted once per group."""
+    sites = dict(Site.objects.filter(organization=organization).values_list("id", "name"))
+    diagnoses_of: dict[int, list[str]] = {}
+    episodes = {r.episode_id for r in kept.values()}
+    for episode_id, diagnoses in Intake.objects.filter(organization=organization).values_list("episode_id", "diagnoses"):
+        if episode_id in episodes:
+            diagnoses_of[episode_id] = sorted({str(d.get("code", ""))[:3].upper() for d in diagnoses or [] if d.get("code")})
+    rows: dict[str, list[tuple[int, str, str, str, list[str]]]] = {}
+    people = Patient.objects.filter(organization=organization).values_list(
+        "id", "date_of_birth", "sex_at_birth", "gender_identity")
+    for chunk in raw_chunks(people):
+        for pid, dob, sex, gender in chunk:
+            record = kept.get(pid)
+            if record is None:
+                continue
+            born, first = as_date(dob), record.first_day
+            rows.setdefault(sites.get(record.site_id, f"Site {record.site_id}"), []).append((
+                first.year - born.year - ((first.month, first.day) < (born.month, born.day)),
+                sex or "not recorded", gender or "not recorded", _ROUTE_LABEL.get(record.route, "Not recorded"),
+                diagnoses_of.get(record.episode_id) or ["not recorded"],
+            ))
+
+    def table(group: list[tuple[int, str, str, str, list[str]]]) -> Demographics:
+        return Demographics(
+            n=len(group), ages=[r[0] for r in group], sex=Counter(r[1] for r in group),
+            gender=Counter(r[2] for r in group), routes=Counter(r[3] for r in group),
+            diagnoses=Counter(code for r in group for code in r[4]),
+        )
+
+    return table([r for group in rows.values() for r in group]), {site: table(group) for site, group in rows.items()}
 
 
 def build_report(organization: Organization, filters: CohortFilters, *, as_of: date | None = None) -> OutcomeReport:
@@ -136,48 +172,14 @@ def build_report(organization: Organization, filters: CohortFilters, *, as_of: d
 
     _validate(organization, filters)
     as_of = as_of or timezone.localdate()
-    enrolled = enrolled_patients(organization.id, filters)
-    kept: dict[int, Enrolled] = {}
-
-    analysed: dict[int, PatientOutcome] = {}
-
-    def outcomes() -> Iterable[PatientOutcome]:
-        for record, outcome in patient_outcomes(organization.id, enrolled, filters, as_of=as_of):
-            if filters.baseline_band and not _in_band(outcome, filters.baseline_band, filters.instrument):
-                continue
-            kept[record.patient_id] = record
-            if outcome.analysed:
-                analysed[record.patient_id] = outcome
-            yield outcome
-
-    summary = summarise(filters.instrument, outcomes(), definitions=filters.definitions)
-    experience = experience_cases(organization.id, analysed, kept, filters.definitions)
-    sites = dict(Site.objects.filter(organization=organization).values_list("id", "name"))
-    overall, by_site = Demographics(), dict[str, Demographics]()
-    diagnoses_of: dict[int, list[str]] = {}
-    episodes = {r.episode_id for r in kept.values()}
-    for episode_id, diagnoses in Intake.objects.filter(organization=organization).values_list("episode_id", "diagnoses"):
-        if episode_id in episodes:
-            diagnoses_of[episode_id] = sorted({str(d.get("code", ""))[:3].upper() for d in diagnoses or [] if d.get("code")})
-    for pid, dob, sex, gender in (
-        Patient.objects.filter(organization=organization).values_list("id", "date_of_birth", "sex_at_birth", "gender_identity")
-        .iterator(chunk_size=5000)
-    ):
-        record = kept.get(pid)
-        if record is None:
-            continue
-        first = record.session_days[0]
-        age = first.year - dob.year - ((first.month, first.day) < (dob.month, dob.day))
-        site = sites.get(record.site_id, f"Site {record.site_id}")
-        route = ROUTE_LABELS[Route(record.route)] if record.route in ROUTE_VALUES else "Not recorded"
-        for demo in (overall, by_site.setdefault(site, Demographics())):
-            demo.n += 1
-            demo.ages.append(age)
-            demo.sex[sex or "not recorded"] += 1
-            demo.gender[gender or "not recorded"] += 1
-            demo.routes[route] += 1
-            for code in diagnoses_of.get(record.episode_id) or ["not recorded"]:
-                demo.diagnoses[code] += 1
+    cohort = enrolled_cohort(organization.id, filters)
+    selection = cohort_selection(organization.id, cohort, filters, as_of=as_of)
+    if filters.baseline_band:
+        selection = selection.subset(in_baseline_band(selection, filters.baseline_band))
+    kept = {pid: cohort.records[pid] for pid in selection.patients.tolist()}
+    summary = summarise_selection(selection, definitions=filters.definitions)
+    experience = experience_cases(organization.id, selection.analysed_outcome, kept, filters.definitions)
+    overall, by_site = _demographics(organization, kept)
     return OutcomeReport(
         organization=organization.name, filters=filters, generated_at=timezone.now(), as_of=as_of,
         summary=summary, overall=overall, by_site=by_site, experience=experience,

@@ -9,12 +9,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from openkap.core.instruments import get_instrument
 from openkap.core.instruments.engine import score_range
 
 from . import stats
+from .arrays import ANALYSED, REASONS, Selection, from_outcomes, ranges
 from .definitions import DEFAULT_DEFINITIONS, OutcomeDefinitions
-from .patient import ExclusionReason, PatientOutcome, responded
+from .patient import ExclusionReason, PatientOutcome
 from .suppression import RULE, SMALL, suppress_count, suppressed_percent
 
 DURABILITY_DAYS = (28, 56)
@@ -240,92 +243,111 @@ def summarise(
     *,
     definitions: OutcomeDefinitions = DEFAULT_DEFINITIONS,
 ) -> CohortSummary:
-    """One pass over the enrolled patients' outcomes (streamed; only the analysed pairs
-    are kept)."""
-    instrument = get_instrument(instrument_id)
+    """The summary of outcomes computed one by one (`patient_outcome`)."""
+    return summarise_selection(from_outcomes(instrument_id, outcomes), definitions=definitions)
+
+
+def _responds(baseline: np.ndarray, current: np.ndarray, definitions: OutcomeDefinitions) -> np.ndarray:
+    """`change.is_response` over arrays: cross-multiplied, none for a baseline of 0."""
+    reduction = definitions.response_reduction_percent
+    responds: np.ndarray = (baseline > 0) & ((baseline - current) * 100 >= reduction * baseline)
+    return responds
+
+
+def band_index(instrument_id: str, totals: np.ndarray) -> np.ndarray:
+    """The index of each total's band among the instrument's bands (the first that holds
+    it), or -1."""
+    index = np.full(len(totals), -1)
+    for k, band in enumerate(get_instrument(instrument_id).bands):
+        index[(index == -1) & (band.minimum <= totals) & (totals <= band.maximum)] = k
+    return index
+
+
+def in_baseline_band(selection: Selection, band_id: str) -> np.ndarray:
+    """Which patients have a baseline in the band `band_id` (a boolean mask)."""
+    ids = [band.id for band in get_instrument(selection.instrument_id).bands]
+    band_of = band_index(selection.instrument_id, selection.scores.total[np.maximum(selection.baseline, 0)])
+    mask: np.ndarray = (selection.baseline >= 0) & (band_of == ids.index(band_id))
+    return mask
+
+
+def summarise_selection(
+    selection: Selection,
+    *,
+    definitions: OutcomeDefinitions = DEFAULT_DEFINITIONS,
+) -> CohortSummary:
+    """The cohort's summary from every enrolled patient's selected scores, over arrays."""
+    instrument = get_instrument(selection.instrument_id)
     remission = definitions.remission(instrument.id)
     rci = definitions.reliable_change_points(instrument.id)
+    total, item9 = selection.scores.total, selection.scores.item9
+    codes = selection.excluded
+    exclusions = {reason: int(np.count_nonzero(codes == k)) for k, reason in enumerate(REASONS)}
+    analysed = np.flatnonzero(codes == ANALYSED)
+    b_index, e_index = selection.baseline[analysed], selection.endpoint[analysed]
+    b, e = total[b_index], total[e_index]
+    responds = _responds(b, e, definitions)
+    if remission is None:
+        remits = np.zeros(len(e), bool)
+    else:
+        remits = e <= remission.threshold if remission.inclusive else e < remission.threshold
     bands = list(instrument.bands)
-    band_counts = {band.id: [0, 0, 0] for band in bands}
-    exclusions = dict.fromkeys(ExclusionReason, 0)
-    baseline: list[float] = []
-    endpoint: list[float] = []
-    n_enrolled = n_response = n_remission = n_deteriorated = 0
-    si = [0, 0, 0, 0]  # with SI at baseline, reduced, resolved, increased (any)
-    by_session: dict[int, list[float]] = {}
-    at_endpoint: list[float] = []
-    km_durations: list[float] = []
-    km_events: list[bool] = []
-    for outcome in outcomes:
-        n_enrolled += 1
-        for k, score in enumerate(outcome.before_session):
-            if score is not None and outcome.baseline is not None:
-                by_session.setdefault(k, []).append(score.total)
-        if outcome.excluded is not None:
-            exclusions[outcome.excluded] += 1
-            continue
-        assert outcome.baseline is not None
-        assert outcome.endpoint is not None
-        b, e = outcome.baseline.total, outcome.endpoint.total
-        baseline.append(b)
-        endpoint.append(e)
-        at_endpoint.append(e)
-        resp = responded(outcome, e, definitions)
-        remit = remission.met(e) if remission else False
-        n_response += resp
-        n_remission += remit
-        if rci is not None and e - b >= rci:
-            n_deteriorated += 1
-        band = next((x for x in bands if x.minimum <= b <= x.maximum), None)
-        if band is not None:
-            row = band_counts[band.id]
-            row[0] += 1
-            row[1] += resp
-            row[2] += remit
-        if instrument.id == "phq9" and outcome.baseline.item9 is not None and outcome.endpoint.item9 is not None:
-            b9, e9 = outcome.baseline.item9, outcome.endpoint.item9
-            if b9 > 0:
-                si[0] += 1
-                si[1] += e9 < b9
-                si[2] += e9 == 0
-            si[3] += e9 > b9
-        if resp and outcome.later_scores:
-            lost = next((s for s in outcome.later_scores if not responded(outcome, s.total, definitions)), None)
-            last = lost or outcome.later_scores[-1]
-            km_durations.append(float((last.day - outcome.endpoint.day).days))
-            km_events.append(lost is not None)
-    trajectory = [
-        TrajectoryPoint(
-            "Baseline" if k == 0 else f"Before session {k + 1}",
-            len(values), stats.mean_sd(values)[0], stats.mean_ci(values, definitions.confidence),
+    band_of = band_index(instrument.id, b)
+
+    suicidal_ideation = None
+    if instrument.id == "phq9":
+        b9, e9 = item9[b_index], item9[e_index]
+        both = ~np.isnan(b9) & ~np.isnan(e9)
+        with_si = both & (b9 > 0)
+        suicidal_ideation = SuicidalIdeation(
+            int(with_si.sum()), int((with_si & (e9 < b9)).sum()), int((with_si & (e9 == 0)).sum()),
+            len(b), int((both & (e9 > b9)).sum()),
         )
-        for k, values in sorted(by_session.items())
-    ]
-    trajectory.append(
-        TrajectoryPoint("Endpoint", len(at_endpoint), stats.mean_sd(at_endpoint)[0],
-                        stats.mean_ci(at_endpoint, definitions.confidence))
-    )
+
+    # The trajectory: the score before each induction session of every patient with a baseline.
+    counts = selection.induction_count
+    session_number = np.arange(len(selection.before)) - np.repeat(selection.induction_start, counts)
+    shown = np.repeat(selection.baseline >= 0, counts) & (selection.before >= 0)
+    trajectory = []
+    for k in np.unique(session_number[shown]).tolist():
+        values = total[selection.before[shown & (session_number == k)]]
+        trajectory.append(TrajectoryPoint("Baseline" if k == 0 else f"Before session {k + 1}", len(values),
+                                          stats.mean_sd(values)[0], stats.mean_ci(values, definitions.confidence)))
+    trajectory.append(TrajectoryPoint("Endpoint", len(e), stats.mean_sd(e)[0], stats.mean_ci(e, definitions.confidence)))
+
+    # Durability: among responders with later scores, days from the endpoint to the first
+    # later score no longer a response, censored at the last one.
+    followed = np.flatnonzero(responds & (selection.later_end[analysed] > selection.later_start[analysed]))
+    starts, ends = selection.later_start[analysed][followed], selection.later_end[analysed][followed]
+    later = ranges(starts, ends - starts)
+    group = np.cumsum(ends - starts) - (ends - starts)
+    lost_at = np.where(~_responds(np.repeat(b[followed], ends - starts), total[later], definitions),
+                       np.arange(len(later)), len(later))
+    first_lost = np.minimum.reduceat(lost_at, group) if len(later) else np.zeros(0, np.int64)
+    lost = first_lost < len(later)
+    stop = later[np.where(lost, first_lost, group + (ends - starts) - 1)]
+    days = selection.scores.day
+    durations = (days[stop] - days[e_index[followed]]).astype(float)
+
     return CohortSummary(
         instrument_id=instrument.id,
         instrument_name=instrument.short_name,
         definitions=definitions,
-        n_enrolled=n_enrolled,
+        n_enrolled=len(selection),
         exclusions=exclusions,
-        baseline=baseline,
-        endpoint=endpoint,
-        n_response=n_response,
-        n_remission=n_remission if remission else None,
-        n_deteriorated=n_deteriorated if rci is not None else None,
+        baseline=b.tolist(),
+        endpoint=e.tolist(),
+        n_response=int(responds.sum()),
+        n_remission=int(remits.sum()) if remission else None,
+        n_deteriorated=int(np.count_nonzero(e - b >= rci)) if rci is not None else None,
         by_baseline_band=[
-            BandRow(band.id, band.label, band_counts[band.id][0], band_counts[band.id][1],
-                    band_counts[band.id][2] if remission else None)
-            for band in bands
+            BandRow(band.id, band.label, int((band_of == k).sum()), int((responds & (band_of == k)).sum()),
+                    int((remits & (band_of == k)).sum()) if remission else None)
+            for k, band in enumerate(bands)
         ],
-        suicidal_ideation=(
-            SuicidalIdeation(si[0], si[1], si[2], len(baseline), si[3]) if instrument.id == "phq9" else None
-        ),
+        suicidal_ideation=suicidal_ideation,
         trajectory=trajectory,
-        durability=stats.kaplan_meier(km_durations, km_events, at_days=DURABILITY_DAYS),
+        durability=stats.kaplan_meier(durations.tolist(), lost.tolist(), at_days=DURABILITY_DAYS),
         has_remission=remission is not None,
         has_deterioration=rci is not None,
     )
