@@ -279,3 +279,24 @@ def test_scores_read_in_small_blocks_give_the_same_report(cohort, org, monkeypat
     small = build_report(org, CohortFilters(), as_of=date(2026, 1, 1)).to_dict(suppress=False)
     assert small | {"generated_at": None} == whole | {"generated_at": None}
     assert small["n_analysed"] == 5
+
+
+def test_ages_in_whole_years_as_a_birthday_counts_them():
+    import numpy as np
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from openkap.outcomes.selectors import _ages
+
+    dates = st.dates(min_value=date(1900, 1, 1), max_value=date(2030, 12, 31))
+
+    @given(pairs=st.lists(st.tuples(dates, dates), min_size=1, max_size=20))
+    def check(pairs):
+        born = np.array([b for b, _ in pairs], "datetime64[D]")
+        on = np.array([o for _, o in pairs], "datetime64[D]")
+        assert _ages(born, on).tolist() == [o.year - b.year - ((o.month, o.day) < (b.month, b.day)) for b, o in pairs]
+
+    check()
+    # Born on 29 February: a year older on 1 March, not on 28 February.
+    assert _ages(np.array(["2000-02-29"] * 2, "datetime64[D]"),
+                 np.array(["2001-02-28", "2001-03-01"], "datetime64[D]")).tolist() == [0, 1]

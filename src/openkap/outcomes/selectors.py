@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+import numpy as np
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -134,36 +135,58 @@ _ROUTE_LABEL = {route.value: label for route, label in ROUTE_LABELS.items()}
 
 
 def _demographics(organization: Organization, kept: dict[int, Enrolled]) -> tuple[Demographics, dict[str, Demographics]]:
-    """Overall and by site: one row per kept patient, counted once per group."""
+    """Overall and by site. Ages from arrays; the categories counted once per distinct
+    combination (a cohort has few), not once per patient and group."""
     sites = dict(Site.objects.filter(organization=organization).values_list("id", "name"))
-    diagnoses_of: dict[int, list[str]] = {}
+    diagnoses_of: dict[int, tuple[str, ...]] = {}
     episodes = {r.episode_id for r in kept.values()}
     for episode_id, diagnoses in Intake.objects.filter(organization=organization).values_list("episode_id", "diagnoses"):
         if episode_id in episodes:
-            diagnoses_of[episode_id] = sorted({str(d.get("code", ""))[:3].upper() for d in diagnoses or [] if d.get("code")})
-    rows: dict[str, list[tuple[int, str, str, str, list[str]]]] = {}
-    people = Patient.objects.filter(organization=organization).values_list(
-        "id", "date_of_birth", "sex_at_birth", "gender_identity")
-    for chunk in raw_chunks(people):
+            diagnoses_of[episode_id] = tuple(sorted({str(d.get("code", ""))[:3].upper()
+                                                     for d in diagnoses or [] if d.get("code")}))
+    records: list[Enrolled] = []
+    born: list[date] = []
+    people: list[tuple[str, str, str, str, tuple[str, ...]]] = []
+    for chunk in raw_chunks(Patient.objects.filter(organization=organization)
+                            .values_list("id", "date_of_birth", "sex_at_birth", "gender_identity")):
         for pid, dob, sex, gender in chunk:
             record = kept.get(pid)
-            if record is None:
-                continue
-            born, first = as_date(dob), record.first_day
-            rows.setdefault(sites.get(record.site_id, f"Site {record.site_id}"), []).append((
-                first.year - born.year - ((first.month, first.day) < (born.month, born.day)),
-                sex or "not recorded", gender or "not recorded", _ROUTE_LABEL.get(record.route, "Not recorded"),
-                diagnoses_of.get(record.episode_id) or ["not recorded"],
-            ))
+            if record is not None:
+                records.append(record)
+                born.append(as_date(dob))
+                people.append((sites.get(record.site_id, f"Site {record.site_id}"), sex or "not recorded",
+                               gender or "not recorded", _ROUTE_LABEL.get(record.route, "Not recorded"),
+                               diagnoses_of.get(record.episode_id) or ("not recorded",)))
+    ages = _ages(np.array(born, "datetime64[D]"),
+                 np.array([r.first_day_number for r in records], np.int64).astype("datetime64[D]")).tolist()
+    overall, by_site = Demographics(), dict[str, Demographics]()
+    ages_by_site: dict[str, list[int]] = {}
+    for (site, *_), age in zip(people, ages, strict=True):
+        ages_by_site.setdefault(site, []).append(age)
+    overall.ages = ages
+    for (site, sex, gender, route, codes), n in Counter(people).items():
+        for demo in (overall, by_site.setdefault(site, Demographics(ages=ages_by_site[site]))):
+            demo.n += n
+            demo.sex[sex] += n
+            demo.gender[gender] += n
+            demo.routes[route] += n
+            for code in codes:
+                demo.diagnoses[code] += n
+    return overall, by_site
 
-    def table(group: list[tuple[int, str, str, str, list[str]]]) -> Demographics:
-        return Demographics(
-            n=len(group), ages=[r[0] for r in group], sex=Counter(r[1] for r in group),
-            gender=Counter(r[2] for r in group), routes=Counter(r[3] for r in group),
-            diagnoses=Counter(code for r in group for code in r[4]),
-        )
 
-    return table([r for group in rows.values() for r in group]), {site: table(group) for site, group in rows.items()}
+def _ages(born: np.ndarray, on: np.ndarray) -> np.ndarray:
+    """Whole years from each birth date to the day `on`."""
+
+    def year_month_day(days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        month = days.astype("datetime64[M]")
+        return month.astype("datetime64[Y]").astype(np.int64), (
+            (month.astype(np.int64) % 12) * 32 + (days - month).astype(np.int64))
+
+    born_year, born_day = year_month_day(born)
+    on_year, on_day = year_month_day(on)
+    ages: np.ndarray = on_year - born_year - (on_day < born_day)
+    return ages
 
 
 def build_report(organization: Organization, filters: CohortFilters, *, as_of: date | None = None) -> OutcomeReport:
