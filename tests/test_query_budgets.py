@@ -87,12 +87,13 @@ CHART_TABS = [
 # Budgets (queries per request, middleware and audit rows included): what each page of the
 # portal patient's chart needed when written down (2026-12), plus about a fifth. The
 # Measures tab took 35 before its header stopped reading and auditing the chart again; the
-# Appointments and Outcomes tabs 28 and 26 before theirs did (ADR 0088).
+# Appointments and Outcomes tabs 28 and 26 before theirs did (ADR 0088); the overview 17
+# before the header's banner and badges were read with the patient (ADR 0089).
 CHART_BUDGET = {
-    "": 25, "pathway/": 55, "measures/": 34, "appointments/": 26, "medicine-sessions/": 26,
+    "": 18, "pathway/": 55, "measures/": 32, "appointments/": 24, "medicine-sessions/": 26,
     "psychotherapy-notes/": 25, "pathway/intake/": 28, "pathway/checklist/": 44, "pathway/eligibility/": 46,
     "pathway/plan/": 26, "pathway/preparation/": 32, "pathway/consent/": 28, "pathway/integration/": 30,
-    "pathway/reassessment/": 25, "pathway/journal/": 27, "outcomes/": 24,
+    "pathway/reassessment/": 25, "pathway/journal/": 27, "outcomes/": 22,
 }
 
 
@@ -466,3 +467,33 @@ def test_the_board_costs_the_same_for_one_arrival_as_for_many(demo):
                                      scheduled_start=start + timedelta(minutes=5), created_by=template.created_by)
     assert DosingSession.objects.filter(site_id=demo.site, status="scheduled", scheduled_start__gte=start).count() >= 4
     assert queries(client, url) == before
+
+
+def test_the_chart_reads_its_header_facts_with_the_patient(demo):
+    """The safety banner's "any open safety task" and the tab strip's no-show and late
+    cancellation counts, read as annotations of the chart's patient (ADR 0089), equal what
+    the banner and the strip read on their own, for every patient of the demo clinic."""
+    from openkap.accounts.authz import build_actor
+    from openkap.accounts.models import Organization
+    from openkap.measures.selectors import open_safety_tasks
+    from openkap.patients.models import Patient
+    from openkap.patients.selectors import patient_in_organization
+    from openkap.scheduling.selectors import attendance
+    from openkap.tasks.services import SAFETY_TASK_KIND, task_create
+
+    org = Organization.objects.get(slug="demo")
+    nurse = build_actor(_user("nurse@demo.openkap.org"), org)
+    task_create(by=nurse, organization=org, kind=SAFETY_TASK_KIND, patient=Patient.objects.get(id=demo.poor),
+                title="PHQ-9 item 9 answered 2", priority="urgent", assignee_ids=[nurse.user.id])
+    seen = {"safety": 0, "no_shows": 0, "late": 0}
+    for patient_id in Patient.objects.filter(organization=org).values_list("id", flat=True):
+        patient = patient_in_organization(nurse, patient_id, chart_facts=True)
+        counts = attendance(patient_id)
+        safety = bool(open_safety_tasks(patient))
+        assert (bool(patient.chart_open_safety_task), patient.chart_no_shows, patient.chart_late_cancellations) == (
+            safety, counts.no_shows, counts.late_cancellations), patient_id
+        seen["safety"] += safety
+        seen["no_shows"] += counts.no_shows
+        seen["late"] += counts.late_cancellations
+    # Each fact is present somewhere, so each comparison above could have failed.
+    assert min(seen.values()) > 0, seen

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
@@ -85,6 +85,12 @@ def current_responses(patient: Patient) -> QuerySet[MeasureResponse]:
         .select_related("entered_by")
         .order_by("completed_at", "id")
     )
+
+
+def has_open_safety_task() -> Exists:
+    """Whether the patient (the outer row) has an open safety task: the chart reads it with
+    the patient (patients.selectors.CHART_FACTS), so the banner queries only when it shows."""
+    return Exists(Task.objects.filter(patient=OuterRef("pk"), kind=SAFETY_TASK_KIND, resolved_at__isnull=True))
 
 
 def open_safety_tasks(patient: Patient) -> list[Task]:
@@ -178,8 +184,9 @@ def build_trend(
 
 def measures_overview(*, by: Actor, patient_id: int) -> MeasuresOverview:
     """Everything of the Measures tab: schedule, trends with change from baseline,
-    triage screens, open safety tasks. Reads only: the schedule follows the events."""
-    patient, glass = patient_for(by, patient_id, Perm.MEASURE_VIEW)
+    triage screens, open safety tasks. Reads only: the schedule follows the events. The
+    patient comes with the chart header's facts (the tab strip's badges)."""
+    patient, glass = patient_for(by, patient_id, Perm.MEASURE_VIEW, chart_facts=True)
     episode = current_episode(patient)
     plan: dict[str, list[str]] = {}
     if episode is not None:

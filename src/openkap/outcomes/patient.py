@@ -63,7 +63,8 @@ def _status(outcome: Any, instrument_id: str) -> dict[str, Any]:
 
 
 def patient_outcome_report(*, by: Actor, patient_id: int) -> PatientOutcomeReport:
-    patient, glass = patient_for(by, patient_id, Perm.CLINICAL_VIEW)
+    # With the chart header's facts: the tab shows the header (banner, tab strip).
+    patient, glass = patient_for(by, patient_id, Perm.CLINICAL_VIEW, chart_facts=True)
     held = list(
         DosingSession.objects.held().filter(patient=patient).select_related("site", "protocol_version", "episode")
         .prefetch_related(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -41,10 +42,27 @@ def active_break_glass(*, user_id: int, patient_id: int) -> BreakGlassGrant | No
     ).first()
 
 
-def patient_in_organization(by: Actor, patient_id: int) -> Patient:
+# Facts other apps show in every chart's header (the safety banner, the attendance badges),
+# registered by those apps at start-up: name -> a factory of an expression over the patient
+# row. The chart page reads them with the patient, in its one query, rather than one query
+# each from their template tags (ADR 0089). Names start with "chart_".
+CHART_FACTS: dict[str, Callable[[], Any]] = {}
+
+
+def register_chart_fact(name: str, expression: Callable[[], Any]) -> None:
+    if not name.startswith("chart_"):
+        raise ValueError(f"a chart fact's name starts with chart_: {name}")
+    CHART_FACTS[name] = expression
+
+
+def patient_in_organization(by: Actor, patient_id: int, *, chart_facts: bool = False) -> Patient:
     """The patient, or 404 when it is not in the actor's organisation. Reveals
-    nothing but existence, so it is not a read of patient data."""
-    patient = Patient.objects.filter(id=patient_id, organization=by.organization).first()
+    nothing but existence, so it is not a read of patient data (with ``chart_facts``,
+    the caller's audited read covers them)."""
+    qs = Patient.objects.filter(id=patient_id, organization=by.organization)
+    if chart_facts:
+        qs = qs.annotate(**{name: expression() for name, expression in CHART_FACTS.items()})
+    patient = qs.first()
     if patient is None:
         raise Http404("No such patient in your organisation.")
     return patient
@@ -58,11 +76,13 @@ def portal_patient(by: Actor) -> Patient:
     return patient
 
 
-def patient_for(by: Actor, patient_id: int, perm: Perm = Perm.PATIENT_VIEW) -> tuple[Patient, bool]:
+def patient_for(
+    by: Actor, patient_id: int, perm: Perm = Perm.PATIENT_VIEW, *, chart_facts: bool = False
+) -> tuple[Patient, bool]:
     """Fetch a patient for ``perm``: 404 outside the actor's organisation, 403 outside
     the care team (unless broken glass). Returns the patient and whether access is
     by break-glass, so the caller's audit row can be flagged."""
-    patient = patient_in_organization(by, patient_id)
+    patient = patient_in_organization(by, patient_id, chart_facts=chart_facts)
     # A nurse or admin may open any patient of the organisation: the team is not read then.
     on_team = not held_organization_wide(by.roles, perm) and is_on_care_team(user_id=by.user.id, patient_id=patient.id)
     glass = (
@@ -179,8 +199,8 @@ class Chart:
 
 
 def patient_chart(*, by: Actor, patient_id: int) -> Chart:
-    """Opening a chart is a read of patient data: audited."""
-    patient, glass = patient_for(by, patient_id)
+    """Opening a chart is a read of patient data: audited (the header's facts with it)."""
+    patient, glass = patient_for(by, patient_id, chart_facts=True)
     weights = list(patient.weights.select_related("recorded_by")[:20])
     heights = list(patient.heights.select_related("recorded_by")[:5])
     care_team = list(

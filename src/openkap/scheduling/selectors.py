@@ -6,7 +6,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
 
-from django.db.models import Count, F, Prefetch, Q, QuerySet, prefetch_related_objects
+from django.db.models import (
+    Count,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    prefetch_related_objects,
+)
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
@@ -402,18 +412,34 @@ class Attendance:
         return bool(self.no_shows or self.late_cancellations)
 
 
+def _count_of_patient(condition: Q) -> Coalesce:
+    return Coalesce(Subquery(
+        Appointment.objects.filter(condition, patient=OuterRef("pk")).order_by().values("patient")
+        .annotate(n=Count("id")).values("n")
+    ), 0)
+
+
+# What the chart's tab strip shows (the Appointments tab's badges), as expressions over the
+# patient row: the chart reads them with the patient (patients.selectors.CHART_FACTS).
+NO_SHOW = Q(status=Appointment.Status.NO_SHOW)
+LATE_CANCELLED = Q(status=Appointment.Status.CANCELLED, cancelled_by_patient=True,
+                   status_changed_at__gt=F("start") - LATE_CANCELLATION)
+
+
+def no_shows_of_patient() -> Coalesce:
+    return _count_of_patient(NO_SHOW)
+
+
+def late_cancellations_of_patient() -> Coalesce:
+    return _count_of_patient(LATE_CANCELLED)
+
+
 def attendance(patient_id: int) -> Attendance:
     """No-show and cancellation counts of a patient (callers have checked access)."""
     counts = Appointment.objects.filter(patient_id=patient_id).aggregate(
-        no_shows=Count("id", filter=Q(status=Appointment.Status.NO_SHOW)),
+        no_shows=Count("id", filter=NO_SHOW),
         cancellations=Count("id", filter=Q(status=Appointment.Status.CANCELLED)),
-        late=Count(
-            "id",
-            filter=Q(
-                status=Appointment.Status.CANCELLED, cancelled_by_patient=True,
-                status_changed_at__gt=F("start") - LATE_CANCELLATION,
-            ),
-        ),
+        late=Count("id", filter=LATE_CANCELLED),
         completed=Count("id", filter=Q(status=Appointment.Status.COMPLETED)),
     )
     return Attendance(counts["no_shows"], counts["cancellations"], counts["late"], counts["completed"])
@@ -433,7 +459,8 @@ def _with_people(qs: QuerySet[Appointment]) -> QuerySet[Appointment]:
 
 
 def patient_appointments(*, by: Actor, patient_id: int) -> PatientAppointments:
-    patient, glass = patient_for(by, patient_id, Perm.PATIENT_VIEW)
+    # With the chart header's facts: the tab shows the header (banner, tab strip).
+    patient, glass = patient_for(by, patient_id, Perm.PATIENT_VIEW, chart_facts=True)
     now = timezone.now()
     qs = Appointment.objects.filter(organization=by.organization, patient=patient).select_related(
         "site", "room", "dosing_session"

@@ -36,9 +36,13 @@ def safety_banner(context: template.Context, patient: Any) -> dict[str, Any]:
     actor = context.get("actor")
     if not actor or not actor.is_staff or patient is None:
         return {"tasks": []}
-    # A page that has read them already (the Measures tab) passes them on.
+    # A page that has read them already (the Measures tab) passes them on; the chart read
+    # with the patient whether there is any (none: nothing to read).
     tasks = context.get("open_safety_tasks")
-    return {"tasks": selectors.open_safety_tasks(patient) if tasks is None else tasks, "patient": patient}
+    if tasks is None:
+        known = getattr(patient, "chart_open_safety_task", None)
+        tasks = [] if known is not None and not known else selectors.open_safety_tasks(patient)
+    return {"tasks": tasks, "patient": patient}
 
 
 

@@ -22,8 +22,12 @@ def appointments_tab(context: dict[str, Any], patient: Patient) -> dict[str, Any
     """The chart's Appointments tab with the patient's no-show and cancellation counts
     (the chart view has already checked and audited access to the patient)."""
     request = context.get("request")
-    # The Appointments tab has counted them already and passes them on.
-    counted = context.get("attendance")
+    # The Appointments tab has counted them already and passes them on; the chart read the
+    # two the strip shows with the patient.
+    counted: Any = context.get("attendance")
+    no_shows = getattr(patient, "chart_no_shows", None)
+    if counted is None and no_shows is not None:
+        counted = {"no_shows": no_shows, "late_cancellations": getattr(patient, "chart_late_cancellations", 0)}
     return {
         "patient": patient,
         "attendance": selectors.attendance(patient.id) if counted is None else counted,
