@@ -124,3 +124,24 @@ def test_the_report_read_through_the_database_equals_the_core(org, site, prescri
 
     with override_settings(TIME_ZONE="America/New_York"):
         check()
+
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("zone", ["Etc/GMT-4", "Etc/GMT+5", "America/New_York"])
+def test_the_cohort_reads_days_in_the_clinic_s_zone_whatever_its_shape(org, site, prescriber, zone):
+    """A fixed-offset zone (the demo clinic's tests run in one) is named "+04" by Django,
+    which zoneinfo does not know (the report answered 500). A session at 22:30 UTC is
+    held on the 2nd east of Greenwich, on the 1st west of it."""
+    from openkap.dosing.models import DosingSession
+    from tests.outcomes.factories import add_patient
+
+    patient = add_patient(org, site, prescriber)
+    moment = datetime(2025, 3, 1, 22, 30, tzinfo=UTC)
+    DosingSession.objects.create(
+        organization=org, patient=patient, episode=patient.episodes.get(), site=site,
+        status=DosingSession.Status.DISCHARGED, scheduled_start=moment, started_at=moment,
+        administration_started_at=moment, created_by=prescriber)
+    with override_settings(TIME_ZONE=zone):
+        first = enrolled_cohort(org.id, CohortFilters()).records[patient.id].first_day_number
+    assert from_day_number(first) == (date(2025, 3, 2) if zone == "Etc/GMT-4" else date(2025, 3, 1))

@@ -153,6 +153,13 @@ def normalise_icd10(code: str) -> str:
     return code.replace(".", "").strip().upper()
 
 
+def current_zone_name() -> str:
+    """The clinic's zone by its IANA key: Django names a fixed-offset zone (Etc/GMT-4) by
+    its abbreviation, "+04", which zoneinfo does not know."""
+    zone = timezone.get_current_timezone()
+    return getattr(zone, "key", None) or timezone.get_current_timezone_name()
+
+
 @dataclass(frozen=True)
 class EnrolledCohort:
     """The enrolled patients and their held sessions' days, in patient then time order."""
@@ -205,7 +212,7 @@ def enrolled_cohort(organization_id: int, filters: CohortFilters) -> EnrolledCoh
     }
     session_patient = np.concatenate([np.zeros(0, np.int64), *patients])
     session_day = local_day_numbers(np.concatenate([np.zeros(0, np.int64), *seconds]),
-                                    timezone.get_current_timezone_name())
+                                    current_zone_name())
     ids, starts, counts = np.unique(session_patient, return_index=True, return_counts=True)
     for patient_id, first, count in zip(ids.tolist(), session_day[starts].tolist(), counts.tolist(), strict=True):
         enrolled[patient_id].first_day_number = first
@@ -257,7 +264,7 @@ def _score_blocks(organization_id: int, instrument_id: str) -> Iterator[Scores]:
         .order_by("patient_id", "completed_at", "id")
         .values_list("patient_id", EpochSeconds("completed_at"), "total", "q9")
     )
-    zone = timezone.get_current_timezone_name()
+    zone = current_zone_name()
 
     def block(rows: list[tuple[Any, ...]]) -> Scores:
         return Scores(
