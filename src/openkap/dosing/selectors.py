@@ -44,6 +44,7 @@ from openkap.dosing.models import (
     DoseOrder,
     DosePreparation,
     DosingSession,
+    Observation,
     ProtocolVersion,
     RecordDocument,
     RefusedDoseOrder,
@@ -189,6 +190,7 @@ class SessionView:
     next_device: int | None = None
     next_device_at: datetime | None = None
     extra: dict[str, object] = field(default_factory=dict)
+    observations: list[Observation] = field(default_factory=list)
 
     @property
     def protocol(self) -> Protocol | None:
@@ -278,8 +280,11 @@ def _build(session: DosingSession, glass: bool) -> SessionView:
         if session.administration_started_at and session.is_active else None,
         via_break_glass=glass,
     )
+    # Read once, for the page (session.observations.all) and the API as well as for what is due.
+    prefetch_related_objects([session], "observations")
+    view.observations = list(session.observations.all())
     if view.due is not None and protocol is not None and session.administration_started_at is not None:
-        observed = [o.minutes_after_dose for o in session.observations.all() if o.minutes_after_dose is not None]
+        observed = [o.minutes_after_dose for o in view.observations if o.minutes_after_dose is not None]
         view.observation_due = vitals_core.vitals_due(
             protocol.vitals_schedule_min, observed, _minutes(now, session.administration_started_at))
     if view.mode == "infusion" and prep is not None:

@@ -185,7 +185,8 @@ def active_order(session: DosingSession) -> DoseOrder | None:
 def active_preparation(session: DosingSession) -> DosePreparation | None:
     return (
         session.preparations.filter(voided_at__isnull=True, order__cancelled_at__isnull=True)
-        .select_related("lot__product", "order", "order__protocol_version").first()
+        .select_related("lot__product", "order", "order__protocol_version", "prepared_by",
+                        "verification__verified_by").first()
     )
 
 

@@ -372,15 +372,28 @@ def _latest_since(rows: Iterable[_T], since: dict[int, datetime]) -> dict[int, _
     return latest
 
 
+@dataclass(frozen=True)
+class _SnapshotReads:
+    """Rows the snapshots read that a summary shows too: read once for both."""
+
+    transitions: list[EpisodeTransition]  # newest first, with who made each
+    held: list[HeldSession]
+    plans: dict[int, TreatmentPlan]  # in force, by episode
+
+
 def episode_snapshots(episodes: Iterable[Episode]) -> dict[int, EpisodeSnapshot]:
     """``episode_snapshot`` of each episode, by id, in a fixed number of queries however
     many episodes there are (the worklist judges every row's guards)."""
+    return _snapshots_and_reads(episodes)[0]
+
+
+def _snapshots_and_reads(episodes: Iterable[Episode]) -> tuple[dict[int, EpisodeSnapshot], _SnapshotReads]:
     episodes = list(episodes)
     ids = [e.id for e in episodes]
     today = timezone.localdate()
     intakes = {i.episode_id: i for i in Intake.objects.filter(episode_id__in=ids)}
     plans = _first_per(TreatmentPlan.objects.filter(episode_id__in=ids).order_by("-version"), lambda p: p.episode_id)
-    transitions = EpisodeTransition.objects.filter(episode_id__in=ids).order_by("-at", "-id")
+    transitions = list(EpisodeTransition.objects.filter(episode_id__in=ids).select_related("by").order_by("-at", "-id"))
     rescreened = {eid: t.at for eid, t in _first_per(
         (t for t in transitions if t.name == "rescreen"), lambda t: t.episode_id).items()}
     reassessing = {eid: t.at for eid, t in _first_per(
@@ -412,7 +425,8 @@ def episode_snapshots(episodes: Iterable[Episode]) -> dict[int, EpisodeSnapshot]
     for a in ContraindicationAnswer.objects.filter(episode_id__in=ids, item_id__in=known):
         answers.setdefault(a.episode_id, {})[a.item_id] = a.present
     held: dict[int, list[bool]] = {}
-    for session in held_sessions_of(ids):
+    held_sessions = held_sessions_of(ids)
+    for session in held_sessions:
         held.setdefault(session.episode_id, []).append(session.integrated_on is not None)
     prepared = dict(
         PreparationSession.objects.filter(episode_id__in=ids, held_on__lte=today)
@@ -466,7 +480,7 @@ def episode_snapshots(episodes: Iterable[Episode]) -> dict[int, EpisodeSnapshot]
             reassessment_measures_completed=reassessed.get(e, frozenset()),
             reassessment_signed_by_prescriber=e in reassessments,
         )
-    return snapshots
+    return snapshots, _SnapshotReads(transitions, held_sessions, plans)
 
 
 def dosing_booking_unmet(episode: Episode) -> list[str]:
@@ -608,15 +622,14 @@ def episode_summaries(episodes: Iterable[Episode]) -> list[EpisodeSummary]:
     """``EpisodeSummary`` of each episode, in order, in a fixed number of queries however
     many there are (callers have checked access and audited)."""
     episodes = list(episodes)
-    ids = [e.id for e in episodes]
-    snapshots = episode_snapshots(episodes)
+    snapshots, reads = _snapshots_and_reads(episodes)
     history: dict[int, list[EpisodeTransition]] = {}
-    for t in EpisodeTransition.objects.filter(episode_id__in=ids).select_related("by").order_by("at", "id"):
+    for t in reversed(reads.transitions):  # oldest first
         history.setdefault(t.episode_id, []).append(t)
     records: dict[int, list[DosingRecord]] = {}
-    for s in held_sessions_of(ids):
+    for s in reads.held:
         records.setdefault(s.episode_id, []).append(_dosing_record(s))
-    plans = plans_in_force(ids)
+    plans = reads.plans
     today = timezone.localdate()
     summaries = []
     for e in episodes:

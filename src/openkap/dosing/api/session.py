@@ -252,7 +252,7 @@ def session_out(view: selectors.SessionView) -> SessionOut:
         preparation=prep_out(view.preparation) if view.preparation else None,
         events=[event_out(e) for e in view.events], vitals=[vitals_out(v) for v in view.vitals],
         alarms=[alarm_out(a) for a in view.alarms],
-        observations=[observation_out(o) for o in s.observations.order_by("at", "id")],
+        observations=[observation_out(o) for o in view.observations],
         adverse_events=[ae_out(e) for e in s.adverse_events.order_by("onset_at", "id")],
         discharge=DischargeOut(
             discharged_at=discharge.discharged_at, escort_name=discharge.escort_name,
