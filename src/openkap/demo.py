@@ -209,7 +209,7 @@ def _bulk_patients(org: Organization, count: int, staff: dict[Role, User], seed:
         Patient.objects.bulk_create(batch, batch_size=1000)
         saved = list(
             Patient.objects.filter(organization=org, mrn__in=[p.mrn for p in batch])
-            .only("id", "organization_id", "sex_at_birth", "search_name")
+            .only("id", "organization_id", "sex_at_birth", "search_name", "legal_given_name", "legal_family_name")
         )
         PatientNameKey.objects.bulk_create(name_keys_of(saved), batch_size=2000)
         weights = []
@@ -232,7 +232,8 @@ def _bulk_patients(org: Organization, count: int, staff: dict[Role, User], seed:
     if count >= BATCH:
         # Fresh planner statistics, so the first searches after a bulk load use the indexes.
         with connection.cursor() as cursor:
-            for table in ("patients_patient", "patients_weightmeasurement", "patients_careteammember"):
+            for table in ("patients_patient", "patients_patientnamekey", "patients_weightmeasurement",
+                          "patients_careteammember"):
                 cursor.execute(f"ANALYZE {table}")
 
 

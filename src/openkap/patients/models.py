@@ -81,14 +81,19 @@ class PatientNameKey(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="name_keys")
     key = models.CharField(max_length=320)
+    # The list's order (family, given, id; lower-cased) beside each key, so a search sorts
+    # and counts its matches from the keys' index without reading every matching patient.
+    sort_family = models.CharField(max_length=100)
+    sort_given = models.CharField(max_length=100)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["patient", "key"], name="patient_name_key_unique"),
         ]
-        # The (organization, key) index is made by migration 0007, per database: a
-        # prefix LIKE uses a btree only with varchar_pattern_ops on PostgreSQL and with
-        # the NOCASE collation on SQLite, neither of which Meta can say for both.
+        # The (organization, key) index is made by migrations 0006 and 0008, per database:
+        # a prefix LIKE uses a btree only with varchar_pattern_ops on PostgreSQL and with
+        # the NOCASE collation on SQLite, neither of which Meta can say for both; it also
+        # carries the patient and the sort columns, so a search reads the index only.
 
     def __str__(self) -> str:
         return self.key

@@ -14,8 +14,10 @@ def search_name_of(p: Patient) -> str:
 
 
 def name_keys_of(patients: Iterable[Patient]) -> list[PatientNameKey]:
-    """The search keys of saved patients whose ``search_name`` is set."""
+    """The search keys of saved patients whose ``search_name`` is set, each with the
+    patient's place in the list (lower-cased family and given names)."""
     return [
-        PatientNameKey(organization_id=p.organization_id, patient_id=p.id, key=key)
+        PatientNameKey(organization_id=p.organization_id, patient_id=p.id, key=key,
+                       sort_family=p.legal_family_name.lower(), sort_given=p.legal_given_name.lower())
         for p in patients for key in name_search.word_start_suffixes(p.search_name)
     ]

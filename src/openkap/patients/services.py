@@ -116,6 +116,9 @@ def _clean_patient_data(data: dict[str, Any], *, partial: bool) -> dict[str, Any
     return cleaned
 
 
+NAME_FIELDS = {"legal_given_name", "legal_family_name", "preferred_name"}
+
+
 def _name_keys_write(patient: Patient) -> None:
     """Replace the patient's search keys with those of its current name (in the caller's
     transaction, so a search never sees a name and keys that disagree)."""
@@ -187,7 +190,9 @@ def patient_update(*, by: Actor, patient_id: int, data: dict[str, Any]) -> Patie
         changed = sorted(k for k, v in cleaned.items() if getattr(patient, k) != v)
         for key, value in cleaned.items():
             setattr(patient, key, value)
-        name_changed = patient.search_name != search_name_of(patient)
+        # Any name field, not only search_name: "Mary Ann" + "Smith" and "Mary" + "Ann Smith"
+        # search alike but sort apart (the keys carry the sort names).
+        name_changed = patient.search_name != search_name_of(patient) or bool(NAME_FIELDS & set(changed))
         patient.search_name = search_name_of(patient)
         patient.updated_at = timezone.now()
         patient.save()
