@@ -590,3 +590,47 @@ def test_the_chart_reads_its_header_facts_with_the_patient(demo):
         seen["late"] += counts.late_cancellations
     # Each fact is present somewhere, so each comparison above could have failed.
     assert min(seen.values()) > 0, seen
+
+
+# --- the same detector on the staff lists (HTML) ------------------------------------------
+
+# A page's rows: those of its shortest table of three rows or more (a read per row of a
+# short table beside a long one must show too; an empty table's "No ..." row is not one),
+# or the calendar's appointment blocks.
+_TABLE_BODY = re.compile(r"<tbody>(.*?)</tbody>", re.DOTALL)
+_EMPTY_ROW = re.compile(r'<tr><td colspan="\d+" class="muted">')
+
+
+def _html_rows(html: str) -> int:
+    tables = [body.count("<tr") - len(_EMPTY_ROW.findall(body)) for body in _TABLE_BODY.findall(html)]
+    return min([n for n in [html.count('class="cal-block'), *tables] if n >= 3], default=0)
+
+
+STAFF_LISTS = {
+    # (who, url): the rows made for the test where the demo has too few for its reader
+    ("therapist", "/patients/"): None,
+    ("therapist", "/pathway/"): None,
+    ("nurse", "/schedule/?view=week"): None,
+    ("nurse", "/schedule/?view=week&mode=people"): None,
+    ("nurse", "/ledger/sites/{site}/"): None,
+    ("nurse", "/ledger/lots/{lot}/"): None,
+    ("nurse", "/tasks/"): _more_tasks,
+    ("nurse", "/referrals/"): _more_referrals,
+}
+
+
+@pytest.mark.parametrize(("who", "url"), list(STAFF_LISTS))
+def test_staff_lists_read_all_their_rows_at_once(demo, who, url):
+    from collections import Counter
+
+    if (make := STAFF_LISTS[(who, url)]) is not None:
+        make(demo)
+    client = signed_in(_user(f"{who}@demo.openkap.org"))
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url.format(site=demo.site, lot=demo.lot))
+    assert response.status_code == 200, (url, response.status_code)
+    rows = _html_rows(response.content.decode())
+    assert rows >= 3, f"{url}: fewer than three rows on the page ({rows})"
+    shapes = Counter(statement_shape(q["sql"]) for q in captured.captured_queries)
+    repeated = {shape: n for shape, n in shapes.items() if n >= max(2, rows // 2)}
+    assert not repeated, f"{url}: the same statement ran once per row ({rows} rows): {repeated}"
