@@ -14,7 +14,9 @@ heart rate, SpO2, respiratory rate): 1,000,000 with the default.
    TO STDOUT`` of the same vitals rows joined to their patient, written to a file. The
    two alternate REPEAT times and the best of each is compared (the least disturbed run
    on a shared machine). Peak RSS is read before and after the exports (ru_maxrss): the
-   growth is what an export held in memory.
+   growth is what an export held in memory. Also printed: the CPU each run used in this
+   process and in its database backend (less moved by other work on the machine than the
+   times), and ``cat`` of the plain NDJSON into a new file, the floor under a plain export.
 2. Searches: the production server as bench/pages.py starts it (gunicorn, --workers sync
    workers, DEBUG off, persistent database connections, on a socket this process bound,
    checked by a per-run nonce). CLIENTS threads each send one
@@ -33,7 +35,9 @@ import gzip
 import os
 import resource
 import secrets
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -87,6 +91,7 @@ def main() -> None:
 
         connections.close_all()
         _admin_sql(args.server, f"DROP DATABASE IF EXISTS {args.database} WITH (FORCE)")
+        shutil.rmtree(os.environ["OPENKAP_FHIR_EXPORT_DIR"], ignore_errors=True)  # ~900 MB of files
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -153,8 +158,6 @@ def _seed(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _export(args: argparse.Namespace, nurse, org) -> None:  # type: ignore[no-untyped-def]
-    import shutil
-
     from django.conf import settings
     from django.db import connection
 
@@ -163,8 +166,29 @@ def _export(args: argparse.Namespace, nurse, org) -> None:  # type: ignore[no-un
     from openkap.fhir.models import ExportJob
 
     copy_path = Path(settings.FHIR_EXPORT_DIR) / "copy.tsv"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = Path(f"/proc/{cursor.fetchone()[0]}/stat")  # the COPYs' and the export's connection
+
+    def cpu() -> tuple[float, float]:
+        """CPU seconds so far of this process (every thread) and of its database backend
+        (read from /proc when the server runs on this machine; NaN otherwise): less moved by
+        other work on the machine than the wall-clock times."""
+        try:
+            fields = backend.read_text().rsplit(")", 1)[1].split()
+            database = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        except OSError:
+            database = float("nan")
+        return time.process_time(), database
+
+    cpu_used: dict[str, list[tuple[float, float]]] = {"copy": [], "gzip": [], "plain": []}
+
+    def timed_cpu(kind: str, start: tuple[float, float]) -> None:
+        end = cpu()
+        cpu_used[kind].append((end[0] - start[0], end[1] - start[1]))
 
     def copy_once() -> float:
+        start = cpu()
         t0 = time.perf_counter()
         with connection.cursor() as cursor, open(copy_path, "wb") as out:
             raw = cursor.cursor  # the psycopg 3 cursor under Django's wrapper
@@ -175,7 +199,9 @@ def _export(args: argparse.Namespace, nurse, org) -> None:  # type: ignore[no-un
             ) as copy:
                 for block in copy:
                     out.write(block)
-        return time.perf_counter() - t0
+        seconds = time.perf_counter() - t0
+        timed_cpu("copy", start)
+        return seconds
 
     by = build_actor(nurse, org, via="fhir")
     rss_before = _rss_mb()
@@ -184,9 +210,11 @@ def _export(args: argparse.Namespace, nurse, org) -> None:  # type: ignore[no-un
         settings.FHIR_EXPORT_GZIP = compressed
         job = export.export_start(by=by, level=ExportJob.Level.SYSTEM, types=["Observation"], since=None,
                                   request_url="bench")
+        start = cpu()
         t0 = time.perf_counter()
         outcome = export.run_export.call(str(job.id))
         seconds = time.perf_counter() - t0
+        timed_cpu("gzip" if compressed else "plain", start)
         job.refresh_from_db()
         return seconds, job, outcome
 
@@ -207,7 +235,12 @@ def _export(args: argparse.Namespace, nurse, org) -> None:  # type: ignore[no-un
                 with gzip.open(stored, "rb") as packed:  # the NDJSON's own size, read back in blocks
                     ndjson_mb = sum(len(b) for b in iter(lambda: packed.read(1 << 20), b"")) / 1e6
                 gzip_mb = size_mb
+            else:
+                plain = stored
     rss_after = _rss_mb()
+    # The floor under a plain export: the same bytes written to a new file by cat, from the
+    # page cache (on this kind of virtual machine writing ~860 MB is itself several COPYs).
+    cats = [_cat(plain) for _ in range(args.repeat)]
     count = job.output[0]["count"] if job.output else 0
     copy_seconds = min(copies)
     print(f"COPY floor: {args.vitals:,} rows, {copy_path.stat().st_size / 1e6:.0f} MB; best of {args.repeat} "
@@ -218,8 +251,22 @@ def _export(args: argparse.Namespace, nurse, org) -> None:  # type: ignore[no-un
         print(f"$export ({outcome}): {count:,} Observations, {label}; best of {args.repeat} {best:.2f} s "
               f"(all: {', '.join(f'{t:.2f}' for t in exports[compressed])}; {count / best:,.0f} resources/s); "
               f"ratio to COPY {best / copy_seconds:.1f}x")
+    print(f"cat of the plain NDJSON into a new file: best of {args.repeat} {min(cats):.2f} s "
+          f"(all: {', '.join(f'{t:.2f}' for t in cats)}); ratio to COPY {min(cats) / copy_seconds:.1f}x")
+    print("CPU per run (least of each; this process, every thread + its database backend): " + "; ".join(
+        f"{kind} {min(p for p, _ in runs):.2f} + {min(d for _, d in runs):.2f} s" for kind, runs in cpu_used.items()))
     print(f"peak RSS: {rss_before:.0f} MB before the exports, {rss_after:.0f} MB after "
           f"(+{rss_after - rss_before:.0f} MB)")
+
+
+def _cat(source: Path) -> float:
+    target = source.with_name("cat.ndjson")
+    t0 = time.perf_counter()
+    with open(target, "wb") as out:
+        subprocess.run(["cat", str(source)], stdout=out, check=True)
+    seconds = time.perf_counter() - t0
+    target.unlink()
+    return seconds
 
 
 def _searches(args: argparse.Namespace, nurse, org, patient_ids) -> None:  # type: ignore[no-untyped-def]
