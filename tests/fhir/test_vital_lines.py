@@ -179,3 +179,27 @@ def test_the_export_reads_every_row_once_in_order_as_copy_text(record, nurse, or
                         for v in VitalSigns.objects.filter(organization=org).select_related("session").order_by("pk")
                         for r in mapping.vital_observations(v, v.session.patient_id))
     assert bulk.vital_ndjson(b"".join(line for batch in batches for line in batch)).ndjson == expected
+
+
+@pytest.mark.django_db
+def test_the_export_refuses_a_datestyle_whose_times_it_would_misread(record, org):
+    from django.db import connection
+    from django.db.models import F
+
+    from openkap.dosing.models import VitalSigns
+    from openkap.fhir import export
+
+    if connection.vendor != "postgresql":
+        pytest.skip("only PostgreSQL's rows are read as COPY text")
+    rows = (VitalSigns.objects.filter(organization=org).annotate(fhir_patient_id=F("session__patient_id"))
+            .annotate(taken=export.UtcSecond("taken_at"), updated=export.UtcSecond("recorded_at")).order_by("pk")
+            .values_list(*mapping.VITAL_FIELDS))
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL datestyle TO 'SQL, DMY'")  # times as 05/01/2026 14:03:00
+    try:
+        with pytest.raises(RuntimeError, match="DateStyle ISO"):
+            list(export._vital_rows(rows))
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL datestyle TO 'ISO, MDY'")
+    assert len([line for batch in export._vital_rows(rows) for line in batch]) == 2
