@@ -12,4 +12,4 @@ class MeasuresConfig(AppConfig):
         from openkap.patients.selectors import register_chart_fact
 
         connect()
-        register_chart_fact("chart_open_safety_task", has_open_safety_task)
+        register_chart_fact("chart_open_safety_task", has_open_safety_task())

@@ -14,5 +14,5 @@ class SchedulingConfig(AppConfig):
 
         session_closed.connect(on_session_closed, dispatch_uid="scheduling.appointment_complete_for_session")
         # The tab strip's badges, read with the chart's patient.
-        register_chart_fact("chart_no_shows", no_shows_of_patient)
-        register_chart_fact("chart_late_cancellations", late_cancellations_of_patient)
+        register_chart_fact("chart_no_shows", no_shows_of_patient())
+        register_chart_fact("chart_late_cancellations", late_cancellations_of_patient())
