@@ -65,9 +65,10 @@ class CohortFilters:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class Enrolled:
-    """What the report needs of one enrolled patient besides scores."""
+    """What the report needs of one enrolled patient besides scores (one per patient:
+    slots keep it small)."""
 
     patient_id: int
     site_id: int

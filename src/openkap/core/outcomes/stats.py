@@ -63,41 +63,51 @@ def bootstrap_d_ci(
 ) -> tuple[Interval | None, Interval | None]:
     """Percentile bootstrap over patients (pairs kept together) for d and d_z.
 
-    Resamples are drawn in chunks so that memory stays bounded for a large cohort. Each
-    resample's means and SDs come from sums of the drawn values and of their squares
-    rather than numpy's two-pass std (0.38 s instead of 0.67 s for 10,000 patients, the
-    same intervals to 1e-15); the totals are small, so the one-pass variance loses
-    nothing."""
+    A resample's d and d_z depend only on the sums of the drawn baselines, endpoints and
+    their squares. Totals take few values, so patients with the same (baseline, endpoint)
+    pair are one category, and a resample is how many of each category it draws: a
+    multinomial over the K distinct pairs, the same distribution as drawing n patients,
+    at a cost of K instead of n per resample (0.10 s instead of 0.16 s for 10,000 pairs
+    and 2,000 resamples, 0.10 s instead of 1.76 s for 100,000; ADR 0082). With many
+    distinct pairs (K > n / 8) the patients are drawn one by one."""
     b = np.asarray(baseline, dtype=float)
     e = np.asarray(endpoint, dtype=float)
     n = len(b)
     if n < 3:
         return None, None
-    diff = b - e
-    b_sq, diff_sq = b * b, diff * diff
+    pairs, counts = np.unique(np.stack([b, e], axis=1), axis=0, return_counts=True)
+    weights: np.ndarray | None = counts / n
+    if len(pairs) * 8 > n:
+        pairs, weights = np.stack([b, e], axis=1), None
+    pb, pe = pairs[:, 0], pairs[:, 1]
+    pd = pb - pe
+    columns = np.stack([pb, pe, pb * pb, pd * pd], axis=1)
     rng = np.random.default_rng(seed)
-    chunk = max(1, min(resamples, 1_000_000 // n))  # about 30 MiB of temporaries
-    ds: list[np.ndarray] = []
-    dzs: list[np.ndarray] = []
+    chunk = max(1, min(resamples, 1_000_000 // len(pairs)))  # about 30 MiB of temporaries
+    sums = np.empty((resamples, 4))
     done = 0
+    while done < resamples:
+        k = min(chunk, resamples - done)
+        if weights is None:  # as before ADR 0082: the same intervals
+            drawn = rng.integers(0, n, size=(k, n))
+            for j in range(4):
+                sums[done:done + k, j] = columns[:, j][drawn].sum(axis=1)
+        else:
+            sums[done:done + k] = rng.multinomial(n, weights, size=k).astype(float) @ columns
+        done += k
+    sum_b, sum_e, squares_b, squares_diff = sums.T
+    sum_diff = sum_b - sum_e
 
     def sd(total: np.ndarray, squares: np.ndarray) -> np.ndarray:
         root: np.ndarray = np.sqrt(np.maximum(squares - total * total / n, 0.0) / (n - 1))
         return root
 
-    while done < resamples:
-        k = min(chunk, resamples - done)
-        idx = rng.integers(0, n, size=(k, n))
-        sum_b, sum_e = b[idx].sum(axis=1), e[idx].sum(axis=1)
-        sum_diff = sum_b - sum_e
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ds.append(sum_diff / n / sd(sum_b, b_sq[idx].sum(axis=1)))
-            dzs.append(sum_diff / n / sd(sum_diff, diff_sq[idx].sum(axis=1)))
-        done += k
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ds = sum_diff / n / sd(sum_b, squares_b)
+        dzs = sum_diff / n / sd(sum_diff, squares_diff)
     alpha = (1 - confidence) / 2
 
-    def interval(samples: list[np.ndarray]) -> Interval | None:
-        values = np.concatenate(samples)
+    def interval(values: np.ndarray) -> Interval | None:
         values = values[np.isfinite(values)]
         if len(values) < resamples / 2:
             return None
