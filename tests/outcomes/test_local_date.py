@@ -7,7 +7,7 @@ read through them must equal the pure core on the same data."""
 from __future__ import annotations
 
 import math
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -20,7 +20,13 @@ from hypothesis import strategies as st
 
 from openkap.core.outcomes import PatientInput, Score, patient_outcome
 from openkap.core.outcomes.days import from_day_number, local_day_numbers, utc_offsets
-from openkap.outcomes.cohort import CohortFilters, EpochSeconds, cohort_selection, enrolled_cohort
+from openkap.outcomes.cohort import (
+    MICROSECONDS,
+    CohortFilters,
+    EpochMicroseconds,
+    cohort_selection,
+    enrolled_cohort,
+)
 from tests.profiles import examples
 
 ZONES = ["America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu", "America/St_Johns", "Europe/London",
@@ -60,11 +66,11 @@ def test_the_database_gives_zoneinfo_s_day(org, zone):
     @settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(moment=MOMENTS)
     def check(moment):
-        seconds = (Organization.objects.filter(pk=org.pk)
-                   .annotate(at=EpochSeconds(Value(moment, output_field=DateTimeField())))
-                   .values_list("at", flat=True).get())
-        assert seconds == math.floor(moment.timestamp())
-        assert _day(seconds, zone) == moment.astimezone(ZoneInfo(zone)).date()
+        micros = (Organization.objects.filter(pk=org.pk)
+                  .annotate(at=EpochMicroseconds(Value(moment, output_field=DateTimeField())))
+                  .values_list("at", flat=True).get())
+        assert micros == (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+        assert _day(micros // MICROSECONDS, zone) == moment.astimezone(ZoneInfo(zone)).date()
 
     with override_settings(TIME_ZONE=zone):
         check()

@@ -265,20 +265,23 @@ def test_a_late_evening_score_counts_on_its_local_day(org, site, prescriber):
     assert out["endpoint_mean"] == 3
 
 
-def test_scores_read_in_small_blocks_give_the_same_report(cohort, org, monkeypatch):
-    """Blocks of whole patients (cohort.BLOCK score rows, read CHUNK at a time) are selected
-    one by one and joined: blocks of one row and chunks of two give the report read at once."""
-    from openkap.outcomes import cohort as reading
+def test_scores_in_completion_order_to_the_microsecond_whatever_their_ids(org, site, prescriber):
+    """Rows are read unordered and sorted in NumPy by patient, completion instant to the
+    microsecond, then id: of two endpoint scores in the same second, the one completed
+    later is the endpoint even when it was stored first."""
+    from django.utils import timezone
 
-    whole = build_report(org, CohortFilters(), as_of=date(2026, 1, 1)).to_dict(suppress=False)
-    monkeypatch.setattr(reading, "BLOCK", 1)
-    monkeypatch.setattr(reading, "CHUNK", 2)
-    blocks = list(reading._score_blocks(org.id, "phq9"))
-    assert len(blocks) >= 5  # one per patient with scores: no patient split between two
-    assert len({int(p) for b in blocks for p in set(b.patient.tolist())}) == sum(len(set(b.patient.tolist())) for b in blocks)
-    small = build_report(org, CohortFilters(), as_of=date(2026, 1, 1)).to_dict(suppress=False)
-    assert small | {"generated_at": None} == whole | {"generated_at": None}
-    assert small["n_analysed"] == 5
+    from openkap.measures.models import MeasureResponse
+
+    p = add_patient(org, site, prescriber, session_days=days(0, 7), scores=[(D0, 20, 0), (D0 + timedelta(days=30), 9, 0)])
+    stored = MeasureResponse.objects.get(patient=p, total=9)
+    fields = {f.name: getattr(stored, f.name) for f in MeasureResponse._meta.concrete_fields if f.name not in ("id", "corrects")}
+    noon = timezone.make_aware(datetime.combine(D0 + timedelta(days=31), time(12, 0)))
+    MeasureResponse.objects.create(**(fields | {"completed_at": noon + timedelta(microseconds=500), "total": 4}))
+    MeasureResponse.objects.create(**(fields | {"completed_at": noon + timedelta(microseconds=250), "total": 6}))
+    out = build_report(org, CohortFilters(), as_of=date(2026, 1, 1)).to_dict(suppress=False)
+    assert out["n_analysed"] == 1
+    assert out["endpoint_mean"] == 4
 
 
 def test_ages_in_whole_years_as_a_birthday_counts_them():

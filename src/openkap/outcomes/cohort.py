@@ -1,10 +1,10 @@
 """Reading a cohort out of the database for `openkap.core.outcomes`.
 
-Rows are read raw in patient order: the sessions first (one row per held dosing
-session, a few columns), then the scores of one instrument in blocks of whole patients,
-each block turned into NumPy arrays and selected by `core.outcomes.arrays.select`, so
-that no Python object is built per score. Instants are read as seconds since 1970 and
-turned into clinic-local days in NumPy (`core.outcomes.days`, ADR 0082). Filters that
+Rows are read raw, as they lie, chunk by chunk into NumPy arrays (no Python object is
+kept per row): the held dosing sessions (a few columns each), then the scores of one
+instrument; both are put in patient and time order in NumPy and selected by
+`core.outcomes.arrays.select`. Instants are read as microseconds since 1970 and turned
+into clinic-local days in NumPy (`core.outcomes.days`, ADR 0082). Filters that
 are columns (organisation, instrument) are applied in SQL; those that depend on the
 first session (date, site, route) are applied while reading the sessions.
 """
@@ -38,7 +38,6 @@ from openkap.pathway.models import Intake, TreatmentPlan
 from openkap.patients.models import CareTeamMember
 
 CHUNK = 5000
-BLOCK = 100_000  # score rows selected at once
 
 
 @dataclass(frozen=True)
@@ -113,20 +112,25 @@ def _column(rows: list[tuple[Any, ...]], k: int, dtype: type) -> np.ndarray:
     return np.fromiter(map(operator.itemgetter(k), rows), dtype, len(rows))
 
 
-class EpochSeconds(Func):
-    """Whole seconds since 1970 (UTC) of a stored timestamp, rounded down: a plain integer
-    that the driver hands over without building a datetime."""
+MICROSECONDS = 1_000_000
+
+
+class EpochMicroseconds(Func):
+    """Microseconds since 1970 (UTC) of a stored timestamp: an exact integer that the
+    driver hands over without building a datetime, so that rows are put in time order in
+    NumPy rather than by the database (ADR 0082)."""
 
     output_field = BigIntegerField()
 
     def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
         sql, params = compiler.compile(self.source_expressions[0])
-        return f"FLOOR(EXTRACT(EPOCH FROM {sql}))::bigint", list(params)
+        return f"(EXTRACT(EPOCH FROM {sql}) * 1000000)::bigint", list(params)
 
     def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, tuple[Any, ...]]:
-        # Stored as UTC text 'YYYY-MM-DD HH:MM:SS[.ffffff]': without the fraction, %s is exact.
+        # Stored as UTC text 'YYYY-MM-DD HH:MM:SS[.ffffff]': whole seconds by %s, then the fraction.
         sql, params = compiler.compile(self.source_expressions[0])
-        return f"CAST(strftime('%%s', substr({sql}, 1, 19)) AS INTEGER)", tuple(params)
+        return (f"(CAST(strftime('%%s', substr({sql}, 1, 19)) AS INTEGER) * 1000000 "
+                f"+ CAST(substr({sql}, 21) AS INTEGER))", (*params, *params))
 
 
 def local_day(value: datetime | str, zone: tzinfo | None = None) -> date:
@@ -186,38 +190,37 @@ def enrolled_cohort(organization_id: int, filters: CohortFilters) -> EnrolledCoh
     rows = (
         DosingSession.objects.held()
         .filter(organization_id=organization_id)
-        .annotate(at=Coalesce("administration_started_at", "scheduled_start"))
-        .order_by("patient_id", "at", "id")
-        # The protocol's route is looked up below for first sessions only: a join here
-        # cost more than the rest of the query (0.11 of 0.18 s for 60,000 sessions).
-        .values_list("id", "patient_id", "site_id", "episode_id", EpochSeconds("at"), "protocol_version_id")
+        .annotate(at=EpochMicroseconds(Coalesce("administration_started_at", "scheduled_start")))
+        # Unordered, and without the join to the protocol version (looked up below for
+        # first sessions only): sorting and joining in the database cost more than the
+        # rest of the query (ADR 0082).
+        .order_by()
+        .values_list("id", "patient_id", "site_id", "episode_id", "at", "protocol_version_id")
     )
     imported = imported_sessions(organization_id)
-    first_rows: dict[int, tuple[Any, ...]] = {}
-    patients, seconds = [], []
+    chunks: list[list[np.ndarray]] = [[] for _ in range(6)]
     for chunk in raw_chunks(rows):
-        patient = _column(chunk, 1, np.int64)
-        patients.append(patient)
-        seconds.append(_column(chunk, 4, np.int64))
-        for i in np.flatnonzero(np.diff(patient, prepend=-1)).tolist():  # a patient's first row in the chunk
-            first_rows.setdefault(chunk[i][1], chunk[i])
-    protocol_route = dict(ProtocolVersion.objects.filter(id__in={row[5] for row in first_rows.values()})
+        for k in range(5):
+            chunks[k].append(_column(chunk, k, np.int64))
+        chunks[5].append(np.fromiter((-1 if p is None else p for p in map(operator.itemgetter(5), chunk)),
+                                     np.int64, len(chunk)))
+    columns = [np.concatenate([np.zeros(0, np.int64), *c]) for c in chunks]
+    session_id, patient, site, episode, at, protocol = (c[np.lexsort((columns[0], columns[4], columns[1]))]
+                                                        for c in columns)
+    session_day = local_day_numbers(at // MICROSECONDS, current_zone_name())
+    ids, first, counts = np.unique(patient, return_index=True, return_counts=True)
+    protocol_route = dict(ProtocolVersion.objects.filter(id__in=set(protocol[first].tolist()) - {-1})
                           .values_list("id", "route"))
     enrolled = {
         patient_id: Enrolled(
             patient_id, site_id, episode_id,
-            protocol_route.get(protocol_id) or imported.get(session_id, {}).get("route")
-            or plan_route.get(episode_id, ""),
+            protocol_route.get(protocol_id) or imported.get(sid, {}).get("route") or plan_route.get(episode_id, ""),
+            first_day, sessions,
         )
-        for session_id, patient_id, site_id, episode_id, _, protocol_id in first_rows.values()
+        for patient_id, sid, site_id, episode_id, protocol_id, first_day, sessions in zip(
+            ids.tolist(), session_id[first].tolist(), site[first].tolist(), episode[first].tolist(),
+            protocol[first].tolist(), session_day[first].tolist(), counts.tolist(), strict=True)
     }
-    session_patient = np.concatenate([np.zeros(0, np.int64), *patients])
-    session_day = local_day_numbers(np.concatenate([np.zeros(0, np.int64), *seconds]),
-                                    current_zone_name())
-    ids, starts, counts = np.unique(session_patient, return_index=True, return_counts=True)
-    for patient_id, first, count in zip(ids.tolist(), session_day[starts].tolist(), counts.tolist(), strict=True):
-        enrolled[patient_id].first_day_number = first
-        enrolled[patient_id].sessions = count
     date_from = None if filters.date_from is None else day_number(filters.date_from)
     date_to = None if filters.date_to is None else day_number(filters.date_to)
     keep = {
@@ -246,48 +249,40 @@ def enrolled_cohort(organization_id: int, filters: CohortFilters) -> EnrolledCoh
             and any(normalise_icd10(str(d.get("code", ""))).startswith(wanted) for d in diagnoses or [])
         }
         keep = {pid: e for pid, e in keep.items() if e.episode_id in matching}
-    kept = np.isin(session_patient, np.fromiter(keep, np.int64, len(keep)))
-    return EnrolledCohort(keep, session_patient[kept], session_day[kept])
+    kept = np.isin(patient, np.fromiter(keep, np.int64, len(keep)))
+    return EnrolledCohort(keep, patient[kept], session_day[kept])
 
 
-def _score_blocks(organization_id: int, instrument_id: str) -> Iterator[Scores]:
-    """The instrument's scores in patient and completion order, in blocks of at least
-    BLOCK rows that never split a patient."""
+def _scores(organization_id: int, instrument_id: str) -> Scores:
+    """The instrument's scores in patient and completion order (sorted here: an index scan
+    in that order took twice as long as reading the rows as they lie, ADR 0082)."""
 
     rows = (
-        MeasureResponse.objects.filter(organization_id=organization_id, instrument_id=instrument_id, is_scored=True)
+        MeasureResponse.objects.filter(organization_id=organization_id, instrument_id=instrument_id, is_scored=True,
+                                       total__isnull=False)
         # A corrected response counts through its correction. NOT IN over the few corrections
         # (an index range), not an anti-join over every response: 0.14 s instead of 0.20 s
         # for 100,000 scores on PostgreSQL.
         .exclude(id__in=MeasureResponse.objects.filter(organization_id=organization_id, corrects__isnull=False)
                  .values("corrects_id"))
-        .annotate(q9=KeyTextTransform("q9", "answers") if instrument_id == "phq9" else Value(None, IntegerField()))
-        .order_by("patient_id", "completed_at", "id")
-        .values_list("patient_id", EpochSeconds("completed_at"), "total", "q9")
+        .annotate(at=EpochMicroseconds("completed_at"),
+                  q9=KeyTextTransform("q9", "answers") if instrument_id == "phq9" else Value(None, IntegerField()))
+        .order_by()
+        .values_list("patient_id", "at", "id", "total", "q9")
     )
-    zone = current_zone_name()
-
-    def block(rows: list[tuple[Any, ...]]) -> Scores:
-        return Scores(
-            patient=_column(rows, 0, np.int64), day=local_day_numbers(_column(rows, 1, np.int64), zone),
-            total=_column(rows, 2, float), item9=np.fromiter(map(_item, map(operator.itemgetter(3), rows)), float,
-                                                            len(rows)),
-        )
-
-    pending: list[tuple[Any, ...]] = []
-    for chunk in raw_chunks(rows):
-        pending.extend(chunk)
-        if len(pending) >= BLOCK:
-            # Up to the last patient's first row: that patient may go on in the next chunk.
-            last = pending[-1][0]
-            cut = len(pending) - 1
-            while cut > 0 and pending[cut - 1][0] == last:
-                cut -= 1
-            if cut:
-                yield block(pending[:cut])
-                pending = pending[cut:]
-    if pending:
-        yield block(pending)
+    chunks: list[tuple[np.ndarray, ...]] = [
+        (_column(chunk, 0, np.int64), _column(chunk, 1, np.int64), _column(chunk, 2, np.int64),
+         _column(chunk, 3, float), np.fromiter(map(_item, map(operator.itemgetter(4), chunk)), float, len(chunk)))
+        for chunk in raw_chunks(rows)
+    ]
+    patient, at, ids, total, item9 = (
+        np.concatenate([np.zeros(0, dtype), *(c[k] for c in chunks)])
+        for k, dtype in enumerate((np.int64, np.int64, np.int64, float, float))
+    )
+    order = np.lexsort((ids, at, patient))
+    return Scores(patient=patient[order],
+                  day=local_day_numbers(at[order] // MICROSECONDS, current_zone_name()),
+                  total=total[order], item9=item9[order])
 
 
 def cohort_selection(
@@ -297,18 +292,6 @@ def cohort_selection(
     *,
     as_of: date,
 ) -> Selection:
-    """Every enrolled patient's outcome, selected block by block of patients."""
-    session_patient, session_day = cohort.session_patient, cohort.session_day
-    parts: list[Selection] = []
-    done = 0  # sessions of patients already selected
-
-    def select_up_to(end: int, scores: Scores) -> None:
-        nonlocal done
-        parts.append(select(session_patient[done:end], session_day[done:end], scores, filters.instrument,
-                            as_of=as_of, definitions=filters.definitions))
-        done = end
-
-    for scores in _score_blocks(organization_id, filters.instrument):
-        select_up_to(int(np.searchsorted(session_patient, scores.patient[-1], side="right")), scores)
-    select_up_to(len(session_patient), Scores.empty())
-    return Selection.concat(parts)
+    """Every enrolled patient's outcome."""
+    return select(cohort.session_patient, cohort.session_day, _scores(organization_id, filters.instrument),
+                  filters.instrument, as_of=as_of, definitions=filters.definitions)

@@ -83,33 +83,6 @@ class Selection:
             self.excluded[keep], self.later_start[keep], self.later_end[keep], self.scores,
         )
 
-    @classmethod
-    def concat(cls, parts: list[Selection]) -> Selection:
-        """Selections of disjoint blocks of patients (at least one), in patient order, as one."""
-        score_offset = np.cumsum([0] + [len(p.scores.total) for p in parts[:-1]])
-        flat_offset = np.cumsum([0] + [len(p.induction_day) for p in parts[:-1]])
-
-        def shifted(name: str, offsets: np.ndarray, keep_none: bool) -> np.ndarray:
-            arrays = [getattr(p, name) for p in parts]
-            if keep_none:
-                return np.concatenate([np.where(a >= 0, a + o, -1) for a, o in zip(arrays, offsets, strict=True)])
-            return np.concatenate([a + o for a, o in zip(arrays, offsets, strict=True)])
-
-        def joined(name: str) -> np.ndarray:
-            return np.concatenate([getattr(p, name) for p in parts])
-
-        return Selection(
-            instrument_id=parts[0].instrument_id, patients=joined("patients"),
-            induction_start=shifted("induction_start", flat_offset, False),
-            induction_count=joined("induction_count"), induction_day=joined("induction_day"),
-            before=shifted("before", score_offset, True), baseline=shifted("baseline", score_offset, True),
-            endpoint=shifted("endpoint", score_offset, True), excluded=joined("excluded"),
-            later_start=shifted("later_start", score_offset, False),
-            later_end=shifted("later_end", score_offset, False),
-            scores=Scores(*(np.concatenate([getattr(p.scores, f) for p in parts])
-                            for f in ("patient", "day", "total", "item9"))),
-        )
-
     def outcome(self, i: int) -> PatientOutcome:
         """The i-th patient's outcome as `patient_outcome` gives it."""
         start, count = int(self.induction_start[i]), int(self.induction_count[i])
