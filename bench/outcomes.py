@@ -16,14 +16,16 @@ the ORM one row at a time. Then, each the median of --repeat runs in the same pr
 - report: ``openkap.outcomes.selectors.build_report`` (everything the page shows,
   including the 2,000-resample bootstrap, Kaplan-Meier, bands and demographics).
 
-Prints both times, their ratio, the report's peak RSS growth and the load average.
+Prints both times, their ratio, the CPU of this process for each (on SQLite that
+includes the database's work, on PostgreSQL only the client's), the report's peak RSS
+growth and the load average.
 
-Measured on main at 2d4da39 (shared 2-core machine, zone America/New_York, median of 3):
-PostgreSQL 10,000 patients floor 0.498 s, report 5.542 s, ratio 11.1, peak RSS growth
-99 MiB (load 11-13); SQLite 10,000 patients floor 0.958 s, report 6.177 s, ratio 6.4,
-86 MiB (load 11-12). At this load one run's ratio varies by a quarter (A/B runs on one
-SQLite file: 4.8-5.9). The target (<= 3x, < 1 s on SQLite) is not met; ADR 0067 says why
-and what would change it.
+Measured after ADR 0082 (shared 2-core machine, zone America/New_York, median of 3;
+before/after alternating on one prebuilt database, the figures and the A/B method in
+ADR 0082): PostgreSQL 10,000 patients floor 0.12-0.29 s, report 0.45-0.70 s, ratio
+2.4-3.6, report CPU 0.19-0.21 s (load 7); SQLite 10,000 patients floor 0.55-0.57 s,
+report 1.17-1.23 s, ratio 2.1-2.2, report CPU 0.42-0.46 s against the floor's 0.20 s
+(load 11). Before (main at 022421d, same runs): ratios 9.3-9.7 and 4.9-5.1.
 """
 
 from __future__ import annotations
@@ -60,9 +62,17 @@ def main() -> None:
     parser.add_argument("--time-zone", default="America/New_York", help="the clinic's zone (default %(default)s)")
     parser.add_argument("--profile", action="store_true", help="print where the last report run spent its time")
     parser.add_argument("--server", default=os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432"))
+    parser.add_argument("--database", metavar="URL",
+                        help="time against this database, built and kept by an earlier run with --keep: an A/B of "
+                             "two versions of the code (PYTHONPATH=<tree>/src) on the same rows, alternating")
+    parser.add_argument("--keep", metavar="URL", help="build into this (empty) database and keep it")
     args = parser.parse_args()
     os.environ.setdefault("DEBUG", "true")
     os.environ["DJANGO_SETTINGS_MODULE"] = "openkap.settings"
+    if args.database or args.keep:
+        os.environ["DATABASE_URL"] = args.database or args.keep
+        _run(args)
+        return
     tmp = None
     if args.backend == "postgres":
         _admin_sql(args.server, f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
@@ -230,10 +240,15 @@ def _run(args: argparse.Namespace) -> None:
     from openkap.accounts.models import Organization
     from openkap.outcomes.cohort import CohortFilters
     from openkap.outcomes.selectors import build_report
+    from openkap.patients.models import Patient
 
-    call_command("migrate", verbosity=0)
     t0 = time.perf_counter()
-    org_id = _build(args.patients)
+    if args.database:
+        org_id = Organization.objects.get(slug="bench").id
+        args.patients = Patient.objects.filter(organization_id=org_id).count()
+    else:
+        call_command("migrate", verbosity=0)
+        org_id = _build(args.patients)
     load_s = time.perf_counter() - t0
     org = Organization.objects.get(id=org_id)
     sql = _floor_sql(connection.vendor)
