@@ -280,26 +280,24 @@ def test_every_api_list_operation_has_a_budget():
     assert "/api/v1/referrals/{referral_id}" not in found
 
 
-def _api_token(who: str) -> str:
-    from openkap.accounts.authz import build_actor
-    from openkap.accounts.models import Organization
-    from openkap.accounts.services import api_token_create
-
-    user = _user(f"{who}@demo.openkap.org")
-    return api_token_create(by=build_actor(user, Organization.objects.get(slug="demo")), name="budget")[1]
-
-
-# Lists the demo clinic fills with fewer than three rows for its users get more, made in
-# the test's savepoint through the services, as the clinic makes them: a detector that sees
-# one row cannot tell a read per row from a read per list. Each maker returns the ids of
-# its URL that differ from the demo's.
-
-
 def _demo_actor(who: str):
     from openkap.accounts.authz import build_actor
     from openkap.accounts.models import Organization
 
     return build_actor(_user(f"{who}@demo.openkap.org"), Organization.objects.get(slug="demo"))
+
+
+def _api_token(who: str) -> str:
+    from openkap.accounts.services import api_token_create
+
+    return api_token_create(by=_demo_actor(who), name="budget")[1]
+
+
+# Lists the demo clinic fills with fewer than three rows for its users get more, made in
+# the test's savepoint through the services, as the clinic makes them: a detector that sees
+# one row cannot tell a read per row from a read per list. Each maker adds the rows (or
+# finds the demo's object that has them) and returns the ids of its URL that differ from
+# the demo's.
 
 
 def _more_heights(demo: Demo) -> dict[str, int]:
