@@ -88,12 +88,13 @@ CHART_TABS = [
 # portal patient's chart needed when written down (2026-12), plus about a fifth. The
 # Measures tab took 35 before its header stopped reading and auditing the chart again; the
 # Appointments and Outcomes tabs 28 and 26 before theirs did (ADR 0088); the overview 17
-# before the header's banner and badges were read with the patient (ADR 0089).
+# before the header's banner and badges were read with the patient (ADR 0089), which took
+# two queries off every Pathway and Medicine sessions page too.
 CHART_BUDGET = {
-    "": 18, "pathway/": 55, "measures/": 32, "appointments/": 24, "medicine-sessions/": 26,
-    "psychotherapy-notes/": 25, "pathway/intake/": 28, "pathway/checklist/": 44, "pathway/eligibility/": 46,
-    "pathway/plan/": 26, "pathway/preparation/": 32, "pathway/consent/": 28, "pathway/integration/": 30,
-    "pathway/reassessment/": 25, "pathway/journal/": 27, "outcomes/": 22,
+    "": 18, "pathway/": 53, "measures/": 32, "appointments/": 24, "medicine-sessions/": 24,
+    "psychotherapy-notes/": 23, "pathway/intake/": 26, "pathway/checklist/": 42, "pathway/eligibility/": 44,
+    "pathway/plan/": 24, "pathway/preparation/": 30, "pathway/consent/": 26, "pathway/integration/": 28,
+    "pathway/reassessment/": 23, "pathway/journal/": 25, "outcomes/": 22,
 }
 
 

@@ -480,8 +480,9 @@ def board_fingerprint(board: Board, *context: object) -> str:
 
 
 def sessions_of_patient(*, by: Actor, patient_id: int) -> tuple[Patient, list[DosingSession], bool]:
-    """A patient's dosing sessions, newest first (the chart's Medicine sessions tab)."""
-    patient, glass = patient_for(by, patient_id, Perm.DOSING_VIEW)
+    """A patient's dosing sessions, newest first (the chart's Medicine sessions tab); the
+    patient with the chart header's facts."""
+    patient, glass = patient_for(by, patient_id, Perm.DOSING_VIEW, chart_facts=True)
     sessions = list(
         DosingSession.objects.filter(patient=patient).select_related("protocol_version", "site", "room")
         .prefetch_related("orders", "adverse_events").order_by("-scheduled_start", "-id")

@@ -504,8 +504,9 @@ class EpisodeView:
 
 
 def episode_view(*, by: Actor, patient_id: int, part: str = "episode") -> EpisodeView:
-    """Open a pathway page (``part`` names it in the audit log): checked and audited."""
-    patient, glass = patient_for(by, patient_id, Perm.CLINICAL_VIEW)
+    """Open a pathway page (``part`` names it in the audit log): checked and audited; the
+    patient with the chart header's facts."""
+    patient, glass = patient_for(by, patient_id, Perm.CLINICAL_VIEW, chart_facts=True)
     weights = list(patient.weights.select_related("recorded_by")[:5])
     care_team = list(
         patient.care_team.filter(ended_at__isnull=True).select_related("user").order_by("role")
