@@ -119,19 +119,15 @@ def prepare(args: argparse.Namespace) -> tuple[dict[str, str], dict[str, Any]]:
 
 def internal_prepare(patients: int) -> None:
     """Inside Django (a child process): migrate, seed, pick the addresses, make a token."""
-    import random
-
     import django
 
     django.setup()
     from django.core.management import call_command
-    from django.urls import reverse
 
     from openkap.accounts.authz import build_actor
-    from openkap.accounts.models import Organization, Site, User
+    from openkap.accounts.models import Organization, User
     from openkap.accounts.services import api_token_create
     from openkap.demo import DEMO_PASSWORD, DEMO_STAFF, seed_demo
-    from openkap.dosing.models import DosingSession
     from openkap.patients.models import Patient
 
     call_command("migrate", verbosity=0)
@@ -141,6 +137,27 @@ def internal_prepare(patients: int) -> None:
     if nurse.totp_secret != expected:  # decrypting with other keys would have raised already
         raise SystemExit("the seeded TOTP secret does not decrypt to the demo's: wrong field keys")
     org = Organization.objects.get(slug="demo")
+    pages = page_plan(org)
+    _token, raw = api_token_create(by=build_actor(nurse, org), name=f"bench {time.time():.0f}")
+    print(json.dumps({
+        "pages": pages, "api_token": raw, "patients": Patient.objects.filter(organization=org).count(),
+        "last_step": {u.email: u.totp_last_step for u in User.objects.filter(email__in=[NURSE, PATIENT])},
+        "password": DEMO_PASSWORD, "totp": {NURSE: expected},
+        "vendor": django.db.connection.vendor,
+    }))
+
+
+def page_plan(org: Any) -> dict[str, tuple[str, list[str]]]:
+    """Each page's user and its rotating addresses (different patients, names, dates),
+    the same on every run against the same database (also bench/pages_cpu.py's)."""
+    import random
+
+    from django.urls import reverse
+
+    from openkap.accounts.models import Site
+    from openkap.dosing.models import DosingSession
+    from openkap.patients.models import Patient
+
     rng = random.Random(2026)
     ids = list(Patient.objects.filter(organization=org).values_list("id", flat=True))
     sample = list(Patient.objects.filter(id__in=rng.sample(ids, min(200, len(ids))))
@@ -168,13 +185,7 @@ def internal_prepare(patients: int) -> None:
         "portal_home": ("patient", [reverse("web:home")]),
         "api_search": ("api", [f"/api/v1/patients?q={n.replace(' ', '+')}" for n in names]),
     }
-    _token, raw = api_token_create(by=build_actor(nurse, org), name=f"bench {time.time():.0f}")
-    print(json.dumps({
-        "pages": pages, "api_token": raw, "patients": Patient.objects.filter(organization=org).count(),
-        "last_step": {u.email: u.totp_last_step for u in User.objects.filter(email__in=[NURSE, PATIENT])},
-        "password": DEMO_PASSWORD, "totp": {NURSE: expected},
-        "vendor": django.db.connection.vendor,
-    }))
+    return pages
 
 
 # --- the server -------------------------------------------------------------------------------
