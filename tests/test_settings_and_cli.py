@@ -45,10 +45,11 @@ def _start(env: dict[str, str], tmp_path, *command: str) -> subprocess.Completed
         ({**PRODUCTION, "OPENKAP_DEMO": "true"}, "OPENKAP_DEMO=true is only allowed with DEBUG=true"),
         ({"OPENKAP_DEMO": "true"}, "OPENKAP_DEMO=true is only allowed with DEBUG=true"),  # DEBUG is off by default
         ({"DEBUG": "maybe"}, "DEBUG must be true or false"),
+        ({**PRODUCTION, "DATABASE_SQLITE_SYNCHRONOUS": "OFF"}, "DATABASE_SQLITE_SYNCHRONOUS must be FULL"),
     ],
     ids=["no-secret-key", "empty-secret-key", "short-secret-key", "no-field-keys", "blank-field-keys",
          "malformed-field-key", "truncated-field-key", "second-field-key-malformed", "demo-in-production",
-         "demo-without-debug", "bad-boolean"],
+         "demo-without-debug", "bad-boolean", "sqlite-synchronous-off"],
 )
 def test_production_refuses_to_start_without_its_secrets(env, message, tmp_path):
     result = _start(env, tmp_path)
@@ -86,6 +87,21 @@ def test_sqlite_runs_in_wal_mode(db, tmp_path):
         assert wrapper.connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     finally:
         wrapper.close()
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, 2), ("normal", 1)], ids=["default-full", "normal"])
+def test_sqlite_commits_reach_the_disk_unless_told_otherwise(value, expected, tmp_path):
+    """PRAGMA synchronous: 2 is FULL (each commit synced to disk), 1 NORMAL (ADR 0092)."""
+    env = {"PATH": os.environ.get("PATH", ""), "DJANGO_SETTINGS_MODULE": "openkap.settings", "DEBUG": "true",
+           "OPENKAP_VAR_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'sync.sqlite3'}"}
+    if value is not None:
+        env["DATABASE_SQLITE_SYNCHRONOUS"] = value
+    code = ("import django; django.setup(); from django.db import connection; connection.ensure_connection(); "
+            "print(connection.connection.execute('PRAGMA synchronous').fetchone()[0])")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False,
+                            cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(expected)
 
 
 def _row_counts() -> dict[str, int]:

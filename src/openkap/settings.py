@@ -156,8 +156,13 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # WAL lets readers proceed during a write; IMMEDIATE avoids lock upgrades deadlocking.
+    # FULL: a commit is on disk before it returns (NORMAL may lose the last commits, a dose
+    # or a ledger entry already confirmed, to a power cut or an OS crash; ADR 0092).
+    SQLITE_SYNCHRONOUS = env_str("DATABASE_SQLITE_SYNCHRONOUS", "FULL").upper()
+    if SQLITE_SYNCHRONOUS not in {"FULL", "NORMAL"}:
+        raise ImproperlyConfigured("DATABASE_SQLITE_SYNCHRONOUS must be FULL (the default) or NORMAL (ADR 0092).")
     DATABASES["default"]["OPTIONS"] = {
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+        "init_command": f"PRAGMA journal_mode=WAL; PRAGMA synchronous={SQLITE_SYNCHRONOUS}; PRAGMA foreign_keys=ON;",
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
