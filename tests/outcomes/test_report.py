@@ -303,3 +303,25 @@ def test_ages_in_whole_years_as_a_birthday_counts_them():
     # Born on 29 February: a year older on 1 March, not on 28 February.
     assert _ages(np.array(["2000-02-29"] * 2, "datetime64[D]"),
                  np.array(["2001-02-28", "2001-03-01"], "datetime64[D]")).tolist() == [0, 1]
+
+
+def test_the_route_is_the_first_session_protocol_s_then_the_plan_s(org, site, prescriber):
+    """A first session dosed from a protocol version gives its route (looked up after the
+    sessions are read); without one the episode's plan gives it; a later session's
+    protocol does not count."""
+    from openkap.core.routes import Route
+    from openkap.dosing.models import DosingSession, ProtocolVersion
+
+    oral = ProtocolVersion.objects.create(organization=org, protocol_id="oral", version=1, title="Oral", route="oral",
+                                          content="-", sha256="0" * 64, created_by=prescriber)
+    scores = [(D0, 20, 0), (D0 + timedelta(days=30), 9, 0)]
+    first_oral = add_patient(org, site, prescriber, session_days=days(0, 7), scores=scores)
+    second_oral = add_patient(org, site, prescriber, session_days=days(0, 7), scores=scores)
+    DosingSession.objects.filter(patient=first_oral, administration_started_at__date__lte=D0 + timedelta(days=1)).update(
+        protocol_version=oral)
+    DosingSession.objects.filter(patient=second_oral, administration_started_at__date__gte=D0 + timedelta(days=5)).update(
+        protocol_version=oral)
+    out = build_report(org, CohortFilters(), as_of=date(2026, 1, 1)).to_dict(suppress=False)
+    routes = {r["label"]: r["n"] for r in out["demographics"]["overall"]["route"]}
+    assert routes == {"Oral (racemic ketamine, swallowed)": 1, "Intramuscular injection (racemic ketamine)": 1}
+    assert build_report(org, CohortFilters(route=Route.ORAL), as_of=date(2026, 1, 1)).summary.n_enrolled == 1

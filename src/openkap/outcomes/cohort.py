@@ -195,18 +195,17 @@ def enrolled_cohort(organization_id: int, filters: CohortFilters) -> EnrolledCoh
         # first sessions only): sorting and joining in the database cost more than the
         # rest of the query (ADR 0082).
         .order_by()
-        .values_list("id", "patient_id", "site_id", "episode_id", "at", "protocol_version_id")
+        .values_list("id", "patient_id", "site_id", "episode_id", "at",
+                     Coalesce("protocol_version_id", Value(-1), output_field=BigIntegerField()))
     )
     imported = imported_sessions(organization_id)
     chunks: list[list[np.ndarray]] = [[] for _ in range(6)]
     for chunk in raw_chunks(rows):
-        for k in range(5):
+        for k in range(6):
             chunks[k].append(_column(chunk, k, np.int64))
-        chunks[5].append(np.fromiter((-1 if p is None else p for p in map(operator.itemgetter(5), chunk)),
-                                     np.int64, len(chunk)))
     columns = [np.concatenate([np.zeros(0, np.int64), *c]) for c in chunks]
-    session_id, patient, site, episode, at, protocol = (c[np.lexsort((columns[0], columns[4], columns[1]))]
-                                                        for c in columns)
+    order = np.lexsort((columns[0], columns[4], columns[1]))  # patient, instant, id
+    session_id, patient, site, episode, at, protocol = (c[order] for c in columns)
     session_day = local_day_numbers(at // MICROSECONDS, current_zone_name())
     ids, first, counts = np.unique(patient, return_index=True, return_counts=True)
     protocol_route = dict(ProtocolVersion.objects.filter(id__in=set(protocol[first].tolist()) - {-1})
