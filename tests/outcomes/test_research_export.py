@@ -13,6 +13,7 @@ import zipfile
 from collections import Counter
 from datetime import date, timedelta
 from io import StringIO
+from itertools import combinations
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,10 @@ from openkap.outcomes.research import ExportOptions, write_export
 from tests.outcomes.factories import add_patient, add_response, at
 
 D0 = date(2025, 3, 3)
+# The endpoint score's day: no two of a patient's real dates are a whole number of weeks
+# apart, so a shifted date (whole weeks, DateShifter) can never land on a real one and
+# the search for real dates in the files cannot fail by chance (at 28 days it did, ~4%).
+ENDPOINT = D0 + timedelta(days=29)
 
 # Every one of these is written somewhere in the record; none may reach an export.
 SECRET_WORDS = {
@@ -79,7 +84,7 @@ def identified(org, site, prescriber):
     patients = []
     for _n in range(2):
         p = add_patient(org, site, prescriber, session_days=[D0, D0 + timedelta(days=4)],
-                        scores=[(D0 - timedelta(days=2), 18, 1), (D0 + timedelta(days=28), 6, 0)],
+                        scores=[(D0 - timedelta(days=2), 18, 1), (ENDPOINT, 6, 0)],
                         dob=date(1961, 7, 19), diagnoses=["F33.1"])
         patients.append(p)
     p = patients[0]
@@ -113,7 +118,9 @@ def test_no_identifier_survives_in_any_file(org, identified, dates):
     forbidden = [v.lower() for v in SECRET_WORDS.values() if v != SECRET_WORDS["zip"]]
     patient = identified[0]
     # Real dates of the patient: birth, sessions, answers (ISO and US style).
-    real_days = [patient.date_of_birth, D0, D0 + timedelta(days=4), D0 - timedelta(days=2), D0 + timedelta(days=28)]
+    real_days = [patient.date_of_birth, D0, D0 + timedelta(days=4), D0 - timedelta(days=2), D0 - timedelta(days=1),
+                 ENDPOINT]
+    assert all((a - b).days % 7 for a, b in combinations(real_days[1:], 2))  # see ENDPOINT
     forbidden += [d.isoformat() for d in real_days] + [f"{d:%m/%d/%Y}" for d in real_days]
     for name, data in files.items():
         text = _text_of(name, data).lower()
@@ -133,7 +140,7 @@ def test_relative_days_by_hand(org, identified):
     sessions = _csv(files, "csv/sessions.csv")
     assert sorted((r["session_number"], r["day"]) for r in sessions) == [("1", "0"), ("1", "0"), ("2", "4"), ("2", "4")]
     scores = _csv(files, "csv/scores.csv")
-    assert sorted(r["day"] for r in scores if r["instrument"] == "phq9") == ["-2", "-2", "28", "28"]
+    assert sorted(r["day"] for r in scores if r["instrument"] == "phq9") == ["-2", "-2", "29", "29"]
     gad = next(r for r in scores if r["instrument"] == "gad7")
     assert gad["day"] == "-1"
     assert json.loads(gad["answers"]) == [1, 2, 1, 0, 2, 1, 1]
@@ -155,7 +162,7 @@ def test_shifted_dates_one_offset_per_patient(org, identified):
         assert offset.days % 7 == 0
         assert offset.days != 0
         assert sessions == [D0 + offset, D0 + timedelta(days=4) + offset]
-        assert scores == [D0 - timedelta(days=2) + offset, D0 + timedelta(days=28) + offset]
+        assert scores == [D0 - timedelta(days=2) + offset, ENDPOINT + offset]
 
 
 def test_csv_and_parquet_hold_the_same_rows(org, identified):
