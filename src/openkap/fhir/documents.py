@@ -42,7 +42,8 @@ from openkap.fhir.framework import (
     register,
 )
 from openkap.fhir.mapping import _meta
-from openkap.fhir.resources import PATIENT_PARAMS, _patient_param, session_updated_expr
+from openkap.fhir.resources.common import PATIENT_PARAMS, _patient_param
+from openkap.fhir.resources.encounter import session_updated_expr
 from openkap.pathway.models import ConsentSignature
 from openkap.patients.models import Patient
 from openkap.patients.selectors import patient_for

@@ -209,7 +209,7 @@ class UtcSecond(Func):
 
 
 def _encounters(patients: QuerySet[Patient], since: datetime | None, by: Actor) -> Iterator[Resource]:
-    from openkap.fhir.resources import session_updated_expr
+    from openkap.fhir.resources.encounter import session_updated_expr
 
     sessions = _since(
         DosingSession.objects.filter(organization=by.organization, patient__in=patients)
@@ -274,7 +274,8 @@ EXPORTERS: dict[str, tuple[Perm | None, Exporter, bool]] = {
 
 def _register_tables() -> None:
     from openkap.fhir.documents import documents_export
-    from openkap.fhir.resources import TABLES, conditions_export
+    from openkap.fhir.resources.condition import conditions_export
+    from openkap.fhir.resources.tables import TABLES
 
     EXPORTERS["Condition"] = (Perm.CLINICAL_VIEW, conditions_export, True)
     EXPORTERS["DocumentReference"] = (Perm.CLINICAL_VIEW, documents_export, True)
