@@ -196,8 +196,9 @@ def test_no_get_writes(demo, who, url):
 # test_every_api_list_operation_has_a_budget until it is given one here.
 API_LIST_BUDGETS = {
     "/api/v1/patients": 8,
-    "/api/v1/patients/{patient_id}/weights": 13,
-    "/api/v1/patients/{patient_id}/heights": 13,
+    # A page of the history (its own read; 10 when the whole chart was read for the latest 20 or 5)
+    "/api/v1/patients/{patient_id}/weights": 8,
+    "/api/v1/patients/{patient_id}/heights": 8,
     "/api/v1/pathway/episodes": 24,  # 19 open episodes, read per list (was 474 per row; 23 before the summary
     # took the snapshot's transitions, held sessions and plans)
     "/api/v1/patients/{patient_id}/pathway/checklist": 30,
@@ -301,16 +302,35 @@ def _api_token(who: str) -> str:
 # the demo's.
 
 
-def _more_heights(demo: Demo) -> dict[str, int]:
+def _more_weights(demo: Demo) -> dict[str, int]:
+    """A page of weights and one more: the page read has a full page of rows."""
     from datetime import timedelta
 
     from django.utils import timezone
 
+    from openkap.patients.selectors import HISTORY_PER_PAGE
+    from openkap.patients.services import weight_record
+
+    nurse, today = _demo_actor("nurse"), timezone.localdate()
+    for days in range(1, HISTORY_PER_PAGE + 2):
+        weight_record(by=nurse, patient_id=demo.rich, value=f"{70 + days % 5}.{days % 10}", unit="kg",
+                      measured_on=today - timedelta(days=7 * days))
+    return {}
+
+
+def _more_heights(demo: Demo) -> dict[str, int]:
+    """As _more_weights, in both units."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from openkap.patients.selectors import HISTORY_PER_PAGE
     from openkap.patients.services import height_record
 
     nurse, today = _demo_actor("nurse"), timezone.localdate()
-    for days, value, unit in ((60, "171.0", "cm"), (30, "67.5", "in"), (1, "171.5", "cm")):
-        height_record(by=nurse, patient_id=demo.rich, value=value, unit=unit, measured_on=today - timedelta(days=days))
+    for days in range(1, HISTORY_PER_PAGE + 2):
+        value, unit = ("67.5", "in") if days % 2 else (f"171.{days % 10}", "cm")
+        height_record(by=nurse, patient_id=demo.rich, value=value, unit=unit, measured_on=today - timedelta(days=30 * days))
     return {}
 
 
@@ -438,6 +458,7 @@ def _more_referrals(demo: Demo) -> dict[str, int]:
 
 
 MORE_ROWS = {
+    "/api/v1/patients/{patient_id}/weights": _more_weights,
     "/api/v1/patients/{patient_id}/heights": _more_heights,
     "/api/v1/patients/{patient_id}/pathway/eligibility": _more_eligibility_decisions,
     "/api/v1/patients/{patient_id}/pathway/plans": _more_plans,

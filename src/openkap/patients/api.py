@@ -10,7 +10,7 @@ from pydantic import Field
 from openkap.accounts.requests import ApiRequest
 from openkap.api.schemas import ErrorOut, ObjectId, PageNumber
 from openkap.patients import selectors, services
-from openkap.patients.models import HeightMeasurement, Patient, WeightMeasurement
+from openkap.patients.models import Patient
 
 router = Router(tags=["patients"])
 
@@ -113,6 +113,13 @@ class WeightOut(Schema):
     measured_on: dt.date
 
 
+class WeightPageOut(Schema):
+    items: list[WeightOut]
+    count: int
+    page: int
+    pages: int
+
+
 class HeightIn(Schema):
     value: Decimal = Field(gt=0, max_digits=5, decimal_places=1)
     unit: Literal["cm", "in"]
@@ -125,6 +132,13 @@ class HeightOut(Schema):
     entered_value: Decimal
     entered_unit: str
     measured_on: dt.date
+
+
+class HeightPageOut(Schema):
+    items: list[HeightOut]
+    count: int
+    page: int
+    pages: int
 
 
 @router.get("", response={200: PatientPageOut, **ERRORS}, summary="Search patients")
@@ -160,10 +174,16 @@ def update_patient(request: ApiRequest, patient_id: ObjectId, payload: PatientPa
     return services.patient_update(by=request.auth, patient_id=patient_id, data=data)
 
 
-@router.get("/{patient_id}/weights", response={200: list[WeightOut], **ERRORS}, summary="Weight history")
-def list_weights(request: ApiRequest, patient_id: ObjectId) -> list[WeightMeasurement]:
-    chart = selectors.patient_chart(by=request.auth, patient_id=patient_id)
-    return chart.weights
+@router.get(
+    "/{patient_id}/weights", response={200: WeightPageOut, **ERRORS},
+    summary=f"Weight history: every weight, newest first, {selectors.HISTORY_PER_PAGE} a page",
+)
+def list_weights(request: ApiRequest, patient_id: ObjectId, page: PageNumber = 1) -> WeightPageOut:
+    result = selectors.weight_history(by=request.auth, patient_id=patient_id, page=page)
+    return WeightPageOut(
+        items=[WeightOut.from_orm(w) for w in result], count=result.paginator.count,
+        page=result.number, pages=result.paginator.num_pages,
+    )
 
 
 @router.post("/{patient_id}/weights", response={201: WeightOut, **ERRORS}, summary="Record a weight")
@@ -217,10 +237,16 @@ def revoke_portal_access(request: ApiRequest, patient_id: ObjectId) -> PortalAcc
     return _portal_out(selectors.portal_access(by=request.auth, patient_id=patient_id))
 
 
-@router.get("/{patient_id}/heights", response={200: list[HeightOut], **ERRORS}, summary="Height history")
-def list_heights(request: ApiRequest, patient_id: ObjectId) -> list[HeightMeasurement]:
-    chart = selectors.patient_chart(by=request.auth, patient_id=patient_id)
-    return chart.heights
+@router.get(
+    "/{patient_id}/heights", response={200: HeightPageOut, **ERRORS},
+    summary=f"Height history: every height, newest first, {selectors.HISTORY_PER_PAGE} a page",
+)
+def list_heights(request: ApiRequest, patient_id: ObjectId, page: PageNumber = 1) -> HeightPageOut:
+    result = selectors.height_history(by=request.auth, patient_id=patient_id, page=page)
+    return HeightPageOut(
+        items=[HeightOut.from_orm(h) for h in result], count=result.paginator.count,
+        page=result.number, pages=result.paginator.num_pages,
+    )
 
 
 @router.post("/{patient_id}/heights", response={201: HeightOut, **ERRORS}, summary="Record a height")

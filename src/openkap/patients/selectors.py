@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from django.core.paginator import Page, Paginator
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Window
 from django.http import Http404
 from django.utils import timezone
@@ -244,6 +245,41 @@ def patient_get(*, by: Actor, patient_id: int) -> Patient:
         patient_id=patient.id, break_glass=glass,
     )
     return patient
+
+
+# A page of a patient's weight or height history in the API (the chart page shows the
+# latest 20 weights and 5 heights from patient_chart).
+HISTORY_PER_PAGE = 25
+
+
+def _measurement_page(
+    by: Actor, patient_id: int, model: type[WeightMeasurement] | type[HeightMeasurement], object_type: str,
+    page: int, per_page: int,
+) -> Page[Any]:
+    patient, glass = patient_for(by, patient_id)
+    # -id last: two entries of one day at the same instant keep their place from page to page.
+    rows = model.objects.filter(patient=patient).order_by("-measured_on", "-recorded_at", "-id")
+    result = Paginator(rows, per_page).get_page(page)
+    audit_record(
+        by=by, action=AuditAction.VIEW, object_type=object_type, patient_id=patient.id, break_glass=glass,
+        detail={"page": result.number, "ids": [m.pk for m in result]},
+    )
+    return result
+
+
+def weight_history(
+    *, by: Actor, patient_id: int, page: int = 1, per_page: int = HISTORY_PER_PAGE
+) -> Page[WeightMeasurement]:
+    """Every weight of the patient, newest first, a page at a time (a page past the last
+    is the last, as in the other paged lists): checked and audited as a read of the chart."""
+    return _measurement_page(by, patient_id, WeightMeasurement, "weight", page, per_page)
+
+
+def height_history(
+    *, by: Actor, patient_id: int, page: int = 1, per_page: int = HISTORY_PER_PAGE
+) -> Page[HeightMeasurement]:
+    """Every height of the patient, newest first, a page at a time; as weight_history."""
+    return _measurement_page(by, patient_id, HeightMeasurement, "height", page, per_page)
 
 
 _DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y")
