@@ -146,7 +146,7 @@ STAFF_PAGES = {
     ("therapist", "/schedule/"): 25,
     ("therapist", "/pathway/"): 32,
     ("nurse", "/dosing/board/{site}/"): 21,  # 20 before the site and sessions were read at once
-    ("nurse", "/dosing/sessions/{session}/"): 27,
+    ("nurse", "/dosing/sessions/{session}/"): 22,  # 23 before the banner's fact came with the patient
     ("nurse", "/ledger/"): 18,
     ("nurse", "/ledger/sites/{site}/"): 25,
     ("nurse", "/ledger/sites/{site}/reconciliation/"): 26,
@@ -610,6 +610,36 @@ def test_the_chart_reads_its_header_facts_with_the_patient(demo):
         seen["late"] += counts.late_cancellations
     # Each fact is present somewhere, so each comparison above could have failed.
     assert min(seen.values()) > 0, seen
+
+
+def test_the_session_page_reads_the_banner_fact_with_its_patient(demo):
+    """The dosing session page shows the chart header: without an open safety task its
+    banner costs no query (the fact came with the patient, ADR 0089); with one, the banner
+    shows it (the fact is read, not assumed)."""
+    from openkap.accounts.authz import build_actor
+    from openkap.accounts.models import Organization
+    from openkap.dosing.models import DosingSession
+    from openkap.tasks.models import Task
+    from openkap.tasks.services import SAFETY_TASK_KIND, task_create
+
+    org = Organization.objects.get(slug="demo")
+    nurse = build_actor(_user("nurse@demo.openkap.org"), org)
+    session = DosingSession.objects.select_related("patient").get(id=demo.session)
+    assert not Task.objects.filter(patient=session.patient, kind=SAFETY_TASK_KIND, resolved_at=None).exists()
+    client = signed_in(nurse.user)
+    url = f"/dosing/sessions/{demo.session}/"
+    def banner_reads() -> list[str]:  # the banner's own query: the patient's open safety tasks
+        return [sql for sql in _get(client, url)
+                if sql.lstrip().startswith('SELECT "measures_task".') and f"'{SAFETY_TASK_KIND}'" in sql]
+
+    assert banner_reads() == []
+    assert 'data-testid="safety-banner"' not in client.get(url).content.decode()
+    task_create(by=nurse, organization=org, kind=SAFETY_TASK_KIND, patient=session.patient,
+                title="C-SSRS screen positive at check-in", priority="urgent", assignee_ids=[nurse.user.id])
+    assert len(banner_reads()) == 1
+    page = client.get(url).content.decode()
+    assert 'data-testid="safety-banner"' in page
+    assert "C-SSRS screen positive at check-in" in page
 
 
 # --- the same detector on the staff lists (HTML) ------------------------------------------

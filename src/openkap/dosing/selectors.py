@@ -306,13 +306,17 @@ def _session_query() -> QuerySet[DosingSession]:
     )
 
 
-def session_view(*, by: Actor, session_id: int) -> SessionView:
-    """The session page: checked (404 across organisations, 403 outside the care team) and audited."""
+def session_view(*, by: Actor, session_id: int, chart_facts: bool = False) -> SessionView:
+    """The session page: checked (404 across organisations, 403 outside the care team) and
+    audited. ``chart_facts``: a page showing the chart header gets its patient with the
+    banner's facts (ADR 0089); the API does not show them."""
     require(by, Perm.DOSING_VIEW)
     session = _session_query().filter(id=session_id, organization=by.organization).first()
     if session is None:
         raise Http404("No such dosing session in your organisation.")
-    _patient, glass = patient_for(by, session.patient_id, Perm.DOSING_VIEW)
+    patient, glass = patient_for(by, session.patient_id, Perm.DOSING_VIEW, chart_facts=chart_facts)
+    if chart_facts:
+        session.patient = patient  # the same row, read again by patient_for, with the facts
     audit_record(by=by, action=AuditAction.VIEW, object_type="dosing_session", object_id=session.id,
                  patient_id=session.patient_id, break_glass=glass)
     return _build(session, glass)

@@ -352,7 +352,7 @@ def _session_context(request: HttpRequest, actor: Actor, view: selectors.Session
 
 
 def _render(request: HttpRequest, actor: Actor, session_id: int, status: int = 200, **bound: Any) -> HttpResponse:
-    view = selectors.session_view(by=actor, session_id=session_id)
+    view = selectors.session_view(by=actor, session_id=session_id, chart_facts=True)
     declare_parent(request, reverse("dosing:board", args=[view.session.site_id]), "Monitoring board", also=(
         Link(reverse("dosing:patient_sessions", args=[view.patient.id]), f"All sessions of {view.patient.display_name}"),
     ))
@@ -659,7 +659,7 @@ def _pdf_response(pdf: bytes, filename: str) -> HttpResponse:
 
 def _rems_page(request: HttpRequest, actor: Actor, session_id: int, edit: BaseForm | None = None,
                status: int = 200) -> HttpResponse:
-    view = selectors.session_view(by=actor, session_id=session_id)
+    view = selectors.session_view(by=actor, session_id=session_id, chart_facts=True)
     form_row = selectors.rems_form_of(view.session)
     if form_row is None:
         messages.error(request, "This session has no REMS monitoring form (esketamine sessions get one at discharge).")
