@@ -19,11 +19,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from openkap.core.outcomes import PatientInput, Score, patient_outcome
+from openkap.core.outcomes.cohort import reduce
 from openkap.core.outcomes.days import from_day_number, local_day_numbers, utc_offsets
 from openkap.outcomes.cohort import (
     MICROSECONDS,
     CohortFilters,
     EpochMicroseconds,
+    cohort_outcomes,
     cohort_selection,
     enrolled_cohort,
 )
@@ -125,8 +127,13 @@ def test_the_report_read_through_the_database_equals_the_core(org, site, prescri
                 "phq9", as_of=date(2026, 1, 1))
         filters = CohortFilters()
         enrolled = enrolled_cohort(org.id, filters)
-        got = {o.patient_id: o for o in cohort_selection(org.id, enrolled, filters, as_of=date(2026, 1, 1)).outcomes()}
+        selection = cohort_selection(org.id, enrolled, filters, as_of=date(2026, 1, 1))
+        got = {o.patient_id: o for o in selection.outcomes()}
         assert got == expected
+        # Read chunk by chunk of whole patients (a query per chunk), the same per-patient outputs.
+        whole = reduce(selection, definitions=filters.definitions)
+        for size in (1, 2, 7):
+            assert cohort_outcomes(org.id, enrolled, filters, as_of=date(2026, 1, 1), patients_per_chunk=size) == whole
 
     with override_settings(TIME_ZONE="America/New_York"):
         check()

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 from django.utils import timezone
 
 from openkap.core.instruments import get_instrument
-from openkap.core.outcomes import OutcomeDefinitions, PatientOutcome
+from openkap.core.instruments.change import is_response, percent_change
+from openkap.core.outcomes import OutcomeDefinitions
+from openkap.core.outcomes.cohort import Analysed
 from openkap.core.outcomes.experience import ExperienceCase, analyse
-from openkap.core.outcomes.patient import responded
 from openkap.core.outcomes.suppression import SMALL, suppress_count
 from openkap.measures.models import MeasureResponse
 
@@ -25,16 +26,16 @@ EXPERIENCE_INSTRUMENTS = ("meq30", "cadss", "cadss6", "ebi")
 
 def experience_cases(
     organization_id: int,
-    outcome_of: Callable[[int], PatientOutcome | None],
+    analysed_of: Callable[[int], Analysed | None],
     enrolled: dict[int, Enrolled],
     definitions: OutcomeDefinitions,
 ) -> dict[str, list[ExperienceCase]]:
-    """Per experience instrument: one case per analysed patient (`outcome_of` gives an
-    analysed patient's outcome, else None) who completed it during the induction (from
+    """Per experience instrument: one case per analysed patient (`analysed_of` gives an
+    analysed patient's induction and totals, else None) who completed it during the induction (from
     the first session's day to the day after the last), the mean of their totals; for
     the MEQ-30 also whether any met the complete mystical experience."""
 
-    analysed: dict[int, PatientOutcome | None] = {}
+    analysed: dict[int, Analysed | None] = {}
     totals: dict[tuple[str, int], list[float]] = defaultdict(list)
     complete: dict[int, bool] = {}
     rows = (
@@ -46,12 +47,12 @@ def experience_cases(
     )
     for pid, instrument, at, total, cme in rows.iterator(chunk_size=5000):
         if pid not in analysed:
-            analysed[pid] = outcome_of(pid)
+            analysed[pid] = analysed_of(pid)
         outcome = analysed[pid]
         if outcome is None or total is None:
             continue
         day = timezone.localtime(at).date()
-        if not outcome.induction[0] <= day <= outcome.induction[-1] + timedelta(days=1):
+        if not outcome.first_day <= day <= outcome.last_day + timedelta(days=1):
             continue
         totals[(instrument, pid)].append(total)
         if instrument == "meq30":
@@ -60,14 +61,14 @@ def experience_cases(
     for (instrument, pid), values in sorted(totals.items()):
         outcome = analysed[pid]
         assert outcome is not None
-        assert outcome.baseline is not None
-        assert outcome.endpoint is not None
-        assert outcome.percent_change is not None
+        change = percent_change(outcome.baseline, outcome.endpoint)
+        assert change is not None  # analysed: the baseline is above 0
         cases[get_instrument(instrument).short_name].append(ExperienceCase(
             experience=sum(values) / len(values),
-            percent_change=outcome.percent_change,
-            responded=responded(outcome, outcome.endpoint.total, definitions),
-            baseline=outcome.baseline.total,
+            percent_change=change,
+            responded=bool(is_response(outcome.baseline, outcome.endpoint,
+                                       reduction_percent=definitions.response_reduction_percent)),
+            baseline=outcome.baseline,
             route=enrolled[pid].route or "not recorded",
             complete_mystical=complete.get(pid) if instrument == "meq30" else None,
         ))

@@ -24,7 +24,7 @@ from openkap.audit.services import audit_record
 from openkap.core.authz import Perm
 from openkap.core.instruments import UnknownInstrumentError, get_instrument
 from openkap.core.outcomes import CohortSummary, suppress_count
-from openkap.core.outcomes.cohort import in_baseline_band, summarise_selection
+from openkap.core.outcomes.cohort import in_baseline_band, summarise_reduced
 from openkap.core.outcomes.experience import ExperienceCase
 from openkap.core.outcomes.suppression import SMALL
 from openkap.core.routes import ROUTE_LABELS, Route
@@ -33,7 +33,7 @@ from openkap.outcomes.cohort import (
     CohortFilters,
     Enrolled,
     as_date,
-    cohort_selection,
+    cohort_outcomes,
     enrolled_cohort,
     raw_chunks,
 )
@@ -196,12 +196,12 @@ def build_report(organization: Organization, filters: CohortFilters, *, as_of: d
     _validate(organization, filters)
     as_of = as_of or timezone.localdate()
     cohort = enrolled_cohort(organization.id, filters)
-    selection = cohort_selection(organization.id, cohort, filters, as_of=as_of)
+    outcomes = cohort_outcomes(organization.id, cohort, filters, as_of=as_of)
     if filters.baseline_band:
-        selection = selection.subset(in_baseline_band(selection, filters.baseline_band))
-    kept = {pid: cohort.records[pid] for pid in selection.patients.tolist()}
-    summary = summarise_selection(selection, definitions=filters.definitions)
-    experience = experience_cases(organization.id, selection.analysed_outcome, kept, filters.definitions)
+        outcomes = outcomes.subset(in_baseline_band(outcomes, filters.baseline_band))
+    kept = {pid: cohort.records[pid] for pid in outcomes.patients.tolist()}
+    summary = summarise_reduced(outcomes, definitions=filters.definitions)
+    experience = experience_cases(organization.id, outcomes.analysed, kept, filters.definitions)
     overall, by_site = _demographics(organization, kept)
     return OutcomeReport(
         organization=organization.name, filters=filters, generated_at=timezone.now(), as_of=as_of,

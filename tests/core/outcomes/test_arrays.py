@@ -10,9 +10,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from openkap.core.instruments import get_instrument
 from openkap.core.outcomes import (
     DEFAULT_DEFINITIONS,
     PatientInput,
@@ -21,7 +23,14 @@ from openkap.core.outcomes import (
     summarise,
 )
 from openkap.core.outcomes.arrays import Scores, select
-from openkap.core.outcomes.cohort import summarise_selection
+from openkap.core.outcomes.cohort import (
+    in_baseline_band,
+    patient_ranges,
+    reduce,
+    reduce_chunks,
+    summarise_reduced,
+    summarise_selection,
+)
 from openkap.core.outcomes.days import day_number
 from tests.core.outcomes.reference import reference_summarise
 from tests.profiles import examples
@@ -90,3 +99,42 @@ def test_sessions_in_any_order_and_a_patient_without_sessions():
     assert outcome.induction == (D0, D0 + timedelta(days=7))
     assert (outcome.baseline.total, outcome.endpoint.total) == (20.0, 8.0)
     assert outcome.analysed
+
+
+def _chunks(session_patient, session_day, scores, size):
+    """The cohort cut into chunks of `size` whole patients, as the database reader cuts it."""
+    for low, high in patient_ranges(np.unique(session_patient), size):
+        sessions = (session_patient >= low) & (session_patient <= high)
+        yield (session_patient[sessions], session_day[sessions],
+               scores.take(np.flatnonzero((scores.patient >= low) & (scores.patient <= high))))
+
+
+@settings(max_examples=examples(200))
+@given(patients=st.lists(PATIENT, max_size=12), definitions=DEFINITIONS, as_of=AS_OF,
+       instrument=st.sampled_from(["phq9", "gad7"]), band=st.sampled_from(["", "mild", "severe"]))
+def test_chunk_boundaries_do_not_change_the_result(patients, definitions, as_of, instrument, band):
+    inputs = _cohort(patients)
+    session_patient, session_day, scores = _arrays(inputs)
+    whole = reduce(select(session_patient, session_day, scores, instrument, as_of=as_of, definitions=definitions),
+                   definitions=definitions)
+    expected = summarise_reduced(whole, definitions=definitions)
+    # One chunk through reduce_chunks equals the selection's summary over all patients at once.
+    assert expected == summarise_selection(
+        select(session_patient, session_day, scores, instrument, as_of=as_of, definitions=definitions),
+        definitions=definitions)
+    for size in (1, 2, 7, max(len(inputs), 1)):
+        chunked = reduce_chunks(_chunks(session_patient, session_day, scores, size), instrument, as_of=as_of,
+                                definitions=definitions)
+        assert chunked == whole
+        assert summarise_reduced(chunked, definitions=definitions) == expected
+        if band and band in {b.id for b in get_instrument(instrument).bands}:
+            assert (summarise_reduced(chunked.subset(in_baseline_band(chunked, band)), definitions=definitions)
+                    == summarise_reduced(whole.subset(in_baseline_band(whole, band)), definitions=definitions))
+
+
+def test_chunks_out_of_patient_order_are_refused():
+    inputs = _cohort([([0], [(0, 10.0, None)]), ([0], [(0, 12.0, None)])])
+    session_patient, session_day, scores = _arrays(inputs)
+    backwards = list(_chunks(session_patient, session_day, scores, 1))[::-1]
+    with pytest.raises(ValueError, match="ascending"):
+        reduce_chunks(backwards, "phq9", as_of=D0)

@@ -73,16 +73,6 @@ class Selection:
     def __len__(self) -> int:
         return len(self.patients)
 
-    def subset(self, keep: np.ndarray) -> Selection:
-        """The patients where `keep` (a boolean mask) is true."""
-        starts, counts = self.induction_start[keep], self.induction_count[keep]
-        flat = ranges(starts, counts)
-        return Selection(
-            self.instrument_id, self.patients[keep], np.cumsum(counts) - counts, counts,
-            self.induction_day[flat], self.before[flat], self.baseline[keep], self.endpoint[keep],
-            self.excluded[keep], self.later_start[keep], self.later_end[keep], self.scores,
-        )
-
     def outcome(self, i: int) -> PatientOutcome:
         """The i-th patient's outcome as `patient_outcome` gives it."""
         start, count = int(self.induction_start[i]), int(self.induction_count[i])
@@ -105,13 +95,6 @@ class Selection:
 
     def outcomes(self) -> Iterator[PatientOutcome]:
         return (self.outcome(i) for i in range(len(self)))
-
-    def analysed_outcome(self, patient_id: int) -> PatientOutcome | None:
-        """The patient's outcome if the patient is analysed, else None."""
-        i = int(np.searchsorted(self.patients, patient_id))
-        if i == len(self) or self.patients[i] != patient_id or self.excluded[i] != ANALYSED:
-            return None
-        return self.outcome(i)
 
 
 def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:

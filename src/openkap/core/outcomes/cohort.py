@@ -5,8 +5,9 @@ per-session trajectory and the durability of response (Kaplan-Meier)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -15,9 +16,10 @@ from openkap.core.instruments import get_instrument
 from openkap.core.instruments.engine import score_range
 
 from . import stats
-from .arrays import ANALYSED, REASONS, Selection, from_outcomes, ranges
+from .arrays import ANALYSED, REASONS, Scores, Selection, from_outcomes, ranges, select
+from .days import from_day_number
 from .definitions import DEFAULT_DEFINITIONS, OutcomeDefinitions
-from .patient import ExclusionReason, PatientOutcome
+from .patient import ExclusionReason, PatientOutcome, _canonical_id
 from .suppression import RULE, SMALL, suppress_count, suppressed_percent
 
 DURABILITY_DAYS = (28, 56)
@@ -263,11 +265,161 @@ def band_index(instrument_id: str, totals: np.ndarray) -> np.ndarray:
     return index
 
 
-def in_baseline_band(selection: Selection, band_id: str) -> np.ndarray:
+@dataclass(frozen=True)
+class Reduced:
+    """What the summary and the experience section need of each enrolled patient
+    (ascending id), a few numbers each, so that a chunk's per-score arrays can be dropped
+    once it is reduced and memory grows with patients, not scores (ADR 0082). Totals
+    are NaN where there is none; trajectory and durability rows carry their patient's id."""
+
+    instrument_id: str
+    patients: np.ndarray
+    excluded: np.ndarray  # int8: ANALYSED or the index of the reason in REASONS
+    first_day: np.ndarray  # of the induction, day numbers
+    last_day: np.ndarray
+    baseline: np.ndarray
+    endpoint: np.ndarray  # NaN also while the endpoint window is open
+    baseline_item9: np.ndarray
+    endpoint_item9: np.ndarray
+    trajectory_patient: np.ndarray  # one row per score before an induction session, patients with a baseline
+    trajectory_session: np.ndarray  # 0 for the baseline
+    trajectory_total: np.ndarray
+    followed_patient: np.ndarray  # one row per analysed responder with a later score
+    followed_days: np.ndarray  # from the endpoint to the loss of response or the last score
+    followed_lost: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.patients)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Reduced):
+            return NotImplemented
+        return self.instrument_id == other.instrument_id and all(
+            np.array_equal(getattr(self, f.name), getattr(other, f.name), equal_nan=f.name not in _EXACT)
+            for f in fields(self) if f.name != "instrument_id"
+        )
+
+    @classmethod
+    def concatenate(cls, instrument_id: str, parts: Sequence[Reduced]) -> Reduced:
+        """Chunks of whole patients, in ascending patient order, as one."""
+        names = [f.name for f in fields(cls) if f.name != "instrument_id"]
+        if not parts:
+            return cls(instrument_id, *(np.zeros(0, _DTYPES.get(name, float)) for name in names))
+        return cls(instrument_id, *(np.concatenate([getattr(p, name) for p in parts]) for name in names))
+
+    def subset(self, keep: np.ndarray) -> Reduced:
+        """The patients where `keep` (a boolean mask) is true."""
+        trajectory = np.isin(self.trajectory_patient, self.patients[keep])
+        followed = np.isin(self.followed_patient, self.patients[keep])
+        return Reduced(
+            self.instrument_id, self.patients[keep], self.excluded[keep], self.first_day[keep], self.last_day[keep],
+            self.baseline[keep], self.endpoint[keep], self.baseline_item9[keep], self.endpoint_item9[keep],
+            self.trajectory_patient[trajectory], self.trajectory_session[trajectory],
+            self.trajectory_total[trajectory], self.followed_patient[followed], self.followed_days[followed],
+            self.followed_lost[followed],
+        )
+
+    def analysed(self, patient_id: int) -> Analysed | None:
+        """The patient's induction and totals if the patient is analysed, else None."""
+        i = int(np.searchsorted(self.patients, patient_id))
+        if i == len(self) or self.patients[i] != patient_id or self.excluded[i] != ANALYSED:
+            return None
+        return Analysed(from_day_number(int(self.first_day[i])), from_day_number(int(self.last_day[i])),
+                        float(self.baseline[i]), float(self.endpoint[i]))
+
+
+_EXACT = frozenset({"patients", "excluded", "first_day", "last_day", "trajectory_patient", "trajectory_session",
+                    "followed_patient", "followed_lost"})
+_DTYPES: dict[str, type] = {"patients": np.int64, "excluded": np.int8, "first_day": np.int64, "last_day": np.int64,
+                            "trajectory_patient": np.int64, "trajectory_session": np.int64,
+                            "followed_patient": np.int64, "followed_lost": bool}
+
+
+@dataclass(frozen=True, slots=True)
+class Analysed:
+    """An analysed patient's induction days and baseline and endpoint totals."""
+
+    first_day: date
+    last_day: date
+    baseline: float
+    endpoint: float
+
+
+def _at(index: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """values[index], NaN where the index is -1."""
+    if len(values) == 0:
+        return np.full(len(index), np.nan)
+    found: np.ndarray = np.where(index >= 0, values[np.maximum(index, 0)], np.nan)
+    return found
+
+
+def reduce(selection: Selection, *, definitions: OutcomeDefinitions = DEFAULT_DEFINITIONS) -> Reduced:
+    """A selection's per-patient outputs, without its scores."""
+    total, item9, days = selection.scores.total, selection.scores.item9, selection.scores.day
+    counts, starts = selection.induction_count, selection.induction_start
+    n = len(selection)
+    first = selection.induction_day[starts] if n else np.zeros(0, np.int64)
+    last = selection.induction_day[starts + counts - 1] if n else np.zeros(0, np.int64)
+
+    # The trajectory: the score before each induction session of every patient with a baseline.
+    session_number = np.arange(len(selection.before)) - np.repeat(starts, counts)
+    shown = np.repeat(selection.baseline >= 0, counts) & (selection.before >= 0)
+
+    # Durability: among analysed responders with later scores, days from the endpoint to
+    # the first later score no longer a response, censored at the last one.
+    analysed = np.flatnonzero(selection.excluded == ANALYSED)
+    e_index = selection.endpoint[analysed]
+    b = total[selection.baseline[analysed]]
+    responds = _responds(b, total[e_index], definitions)
+    followed = np.flatnonzero(responds & (selection.later_end[analysed] > selection.later_start[analysed]))
+    starts_later, ends = selection.later_start[analysed][followed], selection.later_end[analysed][followed]
+    later = ranges(starts_later, ends - starts_later)
+    group = np.cumsum(ends - starts_later) - (ends - starts_later)
+    lost_at = np.where(~_responds(np.repeat(b[followed], ends - starts_later), total[later], definitions),
+                       np.arange(len(later)), len(later))
+    first_lost = np.minimum.reduceat(lost_at, group) if len(later) else np.zeros(0, np.int64)
+    lost = first_lost < len(later)
+    stop = later[np.where(lost, first_lost, group + (ends - starts_later) - 1)]
+
+    return Reduced(
+        instrument_id=selection.instrument_id, patients=selection.patients, excluded=selection.excluded,
+        first_day=first, last_day=last,
+        baseline=_at(selection.baseline, total), endpoint=_at(selection.endpoint, total),
+        baseline_item9=_at(selection.baseline, item9), endpoint_item9=_at(selection.endpoint, item9),
+        trajectory_patient=np.repeat(selection.patients, counts)[shown], trajectory_session=session_number[shown],
+        trajectory_total=total[selection.before[shown]],
+        followed_patient=selection.patients[analysed][followed],
+        followed_days=(days[stop] - days[e_index[followed]]).astype(float), followed_lost=lost,
+    )
+
+
+def patient_ranges(patients: np.ndarray, size: int) -> list[tuple[int, int]]:
+    """The first and last id of each run of `size` patients (`patients` ascending)."""
+    return [(int(patients[k]), int(patients[min(k + size, len(patients)) - 1])) for k in range(0, len(patients), size)]
+
+
+def reduce_chunks(
+    chunks: Iterable[tuple[np.ndarray, np.ndarray, Scores]],
+    instrument_id: str,
+    *,
+    as_of: date,
+    definitions: OutcomeDefinitions = DEFAULT_DEFINITIONS,
+) -> Reduced:
+    """`select` and `reduce` chunk by chunk (session patients, session days, scores), each
+    chunk holding whole patients, chunks in ascending patient order: each chunk's scores
+    are dropped once reduced."""
+    parts = [reduce(select(patient, day, scores, instrument_id, as_of=as_of, definitions=definitions),
+                    definitions=definitions) for patient, day, scores in chunks]
+    reduced = Reduced.concatenate(_canonical_id(instrument_id), parts)
+    if np.any(np.diff(reduced.patients) <= 0):
+        raise ValueError("Chunks must hold whole patients in ascending order.")
+    return reduced
+
+
+def in_baseline_band(reduced: Reduced, band_id: str) -> np.ndarray:
     """Which patients have a baseline in the band `band_id` (a boolean mask)."""
-    ids = [band.id for band in get_instrument(selection.instrument_id).bands]
-    band_of = band_index(selection.instrument_id, selection.scores.total[np.maximum(selection.baseline, 0)])
-    mask: np.ndarray = (selection.baseline >= 0) & (band_of == ids.index(band_id))
+    ids = [band.id for band in get_instrument(reduced.instrument_id).bands]
+    mask: np.ndarray = band_index(reduced.instrument_id, reduced.baseline) == ids.index(band_id)
     return mask
 
 
@@ -277,15 +429,22 @@ def summarise_selection(
     definitions: OutcomeDefinitions = DEFAULT_DEFINITIONS,
 ) -> CohortSummary:
     """The cohort's summary from every enrolled patient's selected scores, over arrays."""
-    instrument = get_instrument(selection.instrument_id)
+    return summarise_reduced(reduce(selection, definitions=definitions), definitions=definitions)
+
+
+def summarise_reduced(
+    reduced: Reduced,
+    *,
+    definitions: OutcomeDefinitions = DEFAULT_DEFINITIONS,
+) -> CohortSummary:
+    """The cohort's summary from every enrolled patient's per-patient outputs."""
+    instrument = get_instrument(reduced.instrument_id)
     remission = definitions.remission(instrument.id)
     rci = definitions.reliable_change_points(instrument.id)
-    total, item9 = selection.scores.total, selection.scores.item9
-    codes = selection.excluded
+    codes = reduced.excluded
     exclusions = {reason: int(np.count_nonzero(codes == k)) for k, reason in enumerate(REASONS)}
-    analysed = np.flatnonzero(codes == ANALYSED)
-    b_index, e_index = selection.baseline[analysed], selection.endpoint[analysed]
-    b, e = total[b_index], total[e_index]
+    analysed = codes == ANALYSED
+    b, e = reduced.baseline[analysed], reduced.endpoint[analysed]
     responds = _responds(b, e, definitions)
     if remission is None:
         remits = np.zeros(len(e), bool)
@@ -296,7 +455,7 @@ def summarise_selection(
 
     suicidal_ideation = None
     if instrument.id == "phq9":
-        b9, e9 = item9[b_index], item9[e_index]
+        b9, e9 = reduced.baseline_item9[analysed], reduced.endpoint_item9[analysed]
         both = ~np.isnan(b9) & ~np.isnan(e9)
         with_si = both & (b9 > 0)
         suicidal_ideation = SuicidalIdeation(
@@ -304,36 +463,18 @@ def summarise_selection(
             len(b), int((both & (e9 > b9)).sum()),
         )
 
-    # The trajectory: the score before each induction session of every patient with a baseline.
-    counts = selection.induction_count
-    session_number = np.arange(len(selection.before)) - np.repeat(selection.induction_start, counts)
-    shown = np.repeat(selection.baseline >= 0, counts) & (selection.before >= 0)
     trajectory = []
-    for k in np.unique(session_number[shown]).tolist():
-        values = total[selection.before[shown & (session_number == k)]]
+    for k in np.unique(reduced.trajectory_session).tolist():
+        values = reduced.trajectory_total[reduced.trajectory_session == k]
         trajectory.append(TrajectoryPoint("Baseline" if k == 0 else f"Before session {k + 1}", len(values),
                                           stats.mean_sd(values)[0], stats.mean_ci(values, definitions.confidence)))
     trajectory.append(TrajectoryPoint("Endpoint", len(e), stats.mean_sd(e)[0], stats.mean_ci(e, definitions.confidence)))
-
-    # Durability: among responders with later scores, days from the endpoint to the first
-    # later score no longer a response, censored at the last one.
-    followed = np.flatnonzero(responds & (selection.later_end[analysed] > selection.later_start[analysed]))
-    starts, ends = selection.later_start[analysed][followed], selection.later_end[analysed][followed]
-    later = ranges(starts, ends - starts)
-    group = np.cumsum(ends - starts) - (ends - starts)
-    lost_at = np.where(~_responds(np.repeat(b[followed], ends - starts), total[later], definitions),
-                       np.arange(len(later)), len(later))
-    first_lost = np.minimum.reduceat(lost_at, group) if len(later) else np.zeros(0, np.int64)
-    lost = first_lost < len(later)
-    stop = later[np.where(lost, first_lost, group + (ends - starts) - 1)]
-    days = selection.scores.day
-    durations = (days[stop] - days[e_index[followed]]).astype(float)
 
     return CohortSummary(
         instrument_id=instrument.id,
         instrument_name=instrument.short_name,
         definitions=definitions,
-        n_enrolled=len(selection),
+        n_enrolled=len(reduced),
         exclusions=exclusions,
         baseline=b.tolist(),
         endpoint=e.tolist(),
@@ -347,7 +488,8 @@ def summarise_selection(
         ],
         suicidal_ideation=suicidal_ideation,
         trajectory=trajectory,
-        durability=stats.kaplan_meier(durations.tolist(), lost.tolist(), at_days=DURABILITY_DAYS),
+        durability=stats.kaplan_meier(reduced.followed_days.tolist(), reduced.followed_lost.tolist(),
+                                      at_days=DURABILITY_DAYS),
         has_remission=remission is not None,
         has_deterioration=rci is not None,
     )
