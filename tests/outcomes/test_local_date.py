@@ -130,10 +130,20 @@ def test_the_report_read_through_the_database_equals_the_core(org, site, prescri
         selection = cohort_selection(org.id, enrolled, filters, as_of=date(2026, 1, 1))
         got = {o.patient_id: o for o in selection.outcomes()}
         assert got == expected
-        # Read chunk by chunk of whole patients (a query per chunk), the same per-patient outputs.
+        # Sessions and scores read chunk by chunk of whole patients (queries per chunk): the
+        # same per-patient outputs and records, unfiltered and filtered by first session.
         whole = reduce(selection, definitions=filters.definitions)
         for size in (1, 2, 7):
-            assert cohort_outcomes(org.id, enrolled, filters, as_of=date(2026, 1, 1), patients_per_chunk=size) == whole
+            assert cohort_outcomes(org.id, filters, as_of=date(2026, 1, 1), patients_per_chunk=size) == (
+                whole, enrolled.records)
+        late = CohortFilters(date_from=sorted(e.first_day for e in enrolled.records.values())[len(enrolled.records) // 2])
+        late_enrolled = enrolled_cohort(org.id, late)
+        assert late_enrolled.records  # the patient whose first day it is, at least
+        late_whole = reduce(cohort_selection(org.id, late_enrolled, late, as_of=date(2026, 1, 1)),
+                            definitions=late.definitions)
+        for size in (1, 2, 7):
+            assert cohort_outcomes(org.id, late, as_of=date(2026, 1, 1), patients_per_chunk=size) == (
+                late_whole, late_enrolled.records)
 
     with override_settings(TIME_ZONE="America/New_York"):
         check()

@@ -1,12 +1,13 @@
 """Reading a cohort out of the database for `openkap.core.outcomes`.
 
-Rows are read raw, as they lie, chunk by chunk into NumPy arrays (no Python object is
-kept per row): the held dosing sessions (a few columns each), then the scores of one
-instrument; both are put in patient and time order in NumPy and selected by
-`core.outcomes.arrays.select`. Instants are read as microseconds since 1970 and turned
+Rows are read raw, as they lie, into NumPy arrays (no Python object is kept per row),
+chunk by chunk of the organisation's patients by patient-id range: the chunk's held
+dosing sessions (a few columns each), then its scores of one instrument; both are put
+in patient and time order in NumPy, selected by `core.outcomes.arrays.select` and
+reduced, then dropped. Instants are read as microseconds since 1970 and turned
 into clinic-local days in NumPy (`core.outcomes.days`, ADR 0082). Filters that
 are columns (organisation, instrument) are applied in SQL; those that depend on the
-first session (date, site, route) are applied while reading the sessions.
+first session (date, site, route) are applied to each chunk's sessions.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from openkap.dosing.models import DosingSession, ProtocolVersion
 from openkap.history.selectors import imported_sessions
 from openkap.measures.models import MeasureResponse
 from openkap.pathway.models import Intake, TreatmentPlan
-from openkap.patients.models import CareTeamMember
+from openkap.patients.models import CareTeamMember, Patient
 
 CHUNK = 5000
 
@@ -181,16 +182,55 @@ def enrolled_patients(organization_id: int, filters: CohortFilters) -> dict[int,
 
 
 def enrolled_cohort(organization_id: int, filters: CohortFilters) -> EnrolledCohort:
-    """`enrolled_patients` with their sessions' days."""
+    """`enrolled_patients` with their sessions' days (every patient at once)."""
+    return _enrolled_chunk(organization_id, filters, _lookups(organization_id, filters), None)
 
+
+@dataclass(frozen=True)
+class _Lookups:
+    """What the first-session filters need beyond the sessions, read once for all chunks."""
+
+    plan_route: dict[int, str]
+    imported: dict[int, dict[str, Any]]
+    team: set[int] | None  # patients on the clinician's care team, when filtered by one
+    episodes: set[int] | None  # episodes whose intake has the diagnosis, when filtered by one
+
+
+def _lookups(organization_id: int, filters: CohortFilters) -> _Lookups:
     plan_route = dict(
         TreatmentPlan.objects.filter(organization_id=organization_id)
         .order_by("episode_id", "version")
         .values_list("episode_id", "route")
     )
+    team = None
+    if filters.clinician_id is not None:
+        team = set(
+            CareTeamMember.objects.filter(organization_id=organization_id, user_id=filters.clinician_id)
+            .values_list("patient_id", flat=True)
+        )
+    episodes = None
+    if filters.diagnosis:
+        wanted = normalise_icd10(filters.diagnosis)
+        episodes = {
+            episode_id
+            for episode_id, diagnoses in Intake.objects.filter(organization_id=organization_id)
+            .values_list("episode_id", "diagnoses")
+            .iterator(chunk_size=CHUNK)
+            if any(normalise_icd10(str(d.get("code", ""))).startswith(wanted) for d in diagnoses or [])
+        }
+    return _Lookups(plan_route, imported_sessions(organization_id), team, episodes)
+
+
+def _enrolled_chunk(organization_id: int, filters: CohortFilters, lookups: _Lookups,
+                    patients: tuple[int, int] | None) -> EnrolledCohort:
+    """The enrolled patients among those with ids in the closed range `patients` (all
+    without it), from their held sessions read by that range."""
+
+    sessions = DosingSession.objects.held().filter(organization_id=organization_id)
+    if patients is not None:
+        sessions = sessions.filter(patient_id__gte=patients[0], patient_id__lte=patients[1])
     rows = (
-        DosingSession.objects.held()
-        .filter(organization_id=organization_id)
+        sessions
         .annotate(at=EpochMicroseconds(Coalesce("administration_started_at", "scheduled_start")))
         # Unordered, and without the join to the protocol version (looked up below for
         # first sessions only): sorting and joining in the database cost more than the
@@ -199,7 +239,6 @@ def enrolled_cohort(organization_id: int, filters: CohortFilters) -> EnrolledCoh
         .values_list("id", "patient_id", "site_id", "episode_id", "at",
                      Coalesce("protocol_version_id", Value(-1), output_field=BigIntegerField()))
     )
-    imported = imported_sessions(organization_id)
     chunks: list[list[np.ndarray]] = [[] for _ in range(6)]
     for chunk in raw_chunks(rows):
         for k in range(6):
@@ -211,6 +250,7 @@ def enrolled_cohort(organization_id: int, filters: CohortFilters) -> EnrolledCoh
     ids, first, counts = np.unique(patient, return_index=True, return_counts=True)
     protocol_route = dict(ProtocolVersion.objects.filter(id__in=set(protocol[first].tolist()) - {-1})
                           .values_list("id", "route"))
+    imported, plan_route = lookups.imported, lookups.plan_route
     enrolled = {
         patient_id: Enrolled(
             patient_id, site_id, episode_id,
@@ -230,27 +270,18 @@ def enrolled_cohort(organization_id: int, filters: CohortFilters) -> EnrolledCoh
         and (date_to is None or e.first_day_number <= date_to)
         and (filters.site_id is None or e.site_id == filters.site_id)
         and (filters.route is None or e.route == filters.route)
+        and (lookups.team is None or pid in lookups.team)
+        and (lookups.episodes is None or e.episode_id in lookups.episodes)
     }
-    if filters.clinician_id is not None:
-        team = set(
-            CareTeamMember.objects.filter(organization_id=organization_id, user_id=filters.clinician_id)
-            .values_list("patient_id", flat=True)
-        )
-        keep = {pid: e for pid, e in keep.items() if pid in team}
-    if filters.diagnosis:
-        wanted = normalise_icd10(filters.diagnosis)
-        episodes = {e.episode_id for e in keep.values()}
-        matching = {
-            episode_id
-            for episode_id, diagnoses in Intake.objects.filter(organization_id=organization_id)
-            .values_list("episode_id", "diagnoses")
-            .iterator(chunk_size=CHUNK)
-            if episode_id in episodes
-            and any(normalise_icd10(str(d.get("code", ""))).startswith(wanted) for d in diagnoses or [])
-        }
-        keep = {pid: e for pid, e in keep.items() if e.episode_id in matching}
     kept = np.isin(patient, np.fromiter(keep, np.int64, len(keep)))
     return EnrolledCohort(keep, patient[kept], session_day[kept])
+
+
+def _patient_ids(organization_id: int) -> np.ndarray:
+    """The organisation's patient ids, ascending (the chunks' bounds)."""
+    ids = [_column(chunk, 0, np.int64)
+           for chunk in raw_chunks(Patient.objects.filter(organization_id=organization_id).order_by().values_list("id"))]
+    return np.sort(np.concatenate([np.zeros(0, np.int64), *ids]))
 
 
 def _scores(organization_id: int, instrument_id: str, patients: tuple[int, int] | None = None) -> Scores:
@@ -291,23 +322,29 @@ def _scores(organization_id: int, instrument_id: str, patients: tuple[int, int] 
 
 def cohort_outcomes(
     organization_id: int,
-    cohort: EnrolledCohort,
     filters: CohortFilters,
     *,
     as_of: date,
     patients_per_chunk: int = CHUNK,
-) -> Reduced:
-    """Every enrolled patient's outcome reduced to what the report needs, read and
-    selected chunk by chunk of whole patients so that memory grows with the patients,
-    not with their scores (ADR 0082)."""
+) -> tuple[Reduced, dict[int, Enrolled]]:
+    """Every enrolled patient's outcome reduced to what the report needs, and the enrolled
+    patients' records: read, filtered by first session and selected chunk by chunk of
+    `patients_per_chunk` of the organisation's patients, each chunk's sessions and scores
+    read by its patient-id range and dropped once reduced, so that memory grows with the
+    patients, not with their sessions and scores (ADR 0082)."""
+
+    lookups = _lookups(organization_id, filters)
+    records: dict[int, Enrolled] = {}
 
     def chunks() -> Iterator[tuple[np.ndarray, np.ndarray, Scores]]:
-        for low, high in patient_ranges(np.unique(cohort.session_patient), patients_per_chunk):
-            start, end = np.searchsorted(cohort.session_patient, [low, high + 1])
-            yield (cohort.session_patient[start:end], cohort.session_day[start:end],
-                   _scores(organization_id, filters.instrument, (low, high)))
+        for low, high in patient_ranges(_patient_ids(organization_id), patients_per_chunk):
+            cohort = _enrolled_chunk(organization_id, filters, lookups, (low, high))
+            if cohort.records:  # nobody enrolled here: no scores to read
+                records.update(cohort.records)
+                yield cohort.session_patient, cohort.session_day, _scores(organization_id, filters.instrument, (low, high))
 
-    return reduce_chunks(chunks(), filters.instrument, as_of=as_of, definitions=filters.definitions)
+    reduced = reduce_chunks(chunks(), filters.instrument, as_of=as_of, definitions=filters.definitions)
+    return reduced, records
 
 
 def cohort_selection(

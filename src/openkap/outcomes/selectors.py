@@ -34,7 +34,6 @@ from openkap.outcomes.cohort import (
     Enrolled,
     as_date,
     cohort_outcomes,
-    enrolled_cohort,
     raw_chunks,
 )
 from openkap.outcomes.experience import experience_cases, experience_dict
@@ -195,11 +194,10 @@ def build_report(organization: Organization, filters: CohortFilters, *, as_of: d
 
     _validate(organization, filters)
     as_of = as_of or timezone.localdate()
-    cohort = enrolled_cohort(organization.id, filters)
-    outcomes = cohort_outcomes(organization.id, cohort, filters, as_of=as_of)
+    outcomes, records = cohort_outcomes(organization.id, filters, as_of=as_of)
     if filters.baseline_band:
         outcomes = outcomes.subset(in_baseline_band(outcomes, filters.baseline_band))
-    kept = {pid: cohort.records[pid] for pid in outcomes.patients.tolist()}
+    kept = {pid: records[pid] for pid in outcomes.patients.tolist()}
     summary = summarise_reduced(outcomes, definitions=filters.definitions)
     experience = experience_cases(organization.id, outcomes.analysed, kept, filters.definitions)
     overall, by_site = _demographics(organization, kept)
