@@ -83,12 +83,15 @@ class Enrolled:
         return from_day_number(self.first_day_number)
 
 
-def raw_chunks(queryset: QuerySet[Any]) -> Iterator[list[tuple[Any, ...]]]:
+def raw_chunks(queryset: QuerySet[Any], *, bounded: bool = False) -> Iterator[list[tuple[Any, ...]]]:
     """The queryset's rows without Django's per-value converters, in chunks from a
     server-side cursor: the converters (timestamp parsing, time-zone objects) cost
-    more than the query itself on a large cohort. Callers convert what they read."""
+    more than the query itself on a large cohort. Callers convert what they read.
+    `bounded` rows (one chunk of patients') come from an ordinary cursor in one round
+    trip: on PostgreSQL in autocommit a server-side cursor is declared WITH HOLD, which
+    copies the whole result at its commit before the first fetch (ADR 0082)."""
     sql, params = queryset.query.sql_with_params()
-    with connection.chunked_cursor() as cursor:
+    with connection.cursor() if bounded else connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(CHUNK):
             yield rows
@@ -240,7 +243,7 @@ def _enrolled_chunk(organization_id: int, filters: CohortFilters, lookups: _Look
                      Coalesce("protocol_version_id", Value(-1), output_field=BigIntegerField()))
     )
     chunks: list[list[np.ndarray]] = [[] for _ in range(6)]
-    for chunk in raw_chunks(rows):
+    for chunk in raw_chunks(rows, bounded=patients is not None):
         for k in range(6):
             chunks[k].append(_column(chunk, k, np.int64))
     columns = [np.concatenate([np.zeros(0, np.int64), *c]) for c in chunks]
@@ -308,7 +311,7 @@ def _scores(organization_id: int, instrument_id: str, patients: tuple[int, int] 
     chunks: list[tuple[np.ndarray, ...]] = [
         (_column(chunk, 0, np.int64), _column(chunk, 1, np.int64), _column(chunk, 2, np.int64),
          _column(chunk, 3, float), np.fromiter(map(_item, map(operator.itemgetter(4), chunk)), float, len(chunk)))
-        for chunk in raw_chunks(rows)
+        for chunk in raw_chunks(rows, bounded=patients is not None)
     ]
     patient, at, ids, total, item9 = (
         np.concatenate([np.zeros(0, dtype), *(c[k] for c in chunks)])
