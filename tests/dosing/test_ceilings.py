@@ -180,7 +180,8 @@ def test_height_on_the_chart_page_and_the_api(patient, nurse, therapist, org, as
     assert created.status_code == 201, created.content
     assert Decimal(created.json()["height_cm"]) == Decimal("165.5")
     listed = api.get(f"/api/v1/patients/{patient.id}/heights").json()
-    assert len(listed) == 2
+    assert listed["count"] == 2
+    assert [h["height_cm"] for h in listed["items"]] == ["165.500", "177.800"]  # newest first
     assert api.post(f"/api/v1/patients/{patient.id}/heights", json.dumps({"value": "70", "unit": "ft"}),
                     content_type="application/json").status_code == 422
     assert HeightMeasurement.objects.count() == 2
