@@ -19,17 +19,26 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from openkap.core.outcomes import PatientInput, Score, patient_outcome
+from openkap.core.outcomes.arrays import Selection, select
 from openkap.core.outcomes.cohort import reduce
 from openkap.core.outcomes.days import from_day_number, local_day_numbers, utc_offsets
 from openkap.outcomes.cohort import (
     MICROSECONDS,
     CohortFilters,
+    EnrolledCohort,
     EpochMicroseconds,
+    _scores,
     cohort_outcomes,
-    cohort_selection,
     enrolled_cohort,
 )
 from tests.profiles import examples
+
+
+def cohort_selection(organization_id: int, cohort: EnrolledCohort, filters: CohortFilters, *,
+                     as_of: date) -> Selection:
+    """The oracle of the chunked report: every enrolled patient selected at once (one chunk)."""
+    return select(cohort.session_patient, cohort.session_day, _scores(organization_id, filters.instrument),
+                  filters.instrument, as_of=as_of, definitions=filters.definitions)
 
 ZONES = ["America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu", "America/St_Johns", "Europe/London",
          "Pacific/Apia", "UTC"]

@@ -29,7 +29,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from openkap.core.outcomes import DEFAULT_DEFINITIONS, OutcomeDefinitions
-from openkap.core.outcomes.arrays import Scores, Selection, select
+from openkap.core.outcomes.arrays import Scores
 from openkap.core.outcomes.cohort import Reduced, patient_ranges, reduce_chunks
 from openkap.core.outcomes.days import day_number, from_day_number, local_day_numbers
 from openkap.core.routes import Route
@@ -349,14 +349,3 @@ def cohort_outcomes(
     reduced = reduce_chunks(chunks(), filters.instrument, as_of=as_of, definitions=filters.definitions)
     return reduced, records
 
-
-def cohort_selection(
-    organization_id: int,
-    cohort: EnrolledCohort,
-    filters: CohortFilters,
-    *,
-    as_of: date,
-) -> Selection:
-    """Every enrolled patient's outcome, patient by patient (one chunk)."""
-    return select(cohort.session_patient, cohort.session_day, _scores(organization_id, filters.instrument),
-                  filters.instrument, as_of=as_of, definitions=filters.definitions)
