@@ -252,7 +252,7 @@ def test_api_reads_preparation_consent_integration_and_journal(walk_to, patient,
     assert consent["document"]["version"] == 1
     assert _call("GET", f"{base}/integration-notes", tokens["therapist"]).json()["window_days"] == 7
     assert _call("GET", f"/api/v1/patients/{patient.id}/journal", tokens["therapist"]).json() == {
-        "entries": [], "commitments": []}
+        "entries": [], "entries_count": 0, "page": 1, "pages": 1, "commitments": []}
     plans = _call("GET", f"{base}/plans", tokens["therapist"]).json()
     assert [p["version"] for p in plans] == [1]
 
@@ -304,3 +304,31 @@ def test_old_plan_versions_stay_viewable(walk_to, patient, prescriber, therapist
     assert "version 1" in old
     assert "6, each followed by integration within 7 days" in old
     assert client.get(reverse("pathway:plan_version", args=[patient.id, 9])).status_code == 404
+
+
+def test_the_whole_journal_is_reachable_a_page_at_a_time(walk_to, patient, org, tokens, therapist, client_for):
+    """Past the first 100 entries the journal pages on (it used to stop at 100 without a word)."""
+    from openkap.accounts.authz import build_actor
+
+    walk_to("ready")
+    user = make_user("maya@example.org", "Maya Lindqvist", org, Role.PATIENT)
+    patient.user = user
+    patient.save(update_fields=["user"])
+    written = [services.journal_write(by=build_actor(user, org), text=f"Entry {i}.").id for i in range(103)]
+    url = f"/api/v1/patients/{patient.id}/journal"
+    first = _call("GET", url, tokens["therapist"]).json()
+    second = _call("GET", url + "?page=2", tokens["therapist"]).json()
+    assert (first["entries_count"], first["page"], first["pages"], len(first["entries"])) == (103, 1, 2, 100)
+    assert (second["page"], len(second["entries"])) == (2, 3)
+    # Newest first across the pages, every entry exactly once; a page past the last is the last.
+    assert [e["id"] for e in first["entries"] + second["entries"]] == written[::-1]
+    assert _call("GET", url + "?page=9", tokens["therapist"]).json()["entries"] == second["entries"]
+    assert _call("GET", url + "?page=0", tokens["therapist"]).status_code == 422
+    page = client_for(therapist).get(reverse("pathway:journal", args=[patient.id]) + "?page=2").content.decode()
+    assert "Entry 2." in page
+    assert "Entry 3." not in page
+    assert "Page 2 of 2 (103 entries)" in page
+    portal = client_for(user).get(reverse("pathway:portal_journal") + "?page=2").content.decode()
+    assert "Entry 0." in portal
+    assert "Entry 99." not in portal
+    assert "Newer entries" in portal

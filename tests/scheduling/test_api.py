@@ -3,6 +3,7 @@ import json
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 
 from openkap.accounts import services as account_services
 from openkap.audit.models import AuditEvent
@@ -130,7 +131,35 @@ def test_api_patient_appointments_with_attendance(therapist_token, therapist, pa
     call("POST", "/appointments", therapist_token, booking(patient, therapy_room, therapist, at(1, 10)))
     data = call("GET", f"/patients/{patient.id}/appointments", therapist_token).json()
     assert len(data["upcoming"]) == 1
+    assert (data["past"], data["past_count"], data["past_page"], data["past_pages"]) == ([], 0, 1, 1)
     assert data["attendance"] == {"completed": 0, "no_shows": 0, "cancellations": 0, "late_cancellations": 0}
+
+
+def test_every_past_appointment_is_reachable_a_page_at_a_time(
+    therapist_token, therapist, patient, therapy_room, client_for
+):
+    """Past the first 50 the past appointments page on (the list used to stop at 50 without a word)."""
+    from openkap.scheduling.selectors import PAST_PER_PAGE
+    from tests.scheduling.test_booking import _past_booking
+
+    now = dt.datetime.now(dt.UTC)
+    made = [_past_booking(therapist, patient, therapy_room, now - dt.timedelta(hours=3 * (i + 1))).id
+            for i in range(PAST_PER_PAGE + 3)]
+    url = f"/patients/{patient.id}/appointments"
+    first = call("GET", url, therapist_token).json()
+    second = call("GET", url + "?page=2", therapist_token).json()
+    assert (first["past_count"], first["past_page"], first["past_pages"]) == (53, 1, 2)
+    assert (len(first["past"]), second["past_page"], len(second["past"])) == (50, 2, 3)
+    # Newest first across the pages, each once; a page past the last is the last; the
+    # upcoming list and the attendance do not depend on the page.
+    assert [a["id"] for a in first["past"] + second["past"]] == made
+    assert call("GET", url + "?page=7", therapist_token).json()["past"] == second["past"]
+    assert call("GET", url + "?page=0", therapist_token).status_code == 422
+    assert (second["upcoming"], second["attendance"]) == (first["upcoming"], first["attendance"])
+    events = AuditEvent.objects.filter(object_type="appointments", patient_id=patient.id).order_by("id")
+    assert [e.detail for e in events] == [{}, {"past_page": 2}, {"past_page": 2}]
+    html = client_for(therapist).get(reverse("scheduling:patient_appointments", args=[patient.id]) + "?page=2")
+    assert "Page 2 of 2 (53 past and cancelled)" in html.content.decode()
 
 
 @pytest.mark.parametrize("start", ["1900-01-01T10:00:00", "9999-12-31T23:59:59+14:00", "2030-03-10T02:30:00"])

@@ -15,7 +15,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from openkap.accounts.requests import ApiRequest
-from openkap.api.schemas import MAX_ID, ErrorOut, ObjectId
+from openkap.api.schemas import MAX_ID, ErrorOut, ObjectId, PageNumber
 from openkap.core.pathway import CHECKLIST, STATE_LABELS, State, evaluate_checklist
 from openkap.core.pathway.notes import NOTE_TEMPLATES
 from openkap.core.pathway.plan import SAFETY_PLAN_SECTIONS, safety_plan_missing
@@ -726,17 +726,23 @@ class CommitmentOut(Schema):
 
 
 class JournalOut(Schema):
+    # One page of entries, newest first; ?page=N for older ones.
     entries: list[JournalEntryOut]
+    entries_count: int
+    page: int
+    pages: int
     commitments: list[CommitmentOut]
 
 
 @router.get("/patients/{patient_id}/journal", response={200: JournalOut, **ERRORS},
-            summary="The patient's journal and practices (read)")
-def get_journal(request: ApiRequest, patient_id: ObjectId) -> JournalOut:
+            summary=f"The patient's journal ({selectors.JOURNAL_PER_PAGE} entries a page, newest first) "
+                    "and practices (read)")
+def get_journal(request: ApiRequest, patient_id: ObjectId, page: PageNumber = 1) -> JournalOut:
     view = selectors.episode_view(by=_actor(request), patient_id=patient_id, part="journal")
-    entries, commitments = selectors.journal_of(view.patient)
+    entries, commitments = selectors.journal_of(view.patient, page)
     return JournalOut(
         entries=[JournalEntryOut(id=e.id, text=e.text, written_at=e.written_at) for e in entries],
+        entries_count=entries.paginator.count, page=entries.number, pages=entries.paginator.num_pages,
         commitments=[
             CommitmentOut(id=c.id, text=c.text, created_at=c.created_at, ended_at=c.ended_at,
                           done_on=sorted(ch.done_on for ch in c.checks.all()))

@@ -43,6 +43,7 @@ from openkap.pathway.models import (
 from openkap.patients.documents import pdf_response
 from openkap.patients.models import Patient
 from openkap.web.decorators import apply_errors, patient_view, staff_view
+from openkap.web.paging import page_number
 
 SECTIONS = [
     ("overview", "Summary"),
@@ -581,7 +582,7 @@ def reassessment(request: HttpRequest, actor: Actor, patient_id: int) -> HttpRes
 @staff_view(Perm.CLINICAL_VIEW)
 def journal(request: HttpRequest, actor: Actor, patient_id: int) -> HttpResponse:
     view = selectors.episode_view(by=actor, patient_id=patient_id, part="journal")
-    entries, commitments = selectors.journal_of(view.patient)
+    entries, commitments = selectors.journal_of(view.patient, page_number(request))
     days = selectors.recent_days()
     return _render(request, view, "pathway/journal.html", "journal", {
         "entries": entries, "days": days, "commitments": _commitment_rows(commitments, days),
@@ -756,7 +757,7 @@ def portal_journal(request: HttpRequest, actor: Actor, patient: Patient) -> Http
     ):
         return redirect("pathway:portal_journal")
     _portal_audit(actor, patient, "portal_journal")
-    entries, commitments = selectors.journal_of(patient)
+    entries, commitments = selectors.journal_of(patient, page_number(request))
     days = selectors.recent_days(7)
     return TemplateResponse(request, "pathway/portal_journal.html", {
         "patient": patient, "form": form, "entries": entries,

@@ -10,7 +10,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from openkap.accounts.requests import ApiRequest
-from openkap.api.schemas import MAX_ID, ErrorOut, ObjectId
+from openkap.api.schemas import MAX_ID, ErrorOut, ObjectId, PageNumber
 from openkap.scheduling import selectors, services
 from openkap.scheduling.models import Appointment
 
@@ -256,17 +256,26 @@ class AttendanceOut(Schema):
 
 class PatientAppointmentsOut(Schema):
     upcoming: list[AppointmentOut]
+    # One page of the past and cancelled appointments, newest first; ?page=N for older ones.
     past: list[AppointmentOut]
+    past_count: int
+    past_page: int
+    past_pages: int
     attendance: AttendanceOut
 
 
-@router.get("/patients/{patient_id}/appointments", response={200: PatientAppointmentsOut, **ERRORS}, summary="A patient's appointments, no-shows and cancellations")
-def patient_appointments(request: ApiRequest, patient_id: ObjectId) -> PatientAppointmentsOut:
-    data = selectors.patient_appointments(by=request.auth, patient_id=patient_id)
+@router.get(
+    "/patients/{patient_id}/appointments", response={200: PatientAppointmentsOut, **ERRORS},
+    summary=f"A patient's appointments (every upcoming one; past and cancelled ones {selectors.PAST_PER_PAGE} a "
+            "page, newest first), no-shows and cancellations",
+)
+def patient_appointments(request: ApiRequest, patient_id: ObjectId, page: PageNumber = 1) -> PatientAppointmentsOut:
+    data = selectors.patient_appointments(by=request.auth, patient_id=patient_id, past_page=page)
     att = data.attendance
     return PatientAppointmentsOut(
         upcoming=[_out(a, True) for a in data.upcoming],
         past=[_out(a, True) for a in data.past],
+        past_count=data.past.paginator.count, past_page=data.past.number, past_pages=data.past.paginator.num_pages,
         attendance=AttendanceOut(
             completed=att.completed, no_shows=att.no_shows, cancellations=att.cancellations,
             late_cancellations=att.late_cancellations,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
 
+from django.core.paginator import Page, Paginator
 from django.db.models import (
     Count,
     F,
@@ -445,11 +446,15 @@ def attendance(patient_id: int) -> Attendance:
     return Attendance(counts["no_shows"], counts["cancellations"], counts["late"], counts["completed"])
 
 
+# Past and cancelled appointments a page (the first page is what the tab always showed).
+PAST_PER_PAGE = 50
+
+
 @dataclass(frozen=True)
 class PatientAppointments:
     patient: Patient
     upcoming: list[Appointment]
-    past: list[Appointment]
+    past: Page[Appointment]
     attendance: Attendance
     via_break_glass: bool
 
@@ -458,7 +463,9 @@ def _with_people(qs: QuerySet[Appointment]) -> QuerySet[Appointment]:
     return qs.select_related("site", "room", "dosing_session").prefetch_related("participants__user")
 
 
-def patient_appointments(*, by: Actor, patient_id: int) -> PatientAppointments:
+def patient_appointments(*, by: Actor, patient_id: int, past_page: int = 1) -> PatientAppointments:
+    """Every upcoming appointment, and the past and cancelled ones newest first a page at a
+    time (a page past the last is the last, as in the other paged lists)."""
     # With the chart header's facts: the tab shows the header (banner, tab strip).
     patient, glass = patient_for(by, patient_id, Perm.PATIENT_VIEW, chart_facts=True)
     now = timezone.now()
@@ -466,14 +473,15 @@ def patient_appointments(*, by: Actor, patient_id: int) -> PatientAppointments:
         "site", "room", "dosing_session"
     )
     upcoming = list(qs.filter(end__gte=now).order_by("start"))
-    past = list(qs.filter(end__lt=now).order_by("-start")[:50])
+    # -id last: appointments at the same start keep their place from page to page.
+    past = Paginator(qs.filter(end__lt=now).order_by("-start", "-id"), PAST_PER_PAGE).get_page(past_page)
     # Both lists' people in one read, and the patient they all belong to without one per row.
     prefetch_related_objects([*upcoming, *past], "participants__user")
     for appointment in (*upcoming, *past):
         appointment.patient = patient
     audit_record(
         by=by, action=AuditAction.VIEW, object_type="appointments", object_id=patient.id,
-        patient_id=patient.id, break_glass=glass,
+        patient_id=patient.id, break_glass=glass, detail={"past_page": past.number} if past.number > 1 else None,
     )
     return PatientAppointments(patient, upcoming, past, attendance(patient.id), glass)
 

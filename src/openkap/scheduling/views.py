@@ -32,6 +32,7 @@ from openkap.scheduling.forms import (
 )
 from openkap.scheduling.models import AppointmentKind
 from openkap.web.decorators import apply_errors, patient_view, staff_view
+from openkap.web.paging import page_number
 
 
 def _int(value: str | None) -> int | None:
@@ -278,7 +279,7 @@ def patient_appointments(request: WebRequest, actor: Actor, patient_id: int) -> 
 def _patient_appointments(
     request: WebRequest, actor: Actor, patient_id: int, new_url: str | None = None
 ) -> HttpResponse:
-    data = selectors.patient_appointments(by=actor, patient_id=patient_id)
+    data = selectors.patient_appointments(by=actor, patient_id=patient_id, past_page=page_number(request))
     # The appointments' read is checked and audited: the header does not read the chart again.
     chart = chart_header(by=actor, patient=data.patient, via_break_glass=data.via_break_glass)
     can_book = actor.can(Perm.APPOINTMENT_BOOK) and _may_book(actor, patient_id)

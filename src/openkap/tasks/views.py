@@ -16,20 +16,14 @@ from openkap.tasks import selectors, services
 from openkap.tasks.forms import TaskResolveForm
 from openkap.tasks.models import Task
 from openkap.web.decorators import apply_errors, staff_view
-
-
-def _page(request: HttpRequest, default: int = 1) -> int:
-    try:
-        return max(1, min(int(request.GET.get("page", default)), 100_000))
-    except ValueError:
-        return default
+from openkap.web.paging import page_number
 
 
 @staff_view(Perm.TASK_VIEW)
 def task_list(request: HttpRequest, actor: Actor) -> HttpResponse:
     scope = "all" if request.GET.get("scope") == "all" else "mine"
     state = "resolved" if request.GET.get("state") == "resolved" else "open"
-    page = selectors.tasks_list(by=actor, scope=scope, state=state, page=_page(request))
+    page = selectors.tasks_list(by=actor, scope=scope, state=state, page=page_number(request))
     return TemplateResponse(request, "tasks/task_list.html", {"page": page, "scope": scope, "state": state})
 
 

@@ -33,6 +33,7 @@ from .intake import (
     reassessments_of,
 )
 from .integration import (
+    JOURNAL_PER_PAGE,
     dosing_records,
     held_dosing_sessions,
     integration_due,
@@ -87,6 +88,7 @@ from .snapshot import (
 )
 
 __all__ = [
+    "JOURNAL_PER_PAGE",
     "OPEN_STATES",
     "WORKLIST_ROWS",
     "ApprovedProtocol",

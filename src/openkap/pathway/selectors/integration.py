@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from django.core.paginator import Page, Paginator
 from django.utils import timezone
 
 from openkap.core.pathway import IntegrationDue, open_integrations
@@ -57,8 +58,14 @@ def integration_notes_of(episode: Episode | None) -> list[IntegrationNote]:
     return list(IntegrationNote.objects.filter(episode=episode).select_related("author", "dosing_session"))
 
 
-def journal_of(patient: Patient) -> tuple[list[JournalEntry], list[Commitment]]:
-    entries = list(JournalEntry.objects.filter(patient=patient).order_by("-written_at", "-id")[:100])
+# Journal entries a page, newest first (the first page is what the journal always showed).
+JOURNAL_PER_PAGE = 100
+
+
+def journal_of(patient: Patient, page: int = 1) -> tuple[Page[JournalEntry], list[Commitment]]:
+    """A page of the journal (a page past the last is the last) and every practice."""
+    entries = Paginator(JournalEntry.objects.filter(patient=patient).order_by("-written_at", "-id"),
+                        JOURNAL_PER_PAGE).get_page(page)
     commitments = list(
         Commitment.objects.filter(patient=patient).prefetch_related("checks").order_by("created_at", "id")
     )
