@@ -1,7 +1,8 @@
 """Clinician pages against the framework's ceiling on a large seeded clinic.
 
     .venv/bin/python bench/pages.py [--patients 100000] [--connections 16,32] [--reps 3] \
-        [--seconds 5] [--workers 4] [--pages chart,search_name] [--database sqlite] [--json]
+        [--seconds 5] [--workers 4] [--pages chart,search_name] [--database sqlite] [--json] \
+        [--open-loop max|all|off] [--rate R]
 
 1. Seeds a clinic of --patients patients once into its own database (PostgreSQL
    `openkap_bench_pages` on --server, --db to name another, or `var/bench/pages.sqlite3`
@@ -20,9 +21,21 @@
    again; each run drives a rotating list of real addresses (different patients,
    names, dates) with wrk (if installed) or a built-in Python load generator.
    Ratios are to the mean of the two ceilings around the page, from the same run.
-5. Prints per page: requests/s, p50 and p99 (medians over repetitions), the ratio to
+5. Latency, open loop (bench/openloop.py; --open-loop max, the default, at the largest
+   connection count, `all` at each, `off` not): after the closed-loop runs of a
+   repetition, each page is offered at a fixed rate, its target fraction of that
+   repetition's ceiling (0.25 for the core pages, 0.15 for the others; --rate R
+   offers R req/s instead), over at most that many connections, and its latency is
+   counted from the moment each request was due (no coordinated omission). The
+   ceiling is offered the same rates: its p99 is what the generator and Django's
+   middleware add by themselves (the generator's own send lag and CPU per request
+   are printed too). Closed-loop p50/p99 are N / throughput by Little's law; the
+   issue's p99 <= 100 ms is judged on the open-loop p99.
+6. Prints per page: requests/s, p50 and p99 (medians over repetitions), the ratio to
    the ceiling, database queries per request (one probe), audit rows written per
-   request, errors; --json prints the same as JSON.
+   request, errors, and the open-loop offered and achieved rates, p50, p99, max,
+   requests that waited for a free connection (late) or were never sent (dropped);
+   --json prints the same as JSON.
 
 Only 127.0.0.1 is contacted. Every load run lasts --seconds and the whole
 measurement stops at --max-minutes (what was measured is still reported).
@@ -46,6 +59,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from openloop import OpenRun, run_open
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = Path(__file__).resolve().parent
@@ -387,6 +402,11 @@ class Page:
     queries: int | None = None
     runs: dict[int, list[Run]] = field(default_factory=dict)
     ratios: dict[int, list[float]] = field(default_factory=dict)
+    open_runs: dict[int, list[OpenRun]] = field(default_factory=dict)
+
+    @property
+    def target(self) -> float:
+        return CORE_TARGET if self.name in CORE_PAGES else OTHER_TARGET
 
 
 class AuditCounter:
@@ -434,11 +454,17 @@ def measure(args: argparse.Namespace, env: dict[str, str], plan: dict[str, Any])
         server.drain()
         return result
 
+    def run_open_drained(paths: list[str], headers: dict[str, str], rate: float, conns: int) -> OpenRun:
+        result = run_open(server.base, paths, headers, rate, conns, args.seconds)
+        server.drain()
+        return result
+
     audit = AuditCounter(env["DATABASE_URL"])
     began = time.monotonic()
     load_before = os.getloadavg()
     partial = False
     ceilings: dict[int, list[Run]] = {c: [] for c in args.connections}
+    ceiling_open: dict[tuple[int, float], list[OpenRun]] = {}
     try:
         server.wait_ready()
         nurse, patient = sign_in(server.base, NURSE, plan), sign_in(server.base, PATIENT, plan)
@@ -451,7 +477,7 @@ def measure(args: argparse.Namespace, env: dict[str, str], plan: dict[str, Any])
             run(server.base, page.paths, headers[page.user], 4, args.warmup)  # warm every worker
         for rep in range(args.reps):
             for conns in args.connections:
-                if time.monotonic() - began + args.seconds * (len(pages) + 2) > args.max_minutes * 60:
+                if time.monotonic() - began + args.seconds * (2 * len(pages) + 4) > args.max_minutes * 60:
                     partial = True
                     break
                 print(f"repetition {rep + 1}, {conns} connections", file=sys.stderr)
@@ -469,52 +495,90 @@ def measure(args: argparse.Namespace, env: dict[str, str], plan: dict[str, Any])
                 for page, result in zip(pages, results, strict=True):
                     page.runs.setdefault(conns, []).append(result)
                     page.ratios.setdefault(conns, []).append(result.rate / floor if floor else 0.0)
+                if args.open_loop == "all" or (args.open_loop == "max" and conns == max(args.connections)):
+                    rates = {f: args.rate or f * floor for f in sorted({p.target for p in pages}, reverse=True)}
+                    print(f"repetition {rep + 1}, {conns} connections, open loop", file=sys.stderr)
+                    for fraction, rate in rates.items():
+                        ceiling_open.setdefault((conns, fraction), []).append(
+                            run_open_drained([CEILING], headers["nurse"], rate, conns))
+                    for page in pages:
+                        page.open_runs.setdefault(conns, []).append(
+                            run_open_drained(page.paths, headers[page.user], rates[page.target], conns))
             if partial:
                 break
     finally:
         server.stop()
-    return report(args, plan, tool, pages, ceilings, ceiling.queries, load_before, partial)
+    return report(args, plan, tool, pages, ceilings, ceiling_open, ceiling.queries, load_before, partial)
 
 
 def _median(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0
 
 
+def _open_summary(runs: list[OpenRun]) -> dict[str, Any] | None:
+    """Medians over repetitions; the worst max; late, dropped and errors summed."""
+    if not runs:
+        return None
+    return {
+        "rate": _median([r.rate for r in runs]), "achieved": _median([r.achieved for r in runs]),
+        "p50_ms": _median([r.p50_ms for r in runs]), "p99_ms": _median([r.p99_ms for r in runs]),
+        "p99s_ms": [r.p99_ms for r in runs], "max_ms": max(r.max_ms for r in runs),
+        "offered": sum(r.offered for r in runs), "late": sum(r.late for r in runs),
+        "dropped": sum(r.dropped for r in runs), "errors": sum(r.errors for r in runs),
+        "connections_opened": sum(r.connections_opened for r in runs),
+        "generator_lag_p99_ms": max(r.lag_p99_ms for r in runs),
+        "generator_cpu_ms_per_request": _median([r.cpu_ms_per_request for r in runs]),
+    }
+
+
 def report(args: argparse.Namespace, plan: dict[str, Any], tool: str, pages: list[Page],
-           ceilings: dict[int, list[Run]], ceiling_queries: int | None, load_before: tuple[float, ...],
-           partial: bool) -> dict[str, Any]:
+           ceilings: dict[int, list[Run]], ceiling_open: dict[tuple[int, float], list[OpenRun]],
+           ceiling_queries: int | None, load_before: tuple[float, ...], partial: bool) -> dict[str, Any]:
     rows = []
     for conns in args.connections:
         runs = ceilings[conns]
         if runs:
+            fractions = sorted((f for c, f in ceiling_open if c == conns), reverse=True)
             rows.append({"page": "ceiling", "connections": conns, "rps": _median([r.rate for r in runs]),
                          "p50_ms": _median([r.p50_ms for r in runs]), "p99_ms": _median([r.p99_ms for r in runs]),
                          "ratio": 1.0, "queries": ceiling_queries, "audit_per_request": 0.0,
-                         "errors": sum(r.errors for r in runs), "target": None, "met": None})
+                         "errors": sum(r.errors for r in runs), "target": None, "met": None,
+                         # The ceiling offered each page's rate: "open" at the core pages' (or the only) one.
+                         "open": _open_summary(ceiling_open[(conns, fractions[0])]) if fractions else None,
+                         "open_by_fraction": {str(f): _open_summary(ceiling_open[(conns, f)]) for f in fractions}})
         for page in pages:
             runs = page.runs.get(conns, [])
             if not runs:
                 continue
-            target = CORE_TARGET if page.name in CORE_PAGES else OTHER_TARGET
             ratio = _median(page.ratios[conns])
             p99 = _median([r.p99_ms for r in runs])
             total = sum(r.requests for r in runs)
+            open_loop = _open_summary(page.open_runs.get(conns, []))
+            latency_met = (p99 <= P99_TARGET_MS if open_loop is None
+                           else open_loop["p99_ms"] <= P99_TARGET_MS and open_loop["dropped"] == 0)
             rows.append({
                 "page": page.name, "connections": conns, "rps": _median([r.rate for r in runs]),
                 "p50_ms": _median([r.p50_ms for r in runs]), "p99_ms": p99, "ratio": ratio,
                 "ratios": page.ratios[conns], "queries": page.queries,
                 "audit_per_request": sum(r.audit_rows for r in runs) / total if total else 0.0,
-                "errors": sum(r.errors for r in runs), "target": target,
-                "met": ratio >= target and p99 <= P99_TARGET_MS,
+                "errors": sum(r.errors for r in runs), "target": page.target,
+                "met": ratio >= page.target and latency_met, "open": open_loop,
             })
     return {
         "database": plan["vendor"], "patients": plan["patients"], "workers": args.workers, "tool": tool,
         "connections": args.connections, "repetitions": args.reps, "seconds": args.seconds,
         "conn_max_age": os.environ.get("DATABASE_CONN_MAX_AGE", "default") if args.conn_max_age is None
-        else args.conn_max_age,
+        else args.conn_max_age, "open_loop": args.open_loop, "rate": args.rate,
         "load_average_before": load_before, "load_average_after": os.getloadavg(), "partial": partial,
         "rows": rows,
     }
+
+
+def _open_cells(o: dict[str, Any] | None) -> str:
+    if o is None:
+        return ""
+    return (f"{o['rate']:>8.1f}{o['achieved']:>8.1f}{o['p50_ms']:>8.1f}{o['p99_ms']:>8.1f}{o['max_ms']:>8.0f}"
+            f"{o['late']:>6}{o['dropped']:>6}")
 
 
 def print_table(result: dict[str, Any]) -> None:
@@ -522,13 +586,25 @@ def print_table(result: dict[str, Any]) -> None:
           f"CONN_MAX_AGE {result['conn_max_age']}, {result['tool']} {result['seconds']} s x "
           f"{result['repetitions']} repetitions; load average {result['load_average_before'][0]:.1f} before, "
           f"{result['load_average_after'][0]:.1f} after{' (PARTIAL: time limit)' if result['partial'] else ''}")
+    print(f"{'':<17}{'closed loop':-^68}  {'open loop: ms from the due time':-^54}")
     print(f"{'page':<17}{'conns':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'ratio':>8}{'queries':>9}"
-          f"{'audit/req':>10}{'errors':>8}  target")
+          f"{'audit/req':>10}{'errors':>8}{'offer/s':>8}{'got/s':>8}{'p50':>8}{'p99':>8}{'max':>8}{'late':>6}"
+          f"{'drop':>6}  target")
     for r in result["rows"]:
         target = "" if r["target"] is None else f"{'ok ' if r['met'] else 'MISS'} >={r['target']:.2f}, p99<=100"
         queries = "" if r["queries"] is None else str(r["queries"])
+        open_cells = _open_cells(r.get("open")) or " " * 52
         print(f"{r['page']:<17}{r['connections']:>6}{r['rps']:>9.1f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}"
-              f"{r['ratio']:>8.2f}{queries:>9}{r['audit_per_request']:>10.2f}{r['errors']:>8}  {target}")
+              f"{r['ratio']:>8.2f}{queries:>9}{r['audit_per_request']:>10.2f}{r['errors']:>8}{open_cells}  {target}")
+        for fraction, o in list((r.get("open_by_fraction") or {}).items())[1:]:  # the first is "open"
+            print(f"{'  ceiling @' + fraction:<17}{r['connections']:>6}{'':>62}{_open_cells(o)}")
+    for r in result["rows"]:
+        if r["page"] == "ceiling" and r.get("open"):
+            o = r["open"]
+            print(f"generator ({r['connections']} connections): send lag p99 {o['generator_lag_p99_ms']:.1f} ms, "
+                  f"CPU {o['generator_cpu_ms_per_request']:.2f} ms/request, "
+                  f"{o['connections_opened']} connections for {o['offered']} requests "
+                  "(a new connection per request is counted in its latency)")
 
 
 def main() -> None:
@@ -552,6 +628,10 @@ def main() -> None:
                         help="DATABASE_CONN_MAX_AGE for the server (default: the settings' default)")
     parser.add_argument("--pages", type=lambda s: set(s.split(",")), default=None, help="only these pages")
     parser.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--open-loop", choices=["max", "all", "off"], default="max",
+                        help="open-loop latency at the largest connection count (max), at each (all), or not")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="open loop: offer this many req/s to every page (default: its target x the ceiling)")
     parser.add_argument("--max-minutes", type=float, default=30)
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = parser.parse_args()
