@@ -4,6 +4,7 @@ import json
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from openkap.accounts import services as account_services
 from openkap.audit.models import AuditEvent
@@ -142,7 +143,7 @@ def test_every_past_appointment_is_reachable_a_page_at_a_time(
     from openkap.scheduling.selectors import PAST_PER_PAGE
     from tests.scheduling.test_booking import _past_booking
 
-    now = dt.datetime.now(dt.UTC)
+    now = timezone.now()
     made = [_past_booking(therapist, patient, therapy_room, now - dt.timedelta(hours=3 * (i + 1))).id
             for i in range(PAST_PER_PAGE + 3)]
     url = f"/patients/{patient.id}/appointments"
