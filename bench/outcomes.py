@@ -40,7 +40,11 @@ import resource
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as time_of_day
+from itertools import islice
 
 DB_NAME = "wt_outcomes_bench"
 SESSIONS = 6
@@ -98,41 +102,138 @@ def main() -> None:
                     os.unlink(tmp.name + suffix)
 
 
-def _rows(model, values: dict, connection) -> tuple:  # type: ignore[no-untyped-def]
-    """A full row in column order: given values, else the field's default."""
-    from django.db.models import JSONField
+class _Table:
+    """A table's rows from a template: every column's value is computed once (the given
+    constants, else the field's default, as the ORM would store it) and only the varying
+    columns are filled in per row, in column order, with values already in the database's
+    form (numbers, JSON text, the text of ``connection.ops.adapt_*``; text without tabs,
+    newlines or backslashes). On PostgreSQL the template is one line of COPY text."""
 
-    out = []
-    for field in model._meta.concrete_fields:
-        value = values[field.attname] if field.attname in values else (
-            field.get_default() if field.has_default() or not field.null else None)
-        if isinstance(field, JSONField):
-            value = json.dumps(value)
-        elif connection.vendor == "sqlite" and value is not None:
-            value = field.get_db_prep_value(value, connection, prepared=False)
-        out.append(value)
-    return tuple(out)
+    def __init__(self, model, connection, varying: tuple[str, ...], constants: dict) -> None:  # type: ignore[no-untyped-def]
+        from django.db.models import JSONField
+
+        fields = model._meta.concrete_fields
+        names = [f.attname for f in fields]
+        if [n for n in names if n in varying] != list(varying) or set(varying) & set(constants):
+            raise ValueError(f"{model.__name__}: {varying} must be columns in column order, not constants")
+        self.table, self.connection = model._meta.db_table, connection
+        self.columns = ", ".join(f.column for f in fields)
+        self.positions = [names.index(n) for n in varying]
+        self.base: list = []
+        for f in fields:
+            value = constants[f.attname] if f.attname in constants else (
+                f.get_default() if f.has_default() or not f.null else None)
+            if value is not None:
+                value = json.dumps(value) if isinstance(f, JSONField) else f.get_db_prep_value(
+                    value, connection, prepared=False)
+            self.base.append(value)
+        self.template = "\t".join("%s" if f.attname in varying else _copy_text(v).replace("%", "%%")
+                                  for f, v in zip(fields, self.base, strict=True)) + "\n"
+
+    def load(self, rows: Iterator[tuple]) -> None:
+        with self.connection.cursor() as cursor:
+            if self.connection.vendor == "postgresql":
+                # FREEZE: rows written frozen and all-visible (the table was truncated in this
+                # transaction), so neither the first reads nor autovacuum rewrite every page.
+                with cursor.cursor.copy(f"COPY {self.table} ({self.columns}) FROM STDIN (FREEZE)") as copy:
+                    template = self.template
+                    while block := list(islice(rows, 20_000)):
+                        copy.write("".join([template % values for values in block]))
+                return
+            marks = ", ".join(["%s"] * len(self.base))
+            sql = f"INSERT INTO {self.table} ({self.columns}) VALUES ({marks})"  # noqa: S608 - model metadata
+            while block := list(islice(rows, 20_000)):
+                batch = []
+                for values in block:
+                    row = self.base.copy()
+                    for position, value in zip(self.positions, values, strict=True):
+                        row[position] = value
+                    batch.append(row)
+                cursor.executemany(sql, batch)
 
 
-def _load(model, rows, connection) -> None:  # type: ignore[no-untyped-def]
-    columns = [f.column for f in model._meta.concrete_fields]
-    table = model._meta.db_table
-    with connection.cursor() as cursor:
+def _copy_text(value: object) -> str:
+    """A constant in COPY's text format."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+class _Step:
+    """Prints how long a step of the load took: wall time, CPU of this process and, when
+    the server runs on this machine, of its PostgreSQL backend (read from /proc)."""
+
+    def __init__(self, connection) -> None:  # type: ignore[no-untyped-def]
+        self.backend = None
         if connection.vendor == "postgresql":
-            raw = cursor.cursor
-            with raw.copy(f'COPY {table} ({", ".join(columns)}) FROM STDIN') as copy:
-                for row in rows:
-                    copy.write_row(row)
-        else:
-            marks = ", ".join(["%s"] * len(columns))
-            batch: list[tuple] = []
-            for row in rows:
-                batch.append(row)
-                if len(batch) == 20_000:
-                    cursor.executemany(f'INSERT INTO {table} ({", ".join(columns)}) VALUES ({marks})', batch)  # noqa: S608 - model metadata
-                    batch = []
-            if batch:
-                cursor.executemany(f'INSERT INTO {table} ({", ".join(columns)}) VALUES ({marks})', batch)  # noqa: S608 - model metadata
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                self.backend = f"/proc/{cursor.fetchone()[0]}/stat"
+
+    def _server(self) -> float:
+        try:
+            with open(self.backend or "") as stat:
+                fields = stat.read().rpartition(")")[2].split()
+        except OSError:
+            return float("nan")
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+    @contextmanager
+    def __call__(self, what: str) -> Iterator[None]:
+        wall, cpu, server = time.perf_counter(), time.process_time(), self._server()
+        yield
+        backend = f", database backend {self._server() - server:.1f} s" if self.backend else ""
+        print(f"  {what}: {time.perf_counter() - wall:.1f} s (CPU: this process {time.process_time() - cpu:.1f} s"
+              f"{backend})", flush=True)
+
+
+class _Bare:
+    """On PostgreSQL, tables loaded without their foreign keys, unique constraints and
+    secondary indexes, which ``restore`` puts back from their own definitions: one
+    validating join or one sorted build each instead of a deferred check and index
+    insertions per row, and the schema afterwards is the migrated one (pg_dump
+    --schema-only compares equal). The tables are truncated (they are empty) so that COPY
+    may FREEZE. Both calls belong to the transaction that loads the rows."""
+
+    def __init__(self, connection, models) -> None:  # type: ignore[no-untyped-def]
+        self.connection = connection
+        self.tables = [model._meta.db_table for model in models]
+        self.constraints: list[tuple[str, str, str]] = []
+        self.indexes: list[tuple[str, str]] = []
+
+    def drop(self) -> None:
+        if self.connection.vendor != "postgresql":
+            return
+        with self.connection.cursor() as cursor:
+            cursor.execute("SELECT EXISTS (SELECT FROM patients_patient)")
+            if cursor.fetchone()[0]:
+                raise SystemExit("the database already holds patients: build into an empty one")
+            cursor.execute("""SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint
+                              WHERE conrelid = ANY(%s::regclass[]) AND contype IN ('f', 'u') ORDER BY 1, 2""",
+                           [self.tables])
+            self.constraints = cursor.fetchall()
+            cursor.execute("""SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index i
+                              WHERE indrelid = ANY(%s::regclass[]) AND NOT EXISTS (SELECT FROM pg_constraint c
+                                WHERE c.conrelid = i.indrelid AND c.conindid = i.indexrelid)
+                              ORDER BY 1""", [self.tables])
+            self.indexes = cursor.fetchall()
+            for table, name, _ in self.constraints:
+                cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+            for name, _ in self.indexes:
+                cursor.execute(f"DROP INDEX {name}")
+            # CASCADE: the tables that refer to these, as empty in a database just migrated.
+            cursor.execute(f"TRUNCATE {', '.join(self.tables)} CASCADE")
+
+    def restore(self) -> None:
+        with self.connection.cursor() as cursor:
+            # For the sorts of the index builds and the foreign keys' validating joins.
+            cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
+            for _, definition in self.indexes:
+                cursor.execute(definition)
+            for table, name, definition in self.constraints:
+                cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
 
 
 def _build(n: int) -> int:
@@ -150,54 +251,71 @@ def _build(n: int) -> int:
     user = User.objects.create(email="bench@bench.org", full_name="Bench")
     now = datetime.now(UTC)
     rng = random.Random(1)
+    ops = connection.ops
+    # Every day is D0 + an offset from -2 (a baseline) to 300 + 35 + 140 (the last follow-up):
+    # each instant is put in the database's form once, then looked up by that offset + 2.
+    span = range(-2, 300 + 7 * (SESSIONS - 1) + 141)
+    at9, at10 = ([str(ops.adapt_datetimefield_value(datetime.combine(D0 + timedelta(days=d), time_of_day(hour),
+                                                                      tzinfo=UTC))) for d in span]
+                 for hour in (9, 10))
+    answers = [json.dumps({"q9": v}) for v in range(4)]
 
-    def at(day: date, hour: int) -> datetime:
-        return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
+    def start(i: int) -> int:
+        return i % 300
 
-    with transaction.atomic():
-        _load(Patient, (_rows(Patient, {
-            "id": i, "organization_id": org.id, "mrn": f"B{i:09d}", "legal_given_name": f"G{i}",
-            "legal_family_name": f"F{i}", "date_of_birth": date(1950 + i % 50, 1 + i % 12, 1 + i % 28),
-            "sex_at_birth": "female" if i % 2 else "male", "search_name": f"g{i} f{i}", "created_at": now,
-            "updated_at": now}, connection) for i in range(1, n + 1)), connection)
-        _load(Episode, (_rows(Episode, {"id": i, "organization_id": org.id, "patient_id": i, "state": "active",
-                                        "opened_at": now, "opened_by_id": user.id}, connection)
-                        for i in range(1, n + 1)), connection)
+    def patients() -> Iterator[tuple]:
+        for i in range(1, n + 1):
+            born = str(ops.adapt_datefield_value(date(1950 + i % 50, 1 + i % 12, 1 + i % 28)))
+            yield i, f"B{i:09d}", f"G{i}", f"F{i}", born, "female" if i % 2 else "male", f"g{i} f{i}"
 
-        def start(i: int) -> date:
-            return D0 + timedelta(days=i % 300)
+    def sessions() -> Iterator[tuple]:
+        for i in range(1, n + 1):
+            for k in range(SESSIONS):
+                when = at10[start(i) + 7 * k + 2]
+                yield (i - 1) * SESSIONS + k + 1, i, i, when, when, when
 
-        _load(DosingSession, (_rows(DosingSession, {
-            "id": (i - 1) * SESSIONS + k + 1, "organization_id": org.id, "patient_id": i, "episode_id": i,
-            "site_id": site.id, "status": "discharged", "scheduled_start": at(start(i) + timedelta(days=7 * k), 10),
-            "started_at": at(start(i) + timedelta(days=7 * k), 10),
-            "administration_started_at": at(start(i) + timedelta(days=7 * k), 10),
-            "created_by_id": user.id, "created_at": now}, connection)
-            for i in range(1, n + 1) for k in range(SESSIONS)), connection)
-
-        def scores(i: int):  # type: ignore[no-untyped-def]
+    def responses() -> Iterator[tuple]:
+        rid = 0
+        for i in range(1, n + 1):
+            # The draws in the order the cohort has always been drawn (a given seed, the same rows).
             b = rng.randint(10, 27)
-            last = start(i) + timedelta(days=7 * (SESSIONS - 1))
-            days = [start(i) - timedelta(days=2)] + [start(i) + timedelta(days=7 * k - 1) for k in range(1, 5)]
-            days += [last + timedelta(days=rng.randint(14, 31)), last + timedelta(days=50), last + timedelta(days=80),
-                     last + timedelta(days=110), last + timedelta(days=140)]
+            first, last = start(i), start(i) + 7 * (SESSIONS - 1)
+            days = [first - 2] + [first + 7 * k - 1 for k in range(1, 5)]
+            days += [last + rng.randint(14, 31), last + 50, last + 80, last + 110, last + 140]
             totals = [b] + [max(0, b - rng.randint(0, 3 * k)) for k in range(1, 10)]
-            return zip(days, totals, strict=True)
+            for day, total in zip(days, totals, strict=True):
+                rid += 1
+                when = at9[day + 2]
+                yield rid, i, i, answers[min(3, total // 9)], float(total), when, when
 
-        def responses():  # type: ignore[no-untyped-def]
-            rid = 0
-            for i in range(1, n + 1):
-                for day, total in scores(i):
-                    rid += 1
-                    yield _rows(MeasureResponse, {
-                        "id": rid, "organization_id": org.id, "patient_id": i, "episode_id": i, "instrument_id": "phq9",
-                        "instrument_version": "bench", "occasion": "ad_hoc", "answers": {"q9": min(3, total // 9)},
-                        "result": {}, "is_scored": True, "total": float(total), "band": "", "completed_at": at(day, 9),
-                        "submitted_at": at(day, 9), "via": "staff"}, connection)
-
-        _load(MeasureResponse, responses(), connection)
+    tables = [
+        (_Table(Patient, connection, ("id", "mrn", "legal_given_name", "legal_family_name", "date_of_birth",
+                                      "sex_at_birth", "search_name"),
+                {"organization_id": org.id, "created_at": now, "updated_at": now}), patients()),
+        (_Table(Episode, connection, ("id", "patient_id"),
+                {"organization_id": org.id, "state": "active", "opened_at": now, "opened_by_id": user.id}),
+         ((i, i) for i in range(1, n + 1))),
+        (_Table(DosingSession, connection, ("id", "patient_id", "episode_id", "scheduled_start", "started_at",
+                                            "administration_started_at"),
+                {"organization_id": org.id, "site_id": site.id, "status": "discharged", "created_by_id": user.id,
+                 "created_at": now}), sessions()),
+        (_Table(MeasureResponse, connection, ("id", "patient_id", "episode_id", "answers", "total", "completed_at",
+                                              "submitted_at"),
+                {"organization_id": org.id, "instrument_id": "phq9", "instrument_version": "bench",
+                 "occasion": "ad_hoc", "result": {}, "is_scored": True, "band": "", "via": "staff"}), responses()),
+    ]
+    step = _Step(connection)
+    bare = _Bare(connection, [Patient, Episode, DosingSession, MeasureResponse])
+    with transaction.atomic():
+        bare.drop()
+        for table, rows in tables:
+            with step(table.table):
+                table.load(rows)
+        if connection.vendor == "postgresql":
+            with step(f"{len(bare.indexes)} indexes and {len(bare.constraints)} constraints put back"):
+                bare.restore()
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+        with step("ANALYZE"), connection.cursor() as cursor:
             cursor.execute("ANALYZE")
     return org.id
 
@@ -251,6 +369,7 @@ def _run(args: argparse.Namespace) -> None:
         args.patients = Patient.objects.filter(organization_id=org_id).count()
     else:
         call_command("migrate", verbosity=0)
+        print(f"load: migrated in {time.perf_counter() - t0:.1f} s", flush=True)
         org_id = _build(args.patients)
     load_s = time.perf_counter() - t0
     org = Organization.objects.get(id=org_id)
