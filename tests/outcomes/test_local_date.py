@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from openkap.core.outcomes import PatientInput, Score, patient_outcome
 from openkap.core.outcomes.arrays import Selection, select
-from openkap.core.outcomes.cohort import reduce
+from openkap.core.outcomes.cohort import Tally, reduce
 from openkap.core.outcomes.days import from_day_number, local_day_numbers, utc_offsets
 from openkap.outcomes.cohort import (
     MICROSECONDS,
@@ -28,7 +28,7 @@ from openkap.outcomes.cohort import (
     EnrolledCohort,
     EpochMicroseconds,
     _scores,
-    cohort_outcomes,
+    cohort_chunks,
     enrolled_cohort,
 )
 from tests.profiles import examples
@@ -143,16 +143,20 @@ def test_the_report_read_through_the_database_equals_the_core(org, site, prescri
         # same per-patient outputs and records, unfiltered and filtered by first session.
         whole = reduce(selection, definitions=filters.definitions)
         for size in (1, 2, 7):
-            assert cohort_outcomes(org.id, filters, as_of=date(2026, 1, 1), patients_per_chunk=size) == (
-                whole, enrolled.records)
+            assert chunked(org.id, filters, size) == (Tally.of("phq9", [whole]), enrolled.records)
         late = CohortFilters(date_from=sorted(e.first_day for e in enrolled.records.values())[len(enrolled.records) // 2])
         late_enrolled = enrolled_cohort(org.id, late)
         assert late_enrolled.records  # the patient whose first day it is, at least
         late_whole = reduce(cohort_selection(org.id, late_enrolled, late, as_of=date(2026, 1, 1)),
                             definitions=late.definitions)
         for size in (1, 2, 7):
-            assert cohort_outcomes(org.id, late, as_of=date(2026, 1, 1), patients_per_chunk=size) == (
-                late_whole, late_enrolled.records)
+            assert chunked(org.id, late, size) == (Tally.of("phq9", [late_whole]), late_enrolled.records)
+
+    def chunked(organization_id, filters, size):
+        """The report's chunks folded as the report folds them, and their records."""
+        chunks = list(cohort_chunks(organization_id, filters, as_of=date(2026, 1, 1), patients_per_chunk=size))
+        return (Tally.of("phq9", (c.reduced for c in chunks)),
+                {pid: record for c in chunks for pid, record in c.records.items()})
 
     with override_settings(TIME_ZONE="America/New_York"):
         check()

@@ -289,7 +289,7 @@ def test_ages_in_whole_years_as_a_birthday_counts_them():
     from hypothesis import given
     from hypothesis import strategies as st
 
-    from openkap.outcomes.selectors import _ages
+    from openkap.outcomes.demographics import _ages
 
     dates = st.dates(min_value=date(1900, 1, 1), max_value=date(2030, 12, 31))
 
@@ -325,3 +325,29 @@ def test_the_route_is_the_first_session_protocol_s_then_the_plan_s(org, site, pr
     routes = {r["label"]: r["n"] for r in out["demographics"]["overall"]["route"]}
     assert routes == {"Oral (racemic ketamine, swallowed)": 1, "Intramuscular injection (racemic ketamine)": 1}
     assert build_report(org, CohortFilters(route=Route.ORAL), as_of=date(2026, 1, 1)).summary.n_enrolled == 1
+
+
+
+def test_age_mean_and_sd_from_sums_equal_the_statistics_module():
+    """Demographics keep a count, sum and sum of squares of the ages per site (ADR 0093);
+    the mean and SD from them are statistics.fmean's and statistics.stdev's, exactly."""
+    import statistics
+
+    import numpy as np
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from openkap.outcomes.demographics import Demographics, sqrt_of_fraction
+
+    @given(st.lists(st.integers(0, 120), min_size=2, max_size=300), st.integers(0, 300))
+    def check(ages, cut):
+        demo = Demographics(n=len(ages))
+        demo.add_ages(np.array(ages[:cut], np.int64))  # two chunks
+        demo.add_ages(np.array(ages[cut:], np.int64))
+        n, total, squares = demo.age_n, demo.age_sum, demo.age_squares
+        assert total / n == statistics.fmean(ages)
+        assert sqrt_of_fraction(n * squares - total * total, n * (n - 1)) == statistics.stdev(ages)
+        out = demo.to_dict(suppress=False)
+        assert (out["age_mean"], out["age_sd"]) == (round(statistics.fmean(ages), 1), round(statistics.stdev(ages), 1))
+
+    check()

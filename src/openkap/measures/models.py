@@ -202,6 +202,9 @@ class MeasureResponse(models.Model):
                 name="measure_resp_trend",
             ),
             models.Index(fields=["episode", "occasion"], name="measure_resp_episode"),
+            # The cohort report's experience measures and scores of one instrument, chunk by
+            # chunk of patients (ADR 0093): without it, every response of the chunk is read.
+            models.Index(fields=["organization", "instrument_id", "patient"], name="measure_resp_cohort"),
         ]
 
     def __str__(self) -> str:

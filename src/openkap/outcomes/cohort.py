@@ -4,7 +4,8 @@ Rows are read raw, as they lie, into NumPy arrays (no Python object is kept per 
 chunk by chunk of the organisation's patients by patient-id range: the chunk's held
 dosing sessions (a few columns each), then its scores of one instrument; both are put
 in patient and time order in NumPy, selected by `core.outcomes.arrays.select` and
-reduced, then dropped. Instants are read as microseconds since 1970 and turned
+reduced; the report folds each chunk into counts (`core.outcomes.cohort.Tally`, its
+demographics and experience cases) before the next is read (ADR 0093). Instants are read as microseconds since 1970 and turned
 into clinic-local days in NumPy (`core.outcomes.days`, ADR 0082). Filters that
 are columns (organisation, instrument) are applied in SQL; those that depend on the
 first session (date, site, route) are applied to each chunk's sessions.
@@ -30,10 +31,11 @@ from django.utils import timezone
 
 from openkap.core.outcomes import DEFAULT_DEFINITIONS, OutcomeDefinitions
 from openkap.core.outcomes.arrays import Scores
-from openkap.core.outcomes.cohort import Reduced, patient_ranges, reduce_chunks
+from openkap.core.outcomes.cohort import Reduced, in_baseline_band, patient_ranges, reduce_chunks
 from openkap.core.outcomes.days import day_number, from_day_number, local_day_numbers
 from openkap.core.routes import Route
 from openkap.dosing.models import DosingSession, ProtocolVersion
+from openkap.history.models import ImportedRecord
 from openkap.history.selectors import imported_sessions
 from openkap.measures.models import MeasureResponse
 from openkap.pathway.models import Intake, TreatmentPlan
@@ -193,18 +195,12 @@ def enrolled_cohort(organization_id: int, filters: CohortFilters) -> EnrolledCoh
 class _Lookups:
     """What the first-session filters need beyond the sessions, read once for all chunks."""
 
-    plan_route: dict[int, str]
-    imported: dict[int, dict[str, Any]]
+    any_imported: bool  # any imported session: their routes are read chunk by chunk
     team: set[int] | None  # patients on the clinician's care team, when filtered by one
     episodes: set[int] | None  # episodes whose intake has the diagnosis, when filtered by one
 
 
 def _lookups(organization_id: int, filters: CohortFilters) -> _Lookups:
-    plan_route = dict(
-        TreatmentPlan.objects.filter(organization_id=organization_id)
-        .order_by("episode_id", "version")
-        .values_list("episode_id", "route")
-    )
     team = None
     if filters.clinician_id is not None:
         team = set(
@@ -221,7 +217,8 @@ def _lookups(organization_id: int, filters: CohortFilters) -> _Lookups:
             .iterator(chunk_size=CHUNK)
             if any(normalise_icd10(str(d.get("code", ""))).startswith(wanted) for d in diagnoses or [])
         }
-    return _Lookups(plan_route, imported_sessions(organization_id), team, episodes)
+    any_imported = ImportedRecord.objects.filter(organization_id=organization_id, kind="sessions").exists()
+    return _Lookups(any_imported, team, episodes)
 
 
 def _enrolled_chunk(organization_id: int, filters: CohortFilters, lookups: _Lookups,
@@ -253,7 +250,16 @@ def _enrolled_chunk(organization_id: int, filters: CohortFilters, lookups: _Look
     ids, first, counts = np.unique(patient, return_index=True, return_counts=True)
     protocol_route = dict(ProtocolVersion.objects.filter(id__in=set(protocol[first].tolist()) - {-1})
                           .values_list("id", "route"))
-    imported, plan_route = lookups.imported, lookups.plan_route
+    # The first sessions' other sources of a route: imported ones, else the episode's latest
+    # plan (an episode is its patient's, so a chunk's episodes are those of its patients).
+    plans = TreatmentPlan.objects.filter(organization_id=organization_id).order_by("episode_id", "version")
+    if patients is not None:
+        plans = plans.filter(episode__patient_id__gte=patients[0], episode__patient_id__lte=patients[1])
+    plan_route = dict(plans.values_list("episode_id", "route"))
+    imported: dict[int, dict[str, Any]] = {}
+    if lookups.any_imported:
+        imported = imported_sessions(organization_id,
+                                     session_ids=None if patients is None else session_id[first].tolist())
     enrolled = {
         patient_id: Enrolled(
             patient_id, site_id, episode_id,
@@ -323,29 +329,37 @@ def _scores(organization_id: int, instrument_id: str, patients: tuple[int, int] 
                   total=total[order], item9=item9[order])
 
 
-def cohort_outcomes(
+@dataclass(frozen=True)
+class Chunk:
+    """One chunk of patients, reduced: the patients with ids in `patients` (a closed
+    range) who are enrolled and pass every filter, and their records."""
+
+    patients: tuple[int, int]
+    reduced: Reduced
+    records: dict[int, Enrolled]
+
+
+def cohort_chunks(
     organization_id: int,
     filters: CohortFilters,
     *,
     as_of: date,
     patients_per_chunk: int = CHUNK,
-) -> tuple[Reduced, dict[int, Enrolled]]:
-    """Every enrolled patient's outcome reduced to what the report needs, and the enrolled
-    patients' records: read, filtered by first session and selected chunk by chunk of
-    `patients_per_chunk` of the organisation's patients, each chunk's sessions and scores
-    read by its patient-id range and dropped once reduced, so that memory grows with the
-    patients, not with their sessions and scores (ADR 0082)."""
+) -> Iterator[Chunk]:
+    """Every enrolled patient's outcome reduced to what the report needs, chunk by chunk of
+    `patients_per_chunk` of the organisation's patients in ascending id order: each chunk's
+    sessions and scores read by its patient-id range, filtered by first session and
+    baseline band, selected and reduced, so that a caller folding each chunk holds one
+    chunk's patients at a time (ADR 0082, 0093)."""
 
     lookups = _lookups(organization_id, filters)
-    records: dict[int, Enrolled] = {}
-
-    def chunks() -> Iterator[tuple[np.ndarray, np.ndarray, Scores]]:
-        for low, high in patient_ranges(_patient_ids(organization_id), patients_per_chunk):
-            cohort = _enrolled_chunk(organization_id, filters, lookups, (low, high))
-            if cohort.records:  # nobody enrolled here: no scores to read
-                records.update(cohort.records)
-                yield cohort.session_patient, cohort.session_day, _scores(organization_id, filters.instrument, (low, high))
-
-    reduced = reduce_chunks(chunks(), filters.instrument, as_of=as_of, definitions=filters.definitions)
-    return reduced, records
-
+    for low, high in patient_ranges(_patient_ids(organization_id), patients_per_chunk):
+        cohort = _enrolled_chunk(organization_id, filters, lookups, (low, high))
+        if not cohort.records:  # nobody enrolled here: no scores to read
+            continue
+        scores = _scores(organization_id, filters.instrument, (low, high))
+        (reduced,) = reduce_chunks([(cohort.session_patient, cohort.session_day, scores)], filters.instrument,
+                                   as_of=as_of, definitions=filters.definitions)
+        if filters.baseline_band:
+            reduced = reduced.subset(in_baseline_band(reduced, filters.baseline_band))
+        yield Chunk((low, high), reduced, {pid: cohort.records[pid] for pid in reduced.patients.tolist()})

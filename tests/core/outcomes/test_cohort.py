@@ -296,3 +296,49 @@ def test_bootstrap_by_distinct_pairs_agrees_with_drawing_patients():
         assert a != b  # two different ways of drawing
         assert abs(a.low - b.low) < 0.03
         assert abs(a.high - b.high) < 0.03
+
+
+DURATIONS = st.lists(st.tuples(st.integers(0, 60).map(float), st.booleans()), min_size=1, max_size=60)
+
+
+@given(DURATIONS)
+def test_kaplan_meier_of_counts_equals_the_patients_one_by_one(followed):
+    """The cohort keeps one count per distinct (days, lost) (ADR 0093): lifelines given
+    those counts as weights draws the same curve, exactly, as given every patient."""
+    counts: dict[tuple[float, bool], int] = {}
+    for key in followed:
+        counts[key] = counts.get(key, 0) + 1
+    keys = sorted(counts)
+    by_patient = stats.kaplan_meier([d for d, _ in followed], [e for _, e in followed], at_days=(28, 56))
+    by_count = stats.kaplan_meier([d for d, _ in keys], [e for _, e in keys], at_days=(28, 56),
+                                  counts=[counts[k] for k in keys])
+    assert by_count == by_patient
+
+
+@given(st.lists(st.integers(0, 80).map(float), min_size=1, max_size=200))
+def test_mean_and_interval_of_counts_equal_those_of_the_values(values):
+    """The trajectory's mean from counts of each distinct total is the values' mean exactly
+    (whole totals sum exactly); its interval equals to rounding."""
+    distinct = sorted(set(values))
+    mean, ci = stats.mean_ci_of_counts(distinct, [values.count(v) for v in distinct])
+    assert mean == stats.mean_sd(values)[0]
+    expected = stats.mean_ci(values)
+    if expected is None:
+        assert ci is None
+    else:
+        assert (ci.low, ci.high) == pytest.approx((expected.low, expected.high), rel=1e-12, abs=1e-12)
+
+
+@given(st.lists(st.tuples(st.sampled_from([0.0, -0.0, 1.0, 2.5, 27.0, 1e-9]), st.sampled_from([0.0, 3.0, 27.0, -1.0])),
+                max_size=50))
+def test_distinct_pairs_are_numpy_s_unique_rows(rows):
+    """The bootstrap's categories: the same pairs, order and counts as np.unique(axis=0),
+    which decides the multinomial's draws, so the intervals are unchanged."""
+    import numpy as np
+
+    b = np.array([x for x, _ in rows], float)
+    e = np.array([y for _, y in rows], float)
+    pairs, counts = stats.distinct_pairs(b, e)
+    expected_pairs, expected_counts = np.unique(np.stack([b, e], axis=1).reshape(-1, 2), axis=0, return_counts=True)
+    assert pairs.tolist() == expected_pairs.tolist()
+    assert counts.tolist() == expected_counts.tolist()
