@@ -519,6 +519,7 @@ def _open_summary(runs: list[OpenRun]) -> dict[str, Any] | None:
     """Medians over repetitions; the worst max; late, dropped and errors summed."""
     if not runs:
         return None
+    tails = [r.tail for r in runs if r.tail]
     return {
         "rate": _median([r.rate for r in runs]), "achieved": _median([r.achieved for r in runs]),
         "p50_ms": _median([r.p50_ms for r in runs]), "p99_ms": _median([r.p99_ms for r in runs]),
@@ -528,6 +529,11 @@ def _open_summary(runs: list[OpenRun]) -> dict[str, Any] | None:
         "connections_opened": sum(r.connections_opened for r in runs),
         "generator_lag_p99_ms": max(r.lag_p99_ms for r in runs),
         "generator_cpu_ms_per_request": _median([r.cpu_ms_per_request for r in runs]),
+        "view_p50_ms": _median([r.view_p50_ms for r in runs]), "view_p99_ms": _median([r.view_p99_ms for r in runs]),
+        "view_cpu_p50_ms": _median([r.view_cpu_p50_ms for r in runs]),
+        "view_cpu_p99_ms": _median([r.view_cpu_p99_ms for r in runs]),
+        # The slowest 1% of each run, averaged over the runs.
+        "tail": {k: statistics.mean(t[k] for t in tails) for k in tails[0]} if tails else None,
     }
 
 
@@ -598,6 +604,15 @@ def print_table(result: dict[str, Any]) -> None:
               f"{r['ratio']:>8.2f}{queries:>9}{r['audit_per_request']:>10.2f}{r['errors']:>8}{open_cells}  {target}")
         for fraction, o in list((r.get("open_by_fraction") or {}).items())[1:]:  # the first is "open"
             print(f"{'  ceiling @' + fraction:<17}{r['connections']:>6}{'':>62}{_open_cells(o)}")
+    tails = [r for r in result["rows"] if r.get("open") and r["open"]["tail"]]
+    if tails:
+        print("open loop, inside Django (X-Bench-* headers): view wall p50/p99, CPU p50/p99 ms; the slowest 1%: "
+              "latency = before the view (connect, listen backlog) + view wall (of which CPU, GC)")
+    for r in tails:
+        o, t = r["open"], r["open"]["tail"]
+        print(f"  {r['page']:<15}{r['connections']:>4}  view {o['view_p50_ms']:6.1f} /{o['view_p99_ms']:6.1f}  "
+              f"CPU {o['view_cpu_p50_ms']:5.1f} /{o['view_cpu_p99_ms']:5.1f}   slowest 1%: {t['latency_ms']:6.1f} = "
+              f"{t['before_view_ms']:6.1f} + {t['view_ms']:6.1f} (CPU {t['view_cpu_ms']:5.1f}, GC {t['gc_ms']:4.1f})")
     for r in result["rows"]:
         if r["page"] == "ceiling" and r.get("open"):
             o = r["open"]

@@ -4,13 +4,19 @@
   authentication, the actor, MFA, security headers), so every page is compared with
   what Django costs on this machine before OpenKAP does any work;
 - a query counter that answers only requests carrying `X-Bench-Queries: 1` (the
-  bench's one probe per page), so the measured requests run the production path.
+  bench's one probe per page), so the measured requests run the production path;
+- on every response, the time the request spent inside Django: wall and CPU
+  microseconds, and the time in garbage collection (`X-Bench-Wall-Us`, `X-Bench-Cpu-Us`,
+  `X-Bench-Gc-Us`), so the open-loop latency splits into the view's own time and the
+  wait before it (connect, listen backlog) (bench/openloop.py; a few microseconds).
 
 Nothing here is imported by the application; the bench puts `bench/` on PYTHONPATH.
 """
 
 from __future__ import annotations
 
+import gc
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +24,32 @@ from openkap.settings import *  # noqa: F403
 from openkap.settings import MIDDLEWARE
 
 ROOT_URLCONF = "pages_urls"
-MIDDLEWARE = ["pages_settings.QueryCountMiddleware", *MIDDLEWARE]
+MIDDLEWARE = ["pages_settings.TimingMiddleware", "pages_settings.QueryCountMiddleware", *MIDDLEWARE]
+
+_gc = {"began": 0.0, "spent": 0.0}
+
+
+def _gc_clock(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        _gc["began"] = time.perf_counter()
+    else:
+        _gc["spent"] += time.perf_counter() - _gc["began"]
+
+
+gc.callbacks.append(_gc_clock)
+
+
+class TimingMiddleware:
+    def __init__(self, get_response: Callable[[Any], Any]):
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        wall, cpu, collected = time.perf_counter(), time.thread_time(), _gc["spent"]
+        response = self.get_response(request)
+        response["X-Bench-Wall-Us"] = str(int((time.perf_counter() - wall) * 1e6))
+        response["X-Bench-Cpu-Us"] = str(int((time.thread_time() - cpu) * 1e6))
+        response["X-Bench-Gc-Us"] = str(int((_gc["spent"] - collected) * 1e6))
+        return response
 
 
 class QueryCountMiddleware:

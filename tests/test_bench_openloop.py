@@ -36,7 +36,8 @@ def _serve_and_offer(*, keep_alive: bool, stall_first_s: float, rate: float, con
                     writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n" + close
                                  + b"\r\n5\r\nhello\r\n3\r\n!!!\r\n0\r\n\r\n")
                 else:
-                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n" + close + b"\r\nhello")
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Bench-Wall-Us: 1500\r\n"
+                                 b"X-Bench-Cpu-Us: 1000\r\nX-Bench-Gc-Us: 0\r\n" + close + b"\r\nhello")
                 await writer.drain()
                 if not keep_alive:
                     break
@@ -74,3 +75,9 @@ def test_requests_waiting_behind_a_stall_are_charged_from_their_due_time():
     assert run.max_ms >= 300
     assert run.p99_ms >= 280
     assert run.late >= 1
+    # The server said each answer took 1.5 ms inside the view: the rest of the slowest
+    # requests' time was spent waiting before it.
+    assert (run.view_p50_ms, run.view_p99_ms, run.view_cpu_p99_ms) == (1.5, 1.5, 1.0)
+    assert run.tail is not None
+    assert run.tail["view_ms"] == 1.5
+    assert run.tail["before_view_ms"] >= 278
