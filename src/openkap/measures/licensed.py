@@ -8,8 +8,15 @@ from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
 
+from openkap.compiled import CompiledRead
 from openkap.core.instruments import Instrument, ScoringError, get_instrument, with_licensed_text
 from openkap.measures.models import LicensedWording
+
+
+# All of the organisation's wording (one row per instrument it loaded, a few at most),
+# compiled once per process: the Measures tab reads it on every page (ADR 0096).
+_WORDINGS = CompiledRead(LicensedWording, lambda organization_id: LicensedWording.objects.filter(
+    organization_id=organization_id), "organization_id")
 
 
 def instrument_for(organization_id: int, instrument_id: str) -> Instrument:
@@ -28,10 +35,8 @@ def instruments_for(organization_id: int, instrument_ids: Iterable[str]) -> dict
             bases[instrument_id] = get_instrument(instrument_id)
         except ScoringError as exc:
             raise ValidationError({"instrument_id": str(exc)}) from None
-    wordings = {
-        w.instrument_id: w for w in LicensedWording.objects.filter(
-            organization_id=organization_id, instrument_id__in={b.id for b in bases.values()})
-    }
+    wanted = {b.id for b in bases.values()}
+    wordings = {w.instrument_id: w for w in _WORDINGS.read(organization_id=organization_id) if w.instrument_id in wanted}
     return {key: _with_wording(base, wordings.get(base.id)) for key, base in bases.items()}
 
 

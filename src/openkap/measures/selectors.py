@@ -17,6 +17,7 @@ from django.utils import timezone
 from openkap.accounts.authz import Actor, Denied
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
+from openkap.compiled import CompiledRead
 from openkap.core.authz import Perm
 from openkap.core.instruments import Instrument, Rater, all_instruments, presentation, score_range
 from openkap.core.instruments.change import (
@@ -94,11 +95,22 @@ def has_open_safety_task() -> Exists:
 
 
 def open_safety_tasks(patient: Patient) -> list[Task]:
-    return list(
-        Task.objects.filter(
-            patient=patient, kind=SAFETY_TASK_KIND, resolved_at__isnull=True
-        ).order_by(PRIORITY_ORDER, "created_at")
-    )
+    return _OPEN_SAFETY_TASKS.read(patient_id=patient.id)
+
+
+# The Measures tab's reads, compiled once per process (ADR 0096).
+_OPEN_SAFETY_TASKS = CompiledRead(Task, lambda patient_id: Task.objects.filter(
+    patient_id=patient_id, kind=SAFETY_TASK_KIND, resolved_at__isnull=True).order_by(PRIORITY_ORDER, "created_at"),
+    "patient_id")
+_PLAN_ENTRIES = CompiledRead(MeasurePlanEntry, lambda episode_id: MeasurePlanEntry.objects.filter(
+    episode_id=episode_id), "episode_id")
+_ASSIGNMENTS = CompiledRead(MeasureAssignment, lambda patient_id: MeasureAssignment.objects.filter(
+    patient_id=patient_id).select_related("assigned_by").order_by("due_at", "id"), "patient_id")
+_SESSIONS = CompiledRead(DosingSession, lambda patient_id: DosingSession.objects.filter(patient_id=patient_id)
+                         .exclude(status=DosingSession.Status.CANCELLED).order_by("scheduled_start"), "patient_id")
+_CURRENT_RESPONSES = CompiledRead(MeasureResponse, lambda patient_id: MeasureResponse.objects.filter(
+    patient_id=patient_id, correction__isnull=True).select_related("entered_by").order_by("completed_at", "id"),
+    "patient_id")
 
 
 # --- the Measures tab ---------------------------------------------------------------------
@@ -190,27 +202,17 @@ def measures_overview(*, by: Actor, patient_id: int) -> MeasuresOverview:
     episode = current_episode(patient)
     plan: dict[str, list[str]] = {}
     if episode is not None:
-        for occasion, instrument_id in MeasurePlanEntry.objects.filter(episode=episode).values_list(
-            "occasion", "instrument_id"
-        ):
-            plan.setdefault(occasion, []).append(instrument_id)
+        for entry in _PLAN_ENTRIES.read(episode_id=episode.id):
+            plan.setdefault(entry.occasion, []).append(entry.instrument_id)
     now = timezone.now()
-    assignments = list(
-        MeasureAssignment.objects.filter(patient=patient)
-        .select_related("assigned_by")
-        .order_by("due_at", "id")
-    )
+    assignments = _ASSIGNMENTS.read(patient_id=patient.id)
     open_assignments = [a for a in assignments if a.is_open and a.due_at <= now + LOOKAHEAD]
     recent = sorted(
         (a for a in assignments if not a.is_open), key=lambda a: a.completed_at or a.cancelled_at or a.due_at, reverse=True
     )[:12]
-    sessions = list(
-        DosingSession.objects.filter(patient=patient)
-        .exclude(status=DosingSession.Status.CANCELLED)
-        .order_by("scheduled_start")
-    )
+    sessions = _SESSIONS.read(patient_id=patient.id)
     by_instrument: dict[str, list[MeasureResponse]] = {}
-    for r in current_responses(patient):
+    for r in _CURRENT_RESPONSES.read(patient_id=patient.id):
         by_instrument.setdefault(r.instrument_id, []).append(r)
     sex = patient.sex_at_birth if patient.sex_at_birth in ("female", "male") else None
     trends, triage = [], []
@@ -231,7 +233,8 @@ def measures_overview(*, by: Actor, patient_id: int) -> MeasuresOverview:
     return MeasuresOverview(
         patient=patient, episode=episode, open_assignments=open_assignments,
         recent_assignments=recent, trends=trends, triage=triage, unscored=unscored,
-        safety_tasks=open_safety_tasks(patient), sessions=sessions, via_break_glass=glass, plan=plan,
+        # The patient came with whether one is open (ADR 0089): none, nothing to read.
+        safety_tasks=open_safety_tasks(patient) if getattr(patient, "chart_open_safety_task", True) else [], sessions=sessions, via_break_glass=glass, plan=plan,
     )
 
 

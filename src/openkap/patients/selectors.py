@@ -16,6 +16,7 @@ from openkap.accounts.authz import Actor, Denied, require
 from openkap.accounts.models import Membership
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
+from openkap.compiled import CompiledRead
 from openkap.core import name_search
 from openkap.core.authz import ORGANIZATION_WIDE_ROLES, Perm, Role, held_organization_wide
 from openkap.patients.models import (
@@ -55,14 +56,31 @@ def register_chart_fact(name: str, expression: Any) -> None:
     CHART_FACTS[name] = expression
 
 
+# The reads every chart page runs, compiled once per process (ADR 0096). The facts are
+# registered at start-up, before the first chart read compiles them.
+_PATIENT = CompiledRead(Patient, lambda patient_id, organization_id: Patient.objects.filter(
+    id=patient_id, organization_id=organization_id).order_by("pk")[:1], "patient_id", "organization_id")
+_PATIENT_WITH_FACTS = CompiledRead(Patient, lambda patient_id, organization_id: Patient.objects.filter(
+    id=patient_id, organization_id=organization_id).annotate(**CHART_FACTS).order_by("pk")[:1],
+    "patient_id", "organization_id")
+_WEIGHTS = CompiledRead(WeightMeasurement, lambda patient_id: WeightMeasurement.objects.filter(
+    patient_id=patient_id).select_related("recorded_by")[:20], "patient_id")
+_LATEST_WEIGHT = CompiledRead(WeightMeasurement, lambda patient_id: WeightMeasurement.objects.filter(
+    patient_id=patient_id).select_related("recorded_by")[:1], "patient_id")
+_HEIGHTS = CompiledRead(HeightMeasurement, lambda patient_id: HeightMeasurement.objects.filter(
+    patient_id=patient_id).select_related("recorded_by")[:5], "patient_id")
+_CARE_TEAM = CompiledRead(CareTeamMember, lambda patient_id: CareTeamMember.objects.filter(
+    patient_id=patient_id, ended_at__isnull=True).select_related("user").order_by("role"), "patient_id")
+_LATEST_INVITATION = CompiledRead(PortalInvitation, lambda patient_id: PortalInvitation.objects.filter(
+    patient_id=patient_id).order_by("-created_at")[:1], "patient_id")
+
+
 def patient_in_organization(by: Actor, patient_id: int, *, chart_facts: bool = False) -> Patient:
     """The patient, or 404 when it is not in the actor's organisation. Reveals
     nothing but existence, so it is not a read of patient data (with ``chart_facts``,
     the caller's audited read covers them)."""
-    qs = Patient.objects.filter(id=patient_id, organization=by.organization)
-    if chart_facts:
-        qs = qs.annotate(**CHART_FACTS)
-    patient = qs.first()
+    read = _PATIENT_WITH_FACTS if chart_facts else _PATIENT
+    patient = read.first(patient_id=patient_id, organization_id=by.organization.id)
     if patient is None:
         raise Http404("No such patient in your organisation.")
     return patient
@@ -149,7 +167,7 @@ class PortalAccess:
 
 def portal_access_of(patient: Patient) -> PortalAccess:
     """Part of a chart read (the caller has checked and audits it)."""
-    latest = PortalInvitation.objects.filter(patient=patient).order_by("-created_at").first()
+    latest = _LATEST_INVITATION.first(patient_id=patient.id)
     membership = (
         Membership.objects.filter(organization_id=patient.organization_id, user_id=patient.user_id, role=Role.PATIENT)
         .select_related("user")
@@ -201,11 +219,9 @@ class Chart:
 def patient_chart(*, by: Actor, patient_id: int) -> Chart:
     """Opening a chart is a read of patient data: audited (the header's facts with it)."""
     patient, glass = patient_for(by, patient_id, chart_facts=True)
-    weights = list(patient.weights.select_related("recorded_by")[:20])
-    heights = list(patient.heights.select_related("recorded_by")[:5])
-    care_team = list(
-        patient.care_team.filter(ended_at__isnull=True).select_related("user").order_by("role")
-    )
+    weights = _WEIGHTS.read(patient_id=patient.id)
+    heights = _HEIGHTS.read(patient_id=patient.id)
+    care_team = _CARE_TEAM.read(patient_id=patient.id)
     audit_record(
         by=by, action=AuditAction.VIEW, object_type="patient", object_id=patient.id,
         patient_id=patient.id, break_glass=glass,
@@ -230,8 +246,8 @@ def chart_header(*, by: Actor, patient: Patient, via_break_glass: bool) -> Chart
     PATIENT_VIEW is all that is left to check; the tab's audit row records the read, and
     the patient is not fetched, checked and audited a second time."""
     require(by, Perm.PATIENT_VIEW)
-    latest = patient.weights.select_related("recorded_by").first()
-    care_team = list(patient.care_team.filter(ended_at__isnull=True).select_related("user").order_by("role"))
+    latest = _LATEST_WEIGHT.first(patient_id=patient.id)
+    care_team = _CARE_TEAM.read(patient_id=patient.id)
     return Chart(
         patient=patient, latest_weight=latest, weights=[latest] if latest else [], care_team=care_team,
         age=patient.age_on(timezone.localdate()), via_break_glass=via_break_glass,

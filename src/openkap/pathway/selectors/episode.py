@@ -13,6 +13,7 @@ from django.utils import timezone
 from openkap.accounts.authz import Actor, require
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
+from openkap.compiled import CompiledRead
 from openkap.core.authz import Perm
 from openkap.core.pathway import (
     STATE_LABELS,
@@ -43,11 +44,14 @@ from .snapshot import _snapshots_and_reads, episode_snapshot, episode_snapshots
 OPEN_STATES = [s.value for s in State if s not in TERMINAL_STATES]
 
 
+# Compiled once per process: every pathway page and the Measures tab read it (ADR 0096).
+_CURRENT_EPISODE = CompiledRead(Episode, lambda patient_id: Episode.objects.filter(
+    patient_id=patient_id, state__in=OPEN_STATES).order_by("-opened_at")[:1], "patient_id")
+
+
 def current_episode(patient: Patient) -> Episode | None:
     """The patient's open episode, if any (callers have already checked access)."""
-    return (
-        Episode.objects.filter(patient=patient, state__in=OPEN_STATES).order_by("-opened_at").first()
-    )
+    return _CURRENT_EPISODE.first(patient_id=patient.id)
 
 
 # --- checked and audited reads --------------------------------------------------------
