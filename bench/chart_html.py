@@ -39,9 +39,9 @@ def _patients() -> list[int]:
     """Ten patients of the demo organisation, each kind of header fact represented."""
     from django.db.models import Count, Q
 
-    from openkap.tasks.models import Task
     from openkap.patients.models import Patient
     from openkap.scheduling.models import Appointment
+    from openkap.tasks.models import Task
 
     org = Patient.objects.filter(organization__slug="demo")
     picks: list[int] = []

@@ -89,9 +89,10 @@ CHART_TABS = [
 # Measures tab took 35 before its header stopped reading and auditing the chart again; the
 # Appointments and Outcomes tabs 28 and 26 before theirs did (ADR 0088); the overview 17
 # before the header's banner and badges were read with the patient (ADR 0089), which took
-# two queries off every Pathway and Medicine sessions page too.
+# two queries off every Pathway and Medicine sessions page too. The Measures tab 27 before it
+# stopped reading the safety tasks of a patient with none open (ADR 0096).
 CHART_BUDGET = {
-    "": 18, "pathway/": 53, "measures/": 32, "appointments/": 24, "medicine-sessions/": 24,
+    "": 18, "pathway/": 53, "measures/": 31, "appointments/": 24, "medicine-sessions/": 24,
     "psychotherapy-notes/": 23, "pathway/intake/": 26, "pathway/checklist/": 42, "pathway/eligibility/": 44,
     "pathway/plan/": 24, "pathway/preparation/": 30, "pathway/consent/": 26, "pathway/integration/": 28,
     "pathway/reassessment/": 23, "pathway/journal/": 25, "outcomes/": 22,

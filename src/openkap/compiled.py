@@ -78,7 +78,8 @@ class CompiledRead(Generic[M]):
         if missing:
             raise ValueError(f"{self.model.__name__} read: {sorted(missing)} not found among its parameters")
         klass_info = compiler.klass_info
-        assert klass_info is not None and klass_info["model"] is self.model
+        if klass_info is None or klass_info["model"] is not self.model:
+            raise ValueError(f"a compiled read gives {self.model.__name__} instances, not values or another model")
         select = compiler.select
         fields = klass_info["select_fields"]
         start, end = fields[0], fields[-1] + 1
@@ -86,7 +87,8 @@ class CompiledRead(Generic[M]):
         return _Plan(
             sql=sql, params=tuple(params), slots=slots, model=self.model,
             init_list=tuple(f[0].target.attname for f in select[start:end]), model_start=start, model_end=end,
-            populators=tuple(get_related_populators(klass_info, select, alias)),
+            # django-stubs has Django 6's signature (fetch_mode); 5.2 takes these three.
+            populators=tuple(get_related_populators(klass_info, select, alias)),  # type: ignore[call-arg]
             annotations=tuple(compiler.annotation_col_map.items()),
             converters=tuple((pos, tuple(convs), expr) for pos, (convs, expr) in converters.items()),
         )

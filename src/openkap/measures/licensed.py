@@ -12,7 +12,6 @@ from openkap.compiled import CompiledRead
 from openkap.core.instruments import Instrument, ScoringError, get_instrument, with_licensed_text
 from openkap.measures.models import LicensedWording
 
-
 # All of the organisation's wording (one row per instrument it loaded, a few at most),
 # compiled once per process: the Measures tab reads it on every page (ADR 0096).
 _WORDINGS = CompiledRead(LicensedWording, lambda organization_id: LicensedWording.objects.filter(
