@@ -146,7 +146,7 @@ STAFF_PAGES = {
     ("therapist", "/tasks/"): 18,
     ("therapist", "/schedule/"): 25,
     ("therapist", "/pathway/"): 32,
-    ("nurse", "/dosing/board/{site}/"): 21,  # 20 before the site and sessions were read at once
+    ("nurse", "/dosing/board/{site}/"): 13,  # 17 before the stage's facts came with the sessions (ADR 0098)
     ("nurse", "/dosing/sessions/{session}/"): 22,  # 23 before the banner's fact came with the patient
     ("nurse", "/ledger/"): 18,
     ("nurse", "/ledger/sites/{site}/"): 25,
@@ -235,7 +235,7 @@ API_LIST_BUDGETS = {
     "/api/v1/ledger/sites/{site_id}/verify": 14,
     "/api/v1/scheduling/appointments/{appointment_id}": 11,
     "/api/v1/dosing/sessions/{session_id}": 21,  # 22 before: observations read twice, preparer and verifier one each
-    "/api/v1/dosing/sites/{site_id}/board": 16,
+    "/api/v1/dosing/sites/{site_id}/board": 9,  # 13 before the stage's facts came with the sessions
     "/api/v1/outcomes/report": 15,
 }
 # Who asks: the nurse, except where only an admin may read the list.

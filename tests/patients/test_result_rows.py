@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from openkap.patients.models import Patient
 from openkap.patients.templatetags.patients_tags import patient_rows
+from tests.profiles import examples
 
 # The loop as it was in patients/_results.html (the oracle).
 OLD_LOOP = Template("""{% for p in page %}
@@ -27,7 +28,7 @@ patients = st.lists(st.builds(
 
 
 @given(patients)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_rows_are_the_old_loops_html(rows):
     assert patient_rows(rows) == OLD_LOOP.render(Context({"page": rows}))
 
