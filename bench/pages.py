@@ -486,6 +486,12 @@ def measure(args: argparse.Namespace, env: dict[str, str], plan: dict[str, Any])
         headers = {"nurse": {"Cookie": cookie["nurse"]}, "patient": {"Cookie": cookie["patient"]},
                    "api": {"Authorization": f"Bearer {plan['api_token']}"},
                    "refresh": {"Cookie": cookie["nurse"], **REFRESH}}
+
+        def page_headers(page: Page) -> dict[str, str]:
+            if page.user == "refresh":  # the tag the board's last answer gave, fetched just before
+                return {**headers["refresh"], "If-None-Match": etag(server.base, page, headers["refresh"])}
+            return headers[page.user]
+
         ceiling = Page("ceiling", "nurse", [CEILING])
         for page in [ceiling, *pages]:
             page.queries = probe(server.base, page, headers[page.user])
@@ -501,10 +507,7 @@ def measure(args: argparse.Namespace, env: dict[str, str], plan: dict[str, Any])
                 results = []
                 for page in pages:
                     first = audit()
-                    page_headers = headers[page.user]
-                    if page.user == "refresh":  # the tag the board's last answer gave
-                        page_headers = {**page_headers, "If-None-Match": etag(server.base, page, page_headers)}
-                    result = run(server.base, page.paths, page_headers, conns, args.seconds)
+                    result = run(server.base, page.paths, page_headers(page), conns, args.seconds)
                     result.audit_rows = audit() - first
                     results.append(result)
                 after = run(server.base, [CEILING], headers["nurse"], conns, args.seconds)
@@ -521,7 +524,7 @@ def measure(args: argparse.Namespace, env: dict[str, str], plan: dict[str, Any])
                             run_open_drained([CEILING], headers["nurse"], rate, conns))
                     for page in pages:
                         page.open_runs.setdefault(conns, []).append(
-                            run_open_drained(page.paths, headers[page.user], rates[page.target], conns))
+                            run_open_drained(page.paths, page_headers(page), rates[page.target], conns))
             if partial:
                 break
     finally:
