@@ -8,8 +8,11 @@ Builds its own database (a temporary SQLite file, or wt_outcomes_bench on the
 server, dropped afterwards), migrates it and bulk-loads a synthetic clinic: N patients,
 each with an episode, 6 held dosing sessions a week apart and 10 PHQ-9 scores
 (baseline, one before each later session, endpoint 14-31 days after the last session,
-two follow-ups): rows go in with COPY on PostgreSQL and executemany on SQLite, never
-the ORM one row at a time. Then, each the median of --repeat runs in the same process:
+two follow-ups), the same rows for a given N. Each table's rows come from a template
+(constants once, the varying columns per row); on PostgreSQL they go in by COPY FREEZE
+into the tables bared of their foreign keys, unique constraints and secondary indexes,
+which are put back from their own definitions afterwards (ADR 0095); on SQLite by
+executemany. Then, each the median of --repeat runs in the same process:
 
 - floor: one SQL statement over the same rows computing the baseline and endpoint
   means (window functions pick each patient's latest score in each window);
@@ -20,12 +23,14 @@ Prints both times, their ratio, the CPU of this process for each (on SQLite that
 includes the database's work, on PostgreSQL only the client's), the report's peak RSS
 growth and the load average.
 
-Measured after ADR 0082 (shared 2-core machine, zone America/New_York, median of 3;
-before/after alternating on one prebuilt database, the figures and the A/B method in
-ADR 0082): PostgreSQL 10,000 patients floor 0.12-0.29 s, report 0.45-0.70 s, ratio
-2.4-3.6, report CPU 0.19-0.21 s (load 7); SQLite 10,000 patients floor 0.55-0.57 s,
-report 1.17-1.23 s, ratio 2.1-2.2, report CPU 0.42-0.46 s against the floor's 0.20 s
-(load 11). Before (main at 022421d, same runs): ratios 9.3-9.7 and 4.9-5.1.
+Measured (shared 2-core machine, zone America/New_York, --repeat 3 --warm-up on databases
+kept by --keep; figures and method in ADR 0082 and ADR 0095): loading 1,000,000 patients
+took 565 s at load 7-16 (10,000: 8-10 s without migrate, the old loader 70-74 s). With
+main at 4886b0d, PostgreSQL: 10,000 patients floor 0.320 s, report 1.108 s, ratio 3.46
+(load 9.6); 100,000 floor 3.355 s, report 11.380 s, ratio 3.39 (load 10); 1,000,000 floor
+38.291 s, report 136.157 s, ratio 3.56, report CPU 32.4 s (load 8.4-9.8); peak RSS growth
+20, 23 and 108 MiB. SQLite 10,000 patients (ADR 0082, load 11): ratio 2.1-2.2, report CPU
+0.42-0.46 s.
 """
 
 from __future__ import annotations
