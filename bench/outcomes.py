@@ -31,6 +31,14 @@ main at 4886b0d, PostgreSQL: 10,000 patients floor 0.320 s, report 1.108 s, rati
 38.291 s, report 136.157 s, ratio 3.56, report CPU 32.4 s (load 8.4-9.8); peak RSS growth
 20, 23 and 108 MiB. SQLite 10,000 patients (ADR 0082, load 11): ratio 2.1-2.2, report CPU
 0.42-0.46 s.
+
+Measured after ADR 0093 (shared 2-core machine at load 8-10, zone America/New_York;
+before/after alternating on one kept database, the figures and the A/B method in
+ADR 0093): PostgreSQL 10,000 patients --repeat 5 floor 0.48-0.55 s, report 1.45-1.62 s,
+ratio 2.95-3.01 (before 3.04-3.40), report CPU 0.40-0.45 s; 100,000 --warm-up ratio
+2.92-3.46 (before 3.47-4.16), peak RSS growth 19-21 MiB (before 95-97), the same as at
+10,000 (at 1,000,000 108 MiB, above: see ADR 0093). SQLite 10,000 patients ratio 1.87-1.91, report CPU 0.83-0.84 s
+against the floor's 0.38-0.44 s.
 """
 
 from __future__ import annotations

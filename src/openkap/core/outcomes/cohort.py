@@ -6,7 +6,7 @@ per-session trajectory and the durability of response (Kaplan-Meier)."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from datetime import date
 from typing import Any
@@ -276,11 +276,11 @@ def band_index(instrument_id: str, totals: np.ndarray) -> np.ndarray:
     return index
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays: compared as a Tally
 class Reduced:
-    """What the summary and the experience section need of each enrolled patient
-    (ascending id), a few numbers each, so that a chunk's per-score arrays can be dropped
-    once it is reduced and memory grows with patients, not scores (ADR 0082). Totals
+    """What the summary and the experience section need of each enrolled patient of a
+    chunk (ascending id), a few numbers each, so that the chunk's per-score arrays can be
+    dropped once it is reduced (ADR 0082) and the chunk folded into a `Tally` (ADR 0093). Totals
     are NaN where there is none; trajectory and durability rows carry their patient's id."""
 
     instrument_id: str
@@ -302,22 +302,6 @@ class Reduced:
     def __len__(self) -> int:
         return len(self.patients)
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Reduced):
-            return NotImplemented
-        return self.instrument_id == other.instrument_id and all(
-            np.array_equal(getattr(self, f.name), getattr(other, f.name), equal_nan=f.name not in _EXACT)
-            for f in fields(self) if f.name != "instrument_id"
-        )
-
-    @classmethod
-    def concatenate(cls, instrument_id: str, parts: Sequence[Reduced]) -> Reduced:
-        """Chunks of whole patients, in ascending patient order, as one."""
-        names = [f.name for f in fields(cls) if f.name != "instrument_id"]
-        if not parts:
-            return cls(instrument_id, *(np.zeros(0, _DTYPES.get(name, float)) for name in names))
-        return cls(instrument_id, *(np.concatenate([getattr(p, name) for p in parts]) for name in names))
-
     def subset(self, keep: np.ndarray) -> Reduced:
         """The patients where `keep` (a boolean mask) is true."""
         trajectory = np.isin(self.trajectory_patient, self.patients[keep])
@@ -337,13 +321,6 @@ class Reduced:
             return None
         return Analysed(from_day_number(int(self.first_day[i])), from_day_number(int(self.last_day[i])),
                         float(self.baseline[i]), float(self.endpoint[i]))
-
-
-_EXACT = frozenset({"patients", "excluded", "first_day", "last_day", "trajectory_patient", "trajectory_session",
-                    "followed_patient", "followed_lost"})
-_DTYPES: dict[str, type] = {"patients": np.int64, "excluded": np.int8, "first_day": np.int64, "last_day": np.int64,
-                            "trajectory_patient": np.int64, "trajectory_session": np.int64,
-                            "followed_patient": np.int64, "followed_lost": bool}
 
 
 @dataclass(frozen=True, slots=True)
