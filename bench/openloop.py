@@ -27,6 +27,9 @@ from dataclasses import dataclass
 GRACE_S = 2.0
 TIMEOUT_S = 10.0
 NO_BODY = (204, 304)
+# The server's X-Bench-<part>-Us headers (bench/pages_settings.py): view wall, CPU, GC,
+# database and run-queue time.
+VIEW_PARTS = ("wall", "cpu", "gc", "db", "runq")
 
 
 @dataclass
@@ -103,7 +106,7 @@ async def offer(port: int, paths: list[str], headers: dict[str, str], rate: floa
     slots = asyncio.Semaphore(connections)
     idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
     latencies: list[float] = []
-    views: list[tuple[float, float, float, float]] = []  # latency, view wall, view CPU, GC (seconds)
+    views: list[tuple[float, ...]] = []  # latency, then VIEW_PARTS (seconds)
     lags: list[float] = []
     ends: list[float] = []
     state = {"errors": 0, "opened": 0, "late": 0}
@@ -136,8 +139,7 @@ async def offer(port: int, paths: list[str], headers: dict[str, str], rate: floa
                 latencies.append(done - due)
                 ends.append(done)
                 if "x-bench-wall-us" in fields:
-                    wall, view_cpu, collecting = (int(fields[f"x-bench-{k}-us"]) / 1e6 for k in ("wall", "cpu", "gc"))
-                    views.append((done - due, wall, view_cpu, collecting))
+                    views.append((done - due, *(int(fields.get(f"x-bench-{k}-us", 0)) / 1e6 for k in VIEW_PARTS)))
             else:
                 state["errors"] += 1
         except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError):
@@ -180,8 +182,8 @@ async def offer(port: int, paths: list[str], headers: dict[str, str], rate: floa
     tail = None
     if views:
         slowest = sorted(views, reverse=True)[:max(1, len(views) // 100)]
-        tail = {name: sum(v[i] for v in slowest) / len(slowest) * 1000
-                for i, name in enumerate(("latency_ms", "view_ms", "view_cpu_ms", "gc_ms"))}
+        tail = {f"{name}_ms": sum(v[i] for v in slowest) / len(slowest) * 1000
+                for i, name in enumerate(("latency", "view", "view_cpu", "gc", "db", "runq"))}
         tail["before_view_ms"] = tail["latency_ms"] - tail["view_ms"]
     return OpenRun(
         rate=rate, offered=count, completed=len(ordered), seconds=(max(ends) - start) if ends else 0.0,

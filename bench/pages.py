@@ -30,7 +30,10 @@
    ceiling is offered the same rates: its p99 is what the generator and Django's
    middleware add by themselves (the generator's own send lag and CPU per request
    are printed too). Closed-loop p50/p99 are N / throughput by Little's law; the
-   issue's p99 <= 100 ms is judged on the open-loop p99.
+   issue's p99 <= 100 ms is judged on the open-loop p99. The server times each request
+   inside Django (bench/pages_settings.py), so the slowest 1% split into the wait before
+   the view (connect, listen backlog) and the view's wall time: its CPU, GC, database
+   statements and wait for a CPU (docs/adr/0100).
 6. Prints per page: requests/s, p50 and p99 (medians over repetitions), the ratio to
    the ceiling, database queries per request (one probe), audit rows written per
    request, errors, and the open-loop offered and achieved rates, p50, p99, max,
@@ -628,12 +631,14 @@ def print_table(result: dict[str, Any]) -> None:
     tails = [r for r in result["rows"] if r.get("open") and r["open"]["tail"]]
     if tails:
         print("open loop, inside Django (X-Bench-* headers): view wall p50/p99, CPU p50/p99 ms; the slowest 1%: "
-              "latency = before the view (connect, listen backlog) + view wall (of which CPU, GC)")
+              "latency = before the view (connect, listen backlog) + view wall (of which CPU, GC, waiting for "
+              "the database, waiting for a CPU)")
     for r in tails:
         o, t = r["open"], r["open"]["tail"]
         print(f"  {r['page']:<15}{r['connections']:>4}  view {o['view_p50_ms']:6.1f} /{o['view_p99_ms']:6.1f}  "
               f"CPU {o['view_cpu_p50_ms']:5.1f} /{o['view_cpu_p99_ms']:5.1f}   slowest 1%: {t['latency_ms']:6.1f} = "
-              f"{t['before_view_ms']:6.1f} + {t['view_ms']:6.1f} (CPU {t['view_cpu_ms']:5.1f}, GC {t['gc_ms']:4.1f})")
+              f"{t['before_view_ms']:6.1f} + {t['view_ms']:6.1f} (CPU {t['view_cpu_ms']:5.1f}, GC {t['gc_ms']:4.1f}, "
+              f"database {t['db_ms']:5.1f}, run queue {t['runq_ms']:5.1f})")
     for r in result["rows"]:
         if r["page"] == "ceiling" and r.get("open"):
             o = r["open"]

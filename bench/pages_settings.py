@@ -6,9 +6,11 @@
 - a query counter that answers only requests carrying `X-Bench-Queries: 1` (the
   bench's one probe per page), so the measured requests run the production path;
 - on every response, the time the request spent inside Django: wall and CPU
-  microseconds, and the time in garbage collection (`X-Bench-Wall-Us`, `X-Bench-Cpu-Us`,
-  `X-Bench-Gc-Us`), so the open-loop latency splits into the view's own time and the
-  wait before it (connect, listen backlog) (bench/openloop.py; a few microseconds).
+  microseconds, time in garbage collection, waiting for PostgreSQL/SQLite (the wall
+  time of its statements) and waiting for a CPU (runnable but not running: the
+  kernel's /proc/thread-self/schedstat) (`X-Bench-{Wall,Cpu,Gc,Db,Runq}-Us`), so the
+  open-loop latency splits into the wait before the view (connect, listen backlog)
+  and the view's own time (bench/openloop.py; some 20 microseconds a request).
 
 Nothing here is imported by the application; the bench puts `bench/` on PYTHONPATH.
 """
@@ -39,16 +41,39 @@ def _gc_clock(phase: str, info: dict[str, Any]) -> None:
 gc.callbacks.append(_gc_clock)
 
 
+def _runqueue_s() -> float:
+    """Seconds this thread has been runnable but waiting for a CPU, since it started."""
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except OSError:  # not Linux, or schedstats off
+        return 0.0
+
+
 class TimingMiddleware:
     def __init__(self, get_response: Callable[[Any], Any]):
         self.get_response = get_response
 
     def __call__(self, request: Any) -> Any:
-        wall, cpu, collected = time.perf_counter(), time.thread_time(), _gc["spent"]
-        response = self.get_response(request)
+        from django.db import connection
+
+        db = [0.0]
+
+        def timed(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+            began = time.perf_counter()
+            try:
+                return execute(sql, params, many, context)
+            finally:
+                db[0] += time.perf_counter() - began
+
+        wall, cpu, collected, runq = time.perf_counter(), time.thread_time(), _gc["spent"], _runqueue_s()
+        with connection.execute_wrapper(timed):
+            response = self.get_response(request)
         response["X-Bench-Wall-Us"] = str(int((time.perf_counter() - wall) * 1e6))
         response["X-Bench-Cpu-Us"] = str(int((time.thread_time() - cpu) * 1e6))
         response["X-Bench-Gc-Us"] = str(int((_gc["spent"] - collected) * 1e6))
+        response["X-Bench-Db-Us"] = str(int(db[0] * 1e6))
+        response["X-Bench-Runq-Us"] = str(int((_runqueue_s() - runq) * 1e6))
         return response
 
 
