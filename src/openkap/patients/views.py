@@ -27,16 +27,13 @@ from openkap.patients.forms import (
     WeightForm,
 )
 from openkap.web.decorators import apply_errors, staff_view
+from openkap.web.paging import page_number
 
 
 @staff_view(Perm.PATIENT_VIEW)
 def patient_list(request: HttpRequest, actor: Actor) -> HttpResponse:
     query = request.GET.get("q", "")[:100]
-    try:
-        page_number = max(1, int(request.GET.get("page", "1")))
-    except ValueError:
-        page_number = 1
-    page = selectors.patient_search(by=actor, query=query, page=page_number)
+    page = selectors.patient_search(by=actor, query=query, page=page_number(request))
     template = "patients/_results.html" if request.headers.get("HX-Request") else "patients/patient_list.html"
     return TemplateResponse(
         request, template, {"page": page, "q": query, "can_create": actor.can(Perm.PATIENT_CREATE)}
