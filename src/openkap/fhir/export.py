@@ -10,15 +10,13 @@ permissions as a search, checked again when the task runs.
 
 from __future__ import annotations
 
-import queue
 import shutil
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import suppress
 from datetime import datetime, timedelta
 from itertools import islice
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, BinaryIO
 from weakref import WeakKeyDictionary
 
 import orjson
@@ -47,6 +45,7 @@ from openkap.ledger.models import Product
 from openkap.measures.models import MeasureResponse
 from openkap.patients.models import HeightMeasurement, Patient, WeightMeasurement
 from openkap.patients.selectors import visible_patients
+from openkap.readahead import read_ahead
 
 CHUNK = 2000
 COPY_ROWS = 25_000  # vitals rows a COPY statement reads (100,000 Observations; ~2 MB of text)
@@ -149,45 +148,12 @@ def _turn(connection: Any) -> threading.Lock:
     return _turns.setdefault(connection.connection, threading.Lock())
 
 
-class _Failed(NamedTuple):
-    error: BaseException
-
-
-_END = object()
-
-
 def _read_ahead(batches: Iterator[list[bytes]]) -> Iterator[list[bytes]]:
     """The batches, each read in a thread while the caller works on the one before: the
     database makes the next rows while this process fills and writes (psycopg waits for them
     without the GIL). At most three batches are held: the one being read, one waiting, the
     caller's."""
-    handoff: queue.Queue[Any] = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def read() -> None:
-        try:
-            for batch in batches:
-                handoff.put(batch)
-                if stop.is_set():
-                    return
-            handoff.put(_END)
-        except BaseException as exc:  # handed to the caller, raised there
-            handoff.put(_Failed(exc))
-
-    reader = threading.Thread(target=read, name="fhir-export-read", daemon=True)
-    reader.start()
-    try:
-        while (item := handoff.get()) is not _END:
-            if isinstance(item, _Failed):
-                raise item.error
-            yield item
-    finally:
-        # Stopped early (an error, a cancelled job): the reader puts at most one more batch,
-        # into the slot freed here, and ends.
-        stop.set()
-        with suppress(queue.Empty):
-            handoff.get_nowait()
-        reader.join()
+    return read_ahead(batches, name="fhir-export-read")
 
 
 class UtcSecond(Func):

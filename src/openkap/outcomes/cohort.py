@@ -17,14 +17,14 @@ import dataclasses
 import functools
 import math
 import operator
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 import numpy as np
 from django.db import connection
-from django.db.models import BigIntegerField, Func, IntegerField, QuerySet, Value
+from django.db.models import BigIntegerField, CharField, F, Func, QuerySet, Value
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -40,6 +40,7 @@ from openkap.history.selectors import imported_sessions
 from openkap.measures.models import MeasureResponse
 from openkap.pathway.models import Intake, TreatmentPlan
 from openkap.patients.models import CareTeamMember, Patient
+from openkap.readahead import read_ahead
 
 CHUNK = 5000
 
@@ -117,6 +118,70 @@ def as_date(value: date | str) -> date:
 
 def _column(rows: list[tuple[Any, ...]], k: int, dtype: type) -> np.ndarray:
     return np.fromiter(map(operator.itemgetter(k), rows), dtype, len(rows))
+
+
+# Kinds of column `read_columns` gives as arrays: its binary form on PostgreSQL and its NumPy type.
+# ITEM: an item's answer read as JSON text (`_item`'s number, else NaN).
+INT, FLOAT, INSTANT, DAY, ITEM = "int", "float", "instant", "day", "item"
+_SEND = {INT: ("int8send({0}::bigint)", ">i8"), FLOAT: ("float8send({0}::float8)", ">f8"),
+         INSTANT: ("timestamptz_send({0})", ">i8"), DAY: ("date_send({0})", ">i4"),
+         # `_item` on the server: the answers a PHQ-9 item takes by text comparison, anything
+         # else by the pattern (a regular expression a row cost as much as the rest of the row).
+         ITEM: ("float8send(CASE {0} WHEN '0' THEN 0 WHEN '1' THEN 1 WHEN '2' THEN 2 WHEN '3' THEN 3 "
+                "ELSE CASE WHEN {0} ~ '^[0-9]+$' THEN {0}::float8 ELSE 'NaN' END END)", ">f8")}
+_TYPE = {INT: np.int64, FLOAT: float, INSTANT: np.int64, DAY: np.int64, ITEM: float}
+# PostgreSQL's binary timestamps and dates count from 2000-01-01.
+_PG_EPOCH_MICROSECONDS = 946_684_800 * 1_000_000
+_PG_EPOCH_DAYS = 10_957
+
+
+def read_columns(queryset: QuerySet[Any], kinds: tuple[str, ...]) -> list[np.ndarray]:
+    """The queryset's rows (a `values_list` of no NULLs, columns made by `instant` and
+    `day_of` where they are INSTANT and DAY) as one array a column, in the database's order.
+    On PostgreSQL in one round trip and without a Python object a row: the rows are packed
+    into one bytea by the server (each value's binary send form, concatenated), which NumPy
+    reads as records; fetching rows as tuples and converting them cost as much of this
+    process's CPU as the rest of the report (ADR 0105). Elsewhere from an ordinary cursor."""
+    sql, params = queryset.query.sql_with_params()
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        return [np.fromiter(map(_item, map(operator.itemgetter(k), rows)), float, len(rows)) if kind == ITEM
+                else _column(rows, k, _TYPE[kind]) for k, kind in enumerate(kinds)]
+    names = [f"c{k}" for k in range(len(kinds))]
+    packed = " || ".join(_SEND[kind][0].format(name) for kind, name in zip(kinds, names, strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*), string_agg({packed}, ''::bytea) "  # noqa: S608 - compiled by the ORM
+                       f"FROM ({sql}) AS cohort_rows ({', '.join(names)})", params)
+        count, data = cursor.fetchone()
+    dtype = np.dtype([(name, _SEND[kind][1]) for kind, name in zip(kinds, names, strict=True)])
+    data = bytes(data or b"")
+    if len(data) != count * dtype.itemsize:  # a NULL makes its row's concatenation NULL: not aggregated
+        raise ValueError("read_columns: a column held NULL")
+    records = np.frombuffer(data, dtype)
+    columns = [records[name].astype(_TYPE[kind]) for kind, name in zip(kinds, names, strict=True)]
+    for column, kind in zip(columns, kinds, strict=True):
+        if kind in (INSTANT, DAY):
+            column += _PG_EPOCH_MICROSECONDS if kind == INSTANT else _PG_EPOCH_DAYS
+    return columns
+
+
+def instant(expression: Any) -> Any:
+    """A timestamp for `read_columns` as INSTANT (microseconds since 1970): on PostgreSQL the
+    column itself, whose binary form is exact microseconds (no arithmetic on the server)."""
+    return expression if connection.vendor == "postgresql" else EpochMicroseconds(expression)
+
+
+class _SqliteDayNumber(Func):
+    output_field = BigIntegerField()
+    # A date's Julian day is a whole day and a half: exact in a double.
+    template = "CAST(julianday(%(expressions)s) - 2440587.5 AS INTEGER)"
+
+
+def day_of(field: str) -> Any:
+    """A date for `read_columns` as DAY (days since 1970): on PostgreSQL the column itself."""
+    return F(field) if connection.vendor == "postgresql" else _SqliteDayNumber(field)
 
 
 MICROSECONDS = 1_000_000
@@ -234,7 +299,7 @@ def _enrolled_chunk(organization_id: int, filters: CohortFilters, lookups: _Look
         sessions = sessions.filter(patient_id__gte=patients[0], patient_id__lte=patients[1])
     rows = (
         sessions
-        .annotate(at=EpochMicroseconds(Coalesce("administration_started_at", "scheduled_start")))
+        .annotate(at=instant(Coalesce("administration_started_at", "scheduled_start")))
         # Unordered, and without the join to the protocol version (looked up below for
         # first sessions only): sorting and joining in the database cost more than the
         # rest of the query (ADR 0082).
@@ -242,11 +307,7 @@ def _enrolled_chunk(organization_id: int, filters: CohortFilters, lookups: _Look
         .values_list("id", "patient_id", "site_id", "episode_id", "at",
                      Coalesce("protocol_version_id", Value(-1), output_field=BigIntegerField()))
     )
-    chunks: list[list[np.ndarray]] = [[] for _ in range(6)]
-    for chunk in raw_chunks(rows, bounded=patients is not None):
-        for k in range(6):
-            chunks[k].append(_column(chunk, k, np.int64))
-    columns = [np.concatenate([np.zeros(0, np.int64), *c]) for c in chunks]
+    columns = read_columns(rows, (INT, INT, INT, INT, INSTANT, INT))
     order = np.lexsort((columns[0], columns[4], columns[1]))  # patient, instant, id
     session_id, patient, site, episode, at, protocol = (c[order] for c in columns)
     session_day = local_day_numbers(at // MICROSECONDS, current_zone_name())
@@ -291,16 +352,18 @@ def _enrolled_chunk(organization_id: int, filters: CohortFilters, lookups: _Look
 
 def _patient_ids(organization_id: int) -> np.ndarray:
     """The organisation's patient ids, ascending (the chunks' bounds)."""
-    ids = [_column(chunk, 0, np.int64)
-           for chunk in raw_chunks(Patient.objects.filter(organization_id=organization_id).order_by().values_list("id"))]
-    return np.sort(np.concatenate([np.zeros(0, np.int64), *ids]))
+    (ids,) = read_columns(Patient.objects.filter(organization_id=organization_id).order_by().values_list("id"), (INT,))
+    return np.sort(ids)
 
 
 def _scores(organization_id: int, instrument_id: str, patients: tuple[int, int] | None = None) -> Scores:
-    """The instrument's scores in patient and completion order (sorted here: an index scan
-    in that order took twice as long as reading the rows as they lie, ADR 0082); with
-    `patients`, only those of the patients with ids in that closed range."""
+    """The instrument's scores in patient and completion order; with `patients`, only those
+    of the patients with ids in that closed range."""
+    return _ordered_scores(_score_columns(organization_id, instrument_id, patients))
 
+
+def _score_columns(organization_id: int, instrument_id: str, patients: tuple[int, int] | None) -> list[np.ndarray]:
+    """`_scores`' columns (patient, instant, id, total, item 9) as they lie."""
     responses = MeasureResponse.objects.filter(organization_id=organization_id, instrument_id=instrument_id,
                                                is_scored=True, total__isnull=False)
     if patients is not None:
@@ -312,20 +375,18 @@ def _scores(organization_id: int, instrument_id: str, patients: tuple[int, int] 
         # for 100,000 scores on PostgreSQL.
         .exclude(id__in=MeasureResponse.objects.filter(organization_id=organization_id, corrects__isnull=False)
                  .values("corrects_id"))
-        .annotate(at=EpochMicroseconds("completed_at"),
-                  q9=KeyTextTransform("q9", "answers") if instrument_id == "phq9" else Value(None, IntegerField()))
+        .annotate(at=instant(F("completed_at")),
+                  q9=KeyTextTransform("q9", "answers") if instrument_id == "phq9" else Value(None, CharField()))
         .order_by()
         .values_list("patient_id", "at", "id", "total", "q9")
     )
-    chunks: list[tuple[np.ndarray, ...]] = [
-        (_column(chunk, 0, np.int64), _column(chunk, 1, np.int64), _column(chunk, 2, np.int64),
-         _column(chunk, 3, float), np.fromiter(map(_item, map(operator.itemgetter(4), chunk)), float, len(chunk)))
-        for chunk in raw_chunks(rows, bounded=patients is not None)
-    ]
-    patient, at, ids, total, item9 = (
-        np.concatenate([np.zeros(0, dtype), *(c[k] for c in chunks)])
-        for k, dtype in enumerate((np.int64, np.int64, np.int64, float, float))
-    )
+    return read_columns(rows, (INT, INSTANT, INT, FLOAT, ITEM))
+
+
+def _ordered_scores(columns: list[np.ndarray]) -> Scores:
+    """Sorted here: an index scan in patient and completion order took twice as long as
+    reading the rows as they lie (ADR 0082)."""
+    patient, at, ids, total, item9 = columns
     order = np.lexsort((ids, at, patient))
     return Scores(patient=patient[order],
                   day=local_day_numbers(at[order] // MICROSECONDS, current_zone_name()),
@@ -335,11 +396,13 @@ def _scores(organization_id: int, instrument_id: str, patients: tuple[int, int] 
 @dataclass(frozen=True)
 class Chunk:
     """One chunk of patients, reduced: the patients with ids in `patients` (a closed
-    range) who are enrolled and pass every filter, and their records."""
+    range) who are enrolled and pass every filter, their records, and what the caller's
+    `also_read` read of the chunk."""
 
     patients: tuple[int, int]
     reduced: Reduced
     records: dict[int, Enrolled]
+    also: Any = None
 
 
 def cohort_chunks(
@@ -348,21 +411,32 @@ def cohort_chunks(
     *,
     as_of: date,
     patients_per_chunk: int = CHUNK,
+    also_read: Callable[[tuple[int, int]], Any] | None = None,
 ) -> Iterator[Chunk]:
     """Every enrolled patient's outcome reduced to what the report needs, chunk by chunk of
     `patients_per_chunk` of the organisation's patients in ascending id order: each chunk's
     sessions and scores read by its patient-id range, filtered by first session and
     baseline band, selected and reduced, so that a caller folding each chunk holds one
-    chunk's patients at a time (ADR 0082, 0093)."""
+    chunk's patients at a time (ADR 0082, 0093). `also_read(patients)` reads more of a chunk
+    with an enrolled patient, for the caller (`Chunk.also`).
+
+    The reads run in a thread on this thread's connection, a chunk ahead of the selection
+    and of the caller's work on the chunk before (ADR 0105): the caller must not use the
+    database while it iterates."""
 
     lookups = _lookups(organization_id, filters)
-    for low, high in patient_ranges(_patient_ids(organization_id), patients_per_chunk):
-        cohort = _enrolled_chunk(organization_id, filters, lookups, (low, high))
-        if not cohort.records:  # nobody enrolled here: no scores to read
-            continue
-        scores = _scores(organization_id, filters.instrument, (low, high))
-        (reduced,) = reduce_chunks([(cohort.session_patient, cohort.session_day, scores)], filters.instrument,
-                                   as_of=as_of, definitions=filters.definitions)
+
+    def reads() -> Iterator[tuple[tuple[int, int], EnrolledCohort, list[np.ndarray], Any]]:
+        for low, high in patient_ranges(_patient_ids(organization_id), patients_per_chunk):
+            cohort = _enrolled_chunk(organization_id, filters, lookups, (low, high))
+            if not cohort.records:  # nobody enrolled here: no scores to read
+                continue
+            yield ((low, high), cohort, _score_columns(organization_id, filters.instrument, (low, high)),
+                   None if also_read is None else also_read((low, high)))
+
+    for patients, cohort, columns, also in read_ahead(reads(), name="cohort-read", share_connections=True):
+        (reduced,) = reduce_chunks([(cohort.session_patient, cohort.session_day, _ordered_scores(columns))],
+                                   filters.instrument, as_of=as_of, definitions=filters.definitions)
         if filters.baseline_band:
             reduced = reduced.subset(in_baseline_band(reduced, filters.baseline_band))
-        yield Chunk((low, high), reduced, {pid: cohort.records[pid] for pid in reduced.patients.tolist()})
+        yield Chunk(patients, reduced, {pid: cohort.records[pid] for pid in reduced.patients.tolist()}, also)

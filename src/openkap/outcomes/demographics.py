@@ -90,33 +90,37 @@ class DemographicsTally:
         self.overall = Demographics()
         self.by_site: dict[str, Demographics] = {}
 
-    def add(self, kept: dict[int, Enrolled], patients: tuple[int, int]) -> None:
-        """The patients `kept` of the chunk of ids in the closed range `patients`."""
+    def read(self, patients: tuple[int, int]) -> DemographicsRows:
+        """What `add` needs of the chunk of patients with ids in the closed range `patients`."""
+        low, high = patients
+        intakes = list(Intake.objects.filter(
+            organization_id=self.organization_id, episode__patient_id__gte=low, episode__patient_id__lte=high,
+        ).values_list("episode_id", "diagnoses"))
+        rows = Patient.objects.filter(organization_id=self.organization_id, id__gte=low, id__lte=high).values_list(
+            "id", "date_of_birth", "sex_at_birth", "gender_identity")
+        return DemographicsRows(intakes, [row for chunk in raw_chunks(rows, bounded=True) for row in chunk])
+
+    def add(self, kept: dict[int, Enrolled], rows: DemographicsRows) -> None:
+        """The patients `kept` of a chunk whose rows `read` gave."""
         if not kept:
             return
-        low, high = patients
         episodes = {r.episode_id for r in kept.values()}
         diagnoses_of = {
             episode_id: tuple(sorted({str(d.get("code", ""))[:3].upper() for d in diagnoses or [] if d.get("code")}))
-            for episode_id, diagnoses in Intake.objects.filter(
-                organization_id=self.organization_id, episode__patient_id__gte=low, episode__patient_id__lte=high,
-            ).values_list("episode_id", "diagnoses")
+            for episode_id, diagnoses in rows.intakes
             if episode_id in episodes
         }
         first_days: list[int] = []
         born: list[date] = []
         people: list[tuple[str, str, str, str, tuple[str, ...]]] = []
-        rows = Patient.objects.filter(organization_id=self.organization_id, id__gte=low, id__lte=high).values_list(
-            "id", "date_of_birth", "sex_at_birth", "gender_identity")
-        for chunk in raw_chunks(rows, bounded=True):
-            for pid, dob, sex, gender in chunk:
-                record = kept.get(pid)
-                if record is not None:
-                    first_days.append(record.first_day_number)
-                    born.append(as_date(dob))
-                    people.append((self.sites.get(record.site_id, f"Site {record.site_id}"), sex or "not recorded",
-                                   gender or "not recorded", _ROUTE_LABEL.get(record.route, "Not recorded"),
-                                   diagnoses_of.get(record.episode_id) or ("not recorded",)))
+        for pid, dob, sex, gender in rows.patients:
+            record = kept.get(pid)
+            if record is not None:
+                first_days.append(record.first_day_number)
+                born.append(as_date(dob))
+                people.append((self.sites.get(record.site_id, f"Site {record.site_id}"), sex or "not recorded",
+                               gender or "not recorded", _ROUTE_LABEL.get(record.route, "Not recorded"),
+                               diagnoses_of.get(record.episode_id) or ("not recorded",)))
         ages = _ages(np.array(born, "datetime64[D]"), np.array(first_days, np.int64).astype("datetime64[D]"))
         site_of = np.array([site for site, *_ in people])
         self.overall.add_ages(ages)
@@ -130,6 +134,14 @@ class DemographicsTally:
                 demo.routes[route] += n
                 for code in codes:
                     demo.diagnoses[code] += n
+
+
+@dataclass(frozen=True)
+class DemographicsRows:
+    """One chunk's intakes (episode, diagnoses) and patients (id, birth date, sex, gender)."""
+
+    intakes: list[tuple[int, Any]]
+    patients: list[tuple[Any, ...]]
 
 
 def _ages(born: np.ndarray, on: np.ndarray) -> np.ndarray:

@@ -24,25 +24,11 @@ if TYPE_CHECKING:
 EXPERIENCE_INSTRUMENTS = ("meq30", "cadss", "cadss6", "ebi")
 
 
-def experience_cases(
-    organization_id: int,
-    analysed_of: Callable[[int], Analysed | None],
-    enrolled: dict[int, Enrolled],
-    definitions: OutcomeDefinitions,
-    patients: tuple[int, int],
-) -> dict[str, list[ExperienceCase]]:
-    """Per experience instrument: one case per analysed patient (`analysed_of` gives an
-    analysed patient's induction and totals, else None) who completed it during the induction (from
-    the first session's day to the day after the last), the mean of their totals; for
-    the MEQ-30 also whether any met the complete mystical experience. Of the patients with
-    ids in the closed range `patients` (one chunk of the report, read by the (organisation,
-    patient, instrument) index in one round trip), in ascending patient order within each
-    instrument, so that chunks in order add up to the whole (ADR 0093)."""
-
-    analysed: dict[int, Analysed | None] = {}
-    totals: dict[tuple[str, int], list[float]] = defaultdict(list)
-    complete: dict[int, bool] = {}
-    rows = (
+def experience_rows(organization_id: int, patients: tuple[int, int]) -> list[tuple[Any, ...]]:
+    """The experience measures of the patients with ids in the closed range `patients` (one
+    chunk of the report, read by the (organisation, instrument, patient) index in one round
+    trip), for `experience_cases`."""
+    return list(
         MeasureResponse.objects.filter(organization_id=organization_id, instrument_id__in=EXPERIENCE_INSTRUMENTS,
                                        is_scored=True, correction__isnull=True,
                                        patient_id__gte=patients[0], patient_id__lte=patients[1])
@@ -50,6 +36,24 @@ def experience_cases(
         .values_list("patient_id", "instrument_id", "completed_at", "total",
                      "result__indicators__complete_mystical_experience")
     )
+
+
+def experience_cases(
+    rows: list[tuple[Any, ...]],
+    analysed_of: Callable[[int], Analysed | None],
+    enrolled: dict[int, Enrolled],
+    definitions: OutcomeDefinitions,
+) -> dict[str, list[ExperienceCase]]:
+    """Per experience instrument: one case per analysed patient (`analysed_of` gives an
+    analysed patient's induction and totals, else None) who completed it during the induction (from
+    the first session's day to the day after the last), the mean of their totals; for
+    the MEQ-30 also whether any met the complete mystical experience. Of one chunk's
+    `experience_rows`, in ascending patient order within each instrument, so that chunks in
+    order add up to the whole (ADR 0093)."""
+
+    analysed: dict[int, Analysed | None] = {}
+    totals: dict[tuple[str, int], list[float]] = defaultdict(list)
+    complete: dict[int, bool] = {}
     for pid, instrument, at, total, cme in rows:
         if pid not in analysed:
             analysed[pid] = analysed_of(pid)
