@@ -15,12 +15,15 @@ from django.db.models import Model
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+import openkap.dosing.selectors
 import openkap.measures.licensed
 import openkap.measures.selectors
 import openkap.pathway.selectors.episode
+import openkap.pathway.selectors.plan
 import openkap.patients.selectors
-from openkap.accounts.models import User
-from openkap.compiled import COMPILED_READS, CompiledRead
+from openkap.accounts.models import Site, User
+from openkap.compiled import COMPILED_READS, MAX_LIST, CompiledRead
+from openkap.dosing.models import Alarm, DosingSession, VitalSigns
 from openkap.measures.models import LicensedWording
 from openkap.pathway.models import Episode
 from openkap.patients.models import HeightMeasurement, Patient, PortalInvitation, WeightMeasurement
@@ -28,7 +31,7 @@ from openkap.patients.models import HeightMeasurement, Patient, PortalInvitation
 pytestmark = pytest.mark.django_db
 
 MODULES = [openkap.patients.selectors, openkap.pathway.selectors.episode, openkap.measures.selectors,
-           openkap.measures.licensed]
+           openkap.measures.licensed, openkap.dosing.selectors, openkap.pathway.selectors.plan]
 READS = {f"{m.__name__}.{name}": read for m in MODULES for name, read in vars(m).items()
          if isinstance(read, CompiledRead)}
 
@@ -61,6 +64,8 @@ def test_each_compiled_read_gives_what_its_queryset_gives(demo_clinic):
     episodes = [*Episode.objects.filter(organization=org).values_list("id", flat=True), 0]
     rows = {}
     for name, read in READS.items():
+        if name in BOARD_READS:
+            continue  # their own test below (datetimes, lists of ids)
         if read.ids == ("episode_id",):
             ids_of_case = [{"episode_id": e} for e in episodes]
         else:
@@ -104,3 +109,95 @@ def test_a_read_whose_query_lost_an_id_is_refused_when_compiled():
     read = CompiledRead(Patient, lambda patient_id: Patient.objects.filter(id=1), "patient_id")
     with pytest.raises(ValueError, match="patient_id"):
         read.read(patient_id=1)
+
+
+# Reads with datetimes or lists of ids (the monitoring board's, ADR 0101).
+BOARD_READS = {"openkap.dosing.selectors._BOARD_SITES", "openkap.dosing.selectors._BOARD_SESSIONS",
+               "openkap.dosing.selectors._BOARD_VITALS", "openkap.dosing.selectors._BOARD_ALARMS",
+               "openkap.pathway.selectors.plan._PLANS"}
+
+
+def _same(read: CompiledRead[Any], **values: Any) -> int:
+    """The compiled read gives what its queryset gives, in one query; returns the rows."""
+    expected = [snapshot(o) for o in read.build(**values)]
+    with CaptureQueriesContext(connection) as captured:
+        got = [snapshot(o) for o in read.read(**values)]
+    assert got == expected, values
+    assert len(captured) == 1
+    return len(got)
+
+
+def _id_lists(ids: list[int]) -> list[list[int]]:
+    """One id, all, reversed, repeats (the ORM drops them), with ids of nothing."""
+    return [ids[:1], ids, ids[::-1], [*ids[:3], *ids[:3], ids[-1]], [0, *ids[:2], 2**31 - 1]]
+
+
+def test_each_board_read_gives_what_its_queryset_gives(demo_clinic):
+    from zoneinfo import ZoneInfo
+
+    org = demo_clinic.report.organization
+    sessions = list(DosingSession.objects.filter(organization=org).order_by("id"))
+    session = next(s for s in sessions if s.status == DosingSession.Status.MONITORING)
+    vitals = VitalSigns.objects.filter(session=session).first()
+    assert vitals is not None, "the demo's session being monitored has vitals"
+    for n in range(2):  # open and acknowledged alarms
+        Alarm.objects.create(organization=org, session=session, vitals=vitals, code="bp_high", severity="warning",
+                             measure="systolic", value=171 + n, message=f"BP <high> & {n}", raised_at=timezone.now(),
+                             acknowledged_at=timezone.now() if n else None)
+    sites = [*Site.objects.filter(organization=org).values_list("id", flat=True), 0]
+    other = Site.objects.exclude(organization=org).values_list("id", flat=True).first()
+    rows = dict.fromkeys(BOARD_READS, 0)
+    read = READS["openkap.dosing.selectors._BOARD_SITES"]
+    for site in [*sites, *([other] if other else [])]:
+        for organization_id in (org.id, org.id + 1000):
+            rows["openkap.dosing.selectors._BOARD_SITES"] += _same(read, site_id=site, organization_id=organization_id)
+    # Windows that begin or end exactly at a booking, in the clinic's zone and in UTC, with and
+    # without microseconds (SQLite compares datetimes as text: the binding must be the ORM's).
+    read = READS["openkap.dosing.selectors._BOARD_SESSIONS"]
+    zones = [timezone.get_current_timezone(), ZoneInfo("UTC"), ZoneInfo("Asia/Kolkata")]
+    for s in sessions:
+        for zone in zones:
+            at = s.scheduled_start.astimezone(zone)
+            for start, end in [(at, at + timedelta(hours=1)), (at + timedelta(microseconds=1), at + timedelta(days=1)),
+                               (at - timedelta(days=1), at), (at - timedelta(days=1), at + timedelta(microseconds=1))]:
+                rows["openkap.dosing.selectors._BOARD_SESSIONS"] += _same(read, site_id=s.site_id, start=start, end=end)
+    session_ids = [s.id for s in sessions]
+    for name in ("_BOARD_VITALS", "_BOARD_ALARMS"):
+        for ids in _id_lists(session_ids):
+            rows[f"openkap.dosing.selectors.{name}"] += _same(READS[f"openkap.dosing.selectors.{name}"],
+                                                            session_ids=ids)
+    episodes = list(Episode.objects.filter(organization=org).order_by("id").values_list("id", flat=True))
+    for ids in _id_lists(episodes):
+        rows["openkap.pathway.selectors.plan._PLANS"] += _same(READS["openkap.pathway.selectors.plan._PLANS"],
+                                                             episode_ids=ids)
+    assert all(rows.values()), rows  # every read compared on rows, not only on empty answers
+
+
+def test_board_reads_take_what_they_cannot_bind_as_the_orm_takes_it(demo_clinic):
+    """An empty or long list, a naive datetime or text: the queryset itself."""
+    org = demo_clinic.report.organization
+    read = READS["openkap.dosing.selectors._BOARD_VITALS"]
+    with CaptureQueriesContext(connection) as captured:
+        assert read.read(session_ids=[]) == []
+    assert len(captured) == 0  # as the ORM: an empty IN list asks nothing
+    ids = list(DosingSession.objects.filter(organization=org).values_list("id", flat=True))
+    many = [*ids, *range(10**6, 10**6 + MAX_LIST)]
+    assert [v.pk for v in read.read(session_ids=many)] == [v.pk for v in read.build(session_ids=many)] != []
+    assert [v.pk for v in read.read(session_ids=[str(i) for i in ids])] == [v.pk for v in read.build(session_ids=ids)]
+    sessions = READS["openkap.dosing.selectors._BOARD_SESSIONS"]
+    session = DosingSession.objects.filter(organization=org, status=DosingSession.Status.SCHEDULED).first()
+    start = timezone.localtime(session.scheduled_start) - timedelta(hours=1)
+    with pytest.warns(RuntimeWarning, match="naive datetime"):
+        naive = sessions.read(site_id=session.site_id, start=start.replace(tzinfo=None), end=start + timedelta(hours=2))
+    assert session.pk in [s.pk for s in naive]
+
+
+def test_a_read_whose_query_lost_a_datetime_or_a_list_is_refused_when_compiled():
+    lost_time = CompiledRead(DosingSession, lambda site_id, start: DosingSession.objects.filter(site_id=site_id),
+                             "site_id", datetimes=("start",))
+    with pytest.raises(ValueError, match="start"):
+        lost_time.read(site_id=1, start=timezone.now())
+    lost_list = CompiledRead(VitalSigns, lambda session_ids: VitalSigns.objects.filter(session_id__in=session_ids[:1]),
+                             lists=("session_ids",))
+    with pytest.raises(ValueError, match="session_ids"):
+        lost_list.read(session_ids=[1, 2])

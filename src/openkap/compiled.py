@@ -10,14 +10,18 @@ through Django's cursor (the caller's transaction; ``execute_wrapper`` and
 ``CaptureQueriesContext`` see it). The SQL is the ORM's, so a new column needs nothing
 here, and ``tests/test_compiled.py`` compares every read with its queryset.
 
-Only integer ids vary: a read that depends on the time of day or on a list of values
-stays a queryset.
+What varies: integer ids; aware datetimes (``datetimes=``: bound as the backend adapts a
+DateTimeField's value, e.g. a day's bounds); and lists of integer ids (``lists=``: an
+``IN`` list, compiled once per length, duplicates dropped as the ORM drops them). Any other
+value (text, a naive datetime, an empty or very long list) runs through the queryset
+itself, so odd input behaves as before.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from django.db import connections, router
@@ -34,13 +38,24 @@ COMPILED_READS: list[CompiledRead[Any]] = []
 # (the ORM drops a lookup on a value its column cannot hold).
 _STAND_IN = -734_000_000
 _INT64 = (-(2**63), 2**63 - 1)
+# A list's stand-ins: the k-th list's j-th id is _STAND_IN - _LIST_STEP * (k + 1) - j.
+_LIST_STEP = 10_000
+# Longer lists go through the queryset: one plan per length stays a bounded number of plans.
+MAX_LIST = 200
+# Datetime stand-ins: an instant no row of this application holds, one microsecond apart.
+_STAND_IN_AT = datetime(1901, 2, 3, 4, 5, 6, 789_012, tzinfo=UTC)
+
+
+def _is_id(value: Any) -> bool:
+    return type(value) is int and _INT64[0] <= value <= _INT64[1]
 
 
 @dataclass(frozen=True)
 class _Plan:
     sql: str
     params: tuple[Any, ...]
-    slots: tuple[tuple[int, str], ...]  # (position among the parameters, id's name)
+    # (position among the parameters, the value's name, its kind: "id", "at" or a list's index)
+    slots: tuple[tuple[int, str, str | int], ...]
     model: type[Model]
     init_list: tuple[str, ...]
     model_start: int
@@ -51,32 +66,46 @@ class _Plan:
 
 
 class CompiledRead(Generic[M]):
-    """``build(**ids)`` returns the queryset; ``read(**ids)`` its model instances."""
+    """``build(**values)`` returns the queryset; ``read(**values)`` its model instances."""
 
-    def __init__(self, model: type[M], build: Callable[..., QuerySet[M]], *ids: str):
+    def __init__(self, model: type[M], build: Callable[..., QuerySet[M]], *ids: str,
+                 datetimes: tuple[str, ...] = (), lists: tuple[str, ...] = ()):
         self.model = model
         self.build = build
         self.ids = ids
-        self._plans: dict[tuple[str, str], _Plan] = {}
+        self.datetimes = datetimes
+        self.lists = lists
+        self._plans: dict[tuple[str, str, tuple[int, ...]], _Plan] = {}
         COMPILED_READS.append(self)
 
-    def _plan(self, alias: str) -> _Plan:
+    def _plan(self, alias: str, lengths: tuple[int, ...]) -> _Plan:
         connection = connections[alias]
-        key = (alias, connection.vendor)
+        key = (alias, connection.vendor, lengths)
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[key] = self._compile(alias)
+            plan = self._plans[key] = self._compile(alias, lengths)
         return plan
 
-    def _compile(self, alias: str) -> _Plan:
-        stand_ins = {name: _STAND_IN - i for i, name in enumerate(self.ids)}
-        compiler = self.build(**stand_ins).using(alias).query.get_compiler(using=alias)
+    def _compile(self, alias: str, lengths: tuple[int, ...]) -> _Plan:
+        adapt = connections[alias].ops.adapt_datetimefield_value
+        ids = {name: _STAND_IN - i for i, name in enumerate(self.ids)}
+        ats = {name: _STAND_IN_AT + timedelta(microseconds=i) for i, name in enumerate(self.datetimes)}
+        lists = {name: [_STAND_IN - _LIST_STEP * (k + 1) - j for j in range(n)]
+                 for k, (name, n) in enumerate(zip(self.lists, lengths, strict=True))}
+        # What each stand-in looks like among the compiled parameters, and what it stands for.
+        wanted: dict[tuple[type, Any], tuple[str, str | int]] = {(int, v): (name, "id") for name, v in ids.items()}
+        for name, at in ats.items():
+            adapted = adapt(at)
+            wanted[(type(adapted), adapted)] = (name, "at")
+        for name, values in lists.items():
+            wanted.update({(int, v): (name, j) for j, v in enumerate(values)})
+        compiler = self.build(**ids, **ats, **lists).using(alias).query.get_compiler(using=alias)
         sql, params = compiler.as_sql()
-        slots = tuple((i, name) for i, p in enumerate(params) for name, v in stand_ins.items()
-                      if type(p) is int and p == v)
-        missing = set(self.ids) - {name for _i, name in slots}
+        slots = tuple((i, *wanted[(type(p), p)]) for i, p in enumerate(params) if (type(p), p) in wanted)
+        found = {(name, kind) for _i, name, kind in slots}
+        missing = sorted({name for name, kind in wanted.values() if (name, kind) not in found})
         if missing:
-            raise ValueError(f"{self.model.__name__} read: {sorted(missing)} not found among its parameters")
+            raise ValueError(f"{self.model.__name__} read: {missing} not found among its parameters")
         klass_info = compiler.klass_info
         if klass_info is None or klass_info["model"] is not self.model:
             raise ValueError(f"a compiled read gives {self.model.__name__} instances, not values or another model")
@@ -93,16 +122,29 @@ class CompiledRead(Generic[M]):
             converters=tuple((pos, tuple(convs), expr) for pos, (convs, expr) in converters.items()),
         )
 
-    def read(self, **ids: Any) -> list[M]:
-        if not all(type(v) is int and _INT64[0] <= v <= _INT64[1] for v in ids.values()):
-            # Anything else (text from a caller, an id no column holds) as the ORM takes it.
-            return list(self.build(**ids))
+    def read(self, **values: Any) -> list[M]:
+        # The ORM drops an IN list's repeats, keeping the first of each (and its order).
+        lists = {name: list(dict.fromkeys(values[name])) if isinstance(values.get(name), list | tuple) else None
+                 for name in self.lists}
+        if not (all(_is_id(values.get(name)) for name in self.ids)
+                and all(type(values.get(name)) is datetime and values[name].utcoffset() is not None
+                        for name in self.datetimes)
+                and all(v is not None and 0 < len(v) <= MAX_LIST and all(map(_is_id, v)) for v in lists.values())):
+            # Anything else (text from a caller, an id no column holds, a naive datetime, an
+            # empty or long list) as the ORM takes it.
+            return list(self.build(**values))
         alias = router.db_for_read(self.model)
-        plan = self._plan(alias)
-        params = list(plan.params)
-        for i, name in plan.slots:
-            params[i] = ids[name]
         connection = connections[alias]
+        plan = self._plan(alias, tuple(len(v) for v in lists.values()))  # type: ignore[arg-type]
+        adapt = connection.ops.adapt_datetimefield_value
+        params = list(plan.params)
+        for i, name, kind in plan.slots:
+            if kind == "id":
+                params[i] = values[name]
+            elif kind == "at":
+                params[i] = adapt(values[name])
+            else:
+                params[i] = lists[name][kind]  # type: ignore[index]
         with connection.cursor() as cursor:
             cursor.execute(plan.sql, params)
             rows = cursor.fetchall()
@@ -122,6 +164,6 @@ class CompiledRead(Generic[M]):
             found.append(obj)
         return found  # type: ignore[return-value]  # instances of plan.model, which is M
 
-    def first(self, **ids: Any) -> M | None:
-        rows = self.read(**ids)
+    def first(self, **values: Any) -> M | None:
+        rows = self.read(**values)
         return rows[0] if rows else None

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django import template
+from django.template import Context
+from django.template.base import render_value_in_context
+from django.template.defaultfilters import floatformat, upper
+from django.template.defaultfilters import time as time_filter
+from django.urls import reverse
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.timezone import template_localtime  # type: ignore[attr-defined]  # missing from django-stubs
 
 register = template.Library()
 
@@ -22,3 +30,89 @@ def dec(value: object) -> str:
         return str(value)
     text = format(number.normalize(), "f")
     return text
+
+
+# The session page's address with a placeholder id, reversed once per board, not per tile.
+_ID = 918273645546372819  # 18 digits: the id converter's longest
+
+
+def _current_app(context: Context) -> str | None:
+    """The namespace ``{% url %}`` reverses in (its own rule)."""
+    request = context.get("request")
+    try:
+        return request.current_app  # type: ignore[union-attr]
+    except AttributeError:
+        try:
+            return request.resolver_match.namespace  # type: ignore[union-attr]
+        except AttributeError:
+            return None
+
+
+@register.simple_tag(takes_context=True)
+def board_tiles(context: Context, board: Any, can_record: object, can_order: object) -> SafeString:
+    """The monitoring board's tiles, as the template loop wrote them (ADR 0101): every value
+    goes through the template engine's own output (localised, escaped) and filters."""
+    def out(value: object) -> str:
+        return render_value_in_context(value, context)
+
+    def hhmm(value: object) -> str:
+        return out(time_filter(template_localtime(value, context.use_tz), "H:i"))
+
+    if not board.rows:
+        return mark_safe(f'<p class="muted">No session in progress at {out(board.site.name)}.</p>\n')  # noqa: S308
+    before, after = reverse("dosing:session", args=[_ID], current_app=_current_app(context)).split(str(_ID))
+    html = []
+    for r in board.rows:
+        s = r.session
+        url = out(f"{before}{s.id}{after}")
+        name = out(s.patient.display_name)
+        version = s.protocol_version
+        route = f' <span class="muted small">{out(version.protocol.route.label)}</span>' if version else ""
+        elapsed = f"{out(floatformat(r.elapsed_min, 0))} min" if r.elapsed_min is not None else "—"
+        since = f"{out(floatformat(r.since_dose_min, 0))} min" if r.since_dose_min is not None else "not dosed yet"
+        v = r.last_vitals
+        if v:
+            vitals = (
+                (f"BP {out(v.systolic)}/{out(v.diastolic)} · " if v.systolic else "")
+                + (f"HR {out(v.heart_rate)} · " if v.heart_rate else "")
+                + (f"SpO2 {out(v.spo2)}% · " if v.spo2 else "")
+                + (f"RR {out(v.respiratory_rate)}" if v.respiratory_rate else "")
+                + f' <span class="muted small">at {hhmm(v.taken_at)}</span>'
+            )
+        else:
+            vitals = "none"
+        check = out(r.due.next_due_min if r.due is not None else "")
+        if r.overdue:
+            due = f'<span class="due-overdue">OVERDUE: due {hhmm(r.next_due_at)} (+{check} min check)</span>'
+        elif r.next_due_at:
+            due = f'{hhmm(r.next_due_at)} <span class="muted small">(+{check} min check)</span>'
+        else:
+            due = "schedule complete" if r.since_dose_min is not None else "after the dose"
+        alarms = "".join(f'<div>⚠ {out(upper(a.severity))}: {out(a.message)} <span class="small">({hhmm(a.raised_at)})'
+                         "</span></div>" for a in r.open_alarms)
+        room = out(s.room.name or "") if s.room is not None else ""
+        html.append(
+            f'\n  <article class="tile{" alarm-on" if r.open_alarms else " overdue" if r.overdue else ""}"'
+            f' aria-label="{name}" data-testid="tile-{out(s.id)}">'
+            f'\n    <div class="who"><a href="{url}">{name}</a><span class="room">{room}</span></div>'
+            f'\n    <div><span class="stage {out(r.stage)}">{out(r.stage_label)}</span>{route}</div>'
+            "\n    <dl>"
+            f"\n      <dt>In clinic</dt><dd>{elapsed}</dd>"
+            f"\n      <dt>Since dose</dt><dd>{since}</dd>"
+            f"\n      <dt>Last vitals</dt><dd>{vitals}</dd>"
+            f"\n      <dt>Next vitals</dt><dd>{due}</dd>"
+            "\n    </dl>"
+            f'\n    {f"""<div class="alarms" role="alert">{alarms}</div>""" if r.open_alarms else ""}'
+            '\n    <div class="actions">'
+            "\n      " + (f'<a class="button" href="{url}#order">Order<span class="skip"> the dose for {name}</span></a>'
+                          if r.stage == "order" and can_order else "")
+            + "\n      " + (f'<a class="button" href="{url}#verify">Verify<span class="skip"> the dose for {name}</span>'
+                            "</a>" if r.stage == "verify" and can_record else "")
+            + "\n      " + (f'<a class="button" href="{url}#vitals">Vitals</a>' if can_record else "")
+            + "\n      " + (f'<a class="button" style="background:var(--danger)" href="{url}#alarms">Acknowledge</a>'
+                            if r.open_alarms and can_record else "")
+            + f'\n      <a class="button secondary" href="{url}">Open</a>'
+            "\n    </div>"
+            "\n  </article>\n"
+        )
+    return mark_safe("".join(html))  # noqa: S308 - every value above went through the engine's escaping

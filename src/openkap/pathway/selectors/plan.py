@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from openkap.compiled import CompiledRead
 from openkap.core.pathway.plan import MeasureSchedule, parse_measure_schedule
 from openkap.core.routes import Route
 from openkap.pathway.models import Episode, Intake, TreatmentPlan
@@ -15,10 +16,16 @@ def plan_in_force(episode: Episode) -> TreatmentPlan | None:
     return episode.plans.order_by("-version").first()
 
 
+# Compiled once (ADR 0101): the monitoring board asks for today's arrivals' plans every 15 seconds.
+_PLANS = CompiledRead(
+    TreatmentPlan, lambda episode_ids: TreatmentPlan.objects.filter(episode_id__in=episode_ids)
+    .order_by("episode_id", "-version"), lists=("episode_ids",))
+
+
 def plans_in_force(episode_ids: Iterable[int]) -> dict[int, TreatmentPlan]:
     """``plan_in_force`` of many episodes in one query (a list must not query per row)."""
     plans: dict[int, TreatmentPlan] = {}
-    for plan in TreatmentPlan.objects.filter(episode_id__in=set(episode_ids)).order_by("episode_id", "-version"):
+    for plan in _PLANS.read(episode_ids=sorted(set(episode_ids))):
         plans.setdefault(plan.episode_id, plan)
     return plans
 
