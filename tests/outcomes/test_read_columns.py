@@ -130,3 +130,15 @@ def test_read_ahead_raises_the_readers_error_and_stops_when_the_caller_stops(org
     ahead.close()
     assert not [t for t in threading.enumerate() if t.name == "cohort-test-read"]
     assert connection.allow_thread_sharing is False
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("size", [1, 2, 3, 7])
+def test_the_database_cuts_the_patients_into_the_core_s_runs(org, site, prescriber, size):
+    from openkap.core.outcomes.cohort import patient_ranges
+    from openkap.outcomes.cohort import _patient_ranges
+    from tests.outcomes.factories import add_patient
+
+    assert _patient_ranges(org.id, size) == []
+    ids = np.array(sorted(add_patient(org, site, prescriber).id for _ in range(7)))
+    assert _patient_ranges(org.id, size) == patient_ranges(ids, size)
