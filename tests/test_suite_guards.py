@@ -37,3 +37,16 @@ def test_tests_read_the_clock_through_django():
              for p, s in _sources() if p.relative_to(TESTS).parts[0] not in ("core", "browser")
              for m in re.finditer(r"\b(?:date\.today|datetime\.now)\(", s)]
     assert found == []
+
+
+def test_modules_ci_does_not_collect_in_its_orm_phases_hold_only_marked_tests():
+    # .ci/run's ORM phases --ignore the browser and fuzz modules instead of collecting and
+    # deselecting them: a test there without the marker would run in no phase at all.
+    run = (TESTS.parent / ".ci" / "run").read_text()
+    ignored = [TESTS.parent / p for p in re.findall(r"--ignore=(\S+?)\)?\s", run) if p != "tests/core"]
+    assert ignored
+    modules = [m for p in ignored for m in ([p] if p.suffix == ".py" else sorted(p.glob("test_*.py")))]
+    unmarked = [str(m.relative_to(TESTS)) for m in modules
+                if not re.search(r"^pytestmark = pytest\.mark\.(browser|fuzz)$", m.read_text(), re.M)]
+    assert modules
+    assert unmarked == []
