@@ -439,7 +439,10 @@ def _board_sessions(site_id: int, start: datetime, end: datetime, by: Actor | No
     arriving_q = Q(status=DosingSession.Status.SCHEDULED, scheduled_start__gte=start, scheduled_start__lt=end)
     first_prep = (DosePreparation.objects.filter(session=OuterRef("pk"), voided_at__isnull=True)
                   .order_by("prepared_at", "id"))
-    qs = _session_query().filter(Q(status__in=ACTIVE_STATUSES) | arriving_q, site_id=site_id)
+    # Only the rows the board shows (the session page's query also joins the episode, site
+    # and check-in user: a third of the board's model instances, ADR 0101).
+    qs = (DosingSession.objects.select_related("patient", "room", "protocol_version")
+          .filter(Q(status__in=ACTIVE_STATUSES) | arriving_q, site_id=site_id))
     if by is not None:
         qs = _visible(by, qs)
     return qs.annotate(_checklist=Exists(PreDoseChecklist.objects.filter(session=OuterRef("pk"))),
