@@ -441,7 +441,7 @@ def _board_sessions(site_id: int, start: datetime, end: datetime, by: Actor | No
                   .order_by("prepared_at", "id"))
     # Only the rows the board shows (the session page's query also joins the episode, site
     # and check-in user: a third of the board's model instances, ADR 0101).
-    qs = (DosingSession.objects.select_related("patient", "room", "protocol_version")
+    qs: QuerySet[DosingSession] = (DosingSession.objects.select_related("patient", "room", "protocol_version")
           .filter(Q(status__in=ACTIVE_STATUSES) | arriving_q, site_id=site_id))
     if by is not None:
         qs = _visible(by, qs)
