@@ -73,8 +73,10 @@ class CohortSummary:
     definitions: OutcomeDefinitions
     n_enrolled: int
     exclusions: dict[ExclusionReason, int]
-    baseline: stats.Values = field(repr=False)  # the analysed patients' totals, in patient order
-    endpoint: stats.Values = field(repr=False)
+    # The analysed patients' totals in patient order; None when a large cohort keeps only
+    # their distinct pairs' counts (`pairs`, ADR 0105).
+    baseline: stats.Values | None = field(repr=False)
+    endpoint: stats.Values | None = field(repr=False)
     n_response: int
     n_remission: int | None
     n_deteriorated: int | None
@@ -85,6 +87,13 @@ class CohortSummary:
     has_remission: bool
     has_deterioration: bool
     _stats: dict[str, Any] = field(default_factory=dict, repr=False)
+    pairs: stats.Pairs = field(default=None, repr=False)  # type: ignore[assignment] # of the totals when not given
+
+    def __post_init__(self) -> None:
+        if self.pairs is None:
+            if self.baseline is None or self.endpoint is None:
+                raise ValueError("a summary needs the pairs or the totals")
+            self.pairs = stats.Pairs.of(self.baseline, self.endpoint)
 
     def __eq__(self, other: object) -> bool:
         """Field by field, the totals by value (a list or an array)."""
@@ -92,7 +101,10 @@ class CohortSummary:
             return NotImplemented
         return all(
             np.array_equal(np.asarray(getattr(self, f.name), float), np.asarray(getattr(other, f.name), float))
-            if f.name in ("baseline", "endpoint") else getattr(self, f.name) == getattr(other, f.name)
+            if f.name in ("baseline", "endpoint") else
+            np.array_equal(self.pairs.values, other.pairs.values) and np.array_equal(self.pairs.counts,
+                                                                                     other.pairs.counts)
+            if f.name == "pairs" else getattr(self, f.name) == getattr(other, f.name)
             for f in fields(self)
         )
 
@@ -111,7 +123,7 @@ class CohortSummary:
 
     @property
     def n_analysed(self) -> int:
-        return len(self.baseline)
+        return self.pairs.n
 
     @property
     def why_empty(self) -> str | None:
@@ -133,6 +145,8 @@ class CohortSummary:
         return self._stats[name]
 
     def _compute(self) -> dict[str, Any]:
+        if self.baseline is None or self.endpoint is None:
+            return self._compute_from_counts()
         d = self.definitions
         b, e = self.baseline, self.endpoint
         b_mean, b_sd = stats.mean_sd(b)
@@ -147,6 +161,23 @@ class CohortSummary:
             "cohens_d": stats.cohens_d(b, e), "cohens_d_ci": d_ci,
             "cohens_dz": stats.cohens_dz(b, e), "cohens_dz_ci": dz_ci,
             "t_test_p": stats.paired_t_p(b, e), "wilcoxon_p": stats.wilcoxon_p(b, e),
+        }
+
+    def _compute_from_counts(self) -> dict[str, Any]:
+        """`_compute` from the pairs' counts: the same means, the SDs, intervals and p-values
+        to rounding, the same bootstrap draws (a property, ADR 0105)."""
+        d, pairs = self.definitions, self.pairs
+        b_mean, b_sd = stats.mean_sd_of_counts(pairs.baseline, pairs.counts)
+        e_mean, e_sd = stats.mean_sd_of_counts(pairs.endpoint, pairs.counts)
+        change, change_ci = stats.mean_ci_of_counts(pairs.endpoint - pairs.baseline, pairs.counts, d.confidence)
+        d_ci, dz_ci = stats.bootstrap_d_ci_of_pairs(pairs, resamples=d.bootstrap_resamples, seed=d.bootstrap_seed,
+                                                    confidence=d.confidence)
+        return {
+            "baseline_mean": b_mean, "baseline_sd": b_sd, "endpoint_mean": e_mean, "endpoint_sd": e_sd,
+            "mean_change": change, "mean_change_ci": change_ci,
+            "cohens_d": stats.cohens_d_of_pairs(pairs), "cohens_d_ci": d_ci,
+            "cohens_dz": stats.cohens_dz_of_pairs(pairs), "cohens_dz_ci": dz_ci,
+            "t_test_p": stats.paired_t_p_of_pairs(pairs), "wilcoxon_p": stats.wilcoxon_p_of_pairs(pairs),
         }
 
     # --- output -------------------------------------------------------------------------
@@ -400,15 +431,22 @@ def reduce_chunks(
                      definitions=definitions)
 
 
+# Up to this many analysed patients (or 8 times the distinct pairs an instrument's whole
+# totals can make, if more) their pairs are kept in patient order, as before ADR 0105.
+ORDERED_PAIRS = 50_000
+
+
 @dataclass
 class Tally:
     """A cohort's reduced chunks folded as they come, so that nothing a patient is kept
-    across chunks but the analysed patients' baseline and endpoint totals: two float64
-    (16 bytes) an analysed patient, because the paired t and Wilcoxon tests and the
-    patient-by-patient bootstrap (ADR 0082) need every pair in patient order. The rest is
-    counts: exclusions, suicidal ideation, and per distinct (session number, total) for
-    the trajectory and (lost, days) for durability, bounded by the distinct values
-    (ADR 0093). Chunks must come in ascending patient order."""
+    across chunks: counts of exclusions, suicidal ideation, per distinct (session number,
+    total) for the trajectory and (lost, days) for durability (ADR 0093), and per distinct
+    (baseline, endpoint) pair of the analysed patients (ADR 0105), bounded by the distinct
+    values. The pairs are also kept in patient order (16 bytes an analysed patient) up to
+    `ORDERED_PAIRS`, where the statistics are computed patient by patient as before and
+    the bootstrap may draw patients one by one (K > n/8 distinct pairs, ADR 0082); past
+    it, if every total is a whole number in the instrument's range, they are dropped and
+    the statistics come from the counts. Chunks must come in ascending patient order."""
 
     instrument_id: str
     n_enrolled: int = 0
@@ -418,8 +456,11 @@ class Tally:
     suicidal_ideation: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
     trajectory: Counter[tuple[int, float]] = field(default_factory=Counter)
     durability: Counter[tuple[bool, float]] = field(default_factory=Counter)  # (lost, days)
+    pairs: Counter[tuple[float, float]] = field(default_factory=Counter)
     baseline_parts: list[np.ndarray] = field(default_factory=list, repr=False)
     endpoint_parts: list[np.ndarray] = field(default_factory=list, repr=False)
+    ordered: bool = True  # the parts hold every analysed patient's pair
+    whole_in_range: bool = True  # every total so far a whole number in the instrument's range
     last_patient: int | None = None
 
     @classmethod
@@ -440,8 +481,18 @@ class Tally:
         for k in range(len(REASONS)):
             self.exclusions[k] += int(np.count_nonzero(codes == k))
         analysed = codes == ANALYSED
-        self.baseline_parts.append(reduced.baseline[analysed])
-        self.endpoint_parts.append(reduced.endpoint[analysed])
+        b, e = reduced.baseline[analysed], reduced.endpoint[analysed]
+        values, counts = stats.distinct_pairs(b, e)
+        for (baseline, endpoint), n in zip(values.tolist(), counts.tolist(), strict=True):
+            self.pairs[(baseline, endpoint)] += n
+        low, high = score_bounds(self.instrument_id)
+        self.whole_in_range &= bool(np.all((values == np.floor(values)) & (values >= low) & (values <= high)))
+        if self.ordered:
+            self.baseline_parts.append(b)
+            self.endpoint_parts.append(e)
+            most = max(ORDERED_PAIRS, 8 * int(high - low + 1) ** 2)
+            if self.whole_in_range and self.pairs.total() > most:
+                self.ordered, self.baseline_parts, self.endpoint_parts = False, [], []
         b9, e9 = reduced.baseline_item9[analysed], reduced.endpoint_item9[analysed]
         both = ~np.isnan(b9) & ~np.isnan(e9)
         with_si = both & (b9 > 0)
@@ -451,21 +502,29 @@ class Tally:
         _count(self.durability, reduced.followed_lost, reduced.followed_days)
 
     @property
-    def baseline(self) -> np.ndarray:
-        return np.concatenate([np.zeros(0), *self.baseline_parts])
+    def baseline(self) -> np.ndarray | None:
+        return np.concatenate([np.zeros(0), *self.baseline_parts]) if self.ordered else None
 
     @property
-    def endpoint(self) -> np.ndarray:
-        return np.concatenate([np.zeros(0), *self.endpoint_parts])
+    def endpoint(self) -> np.ndarray | None:
+        return np.concatenate([np.zeros(0), *self.endpoint_parts]) if self.ordered else None
+
+    def pair_counts(self) -> stats.Pairs:
+        """The distinct pairs in `distinct_pairs`' order, with their counts."""
+        ordered = sorted(self.pairs.items())
+        return stats.Pairs(np.array([pair for pair, _ in ordered], float).reshape(-1, 2),
+                           np.array([n for _, n in ordered], np.int64))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Tally):
             return NotImplemented
         return (
             (self.instrument_id, self.n_enrolled, self.exclusions, self.suicidal_ideation, self.trajectory,
-             self.durability) == (other.instrument_id, other.n_enrolled, other.exclusions, other.suicidal_ideation,
-                                  other.trajectory, other.durability)
-            and np.array_equal(self.baseline, other.baseline) and np.array_equal(self.endpoint, other.endpoint)
+             self.durability, self.pairs, self.ordered) == (
+                other.instrument_id, other.n_enrolled, other.exclusions, other.suicidal_ideation, other.trajectory,
+                other.durability, other.pairs, other.ordered)
+            and np.array_equal(np.asarray(self.baseline, float), np.asarray(other.baseline, float))
+            and np.array_equal(np.asarray(self.endpoint, float), np.asarray(other.endpoint, float))
         )
 
     def summary(self, definitions: OutcomeDefinitions = DEFAULT_DEFINITIONS) -> CohortSummary:
@@ -473,7 +532,9 @@ class Tally:
         instrument = get_instrument(self.instrument_id)
         remission = definitions.remission(instrument.id)
         rci = definitions.reliable_change_points(instrument.id)
-        b, e = self.baseline, self.endpoint
+        pairs = self.pair_counts()
+        # Patients counted pair by pair: each distinct pair once, times its count.
+        b, e, counts = pairs.baseline, pairs.endpoint, pairs.counts
         responds = _responds(b, e, definitions)
         if remission is None:
             remits = np.zeros(len(e), bool)
@@ -482,14 +543,22 @@ class Tally:
         band_of = band_index(instrument.id, b)
         with_si, reduced, resolved, increased = self.suicidal_ideation
 
+        def patients(mask: np.ndarray) -> int:
+            return int(counts[mask].sum())
+
         trajectory = []
         for k in sorted({k for k, _ in self.trajectory}):
             values = [(total, n) for (session, total), n in self.trajectory.items() if session == k]
             mean, ci = stats.mean_ci_of_counts([v for v, _ in values], [n for _, n in values], definitions.confidence)
             trajectory.append(TrajectoryPoint("Baseline" if k == 0 else f"Before session {k + 1}",
                                               sum(n for _, n in values), mean, ci))
-        trajectory.append(TrajectoryPoint("Endpoint", len(e), stats.mean_sd(e)[0],
-                                          stats.mean_ci(e, definitions.confidence)))
+        ordered_endpoint = self.endpoint
+        if ordered_endpoint is not None:
+            endpoint_mean, endpoint_ci = stats.mean_sd(ordered_endpoint)[0], stats.mean_ci(ordered_endpoint,
+                                                                                          definitions.confidence)
+        else:
+            endpoint_mean, endpoint_ci = stats.mean_ci_of_counts(e, counts, definitions.confidence)
+        trajectory.append(TrajectoryPoint("Endpoint", pairs.n, endpoint_mean, endpoint_ci))
         followed = sorted(((days, lost), n) for (lost, days), n in self.durability.items())
 
         return CohortSummary(
@@ -498,23 +567,24 @@ class Tally:
             definitions=definitions,
             n_enrolled=self.n_enrolled,
             exclusions={reason: self.exclusions[k] for k, reason in enumerate(REASONS)},
-            baseline=b,
-            endpoint=e,
-            n_response=int(responds.sum()),
-            n_remission=int(remits.sum()) if remission else None,
-            n_deteriorated=int(np.count_nonzero(e - b >= rci)) if rci is not None else None,
+            baseline=self.baseline,
+            endpoint=ordered_endpoint,
+            n_response=patients(responds),
+            n_remission=patients(remits) if remission else None,
+            n_deteriorated=patients(e - b >= rci) if rci is not None else None,
             by_baseline_band=[
-                BandRow(band.id, band.label, int((band_of == k).sum()), int((responds & (band_of == k)).sum()),
-                        int((remits & (band_of == k)).sum()) if remission else None)
+                BandRow(band.id, band.label, patients(band_of == k), patients(responds & (band_of == k)),
+                        patients(remits & (band_of == k)) if remission else None)
                 for k, band in enumerate(instrument.bands)
             ],
-            suicidal_ideation=(SuicidalIdeation(with_si, reduced, resolved, len(b), increased)
+            suicidal_ideation=(SuicidalIdeation(with_si, reduced, resolved, pairs.n, increased)
                                if instrument.id == "phq9" else None),
             trajectory=trajectory,
             durability=stats.kaplan_meier([days for (days, _), _ in followed], [lost for (_, lost), _ in followed],
                                           at_days=DURABILITY_DAYS, counts=[n for _, n in followed]),
             has_remission=remission is not None,
             has_deterioration=rci is not None,
+            pairs=pairs,
         )
 
 

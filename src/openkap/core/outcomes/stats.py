@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import special
 from scipy import stats as sps
 
 # Totals as a list or a float64 array (the cohort's analysed pairs, ADR 0093).
@@ -78,10 +79,40 @@ def bootstrap_d_ci(
     n = len(b)
     if n < 3:
         return None, None
-    pairs, counts = distinct_pairs(b, e)
-    weights: np.ndarray | None = counts / n
-    if len(pairs) * 8 > n:
-        pairs, weights = np.stack([b, e], axis=1), None
+    pairs = Pairs.of(b, e)
+    if len(pairs.counts) * 8 <= n:
+        return bootstrap_d_ci_of_pairs(pairs, resamples=resamples, seed=seed, confidence=confidence)
+    return _bootstrap(np.stack([b, e], axis=1), None, n, resamples=resamples, seed=seed, confidence=confidence)
+
+
+def bootstrap_d_ci_of_pairs(
+    pairs: Pairs,
+    *,
+    resamples: int,
+    seed: int,
+    confidence: float = 0.95,
+) -> tuple[Interval | None, Interval | None]:
+    """`bootstrap_d_ci` from the pairs' counts, when there are few distinct pairs (K <= n / 8):
+    the same multinomial draws over the same sorted pairs."""
+    n = pairs.n
+    if n < 3:
+        return None, None
+    if len(pairs.counts) * 8 > n:
+        raise ValueError("many distinct pairs: the patients are drawn one by one (bootstrap_d_ci)")
+    return _bootstrap(pairs.values, pairs.counts / n, n, resamples=resamples, seed=seed, confidence=confidence)
+
+
+def _bootstrap(
+    pairs: np.ndarray,
+    weights: np.ndarray | None,
+    n: int,
+    *,
+    resamples: int,
+    seed: int,
+    confidence: float,
+) -> tuple[Interval | None, Interval | None]:
+    """Resamples of n patients: a multinomial over the rows of `pairs` with `weights`, or
+    without weights the rows are the patients, drawn one by one."""
     pb, pe = pairs[:, 0], pairs[:, 1]
     pd = pb - pe
     columns = np.stack([pb, pe, pb * pb, pd * pd], axis=1)
@@ -131,6 +162,99 @@ def distinct_pairs(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, n
     return np.stack([a[starts], b[starts]], axis=1), counts
 
 
+@dataclass(frozen=True)
+class Pairs:
+    """The analysed patients' (baseline, endpoint) totals as each distinct pair (rows sorted
+    by baseline, then endpoint, as `distinct_pairs` gives them) and its count: what the
+    statistics need once patients need not be drawn one by one (ADR 0105)."""
+
+    values: np.ndarray  # K x 2
+    counts: np.ndarray  # int64, K
+
+    @classmethod
+    def of(cls, baseline: Values, endpoint: Values) -> Pairs:
+        values, counts = distinct_pairs(np.asarray(baseline, dtype=float), np.asarray(endpoint, dtype=float))
+        return cls(values, counts)
+
+    @property
+    def n(self) -> int:
+        return int(self.counts.sum())
+
+    @property
+    def baseline(self) -> np.ndarray:
+        return self.values[:, 0]
+
+    @property
+    def endpoint(self) -> np.ndarray:
+        return self.values[:, 1]
+
+
+def mean_sd_of_counts(values: np.ndarray, counts: np.ndarray) -> tuple[float | None, float | None]:
+    """`mean_sd` of the values each repeated its count: the same mean for whole totals (NumPy's
+    sum of whole numbers is exact, so is this one), the SD to rounding (ADR 0105)."""
+    n = int(counts.sum())
+    if n == 0:
+        return None, None
+    mean = math.fsum((values * counts).tolist()) / n
+    if n < 2:
+        return mean, None
+    return mean, math.sqrt(math.fsum((counts * (values - mean) ** 2).tolist()) / (n - 1))
+
+
+def cohens_d_of_pairs(pairs: Pairs) -> float | None:
+    """`cohens_d` from the pairs' counts."""
+    b_mean, b_sd = mean_sd_of_counts(pairs.baseline, pairs.counts)
+    e_mean, _ = mean_sd_of_counts(pairs.endpoint, pairs.counts)
+    if b_mean is None or e_mean is None or b_sd is None or b_sd == 0:
+        return None
+    return (b_mean - e_mean) / b_sd
+
+
+def cohens_dz_of_pairs(pairs: Pairs) -> float | None:
+    """`cohens_dz` from the pairs' counts."""
+    mean, sd = mean_sd_of_counts(pairs.baseline - pairs.endpoint, pairs.counts)
+    if mean is None or sd is None or sd == 0:
+        return None
+    return mean / sd
+
+
+def paired_t_p_of_pairs(pairs: Pairs) -> float | None:
+    """`paired_t_p` from the pairs' counts: SciPy's `ttest_rel` t and two-sided p."""
+    n = pairs.n
+    diff = pairs.endpoint - pairs.baseline
+    if n < 2 or np.all(diff == diff[0]):
+        return None
+    mean, sd = mean_sd_of_counts(diff, pairs.counts)
+    if mean is None or sd is None:
+        return None
+    t = mean / (sd / math.sqrt(n))
+    return float(2 * special.stdtr(n - 1, -abs(t)))
+
+
+def wilcoxon_p_of_pairs(pairs: Pairs) -> float | None:
+    """`wilcoxon_p` from the pairs' counts: SciPy's `wilcoxon` as the report calls it (zeros
+    dropped, average ranks for ties with the tie correction, no continuity correction), whose
+    p-value is the normal approximation above 50 patients; 50 or fewer are handed to SciPy
+    patient by patient (its exact and permutation tests)."""
+    n = pairs.n
+    diff = pairs.endpoint - pairs.baseline
+    if n < 2 or not np.any(diff != 0):
+        return None
+    if n <= 50:
+        return wilcoxon_p(np.repeat(pairs.baseline, pairs.counts), np.repeat(pairs.endpoint, pairs.counts))
+    size = np.abs(diff)
+    nonzero = size > 0
+    sizes, group = np.unique(size[nonzero], return_inverse=True)
+    ties = np.bincount(group, weights=pairs.counts[nonzero], minlength=len(sizes))
+    positive = np.bincount(group, weights=pairs.counts[nonzero] * (diff[nonzero] > 0), minlength=len(sizes))
+    rank = np.cumsum(ties) - ties + (ties + 1) / 2  # each tie group's average rank
+    r_plus = math.fsum((rank * positive).tolist())
+    count = float(ties.sum())
+    mn = count * (count + 1.0) * 0.25
+    se = math.sqrt((count * (count + 1.0) * (2.0 * count + 1.0) - math.fsum((ties**3 - ties).tolist()) / 2) / 24)
+    return float(2 * special.ndtr(-abs((r_plus - mn) / se)))
+
+
 def mean_ci(values: Values, confidence: float = 0.95) -> Interval | None:
     """Student-t interval of a mean."""
     n = len(values)
@@ -144,18 +268,15 @@ def mean_ci(values: Values, confidence: float = 0.95) -> Interval | None:
 
 
 def mean_ci_of_counts(
-    values: Sequence[float], counts: Sequence[int], confidence: float = 0.95
+    values: Values, counts: Sequence[int] | np.ndarray, confidence: float = 0.95
 ) -> tuple[float | None, Interval | None]:
     """`mean_sd`'s mean and `mean_ci` of the values each repeated its count, without
     repeating them: the same sums (exact for whole totals, so the same mean), the squares'
     sum in another order (equal to within rounding, ADR 0093)."""
     n = int(sum(counts))
-    if n == 0:
-        return None, None
-    mean = math.fsum(v * c for v, c in zip(values, counts, strict=True)) / n
-    if n < 2:
+    mean, sd = mean_sd_of_counts(np.asarray(values, dtype=float), np.asarray(counts, dtype=np.int64))
+    if mean is None or sd is None:
         return mean, None
-    sd = math.sqrt(math.fsum(c * (v - mean) ** 2 for v, c in zip(values, counts, strict=True)) / (n - 1))
     half = float(sps.t.ppf(0.5 + confidence / 2, n - 1)) * (sd / math.sqrt(n))
     return mean, Interval(mean - half, mean + half)
 
