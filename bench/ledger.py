@@ -11,7 +11,11 @@ the production settings (DEBUG off, the settings' connection policy), then:
    the ledger takes (lock the site's chain head, lock the lot balance, check the
    stock, hash, insert the entry, update the balance, update the head, commit),
    into copies of the ledger tables (CREATE TABLE ... LIKE, same columns, indexes
-   and check constraints, no foreign keys or triggers);
+   and check constraints, no foreign keys or triggers), each COMMIT durable;
+1b. the same floor with early lock release, as the ledger writes since ADR 0107: the
+   transaction commits with synchronous_commit off (the head is unlocked without
+   waiting for the disk), then a durable commit flushes the WAL past it before the
+   writer goes on. Both floors are printed, so the ratio is honest either way;
 2. the application: WRITERS processes (like gunicorn's workers) record
    administrations through ``services.ledger_administer`` (the dosing app's path:
    permission, lot, session and patient checks, the locks, core check, hash, insert,
@@ -21,8 +25,9 @@ With one site every writer queues on the same chain head: the worst case, the fi
 one busy registration sees; with --sites N the writers spread over N sites. Prints
 both rates, their ratio, the CPU each entry costs the writer and its database
 backend (read from /proc: a figure a busy machine hardly moves), and the statements
-one administration takes; then checks
-that nothing was lost (entries and balances add up), no balance went negative and
+one administration takes; whether the WAL is on disk past an asynchronous commit
+when the following statement returns (after nothing, after a transaction that only
+takes an xid, after the ledger's flush); then checks that nothing was lost (entries and balances add up), no balance went negative and
 every chain verifies. Only the writing is timed.
 """
 
@@ -146,8 +151,16 @@ FLOOR_COLUMNS = ("organization_id", "site_id", "sequence", "lot_id", "kind", "mg
                  "detail", "prev_hash", "entry_hash")
 
 
-def _floor_writer(url: str, target: dict[str, Any], count: int, barrier: Any, done: Any) -> None:
-    """The same lock/insert/update in plain psycopg: the least the database needs."""
+# What the ledger runs after each write's asynchronous COMMIT (statements.FLUSH_SQL).
+FLUSH_SQL = "SELECT pg_logical_emit_message(true, 'openkap.ledger', '')"
+
+
+def _floor_writer(url: str, target: dict[str, Any], count: int, barrier: Any, done: Any,
+                  early_release: bool = False) -> None:
+    """The same lock/insert/update in plain psycopg: the least the database needs. With
+    ``early_release``, as the ledger does it since ADR 0107: the transaction commits
+    without waiting for the WAL flush (so the head is unlocked at once), then a durable
+    commit flushes the WAL past it before the next entry."""
     import psycopg
     from psycopg.types.json import Jsonb
 
@@ -162,6 +175,8 @@ def _floor_writer(url: str, target: dict[str, Any], count: int, barrier: Any, do
         cpu = _Cpu(conn.info.backend_pid)
         for _ in range(count):
             with conn.transaction():
+                if early_release:
+                    conn.execute("SET LOCAL synchronous_commit = off")
                 seq, last = conn.execute("SELECT last_sequence, last_hash FROM floor_ledger_siteledgerhead "
                                          "WHERE site_id = %s FOR UPDATE", (target["site"],)).fetchone()
                 mg, units = conn.execute("SELECT mg, units FROM floor_ledger_lotbalance WHERE lot_id = %s FOR UPDATE",
@@ -178,6 +193,9 @@ def _floor_writer(url: str, target: dict[str, Any], count: int, barrier: Any, do
                              "WHERE lot_id = %s", (mg - mg_used, units - PER_ENTRY, target["lot"]))
                 conn.execute("UPDATE floor_ledger_siteledgerhead SET last_sequence = %s, last_hash = %s "
                              "WHERE site_id = %s", (seq + 1, entry_hash, target["site"]))
+            if early_release:
+                conn.execute(FLUSH_SQL)
+                conn.commit()
         done.put(cpu.spent())
 
 
@@ -194,6 +212,28 @@ def _flush_rate(url: str, commits: int = 300) -> float:
             conn.execute("UPDATE floor_ledger_siteledgerhead SET last_sequence = last_sequence")
             conn.commit()
         return commits / (time.perf_counter() - began)
+
+
+def _flush_covers(url: str, rounds: int = 100) -> dict[str, int]:
+    """How often, of ``rounds``, the WAL is on disk past an asynchronous commit once the
+    statement that follows it returns: nothing, a transaction that only takes an xid,
+    and the ledger's flush (pg_current_wal_flush_lsn() against the insert position read
+    right after the asynchronous COMMIT). Only the ledger's must be every time."""
+    import psycopg
+
+    covered: dict[str, int] = {}
+    with psycopg.connect(url, autocommit=True) as conn:
+        for name, follow in (("nothing", None), ("xid only", "SELECT pg_current_xact_id()"), ("flush", FLUSH_SQL)):
+            covered[name] = 0
+            for _ in range(rounds):
+                with conn.transaction():
+                    conn.execute("SET LOCAL synchronous_commit = off")
+                    conn.execute("UPDATE floor_ledger_siteledgerhead SET last_sequence = last_sequence")
+                after = conn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0]
+                if follow:
+                    conn.execute(follow)
+                covered[name] += conn.execute("SELECT pg_current_wal_flush_lsn() >= %s::pg_lsn", (after,)).fetchone()[0]
+    return covered
 
 
 def _app_writer(target: dict[str, Any], count: int, barrier: Any, done: Any) -> None:
@@ -263,11 +303,12 @@ def _timed(writers: int, make: Any) -> tuple[float, float, float]:
 
 
 class _Floor:
-    def __init__(self, url: str, targets: list[dict[str, Any]], per_writer: int):
-        self.url, self.targets, self.per_writer = url, targets, per_writer
+    def __init__(self, url: str, targets: list[dict[str, Any]], per_writer: int, early_release: bool = False):
+        self.url, self.targets, self.per_writer, self.early_release = url, targets, per_writer, early_release
 
     def __call__(self, n: int, barrier: Any, done: Any) -> None:
-        _floor_writer(self.url, self.targets[n % len(self.targets)], self.per_writer, barrier, done)
+        _floor_writer(self.url, self.targets[n % len(self.targets)], self.per_writer, barrier, done,
+                      self.early_release)
 
 
 class _App:
@@ -294,7 +335,8 @@ def _statements_per_entry(target: dict[str, Any]) -> int:
 
     with connection.execute_wrapper(count):
         services.ledger_administer(by=by, dosing_session_id=target["session"], lot_id=target["lot"], units=PER_ENTRY)
-    # BEGIN and COMMIT are not statements Django executes through the wrapper.
+    # BEGIN and COMMIT are not statements Django executes through the wrapper (the flush
+    # after COMMIT is).
     return len(seen) + 2
 
 
@@ -330,25 +372,31 @@ def _run(args: argparse.Namespace) -> None:
     written = per_writer * args.writers
     flushes = _flush_rate(os.environ["DATABASE_URL"])
     floor_s, *floor_cpu = _timed(args.writers, _Floor(os.environ["DATABASE_URL"], targets, per_writer))
+    early_s, *early_cpu = _timed(args.writers, _Floor(os.environ["DATABASE_URL"], targets, per_writer, True))
     app_s, *app_cpu = _timed(args.writers, _App(targets, per_writer))
     expected: dict[int, int] = {}
     for n in range(args.writers):
         lot = targets[n % len(targets)]["lot"]
         expected[lot] = expected.get(lot, 0) + per_writer
+    covers = _flush_covers(os.environ["DATABASE_URL"])
     statements = _statements_per_entry(targets[0])
     expected[targets[0]["lot"]] += 1
     verified = _check(targets, expected)
-    floor, app = written / floor_s, written / app_s
+    floor, early, app = written / floor_s, written / early_s, written / app_s
     load = os.getloadavg()[0]
     print(f"{written} entries per phase, {args.writers} writer processes over {args.sites} site(s), "
           f"CONN_MAX_AGE {settings.DATABASES['default']['CONN_MAX_AGE']}, load average {load:.1f}")
     def cpu(spent: list[float]) -> str:
         return f"CPU per entry {spent[0] / written * 1000:5.2f} ms writer + {spent[1] / written * 1000:5.2f} ms database"
 
-    print(f"  one commit at a time {flushes:6,.0f} commits/s (WAL flush bound: one site's cap at one entry per commit)")
+    print(f"  one commit at a time {flushes:6,.0f} commits/s (WAL flush bound: one site's cap while each entry holds the site through its flush)")
     print(f"  raw psycopg floor  {floor:8,.0f} entries/s                        {cpu(floor_cpu)}")
-    print(f"  ledger_administer  {app:8,.0f} entries/s   ratio to floor {app / floor:.2f}   {cpu(app_cpu)}   "
-          f"{statements} statements per entry (with BEGIN and COMMIT; the floor takes 7)")
+    print(f"  floor, early lock release {early:8,.0f} entries/s (x{early / floor:.2f})  {cpu(early_cpu)}")
+    print(f"  ledger_administer  {app:8,.0f} entries/s   ratio to floor {app / floor:.2f}, to the early-release floor "
+          f"{app / early:.2f}   {cpu(app_cpu)}   {statements} statements per entry (with BEGIN, COMMIT and the "
+          "flush; the floor takes 7, early release 9)")
+    print("  WAL on disk past an asynchronous commit when the next statement returns, of 100: "
+          + ", ".join(f"after {name} {n}" for name, n in covers.items()))
     print(f"  {verified}; nothing lost, no balance negative", file=sys.stderr)
 
 

@@ -10,7 +10,10 @@ Concurrency: a writer locks the site's ``SiteLedgerHead`` row, then the lot's
 transaction as ``BEGIN IMMEDIATE``, so writers queue for the database). Two
 sites are always locked in ascending id order. The functions nest inside a
 caller's transaction (the dosing app's): they then use a savepoint, and the locks
-are held until the caller commits, so keep that transaction short.
+are held until the caller commits, so keep that transaction short. On PostgreSQL
+that COMMIT does not wait for the WAL flush (it releases the site at once); the
+outermost ``atomic()`` then waits for a durable flush before it returns, and fails
+if the flush fails (ADR 0107, ``statements.wait_durable``).
 """
 
 from .common import (

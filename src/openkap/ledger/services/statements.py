@@ -18,7 +18,7 @@ from functools import cache
 from typing import Any
 
 import psycopg
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Field, Model
 
 from openkap.audit.models import AuditEvent
@@ -215,9 +215,15 @@ def _balance_statement(vendor: str) -> tuple[str, _Reader]:
     sql = f"SELECT mg, units, entries FROM {_table(LotBalance)} WHERE lot_id = %s"  # noqa: S608 - names from the models
     if vendor == "postgresql":
         # The new entry's id comes with the lock, so its audit row can name it and
-        # both go into one statement.
-        sql = sql.replace(" FROM", ", nextval(pg_get_serial_sequence(%s, 'id')) FROM") + " FOR UPDATE"
-    return sql, _Reader([*fields, None])
+        # both go into one statement. set_config(..., true) is SET LOCAL: this
+        # transaction's COMMIT releases the site's lock without waiting for the WAL
+        # flush; the caller is answered only after wait_durable (ADR 0107).
+        sql = sql.replace(
+            " FROM", ", nextval(pg_get_serial_sequence(%s, 'id')), "
+            "set_config('synchronous_commit', 'off', true) FROM",
+        ) + " FOR UPDATE"
+        return sql, _Reader([*fields, None, None])
+    return sql, _Reader(fields)
 
 
 def _locked_balance(lot_id: int) -> Balance | None:
@@ -231,8 +237,41 @@ def _locked_balance(lot_id: int) -> Balance | None:
         fetched = cursor.fetchone()
     if fetched is None:
         return None
-    mg, units, entries, *next_id = read(fetched)
-    return Balance(mg, units, entries, next_id[0] if next_id else None)
+    mg, units, entries, *drawn = read(fetched)
+    if drawn:  # PostgreSQL: this transaction now commits without waiting for the flush
+        _confirm_after_flush()
+    return Balance(mg, units, entries, drawn[0] if drawn else None)
+
+
+# --- early lock release (ADR 0107) ---------------------------------------------------------------------
+
+# A transactional logical-decoding message: it gives the transaction an xid and a WAL
+# record, so its COMMIT (synchronous_commit as configured, on by default) flushes the WAL
+# up to its own commit record, after every commit this backend made before it. A
+# transaction that only takes an xid (pg_current_xact_id()) writes a commit record but
+# PostgreSQL does not flush it (xact.c, RecordTransactionCommit: no WAL before the commit
+# record means an asynchronous commit). Any role may call it; it needs no table.
+FLUSH_SQL = "SELECT pg_logical_emit_message(true, 'openkap.ledger', '')"
+
+
+def wait_durable() -> None:
+    """Return once the WAL is on disk up to this moment: every transaction this connection
+    committed, and every commit it has seen, is durable. Outside a transaction only."""
+    if connection.in_atomic_block:
+        raise RuntimeError("wait_durable inside a transaction would flush nothing before its COMMIT")
+    with _cursor() as cursor:
+        cursor.execute(FLUSH_SQL)
+
+
+def _confirm_after_flush() -> None:
+    """The ledger write's transaction commits asynchronously (it holds the site's chain head
+    until COMMIT, and COMMIT no longer waits for the disk); the outermost COMMIT then runs
+    wait_durable before anything returns to the caller. robust=False: a failed flush
+    raises out of the caller's atomic block, so the request fails instead of confirming.
+    Once per transaction (a transfer writes two entries); a hook dropped with a rolled-back
+    savepoint is dropped together with that savepoint's SET LOCAL."""
+    if not any(entry[1] is wait_durable for entry in connection.run_on_commit):  # (savepoints, hook, robust)
+        transaction.on_commit(wait_durable, robust=False)
 
 
 @cache

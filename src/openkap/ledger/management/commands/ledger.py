@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
 
 from openkap import checkpoints
 from openkap.accounts.models import Organization, Site
 from openkap.ledger.chain import Problem
 from openkap.ledger.models import LedgerEntry
 from openkap.ledger.selectors import chain_check, ledger_checkpoint_payload
+from openkap.ledger.services.statements import wait_durable
 
 
 class Command(BaseCommand):
@@ -35,7 +37,13 @@ class Command(BaseCommand):
         if options["action"] == "checkpoint":
             if not checkpoints.configured():
                 raise CommandError(checkpoints.MISSING_KEY)
-            path = checkpoints.write("ledger", ledger_checkpoint_payload(), out=options.get("out"))
+            payload = ledger_checkpoint_payload()
+            if connection.vendor == "postgresql" and not connection.in_atomic_block:
+                # A head may be committed and not yet on disk (ADR 0107): sign only what a
+                # crash cannot take back, or verify would later call the chain cut short.
+                # (Inside a caller's transaction nothing is durable before its COMMIT.)
+                wait_durable()
+            path = checkpoints.write("ledger", payload, out=options.get("out"))
             self.stdout.write(f"Checkpoint written: {path}")
             return
         site = organization = None
