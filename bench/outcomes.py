@@ -39,6 +39,15 @@ ratio 2.95-3.01 (before 3.04-3.40), report CPU 0.40-0.45 s; 100,000 --warm-up ra
 2.92-3.46 (before 3.47-4.16), peak RSS growth 19-21 MiB (before 95-97), the same as at
 10,000 (at 1,000,000 108 MiB, above: see ADR 0093). SQLite 10,000 patients ratio 1.87-1.91, report CPU 0.83-0.84 s
 against the floor's 0.38-0.44 s.
+
+Measured after ADR 0105 (reads a chunk ahead in a thread, rows packed by PostgreSQL, pair
+counts past 50,000 analysed patients; shared 2-core machine at load 7-20, before = main at
+868c5e6, alternating, --repeat 3 --warm-up): PostgreSQL 1,000,000 patients floor 20.7-25.8 s,
+report 60.9-79.4 s, ratio 2.80-3.11 (before 5.06), report CPU 14.5-19.1 s (before 23.9 s);
+100,000 ratio 2.73-3.76 (before 3.58-6.10), CPU 1.7-1.9 s (before 2.3-2.6 s); 10,000
+(--repeat 5) 3.3-4.7 (before 3.5-6.7), CPU 0.23-0.28 s (before 0.32-0.37 s). Peak RSS growth
+30, 36 and 43 MiB at 10,000, 100,000 and 1,000,000 (before 21, 23-27 and 112 MiB): flat.
+SQLite 10,000 report CPU 0.69-0.70 s (before 0.68-0.74 s).
 """
 
 from __future__ import annotations
