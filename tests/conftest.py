@@ -126,6 +126,20 @@ class DemoClinic:
     time_zone: str  # the clinic's local time zone (early afternoon when seeded)
 
 
+@pytest.fixture
+def durable_commits(transactional_db) -> Iterator[None]:
+    """The server's default synchronous_commit (on) for this test's connection: CI turns it
+    off for its own sessions (PGOPTIONS, ADR 0109), and the ledger's durable flush (ADR 0107)
+    is only what production does when it is on."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit = on")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("RESET synchronous_commit")
+
+
 @pytest.fixture(scope="session")
 def demo_clinic(django_db_setup, django_db_blocker) -> Iterator[DemoClinic]:
     """The demo clinic as `make demo` seeds it (DEMO_PATIENTS patients), seeded once per

@@ -12,7 +12,8 @@ from openkap.ledger.models import LedgerEntry
 from tests.dosing.conftest import run_to_monitoring
 from tests.ledger.test_durability import flushes
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True),
+              pytest.mark.usefixtures("durable_commits")]
 
 
 def test_the_administration_returns_after_its_ledger_entry_is_on_disk(

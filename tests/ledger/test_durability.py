@@ -30,7 +30,8 @@ from openkap.ledger.selectors import chain_check
 from openkap.ledger.services.statements import FLUSH_SQL, wait_durable
 from tests.ledger.test_crash import _url
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True),
+              pytest.mark.usefixtures("durable_commits")]
 
 
 def _one(sql: str, params: Any = None) -> Any:
