@@ -13,19 +13,13 @@ import io
 import textwrap
 from collections.abc import Sequence
 
-import matplotlib
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.layout_engine import ConstrainedLayoutEngine
-from matplotlib.legend_handler import HandlerTuple
-from matplotlib.patches import Patch
-from matplotlib.ticker import MultipleLocator
-
 from openkap.core.pk import DISCLAIMER, SimulationResult
 from openkap.core.pk.chart import title_lines
 from openkap.core.pk.overlay import OKABE_ITO
 from openkap.core.pk.params import INTERACTIONS
 from openkap.pharmacokinetics.explain import SHORT_LABELS
+
+# matplotlib is imported where a chart is drawn (see core/pk/chart.py).
 
 # One colour and line style per route, the same on every chart.
 ROUTE_STYLES: dict[str, tuple[str, str | tuple[int, tuple[int, ...]]]] = {
@@ -42,6 +36,13 @@ _PLOT_IN = 5.4
 
 def render_comparison(results: Sequence[SimulationResult]) -> bytes:
     """SVG of several routes at the same dose; footer with models, sources, disclaimer."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+    from matplotlib.legend_handler import HandlerTuple
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import MultipleLocator
     if not results:
         raise ValueError("nothing to draw: no simulation results")
     models = "; ".join(f"{SHORT_LABELS[r.route]}: {r.model}" for r in results)

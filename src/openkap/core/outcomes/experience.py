@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
+
+# scipy.stats is imported where it is used (see stats.py).
 
 CAUTION = (
     "Observational data from routine care: an association here does not show that the "
@@ -39,6 +40,7 @@ def _sig(p: float) -> float:
 def spearman(x: Sequence[float], y: Sequence[float], confidence: float = 0.95) -> dict[str, Any] | None:
     """Spearman's rho, its p-value, and a Fisher-z interval with Bonett & Wright's (2000)
     variance 1.06 / (n - 3) for rank correlations."""
+    from scipy import stats as sps
     n = len(x)
     if n < 4 or len(set(x)) < 2 or len(set(y)) < 2:
         return None
@@ -112,6 +114,7 @@ def logistic(cases: Sequence[ExperienceCase]) -> dict[str, Any]:
 
 
 def analyse(measure: str, cases: Sequence[ExperienceCase]) -> dict[str, Any]:
+    from scipy import stats as sps
     out: dict[str, Any] = {"measure": measure, "n": len(cases), "caution": CAUTION}
     if len(cases) < MIN_N:
         out["why"] = f"Fewer than {MIN_N} analysed patients have this measure from their induction."

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
-from scipy import stats as sps
+
+# scipy is imported where it is used: scipy.stats costs ~1 s a process, and every
+# process's URLconf reaches this module (ADR 0109).
 
 # Totals as a list or a float64 array (the cohort's analysed pairs, ADR 0093).
 Values = Sequence[float] | np.ndarray
@@ -220,6 +221,7 @@ def cohens_dz_of_pairs(pairs: Pairs) -> float | None:
 
 def paired_t_p_of_pairs(pairs: Pairs) -> float | None:
     """`paired_t_p` from the pairs' counts: SciPy's `ttest_rel` t and two-sided p."""
+    from scipy import special
     n = pairs.n
     diff = pairs.endpoint - pairs.baseline
     if n < 2 or np.all(diff == diff[0]):
@@ -236,6 +238,7 @@ def wilcoxon_p_of_pairs(pairs: Pairs) -> float | None:
     dropped, average ranks for ties with the tie correction, no continuity correction), whose
     p-value is the normal approximation above 50 patients; 50 or fewer are handed to SciPy
     patient by patient (its exact and permutation tests)."""
+    from scipy import special
     n = pairs.n
     diff = pairs.endpoint - pairs.baseline
     if n < 2 or not np.any(diff != 0):
@@ -257,6 +260,7 @@ def wilcoxon_p_of_pairs(pairs: Pairs) -> float | None:
 
 def mean_ci(values: Values, confidence: float = 0.95) -> Interval | None:
     """Student-t interval of a mean."""
+    from scipy import stats as sps
     n = len(values)
     if n < 2:
         return None
@@ -273,6 +277,7 @@ def mean_ci_of_counts(
     """`mean_sd`'s mean and `mean_ci` of the values each repeated its count, without
     repeating them: the same sums (exact for whole totals, so the same mean), the squares'
     sum in another order (equal to within rounding, ADR 0093)."""
+    from scipy import stats as sps
     n = int(sum(counts))
     mean, sd = mean_sd_of_counts(np.asarray(values, dtype=float), np.asarray(counts, dtype=np.int64))
     if mean is None or sd is None:
@@ -283,6 +288,7 @@ def mean_ci_of_counts(
 
 def wilson(successes: int, n: int, confidence: float = 0.95) -> Interval | None:
     """Wilson score interval of a proportion, as a percentage (Wilson 1927)."""
+    from scipy import stats as sps
     if n == 0:
         return None
     z = float(sps.norm.ppf(0.5 + confidence / 2))
@@ -294,6 +300,7 @@ def wilson(successes: int, n: int, confidence: float = 0.95) -> Interval | None:
 
 
 def paired_t_p(baseline: Values, endpoint: Values) -> float | None:
+    from scipy import stats as sps
     if len(baseline) < 2:
         return None
     diff = np.asarray(endpoint, dtype=float) - np.asarray(baseline, dtype=float)
@@ -303,6 +310,7 @@ def paired_t_p(baseline: Values, endpoint: Values) -> float | None:
 
 
 def wilcoxon_p(baseline: Values, endpoint: Values) -> float | None:
+    from scipy import stats as sps
     diff = np.asarray(endpoint, dtype=float) - np.asarray(baseline, dtype=float)
     if len(diff) < 2 or np.count_nonzero(diff) == 0:
         return None

@@ -11,14 +11,12 @@ import textwrap
 from pathlib import Path
 from typing import Literal
 
-import matplotlib
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.layout_engine import ConstrainedLayoutEngine
-
 from openkap.core.pk.models import ROUTE_LABELS
 from openkap.core.pk.params import AGE_EFFECT_FROM_YEARS, INTERACTIONS, age_qh_decrease
 from openkap.core.pk.simulation import DISCLAIMER, SimulationResult
+
+# matplotlib is imported where a chart is drawn: it costs ~0.5 s a process, and every
+# process's URLconf reaches this module (ADR 0109).
 
 Format = Literal["png", "svg"]
 _PARENT_COLOUR = "#1f5fa8"
@@ -28,6 +26,10 @@ _FOOTER_LINE_IN = 0.135  # one 7-pt line of footer text, in inches
 
 def render_chart(result: SimulationResult, fmt: Format = "png") -> bytes:
     """The predicted curve with its band, labelled with model, source and disclaimer."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
     footer = [
         wrapped
         for line in (

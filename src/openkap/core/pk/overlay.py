@@ -12,17 +12,17 @@ import math
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import matplotlib
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.layout_engine import ConstrainedLayoutEngine
 
 from openkap.core.pk.chart import _title as chart_title
 from openkap.core.pk.simulation import DISCLAIMER, SimulationResult
+
+# matplotlib is imported where a chart is drawn (see chart.py).
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 Format = Literal["png", "svg"]
 
@@ -63,6 +63,10 @@ def render_overlay(
     ratings are vertical lines through both, labelled with their score. The
     footer states the model, its source and that the curve is a prediction.
     """
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
     for reading in vitals:
         _check_minute(reading.minute)
     for rating in dissociation:
