@@ -75,6 +75,7 @@ ENTRY_POINTS = {
     "accounts.services.invitation_accept": "a single-use invitation token",
     "accounts.services.api_token_authenticate": "the API key decides who acts",
     "audit.services.record_refusal": "records a refused request; its actor travels in the refusal",
+    "ledger.services.statements.wait_durable": "writes nothing: waits until the WAL is on disk (ADR 0107)",
     "measures.services.links.link_open": "a patient's single-use questionnaire link",
     "measures.services.links.link_answer": "a patient's single-use questionnaire link",
     "measures.services.links.link_submit": "a patient's single-use questionnaire link",
