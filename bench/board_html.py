@@ -19,9 +19,7 @@ bench/pages_cpu.py does; writes what the pages write (audit rows, the tokens).
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import re
 import sys
 from datetime import datetime, timedelta
@@ -84,17 +82,7 @@ def boards(anchor: datetime) -> dict[str, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--server", default=os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432"))
-    parser.add_argument("--db", default="openkap_bench_pages")
-    parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
-    mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--out", type=Path, help="write the boards here")
-    mode.add_argument("--compare", type=Path, help="compare the boards with those written here")
-    args = parser.parse_args()
-    args.sqlite = args.database == "sqlite"
-    args.conn_max_age = None
-    pages_cpu._setup(args)
+    args = pages_cpu.snapshot_args(__doc__, "boards")
     from django.utils import timezone
 
     if args.out:

@@ -16,8 +16,6 @@ and patients with none of these. Writes what the pages write (audit rows).
 
 from __future__ import annotations
 
-import argparse
-import os
 import re
 import sys
 from pathlib import Path
@@ -89,17 +87,7 @@ def _file(path: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--server", default=os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432"))
-    parser.add_argument("--db", default="openkap_bench_pages")
-    parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
-    mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--out", type=Path, help="write the pages here")
-    mode.add_argument("--compare", type=Path, help="compare the pages with those written here")
-    args = parser.parse_args()
-    args.sqlite = args.database == "sqlite"
-    args.conn_max_age = None
-    pages_cpu._setup(args)
+    args = pages_cpu.snapshot_args(__doc__, "pages")
     got = pages()
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)

@@ -48,6 +48,23 @@ def _setup(args: argparse.Namespace) -> None:
     django.setup()
 
 
+def snapshot_args(description: str, what: str) -> argparse.Namespace:
+    """The command line of a bench that writes `what` to --out or compares them with those in
+    --compare (chart_html.py, board_html.py), with its database set up."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--server", default=os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432"))
+    parser.add_argument("--db", default="openkap_bench_pages")
+    parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--out", type=Path, help=f"write the {what} here")
+    mode.add_argument("--compare", type=Path, help=f"compare the {what} with those written here")
+    args = parser.parse_args()
+    args.sqlite = args.database == "sqlite"
+    args.conn_max_age = None
+    _setup(args)
+    return args
+
+
 def _client(email: str) -> Any:
     from django.test import Client
 
