@@ -15,6 +15,7 @@ from django.db.models import Model
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+import openkap.accounts.authz
 import openkap.dosing.selectors
 import openkap.measures.licensed
 import openkap.measures.selectors
@@ -30,7 +31,7 @@ from openkap.patients.models import HeightMeasurement, Patient, PortalInvitation
 
 pytestmark = pytest.mark.django_db
 
-MODULES = [openkap.patients.selectors, openkap.pathway.selectors.episode, openkap.measures.selectors,
+MODULES = [openkap.accounts.authz, openkap.patients.selectors, openkap.pathway.selectors.episode, openkap.measures.selectors,
            openkap.measures.licensed, openkap.dosing.selectors, openkap.pathway.selectors.plan]
 READS = {f"{m.__name__}.{name}": read for m in MODULES for name, read in vars(m).items()
          if isinstance(read, CompiledRead)}
@@ -62,12 +63,16 @@ def test_each_compiled_read_gives_what_its_queryset_gives(demo_clinic):
     if other is not None:
         cases.append({"patient_id": other.id, "organization_id": org.id})
     episodes = [*Episode.objects.filter(organization=org).values_list("id", flat=True), 0]
+    # Every user: staff with one or more roles, patients, users of other organisations, none.
+    users = [*User.objects.values_list("id", flat=True), 0]
     rows = {}
     for name, read in READS.items():
         if name in BOARD_READS:
             continue  # their own test below (datetimes, lists of ids)
         if read.ids == ("episode_id",):
             ids_of_case = [{"episode_id": e} for e in episodes]
+        elif read.ids == ("user_id",):
+            ids_of_case = [{"user_id": u} for u in users]
         else:
             ids_of_case = [{k: v for k, v in case.items() if k in read.ids} for case in cases]
             assert set(read.ids) <= {"patient_id", "organization_id"}, name

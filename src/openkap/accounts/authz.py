@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import PermissionDenied
 
 from openkap.accounts.models import Membership, Organization, User
+from openkap.compiled import CompiledRead
 from openkap.core.authz import PERM_LABELS, STAFF_ROLES, Perm, Role, allows, permissions_for
 
 
@@ -64,6 +65,35 @@ def roles_in(user: User, organization: Organization) -> frozenset[Role]:
             user=user, organization=organization, is_active=True
         ).values_list("role", flat=True)
     )
+
+
+# The session's user and their active memberships (with the organisations) in one read,
+# compiled once (ADR 0112): every signed-in request loads the user and builds its actor.
+_ACTIVE_MEMBERSHIPS = CompiledRead(Membership, lambda user_id: Membership.objects.filter(
+    user_id=user_id, is_active=True).select_related("user", "organization"), "user_id")
+_USER = CompiledRead(User, lambda user_id: User.objects.filter(pk=user_id), "user_id")
+# Where the memberships read with the user wait for this request's actor.
+_MEMBERSHIPS_ATTR = "_active_memberships"
+
+
+def user_with_memberships(user_id: int) -> User | None:
+    """The user (active or not: the caller decides) carrying the active memberships read with it."""
+    memberships = _ACTIVE_MEMBERSHIPS.read(user_id=user_id)
+    user = memberships[0].user if memberships else _USER.first(user_id=user_id)
+    if user is not None:
+        for membership in memberships:
+            membership.user = user
+        setattr(user, _MEMBERSHIPS_ATTR, memberships)
+    return user
+
+
+def active_memberships(user: User) -> list[Membership]:
+    """The user's active memberships with their organisations: those read with the user
+    for this request (users live one request), else read now."""
+    kept = getattr(user, _MEMBERSHIPS_ATTR, None)
+    if kept is not None:
+        return kept
+    return list(Membership.objects.filter(user=user, is_active=True).select_related("organization"))
 
 
 def organizations_of(user: User) -> list[Organization]:

@@ -10,8 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils.functional import SimpleLazyObject
 
-from openkap.accounts.authz import Actor, Denied
-from openkap.accounts.models import Membership
+from openkap.accounts.authz import Actor, Denied, active_memberships
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.core.authz import Role
@@ -31,12 +30,12 @@ def client_ip(request: HttpRequest) -> str:
 
 
 def actor_for_request(request: HttpRequest) -> Actor | None:
-    """The actor from one query of the user's active memberships (their organisations and
-    roles); the organisations stay on the request for the page's organisation switcher."""
+    """The actor from the user's active memberships (their organisations and roles), read
+    with the user; the organisations stay on the request for the page's organisation switcher."""
     user = request.user
     if not user.is_authenticated:
         return None
-    memberships = list(Membership.objects.filter(user=user, is_active=True).select_related("organization"))
+    memberships = active_memberships(user)
     orgs = sorted({m.organization_id: m.organization for m in memberships}.values(), key=lambda o: (o.name, o.id))
     request.organizations = orgs  # type: ignore[attr-defined]
     if not orgs:
