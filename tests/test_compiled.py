@@ -17,6 +17,8 @@ from django.utils import timezone
 
 import openkap.accounts.authz
 import openkap.dosing.selectors
+import openkap.dosing.session_facts
+import openkap.ledger.selectors
 import openkap.measures.licensed
 import openkap.measures.selectors
 import openkap.pathway.selectors.episode
@@ -24,7 +26,7 @@ import openkap.pathway.selectors.plan
 import openkap.patients.selectors
 from openkap.accounts.models import Site, User
 from openkap.compiled import COMPILED_READS, MAX_LIST, CompiledRead
-from openkap.dosing.models import Alarm, DosingSession, VitalSigns
+from openkap.dosing.models import Alarm, DoseOrder, DosingSession, RefusedDoseOrder, VitalSigns
 from openkap.measures.models import LicensedWording
 from openkap.pathway.models import Episode
 from openkap.patients.models import HeightMeasurement, Patient, PortalInvitation, WeightMeasurement
@@ -32,16 +34,21 @@ from openkap.patients.models import HeightMeasurement, Patient, PortalInvitation
 pytestmark = pytest.mark.django_db
 
 MODULES = [openkap.accounts.authz, openkap.patients.selectors, openkap.pathway.selectors.episode, openkap.measures.selectors,
-           openkap.measures.licensed, openkap.dosing.selectors, openkap.pathway.selectors.plan]
+           openkap.measures.licensed, openkap.dosing.selectors, openkap.pathway.selectors.plan, openkap.ledger.selectors,
+           openkap.dosing.session_facts]
 READS = {f"{m.__name__}.{name}": read for m in MODULES for name, read in vars(m).items()
          if isinstance(read, CompiledRead)}
 
 
-def snapshot(obj: Model) -> dict[str, Any]:
+def snapshot(obj: Model, path: tuple[int, ...] = ()) -> dict[str, Any] | str:
     """Every attribute the instance holds (columns, annotations), each as its repr (type
-    and value), and the related objects it carries, the same way."""
-    state = {k: repr(v) for k, v in vars(obj).items() if k != "_state"}
-    state["_related"] = {k: snapshot(v) if v is not None else None for k, v in obj._state.fields_cache.items()}
+    and value), and the related objects it carries, the same way (one that points back to
+    an instance above it, as a reverse one-to-one's row does, by how far above)."""
+    if id(obj) in path:
+        return f"up {len(path) - path.index(id(obj))}"
+    state: dict[str, Any] = {k: repr(v) for k, v in vars(obj).items() if k != "_state"}
+    state["_related"] = {k: snapshot(v, (*path, id(obj))) if v is not None else None
+                         for k, v in obj._state.fields_cache.items()}
     state["_db"] = obj._state.db
     state["_adding"] = obj._state.adding
     return state
@@ -67,8 +74,8 @@ def test_each_compiled_read_gives_what_its_queryset_gives(demo_clinic):
     users = [*User.objects.values_list("id", flat=True), 0]
     rows = {}
     for name, read in READS.items():
-        if name in BOARD_READS:
-            continue  # their own test below (datetimes, lists of ids)
+        if name in BOARD_READS | SITE_READS | set(SESSION_READS) | {SESSION}:
+            continue  # their own tests below (datetimes, lists of ids; a site's id)
         if read.ids == ("episode_id",):
             ids_of_case = [{"episode_id": e} for e in episodes]
         elif read.ids == ("user_id",):
@@ -206,3 +213,80 @@ def test_a_read_whose_query_lost_a_datetime_or_a_list_is_refused_when_compiled()
                              lists=("session_ids",))
     with pytest.raises(ValueError, match="session_ids"):
         lost_list.read(session_ids=[1, 2])
+
+
+# The ledger's site page reads (ADR 0113), by a site's id.
+SITE_READS = {f"openkap.ledger.selectors.{name}" for name in
+              ("_LOTS", "_COUNTS", "_OPEN_DISCREPANCIES", "_RECENT", "_LAST_INVENTORY")}
+
+
+def test_each_site_read_gives_what_its_queryset_gives(demo_clinic):
+    """Every site of the demo (its first has an open count discrepancy), another
+    organisation's and none; with and without the site's rows."""
+    org = demo_clinic.report.organization
+    sites = [*Site.objects.filter(organization=org).values_list("id", flat=True),
+             *Site.objects.exclude(organization=org).values_list("id", flat=True)[:1], 0]
+    rows = dict.fromkeys(SITE_READS, 0)
+    for name in SITE_READS:
+        for site in sites:
+            rows[name] += _same(READS[name], site_id=site)
+    assert all(rows.values()), rows
+
+
+# The session page's reads of one session's rows (ADR 0113), against what the related
+# managers they replaced give (rows holding their session, as those give them).
+SESSION = "openkap.dosing.selectors._SESSION"
+SESSION_READS = {
+    "openkap.dosing.session_facts._ACTIVE_ORDER": lambda s: s.orders.filter(cancelled_at__isnull=True)
+    .select_related("protocol_version")[:1],
+    "openkap.dosing.session_facts._ACTIVE_PREPARATION": lambda s: s.preparations.filter(
+        voided_at__isnull=True, order__cancelled_at__isnull=True).select_related(
+        "lot__product", "order", "order__protocol_version", "prepared_by", "verification__verified_by")[:1],
+    "openkap.dosing.selectors._SESSION_VITALS": lambda s: s.vitals.select_related("recorded_by")
+    .order_by("taken_at", "id"),
+    "openkap.dosing.selectors._SESSION_EVENTS": lambda s: s.administration_events.select_related(
+        "recorded_by", "witness").order_by("at", "id"),
+    "openkap.dosing.selectors._SESSION_CANCELLED_ORDERS": lambda s: s.orders.filter(cancelled_at__isnull=False)
+    .order_by("ordered_at"),
+    "openkap.dosing.selectors._SESSION_REFUSED_ORDERS": lambda s: s.refused_orders.select_related("attempted_by"),
+    "openkap.dosing.selectors._SESSION_ALARMS": lambda s: s.alarms.select_related("acknowledged_by", "vitals")
+    .order_by("raised_at", "id"),
+    "openkap.dosing.selectors._SESSION_OBSERVATIONS": lambda s: s.observations.all(),
+}
+
+
+def test_each_session_read_gives_what_the_related_manager_gave(demo_clinic):
+    from openkap.dosing.selectors import chart_of
+    from openkap.dosing.session_facts import of_session
+
+    org = demo_clinic.report.organization
+    sessions = list(DosingSession.objects.filter(organization=org).order_by("id"))
+    session = next(s for s in sessions if s.status == DosingSession.Status.MONITORING)
+    vitals = VitalSigns.objects.filter(session=session).first()
+    Alarm.objects.create(organization=org, session=session, vitals=vitals, code="bp_high", severity="warning",
+                         measure="systolic", value=171, message="BP high", raised_at=timezone.now(),
+                         acknowledged_at=timezone.now(), acknowledged_by=vitals.recorded_by)
+    order = DoseOrder.objects.filter(organization=org).first()  # a cancelled copy, and a refusal
+    RefusedDoseOrder.objects.create(organization=org, session=order.session, attempted_by=order.signed_by,
+                                    ordered="9 mg/kg", result={"allowed": False, "reasons": ["<above> & max"]})
+    order.pk = None
+    order.cancelled_at, order.cancelled_by, order.cancel_reason = timezone.now(), order.signed_by, "Wrong weight"
+    order.save()
+    rows = dict.fromkeys([*SESSION_READS, SESSION, "chart_of"], 0)
+    for session in sessions:
+        for name, related in SESSION_READS.items():
+            expected = [snapshot(o) for o in related(session)]
+            got = [snapshot(o) for o in of_session(READS[name], session)]
+            assert got == expected, (name, session.id)
+            rows[name] += len(got)
+        for organization_id in (org.id, org.id + 1000):
+            rows[SESSION] += _same(READS[SESSION], session_id=session.id, organization_id=organization_id)
+        patient = session.patient
+        chart = chart_of(patient, False)
+        assert [snapshot(o) for o in chart.weights] == [snapshot(o) for o in patient.weights.select_related(
+            "recorded_by")[:5]]
+        assert [snapshot(o) for o in chart.care_team] == [snapshot(o) for o in patient.care_team.filter(
+            ended_at__isnull=True).select_related("user").order_by("role")]
+        rows["chart_of"] += len(chart.weights) + len(chart.care_team)
+    rows[SESSION] += _same(READS[SESSION], session_id=0, organization_id=org.id)
+    assert all(rows.values()), rows

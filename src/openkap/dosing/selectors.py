@@ -18,7 +18,6 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
-    prefetch_related_objects,
 )
 from django.http import Http404
 from django.template.defaultfilters import floatformat
@@ -72,8 +71,8 @@ from openkap.dosing.validation import (
 )
 from openkap.pathway import selectors as pathway
 from openkap.pathway.models import Episode, TreatmentPlan
-from openkap.patients.models import Patient
-from openkap.patients.selectors import Chart, patient_for, visible_patients
+from openkap.patients.models import Patient, WeightMeasurement
+from openkap.patients.selectors import Chart, care_team_of, patient_for, visible_patients
 from openkap.tasks.models import Task
 
 # --- the protocol library -------------------------------------------------------------------
@@ -256,9 +255,15 @@ def _stage(session: DosingSession, has_checklist: Callable[[], bool], has_order:
     return "administer"
 
 
+_CHART_WEIGHTS = CompiledRead(WeightMeasurement, lambda patient_id: WeightMeasurement.objects.filter(
+    patient_id=patient_id).select_related("recorded_by")[:5], "patient_id")
+
+
 def chart_of(patient: Patient, glass: bool) -> Chart:
-    weights = list(patient.weights.select_related("recorded_by")[:5])
-    care_team = list(patient.care_team.filter(ended_at__isnull=True).select_related("user").order_by("role"))
+    weights = _CHART_WEIGHTS.read(patient_id=patient.id)
+    for weight in weights:
+        weight.patient = patient  # as patient.weights gives them
+    care_team = care_team_of(patient)
     return Chart(
         patient=patient, latest_weight=weights[0] if weights else None, weights=weights, care_team=care_team,
         age=patient.age_on(timezone.localdate()), via_break_glass=glass,
@@ -285,24 +290,23 @@ def _build(session: DosingSession, glass: bool) -> SessionView:
     prep = session_facts.active_preparation(session)
     version = session.protocol_version
     protocol = version.protocol if version else None
-    vitals = list(session.vitals.select_related("recorded_by").order_by("taken_at", "id"))
-    events = list(session.administration_events.select_related("recorded_by", "witness").order_by("at", "id"))
+    vitals = session_facts.of_session(_SESSION_VITALS, session)
+    events = session_facts.of_session(_SESSION_EVENTS, session)
     view = SessionView(
         session=session, patient=session.patient, chart=chart_of(session.patient, glass), protocol_version=version,
         stage=stage_of(session, order, prep), order=order,
-        cancelled_orders=list(session.orders.filter(cancelled_at__isnull=False).order_by("ordered_at")),
-        refused_orders=list(session.refused_orders.select_related("attempted_by")),
+        cancelled_orders=session_facts.of_session(_SESSION_CANCELLED_ORDERS, session),
+        refused_orders=session_facts.of_session(_SESSION_REFUSED_ORDERS, session),
         preparation=prep, events=events, vitals=vitals,
-        alarms=list(session.alarms.select_related("acknowledged_by", "vitals").order_by("raised_at", "id")),
+        alarms=session_facts.of_session(_SESSION_ALARMS, session),
         mode=administration_mode(protocol.route) if protocol else "single",
         due=vitals_due_of(session, vitals, protocol, now),
         elapsed_since_dose_min=_minutes(now, session.administration_started_at)
         if session.administration_started_at and session.is_active else None,
         via_break_glass=glass,
     )
-    # Read once, for the page (session.observations.all) and the API as well as for what is due.
-    prefetch_related_objects([session], "observations")
-    view.observations = list(session.observations.all())
+    # Read once, for the page and the API as well as for what is due.
+    view.observations = session_facts.of_session(_SESSION_OBSERVATIONS, session)
     if view.due is not None and protocol is not None and session.administration_started_at is not None:
         observed = [o.minutes_after_dose for o in view.observations if o.minutes_after_dose is not None]
         view.observation_due = vitals_core.vitals_due(
@@ -326,12 +330,30 @@ def _session_query() -> QuerySet[DosingSession]:
     )
 
 
+# The session page's reads, compiled once per process (ADR 0096): building and compiling
+# them cost more than running them (ADR 0113).
+_SESSION = CompiledRead(DosingSession, lambda session_id, organization_id: _session_query().filter(
+    id=session_id, organization_id=organization_id), "session_id", "organization_id")
+_SESSION_VITALS = CompiledRead(VitalSigns, lambda session_id: VitalSigns.objects.filter(
+    session_id=session_id).select_related("recorded_by").order_by("taken_at", "id"), "session_id")
+_SESSION_EVENTS = CompiledRead(AdministrationEvent, lambda session_id: AdministrationEvent.objects.filter(
+    session_id=session_id).select_related("recorded_by", "witness").order_by("at", "id"), "session_id")
+_SESSION_CANCELLED_ORDERS = CompiledRead(DoseOrder, lambda session_id: DoseOrder.objects.filter(
+    session_id=session_id, cancelled_at__isnull=False).order_by("ordered_at"), "session_id")
+_SESSION_REFUSED_ORDERS = CompiledRead(RefusedDoseOrder, lambda session_id: RefusedDoseOrder.objects.filter(
+    session_id=session_id).select_related("attempted_by"), "session_id")
+_SESSION_ALARMS = CompiledRead(Alarm, lambda session_id: Alarm.objects.filter(
+    session_id=session_id).select_related("acknowledged_by", "vitals").order_by("raised_at", "id"), "session_id")
+_SESSION_OBSERVATIONS = CompiledRead(Observation, lambda session_id: Observation.objects.filter(session_id=session_id),
+                                     "session_id")
+
+
 def session_view(*, by: Actor, session_id: int, chart_facts: bool = False) -> SessionView:
     """The session page: checked (404 across organisations, 403 outside the care team) and
     audited. ``chart_facts``: a page showing the chart header gets its patient with the
     banner's facts (ADR 0089); the API does not show them."""
     require(by, Perm.DOSING_VIEW)
-    session = _session_query().filter(id=session_id, organization=by.organization).first()
+    session = _SESSION.first(session_id=session_id, organization_id=by.organization.id)
     if session is None:
         raise Http404("No such dosing session in your organisation.")
     patient, glass = patient_for(by, session.patient_id, Perm.DOSING_VIEW, chart_facts=chart_facts)
@@ -678,7 +700,7 @@ def pk_observations(view: SessionView) -> dict[str, object]:
     vitals = [{"minute": v.minutes_after_dose, "systolic": v.systolic, "diastolic": v.diastolic,
                "heart_rate": v.heart_rate} for v in view.monitoring_vitals]
     cadss = [{"minute": o.minutes_after_dose, "score": o.cadss_total}
-             for o in view.session.observations.all()
+             for o in view.observations
              if o.cadss_total is not None and o.minutes_after_dose is not None]
     return {"vitals": vitals, "dissociation": cadss}
 

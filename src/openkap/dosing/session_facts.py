@@ -21,6 +21,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from openkap.compiled import CompiledRead
 from openkap.core import blood_pressure as bp_core
 from openkap.core import dosing as dose_core
 from openkap.core import missed_vitals
@@ -178,16 +179,31 @@ def record_fingerprint(session_id: int) -> str:
     return digest.hexdigest()
 
 
+def of_session(read: CompiledRead[Any], session: DosingSession) -> list[Any]:
+    """A compiled read of one session's rows (``session_id``), each holding the session as
+    the rows of its related manager (``session.orders`` and so on) hold it."""
+    rows = read.read(session_id=session.id)
+    for row in rows:
+        row.session = session
+    return rows
+
+
+# The order and preparation in force, compiled once per process (ADR 0096, 0113): every
+# session page and step reads them.
+_ACTIVE_ORDER = CompiledRead(DoseOrder, lambda session_id: DoseOrder.objects.filter(
+    session_id=session_id, cancelled_at__isnull=True).select_related("protocol_version")[:1], "session_id")
+_ACTIVE_PREPARATION = CompiledRead(DosePreparation, lambda session_id: DosePreparation.objects.filter(
+    session_id=session_id, voided_at__isnull=True, order__cancelled_at__isnull=True).select_related(
+    "lot__product", "order", "order__protocol_version", "prepared_by", "verification__verified_by")[:1],
+    "session_id")
+
+
 def active_order(session: DosingSession) -> DoseOrder | None:
-    return session.orders.filter(cancelled_at__isnull=True).select_related("protocol_version").first()
+    return next(iter(of_session(_ACTIVE_ORDER, session)), None)
 
 
 def active_preparation(session: DosingSession) -> DosePreparation | None:
-    return (
-        session.preparations.filter(voided_at__isnull=True, order__cancelled_at__isnull=True)
-        .select_related("lot__product", "order", "order__protocol_version", "prepared_by",
-                        "verification__verified_by").first()
-    )
+    return next(iter(of_session(_ACTIVE_PREPARATION, session)), None)
 
 
 def protocol_in_use(organization_id: int, protocol_id: str) -> ProtocolVersion | None:

@@ -75,6 +75,15 @@ _LATEST_INVITATION = CompiledRead(PortalInvitation, lambda patient_id: PortalInv
     patient_id=patient_id).order_by("-created_at")[:1], "patient_id")
 
 
+def care_team_of(patient: Patient) -> list[CareTeamMember]:
+    """The patient's current care team, each member holding the patient as
+    ``patient.care_team`` gives them."""
+    members = _CARE_TEAM.read(patient_id=patient.id)
+    for member in members:
+        member.patient = patient
+    return members
+
+
 def patient_in_organization(by: Actor, patient_id: int, *, chart_facts: bool = False) -> Patient:
     """The patient, or 404 when it is not in the actor's organisation. Reveals
     nothing but existence, so it is not a read of patient data (with ``chart_facts``,

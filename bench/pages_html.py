@@ -1,0 +1,120 @@
+"""The dosing session pages, the ledger's site pages, the calendar, the portal home and the
+API's answers behind them, on the database bench/pages.py seeded, at a fixed clock:
+written to a directory, or compared with one written before.
+
+    .venv/bin/python bench/pages_html.py [--db wt_pages_bench | --database sqlite] --out DIR
+    .venv/bin/python bench/pages_html.py [...] --compare DIR
+
+A change made for speed must not change what a page shows: write the pages with the code
+before it (PYTHONPATH=<its src>), then compare with the code after. The clock is fixed at
+the minute the pages were written (a session's minutes since the dose, what is due), and
+CSRF tokens are masked (bench/board_html.py). As the demo nurse (who sees every patient)
+and the demo prescriber (their care team): every dosing session of the demo organisation
+(page and API), every site's ledger page (with and without empty lots; API lots and
+reconciliation), the calendar (day by rooms and by people, a week, on the bench's busy day
+and today) and the patient's portal home. Writes what the pages write (audit rows, tokens).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import board_html  # the CSRF mask and the comparison
+import pages as bench_pages  # bench/pages.py: the users
+import pages_cpu  # the in-process set-up and the signed-in client
+
+USERS = ["nurse@demo.openkap.org", "prescriber@demo.openkap.org"]
+
+
+def _paths() -> tuple[list[str], list[str]]:
+    """The staff pages and the API addresses (the same for every user)."""
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from openkap.accounts.models import Site
+    from openkap.dosing.models import DosingSession
+
+    sites = list(Site.objects.filter(organization__slug="demo").order_by("id").values_list("id", flat=True))
+    sessions = list(DosingSession.objects.filter(organization__slug="demo").order_by("id")
+                    .values_list("id", "scheduled_start"))
+    days = sorted({timezone.localdate(), *(timezone.localtime(at).date() for _id, at in sessions[-3:])})
+    pages = [reverse("dosing:session", args=[s]) for s, _at in sessions]
+    pages += [reverse("ledger:site", args=[s]) + query for s in sites for query in ("", "?all=1")]
+    calendar = reverse("scheduling:calendar")
+    pages += [f"{calendar}?date={d}&site={s}&view={view}&mode={mode}" for d in days for s in sites
+              for view, mode in (("day", "rooms"), ("day", "people"), ("week", "rooms"))]
+    api = [f"/api/v1/dosing/sessions/{s}" for s, _at in sessions]
+    api += [f"/api/v1/ledger/sites/{s}/lots{query}" for s in sites for query in ("", "?include_empty=true")]
+    api += [f"/api/v1/ledger/sites/{s}/reconciliation" for s in sites]
+    return pages, api
+
+
+def pages(anchor: datetime) -> dict[str, str]:
+    from django.utils import timezone
+
+    from openkap.accounts.authz import build_actor
+    from openkap.accounts.models import Organization, User
+    from openkap.accounts.services import api_token_create
+
+    org = Organization.objects.get(slug="demo")
+    staff, api = _paths()
+    out: dict[str, str] = {}
+    real_now = timezone.now
+    timezone.now = lambda: anchor  # type: ignore[misc]
+    try:
+        for email in USERS:
+            client = pages_cpu._client(email)
+            _token, raw = api_token_create(by=build_actor(User.objects.get(email=email), org), name="pages_html")
+            user = email.split("@")[0]
+            for path in staff:
+                page = client.get(path)
+                out[f"{user} {path}"] = f"{page.status_code}\n{board_html._mask(page.content.decode())}"
+            for path in api:
+                answer = client.get(path, headers={"Authorization": f"Bearer {raw}"})
+                out[f"{user} {path}"] = f"{answer.status_code}\n{answer.content.decode()}"
+        portal = pages_cpu._client(bench_pages.PATIENT).get("/")
+        out["patient /"] = f"{portal.status_code}\n{board_html._mask(portal.content.decode())}"
+    finally:
+        timezone.now = real_now  # type: ignore[misc]
+    return out
+
+
+def _file(key: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in key) + ".txt"
+
+
+def main() -> None:
+    args = pages_cpu.snapshot_args(__doc__, "pages")
+    from django.utils import timezone
+
+    if args.out:
+        anchor = timezone.now().replace(second=0, microsecond=0)
+        got = pages(anchor)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "anchor.json").write_text(json.dumps(anchor.isoformat()))
+        for key, text in got.items():
+            (args.out / _file(key)).write_text(text)
+        print(f"{len(got)} pages written to {args.out} (clock at {anchor.isoformat()})")
+        return
+    got = pages(datetime.fromisoformat(json.loads((args.compare / "anchor.json").read_text())))
+    differ = 0
+    for key, text in got.items():
+        before = (args.compare / _file(key)).read_text()
+        if before == text:
+            continue
+        differ += 1
+        old, new = before.splitlines(), text.splitlines()
+        line = next((i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b), min(len(old), len(new)))
+        print(f"{key} differs at line {line + 1}:\n  before: {old[line:line + 1]}\n  after:  {new[line:line + 1]}")
+    print(f"{len(got)} pages compared, {differ} differ")
+    if differ:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
