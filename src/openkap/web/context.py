@@ -92,17 +92,18 @@ def _nav_count(request: HttpRequest, actor: Actor) -> int:
     return counted
 
 
-# The navigation's addresses take no arguments: reversed once per process (and URL
+# The navigation's and the layout's addresses take no arguments: reversed once per process (and URL
 # configuration and script prefix, which a deployment does not change per request).
 _HREFS: dict[tuple[str, str, str], str] = {}
 
 
-def _href(name: str) -> str:
+def href(name: str) -> str:
+    """The address of a page that takes no arguments (the navigation's, the layout's)."""
     key = (get_script_prefix(), str(get_urlconf() or settings.ROOT_URLCONF), name)
-    href = _HREFS.get(key)
-    if href is None:
-        href = _HREFS[key] = reverse(name)
-    return href
+    address = _HREFS.get(key)
+    if address is None:
+        address = _HREFS[key] = reverse(name)
+    return address
 
 
 def _nav(request: HttpRequest, actor: Actor) -> list[dict[str, Any]]:
@@ -110,9 +111,9 @@ def _nav(request: HttpRequest, actor: Actor) -> list[dict[str, Any]]:
     items = []
     for name, label, shown in NAV:
         if shown(actor):
-            href = _href(name)
+            address = href(name)
             # The label translated once here, not at each of its uses in the layout.
-            items.append({"href": href, "label": str(label), "current": _is_current(request.path, href),
+            items.append({"href": address, "label": str(label), "current": _is_current(request.path, address),
                           "count": counts.get(name, 0)})
     return items
 
