@@ -16,6 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 import openkap.accounts.authz
+import openkap.accounts.sessions
 import openkap.dosing.selectors
 import openkap.dosing.session_facts
 import openkap.ledger.selectors
@@ -33,8 +34,9 @@ from openkap.patients.models import HeightMeasurement, Patient, PortalInvitation
 
 pytestmark = pytest.mark.django_db
 
-MODULES = [openkap.accounts.authz, openkap.patients.selectors, openkap.pathway.selectors.episode, openkap.measures.selectors,
-           openkap.measures.licensed, openkap.dosing.selectors, openkap.pathway.selectors.plan, openkap.ledger.selectors,
+MODULES = [openkap.accounts.authz, openkap.accounts.sessions, openkap.patients.selectors,
+           openkap.pathway.selectors.episode, openkap.measures.selectors, openkap.measures.licensed,
+           openkap.dosing.selectors, openkap.pathway.selectors.plan, openkap.ledger.selectors,
            openkap.dosing.session_facts]
 READS = {f"{m.__name__}.{name}": read for m in MODULES for name, read in vars(m).items()
          if isinstance(read, CompiledRead)}
@@ -74,8 +76,8 @@ def test_each_compiled_read_gives_what_its_queryset_gives(demo_clinic):
     users = [*User.objects.values_list("id", flat=True), 0]
     rows = {}
     for name, read in READS.items():
-        if name in BOARD_READS | SITE_READS | set(SESSION_READS) | {SESSION}:
-            continue  # their own tests below (datetimes, lists of ids; a site's id)
+        if name in BOARD_READS | SITE_READS | set(SESSION_READS) | {SESSION, WEB_SESSION_READ}:
+            continue  # their own tests below (datetimes, lists of ids; a site's id; text)
         if read.ids == ("episode_id",):
             ids_of_case = [{"episode_id": e} for e in episodes]
         elif read.ids == ("user_id",):
@@ -127,6 +129,9 @@ def test_a_read_whose_query_lost_an_id_is_refused_when_compiled():
 BOARD_READS = {"openkap.dosing.selectors._BOARD_SITES", "openkap.dosing.selectors._BOARD_SESSIONS",
                "openkap.dosing.selectors._BOARD_VITALS", "openkap.dosing.selectors._BOARD_ALARMS",
                "openkap.pathway.selectors.plan._PLANS"}
+
+
+WEB_SESSION_READ = "openkap.accounts.sessions._SESSION"
 
 
 def _same(read: CompiledRead[Any], **values: Any) -> int:
@@ -290,3 +295,29 @@ def test_each_session_read_gives_what_the_related_manager_gave(demo_clinic):
         rows["chart_of"] += len(chart.weights) + len(chart.care_team)
     rows[SESSION] += _same(READS[SESSION], session_id=0, organization_id=org.id)
     assert all(rows.values()), rows
+
+
+def test_the_session_read_gives_what_its_queryset_gives():
+    """A live session, one expired at, just before and just after the moment asked for, one
+    long gone, a key of no session, keys with quotes, wildcards and other scripts."""
+    from django.contrib.sessions.models import Session
+
+    now = timezone.now()
+    keys = {"live": now + timedelta(hours=1), "at": now, "before": now - timedelta(microseconds=1),
+            "after": now + timedelta(microseconds=1), "gone": now - timedelta(days=30)}
+    for key, expires in keys.items():
+        Session.objects.create(session_key=f"{key}-key-of-thirty-two-characters"[:32], session_data="e30:x",
+                               expire_date=expires)
+    read = READS[WEB_SESSION_READ]
+    rows = 0
+    for key in [*(f"{k}-key-of-thirty-two-characters"[:32] for k in keys), "nothing-here", "%", "_ive%", "a'b\"c",
+                "schlüssel-ключ", ""]:
+        for at in (now, now - timedelta(hours=2), now.astimezone(timezone.get_fixed_timezone(330))):
+            rows += _same(read, session_key=key, now=at)
+    assert rows == 3 + 1 + 1 + 3  # live and after at each moment, at and before two hours earlier, gone never
+
+
+def test_a_text_lookup_that_rewrites_its_value_is_refused_when_compiled():
+    read = CompiledRead(User, lambda name: User.objects.filter(full_name__icontains=name), texts=("name",))
+    with pytest.raises(ValueError, match="name"):
+        read.read(name="x")

@@ -11,10 +11,12 @@ through Django's cursor (the caller's transaction; ``execute_wrapper`` and
 here, and ``tests/test_compiled.py`` compares every read with its queryset.
 
 What varies: integer ids; aware datetimes (``datetimes=``: bound as the backend adapts a
-DateTimeField's value, e.g. a day's bounds); and lists of integer ids (``lists=``: an
-``IN`` list, compiled once per length, duplicates dropped as the ORM drops them). Any other
-value (text, a naive datetime, an empty or very long list) runs through the queryset
-itself, so odd input behaves as before.
+DateTimeField's value, e.g. a day's bounds); lists of integer ids (``lists=``: an
+``IN`` list, compiled once per length, duplicates dropped as the ORM drops them); and text
+compared as it is (``texts=``: an exact match on a text column, e.g. a session's key; a
+lookup that rewrites its value, like ``icontains``, is refused when compiled). Any other
+value (a naive datetime, an empty or very long list) runs through the queryset itself, so
+odd input behaves as before.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ _LIST_STEP = 10_000
 MAX_LIST = 200
 # Datetime stand-ins: an instant no row of this application holds, one microsecond apart.
 _STAND_IN_AT = datetime(1901, 2, 3, 4, 5, 6, 789_012, tzinfo=UTC)
+# Text stand-ins: no key, name or code of this application looks like this.
+_STAND_IN_TEXT = "\u2063compiled-read-stand-in-{}\u2063"
 
 
 def _is_id(value: Any) -> bool:
@@ -54,7 +58,7 @@ def _is_id(value: Any) -> bool:
 class _Plan:
     sql: str
     params: tuple[Any, ...]
-    # (position among the parameters, the value's name, its kind: "id", "at" or a list's index)
+    # (position among the parameters, the value's name, its kind: "id", "at", "text" or a list's index)
     slots: tuple[tuple[int, str, str | int], ...]
     model: type[Model]
     init_list: tuple[str, ...]
@@ -69,12 +73,13 @@ class CompiledRead(Generic[M]):
     """``build(**values)`` returns the queryset; ``read(**values)`` its model instances."""
 
     def __init__(self, model: type[M], build: Callable[..., QuerySet[M]], *ids: str,
-                 datetimes: tuple[str, ...] = (), lists: tuple[str, ...] = ()):
+                 datetimes: tuple[str, ...] = (), lists: tuple[str, ...] = (), texts: tuple[str, ...] = ()):
         self.model = model
         self.build = build
         self.ids = ids
         self.datetimes = datetimes
         self.lists = lists
+        self.texts = texts
         self._plans: dict[tuple[str, str, tuple[int, ...]], _Plan] = {}
         COMPILED_READS.append(self)
 
@@ -90,16 +95,18 @@ class CompiledRead(Generic[M]):
         adapt = connections[alias].ops.adapt_datetimefield_value
         ids = {name: _STAND_IN - i for i, name in enumerate(self.ids)}
         ats = {name: _STAND_IN_AT + timedelta(microseconds=i) for i, name in enumerate(self.datetimes)}
+        texts = {name: _STAND_IN_TEXT.format(i) for i, name in enumerate(self.texts)}
         lists = {name: [_STAND_IN - _LIST_STEP * (k + 1) - j for j in range(n)]
                  for k, (name, n) in enumerate(zip(self.lists, lengths, strict=True))}
         # What each stand-in looks like among the compiled parameters, and what it stands for.
         wanted: dict[tuple[type, Any], tuple[str, str | int]] = {(int, v): (name, "id") for name, v in ids.items()}
+        wanted.update({(str, v): (name, "text") for name, v in texts.items()})
         for name, at in ats.items():
             adapted = adapt(at)
             wanted[(type(adapted), adapted)] = (name, "at")
         for name, values in lists.items():
             wanted.update({(int, v): (name, j) for j, v in enumerate(values)})
-        compiler = self.build(**ids, **ats, **lists).using(alias).query.get_compiler(using=alias)
+        compiler = self.build(**ids, **ats, **lists, **texts).using(alias).query.get_compiler(using=alias)
         sql, params = compiler.as_sql()
         slots = tuple((i, *wanted[(type(p), p)]) for i, p in enumerate(params) if (type(p), p) in wanted)
         found = {(name, kind) for _i, name, kind in slots}
@@ -129,7 +136,8 @@ class CompiledRead(Generic[M]):
         if not (all(_is_id(values.get(name)) for name in self.ids)
                 and all(type(values.get(name)) is datetime and values[name].utcoffset() is not None
                         for name in self.datetimes)
-                and all(v is not None and 0 < len(v) <= MAX_LIST and all(map(_is_id, v)) for v in lists.values())):
+                and all(v is not None and 0 < len(v) <= MAX_LIST and all(map(_is_id, v)) for v in lists.values())
+                and all(type(values.get(name)) is str for name in self.texts)):
             # Anything else (text from a caller, an id no column holds, a naive datetime, an
             # empty or long list) as the ORM takes it.
             return list(self.build(**values))
@@ -139,7 +147,7 @@ class CompiledRead(Generic[M]):
         adapt = connection.ops.adapt_datetimefield_value
         params = list(plan.params)
         for i, name, kind in plan.slots:
-            if kind == "id":
+            if kind in ("id", "text"):
                 params[i] = values[name]
             elif kind == "at":
                 params[i] = adapt(values[name])

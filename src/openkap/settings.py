@@ -203,6 +203,8 @@ FHIR_EXPORT_HOURS = env_int("OPENKAP_FHIR_EXPORT_HOURS", 24)
 # Keep export files gzip-compressed (about 35 times smaller; sent as they are to clients
 # that accept gzip) at the cost of compressing them (ADR 0062).
 FHIR_EXPORT_GZIP = env_bool("OPENKAP_FHIR_EXPORT_GZIP", True)
+# Django's database sessions, the row read by a compiled read (ADR 0112).
+SESSION_ENGINE = "openkap.accounts.sessions"
 SESSION_COOKIE_AGE = 12 * 60 * 60
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True

@@ -114,3 +114,16 @@ def test_mfa_state_counts_on_the_next_request(nurse):
     assert _redirect(client.get(PAGE)).endswith("/accounts/mfa/verify/")
     type(nurse).objects.filter(pk=nurse.pk).update(totp_confirmed_at=None)
     assert _redirect(client.get(PAGE)).endswith("/accounts/mfa/setup/")
+
+
+def test_an_expired_or_deleted_session_is_signed_out_on_the_next_request(nurse):
+    from django.contrib.sessions.models import Session
+
+    client = signed_in(nurse)
+    assert client.get(PAGE).status_code == 200
+    key = client.cookies["sessionid"].value
+    Session.objects.filter(session_key=key).update(expire_date=timezone.now())
+    assert "/accounts/login/" in _redirect(client.get(PAGE))
+    client = signed_in(nurse)
+    Session.objects.filter(session_key=client.cookies["sessionid"].value).delete()
+    assert "/accounts/login/" in _redirect(client.get(PAGE))
