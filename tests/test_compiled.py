@@ -76,7 +76,7 @@ def test_each_compiled_read_gives_what_its_queryset_gives(demo_clinic):
     users = [*User.objects.values_list("id", flat=True), 0]
     rows = {}
     for name, read in READS.items():
-        if name in BOARD_READS | SITE_READS | set(SESSION_READS) | {SESSION, WEB_SESSION_READ}:
+        if name in BOARD_READS | SITE_READS | set(SESSION_READS) | {SESSION, WEB_SESSION_READ, PATIENTS_BY_ID}:
             continue  # their own tests below (datetimes, lists of ids; a site's id; text)
         if read.ids == ("episode_id",):
             ids_of_case = [{"episode_id": e} for e in episodes]
@@ -321,3 +321,18 @@ def test_a_text_lookup_that_rewrites_its_value_is_refused_when_compiled():
     read = CompiledRead(User, lambda name: User.objects.filter(full_name__icontains=name), texts=("name",))
     with pytest.raises(ValueError, match="name"):
         read.read(name="x")
+
+
+PATIENTS_BY_ID = "openkap.patients.selectors._PATIENTS_BY_ID"
+
+
+def test_a_search_pages_patients_by_id_are_what_in_bulk_gives(demo_clinic):
+    """The name search's page of patients (ADR 0113), against ``in_bulk``."""
+    ids = list(Patient.objects.filter(organization=demo_clinic.report.organization).values_list("id", flat=True))
+    read = READS[PATIENTS_BY_ID]
+    for some in _id_lists(ids[:25]):
+        expected = {pid: snapshot(p) for pid, p in Patient.objects.in_bulk(some).items()}
+        with CaptureQueriesContext(connection) as captured:
+            got = {p.id: snapshot(p) for p in read.read(patient_ids=some)}
+        assert got == expected
+        assert len(captured) == 1

@@ -71,6 +71,9 @@ _HEIGHTS = CompiledRead(HeightMeasurement, lambda patient_id: HeightMeasurement.
     patient_id=patient_id).select_related("recorded_by")[:5], "patient_id")
 _CARE_TEAM = CompiledRead(CareTeamMember, lambda patient_id: CareTeamMember.objects.filter(
     patient_id=patient_id, ended_at__isnull=True).select_related("user").order_by("role"), "patient_id")
+# A search page's patients by id (what ``in_bulk`` reads), compiled once per page length.
+_PATIENTS_BY_ID = CompiledRead(Patient, lambda patient_ids: Patient.objects.filter(id__in=patient_ids).order_by(),
+                               lists=("patient_ids",))
 _LATEST_INVITATION = CompiledRead(PortalInvitation, lambda patient_id: PortalInvitation.objects.filter(
     patient_id=patient_id).order_by("-created_at")[:1], "patient_id")
 
@@ -423,7 +426,7 @@ def _name_page(by: Actor, terms: list[str], page: int, per_page: int) -> tuple[l
     rows = list(ranked.values_list("patient_id", "matches")[(page - 1) * per_page: page * per_page])
     if not rows:
         return [], None
-    found = Patient.objects.in_bulk([pid for pid, _n in rows])
+    found = {p.id: p for p in _PATIENTS_BY_ID.read(patient_ids=[pid for pid, _n in rows])}
     return [found[pid] for pid, _n in rows if pid in found], rows[0][1]
 
 
