@@ -70,6 +70,9 @@ def main() -> None:
     parser.add_argument("--sites", type=int, default=1, help="writers are spread over this many sites")
     parser.add_argument("--server", default=os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432"))
     parser.add_argument("--database", default=DB_NAME, help="created for the run and dropped afterwards")
+    parser.add_argument("--hashes", type=int, metavar="N", help="instead of timing: write N administrations "
+                        "(with wastes and counts among them) from one process on a fixed clock and print a "
+                        "digest of the chain's hashes and the audit rows, to compare two versions of the code")
     args = parser.parse_args()
     db_name = args.database
     if not re.fullmatch(r"[a-z_][a-z0-9_]*", db_name):
@@ -363,9 +366,52 @@ def _check(targets: list[dict[str, Any]], expected_per_lot: dict[int, int]) -> s
     return f"{check.entries_checked} entries in {len(targets)} chain(s) verify"
 
 
+FIXED_CLOCK = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def _hashes(count: int) -> None:
+    """The same entries, whatever the code: one writer, a clock that stands still at
+    FIXED_CLOCK, every time given. Ids come from a fresh database, so two versions that
+    write the same entries print the same digests."""
+    from django.utils import timezone
+
+    timezone.now = lambda: FIXED_CLOCK  # type: ignore[assignment] - the receipt's and the checks' "now"
+    target = _prepare(1)[0]
+    from openkap.accounts.authz import build_actor
+    from openkap.accounts.models import Organization, User
+    from openkap.audit.models import AuditEvent
+    from openkap.ledger import services
+    from openkap.ledger.models import LedgerEntry
+
+    org = Organization.objects.get(id=target["org"])
+    nurse = build_actor(User.objects.get(id=target["nurse"]), org)
+    admin = build_actor(User.objects.get(email="admin@bench.org"), org)
+    for n in range(count):
+        at = FIXED_CLOCK - timedelta(seconds=count - n)
+        services.ledger_administer(by=nurse, dosing_session_id=target["session"], lot_id=target["lot"],
+                                   units=PER_ENTRY * (1 + n % 3), occurred_at=at)
+        if n % 5 == 4:
+            services.ledger_waste(by=nurse, witness_id=admin.user.id, lot_id=target["lot"], mg=Decimal(n % 7 + 1),
+                                  dosing_session_id=target["session"], reason="drawn, not given", occurred_at=at)
+        if n % 25 == 24:
+            services.ledger_count(by=admin, witness_id=nurse.user.id, lot_id=target["lot"], units=Decimal(2400),
+                                  occurred_at=at)
+    entries = [f"{e.site_id}:{e.sequence}:{e.kind}:{e.id}:{e.entry_hash}"
+               for e in LedgerEntry.objects.order_by("site_id", "sequence")]
+    audits = [f"{a.object_id}:{a.actor_id}:{a.patient_id}:{a.break_glass}:{sorted(a.detail.items())}"
+              for a in AuditEvent.objects.filter(object_type="ledger_entry").order_by("id")]
+    for name, lines in (("entries", entries), ("audit rows", audits)):
+        print(f"{len(lines)} {name}: sha256 {hashlib.sha256(chr(10).join(lines).encode()).hexdigest()}")
+    print(_check([target], {}))
+
+
 def _run(args: argparse.Namespace) -> None:
     _setup_django()
     from django.conf import settings
+
+    if args.hashes:
+        _hashes(args.hashes)
+        return
 
     targets = _prepare(args.sites)
     per_writer = args.entries // args.writers

@@ -1,8 +1,9 @@
 """Administration and waste, each tied to a dosing session.
 
 The busiest writes of the ledger: one statement reads the lot, the session with its
-patient's access and locks the site's chain head (``statements._locked_facts``), so an
-entry costs three statements on PostgreSQL (ADR 0076)."""
+patient's access and locks the site's chain head and the lot's balance
+(``statements._locked_facts``), so an entry costs two statements on PostgreSQL
+(ADRs 0076, 0111)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,7 @@ from django.utils import timezone
 from openkap.accounts.authz import Actor, require
 from openkap.core.authz import Perm
 from openkap.dosing.models import DosingSession
-from openkap.ledger.models import (
-    LedgerEntry,
-)
+from openkap.ledger.models import LedgerEntry, LotBalance
 from openkap.patients.selectors import require_patient_access
 
 from . import statements
@@ -27,7 +26,8 @@ from .writer import _Links, _lock_heads, _usable, _write
 
 
 def _facts(by: Actor, lot_id: int, session_id: object) -> statements.Facts:
-    """The lot, its site's chain head (locked) and the session, in one statement."""
+    """The lot, its site's chain head and its balance (locked) and the session, in one
+    statement."""
     if not isinstance(session_id, int) or isinstance(session_id, bool):
         session_id = None
     now = timezone.now()
@@ -40,6 +40,8 @@ def _facts(by: Actor, lot_id: int, session_id: object) -> statements.Facts:
     if facts is None:
         lot = lot_of(by, lot_id)  # not in the organisation: 404
         _lock_heads(lot.site)  # the site's first entry: its chain head is made
+        # The lot's first entry: its balance is made (under the head's lock, as _write would).
+        LotBalance.objects.get_or_create(lot=lot, defaults={"organization_id": lot.organization_id})
         facts = read()
         assert facts is not None
     return facts
@@ -79,7 +81,7 @@ def ledger_administer(
             by=by, head=facts.head, lot=facts.lot, kind=K.ADMINISTRATION, mg=mg_, units=units_,
             occurred_at=when,
             links=_Links(dosing_session_id=facts.session_id, patient_id=facts.patient_id, break_glass=glass),
-            amount_field="mg" if mg is not None else "units",
+            amount_field="mg" if mg is not None else "units", balance=facts.balance,
         )
     return entry
 
@@ -113,6 +115,6 @@ def ledger_waste(
             links=_Links(dosing_session_id=facts.session_id if dosing_session_id is not None else None,
                          patient_id=facts.patient_id if dosing_session_id is not None else None,
                          break_glass=glass),
-            amount_field="mg" if mg is not None else "units",
+            amount_field="mg" if mg is not None else "units", balance=facts.balance,
         )
     return entry

@@ -18,7 +18,8 @@ from functools import cache
 from typing import Any
 
 import psycopg
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model
 
 from openkap.audit.models import AuditEvent
@@ -37,20 +38,26 @@ class _Prepared(psycopg.Cursor[Any]):
         return super().execute(query, params, prepare=True, binary=binary)
 
 
-def _cursor() -> Any:
+def _db() -> BaseDatabaseWrapper:
+    """The connection itself: ``django.db.connection`` is a proxy that looks the
+    connection up again (a thread-local) on every attribute, dozens of times an entry."""
+    return connections[DEFAULT_DB_ALIAS]
+
+
+def _cursor(db: BaseDatabaseWrapper) -> Any:
     """Django's cursor (the caller's transaction, ``execute_wrapper``); on PostgreSQL over
     a prepared-statement cursor. While queries are logged (DEBUG, ``CaptureQueriesContext``)
     the plain cursor runs the same SQL: Django cannot render a server-bound query's text."""
-    if connection.vendor != "postgresql" or connection.queries_logged:
-        return connection.cursor()
-    connection.validate_thread_sharing()
-    connection.ensure_connection()
+    if db.vendor != "postgresql" or db.queries_logged:
+        return db.cursor()
+    db.validate_thread_sharing()
+    db.ensure_connection()
     # psycopg prepares nothing while the threshold is None (Django's default). Django's own
     # cursors bind client-side and never prepare, so this changes only these statements.
-    if connection.connection.prepare_threshold is None:
-        connection.connection.prepare_threshold = 5
+    if db.connection.prepare_threshold is None:
+        db.connection.prepare_threshold = 5
     # A DB-API cursor, like the one Django's create_cursor hands to its wrapper.
-    return connection.make_cursor(_Prepared(connection.connection))  # type: ignore[arg-type]
+    return db.make_cursor(_Prepared(db.connection))  # type: ignore[arg-type]
 
 
 def _table(model: type[Model]) -> str:
@@ -68,8 +75,8 @@ class _Insert:
     sql: str
     fields: tuple[Field[Any, Any], ...]
 
-    def params(self, obj: Model) -> list[Any]:
-        return [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in self.fields]
+    def params(self, obj: Model, db: BaseDatabaseWrapper) -> list[Any]:
+        return [f.get_db_prep_save(f.pre_save(obj, True), db) for f in self.fields]
 
 
 @cache
@@ -96,12 +103,68 @@ class _Reader:
                 [*connection.ops.get_db_converters(col), *field.get_db_converters(connection)] if field and col else []
             )
 
-    def __call__(self, row: Sequence[Any]) -> list[Any]:
+    def __call__(self, row: Sequence[Any], db: BaseDatabaseWrapper) -> list[Any]:
         values = list(row)
         for i, converters in enumerate(self.converters):
             for convert in converters:
-                values[i] = convert(values[i], self.columns[i], connection)
+                values[i] = convert(values[i], self.columns[i], db)
         return values
+
+
+# --- the balance lock: the new entry's id and the early lock release come with it ------------------------
+
+
+@dataclass(frozen=True)
+class Balance:
+    mg: Decimal
+    units: Decimal
+    entries: int
+    next_entry_id: int | None  # drawn with the lock on PostgreSQL
+
+
+@cache
+def _with_the_balance_lock(vendor: str) -> str:
+    """What PostgreSQL's balance lock also selects: the new entry's id, so that its audit
+    row can name it and both go into one statement, and set_config(..., true), which is
+    SET LOCAL: this transaction's COMMIT releases the site's lock without waiting for the
+    WAL flush; the caller is answered only after wait_durable (ADR 0107). The id sequence
+    is named once per process: ``pg_get_serial_sequence`` in the statement searched the
+    catalogue on every entry (ADR 0111)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [LedgerEntry._meta.db_table])
+        (sequence,) = cursor.fetchone() or ("",)
+    literal = "'" + sequence.replace("'", "''") + "'"
+    return f"nextval({literal}::regclass), set_config('synchronous_commit', 'off', true)"
+
+
+@cache
+def _balance_statement(vendor: str) -> tuple[str, _Reader]:
+    fields = [_field(LotBalance, n) for n in ("mg", "units", "entries")]
+    sql = f"SELECT mg, units, entries FROM {_table(LotBalance)} WHERE lot_id = %s"  # noqa: S608 - names from the models
+    if vendor == "postgresql":
+        sql = sql.replace(" FROM", f", {_with_the_balance_lock(vendor)} FROM") + " FOR UPDATE"
+        return sql, _Reader([*fields, None, None])
+    return sql, _Reader(fields)
+
+
+def _balance_of(values: Sequence[Any]) -> Balance:
+    """The balance from a locked read's last columns; on PostgreSQL (an id drawn) this
+    transaction now commits without waiting for the flush."""
+    mg, units, entries, *drawn = values
+    if drawn:
+        _confirm_after_flush()
+    return Balance(mg, units, entries, drawn[0] if drawn else None)
+
+
+def _locked_balance(lot_id: int) -> Balance | None:
+    """The lot's balance, locked (its first entry has none yet)."""
+    db = _db()
+    sql, read = _balance_statement(db.vendor)
+    params: list[Any] = [lot_id]
+    with _cursor(db) as cursor:
+        cursor.execute(sql, params)
+        fetched = cursor.fetchone()
+    return None if fetched is None else _balance_of(read(fetched, db))
 
 
 # --- the locked read of an administration or a waste ---------------------------------------------------
@@ -125,16 +188,21 @@ _FACT_COLUMNS: tuple[tuple[str, type[Model] | None, str], ...] = (
     ("s.patient_id", DosingSession, "patient"),
     ("on_team", None, ""),
     ("glass", None, ""),
+    ("b.mg", LotBalance, "mg"),
+    ("b.units", LotBalance, "units"),
+    ("b.entries", LotBalance, "entries"),
 )
 
 
 @dataclass(frozen=True)
 class Facts:
-    """A lot, its site's chain head (locked) and, when asked for, a dosing session with
-    its patient's access facts (``patients.selectors.access_annotations``' rule)."""
+    """A lot, its site's chain head and its balance (both locked) and, when asked for, a
+    dosing session with its patient's access facts (``patients.selectors.access_annotations``'
+    rule)."""
 
     lot: Lot
     head: SiteLedgerHead
+    balance: Balance
     session_id: int | None
     session_site_id: int | None
     session_status: str | None
@@ -153,40 +221,56 @@ def _facts_statement(vendor: str) -> tuple[str, _Reader]:
          "AND g.expires_at > %s)")
         for column, model, _ in _FACT_COLUMNS
     )
+    head, locks, first = "{head} h", "", ""
+    if vendor == "postgresql":
+        # One statement takes both locks, the head's first: the head in a CTE (which the
+        # join must read before it has a row), the balance at the top, once the joined row
+        # exists. Each is its latest version once granted; the lot and the session are
+        # read as of the statement's start, like any read before the lock.
+        head, locks = "h", "\nFOR UPDATE OF b"
+        first = ("WITH h AS MATERIALIZED (\n"
+                 "  SELECT site_id, organization_id, last_sequence, last_hash FROM {head}\n"
+                 "  WHERE site_id = (SELECT site_id FROM {lot} WHERE id = %s AND organization_id = %s)\n"
+                 "  FOR UPDATE)\n")
+        select += f",\n       {_with_the_balance_lock(vendor)}"
     sql = (
-        f"SELECT {select}\n"  # noqa: S608 - names from the models
+        f"{first}SELECT {select}\n"  # noqa: S608 - names from the models
         "FROM {lot} l\n"
         "JOIN {product} p ON p.id = l.product_id\n"
-        "JOIN {head} h ON h.site_id = l.site_id\n"
+        f"JOIN {head} ON h.site_id = l.site_id\n"
+        "JOIN {balance} b ON b.lot_id = l.id\n"
         "LEFT JOIN {session} s ON s.id = %s AND s.organization_id = %s\n"
         "  AND EXISTS (SELECT 1 FROM {patient} pt WHERE pt.id = s.patient_id AND pt.organization_id = %s)\n"
-        "WHERE l.id = %s AND l.organization_id = %s"
-    ).format(
-        team=_table(CareTeamMember), glass=_table(BreakGlassGrant), lot=_table(Lot), product=_table(Product),
-        head=_table(SiteLedgerHead), session=_table(DosingSession), patient=_table(Patient),
+        f"WHERE l.id = %s AND l.organization_id = %s{locks}"
     )
-    # The head row only: the lot and the session are read as of the statement's start,
-    # like any read before the lock; the head is its latest version once granted.
-    if vendor == "postgresql":
-        sql += "\nFOR UPDATE OF h"
-    return sql, _Reader([_field(model, name) if model is not None else None for _, model, name in _FACT_COLUMNS])
+    sql = sql.format(
+        team=_table(CareTeamMember), glass=_table(BreakGlassGrant), lot=_table(Lot), product=_table(Product),
+        head=_table(SiteLedgerHead), balance=_table(LotBalance), session=_table(DosingSession),
+        patient=_table(Patient),
+    )
+    fields = [_field(model, name) if model is not None else None for _, model, name in _FACT_COLUMNS]
+    return sql, _Reader([*fields, None, None] if vendor == "postgresql" else fields)
 
 
 def _locked_facts(*, organization_id: int, user_id: int, lot_id: int, session_id: int | None,
                  now: datetime) -> Facts | None:
-    """One statement: the lot with its product, its site's chain head locked (on SQLite
-    the transaction's BEGIN IMMEDIATE already serialises writers) and the session. None
-    when the lot is not in the organisation or its site has no chain head yet."""
-    sql, read = _facts_statement(connection.vendor)
-    params = [user_id, user_id, connection.ops.adapt_datetimefield_value(now), session_id, organization_id,
+    """One statement: the lot with its product, its site's chain head and its balance
+    locked (on SQLite the transaction's BEGIN IMMEDIATE already serialises writers) and the
+    session. None when the lot is not in the organisation, or its site has no chain head
+    or the lot no balance yet."""
+    db = _db()
+    sql, read = _facts_statement(db.vendor)
+    params = [user_id, user_id, db.ops.adapt_datetimefield_value(now), session_id, organization_id,
               organization_id, lot_id, organization_id]
-    with _cursor() as cursor:
+    if db.vendor == "postgresql":
+        params[:0] = [lot_id, organization_id]
+    with _cursor(db) as cursor:
         cursor.execute(sql, params)
         fetched = cursor.fetchone()
     if fetched is None:
         return None
     (site_id, lot_number, expires_on, supplier_id, product_id, strength, unit, product_name, org_id,
-     last_sequence, last_hash, s_id, s_site, s_status, s_patient, on_team, glass) = read(fetched)
+     last_sequence, last_hash, s_id, s_site, s_status, s_patient, on_team, glass, *balance) = read(fetched, db)
     product = Product(id=product_id, organization_id=org_id, site_id=site_id, name=product_name,
                       strength_mg_per_unit=strength, unit=unit)
     lot = Lot(id=lot_id, organization_id=org_id, site_id=site_id, product=product, lot_number=lot_number,
@@ -194,53 +278,8 @@ def _locked_facts(*, organization_id: int, user_id: int, lot_id: int, session_id
     head = SiteLedgerHead(site_id=site_id, organization_id=org_id, last_sequence=last_sequence,
                           last_hash=last_hash)
     for obj in (product, lot, head):
-        obj._state.adding, obj._state.db = False, connection.alias
-    return Facts(lot, head, s_id, s_site, s_status, s_patient, bool(on_team), bool(glass))
-
-
-# --- the balance and the write ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Balance:
-    mg: Decimal
-    units: Decimal
-    entries: int
-    next_entry_id: int | None  # drawn with the lock on PostgreSQL
-
-
-@cache
-def _balance_statement(vendor: str) -> tuple[str, _Reader]:
-    fields = [_field(LotBalance, n) for n in ("mg", "units", "entries")]
-    sql = f"SELECT mg, units, entries FROM {_table(LotBalance)} WHERE lot_id = %s"  # noqa: S608 - names from the models
-    if vendor == "postgresql":
-        # The new entry's id comes with the lock, so its audit row can name it and
-        # both go into one statement. set_config(..., true) is SET LOCAL: this
-        # transaction's COMMIT releases the site's lock without waiting for the WAL
-        # flush; the caller is answered only after wait_durable (ADR 0107).
-        sql = sql.replace(
-            " FROM", ", nextval(pg_get_serial_sequence(%s, 'id')), "
-            "set_config('synchronous_commit', 'off', true) FROM",
-        ) + " FOR UPDATE"
-        return sql, _Reader([*fields, None, None])
-    return sql, _Reader(fields)
-
-
-def _locked_balance(lot_id: int) -> Balance | None:
-    """The lot's balance, locked (its first entry has none yet)."""
-    sql, read = _balance_statement(connection.vendor)
-    params: list[Any] = [lot_id]
-    if connection.vendor == "postgresql":
-        params.insert(0, LedgerEntry._meta.db_table)
-    with _cursor() as cursor:
-        cursor.execute(sql, params)
-        fetched = cursor.fetchone()
-    if fetched is None:
-        return None
-    mg, units, entries, *drawn = read(fetched)
-    if drawn:  # PostgreSQL: this transaction now commits without waiting for the flush
-        _confirm_after_flush()
-    return Balance(mg, units, entries, drawn[0] if drawn else None)
+        obj._state.adding, obj._state.db = False, db.alias
+    return Facts(lot, head, _balance_of(balance), s_id, s_site, s_status, s_patient, bool(on_team), bool(glass))
 
 
 # --- early lock release (ADR 0107) ---------------------------------------------------------------------
@@ -257,9 +296,10 @@ FLUSH_SQL = "SELECT pg_logical_emit_message(true, 'openkap.ledger', '')"
 def wait_durable() -> None:
     """Return once the WAL is on disk up to this moment: every transaction this connection
     committed, and every commit it has seen, is durable. Outside a transaction only."""
-    if connection.in_atomic_block:
+    db = _db()
+    if db.in_atomic_block:
         raise RuntimeError("wait_durable inside a transaction would flush nothing before its COMMIT")
-    with _cursor() as cursor:
+    with _cursor(db) as cursor:
         cursor.execute(FLUSH_SQL)
 
 
@@ -270,7 +310,7 @@ def _confirm_after_flush() -> None:
     raises out of the caller's atomic block, so the request fails instead of confirming.
     Once per transaction (a transfer writes two entries); a hook dropped with a rolled-back
     savepoint is dropped together with that savepoint's SET LOCAL."""
-    if not any(entry[1] is wait_durable for entry in connection.run_on_commit):  # (savepoints, hook, robust)
+    if not any(entry[1] is wait_durable for entry in _db().run_on_commit):  # (savepoints, hook, robust)
         transaction.on_commit(wait_durable, robust=False)
 
 
@@ -294,26 +334,27 @@ def _store(row: LedgerEntry, make_event: Callable[[int], AuditEvent], after: Bal
     the balance and the head. On PostgreSQL in one statement (a data-modifying WITH):
     one round trip while the site's chain is locked instead of four, all or nothing like
     the statements it replaces. ``row.id`` is the id drawn with the balance lock there."""
-    vendor = connection.vendor
+    db = _db()
+    vendor = db.vendor
     balance_sql, head_sql = _updates(vendor)
     mg, units = _field(LotBalance, "mg"), _field(LotBalance, "units")
-    balance_params: list[Any] = [mg.get_db_prep_save(after.mg, connection), units.get_db_prep_save(after.units, connection),
-                      after.entries, row.lot_id]
+    balance_params: list[Any] = [mg.get_db_prep_save(after.mg, db), units.get_db_prep_save(after.units, db),
+                                 after.entries, row.lot_id]
     head_params: list[Any] = [head.last_sequence, head.last_hash, head.site_id]
-    with _cursor() as cursor:
+    with _cursor(db) as cursor:
         if vendor == "postgresql" and row.id is not None:
             event = make_event(row.id)
-            params = [*_insert(LedgerEntry, vendor, True).params(row),
-                      *_insert(AuditEvent, vendor, False).params(event), *balance_params, *head_params]
+            params = [*_insert(LedgerEntry, vendor, True).params(row, db),
+                      *_insert(AuditEvent, vendor, False).params(event, db), *balance_params, *head_params]
             cursor.execute(_together(vendor), params)
         else:
             entry_insert = _insert(LedgerEntry, vendor, row.id is not None)
-            cursor.execute(entry_insert.sql, entry_insert.params(row))
+            cursor.execute(entry_insert.sql, entry_insert.params(row, db))
             if row.id is None:
                 row.id = cursor.lastrowid
             event = make_event(row.id)
             event_insert = _insert(AuditEvent, vendor, False)
-            cursor.execute(event_insert.sql, event_insert.params(event))
+            cursor.execute(event_insert.sql, event_insert.params(event, db))
             cursor.execute(balance_sql, balance_params)
             cursor.execute(head_sql, head_params)
-    row._state.adding, row._state.db = False, connection.alias
+    row._state.adding, row._state.db = False, db.alias

@@ -70,10 +70,13 @@ def _write(
     reason: str = "",
     links: _Links | None = None,
     amount_field: str = "units",
+    balance: statements.Balance | None = None,
 ) -> LedgerEntry:
-    """Append one entry to ``lot``'s site chain. The caller holds the site head lock."""
+    """Append one entry to ``lot``'s site chain. The caller holds the site head lock, and
+    the lot's balance lock if it passes the ``balance`` it read with it."""
     links = links or _Links()
-    balance = statements._locked_balance(lot.id)
+    if balance is None:
+        balance = statements._locked_balance(lot.id)
     if balance is None:  # the lot's first entry
         LotBalance.objects.create(lot=lot, organization_id=lot.organization_id)
         balance = statements._locked_balance(lot.id)
