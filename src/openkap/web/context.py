@@ -8,6 +8,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.functional import SimpleLazyObject
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from openkap.accounts.authz import Actor, organizations_of
@@ -92,14 +93,14 @@ def _nav_count(request: HttpRequest, actor: Actor) -> int:
     return counted
 
 
-# The navigation's and the layout's addresses take no arguments: reversed once per process (and URL
-# configuration and script prefix, which a deployment does not change per request).
-_HREFS: dict[tuple[str, str, str], str] = {}
+# The navigation's and the layout's addresses take no arguments: reversed once per process,
+# script prefix, language and URL configuration (a deployment changes none per request).
+_HREFS: dict[tuple[str, str, str, str], str] = {}
 
 
 def href(name: str) -> str:
     """The address of a page that takes no arguments (the navigation's, the layout's)."""
-    key = (get_script_prefix(), str(get_urlconf() or settings.ROOT_URLCONF), name)
+    key = (get_script_prefix(), get_language(), str(get_urlconf() or settings.ROOT_URLCONF), name)
     address = _HREFS.get(key)
     if address is None:
         address = _HREFS[key] = reverse(name)
