@@ -19,7 +19,6 @@ bench/pages_cpu.py does; writes what the pages write (audit rows, the tokens).
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from datetime import datetime, timedelta
@@ -83,31 +82,13 @@ def boards(anchor: datetime) -> dict[str, str]:
 
 def main() -> None:
     args = pages_cpu.snapshot_args(__doc__, "boards")
-    from django.utils import timezone
+    pages_cpu.write_or_compare(args, boards, lambda name: f"{name}.txt", "boards", clocked=True,
+                               detail=_tiles)
 
-    if args.out:
-        anchor = timezone.now().replace(second=0, microsecond=0)
-        got = boards(anchor)
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "anchor.json").write_text(json.dumps(anchor.isoformat()))
-        for name, text in got.items():
-            (args.out / f"{name}.txt").write_text(text)
-        print(f"{len(got)} boards written to {args.out} (clock from {anchor.isoformat()})")
-        return
-    got = boards(datetime.fromisoformat(json.loads((args.compare / "anchor.json").read_text())))
-    differ = 0
-    for name, text in got.items():
-        before = (args.compare / f"{name}.txt").read_text()
-        if before == text:
-            continue
-        differ += 1
-        old, new = before.splitlines(), text.splitlines()
-        line = next((i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b), min(len(old), len(new)))
-        print(f"{name} differs at line {line + 1}:\n  before: {old[line:line + 1]}\n  after:  {new[line:line + 1]}")
+
+def _tiles(got: dict[str, str]) -> str:
     tiles = sum(text.count('class="tile') for text in got.values())
-    print(f"{len(got)} boards compared ({tiles} tiles), {differ} differ")
-    if differ:
-        raise SystemExit(1)
+    return f" ({tiles} tiles)"
 
 
 if __name__ == "__main__":

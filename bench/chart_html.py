@@ -88,25 +88,8 @@ def _file(path: str) -> str:
 
 def main() -> None:
     args = pages_cpu.snapshot_args(__doc__, "pages")
-    got = pages()
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        for path, (status, html) in got.items():
-            (args.out / _file(path)).write_text(f"{status}\n{html}")
-        print(f"{len(got)} pages written to {args.out}")
-        return
-    differ = 0
-    for path, (status, html) in got.items():
-        before = (args.compare / _file(path)).read_text()
-        if before == f"{status}\n{html}":
-            continue
-        differ += 1
-        old, new = before.splitlines(), f"{status}\n{html}".splitlines()
-        line = next((i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b), min(len(old), len(new)))
-        print(f"{path} differs at line {line + 1}:\n  before: {old[line:line + 1]}\n  after:  {new[line:line + 1]}")
-    print(f"{len(got)} pages compared, {differ} differ")
-    if differ:
-        raise SystemExit(1)
+    pages_cpu.write_or_compare(args, lambda _at: {path: f"{status}\n{html}" for path, (status, html) in pages().items()},
+                               _file, "pages")
 
 
 if __name__ == "__main__":

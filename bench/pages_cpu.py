@@ -27,6 +27,8 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,40 @@ def snapshot_args(description: str, what: str) -> argparse.Namespace:
     args.conn_max_age = None
     _setup(args)
     return args
+
+
+def write_or_compare(args: argparse.Namespace, take: Callable[[datetime | None], dict[str, str]],
+                     file_of: Callable[[str], str], what: str, *, clocked: bool = False,
+                     detail: Callable[[dict[str, str]], str] = lambda got: "") -> None:
+    """snapshot_args' second half: ``take`` the texts (at the clock of --out's run when
+    ``clocked``), write each to --out as ``file_of(key)``, or compare them with --compare's,
+    printing where each that differs first differs; exits 1 if any does."""
+    from django.utils import timezone
+
+    if args.out:
+        anchor = timezone.now().replace(second=0, microsecond=0) if clocked else None
+        got = take(anchor)
+        args.out.mkdir(parents=True, exist_ok=True)
+        if anchor is not None:
+            (args.out / "anchor.json").write_text(json.dumps(anchor.isoformat()))
+        for key, text in got.items():
+            (args.out / file_of(key)).write_text(text)
+        print(f"{len(got)} {what} written to {args.out}" + (f" (clock from {anchor.isoformat()})" if anchor else ""))
+        return
+    at = datetime.fromisoformat(json.loads((args.compare / "anchor.json").read_text())) if clocked else None
+    got = take(at)
+    differ = 0
+    for key, text in got.items():
+        before = (args.compare / file_of(key)).read_text()
+        if before == text:
+            continue
+        differ += 1
+        old, new = before.splitlines(), text.splitlines()
+        line = next((i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b), min(len(old), len(new)))
+        print(f"{key} differs at line {line + 1}:\n  before: {old[line:line + 1]}\n  after:  {new[line:line + 1]}")
+    print(f"{len(got)} {what} compared{detail(got)}, {differ} differ")
+    if differ:
+        raise SystemExit(1)
 
 
 def _client(email: str) -> Any:

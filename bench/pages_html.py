@@ -17,14 +17,13 @@ and today) and the patient's portal home. Writes what the pages write (audit row
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import board_html  # the CSRF mask and the comparison
+import board_html  # the CSRF mask
 import pages as bench_pages  # bench/pages.py: the users
 import pages_cpu  # the in-process set-up and the signed-in client
 
@@ -90,30 +89,7 @@ def _file(key: str) -> str:
 
 def main() -> None:
     args = pages_cpu.snapshot_args(__doc__, "pages")
-    from django.utils import timezone
-
-    if args.out:
-        anchor = timezone.now().replace(second=0, microsecond=0)
-        got = pages(anchor)
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "anchor.json").write_text(json.dumps(anchor.isoformat()))
-        for key, text in got.items():
-            (args.out / _file(key)).write_text(text)
-        print(f"{len(got)} pages written to {args.out} (clock at {anchor.isoformat()})")
-        return
-    got = pages(datetime.fromisoformat(json.loads((args.compare / "anchor.json").read_text())))
-    differ = 0
-    for key, text in got.items():
-        before = (args.compare / _file(key)).read_text()
-        if before == text:
-            continue
-        differ += 1
-        old, new = before.splitlines(), text.splitlines()
-        line = next((i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b), min(len(old), len(new)))
-        print(f"{key} differs at line {line + 1}:\n  before: {old[line:line + 1]}\n  after:  {new[line:line + 1]}")
-    print(f"{len(got)} pages compared, {differ} differ")
-    if differ:
-        raise SystemExit(1)
+    pages_cpu.write_or_compare(args, pages, _file, "pages", clocked=True)
 
 
 if __name__ == "__main__":
