@@ -36,10 +36,10 @@ class AuditEvent(models.Model):
     """
 
     occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
-    organization_id = models.BigIntegerField(null=True, db_index=True)
+    organization_id = models.BigIntegerField(null=True)  # indexed first in audit_org_time
     actor_id = models.BigIntegerField(null=True, db_index=True)
     actor_email = models.CharField(max_length=254, blank=True)
-    action = models.CharField(max_length=32, choices=AuditAction.choices, db_index=True)
+    action = models.CharField(max_length=32, choices=AuditAction.choices)  # Meta.indexes: no LIKE copy
     object_type = models.CharField(max_length=64, blank=True)
     object_id = models.CharField(max_length=64, blank=True)
     patient_id = models.BigIntegerField(null=True, db_index=True)
@@ -51,7 +51,10 @@ class AuditEvent(models.Model):
     detail = models.JSONField(default=dict, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["organization_id", "occurred_at"], name="audit_org_time")]
+        indexes = [
+            models.Index(fields=["organization_id", "occurred_at"], name="audit_org_time"),
+            models.Index(fields=["action"], name="audit_action"),
+        ]
         ordering = ["-occurred_at", "-id"]
 
     def __str__(self) -> str:

@@ -202,9 +202,10 @@ class LedgerEntry(models.Model):
     for how a row maps to them)."""
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
-    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="ledger_entries")
+    # site and lot: served by the (site, sequence) and (lot, sequence) indexes below.
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="ledger_entries", db_index=False)
     sequence = models.PositiveBigIntegerField()
-    lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="entries")
+    lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="entries", db_index=False)
     kind = models.CharField(max_length=20, choices=KIND_CHOICES)
     # Positive for movements, what was found for a count, signed for adjustments and
     # corrections (as in the core).
@@ -215,8 +216,11 @@ class LedgerEntry(models.Model):
     occurred_at = models.DateTimeField()
     recorded_at = models.DateTimeField(default=timezone.now)
     recorded_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
-    witness = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    second_witness = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # The five references most entries leave empty are indexed where set (Meta.indexes).
+    witness = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False)
+    second_witness = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     # The corrected entry (correction) or the count (adjustment): at most one each.
     refers_to = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="referred_by"
@@ -228,13 +232,15 @@ class LedgerEntry(models.Model):
         "dosing.DosingSession", null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_entries"
     )
     patient = models.ForeignKey(Patient, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    supplier = models.ForeignKey(Supplier, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    supplier = models.ForeignKey(
+        Supplier, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     counterpart_lot = models.ForeignKey(
-        Lot, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        Lot, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False,
         help_text="The other site's lot of a transfer",
     )
     inventory = models.ForeignKey(
-        InventoryRecord, null=True, blank=True, on_delete=models.PROTECT, related_name="counts"
+        InventoryRecord, null=True, blank=True, on_delete=models.PROTECT, related_name="counts", db_index=False
     )
     # The count's difference from the book when it was taken (counted - book).
     discrepancy_mg = _mg_field(null=True, blank=True)
@@ -242,16 +248,20 @@ class LedgerEntry(models.Model):
     # Form 41 / Form 106 / receipt details, string values only (hashed as given).
     detail = models.JSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64)
-    entry_hash = models.CharField(max_length=64, unique=True)
+    # Unique by a constraint, not unique=True, which adds a LIKE (varchar_pattern_ops) copy on PostgreSQL.
+    entry_hash = models.CharField(max_length=64)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["site", "sequence"], name="ledger_entry_unique_sequence"),
+            models.UniqueConstraint(fields=["entry_hash"], name="ledger_entry_unique_hash"),
             models.CheckConstraint(condition=models.Q(sequence__gte=1), name="ledger_entry_sequence_positive"),
         ]
         indexes = [
             models.Index(fields=["lot", "sequence"], name="ledger_entry_lot_seq"),
             models.Index(fields=["site", "kind", "occurred_at"], name="ledger_entry_site_kind_time"),
+            *(models.Index(fields=[f], condition=models.Q(**{f"{f}__isnull": False}), name=f"ledger_entry_{f}")
+              for f in ("witness", "second_witness", "supplier", "counterpart_lot", "inventory")),
         ]
 
     def __str__(self) -> str:
