@@ -12,14 +12,18 @@ CSRF tokens are masked (bench/board_html.py). As the demo nurse (who sees every 
 and the demo prescriber (their care team): every dosing session of the demo organisation
 (page and API), every site's ledger page (with and without empty lots; API lots and
 reconciliation), the calendar (day by rooms and by people, a week, on the bench's busy day
-and today) and the patient's portal home. Writes what the pages write (audit rows, tokens).
+and today), the patient's portal home, and patient searches (the bench's names, dates of
+birth and MRNs; short and odd terms with LIKE's wildcards and quotes, several pages and one
+past the end, whole and as htmx's partial). Writes what the pages write (audit rows, tokens).
 """
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -53,6 +57,26 @@ def _paths() -> tuple[list[str], list[str]]:
     return pages, api
 
 
+# Searches beyond the bench's own: one or two letters, several words, what LIKE escapes.
+ODD_SEARCHES = ["j", "ma", "s", "smi", "john sm", "k j", "o'", "%", "_", "a_", "\\", "mc%", "  Smi  ", "x y z w v"]
+
+
+def _searches() -> list[tuple[str, dict[str, str]]]:
+    """Search addresses and their headers (the same for every user)."""
+    from django.urls import reverse
+
+    from openkap.accounts.models import Organization
+
+    plan = bench_pages.page_plan(Organization.objects.get(slug="demo"))
+    base = reverse("patients:list")
+    queries = [{"q": q} for name in ("search_name", "search_dob", "search_mrn") for q in
+               (path.split("?q=", 1)[1].replace("+", " ") for path in plan[name][1][:24])]
+    queries += [{"q": q, "page": str(n)} for q in ODD_SEARCHES for n in (1, 2, 7, 999)]
+    out = [(f"{base}?{urlencode(query)}", {}) for query in queries]
+    out += [(f"{base}?{urlencode({'q': q})}", {"HX-Request": "true"}) for q in ODD_SEARCHES]
+    return out
+
+
 def pages(anchor: datetime) -> dict[str, str]:
     from django.utils import timezone
 
@@ -73,6 +97,9 @@ def pages(anchor: datetime) -> dict[str, str]:
             for path in staff:
                 page = client.get(path)
                 out[f"{user} {path}"] = f"{page.status_code}\n{board_html._mask(page.content.decode())}"
+            for path, headers in _searches():
+                page = client.get(path, headers=headers)
+                out[f"{user} {path} {sorted(headers)}"] = f"{page.status_code}\n{board_html._mask(page.content.decode())}"
             for path in api:
                 answer = client.get(path, headers={"Authorization": f"Bearer {raw}"})
                 out[f"{user} {path}"] = f"{answer.status_code}\n{answer.content.decode()}"
@@ -84,7 +111,9 @@ def pages(anchor: datetime) -> dict[str, str]:
 
 
 def _file(key: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in key) + ".txt"
+    # The digest tells apart keys that differ only in punctuation ("?q=%" and "?q=_").
+    digest = hashlib.sha1(key.encode()).hexdigest()[:8]  # noqa: S324 - a file name, not security
+    return "".join(c if c.isalnum() else "_" for c in key)[:150] + f"_{digest}.txt"
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ import openkap.pathway.selectors.episode
 import openkap.pathway.selectors.plan
 import openkap.patients.selectors
 from openkap.accounts.models import Site, User
-from openkap.compiled import COMPILED_READS, MAX_LIST, CompiledRead
+from openkap.compiled import COMPILED_READS, MAX_LIST, MAX_PLANS, CompiledRead, CompiledRows
 from openkap.dosing.models import Alarm, DoseOrder, DosingSession, RefusedDoseOrder, VitalSigns
 from openkap.measures.models import LicensedWording
 from openkap.pathway.models import Episode
@@ -40,6 +40,9 @@ MODULES = [openkap.accounts.authz, openkap.accounts.sessions, openkap.patients.s
            openkap.dosing.session_facts]
 READS = {f"{m.__name__}.{name}": read for m in MODULES for name, read in vars(m).items()
          if isinstance(read, CompiledRead)}
+# The name search's ranked keys (ADR 0116), by the number of terms and care team or not.
+RANKED = {f"openkap.patients.selectors._RANKED{key}": read
+          for key, read in openkap.patients.selectors._RANKED.items()}
 
 
 def snapshot(obj: Model, path: tuple[int, ...] = ()) -> dict[str, Any] | str:
@@ -57,7 +60,7 @@ def snapshot(obj: Model, path: tuple[int, ...] = ()) -> dict[str, Any] | str:
 
 
 def test_every_compiled_read_is_compared_here():
-    assert len(READS) == len(COMPILED_READS) >= 14
+    assert len(READS) + len(RANKED) == len(COMPILED_READS) >= 14
 
 
 def test_each_compiled_read_gives_what_its_queryset_gives(demo_clinic):
@@ -336,3 +339,84 @@ def test_a_search_pages_patients_by_id_are_what_in_bulk_gives(demo_clinic):
             got = {p.id: snapshot(p) for p in read.read(patient_ids=some)}
         assert got == expected
         assert len(captured) == 1
+
+
+# Names and terms with what a LIKE pattern escapes (%, _ and \\), quotes, capitals, accents.
+ODD_NAMES = [("Ana", "100%"), ("Bo", "A_b"), ("Cy", "Ab"), ("Di", "Back\\slash"), ("Ed", "Backslash"),
+             ("Flo", "O'Neil"), ("Gus", "José-Ruiz"), ("Hal", "%d"), ("Ida", "_x")]
+ODD_TERMS = ["%", "_", "\\", "a_", "a%", "1", "100%", "%d", "_x", "back\\", "back\\s", "o'", "josé", "ruiz",
+             "j", "a", "b", "x", "zz", "%%", "__", "\\%", "\\_"]
+
+
+def test_the_name_search_ranked_read_gives_what_its_queryset_gives(org, other_org, admin, therapist, outsider,
+                                                                  as_actor):
+    """Every number of terms, for the whole organisation and a care team, each page; terms
+    the ORM escapes (a mutant binding them unescaped finds "100%" for "%" and "Ab" for "a_")."""
+    from openkap.core.authz import Role
+    from openkap.patients import services
+    from openkap.patients.models import CareTeamMember
+
+    registrar = as_actor(admin, org)
+    made = [services.patient_create(by=registrar, data={
+        "legal_given_name": g, "legal_family_name": f, "date_of_birth": date(1980, 1, 1),
+        "sex_at_birth": "female"}) for g, f in ODD_NAMES]
+    services.patient_create(by=as_actor(outsider, other_org), data={  # another clinic's namesake
+        "legal_given_name": "Ana", "legal_family_name": "100%", "date_of_birth": date(1980, 1, 1),
+        "sex_at_birth": "female"})
+    for p in made[::2]:
+        CareTeamMember.objects.create(organization=org, patient=p, user=therapist, role=Role.THERAPIST)
+    rows = 0
+    for (n, team), read in openkap.patients.selectors._RANKED.items():
+        for first in ODD_TERMS:
+            terms = [first, *ODD_TERMS[len(first) % 5: len(first) % 5 + n - 1]]
+            values = {f"term{i}": t for i, t in enumerate(terms)} | ({"user_id": therapist.id} if team else {})
+            for offset, limit in ((0, 25), (0, 2), (2, 2), (30, 25)):
+                expected = list(read.build(organization_id=org.id, offset=offset, limit=limit, **values))
+                with CaptureQueriesContext(connection) as captured:
+                    got = read.read(organization_id=org.id, offset=offset, limit=limit, **values)
+                assert got == expected, (n, team, terms, offset, limit)
+                assert len(captured) == 1
+                rows += len(got)
+    assert rows
+    ranked = openkap.patients.selectors._RANKED[(1, False)]
+    found = {t: [pid for pid, _n in ranked.read(organization_id=org.id, offset=0, limit=25, term0=t)]
+             for t in ("%", "_", "a_", "\\")}
+    by_name = {f: p.id for p, (_g, f) in zip(made, ODD_NAMES, strict=True)}
+    assert found == {"%": [by_name["%d"]], "_": [by_name["_x"]], "a_": [by_name["A_b"]],
+                     "\\": []}  # a backslash starts no name part: "Back\\slash" is one word
+
+
+def test_a_like_read_takes_what_it_cannot_bind_as_the_orm_takes_it(org):
+    ranked = openkap.patients.selectors._RANKED[(1, False)]
+    with CaptureQueriesContext(connection) as captured:
+        assert ranked.read(organization_id=org.id, offset=0, limit=25, term0=5) == list(
+            ranked.build(organization_id=org.id, offset=0, limit=25, term0=5))
+    assert len(captured) == 2
+    with pytest.raises(ValueError, match="Negative"):  # a shape out of range: the ORM refuses it, as before
+        ranked.read(organization_id=org.id, offset=-1, limit=25, term0="a")
+
+
+def test_a_lookup_that_does_not_escape_a_like_pattern_is_refused_when_compiled():
+    for lookup in ("exact", "regex"):
+        read = CompiledRows(Patient, lambda name, lookup=lookup: Patient.objects.filter(
+            **{f"legal_family_name__{lookup}": name}).values_list("id"), likes=("name",))
+        with pytest.raises(ValueError, match="name"):
+            read.read(name="x")
+        COMPILED_READS.remove(read)
+
+
+def test_compiled_rows_come_from_values_list_only():
+    read = CompiledRows(Patient, lambda name: Patient.objects.filter(legal_family_name__startswith=name),
+                        likes=("name",))
+    with pytest.raises(ValueError, match="values_list"):
+        read.read(name="x")
+    COMPILED_READS.remove(read)
+
+
+def test_a_read_keeps_a_bounded_number_of_plans(org):
+    read = CompiledRows(Patient, lambda limit: Patient.objects.filter(organization_id=0).values_list("id")[:limit],
+                        shapes=("limit",))
+    for limit in range(1, MAX_PLANS + 10):
+        assert read.read(limit=limit) == []
+    assert len(read._plans) == MAX_PLANS
+    COMPILED_READS.remove(read)

@@ -36,7 +36,11 @@ def matches_word_start(name: str, term: str) -> bool:
     return name.startswith(term) or any(f"{brk}{term}" in name for brk in WORD_BREAKS)
 
 
-def search_terms(query: str, limit: int = 4) -> list[str]:
+# A query's words beyond this many are not searched.
+MAX_TERMS = 4
+
+
+def search_terms(query: str, limit: int = MAX_TERMS) -> list[str]:
     """The words of a name query, lower-cased, at most ``limit`` (each must match)."""
     return query.lower().split()[:limit]
 

@@ -16,7 +16,7 @@ from openkap.accounts.authz import Actor, Denied, require
 from openkap.accounts.models import Membership
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
-from openkap.compiled import CompiledRead
+from openkap.compiled import CompiledRead, CompiledRows
 from openkap.core import name_search
 from openkap.core.authz import ORGANIZATION_WIDE_ROLES, Perm, Role, held_organization_wide
 from openkap.patients.models import (
@@ -401,29 +401,58 @@ def _name_term(organization_id: int, term: str) -> Q:
 
 
 def _name_matches(by: Actor, terms: list[str]) -> QuerySet[Any, Any]:
-    """One row per patient the actor may see whose name matches every term, with its
-    place in the list: read from the keys' index alone (it carries the patient and the
-    sort names), so no matching patient is read to be sorted or counted (ADR 0091)."""
-    org = by.organization.id
-    keys = PatientNameKey.objects.filter(organization_id=org, key__startswith=terms[0])
+    """One row per patient the actor may see whose name matches every term (see _matches)."""
+    return _matches(by.organization.id, None if by.roles & ORGANIZATION_WIDE_ROLES else by.user.id, terms)
+
+
+def _matches(organization_id: int, team_of: int | None, terms: list[str]) -> QuerySet[Any, Any]:
+    """One row per patient of the organisation whose name matches every term (only those on
+    ``team_of``'s care team unless None), with its place in the list: read from the keys'
+    index alone (it carries the patient and the sort names), so no matching patient is read
+    to be sorted or counted (ADR 0091)."""
+    keys = PatientNameKey.objects.filter(organization_id=organization_id, key__startswith=terms[0])
     if terms[1:]:
         keys = keys.alias(term_patient=_UnindexedOnSQLite(F("patient_id"), output_field=BigIntegerField()))
     for term in terms[1:]:
-        keys = keys.filter(_name_term(org, term))
-    if not by.roles & ORGANIZATION_WIDE_ROLES:  # visible_patients' rule, on the keys
-        keys = keys.filter(Exists(CareTeamMember.objects.filter(patient=OuterRef("patient_id"), user=by.user,
+        keys = keys.filter(_name_term(organization_id, term))
+    if team_of is not None:  # visible_patients' rule, on the keys
+        keys = keys.filter(Exists(CareTeamMember.objects.filter(patient=OuterRef("patient_id"), user_id=team_of,
                                                                 ended_at__isnull=True)))
     # GROUP BY: a patient whose name has two parts starting with a term is one match.
     return (keys.values("patient_id", "sort_family", "sort_given").annotate(keys=Count("id"))
             .order_by("sort_family", "sort_given", "patient_id"))
 
 
+def _ranked(organization_id: int, team_of: int | None, terms: list[str], offset: int,
+            limit: int) -> QuerySet[Any, Any]:
+    """A page of the matches' patient ids in list order, each with the count of all matches."""
+    return (_matches(organization_id, team_of, terms).annotate(matches=Window(Count("patient_id")))
+            .values_list("patient_id", "matches")[offset: offset + limit])
+
+
+def _ranked_read(n_terms: int, team: bool) -> CompiledRows:
+    def build(organization_id: int, offset: int, limit: int, user_id: int | None = None, **terms: str) -> Any:
+        return _ranked(organization_id, user_id, [terms[f"term{i}"] for i in range(n_terms)], offset, limit)
+
+    return CompiledRows(PatientNameKey, build, "organization_id", *(["user_id"] if team else []),
+                        likes=tuple(f"term{i}" for i in range(n_terms)), shapes=("offset", "limit"))
+
+
+# The ranked query compiled once per process (ADR 0116), by the number of terms and whether
+# the actor sees only their care team's patients: the terms are bound as LIKE prefixes.
+_RANKED = {(n, team): _ranked_read(n, team) for n in range(1, name_search.MAX_TERMS + 1) for team in (False, True)}
+
+
 def _name_page(by: Actor, terms: list[str], page: int, per_page: int) -> tuple[list[Patient], int | None]:
     """The page's patients in list order and how many match in all (None past the end).
     The matches are sorted and counted in one query over the keys; the page's 25
     patients are then read by id."""
-    ranked = _name_matches(by, terms).annotate(matches=Window(Count("patient_id")))
-    rows = list(ranked.values_list("patient_id", "matches")[(page - 1) * per_page: page * per_page])
+    team = not by.roles & ORGANIZATION_WIDE_ROLES
+    values: dict[str, Any] = {f"term{i}": term for i, term in enumerate(terms)}
+    if team:
+        values["user_id"] = by.user.id
+    rows = _RANKED[(len(terms), team)].read(organization_id=by.organization.id, offset=(page - 1) * per_page,
+                                            limit=per_page, **values)
     if not rows:
         return [], None
     found = {p.id: p for p in _PATIENTS_BY_ID.read(patient_ids=[pid for pid, _n in rows])}
