@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 from django.template import Context, Template
-from django.utils import timezone
+from django.utils import timezone, translation
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -46,12 +46,14 @@ rows = st.lists(st.builds(BoardRow, session=sessions, stage=st.sampled_from(sort
 boards = st.builds(SimpleNamespace, rows=rows, site=st.builds(SimpleNamespace, name=text))
 
 
-@given(boards, st.booleans(), st.booleans(), st.sampled_from(["America/New_York", "UTC", "Asia/Kolkata"]))
+@given(boards, st.booleans(), st.booleans(), st.sampled_from(["America/New_York", "UTC", "Asia/Kolkata"]),
+       st.sampled_from(["en", "es"]), st.booleans())
 @settings(max_examples=examples(300), deadline=None)
-def test_tiles_are_the_old_loops_html(board, can_record, can_order, zone):
+def test_tiles_are_the_old_loops_html(board, can_record, can_order, zone, language, autoescape):
     context = {"board": board, "can_record": can_record, "can_order": can_order}
-    with timezone.override(ZoneInfo(zone)):
-        assert TAG.render(Context(context)) == OLD_LOOP.render(Context(context))
+    with timezone.override(ZoneInfo(zone)), translation.override(language):
+        assert (TAG.render(Context(context, autoescape=autoescape))
+                == OLD_LOOP.render(Context(context, autoescape=autoescape)))
 
 
 def test_a_tile_escapes_and_links_to_its_session():
@@ -68,3 +70,17 @@ def test_a_tile_escapes_and_links_to_its_session():
     assert '<a class="button" href="/dosing/sessions/42/#verify">Verify' in html
     assert "OVERDUE: due 15:50 (+45 min check)" in html
     assert "<dd>62 min</dd>" in html
+
+
+def test_tiles_group_thousands_when_the_settings_do(settings):
+    settings.USE_THOUSAND_SEPARATOR = True
+    at = datetime(2026, 12, 7, 15, 5, tzinfo=UTC)
+    session = SimpleNamespace(id=1234567, administration_started_at=at, patient=SimpleNamespace(display_name="A"),
+                              room=None, protocol_version=None)
+    row = BoardRow(session=session, stage="monitor", elapsed_min=1500.0, since_dose_min=None,
+                   last_vitals=VitalSigns(systolic=1500, heart_rate=80, taken_at=at), due=None, open_alarms=[])
+    context = {"board": SimpleNamespace(rows=[row], site=SimpleNamespace(name="Main")), "can_record": True,
+               "can_order": True}
+    html = TAG.render(Context(context))
+    assert 'data-testid="tile-1,234,567"' in html
+    assert html == OLD_LOOP.render(Context(context))

@@ -453,6 +453,14 @@ def _board_sites(site_id: int, organization_id: int) -> QuerySet[Site]:
     return Site.objects.filter(Q(is_active=True) | Q(id=site_id), organization_id=organization_id).order_by("name")
 
 
+# What the board (page, refresh, fingerprint, API, audit) reads of a session and its joins.
+BOARD_SESSION_FIELDS = (
+    "patient_id", "episode_id", "status", "scheduled_start", "started_at", "administration_started_at",
+    "patient__legal_given_name", "patient__legal_family_name", "patient__preferred_name", "room__name",
+    "protocol_version__content",
+)
+
+
 def _board_sessions(site_id: int, start: datetime, end: datetime, by: Actor | None = None) -> QuerySet[DosingSession]:
     """A site's active sessions and those booked between ``start`` and ``end`` not yet
     checked in, each with what its stage depends on (four prefetch queries before, ADR
@@ -462,9 +470,10 @@ def _board_sessions(site_id: int, start: datetime, end: datetime, by: Actor | No
     first_prep = (DosePreparation.objects.filter(session=OuterRef("pk"), voided_at__isnull=True)
                   .order_by("prepared_at", "id"))
     # Only the rows the board shows (the session page's query also joins the episode, site
-    # and check-in user: a third of the board's model instances, ADR 0101).
+    # and check-in user: a third of the board's model instances, ADR 0101), and of them
+    # only the columns it shows or works from (70 a session before, ADR 0115).
     qs: QuerySet[DosingSession] = (DosingSession.objects.select_related("patient", "room", "protocol_version")
-          .filter(Q(status__in=ACTIVE_STATUSES) | arriving_q, site_id=site_id))
+          .only(*BOARD_SESSION_FIELDS).filter(Q(status__in=ACTIVE_STATUSES) | arriving_q, site_id=site_id))
     if by is not None:
         qs = _visible(by, qs)
     return qs.annotate(_checklist=Exists(PreDoseChecklist.objects.filter(session=OuterRef("pk"))),

@@ -25,7 +25,10 @@ _PLANS = CompiledRead(
 def plans_in_force(episode_ids: Iterable[int]) -> dict[int, TreatmentPlan]:
     """``plan_in_force`` of many episodes in one query (a list must not query per row)."""
     plans: dict[int, TreatmentPlan] = {}
-    for plan in _PLANS.read(episode_ids=sorted(set(episode_ids))):
+    ids = sorted(set(episode_ids))
+    if not ids:  # the ORM asks nothing either, but builds the queryset first (ADR 0115)
+        return plans
+    for plan in _PLANS.read(episode_ids=ids):
         plans.setdefault(plan.episode_id, plan)
     return plans
 
