@@ -285,3 +285,11 @@ def test_a_search_counts_its_matches_with_the_page_it_reads(admin, nurse, therap
         CareTeamMember.objects.create(organization=org, patient=made[0], user=therapist, role=role)
     mine = selectors.patient_search(by=as_actor(therapist, org), query="okonkwo")
     assert (mine.count, [p.id for p in mine]) == (1, [made[0].id])
+
+
+@pytest.mark.parametrize("query", ["", "smith", "jo sm", "1980-01-01", "T000123"])
+def test_search_is_refused_without_patient_view(researcher, org, as_actor, patient, query):
+    """Every kind of search checks the permission itself (a name search reads only the keys)."""
+    with pytest.raises(Denied):
+        selectors.patient_search(by=as_actor(researcher, org), query=query)
+    assert not AuditEvent.objects.filter(action=AuditAction.SEARCH).exists()

@@ -462,28 +462,31 @@ def _name_page(by: Actor, terms: list[str], page: int, per_page: int) -> tuple[l
 def patient_search(*, by: Actor, query: str = "", page: int = 1, per_page: int = 25) -> SearchPage:
     """Search by name (each word the start of a name part), MRN (exact or prefix) or date
     of birth; paginated without counting past SEARCH_COUNT_CAP, and audited."""
-    qs = visible_patients(by)
     query = query.strip()
     page = max(1, page)
     items: list[Patient] = []
     total: int | None = None
     terms: list[str] = []
+    filters: dict[str, Any] = {}
     if query:
         as_date = _parse_date(query)
         if as_date is not None:
-            qs = qs.filter(date_of_birth=as_date)
+            filters = {"date_of_birth": as_date}
         elif re.fullmatch(r"[A-Za-z]{0,8}\d{3,}", query):
-            qs = qs.filter(mrn__istartswith=query.upper())
+            filters = {"mrn__istartswith": query.upper()}
         else:
             terms = name_search.search_terms(query)
-    qs = qs.order_by("legal_family_name", "legal_given_name", "id")
     if terms:
+        # visible_patients' permission; its rule (the care team) is on the keys (_matches).
+        require(by, Perm.PATIENT_VIEW)
         items, total = _name_page(by, terms, page, per_page)
-    elif query:
-        # A search's matches are all read to be sorted: they are counted in the same query
-        # (a second query walked them again), unless the page is past the last one.
-        items = list(qs.annotate(matches=Window(Count("id")))[(page - 1) * per_page: page * per_page])
-        total = items[0].matches if items else None  # type: ignore[attr-defined]  # the window annotation
+    else:
+        qs = visible_patients(by).filter(**filters).order_by("legal_family_name", "legal_given_name", "id")
+        if query:
+            # A search's matches are all read to be sorted: they are counted in the same query
+            # (a second query walked them again), unless the page is past the last one.
+            items = list(qs.annotate(matches=Window(Count("id")))[(page - 1) * per_page: page * per_page])
+            total = items[0].matches if items else None  # type: ignore[attr-defined]  # the window annotation
     if total is not None:
         count, exact = min(total, SEARCH_COUNT_CAP), total <= SEARCH_COUNT_CAP
     else:
