@@ -22,27 +22,37 @@ import openkap.dosing.session_facts
 import openkap.ledger.selectors
 import openkap.measures.licensed
 import openkap.measures.selectors
+import openkap.outcomes.patient
 import openkap.pathway.selectors.episode
 import openkap.pathway.selectors.plan
 import openkap.patients.selectors
+import openkap.scheduling.selectors
+import openkap.scheduling.services.feeds
 from openkap.accounts.models import Site, User
 from openkap.compiled import COMPILED_READS, MAX_LIST, MAX_PLANS, CompiledRead, CompiledRows
 from openkap.dosing.models import Alarm, DoseOrder, DosingSession, RefusedDoseOrder, VitalSigns
 from openkap.measures.models import LicensedWording
 from openkap.pathway.models import Episode
 from openkap.patients.models import HeightMeasurement, Patient, PortalInvitation, WeightMeasurement
+from openkap.scheduling.models import Appointment, CalendarFeed
 
 pytestmark = pytest.mark.django_db
 
 MODULES = [openkap.accounts.authz, openkap.accounts.sessions, openkap.patients.selectors,
            openkap.pathway.selectors.episode, openkap.measures.selectors, openkap.measures.licensed,
            openkap.dosing.selectors, openkap.pathway.selectors.plan, openkap.ledger.selectors,
-           openkap.dosing.session_facts]
+           openkap.dosing.session_facts, openkap.scheduling.selectors, openkap.scheduling.services.feeds,
+           openkap.outcomes.patient]
 READS = {f"{m.__name__}.{name}": read for m in MODULES for name, read in vars(m).items()
-         if isinstance(read, CompiledRead)}
+         if isinstance(read, CompiledRead | CompiledRows)}
 # The name search's ranked keys (ADR 0116), by the number of terms and care team or not.
 RANKED = {f"openkap.patients.selectors._RANKED{key}": read
           for key, read in openkap.patients.selectors._RANKED.items()}
+
+
+def shot(obj: Model | tuple[Any, ...]) -> Any:
+    """An instance's snapshot, or a values_list row with each value's repr."""
+    return [repr(v) for v in obj] if isinstance(obj, tuple) else snapshot(obj)
 
 
 def snapshot(obj: Model, path: tuple[int, ...] = ()) -> dict[str, Any] | str:
@@ -79,7 +89,8 @@ def test_each_compiled_read_gives_what_its_queryset_gives(demo_clinic):
     users = [*User.objects.values_list("id", flat=True), 0]
     rows = {}
     for name, read in READS.items():
-        if name in BOARD_READS | SITE_READS | set(SESSION_READS) | {SESSION, WEB_SESSION_READ, PATIENTS_BY_ID}:
+        if name in BOARD_READS | SITE_READS | set(SESSION_READS) | APPOINTMENT_READS | {
+                SESSION, WEB_SESSION_READ, PATIENTS_BY_ID, FEED_READ}:
             continue  # their own tests below (datetimes, lists of ids; a site's id; text)
         if read.ids == ("episode_id",):
             ids_of_case = [{"episode_id": e} for e in episodes]
@@ -90,9 +101,9 @@ def test_each_compiled_read_gives_what_its_queryset_gives(demo_clinic):
             assert set(read.ids) <= {"patient_id", "organization_id"}, name
         rows[name] = 0
         for ids in ids_of_case:
-            expected = [snapshot(o) for o in read.build(**ids)]
+            expected = [shot(o) for o in read.build(**ids)]
             with CaptureQueriesContext(connection) as captured:
-                got = [snapshot(o) for o in read.read(**ids)]
+                got = [shot(o) for o in read.read(**ids)]
             assert got == expected, (name, ids)
             assert len(captured) == 1, name
             rows[name] += len(got)
@@ -137,11 +148,11 @@ BOARD_READS = {"openkap.dosing.selectors._BOARD_SITES", "openkap.dosing.selector
 WEB_SESSION_READ = "openkap.accounts.sessions._SESSION"
 
 
-def _same(read: CompiledRead[Any], **values: Any) -> int:
+def _same(read: CompiledRead[Any] | CompiledRows, **values: Any) -> int:
     """The compiled read gives what its queryset gives, in one query; returns the rows."""
-    expected = [snapshot(o) for o in read.build(**values)]
+    expected = [shot(o) for o in read.build(**values)]
     with CaptureQueriesContext(connection) as captured:
-        got = [snapshot(o) for o in read.read(**values)]
+        got = [shot(o) for o in read.read(**values)]
     assert got == expected, values
     assert len(captured) == 1
     return len(got)
@@ -420,3 +431,45 @@ def test_a_read_keeps_a_bounded_number_of_plans(org):
         assert read.read(limit=limit) == []
     assert len(read._plans) == MAX_PLANS
     COMPILED_READS.remove(read)
+
+
+# The chart's Appointments tab (ADR 0119; a values_list read among them: the attendance counts).
+APPOINTMENT_READS = {f"openkap.scheduling.selectors.{name}" for name in ("_UPCOMING", "_PAST_FIRST_PAGE", "_COUNTS")}
+
+
+def test_each_appointments_tab_read_gives_what_its_queryset_gives(demo_clinic):
+    org = demo_clinic.report.organization
+    booked = list(Appointment.objects.filter(organization=org).order_by("start"))
+    assert len({a.status for a in booked}) >= 3, "the demo's past is settled: completed, no-shows, cancellations"
+    patients = sorted({a.patient_id for a in booked})[:8]
+    patients += [Patient.objects.filter(organization=org).exclude(id__in=patients).values_list("id", flat=True)[0], 0]
+    now = timezone.now()
+    # Now (in two zones), an appointment's own end (upcoming until it has ended), a year either way.
+    instants = [now, now.astimezone(timezone.get_fixed_timezone(330)), booked[len(booked) // 2].end,
+                now - timedelta(days=365), now + timedelta(days=365)]
+    seen = dict.fromkeys(APPOINTMENT_READS, 0)
+    for name in APPOINTMENT_READS:
+        for patient_id in patients:
+            for organization_id in (org.id, org.id + 1000):
+                for at in instants:
+                    seen[name] += _same(READS[name], patient_id=patient_id, organization_id=organization_id, now=at)
+    assert all(seen.values()), seen
+
+
+FEED_READ = "openkap.scheduling.services.feeds._PATIENT_FEED"
+
+
+def test_a_patients_calendar_feed_read_gives_what_its_queryset_gives(demo_clinic):
+    org = demo_clinic.report.organization
+    patient, other = Patient.objects.filter(organization=org)[:2]
+    staff = User.objects.filter(memberships__organization=org).first()
+    now = timezone.now()
+    for n, (created, revoked) in enumerate([(now - timedelta(days=3), now - timedelta(days=2)),
+                                            (now - timedelta(days=1), None), (now, None)]):
+        CalendarFeed.objects.create(organization=org, patient=patient, token_hash=f"h{n}".ljust(64, "0"),
+                                    prefix=f"p{n}", created_by=staff, created_at=created, revoked_at=revoked)
+    read = READS[FEED_READ]
+    rows = sum(_same(read, patient_id=pid, organization_id=oid)
+               for pid in (patient.id, other.id, 0) for oid in (org.id, org.id + 1000))
+    assert rows == 1  # the newest active one, in its own organisation only
+    assert read.first(patient_id=patient.id, organization_id=org.id).created_at == now

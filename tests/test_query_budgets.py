@@ -91,9 +91,11 @@ CHART_TABS = [
 # before the header's banner and badges were read with the patient (ADR 0089), which took
 # two queries off every Pathway and Medicine sessions page too. The Measures tab 27 before it
 # stopped reading the safety tasks of a patient with none open (ADR 0096). Every page's
-# budget here one less since the user comes with its memberships in one read (ADR 0112).
+# budget here one less since the user comes with its memberships in one read (ADR 0112). The
+# Appointments tab two less since its pager's count comes with the attendance counts and the
+# booking button is decided on the patient already read (ADR 0119).
 CHART_BUDGET = {
-    "": 17, "pathway/": 52, "measures/": 30, "appointments/": 23, "medicine-sessions/": 23,
+    "": 17, "pathway/": 52, "measures/": 30, "appointments/": 21, "medicine-sessions/": 23,
     "psychotherapy-notes/": 22, "pathway/intake/": 25, "pathway/checklist/": 41, "pathway/eligibility/": 43,
     "pathway/plan/": 23, "pathway/preparation/": 29, "pathway/consent/": 25, "pathway/integration/": 27,
     "pathway/reassessment/": 22, "pathway/journal/": 24, "outcomes/": 21,

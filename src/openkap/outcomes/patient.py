@@ -10,12 +10,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, prefetch_related_objects
 from django.utils import timezone
 
 from openkap.accounts.authz import Actor
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
+from openkap.compiled import CompiledRead, CompiledRows
 from openkap.core.authz import Perm
 from openkap.core.instruments import get_instrument
 from openkap.core.instruments.change import is_response
@@ -62,23 +63,31 @@ def _status(outcome: Any, instrument_id: str) -> dict[str, Any]:
     }
 
 
+# The tab's reads, compiled once (ADR 0096): the same three for every patient.
+_HELD = CompiledRead(DosingSession, lambda patient_id: DosingSession.objects.held().filter(
+    patient_id=patient_id).select_related("site", "protocol_version", "episode").order_by(
+    "administration_started_at", "scheduled_start", "id"), "patient_id")
+_PLAN_ROUTES = CompiledRows(TreatmentPlan, lambda patient_id: TreatmentPlan.objects.filter(
+    episode__patient_id=patient_id).order_by("version").values_list("episode_id", "route"), "patient_id")
+_RESPONSES = CompiledRows(MeasureResponse, lambda patient_id: MeasureResponse.objects.filter(
+    patient_id=patient_id, is_scored=True, correction__isnull=True,
+    instrument_id__in=(*REPORT_INSTRUMENTS, *EXPERIENCE_INSTRUMENTS)).order_by("completed_at", "id").values_list(
+    "instrument_id", "completed_at", "total", "band_label", "answers", "result"), "patient_id")
+
+
 def patient_outcome_report(*, by: Actor, patient_id: int) -> PatientOutcomeReport:
     # With the chart header's facts: the tab shows the header (banner, tab strip).
     patient, glass = patient_for(by, patient_id, Perm.CLINICAL_VIEW, chart_facts=True)
-    held = list(
-        DosingSession.objects.held().filter(patient=patient).select_related("site", "protocol_version", "episode")
-        .prefetch_related(
-            Prefetch("orders", queryset=DoseOrder.objects.filter(cancelled_at__isnull=True).order_by("-signed_at")),
-            Prefetch("adverse_events", queryset=AdverseEvent.objects.order_by("id")),
-        )
-        .order_by("administration_started_at", "scheduled_start", "id")
+    held = _HELD.read(patient_id=patient.id)
+    prefetch_related_objects(
+        held, Prefetch("orders", queryset=DoseOrder.objects.filter(cancelled_at__isnull=True).order_by("-signed_at")),
+        Prefetch("adverse_events", queryset=AdverseEvent.objects.order_by("id")),
     )
-
-    plan_route = dict(TreatmentPlan.objects.filter(episode__patient=patient).order_by("version")
-                      .values_list("episode_id", "route"))
+    # The latest version's route of each episode.
+    plan_route = dict(_PLAN_ROUTES.read(patient_id=patient.id))
 
     # Imported history has no protocol or order: its route and dose are on the import record.
-    imported = imported_sessions(patient.organization_id, session_ids=[s.id for s in held])
+    imported = imported_sessions(patient.organization_id, session_ids=[s.id for s in held]) if held else {}
     sessions = []
     session_days: list[date] = []
     for s in held:
@@ -96,12 +105,7 @@ def patient_outcome_report(*, by: Actor, patient_id: int) -> PatientOutcomeRepor
             "dose_mg": dose, "imported": s.id in imported,
             "adverse_events": [f"{e.get_code_display()} ({e.get_severity_display().lower()})" for e in s.adverse_events.all()],
         })
-    responses = list(
-        MeasureResponse.objects.filter(patient=patient, is_scored=True, correction__isnull=True,
-                                       instrument_id__in=(*REPORT_INSTRUMENTS, *EXPERIENCE_INSTRUMENTS))
-        .order_by("completed_at", "id")
-        .values_list("instrument_id", "completed_at", "total", "band_label", "answers", "result")
-    )
+    responses = _RESPONSES.read(patient_id=patient.id)
     as_of = timezone.localdate()
     instruments, experience = [], []
     for instrument_id in REPORT_INSTRUMENTS:

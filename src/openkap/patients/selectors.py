@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
 from django.db.models import BigIntegerField, Count, Exists, F, Func, OuterRef, Q, QuerySet, Window
 from django.http import Http404
@@ -113,6 +114,10 @@ def patient_for(
     the care team (unless broken glass). Returns the patient and whether access is
     by break-glass, so the caller's audit row can be flagged."""
     patient = patient_in_organization(by, patient_id, chart_facts=chart_facts)
+    return patient, _access(by, patient, perm)
+
+
+def _access(by: Actor, patient: Patient, perm: Perm) -> bool:
     # A nurse or admin may open any patient of the organisation: the team is not read then.
     on_team = not held_organization_wide(by.roles, perm) and is_on_care_team(user_id=by.user.id, patient_id=patient.id)
     glass = (
@@ -121,7 +126,17 @@ def patient_for(
         and active_break_glass(user_id=by.user.id, patient_id=patient.id) is not None
     )
     require(by, perm, on_care_team=on_team, break_glass_active=glass, patient_id=patient.id)
-    return patient, glass
+    return glass
+
+
+def patient_allows(by: Actor, patient: Patient, perm: Perm) -> bool:
+    """Whether ``patient_for`` would give ``by`` this patient, already read by
+    ``patient_for`` for another permission, for ``perm`` (a button to show or not)."""
+    try:
+        _access(by, patient, perm)
+    except PermissionDenied:
+        return False
+    return True
 
 
 def access_annotations(by: Actor, patient_path: str = "patient") -> dict[str, Exists]:

@@ -20,11 +20,13 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from openkap.accounts.authz import Actor, require
 from openkap.accounts.models import Membership, Room, Site, User
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
+from openkap.compiled import CompiledRead, CompiledRows
 from openkap.core.authz import CLINICAL_ROLES, ORGANIZATION_WIDE_ROLES, Perm
 from openkap.patients.models import CareTeamMember, Patient
 from openkap.patients.selectors import patient_for
@@ -435,14 +437,17 @@ def late_cancellations_of_patient() -> Coalesce:
     return _count_of_patient(LATE_CANCELLED)
 
 
+_ATTENDANCE = {
+    "no_shows": Count("id", filter=NO_SHOW),
+    "cancellations": Count("id", filter=Q(status=Appointment.Status.CANCELLED)),
+    "late": Count("id", filter=LATE_CANCELLED),
+    "completed": Count("id", filter=Q(status=Appointment.Status.COMPLETED)),
+}
+
+
 def attendance(patient_id: int) -> Attendance:
     """No-show and cancellation counts of a patient (callers have checked access)."""
-    counts = Appointment.objects.filter(patient_id=patient_id).aggregate(
-        no_shows=Count("id", filter=NO_SHOW),
-        cancellations=Count("id", filter=Q(status=Appointment.Status.CANCELLED)),
-        late=Count("id", filter=LATE_CANCELLED),
-        completed=Count("id", filter=Q(status=Appointment.Status.COMPLETED)),
-    )
+    counts = Appointment.objects.filter(patient_id=patient_id).aggregate(**_ATTENDANCE)
     return Attendance(counts["no_shows"], counts["cancellations"], counts["late"], counts["completed"])
 
 
@@ -463,18 +468,60 @@ def _with_people(qs: QuerySet[Appointment]) -> QuerySet[Appointment]:
     return qs.select_related("site", "room", "dosing_session").prefetch_related("participants__user")
 
 
+def _of_patient(organization_id: int, patient_id: int) -> QuerySet[Appointment]:
+    return Appointment.objects.filter(organization_id=organization_id, patient_id=patient_id).select_related(
+        "site", "room", "dosing_session"
+    )
+
+
+def _past(organization_id: int, patient_id: int, now: datetime) -> QuerySet[Appointment]:
+    # -id last: appointments at the same start keep their place from page to page.
+    return _of_patient(organization_id, patient_id).filter(end__lt=now).order_by("-start", "-id")
+
+
+# The tab's reads, compiled once (ADR 0096): it shows the same few for every patient.
+_UPCOMING = CompiledRead(Appointment, lambda organization_id, patient_id, now: _of_patient(
+    organization_id, patient_id).filter(end__gte=now).order_by("start"), "organization_id", "patient_id",
+    datetimes=("now",))
+_PAST_FIRST_PAGE = CompiledRead(Appointment, lambda organization_id, patient_id, now: _past(
+    organization_id, patient_id, now)[:PAST_PER_PAGE], "organization_id", "patient_id", datetimes=("now",))
+# The attendance counts and the past list's length (the pager's count) in one read.
+_COUNTS = CompiledRows(Appointment, lambda organization_id, patient_id, now: Appointment.objects.filter(
+    patient_id=patient_id).values_list("patient_id").annotate(
+    **_ATTENDANCE, past=Count("id", filter=Q(organization_id=organization_id, end__lt=now))),
+    "organization_id", "patient_id", datetimes=("now",))
+
+
+class _Counted(Paginator):
+    """A pager whose length was read with the attendance counts."""
+
+    def __init__(self, object_list: QuerySet[Appointment], per_page: int, count: int):
+        super().__init__(object_list, per_page)
+        self.known_count = count
+
+    @cached_property
+    def count(self) -> int:
+        return self.known_count
+
+
 def patient_appointments(*, by: Actor, patient_id: int, past_page: int = 1) -> PatientAppointments:
     """Every upcoming appointment, and the past and cancelled ones newest first a page at a
     time (a page past the last is the last, as in the other paged lists)."""
     # With the chart header's facts: the tab shows the header (banner, tab strip).
     patient, glass = patient_for(by, patient_id, Perm.PATIENT_VIEW, chart_facts=True)
     now = timezone.now()
-    qs = Appointment.objects.filter(organization=by.organization, patient=patient).select_related(
-        "site", "room", "dosing_session"
-    )
-    upcoming = list(qs.filter(end__gte=now).order_by("start"))
-    # -id last: appointments at the same start keep their place from page to page.
-    past = Paginator(qs.filter(end__lt=now).order_by("-start", "-id"), PAST_PER_PAGE).get_page(past_page)
+    ids = {"organization_id": by.organization.id, "patient_id": patient.id}
+    upcoming = _UPCOMING.read(**ids, now=now)
+    # (patient, no-shows, cancellations, late, completed, past); no row: none at all.
+    _patient, *attended, past_count = next(iter(_COUNTS.read(**ids, now=now)), (patient.id, 0, 0, 0, 0, 0))
+    past = _Counted(_past(**ids, now=now), PAST_PER_PAGE, past_count).get_page(past_page)
+    # The first page (what the tab opens on) compiled; a later one as the pager slices it.
+    if not past_count:
+        past.object_list = []
+    elif past.number == 1:
+        past.object_list = _PAST_FIRST_PAGE.read(**ids, now=now)
+    else:
+        past.object_list = list(past.object_list)
     # Both lists' people in one read, and the patient they all belong to without one per row.
     prefetch_related_objects([*upcoming, *past], "participants__user")
     for appointment in (*upcoming, *past):
@@ -483,7 +530,7 @@ def patient_appointments(*, by: Actor, patient_id: int, past_page: int = 1) -> P
         by=by, action=AuditAction.VIEW, object_type="appointments", object_id=patient.id,
         patient_id=patient.id, break_glass=glass, detail={"past_page": past.number} if past.number > 1 else None,
     )
-    return PatientAppointments(patient, upcoming, past, attendance(patient.id), glass)
+    return PatientAppointments(patient, upcoming, past, Attendance(*attended), glass)
 
 
 def appointment_get(*, by: Actor, appointment_id: int) -> Appointment:

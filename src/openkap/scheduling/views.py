@@ -4,7 +4,7 @@ from datetime import date
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.forms import Form
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
@@ -21,7 +21,7 @@ from openkap.core.authz import CLINICAL_ROLES, Perm
 from openkap.dosing.models import DosingSession
 from openkap.patients.documents import pdf_response
 from openkap.patients.models import Patient
-from openkap.patients.selectors import chart_header, patient_for, patient_search
+from openkap.patients.selectors import chart_header, patient_allows, patient_for, patient_search
 from openkap.scheduling import documents, ics, selectors, services
 from openkap.scheduling.forms import (
     FIELD_OF_ERROR,
@@ -282,7 +282,7 @@ def _patient_appointments(
     data = selectors.patient_appointments(by=actor, patient_id=patient_id, past_page=page_number(request))
     # The appointments' read is checked and audited: the header does not read the chart again.
     chart = chart_header(by=actor, patient=data.patient, via_break_glass=data.via_break_glass)
-    can_book = actor.can(Perm.APPOINTMENT_BOOK) and _may_book(actor, patient_id)
+    can_book = actor.can(Perm.APPOINTMENT_BOOK) and patient_allows(actor, data.patient, Perm.APPOINTMENT_BOOK)
     return TemplateResponse(
         request, "scheduling/patient_appointments.html",
         {"chart": chart, "patient": chart.patient, "data": data, "attendance": data.attendance, "can_book": can_book,
@@ -302,14 +302,6 @@ def patient_letter(request: WebRequest, actor: Actor, patient_id: int) -> HttpRe
 @patient_view
 def portal_letter(request: WebRequest, actor: Actor, patient: Patient) -> HttpResponse:
     return pdf_response(*documents.appointment_letter_pdf(by=actor))
-
-
-def _may_book(actor: Actor, patient_id: int) -> bool:
-    try:
-        patient_for(actor, patient_id, Perm.APPOINTMENT_BOOK)
-    except PermissionDenied:
-        return False
-    return True
 
 
 @require_POST

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
+from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -13,6 +15,7 @@ from openkap.accounts.authz import Actor, Denied, require
 from openkap.accounts.models import Membership, User
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
+from openkap.compiled import CompiledRead
 from openkap.core.authz import CLINICAL_ROLES, Perm, Role
 from openkap.core.digest import sha256_hex
 from openkap.patients.models import Patient
@@ -101,12 +104,21 @@ def calendar_feed_revoke(*, by: Actor, feed_id: int) -> CalendarFeed:
         return _revoke(by, feed)
 
 
+def _active_feeds(organization_id: int, **owner: Any) -> QuerySet[CalendarFeed]:
+    return CalendarFeed.objects.filter(organization_id=organization_id, revoked_at__isnull=True, **owner).order_by(
+        "-created_at")
+
+
+# The patient's, read on every Appointments tab a booker opens: compiled once (ADR 0096).
+_PATIENT_FEED = CompiledRead(CalendarFeed, lambda organization_id, patient_id: _active_feeds(
+    organization_id, patient_id=patient_id)[:1], "organization_id", "patient_id")
+
+
 def active_feed(*, by: Actor, patient_id: int | None = None) -> CalendarFeed | None:
     """The actor's own active feed, or the patient's (callers have checked access)."""
-    owner = {"patient_id": patient_id} if patient_id is not None else {"user": by.user}
-    return CalendarFeed.objects.filter(
-        organization=by.organization, revoked_at__isnull=True, **owner
-    ).order_by("-created_at").first()
+    if patient_id is not None:
+        return _PATIENT_FEED.first(organization_id=by.organization.id, patient_id=patient_id)
+    return _active_feeds(by.organization.id, user=by.user).first()
 
 
 def portal_calendar_feed_revoke(*, by: Actor, patient: Patient) -> None:
