@@ -8,10 +8,10 @@ from collections.abc import Iterable
 from html import escape as _escape
 
 from django import template
-from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 
 from openkap.patients.models import Patient
+from openkap.web.templatetags.addresses import around_id
 
 register = template.Library()
 
@@ -22,14 +22,9 @@ def escape(value: str) -> str:
     return _escape(str(value))
 
 
-# The chart's address with a placeholder id, reversed once per page rather than per row.
-_ID = 918273645546372819  # 18 digits: the id converter's longest
-
-
 @register.simple_tag
 def patient_rows(patients: Iterable[Patient]) -> SafeString:
-    chart = reverse("patients:chart", args=[_ID])
-    before, after = chart.split(str(_ID))
+    before, after = around_id("patients:chart", None)  # reversed once per process (ADR 0115)
     out = []
     for p in patients:
         given = p.preferred_name or p.legal_given_name
