@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -13,6 +14,7 @@ from django.template import Context
 from django.template.base import render_value_in_context
 from django.template.defaultfilters import floatformat, upper
 from django.template.defaultfilters import time as time_filter
+from django.template.defaulttags import CsrfTokenNode
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import template_localtime  # type: ignore[attr-defined]  # missing from django-stubs
 
@@ -36,13 +38,11 @@ def dec(value: object) -> str:
     return text
 
 
-@register.simple_tag(takes_context=True)
-def board_tiles(context: Context, board: Any, can_record: object, can_order: object) -> SafeString:
-    """The monitoring board's tiles, as the template loop wrote them (ADR 0101): every value
-    goes through the template engine's own output (localised, escaped) and filters."""
-    # The engine's output without its generic dispatch for the commonest values (ADR 0115),
-    # the same text: a str escaped as conditional_escape does, an int as number_format
-    # writes it when thousands are not grouped, a datetime's "H:i" as the time filter.
+def _writers(context: Context) -> tuple[Callable[[object], str], Callable[[object], str]]:
+    """The template engine's output of a value (``{{ value }}``: localised, escaped) and of
+    ``{{ value|time:"H:i" }}``. The commonest values skip the engine's generic dispatch
+    with the same text (ADR 0115): a str escaped as conditional_escape escapes it, an int
+    as number_format writes it when thousands are not grouped, a datetime's hour and minute."""
     grouped = settings.USE_THOUSAND_SEPARATOR
 
     def out(value: object) -> str:
@@ -58,6 +58,14 @@ def board_tiles(context: Context, board: Any, can_record: object, can_order: obj
             return f"{local.hour:02d}:{local.minute:02d}"
         return out(time_filter(local, "H:i"))
 
+    return out, hhmm
+
+
+@register.simple_tag(takes_context=True)
+def board_tiles(context: Context, board: Any, can_record: object, can_order: object) -> SafeString:
+    """The monitoring board's tiles, as the template loop wrote them (ADR 0101): every value
+    goes through the template engine's output (localised, escaped) and filters."""
+    out, hhmm = _writers(context)
     if not board.rows:
         return mark_safe(f'<p class="muted">No session in progress at {out(board.site.name)}.</p>\n')  # noqa: S308
     before, after = around_id("dosing:session", current_app(context))
@@ -114,5 +122,33 @@ def board_tiles(context: Context, board: Any, can_record: object, can_order: obj
             + f'\n      <a class="button secondary" href="{url}">Open</a>'
             "\n    </div>"
             "\n  </article>\n"
+        )
+    return mark_safe("".join(parts))  # noqa: S308 - every value above went through the engine's escaping
+
+
+@register.simple_tag(takes_context=True)
+def arrival_rows(context: Context, board: Any, can_record: object) -> SafeString:
+    """The rows of today's arrivals, as the template loop wrote them (ADR 0115): values
+    written as the tiles write theirs, the CSRF field by the ``{% csrf_token %}`` tag."""
+    if not board.arriving:
+        return mark_safe('<tr><td colspan="5" class="muted">No one else is booked today.</td></tr>')
+    out, hhmm = _writers(context)
+    app = current_app(context)
+    session_before, session_after = around_id("dosing:session", app)
+    check_in_before, check_in_after = around_id("dosing:check_in", app)
+    csrf = CsrfTokenNode().render(context) if can_record else ""  # the request's one token
+    parts = []
+    for a in board.arriving:
+        s = a.session
+        name = out(s.patient.display_name)
+        room = out(s.room.name) if s.room is not None and s.room.name else "—"
+        check_in = (f'<form method="post" action="{out(f"{check_in_before}{s.id}{check_in_after}")}">{csrf}'
+                    f'<button type="submit" aria-label="Check in {name}">Check in</button></form>'
+                    if can_record else "")
+        parts.append(
+            f'\n  <tr data-testid="arrival-{out(s.id)}"><td>{hhmm(s.scheduled_start)}</td>'
+            f'<td><a href="{out(f"{session_before}{s.id}{session_after}")}">{name}</a></td>'
+            f"<td>{out(a.route_label)}</td><td>{room}</td>"
+            f"\n    <td>{check_in}</td></tr>\n  "
         )
     return mark_safe("".join(parts))  # noqa: S308 - every value above went through the engine's escaping
