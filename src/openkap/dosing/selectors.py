@@ -18,6 +18,7 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    prefetch_related_objects,
 )
 from django.http import Http404
 from django.template.defaultfilters import floatformat
@@ -576,14 +577,17 @@ def board_fingerprint(board: Board, *context: object) -> str:
     return sha256_hex(repr((facts, context)))
 
 
+_PATIENT_SESSIONS = CompiledRead(DosingSession, lambda patient_id: DosingSession.objects.filter(
+    patient_id=patient_id).select_related("protocol_version", "site", "room").order_by("-scheduled_start", "-id"),
+    "patient_id")
+
+
 def sessions_of_patient(*, by: Actor, patient_id: int) -> tuple[Patient, list[DosingSession], bool]:
     """A patient's dosing sessions, newest first (the chart's Medicine sessions tab); the
     patient with the chart header's facts."""
     patient, glass = patient_for(by, patient_id, Perm.DOSING_VIEW, chart_facts=True)
-    sessions = list(
-        DosingSession.objects.filter(patient=patient).select_related("protocol_version", "site", "room")
-        .prefetch_related("orders", "adverse_events").order_by("-scheduled_start", "-id")
-    )
+    sessions = _PATIENT_SESSIONS.read(patient_id=patient.id)
+    prefetch_related_objects(sessions, "orders", "adverse_events")
     audit_record(by=by, action=AuditAction.VIEW, object_type="dosing_sessions", object_id=patient.id,
                  patient_id=patient.id, break_glass=glass)
     return patient, sessions, glass

@@ -33,7 +33,7 @@ from openkap.core.pathway.guards import BOOKABLE_STATES
 from openkap.core.pathway.integration import DEFAULT_INTEGRATION_WINDOW_DAYS, DosingRecord
 from openkap.pathway.models import EligibilityDecision, Episode, EpisodeTransition, TreatmentPlan
 from openkap.patients.models import Patient
-from openkap.patients.selectors import Chart, patient_for, visible_patients
+from openkap.patients.selectors import Chart, chart_header, patient_for, visible_patients
 
 from .intake import eligibility_in_force
 from .integration import _dosing_record, integration_due
@@ -73,24 +73,13 @@ def episode_view(*, by: Actor, patient_id: int, part: str = "episode") -> Episod
     """Open a pathway page (``part`` names it in the audit log): checked and audited; the
     patient with the chart header's facts."""
     patient, glass = patient_for(by, patient_id, Perm.CLINICAL_VIEW, chart_facts=True)
-    weights = list(patient.weights.select_related("recorded_by")[:5])
-    care_team = list(
-        patient.care_team.filter(ended_at__isnull=True).select_related("user").order_by("role")
-    )
     episode = current_episode(patient)
     audit_record(
         by=by, action=AuditAction.VIEW, object_type=part,
         object_id=episode.id if episode else "", patient_id=patient.id, break_glass=glass,
     )
-    chart = Chart(
-        patient=patient,
-        latest_weight=weights[0] if weights else None,
-        weights=weights,
-        care_team=care_team,
-        age=patient.age_on(timezone.localdate()),
-        via_break_glass=glass,
-    )
-    return EpisodeView(chart, episode)
+    # The header's latest weight and care team, compiled reads (only the chart page lists weights).
+    return EpisodeView(chart_header(by=by, patient=patient, via_break_glass=glass), episode)
 
 
 @dataclass(frozen=True)
