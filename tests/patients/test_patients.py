@@ -293,3 +293,28 @@ def test_search_is_refused_without_patient_view(researcher, org, as_actor, patie
     with pytest.raises(Denied):
         selectors.patient_search(by=as_actor(researcher, org), query=query)
     assert not AuditEvent.objects.filter(action=AuditAction.SEARCH).exists()
+
+
+def test_the_chart_reads_heights_and_the_invitation_only_for_a_patient_with_some(
+    nurse, therapist, org, as_actor, patient, client_for
+):
+    """The chart page's patient carries whether it has heights and an invitation (ADR 0116):
+    with none, neither is read (two queries fewer) and the page says so; with some, the
+    page shows them as before."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client, url = client_for(nurse), reverse("patients:chart", args=[patient.id])
+    client.get(url)  # the session's first save
+    with CaptureQueriesContext(connection) as none:
+        html = client.get(url).content.decode()
+    assert "No height recorded." in html
+    assert "No portal access" in html
+    services.height_record(by=as_actor(nurse, org), patient_id=patient.id, value="171.5", unit="cm",
+                           measured_on=date(2026, 1, 2))
+    services.portal_invite(by=as_actor(therapist, org), patient_id=patient.id, email="maya@example.org")
+    with CaptureQueriesContext(connection) as some:
+        html = client.get(url).content.decode()
+    assert "<td>2026-01-02</td><td>171.50</td><td>171.5 cm</td>" in html
+    assert "link emailed to maya@example.org" in html
+    assert len(some) == len(none) + 2

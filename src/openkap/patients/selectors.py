@@ -64,6 +64,13 @@ _PATIENT = CompiledRead(Patient, lambda patient_id, organization_id: Patient.obj
 _PATIENT_WITH_FACTS = CompiledRead(Patient, lambda patient_id, organization_id: Patient.objects.filter(
     id=patient_id, organization_id=organization_id).annotate(**CHART_FACTS).order_by("pk")[:1],
     "patient_id", "organization_id")
+# The chart's own page: with two facts more, so that it reads heights and the latest portal
+# invitation only for a patient who has any (most have neither; ADR 0116).
+_PATIENT_FOR_OVERVIEW = CompiledRead(Patient, lambda patient_id, organization_id: Patient.objects.filter(
+    id=patient_id, organization_id=organization_id).annotate(
+    **CHART_FACTS, chart_has_heights=Exists(HeightMeasurement.objects.filter(patient_id=OuterRef("pk"))),
+    chart_has_invitation=Exists(PortalInvitation.objects.filter(patient_id=OuterRef("pk")))).order_by("pk")[:1],
+    "patient_id", "organization_id")
 _WEIGHTS = CompiledRead(WeightMeasurement, lambda patient_id: WeightMeasurement.objects.filter(
     patient_id=patient_id).select_related("recorded_by")[:20], "patient_id")
 _LATEST_WEIGHT = CompiledRead(WeightMeasurement, lambda patient_id: WeightMeasurement.objects.filter(
@@ -88,11 +95,12 @@ def care_team_of(patient: Patient) -> list[CareTeamMember]:
     return members
 
 
-def patient_in_organization(by: Actor, patient_id: int, *, chart_facts: bool = False) -> Patient:
+def patient_in_organization(by: Actor, patient_id: int, *, chart_facts: bool = False,
+                            overview: bool = False) -> Patient:
     """The patient, or 404 when it is not in the actor's organisation. Reveals
     nothing but existence, so it is not a read of patient data (with ``chart_facts``,
-    the caller's audited read covers them)."""
-    read = _PATIENT_WITH_FACTS if chart_facts else _PATIENT
+    or the chart page's ``overview`` facts, the caller's audited read covers them)."""
+    read = _PATIENT_FOR_OVERVIEW if overview else _PATIENT_WITH_FACTS if chart_facts else _PATIENT
     patient = read.first(patient_id=patient_id, organization_id=by.organization.id)
     if patient is None:
         raise Http404("No such patient in your organisation.")
@@ -108,12 +116,12 @@ def portal_patient(by: Actor) -> Patient:
 
 
 def patient_for(
-    by: Actor, patient_id: int, perm: Perm = Perm.PATIENT_VIEW, *, chart_facts: bool = False
+    by: Actor, patient_id: int, perm: Perm = Perm.PATIENT_VIEW, *, chart_facts: bool = False, overview: bool = False
 ) -> tuple[Patient, bool]:
     """Fetch a patient for ``perm``: 404 outside the actor's organisation, 403 outside
     the care team (unless broken glass). Returns the patient and whether access is
     by break-glass, so the caller's audit row can be flagged."""
-    patient = patient_in_organization(by, patient_id, chart_facts=chart_facts)
+    patient = patient_in_organization(by, patient_id, chart_facts=chart_facts, overview=overview)
     return patient, _access(by, patient, perm)
 
 
@@ -192,9 +200,10 @@ class PortalAccess:
         return self.status in {"invited", "active"}
 
 
-def portal_access_of(patient: Patient) -> PortalAccess:
-    """Part of a chart read (the caller has checked and audits it)."""
-    latest = _LATEST_INVITATION.first(patient_id=patient.id)
+def portal_access_of(patient: Patient, *, invited: bool = True) -> PortalAccess:
+    """Part of a chart read (the caller has checked and audits it). ``invited=False``: the
+    caller knows the patient has never been invited (no invitation is read)."""
+    latest = _LATEST_INVITATION.first(patient_id=patient.id) if invited else None
     membership = (
         Membership.objects.filter(organization_id=patient.organization_id, user_id=patient.user_id, role=Role.PATIENT)
         .select_related("user")
@@ -245,9 +254,9 @@ class Chart:
 
 def patient_chart(*, by: Actor, patient_id: int) -> Chart:
     """Opening a chart is a read of patient data: audited (the header's facts with it)."""
-    patient, glass = patient_for(by, patient_id, chart_facts=True)
+    patient, glass = patient_for(by, patient_id, overview=True)
     weights = _WEIGHTS.read(patient_id=patient.id)
-    heights = _HEIGHTS.read(patient_id=patient.id)
+    heights = _HEIGHTS.read(patient_id=patient.id) if patient.chart_has_heights else []  # type: ignore[attr-defined]
     care_team = _CARE_TEAM.read(patient_id=patient.id)
     audit_record(
         by=by, action=AuditAction.VIEW, object_type="patient", object_id=patient.id,
@@ -261,7 +270,7 @@ def patient_chart(*, by: Actor, patient_id: int) -> Chart:
         care_team=care_team,
         age=patient.age_on(timezone.localdate()),
         via_break_glass=glass,
-        portal=portal_access_of(patient),
+        portal=portal_access_of(patient, invited=patient.chart_has_invitation),  # type: ignore[attr-defined]
     )
 
 
