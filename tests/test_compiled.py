@@ -89,8 +89,8 @@ def test_each_compiled_read_gives_what_its_queryset_gives(demo_clinic):
     users = [*User.objects.values_list("id", flat=True), 0]
     rows = {}
     for name, read in READS.items():
-        if name in BOARD_READS | SITE_READS | set(SESSION_READS) | APPOINTMENT_READS | {
-                SESSION, WEB_SESSION_READ, PATIENTS_BY_ID, FEED_READ}:
+        if name in (BOARD_READS | SITE_READS | set(SESSION_READS) | APPOINTMENT_READS | CALENDAR_READS
+                    | PORTAL_READS | {SESSION, WEB_SESSION_READ, PATIENTS_BY_ID, FEED_READ}):
             continue  # their own tests below (datetimes, lists of ids; a site's id; text)
         if read.ids == ("episode_id",):
             ids_of_case = [{"episode_id": e} for e in episodes]
@@ -249,6 +249,87 @@ def test_each_site_read_gives_what_its_queryset_gives(demo_clinic):
     for name in SITE_READS:
         for site in sites:
             rows[name] += _same(READS[name], site_id=site)
+    assert all(rows.values()), rows
+
+
+# The calendar's reads (ADR 0118): an organisation's sites, rooms and clinical staff, a site's
+# day, a clinician's first appointment of a day, the participants of a list of appointments.
+CALENDAR_READS = {f"openkap.scheduling.selectors.{name}" for name in
+                  ("_CLINICAL_MEMBERSHIPS", "_CALENDAR_SITES", "_CALENDAR_ROOMS", "_FIRST_OF_THE_DAY", "_SITE_DAY",
+                   "_PARTICIPANTS")}
+
+
+def test_each_calendar_read_gives_what_its_queryset_gives(demo_clinic):
+    """Every site and clinician of the demo on every day it has appointments (and the day
+    before), in the clinic's zone and in UTC; another organisation and none."""
+    from zoneinfo import ZoneInfo
+
+    from openkap.scheduling.models import Appointment, Participant
+
+    org = demo_clinic.report.organization
+    read = {name.rsplit(".", 1)[1]: READS[name] for name in CALENDAR_READS}
+    rows = dict.fromkeys(CALENDAR_READS, 0)
+
+    def same(name: str, **values: Any) -> None:
+        rows[f"openkap.scheduling.selectors.{name}"] += _same(read[name], **values)
+
+    organizations = [org.id, org.id + 1000, 0]
+    sites = [*Site.objects.filter(organization=org).values_list("id", flat=True), 0]
+    users = list(Participant.objects.filter(organization=org).values_list("user_id", flat=True).distinct())
+    assert users, "the demo books appointments with staff"
+    for organization_id in organizations:
+        same("_CLINICAL_MEMBERSHIPS", organization_id=organization_id)
+        same("_CALENDAR_SITES", organization_id=organization_id)
+        for site in sites:
+            same("_CALENDAR_ROOMS", organization_id=organization_id, site_id=site)
+    appointments = list(Appointment.objects.filter(organization=org).order_by("start"))
+    # A cancelled one is left off every day's grid.
+    Appointment.objects.filter(id=appointments[0].id).update(status=Appointment.Status.CANCELLED)
+    days = {timezone.localtime(a.start).replace(hour=0, minute=0, second=0, microsecond=0) for a in appointments}
+    for zone in (timezone.get_current_timezone(), ZoneInfo("UTC")):
+        for day in sorted(days):
+            for start in (day.astimezone(zone), (day - timedelta(days=1)).astimezone(zone)):
+                end = start + timedelta(days=1)
+                for site in sites:
+                    same("_SITE_DAY", organization_id=org.id, site_id=site, start=start, end=end)
+                for user in [*users, 0]:
+                    same("_FIRST_OF_THE_DAY", organization_id=org.id, user_id=user, start=start, end=end)
+    for ids in _id_lists([a.id for a in appointments]):
+        same("_PARTICIPANTS", appointment_ids=ids)
+    assert all(rows.values()), rows
+
+
+# The portal home's reads (ADR 0118): the patient's own record, questionnaires due, next appointments.
+PORTAL_READS = {"openkap.patients.selectors._PORTAL_PATIENT", "openkap.measures.selectors._PORTAL_DUE",
+                "openkap.scheduling.selectors._PORTAL_NEXT"}
+
+
+def test_each_portal_read_gives_what_its_queryset_gives(demo_clinic):
+    """Every patient of the demo (and its users, staff or none), at several instants: due
+    questionnaires (some with a draft) and upcoming appointments come and go."""
+    from openkap.measures.models import MeasureAssignment, MeasureDraft
+    from openkap.scheduling.models import Appointment
+
+    org = demo_clinic.report.organization
+    rows = dict.fromkeys(PORTAL_READS, 0)
+    patients = list(Patient.objects.filter(organization=org))
+    assignment = MeasureAssignment.objects.filter(organization=org, completed_at__isnull=True).first()
+    MeasureDraft.objects.create(organization=org, assignment=assignment, answers={"1": 2}, via="portal")
+    for user in [*User.objects.values_list("id", flat=True), 0]:
+        for organization_id in (org.id, org.id + 1000):
+            rows["openkap.patients.selectors._PORTAL_PATIENT"] += _same(
+                READS["openkap.patients.selectors._PORTAL_PATIENT"], user_id=user, organization_id=organization_id)
+    instants = sorted({a.due_at for a in MeasureAssignment.objects.filter(organization=org)}
+                      | {a.end for a in Appointment.objects.filter(organization=org)})
+    instants = [timezone.now(), *instants[:: max(1, len(instants) // 6)]]
+    for patient in patients:
+        for now in instants:
+            rows["openkap.measures.selectors._PORTAL_DUE"] += _same(
+                READS["openkap.measures.selectors._PORTAL_DUE"], patient_id=patient.id, now=now)
+            for organization_id in (org.id, org.id + 1000):
+                rows["openkap.scheduling.selectors._PORTAL_NEXT"] += _same(
+                    READS["openkap.scheduling.selectors._PORTAL_NEXT"], organization_id=organization_id,
+                    patient_id=patient.id, now=now)
     assert all(rows.values()), rows
 
 

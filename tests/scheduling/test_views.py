@@ -1,5 +1,6 @@
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 
 from openkap.audit.models import AuditAction, AuditEvent
 from openkap.core.authz import Role
@@ -44,6 +45,22 @@ def test_nurse_sees_every_name_and_people_columns(two_patients_booked, nurse, cl
     assert unassigned_patient.display_name in html
     assert "Theo Therapist" in html
     assert "Nell Nurse" in html
+
+
+def test_a_calendar_block_writes_its_times_kind_status_and_link(two_patients_booked, nurse, client_for, patient, site):
+    """The block's values the selector writes once (ADR 0118): local times, the kind's and a
+    status's label (none for a booked one), the appointment's address, each escaped."""
+    mine, theirs = two_patients_booked
+    Appointment.objects.filter(id=theirs.id).update(status=Appointment.Status.NO_SHOW)
+    patient.legal_given_name = "Ann <b> & Co"
+    patient.save(update_fields=["legal_given_name"])
+    html = client_for(nurse).get(calendar_url(date=at(1, 0).date().isoformat(), site=site.id)).content.decode()
+    name = escape(patient.display_name)
+    assert f'<a href="{reverse("scheduling:appointment", args=[mine.id])}" class="cal-block kind-preparation status-booked"' in html
+    assert f'title="10:00–11:00 {name} · Preparation session · Therapy room A · Theo Therapist">' in html
+    assert '<span class="meta">10:00–11:00</span>' in html
+    assert "<span class=\"meta\">09:00–09:30 · No-show</span>" in html
+    assert "<b>" not in html.split('class="cal-grid"')[1]
 
 
 def test_htmx_navigation_gets_the_calendar_partial(two_patients_booked, therapist, client_for):

@@ -313,19 +313,22 @@ class PortalItem:
     total_items: int
 
 
+# What the portal home lists, on every visit of every patient (ADR 0118).
+_PORTAL_DUE = CompiledRead(MeasureAssignment, lambda patient_id, now: MeasureAssignment.objects.filter(
+    patient_id=patient_id, completed_at__isnull=True, cancelled_at__isnull=True, due_at__lte=now,
+).select_related("draft").order_by("overdue_at", "id"), "patient_id", datetimes=("now",))
+
+
 def portal_questionnaires(*, by: Actor) -> list[PortalItem]:
     """The patient's questionnaires to complete now (self-report ones they may answer)."""
     patient = portal_patient(by)
     now = timezone.now()
     items = []
-    for a in (
-        MeasureAssignment.objects.filter(
-            patient=patient, completed_at__isnull=True, cancelled_at__isnull=True, due_at__lte=now
-        )
-        .select_related("draft")
-        .order_by("overdue_at", "id")
-    ):
-        instrument = licensed.instrument_for(patient.organization_id, a.instrument_id)
+    due = _PORTAL_DUE.read(patient_id=patient.id, now=now)
+    # The clinic's wording read once, not once per questionnaire.
+    instruments = licensed.instruments_for(patient.organization_id, {a.instrument_id for a in due})
+    for a in due:
+        instrument = instruments[a.instrument_id]
         if not presentation.patient_can_complete(instrument):
             continue
         draft = getattr(a, "draft", None)

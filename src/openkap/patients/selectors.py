@@ -82,6 +82,9 @@ _CARE_TEAM = CompiledRead(CareTeamMember, lambda patient_id: CareTeamMember.obje
 # A search page's patients by id (what ``in_bulk`` reads), compiled once per page length.
 _PATIENTS_BY_ID = CompiledRead(Patient, lambda patient_ids: Patient.objects.filter(id__in=patient_ids).order_by(),
                                lists=("patient_ids",))
+# Every portal page reads it (ADR 0118).
+_PORTAL_PATIENT = CompiledRead(Patient, lambda user_id, organization_id: Patient.objects.filter(
+    user_id=user_id, organization_id=organization_id).order_by("pk")[:1], "user_id", "organization_id")
 _LATEST_INVITATION = CompiledRead(PortalInvitation, lambda patient_id: PortalInvitation.objects.filter(
     patient_id=patient_id).order_by("-created_at")[:1], "patient_id")
 
@@ -109,7 +112,7 @@ def patient_in_organization(by: Actor, patient_id: int, *, chart_facts: bool = F
 
 def portal_patient(by: Actor) -> Patient:
     """The patient record of a signed-in patient (the portal reads and writes act on it only)."""
-    patient = Patient.objects.filter(user=by.user, organization=by.organization).first()
+    patient = _PORTAL_PATIENT.first(user_id=by.user.id, organization_id=by.organization.id)
     if patient is None:
         raise Denied("This page is for patients of the clinic.")
     return patient

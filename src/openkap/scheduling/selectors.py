@@ -19,6 +19,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 from django.http import Http404
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 
@@ -37,6 +38,7 @@ from openkap.scheduling.models import (
     AppointmentMove,
     AppointmentType,
     CalendarFeed,
+    Participant,
 )
 from openkap.scheduling.services import LATE_CANCELLATION
 
@@ -92,17 +94,45 @@ def _audit_seen(by: Actor, what: str, seen: set[int], detail: dict[str, object])
     )
 
 
+# The calendar's reads, each page the same few: compiled once (ADR 0096, 0118).
+_CLINICAL_MEMBERSHIPS = CompiledRead(Membership, lambda organization_id: Membership.objects.filter(
+    organization_id=organization_id, is_active=True, user__is_active=True,
+    role__in=sorted(r.value for r in CLINICAL_ROLES),
+).select_related("user").order_by("user__full_name", "role"), "organization_id")
+_CALENDAR_SITES = CompiledRead(Site, lambda organization_id: Site.objects.filter(
+    organization_id=organization_id, is_active=True).order_by("name"), "organization_id")
+_CALENDAR_ROOMS = CompiledRead(Room, lambda organization_id, site_id: Room.objects.filter(
+    organization_id=organization_id, site_id=site_id, is_active=True).order_by("kind", "name"),
+    "organization_id", "site_id")
+_FIRST_OF_THE_DAY = CompiledRead(Appointment, lambda organization_id, user_id, start, end: Appointment.objects.filter(
+    organization_id=organization_id, participants__user_id=user_id, start__gte=start, start__lt=end,
+    site__is_active=True,
+).exclude(status=Appointment.Status.CANCELLED).select_related("site").order_by("start")[:1],
+    "organization_id", "user_id", datetimes=("start", "end"))
+
+
+def _calendar_appointments(organization_id: int, start: datetime, end: datetime) -> QuerySet[Appointment]:
+    return (
+        Appointment.objects.filter(organization_id=organization_id, start__lt=end, end__gt=start)
+        .exclude(status=Appointment.Status.CANCELLED)
+        .select_related("patient", "room", "site")
+        .order_by("start")
+    )
+
+
+_SITE_DAY = CompiledRead(Appointment, lambda organization_id, site_id, start, end: _calendar_appointments(
+    organization_id, start, end).filter(site_id=site_id), "organization_id", "site_id", datetimes=("start", "end"))
+# Who is booked for each appointment, by appointment then as booked (the prefetch this
+# replaces read them in that order: the index on the appointment, then the row id).
+_PARTICIPANTS = CompiledRead(Participant, lambda appointment_ids: Participant.objects.filter(
+    appointment_id__in=appointment_ids).select_related("user").order_by("appointment_id", "id"),
+    lists=("appointment_ids",))
+
+
 def clinical_staff(organization_id: int) -> list[tuple[User, list[str]]]:
     """Therapists, nurses and prescribers of the organisation, with their roles."""
     staff: dict[int, tuple[User, list[str]]] = {}
-    for m in (
-        Membership.objects.filter(
-            organization_id=organization_id, is_active=True, user__is_active=True,
-            role__in=[r.value for r in CLINICAL_ROLES],
-        )
-        .select_related("user")
-        .order_by("user__full_name", "role")
-    ):
+    for m in _CLINICAL_MEMBERSHIPS.read(organization_id=organization_id):
         staff.setdefault(m.user_id, (m.user, []))[1].append(m.role)
     return list(staff.values())
 
@@ -128,6 +158,13 @@ class Block:
     visible: bool
     staff: str
     room: str
+    # What the block writes, made once here: the template's `time` filter and
+    # get_*_display cost most of the grid (ADR 0118).
+    starts: str = ""  # "HH:MM", local time
+    ends: str = ""
+    kind_label: str = ""
+    status_label: str = ""  # empty for a booked appointment
+    href: str = ""  # the appointment's page, where the patient's name shows
 
     @property
     def style(self) -> str:
@@ -203,16 +240,8 @@ def _minute_of_day(moment: datetime, day: date) -> int:
 def _where_the_actor_works(by: Actor, day: date) -> Site | None:
     """The site of the actor's first appointment that day: where a clinician wants to look."""
     start = _local_start(day)
-    first = (
-        Appointment.objects.filter(
-            organization=by.organization, participants__user=by.user, start__gte=start,
-            start__lt=start + timedelta(days=1), site__is_active=True,
-        )
-        .exclude(status=Appointment.Status.CANCELLED)
-        .select_related("site")
-        .order_by("start")
-        .first()
-    )
+    first = _FIRST_OF_THE_DAY.first(organization_id=by.organization.id, user_id=by.user.id, start=start,
+                                    end=start + timedelta(days=1))
     return first.site if first else None
 
 
@@ -228,9 +257,19 @@ def _calendar_site(by: Actor, anchor: date, sites: list[Site], site_id: int | No
 
 
 Placements = list[tuple[Appointment, int]]
+_ID = 918273645546372819  # a placeholder id the address is reversed with (the id converter's longest)
+People = dict[int, list[Participant]]  # each appointment's participants, with their users
 
 
-def _day_columns(appointments: list[Appointment], site: Site | None, mode: str, rooms: list[Room],
+def _people_of(appointments: list[Appointment]) -> People:
+    people: People = {a.id: [] for a in appointments}
+    if appointments:
+        for p in _PARTICIPANTS.read(appointment_ids=list(people)):
+            people[p.appointment_id].append(p)
+    return people
+
+
+def _day_columns(appointments: list[Appointment], people: People, site: Site | None, mode: str, rooms: list[Room],
                  staff: list[tuple[User, list[str]]]) -> tuple[list[Column], Placements]:
     """A day: one column per room of the site (and one for appointments without a room),
     or one per clinician."""
@@ -248,14 +287,14 @@ def _day_columns(appointments: list[Appointment], site: Site | None, mode: str, 
     index = {u.id: i for i, (u, _) in enumerate(staff)}
     columns = [Column(f"user:{u.id}", u.full_name, ", ".join(roles), f"lead={u.id}") for u, roles in staff]
     for a in appointments:
-        for p in a.participants.all():
+        for p in people[a.id]:
             if p.user_id in index:
                 placements.append((a, index[p.user_id]))
     return columns, placements
 
 
 def _week_columns(by: Actor, qs: QuerySet[Appointment], days: list[date], rooms: list[Room],
-                  resource: str) -> tuple[list[Column], Placements, str]:
+                  resource: str) -> tuple[list[Appointment], list[Column], Placements, str]:
     """A week of one room or one clinician (the actor, if a clinician), a column a day."""
     kind, _, raw_id = resource.partition(":")
     if kind not in {"room", "user"} or not raw_id.isdigit():
@@ -267,11 +306,12 @@ def _week_columns(by: Actor, qs: QuerySet[Appointment], days: list[date], rooms:
     book = f"room={object_id}" if kind == "room" else f"lead={object_id}"
     columns = [Column(d.isoformat(), f"{d:%a %d %b}", "", book) for d in days]
     placements: Placements = []
-    for a in qs:
+    appointments = list(qs)
+    for a in appointments:
         for i, d in enumerate(days):
             if _minute_of_day(a.start, d) < 24 * 60 and _minute_of_day(a.end, d) > 0:
                 placements.append((a, i))
-    return columns, placements, resource
+    return appointments, columns, placements, resource
 
 
 def _grid(days: list[date], view: str, columns: list[Column],
@@ -299,10 +339,15 @@ def _grid(days: list[date], view: str, columns: list[Column],
     return first, last, hours, slots
 
 
-def _blocks(placements: Placements, days: list[date], view: str, first: int, last: int,
+def _blocks(placements: Placements, people: People, days: list[date], view: str, first: int, last: int,
             seen: set[int]) -> list[Block]:
     """Each appointment placed on the grid; the patient's name only where the actor may see it."""
     blocks = []
+    # A label is a translation looked up per call: once per kind and status a page.
+    kinds: dict[str, str] = {}
+    statuses: dict[str, str] = {Appointment.Status.BOOKED: ""}
+    # The appointment page's address reversed once a page, not once a block.
+    before, after = reverse("scheduling:appointment", args=[_ID]).split(str(_ID))
     for a, col in placements:
         d = days[col] if view == "week" else days[0]
         top = max(_minute_of_day(a.start, d), first)
@@ -315,8 +360,14 @@ def _blocks(placements: Placements, days: list[date], view: str, first: int, las
             row_end=2 + max(-(-(bottom - first) // SLOT_MINUTES), (top - first) // SLOT_MINUTES + 1),
             title=a.patient.display_name if visible else "Booked",
             visible=visible,
-            staff=", ".join(p.user.full_name for p in a.participants.all()),
+            staff=", ".join(p.user.full_name for p in people[a.id]),
             room=a.room.name if a.room else "No room",
+            starts=f"{timezone.localtime(a.start):%H:%M}",
+            ends=f"{timezone.localtime(a.end):%H:%M}",
+            kind_label=kinds[a.kind] if a.kind in kinds else kinds.setdefault(a.kind, a.get_kind_display()),
+            status_label=(statuses[a.status] if a.status in statuses
+                          else statuses.setdefault(a.status, a.get_status_display())),
+            href=f"{before}{a.id}{after}" if visible else "",
         ))
     return blocks
 
@@ -336,35 +387,31 @@ def calendar(
     require(by, Perm.SCHEDULE_VIEW)
     view = view if view in {"day", "week"} else "day"
     mode = mode if mode in {"rooms", "people"} else "rooms"
-    sites = list(Site.objects.filter(organization=by.organization, is_active=True).order_by("name"))
+    organization_id = by.organization.id
+    sites = _CALENDAR_SITES.read(organization_id=organization_id)
     site = _calendar_site(by, anchor, sites, site_id, mode, view)
     if view == "week":
         days = [anchor - timedelta(days=anchor.weekday()) + timedelta(days=i) for i in range(7)]
     else:
         days = [anchor]
     start, end = _local_start(days[0]), _local_start(days[-1] + timedelta(days=1))
-    qs = (
-        Appointment.objects.filter(organization=by.organization, start__lt=end, end__gt=start)
-        .exclude(status=Appointment.Status.CANCELLED)
-        .select_related("patient", "room", "site")
-        .prefetch_related("participants__user")
-        .order_by("start")
-    )
-    rooms = list(
-        Room.objects.filter(organization=by.organization, site=site, is_active=True).order_by("kind", "name")
-    ) if site else []
-    staff = clinical_staff(by.organization.id)
+    rooms = _CALENDAR_ROOMS.read(organization_id=organization_id, site_id=site.id) if site else []
+    staff = clinical_staff(organization_id)
     resources = [(f"room:{r.id}", f"{r.name}") for r in rooms] + [
         (f"user:{u.id}", u.full_name) for u, _ in staff
     ]
     if view == "day":
-        columns, placements = _day_columns(list(qs.filter(site=site) if site is not None else qs), site, mode,
-                                           rooms, staff)
+        appointments = (_SITE_DAY.read(organization_id=organization_id, site_id=site.id, start=start, end=end)
+                        if site is not None else list(_calendar_appointments(organization_id, start, end)))
+        people = _people_of(appointments)
+        columns, placements = _day_columns(appointments, people, site, mode, rooms, staff)
     else:
-        columns, placements, resource = _week_columns(by, qs, days, rooms, resource)
+        appointments, columns, placements, resource = _week_columns(
+            by, _calendar_appointments(organization_id, start, end), days, rooms, resource)
+        people = _people_of(appointments)
     first, last, hours, slots = _grid(days, view, columns, placements)
     seen = visible_patient_ids(by, {a.patient_id for a, _ in placements})
-    blocks = _blocks(placements, days, view, first, last, seen)
+    blocks = _blocks(placements, people, days, view, first, last, seen)
     _audit_seen(by, "calendar", seen, {"view": view, "from": days[0].isoformat(), "site_id": site.id if site else None})
     return Calendar(
         view=view, mode=mode, anchor=anchor, days=days, site=site, sites=sites, columns=columns,
@@ -555,24 +602,47 @@ def appointment_get(*, by: Actor, appointment_id: int) -> Appointment:
     return appointment
 
 
+def _portal_upcoming(organization_id: int, patient_id: int, now: datetime) -> QuerySet[Appointment]:
+    return Appointment.objects.filter(
+        organization_id=organization_id, patient_id=patient_id, status=Appointment.Status.BOOKED, end__gte=now,
+    ).select_related("site", "room").order_by("start")
+
+
+PORTAL_CARD_LENGTH = 3
+# The portal home's card, on every visit of every patient (ADR 0118).
+_PORTAL_NEXT = CompiledRead(Appointment, lambda organization_id, patient_id, now: _portal_upcoming(
+    organization_id, patient_id, now)[:PORTAL_CARD_LENGTH], "organization_id", "patient_id", datetimes=("now",))
+
+
 def portal_upcoming(*, by: Actor, patient: Patient, limit: int = 20) -> list[Appointment]:
-    """The patient's own upcoming appointments with their instructions (audited)."""
+    """The patient's own upcoming appointments with their instructions and who they are
+    with (audited)."""
+    _portal_own(by, patient)
+    items = list(_portal_upcoming(by.organization.id, patient.id, timezone.now())
+                 .prefetch_related("participants__user")[:limit])
+    _audit_portal(by, patient)
+    return items
+
+
+def portal_next(*, by: Actor, patient: Patient) -> list[Appointment]:
+    """The home page's card: the patient's next appointments, without who they are with
+    (audited as ``portal_upcoming``)."""
+    _portal_own(by, patient)
+    items = _PORTAL_NEXT.read(organization_id=by.organization.id, patient_id=patient.id, now=timezone.now())
+    _audit_portal(by, patient)
+    return items
+
+
+def _portal_own(by: Actor, patient: Patient) -> None:
     if patient.user_id != by.user.id or patient.organization_id != by.organization.id:
         raise Http404("No such patient.")
-    items = list(
-        Appointment.objects.filter(
-            organization=by.organization, patient=patient, status=Appointment.Status.BOOKED,
-            end__gte=timezone.now(),
-        )
-        .select_related("site", "room")
-        .prefetch_related("participants__user")
-        .order_by("start")[:limit]
-    )
+
+
+def _audit_portal(by: Actor, patient: Patient) -> None:
     audit_record(
         by=by, action=AuditAction.VIEW, object_type="appointments", object_id=patient.id,
         patient_id=patient.id, detail={"portal": True},
     )
-    return items
 
 
 # --- calendar feeds ----------------------------------------------------------------------

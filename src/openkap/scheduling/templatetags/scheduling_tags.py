@@ -3,6 +3,7 @@ on the Today page and the portal card; and the calendar's booking slots."""
 
 from __future__ import annotations
 
+import html
 from datetime import timedelta
 from typing import Any
 
@@ -11,8 +12,10 @@ from django.utils import timezone
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 
+from openkap.accounts.authz import Denied
 from openkap.core.authz import Perm
 from openkap.patients.models import Patient
+from openkap.patients.selectors import portal_patient
 from openkap.scheduling import selectors
 from openkap.scheduling.models import Appointment
 
@@ -59,10 +62,13 @@ def portal_appointments_card(context: dict[str, Any]) -> dict[str, Any]:
     """The next appointments on the patient's home page."""
     request = context.get("request")
     actor = getattr(request, "actor", None)
-    patient = getattr(getattr(request, "user", None), "patient_record", None)
-    if not actor or patient is None or patient.organization_id != actor.organization.id:
+    if not actor:
         return {"upcoming": None}
-    return {"upcoming": selectors.portal_upcoming(by=actor, patient=patient, limit=3)}
+    try:
+        patient = portal_patient(actor)  # the actor's own record in this organisation
+    except Denied:
+        return {"upcoming": None}
+    return {"upcoming": selectors.portal_next(by=actor, patient=patient)}
 
 
 @register.simple_tag
@@ -72,6 +78,12 @@ def calendar_slots(slots: list[tuple[str, str, str]], book_url: str) -> SafeStri
     the grid (ADR 0113)."""
     url = conditional_escape(book_url)
     return mark_safe("".join(  # noqa: S308 - every value escaped above or here
-        f'<a class="cal-slot" tabindex="-1" aria-hidden="true" data-slot="{conditional_escape(label)}" '
-        f'href="{url}?{conditional_escape(query)}" style="{conditional_escape(style)}"></a>'
+        f'<a class="cal-slot" tabindex="-1" aria-hidden="true" data-slot="{_escape(label)}" '
+        f'href="{url}?{_escape(query)}" style="{_escape(style)}"></a>'
         for style, query, label in slots))
+
+
+def _escape(value: str) -> str:
+    """``conditional_escape`` without its checks for lazy and safe text on a plain string
+    (the slots are built as plain strings): a third of the tag's time (ADR 0118)."""
+    return html.escape(value) if type(value) is str else conditional_escape(value)
