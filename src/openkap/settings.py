@@ -325,6 +325,11 @@ NINJA_PAGINATION_PER_PAGE = 50
 # model's version, so a new release draws new curves (pharmacokinetics.predictions).
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # The layout's navigation and time-out dialog as rendered, keyed by everything they show
+    # (each link's address, label, current mark and count; the language): HTML that any app
+    # server renders the same for the same key, kept per process, not state (ADR 0120).
+    "fragments": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "fragments",
+                  "OPTIONS": {"MAX_ENTRIES": 2000}},
     "pk": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
            "LOCATION": str(VAR_DIR / "cache" / "pk-curves"), "TIMEOUT": None,
            "OPTIONS": {"MAX_ENTRIES": 5000}},
