@@ -20,6 +20,7 @@ import openkap.accounts.sessions
 import openkap.dosing.selectors
 import openkap.dosing.session_facts
 import openkap.ledger.selectors
+import openkap.ledger.services.lookups
 import openkap.measures.licensed
 import openkap.measures.selectors
 import openkap.outcomes.patient
@@ -42,7 +43,7 @@ MODULES = [openkap.accounts.authz, openkap.accounts.sessions, openkap.patients.s
            openkap.pathway.selectors.episode, openkap.measures.selectors, openkap.measures.licensed,
            openkap.dosing.selectors, openkap.pathway.selectors.plan, openkap.ledger.selectors,
            openkap.dosing.session_facts, openkap.scheduling.selectors, openkap.scheduling.services.feeds,
-           openkap.outcomes.patient]
+           openkap.outcomes.patient, openkap.ledger.services.lookups]
 READS = {f"{m.__name__}.{name}": read for m in MODULES for name, read in vars(m).items()
          if isinstance(read, CompiledRead | CompiledRows)}
 # The name search's ranked keys (ADR 0116), by the number of terms and care team or not.
@@ -90,7 +91,7 @@ def test_each_compiled_read_gives_what_its_queryset_gives(demo_clinic):
     rows = {}
     for name, read in READS.items():
         if name in (BOARD_READS | SITE_READS | set(SESSION_READS) | APPOINTMENT_READS | CALENDAR_READS
-                    | PORTAL_READS | {SESSION, WEB_SESSION_READ, PATIENTS_BY_ID, FEED_READ}):
+                    | PORTAL_READS | {SESSION, WEB_SESSION_READ, PATIENTS_BY_ID, FEED_READ, LEDGER_SITE}):
             continue  # their own tests below (datetimes, lists of ids; a site's id; text)
         if read.ids == ("episode_id",):
             ids_of_case = [{"episode_id": e} for e in episodes]
@@ -237,6 +238,7 @@ def test_a_read_whose_query_lost_a_datetime_or_a_list_is_refused_when_compiled()
 # The ledger's site page reads (ADR 0113), by a site's id.
 SITE_READS = {f"openkap.ledger.selectors.{name}" for name in
               ("_LOTS", "_COUNTS", "_OPEN_DISCREPANCIES", "_RECENT", "_LAST_INVENTORY")}
+LEDGER_SITE = "openkap.ledger.services.lookups._SITE"  # by the site's and the organisation's ids (ADR 0118)
 
 
 def test_each_site_read_gives_what_its_queryset_gives(demo_clinic):
@@ -245,10 +247,13 @@ def test_each_site_read_gives_what_its_queryset_gives(demo_clinic):
     org = demo_clinic.report.organization
     sites = [*Site.objects.filter(organization=org).values_list("id", flat=True),
              *Site.objects.exclude(organization=org).values_list("id", flat=True)[:1], 0]
-    rows = dict.fromkeys(SITE_READS, 0)
+    rows = dict.fromkeys(SITE_READS | {LEDGER_SITE}, 0)
     for name in SITE_READS:
         for site in sites:
             rows[name] += _same(READS[name], site_id=site)
+    for site in sites:
+        for organization_id in (org.id, org.id + 1000):
+            rows[LEDGER_SITE] += _same(READS[LEDGER_SITE], site_id=site, organization_id=organization_id)
     assert all(rows.values()), rows
 
 

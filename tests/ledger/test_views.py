@@ -23,6 +23,19 @@ def test_site_page_shows_concentration_and_balance(nurse, client_for, lot):
     assert AuditEvent.objects.filter(action=AuditAction.VIEW, object_type="ledger_site").exists()
 
 
+def test_site_page_rows_link_their_lot_with_local_time_and_kind(nurse, client_for, lot):
+    """What the lot and entry rows write, made once in the selector (ADR 0118)."""
+    from django.utils import timezone
+
+    entry = LedgerEntry.objects.filter(lot=lot).latest("sequence")
+    html = client_for(nurse).get(reverse("ledger:site", args=[lot.site_id])).content.decode()
+    lot_url = reverse("ledger:lot", args=[lot.id])
+    assert f'<td><a href="{lot_url}">{lot.product.name}</a>' in html  # the stock row
+    assert (f'<td>{entry.number}</td><td class="when">{timezone.localtime(entry.occurred_at):%Y-%m-%d %H:%M}</td>'
+            f'<td class="kind">{entry.get_kind_display()[:1].upper()}{entry.get_kind_display()[1:]}</td>') in html
+    assert f'<td><a href="{lot_url}">{lot.lot_number}</a>' in html  # the entry row
+
+
 def test_receive_form_records_a_lot(nurse, client_for, site, vial_100, supplier):
     response = client_for(nurse).post(reverse("ledger:receive", args=[site.id]), {
         "product": vial_100.id, "lot_number": "NEW-7", "expires_on": "2030-01-31", "supplier": supplier.id,

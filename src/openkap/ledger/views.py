@@ -92,7 +92,6 @@ def site(request: HttpRequest, actor: Actor, site_id: int) -> HttpResponse:
     return TemplateResponse(request, "ledger/site.html", {
         "o": overview, "site": overview.site, "show_all": bool(request.GET.get("all")),
         "can_record": actor.can(Perm.LEDGER_RECORD), "can_admin": actor.can(Perm.LEDGER_ADMIN),
-        "other_sites": accounts_selectors.has_other_sites(by=actor, site_id=site_id),
     })
 
 

@@ -8,15 +8,20 @@ from django.http import Http404
 from openkap.accounts.authz import Actor
 from openkap.accounts.models import Site, User
 from openkap.accounts.services import confirm_password
+from openkap.compiled import CompiledRead
 from openkap.core.authz import ROLE_PERMISSIONS, Perm
 from openkap.ledger.models import (
     LedgerEntry,
     Lot,
 )
 
+# Every ledger page and write looks its site up (ADR 0118).
+_SITE = CompiledRead(Site, lambda site_id, organization_id: Site.objects.filter(
+    id=site_id, organization_id=organization_id).order_by("pk")[:1], "site_id", "organization_id")
+
 
 def site_of(by: Actor, site_id: int) -> Site:
-    site = Site.objects.filter(id=site_id, organization=by.organization).first()
+    site = _SITE.first(site_id=site_id, organization_id=by.organization.id)
     if site is None:
         raise Http404("No such site in your organisation.")
     return site
