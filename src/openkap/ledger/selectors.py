@@ -14,13 +14,13 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import capfirst
 
 from openkap import checkpoints
 from openkap.accounts.authz import Actor, require
 from openkap.accounts.models import Site
+from openkap.addresses import around_id
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.compiled import CompiledRead
@@ -139,11 +139,10 @@ _LAST_INVENTORY = CompiledRead(InventoryRecord, lambda site_id: InventoryRecord.
     "site_id")
 
 
-_ID = 918273645546372819  # a placeholder id the lot page's address is reversed with, once a page
 
 
 def _lot_address() -> Callable[[int], str]:
-    before, after = reverse("ledger:lot", args=[_ID]).split(str(_ID))
+    before, after = around_id("ledger:lot")
     return lambda lot_id: f"{before}{lot_id}{after}"
 
 

@@ -19,12 +19,12 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 from django.http import Http404
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 
 from openkap.accounts.authz import Actor, require
 from openkap.accounts.models import Membership, Room, Site, User
+from openkap.addresses import around_id
 from openkap.audit.models import AuditAction
 from openkap.audit.services import audit_record
 from openkap.compiled import CompiledRead, CompiledRows
@@ -257,7 +257,6 @@ def _calendar_site(by: Actor, anchor: date, sites: list[Site], site_id: int | No
 
 
 Placements = list[tuple[Appointment, int]]
-_ID = 918273645546372819  # a placeholder id the address is reversed with (the id converter's longest)
 People = dict[int, list[Participant]]  # each appointment's participants, with their users
 
 
@@ -347,7 +346,7 @@ def _blocks(placements: Placements, people: People, days: list[date], view: str,
     kinds: dict[str, str] = {}
     statuses: dict[str, str] = {Appointment.Status.BOOKED: ""}
     # The appointment page's address reversed once a page, not once a block.
-    before, after = reverse("scheduling:appointment", args=[_ID]).split(str(_ID))
+    before, after = around_id("scheduling:appointment")
     for a, col in placements:
         d = days[col] if view == "week" else days[0]
         top = max(_minute_of_day(a.start, d), first)

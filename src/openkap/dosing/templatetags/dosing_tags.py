@@ -18,7 +18,8 @@ from django.template.defaulttags import CsrfTokenNode
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import template_localtime  # type: ignore[attr-defined]  # missing from django-stubs
 
-from openkap.web.templatetags.addresses import around_id, current_app
+from openkap.addresses import around_id
+from openkap.web.templatetags.addresses import current_app
 
 register = template.Library()
 

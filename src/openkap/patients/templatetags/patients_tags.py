@@ -10,8 +10,8 @@ from html import escape as _escape
 from django import template
 from django.utils.safestring import SafeString, mark_safe
 
+from openkap.addresses import around_id
 from openkap.patients.models import Patient
-from openkap.web.templatetags.addresses import around_id
 
 register = template.Library()
 

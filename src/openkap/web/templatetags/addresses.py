@@ -9,9 +9,10 @@ from django import template
 from django.conf import settings
 from django.template import Context
 from django.templatetags.static import static
-from django.urls import get_script_prefix, get_urlconf, reverse
+from django.urls import get_script_prefix, reverse
 from django.utils.translation import get_language
 
+from openkap.addresses import around_id
 from openkap.web.context import href
 
 register = template.Library()
@@ -35,11 +36,6 @@ def fixed_static(path: str) -> str:
     return address
 
 
-# An address taking one id: reversed once with a placeholder id that the id then replaces.
-_ID = 918273645546372819  # 18 digits: the id converter's longest
-_AROUND_ID: dict[tuple[str, str, str, str | None, str], tuple[str, str]] = {}
-
-
 def current_app(context: Context) -> str | None:
     """The namespace ``{% url %}`` reverses in (its own rule)."""
     request = context.get("request")
@@ -50,16 +46,6 @@ def current_app(context: Context) -> str | None:
             return request.resolver_match.namespace  # type: ignore[union-attr]
         except AttributeError:
             return None
-
-
-def around_id(name: str, app: str | None) -> tuple[str, str]:
-    """The text before and after the id in ``name``'s address."""
-    key = (get_script_prefix(), get_language(), str(get_urlconf() or settings.ROOT_URLCONF), app, name)
-    around = _AROUND_ID.get(key)
-    if around is None:
-        before, after = reverse(name, args=[_ID], current_app=app).split(str(_ID))
-        around = _AROUND_ID[key] = (before, after)
-    return around
 
 
 @register.simple_tag(takes_context=True)
